@@ -9,12 +9,23 @@ let package = Package(
     name: "Flotilla",
     platforms: [.macOS(.v15)],
     products: [
+        .library(name: "Manifest", targets: ["Manifest"]),
         .library(name: "Raft", targets: ["Raft"]),
+        .executable(name: "deployctl", targets: ["deployctl"]),
     ],
     dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
+        // Manifest types, decoding with located errors, validation and the JSON Schema. Pure.
+        .target(name: "Manifest", swiftSettings: strict),
         // Consensus: the pure core, its storage and drivers. Depends on nothing of ours.
         .target(name: "Raft", swiftSettings: strict),
+        // The operator's command line.
+        .executableTarget(
+            name: "deployctl",
+            dependencies: ["Manifest", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+        .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
     ]
 )
