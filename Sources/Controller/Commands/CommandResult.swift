@@ -36,6 +36,6 @@ public struct PlanOutcome: Sendable, Hashable {
 
 /// A placement refused at commit time, and why.
 public struct RejectedPlacement: Sendable, Hashable {
-    public var placement: Placement
+    public var placement: InstancePlacement
     public var reason: String
 }

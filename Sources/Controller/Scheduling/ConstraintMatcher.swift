@@ -2,7 +2,8 @@ import Manifest
 
 extension NodeRegistration {
     /// The value of a placement attribute on this node, or nil when the node has none (a label
-    /// it does not carry). `node.memory` is in bytes, so that `version` compares it as a number.
+    /// it does not carry). `node.memory` is in whole mebibytes ("8192" for 8Gi), so that
+    /// `version` compares it as a number (a version part has at most 9 digits, bytes have more).
     public func attribute(_ name: String) -> String? {
         switch name {
         case "node.name": return self.name
@@ -10,7 +11,7 @@ extension NodeRegistration {
         case "node.arch": return attributes.arch
         case "node.kernel": return attributes.kernel
         case "node.cpus": return String(attributes.cpus)
-        case "node.memory": return String(attributes.memoryBytes)
+        case "node.memory": return String(attributes.memoryBytes >> 20)
         default:
             guard name.hasPrefix("label.") else { return nil }
             return labels[String(name.dropFirst("label.".count))]

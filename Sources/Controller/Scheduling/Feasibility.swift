@@ -28,7 +28,7 @@ enum Infeasibility: Hashable {
     func everywhere(nodeCount: Int) -> String {
         let all = nodeCount == 1 ? "the only node" : "all \(nodeCount) nodes"
         switch self {
-        case .notReady: return "no node is ready (\(nodeCount) \(nodeCount == 1 ? "is" : "are") down or draining)"
+        case .notReady(let status): return "no node is ready (\(nodeCount) \(status.rawValue))"
         case .constraint(let constraint): return "no node satisfies \(constraint.summary)"
         case .alreadyRunsService: return "distinctNodes: \(all) already run an instance of the service"
         case .insufficientCPU(let needed): return "insufficient cpu on \(all) (needs \(Self.cores(needed)))"

@@ -11,7 +11,7 @@ public enum Evaluation: Sendable, Hashable, Codable {
 }
 
 /// One new instance: which slot of which service, on which node, with which ports.
-public struct Placement: Sendable, Hashable, Codable {
+public struct InstancePlacement: Sendable, Hashable, Codable {
     public var service: ServiceKey
     public var index: Int
     /// The application revision the instance runs; the plan is refused if it is no longer current.
@@ -72,10 +72,10 @@ public struct Plan: Sendable, Hashable, Codable {
     public var evaluated: [ServiceKey]
     /// Stops applied first, whatever happens to the placements.
     public var stops: [InstanceStop]
-    public var placements: [Placement]
+    public var placements: [InstancePlacement]
     public var unplaced: [UnplacedInstances]
 
-    public init(evaluated: [ServiceKey] = [], stops: [InstanceStop] = [], placements: [Placement] = [], unplaced: [UnplacedInstances] = []) {
+    public init(evaluated: [ServiceKey] = [], stops: [InstanceStop] = [], placements: [InstancePlacement] = [], unplaced: [UnplacedInstances] = []) {
         self.evaluated = evaluated
         self.stops = stops
         self.placements = placements

@@ -67,7 +67,7 @@ struct SchedulingPass {
         usage.remove(instance.reservation, on: instance.node)
     }
 
-    mutating func place(_ request: PlacementRequest) -> Result<Placement, Unplaceable> {
+    mutating func place(_ request: PlacementRequest) -> Result<InstancePlacement, Unplaceable> {
         guard let application = state.applications[request.service.application],
             let service = application.service(named: request.service.service)
         else { return .failure(Unplaceable(reason: "service \(request.service) no longer exists")) }
@@ -83,7 +83,7 @@ struct SchedulingPass {
         return first
     }
 
-    private mutating func attempt(_ request: PlacementRequest, _ service: Service, freeing: [InstanceID]) -> Result<Placement, Unplaceable> {
+    private mutating func attempt(_ request: PlacementRequest, _ service: Service, freeing: [InstanceID]) -> Result<InstancePlacement, Unplaceable> {
         var trial = usage
         for id in freeing {
             if let instance = state.instances[id], instance.isLive { trial.remove(instance.reservation, on: instance.node) }
@@ -117,7 +117,7 @@ struct SchedulingPass {
         trial.add(reservation, on: best.node.name)
         usage = trial
         return .success(
-            Placement(
+            InstancePlacement(
                 service: request.service, index: request.index, revision: request.revision, node: best.node.name, ports: best.ports,
                 replaces: freeing, reason: request.reason))
     }

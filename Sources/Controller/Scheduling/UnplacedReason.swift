@@ -4,6 +4,16 @@ enum UnplacedReason {
     /// `problems` has one entry per node.
     static func describe(_ problems: [Infeasibility]) -> String {
         guard !problems.isEmpty else { return "no nodes are registered" }
+        let statuses = problems.compactMap { problem -> NodeStatus? in
+            if case .notReady(let status) = problem { return status }
+            return nil
+        }
+        if statuses.count == problems.count {
+            let down = statuses.filter { $0 == .down }.count
+            let draining = statuses.count - down
+            let parts = [down > 0 ? "\(down) down" : nil, draining > 0 ? "\(draining) draining" : nil].compactMap { $0 }
+            return "no node is ready (\(parts.joined(separator: ", ")))"
+        }
         var groups: [(problem: Infeasibility, count: Int)] = []
         for problem in problems {
             if let index = groups.firstIndex(where: { $0.problem == problem }) {

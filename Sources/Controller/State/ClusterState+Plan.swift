@@ -77,7 +77,7 @@ extension ClusterState {
     }
 
     /// Whether a placement still holds; the service's manifest when it does.
-    private func check(_ placement: Placement, occupants: [InstanceID], usage: ClusterUsage) -> Result<Service, Unplaceable> {
+    private func check(_ placement: InstancePlacement, occupants: [InstanceID], usage: ClusterUsage) -> Result<Service, Unplaceable> {
         let key = placement.service
         guard let application = applications[key.application] else { return .failure(Unplaceable(reason: "application \(key.application) no longer exists")) }
         guard let record = application.services[key.service], let service = application.service(named: key.service) else {
