@@ -156,3 +156,17 @@ struct StatusReportTests {
         #expect(cluster.state.instances[id] == nil)
     }
 }
+
+extension StatusReportTests {
+    @Test func anEndedInstanceCannotBeReportedBackToLife() throws {
+        var cluster = TestCluster(nodes: [makeNode("a")])
+        cluster.apply(makeApplication("web", makeService("web", ports: [Port(name: "http", number: 8080)])))
+        cluster.schedule()
+        let id = try #require(cluster.state.instances.keys.first)
+        cluster.apply(.reportInstanceStatus(node: "a", reports: [InstanceStatusReport(id: id, status: .failed, exit: ExitInfo(code: 3))]))
+        // Its port is free for others now; a late "running" must not take it back.
+        let result = cluster.apply(.reportInstanceStatus(node: "a", reports: [InstanceStatusReport(id: id, status: .running)]))
+        #expect(result == .statusRecorded(accepted: 0, ignored: [id]))
+        #expect(cluster.state.instances[id]?.status == .failed)
+    }
+}

@@ -6,8 +6,12 @@ extension ClusterState {
         for report in reports {
             // Only the node an instance is placed on speaks for it; a report may also arrive
             // after the instance was forgotten (stopped while its node was down). `lost` is the
-            // cluster's verdict, not something a node can observe.
-            guard var instance = instances[report.id], instance.node == node, report.status != .lost else {
+            // cluster's verdict, not something a node can observe. An ended instance stays
+            // ended: its resources and ports may already be someone else's, so a late or
+            // confused report must not bring it back (a restart is a new instance).
+            guard var instance = instances[report.id], instance.node == node, report.status != .lost,
+                !instance.status.isTerminal || report.status.isTerminal
+            else {
                 ignored.append(report.id)
                 continue
             }
