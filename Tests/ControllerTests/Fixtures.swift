@@ -124,22 +124,19 @@ struct SeededGenerator: RandomNumberGenerator {
 }
 
 /// Checks what must hold in every state: no node gives more than it has, no port is held
-/// twice on a node, no slot has two current instances.
+/// twice on a node. (Two current instances in one slot may exist for a while: cancelling a
+/// drain makes the instance that was being moved current again beside its replacement, and
+/// the next plan stops one of them; ConvergenceTests checks that it does.)
 func checkInvariants(_ state: ClusterState, _ context: @autoclosure () -> String = "", sourceLocation: SourceLocation = #_sourceLocation) {
     var cpu: [String: Int] = [:]
     var memory: [String: Int64] = [:]
     var ports: [String: Set<String>] = [:]
-    var slots = Set<String>()
     for instance in state.instances.values.sorted(by: { $0.id < $1.id }) where instance.isLive {
         cpu[instance.node, default: 0] += instance.reservedCPUMillicores
         memory[instance.node, default: 0] += instance.reservedMemoryBytes
         for port in instance.ports {
             let inserted = ports[instance.node, default: []].insert("\(port.number)/\(port.protocol.rawValue)").inserted
             #expect(inserted, "port \(port.number) held twice on \(instance.node) \(context())", sourceLocation: sourceLocation)
-        }
-        if state.isCurrent(instance), !state.isLost(instance) {
-            let inserted = slots.insert("\(instance.service)#\(instance.index)").inserted
-            #expect(inserted, "two current instances in slot \(instance.service)#\(instance.index) \(context())", sourceLocation: sourceLocation)
         }
     }
     for (name, node) in state.nodes {
@@ -152,3 +149,16 @@ struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+/// Seeds for randomized tests: `count` by default, more with `CONTROLLER_SEEDS=N` in the
+/// environment for a longer soak (`CONTROLLER_SEEDS=2000 swift test --filter ControllerTests`).
+func seeds(_ count: UInt64) -> [UInt64] {
+    guard let text = getenv("CONTROLLER_SEEDS"), let wanted = UInt64(String(cString: text)) else { return Array(0..<count) }
+    return Array(0..<wanted)
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -17,7 +17,7 @@ struct SnapshotTests {
         return results
     }
 
-    @Test(arguments: 0..<40)
+    @Test(arguments: seeds(32))
     func aRestoredSnapshotIsTheSameStateAndStaysTheSame(seed: UInt64) throws {
         var workload = RandomWorkload(seed: seed)
         var state = ClusterState()

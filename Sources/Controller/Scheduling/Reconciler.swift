@@ -67,11 +67,15 @@ public enum Reconciler {
     }
 
     /// Whether a current instance has finished starting: a rollout may stop what it replaces.
+    /// A batch job's run is done once it ended, however it ended: it replaces the previous
+    /// run, not a server that must stay available. A service's failed instance is not done:
+    /// the old instance it was to replace keeps serving, and the rollout stops there.
     static func isDone(_ instance: InstanceRecord, _ service: Service) -> Bool {
         switch instance.status {
         case .healthy, .completed: true
         case .running: service.readinessMode == .exec
-        case .pending, .starting, .unhealthy, .failed, .stopped, .lost: false
+        case .failed, .stopped: service.restart.policy == .never
+        case .pending, .starting, .unhealthy, .lost: false
         }
     }
 }
