@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "Manifest", targets: ["Manifest"]),
         .library(name: "Raft", targets: ["Raft"]),
+        .library(name: "Controller", targets: ["Controller"]),
         .executable(name: "deployctl", targets: ["deployctl"]),
     ],
     dependencies: [
@@ -21,12 +22,15 @@ let package = Package(
         .target(name: "Manifest", swiftSettings: strict),
         // Consensus: the pure core, its storage and drivers. Depends on nothing of ours.
         .target(name: "Raft", swiftSettings: strict),
+        // The replicated cluster state, its commands, the scheduler and the reconciler. Pure.
+        .target(name: "Controller", dependencies: ["Manifest"], swiftSettings: strict),
         // The operator's command line.
         .executableTarget(
             name: "deployctl",
             dependencies: ["Manifest", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),
         // Runs the built deployctl binary, so it depends on it to have it built first.
         .testTarget(name: "DeployctlTests", dependencies: ["deployctl"], swiftSettings: strict),
     ]
