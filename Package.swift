@@ -16,5 +16,10 @@ let package = Package(
     targets: [
         // Consensus: the pure core, its storage and drivers. Depends on nothing of ours.
         .target(name: "Raft", swiftSettings: strict),
+        // Appends to a WAL and reports each durable index on stdout; the crash-safety test
+        // SIGKILLs it at random points and reopens the log.
+        .executableTarget(name: "raft-wal-crasher", dependencies: ["Raft"], swiftSettings: strict),
+        .testTarget(
+            name: "RaftStorageTests", dependencies: ["Raft", "raft-wal-crasher"], swiftSettings: strict),
     ]
 )
