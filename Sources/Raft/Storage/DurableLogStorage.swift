@@ -1,0 +1,152 @@
+import Synchronization
+
+/// A node's durable Raft state: the write-ahead log and snapshot store under one directory, and
+/// the log kept in memory for the core to read (etcd's WAL + MemoryStorage pair in one type).
+///
+/// Layout: `<directory>/wal/` holds the segments, `<directory>/snap/` the snapshots.
+///
+/// Order of durability (DESIGN.md §1, etcd's raftexample): a snapshot's file is durable before
+/// the WAL records it; the WAL batch is durable before `save` returns; the in-memory log follows
+/// the submission order, so reads see a batch as soon as it is submitted, and its caller learns
+/// of durability from `save` returning.
+public final class DurableLogStorage: Sendable {
+    /// Why a read of the in-memory log cannot be answered.
+    public enum ReadError: Error, Sendable, Hashable {
+        /// The index is at or before the snapshot: the entry is gone.
+        case compacted(firstIndex: UInt64)
+        /// The index is past the end of the log.
+        case unavailable(lastIndex: UInt64)
+    }
+
+    /// The write-ahead log underneath.
+    public let log: WriteAheadLog
+    /// The snapshot store underneath.
+    public let snapshots: SnapshotStore
+    /// What recovery found and repaired when the storage was opened.
+    public let tornTail: WALTornTail?
+    private let state: Mutex<(log: LogState, snapshotData: [UInt8])>
+
+    /// Opens (creating if needed) the storage under `directory`, replaying the WAL and loading the
+    /// snapshot it names. Throws if anything but a torn tail is damaged, or if the WAL names a
+    /// snapshot the store does not hold.
+    public static func open(directory: String, walOptions: WriteAheadLog.Options = .init()) throws -> DurableLogStorage {
+        let snapshots = try SnapshotStore(directory: directory + "/snap")
+        let (log, recovered) = try WriteAheadLog.open(directory: directory + "/wal", options: walOptions)
+        do {
+            var data: [UInt8] = []
+            if recovered.snapshot.index > 0 {
+                data = try snapshots.load(index: recovered.snapshot.index, term: recovered.snapshot.term).data
+            }
+            var state = LogState()
+            state.hardState = recovered.hardState
+            state.snapshot = recovered.snapshot
+            state.start = recovered.snapshot.index + 1
+            state.entries = recovered.entries
+            return DurableLogStorage(log: log, snapshots: snapshots, state: state, snapshotData: data, tornTail: recovered.tornTail)
+        } catch {
+            log.close()
+            throw error
+        }
+    }
+
+    private init(log: WriteAheadLog, snapshots: SnapshotStore, state: LogState, snapshotData: [UInt8], tornTail: WALTornTail?) {
+        self.log = log
+        self.snapshots = snapshots
+        self.tornTail = tornTail
+        self.state = Mutex((state, snapshotData))
+    }
+
+    /// The last hard state saved.
+    public var hardState: HardState { state.withLock { $0.log.hardState } }
+
+    /// The latest snapshot (metadata and the application's data).
+    public var snapshot: Snapshot { state.withLock { Snapshot(metadata: $0.log.snapshot, data: $0.snapshotData) } }
+
+    /// The first index held in the log (one past the snapshot).
+    public var firstIndex: UInt64 { state.withLock { $0.log.snapshot.index + 1 } }
+
+    /// The last index in the log, or the snapshot's index when the log after it is empty.
+    public var lastIndex: UInt64 { state.withLock { $0.log.lastIndex } }
+
+    /// The term of the entry at `index`; the snapshot's index answers with the snapshot's term.
+    public func term(at index: UInt64) throws(ReadError) -> UInt64 {
+        let (term, first, last) = state.withLock { ($0.log.term(at: index), $0.log.snapshot.index, $0.log.lastIndex) }
+        if let term { return term }
+        if index < first { throw .compacted(firstIndex: first + 1) }
+        throw .unavailable(lastIndex: last)
+    }
+
+    /// Entries in `range`, stopping early (but always returning at least one) once `maxBytes` of
+    /// entry data would be exceeded, as etcd's `Storage.Entries` does for message batching.
+    public func entries(_ range: Range<UInt64>, maxBytes: Int = .max) throws(ReadError) -> [Entry] {
+        try state.withLock { locked throws(ReadError) -> [Entry] in
+            let log = locked.log
+            if range.lowerBound <= log.snapshot.index { throw .compacted(firstIndex: log.snapshot.index + 1) }
+            if range.upperBound > log.lastIndex + 1 { throw .unavailable(lastIndex: log.lastIndex) }
+            var result: [Entry] = []
+            var bytes = 0
+            for index in range {
+                guard let entry = log.entry(at: index) else { break }
+                bytes += entry.data.count
+                if !result.isEmpty && bytes > maxBytes { break }
+                result.append(entry)
+            }
+            return result
+        }
+    }
+
+    /// Makes one Ready's worth of state durable with one WAL batch and (shared) fdatasync:
+    /// a snapshot received from the leader (its file first), then the entries (a conflicting
+    /// suffix is replaced), then the hard state. Returns once all of it is on stable storage.
+    public func save(hardState: HardState? = nil, entries: [Entry] = [], snapshot: Snapshot? = nil) async throws {
+        try await log.waitUntilDurable(try submit(hardState: hardState, entries: entries, snapshot: snapshot))
+    }
+
+    /// `save` without the wait: the in-memory log reflects the batch at once; wait on the ticket
+    /// before acting on its durability (before sending messages that depend on it).
+    public func submit(hardState: HardState? = nil, entries: [Entry] = [], snapshot: Snapshot? = nil) throws -> WriteAheadLog.Ticket {
+        if let snapshot {
+            // The file must be durable before the WAL says it exists (a marker without its file
+            // refuses to start; a file without its marker is merely unused).
+            try snapshots.save(snapshot)
+        }
+        var records: [WALRecord] = []
+        records.reserveCapacity(entries.count + 2)
+        if let snapshot { records.append(.snapshot(snapshot.metadata)) }
+        records.append(contentsOf: entries.lazy.map(WALRecord.entry))
+        if let hardState { records.append(.hardState(hardState)) }
+        guard !records.isEmpty else { return try log.submit([]) }
+        return try state.withLock { locked throws -> WriteAheadLog.Ticket in
+            // Check against the log as submitted so far, then submit under the same lock, so that
+            // memory and the WAL see batches in one order.
+            var next = locked.log
+            if let snapshot { next.apply(snapshot: snapshot.metadata) }
+            for entry in entries {
+                if case .gap(let expected) = next.append(entry) {
+                    throw StorageError.invalidArgument(
+                        "entry \(entry.index) would leave a gap after \(expected - 1) in the log")
+                }
+            }
+            if let hardState { next.hardState = hardState }
+            let ticket = try log.submit(records)
+            locked.log = next
+            if let snapshot { locked.snapshotData = snapshot.data }
+            return ticket
+        }
+    }
+
+    /// Records an application snapshot at an applied index and compacts the log up to it:
+    /// the snapshot file, then a WAL marker, after which segments wholly before it are released.
+    public func compact(to snapshot: Snapshot) async throws {
+        let current = state.withLock { $0.log }
+        guard snapshot.metadata.index > current.snapshot.index else { return }
+        guard let term = current.term(at: snapshot.metadata.index), term == snapshot.metadata.term else {
+            throw StorageError.invalidArgument(
+                "snapshot at index \(snapshot.metadata.index) term \(snapshot.metadata.term) does not match the log")
+        }
+        try await save(snapshot: snapshot)
+    }
+
+    /// Stops the WAL writer after writing what is queued.
+    public func close() { log.close() }
+}

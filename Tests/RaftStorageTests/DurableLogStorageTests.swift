@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+@testable import Raft
+
+@Suite("Durable log storage")
+struct DurableLogStorageTests {
+    private let smallSegments = WriteAheadLog.Options(segmentBytes: 4096)
+
+    @Test func savedStateIsReadableAndSurvivesReopen() async throws {
+        let directory = try TemporaryDirectory()
+        do {
+            let storage = try DurableLogStorage.open(directory: directory.path, walOptions: smallSegments)
+            try await storage.save(hardState: HardState(term: 1, vote: 1, commit: 0), entries: testEntries(1...30))
+            try await storage.save(hardState: HardState(term: 1, vote: 1, commit: 25))
+            #expect(storage.lastIndex == 30)
+            #expect(try storage.entries(3..<6) == Array(testEntries(1...30)[2..<5]))
+            storage.close()
+        }
+        let storage = try DurableLogStorage.open(directory: directory.path, walOptions: smallSegments)
+        defer { storage.close() }
+        #expect(storage.hardState == HardState(term: 1, vote: 1, commit: 25))
+        #expect(storage.firstIndex == 1)
+        #expect(storage.lastIndex == 30)
+        #expect(try storage.term(at: 30) == 1)
+        #expect(try storage.entries(1..<31) == testEntries(1...30))
+    }
+
+    @Test func readsOutsideTheLogAreTypedErrors() async throws {
+        let directory = try TemporaryDirectory()
+        let storage = try DurableLogStorage.open(directory: directory.path)
+        defer { storage.close() }
+        try await storage.save(entries: testEntries(1...10))
+        try await storage.compact(to: Snapshot(metadata: SnapshotMetadata(index: 4, term: 1), data: [1]))
+        #expect(throws: DurableLogStorage.ReadError.compacted(firstIndex: 5)) { _ = try storage.entries(4..<6) }
+        #expect(throws: DurableLogStorage.ReadError.unavailable(lastIndex: 10)) { _ = try storage.entries(9..<12) }
+        #expect(throws: DurableLogStorage.ReadError.unavailable(lastIndex: 10)) { _ = try storage.term(at: 11) }
+        #expect(try storage.term(at: 4) == 1)
+        #expect(try storage.entries(5..<11, maxBytes: 100).count == 2)
+        #expect(try storage.entries(5..<11, maxBytes: 1).count == 1)
+    }
+
+    @Test func gapIsRefusedBeforeAnythingIsWritten() async throws {
+        let directory = try TemporaryDirectory()
+        let storage = try DurableLogStorage.open(directory: directory.path)
+        defer { storage.close() }
+        try await storage.save(entries: testEntries(1...3))
+        await #expect(throws: StorageError.invalidArgument("entry 5 would leave a gap after 3 in the log")) {
+            try await storage.save(entries: testEntries(5...6))
+        }
+        #expect(storage.lastIndex == 3)
+    }
+
+    @Test func compactionSnapshotIsLoadedOnReopenAndOldSegmentsAreGone() async throws {
+        let directory = try TemporaryDirectory()
+        let snapshot = Snapshot(
+            metadata: SnapshotMetadata(index: 150, term: 1, confState: ConfState(voters: [1, 2, 3])),
+            data: Array("state at 150".utf8))
+        do {
+            let storage = try DurableLogStorage.open(directory: directory.path, walOptions: smallSegments)
+            for start in stride(from: UInt64(1), through: 191, by: 10) {
+                try await storage.save(entries: testEntries(start...(start + 9)))
+            }
+            try await storage.compact(to: snapshot)
+            #expect(storage.log.statistics.segmentsReleased > 0)
+            #expect(storage.firstIndex == 151)
+            try await storage.save(hardState: HardState(term: 1, vote: 1, commit: 200), entries: testEntries(201...210))
+            storage.close()
+        }
+        let storage = try DurableLogStorage.open(directory: directory.path, walOptions: smallSegments)
+        defer { storage.close() }
+        #expect(storage.snapshot == snapshot)
+        #expect(storage.firstIndex == 151)
+        #expect(try storage.entries(151..<211) == testEntries(151...210))
+        #expect(storage.hardState.commit == 200)
+    }
+
+    @Test func leaderSnapshotThatConflictsReplacesTheLog() async throws {
+        let directory = try TemporaryDirectory()
+        let snapshot = Snapshot(metadata: SnapshotMetadata(index: 8, term: 3), data: [42])
+        do {
+            let storage = try DurableLogStorage.open(directory: directory.path)
+            try await storage.save(entries: testEntries(1...10, term: 1))
+            try await storage.save(hardState: HardState(term: 3, vote: 2, commit: 8), entries: testEntries(9...9, term: 3), snapshot: snapshot)
+            #expect(storage.firstIndex == 9)
+            #expect(storage.lastIndex == 9)
+            storage.close()
+        }
+        let storage = try DurableLogStorage.open(directory: directory.path)
+        defer { storage.close() }
+        #expect(storage.snapshot == snapshot)
+        #expect(try storage.entries(9..<10) == testEntries(9...9, term: 3))
+        #expect(storage.hardState == HardState(term: 3, vote: 2, commit: 8))
+    }
+
+    @Test func walMarkerWithoutItsSnapshotFileRefusesToOpen() async throws {
+        let directory = try TemporaryDirectory()
+        do {
+            let storage = try DurableLogStorage.open(directory: directory.path)
+            try await storage.save(entries: testEntries(1...10))
+            try await storage.compact(to: Snapshot(metadata: SnapshotMetadata(index: 5, term: 1), data: [1]))
+            storage.close()
+        }
+        for name in try FileBytes.names(in: directory.appending("snap")) {
+            try FileManager.default.removeItem(atPath: directory.appending("snap/" + name))
+        }
+        #expect(throws: StorageError.missingSnapshot(directory: directory.appending("snap"), index: 5, term: 1)) {
+            _ = try DurableLogStorage.open(directory: directory.path)
+        }
+        // The failed open released the directory lock.
+        let (log, _) = try WriteAheadLog.open(directory: directory.appending("wal"))
+        log.close()
+    }
+}
