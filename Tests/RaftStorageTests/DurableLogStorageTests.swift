@@ -27,7 +27,7 @@ struct DurableLogStorageTests {
 
     @Test func readsOutsideTheLogAreTypedErrors() async throws {
         let directory = try TemporaryDirectory()
-        let storage = try DurableLogStorage.open(directory: directory.path)
+        let storage = try DurableLogStorage.open(directory: directory.path, walOptions: .init(segmentBytes: 1 << 20))
         defer { storage.close() }
         try await storage.save(entries: testEntries(1...10))
         try await storage.compact(to: Snapshot(metadata: SnapshotMetadata(index: 4, term: 1), data: [1]))
@@ -41,7 +41,7 @@ struct DurableLogStorageTests {
 
     @Test func gapIsRefusedBeforeAnythingIsWritten() async throws {
         let directory = try TemporaryDirectory()
-        let storage = try DurableLogStorage.open(directory: directory.path)
+        let storage = try DurableLogStorage.open(directory: directory.path, walOptions: .init(segmentBytes: 1 << 20))
         defer { storage.close() }
         try await storage.save(entries: testEntries(1...3))
         await #expect(throws: StorageError.invalidArgument("entry 5 would leave a gap after 3 in the log")) {
@@ -78,14 +78,14 @@ struct DurableLogStorageTests {
         let directory = try TemporaryDirectory()
         let snapshot = Snapshot(metadata: SnapshotMetadata(index: 8, term: 3), data: [42])
         do {
-            let storage = try DurableLogStorage.open(directory: directory.path)
+            let storage = try DurableLogStorage.open(directory: directory.path, walOptions: .init(segmentBytes: 1 << 20))
             try await storage.save(entries: testEntries(1...10, term: 1))
             try await storage.save(hardState: HardState(term: 3, vote: 2, commit: 8), entries: testEntries(9...9, term: 3), snapshot: snapshot)
             #expect(storage.firstIndex == 9)
             #expect(storage.lastIndex == 9)
             storage.close()
         }
-        let storage = try DurableLogStorage.open(directory: directory.path)
+        let storage = try DurableLogStorage.open(directory: directory.path, walOptions: .init(segmentBytes: 1 << 20))
         defer { storage.close() }
         #expect(storage.snapshot == snapshot)
         #expect(try storage.entries(9..<10) == testEntries(9...9, term: 3))
@@ -95,7 +95,7 @@ struct DurableLogStorageTests {
     @Test func walMarkerWithoutItsSnapshotFileRefusesToOpen() async throws {
         let directory = try TemporaryDirectory()
         do {
-            let storage = try DurableLogStorage.open(directory: directory.path)
+            let storage = try DurableLogStorage.open(directory: directory.path, walOptions: .init(segmentBytes: 1 << 20))
             try await storage.save(entries: testEntries(1...10))
             try await storage.compact(to: Snapshot(metadata: SnapshotMetadata(index: 5, term: 1), data: [1]))
             storage.close()
@@ -104,10 +104,10 @@ struct DurableLogStorageTests {
             try FileManager.default.removeItem(atPath: directory.appending("snap/" + name))
         }
         #expect(throws: StorageError.missingSnapshot(directory: directory.appending("snap"), index: 5, term: 1)) {
-            _ = try DurableLogStorage.open(directory: directory.path)
+            _ = try DurableLogStorage.open(directory: directory.path, walOptions: .init(segmentBytes: 1 << 20))
         }
         // The failed open released the directory lock.
-        let (log, _) = try WriteAheadLog.open(directory: directory.appending("wal"))
+        let (log, _) = try WriteAheadLog.open(directory: directory.appending("wal"), options: .init(segmentBytes: 1 << 20))
         log.close()
     }
 }

@@ -42,7 +42,7 @@ struct WALRecoveryTests {
         #expect(lastRecord.index == 20)
         var bytes = try FileBytes.read(last)
         if how == "zeroed half" {
-            // A write that reached the page cache only in part, into preallocated space.
+            // A write that reached the page cache only in part, into the zero-filled space ahead.
             for offset in (lastRecord.offset + 20)..<(lastRecord.offset + 60) { bytes[offset] = 0 }
         } else {
             // A file whose size reached disk but not all of the last record.

@@ -14,7 +14,7 @@ struct WriteAheadLogTests {
     @Test func entriesAndHardStateSurviveReopen() async throws {
         let directory = try TemporaryDirectory()
         do {
-            let (log, recovered) = try WriteAheadLog.open(directory: directory.path)
+            let (log, recovered) = try WriteAheadLog.open(directory: directory.path, options: .init(segmentBytes: 1 << 20))
             #expect(recovered.entries.isEmpty)
             #expect(recovered.hardState == HardState())
             try await log.append(testEntries(1...5).map(WALRecord.entry) + [.hardState(HardState(term: 1, vote: 2, commit: 3))])
@@ -22,7 +22,7 @@ struct WriteAheadLogTests {
             try await log.append([.hardState(HardState(term: 2, vote: 0, commit: 9))])
             log.close()
         }
-        let (log, recovered) = try WriteAheadLog.open(directory: directory.path)
+        let (log, recovered) = try WriteAheadLog.open(directory: directory.path, options: .init(segmentBytes: 1 << 20))
         defer { log.close() }
         #expect(recovered.entries == testEntries(1...9))
         #expect(recovered.hardState == HardState(term: 2, vote: 0, commit: 9))
@@ -32,13 +32,13 @@ struct WriteAheadLogTests {
     @Test func conflictingEntriesReplaceTheSuffixOnReplay() async throws {
         let directory = try TemporaryDirectory()
         do {
-            let (log, _) = try WriteAheadLog.open(directory: directory.path)
+            let (log, _) = try WriteAheadLog.open(directory: directory.path, options: .init(segmentBytes: 1 << 20))
             try await log.append(testEntries(1...10, term: 1).map(WALRecord.entry))
             // A new leader of term 2 overwrites from index 6 (Raft paper §5.3).
             try await log.append(testEntries(6...7, term: 2).map(WALRecord.entry))
             log.close()
         }
-        let (log, recovered) = try WriteAheadLog.open(directory: directory.path)
+        let (log, recovered) = try WriteAheadLog.open(directory: directory.path, options: .init(segmentBytes: 1 << 20))
         defer { log.close() }
         #expect(recovered.entries == testEntries(1...5, term: 1) + testEntries(6...7, term: 2))
     }
@@ -96,7 +96,7 @@ struct WriteAheadLogTests {
 
     @Test func concurrentAppendersShareFdatasyncs() async throws {
         let directory = try TemporaryDirectory()
-        let (log, _) = try WriteAheadLog.open(directory: directory.path)
+        let (log, _) = try WriteAheadLog.open(directory: directory.path, options: .init(segmentBytes: 1 << 20))
         let sequencer = TestSequencer(log: log)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<64 {
@@ -111,7 +111,7 @@ struct WriteAheadLogTests {
         #expect(statistics.batchesWritten == 64 * 20)
         // Group commit: far fewer syncs than batches (one sync per batch would be 1,280).
         #expect(statistics.syncs < statistics.batchesWritten / 2, "\(statistics)")
-        let (reopened, recovered) = try WriteAheadLog.open(directory: directory.path)
+        let (reopened, recovered) = try WriteAheadLog.open(directory: directory.path, options: .init(segmentBytes: 1 << 20))
         reopened.close()
         #expect(recovered.entries.count == 64 * 20)
         #expect(recovered.entries.map(\.index) == Array(1...1280))
@@ -120,7 +120,7 @@ struct WriteAheadLogTests {
     @Test func appendingAfterReopenContinuesTheLog() async throws {
         let directory = try TemporaryDirectory()
         for round in 0..<3 {
-            let (log, recovered) = try WriteAheadLog.open(directory: directory.path)
+            let (log, recovered) = try WriteAheadLog.open(directory: directory.path, options: .init(segmentBytes: 1 << 20))
             #expect(recovered.entries == (round == 0 ? [] : testEntries(1...UInt64(round * 5))))
             let first = UInt64(round * 5 + 1)
             try await log.append(testEntries(first...(first + 4)).map(WALRecord.entry))
@@ -130,18 +130,18 @@ struct WriteAheadLogTests {
 
     @Test func secondOpenOfTheSameDirectoryIsRefused() throws {
         let directory = try TemporaryDirectory()
-        let (log, _) = try WriteAheadLog.open(directory: directory.path)
+        let (log, _) = try WriteAheadLog.open(directory: directory.path, options: .init(segmentBytes: 1 << 20))
         #expect(throws: StorageError.locked(path: directory.appending("LOCK"))) {
-            _ = try WriteAheadLog.open(directory: directory.path)
+            _ = try WriteAheadLog.open(directory: directory.path, options: .init(segmentBytes: 1 << 20))
         }
         log.close()
-        let (again, _) = try WriteAheadLog.open(directory: directory.path)
+        let (again, _) = try WriteAheadLog.open(directory: directory.path, options: .init(segmentBytes: 1 << 20))
         again.close()
     }
 
     @Test func closedLogRefusesSubmissions() async throws {
         let directory = try TemporaryDirectory()
-        let (log, _) = try WriteAheadLog.open(directory: directory.path)
+        let (log, _) = try WriteAheadLog.open(directory: directory.path, options: .init(segmentBytes: 1 << 20))
         log.close()
         #expect(throws: StorageError.closed) { _ = try log.submit([.hardState(HardState(term: 1))]) }
     }

@@ -21,7 +21,7 @@ public enum WALRecord: Sendable, Hashable {
 ///     offset 9  body, then zero padding to a multiple of 8
 ///
 /// The checksum covers the length so that a torn or flipped length cannot pass as a record of
-/// another size. Zero is never a valid length, so preallocated (zero) space reads as "no record",
+/// another size. Zero is never a valid length, so zero-filled space ahead of the data reads as "no record",
 /// and alignment lets recovery probe for surviving records after a bad one at 8-byte steps.
 enum WALFrame {
     static let headerBytes = 8
@@ -114,7 +114,7 @@ enum WALFrame {
     enum Probe {
         /// A record whose length and checksum hold; `next` is the offset after it.
         case valid(payload: Range<Int>, next: Int)
-        /// A zero length: preallocated space or a record never written.
+        /// A zero length: zero-filled space ahead of the data, or a record never written.
         case empty
         /// A length that runs past the data or past `maxPayloadBytes`.
         case truncated(length: Int)

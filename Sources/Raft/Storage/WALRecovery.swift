@@ -8,7 +8,7 @@ import Musl
 public struct WALTornTail: Sendable, Hashable {
     /// The segment that was repaired.
     public var path: String
-    /// Where good data ended and the file now ends (before preallocation).
+    /// Where good data ended and the file now ends (the bytes after it are zeroed).
     public var offset: Int
 }
 
@@ -33,8 +33,10 @@ enum WALRecovery {
         }
         sequences.sort()
         guard let lastSequence = sequences.last else {
+            try WALSegmentPreparer.prepare(directory: directory, sequence: 1, segmentBytes: segmentBytes)
             let (file, end) = try WALWriter.createSegment(
-                directory: directory, sequence: 1, segmentBytes: segmentBytes,
+                directory: directory, sequence: 1,
+                preparedPath: WALSegmentPreparer.temporaryPath(directory: directory, sequence: 1),
                 hardState: HardState(), snapshot: SnapshotMetadata())
             let writer = WALWriter(
                 directory: directory, segmentBytes: segmentBytes, current: file, offset: end, headerEnd: end,
@@ -91,11 +93,13 @@ enum WALRecovery {
         let file = try PosixFile(path: last.path, flags: O_WRONLY)
         var tornTail: WALTornTail?
         if last.hasTornTail {
-            // Cut the torn bytes, then let preallocation bring the space back as zeros.
-            try file.truncate(to: last.validEnd)
+            // Zero the torn bytes in place, so a later, shorter record cannot leave pieces of
+            // them behind it that would parse as records.
+            try file.writeZeros(from: last.validEnd, count: last.dataEnd - last.validEnd)
             tornTail = WALTornTail(path: last.path, offset: last.validEnd)
         }
-        if try file.size() < segmentBytes { try file.preallocate(size: segmentBytes) }
+        let size = try file.size()
+        if size < segmentBytes { try file.writeZeros(from: size, count: segmentBytes - size) }
         try file.dataSync()
         let headerEnd = last.records.first { record in
             if case .entry = record.record { return true } else { return false }

@@ -33,6 +33,8 @@ struct ScannedSegment {
     /// before appending (else a later, shorter record could leave old bytes behind it that
     /// parse as records).
     var hasTornTail: Bool
+    /// The offset after the last non-zero byte: where a torn tail ends.
+    var dataEnd: Int
 }
 
 /// Reads a segment and decides where its good data ends.
@@ -91,7 +93,8 @@ enum WALSegmentScanner {
             offset = next
         }
         guard let failure = firstFailure else {
-            return ScannedSegment(path: path, sequence: sequence, records: records, validEnd: offset, hasTornTail: false)
+            return ScannedSegment(
+                path: path, sequence: sequence, records: records, validEnd: offset, hasTornTail: false, dataEnd: offset)
         }
         // Segments are created complete (temporary name, header, fdatasync, rename), so a named
         // segment without a good header was damaged after the fact.
@@ -108,12 +111,13 @@ enum WALSegmentScanner {
                 path: path, offset: offset,
                 reason: describe(failure) + " before the end of a segment that is not the last (segments are cut to length when the log rolls over)")
         }
-        let tailIsZero = isZero(buffer, from: offset, count: buffer.count - offset)
-        return ScannedSegment(path: path, sequence: sequence, records: records, validEnd: offset, hasTornTail: !tailIsZero)
+        let dataEnd = endOfNonZeroData(buffer, notBefore: offset)
+        return ScannedSegment(
+            path: path, sequence: sequence, records: records, validEnd: offset, hasTornTail: dataEnd > offset, dataEnd: dataEnd)
     }
 
     /// The first offset after `offset`, at record alignment, where a record passes its length and
-    /// checksum checks. Runs of zero pages (preallocated space, usually almost all of what follows
+    /// checksum checks. Runs of zero pages (the zero-filled space ahead of the data, usually most of what follows
     /// the data) are skipped with memcmp rather than probed eight bytes at a time.
     static func firstGoodRecord(in buffer: UnsafeRawBufferPointer, after offset: Int) -> Int? {
         var candidate = offset + WALFrame.alignmentBytes
@@ -127,6 +131,21 @@ enum WALSegmentScanner {
             candidate += WALFrame.alignmentBytes
         }
         return nil
+    }
+
+    /// The offset just after the last non-zero byte at or after `start` (`start` if none),
+    /// skipping zero pages from the end.
+    static func endOfNonZeroData(_ buffer: UnsafeRawBufferPointer, notBefore start: Int) -> Int {
+        var end = buffer.count
+        while end > start {
+            let pageStart = max(start, (end - 1) / zeroPageBytes * zeroPageBytes)
+            if !isZero(buffer, from: pageStart, count: end - pageStart) {
+                while end > pageStart && buffer[end - 1] == 0 { end -= 1 }
+                return end
+            }
+            end = pageStart
+        }
+        return start
     }
 
     private static let zeroPageBytes = 4096

@@ -38,6 +38,7 @@ final class WALWriter {
     private var hardState: HardState
     private var snapshot: SnapshotMetadata
     private var buffer: [UInt8] = []
+    private let preparer: WALSegmentPreparer
     private(set) var syncCount = 0
     private(set) var segmentsCreated = 0
     private(set) var segmentsReleased = 0
@@ -54,6 +55,7 @@ final class WALWriter {
         self.segments = segments
         self.hardState = hardState
         self.snapshot = snapshot
+        preparer = WALSegmentPreparer(directory: directory, segmentBytes: segmentBytes)
     }
 
     /// Writes a group of batches with as few writes and fdatasyncs as the segment size allows:
@@ -76,6 +78,12 @@ final class WALWriter {
         }
         try flush()
         if snapshot.index > snapshotBefore { try releaseSegments() }
+        // Zero-filling the next segment competes with group commits for the disk, so it starts
+        // only once this segment is half full, which leaves it half a segment of log to finish.
+        let next = (segments.last?.sequence ?? 0) + 1
+        if offset >= segmentBytes / 2 && !preparer.isPreparing(sequence: next) {
+            preparer.startPreparing(sequence: next)
+        }
     }
 
     private func flush() throws {
@@ -96,7 +104,7 @@ final class WALWriter {
         try current.dataSync()
         let sequence = (segments.last?.sequence ?? 0) + 1
         let (file, end) = try WALWriter.createSegment(
-            directory: directory, sequence: sequence, segmentBytes: segmentBytes,
+            directory: directory, sequence: sequence, preparedPath: try preparer.take(sequence: sequence),
             hardState: hardState, snapshot: snapshot)
         current = file
         offset = end
@@ -105,28 +113,30 @@ final class WALWriter {
         segmentsCreated += 1
     }
 
-    /// Creates a complete, durable segment: header, then the current hard state and snapshot
-    /// marker, so that every earlier segment can be released without losing them.
+    /// Creates a complete, durable segment from a zero-filled file: header, then the current hard
+    /// state and snapshot marker, so that every earlier segment can be released without losing
+    /// them. Written under the temporary name, synced, then renamed and the directory synced, so a
+    /// named segment always has its header (etcd's wal.cut does the same dance).
     static func createSegment(
-        directory: String, sequence: UInt64, segmentBytes: Int, hardState: HardState, snapshot: SnapshotMetadata
+        directory: String, sequence: UInt64, preparedPath: String, hardState: HardState, snapshot: SnapshotMetadata
     ) throws -> (file: PosixFile, end: Int) {
-        let name = WALSegmentName.fileName(sequence: sequence)
-        let temporaryPath = directory + "/" + name + ".tmp"
-        let path = directory + "/" + name
+        let path = directory + "/" + WALSegmentName.fileName(sequence: sequence)
         var header: [UInt8] = []
         WALFrame.appendSegmentHeader(sequence: sequence, to: &header)
         WALFrame.append(.hardState(hardState), to: &header)
         WALFrame.append(.snapshot(snapshot), to: &header)
         do {
-            let temporary = try PosixFile(path: temporaryPath, flags: O_WRONLY | O_CREAT | O_TRUNC)
-            try temporary.preallocate(size: max(segmentBytes, header.count))
+            let temporary = try PosixFile(path: preparedPath, flags: O_WRONLY)
             try temporary.write(header, at: 0)
             try temporary.dataSync()
         }
-        try FileSystem.rename(temporaryPath, path)
+        try FileSystem.rename(preparedPath, path)
         try FileSystem.syncDirectory(directory)
         return (try PosixFile(path: path, flags: O_WRONLY), header.count)
     }
+
+    /// Stops preparing the next segment (on close).
+    func shutdown() { preparer.discard() }
 
     /// Deletes segments wholly at or before the durable snapshot, oldest first, never the one
     /// being written. Stops at the first segment that still holds a later entry: releasing only

@@ -18,8 +18,8 @@ import Synchronization
 public final class WriteAheadLog: Sendable {
     /// How the log is laid out on disk.
     public struct Options: Sendable {
-        /// Size at which a segment is closed and the next begins; also what each new segment
-        /// preallocates. etcd uses 64 MiB.
+        /// Size at which a segment is closed and the next begins; each segment is zero-filled to
+        /// this size ahead of use (see `PosixFile.writeZeros`). etcd uses 64 MiB.
         public var segmentBytes: Int
 
         /// Options with `segmentBytes` (64 MiB by default).
@@ -229,6 +229,7 @@ public final class WriteAheadLog: Sendable {
             }
             if failure != nil { break }
         }
+        writer.shutdown()
         let stranded = shared.withLock { state -> [Waiter] in
             defer { state.waiters.removeAll() }
             return state.waiters

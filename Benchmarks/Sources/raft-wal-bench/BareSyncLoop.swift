@@ -1,0 +1,47 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The peer the WAL is measured against: `write` then `fdatasync` of the same number of bytes,
+/// with nothing around them. Appends to a fresh file (the file grows with every write), or, with
+/// `preallocatedBytes`, overwrites into space reserved by posix_fallocate as the WAL does.
+enum BareSyncLoop {
+    static func run(path: String, recordBytes: Int, count: Int, preallocatedBytes: Int?) throws -> LatencySample {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw BenchmarkError.systemCall("open", path, errno) }
+        defer {
+            close(descriptor)
+            unlink(path)
+        }
+        if let preallocatedBytes {
+            let code = posix_fallocate(descriptor, 0, off_t(preallocatedBytes))
+            guard code == 0 else { throw BenchmarkError.systemCall("posix_fallocate", path, code) }
+            guard fsync(descriptor) == 0 else { throw BenchmarkError.systemCall("fsync", path, errno) }
+        }
+        let record = [UInt8](repeating: 0xA5, count: recordBytes)
+        var sample = LatencySample(capacity: count)
+        let clock = ContinuousClock()
+        try record.withUnsafeBytes { buffer in
+            for _ in 0..<count {
+                let start = clock.now
+                guard write(descriptor, buffer.baseAddress, buffer.count) == buffer.count else {
+                    throw BenchmarkError.systemCall("write", path, errno)
+                }
+                guard fdatasync(descriptor) == 0 else { throw BenchmarkError.systemCall("fdatasync", path, errno) }
+                sample.record(clock.now - start)
+            }
+        }
+        return sample
+    }
+}
+
+enum BenchmarkError: Error, CustomStringConvertible {
+    case systemCall(String, String, Int32)
+
+    var description: String {
+        switch self {
+        case .systemCall(let call, let path, let code):
+            return "\(call) \"\(path)\": \(String(cString: strerror(code))) (errno \(code))"
+        }
+    }
+}

@@ -1,0 +1,71 @@
+// raft-wal-bench: the WAL on this machine's disk (issue 3's figures).
+//
+//   swift run -c release --package-path Benchmarks raft-wal-bench [--directory DIR] [--quick]
+//
+// 1. 64 concurrent proposers of 256-byte entries, each waiting for durability before its next:
+//    entries/s through group commit (goal >= 100,000/s).
+// 2. One proposer: append + fdatasync latency p50/p99, next to a bare write+fdatasync loop of
+//    the same record size in the same run (goal: p50 within 2x of the bare loop).
+#if canImport(Glibc)
+import Glibc
+#endif
+import Raft
+
+let arguments = CommandLine.arguments
+let quick = arguments.contains("--quick")
+var baseDirectory = "/var/tmp"
+if let flag = arguments.firstIndex(of: "--directory"), flag + 1 < arguments.count {
+    baseDirectory = arguments[flag + 1]
+}
+var template = Array((baseDirectory + "/raft-wal-bench-XXXXXX").utf8CString)
+guard mkdtemp(&template) != nil else {
+    print("mkdtemp \"\(baseDirectory)\": \(String(cString: strerror(errno)))")
+    exit(1)
+}
+let directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+defer { _ = system("rm -rf '\(directory)'") }
+
+let entryBytes = 256
+// The framed size of one 256-byte entry in the WAL (8-byte header, 18 bytes of entry fields,
+// padding to 8): the bare loop writes exactly as much per sync.
+let recordBytes = (8 + 18 + entryBytes + 7) / 8 * 8
+let latencyCount = quick ? 1_000 : 5_000
+let proposers = 64
+let perProposer = quick ? 500 : 4_000
+
+func format(_ value: Double, _ digits: Int = 1) -> String {
+    let scale = pow(10.0, Double(digits))
+    return String((value * scale).rounded() / scale)
+}
+
+do {
+    print("raft-wal-bench: directory \(directory), \(entryBytes)-byte entries (\(recordBytes) bytes framed)")
+    print("CRC-32C (slicing-by-8): \(format(WALRuns.checksumMegabytesPerSecond(), 0)) MB/s")
+
+    // Interleave peer and WAL so that a change in the disk's mood hits both.
+    let bareAppend = try BareSyncLoop.run(path: directory + "/bare-append", recordBytes: recordBytes, count: latencyCount, preallocatedBytes: nil)
+    let single = try await WALRuns.singleProposerLatency(directory: directory + "/wal-single", entryBytes: entryBytes, count: latencyCount)
+    let barePreallocated = try BareSyncLoop.run(
+        path: directory + "/bare-preallocated", recordBytes: recordBytes, count: latencyCount, preallocatedBytes: 64 << 20)
+
+    print("")
+    print("single proposer, append + fdatasync, \(latencyCount) entries:")
+    print("  bare write+fdatasync (appending):     p50 \(format(bareAppend.p50Microseconds)) us   p99 \(format(bareAppend.p99Microseconds)) us")
+    print("  bare write+fdatasync (preallocated):  p50 \(format(barePreallocated.p50Microseconds)) us   p99 \(format(barePreallocated.p99Microseconds)) us")
+    print("  WAL append (submit + wait durable):   p50 \(format(single.p50Microseconds)) us   p99 \(format(single.p99Microseconds)) us")
+    print("  ratio WAL / bare appending:           p50 \(format(single.p50Microseconds / bareAppend.p50Microseconds, 2))x   p99 \(format(single.p99Microseconds / bareAppend.p99Microseconds, 2))x   (goal: p50 <= 2x)")
+    print("  ratio WAL / bare preallocated:        p50 \(format(single.p50Microseconds / barePreallocated.p50Microseconds, 2))x   p99 \(format(single.p99Microseconds / barePreallocated.p99Microseconds, 2))x")
+
+    let throughput = try await WALRuns.concurrentThroughput(
+        directory: directory + "/wal-group", entryBytes: entryBytes, proposers: proposers, perProposer: perProposer)
+    let syncs = throughput.statistics.syncs
+    print("")
+    print("\(proposers) concurrent proposers, \(throughput.entries) entries, each waited for durability:")
+    print("  throughput: \(format(throughput.entriesPerSecond, 0)) entries/s   (goal >= 100000/s)")
+    print("  fdatasyncs: \(syncs), \(format(Double(throughput.entries) / Double(max(syncs, 1)))) entries per sync")
+    print("  per-entry latency under load: p50 \(format(throughput.latency.p50Microseconds)) us   p99 \(format(throughput.latency.p99Microseconds)) us")
+    print("  vs one sync per entry at the bare p50: \(format(throughput.entriesPerSecond * bareAppend.p50Microseconds / 1e6, 1))x")
+} catch {
+    print("raft-wal-bench failed: \(error)")
+    exit(1)
+}
