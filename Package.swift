@@ -16,5 +16,7 @@ let package = Package(
     targets: [
         // Consensus: the pure core, its storage and drivers. Depends on nothing of ours.
         .target(name: "Raft", swiftSettings: strict),
+        // Unit tests, plain-text scenarios (testdata/*.txt) and the deterministic simulation.
+        .testTarget(name: "RaftTests", dependencies: ["Raft"], exclude: ["testdata"], swiftSettings: strict),
     ]
 )

@@ -13,11 +13,13 @@ extension RaftCore {
     /// `advance(_:)` with it once done; no other `Ready` is handed out until then.
     public mutating func ready() -> Ready {
         precondition(!readyInProgress, "ready() called again before advance()")
-        // Batching: every entry proposed since the last Ready goes out in one append per
-        // follower, instead of one per proposal.
+        // Batching: the entries proposed since the last Ready go out together, in as few
+        // appends as the size limit allows, as many as the inflight window allows.
         if case .leader(let state) = roleState, state.needsBroadcast {
             leaderState.needsBroadcast = false
-            broadcastAppend(sendIfEmpty: false)
+            for peer in leaderState.peers {
+                while sendAppend(to: peer, sendIfEmpty: false) {}
+            }
         }
         let currentHardState = hardState
         let currentSoftState = softState
