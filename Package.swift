@@ -21,5 +21,7 @@ let package = Package(
         .executableTarget(name: "raft-wal-crasher", dependencies: ["Raft"], swiftSettings: strict),
         .testTarget(
             name: "RaftStorageTests", dependencies: ["Raft", "raft-wal-crasher"], swiftSettings: strict),
+        // Unit tests, plain-text scenarios (testdata/*.txt) and the deterministic simulation.
+        .testTarget(name: "RaftTests", dependencies: ["Raft"], exclude: ["testdata"], swiftSettings: strict),
     ]
 )
