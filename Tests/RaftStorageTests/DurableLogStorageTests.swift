@@ -13,7 +13,7 @@ struct DurableLogStorageTests {
             try await storage.save(hardState: HardState(term: 1, vote: 1, commit: 0), entries: testEntries(1...30))
             try await storage.save(hardState: HardState(term: 1, vote: 1, commit: 25))
             #expect(storage.lastIndex == 30)
-            #expect(try storage.entries(3..<6) == Array(testEntries(1...30)[2..<5]))
+            #expect(try storage.entries(from: 3, upTo: 6, maxBytes: .max) == Array(testEntries(1...30)[2..<5]))
             storage.close()
         }
         let storage = try DurableLogStorage.open(directory: directory.path, walOptions: smallSegments)
@@ -22,7 +22,7 @@ struct DurableLogStorageTests {
         #expect(storage.firstIndex == 1)
         #expect(storage.lastIndex == 30)
         #expect(try storage.term(at: 30) == 1)
-        #expect(try storage.entries(1..<31) == testEntries(1...30))
+        #expect(try storage.entries(from: 1, upTo: 31, maxBytes: .max) == testEntries(1...30))
     }
 
     @Test func readsOutsideTheLogAreTypedErrors() async throws {
@@ -31,12 +31,13 @@ struct DurableLogStorageTests {
         defer { storage.close() }
         try await storage.save(entries: testEntries(1...10))
         try await storage.compact(to: Snapshot(metadata: SnapshotMetadata(index: 4, term: 1), data: [1]))
-        #expect(throws: DurableLogStorage.ReadError.compacted(firstIndex: 5)) { _ = try storage.entries(4..<6) }
-        #expect(throws: DurableLogStorage.ReadError.unavailable(lastIndex: 10)) { _ = try storage.entries(9..<12) }
-        #expect(throws: DurableLogStorage.ReadError.unavailable(lastIndex: 10)) { _ = try storage.term(at: 11) }
+        #expect(throws: LogStorageError.compacted) { _ = try storage.entries(from: 4, upTo: 6, maxBytes: .max) }
+        #expect(throws: LogStorageError.unavailable) { _ = try storage.entries(from: 9, upTo: 12, maxBytes: .max) }
+        #expect(throws: LogStorageError.unavailable) { _ = try storage.term(at: 11) }
         #expect(try storage.term(at: 4) == 1)
-        #expect(try storage.entries(5..<11, maxBytes: 100).count == 2)
-        #expect(try storage.entries(5..<11, maxBytes: 1).count == 1)
+        // 40 bytes of data plus 16 of fields per entry (Entry.sizeBytes).
+        #expect(try storage.entries(from: 5, upTo: 11, maxBytes: 112).count == 2)
+        #expect(try storage.entries(from: 5, upTo: 11, maxBytes: 1).count == 1)
     }
 
     @Test func gapIsRefusedBeforeAnythingIsWritten() async throws {
@@ -68,9 +69,9 @@ struct DurableLogStorageTests {
         }
         let storage = try DurableLogStorage.open(directory: directory.path, walOptions: smallSegments)
         defer { storage.close() }
-        #expect(storage.snapshot == snapshot)
+        #expect(try storage.snapshot() == snapshot)
         #expect(storage.firstIndex == 151)
-        #expect(try storage.entries(151..<211) == testEntries(151...210))
+        #expect(try storage.entries(from: 151, upTo: 211, maxBytes: .max) == testEntries(151...210))
         #expect(storage.hardState.commit == 200)
     }
 
@@ -87,9 +88,23 @@ struct DurableLogStorageTests {
         }
         let storage = try DurableLogStorage.open(directory: directory.path, walOptions: .init(segmentBytes: 1 << 20))
         defer { storage.close() }
-        #expect(storage.snapshot == snapshot)
-        #expect(try storage.entries(9..<10) == testEntries(9...9, term: 3))
+        #expect(try storage.snapshot() == snapshot)
+        #expect(try storage.entries(from: 9, upTo: 10, maxBytes: .max) == testEntries(9...9, term: 3))
         #expect(storage.hardState == HardState(term: 3, vote: 2, commit: 8))
+    }
+
+    @Test func bootstrapMembershipIsDurableAndIgnoredOnRestart() async throws {
+        let directory = try TemporaryDirectory()
+        do {
+            let storage = try DurableLogStorage.open(directory: directory.path, bootstrap: ConfState(voters: [1, 2, 3]), walOptions: smallSegments)
+            #expect(storage.snapshotMetadata == SnapshotMetadata(index: 0, term: 0, confState: ConfState(voters: [1, 2, 3])))
+            try await storage.save(entries: testEntries(1...2))
+            storage.close()
+        }
+        let storage = try DurableLogStorage.open(directory: directory.path, bootstrap: ConfState(voters: [7]), walOptions: smallSegments)
+        defer { storage.close() }
+        #expect(storage.snapshotMetadata.confState == ConfState(voters: [1, 2, 3]))
+        #expect(storage.lastIndex == 2)
     }
 
     @Test func walMarkerWithoutItsSnapshotFileRefusesToOpen() async throws {

@@ -9,15 +9,7 @@ import Synchronization
 /// the WAL records it; the WAL batch is durable before `save` returns; the in-memory log follows
 /// the submission order, so reads see a batch as soon as it is submitted, and its caller learns
 /// of durability from `save` returning.
-public final class DurableLogStorage: Sendable {
-    /// Why a read of the in-memory log cannot be answered.
-    public enum ReadError: Error, Sendable, Hashable {
-        /// The index is at or before the snapshot: the entry is gone.
-        case compacted(firstIndex: UInt64)
-        /// The index is past the end of the log.
-        case unavailable(lastIndex: UInt64)
-    }
-
+public final class DurableLogStorage: LogStorage, Sendable {
     /// The write-ahead log underneath.
     public let log: WriteAheadLog
     /// The snapshot store underneath.
@@ -29,7 +21,13 @@ public final class DurableLogStorage: Sendable {
     /// Opens (creating if needed) the storage under `directory`, replaying the WAL and loading the
     /// snapshot it names. Throws if anything but a torn tail is damaged, or if the WAL names a
     /// snapshot the store does not hold.
-    public static func open(directory: String, walOptions: WriteAheadLog.Options = .init()) throws -> DurableLogStorage {
+    ///
+    /// `bootstrap` is the membership of a brand-new group: when the storage holds nothing yet, it
+    /// is recorded durably as a snapshot at index 0 (`MemoryStorage(bootstrap:)`, made durable),
+    /// and ignored otherwise, so a restarted node keeps the membership its log says.
+    public static func open(
+        directory: String, bootstrap: ConfState? = nil, walOptions: WriteAheadLog.Options = .init()
+    ) throws -> DurableLogStorage {
         let snapshots = try SnapshotStore(directory: directory + "/snap")
         let (log, recovered) = try WriteAheadLog.open(directory: directory + "/wal", options: walOptions)
         do {
@@ -42,6 +40,10 @@ public final class DurableLogStorage: Sendable {
             state.snapshot = recovered.snapshot
             state.start = recovered.snapshot.index + 1
             state.entries = recovered.entries
+            if let bootstrap, state == LogState() {
+                state.snapshot.confState = bootstrap
+                try log.appendBlocking([.snapshot(state.snapshot)])
+            }
             return DurableLogStorage(log: log, snapshots: snapshots, state: state, snapshotData: data, tornTail: recovered.tornTail)
         } catch {
             log.close()
@@ -59,8 +61,8 @@ public final class DurableLogStorage: Sendable {
     /// The last hard state saved.
     public var hardState: HardState { state.withLock { $0.log.hardState } }
 
-    /// The latest snapshot (metadata and the application's data).
-    public var snapshot: Snapshot { state.withLock { Snapshot(metadata: $0.log.snapshot, data: $0.snapshotData) } }
+    /// The latest snapshot's metadata; index 0 and the initial membership when there is none.
+    public var snapshotMetadata: SnapshotMetadata { state.withLock { $0.log.snapshot } }
 
     /// The first index held in the log (one past the snapshot).
     public var firstIndex: UInt64 { state.withLock { $0.log.snapshot.index + 1 } }
@@ -68,26 +70,30 @@ public final class DurableLogStorage: Sendable {
     /// The last index in the log, or the snapshot's index when the log after it is empty.
     public var lastIndex: UInt64 { state.withLock { $0.log.lastIndex } }
 
-    /// The term of the entry at `index`; the snapshot's index answers with the snapshot's term.
-    public func term(at index: UInt64) throws(ReadError) -> UInt64 {
-        let (term, first, last) = state.withLock { ($0.log.term(at: index), $0.log.snapshot.index, $0.log.lastIndex) }
-        if let term { return term }
-        if index < first { throw .compacted(firstIndex: first + 1) }
-        throw .unavailable(lastIndex: last)
+    /// The latest snapshot (metadata and the application's data).
+    public func snapshot() throws(LogStorageError) -> Snapshot {
+        state.withLock { Snapshot(metadata: $0.log.snapshot, data: $0.snapshotData) }
     }
 
-    /// Entries in `range`, stopping early (but always returning at least one) once `maxBytes` of
-    /// entry data would be exceeded, as etcd's `Storage.Entries` does for message batching.
-    public func entries(_ range: Range<UInt64>, maxBytes: Int = .max) throws(ReadError) -> [Entry] {
-        try state.withLock { locked throws(ReadError) -> [Entry] in
+    /// The term of the entry at `index`; the snapshot's index answers with the snapshot's term.
+    public func term(at index: UInt64) throws(LogStorageError) -> UInt64 {
+        let (term, snapshotIndex) = state.withLock { ($0.log.term(at: index), $0.log.snapshot.index) }
+        if let term { return term }
+        throw index < snapshotIndex ? .compacted : .unavailable
+    }
+
+    /// The entries `lowIndex ..< highIndex`, stopping once `maxBytes` would be exceeded (but
+    /// always at least one), as etcd's `Storage.Entries` does for message batching.
+    public func entries(from lowIndex: UInt64, upTo highIndex: UInt64, maxBytes: Int) throws(LogStorageError) -> [Entry] {
+        try state.withLock { locked throws(LogStorageError) -> [Entry] in
             let log = locked.log
-            if range.lowerBound <= log.snapshot.index { throw .compacted(firstIndex: log.snapshot.index + 1) }
-            if range.upperBound > log.lastIndex + 1 { throw .unavailable(lastIndex: log.lastIndex) }
+            if lowIndex <= log.snapshot.index { throw .compacted }
+            if highIndex > log.lastIndex + 1 { throw .unavailable }
             var result: [Entry] = []
             var bytes = 0
-            for index in range {
+            for index in lowIndex..<max(lowIndex, highIndex) {
                 guard let entry = log.entry(at: index) else { break }
-                bytes += entry.data.count
+                bytes += entry.sizeBytes
                 if !result.isEmpty && bytes > maxBytes { break }
                 result.append(entry)
             }

@@ -64,7 +64,23 @@ public final class WriteAheadLog: Sendable {
 
     private struct Waiter {
         var ticket: UInt64
-        var continuation: CheckedContinuation<Void, any Error>
+        var wake: Wake
+
+        enum Wake {
+            case task(CheckedContinuation<Void, any Error>)
+            /// A thread blocked in `appendBlocking`.
+            case thread(ConditionLock<Result<Void, StorageError>?>)
+        }
+
+        func resume(_ outcome: Result<Void, StorageError>) {
+            switch wake {
+            case .task(let continuation):
+                continuation.resume(with: outcome)
+            case .thread(let slot):
+                slot.withLock { $0 = outcome }
+                slot.signal()
+            }
+        }
     }
 
     private struct Shared {
@@ -156,7 +172,7 @@ public final class WriteAheadLog: Sendable {
                 if state.durableTicket >= ticket.sequence { return .success(()) }
                 if let failure = state.failure { return .failure(failure) }
                 if state.closing && state.pending.isEmpty { return .failure(.closed) }
-                state.waiters.append(Waiter(ticket: ticket.sequence, continuation: continuation))
+                state.waiters.append(Waiter(ticket: ticket.sequence, wake: .task(continuation)))
                 return nil
             }
             if let outcome { continuation.resume(with: outcome) }
@@ -166,6 +182,21 @@ public final class WriteAheadLog: Sendable {
     /// Submits `records` as one batch and waits until it is durable.
     public func append(_ records: [WALRecord]) async throws {
         try await waitUntilDurable(try submit(records))
+    }
+
+    /// Submits `records` and blocks the calling thread until they are durable. For synchronous
+    /// setup code only (opening storage); never call it from an async context.
+    public func appendBlocking(_ records: [WALRecord]) throws {
+        let ticket = try submit(records)
+        let slot = ConditionLock<Result<Void, StorageError>?>(nil)
+        let settled: Result<Void, StorageError>? = shared.withLock { state in
+            if state.durableTicket >= ticket.sequence { return .success(()) }
+            if let failure = state.failure { return .failure(failure) }
+            state.waiters.append(Waiter(ticket: ticket.sequence, wake: .thread(slot)))
+            return nil
+        }
+        let outcome = settled ?? slot.withLock(whenReady: { $0 != nil }) { $0 ?? .failure(.closed) }
+        try outcome.get()
     }
 
     /// Counters so far.
@@ -225,7 +256,7 @@ public final class WriteAheadLog: Sendable {
                 return woken
             }
             for waiter in woken {
-                if let failure { waiter.continuation.resume(throwing: failure) } else { waiter.continuation.resume() }
+                if let failure { waiter.resume(.failure(failure)) } else { waiter.resume(.success(())) }
             }
             if failure != nil { break }
         }
@@ -234,7 +265,7 @@ public final class WriteAheadLog: Sendable {
             defer { state.waiters.removeAll() }
             return state.waiters
         }
-        for waiter in stranded { waiter.continuation.resume(throwing: StorageError.closed) }
+        for waiter in stranded { waiter.resume(.failure(.closed)) }
     }
 }
 
