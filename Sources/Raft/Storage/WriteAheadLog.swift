@@ -184,8 +184,8 @@ public final class WriteAheadLog: Sendable {
         try await waitUntilDurable(try submit(records))
     }
 
-    /// Submits `records` and blocks the calling thread until they are durable. For synchronous
-    /// setup code only (opening storage); never call it from an async context.
+    /// Submits `records` and blocks the calling thread until they are durable. For setup code
+    /// that blocks on I/O anyway (opening storage); on a hot path use `append`, which suspends.
     public func appendBlocking(_ records: [WALRecord]) throws {
         let ticket = try submit(records)
         let slot = ConditionLock<Result<Void, StorageError>?>(nil)
@@ -285,8 +285,18 @@ final class LockFile: Sendable {
     init(path: String) throws {
         let file = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard file >= 0 else { throw PosixFile.error("open", path) }
-        if flock(file, LOCK_EX | LOCK_NB) != 0 {
+        // A child this process forks (agentd spawns services) shares the lock's open file
+        // description from fork until its exec closes it, so a lock released a moment ago can
+        // still look taken: retry for up to 100 ms before calling it someone else's.
+        var attempts = 0
+        while flock(file, LOCK_EX | LOCK_NB) != 0 {
             let code = Glibc.errno
+            attempts += 1
+            if code == EINTR { continue }
+            if code == EWOULDBLOCK && attempts < 50 {
+                usleep(2_000)
+                continue
+            }
             Glibc.close(file)
             if code == EWOULDBLOCK { throw StorageError.locked(path: path) }
             throw StorageError.systemCall(SystemCallError(call: "flock", path: path, errno: code))
