@@ -1,4 +1,4 @@
-import Raft
+@testable import Raft
 
 /// A client command on the replicated key-value store, carried as an entry's data.
 enum KVCommand: Equatable {
@@ -12,22 +12,37 @@ enum KVCommand: Equatable {
         }
     }
 
-    /// Space-separated text: easy to read in a failure trace. Keys and values never hold spaces.
+    /// Binary, with the codec the messages use: a kind byte, the operation id, then strings.
     func encoded() -> [UInt8] {
+        var writer = ByteWriter(reservingCapacity: 32)
         switch self {
         case .put(let opID, let key, let value):
-            Array("P \(opID) \(key) \(value)".utf8)
+            writer.writeByte(1)
+            writer.writeVarint(opID)
+            writer.writeBytes(Array(key.utf8))
+            writer.writeBytes(Array(value.utf8))
         case .cas(let opID, let key, let expected, let value):
-            Array("C \(opID) \(key) \(expected ?? "-") \(value)".utf8)
+            writer.writeByte(expected == nil ? 2 : 3)
+            writer.writeVarint(opID)
+            writer.writeBytes(Array(key.utf8))
+            writer.writeBytes(Array(value.utf8))
+            if let expected { writer.writeBytes(Array(expected.utf8)) }
         }
+        return writer.bytes
     }
 
     init?(decoding data: [UInt8]) {
-        let fields = String(decoding: data, as: UTF8.self).split(separator: " ").map(String.init)
-        guard fields.count >= 4, let opID = UInt64(fields[1]) else { return nil }
-        switch (fields[0], fields.count) {
-        case ("P", 4): self = .put(opID: opID, key: fields[2], value: fields[3])
-        case ("C", 5): self = .cas(opID: opID, key: fields[2], expected: fields[3] == "-" ? nil : fields[3], value: fields[4])
+        var reader = ByteReader(data)
+        guard let kind = try? reader.readByte(), let opID = try? reader.readVarint(),
+              let key = try? reader.readBytes(), let value = try? reader.readBytes() else { return nil }
+        let keyText = String(decoding: key, as: UTF8.self)
+        let valueText = String(decoding: value, as: UTF8.self)
+        switch kind {
+        case 1: self = .put(opID: opID, key: keyText, value: valueText)
+        case 2: self = .cas(opID: opID, key: keyText, expected: nil, value: valueText)
+        case 3:
+            guard let expected = try? reader.readBytes() else { return nil }
+            self = .cas(opID: opID, key: keyText, expected: String(decoding: expected, as: UTF8.self), value: valueText)
         default: return nil
         }
     }
@@ -39,7 +54,7 @@ enum KVCommand: Equatable {
 struct KVStore {
     private(set) var values: [String: String] = [:]
     private(set) var appliedIndex: UInt64 = 0
-    private(set) var chain: UInt64 = 0xCBF2_9CE4_8422_2325
+    private(set) var chain: UInt64 = 0
 
     init() {}
 
@@ -63,19 +78,16 @@ struct KVStore {
         }
     }
 
-    /// FNV-1a over the previous hash, the entry's position and its contents.
+    /// The previous hash combined with the entry's position and contents. `Hasher` is seeded
+    /// per process, which is fine: hashes are only compared within one run.
     static func hash(_ previous: UInt64, _ entry: Entry) -> UInt64 {
-        var hash = previous
-        func mix(_ byte: UInt8) {
-            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3
-        }
-        for shift in stride(from: 0, to: 64, by: 8) {
-            mix(UInt8(truncatingIfNeeded: entry.index >> UInt64(shift)))
-            mix(UInt8(truncatingIfNeeded: entry.term >> UInt64(shift)))
-        }
-        mix(entry.kind.rawValue)
-        for byte in entry.data { mix(byte) }
-        return hash
+        var hasher = Hasher()
+        hasher.combine(previous)
+        hasher.combine(entry.index)
+        hasher.combine(entry.term)
+        hasher.combine(entry.kind)
+        entry.data.withUnsafeBytes { hasher.combine(bytes: $0) }
+        return UInt64(bitPattern: Int64(hasher.finalize()))
     }
 
     /// `index chain` then `key=value` lines, keys sorted.

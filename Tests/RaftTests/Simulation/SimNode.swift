@@ -28,11 +28,15 @@ final class SimNode {
     /// Reads asked here on behalf of a client, by operation id.
     var waitingReads: [UInt64: WaitingRead] = [:]
     var lastRole: RaftRole = .follower
+    /// The simulated time between this node's ticks.
+    let tickUnits: UInt64
 
-    var isUp: Bool { core != nil }
+    /// Whether the node runs; kept apart from `core` so that asking does not copy the core.
+    private(set) var isUp = false
 
-    init(id: NodeID, conf: ConfState, config: RaftConfig, compactionThreshold: UInt64) {
+    init(id: NodeID, conf: ConfState, config: RaftConfig, compactionThreshold: UInt64, tickUnits: UInt64) {
         self.id = id
+        self.tickUnits = tickUnits
         self.disk = SimDisk(bootstrap: conf)
         self.config = config
         self.compactionThreshold = compactionThreshold
@@ -45,6 +49,7 @@ final class SimNode {
         self.storage = storage
         store = KVStore(snapshotData: disk.snapshot.data)
         core = RaftCore(config: config, storage: storage, random: SplitMix64(seed: seed))
+        isUp = true
         incarnation += 1
         pendingReads = []
         waitingWrites = [:]
@@ -54,6 +59,7 @@ final class SimNode {
 
     func stop() {
         core = nil
+        isUp = false
         storage = nil
         pendingReads = []
         waitingWrites = [:]

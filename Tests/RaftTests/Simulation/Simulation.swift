@@ -80,7 +80,7 @@ final class Simulation {
         duplicationProbability = random.chance(0.5) ? 0 : Double(random.int(in: 1...5)) / 100
         longDelayProbability = Double(random.int(in: 0...10)) / 100
         faultEndTime = UInt64(random.int(in: 150...250)) * Self.tickUnits
-        endTime = faultEndTime + 120 * Self.tickUnits
+        endTime = faultEndTime + 100 * Self.tickUnits
         maxMembers = nodeCount + 2
         self.random = random
         let conf = ConfState(voters: Set(1...NodeID(nodeCount)))
@@ -103,12 +103,18 @@ final class Simulation {
         }
         schedule(.fault, after: UInt64(random.int(in: 30...80)) * Self.tickUnits)
         schedule(.heal, after: faultEndTime)
-        var operationsAtQuietStart = 0
+        // Liveness is checked over the last 40 ticks: faults are over, the network reliable,
+        // every node back. Operations must complete, and every member must catch up with what
+        // was committed at the checkpoint.
+        let checkpoint = endTime - 40 * Self.tickUnits
+        var operationsAtCheckpoint: Int?
+        var commitAtCheckpoint: UInt64 = 0
         while let (time, event) = queue.pop(), time <= endTime {
             now = time
             remember(event)
-            if time >= faultEndTime + 40 * Self.tickUnits && operationsAtQuietStart == 0 {
-                operationsAtQuietStart = history.count + 1
+            if time >= checkpoint && operationsAtCheckpoint == nil {
+                operationsAtCheckpoint = history.count
+                commitAtCheckpoint = nodes.compactMap { $0.core?.commitIndex }.max() ?? 0
             }
             do {
                 try handle(event)
@@ -118,10 +124,19 @@ final class Simulation {
             if tracing { traceRoleChanges() }
             summary.events += 1
         }
-        // Liveness: with faults over, the network reliable and every node back, the group must
-        // serve clients again.
-        if history.count < operationsAtQuietStart {
-            throw failure("no client operation completed in the last 80 ticks after healing")
+        if history.count <= operationsAtCheckpoint ?? 0 {
+            throw failure("liveness: no client operation completed in the last 40 ticks")
+        }
+        if let leader = currentLeader(), let conf = nodes[index(leader)].core?.confState {
+            for node in nodes where node.isUp && (conf.voters.contains(node.id) || conf.learners.contains(node.id)) {
+                let commit = node.core?.commitIndex ?? 0
+                if commit < commitAtCheckpoint {
+                    throw failure("liveness: node \(node.id) is at commit \(commit), behind \(commitAtCheckpoint) "
+                        + "committed 40 ticks before the end")
+                }
+            }
+        } else {
+            throw failure("liveness: no leader at the end")
         }
         if let violation = LinearizabilityChecker.check(history) {
             throw failure(violation.description)
@@ -135,7 +150,8 @@ final class Simulation {
         case .tick(let id):
             guard nodes[index(id)].isUp else { return }
             nodes[index(id)].core?.tick()
-            schedule(.tick(id), after: Self.tickUnits)
+            // Clocks drift: each node ticks at its own rate, within 20% of the nominal.
+            schedule(.tick(id), after: nodes[index(id)].tickUnits)
             try afterStep(id)
         case .deliver(let message):
             let receiver = index(message.to)
@@ -204,7 +220,8 @@ final class Simulation {
             maxAppendBytes: random.int(in: 64...2048), maxInflightAppends: random.int(in: 1...8),
             maxApplyBytesPerReady: random.int(in: 64...4096), snapshotChunkBytes: random.int(in: 16...256))
         nodes.append(SimNode(id: id, conf: conf, config: config,
-                             compactionThreshold: UInt64(random.int(in: 5...40))))
+                             compactionThreshold: UInt64(random.int(in: 5...40)),
+                             tickUnits: UInt64(random.int(in: 8...12))))
         groups.append(0)
     }
 
@@ -390,7 +407,7 @@ final class Simulation {
         if case .put(let value) = operation.input, output == .ok { clients[client].remember(value) }
         if case .cas(_, let value) = operation.input, output == .ok { clients[client].remember(value) }
         clients[client].current = nil
-        schedule(.clientStart(client), after: UInt64(random.int(in: 1...30)))
+        schedule(.clientStart(client), after: UInt64(random.int(in: 1...60)))
     }
 
     static func context(_ opID: UInt64) -> [UInt8] {
@@ -412,7 +429,7 @@ final class Simulation {
 
     private func injectFault() throws(SafetyChecker.Violation) {
         let live = liveNodeIDs()
-        switch random.int(in: 0...9) {
+        switch random.int(in: 0...10) {
         case 0, 1:
             // Crash a node; it comes back after a while.
             guard let victim = random.pick(live) else { return }
@@ -434,9 +451,9 @@ final class Simulation {
         case 4:
             groups = groups.map { _ in 0 }
             lastFaultAction = "heal partition"
-        case 5, 6:
+        case 5, 6, 7:
             try changeMembership()
-        case 7:
+        case 8:
             guard let leader = currentLeader(), let voters = nodes[index(leader)].core?.confState.voters,
                   let target = random.pick(voters.sorted()) else { return }
             try? nodes[index(leader)].core?.transferLeadership(to: target)
