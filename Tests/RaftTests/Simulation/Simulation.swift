@@ -43,33 +43,33 @@ final class Simulation {
     static let tickUnits: UInt64 = 10
 
     let seed: UInt64
-    private var random: SimRandom
-    private(set) var now: UInt64 = 0
-    private var queue = EventQueue()
+    var random: SimRandom
+    var now: UInt64 = 0
+    var queue = EventQueue()
     /// Node `id` lives at `nodes[id - 1]`; removed nodes stay, stopped.
-    private var nodes: [SimNode] = []
-    private var clients: [SimClient] = []
-    private(set) var history: [KVOperation] = []
-    private var checker = SafetyChecker()
-    private(set) var summary = Summary()
+    var nodes: [SimNode] = []
+    var clients: [SimClient] = []
+    var history: [KVOperation] = []
+    var checker = SafetyChecker()
+    var summary = Summary()
     /// Partition groups by node index; nodes in different groups cannot talk.
-    private var groups: [Int] = []
-    private var lossProbability: Double
-    private var duplicationProbability: Double
-    private let longDelayProbability: Double
-    private let faultEndTime: UInt64
-    private let endTime: UInt64
-    private let maxMembers: Int
-    private let keys = ["k0", "k1", "k2"]
-    private var lastFaultAction = ""
-    private let tracing: Bool
-    private struct TimedEvent {
+    var groups: [Int] = []
+    var lossProbability: Double
+    var duplicationProbability: Double
+    let longDelayProbability: Double
+    let faultEndTime: UInt64
+    let endTime: UInt64
+    let maxMembers: Int
+    let keys = ["k0", "k1", "k2"]
+    var lastFaultAction = ""
+    let tracing: Bool
+    struct TimedEvent {
         let time: UInt64
         let event: Event
     }
 
-    private var recentEvents: [TimedEvent] = []
-    private var recentEventsStart = 0
+    var recentEvents: [TimedEvent] = []
+    var recentEventsStart = 0
 
     init(seed: UInt64, tracing: Bool = false) {
         self.seed = seed
@@ -145,7 +145,7 @@ final class Simulation {
         return summary
     }
 
-    private func handle(_ event: Event) throws(SafetyChecker.Violation) {
+    func handle(_ event: Event) throws(SafetyChecker.Violation) {
         switch event {
         case .tick(let id):
             guard nodes[index(id)].isUp else { return }
@@ -209,310 +209,13 @@ final class Simulation {
         }
     }
 
-    // MARK: - Nodes
-
-    private func index(_ id: NodeID) -> Int { Int(id) - 1 }
-
-    private func addNode(id: NodeID, conf: ConfState) {
-        precondition(Int(id) == nodes.count + 1, "node ids are dense")
-        let config = RaftConfig(
-            id: id, electionTimeoutTicks: 10, heartbeatIntervalTicks: 3,
-            maxAppendBytes: random.int(in: 64...2048), maxInflightAppends: random.int(in: 1...8),
-            maxApplyBytesPerReady: random.int(in: 64...4096), snapshotChunkBytes: random.int(in: 16...256))
-        nodes.append(SimNode(id: id, conf: conf, config: config,
-                             compactionThreshold: UInt64(random.int(in: 5...40)),
-                             tickUnits: UInt64(random.int(in: 8...12))))
-        groups.append(0)
-    }
-
-    private func startNode(_ id: NodeID) {
-        let node = nodes[index(id)]
-        node.start(seed: random.next())
-        try? checker.observeApplied(node: id, index: node.store.appliedIndex, chain: node.store.chain)
-    }
-
-    /// After anything happened at a node: check safety, then hand out its next Ready if it
-    /// is not busy writing the previous one.
-    private func afterStep(_ id: NodeID) throws(SafetyChecker.Violation) {
-        let node = nodes[index(id)]
-        guard let view = node.core?.simulationView() else { return }
-        if view.role == .leader {
-            try checker.observeLeader(id, term: view.term)
-            if let required = checker.entryRequired(ofLeaderOf: view.term, snapshotIndex: view.firstIndex - 1) {
-                let held = node.core?.simulationTerm(at: required.index)
-                if held != required.term {
-                    throw SafetyChecker.Violation(description: "leader completeness: leader \(id) of term \(view.term) "
-                        + "has \(held.map { "term \($0)" } ?? "no entry") at \(required.index), committed with term \(required.term)")
-                }
-            }
-            if node.lastRole != .leader { summary.elections += 1 }
-        }
-        node.lastRole = view.role
-        checker.observeCommit(commitIndex: view.commit, entryTerm: view.commitTerm, nodeTerm: view.term)
-
-        guard node.disk.inFlight == nil, view.hasReady, let ready = node.core?.ready() else { return }
-        if let first = ready.entries.first {
-            try checker.observeWrite(node: id, entries: ready.entries,
-                                     previousTerm: node.core?.simulationTerm(at: first.index - 1) ?? 0)
-        }
-        node.disk.beginWrite(ready)
-        let latency = UInt64(random.int(in: 1...6))
-        schedule(.synced(id, incarnation: node.incarnation), after: latency)
-    }
-
-    /// The write reached the disk: now the Ready's messages may go, its entries apply.
-    private func completeReady(_ id: NodeID) throws(SafetyChecker.Violation) {
-        let position = index(id)
-        guard let ready = nodes[position].disk.inFlight else { return }
-        nodes[position].disk.sync()
-        nodes[position].storage?.persist(ready)
-        if let snapshot = ready.snapshot {
-            nodes[position].store = KVStore(snapshotData: snapshot.data)
-            guard nodes[position].store.appliedIndex == snapshot.metadata.index else {
-                throw SafetyChecker.Violation(description: "snapshot data at \(nodes[position].store.appliedIndex) "
-                    + "labelled \(snapshot.metadata.index)")
-            }
-            try checker.observeApplied(node: id, index: snapshot.metadata.index, chain: nodes[position].store.chain)
-            summary.snapshotsSent += 1
-        }
-        for message in ready.messages { send(message) }
-        for entry in ready.committedEntries {
-            try apply(entry, at: id)
-            if nodes[position].decommissioned { return }
-        }
-        nodes[position].pendingReads += ready.readStates
-        serveReads(at: id)
-        nodes[position].core?.advance(ready)
-        compactIfDue(id)
-        try afterStep(id)
-    }
-
-    private func apply(_ entry: Entry, at id: NodeID) throws(SafetyChecker.Violation) {
-        let position = index(id)
-        let outcome = nodes[position].store.apply(entry)
-        try checker.observeApplied(node: id, index: entry.index, chain: nodes[position].store.chain)
-        if entry.kind == .configChange, let change = try? ConfChange(decoding: entry.data),
-           change.operation == .removeNode, change.nodeID == id {
-            // Told it is out of the group: stop for good.
-            nodes[position].decommissioned = true
-            nodes[position].stop()
-            return
-        }
-        guard let (command, succeeded) = outcome,
-              let client = nodes[position].waitingWrites.removeValue(forKey: command.opID),
-              clients[client].current?.opID == command.opID else { return }
-        if case .cas = command {
-            finish(client, output: succeeded ? .ok : .casFailed, returnTime: now)
-        } else {
-            finish(client, output: .ok, returnTime: now)
-        }
-    }
-
-    /// Answers confirmed reads once the state machine has caught up with their index
-    /// (thesis §6.4 step 4).
-    private func serveReads(at id: NodeID) {
-        let position = index(id)
-        let applied = nodes[position].store.appliedIndex
-        let ready = nodes[position].pendingReads.filter { $0.index <= applied }
-        nodes[position].pendingReads.removeAll { $0.index <= applied }
-        for read in ready {
-            guard let opID = Self.opID(read.context),
-                  let waiting = nodes[position].waitingReads.removeValue(forKey: opID),
-                  clients[waiting.client].current?.opID == opID else { continue }
-            let value = nodes[position].store.values[waiting.key]
-            clients[waiting.client].remember(value)
-            finish(waiting.client, output: .value(value), returnTime: now)
-        }
-    }
-
-    private func compactIfDue(_ id: NodeID) {
-        let position = index(id)
-        guard let storage = nodes[position].storage else { return }
-        let applied = nodes[position].store.appliedIndex
-        guard applied >= storage.firstIndex - 1 + nodes[position].compactionThreshold,
-              let snapshot = try? nodes[position].core?.snapshot(at: applied, data: nodes[position].store.snapshotData())
-        else { return }
-        do {
-            try storage.compact(to: snapshot)
-        } catch {
-            preconditionFailure("compaction at \(applied) failed: \(error)")
-        }
-        nodes[position].disk.compact(to: snapshot)
-    }
-
-    // MARK: - Network
-
-    private func send(_ message: Message) {
-        if random.chance(lossProbability) { return }
-        schedule(.deliver(message), after: networkDelay())
-        if random.chance(duplicationProbability) {
-            schedule(.deliver(message), after: networkDelay())
-        }
-    }
-
-    /// Mostly well under a tick; sometimes several ticks, which reorders messages.
-    private func networkDelay() -> UInt64 {
-        random.chance(longDelayProbability) ? UInt64(random.int(in: 10...60)) : UInt64(random.int(in: 1...8))
-    }
-
-    // MARK: - Clients
-
-    private func startOperation(_ client: Int) throws(SafetyChecker.Violation) {
-        guard now < endTime else { return }
-        _ = clients[client].newOperation(&random, keys: keys)
-        try submit(client)
-    }
-
-    /// Sends the current operation to the node the client believes leads, or any live node.
-    private func submit(_ client: Int) throws(SafetyChecker.Violation) {
-        guard let operation = clients[client].current else { return }
-        let live = liveNodeIDs()
-        let hint = clients[client].leaderHint
-        guard let target = (hint != 0 && nodes.indices.contains(index(hint)) && nodes[index(hint)].isUp)
-                ? hint : random.pick(live) else {
-            schedule(.clientRetry(client, opID: operation.opID), after: Self.tickUnits)
-            return
-        }
-        let position = index(target)
-        do throws(RaftError) {
-            switch operation.input {
-            case .get:
-                try nodes[position].core?.readIndex(context: Self.context(operation.opID))
-                nodes[position].waitingReads[operation.opID] = SimNode.WaitingRead(client: client, key: operation.key)
-            case .put(let value):
-                try nodes[position].core?.propose(KVCommand.put(opID: operation.opID, key: operation.key, value: value).encoded())
-                nodes[position].waitingWrites[operation.opID] = client
-            case .cas(let expected, let value):
-                try nodes[position].core?.propose(KVCommand.cas(opID: operation.opID, key: operation.key,
-                                                                 expected: expected, value: value).encoded())
-                nodes[position].waitingWrites[operation.opID] = client
-            }
-        } catch {
-            // Refused before anything happened: try the hinted leader (or any node), later.
-            if case .notLeader(let leaderHint) = error { clients[client].leaderHint = leaderHint }
-            schedule(.clientRetry(client, opID: operation.opID), after: UInt64(random.int(in: 1...20)))
-            return
-        }
-        clients[client].current?.callTime = now
-        clients[client].leaderHint = target
-        schedule(.clientTimeout(client, opID: operation.opID), after: 40 * Self.tickUnits)
-        // Sent: the node's Ready carries it out.
-        try afterStep(target)
-    }
-
-    private func finish(_ client: Int, output: KVOperation.Output, returnTime: UInt64) {
-        guard let operation = clients[client].current, let callTime = operation.callTime else { return }
-        history.append(KVOperation(client: client, key: operation.key, input: operation.input, output: output,
-                                   callTime: callTime, returnTime: returnTime))
-        if case .put(let value) = operation.input, output == .ok { clients[client].remember(value) }
-        if case .cas(_, let value) = operation.input, output == .ok { clients[client].remember(value) }
-        clients[client].current = nil
-        schedule(.clientStart(client), after: UInt64(random.int(in: 1...60)))
-    }
-
-    static func context(_ opID: UInt64) -> [UInt8] {
-        withUnsafeBytes(of: opID.littleEndian) { Array($0) }
-    }
-
-    static func opID(_ context: [UInt8]) -> UInt64? {
-        guard context.count == 8 else { return nil }
-        return context.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-    }
-
-    // MARK: - Faults
-
-    private func liveNodeIDs() -> [NodeID] {
-        var live: [NodeID] = []
-        for node in nodes where node.isUp { live.append(node.id) }
-        return live
-    }
-
-    private func injectFault() throws(SafetyChecker.Violation) {
-        let live = liveNodeIDs()
-        switch random.int(in: 0...10) {
-        case 0, 1:
-            // Crash a node; it comes back after a while.
-            guard let victim = random.pick(live) else { return }
-            let lost = nodes[index(victim)].disk.crash(&random)
-            nodes[index(victim)].stop()
-            lastFaultAction = "crash \(victim): \(lost)"
-            summary.crashes += 1
-            schedule(.restart(victim), after: UInt64(random.int(in: 5...60)) * Self.tickUnits)
-        case 2, 3:
-            // Partition: cut one node off, or split the group in two.
-            groups = groups.map { _ in 0 }
-            if random.chance(0.5), let victim = random.pick(live) {
-                groups[index(victim)] = 1
-                lastFaultAction = "isolate \(victim)"
-            } else {
-                for position in groups.indices where random.chance(0.5) { groups[position] = 1 }
-                lastFaultAction = "partition \(groups)"
-            }
-        case 4:
-            groups = groups.map { _ in 0 }
-            lastFaultAction = "heal partition"
-        case 5, 6, 7:
-            try changeMembership()
-        case 8:
-            guard let leader = currentLeader(), let voters = nodes[index(leader)].core?.confState.voters,
-                  let target = random.pick(voters.sorted()) else { return }
-            try? nodes[index(leader)].core?.transferLeadership(to: target)
-            lastFaultAction = "transfer \(leader) -> \(target)"
-            summary.transfers += 1
-            try afterStep(leader)
-        default:
-            lastFaultAction = "none"
-        }
-    }
-
-    /// One server at a time: add a new learner, promote a learner, demote or remove a member
-    /// (the leader included).
-    private func changeMembership() throws(SafetyChecker.Violation) {
-        guard let leader = currentLeader(), let conf = nodes[index(leader)].core?.confState else { return }
-        let members = conf.voters.count + conf.learners.count
-        let change: ConfChange
-        switch random.int(in: 0...4) {
-        case 0 where members < maxMembers && nodes.count < 12:
-            change = ConfChange(.addLearner, NodeID(nodes.count + 1))
-        case 1 where !conf.learners.isEmpty:
-            change = ConfChange(.addVoter, random.pick(conf.learners.sorted()) ?? 0)
-        case 2 where conf.voters.count >= 3:
-            change = ConfChange(.removeNode, random.pick(conf.voters.sorted()) ?? 0)
-        case 3 where conf.voters.count >= 3:
-            change = ConfChange(.addLearner, random.pick(conf.voters.sorted()) ?? 0)
-        case 4 where !conf.learners.isEmpty:
-            change = ConfChange(.removeNode, random.pick(conf.learners.sorted()) ?? 0)
-        default:
-            return
-        }
-        do {
-            try nodes[index(leader)].core?.proposeConfChange(change)
-        } catch {
-            lastFaultAction = "conf change \(change) refused: \(error)"
-            return
-        }
-        lastFaultAction = "conf change \(change) at \(leader)"
-        summary.confChanges += 1
-        if Int(change.nodeID) == nodes.count + 1 {
-            // A brand-new server: empty disk, no membership until the leader's log says so.
-            addNode(id: change.nodeID, conf: ConfState())
-            startNode(change.nodeID)
-            schedule(.tick(change.nodeID), after: UInt64(random.int(in: 1...Int(Self.tickUnits))))
-        }
-        try afterStep(leader)
-    }
-
-    private func currentLeader() -> NodeID? {
-        nodes.filter { $0.core?.isLeader == true }.max { ($0.core?.term ?? 0) < ($1.core?.term ?? 0) }?.id
-    }
-
     // MARK: - Scheduling and tracing
 
-    private func schedule(_ event: Event, after delay: UInt64) {
+    func schedule(_ event: Event, after delay: UInt64) {
         queue.schedule(event, at: now + delay)
     }
 
-    private func remember(_ event: Event) {
+    func remember(_ event: Event) {
         if tracing {
             print("\(now) \(describe(event))")
         }
@@ -525,10 +228,10 @@ final class Simulation {
         }
     }
 
-    private var tracedRoles: [String] = []
+    var tracedRoles: [String] = []
 
     /// With tracing on, prints each node's role and term whenever they change.
-    private func traceRoleChanges() {
+    func traceRoleChanges() {
         let roles = nodes.map { node in
             node.core.map { "\($0.role.rawValue)@\($0.term)" } ?? (node.decommissioned ? "gone" : "down")
         }
@@ -538,7 +241,7 @@ final class Simulation {
         }
     }
 
-    private func describe(_ event: Event) -> String {
+    func describe(_ event: Event) -> String {
         switch event {
         case .tick(let id): "tick \(id)"
         case .deliver(let message): "deliver \(message)"
@@ -552,7 +255,7 @@ final class Simulation {
         }
     }
 
-    private func failure(_ reason: String) -> Failure {
+    func failure(_ reason: String) -> Failure {
         let ordered = recentEvents[recentEventsStart...] + recentEvents[..<recentEventsStart]
         var trace = ordered.suffix(120).map { "  \($0.time) \(describe($0.event))" }
         trace.append("nodes:")
