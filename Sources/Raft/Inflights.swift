@@ -41,6 +41,15 @@ struct Inflights: Sendable, Hashable {
         if count == 0 { start = 0 }
     }
 
+    /// Frees the oldest message: used when the window is full but the follower answered a
+    /// heartbeat, since the appends in flight may all have been lost (etcd raft).
+    mutating func freeFirst() {
+        guard count > 0 else { return }
+        start = (start + 1) % capacity
+        count -= 1
+        if count == 0 { start = 0 }
+    }
+
     mutating func reset() {
         start = 0
         count = 0

@@ -6,9 +6,14 @@ struct MembershipLog {
     /// The membership at the snapshot.
     private(set) var baseIndex: UInt64
     private(set) var baseConf: ConfState
-    /// The configuration entries after the snapshot, in log order, each with the resulting
-    /// membership.
-    private(set) var changes: [(index: UInt64, conf: ConfState)] = []
+    /// A configuration entry's index and the membership it results in.
+    struct Change {
+        let index: UInt64
+        let conf: ConfState
+    }
+
+    /// The configuration entries after the snapshot, in log order.
+    private(set) var changes: [Change] = []
 
     init(snapshot metadata: SnapshotMetadata) {
         baseIndex = metadata.index
@@ -31,7 +36,7 @@ struct MembershipLog {
         } catch {
             preconditionFailure("undecodable configuration entry \(entry.index): \(error)")
         }
-        changes.append((entry.index, change.applied(to: current)))
+        changes.append(Change(index: entry.index, conf: change.applied(to: current)))
     }
 
     /// Forgets configuration entries from `index` on: they were overwritten (thesis §4.1).

@@ -10,10 +10,11 @@ public final class MemoryStorage: LogStorage {
     /// The entries after the snapshot, consecutive.
     private var storedEntries: [Entry]
 
-    /// A storage for a brand-new group whose initial members are `conf`: an empty log with a
-    /// snapshot at index 0 holding the membership.
+    /// A storage for a brand-new group whose initial members are `conf`, holding its
+    /// `BootstrapLog`; with no members, an empty storage for a server about to join a group.
     public convenience init(bootstrap conf: ConfState) {
-        self.init(snapshot: Snapshot(metadata: SnapshotMetadata(index: 0, term: 0, confState: conf)))
+        let log = BootstrapLog(members: conf)
+        self.init(hardState: log.hardState, entries: log.entries)
     }
 
     /// A storage holding what a node recovered from disk.

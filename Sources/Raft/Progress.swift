@@ -94,24 +94,32 @@ struct Progress {
     }
 
     /// Takes in an acknowledgement up to `index` and moves to the state it allows; returns
-    /// whether it was news and whether sending was paused before it.
+    /// whether it changed anything and whether sending was paused before it.
     mutating func acknowledge(upTo index: UInt64, leaderFirstIndex: UInt64) -> (updated: Bool, wasPaused: Bool) {
         let wasPaused = isPaused
-        guard maybeUpdate(index) else { return (false, wasPaused) }
+        let updated = maybeUpdate(index)
         switch state {
-        case .probe:
-            becomeReplicate()
-        case .snapshot:
+        case .snapshot(let pending):
             // However the follower got there, once its log reaches the leader's first entry
-            // replication from the log can resume (etcd raft).
+            // replication from the log resumes (etcd raft). If it holds the snapshot we sent
+            // but the leader has compacted further since, probe: the next append finds the
+            // entries gone and sends the newer snapshot.
             if match + 1 >= leaderFirstIndex {
                 becomeProbe()
                 becomeReplicate()
+                return (true, wasPaused)
             }
+            if match >= pending {
+                becomeProbe()
+                return (true, wasPaused)
+            }
+            return (updated, wasPaused)
+        case .probe:
+            if updated { becomeReplicate() }
         case .replicate:
-            inflights.free(upTo: index)
+            if updated { inflights.free(upTo: index) }
         }
-        return (true, wasPaused)
+        return (updated, wasPaused)
     }
 
     /// Takes in a rejection; returns whether it was genuine, in which case `next` moved back
@@ -122,9 +130,12 @@ struct Progress {
         return true
     }
 
-    /// The follower answered a heartbeat: it is reachable, so a probe may go out again.
+    /// The follower answered a heartbeat: it is reachable, so a probe may go out again, and a
+    /// full window gets one slot back in case the appends in flight were lost; the next
+    /// append then either lands or is rejected, which resets replication (etcd raft).
     mutating func heartbeatAnswered(readRound: UInt64) -> ReplicationState {
         probeSent = false
+        if case .replicate = state, inflights.isFull { inflights.freeFirst() }
         readRoundAcked = max(readRoundAcked, readRound)
         return state
     }

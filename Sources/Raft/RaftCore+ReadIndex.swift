@@ -21,7 +21,7 @@ extension RaftCore {
         // Step 1: until the leader commits an entry of its term it may not know the latest
         // commit index; the read waits for that (the empty entry appended at election).
         guard log.termOrZero(at: log.committed) == term else {
-            leaderState.reads.waitingForCommit.append((requester, context))
+            leaderState.reads.waitingForCommit.append(ReadIndexQueue.WaitingRead(requester: requester, context: context))
             return
         }
         // Step 2: the read index is the commit index now. Step 3: a heartbeat round

@@ -28,9 +28,15 @@ struct ReadIndexQueue {
     private(set) var lastRound: UInt64 = 0
     /// Reads with a round, in round order.
     private(set) var pending: [PendingRead] = []
+    /// A read not yet given an index.
+    struct WaitingRead {
+        let requester: NodeID
+        let context: [UInt8]
+    }
+
     /// Reads that arrived before the leader committed an entry of its term, when its commit
     /// index may still be behind the group's (thesis §6.4 step 1).
-    var waitingForCommit: [(requester: NodeID, context: [UInt8])] = []
+    var waitingForCommit: [WaitingRead] = []
 
     /// Queues a read at `index`; returns its round, to broadcast in heartbeats.
     mutating func add(index: UInt64, requester: NodeID, context: [UInt8]) -> UInt64 {

@@ -95,16 +95,18 @@ struct DurableLogStorageTests {
 
     @Test func bootstrapMembershipIsDurableAndIgnoredOnRestart() async throws {
         let directory = try TemporaryDirectory()
+        let bootstrap = BootstrapLog(members: ConfState(voters: [1, 2, 3]))
         do {
             let storage = try DurableLogStorage.open(directory: directory.path, bootstrap: ConfState(voters: [1, 2, 3]), walOptions: smallSegments)
-            #expect(storage.snapshotMetadata == SnapshotMetadata(index: 0, term: 0, confState: ConfState(voters: [1, 2, 3])))
-            try await storage.save(entries: testEntries(1...2))
+            #expect(try storage.entries(from: 1, upTo: 4, maxBytes: .max) == bootstrap.entries)
+            #expect(storage.hardState == bootstrap.hardState)
             storage.close()
         }
         let storage = try DurableLogStorage.open(directory: directory.path, bootstrap: ConfState(voters: [7]), walOptions: smallSegments)
         defer { storage.close() }
-        #expect(storage.snapshotMetadata.confState == ConfState(voters: [1, 2, 3]))
-        #expect(storage.lastIndex == 2)
+        #expect(try storage.entries(from: 1, upTo: 4, maxBytes: .max) == bootstrap.entries)
+        #expect(storage.lastIndex == 3)
+        #expect(storage.hardState == bootstrap.hardState)
     }
 
     @Test func walMarkerWithoutItsSnapshotFileRefusesToOpen() async throws {

@@ -22,9 +22,10 @@ public final class DurableLogStorage: LogStorage, Sendable {
     /// snapshot it names. Throws if anything but a torn tail is damaged, or if the WAL names a
     /// snapshot the store does not hold.
     ///
-    /// `bootstrap` is the membership of a brand-new group: when the storage holds nothing yet, it
-    /// is recorded durably as a snapshot at index 0 (`MemoryStorage(bootstrap:)`, made durable),
-    /// and ignored otherwise, so a restarted node keeps the membership its log says.
+    /// `bootstrap` is the membership of a brand-new group: when the storage holds nothing yet, its
+    /// `BootstrapLog` (one committed membership entry per member) is written durably, as
+    /// `MemoryStorage(bootstrap:)` holds it in memory; otherwise it is ignored, so a restarted
+    /// node keeps the membership its log says.
     public static func open(
         directory: String, bootstrap: ConfState? = nil, walOptions: WriteAheadLog.Options = .init()
     ) throws -> DurableLogStorage {
@@ -41,8 +42,10 @@ public final class DurableLogStorage: LogStorage, Sendable {
             state.start = recovered.snapshot.index + 1
             state.entries = recovered.entries
             if let bootstrap, state == LogState() {
-                state.snapshot.confState = bootstrap
-                try log.appendBlocking([.snapshot(state.snapshot)])
+                let initial = BootstrapLog(members: bootstrap)
+                try log.appendBlocking(initial.entries.map(WALRecord.entry) + [.hardState(initial.hardState)])
+                state.entries = initial.entries
+                state.hardState = initial.hardState
             }
             return DurableLogStorage(log: log, snapshots: snapshots, state: state, snapshotData: data, tornTail: recovered.tornTail)
         } catch {

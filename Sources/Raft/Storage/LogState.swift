@@ -65,7 +65,7 @@ struct LogState: Sendable, Equatable {
     /// snapshot's last entry with the same term, the entries after it are kept; otherwise the
     /// whole log is discarded. Older snapshots are ignored.
     mutating func apply(snapshot metadata: SnapshotMetadata) {
-        guard metadata.index > snapshot.index || (snapshot.index == 0 && metadata.index == 0) else { return }
+        guard metadata.index > snapshot.index else { return }
         if metadata.index < start - 1 {
             // Replay inside a hole: the entries at the snapshot's index were released unseen and
             // the known suffix stays; a later entry before `start` would correct it.

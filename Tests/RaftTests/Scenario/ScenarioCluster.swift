@@ -34,11 +34,12 @@ final class ScenarioCluster {
         case "deliver-msgs": return try deliver(to: arguments.nodeIDs(), drop: arguments.named["drop"] == "true")
         case "stabilize": return try stabilize(arguments.positional.isEmpty ? nodes.keys.sorted() : arguments.nodeIDs())
         case "propose": return try propose(arguments)
-        case "propose-conf-change": return try proposeConfChange(arguments)
+        case "conf-change": return try proposeConfChange(arguments)
         case "transfer-leadership": return try transferLeadership(arguments)
         case "read-index": return try readIndex(arguments)
         case "compact": return try compact(arguments)
         case "cut": return try cut(arguments)
+        case "partition": return try partition(words.dropFirst())
         case "isolate": return try isolate(arguments.nodeID(at: 0))
         case "heal": cuts = []; return ["ok"]
         case "status": return try status(arguments.nodeID(at: 0))
@@ -241,7 +242,7 @@ final class ScenarioCluster {
     private func proposeConfChange(_ arguments: ScenarioArguments) throws -> [String] {
         let id = try arguments.nodeID(at: 0)
         guard arguments.positional.count == 3, let target = NodeID(arguments.positional[2]) else {
-            throw ScenarioError(message: "usage: propose-conf-change <node> add-voter|add-learner|remove <id>")
+            throw ScenarioError(message: "usage: conf-change <node> add-voter|add-learner|remove <id>")
         }
         let operation: ConfChange.Operation
         switch arguments.positional[1] {
@@ -295,6 +296,24 @@ final class ScenarioCluster {
 
     private func cut(_ arguments: ScenarioArguments) throws -> [String] {
         cuts.insert([try arguments.nodeID(at: 0), try arguments.nodeID(at: 1)].sorted())
+        return ["ok"]
+    }
+
+    /// `partition 1 2 | 3`: no messages between the groups until `heal`.
+    private func partition(_ words: ArraySlice<Substring>) throws -> [String] {
+        let groups = try words.split(separator: "|").map { group in
+            try group.map { word in
+                guard let id = NodeID(word) else { throw ScenarioError(message: "bad node id \(word)") }
+                return id
+            }
+        }
+        for (position, group) in groups.enumerated() {
+            for other in groups[(position + 1)...] {
+                for first in group {
+                    for second in other { cuts.insert([first, second].sorted()) }
+                }
+            }
+        }
         return ["ok"]
     }
 
