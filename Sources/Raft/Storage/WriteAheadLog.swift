@@ -43,6 +43,7 @@ public final class WriteAheadLog: Sendable {
     /// Identifies a submitted batch; tickets become durable in the order they were issued.
     public struct Ticket: Sendable, Hashable, Comparable {
         fileprivate let sequence: UInt64
+        /// Earlier tickets order first, and become durable first.
         public static func < (lhs: Ticket, rhs: Ticket) -> Bool { lhs.sequence < rhs.sequence }
     }
 
