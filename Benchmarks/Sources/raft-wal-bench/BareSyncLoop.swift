@@ -6,32 +6,42 @@ import Glibc
 /// with nothing around them. Appends to a fresh file (the file grows with every write), or, with
 /// `preallocatedBytes`, overwrites into space reserved by posix_fallocate as the WAL does.
 enum BareSyncLoop {
-    static func run(path: String, recordBytes: Int, count: Int, preallocatedBytes: Int?) throws -> LatencySample {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw BenchmarkError.systemCall("open", path, errno) }
-        defer {
+    /// An open file to loop on, appended to or overwritten from the start of reserved space.
+    final class Target {
+        let path: String
+        let descriptor: Int32
+
+        init(path: String, preallocatedBytes: Int?) throws {
+            self.path = path
+            descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else { throw BenchmarkError.systemCall("open", path, errno) }
+            if let preallocatedBytes {
+                let code = posix_fallocate(descriptor, 0, off_t(preallocatedBytes))
+                guard code == 0 else { throw BenchmarkError.systemCall("posix_fallocate", path, code) }
+                guard fsync(descriptor) == 0 else { throw BenchmarkError.systemCall("fsync", path, errno) }
+            }
+        }
+
+        deinit {
             close(descriptor)
             unlink(path)
         }
-        if let preallocatedBytes {
-            let code = posix_fallocate(descriptor, 0, off_t(preallocatedBytes))
-            guard code == 0 else { throw BenchmarkError.systemCall("posix_fallocate", path, code) }
-            guard fsync(descriptor) == 0 else { throw BenchmarkError.systemCall("fsync", path, errno) }
-        }
+    }
+
+    /// `count` rounds of write + fdatasync of `recordBytes`, each timed, added to `sample`.
+    static func run(_ target: Target, recordBytes: Int, count: Int, into sample: inout LatencySample) throws {
         let record = [UInt8](repeating: 0xA5, count: recordBytes)
-        var sample = LatencySample(capacity: count)
         let clock = ContinuousClock()
         try record.withUnsafeBytes { buffer in
             for _ in 0..<count {
                 let start = clock.now
-                guard write(descriptor, buffer.baseAddress, buffer.count) == buffer.count else {
-                    throw BenchmarkError.systemCall("write", path, errno)
+                guard write(target.descriptor, buffer.baseAddress, buffer.count) == buffer.count else {
+                    throw BenchmarkError.systemCall("write", target.path, errno)
                 }
-                guard fdatasync(descriptor) == 0 else { throw BenchmarkError.systemCall("fdatasync", path, errno) }
+                guard fdatasync(target.descriptor) == 0 else { throw BenchmarkError.systemCall("fdatasync", target.path, errno) }
                 sample.record(clock.now - start)
             }
         }
-        return sample
     }
 }
 

@@ -15,20 +15,17 @@ actor Proposer {
 }
 
 enum WALRuns {
-    /// One proposer, one entry at a time: submit, wait for durability, repeat.
-    static func singleProposerLatency(directory: String, entryBytes: Int, count: Int) async throws -> LatencySample {
-        let (log, _) = try WriteAheadLog.open(directory: directory)
-        defer { log.close() }
-        let proposer = Proposer(log: log)
+    /// One proposer, one entry at a time: submit, wait for durability, repeat; `count` of them
+    /// timed into `sample`.
+    static func singleProposerLatency(log: WriteAheadLog, proposer: Proposer, entryBytes: Int, count: Int,
+                                      into sample: inout LatencySample) async throws {
         let data = [UInt8](repeating: 0x5A, count: entryBytes)
-        var sample = LatencySample(capacity: count)
         let clock = ContinuousClock()
         for _ in 0..<count {
             let start = clock.now
             try await log.waitUntilDurable(try await proposer.submit(data))
             sample.record(clock.now - start)
         }
-        return sample
     }
 
     struct Throughput {

@@ -2,6 +2,8 @@
 //
 //   swift run -c release --package-path Benchmarks raft-wal-bench [--directory DIR] [--quick]
 //
+// Files go to a fresh directory under /var/tmp (on this machine's disk, unlike a tmpfs /tmp).
+//
 // 1. 64 concurrent proposers of 256-byte entries, each waiting for durability before its next:
 //    entries/s through group commit (goal >= 100,000/s).
 // 2. One proposer: append + fdatasync latency p50/p99, next to a bare write+fdatasync loop of
@@ -42,11 +44,24 @@ do {
     print("raft-wal-bench: directory \(directory), \(entryBytes)-byte entries (\(recordBytes) bytes framed)")
     print("CRC-32C (slicing-by-8): \(format(WALRuns.checksumMegabytesPerSecond(), 0)) MB/s")
 
-    // Interleave peer and WAL so that a change in the disk's mood hits both.
-    let bareAppend = try BareSyncLoop.run(path: directory + "/bare-append", recordBytes: recordBytes, count: latencyCount, preallocatedBytes: nil)
-    let single = try await WALRuns.singleProposerLatency(directory: directory + "/wal-single", entryBytes: entryBytes, count: latencyCount)
-    let barePreallocated = try BareSyncLoop.run(
-        path: directory + "/bare-preallocated", recordBytes: recordBytes, count: latencyCount, preallocatedBytes: 64 << 20)
+    // Interleave peer and WAL in rounds, so that the other tenants of this disk weigh on both
+    // alike: the ratio is the figure, the absolute numbers move with the machine's load.
+    let rounds = 10
+    let perRound = latencyCount / rounds
+    var bareAppend = LatencySample(capacity: latencyCount)
+    var barePreallocated = LatencySample(capacity: latencyCount)
+    var single = LatencySample(capacity: latencyCount)
+    let appendTarget = try BareSyncLoop.Target(path: directory + "/bare-append", preallocatedBytes: nil)
+    let preallocatedTarget = try BareSyncLoop.Target(path: directory + "/bare-preallocated", preallocatedBytes: 64 << 20)
+    let (singleLog, _) = try WriteAheadLog.open(directory: directory + "/wal-single")
+    let singleProposer = Proposer(log: singleLog)
+    for _ in 0..<rounds {
+        try BareSyncLoop.run(appendTarget, recordBytes: recordBytes, count: perRound, into: &bareAppend)
+        try await WALRuns.singleProposerLatency(
+            log: singleLog, proposer: singleProposer, entryBytes: entryBytes, count: perRound, into: &single)
+        try BareSyncLoop.run(preallocatedTarget, recordBytes: recordBytes, count: perRound, into: &barePreallocated)
+    }
+    singleLog.close()
 
     print("")
     print("single proposer, append + fdatasync, \(latencyCount) entries:")
