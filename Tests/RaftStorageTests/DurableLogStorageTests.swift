@@ -75,6 +75,29 @@ struct DurableLogStorageTests {
         #expect(storage.hardState.commit == 200)
     }
 
+    @Test func snapshotFilesArePrunedOnlyOnceTheWALNamesANewerOne() async throws {
+        let directory = try TemporaryDirectory()
+        func snapshot(_ index: UInt64) -> Snapshot {
+            Snapshot(metadata: SnapshotMetadata(index: index, term: 1), data: Array("at \(index)".utf8))
+        }
+        do {
+            let storage = try DurableLogStorage.open(directory: directory.path, walOptions: smallSegments)
+            try await storage.save(entries: testEntries(1...100))
+            for index in [20, 40, 60] as [UInt64] { try await storage.compact(to: snapshot(index)) }
+            #expect(try storage.snapshots.list().map(\.index) == [40, 60])
+            // A crash between writing a snapshot file and recording it in the WAL leaves an
+            // orphan newer than what the WAL names; the named one must survive it.
+            try storage.snapshots.save(snapshot(80))
+            storage.close()
+        }
+        let storage = try DurableLogStorage.open(directory: directory.path, walOptions: smallSegments)
+        defer { storage.close() }
+        #expect(try storage.snapshot() == snapshot(60))
+        #expect(try storage.snapshots.list().map(\.index) == [40, 60, 80])
+        try await storage.compact(to: snapshot(90))
+        #expect(try storage.snapshots.list().map(\.index) == [80, 90])
+    }
+
     @Test func leaderSnapshotThatConflictsReplacesTheLog() async throws {
         let directory = try TemporaryDirectory()
         let snapshot = Snapshot(metadata: SnapshotMetadata(index: 8, term: 3), data: [42])

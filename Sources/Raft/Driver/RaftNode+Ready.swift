@@ -28,7 +28,7 @@ extension RaftNode {
         // index moved (mustSync false) the write is queued but not waited for (etcd raft).
         if ready.snapshot != nil || !ready.entries.isEmpty || ready.hardState != nil {
             let ticket = try storage.submit(hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot)
-            if ready.mustSync { try await storage.log.waitUntilDurable(ticket) }
+            if ready.mustSync { try await storage.waitUntilDurable(ticket) }
         }
         if terminalError != nil { return }
         // 2. Send: the messages promise what was just persisted.

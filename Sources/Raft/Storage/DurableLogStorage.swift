@@ -16,7 +16,14 @@ public final class DurableLogStorage: LogStorage, Sendable {
     public let snapshots: SnapshotStore
     /// What recovery found and repaired when the storage was opened.
     public let tornTail: WALTornTail?
-    private let state: Mutex<(log: LogState, snapshotData: [UInt8])>
+    private struct Locked {
+        var log: LogState
+        var snapshotData: [UInt8]
+        /// Snapshot markers submitted to the WAL and not yet known durable, oldest first.
+        var pendingMarkers: [(ticket: WriteAheadLog.Ticket, index: UInt64)] = []
+    }
+
+    private let state: Mutex<Locked>
 
     /// Opens (creating if needed) the storage under `directory`, replaying the WAL and loading the
     /// snapshot it names. Throws if anything but a torn tail is damaged, or if the WAL names a
@@ -58,7 +65,7 @@ public final class DurableLogStorage: LogStorage, Sendable {
         self.log = log
         self.snapshots = snapshots
         self.tornTail = tornTail
-        self.state = Mutex((state, snapshotData))
+        self.state = Mutex(Locked(log: state, snapshotData: snapshotData))
     }
 
     /// The last hard state saved.
@@ -108,11 +115,27 @@ public final class DurableLogStorage: LogStorage, Sendable {
     /// a snapshot received from the leader (its file first), then the entries (a conflicting
     /// suffix is replaced), then the hard state. Returns once all of it is on stable storage.
     public func save(hardState: HardState? = nil, entries: [Entry] = [], snapshot: Snapshot? = nil) async throws {
-        try await log.waitUntilDurable(try submit(hardState: hardState, entries: entries, snapshot: snapshot))
+        try await waitUntilDurable(try submit(hardState: hardState, entries: entries, snapshot: snapshot))
     }
 
-    /// `save` without the wait: the in-memory log reflects the batch at once; wait on the ticket
-    /// before acting on its durability (before sending messages that depend on it).
+    /// Returns once the batch behind `ticket` is on stable storage; then deletes the snapshot
+    /// files that a snapshot marker made durable by it has superseded.
+    public func waitUntilDurable(_ ticket: WriteAheadLog.Ticket) async throws {
+        try await log.waitUntilDurable(ticket)
+        let durableMarker = state.withLock { locked -> UInt64? in
+            var latest: UInt64?
+            while let first = locked.pendingMarkers.first, first.ticket <= ticket {
+                latest = first.index
+                locked.pendingMarkers.removeFirst()
+            }
+            return latest
+        }
+        if let durableMarker { try snapshots.prune(olderThan: durableMarker) }
+    }
+
+    /// `save` without the wait: the in-memory log reflects the batch at once; pass the ticket to
+    /// `waitUntilDurable` before acting on its durability (before sending messages that depend
+    /// on it).
     public func submit(hardState: HardState? = nil, entries: [Entry] = [], snapshot: Snapshot? = nil) throws -> WriteAheadLog.Ticket {
         if let snapshot {
             // The file must be durable before the WAL says it exists (a marker without its file
@@ -139,7 +162,10 @@ public final class DurableLogStorage: LogStorage, Sendable {
             if let hardState { next.hardState = hardState }
             let ticket = try log.submit(records)
             locked.log = next
-            if let snapshot { locked.snapshotData = snapshot.data }
+            if let snapshot {
+                locked.snapshotData = snapshot.data
+                locked.pendingMarkers.append((ticket, snapshot.metadata.index))
+            }
             return ticket
         }
     }

@@ -22,15 +22,15 @@ public final class SnapshotStore: Sendable {
 
     /// The directory holding the snapshot files.
     public let directory: String
-    /// How many snapshot files to keep; older ones are deleted after each save. More than one, so
-    /// that a snapshot damaged on disk after the fact still leaves an older one to inspect.
-    public let retainedCount: Int
+    /// How many snapshots older than the one the WAL names are kept after pruning (one by
+    /// default), so that a snapshot damaged on disk after the fact leaves another to inspect.
+    public let olderRetainedCount: Int
 
     /// Opens (creating if needed) `directory` and deletes temporary files a crash left behind.
-    public init(directory: String, retainedCount: Int = 2) throws {
-        precondition(retainedCount >= 1, "a snapshot store must keep at least the newest snapshot")
+    public init(directory: String, olderRetainedCount: Int = 1) throws {
+        precondition(olderRetainedCount >= 0, "a negative count of snapshots to keep")
         self.directory = directory
-        self.retainedCount = retainedCount
+        self.olderRetainedCount = olderRetainedCount
         try FileSystem.makeDirectories(directory)
         for name in try FileSystem.list(directory) where name.hasSuffix(Self.suffix + ".tmp") {
             try FileSystem.unlink(directory + "/" + name)
@@ -60,8 +60,8 @@ public final class SnapshotStore: Sendable {
         return found.sorted { ($0.index, $0.term) < ($1.index, $1.term) }
     }
 
-    /// Makes `snapshot` durable, then deletes all but the newest `retainedCount` snapshots.
-    /// Blocks on fsync: call it off the cooperative pool for large snapshots.
+    /// Makes `snapshot` durable. Deletes nothing: until the WAL records the new snapshot, the
+    /// one it names must survive a crash (see `prune(olderThan:)`). Blocks on fsync.
     public func save(_ snapshot: Snapshot) throws {
         var body = LittleEndianWriter(reservingCapacity: 64 + snapshot.data.count)
         snapshot.metadata.appendStorageEncoding(to: &body)
@@ -82,13 +82,15 @@ public final class SnapshotStore: Sendable {
         }
         try FileSystem.rename(temporaryPath, path)
         try FileSystem.syncDirectory(directory)
-        try prune()
     }
 
-    private func prune() throws {
-        let all = try list()
-        guard all.count > retainedCount else { return }
-        for old in all.dropLast(retainedCount) {
+    /// Deletes snapshots older than `index` (the one the WAL durably names), keeping the newest
+    /// `olderRetainedCount` of them. Never touches `index` itself or anything newer: a newer file
+    /// may be a snapshot whose WAL record is still on its way to the disk.
+    public func prune(olderThan index: UInt64) throws {
+        let older = try list().filter { $0.index < index }
+        guard older.count > olderRetainedCount else { return }
+        for old in older.dropLast(olderRetainedCount) {
             try FileSystem.unlink(directory + "/" + Self.fileName(for: SnapshotMetadata(index: old.index, term: old.term)))
         }
         try FileSystem.syncDirectory(directory)

@@ -136,7 +136,16 @@ public final class WriteAheadLog: Sendable {
         var batch = WALBatch(ticket: 0, bytes: [], maxEntryIndex: nil, lastHardState: nil, lastSnapshot: nil, recordCount: records.count)
         var capacity = 0
         for record in records {
-            if case .entry(let entry) = record { capacity += WALFrame.framedSize(payloadBytes: 18 + entry.data.count) } else { capacity += 96 }
+            guard case .entry(let entry) = record else {
+                capacity += 96
+                continue
+            }
+            // Recovery reads a longer length as a damaged one; refuse such an entry up front.
+            guard 18 + entry.data.count <= WALFrame.maxPayloadBytes else {
+                throw StorageError.invalidArgument(
+                    "entry \(entry.index) holds \(entry.data.count) bytes; the WAL takes at most \(WALFrame.maxPayloadBytes - 18)")
+            }
+            capacity += WALFrame.framedSize(payloadBytes: 18 + entry.data.count)
         }
         batch.bytes.reserveCapacity(capacity)
         for record in records {
