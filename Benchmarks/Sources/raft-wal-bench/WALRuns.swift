@@ -41,8 +41,9 @@ enum WALRuns {
     }
 
     /// `proposers` tasks each appending `perProposer` entries, every one waited for before the next.
-    static func concurrentThroughput(directory: String, entryBytes: Int, proposers: Int, perProposer: Int) async throws -> Throughput {
-        let (log, _) = try WriteAheadLog.open(directory: directory)
+    static func concurrentThroughput(directory: String, options: WriteAheadLog.Options, entryBytes: Int, proposers: Int,
+                                     perProposer: Int) async throws -> Throughput {
+        let (log, _) = try WriteAheadLog.open(directory: directory, options: options)
         defer { log.close() }
         let proposer = Proposer(log: log)
         let data = [UInt8](repeating: 0x3C, count: entryBytes)

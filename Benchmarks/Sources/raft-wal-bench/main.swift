@@ -1,6 +1,6 @@
 // raft-wal-bench: the WAL on this machine's disk (issue 3's figures).
 //
-//   swift run -c release --package-path Benchmarks raft-wal-bench [--directory DIR] [--quick]
+//   swift run -c release --package-path Benchmarks raft-wal-bench [--directory DIR] [--quick] [--no-commit-delay]
 //
 // Files go to a fresh directory under /var/tmp (on this machine's disk, unlike a tmpfs /tmp).
 //
@@ -15,6 +15,8 @@ import Raft
 
 let arguments = CommandLine.arguments
 let quick = arguments.contains("--quick")
+var walOptions = WriteAheadLog.Options()
+if arguments.contains("--no-commit-delay") { walOptions.commitDelayLimit = .zero }
 var baseDirectory = "/var/tmp"
 if let flag = arguments.firstIndex(of: "--directory"), flag + 1 < arguments.count {
     baseDirectory = arguments[flag + 1]
@@ -35,6 +37,10 @@ let latencyCount = quick ? 1_000 : 5_000
 let proposers = 64
 let perProposer = quick ? 500 : 4_000
 
+func padded(_ label: String) -> String {
+    label + String(repeating: " ", count: max(1, 40 - label.count))
+}
+
 func format(_ value: Double, _ digits: Int = 1) -> String {
     let scale = pow(10.0, Double(digits))
     return String((value * scale).rounded() / scale)
@@ -49,37 +55,51 @@ do {
     let rounds = 10
     let perRound = latencyCount / rounds
     var bareAppend = LatencySample(capacity: latencyCount)
-    var barePreallocated = LatencySample(capacity: latencyCount)
+    var bareFallocated = LatencySample(capacity: latencyCount)
+    var bareZeroFilled = LatencySample(capacity: latencyCount)
     var single = LatencySample(capacity: latencyCount)
-    let appendTarget = try BareSyncLoop.Target(path: directory + "/bare-append", preallocatedBytes: nil)
-    let preallocatedTarget = try BareSyncLoop.Target(path: directory + "/bare-preallocated", preallocatedBytes: 64 << 20)
-    let (singleLog, _) = try WriteAheadLog.open(directory: directory + "/wal-single")
+    let appendTarget = try BareSyncLoop.Target(path: directory + "/bare-append", layout: .appending)
+    let fallocatedTarget = try BareSyncLoop.Target(path: directory + "/bare-fallocated", layout: .fallocated(bytes: 64 << 20))
+    let zeroFilledTarget = try BareSyncLoop.Target(path: directory + "/bare-zero-filled", layout: .zeroFilled(bytes: 64 << 20))
+    let (singleLog, _) = try WriteAheadLog.open(directory: directory + "/wal-single", options: walOptions)
     let singleProposer = Proposer(log: singleLog)
     for _ in 0..<rounds {
         try BareSyncLoop.run(appendTarget, recordBytes: recordBytes, count: perRound, into: &bareAppend)
+        try BareSyncLoop.run(zeroFilledTarget, recordBytes: recordBytes, count: perRound, into: &bareZeroFilled)
         try await WALRuns.singleProposerLatency(
             log: singleLog, proposer: singleProposer, entryBytes: entryBytes, count: perRound, into: &single)
-        try BareSyncLoop.run(preallocatedTarget, recordBytes: recordBytes, count: perRound, into: &barePreallocated)
+        try BareSyncLoop.run(fallocatedTarget, recordBytes: recordBytes, count: perRound, into: &bareFallocated)
     }
     singleLog.close()
 
+    func row(_ label: String, _ sample: LatencySample) -> String {
+        padded(label) + "p50 \(format(sample.p50Microseconds)) us   p99 \(format(sample.p99Microseconds)) us"
+    }
+    func ratio(_ label: String, _ peer: LatencySample, goal: String = "") -> String {
+        padded(label) + "p50 \(format(single.p50Microseconds / peer.p50Microseconds, 2))x   "
+            + "p99 \(format(single.p99Microseconds / peer.p99Microseconds, 2))x" + goal
+    }
     print("")
-    print("single proposer, append + fdatasync, \(latencyCount) entries:")
-    print("  bare write+fdatasync (appending):     p50 \(format(bareAppend.p50Microseconds)) us   p99 \(format(bareAppend.p99Microseconds)) us")
-    print("  bare write+fdatasync (preallocated):  p50 \(format(barePreallocated.p50Microseconds)) us   p99 \(format(barePreallocated.p99Microseconds)) us")
-    print("  WAL append (submit + wait durable):   p50 \(format(single.p50Microseconds)) us   p99 \(format(single.p99Microseconds)) us")
-    print("  ratio WAL / bare appending:           p50 \(format(single.p50Microseconds / bareAppend.p50Microseconds, 2))x   p99 \(format(single.p99Microseconds / bareAppend.p99Microseconds, 2))x   (goal: p50 <= 2x)")
-    print("  ratio WAL / bare preallocated:        p50 \(format(single.p50Microseconds / barePreallocated.p50Microseconds, 2))x   p99 \(format(single.p99Microseconds / barePreallocated.p99Microseconds, 2))x")
+    print("single proposer, append + fdatasync, \(latencyCount) entries, in \(rounds) interleaved rounds:")
+    print(row("  bare write+fdatasync, appending:", bareAppend))
+    print(row("  bare write+fdatasync, fallocated:", bareFallocated))
+    print(row("  bare write+fdatasync, zero-filled:", bareZeroFilled))
+    print(row("  WAL append (submit + wait durable):", single))
+    print(ratio("  ratio WAL / bare zero-filled:", bareZeroFilled, goal: "   (goal: p50 <= 2x)"))
+    print(ratio("  ratio WAL / bare appending:", bareAppend, goal: "   (goal: p50 <= 2x)"))
+    print(ratio("  ratio WAL / bare fallocated:", bareFallocated))
 
     let throughput = try await WALRuns.concurrentThroughput(
-        directory: directory + "/wal-group", entryBytes: entryBytes, proposers: proposers, perProposer: perProposer)
+        directory: directory + "/wal-group", options: walOptions, entryBytes: entryBytes, proposers: proposers,
+        perProposer: perProposer)
     let syncs = throughput.statistics.syncs
     print("")
-    print("\(proposers) concurrent proposers, \(throughput.entries) entries, each waited for durability:")
+    print("\(proposers) concurrent proposers, \(throughput.entries) entries, each waited for durability"
+        + " (commit delay limit \(walOptions.commitDelayLimit)):")
     print("  throughput: \(format(throughput.entriesPerSecond, 0)) entries/s   (goal >= 100000/s)")
     print("  fdatasyncs: \(syncs), \(format(Double(throughput.entries) / Double(max(syncs, 1)))) entries per sync")
     print("  per-entry latency under load: p50 \(format(throughput.latency.p50Microseconds)) us   p99 \(format(throughput.latency.p99Microseconds)) us")
-    print("  vs one sync per entry at the bare p50: \(format(throughput.entriesPerSecond * bareAppend.p50Microseconds / 1e6, 1))x")
+    print("  vs one bare zero-filled sync per entry: \(format(throughput.entriesPerSecond * bareZeroFilled.p50Microseconds / 1e6, 1))x")
 } catch {
     print("raft-wal-bench failed: \(error)")
     exit(1)

@@ -44,6 +44,24 @@ final class ConditionLock<State>: @unchecked Sendable {
         return try body(&state)
     }
 
+    /// Waits until `isReady` holds or `timeout` has passed, then runs `body` under the lock.
+    func withLock<Result>(
+        whenReady isReady: (State) -> Bool, timeout: Duration, _ body: (inout State) throws -> Result
+    ) rethrows -> Result {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let (seconds, attoseconds) = timeout.components
+        let nanoseconds = Int(now.tv_nsec) + Int(attoseconds / 1_000_000_000)
+        var deadline = timespec(
+            tv_sec: now.tv_sec + Int(seconds) + nanoseconds / 1_000_000_000, tv_nsec: nanoseconds % 1_000_000_000)
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while !isReady(state) {
+            if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT { break }
+        }
+        return try body(&state)
+    }
+
     /// Wakes the waiter, if any.
     func signal() { pthread_cond_signal(condition) }
 }

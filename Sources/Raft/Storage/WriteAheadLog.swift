@@ -22,9 +22,15 @@ public final class WriteAheadLog: Sendable {
         /// this size ahead of use (see `PosixFile.writeZeros`). etcd uses 64 MiB.
         public var segmentBytes: Int
 
-        /// Options with `segmentBytes` (64 MiB by default).
-        public init(segmentBytes: Int = 64 << 20) {
+        /// The longest the writer holds a group back for submitters it expects (a commit delay,
+        /// as PostgreSQL's `commit_delay`); never more than half the last sync took, and only
+        /// while more callers are at work than have submitted. Zero turns it off.
+        public var commitDelayLimit: Duration
+
+        /// Options with `segmentBytes` (64 MiB by default) and a 200 µs commit delay limit.
+        public init(segmentBytes: Int = 64 << 20, commitDelayLimit: Duration = .microseconds(200)) {
             self.segmentBytes = segmentBytes
+            self.commitDelayLimit = commitDelayLimit
         }
     }
 
@@ -107,14 +113,15 @@ public final class WriteAheadLog: Sendable {
         try FileSystem.makeDirectories(directory)
         let lockFile = try LockFile(path: directory + "/LOCK")
         let outcome = try WALRecovery.recover(directory: directory, segmentBytes: options.segmentBytes)
-        let log = try WriteAheadLog(directory: directory, writer: outcome.writer, lockFile: lockFile)
+        let log = try WriteAheadLog(
+            directory: directory, writer: outcome.writer, lockFile: lockFile, commitDelayLimit: options.commitDelayLimit)
         let recovered = Recovered(
             hardState: outcome.state.hardState, snapshot: outcome.state.snapshot,
             entries: outcome.state.entries, tornTail: outcome.tornTail)
         return (log, recovered)
     }
 
-    private init(directory: String, writer: WALWriter, lockFile: LockFile) throws {
+    private init(directory: String, writer: WALWriter, lockFile: LockFile, commitDelayLimit: Duration) throws {
         self.directory = directory
         self.lockFile = lockFile
         var initial = Shared()
@@ -122,7 +129,7 @@ public final class WriteAheadLog: Sendable {
         let shared = ConditionLock(initial)
         self.shared = shared
         let owned = WriterOwnership(writer)
-        thread = Mutex(try OSThread { WriteAheadLog.runWriter(owned.writer, shared) })
+        thread = Mutex(try OSThread { WriteAheadLog.runWriter(owned.writer, shared, commitDelayLimit: commitDelayLimit) })
     }
 
     deinit {
@@ -227,16 +234,33 @@ public final class WriteAheadLog: Sendable {
 
     /// The writer thread: take everything queued, write and sync it as one group, wake the
     /// waiters it covers, repeat.
-    private static func runWriter(_ writer: WALWriter, _ shared: ConditionLock<Shared>) {
+    private static func runWriter(_ writer: WALWriter, _ shared: ConditionLock<Shared>, commitDelayLimit: Duration) {
+        let clock = ContinuousClock()
+        // Callers at work in the last round: those just woken plus those still waiting. With
+        // closed-loop callers and syncs far slower than a resubmission, a group taken at once
+        // holds only the callers that submitted during the previous sync, so the callers split
+        // into two alternating cohorts and each sync carries half of them. Holding the group
+        // back until the woken cohort has resubmitted merges them (measured: about 33 entries
+        // per sync with 64 proposers without the delay).
+        var expectedBatches = 0
+        var lastSyncDuration = Duration.zero
         while true {
-            let (group, closing) = shared.withLock(whenReady: { !$0.pending.isEmpty || $0.closing || $0.failure != nil }) { state in
+            shared.withLock(whenReady: { !$0.pending.isEmpty || $0.closing || $0.failure != nil }) { _ in }
+            let delay = min(commitDelayLimit, lastSyncDuration / 2)
+            if expectedBatches > 1 && delay > .zero {
+                shared.withLock(whenReady: { $0.pending.count >= expectedBatches || $0.closing || $0.failure != nil },
+                                timeout: delay) { _ in }
+            }
+            let (group, closing) = shared.withLock { state in
                 defer { state.pending.removeAll(keepingCapacity: true) }
                 return (state.pending, state.closing || state.failure != nil)
             }
             if group.isEmpty && closing { break }
             var failure: StorageError?
+            let syncStarted = clock.now
             do {
                 try writer.write(group)
+                lastSyncDuration = clock.now - syncStarted
             } catch let error as StorageError {
                 failure = error
             } catch {
@@ -263,6 +287,7 @@ public final class WriteAheadLog: Sendable {
                     woken.append(waiter)
                     return true
                 }
+                expectedBatches = woken.count + state.waiters.count
                 return woken
             }
             for waiter in woken {
