@@ -33,5 +33,12 @@ let package = Package(
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),
         // Runs the built deployctl binary, so it depends on it to have it built first.
         .testTarget(name: "DeployctlTests", dependencies: ["deployctl"], swiftSettings: strict),
+        // Appends to a WAL and reports each durable index on stdout; the crash-safety test
+        // SIGKILLs it at random points and reopens the log.
+        .executableTarget(name: "raft-wal-crasher", dependencies: ["Raft"], swiftSettings: strict),
+        .testTarget(
+            name: "RaftStorageTests", dependencies: ["Raft", "raft-wal-crasher"], swiftSettings: strict),
+        // Unit tests, plain-text scenarios (testdata/*.txt) and the deterministic simulation.
+        .testTarget(name: "RaftTests", dependencies: ["Raft"], exclude: ["testdata"], swiftSettings: strict),
     ]
 )
