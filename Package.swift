@@ -13,9 +13,18 @@ let package = Package(
         .library(name: "Raft", targets: ["Raft"]),
         .library(name: "Controller", targets: ["Controller"]),
         .executable(name: "deployctl", targets: ["deployctl"]),
+        .executable(name: "agentd", targets: ["agentd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.25.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // Manifest types, decoding with located errors, validation and the JSON Schema. Pure.
@@ -24,10 +33,34 @@ let package = Package(
         .target(name: "Raft", swiftSettings: strict),
         // The replicated cluster state, its commands, the scheduler and the reconciler. Pure.
         .target(name: "Controller", dependencies: ["Manifest"], swiftSettings: strict),
+        // The wire types of agentd's HTTP API, shared by the agent and deployctl.
+        .target(name: "AgentAPI", swiftSettings: strict),
+        // The agent: the Raft-backed controller, the HTTP API, the leader's loops and the node worker.
+        .target(
+            name: "Agent",
+            dependencies: [
+                "AgentAPI", "Controller", "Manifest", "Raft",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        // The agent binary: configuration and wiring.
+        .executableTarget(
+            name: "agentd",
+            dependencies: ["Agent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
         // The operator's command line.
         .executableTarget(
             name: "deployctl",
-            dependencies: ["Manifest", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "AgentAPI", "Manifest",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: strict),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),

@@ -292,3 +292,30 @@ public struct LogLine: Codable, Sendable, Hashable {
         self.text = text
     }
 }
+
+/// `GET /v1/applications/{name}/services/{service}`.
+public struct ServiceDescription: Codable, Sendable, Hashable {
+    public var application: String
+    public var status: ServiceStatus
+    /// The service's part of the current manifest, every default written out.
+    public var manifest: String
+    public var instances: [InstanceInfo]
+
+    public init(application: String, status: ServiceStatus, manifest: String, instances: [InstanceInfo]) {
+        self.application = application
+        self.status = status
+        self.manifest = manifest
+        self.instances = instances
+    }
+}
+
+/// The answer to a command that has no richer result.
+public struct CommandOutcome: Codable, Sendable, Hashable {
+    public var message: String
+    public var index: UInt64
+
+    public init(message: String, index: UInt64) {
+        self.message = message
+        self.index = index
+    }
+}

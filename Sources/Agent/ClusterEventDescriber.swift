@@ -1,0 +1,60 @@
+import AgentAPI
+import Controller
+
+/// Turns an applied command and its result into the events people see in `deployctl events`
+/// and the event stream.
+enum ClusterEventDescriber {
+    static func events(for command: ControllerCommand, result: CommandResult, at index: UInt64, time: Timestamp, in state: ClusterState) -> [ClusterEvent] {
+        let millis = time.unixMilliseconds
+        switch result {
+        case .applicationApplied(let name, let revision, let diff):
+            var parts: [String] = []
+            if !diff.added.isEmpty { parts.append("created \(diff.added.joined(separator: ", "))") }
+            if !diff.replaced.isEmpty { parts.append("replacing \(diff.replaced.joined(separator: ", "))") }
+            if !diff.updatedInPlace.isEmpty { parts.append("updated \(diff.updatedInPlace.joined(separator: ", "))") }
+            if !diff.removed.isEmpty { parts.append("removed \(diff.removed.joined(separator: ", "))") }
+            let detail = parts.isEmpty ? "" : ": " + parts.joined(separator: "; ")
+            return [ClusterEvent(index: index, time: millis, kind: "application.applied", application: name, message: "revision \(revision)\(detail)")]
+        case .applicationDeleted(let name, let stopping):
+            return [ClusterEvent(index: index, time: millis, kind: "application.deleted", application: name, message: "deleted; stopping \(stopping.count) instance\(stopping.count == 1 ? "" : "s")")]
+        case .serviceScaled(let key, let replicas):
+            return [ClusterEvent(index: index, time: millis, kind: "service.scaled", application: key.application, service: key.service, message: "scaled to \(replicas)")]
+        case .serviceRestarted(let key, _):
+            return [ClusterEvent(index: index, time: millis, kind: "service.restarted", application: key.application, service: key.service, message: "restarting every instance")]
+        case .nodeUpdated(let name, let status):
+            return [ClusterEvent(index: index, time: millis, kind: "node.updated", node: name, message: "node is \(status.rawValue)")]
+        case .planCommitted(let outcome):
+            var events: [ClusterEvent] = []
+            for id in outcome.placed {
+                guard let instance = state.instances[id] else { continue }
+                let ports = instance.ports.map(\.description).joined(separator: " ")
+                events.append(ClusterEvent(
+                    index: index, time: millis, kind: "instance.placed", application: instance.service.application, service: instance.service.service,
+                    instance: id, node: instance.node, message: "placed on \(instance.node)\(ports.isEmpty ? "" : " (\(ports))")"))
+            }
+            for id in outcome.stopped {
+                let instance = state.instances[id]
+                events.append(ClusterEvent(
+                    index: index, time: millis, kind: "instance.stopping", application: instance?.service.application, service: instance?.service.service,
+                    instance: id, node: instance?.node, message: instance?.stopReason ?? "told to stop"))
+            }
+            for rejection in outcome.rejected {
+                events.append(ClusterEvent(
+                    index: index, time: millis, kind: "placement.rejected", application: rejection.placement.service.application,
+                    service: rejection.placement.service.service, node: rejection.placement.node, message: rejection.reason))
+            }
+            return events
+        case .statusRecorded:
+            guard case .reportInstanceStatus(let node, let reports) = command else { return [] }
+            return reports.map { report in
+                let instance = state.instances[report.id]
+                let message = report.message.isEmpty ? report.status.rawValue : "\(report.status.rawValue): \(report.message)"
+                return ClusterEvent(
+                    index: index, time: millis, kind: "instance.status", application: instance?.service.application, service: instance?.service.service,
+                    instance: report.id, node: node, message: message)
+            }
+        case .rejected:
+            return []
+        }
+    }
+}

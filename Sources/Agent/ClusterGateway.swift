@@ -1,0 +1,88 @@
+import AgentAPI
+import Controller
+import Raft
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How the agent reads and changes the replicated state: commands go through the Raft log
+/// (``submit(_:)`` returns once applied here, with what applying did); reads are served from
+/// the local replica, optionally behind a linearizable read barrier.
+public final class ClusterGateway: Sendable {
+    public let node: RaftNode<ControllerMachine>
+    public let feed: ChangeFeed
+
+    public init(node: RaftNode<ControllerMachine>, feed: ChangeFeed) {
+        self.node = node
+        self.feed = feed
+    }
+
+    /// The wall clock, stamped on entries by their proposer (replicas never read a clock
+    /// while applying, see ``ControllerEntry``).
+    public static func now() -> Timestamp {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Timestamp(unixMilliseconds: Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000)
+    }
+
+    /// Proposes `command` and returns what applying it did, and its log index.
+    public func submit(_ command: ControllerCommand) async throws(APIError) -> (result: CommandResult, index: UInt64) {
+        let entry = ControllerEntry(command: command, time: Self.now())
+        let index: UInt64
+        do {
+            index = try await node.propose(entry.encoded())
+        } catch {
+            throw Self.apiError(error)
+        }
+        guard let result = await node.withStateMachine({ $0.result(at: index) }) else {
+            throw APIError(code: APIErrorCode.internalError, message: "entry \(index) was applied but its result is no longer known; check `deployctl events`")
+        }
+        return (result, index)
+    }
+
+    /// What `command` would do, applied to a copy of the current state; nothing is proposed.
+    public func preview(_ command: ControllerCommand) async -> CommandResult {
+        let now = Self.now()
+        return await node.withStateMachine { machine in
+            var copy = machine.state
+            return copy.apply(command, at: copy.lastChangeIndex + 1, time: now)
+        }
+    }
+
+    /// Runs `body` on the local replica. With `consistent`, first waits until the replica has
+    /// every write committed before the call (Raft ReadIndex), so the read is linearizable.
+    public func read<Result: Sendable>(consistent: Bool = false, _ body: @Sendable (ClusterState) -> Result) async throws(APIError) -> Result {
+        if consistent {
+            do {
+                try await node.read()
+            } catch {
+                throw Self.apiError(error)
+            }
+        }
+        return await node.withStateMachine { body($0.state) }
+    }
+
+    /// The node's view of the Raft group.
+    public func raftStatus() async -> (leader: NodeID, term: UInt64, commit: UInt64, applied: UInt64) {
+        let status = await node.status
+        return (status.softState.leader, status.hardState.term, status.hardState.commit, status.applied)
+    }
+
+    static func apiError(_ error: any Error) -> APIError {
+        if let error = error as? RaftNodeError {
+            switch error {
+            case .notLeader(let hint):
+                return APIError(
+                    code: APIErrorCode.noLeader,
+                    message: hint == 0 ? "the cluster has no leader right now; retry in a moment" : "this agent is not the leader (node \(hint) is); send the request to the leader")
+            default:
+                return APIError(code: APIErrorCode.internalError, message: "the Raft node failed: \(error)")
+            }
+        }
+        if error is CancellationError {
+            return APIError(code: APIErrorCode.timeout, message: "the request was cancelled before it was committed; it may still take effect — check `deployctl events`")
+        }
+        return APIError(code: APIErrorCode.internalError, message: "\(error)")
+    }
+}
