@@ -7,13 +7,14 @@ let package = Package(
     name: "FlotillaBenchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(path: ".."),
+        // Named, because a path dependency is otherwise known by its directory's name.
+        .package(name: "Flotilla", path: ".."),
     ],
     targets: [
         // Decoding and validating a manifest of 1,000 services (issue 2's figure).
         .executableTarget(
             name: "manifest-bench",
-            dependencies: [.product(name: "Manifest", package: "main")],
+            dependencies: [.product(name: "Manifest", package: "Flotilla")],
             swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
 )
