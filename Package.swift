@@ -10,11 +10,19 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Raft", targets: ["Raft"]),
+        .library(name: "Supervisor", targets: ["Supervisor"]),
     ],
     dependencies: [
     ],
     targets: [
         // Consensus: the pure core, its storage and drivers. Depends on nothing of ours.
         .target(name: "Raft", swiftSettings: strict),
+        // The code between clone3 and execve, and raw syscall wrappers: C, libc only (DESIGN.md §2).
+        .target(name: "CSpawn"),
+        // libseccomp, for the parent to compile seccomp filters to BPF.
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        // Launching services in namespaces and cgroups, and holding them by pidfd.
+        .target(name: "Supervisor", dependencies: ["CSpawn", "CSeccomp"], swiftSettings: strict),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "CSpawn"], swiftSettings: strict),
     ]
 )
