@@ -21,6 +21,8 @@
 #include <sched.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -576,12 +578,14 @@ int fl_spawn(const struct fl_spawn_request *req, struct fl_spawn_result *out) {
         if (req->gid_map && (error = fl_write_file(path, req->gid_map)) != 0) {
             fl_kill_and_reap(pidfd);
             result = fl_fail(out, FL_STAGE_GID_MAP, error);
+            out->failure.index = (int32_t)pid;
             goto done;
         }
         snprintf(path, sizeof path, "/proc/%ld/uid_map", pid);
         if (req->uid_map && (error = fl_write_file(path, req->uid_map)) != 0) {
             fl_kill_and_reap(pidfd);
             result = fl_fail(out, FL_STAGE_UID_MAP, error);
+            out->failure.index = (int32_t)pid;
             goto done;
         }
         if (write(release_pipe[1], "1", 1) != 1) {
@@ -640,6 +644,32 @@ int fl_open_in_root(int dirfd, const char *path, int flags) {
     how.flags = (uint64_t)(flags | O_CLOEXEC);
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+int fl_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
+
+int fl_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int fl_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+int fl_open_directory_path(const char *path) { return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC); }
+
+int fl_epoll_add(int epfd, int fd, uint64_t token) {
+    struct epoll_event event;
+    memset(&event, 0, sizeof event);
+    event.events = EPOLLIN;
+    event.data.u64 = token;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event);
+}
+
+int fl_epoll_del(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL); }
+
+int fl_epoll_wait(int epfd, uint64_t *tokens, int max_events, int timeout_ms) {
+    struct epoll_event events[64];
+    if (max_events > 64) max_events = 64;
+    int n = epoll_wait(epfd, events, max_events, timeout_ms);
+    for (int i = 0; i < n; i++) tokens[i] = events[i].data.u64;
+    return n;
 }
 
 int fl_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }

@@ -195,6 +195,30 @@ void fl_siginfo_exit(const siginfo_t *info, int32_t *code, int32_t *status, int3
 /// as if chrooted, so an image's absolute symlink cannot make the supervisor read a host file.
 int fl_open_in_root(int dirfd, const char *path, int flags);
 
+/// epoll_create1(EPOLL_CLOEXEC). Why: Swift's Glibc import leaves out <sys/epoll.h>.
+int fl_epoll_create(void);
+
+/// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK). Why: Swift's Glibc import leaves out <sys/eventfd.h>.
+int fl_eventfd(void);
+
+/// open(path, O_PATH | O_DIRECTORY | O_CLOEXEC). Why: O_PATH needs _GNU_SOURCE, which Swift's
+/// Glibc import does not define; CLONE_INTO_CGROUP takes such a descriptor.
+int fl_open_directory_path(const char *path);
+
+/// memfd_create(name, MFD_CLOEXEC). Why: Swift's Glibc import leaves it out; libseccomp exports
+/// filters only to a descriptor.
+int fl_memfd(const char *name);
+
+/// epoll_ctl(EPOLL_CTL_ADD) for readability, with `token` as the event's data. Why: struct
+/// epoll_event is packed on x86_64, which Swift does not import faithfully.
+int fl_epoll_add(int epfd, int fd, uint64_t token);
+
+/// epoll_ctl(EPOLL_CTL_DEL). Why: the counterpart of fl_epoll_add.
+int fl_epoll_del(int epfd, int fd);
+
+/// epoll_wait, returning the ready events' tokens (at most 64). Why: as fl_epoll_add.
+int fl_epoll_wait(int epfd, uint64_t *tokens, int max_events, int timeout_ms);
+
 /// prctl(PR_SET_CHILD_SUBREAPER, 1). Why: orphans of services come back to the supervisor.
 int fl_set_child_subreaper(void);
 
