@@ -1,3 +1,4 @@
+import CSpawn
 import Glibc
 import Synchronization
 
@@ -14,8 +15,8 @@ public final class InstanceHandle: Sendable {
     private let state = Mutex(State())
 
     private struct State {
-        var exit: ExitStatus?
-        var waiters: [CheckedContinuation<ExitStatus, Never>] = []
+        var exit: InstanceExit?
+        var waiters: [CheckedContinuation<InstanceExit, Never>] = []
     }
 
     /// How long cleanup after an exit may wait for the cgroup to empty and go.
@@ -29,7 +30,7 @@ public final class InstanceHandle: Sendable {
     }
 
     /// The exit status once the instance has ended and its cgroup is gone; nil before.
-    public var exitStatus: ExitStatus? {
+    public var exitStatus: InstanceExit? {
         state.withLock { $0.exit }
     }
 
@@ -45,9 +46,9 @@ public final class InstanceHandle: Sendable {
 
     /// Returns once the main process has exited, whatever was left of the instance has been
     /// killed and its cgroup removed.
-    public func wait() async -> ExitStatus {
+    public func wait() async -> InstanceExit {
         await withCheckedContinuation { continuation in
-            let exit = state.withLock { state -> ExitStatus? in
+            let exit = state.withLock { state -> InstanceExit? in
                 if let exit = state.exit { return exit }
                 state.waiters.append(continuation)
                 return nil
@@ -59,24 +60,24 @@ public final class InstanceHandle: Sendable {
     /// Asks the instance to stop with `signal`, and kills its whole cgroup if it has not exited
     /// within `timeout`. (A pid-namespace init ignores signals it has no handler for: such a
     /// service only ends by the kill.)
-    public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(10)) async -> ExitStatus {
+    public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(10)) async -> InstanceExit {
         if let exit = exitStatus { return exit }
         try? self.signal(signal)
-        return await withTaskGroup(of: ExitStatus?.self) { group in
+        return await withTaskGroup(of: InstanceExit?.self) { group in
             group.addTask { await self.wait() }
             group.addTask {
                 try? await Task.sleep(for: timeout)
                 if !Task.isCancelled { try? self.cgroup.kill() }
                 return nil
             }
-            var status: ExitStatus?
+            var status: InstanceExit?
             while let next = await group.next() {
                 if let next {
                     status = next
                     group.cancelAll()
                 }
             }
-            return status ?? ExitStatus(termination: .unknown, oomKillCount: 0)
+            return status ?? InstanceExit(termination: .unknown, oomKillCount: 0)
         }
     }
 
@@ -93,8 +94,19 @@ public final class InstanceHandle: Sendable {
         let deadline = ContinuousClock.now + Self.cleanupTimeout
         var oomKillCount: UInt64 = 0
         var cleanupError: SystemCallError?
+        // Processes left in the cgroup may be orphans reparented to us (we are a subreaper; a
+        // service without its own pid namespace can leave some): hold them by pidfd before the
+        // kill, reap them after, so no zombie stays behind. Those that are not our children
+        // are reaped by their own parent (waitid says ECHILD).
+        var leftovers: [PidFD] = []
         do throws(SystemCallError) {
             if try cgroup.isPopulated() {
+                if let directory = cgroup.directories.first {
+                    leftovers = try InstanceCgroup.processes(in: directory).compactMap { pid in
+                        let fd = fl_pidfd_open(pid)
+                        return fd >= 0 ? PidFD(descriptor: fd) : nil
+                    }
+                }
                 try cgroup.kill()
                 if try !cgroup.waitUntilEmpty(deadline: deadline) {
                     throw SystemCallError(call: "wait for empty cgroup", path: cgroup.directories.first, errno: ETIMEDOUT)
@@ -105,7 +117,9 @@ public final class InstanceHandle: Sendable {
         } catch {
             cleanupError = error
         }
-        let exit = ExitStatus(termination: termination ?? .unknown, oomKillCount: oomKillCount,
+        // Killed and out of the cgroup, but maybe not yet a zombie: wait (our children only).
+        for leftover in leftovers { _ = try? leftover.reap(blocking: true) }
+        let exit = InstanceExit(termination: termination ?? .unknown, oomKillCount: oomKillCount,
                               cleanupError: cleanupError)
         let waiters = state.withLock { state in
             state.exit = exit

@@ -179,6 +179,15 @@ public struct ResourceLimit: Sendable, Hashable {
     public enum Resource: Int32, Sendable, Hashable, CaseIterable {
         case cpu = 0, fileSize, data, stack, core, residentSet, processes, openFiles, lockedMemory, addressSpace
         case locks, pendingSignals, messageQueueBytes, nice, realtimePriority, realtimeTimeout
+
+        /// The kernel's name, e.g. `RLIMIT_NOFILE`.
+        public var kernelName: String {
+            let names = [
+                "CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS", "LOCKS",
+                "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
+            ]
+            return "RLIMIT_" + names[Int(rawValue)]
+        }
     }
 
     /// Which limit.

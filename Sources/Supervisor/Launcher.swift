@@ -20,6 +20,8 @@ struct Launcher: Sendable {
     let nullInput: Int32
     let nullOutput: Int32
     let seccompFilters: SeccompFilterCache
+    /// `fl_spawn_option` flags (tests use FL_SPAWN_NO_SHARED_VM to cover the fork-like path).
+    var options: UInt32 = 0
 
     /// The search path used when the environment has none (the one Docker and runc set).
     static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -64,6 +66,7 @@ struct Launcher: Sendable {
         let arena = SpawnArena()
         var request = fl_spawn_request()
         request.clone_flags = spec.namespaces.union(.mount).subtracting(.cgroup).rawValue
+        request.options = options
         request.unshare_cgroup_ns = spec.namespaces.contains(.cgroup) ? 1 : 0
         let (seconds, attoseconds) = spec.startTimeout.components
         request.timeout_ms = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
@@ -215,7 +218,7 @@ struct Launcher: Sendable {
         case .hostname: return error("sethostname", spec.hostname)
         case .rlimit:
             let resource = spec.resourceLimits.indices.contains(index) ? spec.resourceLimits[index].resource : nil
-            return error("setrlimit", resource.map { "\($0)" })
+            return error("setrlimit", resource?.kernelName)
         case .capabilityBoundingSet: return error("prctl PR_CAPBSET_DROP", capabilityName())
         case .keepCapabilities: return error("prctl PR_SET_KEEPCAPS", nil)
         case .setgroups: return error("setgroups", launch.identity.groups.map(String.init).joined(separator: ","))

@@ -37,10 +37,11 @@ struct PasswdDatabase: Sendable {
 
     /// Reads `etc/passwd` and `etc/group` of `root` as if chrooted there (openat2
     /// RESOLVE_IN_ROOT), so an image's absolute symlink cannot make us read a host file.
-    /// Missing files are empty databases; numeric ids still resolve.
+    /// Missing files, or a missing root, are empty databases: numeric ids still resolve, and a
+    /// missing root is then reported by the launch stage that needs it, with its exact message.
     static func read(root: String) throws(SpawnError) -> PasswdDatabase {
         let rootFD = fl_open_directory_path(root)
-        guard rootFD >= 0 else { throw .unknownIdentity(SystemCallError.last("open", root).description) }
+        guard rootFD >= 0 else { return PasswdDatabase(passwd: "", group: "") }
         defer { close(rootFD) }
         let passwd = try readFile(rootFD, root: root, path: "/etc/passwd")
         let group = try readFile(rootFD, root: root, path: "/etc/group")

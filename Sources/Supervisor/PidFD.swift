@@ -20,10 +20,11 @@ final class PidFD: Sendable {
         guard fl_pidfd_send_signal(descriptor, signal) == 0 else { throw .last("pidfd_send_signal") }
     }
 
-    /// Reaps the process if it has exited (waitid P_PIDFD, WNOHANG): nil while it runs.
-    func reap() throws(SystemCallError) -> ExitStatus.Termination? {
+    /// Reaps the process (waitid P_PIDFD): nil while it runs, unless `blocking`, which waits for
+    /// the exit. ECHILD when the process is not our child.
+    func reap(blocking: Bool = false) throws(SystemCallError) -> InstanceExit.Termination? {
         var info = siginfo_t()
-        while fl_waitid_pidfd(descriptor, &info, WEXITED | WNOHANG) != 0 {
+        while fl_waitid_pidfd(descriptor, &info, WEXITED | (blocking ? 0 : WNOHANG)) != 0 {
             guard errno == EINTR else { throw .last("waitid") }
         }
         var code: Int32 = 0, status: Int32 = 0, pid: Int32 = 0

@@ -13,9 +13,17 @@ public final class Supervisor: Sendable {
 
     /// Becomes a child subreaper (orphans of services come back here, not to init), detects the
     /// cgroup layout, creates the parent cgroup `cgroupParent` and starts the exit watcher.
-    public init(cgroupParent: String = "flotilla") throws(SystemCallError) {
+    public convenience init(cgroupParent: String = "flotilla") throws(SystemCallError) {
+        try self.init(layout: try CgroupLayout.detect(), cgroupParent: cgroupParent)
+    }
+
+    /// As `init(cgroupParent:)`, with a given layout: a subset of the host's hierarchies (tests
+    /// run the cgroup2-only and v1-only code on this hybrid host that way).
+    public init(layout: CgroupLayout, cgroupParent: String = "flotilla", spawnOptions: UInt32 = 0)
+        throws(SystemCallError)
+    {
         guard fl_set_child_subreaper() == 0 else { throw .last("prctl PR_SET_CHILD_SUBREAPER") }
-        layout = try CgroupLayout.detect()
+        self.layout = layout
         cgroups = try CgroupTree(layout: layout, parentName: cgroupParent)
         let lastCapability = Int32(try FileIO.readText("/proc/sys/kernel/cap_last_cap").trimmingNewlines) ?? 40
         let nullInput = open("/dev/null", O_RDONLY | O_CLOEXEC)
@@ -26,7 +34,7 @@ public final class Supervisor: Sendable {
             throw .last("open", "/dev/null")
         }
         launcher = Launcher(lastCapability: lastCapability, nullInput: nullInput, nullOutput: nullOutput,
-                            seccompFilters: SeccompFilterCache())
+                            seccompFilters: SeccompFilterCache(), options: spawnOptions)
         do {
             watcher = try ExitWatcher()
             try watcher.start()

@@ -1,8 +1,8 @@
 import Glibc
 
-/// How an instance ended: its main process's status, whether the OOM killer was involved, and
+/// How an instance ended (named apart from Swift Testing's ExitStatus): its main process's status, whether the OOM killer was involved, and
 /// whether its cgroup could be removed.
-public struct ExitStatus: Sendable, Hashable, CustomStringConvertible {
+public struct InstanceExit: Sendable, Hashable, CustomStringConvertible {
     /// What waitid reported for the main process.
     public enum Termination: Sendable, Hashable {
         /// exit(code).
