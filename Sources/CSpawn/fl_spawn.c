@@ -363,6 +363,14 @@ static int fl_child_main(void *arg) {
         rc = FL_SYS3(SYS_read, ctx->release_fd, &byte, 1);
         if (rc != 1) fl_child_fail(ctx, FL_STAGE_WAIT_RELEASE, rc < 0 ? rc : -EPIPE, -1);
     }
+    // In a new user namespace our ids are still the parent's, unmapped there: files we create
+    // (mount points, /dev entries) would fail with EOVERFLOW. Become the namespace's root, as
+    // runc's nsexec does; capabilities in the namespace are kept across this change.
+    if (req->clone_flags & CLONE_NEWUSER) {
+        rc = FL_SYS3(SYS_setresgid, 0, 0, 0);
+        if (rc == 0) rc = FL_SYS3(SYS_setresuid, 0, 0, 0);
+        if (rc < 0) fl_child_fail(ctx, FL_STAGE_USERNS_ROOT, rc, -1);
+    }
     // A cgroup namespace rooted at the service's own cgroup: unshared only now that we are in it.
     if (req->unshare_cgroup_ns) {
         rc = FL_SYS1(SYS_unshare, CLONE_NEWCGROUP);

@@ -191,6 +191,7 @@ struct Launcher: Sendable {
             if errno == ETIMEDOUT { return error("execve not reached within \(spec.startTimeout)", nil) }
             return error("read", "status pipe")
         case .waitRelease: return error("read", "release pipe")
+        case .userNamespaceRoot: return error("setresuid", "0 (root of the user namespace)")
         case .cgroupJoin:
             return error("write", cgroupProcsPaths.indices.contains(index) ? cgroupProcsPaths[index] : "cgroup.procs")
         case .cgroupNamespace: return error("unshare", "CLONE_NEWCGROUP")

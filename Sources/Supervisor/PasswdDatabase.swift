@@ -69,7 +69,7 @@ struct PasswdDatabase: Sendable {
 
     /// Resolves a `UserSpec` like runc's user.GetExecUser: numbers need no entry; names must
     /// exist; the primary group comes from the passwd entry unless given; supplementary groups
-    /// are the user's memberships in /etc/group plus the additional ones. `source` names the root
+    /// are the primary group, the user's memberships in /etc/group and the additional ones. `source` names the root
     /// in error messages.
     func resolve(_ spec: UserSpec, source: String) throws(SpawnError) -> ResolvedIdentity {
         let user: User?
@@ -89,9 +89,10 @@ struct PasswdDatabase: Sendable {
         } else {
             gid = user?.gid ?? 0
         }
-        var supplementary: [UInt32] = []
+        // initgroups(3) semantics: the primary group, then every group listing the user.
+        var supplementary: [UInt32] = [gid]
         if let name = user?.name {
-            supplementary = groups.filter { $0.members.contains(name) }.map(\.gid)
+            supplementary += groups.filter { $0.members.contains(name) }.map(\.gid)
         }
         for extra in spec.additionalGroups {
             supplementary.append(try resolveGroup(extra, source: source))

@@ -25,7 +25,7 @@ public enum SpawnError: Error, Sendable, Hashable, CustomStringConvertible {
 /// Mirrors `enum fl_stage` in CSpawn.
 public enum SpawnStage: Int32, Sendable, Hashable, CaseIterable {
     case pipe = 1, stack, clone3, gidMap, uidMap, release, statusRead
-    case waitRelease, cgroupJoin, cgroupNamespace, signals, mountPrivate, rootfsBind, rootfsChdir, openRoot
+    case cgroupJoin, waitRelease, userNamespaceRoot, cgroupNamespace, signals, mountPrivate, rootfsBind, rootfsChdir, openRoot
     case openTree, mountSetattr, pivotRoot, mkdir, mount, detachOldRoot, readonlyRoot, hostname, rlimit
     case capabilityBoundingSet, keepCapabilities, setgroups, setresgid, setresuid, capset, ambientCapabilities
     case noNewPrivileges, seccomp, chdir, fileDescriptors, execve

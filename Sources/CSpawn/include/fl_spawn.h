@@ -73,8 +73,9 @@ enum fl_stage {
     FL_STAGE_RELEASE,           ///< write to the release pipe
     FL_STAGE_STATUS_READ,       ///< poll/read of the status pipe (timeout: ETIMEDOUT)
     // Child side, in the order it runs.
-    FL_STAGE_WAIT_RELEASE,      ///< read of the release pipe (the parent went away: EPIPE)
     FL_STAGE_CGROUP_JOIN,       ///< write "0" to a cgroup.procs (index: which)
+    FL_STAGE_WAIT_RELEASE,      ///< read of the release pipe (the parent went away: EPIPE)
+    FL_STAGE_USERNS_ROOT,       ///< setresgid/setresuid(0) inside a new user namespace
     FL_STAGE_CGROUP_NS,         ///< unshare(CLONE_NEWCGROUP)
     FL_STAGE_SIGNALS,           ///< rt_sigaction resetting dispositions
     FL_STAGE_MOUNT_PRIVATE,     ///< mount --make-rprivate /
