@@ -322,9 +322,13 @@ static void fl_child_identity(const struct fl_child_context *ctx) {
 
 /// fd_from[i] → fd_to[i], in two passes so that a source numbered like another's target is not
 /// overwritten first; then every other descriptor is marked close-on-exec (close_range keeps our
-/// own status pipe usable until execve closes it).
-static void fl_child_descriptors(const struct fl_child_context *ctx) {
+/// own status pipe usable until execve closes it). The status pipe itself moves out of the way
+/// first: if the supervisor runs with 0, 1 or 2 closed, pipe2 may have handed out one of them.
+static void fl_child_descriptors(struct fl_child_context *ctx) {
     const struct fl_spawn_request *req = ctx->req;
+    long status = FL_SYS3(SYS_fcntl, ctx->status_fd, F_DUPFD_CLOEXEC, 1024);
+    if (status < 0) fl_child_fail(ctx, FL_STAGE_FDS, status, -1);
+    ctx->status_fd = (int)status;
     int moved[64];
     int count = req->fd_count < 64 ? req->fd_count : 64;
     for (int i = 0; i < count; i++) {
@@ -348,7 +352,9 @@ static void fl_child_descriptors(const struct fl_child_context *ctx) {
 }
 
 static int fl_child_main(void *arg) {
-    const struct fl_child_context *ctx = arg;
+    // A copy on the child's own stack: with CLONE_VM the original is the parent's memory.
+    struct fl_child_context context = *(const struct fl_child_context *)arg;
+    struct fl_child_context *ctx = &context;
     const struct fl_spawn_request *req = ctx->req;
     long rc;
 

@@ -73,6 +73,26 @@ final class TestSupervisor {
         }
     }
 
+    /// Whatever a failed test left: every process of every instance cgroup is killed, then
+    /// the cgroups and the parent are removed.
+    deinit {
+        let leftovers = leftoverCgroups()
+        for directory in leftovers {
+            if FileIO.exists(directory + "/cgroup.kill") {
+                try? FileIO.write("1", to: directory + "/cgroup.kill")
+            } else if FileIO.exists(directory + "/freezer.state") {
+                try? InstanceCgroup.legacyFreezeAndKill(directory)
+            } else {
+                for pid in (try? InstanceCgroup.processes(in: directory)) ?? [] { kill(pid, SIGKILL) }
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(5)
+        for directory in leftovers {
+            while rmdir(directory) != 0 && errno == EBUSY && ContinuousClock.now < deadline { usleep(1000) }
+        }
+        try? supervisor.cgroups.removeParent()
+    }
+
     func finish() throws {
         #expect(leftoverCgroups() == [])
         try supervisor.cgroups.removeParent()
