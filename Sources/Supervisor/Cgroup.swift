@@ -64,7 +64,8 @@ public struct CgroupTree: Sendable {
         }
         let cgroup = InstanceCgroup(
             unifiedPath: layout.unifiedMount.map { "\($0)/\(parentName)/\(instanceID)" },
-            legacyPaths: legacyControllers.mapValues { "\($0)/\(parentName)/\(instanceID)" })
+            legacyPaths: legacyControllers.mapValues { "\($0)/\(parentName)/\(instanceID)" },
+            unifiedRelativePath: layout.unifiedMount.map { _ in "/\(parentName)/\(instanceID)" })
         var created: [String] = []
         do throws(SystemCallError) {
             for directory in cgroup.directories {
@@ -93,6 +94,15 @@ public struct InstanceCgroup: Sendable, Hashable {
     public let unifiedPath: String?
     /// Its v1 directory for each v1 controller (co-mounted controllers share one).
     public let legacyPaths: [String: String]
+    /// Its cgroup2 path as /proc/PID/cgroup shows it (`/flotilla/web-1`), when it has one.
+    public let unifiedRelativePath: String?
+
+    /// An instance cgroup from its directories.
+    public init(unifiedPath: String?, legacyPaths: [String: String], unifiedRelativePath: String? = nil) {
+        self.unifiedPath = unifiedPath
+        self.legacyPaths = legacyPaths
+        self.unifiedRelativePath = unifiedRelativePath
+    }
 
     /// Every directory: cgroup2's first, then each distinct v1 one.
     public var directories: [String] {

@@ -65,10 +65,8 @@ public struct CgroupLayout: Sendable, Hashable {
             case "cgroup2":
                 if unified == nil { unified = mountPoint }
             case "cgroup":
-                for option in after[2].split(separator: ",") where !option.contains("=") {
-                    let name = String(option)
-                    if ["rw", "ro"].contains(name) { continue }
-                    if legacy[name] == nil { legacy[name] = mountPoint }
+                for option in after[2].split(separator: ",") where legacyControllerNames.contains(String(option)) {
+                    if legacy[String(option)] == nil { legacy[String(option)] = mountPoint }
                 }
             default:
                 continue
@@ -76,6 +74,12 @@ public struct CgroupLayout: Sendable, Hashable {
         }
         return CgroupLayout(unifiedMount: unified, unifiedControllers: [], legacyMounts: legacy)
     }
+
+    /// v1 controllers (the rest of a cgroup mount's options are flags like xattr or name=).
+    static let legacyControllerNames: Set<String> = [
+        "blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "hugetlb", "memory", "misc", "net_cls", "net_prio",
+        "perf_event", "pids", "rdma",
+    ]
 
     /// mountinfo escapes space, tab, newline and backslash as \ooo octal.
     private static func unescape(_ field: String) -> String {

@@ -17,12 +17,19 @@ public final class InstanceHandle: Sendable {
     private struct State {
         var exit: InstanceExit?
         var waiters: [CheckedContinuation<InstanceExit, Never>] = []
+        /// Members of the cgroup seen just before a kill, that may end up as our zombies.
+        var orphanCandidates: [PidFD] = []
     }
+
+    /// Without its own pid namespace a service's orphans are reparented to the supervisor (a
+    /// subreaper), which must reap them; with one, the namespace's init does.
+    let mayLeaveOrphans: Bool
 
     /// How long cleanup after an exit may wait for the cgroup to empty and go.
     static let cleanupTimeout = Duration.seconds(5)
 
-    init(instanceID: String, pid: pid_t, pidFD: PidFD, cgroup: InstanceCgroup) {
+    init(instanceID: String, pid: pid_t, pidFD: PidFD, cgroup: InstanceCgroup, mayLeaveOrphans: Bool) {
+        self.mayLeaveOrphans = mayLeaveOrphans
         self.instanceID = instanceID
         self.pid = pid
         self.pidFD = pidFD
@@ -41,7 +48,20 @@ public final class InstanceHandle: Sendable {
 
     /// Kills every process of the instance at once (its whole cgroup).
     public func kill() throws(SystemCallError) {
+        if mayLeaveOrphans {
+            let members = holdMembers()
+            state.withLock { $0.orphanCandidates += members }
+        }
         try cgroup.kill()
+    }
+
+    /// Every process now in the cgroup, held by pidfd.
+    private func holdMembers() -> [PidFD] {
+        guard let directory = cgroup.directories.first else { return [] }
+        return ((try? InstanceCgroup.processes(in: directory)) ?? []).compactMap { pid in
+            let fd = fl_pidfd_open(pid)
+            return fd >= 0 ? PidFD(descriptor: fd) : nil
+        }
     }
 
     /// Returns once the main process has exited, whatever was left of the instance has been
@@ -88,37 +108,25 @@ public final class InstanceHandle: Sendable {
 
     /// Called by the exit watcher when the pidfd turns readable: reaps the main process, kills
     /// what remains in the cgroup (a grandchild never outlives its service), reads the OOM count,
-    /// removes the cgroup, then wakes every waiter.
+    /// reaps orphans, removes the cgroup, then wakes every waiter.
     func processExited() {
         let termination = (try? pidFD.reap()) ?? nil
         let deadline = ContinuousClock.now + Self.cleanupTimeout
         var oomKillCount: UInt64 = 0
         var cleanupError: SystemCallError?
-        // Processes left in the cgroup may be orphans reparented to us (we are a subreaper; a
-        // service without its own pid namespace can leave some): hold them by pidfd before the
-        // kill, reap them after, so no zombie stays behind. Those that are not our children
-        // are reaped by their own parent (waitid says ECHILD).
-        var leftovers: [PidFD] = []
         do throws(SystemCallError) {
             if try cgroup.isPopulated() {
-                if let directory = cgroup.directories.first {
-                    leftovers = try InstanceCgroup.processes(in: directory).compactMap { pid in
-                        let fd = fl_pidfd_open(pid)
-                        return fd >= 0 ? PidFD(descriptor: fd) : nil
-                    }
-                }
-                try cgroup.kill()
+                try kill()
                 if try !cgroup.waitUntilEmpty(deadline: deadline) {
                     throw SystemCallError(call: "wait for empty cgroup", path: cgroup.directories.first, errno: ETIMEDOUT)
                 }
             }
             oomKillCount = try cgroup.oomKillCount()
+            if mayLeaveOrphans { reapOrphans(deadline: deadline) }
             try cgroup.remove(deadline: deadline)
         } catch {
             cleanupError = error
         }
-        // Killed and out of the cgroup, but maybe not yet a zombie: wait (our children only).
-        for leftover in leftovers { _ = try? leftover.reap(blocking: true) }
         let exit = InstanceExit(termination: termination ?? .unknown, oomKillCount: oomKillCount,
                               cleanupError: cleanupError)
         let waiters = state.withLock { state in
@@ -127,5 +135,46 @@ public final class InstanceHandle: Sendable {
             return state.waiters
         }
         for waiter in waiters { waiter.resume(returning: exit) }
+    }
+}
+
+extension InstanceHandle {
+    /// Reaps the instance's processes that were reparented to us: those held before a kill, and
+    /// on cgroup2 any zombie child still listed in this instance's cgroup (the kernel keeps a
+    /// zombie's cgroup2 membership, not its v1 one), which a kill we did not make may have left.
+    fileprivate func reapOrphans(deadline: ContinuousClock.Instant) {
+        var candidates = state.withLock { state in
+            defer { state.orphanCandidates = [] }
+            return state.orphanCandidates
+        }
+        if let relative = cgroup.unifiedRelativePath {
+            for pid in Self.ownChildren() where Self.unifiedCgroup(of: pid) == relative {
+                let fd = fl_pidfd_open(pid)
+                if fd >= 0 { candidates.append(PidFD(descriptor: fd)) }
+            }
+        }
+        for candidate in candidates {
+            candidate.reap(within: max(deadline - ContinuousClock.now, .zero))
+        }
+    }
+
+    /// Our children, from /proc/self/task/*/children (a child belongs to the thread that forked it).
+    static func ownChildren() -> [pid_t] {
+        guard let directory = opendir("/proc/self/task") else { return [] }
+        defer { closedir(directory) }
+        var children: [pid_t] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let tid = Int32(name) else { continue }
+            let text = (try? FileIO.readText("/proc/self/task/\(tid)/children")) ?? ""
+            children += text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { pid_t($0) }
+        }
+        return children
+    }
+
+    /// The cgroup2 path of `pid` (the `0::` line of /proc/PID/cgroup).
+    static func unifiedCgroup(of pid: pid_t) -> String? {
+        let text = (try? FileIO.readText("/proc/\(pid)/cgroup")) ?? ""
+        return text.split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) }
     }
 }

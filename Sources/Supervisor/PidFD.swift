@@ -20,6 +20,15 @@ final class PidFD: Sendable {
         guard fl_pidfd_send_signal(descriptor, signal) == 0 else { throw .last("pidfd_send_signal") }
     }
 
+    /// Waits up to `timeout` for the process to exit (a pidfd polls readable then), and reaps it
+    /// if it is our child.
+    func reap(within timeout: Duration) {
+        var descriptor = pollfd(fd: self.descriptor, events: Int16(POLLIN), revents: 0)
+        let (seconds, attoseconds) = timeout.components
+        _ = poll(&descriptor, 1, Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+        _ = try? reap()
+    }
+
     /// Reaps the process (waitid P_PIDFD): nil while it runs, unless `blocking`, which waits for
     /// the exit. ECHILD when the process is not our child.
     func reap(blocking: Bool = false) throws(SystemCallError) -> InstanceExit.Termination? {

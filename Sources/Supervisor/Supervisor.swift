@@ -67,7 +67,7 @@ public final class Supervisor: Sendable {
             let procsPaths = Set(cgroup.legacyPaths.values).sorted().map { $0 + "/cgroup.procs" }
             let (pid, pidFD) = try launcher.spawn(prepared, cgroup: descriptors, cgroupProcsPaths: procsPaths)
             let instance = InstanceHandle(instanceID: spec.instanceID, pid: pid, pidFD: PidFD(descriptor: pidFD),
-                                          cgroup: cgroup)
+                                          cgroup: cgroup, mayLeaveOrphans: !spec.namespaces.contains(.pid))
             do {
                 try watcher.watch(instance)
             } catch {
