@@ -9,12 +9,17 @@ let package = Package(
     name: "Flotilla",
     platforms: [.macOS(.v15)],
     products: [
+        .library(name: "Manifest", targets: ["Manifest"]),
         .library(name: "Raft", targets: ["Raft"]),
         .library(name: "Supervisor", targets: ["Supervisor"]),
+        .executable(name: "deployctl", targets: ["deployctl"]),
     ],
     dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
+        // Manifest types, decoding with located errors, validation and the JSON Schema. Pure.
+        .target(name: "Manifest", swiftSettings: strict),
         // Consensus: the pure core, its storage and drivers. Depends on nothing of ours.
         .target(name: "Raft", swiftSettings: strict),
         // The code between clone3 and execve, and raw syscall wrappers: C, libc only (DESIGN.md §2).
@@ -22,7 +27,13 @@ let package = Package(
         // libseccomp, for the parent to compile seccomp filters to BPF.
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         // Launching services in namespaces and cgroups, and holding them by pidfd.
-        .target(name: "Supervisor", dependencies: ["CSpawn", "CSeccomp"], swiftSettings: strict),
+        .target(name: "Supervisor", dependencies: ["Manifest", "CSpawn", "CSeccomp"], swiftSettings: strict),
+        // The operator's command line.
+        .executableTarget(
+            name: "deployctl",
+            dependencies: ["Manifest", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+        .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "CSpawn"], swiftSettings: strict),
     ]
 )

@@ -1,0 +1,76 @@
+/// How healthy instances are registered with service discovery.
+public struct Discovery: ManifestObject, Hashable {
+    public var enabled: Bool
+    /// As written; nil means the service's name (see ``Service/discoveryName``).
+    public var name: String?
+    public var tags: [String]
+    /// As written; nil means the service's first port.
+    public var port: String?
+
+    public init(enabled: Bool = true, name: String? = nil, tags: [String] = [], port: String? = nil) {
+        self.enabled = enabled
+        self.name = name
+        self.tags = tags
+        self.port = port
+    }
+
+    public static let spec = ObjectSpec(
+        "Discovery", doc: "Registration with service discovery (DNS and HTTP). An instance is registered once healthy (or ready, without a health check) and deregistered before it is stopped.",
+        fields: [
+            FieldSpec("enabled", Bool.self, default: true, doc: "Register instances at all."),
+            FieldSpec("name", String.self, defaultDescription: "the service's name", example: "api", constraints: [.dnsLabel(maxLength: 63)], doc: "The name to register; DNS answers `<name>.service.flotilla`."),
+            FieldSpec("tags", [String].self, default: [], example: ["primary", "v2"], doc: "Tags to filter on (`<tag>.<name>.service.flotilla`); each a DNS label."),
+            FieldSpec("port", String.self, defaultDescription: "the first of `network.ports`", example: "http", doc: "The name of the port to advertise."),
+        ])
+
+    public init?(reading reader: ObjectReader) {
+        enabled = reader.read("enabled") ?? true
+        name = reader.read("name")
+        tags = reader.read("tags") ?? []
+        port = reader.read("port")
+        var seen = Set<String>()
+        for (index, tag) in tags.enumerated() {
+            let tagPath = reader.path.appending("tags").appending(index)
+            if let problem = NameRules.dnsLabelProblem(tag) {
+                reader.report(at: tagPath, problem)
+            } else if !seen.insert(tag).inserted {
+                reader.report(at: tagPath, "\"\(tag)\" is listed twice; remove one")
+            }
+        }
+    }
+
+    public func write(to writer: inout ObjectWriter) {
+        writer.write("enabled", enabled)
+        writer.write("name", name)
+        writer.write("tags", tags)
+        writer.write("port", port)
+    }
+}
+
+/// How much of an instance's output is kept on its node.
+public struct LogPolicy: ManifestObject, Hashable {
+    public var maxSize: ByteSize
+    public var files: Int
+
+    public init(maxSize: ByteSize = .mebibytes(10), files: Int = 5) {
+        self.maxSize = maxSize
+        self.files = files
+    }
+
+    public static let spec = ObjectSpec(
+        "LogPolicy", doc: "Each instance's stdout and stderr are kept in size-rotated files on its node (and sent to journald when it runs).",
+        fields: [
+            FieldSpec("maxSize", ByteSize.self, default: "10Mi", constraints: [.sizeAtLeast(4096, text: "4Ki")], doc: "Size at which the current file is rotated."),
+            FieldSpec("files", Int.self, default: 5, constraints: [.integerRange(1...100)], doc: "Files kept per instance, the current one included."),
+        ])
+
+    public init?(reading reader: ObjectReader) {
+        maxSize = reader.read("maxSize") ?? .mebibytes(10)
+        files = reader.read("files") ?? 5
+    }
+
+    public func write(to writer: inout ObjectWriter) {
+        writer.write("maxSize", maxSize)
+        writer.write("files", files)
+    }
+}

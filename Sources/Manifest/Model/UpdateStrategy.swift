@@ -1,0 +1,64 @@
+/// How a new revision of a service replaces the running instances (Nomad's `update` block).
+public struct UpdateStrategy: ManifestObject, Hashable {
+    public var maxParallel: Int
+    public var maxSurge: Int
+    public var minHealthyTime: Duration
+    public var healthyDeadline: Duration
+    public var progressDeadline: Duration
+    public var autoRevert: Bool
+    public var canaries: Int
+
+    public init(
+        maxParallel: Int = 1, maxSurge: Int = 0, minHealthyTime: Duration = .seconds(10), healthyDeadline: Duration = .seconds(300),
+        progressDeadline: Duration = .seconds(600), autoRevert: Bool = false, canaries: Int = 0
+    ) {
+        self.maxParallel = maxParallel
+        self.maxSurge = maxSurge
+        self.minHealthyTime = minHealthyTime
+        self.healthyDeadline = healthyDeadline
+        self.progressDeadline = progressDeadline
+        self.autoRevert = autoRevert
+        self.canaries = canaries
+    }
+
+    public static let spec = ObjectSpec(
+        "UpdateStrategy",
+        doc: "How a new revision rolls out: `maxParallel` instances at a time, each of which must stay healthy for `minHealthyTime` within `healthyDeadline`; with `canaries`, that many new instances run beside the old ones first and the rollout waits to be promoted.",
+        fields: [
+            FieldSpec("maxParallel", Int.self, default: 1, constraints: [.integerRange(1...10_000)], doc: "Instances replaced at the same time."),
+            FieldSpec("maxSurge", Int.self, default: 0, constraints: [.integerRange(0...10_000)], doc: "Extra instances that may run above `replicas` during the rollout (new started before old stopped)."),
+            FieldSpec("minHealthyTime", Duration.self, default: "10s", doc: "How long a new instance must stay healthy to count as updated."),
+            FieldSpec("healthyDeadline", Duration.self, default: "5m", constraints: [.positiveDuration], doc: "How long a new instance has to become healthy; after it, the instance counts as failed."),
+            FieldSpec("progressDeadline", Duration.self, default: "10m", constraints: [.positiveDuration], doc: "How long the rollout may go without an instance becoming healthy before it fails as a whole. Longer than `healthyDeadline`."),
+            FieldSpec("autoRevert", Bool.self, default: false, doc: "When the rollout fails, roll back to the last revision that was fully healthy."),
+            FieldSpec("canaries", Int.self, default: 0, constraints: [.integerRange(0...10_000)], doc: "New instances started beside the old ones before the rollout proceeds; at most `replicas`."),
+        ])
+
+    public init?(reading reader: ObjectReader) {
+        maxParallel = reader.read("maxParallel") ?? 1
+        maxSurge = reader.read("maxSurge") ?? 0
+        minHealthyTime = reader.read("minHealthyTime") ?? .seconds(10)
+        healthyDeadline = reader.read("healthyDeadline") ?? .seconds(300)
+        progressDeadline = reader.read("progressDeadline") ?? .seconds(600)
+        autoRevert = reader.read("autoRevert") ?? false
+        canaries = reader.read("canaries") ?? 0
+        // Nomad's rule: an instance must be able to be healthy for minHealthyTime before its
+        // deadline, and the rollout's deadline must leave room for one instance's.
+        if minHealthyTime >= healthyDeadline {
+            reader.report("minHealthyTime", "\(DurationText.format(minHealthyTime)) is not shorter than healthyDeadline \(DurationText.format(healthyDeadline)); no instance could ever pass — make it shorter")
+        }
+        if healthyDeadline >= progressDeadline {
+            reader.report("progressDeadline", "\(DurationText.format(progressDeadline)) is not longer than healthyDeadline \(DurationText.format(healthyDeadline)); make it longer")
+        }
+    }
+
+    public func write(to writer: inout ObjectWriter) {
+        writer.write("maxParallel", maxParallel)
+        writer.write("maxSurge", maxSurge)
+        writer.write("minHealthyTime", minHealthyTime)
+        writer.write("healthyDeadline", healthyDeadline)
+        writer.write("progressDeadline", progressDeadline)
+        writer.write("autoRevert", autoRevert)
+        writer.write("canaries", canaries)
+    }
+}
