@@ -326,13 +326,18 @@ static void fl_child_identity(const struct fl_child_context *ctx) {
 /// first: if the supervisor runs with 0, 1 or 2 closed, pipe2 may have handed out one of them.
 static void fl_child_descriptors(struct fl_child_context *ctx) {
     const struct fl_spawn_request *req = ctx->req;
-    long status = FL_SYS3(SYS_fcntl, ctx->status_fd, F_DUPFD_CLOEXEC, 1024);
-    if (status < 0) fl_child_fail(ctx, FL_STAGE_FDS, status, -1);
-    ctx->status_fd = (int)status;
     int moved[64];
     int count = req->fd_count < 64 ? req->fd_count : 64;
+    // Temporaries sit just above every target: low enough for any RLIMIT_NOFILE already applied.
+    int base = 3;
     for (int i = 0; i < count; i++) {
-        long fd = FL_SYS3(SYS_fcntl, req->fd_from[i], F_DUPFD_CLOEXEC, 1024);
+        if (req->fd_to[i] + 1 > base) base = req->fd_to[i] + 1;
+    }
+    long status = FL_SYS3(SYS_fcntl, ctx->status_fd, F_DUPFD_CLOEXEC, base);
+    if (status < 0) fl_child_fail(ctx, FL_STAGE_FDS, status, -1);
+    ctx->status_fd = (int)status;
+    for (int i = 0; i < count; i++) {
+        long fd = FL_SYS3(SYS_fcntl, req->fd_from[i], F_DUPFD_CLOEXEC, base);
         if (fd < 0) fl_child_fail(ctx, FL_STAGE_FDS, fd, req->fd_to[i]);
         moved[i] = (int)fd;
     }

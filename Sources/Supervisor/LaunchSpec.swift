@@ -13,24 +13,24 @@ public struct LaunchSpec: Sendable, Hashable {
     /// Who the process runs as; names are resolved from the root's /etc/passwd and /etc/group.
     public var user: UserSpec
     /// The root filesystem: a directory, or the host's own (still in a private mount namespace).
-    public var root: RootFilesystem
+    public var root: LaunchRoot
     /// Remount the root read-only once everything is mounted (rootfs mode only).
     public var readOnlyRoot: Bool
     /// Mounts in addition to the standard /proc, /dev and /sys, in order.
-    public var mounts: [Mount]
+    public var mounts: [LaunchMount]
     /// Namespaces to create. A mount namespace is always created, whether listed or not.
     public var namespaces: NamespaceSet
     /// With `.user`: how ids inside map to ids outside. Required exactly when `.user` is present.
-    public var idMapping: IDMapping?
+    public var idMapping: UserNamespaceMapping?
     /// With `.uts`: the hostname inside.
     public var hostname: String?
     /// The capabilities the process keeps, in every set (bounding, permitted, effective,
     /// inheritable, ambient). Empty by default: services run without capabilities.
-    public var capabilities: Set<Capability>
+    public var capabilities: Set<LinuxCapability>
     /// prctl(PR_SET_NO_NEW_PRIVS): execve can never grant more privileges.
     public var noNewPrivileges: Bool
     /// The seccomp filter.
-    public var seccomp: SeccompProfile
+    public var seccomp: SeccompPolicy
     /// Resource limits (setrlimit) applied before execve.
     public var resourceLimits: [ResourceLimit]
     /// cgroup limits.
@@ -50,15 +50,15 @@ public struct LaunchSpec: Sendable, Hashable {
         environment: [String: String] = [:],
         workingDirectory: String = "/",
         user: UserSpec = .root,
-        root: RootFilesystem,
+        root: LaunchRoot,
         readOnlyRoot: Bool = false,
-        mounts: [Mount] = [],
+        mounts: [LaunchMount] = [],
         namespaces: NamespaceSet = [.pid, .mount, .uts, .ipc],
-        idMapping: IDMapping? = nil,
+        idMapping: UserNamespaceMapping? = nil,
         hostname: String? = nil,
-        capabilities: Set<Capability> = [],
+        capabilities: Set<LinuxCapability> = [],
         noNewPrivileges: Bool = true,
-        seccomp: SeccompProfile = .defaultDenyList,
+        seccomp: SeccompPolicy = .defaultDenyList,
         resourceLimits: [ResourceLimit] = [],
         cgroupLimits: CgroupLimits = CgroupLimits(),
         standardOutput: OutputTarget = .null,
@@ -88,7 +88,7 @@ public struct LaunchSpec: Sendable, Hashable {
 }
 
 /// The root filesystem of a service.
-public enum RootFilesystem: Sendable, Hashable {
+public enum LaunchRoot: Sendable, Hashable {
     /// The host's filesystem, seen through a private mount namespace.
     case host
     /// A directory (absolute path) that becomes `/` through pivot_root.
@@ -137,7 +137,7 @@ public struct NamespaceSet: OptionSet, Sendable, Hashable {
 }
 
 /// An extra mount inside the service's root.
-public struct Mount: Sendable, Hashable {
+public struct LaunchMount: Sendable, Hashable {
     /// What is mounted.
     public enum Kind: Sendable, Hashable {
         /// A host path (file or directory), with its submounts when recursive.
@@ -162,14 +162,14 @@ public struct Mount: Sendable, Hashable {
 
     /// A bind mount of a host path.
     public static func bind(_ source: String, at target: String, readOnly: Bool = false, recursive: Bool = true)
-        -> Mount
+        -> LaunchMount
     {
-        Mount(kind: .bind(source: source, recursive: recursive), target: target, readOnly: readOnly)
+        LaunchMount(kind: .bind(source: source, recursive: recursive), target: target, readOnly: readOnly)
     }
 
     /// A tmpfs.
-    public static func tmpfs(at target: String, sizeBytes: UInt64? = nil, mode: UInt32 = 0o755) -> Mount {
-        Mount(kind: .tmpfs(sizeBytes: sizeBytes, mode: mode), target: target)
+    public static func tmpfs(at target: String, sizeBytes: UInt64? = nil, mode: UInt32 = 0o755) -> LaunchMount {
+        LaunchMount(kind: .tmpfs(sizeBytes: sizeBytes, mode: mode), target: target)
     }
 }
 
@@ -206,7 +206,7 @@ public struct ResourceLimit: Sendable, Hashable {
 }
 
 /// The seccomp filter a service runs under.
-public enum SeccompProfile: Sendable, Hashable {
+public enum SeccompPolicy: Sendable, Hashable {
     /// Docker's defaults expressed as a deny-list (see `SeccompFilter`).
     case defaultDenyList
     /// No filter.

@@ -178,7 +178,7 @@ struct Launcher: Sendable {
         let rootfs: String
         if case .directory(let path) = spec.root { rootfs = path } else { rootfs = "/" }
         func step() -> MountPlan.Step? { launch.plan.steps.indices.contains(index) ? launch.plan.steps[index] : nil }
-        func capabilityName() -> String { Capability(rawValue: index)?.name ?? "capability \(index)" }
+        func capabilityName() -> String { LinuxCapability(rawValue: index)?.name ?? "capability \(index)" }
         let error = { (call: String, path: String?) in SystemCallError(call: call, path: path, errno: errno) }
         switch SpawnStage(rawValue: failure.stage) {
         case .pipe: return error("pipe2", nil)

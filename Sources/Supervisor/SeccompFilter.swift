@@ -23,7 +23,7 @@ enum SeccompFilter {
     ]
 
     /// Refused unless the service keeps the capability (Docker's `includes.caps`).
-    static let deniedWithoutCapability: [(Capability, [String])] = [
+    static let deniedWithoutCapability: [(LinuxCapability, [String])] = [
         (
             .sysAdmin,
             [
@@ -47,7 +47,7 @@ enum SeccompFilter {
 
     /// Either of these also allows bpf(2) and perf_event_open(2) (Docker: CAP_SYS_ADMIN or the
     /// newer, narrower CAP_BPF / CAP_PERFMON).
-    static let deniedWithoutEither: [(Capability, Capability, String)] = [
+    static let deniedWithoutEither: [(LinuxCapability, LinuxCapability, String)] = [
         (.sysAdmin, .bpf, "bpf"),
         (.sysAdmin, .perfmon, "perf_event_open"),
     ]
@@ -58,11 +58,11 @@ enum SeccompFilter {
     ]
 
     /// The capabilities that change the filter (the cache key).
-    static let relevantCapabilities: Set<Capability> = Set(
+    static let relevantCapabilities: Set<LinuxCapability> = Set(
         deniedWithoutCapability.map(\.0) + deniedWithoutEither.flatMap { [$0.0, $0.1] })
 
     /// The BPF program (an array of struct sock_filter) for a profile and the capabilities kept.
-    static func compile(keeping capabilities: Set<Capability>) throws(SystemCallError) -> [UInt8] {
+    static func compile(keeping capabilities: Set<LinuxCapability>) throws(SystemCallError) -> [UInt8] {
         guard let context = seccomp_init(SCMP_ACT_ALLOW) else {
             throw SystemCallError(call: "seccomp_init", errno: ENOMEM)
         }
@@ -124,7 +124,7 @@ enum SeccompFilter {
 final class SeccompFilterCache: Sendable {
     private let programs = Mutex<[UInt64: [UInt8]]>([:])
 
-    func program(for profile: SeccompProfile, keeping capabilities: Set<Capability>) throws(SpawnError) -> [UInt8] {
+    func program(for profile: SeccompPolicy, keeping capabilities: Set<LinuxCapability>) throws(SpawnError) -> [UInt8] {
         guard profile == .defaultDenyList else { return [] }
         let key = capabilities.intersection(SeccompFilter.relevantCapabilities).mask
         if let cached = programs.withLock({ $0[key] }) { return cached }

@@ -114,7 +114,7 @@ struct FailureTests {
         launch.namespaces.insert(.user)
         let overlapping = [IDRange(insideStart: 0, outsideStart: 100_000, count: 10),
                            IDRange(insideStart: 5, outsideStart: 200_000, count: 10)]
-        launch.idMapping = IDMapping(uids: [IDRange(insideStart: 0, outsideStart: 100_000, count: 65536)],
+        launch.idMapping = UserNamespaceMapping(uids: [IDRange(insideStart: 0, outsideStart: 100_000, count: 65536)],
                                      gids: overlapping)
         #expect {
             _ = try test.supervisor.launch(launch)

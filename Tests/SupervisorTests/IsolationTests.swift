@@ -35,12 +35,12 @@ struct IsolationTests {
     }
 
     @Test(arguments: [
-        (UserSpec.root, Set<Capability>()),
-        (UserSpec(user: "web"), Set<Capability>()),
-        (UserSpec(user: "web"), Set<Capability>([.netBindService])),
-        (UserSpec.root, Set<Capability>([.netBindService, .kill])),
+        (UserSpec.root, Set<LinuxCapability>()),
+        (UserSpec(user: "web"), Set<LinuxCapability>()),
+        (UserSpec(user: "web"), Set<LinuxCapability>([.netBindService])),
+        (UserSpec.root, Set<LinuxCapability>([.netBindService, .kill])),
     ])
-    func capabilitiesNoNewPrivsAndSeccompShowInProcStatus(user: UserSpec, capabilities: Set<Capability>) async throws {
+    func capabilitiesNoNewPrivsAndSeccompShowInProcStatus(user: UserSpec, capabilities: Set<LinuxCapability>) async throws {
         let rootfs = try BusyboxRootfs()
         let test = try TestSupervisor()
         let capture = try OutputCapture()
@@ -77,8 +77,8 @@ struct IsolationTests {
 
     /// unshare(CLONE_NEWUSER) needs no privilege, so only the filter can refuse it: without the
     /// filter the same command succeeds, which shows the refusal is the filter's.
-    @Test(arguments: [SeccompProfile.defaultDenyList, .unconfined])
-    func forbiddenSystemCallFailsWithEPERM(profile: SeccompProfile) async throws {
+    @Test(arguments: [SeccompPolicy.defaultDenyList, .unconfined])
+    func forbiddenSystemCallFailsWithEPERM(profile: SeccompPolicy) async throws {
         let rootfs = try BusyboxRootfs()
         let test = try TestSupervisor()
         let capture = try OutputCapture()

@@ -7,18 +7,18 @@ import Testing
 /// The pure parts: names, maps, passwd resolution, the mount plan, validation, the seccomp program.
 @Suite struct SpecTests {
     @Test func capabilityNamesRoundTripAndMaskMatchesProcStatus() {
-        for capability in Capability.allCases {
-            #expect(Capability(name: capability.name) == capability)
+        for capability in LinuxCapability.allCases {
+            #expect(LinuxCapability(name: capability.name) == capability)
         }
-        #expect(Capability(name: "net_bind_service") == .netBindService)
-        #expect(Capability(name: "CAP_NOPE") == nil)
-        #expect(Capability.checkpointRestore.rawValue == 40)
-        #expect(Set<Capability>([.netBindService]).mask == 0x400)
-        #expect(Set<Capability>([.chown, .sysAdmin]).mask == 0x20_0001)
+        #expect(LinuxCapability(name: "net_bind_service") == .netBindService)
+        #expect(LinuxCapability(name: "CAP_NOPE") == nil)
+        #expect(LinuxCapability.checkpointRestore.rawValue == 40)
+        #expect(Set<LinuxCapability>([.netBindService]).mask == 0x400)
+        #expect(Set<LinuxCapability>([.chown, .sysAdmin]).mask == 0x20_0001)
     }
 
     @Test func idMapTextIsOneLinePerRange() {
-        let mapping = IDMapping(uids: [IDRange(insideStart: 0, outsideStart: 100_000, count: 1000),
+        let mapping = UserNamespaceMapping(uids: [IDRange(insideStart: 0, outsideStart: 100_000, count: 1000),
                                        IDRange(insideStart: 1000, outsideStart: 5000, count: 1)],
                                 gids: [])
         #expect(mapping.uids.mapFileText == "0 100000 1000\n1000 5000 1\n")

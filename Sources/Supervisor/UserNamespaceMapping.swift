@@ -1,5 +1,5 @@
 /// How ids inside a user namespace map to ids outside (user_namespaces(7)).
-public struct IDMapping: Sendable, Hashable {
+public struct UserNamespaceMapping: Sendable, Hashable {
     /// uid ranges, written to /proc/PID/uid_map.
     public var uids: [IDRange]
     /// gid ranges, written to /proc/PID/gid_map.
@@ -13,9 +13,9 @@ public struct IDMapping: Sendable, Hashable {
 
     /// `count` ids starting at 0 inside map to `count` ids starting at `outsideStart` outside, for
     /// both uids and gids: the usual shape for one service.
-    public static func shifted(to outsideStart: UInt32, count: UInt32 = 65536) -> IDMapping {
+    public static func shifted(to outsideStart: UInt32, count: UInt32 = 65536) -> UserNamespaceMapping {
         let range = IDRange(insideStart: 0, outsideStart: outsideStart, count: count)
-        return IDMapping(uids: [range], gids: [range])
+        return UserNamespaceMapping(uids: [range], gids: [range])
     }
 }
 

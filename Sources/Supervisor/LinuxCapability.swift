@@ -1,5 +1,5 @@
 /// Linux capabilities, numbered as in <linux/capability.h> (capabilities(7)).
-public enum Capability: Int, Sendable, Hashable, CaseIterable, Comparable {
+public enum LinuxCapability: Int, Sendable, Hashable, CaseIterable, Comparable {
     case chown = 0, dacOverride, dacReadSearch, fowner, fsetid, kill, setgid, setuid, setpcap
     case linuxImmutable, netBindService, netBroadcast, netAdmin, netRaw, ipcLock, ipcOwner, sysModule
     case sysRawio, sysChroot, sysPtrace, sysPacct, sysAdmin, sysBoot, sysNice, sysResource, sysTime
@@ -17,7 +17,7 @@ public enum Capability: Int, Sendable, Hashable, CaseIterable, Comparable {
         self.init(rawValue: index)
     }
 
-    public static func < (lhs: Capability, rhs: Capability) -> Bool { lhs.rawValue < rhs.rawValue }
+    public static func < (lhs: LinuxCapability, rhs: LinuxCapability) -> Bool { lhs.rawValue < rhs.rawValue }
 
     private static let names = [
         "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
@@ -29,7 +29,7 @@ public enum Capability: Int, Sendable, Hashable, CaseIterable, Comparable {
     ]
 }
 
-extension Set where Element == Capability {
+extension Set where Element == LinuxCapability {
     /// Bit n set for capability n, as capset(2) and /proc/PID/status (CapEff) show it.
     public var mask: UInt64 {
         reduce(0) { $0 | (1 << UInt64($1.rawValue)) }
