@@ -49,7 +49,7 @@ public struct CgroupTree: Sendable {
     }
 
     /// The parent in every hierarchy: cgroup2's first, then each distinct v1 mount.
-    var parentDirectories: [String] {
+    public var parentDirectories: [String] {
         var directories: [String] = []
         if let unified = layout.unifiedMount { directories.append(unified + "/" + parentName) }
         for mount in Set(legacyControllers.values).sorted() { directories.append(mount + "/" + parentName) }
