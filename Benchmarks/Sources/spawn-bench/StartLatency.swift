@@ -14,6 +14,12 @@ struct StartLatency {
     var crun: [Duration] = []
     var posixSpawn: [Duration] = []
 
+    /// The median over rounds of flotilla's time divided by the peer's in the same round.
+    func pairedRatioMedian(_ peer: KeyPath<StartLatency, [Duration]>) -> Double {
+        let ratios = zip(flotilla, self[keyPath: peer]).map { $0 / $1 }.sorted()
+        return ratios.isEmpty ? .nan : ratios[ratios.count / 2]
+    }
+
     static let limits = CgroupLimits(memoryMaxBytes: 64 << 20, cpuMaxMicroCores: 1_000_000, cpuWeight: 100, pidsMax: 64)
 
     static func measure(rounds: Int, warmup: Int, supervisor: Supervisor, rootfs: BenchRootfs) async throws

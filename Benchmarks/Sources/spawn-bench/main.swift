@@ -32,6 +32,10 @@ do {
     print("  posix_spawn  \(posix.text)")
     print("  flotilla / crun        = \(format(ours.median / crun.median, decimals: 3))   (goal ≤ 0.25)")
     print("  flotilla / posix_spawn = \(format(ours.median / posix.median, decimals: 2))    (goal ≤ 3)")
+    // Each round runs the three back to back: the median of the per-round ratios is less swayed
+    // by load that comes and goes during the run than the ratio of the medians.
+    print("  per-round ratio medians: / crun \(format(latency.pairedRatioMedian(\.crun), decimals: 3)), "
+        + "/ posix_spawn \(format(latency.pairedRatioMedian(\.posixSpawn), decimals: 2))")
 
     if !skipDensity {
         let density = try await Density.measure(count: services, supervisor: supervisor, rootfs: rootfs,
