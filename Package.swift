@@ -34,6 +34,8 @@ let package = Package(
             dependencies: ["Manifest", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
+        // Runs the built deployctl binary, so it depends on it to have it built first.
+        .testTarget(name: "DeployctlTests", dependencies: ["deployctl"], swiftSettings: strict),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "CSpawn"], swiftSettings: strict),
     ]
 )
