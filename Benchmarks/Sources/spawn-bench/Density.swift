@@ -8,6 +8,9 @@ import Supervisor
 struct Density {
     var services: Int
     var launchTime: Duration
+    /// Median launch time of the first and of the last tenth of the services.
+    var firstTenthLaunch: Duration
+    var lastTenthLaunch: Duration
     var rssBeforeKiB: Int
     var rssAfterKiB: Int
     var ownChildren: Int
@@ -26,16 +29,22 @@ struct Density {
         let processesBefore = systemProcessCount()
         let start = ContinuousClock.now
         var instances: [InstanceHandle] = []
+        var launchTimes: [Duration] = []
         instances.reserveCapacity(count)
         for index in 0..<count {
             var spec = LaunchSpec(instanceID: "density-\(getpid())-\(index)", command: ["/bin/sleep", "100000"],
                                   root: .directory(rootfs.path))
             spec.cgroupLimits = StartLatency.limits
+            let launchStart = ContinuousClock.now
             instances.append(try supervisor.launch(spec))
+            launchTimes.append(ContinuousClock.now - launchStart)
         }
+        let tenth = max(count / 10, 1)
+        let firstTenth = launchTimes.prefix(tenth).sorted()[tenth / 2]
+        let lastTenth = launchTimes.suffix(tenth).sorted()[tenth / 2]
         let launchTime = ContinuousClock.now - start
         try await Task.sleep(for: .seconds(1))
-        let children = Set(ownChildren())
+        let children = Set(directChildren())
         let services = Set(instances.map(\.pid))
         let processesAfter = systemProcessCount()
         let rssAfter = statusField("VmRSS")
@@ -53,7 +62,8 @@ struct Density {
             total + ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix("density-") }.count
         }
         return Density(
-            services: count, launchTime: launchTime, rssBeforeKiB: rssBefore, rssAfterKiB: rssAfter,
+            services: count, launchTime: launchTime, firstTenthLaunch: firstTenth, lastTenthLaunch: lastTenth,
+            rssBeforeKiB: rssBefore, rssAfterKiB: rssAfter,
             ownChildren: children.count, childrenNotDirect: services.subtracting(children).count,
             systemProcessDelta: processesAfter - processesBefore, threads: threads, idleWindow: idleWindow,
             idleCPU: idleCPU, teardownTime: teardownTime, cgroupsLeft: left)
@@ -72,11 +82,16 @@ struct Density {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { Int($0) != nil }.count
     }
 
-    static func ownChildren() -> [pid_t] {
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
-        return tasks.flatMap { task -> [pid_t] in
-            let text = (try? String(contentsOfFile: "/proc/self/task/\(task)/children", encoding: .utf8)) ?? ""
-            return text.split(separator: " ").compactMap { pid_t($0) }
+    /// Every process whose parent is this one (field 4 of /proc/PID/stat).
+    static func directChildren() -> [pid_t] {
+        let me = getpid()
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
+            guard let pid = pid_t(entry),
+                let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let afterName = stat.split(separator: ")").last
+            else { return nil }
+            let fields = afterName.split(separator: " ")
+            return fields.count > 1 && pid_t(fields[1]) == me ? pid : nil
         }
     }
 

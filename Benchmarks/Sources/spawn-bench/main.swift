@@ -43,7 +43,7 @@ do {
         let perServiceKiB = Double(density.rssAfterKiB - density.rssBeforeKiB) / Double(density.services)
         let idleFraction = Double(density.idleCPU.components.seconds) + Double(density.idleCPU.components.attoseconds) / 1e18
         print("\nDensity: \(density.services) busybox sleep services")
-        print("  launched in \(density.launchTime)")
+        print("  launched in \(density.launchTime); median launch: first tenth \(density.firstTenthLaunch), last tenth \(density.lastTenthLaunch)")
         print("  supervisor RSS \(density.rssBeforeKiB) KiB → \(density.rssAfterKiB) KiB: \(format(perServiceKiB, decimals: 1)) KiB per service (goal ≤ 64)")
         print("  supervisor's children \(density.ownChildren), services not among them \(density.childrenNotDirect), "
             + "processes on the host +\(density.systemProcessDelta): \(density.ownChildren - density.services) besides the services (goal 0)")
