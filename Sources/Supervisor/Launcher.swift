@@ -69,7 +69,8 @@ struct Launcher: Sendable {
         request.options = options
         request.unshare_cgroup_ns = spec.namespaces.contains(.cgroup) ? 1 : 0
         let (seconds, attoseconds) = spec.startTimeout.components
-        request.timeout_ms = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        // At least 1 ms: the C side reads 0 as "no timeout", and validation has refused <= 0.
+        request.timeout_ms = max(1, Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000))
         request.cgroup_fd = cgroup.directory
         request.cgroup_procs_fds = UnsafePointer(arena.array(cgroup.procs))
         request.cgroup_procs_count = Int32(cgroup.procs.count)
