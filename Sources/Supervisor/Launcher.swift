@@ -59,7 +59,7 @@ struct Launcher: Sendable {
     }
 
     /// Clones the service into `cgroup` and returns once it has called execve.
-    func spawn(_ launch: PreparedLaunch, cgroup: SpawnCgroupDescriptors, cgroupProcsPaths: [String])
+    func spawn(_ launch: PreparedLaunch, cgroup instanceCgroup: InstanceCgroup, descriptors cgroup: SpawnCgroupDescriptors)
         throws(SpawnError) -> (pid: pid_t, pidFD: Int32)
     {
         let spec = launch.spec
@@ -122,7 +122,7 @@ struct Launcher: Sendable {
         let rc = withExtendedLifetime(arena) { fl_spawn(&request, &result) }
         guard rc == 0 else {
             throw .launch(stage: SpawnStage(rawValue: result.failure.stage) ?? .clone3,
-                          failureError(result.failure, launch: launch, cgroupProcsPaths: cgroupProcsPaths))
+                          failureError(result.failure, launch: launch, cgroup: instanceCgroup))
         }
         return (result.pid, result.pidfd)
     }
@@ -170,9 +170,7 @@ struct Launcher: Sendable {
     }
 
     /// The message for a failed stage: the call as crun would name it and the path it was about.
-    func failureError(_ failure: fl_spawn_failure, launch: PreparedLaunch, cgroupProcsPaths: [String])
-        -> SystemCallError
-    {
+    func failureError(_ failure: fl_spawn_failure, launch: PreparedLaunch, cgroup: InstanceCgroup) -> SystemCallError {
         let spec = launch.spec
         let errno = failure.error
         let index = Int(failure.index)
@@ -194,7 +192,9 @@ struct Launcher: Sendable {
         case .waitRelease: return error("read", "release pipe")
         case .userNamespaceRoot: return error("setresuid", "0 (root of the user namespace)")
         case .cgroupJoin:
-            return error("write", cgroupProcsPaths.indices.contains(index) ? cgroupProcsPaths[index] : "cgroup.procs")
+            // The order of SpawnCgroupDescriptors.procs (InstanceCgroup.openForSpawn).
+            let paths = Set(cgroup.legacyPaths.values).sorted().map { $0 + "/cgroup.procs" }
+            return error("write", paths.indices.contains(index) ? paths[index] : "cgroup.procs")
         case .cgroupNamespace: return error("unshare", "CLONE_NEWCGROUP")
         case .signals: return error("rt_sigaction", "signal \(index)")
         case .mountPrivate: return error("mount --make-rprivate", "/")
