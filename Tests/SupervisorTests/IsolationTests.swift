@@ -129,6 +129,41 @@ struct IsolationTests {
         try test.finish()
     }
 
+    /// In a user namespace the devices and /sys are bound from the host (mknod and sysfs are
+    /// refused there); the read-only root and a read-only bind still hold.
+    @Test func userNamespaceWithReadOnlyRootAndBinds() async throws {
+        let rootfs = try BusyboxRootfs()
+        let test = try TestSupervisor()
+        let capture = try OutputCapture()
+        let shared = NSTemporaryDirectory() + "flotilla-userns-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: shared) }
+        var launch = spec(
+            ["/bin/sh", "-c", "echo x > /dev/null && echo null; ls /sys/kernel >/dev/null && echo sys; "
+                + "touch /x || echo root-ro; touch /data/y || echo bind-ro; id -u"],
+            rootfs: rootfs, capture: capture)
+        launch.namespaces.insert(.user)
+        launch.idMapping = .shifted(to: 200_000)
+        launch.readOnlyRoot = true
+        // The namespace's root (host uid 200000) may not create entries in a rootfs owned by
+        // host root, so the mount point must exist already.
+        try FileManager.default.createDirectory(atPath: rootfs.path + "/data", withIntermediateDirectories: true)
+        launch.mounts = [.bind(shared, at: "/data", readOnly: true)]
+        let (exit, output) = try await run(launch, on: test.supervisor, capture: capture)
+        #expect(exit.termination == .exited(code: 0))
+        #expect(output == """
+            null
+            sys
+            touch: /x: Read-only file system
+            root-ro
+            touch: /data/y: Read-only file system
+            bind-ro
+            0
+
+            """)
+        try test.finish()
+    }
+
     /// The real uid of `pid` as the host sees it, once the process has changed it.
     static func waitForStatusUid(pid: pid_t, notEqualTo initial: String) async throws -> String? {
         for _ in 0..<200 {
