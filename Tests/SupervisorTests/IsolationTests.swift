@@ -20,6 +20,21 @@ struct IsolationTests {
         try test.finish()
     }
 
+    /// A network namespace holds only a loopback device (down); stdin reads as empty (/dev/null).
+    @Test func networkNamespaceAndNullStandardInput() async throws {
+        let rootfs = try BusyboxRootfs()
+        let test = try TestSupervisor()
+        let capture = try OutputCapture()
+        var launch = spec(
+            ["/bin/sh", "-c", "ls /sys/class/net; read line; echo \"[$line]\" $?; readlink /proc/self/fd/0"],
+            rootfs: rootfs, capture: capture)
+        launch.namespaces.insert(.network)
+        let (exit, output) = try await run(launch, on: test.supervisor, capture: capture)
+        #expect(exit.termination == .exited(code: 0))
+        #expect(output == "lo\n[] 1\n/dev/null\n")
+        try test.finish()
+    }
+
     /// The fields of /proc/self/status that show capabilities, no_new_privs and seccomp.
     static func securityFields(_ status: String) -> [String: String] {
         var fields: [String: String] = [:]
