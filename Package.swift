@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "Manifest", targets: ["Manifest"]),
         .library(name: "Raft", targets: ["Raft"]),
+        .library(name: "Supervisor", targets: ["Supervisor"]),
         .executable(name: "deployctl", targets: ["deployctl"]),
     ],
     dependencies: [
@@ -21,6 +22,12 @@ let package = Package(
         .target(name: "Manifest", swiftSettings: strict),
         // Consensus: the pure core, its storage and drivers. Depends on nothing of ours.
         .target(name: "Raft", swiftSettings: strict),
+        // The code between clone3 and execve, and raw syscall wrappers: C, libc only (DESIGN.md §2).
+        .target(name: "CSpawn"),
+        // libseccomp, for the parent to compile seccomp filters to BPF.
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        // Launching services in namespaces and cgroups, and holding them by pidfd.
+        .target(name: "Supervisor", dependencies: ["Manifest", "CSpawn", "CSeccomp"], swiftSettings: strict),
         // The operator's command line.
         .executableTarget(
             name: "deployctl",
@@ -29,5 +36,6 @@ let package = Package(
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
         // Runs the built deployctl binary, so it depends on it to have it built first.
         .testTarget(name: "DeployctlTests", dependencies: ["deployctl"], swiftSettings: strict),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "CSpawn"], swiftSettings: strict),
     ]
 )

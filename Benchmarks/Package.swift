@@ -1,13 +1,18 @@
 // swift-tools-version: 6.1
-// Benchmarks: each runs our code and a peer in the same run and prints ratios.
-// Run one with: swift run -c release --package-path Benchmarks <name>
+// Benchmarks: each runs our code and a peer in the same run and prints ratios. Kept out of the
+// main package so that they build in release mode on their own:
+//   swift run -c release --package-path Benchmarks <name>
 import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
     name: "FlotillaBenchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        // Named, because a path dependency is otherwise known by its directory's name.
+        // Named, so that product references hold whatever the checkout directory is called
+        // (a path dependency's identity is otherwise its directory name: "main" in one tree,
+        // something else in another).
         .package(name: "Flotilla", path: ".."),
     ],
     targets: [
@@ -15,6 +20,13 @@ let package = Package(
         .executableTarget(
             name: "manifest-bench",
             dependencies: [.product(name: "Manifest", package: "Flotilla")],
-            swiftSettings: [.swiftLanguageMode(.v6)]),
+            swiftSettings: strict),
+        // Start latency against `crun run` and posix_spawn; density of 1,000 sleeping services.
+        .executableTarget(
+            name: "spawn-bench",
+            dependencies: [.product(name: "Supervisor", package: "Flotilla"), "CSpawnBench"],
+            swiftSettings: strict),
+        // spawn-bench's raw calls: a private mount namespace for crun's thread.
+        .target(name: "CSpawnBench"),
     ]
 )
