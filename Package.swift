@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Manifest", targets: ["Manifest"]),
         .library(name: "Raft", targets: ["Raft"]),
         .library(name: "Controller", targets: ["Controller"]),
+        .library(name: "Supervisor", targets: ["Supervisor"]),
         .executable(name: "deployctl", targets: ["deployctl"]),
         .executable(name: "agentd", targets: ["agentd"]),
     ],
@@ -53,6 +54,12 @@ let package = Package(
             name: "agentd",
             dependencies: ["Agent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
+        // The code between clone3 and execve, and raw syscall wrappers: C, libc only (DESIGN.md §2).
+        .target(name: "CSpawn"),
+        // libseccomp, for the parent to compile seccomp filters to BPF.
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        // Launching services in namespaces and cgroups, and holding them by pidfd.
+        .target(name: "Supervisor", dependencies: ["Manifest", "CSpawn", "CSeccomp"], swiftSettings: strict),
         // The operator's command line.
         .executableTarget(
             name: "deployctl",
@@ -73,5 +80,6 @@ let package = Package(
             name: "RaftStorageTests", dependencies: ["Raft", "raft-wal-crasher"], swiftSettings: strict),
         // Unit tests, plain-text scenarios (testdata/*.txt) and the deterministic simulation.
         .testTarget(name: "RaftTests", dependencies: ["Raft"], exclude: ["testdata"], swiftSettings: strict),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "CSpawn"], swiftSettings: strict),
     ]
 )

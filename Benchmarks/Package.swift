@@ -11,6 +11,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         // Named, because a path dependency is otherwise known by its directory's name.
+        // Named, so that product references hold whatever the checkout directory is called
+        // (a path dependency's identity is otherwise its directory name: "main" in one tree,
+        // something else in another).
         .package(name: "Flotilla", path: ".."),
     ],
     targets: [
@@ -30,5 +33,10 @@ let package = Package(
             name: "raft-wal-bench",
             dependencies: [.product(name: "Raft", package: "Flotilla")],
             swiftSettings: strict),
+        // Start latency against `crun run` and posix_spawn; density of 1,000 sleeping services.
+            name: "spawn-bench",
+            dependencies: [.product(name: "Supervisor", package: "Flotilla"), "CSpawnBench"],
+        // spawn-bench's raw calls: a private mount namespace for crun's thread.
+        .target(name: "CSpawnBench"),
     ]
 )

@@ -1,0 +1,23 @@
+import Glibc
+
+extension InstanceCgroup {
+    /// Kills every process of a v1 cgroup without letting one escape by forking: freeze the
+    /// cgroup, SIGKILL each member (frozen processes cannot exit, so no pid is recycled under us),
+    /// then thaw so that the kills are delivered (cgroup-v1/freezer-subsystem.rst; runc's
+    /// signalAllProcesses does the same).
+    static func legacyFreezeAndKill(_ freezer: String) throws(SystemCallError) {
+        let state = freezer + "/freezer.state"
+        try FileIO.write("FROZEN", to: state)
+        var pause = Duration.microseconds(50)
+        let deadline = ContinuousClock.now + .seconds(2)
+        // FREEZING means some task has not stopped yet; writing FROZEN again retries it.
+        while try FileIO.readText(state).trimmingNewlines != "FROZEN" {
+            if ContinuousClock.now >= deadline { break }
+            sleep(pause)
+            pause = min(pause * 2, .milliseconds(10))
+            try FileIO.write("FROZEN", to: state)
+        }
+        for pid in try processes(in: freezer) { Glibc.kill(pid, SIGKILL) }
+        try FileIO.write("THAWED", to: state)
+    }
+}

@@ -1,0 +1,194 @@
+import CSpawn
+import Glibc
+import Synchronization
+
+/// A running service instance: a direct child of the supervisor, held by its pidfd, inside its
+/// own cgroup. No helper process stands between them (DESIGN.md §3).
+public final class InstanceHandle: Sendable {
+    /// The instance this is.
+    public let instanceID: String
+    /// Its pid as the supervisor sees it (informational; everything acts through the pidfd).
+    public let pid: pid_t
+    /// Its cgroup.
+    public let cgroup: InstanceCgroup
+    let pidFD: PidFD
+    private let state = Mutex(State())
+
+    private struct State {
+        var exit: InstanceExit?
+        var waiters: [CheckedContinuation<InstanceExit, Never>] = []
+        /// Members of the cgroup seen just before a kill, that may end up as our zombies.
+        var orphanCandidates: [PidFD] = []
+    }
+
+    /// Without its own pid namespace a service's orphans are reparented to the supervisor (a
+    /// subreaper), which must reap them; with one, the namespace's init does.
+    let mayLeaveOrphans: Bool
+
+    /// How long cleanup after an exit may wait for the cgroup to empty and go.
+    static let cleanupTimeout = Duration.seconds(5)
+
+    init(instanceID: String, pid: pid_t, pidFD: PidFD, cgroup: InstanceCgroup, mayLeaveOrphans: Bool) {
+        self.mayLeaveOrphans = mayLeaveOrphans
+        self.instanceID = instanceID
+        self.pid = pid
+        self.pidFD = pidFD
+        self.cgroup = cgroup
+    }
+
+    /// The exit status once the instance has ended and its cgroup is gone; nil before.
+    public var exitStatus: InstanceExit? {
+        state.withLock { $0.exit }
+    }
+
+    /// Sends `signal` to the main process (ESRCH once it has exited).
+    public func signal(_ signal: Int32) throws(SystemCallError) {
+        try pidFD.send(signal)
+    }
+
+    /// Kills every process of the instance at once (its whole cgroup).
+    public func kill() throws(SystemCallError) {
+        if mayLeaveOrphans {
+            let members = holdMembers()
+            state.withLock { $0.orphanCandidates += members }
+        }
+        try cgroup.kill()
+    }
+
+    /// Every process now in the cgroup, held by pidfd.
+    private func holdMembers() -> [PidFD] {
+        guard let directory = cgroup.directories.first else { return [] }
+        return ((try? InstanceCgroup.processes(in: directory)) ?? []).compactMap { pid in
+            let fd = fl_pidfd_open(pid)
+            return fd >= 0 ? PidFD(descriptor: fd) : nil
+        }
+    }
+
+    /// Returns once the main process has exited, whatever was left of the instance has been
+    /// killed and its cgroup removed.
+    public func wait() async -> InstanceExit {
+        await withCheckedContinuation { continuation in
+            let exit = state.withLock { state -> InstanceExit? in
+                if let exit = state.exit { return exit }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let exit { continuation.resume(returning: exit) }
+        }
+    }
+
+    /// Asks the instance to stop with `signal`, and kills its whole cgroup if it has not exited
+    /// within `timeout`. (A pid-namespace init ignores signals it has no handler for: such a
+    /// service only ends by the kill.)
+    public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(10)) async -> InstanceExit {
+        if let exit = exitStatus { return exit }
+        try? self.signal(signal)
+        return await withTaskGroup(of: InstanceExit?.self) { group in
+            group.addTask { await self.wait() }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                if !Task.isCancelled { try? self.cgroup.kill() }
+                return nil
+            }
+            var status: InstanceExit?
+            while let next = await group.next() {
+                if let next {
+                    status = next
+                    group.cancelAll()
+                }
+            }
+            return status ?? InstanceExit(termination: .unknown, oomKillCount: 0)
+        }
+    }
+
+    /// Memory, CPU and pids use of the whole instance.
+    public func stats() throws(SystemCallError) -> CgroupStats {
+        try cgroup.stats()
+    }
+
+    /// Kills whatever is left in the cgroup, reaps orphans, removes the cgroup, and returns the
+    /// OOM kill count read before the removal.
+    private func emptyAndRemoveCgroup(deadline: ContinuousClock.Instant) throws(SystemCallError) -> UInt64 {
+        // With its own pid namespace, the kernel killed every process of the namespace before
+        // its init could be reaped: the cgroup is empty unless something was moved into it from
+        // outside, which the removal shows (EBUSY). So try the removal first.
+        if !mayLeaveOrphans {
+            let oomKillCount = try cgroup.oomKillCount()
+            if try cgroup.removeIfEmpty(deadline: deadline) { return oomKillCount }
+        }
+        if try cgroup.isPopulated() {
+            try kill()
+            guard try cgroup.waitUntilEmpty(deadline: deadline) else {
+                throw SystemCallError(call: "wait for empty cgroup", path: cgroup.directories.first, errno: ETIMEDOUT)
+            }
+        }
+        let oomKillCount = try cgroup.oomKillCount()
+        if mayLeaveOrphans { reapOrphans(deadline: deadline) }
+        try cgroup.remove(deadline: deadline)
+        return oomKillCount
+    }
+
+    /// Called by the exit watcher when the pidfd turns readable: reaps the main process, kills
+    /// what remains in the cgroup (a grandchild never outlives its service), reads the OOM count,
+    /// reaps orphans, removes the cgroup, then wakes every waiter.
+    func processExited() {
+        let termination = (try? pidFD.reap()) ?? nil
+        let deadline = ContinuousClock.now + Self.cleanupTimeout
+        var oomKillCount: UInt64 = 0
+        var cleanupError: SystemCallError?
+        do throws(SystemCallError) {
+            oomKillCount = try emptyAndRemoveCgroup(deadline: deadline)
+        } catch {
+            cleanupError = error
+        }
+        let exit = InstanceExit(termination: termination ?? .unknown, oomKillCount: oomKillCount,
+                              cleanupError: cleanupError)
+        let waiters = state.withLock { state in
+            state.exit = exit
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: exit) }
+    }
+}
+
+extension InstanceHandle {
+    /// Reaps the instance's processes that were reparented to us: those held before a kill, and
+    /// on cgroup2 any zombie child still listed in this instance's cgroup (the kernel keeps a
+    /// zombie's cgroup2 membership, not its v1 one), which a kill we did not make may have left.
+    fileprivate func reapOrphans(deadline: ContinuousClock.Instant) {
+        var candidates = state.withLock { state in
+            defer { state.orphanCandidates = [] }
+            return state.orphanCandidates
+        }
+        if let relative = cgroup.unifiedRelativePath {
+            for pid in Self.ownChildren() where Self.unifiedCgroup(of: pid) == relative {
+                let fd = fl_pidfd_open(pid)
+                if fd >= 0 { candidates.append(PidFD(descriptor: fd)) }
+            }
+        }
+        for candidate in candidates {
+            candidate.reap(within: max(deadline - ContinuousClock.now, .zero))
+        }
+    }
+
+    /// Our children, from /proc/self/task/*/children (a child belongs to the thread that forked it).
+    static func ownChildren() -> [pid_t] {
+        guard let directory = opendir("/proc/self/task") else { return [] }
+        defer { closedir(directory) }
+        var children: [pid_t] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let tid = Int32(name) else { continue }
+            let text = (try? FileIO.readText("/proc/self/task/\(tid)/children")) ?? ""
+            children += text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { pid_t($0) }
+        }
+        return children
+    }
+
+    /// The cgroup2 path of `pid` (the `0::` line of /proc/PID/cgroup).
+    static func unifiedCgroup(of pid: pid_t) -> String? {
+        let text = (try? FileIO.readText("/proc/\(pid)/cgroup")) ?? ""
+        return text.split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) }
+    }
+}

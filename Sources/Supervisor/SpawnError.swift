@@ -1,0 +1,33 @@
+/// Why a service could not be started. Every case reads as one line that says what failed;
+/// `description` is the message an operator sees.
+public enum SpawnError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The launch spec cannot be honoured (all problems found, one per line).
+    case invalidSpec([String])
+    /// A user or group name is not in the rootfs's /etc/passwd or /etc/group.
+    case unknownIdentity(String)
+    /// Creating, limiting, joining or removing the instance's cgroup failed.
+    case cgroup(SystemCallError)
+    /// Compiling the seccomp filter failed (libseccomp's call and errno).
+    case seccomp(SystemCallError)
+    /// A step of the launch itself failed, in the parent or in the child before execve.
+    case launch(stage: SpawnStage, SystemCallError)
+
+    /// The one-line message, e.g. `pivot_root "/srv/web/rootfs": Invalid argument`.
+    public var description: String {
+        switch self {
+        case .invalidSpec(let problems): return "invalid launch spec: " + problems.joined(separator: "; ")
+        case .unknownIdentity(let message): return message
+        case .cgroup(let error), .seccomp(let error), .launch(_, let error): return error.description
+        }
+    }
+}
+
+/// The steps of a launch, in the order they run (parent steps first, then the child's).
+/// Mirrors `enum fl_stage` in CSpawn.
+public enum SpawnStage: Int32, Sendable, Hashable, CaseIterable {
+    case pipe = 1, stack, clone3, gidMap, uidMap, release, statusRead
+    case cgroupJoin, waitRelease, userNamespaceRoot, cgroupNamespace, signals, mountPrivate, rootfsBind, rootfsChdir, openRoot
+    case openTree, mountSetattr, pivotRoot, mkdir, mount, detachOldRoot, readonlyRoot, hostname, rlimit
+    case capabilityBoundingSet, keepCapabilities, setgroups, setresgid, setresuid, capset, ambientCapabilities
+    case noNewPrivileges, seccomp, chdir, fileDescriptors, execve
+}
