@@ -10,7 +10,6 @@ let package = Package(
     name: "FlotillaBenchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        // Named, because a path dependency is otherwise known by its directory's name.
         // Named, so that product references hold whatever the checkout directory is called
         // (a path dependency's identity is otherwise its directory name: "main" in one tree,
         // something else in another).
