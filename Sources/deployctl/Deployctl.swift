@@ -7,10 +7,14 @@ struct Deployctl: AsyncParsableCommand {
         abstract: "Deploy and operate services on a Flotilla cluster.",
         discussion: """
             Exit status: 0 success; 1 the request was understood but refused or failed \
-            (e.g. an invalid manifest); 2 usage error or a file that cannot be read.
+            (e.g. an invalid manifest, a failed instance); 2 usage error or a file that cannot be \
+            read; 3 the agent cannot be reached; 4 a rollout still running when --timeout ran out.
             """,
         version: FlotillaVersion.current,
-        subcommands: [Validate.self, Schema.self])
+        subcommands: [
+            Apply.self, Status.self, Describe.self, Logs.self, Scale.self, Restart.self, Stop.self, Delete.self, Events.self,
+            Nodes.self, Validate.self, Schema.self, Version.self,
+        ])
 }
 
 /// The version every Flotilla binary reports.

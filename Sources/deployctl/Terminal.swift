@@ -11,7 +11,12 @@ struct Terminal: Sendable {
     static let standardError = Terminal(fileDescriptor: 2)
 
     var usesColour: Bool {
-        isatty(fileDescriptor) == 1 && getenv("NO_COLOR") == nil
+        isInteractive && getenv("NO_COLOR") == nil
+    }
+
+    /// A terminal, where progress can be redrawn in place.
+    var isInteractive: Bool {
+        isatty(fileDescriptor) == 1
     }
 
     func write(_ text: String) {

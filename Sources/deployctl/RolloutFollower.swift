@@ -1,0 +1,133 @@
+import AgentAPI
+import Foundation
+import Manifest
+
+/// Follows a rollout with blocking queries until every service's instances of the new revision
+/// are up, one fails, or time runs out; draws progress on a terminal as it goes.
+struct RolloutFollower {
+    enum Outcome {
+        case complete
+        case failed(String)
+        case timedOut(String)
+    }
+
+    let client: AgentClient
+    let application: Application
+    let revision: UInt64
+    /// Where progress is drawn; nil for none (JSON output).
+    let terminal: Terminal?
+
+    func follow(for limit: Duration) async throws(CommandFailure) -> Outcome {
+        let deadline = ContinuousClock.now + limit
+        var index: UInt64 = 0
+        var drawnLines = 0
+        var lastText = ""
+        var unplacedSince: ContinuousClock.Instant?
+        while true {
+            let remaining = deadline - ContinuousClock.now
+            let wait = max(.milliseconds(100), min(remaining, .seconds(10)))
+            let path = "/v1/instances" + query([("application", application.name), ("index", index == 0 ? nil : String(index)), ("wait", "\(wait.components.seconds)s")])
+            let response = try await client.send(.GET, path, timeout: wait + .seconds(10))
+            index = response.headers.first(name: "X-Flotilla-Index").flatMap(UInt64.init) ?? index
+            let instances: [InstanceInfo]
+            do {
+                instances = try JSONDecoder().decode([InstanceInfo].self, from: Data(try await response.body.collect(upTo: 64 << 20).readableBytesView))
+            } catch {
+                throw .failed("could not read the rollout's progress: \(error)")
+            }
+            let info = try await client.call(.GET, "/v1/applications/\(segment(application.name))", as: ApplicationInfo.self)
+            let progress = RolloutProgress(application: application, status: info, instances: instances, revision: revision)
+            if let terminal {
+                let text = progress.render(terminal)
+                if text != lastText {
+                    if terminal.isInteractive, drawnLines > 0 {
+                        // Redraw in place: move up over the previous block and clear it.
+                        terminal.write("\u{1B}[\(drawnLines)F\u{1B}[J")
+                    }
+                    terminal.write(text)
+                    drawnLines = text.split(separator: "\n", omittingEmptySubsequences: false).count - 1
+                    lastText = text
+                }
+            }
+            if let failure = progress.failure { return .failed(failure) }
+            if progress.isComplete {
+                terminal?.write(terminal.map { $0.paint("✔", .green) } ?? "")
+                terminal?.write(" \(application.name) revision \(revision): every instance is up.\n")
+                return .complete
+            }
+            if let unplaced = progress.unplaced {
+                let since = unplacedSince ?? ContinuousClock.now
+                unplacedSince = since
+                // The scheduler retries on every change; give nodes a moment to register or free up.
+                if ContinuousClock.now - since > .seconds(5) { return .failed("instances cannot be placed: \(unplaced)") }
+            } else {
+                unplacedSince = nil
+            }
+            if ContinuousClock.now >= deadline { return .timedOut(progress.summary) }
+        }
+    }
+}
+
+/// Where a rollout stands, from the application's status and its instances.
+struct RolloutProgress {
+    struct ServiceLine {
+        var name: String
+        var wanted: Int
+        var up: Int
+        var starting: Int
+        var old: Int
+        var isBatch: Bool
+    }
+
+    var lines: [ServiceLine] = []
+    var failure: String?
+    var unplaced: String?
+
+    init(application: Application, status: ApplicationInfo, instances: [InstanceInfo], revision: UInt64) {
+        for service in application.services {
+            let wanted = status.services.first { $0.name == service.name }?.replicas ?? service.replicas
+            let mine = instances.filter { $0.service == service.name && $0.desired == "run" }
+            let current = mine.filter { $0.revision >= revision }
+            let isBatch = service.restart.policy == .never
+            let up = current.filter { instance in
+                switch instance.status {
+                case "healthy": true
+                case "running": service.health == nil && !isBatch
+                case "completed": isBatch
+                default: false
+                }
+            }.count
+            let old = mine.filter { $0.revision < revision && !["stopped", "completed", "failed"].contains($0.status) }.count
+            lines.append(ServiceLine(name: service.name, wanted: wanted, up: up, starting: current.count - up, old: old, isBatch: isBatch))
+            if let failed = current.first(where: { $0.status == "failed" }) {
+                let event = failed.events.last.map { ": \($0.message)" } ?? ""
+                failure = "instance \(failed.id) of \(service.name) failed\(event)"
+            }
+            if let reasons = status.services.first(where: { $0.name == service.name })?.unplaced, !reasons.isEmpty {
+                unplaced = "\(service.name): " + reasons.joined(separator: "; ")
+            }
+        }
+    }
+
+    var isComplete: Bool {
+        lines.allSatisfy { $0.up >= $0.wanted && $0.old == 0 }
+    }
+
+    var summary: String {
+        lines.map { "\($0.name) \($0.up)/\($0.wanted) up" }.joined(separator: ", ")
+    }
+
+    func render(_ out: Terminal) -> String {
+        var text = ""
+        for line in lines {
+            let width = 20
+            let filled = line.wanted == 0 ? width : min(width, line.up * width / max(line.wanted, 1))
+            let bar = out.paint(String(repeating: "█", count: filled), .green) + String(repeating: "░", count: width - filled)
+            var detail = "\(line.up)/\(line.wanted) \(line.isBatch ? "completed" : "up")"
+            if line.starting > 0 { detail += ", \(line.starting) starting" }
+            if line.old > 0 { detail += ", \(line.old) old to replace" }
+            text += "  \(line.name.padding(toLength: max(12, line.name.count), withPad: " ", startingAt: 0)) \(bar) \(detail)\n"
+        }
+        return text
+    }
+}
