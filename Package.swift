@@ -40,7 +40,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "AgentAPI", "Controller", "Manifest", "Raft",
+                "AgentAPI", "Controller", "Manifest", "Raft", "Supervisor",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -52,7 +52,13 @@ let package = Package(
         // The agent binary: configuration and wiring.
         .executableTarget(
             name: "agentd",
-            dependencies: ["Agent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Agent", "Controller",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: strict),
         // The code between clone3 and execve, and raw syscall wrappers: C, libc only (DESIGN.md §2).
         .target(name: "CSpawn"),
@@ -72,6 +78,8 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
+        // The real agentd and deployctl, end to end (root: they launch real services).
+        .testTarget(name: "AgentTests", dependencies: ["AgentAPI", "agentd", "deployctl"], swiftSettings: strict),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),
         // Runs the built deployctl binary, so it depends on it to have it built first.
         .testTarget(name: "DeployctlTests", dependencies: ["deployctl"], swiftSettings: strict),

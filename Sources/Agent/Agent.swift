@@ -1,0 +1,163 @@
+import AgentAPI
+import Controller
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import Prometheus
+import Raft
+import ServiceLifecycle
+import Supervisor
+
+/// The composition of one agent: the Raft node with the controller's state machine, the node
+/// worker with its supervisor, the leader's loops and the HTTP API.
+///
+/// Stopping it (SIGTERM, SIGINT) stops the API and the loops and detaches the supervisor:
+/// services keep running, and the next agent adopts them (DESIGN.md §4).
+public final class Agent: Sendable {
+    public static let version = "0.1.0"
+
+    public let configuration: AgentConfiguration
+    let logger: Logger
+    let node: RaftNode<ControllerMachine>
+    let gateway: ClusterGateway
+    let supervisor: NodeSupervisor
+    let worker: NodeWorker
+    let registry: PrometheusCollectorRegistry
+
+    /// Opens the state (Raft log, snapshots, instance records) and sets everything up; nothing
+    /// runs until ``run()``.
+    public init(configuration: AgentConfiguration, logger: Logger, registry: PrometheusCollectorRegistry) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.registry = registry
+        try Self.makePrivateDirectory(configuration.stateDirectory)
+        // A single voter with id 1 until the cluster work brings joining (issue: multi-node).
+        let storage = try DurableLogStorage.open(directory: configuration.stateDirectory + "/raft", bootstrap: ConfState(voters: [1]))
+        let feed = ChangeFeed()
+        let ticksPerSecond = max(1, Int(Duration.seconds(1) / configuration.raftTick))
+        let options = RaftNode<ControllerMachine>.Options(
+            raft: RaftConfig(id: 1, electionTimeoutTicks: max(10, ticksPerSecond / 2), heartbeatIntervalTicks: 1),
+            tickInterval: configuration.raftTick)
+        let network = InProcessNetwork()
+        node = try RaftNode(options: options, storage: storage, machine: ControllerMachine(feed: feed), transport: network)
+        network.register(1, node)
+        gateway = ClusterGateway(node: node, feed: feed)
+        let workerBox = WorkerBox()
+        supervisor = try NodeSupervisor(NodeSupervisor.Configuration(
+            stateDirectory: configuration.stateDirectory + "/supervisor", cgroupParent: configuration.cgroupParent,
+            eventHandler: { id, event in workerBox.worker?.supervisorEvent(id, event) }))
+        let registration = NodeIdentity.registration(
+            name: configuration.nodeName, address: configuration.advertiseAddress, labels: configuration.labels, ports: configuration.portRange)
+        worker = NodeWorker(gateway: gateway, supervisor: supervisor, registration: registration, heartbeatInterval: configuration.heartbeatInterval, logger: logger)
+        workerBox.worker = worker
+    }
+
+    /// Runs until a termination signal; then shuts down gracefully, leaving services running.
+    public func run() async throws {
+        await node.start()
+        if configuration.dev { await node.campaign() }
+        let api = APIContext(
+            gateway: gateway, logs: SupervisorLogSource(supervisor: supervisor), nodeName: configuration.nodeName, version: Self.version,
+            metrics: { [registry] in registry.emitToString() })
+        var services: [any Service] = [
+            LoopService(name: "raft-metrics") { await self.publishRaftMetrics() },
+            LoopService(name: "leader") { await LeaderLoop(gateway: self.gateway, nodeDownTimeout: self.configuration.nodeDownTimeout, logger: self.logger).run() },
+            LoopService(name: "node") { await self.worker.run() },
+        ]
+        try APISocket.prepare(configuration.apiSocketPath)
+        let socketPath = configuration.apiSocketPath
+        let logger = self.logger
+        services.append(Application(
+            router: APIRoutes.router(api, token: nil),
+            configuration: ApplicationConfiguration(address: .unixDomainSocket(path: socketPath), serverName: "agentd"),
+            onServerRunning: { _ in
+                // Root-only (DESIGN.md §7): the directory is 0700 already; the socket too.
+                chmod(socketPath, 0o600)
+                logger.info("API listening", metadata: ["socket": "\(socketPath)"])
+                _ = SystemdNotifier().ready(status: "serving the API on \(socketPath)")
+            },
+            logger: logger))
+        if let host = configuration.apiTCPHost, let port = configuration.apiTCPPort {
+            guard let token = configuration.apiToken, !token.isEmpty else {
+                throw AgentError.configuration("the TCP API needs a token: give --token-file (requests then need `Authorization: Bearer <token>`)")
+            }
+            services.append(Application(
+                router: APIRoutes.router(api, token: token),
+                configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "agentd"), logger: logger))
+        }
+        let watchdog = SystemdNotifier().startWatchdog()
+        defer { watchdog?.cancel() }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.error("agent stopped with an error", metadata: ["error": "\(error)"])
+        }
+        _ = SystemdNotifier().stopping()
+        // Leave every service running, with its state on disk, for the next agent.
+        await supervisor.detach()
+        await node.stop()
+        gateway.feed.finish()
+        logger.info("agent stopped; services left running")
+    }
+
+    private func publishRaftMetrics() async {
+        while !Task.isCancelled {
+            let status = await gateway.raftStatus()
+            Gauge(label: "flotilla_raft_term").record(Double(status.term))
+            Gauge(label: "flotilla_raft_commit_index").record(Double(status.commit))
+            Gauge(label: "flotilla_raft_applied_index").record(Double(status.applied))
+            Gauge(label: "flotilla_raft_is_leader").record(status.leader == node.id ? 1.0 : 0.0)
+            if let counts = try? await gateway.read({ state -> [String: Int] in
+                var counts: [String: Int] = [:]
+                for instance in state.instances.values where instance.node == self.configuration.nodeName { counts[instance.status.rawValue, default: 0] += 1 }
+                return counts
+            }) {
+                for status in Controller.InstanceStatus.allCases {
+                    Gauge(label: "flotilla_instances", dimensions: [("status", status.rawValue)]).record(Double(counts[status.rawValue] ?? 0))
+                }
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    static func makePrivateDirectory(_ path: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    }
+}
+
+/// Why the agent cannot run as configured.
+public enum AgentError: Error, CustomStringConvertible {
+    case configuration(String)
+
+    public var description: String {
+        switch self {
+        case .configuration(let message): message
+        }
+    }
+}
+
+/// Lets the supervisor's event handler reach the worker built after it.
+final class WorkerBox: @unchecked Sendable {
+    // Written once during `Agent.init`, before the supervisor delivers any event.
+    var worker: NodeWorker?
+}
+
+/// A long-running loop as a lifecycle service: cancelled when the group shuts down.
+struct LoopService: Service {
+    let name: String
+    let body: @Sendable () async -> Void
+
+    init(name: String, _ body: @escaping @Sendable () async -> Void) {
+        self.name = name
+        self.body = body
+    }
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            await body()
+        }
+    }
+}

@@ -1,0 +1,225 @@
+import Controller
+import Logging
+import Manifest
+import Metrics
+import Supervisor
+import Synchronization
+
+/// This node's side of the cluster (docs/controller.md, "Contract for node workers"): it
+/// registers and heartbeats the node, runs exactly the instances the committed state places
+/// here through the supervisor, and reports what happens to them, in batches.
+public final class NodeWorker: Sendable {
+    let gateway: ClusterGateway
+    let supervisor: NodeSupervisor
+    let registration: NodeRegistration
+    let heartbeatInterval: Duration
+    let logger: Logger
+    /// Status reports not yet sent, latest per instance.
+    private let pending = Mutex<[InstanceID: InstanceStatusReport]>([:])
+    /// What was last reported per instance, so that unchanged statuses are not sent again.
+    private let reported = Mutex<[InstanceID: Controller.InstanceStatus]>([:])
+    private let wakeReporter: AsyncStream<Void>.Continuation
+    private let reporterWakes: AsyncStream<Void>
+
+    public var nodeName: String { registration.name }
+
+    public init(gateway: ClusterGateway, supervisor: NodeSupervisor, registration: NodeRegistration, heartbeatInterval: Duration, logger: Logger) {
+        self.gateway = gateway
+        self.supervisor = supervisor
+        self.registration = registration
+        self.heartbeatInterval = heartbeatInterval
+        self.logger = logger
+        (reporterWakes, wakeReporter) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Called by the supervisor (on its event loop) for every instance event.
+    public func supervisorEvent(_ instanceID: String, _ event: InstanceEvent) {
+        switch event.kind {
+        case .launched: Counter(label: "flotilla_supervisor_launches_total").increment()
+        case .restartScheduled: Counter(label: "flotilla_supervisor_restarts_total").increment()
+        case .healthy, .unhealthy: Counter(label: "flotilla_supervisor_health_changes_total", dimensions: [("result", event.kind.rawValue)]).increment()
+        default: break
+        }
+        guard let instance = supervisor.instance(instanceID) else { return }
+        Task {
+            let status = await instance.status()
+            self.enqueue(Self.report(instanceID, status, event: event))
+        }
+    }
+
+    /// Runs until cancelled: registration, heartbeats, reconciling instances and reporting.
+    public func run() async {
+        await register()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.heartbeatLoop() }
+            group.addTask { await self.reportLoop() }
+            group.addTask { await self.reconcileLoop() }
+            await group.waitForAll()
+        }
+    }
+
+    private func register() async {
+        while !Task.isCancelled {
+            do {
+                _ = try await gateway.submit(.registerNode(registration))
+                logger.info("node registered", metadata: ["node": "\(registration.name)", "cpus": "\(registration.attributes.cpus)"])
+                return
+            } catch {
+                logger.warning("could not register the node; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func heartbeatLoop() async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: heartbeatInterval)
+            } catch {
+                return
+            }
+            do {
+                let (result, _) = try await gateway.submit(.nodeHeartbeat(node: registration.name))
+                if case .rejected(.nodeNotFound) = result { await register() }
+            } catch {
+                logger.debug("heartbeat not committed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: Reconciling
+
+    private func reconcileLoop() async {
+        var seen: UInt64 = 0
+        while !Task.isCancelled {
+            await reconcileOnce()
+            seen = await gateway.feed.wait(after: seen, timeout: .seconds(5))
+        }
+    }
+
+    /// Brings the supervisor in line with the committed state: stops first (a replacement may
+    /// take its predecessor's static port), then starts.
+    func reconcileOnce() async {
+        let name = registration.name
+        guard let (mine, services) = try? await gateway.read({ state -> ([InstanceRecord], [InstanceID: Service]) in
+            let mine = state.instances(on: name)
+            var services: [InstanceID: Service] = [:]
+            for instance in mine where instance.desiredState == .run {
+                services[instance.id] = state.manifest(of: instance)
+            }
+            return (mine, services)
+        }) else { return }
+        let wanted = Set(mine.filter { $0.desiredState == .run && !$0.status.isTerminal }.map(\.id))
+        let known = Set(mine.map(\.id))
+        for instance in mine where instance.desiredState == .stop && instance.status != .stopped {
+            await stop(instance.id, reason: instance.stopReason ?? "told to stop")
+        }
+        // Processes the state no longer lists at all (e.g. left by a previous agent).
+        for id in supervisor.recordedInstanceIDs() where !known.contains(id) {
+            await supervisor.remove(id)
+        }
+        for instance in mine where wanted.contains(instance.id) && supervisor.instance(instance.id) == nil {
+            guard let service = services[instance.id] else { continue }
+            await start(instance, service)
+        }
+    }
+
+    private func start(_ instance: InstanceRecord, _ service: Service) async {
+        var ports: [String: Int] = [:]
+        for port in instance.ports { ports[port.name] = port.number }
+        let facts = InstanceFacts(
+            instanceID: instance.id, assignedPorts: ports,
+            environment: ["FLOTILLA_INSTANCE": instance.id, "FLOTILLA_SERVICE": service.name, "FLOTILLA_APPLICATION": instance.service.application,
+                          "FLOTILLA_NODE": registration.name])
+        let begin = ContinuousClock.now
+        do {
+            let supervised = try await supervisor.supervise(SupervisedService(service: service, instance: facts))
+            Metrics.Timer(label: "flotilla_supervisor_spawn_duration_seconds").record(duration: ContinuousClock.now - begin)
+            let status = await supervised.status()
+            enqueue(Self.report(instance.id, status, event: nil))
+        } catch {
+            logger.error("could not start an instance", metadata: ["instance": "\(instance.id)", "error": "\(error)"])
+            enqueue(InstanceStatusReport(id: instance.id, status: .failed, exit: nil, message: "could not start: \(error)"))
+        }
+    }
+
+    private func stop(_ id: InstanceID, reason: String) async {
+        if supervisor.instance(id) != nil || supervisor.recordedInstanceIDs().contains(id) {
+            await supervisor.remove(id)
+        }
+        enqueue(InstanceStatusReport(id: id, status: .stopped, exit: nil, message: reason))
+    }
+
+    // MARK: Reporting
+
+    private func enqueue(_ report: InstanceStatusReport) {
+        let changed = reported.withLock { reported in
+            if reported[report.id] == report.status, report.status != .starting { return false }
+            reported[report.id] = report.status
+            return true
+        }
+        guard changed else { return }
+        pending.withLock { $0[report.id] = report }
+        wakeReporter.yield()
+    }
+
+    /// Sends what is pending at most every 100 ms, in one entry: a node with many instances
+    /// changing at once costs the log one entry, not one per instance.
+    private func reportLoop() async {
+        for await _ in reporterWakes {
+            try? await Task.sleep(for: .milliseconds(100))
+            let batch = pending.withLock { pending in
+                defer { pending = [:] }
+                return pending.values.sorted { $0.id < $1.id }
+            }
+            guard !batch.isEmpty else { continue }
+            do {
+                _ = try await gateway.submit(.reportInstanceStatus(node: registration.name, reports: batch))
+            } catch {
+                // Put them back (unless newer ones came) and try again.
+                pending.withLock { pending in
+                    for report in batch where pending[report.id] == nil { pending[report.id] = report }
+                }
+                logger.warning("could not report instance status; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(500))
+                wakeReporter.yield()
+            }
+        }
+    }
+
+    /// The cluster's status for what the supervisor sees.
+    static func report(_ id: InstanceID, _ status: Supervisor.InstanceStatus, event: InstanceEvent?) -> InstanceStatusReport {
+        let exit = status.lastExit.map(exitInfo)
+        let message = event.map { $0.reason.isEmpty ? $0.kind.rawValue : "\($0.kind.rawValue): \($0.reason)" } ?? ""
+        switch status.phase {
+        case .idle, .starting:
+            return InstanceStatusReport(id: id, status: .starting, exit: nil, message: message)
+        case .running, .stopping:
+            let cluster: Controller.InstanceStatus
+            switch status.health {
+            case .healthy?: cluster = .healthy
+            case .unhealthy?: cluster = .unhealthy
+            case nil: cluster = status.isReady ? .running : .starting
+            default: cluster = .running
+            }
+            return InstanceStatusReport(id: id, status: cluster, exit: nil, message: message)
+        case .backingOff:
+            return InstanceStatusReport(id: id, status: .starting, exit: exit, message: message)
+        case .stopped:
+            return InstanceStatusReport(id: id, status: .stopped, exit: exit, message: message)
+        case .failed(let reason):
+            return InstanceStatusReport(id: id, status: .failed, exit: exit, message: reason)
+        case .completed:
+            return InstanceStatusReport(id: id, status: .completed, exit: exit, message: message)
+        }
+    }
+
+    static func exitInfo(_ reason: ExitReason) -> Controller.ExitInfo {
+        switch reason {
+        case .exited(let code): Controller.ExitInfo(code: code)
+        case .signaled(let signal): Controller.ExitInfo(signal: signal)
+        case .oomKilled: Controller.ExitInfo(signal: 9, oomKilled: true)
+        default: Controller.ExitInfo()
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import AgentAPI
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real `agentd --dev` in a private state directory, with its own API socket, cgroup parent
+/// and port range, driven through the real `deployctl`. `shutdown()` removes everything it made:
+/// processes, cgroups, mounts under its state directory, and the directory.
+final class DevAgent: @unchecked Sendable {
+    let stateDirectory: String
+    let socket: String
+    let cgroupParent: String
+    let portRange: ClosedRange<Int>
+    private(set) var process: Process?
+    private var logHandle: FileHandle?
+
+    static var binDirectory: URL {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    }
+
+    static var repositoryRoot: String {
+        var path = #filePath
+        for _ in 0..<3 { path = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]) }
+        return path
+    }
+
+    init() throws {
+        let id = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        stateDirectory = "/tmp/flotilla-e2e-\(id)"
+        socket = stateDirectory + "/api/api.sock"
+        cgroupParent = "flotilla-e2e-\(id)"
+        let low = Int.random(in: 30...55) * 1000
+        portRange = low...(low + 999)
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        try start()
+    }
+
+    /// Starts agentd and waits until its API answers.
+    func start() throws {
+        let process = Process()
+        process.executableURL = Self.binDirectory.appendingPathComponent("agentd")
+        process.arguments = [
+            "--dev", "--state-dir", stateDirectory + "/state", "--api-socket", socket, "--cgroup-parent", cgroupParent,
+            "--port-range", "\(portRange.lowerBound)-\(portRange.upperBound)", "--node-name", "e2e", "--log-level", "info",
+        ]
+        FileManager.default.createFile(atPath: stateDirectory + "/agentd.log", contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: stateDirectory + "/agentd.log"))
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        self.process = process
+        logHandle = log
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if (try? deployctl("version").output.contains("agentd ")) == true, try deployctl("nodes").output.contains("e2e") { return }
+            guard process.isRunning else { throw TestFailure("agentd exited: \(agentLog())") }
+            usleep(100_000)
+        }
+        throw TestFailure("agentd did not answer within 30 s: \(agentLog())")
+    }
+
+    func agentLog() -> String {
+        (try? String(contentsOfFile: stateDirectory + "/agentd.log", encoding: .utf8)).map { String($0.suffix(4000)) } ?? ""
+    }
+
+    /// SIGKILL: no graceful anything.
+    func kill9() {
+        guard let process else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    /// SIGTERM and wait: the graceful path.
+    func terminate() {
+        guard let process else { return }
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    /// Runs deployctl against this agent.
+    @discardableResult
+    func deployctl(_ arguments: String..., input: String? = nil) throws -> (status: Int32, output: String, error: String) {
+        try runDeployctl(Array(arguments), input: input)
+    }
+
+    func runDeployctl(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String, error: String) {
+        let process = Process()
+        process.executableURL = Self.binDirectory.appendingPathComponent("deployctl")
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: Self.repositoryRoot)
+        var environment = ProcessInfo.processInfo.environment
+        environment["FLOTILLA_ADDR"] = socket
+        environment["NO_COLOR"] = "1"
+        process.environment = environment
+        let output = Pipe()
+        let error = Pipe()
+        let inputPipe = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        process.standardInput = inputPipe
+        try process.run()
+        if let input { inputPipe.fileHandleForWriting.write(Data(input.utf8)) }
+        try inputPipe.fileHandleForWriting.close()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+    }
+
+    /// A JSON answer of the API, through deployctl's `-o json` where it has one, else curl-free:
+    /// over the socket with a tiny HTTP/1.0 request.
+    func get<Answer: Decodable>(_ path: String, as type: Answer.Type) throws -> Answer {
+        let (status, body) = try UnixHTTP.request("GET", path, socket: socket)
+        guard status == 200 else { throw TestFailure("GET \(path) answered \(status): \(body)") }
+        return try JSONDecoder().decode(type, from: Data(body.utf8))
+    }
+
+    /// Polls until `condition` holds, or fails the test after `timeout`.
+    func waitUntil(_ description: String, timeout: TimeInterval = 60, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        var lastError: (any Error)?
+        while Date() < deadline {
+            do {
+                if try condition() { return }
+            } catch {
+                lastError = error
+            }
+            usleep(200_000)
+        }
+        throw TestFailure("timed out waiting for \(description)\(lastError.map { " (last error: \($0))" } ?? "")\nagentd log:\n\(agentLog())")
+    }
+
+    /// Stops the agent, then removes every process, cgroup and mount it or its services left.
+    func shutdown() {
+        terminate()
+        CgroupCleanup.killAndRemove(parent: cgroupParent)
+        Mounts.unmountAll(under: stateDirectory)
+        try? FileManager.default.removeItem(atPath: stateDirectory)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,189 @@
+import AgentAPI
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private let isRoot = getuid() == 0
+
+/// The whole product on one node: real agentd, real deployctl, real services from the examples.
+@Suite(.serialized, .enabled(if: isRoot, "needs root: agentd launches services in namespaces and cgroups"), .timeLimit(.minutes(5)))
+struct EndToEndTests {
+    /// Ports of the ready instances of a service.
+    func ports(_ agent: DevAgent, application: String, service: String, port: String = "http") throws -> [Int] {
+        try agent.get("/v1/instances?application=\(application)&service=\(service)", as: [InstanceInfo].self)
+            .filter { $0.desired == "run" }
+            .compactMap { $0.ports.first { $0.name == port }?.number }
+    }
+
+    @Test func webExampleRunsAndEveryReplicaAnswers() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        let apply = try agent.deployctl("apply", "-f", "manifests/web.json", "--timeout", "90s")
+        #expect(apply.status == 0, "\(apply)\n\(agent.agentLog())")
+        #expect(apply.output.contains("+ create"))
+        let ports = try ports(agent, application: "web", service: "web")
+        #expect(ports.count == 3)
+        var hostnames = Set<String>()
+        for port in ports {
+            let (status, body) = try UnixHTTP.request("GET", "/index.html", port: port)
+            #expect(status == 200)
+            #expect(body.contains("Hello from"))
+            hostnames.insert(body)
+        }
+        #expect(hostnames.count == 3, "each replica names itself: \(hostnames)")
+        let status = try agent.deployctl("status")
+        #expect(status.output.contains("3/3"), "\(status.output)")
+    }
+
+    @Test func batchJobRunsOnceAndCompletes() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        let apply = try agent.deployctl("apply", "-f", "manifests/batch.json", "--timeout", "60s")
+        #expect(apply.status == 0, "\(apply)\n\(agent.agentLog())")
+        let instances = try agent.get("/v1/instances?application=report", as: [InstanceInfo].self)
+        #expect(instances.count == 1)
+        #expect(instances.first?.status == "completed")
+        #expect(instances.first?.exit?.code == 0)
+        let logs = try agent.deployctl("logs", "report/checksum")
+        #expect(logs.output.contains("step 5") && logs.output.contains("done"), "\(logs)")
+        // It stays completed: nothing runs it again.
+        sleep(2)
+        let again = try agent.get("/v1/instances?application=report", as: [InstanceInfo].self)
+        #expect(again.map(\.id) == instances.map(\.id))
+        #expect(again.first?.status == "completed")
+    }
+
+    @Test func newRevisionReplacesInstancesAndScaleAndDeleteWork() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        #expect(try agent.deployctl("apply", "-f", "manifests/worker.json", "--timeout", "60s").status == 0, "\(agent.agentLog())")
+        let first = try agent.get("/v1/instances?application=worker", as: [InstanceInfo].self).filter { $0.desired == "run" }
+        #expect(first.count == 2)
+        // A changed environment is a new revision whose instances replace the old ones.
+        let changed = try String(contentsOfFile: DevAgent.repositoryRoot + "/manifests/worker.json", encoding: .utf8)
+            .replacingOccurrences(of: "\"WORKER_QUEUE\": \"default\"", with: "\"WORKER_QUEUE\": \"urgent\"")
+        let reapply = try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: changed)
+        #expect(reapply.status == 0, "\(reapply)")
+        #expect(reapply.output.contains("~ replace"))
+        let second = try agent.get("/v1/instances?application=worker", as: [InstanceInfo].self).filter { $0.desired == "run" }
+        #expect(second.count == 2)
+        #expect(Set(second.map(\.id)).isDisjoint(with: first.map(\.id)))
+        #expect(second.allSatisfy { $0.revision == 2 })
+        // Scale up, then down.
+        #expect(try agent.deployctl("scale", "worker/ticker", "4").status == 0)
+        try agent.waitUntil("4 running tickers") {
+            try agent.get("/v1/instances?application=worker", as: [InstanceInfo].self).filter { $0.desired == "run" && $0.status == "running" }.count == 4
+        }
+        #expect(try agent.deployctl("scale", "worker/ticker", "1").status == 0)
+        try agent.waitUntil("1 ticker left") {
+            try agent.get("/v1/instances?application=worker", as: [InstanceInfo].self).filter { $0.desired == "run" }.count == 1
+        }
+        // Delete: processes, cgroups and state gone.
+        #expect(try agent.deployctl("delete", "worker").status == 0)
+        try agent.waitUntil("no instance left") {
+            try agent.get("/v1/instances?application=worker", as: [InstanceInfo].self).isEmpty
+        }
+        try agent.waitUntil("no process or cgroup left") {
+            CgroupCleanup.pids(parent: agent.cgroupParent).isEmpty
+        }
+        let instanceDirectories = (try? FileManager.default.contentsOfDirectory(atPath: agent.stateDirectory + "/state/supervisor/instances")) ?? []
+        #expect(instanceDirectories.isEmpty, "\(instanceDirectories)")
+        #expect(Mounts.under(agent.stateDirectory + "/state").isEmpty)
+        #expect(try agent.deployctl("status", "worker").status == 1)
+    }
+
+    @Test func staleCheckAndSetIsRefused() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        #expect(try agent.deployctl("apply", "-f", "manifests/batch.json", "--revision", "0", "--no-wait").status == 0)
+        let stale = try agent.deployctl("apply", "-f", "manifests/worker.json", "--no-wait")
+        #expect(stale.status == 0)
+        let changed = try String(contentsOfFile: DevAgent.repositoryRoot + "/manifests/batch.json", encoding: .utf8)
+            .replacingOccurrences(of: "\"cpu\": 0.5", with: "\"cpu\": 0.25")
+        let refused = try agent.deployctl("apply", "-f", "-", "--revision", "7", "--no-wait", input: changed)
+        #expect(refused.status == 1)
+        #expect(refused.error.contains("revision_conflict"))
+        #expect(refused.error.contains("is at revision 1, not 7"))
+        #expect(try agent.deployctl("apply", "-f", "-", "--revision", "1", "--no-wait", input: changed).status == 0)
+    }
+
+    @Test func agentRefusesInvalidManifestsWithLocatedErrors() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        let text = try String(contentsOfFile: DevAgent.repositoryRoot + "/manifests/invalid/web-typos.json", encoding: .utf8)
+        // Straight to the API: the agent checks, not only the CLI.
+        let (status, body) = try UnixHTTP.request("PUT", "/v1/applications/web", body: text, socket: agent.socket)
+        #expect(status == 400)
+        let error = try JSONDecoder().decode(APIError.self, from: Data(body.utf8))
+        #expect(error.code == "invalid_manifest")
+        #expect(error.issues.contains { $0.path == "services[0].health.interval" && $0.message.contains("write \"5s\"") })
+        #expect(error.issues.contains { $0.path == "services[0].comand" && $0.message.contains("did you mean \"command\"") })
+        // Bad JSON, a mismatched name, an unknown path: all in the one error shape.
+        let (syntaxStatus, syntaxBody) = try UnixHTTP.request("PUT", "/v1/applications/web", body: "{", socket: agent.socket)
+        #expect(syntaxStatus == 400 && syntaxBody.contains("not valid JSON"))
+        let web = try String(contentsOfFile: DevAgent.repositoryRoot + "/manifests/web.json", encoding: .utf8)
+        let (nameStatus, nameBody) = try UnixHTTP.request("PUT", "/v1/applications/other", body: web, socket: agent.socket)
+        #expect(nameStatus == 400 && nameBody.contains("names \\\"web\\\""))
+        let (missingStatus, missingBody) = try UnixHTTP.request("GET", "/v1/nope", socket: agent.socket)
+        #expect(missingStatus == 404 && missingBody.contains("\"code\":\"not_found\""))
+    }
+
+    @Test func killNineAndRestartRecoversWithoutRestartingServices() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        #expect(try agent.deployctl("apply", "-f", "manifests/web.json", "--timeout", "90s").status == 0, "\(agent.agentLog())")
+        let before = CgroupCleanup.pids(parent: agent.cgroupParent)
+        let instancesBefore = try agent.get("/v1/instances?application=web", as: [InstanceInfo].self)
+        #expect(before.count >= 3)
+        agent.kill9()
+        // The services run on without their agent.
+        for port in try instancesBefore.compactMap({ $0.ports.first?.number }) {
+            #expect(try UnixHTTP.request("GET", "/index.html", port: port).status == 200)
+        }
+        try agent.start()
+        try agent.waitUntil("instances healthy again") {
+            try agent.get("/v1/instances?application=web", as: [InstanceInfo].self).filter { $0.status == "healthy" }.count == 3
+        }
+        let after = CgroupCleanup.pids(parent: agent.cgroupParent)
+        #expect(after == before, "no service was restarted")
+        let instancesAfter = try agent.get("/v1/instances?application=web", as: [InstanceInfo].self)
+        #expect(instancesAfter.map(\.id).sorted() == instancesBefore.map(\.id).sorted())
+        // And it still takes changes.
+        #expect(try agent.deployctl("apply", "-f", "manifests/batch.json", "--timeout", "60s").status == 0)
+    }
+
+    @Test func concurrentAppliesNeverCorruptState() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        let base = try String(contentsOfFile: DevAgent.repositoryRoot + "/manifests/batch.json", encoding: .utf8)
+        let results = Mutexed<[Int32]>([])
+        DispatchQueue.concurrentPerform(iterations: 10) { client in
+            let manifest = base.replacingOccurrences(of: "\"name\": \"report\"", with: "\"name\": \"report-\(client % 5)\"")
+                .replacingOccurrences(of: "md5sum", with: "md5sum; echo client \(client)")
+            let result = try? agent.deployctl("apply", "-f", "-", "--no-wait", input: manifest)
+            results.mutate { $0.append(result?.status ?? -1) }
+        }
+        #expect(results.value.allSatisfy { $0 == 0 }, "\(results.value)")
+        let applications = try agent.get("/v1/applications", as: [ApplicationInfo].self)
+        #expect(applications.map(\.name).sorted() == (0..<5).map { "report-\($0)" })
+        // Two clients per application: two revisions each (or one, when both sent the same text).
+        #expect(applications.allSatisfy { (1...2).contains($0.revision) })
+        let status = try agent.get("/v1/status", as: ClusterStatus.self)
+        #expect(status.applications.count == 5)
+    }
+}
+
+/// A value shared between threads.
+final class Mutexed<Value>: @unchecked Sendable {
+    private var stored: Value
+    private let lock = NSLock()
+
+    init(_ value: Value) { stored = value }
+
+    var value: Value { lock.withLock { stored } }
+
+    func mutate(_ body: (inout Value) -> Void) { lock.withLock { body(&stored) } }
+}
