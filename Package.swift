@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Manifest", targets: ["Manifest"]),
         .library(name: "Raft", targets: ["Raft"]),
         .library(name: "Supervisor", targets: ["Supervisor"]),
+        .library(name: "Controller", targets: ["Controller"]),
         .executable(name: "deployctl", targets: ["deployctl"]),
     ],
     dependencies: [
@@ -28,12 +29,15 @@ let package = Package(
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         // Launching services in namespaces and cgroups, and holding them by pidfd.
         .target(name: "Supervisor", dependencies: ["Manifest", "CSpawn", "CSeccomp"], swiftSettings: strict),
+        // The replicated cluster state, its commands, the scheduler and the reconciler. Pure.
+        .target(name: "Controller", dependencies: ["Manifest"], swiftSettings: strict),
         // The operator's command line.
         .executableTarget(
             name: "deployctl",
             dependencies: ["Manifest", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),
         // Runs the built deployctl binary, so it depends on it to have it built first.
         .testTarget(name: "DeployctlTests", dependencies: ["deployctl"], swiftSettings: strict),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "CSpawn"], swiftSettings: strict),

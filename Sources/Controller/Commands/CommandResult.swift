@@ -1,0 +1,44 @@
+/// What applying one command did. Returned to whoever proposed the entry (the API handler
+/// waiting on it); never written anywhere, so it may grow without a format change.
+public enum CommandResult: Sendable, Hashable {
+    /// The manifest is now `revision`; an empty diff means it was already current and no
+    /// revision was made.
+    case applicationApplied(name: String, revision: UInt64, diff: ApplicationDiff)
+    /// The application is gone; these instances were told to stop.
+    case applicationDeleted(name: String, stopping: [InstanceID])
+    case serviceScaled(ServiceKey, replicas: Int)
+    /// Instances created before `restartIndex` will be replaced.
+    case serviceRestarted(ServiceKey, restartIndex: UInt64)
+    case nodeUpdated(name: String, status: NodeStatus)
+    case planCommitted(PlanOutcome)
+    /// Reports for instances not on the reporting node (or no longer known) are ignored.
+    case statusRecorded(accepted: Int, ignored: [InstanceID])
+    case rejected(ControllerError)
+
+    /// The reason, when the command was refused.
+    public var error: ControllerError? {
+        if case .rejected(let error) = self { return error }
+        return nil
+    }
+}
+
+/// What became of a committed plan, placement by placement.
+public struct PlanOutcome: Sendable, Hashable {
+    /// The instances created, in plan order.
+    public var placed: [InstanceID] = []
+    /// The instances told to stop (plan stops and the instances placements replaced).
+    public var stopped: [InstanceID] = []
+    /// Placements that no longer fit the state the plan was committed to.
+    public var rejected: [RejectedPlacement] = []
+
+    /// An outcome with nothing in it yet.
+    public init() {}
+}
+
+/// A placement refused at commit time, and why.
+public struct RejectedPlacement: Sendable, Hashable {
+    /// The placement as the plan had it.
+    public var placement: InstancePlacement
+    /// Why it no longer holds.
+    public var reason: String
+}

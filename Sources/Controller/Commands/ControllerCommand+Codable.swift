@@ -1,0 +1,98 @@
+/// The log's format for commands: one object with a `type` and that command's fields, written
+/// out by hand so that renaming a Swift case or label never changes what is on disk.
+extension ControllerCommand: Codable {
+    private enum Kind: String, Codable {
+        case applyApplication, deleteApplication, scaleService, restartService, registerNode
+        case nodeHeartbeat, markNodeDown, setNodeDraining, commitPlan, reportInstanceStatus
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case type, manifest, expectedRevision, application, service, replicas, node, registration
+        case lastHeartbeatSeen, draining, plan, reports
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func service() throws -> ServiceKey {
+            ServiceKey(try container.decode(String.self, forKey: .application), try container.decode(String.self, forKey: .service))
+        }
+        switch try container.decode(Kind.self, forKey: .type) {
+        case .applyApplication:
+            self = .applyApplication(
+                manifestJSON: try container.decode(String.self, forKey: .manifest),
+                expectedRevision: try container.decodeIfPresent(UInt64.self, forKey: .expectedRevision))
+        case .deleteApplication:
+            self = .deleteApplication(
+                name: try container.decode(String.self, forKey: .application),
+                expectedRevision: try container.decodeIfPresent(UInt64.self, forKey: .expectedRevision))
+        case .scaleService:
+            self = .scaleService(
+                try service(), replicas: try container.decode(Int.self, forKey: .replicas),
+                expectedRevision: try container.decodeIfPresent(UInt64.self, forKey: .expectedRevision))
+        case .restartService:
+            self = .restartService(try service())
+        case .registerNode:
+            self = .registerNode(try container.decode(NodeRegistration.self, forKey: .registration))
+        case .nodeHeartbeat:
+            self = .nodeHeartbeat(node: try container.decode(String.self, forKey: .node))
+        case .markNodeDown:
+            self = .markNodeDown(
+                node: try container.decode(String.self, forKey: .node),
+                lastHeartbeatSeen: try container.decodeIfPresent(Timestamp.self, forKey: .lastHeartbeatSeen))
+        case .setNodeDraining:
+            self = .setNodeDraining(node: try container.decode(String.self, forKey: .node), draining: try container.decode(Bool.self, forKey: .draining))
+        case .commitPlan:
+            self = .commitPlan(try container.decode(Plan.self, forKey: .plan))
+        case .reportInstanceStatus:
+            self = .reportInstanceStatus(
+                node: try container.decode(String.self, forKey: .node), reports: try container.decode([InstanceStatusReport].self, forKey: .reports))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        func encode(_ service: ServiceKey) throws {
+            try container.encode(service.application, forKey: .application)
+            try container.encode(service.service, forKey: .service)
+        }
+        switch self {
+        case .applyApplication(let manifestJSON, let expectedRevision):
+            try container.encode(Kind.applyApplication, forKey: .type)
+            try container.encode(manifestJSON, forKey: .manifest)
+            try container.encodeIfPresent(expectedRevision, forKey: .expectedRevision)
+        case .deleteApplication(let name, let expectedRevision):
+            try container.encode(Kind.deleteApplication, forKey: .type)
+            try container.encode(name, forKey: .application)
+            try container.encodeIfPresent(expectedRevision, forKey: .expectedRevision)
+        case .scaleService(let service, let replicas, let expectedRevision):
+            try container.encode(Kind.scaleService, forKey: .type)
+            try encode(service)
+            try container.encode(replicas, forKey: .replicas)
+            try container.encodeIfPresent(expectedRevision, forKey: .expectedRevision)
+        case .restartService(let service):
+            try container.encode(Kind.restartService, forKey: .type)
+            try encode(service)
+        case .registerNode(let registration):
+            try container.encode(Kind.registerNode, forKey: .type)
+            try container.encode(registration, forKey: .registration)
+        case .nodeHeartbeat(let node):
+            try container.encode(Kind.nodeHeartbeat, forKey: .type)
+            try container.encode(node, forKey: .node)
+        case .markNodeDown(let node, let lastHeartbeatSeen):
+            try container.encode(Kind.markNodeDown, forKey: .type)
+            try container.encode(node, forKey: .node)
+            try container.encodeIfPresent(lastHeartbeatSeen, forKey: .lastHeartbeatSeen)
+        case .setNodeDraining(let node, let draining):
+            try container.encode(Kind.setNodeDraining, forKey: .type)
+            try container.encode(node, forKey: .node)
+            try container.encode(draining, forKey: .draining)
+        case .commitPlan(let plan):
+            try container.encode(Kind.commitPlan, forKey: .type)
+            try container.encode(plan, forKey: .plan)
+        case .reportInstanceStatus(let node, let reports):
+            try container.encode(Kind.reportInstanceStatus, forKey: .type)
+            try container.encode(node, forKey: .node)
+            try container.encode(reports, forKey: .reports)
+        }
+    }
+}

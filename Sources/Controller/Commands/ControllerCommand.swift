@@ -1,0 +1,49 @@
+/// A change to the cluster state: what the Raft log carries, one command per entry.
+///
+/// Every decision is a command (DESIGN.md: "Every decision is a committed log entry"): agents
+/// act only on committed state, so a leader change never loses or duplicates a decision.
+public enum ControllerCommand: Sendable, Hashable {
+    /// Creates or updates an application from manifest text, all its services at once. The text
+    /// is decoded and validated again when applied, so that no replica trusts the proposer.
+    /// With `expectedRevision`, refused unless the application is at that revision (0: absent).
+    case applyApplication(manifestJSON: String, expectedRevision: UInt64?)
+    /// Removes an application and stops all its instances.
+    case deleteApplication(name: String, expectedRevision: UInt64?)
+    /// Sets a service's desired instance count until the next apply of its manifest.
+    case scaleService(ServiceKey, replicas: Int, expectedRevision: UInt64?)
+    /// Replaces every instance of the service with a new one, as a rollout.
+    case restartService(ServiceKey)
+    /// Adds a node or updates what it reported; brings it back up if it was down.
+    case registerNode(NodeRegistration)
+    /// The node is alive.
+    case nodeHeartbeat(node: String)
+    /// The node missed its heartbeats: its instances are lost. Refused when the node's last
+    /// heartbeat is no longer `lastHeartbeatSeen` (it came back while the leader decided).
+    case markNodeDown(node: String, lastHeartbeatSeen: Timestamp?)
+    /// Starts or ends moving a node's instances elsewhere.
+    case setNodeDraining(node: String, draining: Bool)
+    /// Places and stops instances as the scheduler decided.
+    case commitPlan(Plan)
+    /// What a node's supervisor saw happen to its instances since its last report.
+    case reportInstanceStatus(node: String, reports: [InstanceStatusReport])
+}
+
+/// One instance's new status, as its node saw it.
+public struct InstanceStatusReport: Sendable, Hashable, Codable {
+    /// The instance reported on.
+    public var id: InstanceID
+    /// Its status now.
+    public var status: InstanceStatus
+    /// How it ended, when it did.
+    public var exit: ExitInfo?
+    /// What happened, for people ("exited with status 1; restarting in 2s").
+    public var message: String
+
+    /// A report as a node's worker builds it.
+    public init(id: InstanceID, status: InstanceStatus, exit: ExitInfo? = nil, message: String = "") {
+        self.id = id
+        self.status = status
+        self.exit = exit
+        self.message = message
+    }
+}

@@ -1,0 +1,185 @@
+import Manifest
+
+/// A slot of a service that needs a new instance, before a node is chosen for it.
+public struct PlacementRequest: Sendable, Hashable {
+    /// The service short of an instance.
+    public var service: ServiceKey
+    /// The slot to fill.
+    public var index: Int
+    /// The application revision the new instance runs: always the current one.
+    public var revision: UInt64
+    /// Stopped when the new instance is placed, never before (stop-before-start).
+    public var replaces: [InstanceID]
+    /// Outdated instances the new one will later replace, left running beside it while the
+    /// rollout has surge to spare (start-before-stop). If no node can take the new instance
+    /// beside them, the scheduler replaces them instead, rather than stalling the rollout.
+    public var surgesBeside: [InstanceID]
+    /// For people: why the slot needs an instance.
+    public var reason: String
+}
+
+/// What the desired state asks for, before any node is chosen.
+public struct ReconcileResult: Sendable, Hashable {
+    /// The services looked at, sorted.
+    public var evaluated: [ServiceKey] = []
+    /// Instances to stop whatever the placements do: lost, above the count, replaced.
+    public var stops: [InstanceStop] = []
+    /// Slots to fill, by service and slot.
+    public var requests: [PlacementRequest] = []
+}
+
+/// Compares what applications want (each service's current revision and count) with the
+/// instances there are, and says what to stop and which slots to fill.
+///
+/// - Missing slots are filled at once; slots at or above `replicas` are stopped, highest first.
+/// - Instances lost with their node are stopped (forgotten) and their slots filled at once.
+/// - Outdated instances (older revision, created before a restart, or on a draining node) are
+///   replaced by a rolling update: at most `update.maxParallel` slots are in progress (a new
+///   instance that is not yet ready), and new instances start beside old ones while the
+///   service stays within `replicas + update.maxSurge` live instances, else replace them.
+///   An old instance stops once its replacement is ready.
+/// - Instances that ended (completed batch jobs, `failed` after their restart policy gave
+///   up) are left alone while current: rescheduling failed instances is not done here.
+///
+/// Not here yet (the rollout issue): canaries and promotion, `minHealthyTime`, deadlines and
+/// `autoRevert`. A current instance that never becomes ready holds its slot "in progress", so
+/// a bad revision stops after `maxParallel` instances, which is the safe half of that.
+public enum Reconciler {
+    /// What to stop and which slots to fill for the services `evaluation` names, plus the
+    /// stop of any instance whose service no longer exists.
+    public static func reconcile(_ state: ClusterState, for evaluation: Evaluation) -> ReconcileResult {
+        var result = ReconcileResult()
+        for key in services(in: state, for: evaluation) {
+            ServiceReconciliation(state: state, key: key).run(into: &result)
+        }
+        for instance in state.instances.values.sorted(by: { $0.id < $1.id }) where instance.desiredState == .run {
+            guard isInScope(instance.service, evaluation), state.applications[instance.service.application]?.services[instance.service.service] == nil else {
+                continue
+            }
+            result.stops.append(InstanceStop(id: instance.id, reason: "service \(instance.service) no longer exists"))
+        }
+        return result
+    }
+
+    static func services(in state: ClusterState, for evaluation: Evaluation) -> [ServiceKey] {
+        let all = state.applications.values.flatMap { record in record.services.keys.map { ServiceKey(record.name, $0) } }
+        return all.filter { isInScope($0, evaluation) }.sorted()
+    }
+
+    /// A node event can make room for any service, so it looks at all of them.
+    static func isInScope(_ key: ServiceKey, _ evaluation: Evaluation) -> Bool {
+        switch evaluation {
+        case .all, .node: true
+        case .application(let name): key.application == name
+        case .service(let service): key == service
+        }
+    }
+
+    /// Whether a current instance has finished starting: a rollout may stop what it replaces.
+    /// A batch job's run is done once it ended, however it ended: it replaces the previous
+    /// run, not a server that must stay available. A service's failed instance is not done:
+    /// the old instance it was to replace keeps serving, and the rollout stops there.
+    static func isDone(_ instance: InstanceRecord, _ service: Service) -> Bool {
+        switch instance.status {
+        case .healthy, .completed: true
+        case .running: service.readinessMode == .exec
+        case .failed, .stopped: service.restart.policy == .never
+        case .pending, .starting, .unhealthy, .lost: false
+        }
+    }
+}
+
+/// The reconciliation of one service, step by step.
+private struct ServiceReconciliation {
+    let state: ClusterState
+    let key: ServiceKey
+
+    func run(into result: inout ReconcileResult) {
+        guard let application = state.applications[key.application], let record = application.services[key.service],
+            let service = application.service(named: key.service)
+        else { return }
+        result.evaluated.append(key)
+        let replicas = record.replicas
+        let revision = application.currentRevision
+        var stops: [InstanceStop] = []
+        var requests: [PlacementRequest] = []
+        var slots: [Int: [InstanceRecord]] = [:]
+        var lostFromSlot: [Int: InstanceRecord] = [:]
+        var extras: [InstanceRecord] = []
+
+        for instance in state.instances(of: key) where instance.desiredState == .run {
+            if state.isLost(instance) {
+                stops.append(InstanceStop(id: instance.id, reason: "lost with node \(instance.node)"))
+                if instance.index < replicas { lostFromSlot[instance.index] = instance }
+            } else if instance.index >= replicas {
+                extras.append(instance)
+            } else {
+                slots[instance.index, default: []].append(instance)
+            }
+        }
+        for instance in extras.sorted(by: { ($0.index, $0.createdIndex) > ($1.index, $1.createdIndex) }) {
+            stops.append(InstanceStop(id: instance.id, reason: "scaled down to \(replicas)"))
+        }
+
+        var inProgress = 0
+        var waiting: [(slot: Int, outdated: [InstanceRecord])] = []
+        var live = 0
+        for slot in 0..<replicas {
+            let here = slots[slot] ?? []
+            var current = here.filter(state.isCurrent)
+            var outdated: [InstanceRecord] = []
+            for instance in here where !state.isCurrent(instance) {
+                // An outdated instance that has ended serves nobody: nothing to roll.
+                if instance.status.isTerminal {
+                    stops.append(InstanceStop(id: instance.id, reason: "outdated (\(outdatedReason(instance))) and ended"))
+                } else {
+                    outdated.append(instance)
+                }
+            }
+            // Two current instances in one slot come from a plan that raced another; keep the
+            // one furthest along (then the oldest) and stop the rest.
+            current.sort { (Reconciler.isDone($0, service) ? 0 : 1, $0.createdIndex, $0.id) < (Reconciler.isDone($1, service) ? 0 : 1, $1.createdIndex, $1.id) }
+            for duplicate in current.dropFirst() {
+                stops.append(InstanceStop(id: duplicate.id, reason: "duplicate of \(current[0].id) in slot \(slot)"))
+            }
+            if let kept = current.first {
+                live += kept.status.isTerminal ? 0 : 1
+                if Reconciler.isDone(kept, service) {
+                    for old in outdated { stops.append(InstanceStop(id: old.id, reason: "replaced by \(kept.id)")) }
+                } else {
+                    inProgress += 1
+                    live += outdated.count
+                }
+            } else if !outdated.isEmpty {
+                live += outdated.count
+                waiting.append((slot, outdated))
+            } else {
+                let reason = lostFromSlot[slot].map { "replaces \($0.id), lost with node \($0.node)" } ?? "slot \(slot) has no instance"
+                requests.append(PlacementRequest(service: key, index: slot, revision: revision, replaces: [], surgesBeside: [], reason: reason))
+                live += 1
+            }
+        }
+
+        let update = service.update
+        for (slot, outdated) in waiting.prefix(max(0, update.maxParallel - inProgress)) {
+            let ids = outdated.map(\.id)
+            let why = "\(outdated.map(\.id).joined(separator: ", ")) (\(outdatedReason(outdated[0])))"
+            if live + 1 <= replicas + update.maxSurge {
+                requests.append(PlacementRequest(service: key, index: slot, revision: revision, replaces: [], surgesBeside: ids, reason: "will replace \(why)"))
+                live += 1
+            } else {
+                requests.append(PlacementRequest(service: key, index: slot, revision: revision, replaces: ids, surgesBeside: [], reason: "replaces \(why)"))
+                live += 1 - outdated.count
+            }
+        }
+        result.stops += stops
+        result.requests += requests
+    }
+
+    private func outdatedReason(_ instance: InstanceRecord) -> String {
+        guard let application = state.applications[key.application] else { return "application deleted" }
+        if instance.revision != application.currentRevision { return "revision \(instance.revision), now \(application.currentRevision)" }
+        if let node = state.nodes[instance.node], node.status != .ready { return "node \(node.name) is \(node.status.rawValue)" }
+        return "restarted"
+    }
+}

@@ -1,0 +1,58 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+extension ClusterState: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case formatVersion, applications, nodes, instances, lastChangeIndex, nextInstanceSerial
+    }
+
+    /// Bumped when the snapshot encoding changes incompatibly.
+    public static let snapshotFormatVersion = 1
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let version = try container.decode(Int.self, forKey: .formatVersion)
+        guard version <= Self.snapshotFormatVersion else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .formatVersion, in: container, debugDescription: "snapshot format \(version) is newer than \(Self.snapshotFormatVersion)")
+        }
+        applications = try container.decode([String: ApplicationRecord].self, forKey: .applications)
+        nodes = try container.decode([String: NodeRecord].self, forKey: .nodes)
+        instances = try container.decode([InstanceID: InstanceRecord].self, forKey: .instances)
+        lastChangeIndex = try container.decode(UInt64.self, forKey: .lastChangeIndex)
+        nextInstanceSerial = try container.decode(UInt64.self, forKey: .nextInstanceSerial)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(Self.snapshotFormatVersion, forKey: .formatVersion)
+        try container.encode(applications, forKey: .applications)
+        try container.encode(nodes, forKey: .nodes)
+        try container.encode(instances, forKey: .instances)
+        try container.encode(lastChangeIndex, forKey: .lastChangeIndex)
+        try container.encode(nextInstanceSerial, forKey: .nextInstanceSerial)
+    }
+
+    /// The whole state as bytes for a Raft snapshot: JSON with sorted keys, so that equal
+    /// states give equal bytes (replicas can compare snapshots by checksum).
+    public func snapshot() -> [UInt8] {
+        do {
+            return Array(try ControllerCoding.encoder().encode(self))
+        } catch {
+            // Only plain values and finite numbers are encoded; a failure is a programming error.
+            preconditionFailure("encoding the cluster state failed: \(error)")
+        }
+    }
+
+    /// The state a snapshot was taken of.
+    public static func restore(from bytes: [UInt8]) throws(ControllerError) -> ClusterState {
+        do {
+            return try JSONDecoder().decode(ClusterState.self, from: Data(bytes))
+        } catch {
+            throw .undecodableSnapshot("\(error)")
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import Manifest
+
+/// The replicated state machine: applications with their revisions, nodes and instances,
+/// changed only by applying committed ``ControllerCommand``s in log order.
+///
+/// Applying is deterministic: the same entries from the same state give the same state on
+/// every replica (no clock, no randomness, dictionaries walked in sorted order where order
+/// matters). A refused command changes nothing: each handler checks everything that can fail
+/// before its first mutation — cheaper than applying to a copy, which would copy the whole
+/// instance table on every entry.
+public struct ClusterState: Sendable, Hashable {
+    /// By application name.
+    public internal(set) var applications: [String: ApplicationRecord] = [:]
+    /// By node name.
+    public internal(set) var nodes: [String: NodeRecord] = [:]
+    /// Every instance the cluster still tracks: those wanted running, and those told to stop
+    /// until their node confirms that they did.
+    public internal(set) var instances: [InstanceID: InstanceRecord] = [:]
+    /// The log index of the last entry that changed anything: what blocking queries wait on
+    /// (Consul's X-Consul-Index). Entries refused or without effect leave it alone.
+    public internal(set) var lastChangeIndex: UInt64 = 0
+    /// Makes instance ids unique for the life of the cluster.
+    var nextInstanceSerial: UInt64 = 1
+
+    /// An empty cluster.
+    public init() {}
+
+    /// Applies one committed command. `index` is the entry's log index and `time` the time
+    /// its proposer stamped on it (never the local clock).
+    public mutating func apply(_ command: ControllerCommand, at index: UInt64, time: Timestamp) -> CommandResult {
+        do throws(ControllerError) {
+            switch command {
+            case .applyApplication(let manifestJSON, let expectedRevision):
+                return try applyApplication(manifestJSON, expectedRevision: expectedRevision, at: index, time: time)
+            case .deleteApplication(let name, let expectedRevision):
+                return try deleteApplication(name, expectedRevision: expectedRevision, at: index)
+            case .scaleService(let key, let replicas, let expectedRevision):
+                return try scaleService(key, replicas: replicas, expectedRevision: expectedRevision, at: index)
+            case .restartService(let key):
+                return try restartService(key, at: index)
+            case .registerNode(let registration):
+                return try registerNode(registration, at: index, time: time)
+            case .nodeHeartbeat(let name):
+                return try heartbeat(name, at: index, time: time)
+            case .markNodeDown(let name, let lastHeartbeatSeen):
+                return try markNodeDown(name, lastHeartbeatSeen: lastHeartbeatSeen, at: index, time: time)
+            case .setNodeDraining(let name, let draining):
+                return try setDraining(name, draining, at: index)
+            case .commitPlan(let plan):
+                return commitPlan(plan, at: index, time: time)
+            case .reportInstanceStatus(let node, let reports):
+                return try recordStatus(from: node, reports, at: index, time: time)
+            }
+        } catch {
+            return .rejected(error)
+        }
+    }
+
+    /// Applies a committed Raft entry's data (see ``ControllerEntry``).
+    public mutating func apply(entry data: [UInt8], at index: UInt64) -> CommandResult {
+        do throws(ControllerError) {
+            let entry = try ControllerEntry.decode(data)
+            return apply(entry.command, at: index, time: entry.time)
+        } catch {
+            return .rejected(error)
+        }
+    }
+
+    // MARK: Queries
+
+    /// The instances of one service, by slot and then by age.
+    public func instances(of service: ServiceKey) -> [InstanceRecord] {
+        instances.values.filter { $0.service == service }.sorted(by: Self.bySlotThenAge)
+    }
+
+    /// The instances placed on a node, by id.
+    public func instances(on node: String) -> [InstanceRecord] {
+        instances.values.filter { $0.node == node }.sorted { $0.id < $1.id }
+    }
+
+    /// The manifest of the service an instance belongs to, at the instance's revision: what
+    /// its node runs. Nil once the revision has been pruned (never while the instance exists).
+    public func manifest(of instance: InstanceRecord) -> Service? {
+        guard let record = applications[instance.service.application] else { return nil }
+        if instance.revision == record.currentRevision { return record.service(named: instance.service.service) }
+        guard let revision = record.revision(instance.revision),
+            let application = try? ManifestDecoder.decode(Array(revision.manifestJSON.utf8))
+        else { return nil }
+        return application.service(named: instance.service.service)
+    }
+
+    /// Ready nodes whose last heartbeat is older than `timeout` at `now`: what the leader's
+    /// failure detector proposes ``ControllerCommand/markNodeDown(node:lastHeartbeatSeen:)`` for.
+    public func nodesMissingHeartbeat(at now: Timestamp, timeout: Duration) -> [NodeRecord] {
+        nodes.values.filter { !$0.isDown && now.duration(since: $0.lastHeartbeat) > timeout }.sorted { $0.name < $1.name }
+    }
+
+    /// Whether the node an instance is on is gone or down, or the instance was lost with it:
+    /// nothing will report on it, so it needs replacing.
+    public func isLost(_ instance: InstanceRecord) -> Bool {
+        guard let node = nodes[instance.node] else { return true }
+        return node.isDown || instance.status == .lost
+    }
+
+    /// Whether an instance is what its service wants now: the current revision, created after
+    /// the last restart, on a node that is ready (not draining).
+    public func isCurrent(_ instance: InstanceRecord) -> Bool {
+        guard let application = applications[instance.service.application],
+            let service = application.services[instance.service.service],
+            nodes[instance.node]?.status == .ready
+        else { return false }
+        return instance.revision == application.currentRevision && instance.createdIndex >= service.restartIndex
+    }
+
+    static func bySlotThenAge(_ a: InstanceRecord, _ b: InstanceRecord) -> Bool {
+        (a.index, a.createdIndex, a.id) < (b.index, b.createdIndex, b.id)
+    }
+
+    // MARK: Shared mutations
+
+    /// Asks an instance to stop; forgets it at once when nothing will ever report on it.
+    /// Returns whether it was running before.
+    @discardableResult
+    mutating func stop(_ id: InstanceID, reason: String, at index: UInt64) -> Bool {
+        guard var instance = instances[id], instance.desiredState == .run else { return false }
+        instance.desiredState = .stop
+        instance.stopReason = reason
+        instance.modifiedIndex = index
+        instances[id] = instance
+        forgetIfSettled(id)
+        return true
+    }
+
+    /// Drops an instance told to stop once it is known gone: it exited, or its node is down
+    /// (its worker will kill it on return, as it runs only what the state lists), or it was
+    /// never started on a node that is down.
+    mutating func forgetIfSettled(_ id: InstanceID) {
+        guard let instance = instances[id], instance.desiredState == .stop else { return }
+        if instance.status.isTerminal || nodes[instance.node].map(\.isDown) ?? true {
+            instances[id] = nil
+        }
+    }
+}
