@@ -41,7 +41,10 @@ extension Simulation {
             if node.lastRole != .leader { summary.elections += 1 }
         }
         node.lastRole = view.role
-        checker.observeCommit(commitIndex: view.commit, entryTerm: view.commitTerm, nodeTerm: view.term)
+        if view.commit != node.lastObservedCommit.index || view.term != node.lastObservedCommit.term {
+            node.lastObservedCommit = SafetyChecker.Position(index: view.commit, term: view.term)
+            checker.observeCommit(commitIndex: view.commit, entryTerm: view.commitTerm, nodeTerm: view.term)
+        }
 
         guard node.disk.inFlight == nil, view.hasReady, let ready = node.core?.ready() else { return }
         if let first = ready.entries.first {
