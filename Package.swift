@@ -41,5 +41,12 @@ let package = Package(
         // Runs the built deployctl binary, so it depends on it to have it built first.
         .testTarget(name: "DeployctlTests", dependencies: ["deployctl"], swiftSettings: strict),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "CSpawn"], swiftSettings: strict),
+        // Appends to a WAL and reports each durable index on stdout; the crash-safety test
+        // SIGKILLs it at random points and reopens the log.
+        .executableTarget(name: "raft-wal-crasher", dependencies: ["Raft"], swiftSettings: strict),
+        .testTarget(
+            name: "RaftStorageTests", dependencies: ["Raft", "raft-wal-crasher"], swiftSettings: strict),
+        // Unit tests, plain-text scenarios (testdata/*.txt) and the deterministic simulation.
+        .testTarget(name: "RaftTests", dependencies: ["Raft"], exclude: ["testdata"], swiftSettings: strict),
     ]
 )

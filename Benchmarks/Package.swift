@@ -28,5 +28,12 @@ let package = Package(
             swiftSettings: strict),
         // spawn-bench's raw calls: a private mount namespace for crun's thread.
         .target(name: "CSpawnBench"),
+        // The Raft core alone: committed entries per second through 3 in-process cores.
+            name: "raft-core-bench",
+            dependencies: [.product(name: "Raft", package: "Flotilla")],
+        // The WAL on this machine's disk: group commit throughput and append+fsync latency,
+        // next to a bare write+fdatasync loop in the same run.
+            name: "raft-wal-bench",
+            dependencies: [.product(name: "Raft", package: "Flotilla")],
     ]
 )

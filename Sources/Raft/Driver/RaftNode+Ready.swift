@@ -1,0 +1,98 @@
+extension RaftNode {
+    /// Starts the Ready loop unless it is already running; a running loop picks up whatever the
+    /// caller just did, since it asks the core for more before it stops.
+    func scheduleReadyLoop() {
+        guard !readyLoopRunning, terminalError == nil, core.hasReady else { return }
+        readyLoopRunning = true
+        Task { await self.runReadyLoop() }
+    }
+
+    private func runReadyLoop() async {
+        defer { readyLoopRunning = false }
+        while terminalError == nil && core.hasReady {
+            let ready = core.ready()
+            do {
+                try await handle(ready)
+            } catch {
+                // Storage can no longer be trusted to hold what we promise (fsyncgate): stop
+                // rather than answer anyone from a state that may not be durable.
+                if terminalError == nil { terminate(.storageFailed(String(describing: error))) }
+                return
+            }
+        }
+    }
+
+    /// Does what one Ready asks, in the order it prescribes.
+    private func handle(_ ready: Ready) async throws {
+        // 1. Persist: snapshot, entries and hard state in one WAL batch. When only the commit
+        // index moved (mustSync false) the write is queued but not waited for (etcd raft).
+        if ready.snapshot != nil || !ready.entries.isEmpty || ready.hardState != nil {
+            let ticket = try storage.submit(hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot)
+            if ready.mustSync { try await storage.waitUntilDurable(ticket) }
+        }
+        if terminalError != nil { return }
+        // 2. Send: the messages promise what was just persisted.
+        if !ready.messages.isEmpty { transport.send(ready.messages) }
+        // 3. Apply.
+        if let snapshot = ready.snapshot { try install(snapshot) }
+        for entry in ready.committedEntries { apply(entry) }
+        for readState in ready.readStates { confirmRead(readState) }
+        releaseReads()
+        core.advance(ready)
+        // 4. Compact once enough has been applied since the last snapshot; the core wants it
+        // between an advance and the next ready, which is where we are.
+        let snapshotIndex = storage.snapshotMetadata.index
+        if appliedIndex >= snapshotIndex + options.snapshotEveryAppliedEntries {
+            let snapshot = try core.snapshot(at: appliedIndex, data: machine.snapshot())
+            try await storage.compact(to: snapshot)
+        }
+    }
+
+    private func install(_ snapshot: Snapshot) throws {
+        try machine.restore(from: snapshot.data)
+        appliedIndex = snapshot.metadata.index
+        // Proposals the snapshot covers were never seen as entries here: their fate is unknown.
+        for index in proposals.keys where index <= snapshot.metadata.index {
+            proposals.removeValue(forKey: index)?.continuation.resume(
+                throwing: RaftNodeError.proposalOutcomeUnknown(index: index))
+        }
+    }
+
+    private func apply(_ entry: Entry) {
+        if entry.kind == .normal && !entry.data.isEmpty { machine.apply(entry) }
+        appliedIndex = entry.index
+        guard let waiter = proposals.removeValue(forKey: entry.index) else { return }
+        // The proposal is what got committed only if the term matches (paper §5.3: same index
+        // and term, same entry).
+        if waiter.term == entry.term {
+            waiter.continuation.resume(returning: entry.index)
+        } else {
+            waiter.continuation.resume(throwing: RaftNodeError.proposalDropped(index: entry.index))
+        }
+    }
+
+    private func confirmRead(_ readState: ReadState) {
+        var reader = LittleEndianReader(readState.context[...])
+        guard let node = try? reader.readUInt64(), node == id, let readID = try? reader.readUInt64() else { return }
+        reads[readID]?.index = readState.index
+    }
+
+    /// Resumes reads whose index the state machine has reached (thesis §6.4 step 4).
+    private func releaseReads() {
+        for (readID, waiter) in reads {
+            if let index = waiter.index, index <= appliedIndex {
+                reads.removeValue(forKey: readID)
+                waiter.continuation.resume()
+            }
+        }
+    }
+
+    /// Fails reads that have not been confirmed within the timeout; the core drops reads when
+    /// leadership changes, and says so to nobody.
+    func expireReads() {
+        for (readID, waiter) in reads where waiter.index == nil && elapsedTicks - waiter.issuedAtTick >= options.readTimeoutTicks {
+            reads.removeValue(forKey: readID)
+            waiter.continuation.resume(throwing: RaftNodeError.readTimedOut)
+        }
+    }
+}

@@ -1,0 +1,222 @@
+/// Runs a `RaftCore` for real: ticks from a clock, messages through a `RaftTransport`, durable
+/// state in a `DurableLogStorage`, committed entries applied to the application's state machine.
+///
+/// Everything the core asks for goes through one loop (`runReadyLoop`), in the order `Ready`
+/// prescribes: persist (one WAL batch per Ready, so concurrent proposals share an fdatasync), then
+/// send (DESIGN.md §1: persist before send), then apply, then advance. Inputs (ticks, messages,
+/// proposals, reads) may arrive while the loop waits for the disk; the core queues their effects
+/// into the next Ready.
+public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
+    /// How the node runs.
+    public struct Options: Sendable {
+        /// The core's configuration; `raft.id` names this node.
+        public var raft: RaftConfig
+        /// Real time per core tick.
+        public var tickInterval: Duration
+        /// Take an application snapshot and compact the log after this many applied entries.
+        public var snapshotEveryAppliedEntries: UInt64
+        /// Fail a read barrier that has not been confirmed after this many ticks.
+        public var readTimeoutTicks: Int
+
+        /// Options for node `raft.id`; reads time out after two election timeouts by default.
+        public init(raft: RaftConfig, tickInterval: Duration = .milliseconds(100),
+                    snapshotEveryAppliedEntries: UInt64 = 10_000, readTimeoutTicks: Int? = nil) {
+            self.raft = raft
+            self.tickInterval = tickInterval
+            self.snapshotEveryAppliedEntries = snapshotEveryAppliedEntries
+            self.readTimeoutTicks = readTimeoutTicks ?? 2 * raft.electionTimeoutTicks
+        }
+    }
+
+    struct ProposalWaiter {
+        var term: UInt64
+        var continuation: CheckedContinuation<UInt64, any Error>
+    }
+
+    struct ReadWaiter {
+        var issuedAtTick: Int
+        /// Set once the leader has confirmed the read: the index to apply up to.
+        var index: UInt64?
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    /// This node's id.
+    public nonisolated let id: NodeID
+    let options: Options
+    var core: RaftCore
+    let storage: DurableLogStorage
+    var machine: Machine
+    let transport: any RaftTransport
+    var appliedIndex: UInt64
+    var proposals: [UInt64: ProposalWaiter] = [:]
+    var reads: [UInt64: ReadWaiter] = [:]
+    var nextReadID: UInt64 = 1
+    var elapsedTicks = 0
+    var readyLoopRunning = false
+    /// Set once stopped or failed; every request fails with it from then on.
+    var terminalError: RaftNodeError?
+    private let inbox: AsyncStream<[Message]>
+    private let inboxInput: AsyncStream<[Message]>.Continuation
+    private var tasks: [Task<Void, Never>] = []
+
+    /// A node over `storage` (already opened, holding the bootstrap membership for a new
+    /// group). The state machine starts from the storage's snapshot, and the committed entries
+    /// after it are applied again as the core hands them out: the machine itself is not durable.
+    public init(options: Options, storage: DurableLogStorage, machine: Machine, transport: any RaftTransport) throws {
+        id = options.raft.id
+        self.options = options
+        self.storage = storage
+        self.transport = transport
+        var machine = machine
+        let snapshot = try storage.snapshot()
+        if snapshot.metadata.index > 0 { try machine.restore(from: snapshot.data) }
+        self.machine = machine
+        appliedIndex = snapshot.metadata.index
+        core = RaftCore(config: options.raft, storage: storage, random: SystemRandomNumberGenerator(),
+                        appliedIndex: snapshot.metadata.index)
+        (inbox, inboxInput) = AsyncStream.makeStream(of: [Message].self)
+    }
+
+    /// Starts the clock and the inbox. Register the node with its transport before this.
+    public func start() {
+        guard tasks.isEmpty, terminalError == nil else { return }
+        let interval = options.tickInterval
+        tasks.append(Task {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: interval) } catch { return }
+                self.tick()
+            }
+        })
+        let inbox = self.inbox
+        tasks.append(Task {
+            for await messages in inbox {
+                self.step(messages)
+            }
+        })
+    }
+
+    /// Stops the node: no more ticks or messages, every waiting request fails with `.stopped`,
+    /// and the storage is closed after writing what is queued. Like a crash, except that what
+    /// was submitted to the WAL still reaches the disk.
+    public func stop() {
+        guard terminalError == nil else { return }
+        terminate(.stopped)
+    }
+
+    /// Takes messages from the transport; they are stepped in arrival order.
+    public nonisolated func receive(_ messages: [Message]) {
+        inboxInput.yield(messages)
+    }
+
+    func tick() {
+        guard terminalError == nil else { return }
+        elapsedTicks += 1
+        core.tick()
+        expireReads()
+        scheduleReadyLoop()
+    }
+
+    func step(_ messages: [Message]) {
+        guard terminalError == nil else { return }
+        for message in messages {
+            // A misaddressed or malformed message is the sender's problem; the core has
+            // already refused it, and nothing here can do better than drop it.
+            try? core.step(message)
+        }
+        scheduleReadyLoop()
+    }
+
+    /// Proposes `data` and returns its index once it is committed and applied to this node's
+    /// state machine. On a follower it fails at once with `.notLeader(leaderHint:)`.
+    public func propose(_ data: [UInt8]) async throws -> UInt64 {
+        if let terminalError { throw terminalError }
+        let position: LogPosition
+        do {
+            position = try core.propose(data)
+        } catch .notLeader(let hint) {
+            throw RaftNodeError.notLeader(leaderHint: hint)
+        } catch {
+            throw RaftNodeError.rejected(error)
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                proposals[position.index] = ProposalWaiter(term: position.term, continuation: continuation)
+                scheduleReadyLoop()
+            }
+        } onCancel: {
+            Task { await self.cancelProposal(at: position.index) }
+        }
+    }
+
+    private func cancelProposal(at index: UInt64) {
+        proposals.removeValue(forKey: index)?.continuation.resume(throwing: CancellationError())
+    }
+
+    /// A linearizable read barrier (ReadIndex, thesis §6.4): returns once this node's state
+    /// machine reflects every write committed before the call, so reading it next (with
+    /// `withStateMachine`) is linearizable. Works on followers through the leader.
+    public func read() async throws {
+        if let terminalError { throw terminalError }
+        let readID = nextReadID
+        nextReadID += 1
+        var context = LittleEndianWriter(reservingCapacity: 16)
+        context.append(id)
+        context.append(readID)
+        do {
+            try core.readIndex(context: context.bytes)
+        } catch .notLeader(let hint) {
+            throw RaftNodeError.notLeader(leaderHint: hint)
+        } catch {
+            throw RaftNodeError.rejected(error)
+        }
+        try await withCheckedThrowingContinuation { continuation in
+            reads[readID] = ReadWaiter(issuedAtTick: elapsedTicks, index: nil, continuation: continuation)
+            scheduleReadyLoop()
+        }
+    }
+
+    /// Runs `body` on the state machine, inside the node: after `read()`, a linearizable read.
+    public func withStateMachine<Result: Sendable>(_ body: (Machine) throws -> Result) rethrows -> Result {
+        try body(machine)
+    }
+
+    /// The core's view: role, leader, indexes, progress of peers.
+    public var status: RaftStatus { core.status }
+
+    /// The leader this node knows of, or zero.
+    public var leader: NodeID { core.leader }
+
+    /// The index of the last entry applied to the state machine.
+    public var applied: UInt64 { appliedIndex }
+
+    /// Starts an election now instead of waiting for the timeout.
+    public func campaign() {
+        guard terminalError == nil else { return }
+        core.campaign()
+        scheduleReadyLoop()
+    }
+
+    /// Hands leadership to `target` once it has caught up (thesis §3.10).
+    public func transferLeadership(to target: NodeID) throws {
+        if let terminalError { throw terminalError }
+        do {
+            try core.transferLeadership(to: target)
+        } catch {
+            throw RaftNodeError.rejected(error)
+        }
+        scheduleReadyLoop()
+    }
+
+    /// Stops everything and fails every waiter with `error`.
+    func terminate(_ error: RaftNodeError) {
+        terminalError = error
+        for task in tasks { task.cancel() }
+        tasks = []
+        inboxInput.finish()
+        for waiter in proposals.values { waiter.continuation.resume(throwing: error) }
+        proposals = [:]
+        for waiter in reads.values { waiter.continuation.resume(throwing: error) }
+        reads = [:]
+        storage.close()
+    }
+}

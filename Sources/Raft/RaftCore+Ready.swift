@@ -1,0 +1,79 @@
+extension RaftCore {
+    /// Whether `ready()` has something to hand out. False while a `Ready` is being handled.
+    public var hasReady: Bool {
+        if readyInProgress { return false }
+        if !outbox.isEmpty || !readStates.isEmpty { return true }
+        if !log.unstable.entries.isEmpty || log.unstable.snapshot != nil { return true }
+        if hardState != persistedHardState || softState != reportedSoftState { return true }
+        if case .leader(let state) = roleState, state.needsBroadcast { return true }
+        return log.hasCommittedEntriesToApply
+    }
+
+    /// Hands out what to persist, send and apply (see `Ready` for the order). Call
+    /// `advance(_:)` with it once done; no other `Ready` is handed out until then.
+    public mutating func ready() -> Ready {
+        precondition(!readyInProgress, "ready() called again before advance()")
+        // Batching: the entries proposed since the last Ready go out together, in as few
+        // appends as the size limit allows, as many as the inflight window allows.
+        if case .leader(let state) = roleState, state.needsBroadcast {
+            leaderState.needsBroadcast = false
+            for peer in leaderState.peers {
+                while sendAppend(to: peer, sendIfEmpty: false) {}
+            }
+        }
+        precondition(log.unstable.entries.isEmpty || log.unstable.offset >= log.storage.firstIndex,
+                     "the application compacted entries \(log.unstable.offset)..<\(log.storage.firstIndex) before they were stable")
+        let currentHardState = hardState
+        let currentSoftState = softState
+        let entries = log.unstable.entries
+        let snapshot = log.unstable.snapshot
+        let ready = Ready(
+            softState: currentSoftState == reportedSoftState ? nil : currentSoftState,
+            hardState: currentHardState == persistedHardState ? nil : currentHardState,
+            entries: entries,
+            snapshot: snapshot,
+            committedEntries: log.committedEntriesToApply(maxBytes: config.maxApplyBytesPerReady),
+            messages: outbox,
+            readStates: readStates,
+            // A lost commit index is learnt again from the leader; a lost term, vote or entry
+            // could make this node vote twice or forget what it acknowledged (etcd raft).
+            mustSync: !entries.isEmpty || snapshot != nil
+                || currentHardState.term != persistedHardState.term
+                || currentHardState.vote != persistedHardState.vote)
+        outbox = []
+        readStates = []
+        reportedSoftState = currentSoftState
+        readyInProgress = true
+        return ready
+    }
+
+    /// Acknowledges that `ready` was handled: its writes are durable (or at least ordered
+    /// before anything that depends on them), its messages sent, its committed entries applied.
+    public mutating func advance(_ ready: Ready) {
+        precondition(readyInProgress, "advance() without ready()")
+        readyInProgress = false
+        if let state = ready.hardState { persistedHardState = state }
+        if let snapshot = ready.snapshot {
+            log.stableSnapshot(to: snapshot.metadata.index)
+            log.applied(to: snapshot.metadata.index)
+        }
+        // A follower may have replaced the tail of these entries while they were being
+        // persisted; the part that still stands is stable.
+        if let stillStanding = ready.entries.last(where: { log.unstable.term(at: $0.index) == $0.term }) {
+            log.stable(to: stillStanding.index, term: stillStanding.term)
+        }
+        if let last = ready.committedEntries.last {
+            log.applied(to: last.index)
+        }
+        // The application may have compacted its storage since the last Ready.
+        membership.compact(to: log.firstIndex - 1)
+        if isLeader {
+            // The leader counts itself toward a majority only for what it has persisted.
+            let persisted = log.persistedLastIndex
+            if leaderState.progress[id].map({ $0.match < persisted }) == true {
+                leaderState.progress[id]?.match = persisted
+                if maybeCommit(), isLeader { broadcastAppend() }
+            }
+        }
+    }
+}

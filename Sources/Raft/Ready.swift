@@ -1,0 +1,62 @@
+/// What the application must do for the core, handed out by `RaftCore.ready()`: the I/O the
+/// core decided on but never performs (etcd raft's `Ready`).
+///
+/// Handle it in this order, then call `RaftCore.advance(_:)`:
+/// 1. if `snapshot` is set: persist it and restore the state machine from it;
+/// 2. persist `entries` (replacing any stored entries from the first one's index on) and
+///    `hardState`; sync to disk if `mustSync`;
+/// 3. send `messages` (only now: they promise what was just persisted);
+/// 4. apply `committedEntries` in order, and serve `readStates` once applied up to their index.
+public struct Ready: Sendable {
+    /// Leader and role, when they changed since the last `Ready`.
+    public var softState: SoftState?
+    /// The hard state to persist, when it changed.
+    public var hardState: HardState?
+    /// Entries to persist.
+    public var entries: [Entry]
+    /// A snapshot received from the leader, to persist and install.
+    public var snapshot: Snapshot?
+    /// Entries committed and not yet applied.
+    public var committedEntries: [Entry]
+    /// Messages to send once the rest is persisted.
+    public var messages: [Message]
+    /// Confirmed reads.
+    public var readStates: [ReadState]
+    /// Whether the writes must reach the disk before the messages go out: false when only the
+    /// commit index changed, which is recoverable (etcd raft's `MustSync`).
+    public var mustSync: Bool
+}
+
+/// The role of a node, for status and logs.
+public enum RaftRole: String, Sendable, Hashable {
+    /// Follows a leader, or waits for one.
+    case follower
+    /// Asks whether it could win an election (thesis §9.6) without raising its term.
+    case preCandidate = "pre-candidate"
+    /// Campaigns for votes (paper §5.2).
+    case candidate
+    /// Leads the group.
+    case leader
+}
+
+/// State the application may want to watch but need not persist.
+public struct SoftState: Sendable, Hashable {
+    /// The known leader, or zero.
+    public var leader: NodeID
+    /// This node's role.
+    public var role: RaftRole
+}
+
+/// Where an entry was put in the log: it is committed when the entry at `index` with `term` is.
+public struct LogPosition: Sendable, Hashable {
+    /// The entry's index.
+    public var index: UInt64
+    /// The entry's term; if another entry ends up at `index`, this proposal was lost.
+    public var term: UInt64
+
+    /// Creates a log position.
+    public init(index: UInt64, term: UInt64) {
+        self.index = index
+        self.term = term
+    }
+}

@@ -1,0 +1,230 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Raft
+
+/// The driver with real storage in temporary directories and an in-process network.
+@Suite("Raft node", .serialized, .timeLimit(.minutes(2)))
+struct RaftNodeTests {
+    @Test func proposalsCommitAndApplyOnEveryNode() async throws {
+        let cluster = try TestCluster()
+        try await cluster.startAll()
+        let leaderID = try await cluster.waitForLeader()
+        let leader = try cluster.node(leaderID)
+        var expected: [String] = []
+        var lastIndex: UInt64 = 0
+        for number in 1...20 {
+            let item = "item-\(number)"
+            let index = try await leader.propose(Array(item.utf8))
+            #expect(index > lastIndex)
+            lastIndex = index
+            expected.append(item)
+            // propose returns once applied here: the leader's state already holds it.
+            #expect(await leader.withStateMachine { $0.items.last } == item)
+        }
+        try await cluster.waitForItems(expected)
+        // Every node persisted the log in its own directory.
+        for id in cluster.ids {
+            let segments = try FileBytes.names(in: cluster.directory(of: id) + "/wal").filter { $0.hasSuffix(".wal") }
+            #expect(!segments.isEmpty)
+        }
+        await cluster.stopAll()
+    }
+
+    @Test func followerProposalFailsFastWithTheLeaderHint() async throws {
+        let cluster = try TestCluster()
+        try await cluster.startAll()
+        let leaderID = try await cluster.waitForLeader()
+        let followerID = try #require(cluster.ids.first { $0 != leaderID })
+        let follower = try cluster.node(followerID)
+        let clock = ContinuousClock()
+        let started = clock.now
+        await #expect(throws: RaftNodeError.notLeader(leaderHint: leaderID)) {
+            _ = try await follower.propose(Array("nope".utf8))
+        }
+        #expect(clock.now - started < .milliseconds(100))
+        await cluster.stopAll()
+    }
+
+    @Test func killingTheLeaderLosesNoAcknowledgedProposal() async throws {
+        let cluster = try TestCluster()
+        try await cluster.startAll()
+        let firstLeader = try await cluster.waitForLeader()
+        let nodes = cluster.nodes
+        let acknowledged = Acknowledged()
+        let stop = StopFlag()
+        // Eight clients, each proposing to whichever node it believes leads, following hints.
+        let clients = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for client in 0..<8 {
+                    group.addTask {
+                        var target = firstLeader
+                        var number = 0
+                        while !stop.isSet {
+                            let item = "c\(client)-\(number)"
+                            do {
+                                guard let node = nodes[target] else { throw RaftNodeError.stopped }
+                                _ = try await node.propose(Array(item.utf8))
+                                acknowledged.add(item)
+                                number += 1
+                            } catch RaftNodeError.notLeader(let hint) where hint != 0 && nodes[hint] != nil {
+                                target = hint
+                            } catch {
+                                // Stopped, dropped or no leader yet: try the next node shortly.
+                                target = target % 3 + 1
+                                try? await Task.sleep(for: .milliseconds(5))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        try await eventually("some proposals acknowledged") { acknowledged.count >= 50 }
+        await cluster.kill(firstLeader)
+        let secondLeader = try await cluster.waitForLeader()
+        #expect(secondLeader != firstLeader)
+        let countAtElection = acknowledged.count
+        try await eventually("proposals acknowledged by the new leader") { acknowledged.count >= countAtElection + 50 }
+        stop.set()
+        await clients.value
+
+        let survivors = cluster.ids.filter { $0 != firstLeader }
+        let all = acknowledged.items
+        try await eventually("both survivors to apply every acknowledged proposal") {
+            for id in survivors {
+                let items = Set(try await cluster.node(id).withStateMachine { $0.items })
+                if !all.isSubset(of: items) { return false }
+            }
+            return true
+        }
+        let lists = try await survivors.asyncMap { try await cluster.node($0).withStateMachine { $0.items } }
+        let shorter = min(lists[0].count, lists[1].count)
+        // State machine safety: the survivors applied the same sequence.
+        #expect(Array(lists[0].prefix(shorter)) == Array(lists[1].prefix(shorter)))
+        await cluster.stopAll()
+    }
+
+    @Test func restartedNodeRecoversFromDiskAndCatchesUp() async throws {
+        let cluster = try TestCluster()
+        try await cluster.startAll()
+        let leaderID = try await cluster.waitForLeader()
+        let leader = try cluster.node(leaderID)
+        var expected: [String] = []
+        for number in 1...10 {
+            expected.append("before-\(number)")
+            _ = try await leader.propose(Array(expected[expected.count - 1].utf8))
+        }
+        try await cluster.waitForItems(expected)
+        let victim = try #require(cluster.ids.first { $0 != leaderID })
+        await cluster.kill(victim)
+        for number in 1...30 {
+            expected.append("while-down-\(number)")
+            _ = try await leader.propose(Array(expected[expected.count - 1].utf8))
+        }
+        // The restarted node finds its first ten entries on its own disk.
+        let storage = try DurableLogStorage.open(directory: cluster.directory(of: victim), walOptions: .init(segmentBytes: 256 * 1024))
+        #expect(storage.lastIndex >= 11)
+        #expect(storage.hardState.commit >= 11)
+        storage.close()
+        try await cluster.start(victim)
+        try await cluster.waitForItems(expected)
+        await cluster.stopAll()
+    }
+
+    @Test func laggingNodeCatchesUpThroughASnapshot() async throws {
+        let cluster = try TestCluster(snapshotEveryAppliedEntries: 20)
+        try await cluster.startAll()
+        let leaderID = try await cluster.waitForLeader()
+        let leader = try cluster.node(leaderID)
+        let victim = try #require(cluster.ids.first { $0 != leaderID })
+        await cluster.kill(victim)
+        var expected: [String] = []
+        for number in 1...70 {
+            expected.append("entry-\(number)")
+            _ = try await leader.propose(Array(expected[expected.count - 1].utf8))
+        }
+        // The leader compacted past everything the stopped node has.
+        try await eventually("the leader to compact its log") { cluster.nodes[leaderID] != nil }
+        #expect(await leader.status.firstIndex > 20)
+        try await cluster.start(victim)
+        try await cluster.waitForItems(expected)
+        await cluster.stopAll()
+        // The caught-up node installed and kept the leader's snapshot.
+        let storage = try DurableLogStorage.open(directory: cluster.directory(of: victim), walOptions: .init(segmentBytes: 256 * 1024))
+        #expect(storage.snapshotMetadata.index >= 20)
+        storage.close()
+    }
+
+    @Test func readBarrierOnAFollowerWaitsForEveryAcknowledgedWrite() async throws {
+        let cluster = try TestCluster()
+        try await cluster.startAll()
+        let leaderID = try await cluster.waitForLeader()
+        let leader = try cluster.node(leaderID)
+        let followerID = try #require(cluster.ids.first { $0 != leaderID })
+        let follower = try cluster.node(followerID)
+        // The follower hears the leader's heartbeats but not its appends: it misses the write,
+        // which the leader commits with the third node.
+        cluster.network.setDropRule { message in
+            guard message.to == followerID else { return false }
+            if case .append = message.payload { return true }
+            return false
+        }
+        _ = try await leader.propose(Array("written".utf8))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(await follower.withStateMachine { $0.items }.isEmpty)
+        // The leader confirms the read index, but the follower has not applied up to it: the
+        // barrier must wait.
+        let returned = StopFlag()
+        let barrier = Task {
+            try await follower.read()
+            returned.set()
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await follower.withStateMachine { $0.items }.isEmpty)
+        #expect(!returned.isSet, "read() returned before the write was applied")
+        cluster.network.setDropRule(nil)
+        try await barrier.value
+        #expect(await follower.withStateMachine { $0.items } == ["written"])
+        try await leader.read()
+        #expect(await leader.withStateMachine { $0.items } == ["written"])
+        await cluster.stopAll()
+    }
+
+    @Test func readBarrierCutOffFromTheLeaderTimesOut() async throws {
+        let cluster = try TestCluster()
+        try await cluster.startAll()
+        let leaderID = try await cluster.waitForLeader()
+        let followerID = try #require(cluster.ids.first { $0 != leaderID })
+        let follower = try cluster.node(followerID)
+        cluster.network.setDropRule { message in
+            if case .readIndex = message.payload { return true }
+            return false
+        }
+        await #expect(throws: RaftNodeError.readTimedOut) { try await follower.read() }
+        cluster.network.setDropRule(nil)
+        try await follower.read()
+        await cluster.stopAll()
+    }
+}
+
+/// Items acknowledged to the clients, shared between their tasks.
+final class Acknowledged: Sendable {
+    private let state = Mutex<Set<String>>([])
+    func add(_ item: String) { state.withLock { _ = $0.insert(item) } }
+    var count: Int { state.withLock { $0.count } }
+    var items: Set<String> { state.withLock { $0 } }
+}
+
+final class StopFlag: Sendable {
+    private let state = Mutex(false)
+    func set() { state.withLock { $0 = true } }
+    var isSet: Bool { state.withLock { $0 } }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+@testable import Raft
+
+/// The application of the driver tests: an append-only list of strings.
+struct AppendOnlyList: RaftStateMachine {
+    var items: [String] = []
+
+    mutating func apply(_ entry: Entry) {
+        items.append(String(decoding: entry.data, as: UTF8.self))
+    }
+
+    func snapshot() -> [UInt8] {
+        Array(items.joined(separator: "\n").utf8)
+    }
+
+    mutating func restore(from snapshot: [UInt8]) throws {
+        items = snapshot.isEmpty ? [] : String(decoding: snapshot, as: UTF8.self).components(separatedBy: "\n")
+    }
+}
+
+typealias TestNode = RaftNode<AppendOnlyList>
+
+struct Timeout: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Polls `condition` every 10 ms until it holds, failing after `timeout`.
+func eventually(_ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    throw Timeout(description: "timed out waiting for \(what)")
+}
+
+/// Three (or more) real nodes in one process: each with its own data directory, WAL and
+/// snapshots on disk, talking through an `InProcessNetwork`, ticking every 10 ms.
+final class TestCluster {
+    let network = InProcessNetwork()
+    let root: TemporaryDirectory
+    let ids: [NodeID]
+    let snapshotEveryAppliedEntries: UInt64
+    private(set) var nodes: [NodeID: TestNode] = [:]
+
+    init(size: Int = 3, snapshotEveryAppliedEntries: UInt64 = 10_000, label: String = #function) throws {
+        root = try TemporaryDirectory(label)
+        ids = (1...UInt64(size)).map { $0 }
+        self.snapshotEveryAppliedEntries = snapshotEveryAppliedEntries
+    }
+
+    func directory(of id: NodeID) -> String { root.appending("node-\(id)") }
+
+    /// Starts (or restarts, from its directory) node `id`.
+    @discardableResult
+    func start(_ id: NodeID) async throws -> TestNode {
+        let storage = try DurableLogStorage.open(
+            directory: directory(of: id), bootstrap: ConfState(voters: Set(ids)),
+            walOptions: WriteAheadLog.Options(segmentBytes: 256 * 1024))
+        let options = TestNode.Options(
+            raft: RaftConfig(id: id, electionTimeoutTicks: 10, heartbeatIntervalTicks: 1),
+            tickInterval: .milliseconds(10), snapshotEveryAppliedEntries: snapshotEveryAppliedEntries)
+        let node = try TestNode(options: options, storage: storage, machine: AppendOnlyList(), transport: network)
+        network.register(id, node)
+        await node.start()
+        nodes[id] = node
+        return node
+    }
+
+    func startAll() async throws {
+        for id in ids { try await start(id) }
+    }
+
+    /// Takes node `id` off the network and stops it, as a crash would.
+    func kill(_ id: NodeID) async {
+        network.unregister(id)
+        await nodes.removeValue(forKey: id)?.stop()
+    }
+
+    func node(_ id: NodeID) throws -> TestNode {
+        try #require(nodes[id], "node \(id) is not running")
+    }
+
+    /// Waits until the running nodes agree on one leader among them, and returns it.
+    func waitForLeader(timeout: Duration = .seconds(10)) async throws -> NodeID {
+        var found: NodeID = 0
+        try await eventually("a leader", timeout: timeout) {
+            var leaders: Set<NodeID> = []
+            for node in nodes.values {
+                let status = await node.status
+                leaders.insert(status.softState.role == .leader ? node.id : 0)
+            }
+            var views: Set<NodeID> = []
+            for node in nodes.values { views.insert(await node.leader) }
+            leaders.remove(0)
+            guard leaders.count == 1, let leader = leaders.first, views == [leader] else { return false }
+            found = leader
+            return true
+        }
+        return found
+    }
+
+    /// Waits until every running node's list equals `expected`.
+    func waitForItems(_ expected: [String], timeout: Duration = .seconds(10)) async throws {
+        try await eventually("every node to apply \(expected.count) items", timeout: timeout) {
+            for node in nodes.values where await node.withStateMachine({ $0.items }) != expected { return false }
+            return true
+        }
+    }
+
+    func stopAll() async {
+        for id in Array(nodes.keys) { await kill(id) }
+    }
+}

@@ -1,0 +1,91 @@
+@testable import Raft
+
+/// The faults injected while the run lasts: crashes, partitions, membership changes and
+/// leadership transfers.
+extension Simulation {
+
+    func liveNodeIDs() -> [NodeID] {
+        var live: [NodeID] = []
+        for node in nodes where node.isUp { live.append(node.id) }
+        return live
+    }
+
+    func injectFault() throws(SafetyChecker.Violation) {
+        let live = liveNodeIDs()
+        switch random.int(in: 0...10) {
+        case 0, 1:
+            // Crash a node; it comes back after a while.
+            guard let victim = random.pick(live) else { return }
+            let lost = nodes[index(victim)].disk.crash(&random)
+            nodes[index(victim)].stop()
+            lastFaultAction = "crash \(victim): \(lost)"
+            summary.crashes += 1
+            schedule(.restart(victim), after: UInt64(random.int(in: 5...60)) * Self.tickUnits)
+        case 2, 3:
+            // Partition: cut one node off, or split the group in two.
+            groups = groups.map { _ in 0 }
+            if random.chance(0.5), let victim = random.pick(live) {
+                groups[index(victim)] = 1
+                lastFaultAction = "isolate \(victim)"
+            } else {
+                for position in groups.indices where random.chance(0.5) { groups[position] = 1 }
+                lastFaultAction = "partition \(groups)"
+            }
+        case 4:
+            groups = groups.map { _ in 0 }
+            lastFaultAction = "heal partition"
+        case 5, 6, 7:
+            try changeMembership()
+        case 8:
+            guard let leader = currentLeader(), let voters = nodes[index(leader)].core?.confState.voters,
+                  let target = random.pick(voters.sorted()) else { return }
+            try? nodes[index(leader)].core?.transferLeadership(to: target)
+            lastFaultAction = "transfer \(leader) -> \(target)"
+            summary.transfers += 1
+            try afterStep(leader)
+        default:
+            lastFaultAction = "none"
+        }
+    }
+
+    /// One server at a time: add a new learner, promote a learner, demote or remove a member
+    /// (the leader included).
+    func changeMembership() throws(SafetyChecker.Violation) {
+        guard let leader = currentLeader(), let conf = nodes[index(leader)].core?.confState else { return }
+        let members = conf.voters.count + conf.learners.count
+        let change: ConfChange
+        switch random.int(in: 0...4) {
+        case 0 where members < maxMembers && nodes.count < 12:
+            change = ConfChange(.addLearner, NodeID(nodes.count + 1))
+        case 1 where !conf.learners.isEmpty:
+            change = ConfChange(.addVoter, random.pick(conf.learners.sorted()) ?? 0)
+        case 2 where conf.voters.count >= 3:
+            change = ConfChange(.removeNode, random.pick(conf.voters.sorted()) ?? 0)
+        case 3 where conf.voters.count >= 3:
+            change = ConfChange(.addLearner, random.pick(conf.voters.sorted()) ?? 0)
+        case 4 where !conf.learners.isEmpty:
+            change = ConfChange(.removeNode, random.pick(conf.learners.sorted()) ?? 0)
+        default:
+            return
+        }
+        do {
+            try nodes[index(leader)].core?.proposeConfChange(change)
+        } catch {
+            lastFaultAction = "conf change \(change) refused: \(error)"
+            return
+        }
+        lastFaultAction = "conf change \(change) at \(leader)"
+        summary.confChanges += 1
+        if Int(change.nodeID) == nodes.count + 1 {
+            // A brand-new server: empty disk, no membership until the leader's log says so.
+            addNode(id: change.nodeID, conf: ConfState())
+            startNode(change.nodeID)
+            schedule(.tick(change.nodeID), after: UInt64(random.int(in: 1...Int(Self.tickUnits))))
+        }
+        try afterStep(leader)
+    }
+
+    func currentLeader() -> NodeID? {
+        nodes.filter { $0.core?.isLeader == true }.max { ($0.core?.term ?? 0) < ($1.core?.term ?? 0) }?.id
+    }
+}

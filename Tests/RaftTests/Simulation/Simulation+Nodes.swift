@@ -1,0 +1,153 @@
+@testable import Raft
+
+/// The servers: starting them, handing out and completing their Ready, applying, compacting,
+/// and the network between them.
+extension Simulation {
+
+    func index(_ id: NodeID) -> Int { Int(id) - 1 }
+
+    func addNode(id: NodeID, conf: ConfState) {
+        precondition(Int(id) == nodes.count + 1, "node ids are dense")
+        let config = RaftConfig(
+            id: id, electionTimeoutTicks: 10, heartbeatIntervalTicks: 3,
+            maxAppendBytes: random.int(in: 64...2048), maxInflightAppends: random.int(in: 1...8),
+            maxApplyBytesPerReady: random.int(in: 64...4096), snapshotChunkBytes: random.int(in: 16...256))
+        nodes.append(SimNode(id: id, conf: conf, config: config,
+                             compactionThreshold: UInt64(random.int(in: 5...40)),
+                             tickUnits: UInt64(random.int(in: 8...12))))
+        groups.append(0)
+    }
+
+    func startNode(_ id: NodeID) {
+        let node = nodes[index(id)]
+        node.start(seed: random.next())
+        try? checker.observeApplied(node: id, index: node.store.appliedIndex, chain: node.store.chain)
+    }
+
+    /// After anything happened at a node: check safety, then hand out its next Ready if it
+    /// is not busy writing the previous one.
+    func afterStep(_ id: NodeID) throws(SafetyChecker.Violation) {
+        let node = nodes[index(id)]
+        guard let view = node.core?.simulationView() else { return }
+        if view.role == .leader {
+            try checker.observeLeader(id, term: view.term)
+            if let required = checker.entryRequired(ofLeaderOf: view.term, snapshotIndex: view.firstIndex - 1) {
+                let held = node.core?.simulationTerm(at: required.index)
+                if held != required.term {
+                    throw SafetyChecker.Violation(description: "leader completeness: leader \(id) of term \(view.term) "
+                        + "has \(held.map { "term \($0)" } ?? "no entry") at \(required.index), committed with term \(required.term)")
+                }
+            }
+            if node.lastRole != .leader { summary.elections += 1 }
+        }
+        node.lastRole = view.role
+        if view.commit != node.lastObservedCommit.index || view.term != node.lastObservedCommit.term {
+            node.lastObservedCommit = SafetyChecker.Position(index: view.commit, term: view.term)
+            checker.observeCommit(commitIndex: view.commit, entryTerm: view.commitTerm, nodeTerm: view.term)
+        }
+
+        guard node.disk.inFlight == nil, view.hasReady, let ready = node.core?.ready() else { return }
+        if let first = ready.entries.first {
+            try checker.observeWrite(node: id, entries: ready.entries,
+                                     previousTerm: node.core?.simulationTerm(at: first.index - 1) ?? 0)
+        }
+        node.disk.beginWrite(ready)
+        let latency = UInt64(random.int(in: 1...6))
+        schedule(.synced(id, incarnation: node.incarnation), after: latency)
+    }
+
+    /// The write reached the disk: now the Ready's messages may go, its entries apply.
+    func completeReady(_ id: NodeID) throws(SafetyChecker.Violation) {
+        let position = index(id)
+        guard let ready = nodes[position].disk.inFlight else { return }
+        nodes[position].disk.sync()
+        nodes[position].storage?.persist(ready)
+        if let snapshot = ready.snapshot {
+            nodes[position].store = KVStore(snapshotData: snapshot.data)
+            guard nodes[position].store.appliedIndex == snapshot.metadata.index else {
+                throw SafetyChecker.Violation(description: "snapshot data at \(nodes[position].store.appliedIndex) "
+                    + "labelled \(snapshot.metadata.index)")
+            }
+            try checker.observeApplied(node: id, index: snapshot.metadata.index, chain: nodes[position].store.chain)
+            summary.snapshotsSent += 1
+        }
+        for message in ready.messages { send(message) }
+        for entry in ready.committedEntries {
+            try apply(entry, at: id)
+            if nodes[position].decommissioned { return }
+        }
+        nodes[position].pendingReads += ready.readStates
+        serveReads(at: id)
+        nodes[position].core?.advance(ready)
+        compactIfDue(id)
+        try afterStep(id)
+    }
+
+    func apply(_ entry: Entry, at id: NodeID) throws(SafetyChecker.Violation) {
+        let position = index(id)
+        let outcome = nodes[position].store.apply(entry)
+        try checker.observeApplied(node: id, index: entry.index, chain: nodes[position].store.chain)
+        if entry.kind == .configChange, let change = try? ConfChange(decoding: entry.data),
+           change.operation == .removeNode, change.nodeID == id {
+            // Told it is out of the group: stop for good.
+            nodes[position].decommissioned = true
+            nodes[position].stop()
+            return
+        }
+        guard let (command, succeeded) = outcome,
+              let client = nodes[position].waitingWrites.removeValue(forKey: command.opID),
+              clients[client].current?.opID == command.opID else { return }
+        if case .cas = command {
+            finish(client, output: succeeded ? .ok : .casFailed, returnTime: now)
+        } else {
+            finish(client, output: .ok, returnTime: now)
+        }
+    }
+
+    /// Answers confirmed reads once the state machine has caught up with their index
+    /// (thesis §6.4 step 4).
+    func serveReads(at id: NodeID) {
+        let position = index(id)
+        let applied = nodes[position].store.appliedIndex
+        let ready = nodes[position].pendingReads.filter { $0.index <= applied }
+        nodes[position].pendingReads.removeAll { $0.index <= applied }
+        for read in ready {
+            guard let opID = Self.opID(read.context),
+                  let waiting = nodes[position].waitingReads.removeValue(forKey: opID),
+                  clients[waiting.client].current?.opID == opID else { continue }
+            let value = nodes[position].store.values[waiting.key]
+            clients[waiting.client].remember(value)
+            finish(waiting.client, output: .value(value), returnTime: now)
+        }
+    }
+
+    func compactIfDue(_ id: NodeID) {
+        let position = index(id)
+        guard let storage = nodes[position].storage else { return }
+        let applied = nodes[position].store.appliedIndex
+        guard applied >= storage.firstIndex - 1 + nodes[position].compactionThreshold,
+              let snapshot = try? nodes[position].core?.snapshot(at: applied, data: nodes[position].store.snapshotData())
+        else { return }
+        do {
+            try storage.compact(to: snapshot)
+        } catch {
+            preconditionFailure("compaction at \(applied) failed: \(error)")
+        }
+        nodes[position].disk.compact(to: snapshot)
+    }
+
+    // MARK: - Network
+
+    func send(_ message: Message) {
+        if random.chance(lossProbability) { return }
+        schedule(.deliver(message), after: networkDelay())
+        if random.chance(duplicationProbability) {
+            schedule(.deliver(message), after: networkDelay())
+        }
+    }
+
+    /// Mostly well under a tick; sometimes several ticks, which reorders messages.
+    func networkDelay() -> UInt64 {
+        random.chance(longDelayProbability) ? UInt64(random.int(in: 10...60)) : UInt64(random.int(in: 1...8))
+    }
+}

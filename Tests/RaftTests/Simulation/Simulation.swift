@@ -1,0 +1,291 @@
+@testable import Raft
+
+/// A deterministic simulation of a Raft group in one process (TigerBeetle's and FoundationDB's
+/// approach): simulated time, network (delay, loss, duplication, reordering, partitions) and
+/// disks (unsynced writes lost or torn on crash), crashes and restarts, membership changes,
+/// snapshots and leadership transfers, under a client workload on a key-value store. Safety
+/// is checked after every event; linearizability of the client history at the end. Every
+/// choice comes from one seeded generator: a seed replays a run exactly.
+final class Simulation {
+    struct Failure: Error, CustomStringConvertible {
+        var seed: UInt64
+        var reason: String
+        var trace: [String]
+        var description: String {
+            "simulation seed \(seed) failed: \(reason)\n"
+                + "replay with RAFT_SIM_SEED=\(seed) swift test --filter RaftTests.SimulationTests\n"
+                + "last events:\n" + trace.joined(separator: "\n")
+        }
+    }
+
+    struct Summary {
+        var events = 0
+        var operations = 0
+        var elections = 0
+        var snapshotsSent = 0
+        var crashes = 0
+        var confChanges = 0
+        var transfers = 0
+    }
+
+    enum Event {
+        case tick(NodeID)
+        case deliver(Message)
+        case synced(NodeID, incarnation: Int)
+        case restart(NodeID)
+        case clientStart(Int)
+        case clientRetry(Int, opID: UInt64)
+        case clientTimeout(Int, opID: UInt64)
+        case fault
+        case heal
+    }
+
+    static let tickUnits: UInt64 = 10
+
+    let seed: UInt64
+    var random: SimRandom
+    var now: UInt64 = 0
+    var queue = EventQueue()
+    /// Node `id` lives at `nodes[id - 1]`; removed nodes stay, stopped.
+    var nodes: [SimNode] = []
+    var clients: [SimClient] = []
+    var history: [KVOperation] = []
+    var checker = SafetyChecker()
+    var summary = Summary()
+    /// Partition groups by node index; nodes in different groups cannot talk.
+    var groups: [Int] = []
+    var lossProbability: Double
+    var duplicationProbability: Double
+    let longDelayProbability: Double
+    let faultEndTime: UInt64
+    let endTime: UInt64
+    let maxMembers: Int
+    let keys = ["k0", "k1", "k2"]
+    var lastFaultAction = ""
+    let tracing: Bool
+    struct TimedEvent {
+        let time: UInt64
+        let event: Event
+    }
+
+    var recentEvents: [TimedEvent] = []
+    var recentEventsStart = 0
+
+    init(seed: UInt64, tracing: Bool = false) {
+        self.seed = seed
+        self.tracing = tracing
+        var random = SimRandom(seed: seed)
+        let nodeCount = random.chance(0.5) ? 3 : 5
+        lossProbability = random.chance(0.3) ? 0 : Double(random.int(in: 1...8)) / 100
+        duplicationProbability = random.chance(0.5) ? 0 : Double(random.int(in: 1...5)) / 100
+        longDelayProbability = Double(random.int(in: 0...10)) / 100
+        faultEndTime = UInt64(random.int(in: 150...250)) * Self.tickUnits
+        endTime = faultEndTime + 100 * Self.tickUnits
+        maxMembers = nodeCount + 2
+        self.random = random
+        let conf = ConfState(voters: Set(1...NodeID(nodeCount)))
+        for id in 1...NodeID(nodeCount) {
+            addNode(id: id, conf: conf)
+        }
+        clients = (0..<3).map { SimClient(id: $0) }
+    }
+
+    // MARK: - Running
+
+    func run() throws(Failure) -> Summary {
+        for index in nodes.indices {
+            startNode(nodes[index].id)
+            // Nodes tick out of phase, like separate machines.
+            schedule(.tick(nodes[index].id), after: UInt64(random.int(in: 1...Int(Self.tickUnits))))
+        }
+        for client in clients.indices {
+            schedule(.clientStart(client), after: UInt64(random.int(in: 1...50)))
+        }
+        schedule(.fault, after: UInt64(random.int(in: 30...80)) * Self.tickUnits)
+        schedule(.heal, after: faultEndTime)
+        // Liveness is checked over the last 40 ticks: faults are over, the network reliable,
+        // every node back. Operations must complete, and every member must catch up with what
+        // was committed at the checkpoint.
+        let checkpoint = endTime - 40 * Self.tickUnits
+        var operationsAtCheckpoint: Int?
+        var commitAtCheckpoint: UInt64 = 0
+        while let (time, event) = queue.pop(), time <= endTime {
+            now = time
+            remember(event)
+            if time >= checkpoint && operationsAtCheckpoint == nil {
+                operationsAtCheckpoint = history.count
+                commitAtCheckpoint = nodes.compactMap { $0.core?.commitIndex }.max() ?? 0
+            }
+            do {
+                try handle(event)
+            } catch {
+                throw failure(error.description)
+            }
+            if tracing { traceRoleChanges() }
+            summary.events += 1
+        }
+        if history.count <= operationsAtCheckpoint ?? 0 {
+            throw failure("liveness: no client operation completed in the last 40 ticks")
+        }
+        if let leader = currentLeader(), let conf = nodes[index(leader)].core?.confState {
+            for node in nodes where node.isUp && (conf.voters.contains(node.id) || conf.learners.contains(node.id)) {
+                let commit = node.core?.commitIndex ?? 0
+                if commit < commitAtCheckpoint {
+                    throw failure("liveness: node \(node.id) is at commit \(commit), behind \(commitAtCheckpoint) "
+                        + "committed 40 ticks before the end")
+                }
+            }
+        } else {
+            throw failure("liveness: no leader at the end")
+        }
+        if let violation = LinearizabilityChecker.check(history) {
+            throw failure(violation.description)
+        }
+        summary.operations = history.count
+        return summary
+    }
+
+    func handle(_ event: Event) throws(SafetyChecker.Violation) {
+        switch event {
+        case .tick(let id):
+            guard nodes[index(id)].isUp else { return }
+            nodes[index(id)].core?.tick()
+            // Clocks drift: each node ticks at its own rate, within 20% of the nominal.
+            schedule(.tick(id), after: nodes[index(id)].tickUnits)
+            try afterStep(id)
+        case .deliver(let message):
+            let receiver = index(message.to)
+            guard nodes[receiver].isUp, groups[receiver] == groups[index(message.from)] else { return }
+            // Messages with entries or snapshot data cross the wire format, as between real
+            // nodes; the small fixed-shape ones are left to the codec's unit tests, for speed.
+            var decoded = message
+            switch message.payload {
+            case .append, .snapshotChunk:
+                do {
+                    decoded = try Message(decoding: message.encoded())
+                } catch {
+                    throw SafetyChecker.Violation(description: "codec failed on \(message): \(error)")
+                }
+                guard decoded == message else {
+                    throw SafetyChecker.Violation(description: "codec changed \(message) into \(decoded)")
+                }
+            default:
+                break
+            }
+            do {
+                try nodes[receiver].core?.step(decoded)
+            } catch {
+                throw SafetyChecker.Violation(description: "node \(message.to) refused \(message): \(error)")
+            }
+            try afterStep(message.to)
+        case .synced(let id, let incarnation):
+            guard nodes[index(id)].isUp, nodes[index(id)].incarnation == incarnation else { return }
+            try completeReady(id)
+        case .restart(let id):
+            guard !nodes[index(id)].isUp, !nodes[index(id)].decommissioned else { return }
+            startNode(id)
+            schedule(.tick(id), after: UInt64(random.int(in: 1...Int(Self.tickUnits))))
+            try afterStep(id)
+        case .clientStart(let client):
+            try startOperation(client)
+        case .clientRetry(let client, let opID):
+            guard clients[client].current?.opID == opID else { return }
+            try submit(client)
+        case .clientTimeout(let client, let opID):
+            guard let operation = clients[client].current, operation.opID == opID else { return }
+            // The outcome is unknown: a write may still take effect; a read had no effect.
+            if case .get = operation.input {} else {
+                finish(client, output: .unknown, returnTime: .max)
+                return
+            }
+            clients[client].current = nil
+            schedule(.clientStart(client), after: 1)
+        case .fault:
+            guard now < faultEndTime else { return }
+            try injectFault()
+            if now < faultEndTime {
+                schedule(.fault, after: UInt64(random.int(in: 3...25)) * Self.tickUnits)
+            }
+        case .heal:
+            // Faults are over: reconnect everyone, restart every node that is down, stop
+            // losing messages, and let the group settle.
+            groups = groups.map { _ in 0 }
+            lossProbability = 0
+            duplicationProbability = 0
+            for node in nodes where !node.isUp && !node.decommissioned {
+                schedule(.restart(node.id), after: 1)
+            }
+        }
+    }
+
+    // MARK: - Scheduling and tracing
+
+    func schedule(_ event: Event, after delay: UInt64) {
+        queue.schedule(event, at: now + delay)
+    }
+
+    func remember(_ event: Event) {
+        if tracing {
+            print("\(now) \(describe(event))")
+        }
+        let capacity = 400
+        if recentEvents.count < capacity {
+            recentEvents.append(TimedEvent(time: now, event: event))
+        } else {
+            recentEvents[recentEventsStart] = TimedEvent(time: now, event: event)
+            recentEventsStart = (recentEventsStart + 1) % capacity
+        }
+    }
+
+    var tracedRoles: [String] = []
+
+    /// With tracing on, prints each node's role and term whenever they change.
+    func traceRoleChanges() {
+        let roles = nodes.map { node in
+            node.core.map { "\($0.role.rawValue)@\($0.term)" } ?? (node.decommissioned ? "gone" : "down")
+        }
+        if roles != tracedRoles {
+            print("    roles: " + roles.enumerated().map { "\($0.offset + 1)=\($0.element)" }.joined(separator: " "))
+            tracedRoles = roles
+        }
+    }
+
+    func describe(_ event: Event) -> String {
+        switch event {
+        case .tick(let id): "tick \(id)"
+        case .deliver(let message): "deliver \(Self.readable(message))"
+        case .synced(let id, _): "synced \(id)"
+        case .restart(let id): "restart \(id)"
+        case .clientStart(let client): "client \(client) starts \(clients[client].current.map { "\($0.input) \($0.key)" } ?? "")"
+        case .clientRetry(let client, let opID): "client \(client) retries \(opID)"
+        case .clientTimeout(let client, let opID): "client \(client) times out \(opID)"
+        case .fault: "fault: \(lastFaultAction)"
+        case .heal: "heal"
+        }
+    }
+
+    /// A message as the trace shows it: client commands in entries decoded.
+    static func readable(_ message: Message) -> String {
+        guard case .append(let request) = message.payload, !request.entries.isEmpty else { return "\(message)" }
+        let entries = request.entries.map { entry in
+            KVCommand(decoding: entry.data).map { "\(entry.term)/\(entry.index) \($0)" } ?? "\(entry)"
+        }
+        return "\(message.from)->\(message.to) append term=\(message.term) prev=\(request.prevLogTerm)/\(request.prevLogIndex) "
+            + "commit=\(request.commit) entries=[\(entries.joined(separator: ", "))]"
+    }
+
+    func failure(_ reason: String) -> Failure {
+        let ordered = recentEvents[recentEventsStart...] + recentEvents[..<recentEventsStart]
+        var trace = ordered.suffix(120).map { "  \($0.time) \(describe($0.event))" }
+        trace.append("nodes:")
+        for node in nodes {
+            if let core = node.core {
+                trace.append("  \(node.id): \(core.role.rawValue) term=\(core.term) lead=\(core.leader) "
+                    + "commit=\(core.commitIndex) applied=\(core.appliedIndex) last=\(core.lastIndex) \(core.confState)")
+            } else {
+                trace.append("  \(node.id): \(node.decommissioned ? "decommissioned" : "down")")
+            }
+        }
+        return Failure(seed: seed, reason: reason, trace: trace)
+    }
+}

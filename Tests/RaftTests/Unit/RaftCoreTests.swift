@@ -1,0 +1,107 @@
+import Testing
+@testable import Raft
+
+/// Requests and messages the core must refuse, with the typed error a caller acts on.
+@Suite struct RaftCoreTests {
+    static func makeCore(id: NodeID = 1, voters: Set<NodeID> = [1, 2, 3]) -> RaftCore {
+        RaftCore(config: RaftConfig(id: id), storage: MemoryStorage(bootstrap: ConfState(voters: voters)),
+                 random: SplitMix64(seed: id))
+    }
+
+    @Test func followerRefusesProposalsNamingTheLeader() throws {
+        var core = Self.makeCore(id: 2)
+        #expect(throws: RaftError.notLeader(leaderHint: 0)) { try core.propose([1]) }
+        try core.step(Message(from: 1, to: 2, term: 2, payload: .heartbeat(Heartbeat(commit: 0))))
+        #expect(core.leader == 1)
+        #expect(throws: RaftError.notLeader(leaderHint: 1)) { try core.propose([1]) }
+        #expect(throws: RaftError.notLeader(leaderHint: 1)) { try core.proposeConfChange(ConfChange(.addLearner, 4)) }
+        #expect(throws: RaftError.notLeader(leaderHint: 1)) { try core.transferLeadership(to: 3) }
+    }
+
+    @Test func readIndexWithoutLeaderFailsFast() {
+        var core = Self.makeCore(id: 2)
+        #expect(throws: RaftError.notLeader(leaderHint: 0)) { try core.readIndex(context: [1]) }
+    }
+
+    @Test func refusesMisaddressedAndMalformedMessages() {
+        var core = Self.makeCore(id: 2)
+        #expect(throws: RaftError.misaddressed(to: 3)) {
+            try core.step(Message(from: 1, to: 3, term: 1, payload: .timeoutNow))
+        }
+        #expect(throws: RaftError.self) {
+            try core.step(Message(from: 2, to: 2, term: 1, payload: .timeoutNow))
+        }
+        // Entries out of sequence, or from a term after the message's.
+        let gap = AppendRequest(prevLogIndex: 3, prevLogTerm: 1, entries: [Entry(term: 1, index: 5)], commit: 0)
+        #expect(throws: RaftError.self) { try core.step(Message(from: 1, to: 2, term: 1, payload: .append(gap))) }
+        let future = AppendRequest(prevLogIndex: 3, prevLogTerm: 1, entries: [Entry(term: 9, index: 4)], commit: 0)
+        #expect(throws: RaftError.self) { try core.step(Message(from: 1, to: 2, term: 1, payload: .append(future))) }
+        let chunk = SnapshotChunk(metadata: SnapshotMetadata(index: 5, term: 1), offset: 8, totalBytes: 4, data: [])
+        #expect(throws: RaftError.self) { try core.step(Message(from: 1, to: 2, term: 1, payload: .snapshotChunk(chunk))) }
+    }
+
+    @Test func singleVoterLeadsAndCommitsAlone() throws {
+        var core = Self.makeCore(id: 1, voters: [1])
+        let storage = core.log.storage as? MemoryStorage
+        core.campaign()
+        #expect(core.isLeader)
+        let position = try core.propose(Array("x".utf8))
+        var applied: [Entry] = []
+        while core.hasReady {
+            let ready = core.ready()
+            storage?.persist(ready)
+            applied += ready.committedEntries
+            core.advance(ready)
+        }
+        #expect(core.commitIndex == position.index)
+        #expect(applied.last?.data == Array("x".utf8))
+    }
+
+    @Test func snapshotOnlyAtAnAppliedIndex() throws {
+        var core = Self.makeCore(id: 1, voters: [1])
+        // The bootstrap entry (index 1) is committed but not applied yet.
+        #expect(throws: RaftError.invalidSnapshotIndex(index: 1, firstIndex: 1, applied: 0)) {
+            try core.snapshot(at: 1, data: [])
+        }
+        let storage = core.log.storage as? MemoryStorage
+        while core.hasReady {
+            let ready = core.ready()
+            storage?.persist(ready)
+            core.advance(ready)
+        }
+        let snapshot = try core.snapshot(at: 1, data: [42])
+        #expect(snapshot.metadata == SnapshotMetadata(index: 1, term: 1, confState: ConfState(voters: [1])))
+        #expect(throws: RaftError.self) { try core.snapshot(at: 2, data: []) }
+    }
+
+    /// A Ready's entries are being persisted when a new leader replaces their tail: the part
+    /// that still stands becomes stable, the replacement stays unstable for the next Ready.
+    @Test func advanceKeepsTheStandingPrefixStable() throws {
+        var core = Self.makeCore(id: 2)
+        let storage = try #require(core.log.storage as? MemoryStorage)
+        while core.hasReady {
+            let ready = core.ready()
+            storage.persist(ready)
+            core.advance(ready)
+        }
+        let old = (4...7).map { Entry(term: 2, index: UInt64($0), data: [UInt8($0)]) }
+        try core.step(Message(from: 1, to: 2, term: 2, payload: .append(AppendRequest(
+            prevLogIndex: 3, prevLogTerm: 1, entries: old, commit: 3))))
+        let inFlight = core.ready()
+        #expect(inFlight.entries.map(\.index) == [4, 5, 6, 7])
+        // Leader 3 of term 3 replaces 6 and 7 while the write is in flight.
+        let new = [Entry(term: 3, index: 6, data: [60])]
+        try core.step(Message(from: 3, to: 2, term: 3, payload: .append(AppendRequest(
+            prevLogIndex: 5, prevLogTerm: 2, entries: new, commit: 5))))
+        storage.persist(inFlight)
+        core.advance(inFlight)
+        #expect(core.log.unstable.offset == 6)
+        #expect(core.log.unstable.entries == new)
+        let next = core.ready()
+        #expect(next.entries == new)
+        storage.persist(next)
+        core.advance(next)
+        #expect(storage.lastIndex == 6)
+        #expect(try storage.term(at: 6) == 3)
+    }
+}
