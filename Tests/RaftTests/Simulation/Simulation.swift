@@ -79,8 +79,8 @@ final class Simulation {
         lossProbability = random.chance(0.3) ? 0 : Double(random.int(in: 1...8)) / 100
         duplicationProbability = random.chance(0.5) ? 0 : Double(random.int(in: 1...5)) / 100
         longDelayProbability = Double(random.int(in: 0...10)) / 100
-        faultEndTime = UInt64(random.int(in: 150...250)) * Self.tickUnits
-        endTime = faultEndTime + 100 * Self.tickUnits
+        faultEndTime = UInt64(random.int(in: 90...150)) * Self.tickUnits
+        endTime = faultEndTime + 60 * Self.tickUnits
         maxMembers = nodeCount + 2
         self.random = random
         let conf = ConfState(voters: Set(1...NodeID(nodeCount)))
@@ -101,12 +101,12 @@ final class Simulation {
         for client in clients.indices {
             schedule(.clientStart(client), after: UInt64(random.int(in: 1...50)))
         }
-        schedule(.fault, after: UInt64(random.int(in: 30...80)) * Self.tickUnits)
+        schedule(.fault, after: UInt64(random.int(in: 18...48)) * Self.tickUnits)
         schedule(.heal, after: faultEndTime)
-        // Liveness is checked over the last 40 ticks: faults are over, the network reliable,
+        // Liveness is checked over the last 25 ticks: faults are over, the network reliable,
         // every node back. Operations must complete, and every member must catch up with what
         // was committed at the checkpoint.
-        let checkpoint = endTime - 40 * Self.tickUnits
+        let checkpoint = endTime - 25 * Self.tickUnits
         var operationsAtCheckpoint: Int?
         var commitAtCheckpoint: UInt64 = 0
         while let (time, event) = queue.pop(), time <= endTime {
@@ -125,14 +125,14 @@ final class Simulation {
             summary.events += 1
         }
         if history.count <= operationsAtCheckpoint ?? 0 {
-            throw failure("liveness: no client operation completed in the last 40 ticks")
+            throw failure("liveness: no client operation completed in the last 25 ticks")
         }
         if let leader = currentLeader(), let conf = nodes[index(leader)].core?.confState {
             for node in nodes where node.isUp && (conf.voters.contains(node.id) || conf.learners.contains(node.id)) {
                 let commit = node.core?.commitIndex ?? 0
                 if commit < commitAtCheckpoint {
                     throw failure("liveness: node \(node.id) is at commit \(commit), behind \(commitAtCheckpoint) "
-                        + "committed 40 ticks before the end")
+                        + "committed 25 ticks before the end")
                 }
             }
         } else {
@@ -204,7 +204,7 @@ final class Simulation {
             guard now < faultEndTime else { return }
             try injectFault()
             if now < faultEndTime {
-                schedule(.fault, after: UInt64(random.int(in: 3...25)) * Self.tickUnits)
+                schedule(.fault, after: UInt64(random.int(in: 2...15)) * Self.tickUnits)
             }
         case .heal:
             // Faults are over: reconnect everyone, restart every node that is down, stop
