@@ -356,6 +356,31 @@ static void fl_child_descriptors(struct fl_child_context *ctx) {
     }
 }
 
+/// Exec checks (`join_flags`): joins the target's namespaces, then forks; returns in the grandchild,
+/// which goes on to exec the command, while this process waits for it and exits with its status.
+/// setns(2) with a pidfd enters all the namespaces at once; a pid namespace only applies to
+/// children, hence the fork (as nsenter(1) does). Without CLONE_VM the grandchild has its own copy
+/// of memory, so it may return into C. PR_SET_PDEATHSIG: killing this process at a check's
+/// timeout kills the command too.
+static void fl_child_join(struct fl_child_context *ctx) {
+    const struct fl_spawn_request *req = ctx->req;
+    long rc = FL_SYS2(SYS_setns, req->join_pidfd, req->join_flags);
+    if (rc < 0) fl_child_fail(ctx, FL_STAGE_SETNS, rc, -1);
+    long pid = FL_SYS5(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (pid < 0) fl_child_fail(ctx, FL_STAGE_JOIN_FORK, pid, -1);
+    if (pid == 0) {
+        FL_SYS2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+        return;
+    }
+    FL_SYS1(SYS_close, ctx->status_fd);
+    int status = 0;
+    do {
+        rc = FL_SYS4(SYS_wait4, pid, &status, 0, 0);
+    } while (rc == -EINTR);
+    int code = rc < 0 ? 127 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    for (;;) FL_SYS1(SYS_exit, code);
+}
+
 static int fl_child_main(void *arg) {
     // A copy on the child's own stack: with CLONE_VM the original is the parent's memory.
     struct fl_child_context context = *(const struct fl_child_context *)arg;
@@ -374,6 +399,7 @@ static int fl_child_main(void *arg) {
         rc = FL_SYS3(SYS_read, ctx->release_fd, &byte, 1);
         if (rc != 1) fl_child_fail(ctx, FL_STAGE_WAIT_RELEASE, rc < 0 ? rc : -EPIPE, -1);
     }
+    if (req->join_flags) fl_child_join(ctx);
     // In a new user namespace our ids are still the parent's, unmapped there: files we create
     // (mount points, /dev entries) would fail with EOVERFLOW. Become the namespace's root, as
     // runc's nsexec does; capabilities in the namespace are kept across this change.
@@ -532,7 +558,9 @@ int fl_spawn(const struct fl_spawn_request *req, struct fl_spawn_result *out) {
         return fl_fail(out, FL_STAGE_PIPE, error);
     }
 
-    int shares_vm = FL_HAVE_CLONE3_VM && !(req->options & FL_SPAWN_NO_SHARED_VM);
+    // An exec check's child outlives fl_spawn (it waits for the command), so it cannot run on a
+    // stack that is unmapped when fl_spawn returns: it gets its own copy of memory instead.
+    int shares_vm = FL_HAVE_CLONE3_VM && !(req->options & FL_SPAWN_NO_SHARED_VM) && !req->join_flags;
     void *stack = NULL;
     if (shares_vm) {
         stack = mmap(NULL, FL_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
