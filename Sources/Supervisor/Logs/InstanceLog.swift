@@ -127,7 +127,10 @@ public final class InstanceLog: Sendable {
         state.withLock { state in
             guard let reader = state.readers[stream] else { return }
             let moved = drain(&state, stream, reader: reader, budget: 4 << 20)
-            if moved == 0 && hangUp && fl_pipe_queued(reader.fd) <= 0 { closeReader(&state, stream) }
+            // The hang-up may be stale: a relaunch may have opened the FIFO for writing since.
+            if moved == 0 && hangUp && Self.isHungUp(reader.fd) && fl_pipe_queued(reader.fd) <= 0 {
+                closeReader(&state, stream)
+            }
             if moved > 0 { wakeSubscribers(state) }
         }
     }
@@ -156,6 +159,12 @@ public final class InstanceLog: Sendable {
                 }
             }
         }
+    }
+
+    /// Whether the pipe has no writer now.
+    private static func isHungUp(_ fd: Int32) -> Bool {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) == 1 && descriptor.revents & Int16(POLLHUP) != 0
     }
 
     private func closeReader(_ state: inout State, _ stream: LogStream) {
