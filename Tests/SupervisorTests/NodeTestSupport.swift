@@ -1,0 +1,91 @@
+import Foundation
+import Glibc
+import Manifest
+import Testing
+
+@testable import Supervisor
+
+/// A node supervisor with its own state directory and parent cgroup; `withTestNode` always
+/// tears it down: every instance stopped, no cgroup left, the directory removed.
+final class TestNode: Sendable {
+    let node: NodeSupervisor
+    let stateDirectory: String
+    let parent: String
+
+    init(journal: NodeSupervisor.JournalMode = .disabled, seed: UInt64 = 1) throws {
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        stateDirectory = NSTemporaryDirectory() + "flotilla-node-" + tag
+        parent = "flotilla-test-" + tag
+        node = try NodeSupervisor(NodeSupervisor.Configuration(stateDirectory: stateDirectory, cgroupParent: parent,
+                                                               journal: journal, seed: seed))
+    }
+
+    /// Every instance cgroup left under the parent.
+    func leftoverCgroups() -> [String] {
+        node.supervisor.cgroups.parentDirectories.flatMap { directory in
+            FileSystem.entries(of: directory).filter { name in
+                var info = stat()
+                return stat(directory + "/" + name, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+            }.map { directory + "/" + $0 }
+        }
+    }
+
+    func teardown() async {
+        await node.shutdown()
+        let leftovers = leftoverCgroups()
+        #expect(leftovers == [], "cgroups left behind")
+        for directory in leftovers {
+            let cgroup = InstanceCgroup(unifiedPath: directory.contains("unified") ? directory : nil,
+                                        legacyPaths: directory.contains("unified") ? [:] : ["freezer": directory])
+            try? cgroup.kill()
+            try? cgroup.remove(deadline: ContinuousClock.now + .seconds(5))
+        }
+        try? node.supervisor.cgroups.removeParent()
+        FileSystem.removeTree(stateDirectory)
+    }
+}
+
+/// Runs `body` with a fresh node and tears it down whatever happens.
+func withTestNode(journal: NodeSupervisor.JournalMode = .disabled, _ body: (TestNode) async throws -> Void) async throws {
+    let test = try TestNode(journal: journal)
+    do {
+        try await body(test)
+    } catch {
+        await test.teardown()
+        throw error
+    }
+    await test.teardown()
+}
+
+/// A service running `script` with busybox's sh in `rootfs`.
+func shellService(_ script: String, rootfs: BusyboxRootfs, id: String = #function, policy: SupervisionPolicy = SupervisionPolicy(),
+                  ports: [String: Int] = [:]) -> SupervisedService
+{
+    let sanitized = String(id.map { $0.isLetter || $0.isNumber ? $0 : "-" }.prefix(30))
+    let launch = LaunchSpec(instanceID: sanitized + "-" + UUID().uuidString.prefix(6).lowercased(),
+                            command: ["/bin/sh", "-c", script], root: .directory(rootfs.path))
+    return SupervisedService(serviceName: "test", launch: launch, policy: policy, ports: ports)
+}
+
+/// The lines an instance wrote, as captured.
+func capturedLines(_ instance: SupervisedInstance) throws -> [String] {
+    try instance.log.reader.lines().map(\.text)
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
