@@ -105,7 +105,7 @@ struct LogTests {
         try await withTestNode { test in
             let instance = try await test.node.supervise(shellService(
                 "echo before; sleep 0.5; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done", rootfs: rootfs))
-            _ = try await instance.wait(timeout: .seconds(10)) { _ in (try? capturedLines(instance))?.first == "before" }
+            #expect(await eventually { (try? capturedLines(instance))?.first == "before" })
             var received: [String] = []
             for try await line in instance.log.follow(tail: 1) {
                 received.append(line.text)

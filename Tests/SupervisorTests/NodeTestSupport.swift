@@ -58,7 +58,8 @@ func withTestNode(journal: NodeSupervisor.JournalMode = .disabled, _ body: (Test
 }
 
 /// A service running `script` with busybox's sh in `rootfs`.
-func shellService(_ script: String, rootfs: BusyboxRootfs, id: String = #function, policy: SupervisionPolicy = SupervisionPolicy(),
+func shellService(_ script: String, rootfs: BusyboxRootfs, id: String = #function,
+                  policy: SupervisionPolicy = SupervisionPolicy(stopTimeout: .seconds(1)),
                   ports: [String: Int] = [:]) -> SupervisedService
 {
     let sanitized = String(id.map { $0.isLetter || $0.isNumber ? $0 : "-" }.prefix(30))
@@ -88,4 +89,32 @@ func freePort() -> Int {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
     }
     return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Polls `condition` every 20 ms until it holds; false if `timeout` passes first.
+func eventually(within timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+/// The supervisor-testd executable, built beside the tests (`swift build --build-tests` builds it).
+let testDaemonPath: String = {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+    return bundle + "/supervisor-testd"
+}()
+
+/// Whether supervisor-testd has been built.
+let testDaemonBuilt = FileManager.default.isExecutableFile(atPath: testDaemonPath)
+
+/// A service running `script` with the host's /bin/sh on the host's filesystem (in its own
+/// namespaces still), where supervisor-testd can serve as its sd_notify client as `$TESTD`.
+func hostShellService(_ script: String, id: String = #function, policy: SupervisionPolicy) -> SupervisedService {
+    let sanitized = String(id.map { $0.isLetter || $0.isNumber ? $0 : "-" }.prefix(30))
+    let launch = LaunchSpec(instanceID: sanitized + "-" + UUID().uuidString.prefix(6).lowercased(),
+                            command: ["/bin/sh", "-c", script], environment: ["TESTD": testDaemonPath], root: .host)
+    return SupervisedService(serviceName: "test", launch: launch, policy: policy)
 }

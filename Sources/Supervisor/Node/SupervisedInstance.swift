@@ -96,7 +96,11 @@ public final class SupervisedInstance: Sendable {
             promise.fail(WaitTimeout(instanceID: self.instanceID, timeout: timeout))
         }
         defer { timer.cancel() }
-        return try await promise.futureResult.get()
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            promise.fail(CancellationError())
+        }
     }
 
     /// Stops the instance for good (stop signal, then its cgroup is killed after the stop

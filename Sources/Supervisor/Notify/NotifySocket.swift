@@ -117,9 +117,16 @@ final class NotifySocket: Sendable {
         guard let expected else { return .failure(Refusal(why: "from \(who): the instance is not running")) }
         if sender.pidfd >= 0, let cgroupID = expected.cgroupID {
             var info = fl_pidfd_info()
-            if fl_pidfd_info(sender.pidfd, UInt64(FL_PIDFD_INFO_CGROUPID), &info) == 0,
-                info.mask & UInt64(FL_PIDFD_INFO_CGROUPID) != 0
-            {
+            // PIDFD_INFO_EXIT too: for a sender already reaped, the kernel answers only with its
+            // exit record (which holds its cgroup id). One caught between its exit and its
+            // reaping is briefly in neither (ESRCH): ask again for a few milliseconds.
+            let mask = UInt64(FL_PIDFD_INFO_CGROUPID) | UInt64(FL_PIDFD_INFO_EXIT)
+            var attempts = 0
+            while fl_pidfd_info(sender.pidfd, mask, &info) == -ESRCH, attempts < 20 {
+                attempts += 1
+                InstanceCgroup.sleep(.microseconds(250))
+            }
+            if info.mask & UInt64(FL_PIDFD_INFO_CGROUPID) != 0 {
                 if info.cgroup_id == cgroupID { return .success(()) }
                 return .failure(Refusal(why: "from \(who) in cgroup \(describeCgroup(sender.pid)) (id \(info.cgroup_id)), not this instance's"))
             }
