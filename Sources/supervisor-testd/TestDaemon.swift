@@ -9,7 +9,7 @@ import Synchronization
 ///
 ///     supervisor-testd run --state DIR --parent CGROUP --rootfs DIR --count N --prefix P --status FILE
 ///         Supervises N counting services (each prints 1, 2, 3… every 20 ms), adopting those a
-///         previous run left, writes FILE (`id pid launches restarts adopted phase` per line)
+///         previous run left, writes FILE (`id pid launches restarts adopted phase last-exit`, tab-separated, per line)
 ///         and waits: SIGTERM stops every service and exits, SIGUSR1 leaves them running.
 ///     supervisor-testd journal --state DIR --parent CGROUP --id ID --lines N
 ///         Runs one host-root service that prints N lines on stdout and on stderr, with journal
@@ -76,7 +76,8 @@ struct TestDaemon {
             let policy = SupervisionPolicy(restart: RestartPolicy(initialDelay: .milliseconds(100)), stopTimeout: .seconds(2))
             let instance = try await node.supervise(SupervisedService(serviceName: prefix, launch: launch, policy: policy))
             let status = await instance.status()
-            lines.append("\(status.instanceID) \(status.pid ?? 0) \(status.launchCount) \(status.restartCount) \(status.adopted) \(status.phase)")
+            lines.append([status.instanceID, "\(status.pid ?? 0)", "\(status.launchCount)", "\(status.restartCount)",
+                          "\(status.adopted)", "\(status.phase)", status.lastExit.map { "\($0)" } ?? "-"].joined(separator: "\t"))
         }
         let statusPath = options.require("status")
         try (lines.joined(separator: "\n") + "\n").write(toFile: statusPath + ".tmp", atomically: false, encoding: .utf8)
