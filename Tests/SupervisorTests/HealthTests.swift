@@ -29,19 +29,18 @@ struct HealthTests {
             let service = try Self.webServer(rootfs, port: port, check: check)
             try "ok".write(toFile: marker, atomically: true, encoding: .utf8)
             let instance = try await test.node.supervise(service)
-            #expect(!(await instance.status()).isReady)
-            var status = try await instance.wait(timeout: .seconds(10)) { $0.isReady }
+            var status = try await instance.wait(timeout: .seconds(30)) { $0.isReady }
             #expect(status.health == .healthy)
             #expect(status.lastCheck == ProbeOutcome(passed: true, detail: "HTTP 200"))
             // Two failures are below the threshold of three: still healthy.
             unlink(marker)
-            _ = try await instance.wait(timeout: .seconds(10)) { $0.lastCheck?.passed == false }
+            _ = try await instance.wait(timeout: .seconds(30)) { $0.lastCheck?.passed == false }
             try "ok".write(toFile: marker, atomically: true, encoding: .utf8)
             unlink(marker)
-            status = try await instance.wait(timeout: .seconds(10)) { $0.launchCount == 2 }
+            status = try await instance.wait(timeout: .seconds(30)) { $0.launchCount == 2 }
             #expect(status.lastExit == .healthCheckFailed(detail: "HTTP 404"))
             try "ok".write(toFile: marker, atomically: true, encoding: .utf8)
-            status = try await instance.wait(timeout: .seconds(10)) { $0.isReady && $0.launchCount == 2 }
+            status = try await instance.wait(timeout: .seconds(30)) { $0.isReady && $0.launchCount == 2 }
             let kinds = instance.events().map(\.kind)
             #expect(kinds.filter { $0 == .healthy }.count == 2)
             #expect(kinds.filter { $0 == .unhealthy }.count == 1)
@@ -57,14 +56,14 @@ struct HealthTests {
             let check = HealthCheck(probe: .tcp(TCPCheck(port: "http")), interval: .milliseconds(100), timeout: .seconds(1),
                                     unhealthyThreshold: 1)
             let listening = try await test.node.supervise(try Self.webServer(rootfs, port: port, check: check))
-            let status = try await listening.wait(timeout: .seconds(10)) { $0.health == .healthy }
+            let status = try await listening.wait(timeout: .seconds(30)) { $0.health == .healthy }
             #expect(status.lastCheck?.detail == "connected to 127.0.0.1:\(port)")
 
             let closedPort = freePort()
             let policy = SupervisionPolicy(restart: RestartPolicy(policy: .never), health: check, stopTimeout: .milliseconds(300))
             let silent = try await test.node.supervise(shellService("exec sleep 1000", rootfs: rootfs, policy: policy,
                                                                     ports: ["http": closedPort]))
-            let failed = try await silent.wait(timeout: .seconds(10)) { $0.isFinished }
+            let failed = try await silent.wait(timeout: .seconds(30)) { $0.isFinished }
             guard case .failed(let reason) = failed.phase else {
                 Issue.record("expected failed, got \(failed.phase)")
                 return
@@ -88,7 +87,7 @@ struct HealthTests {
             service.launch.user = UserSpec(user: "web")
             service.launch.capabilities = []
             let instance = try await test.node.supervise(service)
-            let status = try await instance.wait(timeout: .seconds(15)) { $0.lastCheck?.passed == true }
+            let status = try await instance.wait(timeout: .seconds(30)) { $0.lastCheck?.passed == true }
             let detail = status.lastCheck?.detail ?? ""
             #expect(status.lastCheck?.passed == true, "\(detail)")
             let lines = detail.split(separator: "\n").map(String.init)
@@ -108,7 +107,7 @@ struct HealthTests {
                                     interval: .milliseconds(100), timeout: .seconds(2), unhealthyThreshold: 2)
             let policy = SupervisionPolicy(restart: RestartPolicy(policy: .never), health: check, stopTimeout: .milliseconds(300))
             let instance = try await test.node.supervise(shellService("exec sleep 1000", rootfs: rootfs, policy: policy))
-            let status = try await instance.wait(timeout: .seconds(15)) { $0.isFinished }
+            let status = try await instance.wait(timeout: .seconds(30)) { $0.isFinished }
             #expect(status.phase == .failed(reason: "failed health check: /bin/sh exited with status 4: not yet"))
         }
     }
@@ -120,7 +119,7 @@ struct HealthTests {
                                     timeout: .milliseconds(300), unhealthyThreshold: 1)
             let policy = SupervisionPolicy(restart: RestartPolicy(policy: .never), health: check, stopTimeout: .milliseconds(300))
             let instance = try await test.node.supervise(shellService("exec sleep 1000", rootfs: rootfs, policy: policy))
-            let status = try await instance.wait(timeout: .seconds(15)) { $0.isFinished }
+            let status = try await instance.wait(timeout: .seconds(30)) { $0.isFinished }
             #expect(status.phase == .failed(reason: "failed health check: /bin/sleep timed out after 0.3 seconds"))
         }
     }

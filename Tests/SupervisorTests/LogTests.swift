@@ -89,7 +89,7 @@ struct LogTests {
             let instance = try await test.node.supervise(shellService(
                 "echo out1; echo err1 >&2; printf 'par'; sleep 0.3; printf 'tial\\n'; echo err2 >&2; printf 'no newline'",
                 rootfs: rootfs, policy: SupervisionPolicy(restart: RestartPolicy(policy: .never))))
-            _ = try await instance.wait(timeout: .seconds(20)) { $0.isFinished }
+            _ = try await instance.wait(timeout: .seconds(30)) { $0.isFinished }
             let lines = try instance.log.reader.lines()
             let stdout = lines.filter { $0.stream == .stdout }.map(\.text)
             let stderr = lines.filter { $0.stream == .stderr }.map(\.text)
@@ -104,11 +104,16 @@ struct LogTests {
         let rootfs = try BusyboxRootfs()
         try await withTestNode { test in
             let instance = try await test.node.supervise(shellService(
-                "echo before; sleep 0.5; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done", rootfs: rootfs))
-            #expect(await eventually { (try? capturedLines(instance))?.first == "before" })
+                "echo before; while [ ! -e /tmp/go ]; do sleep 0.05; done; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done",
+                rootfs: rootfs))
+            #expect(await eventually(within: .seconds(30)) { (try? capturedLines(instance))?.first == "before" })
             var received: [String] = []
+            var go = false
             for try await line in instance.log.follow(tail: 1) {
                 received.append(line.text)
+                if !go {
+                    go = FileManager.default.createFile(atPath: rootfs.path + "/tmp/go", contents: nil)
+                }
                 if received.count == 4 { break }
             }
             #expect(received == ["before", "tick 1", "tick 2", "tick 3"])

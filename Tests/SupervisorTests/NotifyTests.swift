@@ -17,11 +17,14 @@ struct NotifyTests {
                 "sleep 0.4; $TESTD notify STATUS=warming; sleep 0.4; $TESTD notify READY=1 STATUS=serving; exec sleep 1000",
                 policy: policy))
             let launched = ContinuousClock.now
-            #expect(!(await instance.status()).isReady)
-            let warming = try await instance.wait(timeout: .seconds(10)) { $0.statusText == "warming" }
+            let warming = try await instance.wait(timeout: .seconds(30)) { $0.statusText == "warming" }
             #expect(!warming.isReady)
-            let ready = try await instance.wait(timeout: .seconds(10)) { $0.isReady }
+            let ready = try await instance.wait(timeout: .seconds(30)) { $0.isReady }
             #expect(ContinuousClock.now - launched >= .milliseconds(700))
+            let events = instance.events()
+            let launchedAt = try #require(events.first { $0.kind == .launched }?.at)
+            let readyAt = try #require(events.first { $0.kind == .ready }?.at)
+            #expect(readyAt - launchedAt >= .milliseconds(800), "ready before READY=1 was sent")
             #expect(ready.statusText == "serving")
             let kinds = instance.events().map(\.kind)
             #expect(kinds.firstIndex(of: .ready).map { $0 > kinds.firstIndex(of: .status)! } == true)
@@ -35,7 +38,7 @@ struct NotifyTests {
             let instance = try await test.node.supervise(hostShellService(
                 "echo usec=$WATCHDOG_USEC; $TESTD notify READY=1; for i in 1 2 3 4; do sleep 0.3; $TESTD notify WATCHDOG=1; done; exec sleep 1000",
                 policy: policy))
-            let restarted = try await instance.wait(timeout: .seconds(20)) { $0.launchCount >= 2 }
+            let restarted = try await instance.wait(timeout: .seconds(30)) { $0.launchCount >= 2 }
             #expect(restarted.lastExit == .watchdogMissed)
             let events = instance.events()
             let missed = try #require(events.first { $0.kind == .watchdogMissed })
@@ -54,8 +57,8 @@ struct NotifyTests {
             let spoofer = try await test.node.supervise(hostShellService(
                 "NOTIFY_SOCKET=\(victimSocket) $TESTD notify READY=1 STATUS=spoofed; $TESTD notify READY=1; exec sleep 1000",
                 id: "spoofer", policy: policy))
-            _ = try await spoofer.wait(timeout: .seconds(10)) { $0.isReady }
-            let refused = try await eventually { victim.events().contains { $0.kind == .notifyRefused } }
+            _ = try await spoofer.wait(timeout: .seconds(30)) { $0.isReady }
+            let refused = await eventually(within: .seconds(30)) { victim.events().contains { $0.kind == .notifyRefused } }
             #expect(refused)
             let status = await victim.status()
             #expect(!status.isReady)
@@ -71,7 +74,7 @@ struct NotifyTests {
             let instance = try await test.node.supervise(shellService(
                 "echo $NOTIFY_SOCKET; ls -l /run/flotilla/notify/ | grep -c '^s.*notify.sock'; touch /run/flotilla/notify/x || echo read-only",
                 rootfs: rootfs, policy: SupervisionPolicy(restart: RestartPolicy(policy: .never))))
-            _ = try await instance.wait(timeout: .seconds(10)) { $0.isFinished }
+            _ = try await instance.wait(timeout: .seconds(30)) { $0.isFinished }
             #expect(try capturedLines(instance).filter { !$0.hasPrefix("touch:") }
                 == ["/run/flotilla/notify/notify.sock", "1", "read-only"])
         }

@@ -14,7 +14,7 @@ struct RestartTests {
             let policy = SupervisionPolicy(restart: RestartPolicy(initialDelay: .milliseconds(100), maxDelay: .milliseconds(400),
                                                                   maxRestarts: 3, window: .seconds(60)))
             let instance = try await test.node.supervise(shellService("echo started; exit 3", rootfs: rootfs, policy: policy))
-            let status = try await instance.wait(timeout: .seconds(20)) { $0.isFinished }
+            let status = try await instance.wait(timeout: .seconds(30)) { $0.isFinished }
             #expect(status.phase == .failed(reason: "exited with status 3 after 3 restarts within 60.0 seconds"))
             #expect(status.launchCount == 4)
             #expect(status.restartCount == 3)
@@ -38,7 +38,7 @@ struct RestartTests {
             let policy = SupervisionPolicy(restart: RestartPolicy(policy: .onFailure, initialDelay: .milliseconds(10)))
             let instance = try await test.node.supervise(
                 shellService("if [ -e /tmp/second ]; then exit 0; fi; touch /tmp/second; exit 1", rootfs: rootfs, policy: policy))
-            let status = try await instance.wait(timeout: .seconds(20)) { $0.isFinished }
+            let status = try await instance.wait(timeout: .seconds(30)) { $0.isFinished }
             #expect(status.phase == .completed)
             #expect(status.launchCount == 2)
         }
@@ -51,12 +51,12 @@ struct RestartTests {
             // child sleeps in the same cgroup and must go too.
             let policy = SupervisionPolicy(stopSignal: SIGTERM, stopTimeout: .milliseconds(500))
             let instance = try await test.node.supervise(shellService("sleep 1000 & echo up; wait", rootfs: rootfs, policy: policy))
-            #expect(await eventually { (try? capturedLines(instance)) == ["up"] })
+            #expect(await eventually(within: .seconds(30)) { (try? capturedLines(instance)) == ["up"] })
             let started = ContinuousClock.now
             let status = await instance.stop()
             let took = ContinuousClock.now - started
             #expect(status.phase == .stopped)
-            #expect(took >= .milliseconds(500) && took < .seconds(5), "stop took \(took)")
+            #expect(took >= .milliseconds(500) && took < .seconds(30), "stop took \(took)")
             #expect(instance.events().contains { $0.kind == .killed })
             #expect(status.launchCount == 1)
         }
@@ -67,7 +67,7 @@ struct RestartTests {
         try await withTestNode { test in
             let policy = SupervisionPolicy(restart: RestartPolicy(initialDelay: .seconds(2), maxDelay: .seconds(2)))
             let instance = try await test.node.supervise(shellService("exit 1", rootfs: rootfs, policy: policy))
-            _ = try await instance.wait(timeout: .seconds(10)) {
+            _ = try await instance.wait(timeout: .seconds(30)) {
                 if case .backingOff = $0.phase { return true }
                 return false
             }

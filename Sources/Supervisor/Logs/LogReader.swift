@@ -73,13 +73,15 @@ public struct LogReader: Sendable {
         var lines: [LogLine] = []
         while true {
             let path = directory + "/" + LogFileName.name(position.sequence)
+            // Only what follows the cursor is read: a follower reads each byte once.
+            let base = Int(position.offset)
             let bytes: [UInt8]
             do {
-                bytes = try FileSystem.read(path)
+                bytes = try FileSystem.read(path, from: base)
             } catch where error.errno == ENOENT {
                 bytes = []
             }
-            var offset = Int(position.offset)
+            var offset = 0
             while offset + LogRecordHeader.size <= bytes.count {
                 guard let header = LogRecordHeader(parsing: bytes[offset..<(offset + LogRecordHeader.size)]) else { break }
                 let dataStart = offset + LogRecordHeader.size
@@ -87,7 +89,7 @@ public struct LogReader: Sendable {
                 assemble(header, bytes[dataStart..<(dataStart + header.length)], into: &lines, pending: &position.pending)
                 offset = dataStart + header.length
             }
-            position.offset = Int64(offset)
+            position.offset = Int64(base + offset)
             guard position.sequence < newest, offset >= bytes.count else { break }
             position.sequence += 1
             position.offset = 0

@@ -23,19 +23,19 @@ enum FileSystem {
         }
     }
 
-    /// The whole file.
-    static func read(_ path: String) throws(SystemCallError) -> [UInt8] {
+    /// The whole file, or what follows `offset`.
+    static func read(_ path: String, from offset: Int = 0) throws(SystemCallError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .last("open", path) }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw .last("fstat", path) }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var bytes = [UInt8](repeating: 0, count: max(Int(info.st_size) - offset, 0))
         var filled = 0
         while filled < bytes.count {
             let n = bytes.withUnsafeMutableBytes { buffer -> Int in
                 guard let base = buffer.baseAddress else { return 0 }
-                return pread(fd, base + filled, buffer.count - filled, off_t(filled))
+                return pread(fd, base + filled, buffer.count - filled, off_t(offset + filled))
             }
             if n < 0 && errno == EINTR { continue }
             guard n >= 0 else { throw .last("read", path) }

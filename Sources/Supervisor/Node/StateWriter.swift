@@ -8,12 +8,13 @@ import Synchronization
 /// instance's cgroup, which holds whatever did run, is cleaned up).
 final class StateWriter: Sendable {
     private let queue = DispatchQueue(label: "flotilla.state-writer")
-    private let pending = Mutex<[String: [UInt8]]>([:])
+    private let pending = Mutex<[String: @Sendable () -> [UInt8]]>([:])
 
-    /// Queues `bytes` as the next content of `path`.
-    func submit(_ bytes: [UInt8], to path: String) {
+    /// Queues the next content of `path`; `encode` makes it on the writer's thread (encoding a
+    /// record costs more than the event loop should spend per transition).
+    func submit(to path: String, _ encode: @escaping @Sendable () -> [UInt8]) {
         let schedule = pending.withLock { pending -> Bool in
-            defer { pending[path] = bytes }
+            defer { pending[path] = encode }
             return pending.isEmpty
         }
         if schedule { queue.async { self.drain() } }
@@ -25,10 +26,10 @@ final class StateWriter: Sendable {
     }
 
     private func drain() {
-        while let (path, bytes) = pending.withLock({ $0.popFirst() }) {
+        while let (path, encode) = pending.withLock({ $0.popFirst() }) {
             // A failed write is retried by the next transition's; the directory may also be
             // gone (the instance was removed), which is fine.
-            try? FileSystem.writeAtomically(bytes, to: path)
+            try? FileSystem.writeAtomically(encode(), to: path)
         }
     }
 }

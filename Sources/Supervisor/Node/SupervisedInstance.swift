@@ -160,11 +160,11 @@ public final class SupervisedInstance: Sendable {
             let events = state.machine.takeEvents()
             state.events += events
             if state.events.count > Self.eventsKept { state.events.removeFirst(state.events.count - Self.eventsKept) }
-            var record: [UInt8]?
+            var record: InstanceRecord?
             if state.dirty {
                 state.dirty = false
                 record = InstanceRecord(serviceName: serviceName, instanceID: instanceID, bootID: context.bootID,
-                                        process: state.process, machine: state.machine.snapshot, events: state.events).encoded()
+                                        process: state.process, machine: state.machine.snapshot, events: state.events)
             }
             let status = Self.status(of: state, id: instanceID)
             var satisfied: [(EventLoopPromise<InstanceStatus>, InstanceStatus)] = []
@@ -175,7 +175,7 @@ public final class SupervisedInstance: Sendable {
             }
             return (record, state.detached ? nil : state.machine.nextDeadline, events, satisfied)
         }
-        if let record { context.writer.submit(record, to: directory + "/" + InstanceRecord.fileName) }
+        if let record { context.writer.submit(to: directory + "/" + InstanceRecord.fileName) { record.encoded() } }
         for event in events { context.eventHandler?(instanceID, event) }
         schedule(deadline)
         for (promise, status) in satisfied { promise.succeed(status) }
@@ -337,15 +337,15 @@ public final class SupervisedInstance: Sendable {
     /// Stops driving the instance and leaves its process running (the agent is going away; the
     /// next one adopts it). Output stays queued in the pipes meanwhile.
     func detach() {
-        let (timer, record) = state.withLock { state -> (Scheduled<Void>?, [UInt8]) in
+        let (timer, record) = state.withLock { state -> (Scheduled<Void>?, InstanceRecord) in
             state.detached = true
             defer { state.timer = nil }
             return (state.timer, InstanceRecord(serviceName: serviceName, instanceID: instanceID, bootID: context.bootID,
                                                process: state.process, machine: state.machine.snapshot,
-                                               events: state.events).encoded())
+                                               events: state.events))
         }
         timer?.cancel()
-        context.writer.submit(record, to: directory + "/" + InstanceRecord.fileName)
+        context.writer.submit(to: directory + "/" + InstanceRecord.fileName) { record.encoded() }
         log.detach()
         state.withLock { $0.notify = nil }
     }
