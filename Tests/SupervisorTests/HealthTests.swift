@@ -123,4 +123,27 @@ struct HealthTests {
             #expect(status.phase == .failed(reason: "failed health check: /bin/sleep timed out after 0.3 seconds"))
         }
     }
+
+    @Test func anHTTPCheckWithoutAnAnswerTimesOut() async throws {
+        let rootfs = try BusyboxRootfs()
+        let port = freePort()
+        try await withTestNode { test in
+            // nc accepts the connection and never answers (its input never ends).
+            let check = HealthCheck(probe: .http(HTTPCheck(port: "http")), interval: .milliseconds(500),
+                                    timeout: .milliseconds(300), unhealthyThreshold: 1)
+            let policy = SupervisionPolicy(restart: RestartPolicy(policy: .never), health: check, stopTimeout: .milliseconds(300))
+            let instance = try await test.node.supervise(shellService("sleep 1000 | nc -l -p \(port)", rootfs: rootfs, policy: policy,
+                                                                      ports: ["http": port]))
+            let status = try await instance.wait(timeout: .seconds(30)) { $0.isFinished }
+            #expect(status.phase == .failed(reason: "failed health check: no answer from 127.0.0.1:\(port) within 0.3 seconds"))
+        }
+    }
+
+    @Test(arguments: [
+        ("HTTP/1.1 200 OK\r\n", 200), ("HTTP/1.0 404 Not Found\r\nServer: x\r\n", 404), ("HTTP/1.1 503\n", 503),
+        ("HTTP/1.1 200 OK", nil), ("SSH-2.0-OpenSSH\r\n", nil), ("HTTP/1.1 20 OK\r\n", nil),
+    ] as [(String, Int?)])
+    func statusLinesParse(text: String, code: Int?) {
+        #expect(NetworkProbe.statusCode(Array(text.utf8)) == code)
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Supervisor
+import Synchronization
 
 /// A busybox-static root filesystem in a temporary directory (the binary and a link per applet).
 final class BenchRootfs {
@@ -31,17 +32,36 @@ final class BenchNode {
     let state: String
     let parent: String
 
+    /// Every event of every instance, in order.
+    let events = EventLog()
+
     init() throws {
         let tag = UUID().uuidString.prefix(8).lowercased()
         state = NSTemporaryDirectory() + "flotilla-bench-" + tag
         parent = "flotilla-bench-" + tag
-        node = try NodeSupervisor(NodeSupervisor.Configuration(stateDirectory: state, cgroupParent: parent, journal: .disabled))
+        let events = self.events
+        node = try NodeSupervisor(NodeSupervisor.Configuration(
+            stateDirectory: state, cgroupParent: parent, journal: .disabled,
+            eventHandler: { _, event in events.append(event) }))
     }
 
     func finish() async {
         await node.shutdown()
         try? node.supervisor.cgroups.removeParent()
         try? FileManager.default.removeItem(atPath: state)
+    }
+}
+
+/// Events collected from the node's event handler.
+final class EventLog: Sendable {
+    private let events = Mutex<[InstanceEvent]>([])
+
+    func append(_ event: InstanceEvent) {
+        events.withLock { $0.append(event) }
+    }
+
+    var all: [InstanceEvent] {
+        events.withLock { $0 }
     }
 }
 
@@ -61,7 +81,7 @@ func seconds(_ duration: Duration) -> Double {
 /// This process's user + system CPU time.
 func processCPUTime() -> Duration {
     var usage = rusage()
-    getrusage(RUSAGE_SELF, &usage)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
     return .seconds(Int64(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec))
         + .microseconds(Int64(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec))
 }
@@ -83,4 +103,20 @@ func numberedLines(bytes: Int) -> Data {
         number += 1
     }
     return data
+}
+
+/// CPU ticks (user + system) of each thread of this process, by thread id, with its name.
+func threadTicks() -> [Int: (name: String, ticks: Int)] {
+    var result: [Int: (String, Int)] = [:]
+    for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
+        guard let tid = Int(task), let text = try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8),
+            let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")")
+        else { continue }
+        let name = String(text[text.index(after: open)..<close])
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // fields[0] is field 3; utime and stime are fields 14 and 15.
+        guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { continue }
+        result[tid] = (name, user + system)
+    }
+    return result
 }

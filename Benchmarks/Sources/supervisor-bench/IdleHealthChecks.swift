@@ -27,6 +27,7 @@ enum IdleHealthChecks {
         let ready = ContinuousClock.now - started
         let memoryAfter = residentBytes()
         let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0
+        let threadsBefore = threadTicks()
         let cpuBefore = processCPUTime()
         let wallBefore = ContinuousClock.now
         try await Task.sleep(for: measure)
@@ -43,6 +44,10 @@ enum IdleHealthChecks {
         print("  launched in \(milliseconds(launched)), all ready in \(milliseconds(ready)); healthy now: \(healthy)")
         print(String(format: "  supervisor CPU while idle: %.2f%% of one core over %.0f s  (goal <= 2%%)",
                      seconds(cpu) / seconds(wall) * 100, seconds(wall)))
+        let threadsAfter = threadTicks()
+        let busiest = threadsAfter.map { tid, value in (value.name, value.ticks - (threadsBefore[tid]?.ticks ?? 0)) }
+            .filter { $0.1 > 0 }.sorted { $0.1 > $1.1 }
+        print("  CPU ticks (1/100 s) by thread: " + busiest.map { "\($0.0): \($0.1)" }.joined(separator: ", "))
         print("  supervisor threads: \(threads); resident memory added: \((memoryAfter - memoryBefore) / instances / 1024) KiB per instance")
         await bench.finish()
     }

@@ -38,15 +38,17 @@ enum LogThroughput {
     /// ended and their output is in the log files.
     static func timed(rootfs: BenchRootfs, scripts: [String]) async throws -> Duration {
         let bench = try BenchNode()
+        let node = bench.node
+        let root = rootfs.path
         let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, script) in scripts.enumerated() {
                 group.addTask {
-                    let launch = LaunchSpec(instanceID: "log-\(index)", command: ["/bin/sh", "-c", script], root: .directory(rootfs.path))
+                    let launch = LaunchSpec(instanceID: "log-\(index)", command: ["/bin/sh", "-c", script], root: .directory(root))
                     let service = SupervisedService(serviceName: "bench", launch: launch,
                                                     policy: SupervisionPolicy(restart: RestartPolicy(policy: .never)),
                                                     logMaxFileBytes: 64 << 20, logMaxFiles: 4)
-                    let instance = try await bench.node.supervise(service)
+                    let instance = try await node.supervise(service)
                     _ = try await instance.wait(timeout: .seconds(600)) { $0.isFinished }
                 }
             }

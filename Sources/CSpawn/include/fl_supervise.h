@@ -71,13 +71,28 @@ int fl_pipe_resize(int fd, int bytes);
 /// Why: as fl_epoll_add, with the trigger mode the log pump needs.
 int fl_epoll_add_mode(int epfd, int fd, uint64_t token, int edge);
 
+/// socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC) and a connect to 127.0.0.1:`port`.
+/// SO_LINGER 0: closing it resets the connection. Returns the descriptor (connected or
+/// connecting) or -errno.
+/// Why: health probes are plain non-blocking sockets (sockaddr_in is awkward from Swift).
+int fl_loopback_connect(int port);
+
+/// The pending error of a socket (SO_ERROR): 0 once a connect has succeeded.
+int fl_socket_error(int fd);
+
 /// epoll_wait returning each ready event's token and its EPOLL* bits (at most 64).
 /// Why: struct epoll_event is packed on x86_64, which Swift does not import faithfully.
 int fl_epoll_wait_events(int epfd, uint64_t *tokens, uint32_t *events, int max_events, int timeout_ms);
 
+/// epoll_ctl(op, fd) with `events` (EPOLL* bits) and `token` as the event's data; op is
+/// EPOLL_CTL_ADD (1) or EPOLL_CTL_MOD (3). Returns 0 or -errno.
+/// Why: as fl_epoll_add, for probes that wait to be writable (a connect) and then readable.
+int fl_epoll_set(int epfd, int op, int fd, uint64_t token, uint32_t events);
+
 /// The EPOLL* bits a watcher looks at.
 enum {
     FL_EPOLLIN = 0x001,
+    FL_EPOLLOUT = 0x004,
     FL_EPOLLERR = 0x008,
     FL_EPOLLHUP = 0x010,
 };

@@ -13,6 +13,8 @@ final class DescriptorWatcher: Sendable {
         var hangUp: Bool
         /// EPOLLERR.
         var error: Bool
+        /// EPOLLOUT (for descriptors added with `writable`).
+        var writable: Bool = false
     }
 
     /// Called on the watcher's thread each time the descriptor is ready (level-triggered: a
@@ -87,10 +89,33 @@ final class DescriptorWatcher: Sendable {
         return token
     }
 
+    /// Watches `fd` for writability (a connect completing) or, with `writable: false`, for
+    /// readability; `modify` switches between the two.
+    func add(_ fd: Int32, writable: Bool, handler: @escaping Handler) throws(SystemCallError) -> UInt64 {
+        let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
+        handlers.withLock { $0[token] = handler }
+        let rc = fl_epoll_set(epollFD, 1, fd, token, UInt32(writable ? FL_EPOLLOUT : FL_EPOLLIN))
+        guard rc == 0 else {
+            _ = handlers.withLock { $0.removeValue(forKey: token) }
+            throw SystemCallError(call: "epoll_ctl", path: name, errno: -rc)
+        }
+        return token
+    }
+
+    /// Switches a descriptor added with `add(_:writable:handler:)` to readability.
+    func watchReadable(_ fd: Int32, token: UInt64) {
+        _ = fl_epoll_set(epollFD, 3, fd, token, UInt32(FL_EPOLLIN))
+    }
+
     /// Stops watching `fd` (before its owner closes it). A wake-up already taken for it may still
     /// call its handler once, on the watcher's thread; handlers check their own state.
     func remove(_ fd: Int32, token: UInt64) {
         _ = fl_epoll_del(epollFD, fd)
+        _ = handlers.withLock { $0.removeValue(forKey: token) }
+    }
+
+    /// Drops the handler of a descriptor already closed (closing removed it from epoll).
+    func forget(token: UInt64) {
         _ = handlers.withLock { $0.removeValue(forKey: token) }
     }
 
@@ -108,7 +133,8 @@ final class DescriptorWatcher: Sendable {
             for index in 0..<Int(ready) where tokens[index] != 0 {
                 guard let handler = handlers.withLock({ $0[tokens[index]] }) else { continue }
                 let bits = events[index]
-                handler(Readiness(hangUp: bits & UInt32(FL_EPOLLHUP) != 0, error: bits & UInt32(FL_EPOLLERR) != 0))
+                handler(Readiness(hangUp: bits & UInt32(FL_EPOLLHUP) != 0, error: bits & UInt32(FL_EPOLLERR) != 0,
+                                  writable: bits & UInt32(FL_EPOLLOUT) != 0))
             }
         }
     }

@@ -193,7 +193,8 @@ public final class SupervisedInstance: Sendable {
         previous?.cancel()
         guard let deadline, state.withLock({ $0.timer == nil }) else { return }
         let delay = max(deadline - BootInstant.now(), .zero)
-        let timer = loop.scheduleTask(in: .nanoseconds(delay.nanosecondsClamped)) { [weak self] in
+        let timer = loop.scheduleTask(deadline: Self.coalesced(.now() + .nanoseconds(delay.nanosecondsClamped), delay: delay)) {
+            [weak self] in
             guard let self else { return }
             self.state.withLock {
                 $0.timer = nil
@@ -205,6 +206,23 @@ public final class SupervisedInstance: Sendable {
             $0.timer = timer
             $0.timerDeadline = deadline
         }
+    }
+
+    /// Timer slack, as the kernel's round_jiffies does: a deadline at least a second away is
+    /// rounded up to the next 100 ms boundary (10 ms for one at least 100 ms away), so that the
+    /// timers of many instances (a thousand health checks every 10 s) fire together and wake the
+    /// event loop a few times a second rather than a hundred.
+    static func coalesced(_ deadline: NIODeadline, delay: Duration) -> NIODeadline {
+        let granularity: UInt64
+        if delay >= .seconds(1) {
+            granularity = 100_000_000
+        } else if delay >= .milliseconds(100) {
+            granularity = 10_000_000
+        } else {
+            return deadline
+        }
+        let nanoseconds = deadline.uptimeNanoseconds
+        return .uptimeNanoseconds((nanoseconds + granularity - 1) / granularity * granularity)
     }
 
     // MARK: - Actions
@@ -287,13 +305,14 @@ public final class SupervisedInstance: Sendable {
                 future = loop.makeSucceededFuture(ProbeOutcome(passed: false, detail: "no port named \(http.port)"))
                 break
             }
-            future = NetworkProbe.http(on: loop, port: port, path: http.path, accepted: http.status, timeout: timeout)
+            future = NetworkProbe.http(on: loop, watcher: context.control, port: port, path: http.path, accepted: http.status,
+                                       timeout: timeout)
         case .tcp(let tcp):
             guard let port = service.ports[tcp.port] else {
                 future = loop.makeSucceededFuture(ProbeOutcome(passed: false, detail: "no port named \(tcp.port)"))
                 break
             }
-            future = NetworkProbe.tcp(on: loop, port: port, timeout: timeout)
+            future = NetworkProbe.tcp(on: loop, watcher: context.control, port: port, timeout: timeout)
         case .exec(let exec):
             future = ExecProbe.run(exec.command, like: service.launch, in: handle, supervisor: context.supervisor,
                                    watcher: context.control, loop: loop, timeout: timeout)
