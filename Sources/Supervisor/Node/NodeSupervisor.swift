@@ -8,9 +8,9 @@ import Synchronization
 /// health, listens to their sd_notify messages, captures their output, and writes their state
 /// under the state directory so that the next agent adopts them without a restart (DESIGN.md §4).
 ///
-/// Threads, whatever the number of instances: one event loop (every instance's state machine,
-/// timers, HTTP and TCP checks), the exit watcher (pidfds), the log pump (output pipes), the
-/// control watcher (notify sockets, exec checks) and the state writer.
+/// Threads, whatever the number of instances: one event loop (every instance's state machine and
+/// timers), the exit watcher (pidfds), the log pump (output pipes), the control watcher (notify
+/// sockets, HTTP and TCP probe sockets, exec checks) and the state writer.
 public final class NodeSupervisor: Sendable {
     /// How a node supervisor is set up.
     public struct Configuration: Sendable {
