@@ -49,10 +49,11 @@ let package = Package(
             dependencies: ["Manifest", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
+        // Runs the built deployctl binary, so it depends on it to have it built first.
+        .testTarget(name: "DeployctlTests", dependencies: ["deployctl"], swiftSettings: strict),
+        // supervisor-testd too: the adoption, notify and journal tests run it.
         .testTarget(
-            name: "SupervisorTests",
-            dependencies: ["Supervisor", "CSpawn", "Manifest", .product(name: "NIOCore", package: "swift-nio"),
-                           .product(name: "NIOPosix", package: "swift-nio")],
+            name: "SupervisorTests", dependencies: ["Supervisor", "CSpawn", "Manifest", "supervisor-testd"],
             swiftSettings: strict),
     ]
 )

@@ -1,7 +1,6 @@
 // swift-tools-version: 6.1
-// Flotilla's benchmarks: each executable runs Flotilla side by side with a peer in the same run
-// and prints ratios (DESIGN.md, "Testing layers"). Run one with
-//   swift run -c release --package-path Benchmarks <name>
+// Benchmarks: each runs our code and a peer in the same run and prints ratios.
+// Run one with: swift run -c release --package-path Benchmarks <name>
 import PackageDescription
 
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
@@ -10,11 +9,28 @@ let package = Package(
     name: "FlotillaBenchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        // Named, so that the product reference below holds whatever the checkout directory is called.
+        // Named, so that product references hold whatever the checkout directory is called
+        // (a path dependency's identity is otherwise its directory name: "main" in one tree,
+        // something else in another).
         .package(name: "Flotilla", path: ".."),
     ],
     targets: [
+        // Decoding and validating a manifest of 1,000 services (issue 2's figure).
+        .executableTarget(
+            name: "manifest-bench",
+            dependencies: [.product(name: "Manifest", package: "Flotilla")],
+            swiftSettings: strict),
+        // Start latency against `crun run` and posix_spawn; density of 1,000 sleeping services.
+        .executableTarget(
+            name: "spawn-bench",
+            dependencies: [.product(name: "Supervisor", package: "Flotilla"), "CSpawnBench"],
+            swiftSettings: strict),
+        // spawn-bench's raw calls: a private mount namespace for crun's thread.
+        .target(name: "CSpawnBench"),
         // Restart latency against spawn latency; log capture against cat; idle CPU with 1,000 checked instances.
-        .executableTarget(name: "supervisor-bench", dependencies: [.product(name: "Supervisor", package: "Flotilla")], swiftSettings: strict),
+        .executableTarget(
+            name: "supervisor-bench",
+            dependencies: [.product(name: "Supervisor", package: "Flotilla")],
+            swiftSettings: strict),
     ]
 )

@@ -122,6 +122,37 @@ long fl_clone3_vm(struct fl_clone_args *args, size_t size, int (*fn)(void *), vo
 
 int fl_spawn_shares_vm(void) { return FL_HAVE_CLONE3_VM; }
 
+// Child stacks are kept for reuse: a fresh mmap, guard-page mprotect (which splits the mapping)
+// and munmap per launch cost tens of microseconds. A few suffice; concurrent launches beyond
+// that get a new stack and free it afterwards.
+#define FL_STACK_POOL 8
+static pthread_mutex_t fl_stack_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *fl_stack_pool[FL_STACK_POOL];
+static int fl_stack_count = 0;
+
+static void *fl_stack_take(void) {
+    void *stack = NULL;
+    pthread_mutex_lock(&fl_stack_lock);
+    if (fl_stack_count > 0) stack = fl_stack_pool[--fl_stack_count];
+    pthread_mutex_unlock(&fl_stack_lock);
+    if (stack) return stack;
+    stack = mmap(NULL, FL_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return NULL;
+    // A guard page: an overflow faults instead of writing over the parent's memory.
+    mprotect(stack, 4096, PROT_NONE);
+    return stack;
+}
+
+static void fl_stack_give_back(void *stack) {
+    pthread_mutex_lock(&fl_stack_lock);
+    if (fl_stack_count < FL_STACK_POOL) {
+        fl_stack_pool[fl_stack_count++] = stack;
+        stack = NULL;
+    }
+    pthread_mutex_unlock(&fl_stack_lock);
+    if (stack) munmap(stack, FL_STACK_BYTES);
+}
+
 // MARK: - Child side: raw system calls only.
 
 __attribute__((noreturn)) static void fl_child_fail(const struct fl_child_context *ctx, int stage, long rc,
@@ -563,8 +594,8 @@ int fl_spawn(const struct fl_spawn_request *req, struct fl_spawn_result *out) {
     int shares_vm = FL_HAVE_CLONE3_VM && !(req->options & FL_SPAWN_NO_SHARED_VM) && !req->join_flags;
     void *stack = NULL;
     if (shares_vm) {
-        stack = mmap(NULL, FL_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-        if (stack == MAP_FAILED) {
+        stack = fl_stack_take();
+        if (stack == NULL) {
             int error = errno;
             fl_close(&status_pipe[0]);
             fl_close(&status_pipe[1]);
@@ -572,8 +603,6 @@ int fl_spawn(const struct fl_spawn_request *req, struct fl_spawn_result *out) {
             fl_close(&release_pipe[1]);
             return fl_fail(out, FL_STAGE_STACK, error);
         }
-        // A guard page: an overflow faults instead of writing over the parent's memory.
-        mprotect(stack, 4096, PROT_NONE);
     }
 
     struct fl_child_context ctx = {req, status_pipe[1], release_pipe[0]};
@@ -664,8 +693,8 @@ done:
     }
     fl_close(&status_pipe[0]);
     fl_close(&release_pipe[1]);
-    // Safe to unmap: the child has either replaced its address space (execve) or been reaped.
-    if (stack) munmap(stack, FL_STACK_BYTES);
+    // Safe to reuse: the child has either replaced its address space (execve) or been reaped.
+    if (stack) fl_stack_give_back(stack);
     return result;
 }
 

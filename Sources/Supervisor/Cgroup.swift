@@ -13,6 +13,8 @@ public struct CgroupTree: Sendable {
     let legacyControllers: [String: String]
     /// Controllers used through cgroup2.
     let unifiedControllers: Set<String>
+    /// What the kernel offers, checked once on the parent rather than at every launch.
+    let features: CgroupFeatures
 
     /// The controllers limits may use.
     static let limitControllers: Set<String> = ["memory", "cpu", "pids"]
@@ -39,20 +41,34 @@ public struct CgroupTree: Sendable {
         } else {
             unifiedControllers = []
         }
-        for directory in parentDirectories {
+        for directory in Self.parentDirectories(layout: layout, legacy: legacy, parentName: parentName) {
             if mkdir(directory, 0o755) != 0 && errno != EEXIST { throw .last("mkdir", directory) }
         }
         if let unified = layout.unifiedMount, !unifiedControllers.isEmpty {
             try Self.enableControllers(unifiedControllers, in: unified)
             try Self.enableControllers(unifiedControllers, in: unified + "/" + parentName)
         }
+        let unifiedParent = layout.unifiedMount.map { $0 + "/" + parentName }
+        features = CgroupFeatures(
+            // memsw exists only with swap accounting (swapaccount=1); the root shows whether it does.
+            memswLimit: legacy["memory"].map { FileIO.exists($0 + "/memory.memsw.limit_in_bytes") } ?? false,
+            // The parent has what its children will have: memory.swap.max once memory is enabled,
+            // cgroup.kill on kernels since 5.14.
+            swapMax: unifiedParent.map { FileIO.exists($0 + "/memory.swap.max") } ?? false,
+            kill: unifiedParent.map { FileIO.exists($0 + "/cgroup.kill") } ?? false)
     }
 
     /// The parent in every hierarchy: cgroup2's first, then each distinct v1 mount.
-    var parentDirectories: [String] {
+    public var parentDirectories: [String] {
+        Self.parentDirectories(layout: layout, legacy: legacyControllers, parentName: parentName)
+    }
+
+    private static func parentDirectories(layout: CgroupLayout, legacy: [String: String], parentName: String)
+        -> [String]
+    {
         var directories: [String] = []
         if let unified = layout.unifiedMount { directories.append(unified + "/" + parentName) }
-        for mount in Set(legacyControllers.values).sorted() { directories.append(mount + "/" + parentName) }
+        for mount in Set(legacy.values).sorted() { directories.append(mount + "/" + parentName) }
         return directories
     }
 
@@ -65,7 +81,8 @@ public struct CgroupTree: Sendable {
         let cgroup = InstanceCgroup(
             unifiedPath: layout.unifiedMount.map { "\($0)/\(parentName)/\(instanceID)" },
             legacyPaths: legacyControllers.mapValues { "\($0)/\(parentName)/\(instanceID)" },
-            unifiedRelativePath: layout.unifiedMount.map { _ in "/\(parentName)/\(instanceID)" })
+            unifiedRelativePath: layout.unifiedMount.map { _ in "/\(parentName)/\(instanceID)" },
+            features: features)
         var created: [String] = []
         do throws(SystemCallError) {
             for directory in cgroup.directories {
@@ -96,12 +113,14 @@ public struct InstanceCgroup: Sendable, Hashable {
     public let legacyPaths: [String: String]
     /// Its cgroup2 path as /proc/PID/cgroup shows it (`/flotilla/web-1`), when it has one.
     public let unifiedRelativePath: String?
+    let features: CgroupFeatures
 
     /// An instance cgroup from its directories.
-    public init(unifiedPath: String?, legacyPaths: [String: String], unifiedRelativePath: String? = nil) {
+    init(unifiedPath: String?, legacyPaths: [String: String], unifiedRelativePath: String?, features: CgroupFeatures) {
         self.unifiedPath = unifiedPath
         self.legacyPaths = legacyPaths
         self.unifiedRelativePath = unifiedRelativePath
+        self.features = features
     }
 
     /// Every directory: cgroup2's first, then each distinct v1 one.
@@ -118,13 +137,9 @@ public struct InstanceCgroup: Sendable, Hashable {
     }
 
     func apply(_ limits: CgroupLimits) throws(SystemCallError) {
-        var writes: [CgroupFileWrite] = []
-        let legacy = limits.legacyWrites(
-            memswFileExists: legacyPaths["memory"].map { FileIO.exists($0 + "/memory.memsw.limit_in_bytes") } ?? false)
-        writes += legacy.filter { legacyPaths[$0.controller] != nil }
-        if let unifiedPath {
-            let unified = limits.unifiedWrites(swapFileExists: FileIO.exists(unifiedPath + "/memory.swap.max"))
-            writes += unified.filter { legacyPaths[$0.controller] == nil }
+        var writes = limits.legacyWrites(memswFileExists: features.memswLimit).filter { legacyPaths[$0.controller] != nil }
+        if unifiedPath != nil {
+            writes += limits.unifiedWrites(swapFileExists: features.swapMax).filter { legacyPaths[$0.controller] == nil }
         }
         for write in writes {
             guard let directory = directory(for: write.controller) else { continue }
@@ -157,7 +172,7 @@ public struct InstanceCgroup: Sendable, Hashable {
     /// Kills every process in the cgroup: cgroup.kill where cgroup2 has it (5.14+), else the v1
     /// freezer's freeze-and-kill, else SIGKILL to each listed pid until none is left.
     public func kill() throws(SystemCallError) {
-        if let unifiedPath, FileIO.exists(unifiedPath + "/cgroup.kill") {
+        if let unifiedPath, features.kill {
             try FileIO.write("1", to: unifiedPath + "/cgroup.kill")
         } else if let freezer = legacyPaths["freezer"] {
             try Self.legacyFreezeAndKill(freezer)
@@ -190,7 +205,7 @@ public struct InstanceCgroup: Sendable, Hashable {
     /// process exits; it is retried until `deadline`.
     public func remove(deadline: ContinuousClock.Instant) throws(SystemCallError) {
         var pause = Duration.microseconds(50)
-        for directory in directories.reversed() {
+        for directory in directories {
             while rmdir(directory) != 0 {
                 if errno == ENOENT { break }
                 if errno != EBUSY || ContinuousClock.now >= deadline { throw .last("rmdir", directory) }
@@ -198,6 +213,18 @@ public struct InstanceCgroup: Sendable, Hashable {
                 pause = min(pause * 2, .milliseconds(10))
             }
         }
+    }
+
+    /// Removes the cgroup if it holds no process: false, with nothing removed, if its first
+    /// directory (cgroup2's, whose rmdir fails exactly while it is populated) is busy.
+    func removeIfEmpty(deadline: ContinuousClock.Instant) throws(SystemCallError) -> Bool {
+        guard let first = directories.first else { return true }
+        if rmdir(first) != 0 {
+            if errno == EBUSY { return false }
+            if errno != ENOENT { throw .last("rmdir", first) }
+        }
+        try remove(deadline: deadline)
+        return true
     }
 
     /// Memory, CPU and pids use, and the OOM kill count.
@@ -255,6 +282,16 @@ public struct InstanceCgroup: Sendable, Hashable {
         var remaining = timespec()
         while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
     }
+}
+
+/// Optional cgroup files, probed once per tree.
+struct CgroupFeatures: Sendable, Hashable {
+    /// v1 memory.memsw.limit_in_bytes (swap accounting).
+    var memswLimit: Bool
+    /// cgroup2 memory.swap.max.
+    var swapMax: Bool
+    /// cgroup2 cgroup.kill (Linux 5.14).
+    var kill: Bool
 }
 
 /// What a launch hands to the child for cgroup placement; closed by the parent after clone3.

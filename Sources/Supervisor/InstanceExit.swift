@@ -26,6 +26,7 @@ public struct InstanceExit: Sendable, Hashable, CustomStringConvertible {
         termination == .signaled(signal: SIGKILL, coreDumped: false) && oomKillCount > 0
     }
 
+    /// `exited with status 0`, `killed by signal 9: out of memory`, …
     public var description: String {
         var text: String
         switch termination {

@@ -113,6 +113,28 @@ public final class InstanceHandle: Sendable {
         try cgroup.stats()
     }
 
+    /// Kills whatever is left in the cgroup, reaps orphans, removes the cgroup, and returns the
+    /// OOM kill count read before the removal.
+    private func emptyAndRemoveCgroup(deadline: ContinuousClock.Instant) throws(SystemCallError) -> UInt64 {
+        // With its own pid namespace, the kernel killed every process of the namespace before
+        // its init could be reaped: the cgroup is empty unless something was moved into it from
+        // outside, which the removal shows (EBUSY). So try the removal first.
+        if !mayLeaveOrphans {
+            let oomKillCount = try cgroup.oomKillCount()
+            if try cgroup.removeIfEmpty(deadline: deadline) { return oomKillCount }
+        }
+        if try cgroup.isPopulated() {
+            try kill()
+            guard try cgroup.waitUntilEmpty(deadline: deadline) else {
+                throw SystemCallError(call: "wait for empty cgroup", path: cgroup.directories.first, errno: ETIMEDOUT)
+            }
+        }
+        let oomKillCount = try cgroup.oomKillCount()
+        if mayLeaveOrphans { reapOrphans(deadline: deadline) }
+        try cgroup.remove(deadline: deadline)
+        return oomKillCount
+    }
+
     /// Called by the exit watcher when the pidfd turns readable: reaps the main process, kills
     /// what remains in the cgroup (a grandchild never outlives its service), reads the OOM count,
     /// reaps orphans, removes the cgroup, then wakes every waiter.
@@ -123,15 +145,7 @@ public final class InstanceHandle: Sendable {
         var oomKillCount: UInt64 = 0
         var cleanupError: SystemCallError?
         do throws(SystemCallError) {
-            if try cgroup.isPopulated() {
-                try kill()
-                if try !cgroup.waitUntilEmpty(deadline: deadline) {
-                    throw SystemCallError(call: "wait for empty cgroup", path: cgroup.directories.first, errno: ETIMEDOUT)
-                }
-            }
-            oomKillCount = try cgroup.oomKillCount()
-            if mayLeaveOrphans { reapOrphans(deadline: deadline) }
-            try cgroup.remove(deadline: deadline)
+            oomKillCount = try emptyAndRemoveCgroup(deadline: deadline)
         } catch {
             cleanupError = error
         }

@@ -117,7 +117,9 @@ public struct UserSpec: Sendable, Hashable {
 
 /// Namespaces a service gets (clone(2) CLONE_NEW* flags).
 public struct NamespaceSet: OptionSet, Sendable, Hashable {
+    /// The CLONE_NEW* bits.
     public let rawValue: UInt64
+    /// A set from CLONE_NEW* bits.
     public init(rawValue: UInt64) { self.rawValue = rawValue }
 
     /// CLONE_NEWPID: the service is pid 1 of its own pid namespace.

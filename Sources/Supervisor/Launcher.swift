@@ -62,7 +62,7 @@ struct Launcher: Sendable {
     /// With `join` (exec checks), the process creates no namespaces and sets up no filesystem: it
     /// enters those of the process `join.pidFD` refers to, `join.namespaces` plus its mount
     /// namespace, and runs there (see `join_flags` in fl_spawn.h).
-    func spawn(_ launch: PreparedLaunch, cgroup: SpawnCgroupDescriptors, cgroupProcsPaths: [String],
+    func spawn(_ launch: PreparedLaunch, cgroup instanceCgroup: InstanceCgroup, descriptors cgroup: SpawnCgroupDescriptors,
                join: (pidFD: Int32, namespaces: NamespaceSet)? = nil)
         throws(SpawnError) -> (pid: pid_t, pidFD: Int32)
     {
@@ -73,7 +73,8 @@ struct Launcher: Sendable {
         request.options = options
         request.unshare_cgroup_ns = spec.namespaces.contains(.cgroup) ? 1 : 0
         let (seconds, attoseconds) = spec.startTimeout.components
-        request.timeout_ms = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        // At least 1 ms: the C side reads 0 as "no timeout", and validation has refused <= 0.
+        request.timeout_ms = max(1, Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000))
         request.cgroup_fd = cgroup.directory
         request.cgroup_procs_fds = UnsafePointer(arena.array(cgroup.procs))
         request.cgroup_procs_count = Int32(cgroup.procs.count)
@@ -134,7 +135,7 @@ struct Launcher: Sendable {
         let rc = withExtendedLifetime(arena) { fl_spawn(&request, &result) }
         guard rc == 0 else {
             throw .launch(stage: SpawnStage(rawValue: result.failure.stage) ?? .clone3,
-                          failureError(result.failure, launch: launch, cgroupProcsPaths: cgroupProcsPaths))
+                          failureError(result.failure, launch: launch, cgroup: instanceCgroup))
         }
         return (result.pid, result.pidfd)
     }
@@ -182,9 +183,7 @@ struct Launcher: Sendable {
     }
 
     /// The message for a failed stage: the call as crun would name it and the path it was about.
-    func failureError(_ failure: fl_spawn_failure, launch: PreparedLaunch, cgroupProcsPaths: [String])
-        -> SystemCallError
-    {
+    func failureError(_ failure: fl_spawn_failure, launch: PreparedLaunch, cgroup: InstanceCgroup) -> SystemCallError {
         let spec = launch.spec
         let errno = failure.error
         let index = Int(failure.index)
@@ -206,7 +205,9 @@ struct Launcher: Sendable {
         case .waitRelease: return error("read", "release pipe")
         case .userNamespaceRoot: return error("setresuid", "0 (root of the user namespace)")
         case .cgroupJoin:
-            return error("write", cgroupProcsPaths.indices.contains(index) ? cgroupProcsPaths[index] : "cgroup.procs")
+            // The order of SpawnCgroupDescriptors.procs (InstanceCgroup.openForSpawn).
+            let paths = Set(cgroup.legacyPaths.values).sorted().map { $0 + "/cgroup.procs" }
+            return error("write", paths.indices.contains(index) ? paths[index] : "cgroup.procs")
         case .cgroupNamespace: return error("unshare", "CLONE_NEWCGROUP")
         case .signals: return error("rt_sigaction", "signal \(index)")
         case .mountPrivate: return error("mount --make-rprivate", "/")

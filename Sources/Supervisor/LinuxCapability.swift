@@ -17,6 +17,7 @@ public enum LinuxCapability: Int, Sendable, Hashable, CaseIterable, Comparable {
         self.init(rawValue: index)
     }
 
+    /// By number, as the kernel orders them.
     public static func < (lhs: LinuxCapability, rhs: LinuxCapability) -> Bool { lhs.rawValue < rhs.rawValue }
 
     private static let names = [

@@ -61,14 +61,9 @@ enum SeccompFilter {
     static let relevantCapabilities: Set<LinuxCapability> = Set(
         deniedWithoutCapability.map(\.0) + deniedWithoutEither.flatMap { [$0.0, $0.1] })
 
-    /// The BPF program (an array of struct sock_filter) for a profile and the capabilities kept.
-    static func compile(keeping capabilities: Set<LinuxCapability>) throws(SystemCallError) -> [UInt8] {
-        guard let context = seccomp_init(SCMP_ACT_ALLOW) else {
-            throw SystemCallError(call: "seccomp_init", errno: ENOMEM)
-        }
-        defer { seccomp_release(context) }
-        let eperm = UInt32(0x0005_0000) | UInt32(EPERM)
-        let enosys = UInt32(0x0005_0000) | UInt32(ENOSYS)
+    /// The calls refused outright (EPERM) for a service keeping `capabilities`; on top of these,
+    /// without CAP_SYS_ADMIN, `clone` with any of `namespaceCloneFlags` (EPERM) and `clone3` (ENOSYS).
+    static func deniedCalls(keeping capabilities: Set<LinuxCapability>) -> [String] {
         var denied = alwaysDenied
         for (capability, calls) in deniedWithoutCapability where !capabilities.contains(capability) {
             denied += calls
@@ -77,7 +72,23 @@ enum SeccompFilter {
         where !capabilities.contains(first) && !capabilities.contains(second) {
             denied.append(call)
         }
-        for name in denied {
+        return denied
+    }
+
+    /// The BPF program (an array of struct sock_filter) for a profile and the capabilities kept.
+    static func compile(keeping capabilities: Set<LinuxCapability>) throws(SystemCallError) -> [UInt8] {
+        guard let context = seccomp_init(SCMP_ACT_ALLOW) else {
+            throw SystemCallError(call: "seccomp_init", errno: ENOMEM)
+        }
+        defer { seccomp_release(context) }
+        // A binary tree of syscall numbers instead of a linear chain: the kernel emulates the
+        // filter for every syscall number when it is loaded (its action cache), and the service
+        // runs it on every call the cache cannot answer; both get cheaper.
+        let optimized = seccomp_attr_set(context, SCMP_FLTATR_CTL_OPTIMIZE, 2)
+        guard optimized == 0 else { throw SystemCallError(call: "seccomp_attr_set SCMP_FLTATR_CTL_OPTIMIZE", errno: -optimized) }
+        let eperm = UInt32(0x0005_0000) | UInt32(EPERM)
+        let enosys = UInt32(0x0005_0000) | UInt32(ENOSYS)
+        for name in deniedCalls(keeping: capabilities) {
             try addRule(context, action: eperm, name: name, comparisons: [])
         }
         if !capabilities.contains(.sysAdmin) {
@@ -117,6 +128,18 @@ enum SeccompFilter {
         guard n == size else { throw .last("pread") }
         return program
     }
+}
+
+extension SeccompPolicy {
+    /// What `.defaultDenyList` refuses with EPERM for a service keeping `capabilities` (besides
+    /// `clone` with the `namespaceCloneFlags` and `clone3`, refused without CAP_SYS_ADMIN):
+    /// for writing the same policy in other formats, such as an OCI bundle's.
+    public static func defaultDeniedCalls(keeping capabilities: Set<LinuxCapability>) -> [String] {
+        SeccompFilter.deniedCalls(keeping: capabilities)
+    }
+
+    /// The clone(2) flags that make `clone` fail without CAP_SYS_ADMIN (new namespaces).
+    public static var namespaceCloneFlags: [UInt64] { SeccompFilter.namespaceCloneFlags }
 }
 
 /// Compiled filters by the capabilities that shape them: compiling costs about a millisecond,

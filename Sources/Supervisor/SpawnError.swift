@@ -12,6 +12,7 @@ public enum SpawnError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A step of the launch itself failed, in the parent or in the child before execve.
     case launch(stage: SpawnStage, SystemCallError)
 
+    /// The one-line message, e.g. `pivot_root "/srv/web/rootfs": Invalid argument`.
     public var description: String {
         switch self {
         case .invalidSpec(let problems): return "invalid launch spec: " + problems.joined(separator: "; ")

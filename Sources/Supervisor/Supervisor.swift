@@ -64,8 +64,7 @@ public final class Supervisor: Sendable {
                 throw SpawnError.cgroup(error)
             }
             defer { descriptors.close() }
-            let procsPaths = Set(cgroup.legacyPaths.values).sorted().map { $0 + "/cgroup.procs" }
-            let (pid, pidFD) = try launcher.spawn(prepared, cgroup: descriptors, cgroupProcsPaths: procsPaths)
+            let (pid, pidFD) = try launcher.spawn(prepared, cgroup: cgroup, descriptors: descriptors)
             let instance = InstanceHandle(instanceID: spec.instanceID, pid: pid, pidFD: PidFD(descriptor: pidFD),
                                           cgroup: cgroup, mayLeaveOrphans: !spec.namespaces.contains(.pid))
             do {

@@ -20,6 +20,21 @@ struct IsolationTests {
         try test.finish()
     }
 
+    /// A network namespace holds only a loopback device (down); stdin reads as empty (/dev/null).
+    @Test func networkNamespaceAndNullStandardInput() async throws {
+        let rootfs = try BusyboxRootfs()
+        let test = try TestSupervisor()
+        let capture = try OutputCapture()
+        var launch = spec(
+            ["/bin/sh", "-c", "ls /sys/class/net; read line; echo \"[$line]\" $?; readlink /proc/self/fd/0"],
+            rootfs: rootfs, capture: capture)
+        launch.namespaces.insert(.network)
+        let (exit, output) = try await run(launch, on: test.supervisor, capture: capture)
+        #expect(exit.termination == .exited(code: 0))
+        #expect(output == "lo\n[] 1\n/dev/null\n")
+        try test.finish()
+    }
+
     /// The fields of /proc/self/status that show capabilities, no_new_privs and seccomp.
     static func securityFields(_ status: String) -> [String: String] {
         var fields: [String: String] = [:]
@@ -126,6 +141,41 @@ struct IsolationTests {
         let output = capture.text()
         #expect(output.hasPrefix("uid=1000(web) gid=1000(web) groups=1000(web),2000(staff)\n"), "\(output)")
         #expect(output.contains("0     100000      65536"), "\(output)")
+        try test.finish()
+    }
+
+    /// In a user namespace the devices and /sys are bound from the host (mknod and sysfs are
+    /// refused there); the read-only root and a read-only bind still hold.
+    @Test func userNamespaceWithReadOnlyRootAndBinds() async throws {
+        let rootfs = try BusyboxRootfs()
+        let test = try TestSupervisor()
+        let capture = try OutputCapture()
+        let shared = NSTemporaryDirectory() + "flotilla-userns-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: shared) }
+        var launch = spec(
+            ["/bin/sh", "-c", "echo x > /dev/null && echo null; ls /sys/kernel >/dev/null && echo sys; "
+                + "touch /x || echo root-ro; touch /data/y || echo bind-ro; id -u"],
+            rootfs: rootfs, capture: capture)
+        launch.namespaces.insert(.user)
+        launch.idMapping = .shifted(to: 200_000)
+        launch.readOnlyRoot = true
+        // The namespace's root (host uid 200000) may not create entries in a rootfs owned by
+        // host root, so the mount point must exist already.
+        try FileManager.default.createDirectory(atPath: rootfs.path + "/data", withIntermediateDirectories: true)
+        launch.mounts = [.bind(shared, at: "/data", readOnly: true)]
+        let (exit, output) = try await run(launch, on: test.supervisor, capture: capture)
+        #expect(exit.termination == .exited(code: 0))
+        #expect(output == """
+            null
+            sys
+            touch: /x: Read-only file system
+            root-ro
+            touch: /data/y: Read-only file system
+            bind-ro
+            0
+
+            """)
         try test.finish()
     }
 

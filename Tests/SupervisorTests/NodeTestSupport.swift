@@ -35,10 +35,13 @@ final class TestNode: Sendable {
         let leftovers = leftoverCgroups()
         #expect(leftovers == [], "cgroups left behind")
         for directory in leftovers {
-            let cgroup = InstanceCgroup(unifiedPath: directory.contains("unified") ? directory : nil,
-                                        legacyPaths: directory.contains("unified") ? [:] : ["freezer": directory])
-            try? cgroup.kill()
-            try? cgroup.remove(deadline: ContinuousClock.now + .seconds(5))
+            if FileIO.exists(directory + "/cgroup.kill") {
+                try? FileIO.write("1", to: directory + "/cgroup.kill")
+            } else {
+                for pid in (try? InstanceCgroup.processes(in: directory)) ?? [] { kill(pid, SIGKILL) }
+            }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while rmdir(directory) != 0 && errno == EBUSY && ContinuousClock.now < deadline { usleep(1000) }
         }
         try? node.supervisor.cgroups.removeParent()
         FileSystem.removeTree(stateDirectory)

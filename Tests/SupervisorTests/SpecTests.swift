@@ -1,3 +1,4 @@
+import CSpawn
 import Foundation
 import Glibc
 import Testing
@@ -130,5 +131,28 @@ import Testing
         let cache = SeccompFilterCache()
         #expect(try cache.program(for: .defaultDenyList, keeping: [.netBindService]) == plain)
         #expect(try cache.program(for: .unconfined, keeping: []).isEmpty)
+    }
+}
+
+/// Swift's stage enum mirrors `enum fl_stage` in CSpawn, value for value.
+@Suite struct StageMirrorTests {
+    @Test func everyStageHasTheCValue() {
+        let c: [(SpawnStage, fl_stage)] = [
+            (.pipe, FL_STAGE_PIPE), (.stack, FL_STAGE_STACK), (.clone3, FL_STAGE_CLONE3), (.gidMap, FL_STAGE_GID_MAP),
+            (.uidMap, FL_STAGE_UID_MAP), (.release, FL_STAGE_RELEASE), (.statusRead, FL_STAGE_STATUS_READ),
+            (.cgroupJoin, FL_STAGE_CGROUP_JOIN), (.waitRelease, FL_STAGE_WAIT_RELEASE),
+            (.userNamespaceRoot, FL_STAGE_USERNS_ROOT), (.cgroupNamespace, FL_STAGE_CGROUP_NS),
+            (.signals, FL_STAGE_SIGNALS), (.mountPrivate, FL_STAGE_MOUNT_PRIVATE), (.rootfsBind, FL_STAGE_ROOTFS_BIND),
+            (.rootfsChdir, FL_STAGE_ROOTFS_CHDIR), (.openRoot, FL_STAGE_OPEN_ROOT), (.openTree, FL_STAGE_OPEN_TREE),
+            (.mountSetattr, FL_STAGE_MOUNT_SETATTR), (.pivotRoot, FL_STAGE_PIVOT_ROOT), (.mkdir, FL_STAGE_MKDIR),
+            (.mount, FL_STAGE_MOUNT), (.detachOldRoot, FL_STAGE_DETACH_OLD_ROOT), (.readonlyRoot, FL_STAGE_READONLY_ROOT),
+            (.hostname, FL_STAGE_HOSTNAME), (.rlimit, FL_STAGE_RLIMIT), (.capabilityBoundingSet, FL_STAGE_CAPBSET),
+            (.keepCapabilities, FL_STAGE_KEEPCAPS), (.setgroups, FL_STAGE_SETGROUPS), (.setresgid, FL_STAGE_SETRESGID),
+            (.setresuid, FL_STAGE_SETRESUID), (.capset, FL_STAGE_CAPSET), (.ambientCapabilities, FL_STAGE_AMBIENT),
+            (.noNewPrivileges, FL_STAGE_NO_NEW_PRIVS), (.seccomp, FL_STAGE_SECCOMP), (.chdir, FL_STAGE_CHDIR),
+            (.fileDescriptors, FL_STAGE_FDS), (.execve, FL_STAGE_EXECVE),
+        ]
+        #expect(c.count == SpawnStage.allCases.count)
+        for (swift, cValue) in c { #expect(swift.rawValue == Int32(cValue.rawValue), "\(swift)") }
     }
 }

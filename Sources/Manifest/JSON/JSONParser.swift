@@ -104,6 +104,8 @@ public struct JSONParser {
     private mutating func parseObject(depth: Int) throws(SyntaxError) -> JSONValue {
         offset += 1
         var object = JSONObject()
+        // Objects in manifests are small: a linear scan finds duplicates faster than hashing,
+        // until an object grows large enough for the set to pay off.
         var seen = Set<String>()
         skipSpace()
         if offset < bytes.count, bytes[offset] == UInt8(ascii: "}") {
@@ -117,7 +119,14 @@ public struct JSONParser {
             }
             let keyStart = offset
             let key = try parseString()
-            guard seen.insert(key).inserted else {
+            let isDuplicate: Bool
+            if object.members.count < 16 {
+                isDuplicate = object.members.contains { $0.key == key }
+            } else {
+                if seen.isEmpty { seen = Set(object.members.map(\.key)) }
+                isDuplicate = !seen.insert(key).inserted
+            }
+            if isDuplicate {
                 throw error("duplicate member \"\(key)\"; each name may appear once in an object", at: keyStart)
             }
             skipSpace()
@@ -169,6 +178,24 @@ public struct JSONParser {
     private mutating func parseString() throws(SyntaxError) -> String {
         let start = offset
         offset += 1
+        // Fast path: most strings have no escapes and are ASCII, and become a String directly.
+        var isASCII = true
+        var scan = offset
+        while scan < bytes.count {
+            let byte = bytes[scan]
+            if byte == UInt8(ascii: "\"") {
+                let text: String? =
+                    isASCII
+                    ? String(decoding: bytes[offset..<scan], as: UTF8.self)
+                    : String(validating: bytes[offset..<scan], as: UTF8.self)
+                guard let text else { throw error("string is not valid UTF-8", at: start) }
+                offset = scan + 1
+                return text
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            if byte >= 0x80 { isASCII = false }
+            scan += 1
+        }
         var scalars: [UInt8] = []
         var runStart = offset
         while true {

@@ -51,7 +51,7 @@ public struct Application: ManifestObject, Hashable {
     }
 
     private static func reportDuplicateNames(in reader: ObjectReader) {
-        guard case .array(let elements)? = reader.object["services"] else { return }
+        guard case .array(let elements)? = reader.rawValue("services") else { return }
         var first: [String: Int] = [:]
         for (index, element) in elements.enumerated() {
             guard case .object(let object) = element, case .string(let name)? = object["name"] else { continue }

@@ -17,20 +17,20 @@ public enum Capability: String, ManifestEnum, Hashable {
     }
 
     /// Accepts `NET_BIND_SERVICE` and any case, as Docker does; written back with `CAP_`.
-    public static func read(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> Capability? {
+    public static func read(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> Capability? {
         let names = allCases.map(\.rawValue)
         guard case .string(let text) = json else {
-            issues.report(path, "must be a capability name such as \"CAP_NET_BIND_SERVICE\", not \(json.kindDescription)")
+            issues.report(path(), "must be a capability name such as \"CAP_NET_BIND_SERVICE\", not \(json.kindDescription)")
             return nil
         }
         let upper = text.uppercased()
         if let capability = Capability(rawValue: upper.hasPrefix("CAP_") ? upper : "CAP_" + upper) { return capability }
         if upper == "ALL" || upper == "CAP_ALL" {
-            issues.report(path, "\"\(text)\" is not accepted; list the capabilities the service needs, each by name")
+            issues.report(path(), "\"\(text)\" is not accepted; list the capabilities the service needs, each by name")
             return nil
         }
         let guess = Suggestion.closest(to: upper.hasPrefix("CAP_") ? upper : "CAP_" + upper, among: names)
-        issues.report(path, "\"\(text)\" is not a Linux capability\(guess.map { "; did you mean \"\($0)\"?" } ?? "; see capabilities(7) for the names")")
+        issues.report(path(), "\"\(text)\" is not a Linux capability\(guess.map { "; did you mean \"\($0)\"?" } ?? "; see capabilities(7) for the names")")
         return nil
     }
 }

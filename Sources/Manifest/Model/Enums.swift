@@ -94,16 +94,16 @@ public enum StopSignal: String, ManifestEnum {
     }
 
     /// Accepts "SIGTERM", "TERM" and lowercase spellings, as kill(1) and Docker do.
-    public static func read(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> StopSignal? {
+    public static func read(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> StopSignal? {
         if case .string(let text) = json {
             let upper = text.uppercased()
             if let signal = StopSignal(rawValue: upper.hasPrefix("SIG") ? upper : "SIG" + upper) { return signal }
         }
         let names = allCases.map(\.rawValue)
         if case .string(let text) = json {
-            issues.report(path, "\"\(text)\" is not a valid stop signal\(Suggestion.hint(for: text, among: names)) (write one of: \(names.joined(separator: ", ")))")
+            issues.report(path(), "\"\(text)\" is not a valid stop signal\(Suggestion.hint(for: text, among: names)) (write one of: \(names.joined(separator: ", ")))")
         } else {
-            issues.report(path, "must be a signal name such as \"SIGTERM\", not \(json.kindDescription)")
+            issues.report(path(), "must be a signal name such as \"SIGTERM\", not \(json.kindDescription)")
         }
         return nil
     }

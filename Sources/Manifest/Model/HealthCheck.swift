@@ -16,7 +16,7 @@ public struct StatusRange: ManifestValue, Hashable, CustomStringConvertible {
         ValueSchema(typeName: "status range", json: ["oneOf": [["type": "integer", "minimum": 100, "maximum": 599], ["type": "string", "pattern": "^[1-5][0-9][0-9](-[1-5][0-9][0-9])?$"]]])
     }
 
-    public static func read(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> StatusRange? {
+    public static func read(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> StatusRange? {
         let bounds: [Int]?
         switch json {
         case .integer(let number): bounds = [Int(number)]
@@ -26,15 +26,15 @@ public struct StatusRange: ManifestValue, Hashable, CustomStringConvertible {
         default: bounds = nil
         }
         guard let bounds, let lowest = bounds.first, let highest = bounds.last else {
-            issues.report(path, "\(json.textForMessage) is not a status range; write e.g. \"200-399\" or 200")
+            issues.report(path(), "\(json.textForMessage) is not a status range; write e.g. \"200-399\" or 200")
             return nil
         }
         guard (100...599).contains(lowest), (100...599).contains(highest) else {
-            issues.report(path, "\(json.textForMessage) is outside the HTTP status codes 100 to 599")
+            issues.report(path(), "\(json.textForMessage) is outside the HTTP status codes 100 to 599")
             return nil
         }
         guard lowest <= highest else {
-            issues.report(path, "\(json.textForMessage) runs backwards; write \"\(highest)-\(lowest)\"")
+            issues.report(path(), "\(json.textForMessage) runs backwards; write \"\(highest)-\(lowest)\"")
             return nil
         }
         return StatusRange(lowest, highest)

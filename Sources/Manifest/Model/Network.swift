@@ -65,21 +65,13 @@ public struct Network: ManifestObject, Hashable {
         mode = reader.read("mode") ?? .host
         ports = reader.read("ports") ?? []
         let portsPath = reader.path.appending("ports")
-        var names: [String: Int] = [:]
-        var numbers: [String: Int] = [:]
         for (index, port) in ports.enumerated() {
-            if let first = names[port.name] {
+            let earlier = ports[..<index]
+            if let first = earlier.firstIndex(where: { $0.name == port.name }) {
                 reader.report(at: portsPath.appending(index).appending("name"), "\"\(port.name)\" is already the name of ports[\(first)]; port names must be unique")
-            } else {
-                names[port.name] = index
             }
-            if let number = port.number {
-                let key = "\(number)/\(port.protocol.rawValue)"
-                if let first = numbers[key] {
-                    reader.report(at: portsPath.appending(index).appending("port"), "\(number)/\(port.protocol.rawValue) is already used by ports[\(first)]; a static port may be used once per service")
-                } else {
-                    numbers[key] = index
-                }
+            if let number = port.number, let first = earlier.firstIndex(where: { $0.number == number && $0.protocol == port.protocol }) {
+                reader.report(at: portsPath.appending(index).appending("port"), "\(number)/\(port.protocol.rawValue) is already used by ports[\(first)]; a static port may be used once per service")
             }
         }
     }

@@ -47,36 +47,36 @@ public struct RlimitValue: ManifestValue, Hashable {
             json: ["oneOf": [single, ["type": "object", "properties": ["soft": single, "hard": single], "required": ["soft", "hard"], "additionalProperties": false]]])
     }
 
-    public static func read(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> RlimitValue? {
+    public static func read(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> RlimitValue? {
         if case .object(let object) = json {
             for member in object.members where member.key != "soft" && member.key != "hard" {
-                issues.report(path.appending(member.key), "unknown field\(Suggestion.hint(for: member.key, among: ["soft", "hard"])); a limit has soft and hard")
+                issues.report(path().appending(member.key), "unknown field\(Suggestion.hint(for: member.key, among: ["soft", "hard"])); a limit has soft and hard")
             }
             guard let softJSON = object["soft"], let hardJSON = object["hard"] else {
-                issues.report(path, "needs both \"soft\" and \"hard\", e.g. {\"soft\": 1024, \"hard\": 4096}")
+                issues.report(path(), "needs both \"soft\" and \"hard\", e.g. {\"soft\": 1024, \"hard\": 4096}")
                 return nil
             }
-            guard case .some(let soft) = readLimit(softJSON, at: path.appending("soft"), issues),
-                case .some(let hard) = readLimit(hardJSON, at: path.appending("hard"), issues)
+            guard case .some(let soft) = readLimit(softJSON, at: path().appending("soft"), issues),
+                case .some(let hard) = readLimit(hardJSON, at: path().appending("hard"), issues)
             else { return nil }
             if (hard ?? .max) < (soft ?? .max) {
-                issues.report(path.appending("soft"), "\(softJSON.textForMessage) is above the hard limit \(hardJSON.textForMessage); the soft limit may not exceed the hard one")
+                issues.report(path().appending("soft"), "\(softJSON.textForMessage) is above the hard limit \(hardJSON.textForMessage); the soft limit may not exceed the hard one")
             }
             return RlimitValue(soft: soft, hard: hard)
         }
-        guard case .some(let limit) = readLimit(json, at: path, issues) else { return nil }
+        guard case .some(let limit) = readLimit(json, at: path(), issues) else { return nil }
         return RlimitValue(soft: limit, hard: limit)
     }
 
     /// `.some(nil)` is unlimited; `nil` is invalid (reported).
-    private static func readLimit(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> UInt64?? {
+    private static func readLimit(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> UInt64?? {
         switch json {
         case .integer(let number) where number >= 0: return .some(UInt64(number))
         case .string("unlimited"), .string("infinity"): return .some(nil)
         case .string(let text) where UInt64(text) != nil:
-            issues.report(path, "must be a number, not a string; write \(text) without quotes")
+            issues.report(path(), "must be a number, not a string; write \(text) without quotes")
         default:
-            issues.report(path, "must be a number of zero or more or \"unlimited\", not \(json.textForMessage)")
+            issues.report(path(), "must be a number of zero or more or \"unlimited\", not \(json.textForMessage)")
         }
         return nil
     }

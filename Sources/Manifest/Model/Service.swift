@@ -155,12 +155,12 @@ public struct Service: ManifestObject, Hashable {
     private func crossCheck(_ reader: ObjectReader) {
         let path = reader.path
         ManifestLabels.reportProblems(labels, at: path.appending("labels"), reader)
-        let portVariables = Dictionary(network.ports.enumerated().map { ($1.environmentName, $0) }, uniquingKeysWith: { first, _ in first })
+        let portVariables = network.ports.map(\.environmentName)
         for (key, value) in env {
             let keyPath = path.appending("env").appending(key)
             if let problem = NameRules.environmentNameProblem(key) {
                 reader.report(at: keyPath, problem)
-            } else if let index = portVariables[key] {
+            } else if key.hasPrefix("PORT_"), let index = portVariables.firstIndex(of: key) {
                 reader.report(at: keyPath, "is set by Flotilla to the number of network.ports[\(index)]; remove it, or rename the port")
             } else if Self.reservedEnvironment.contains(key) {
                 reader.report(at: keyPath, "is set by Flotilla itself; remove it")
@@ -179,12 +179,9 @@ public struct Service: ManifestObject, Hashable {
     }
 
     private func reportMountConflicts(_ reader: ObjectReader) {
-        var targets: [String: Int] = [:]
         for (index, mount) in mounts.enumerated() {
-            if let first = targets[mount.target] {
+            if let first = mounts[..<index].firstIndex(where: { $0.target == mount.target }) {
                 reader.report(at: reader.path.appending("mounts").appending(index).appending("target"), "\"\(mount.target)\" is already the target of mounts[\(first)]; mount each path once")
-            } else {
-                targets[mount.target] = index
             }
         }
     }

@@ -9,12 +9,12 @@ public enum UserReference: ManifestValue, Hashable, CustomStringConvertible {
             json: ["oneOf": [["type": "integer", "minimum": 0, "maximum": 4_294_967_294], ["type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.-]*\\$?$|^[0-9]+$"]]])
     }
 
-    public static func read(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> UserReference? {
+    public static func read(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> UserReference? {
         switch json {
         case .integer(let number):
             // 4294967295 is (uid_t)-1, which the kernel reads as "leave unchanged".
             guard number >= 0, number < 4_294_967_295 else {
-                issues.report(path, "\(number) is not a valid id; write a number from 0 to 4294967294")
+                issues.report(path(), "\(number) is not a valid id; write a number from 0 to 4294967294")
                 return nil
             }
             return .id(UInt32(number))
@@ -30,12 +30,12 @@ public enum UserReference: ManifestValue, Hashable, CustomStringConvertible {
                         || (byte == UInt8(ascii: "$") && index == bytes.count - 1)
                 }
             guard valid else {
-                issues.report(path, "\"\(text)\" is not a user or group name; write a name such as \"nobody\" or a number such as 65534")
+                issues.report(path(), "\"\(text)\" is not a user or group name; write a name such as \"nobody\" or a number such as 65534")
                 return nil
             }
             return .name(text)
         default:
-            issues.report(path, "must be a name such as \"nobody\" or a number such as 65534, not \(json.kindDescription)")
+            issues.report(path(), "must be a name such as \"nobody\" or a number such as 65534, not \(json.kindDescription)")
             return nil
         }
     }
@@ -66,15 +66,15 @@ public enum RootFilesystem: ManifestValue, Hashable {
         ValueSchema(typeName: "`\"host\"` or absolute path", json: ["type": "string", "pattern": "^(host|/.*)$"])
     }
 
-    public static func read(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> RootFilesystem? {
-        guard let text = String.read(json, at: path, issues) else { return nil }
+    public static func read(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> RootFilesystem? {
+        guard let text = String.read(json, at: path(), issues) else { return nil }
         if text == "host" { return .host }
         if let problem = NameRules.absolutePathProblem(text) {
-            issues.report(path, problem + " (or \"host\" for the host's filesystem)")
+            issues.report(path(), problem + " (or \"host\" for the host's filesystem)")
             return nil
         }
         if text == "/" {
-            issues.report(path, "\"/\" is the host's root; write \"host\" to run on the host's filesystem")
+            issues.report(path(), "\"/\" is the host's root; write \"host\" to run on the host's filesystem")
             return nil
         }
         return .directory(text)

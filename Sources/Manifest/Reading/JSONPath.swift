@@ -1,29 +1,67 @@
 /// Where a value stands in a manifest, written the way a reader would point at it:
 /// `services[1].health.interval`, `services[0].labels["app.kubernetes.io/name"]`.
-public struct JSONPath: Sendable, Hashable, CustomStringConvertible, Comparable {
+///
+/// A path is a linked list from the value up to the document, so that stepping into a member
+/// costs one small allocation however deep the value is; the reader makes one for every value.
+public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
     /// One step from a container to a value inside it.
     public enum Component: Sendable, Hashable {
         case key(String)
         case index(Int)
     }
 
-    public private(set) var components: [Component]
+    private final class Node: Sendable {
+        let parent: Node?
+        let component: Component
+
+        init(parent: Node?, component: Component) {
+            self.parent = parent
+            self.component = component
+        }
+    }
+
+    private let last: Node?
+
+    private init(last: Node?) {
+        self.last = last
+    }
 
     /// The document itself.
-    public static let root = JSONPath(components: [])
+    public static let root = JSONPath(last: nil)
 
     public init(components: [Component]) {
-        self.components = components
+        var node: Node?
+        for component in components { node = Node(parent: node, component: component) }
+        last = node
+    }
+
+    /// The steps from the document to the value.
+    public var components: [Component] {
+        var result: [Component] = []
+        var node = last
+        while let current = node {
+            result.append(current.component)
+            node = current.parent
+        }
+        return result.reversed()
     }
 
     /// The path of a member of the object at this path.
     public func appending(_ key: String) -> JSONPath {
-        JSONPath(components: components + [.key(key)])
+        JSONPath(last: Node(parent: last, component: .key(key)))
     }
 
     /// The path of an element of the array at this path.
     public func appending(_ index: Int) -> JSONPath {
-        JSONPath(components: components + [.index(index)])
+        JSONPath(last: Node(parent: last, component: .index(index)))
+    }
+
+    public static func == (lhs: JSONPath, rhs: JSONPath) -> Bool {
+        lhs.last === rhs.last || lhs.components == rhs.components
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(components)
     }
 
     public var description: String {
@@ -43,20 +81,6 @@ public struct JSONPath: Sendable, Hashable, CustomStringConvertible, Comparable 
             }
         }
         return text.isEmpty ? "(document)" : text
-    }
-
-    /// Orders paths as they appear in a document when objects are read in their field order:
-    /// by component, indexes numerically.
-    public static func < (lhs: JSONPath, rhs: JSONPath) -> Bool {
-        for (left, right) in zip(lhs.components, rhs.components) where left != right {
-            switch (left, right) {
-            case (.index(let a), .index(let b)): return a < b
-            case (.key(let a), .key(let b)): return a < b
-            case (.index, .key): return true
-            case (.key, .index): return false
-            }
-        }
-        return lhs.components.count < rhs.components.count
     }
 
     private static func isPlainIdentifier(_ key: String) -> Bool {

@@ -4,7 +4,7 @@ public protocol ManifestValue: Sendable, Equatable {
     /// The schema of every value of this type.
     static var schema: ValueSchema { get }
     /// Reads `json`, or reports why it cannot and returns nil.
-    static func read(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> Self?
+    static func read(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> Self?
     /// The value as JSON, such that reading it back gives an equal value.
     var json: JSONValue { get }
 }
@@ -26,12 +26,12 @@ extension ManifestObject {
         ValueSchema(typeName: spec.name, json: JSONObject([.init("$ref", .string("#/$defs/\(spec.name)"))]), references: [spec])
     }
 
-    public static func read(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> Self? {
+    public static func read(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> Self? {
         guard case .object(let object) = json else {
-            issues.report(path, "must be an object (\(spec.name)), not \(json.kindDescription)")
+            issues.report(path(), "must be an object (\(spec.name)), not \(json.kindDescription)")
             return nil
         }
-        let reader = ObjectReader(object, at: path, spec: spec, issues)
+        let reader = ObjectReader(object, at: path(), spec: spec, issues)
         let value = Self(reading: reader)
         reader.reportUnknownMembers()
         return value

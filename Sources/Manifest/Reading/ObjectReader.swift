@@ -7,55 +7,86 @@ public final class ObjectReader {
     let object: JSONObject
     let spec: ObjectSpec
     let issues: IssueCollector
-    /// Members that were written but could not be read; checks across members skip them.
-    private(set) var invalidKeys: Set<String> = []
-    /// Members asked for; a declared member that is present but never asked for is a bug.
-    private var readKeys: Set<String> = []
+    /// What is known of one declared field.
+    private struct Slot {
+        /// The written value, if any.
+        var value: JSONValue?
+        /// Asked for: a declared member that is present but never read is a bug.
+        var isRead = false
+        /// Written but unreadable; checks across members skip it.
+        var isInvalid = false
+    }
+
+    /// One slot per declared field, by position; resolved once, so that a read costs no search.
+    private var slots: [Slot]
+    /// Members the spec does not declare, in document order.
+    private var unknownMembers: [String] = []
+    /// Readers read in spec order, so the next field is usually the one after the last.
+    private var nextField = 0
 
     init(_ object: JSONObject, at path: JSONPath, spec: ObjectSpec, _ issues: IssueCollector) {
         self.object = object
         self.path = path
         self.spec = spec
         self.issues = issues
+        slots = Array(repeating: Slot(), count: spec.fields.count)
+        var hint = 0
+        for member in object.members {
+            if let index = spec.index(of: member.key, hint: hint) {
+                slots[index].value = member.value
+                hint = index + 1
+            } else {
+                unknownMembers.append(member.key)
+            }
+        }
+    }
+
+    private func fieldIndex(_ key: String) -> Int {
+        guard let index = spec.index(of: key, hint: nextField) else {
+            preconditionFailure("\(spec.name) reads \(key), which its spec does not declare")
+        }
+        return index
     }
 
     /// Whether the member was written at all (as opposed to defaulted).
     public func isPresent(_ key: String) -> Bool {
-        object[key] != nil
+        slots[fieldIndex(key)].value != nil
     }
 
     /// The member's value; its spec default when absent; nil when absent without a default
     /// (reported if required) or invalid (reported).
     public func read<Value: ManifestValue>(_ key: String, as type: Value.Type = Value.self) -> Value? {
-        guard let field = spec.field(key) else {
-            preconditionFailure("\(spec.name) reads \(key), which its spec does not declare")
-        }
+        let index = fieldIndex(key)
+        nextField = index + 1
+        let field = spec.fields[index]
         precondition(field.valueType == ObjectIdentifier(type), "\(spec.name).\(key) is read as \(type), declared otherwise")
-        readKeys.insert(key)
-        let memberPath = path.appending(key)
-        guard let json = object[key] else {
+        slots[index].isRead = true
+        guard let json = slots[index].value else {
             if field.isRequired {
-                issues.report(memberPath, "is required\(field.example.map { "; for example \(JSONWriter.compact($0))" } ?? "")")
+                issues.report(path.appending(key), "is required\(field.example.map { "; for example \(JSONWriter.compact($0))" } ?? "")")
                 return nil
             }
-            guard let defaultValue = field.defaultValue else { return nil }
-            let defaults = IssueCollector()
-            let value = Value.read(defaultValue, at: memberPath, defaults)
-            precondition(defaults.isEmpty, "the default of \(spec.name).\(key) does not read: \(defaults.issues)")
-            return value
+            guard let box = field.decodedDefault else { return nil }
+            // The type was checked against `valueType` above.
+            return unsafeDowncast(box, to: DefaultBox<Value>.self).value
         }
-        guard let value = Value.read(json, at: memberPath, issues) else {
-            invalidKeys.insert(key)
+        guard let value = Value.read(json, at: self.path.appending(key), issues) else {
+            slots[index].isInvalid = true
             return nil
         }
-        for constraint in field.constraints { constraint.check(json, at: memberPath, issues) }
+        for constraint in field.constraints { constraint.check(json, at: self.path.appending(key), issues) }
         // A value that breaks a constraint is still returned, so that cross-field checks can run.
         return value
     }
 
+    /// The written value of a member, unread.
+    func rawValue(_ key: String) -> JSONValue? {
+        slots[fieldIndex(key)].value
+    }
+
     /// Whether the member was written but could not be read (its problem is already reported).
     public func isInvalid(_ key: String) -> Bool {
-        invalidKeys.contains(key)
+        slots[fieldIndex(key)].isInvalid
     }
 
     /// Reports a problem with a member of this object (for checks across members).
@@ -69,14 +100,15 @@ public final class ObjectReader {
     }
 
     func reportUnknownMembers() {
-        for member in object.members where spec.field(member.key) != nil {
-            precondition(readKeys.contains(member.key), "\(spec.name) declares \(member.key) but never reads it")
+        for index in slots.indices where slots[index].value != nil {
+            precondition(slots[index].isRead, "\(spec.name) declares \(spec.fields[index].name) but never reads it")
         }
-        for member in object.members where spec.field(member.key) == nil {
-            let names = spec.fields.map(\.name)
-            let hint = Suggestion.hint(for: member.key, among: names)
+        guard !unknownMembers.isEmpty else { return }
+        let names = spec.fields.map(\.name)
+        for key in unknownMembers {
+            let hint = Suggestion.hint(for: key, among: names)
             issues.report(
-                path.appending(member.key),
+                path.appending(key),
                 hint.isEmpty ? "unknown field; remove it (\(spec.name) has: \(names.joined(separator: ", ")))" : "unknown field\(hint)")
         }
     }

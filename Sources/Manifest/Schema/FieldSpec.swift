@@ -1,20 +1,25 @@
 /// One member of a manifest object: its name, type, default and documentation. The reader, the
 /// JSON Schema generator and the field reference in docs/manifest.md all work from these.
-public struct FieldSpec: Sendable {
-    public var name: String
-    public var schema: ValueSchema
+/// A class, because the reader consults it for every value read and should not copy it.
+public final class FieldSpec: Sendable {
+    public let name: String
+    public let schema: ValueSchema
     /// A missing required field is an error.
-    public var isRequired: Bool
+    public let isRequired: Bool
     /// The value used when the field is absent, as it would be written.
-    public var defaultValue: JSONValue?
+    public let defaultValue: JSONValue?
     /// For defaults that depend on other fields ("the service's name").
-    public var defaultDescription: String?
-    public var example: JSONValue?
-    public var constraints: [Constraint]
+    public let defaultDescription: String?
+    public let example: JSONValue?
+    public let constraints: [Constraint]
     /// What the field does, in a sentence or two.
-    public var doc: String
+    public let doc: String
     /// The Swift type that reads it; the reader checks it to catch mismatched declarations.
     let valueType: ObjectIdentifier
+    /// The default, read once when the spec is built rather than on every absent member; a
+    /// `DefaultBox<Value>` of the declared type (``valueType``), so the reader unboxes it
+    /// without a dynamic cast.
+    let decodedDefault: (any AnyObject & Sendable)?
 
     public init<Value: ManifestValue>(
         _ name: String, _ type: Value.Type, required: Bool = false, default defaultValue: JSONValue? = nil,
@@ -31,6 +36,14 @@ public struct FieldSpec: Sendable {
         self.constraints = constraints
         self.doc = doc
         self.valueType = ObjectIdentifier(type)
+        if let defaultValue {
+            let issues = IssueCollector()
+            let value = Value.read(defaultValue, at: JSONPath.root.appending(name), issues)
+            precondition(issues.isEmpty && value != nil, "the default of \(name) does not read: \(issues.issues)")
+            decodedDefault = value.map(DefaultBox.init)
+        } else {
+            decodedDefault = nil
+        }
     }
 }
 
@@ -59,5 +72,20 @@ public struct ObjectSpec: Sendable {
 
     func field(_ name: String) -> FieldSpec? {
         fieldIndex[name].map { fields[$0] }
+    }
+
+    /// The position of a field; `hint` is where the caller expects it (readers read in order).
+    func index(of name: String, hint: Int) -> Int? {
+        if hint < fields.count, fields[hint].name == name { return hint }
+        return fieldIndex[name]
+    }
+}
+
+/// Holds a decoded default of a known type.
+final class DefaultBox<Value: Sendable>: Sendable {
+    let value: Value
+
+    init(_ value: Value) {
+        self.value = value
     }
 }

@@ -35,11 +35,11 @@ public enum Constraint: Sendable {
     /// An absolute path in normal form.
     case absolutePath
 
-    func check(_ value: JSONValue, at path: JSONPath, _ issues: IssueCollector) {
+    func check(_ value: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) {
         switch self {
         case .integerRange(let range):
             if case .integer(let number) = value, !range.contains(number) {
-                issues.report(path, "\(number) is out of range; write a number from \(range.lowerBound) to \(range.upperBound)")
+                issues.report(path(), "\(number) is out of range; write a number from \(range.lowerBound) to \(range.upperBound)")
             }
         case .numberRange(let above, let atMost):
             let number: Double? =
@@ -49,15 +49,15 @@ public enum Constraint: Sendable {
                 default: nil
                 }
             if let number, !(number > above && number <= atMost) {
-                issues.report(path, "\(value.textForMessage) is out of range; write a number above \(above.compactText) and at most \(atMost.compactText)")
+                issues.report(path(), "\(value.textForMessage) is out of range; write a number above \(above.compactText) and at most \(atMost.compactText)")
             }
         case .positiveDuration:
             if case .string(let text) = value, let duration = try? DurationText.parse(text), duration <= .zero {
-                issues.report(path, "\"\(text)\" must be longer than zero; write e.g. \"5s\"")
+                issues.report(path(), "\"\(text)\" must be longer than zero; write e.g. \"5s\"")
             }
         case .sizeAtLeast(let minimum, let minimumText):
             if let bytes = ByteSize.bytes(of: value), bytes < minimum {
-                issues.report(path, "\(value.textForMessage) is below the minimum of \(minimumText); write at least \"\(minimumText)\"")
+                issues.report(path(), "\(value.textForMessage) is below the minimum of \(minimumText); write at least \"\(minimumText)\"")
             }
         case .nonEmpty:
             let isEmpty: Bool =
@@ -67,15 +67,15 @@ public enum Constraint: Sendable {
                 case .string(let text): text.isEmpty
                 default: false
                 }
-            if isEmpty { issues.report(path, "must not be empty") }
+            if isEmpty { issues.report(path(), "must not be empty") }
         case .dnsLabel(let maxLength):
             if case .string(let text) = value, let problem = NameRules.dnsLabelProblem(text, maxLength: maxLength) {
-                issues.report(path, problem)
+                issues.report(path(), problem)
             }
         case .hostname:
-            if case .string(let text) = value, let problem = NameRules.hostnameProblem(text) { issues.report(path, problem) }
+            if case .string(let text) = value, let problem = NameRules.hostnameProblem(text) { issues.report(path(), problem) }
         case .absolutePath:
-            if case .string(let text) = value, let problem = NameRules.absolutePathProblem(text) { issues.report(path, problem) }
+            if case .string(let text) = value, let problem = NameRules.absolutePathProblem(text) { issues.report(path(), problem) }
         }
     }
 

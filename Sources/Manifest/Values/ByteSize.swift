@@ -23,6 +23,42 @@ public struct ByteSize: ManifestValue, Hashable, Comparable, Sendable, CustomStr
 
     /// Parses the string form; the error message says what to write instead.
     public static func parse(_ text: String) throws(DurationText.ParseError) -> ByteSize {
+        if let bytes = text.utf8.withContiguousStorageIfAvailable(parseWellFormed) ?? nil { return ByteSize(bytes: bytes) }
+        return try diagnose(text)
+    }
+
+    /// The common case without allocating: whole number and a binary or decimal unit letter.
+    private static func parseWellFormed(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+        var index = 0
+        var number: Int64 = 0
+        while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39, index < 15 {
+            number = number * 10 + Int64(bytes[index] - 0x30)
+            index += 1
+        }
+        guard index > 0, index < bytes.count else { return nil }
+        let shift: Int64
+        switch bytes[index] {
+        case UInt8(ascii: "K"): shift = 1
+        case UInt8(ascii: "M"): shift = 2
+        case UInt8(ascii: "G"): shift = 3
+        case UInt8(ascii: "T"): shift = 4
+        default: return nil
+        }
+        let rest = bytes.count - index - 1
+        let multiplier: Int64
+        if rest == 0 {
+            multiplier = [1_000, 1_000_000, 1_000_000_000, 1_000_000_000_000][Int(shift) - 1]
+        } else if rest == 1, bytes[index + 1] == UInt8(ascii: "i") {
+            multiplier = 1 << (10 * shift)
+        } else {
+            return nil
+        }
+        let (result, overflow) = number.multipliedReportingOverflow(by: multiplier)
+        return overflow ? nil : result
+    }
+
+    /// Parses what the fast path refused, to tell exactly what is wrong with it.
+    private static func diagnose(_ text: String) throws(DurationText.ParseError) -> ByteSize {
         if text.isEmpty { throw DurationText.ParseError(message: "is empty; write a size such as \"128Mi\"") }
         if text.hasPrefix("-") { throw DurationText.ParseError(message: "\"\(text)\" is negative; sizes are zero or more") }
         let numberEnd = text.firstIndex { !($0.isASCII && ($0.isNumber || $0 == ".")) } ?? text.endIndex
@@ -69,20 +105,20 @@ public struct ByteSize: ManifestValue, Hashable, Comparable, Sendable, CustomStr
             typeName: "size", json: ["oneOf": [["type": "integer", "minimum": 0], ["type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|KiB|MiB|GiB|TiB|PiB|K|M|G|T|P|k|KB|kB|MB|GB|TB|B)$"]]])
     }
 
-    public static func read(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> ByteSize? {
+    public static func read(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> ByteSize? {
         switch json {
         case .integer(let number) where number >= 0:
             return ByteSize(bytes: number)
         case .integer(let number):
-            issues.report(path, "\(number) is negative; sizes are zero or more")
+            issues.report(path(), "\(number) is negative; sizes are zero or more")
         case .string(let text):
             do throws(DurationText.ParseError) {
                 return try parse(text)
             } catch {
-                issues.report(path, error.message)
+                issues.report(path(), error.message)
             }
         default:
-            issues.report(path, "must be a size such as \"128Mi\" or a number of bytes, not \(json.kindDescription)")
+            issues.report(path(), "must be a size such as \"128Mi\" or a number of bytes, not \(json.kindDescription)")
         }
         return nil
     }

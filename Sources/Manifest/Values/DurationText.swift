@@ -20,6 +20,63 @@ public enum DurationText {
 
     /// Parses `text`; the error message names the problem and the fix.
     public static func parse(_ text: String) throws(ParseError) -> Duration {
+        let fast = text.utf8.withContiguousStorageIfAvailable(parseWellFormed) ?? parseWellFormed(Array(text.utf8).withUnsafeBufferPointer { $0 })
+        if let fast { return .nanoseconds(fast) }
+        return try diagnose(text)
+    }
+
+    /// The common case without allocating: number-unit pairs, plain ASCII, no overflow.
+    /// Returns nil for anything else, which ``diagnose(_:)`` then explains.
+    private static func parseWellFormed(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+        var index = 0
+        var total: Int64 = 0
+        guard !bytes.isEmpty else { return nil }
+        while index < bytes.count {
+            var whole: Int64 = 0
+            var digits = 0
+            while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 {
+                guard digits < 18 else { return nil }
+                whole = whole * 10 + Int64(bytes[index] - 0x30)
+                digits += 1
+                index += 1
+            }
+            var fractionStart = index
+            var fractionEnd = index
+            if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+                index += 1
+                fractionStart = index
+                while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 { index += 1 }
+                fractionEnd = index
+            }
+            guard digits > 0 || fractionEnd > fractionStart else { return nil }
+            let scale: Int64
+            switch (index < bytes.count ? bytes[index] : 0, index + 1 < bytes.count ? bytes[index + 1] : 0) {
+            case (UInt8(ascii: "h"), _): scale = 3_600_000_000_000; index += 1
+            case (UInt8(ascii: "m"), UInt8(ascii: "s")): scale = 1_000_000; index += 2
+            case (UInt8(ascii: "m"), _): scale = 60_000_000_000; index += 1
+            case (UInt8(ascii: "s"), _): scale = 1_000_000_000; index += 1
+            case (UInt8(ascii: "u"), UInt8(ascii: "s")): scale = 1_000; index += 2
+            case (UInt8(ascii: "n"), UInt8(ascii: "s")): scale = 1; index += 2
+            default: return nil
+            }
+            let (scaled, overflow1) = whole.multipliedReportingOverflow(by: scale)
+            guard !overflow1 else { return nil }
+            var fractional: Int64 = 0
+            var place = scale
+            for position in fractionStart..<fractionEnd {
+                place /= 10
+                if place == 0 { break }
+                fractional += Int64(bytes[position] - 0x30) * place
+            }
+            let (sum, overflow2) = total.addingReportingOverflow(scaled + fractional)
+            guard !overflow2 else { return nil }
+            total = sum
+        }
+        return total
+    }
+
+    /// Parses what the fast path refused, to tell exactly what is wrong with it.
+    private static func diagnose(_ text: String) throws(ParseError) -> Duration {
         if text.isEmpty { throw ParseError(message: "is empty; write a duration such as \"10s\"") }
         if text.hasPrefix("-") {
             throw ParseError(message: "\"\(text)\" is negative; durations are zero or more, e.g. \"\(text.dropFirst())\"")
@@ -130,18 +187,18 @@ extension Duration: ManifestValue {
         ValueSchema(typeName: "duration", json: ["type": "string", "pattern": "^([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|ms|s|m|h)(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|ms|s|m|h))*$"])
     }
 
-    public static func read(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> Duration? {
+    public static func read(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> Duration? {
         switch json {
         case .string(let text):
             do throws(DurationText.ParseError) {
                 return try DurationText.parse(text)
             } catch {
-                issues.report(path, error.message)
+                issues.report(path(), error.message)
             }
         case .integer(let number):
-            issues.report(path, "\(number) has no unit; write \"\(number)s\" (durations are strings such as \"250ms\", \"10s\", \"1m30s\")")
+            issues.report(path(), "\(number) has no unit; write \"\(number)s\" (durations are strings such as \"250ms\", \"10s\", \"1m30s\")")
         default:
-            issues.report(path, "must be a duration string such as \"10s\", not \(json.kindDescription)")
+            issues.report(path(), "must be a duration string such as \"10s\", not \(json.kindDescription)")
         }
         return nil
     }

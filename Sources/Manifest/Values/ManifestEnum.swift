@@ -11,14 +11,14 @@ extension ManifestEnum {
                     json: ["type": "string", "enum": .array(allCases.map { .string($0.rawValue) })])
     }
 
-    public static func read(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> Self? {
+    public static func read(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> Self? {
         let names = allCases.map(\.rawValue)
         guard case .string(let text) = json else {
-            issues.report(path, "must be a string, one of \(names.joined(separator: ", ")), not \(json.kindDescription)")
+            issues.report(path(), "must be a string, one of \(names.joined(separator: ", ")), not \(json.kindDescription)")
             return nil
         }
         if let value = Self(rawValue: text) { return value }
-        issues.report(path, "\"\(text)\" is not a valid \(typeDescription)\(Suggestion.hint(for: text, among: names)) (write one of: \(names.joined(separator: ", ")))")
+        issues.report(path(), "\"\(text)\" is not a valid \(typeDescription)\(Suggestion.hint(for: text, among: names)) (write one of: \(names.joined(separator: ", ")))")
         return nil
     }
 

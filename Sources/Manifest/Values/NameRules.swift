@@ -3,6 +3,7 @@ enum NameRules {
     /// RFC 1123 label: what service names, application names and port names must be, so that
     /// they can appear in DNS names (`web.myapp.service.flotilla`) and environment variables.
     static func dnsLabelProblem(_ text: String, maxLength: Int = 63) -> String? {
+        if isDNSLabel(text, maxLength: maxLength) { return nil }
         if text.isEmpty { return "must not be empty; write a name such as \"web\"" }
         let lowered = text.lowercased()
         var fixed = String(lowered.map { ($0.isASCII && ($0.isLetter || $0.isNumber)) ? $0 : "-" })
@@ -27,6 +28,15 @@ enum NameRules {
         return nil
     }
 
+    /// The common case, checked without allocating.
+    private static func isDNSLabel(_ text: String, maxLength: Int) -> Bool {
+        let bytes = text.utf8
+        guard let first = bytes.first, let last = bytes.last, bytes.count <= maxLength,
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first), last != UInt8(ascii: "-")
+        else { return false }
+        return bytes.allSatisfy(isLabelByte)
+    }
+
     /// A host name: dot-separated labels (digits and uppercase allowed as the kernel allows).
     static func hostnameProblem(_ text: String) -> String? {
         if text.isEmpty { return "must not be empty" }
@@ -44,6 +54,7 @@ enum NameRules {
 
     /// An absolute, normalised path: what the kernel will be handed for mounts and chdir.
     static func absolutePathProblem(_ text: String) -> String? {
+        if isNormalAbsolutePath(text) { return nil }
         if text.isEmpty { return "must not be empty; write an absolute path such as \"/data\"" }
         if text.utf8.contains(0) { return "must not contain a NUL character" }
         guard text.hasPrefix("/") else { return "\"\(text)\" is not absolute; write \"/\(text)\"" }
@@ -53,6 +64,28 @@ enum NameRules {
         if normal != text { return "\"\(text)\" is not in normal form; write \"\(normal)\"" }
         if text.utf8.count > 4095 { return "is longer than 4095 bytes (PATH_MAX)" }
         return nil
+    }
+
+    /// The common case, checked without allocating: starts with '/', no empty, '.' or '..'
+    /// component, no trailing '/', no NUL.
+    private static func isNormalAbsolutePath(_ text: String) -> Bool {
+        let bytes = text.utf8
+        guard bytes.first == UInt8(ascii: "/"), bytes.count <= 4095 else { return false }
+        if bytes.count == 1 { return true }
+        var componentLength = 0
+        var dots = 0
+        for byte in bytes.dropFirst() {
+            if byte == 0 { return false }
+            if byte == UInt8(ascii: "/") {
+                if componentLength == 0 || componentLength == dots && dots <= 2 { return false }
+                componentLength = 0
+                dots = 0
+            } else {
+                componentLength += 1
+                if byte == UInt8(ascii: ".") { dots += 1 }
+            }
+        }
+        return componentLength > 0 && !(componentLength == dots && dots <= 2)
     }
 
     /// A POSIX environment variable name.

@@ -1,9 +1,9 @@
 extension String: ManifestValue {
     public static var schema: ValueSchema { ValueSchema(typeName: "string", json: ["type": "string"]) }
 
-    public static func read(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> String? {
+    public static func read(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> String? {
         guard case .string(let text) = json else {
-            issues.report(path, "must be a string, not \(json.kindDescription)\(quotingHint(json))")
+            issues.report(path(), "must be a string, not \(json.kindDescription)\(quotingHint(json))")
             return nil
         }
         return text
@@ -23,16 +23,16 @@ extension String: ManifestValue {
 extension Int: ManifestValue {
     public static var schema: ValueSchema { ValueSchema(typeName: "integer", json: ["type": "integer"]) }
 
-    public static func read(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> Int? {
+    public static func read(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> Int? {
         switch json {
         case .integer(let number):
             return Int(number)
         case .number(let number):
-            issues.report(path, "must be a whole number, not \(number.compactText)")
+            issues.report(path(), "must be a whole number, not \(number.compactText)")
         case .string(let text) where Int64(text) != nil:
-            issues.report(path, "must be a number, not a string; write \(text) without quotes")
+            issues.report(path(), "must be a number, not a string; write \(text) without quotes")
         default:
-            issues.report(path, "must be an integer, not \(json.kindDescription)")
+            issues.report(path(), "must be an integer, not \(json.kindDescription)")
         }
         return nil
     }
@@ -43,16 +43,16 @@ extension Int: ManifestValue {
 extension Double: ManifestValue {
     public static var schema: ValueSchema { ValueSchema(typeName: "number", json: ["type": "number"]) }
 
-    public static func read(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> Double? {
+    public static func read(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> Double? {
         switch json {
         case .integer(let number):
             return Double(number)
         case .number(let number):
             return number
         case .string(let text) where Double(text) != nil:
-            issues.report(path, "must be a number, not a string; write \(text) without quotes")
+            issues.report(path(), "must be a number, not a string; write \(text) without quotes")
         default:
-            issues.report(path, "must be a number, not \(json.kindDescription)")
+            issues.report(path(), "must be a number, not \(json.kindDescription)")
         }
         return nil
     }
@@ -63,14 +63,14 @@ extension Double: ManifestValue {
 extension Bool: ManifestValue {
     public static var schema: ValueSchema { ValueSchema(typeName: "boolean", json: ["type": "boolean"]) }
 
-    public static func read(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> Bool? {
+    public static func read(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> Bool? {
         switch json {
         case .bool(let flag):
             return flag
         case .string(let text) where text == "true" || text == "false":
-            issues.report(path, "must be a boolean, not a string; write \(text) without quotes")
+            issues.report(path(), "must be a boolean, not a string; write \(text) without quotes")
         default:
-            issues.report(path, "must be true or false, not \(json.kindDescription)")
+            issues.report(path(), "must be true or false, not \(json.kindDescription)")
         }
         return nil
     }
@@ -86,16 +86,16 @@ extension Array: ManifestValue where Element: ManifestValue {
             references: element.references)
     }
 
-    public static func read(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> [Element]? {
+    public static func read(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> [Element]? {
         guard case .array(let elements) = json else {
-            issues.report(path, "must be an array, not \(json.kindDescription)\(json.isScalar ? "; write [\(JSONWriter.compact(json))]" : "")")
+            issues.report(path(), "must be an array, not \(json.kindDescription)\(json.isScalar ? "; write [\(JSONWriter.compact(json))]" : "")")
             return nil
         }
         var result: [Element] = []
         result.reserveCapacity(elements.count)
         var complete = true
         for (index, element) in elements.enumerated() {
-            if let value = Element.read(element, at: path.appending(index), issues) {
+            if let value = Element.read(element, at: path().appending(index), issues) {
                 result.append(value)
             } else {
                 complete = false
@@ -131,15 +131,15 @@ public struct StringMap: ManifestValue, Sendable, Hashable, Sequence {
         ValueSchema(typeName: "map of string to string", json: ["type": "object", "additionalProperties": ["type": "string"]])
     }
 
-    public static func read(_ json: JSONValue, at path: JSONPath, _ issues: IssueCollector) -> StringMap? {
+    public static func read(_ json: JSONValue, at path: @autoclosure () -> JSONPath, _ issues: IssueCollector) -> StringMap? {
         guard case .object(let object) = json else {
-            issues.report(path, "must be an object of names to strings, not \(json.kindDescription)")
+            issues.report(path(), "must be an object of names to strings, not \(json.kindDescription)")
             return nil
         }
         var entries: [(key: String, value: String)] = []
         var complete = true
         for member in object.members {
-            if let text = String.read(member.value, at: path.appending(member.key), issues) {
+            if let text = String.read(member.value, at: path().appending(member.key), issues) {
                 entries.append((member.key, text))
             } else {
                 complete = false

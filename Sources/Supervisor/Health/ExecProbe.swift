@@ -69,8 +69,7 @@ extension Supervisor {
             throw SpawnError.cgroup(error)
         }
         defer { descriptors.close() }
-        let procsPaths = Set(instance.cgroup.legacyPaths.values).sorted().map { $0 + "/cgroup.procs" }
-        return try launcher.spawn(prepared, cgroup: descriptors, cgroupProcsPaths: procsPaths,
+        return try launcher.spawn(prepared, cgroup: instance.cgroup, descriptors: descriptors,
                                   join: (instance.pidFD.descriptor, spec.namespaces))
     }
 }

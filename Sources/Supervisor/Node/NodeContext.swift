@@ -55,7 +55,8 @@ final class NodeContext: Sendable {
         return InstanceCgroup(
             unifiedPath: tree.layout.unifiedMount.map { "\($0)/\(tree.parentName)/\(instanceID)" },
             legacyPaths: tree.legacyControllers.mapValues { "\($0)/\(tree.parentName)/\(instanceID)" },
-            unifiedRelativePath: tree.layout.unifiedMount.map { _ in "/\(tree.parentName)/\(instanceID)" })
+            unifiedRelativePath: tree.layout.unifiedMount.map { _ in "/\(tree.parentName)/\(instanceID)" },
+            features: tree.features)
     }
 
     /// Kills and removes what is left of an instance's cgroup from a process no one supervises
