@@ -26,7 +26,7 @@ struct RestartTests {
             for (index, base) in [100, 200, 400].enumerated() where index + 1 < launches.count {
                 let gap = launches[index + 1] - exits[index]
                 #expect(gap >= .milliseconds(base) * 0.8, "restart \(index + 1) came after \(gap)")
-                #expect(gap < .milliseconds(base) + .milliseconds(300), "restart \(index + 1) came after \(gap)")
+                #expect(gap < .milliseconds(base) + .seconds(2), "restart \(index + 1) came after \(gap)")
             }
             #expect(try capturedLines(instance) == Array(repeating: "started", count: 4))
         }

@@ -60,7 +60,10 @@ public final class SupervisedInstance: Sendable {
 
     /// Binds the notify socket (not in init: its handler refers to the instance weakly).
     func attachNotifySocket() throws(SystemCallError) {
-        let socket = try NotifySocket(directory: directory + "/notify", watcher: context.control) { [weak self] delivery in
+        let sender = NotifySocket.ExpectedSender(unifiedDirectory: context.cgroup(of: instanceID).unifiedPath,
+                                                 relativePath: context.relativeCgroupPath(instanceID))
+        let socket = try NotifySocket(directory: directory + "/notify", sender: sender, watcher: context.control) {
+            [weak self] delivery in
             guard let self else { return }
             self.loop.execute { self.notifyReceived(delivery) }
         }
@@ -93,7 +96,7 @@ public final class SupervisedInstance: Sendable {
             self.state.withLock { $0.waiters.append(Waiter(predicate: predicate, promise: promise)) }
         }
         let timer = loop.scheduleTask(in: .nanoseconds(timeout.nanosecondsClamped)) {
-            promise.fail(WaitTimeout(instanceID: self.instanceID, timeout: timeout))
+            promise.fail(WaitTimeout(instanceID: self.instanceID, timeout: timeout, lastEvents: Array(self.events().suffix(8))))
         }
         defer { timer.cancel() }
         return try await withTaskCancellationHandler {
@@ -115,7 +118,12 @@ public final class SupervisedInstance: Sendable {
     public struct WaitTimeout: Error, CustomStringConvertible {
         public var instanceID: String
         public var timeout: Duration
-        public var description: String { "instance \(instanceID): condition not reached within \(timeout)" }
+        /// The instance's last events when the wait gave up.
+        public var lastEvents: [InstanceEvent] = []
+        public var description: String {
+            "instance \(instanceID): condition not reached within \(timeout); last events: "
+                + lastEvents.map(\.description).joined(separator: "; ")
+        }
     }
 
     static func status(of state: State, id: String) -> InstanceStatus {
@@ -251,13 +259,11 @@ public final class SupervisedInstance: Sendable {
         close(output.stdout)
         close(output.stderr)
         let identity = ProcessIdentity(pid: handle.pid, startTimeTicks: ProcessStat.read(handle.pid)?.startTimeTicks ?? 0)
-        let notify = state.withLock { state -> NotifySocket? in
+        state.withLock { state in
             state.handle = handle
             state.process = identity
             state.adopted = false
-            return state.notify
         }
-        notify?.expect(handle.cgroup, relativePath: context.relativeCgroupPath(instanceID))
         watchExit(handle)
         input { machine, now in machine.launched(now: now, detail: "pid \(handle.pid)") }
     }
@@ -270,15 +276,14 @@ public final class SupervisedInstance: Sendable {
     }
 
     private func processExited(_ handle: InstanceHandle, _ exit: InstanceExit) {
-        let (current, notify) = state.withLock { state -> (Bool, NotifySocket?) in
-            guard state.handle === handle else { return (false, nil) }
+        let current = state.withLock { state -> Bool in
+            guard state.handle === handle else { return false }
             state.handle = nil
             state.process = nil
             state.adopted = false
-            return (true, state.notify)
+            return true
         }
         guard current else { return }
-        notify?.expectNobody()
         log.finish()
         let reason = ExitReason(exit)
         input { machine, now in machine.exited(now: now, reason: reason) }
@@ -338,14 +343,12 @@ public final class SupervisedInstance: Sendable {
     /// Takes over a running process found by `NodeSupervisor` (alive: `handle`), or learns that
     /// it ended while no supervisor watched (`exit`).
     func adopt(handle: InstanceHandle?, identity: ProcessIdentity?, exit: ExitReason?, detail: String) {
-        let notify = state.withLock { state -> NotifySocket? in
+        state.withLock { state in
             state.handle = handle
             state.process = handle == nil ? nil : identity
             state.adopted = handle != nil
-            return state.notify
         }
         if let handle {
-            notify?.expect(handle.cgroup, relativePath: context.relativeCgroupPath(instanceID))
             try? log.attachReaders()
             watchExit(handle)
         }

@@ -26,27 +26,32 @@ final class NotifySocket: Sendable {
     private let fd: Int32
     private let token: UInt64
     private let watcher: DescriptorWatcher
-    private let expected = Expectation()
+    private let expected: ExpectedSender
 
-    /// The sender the socket accepts, shared with the watcher's handler.
-    private final class Expectation: Sendable {
-        let sender = Mutex<ExpectedSender?>(nil)
-    }
-
-    /// What a sender must match: the instance's cgroup2 id (a cgroup directory's inode number is
-    /// its id), and its cgroup paths as /proc/PID/cgroup shows them.
+    /// What a sender must match: the instance's cgroup, which has the same path for every process
+    /// of the instance: its cgroup2 directory, whose inode number is the cgroup's id (looked up
+    /// per message: the cgroup is made anew for each process), and its path as /proc/PID/cgroup
+    /// shows it. Known before the first launch, so that a message sent right after execve is
+    /// judged like any other.
     struct ExpectedSender: Sendable {
-        var cgroupID: UInt64?
-        var relativePaths: Set<String>
+        var unifiedDirectory: String?
+        var relativePath: String
+
+        var cgroupID: UInt64? {
+            var info = stat()
+            guard let unifiedDirectory, stat(unifiedDirectory, &info) == 0 else { return nil }
+            return UInt64(info.st_ino)
+        }
     }
 
     /// Binds the socket (replacing one a previous agent left) and starts listening on `watcher`;
     /// `deliver` is called on the watcher's thread.
-    init(directory: String, watcher: DescriptorWatcher, deliver: @escaping @Sendable (Delivery) -> Void)
-        throws(SystemCallError)
+    init(directory: String, sender: ExpectedSender, watcher: DescriptorWatcher,
+         deliver: @escaping @Sendable (Delivery) -> Void) throws(SystemCallError)
     {
         self.directory = directory
         self.watcher = watcher
+        expected = sender
         try FileSystem.makeDirectories(directory)
         // sockaddr_un holds 107 bytes of path: bind through /proc/self/fd/N/ of the directory,
         // which is short whatever the state directory's path.
@@ -73,21 +78,7 @@ final class NotifySocket: Sendable {
         close(fd)
     }
 
-    /// From now on, accept only senders in `cgroup`, whose path below each hierarchy's root is
-    /// `relativePath` (`/flotilla/web-1`). Called at each launch or adoption: the cgroup is made
-    /// anew for each process, with a new id.
-    func expect(_ cgroup: InstanceCgroup, relativePath: String) {
-        var info = stat()
-        let cgroupID = cgroup.unifiedPath.flatMap { stat($0, &info) == 0 ? UInt64(info.st_ino) : nil }
-        expected.sender.withLock { $0 = ExpectedSender(cgroupID: cgroupID, relativePaths: [relativePath]) }
-    }
-
-    /// Accept nobody (the instance is not running).
-    func expectNobody() {
-        expected.sender.withLock { $0 = nil }
-    }
-
-    private static func receiveAll(_ fd: Int32, expected: Expectation, deliver: (Delivery) -> Void) {
+    private static func receiveAll(_ fd: Int32, expected: ExpectedSender, deliver: (Delivery) -> Void) {
         var buffer = [CChar](repeating: 0, count: 4096)
         while true {
             var sender = fl_notify_sender()
@@ -95,8 +86,7 @@ final class NotifySocket: Sendable {
             if n < 0 { return }
             defer { if sender.pidfd >= 0 { close(sender.pidfd) } }
             let text = String(decoding: buffer[0..<Int(n)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            let expectation = expected.sender.withLock { $0 }
-            switch verify(sender, against: expectation) {
+            switch verify(sender, against: expected) {
             case .success:
                 deliver(.accepted(NotifyMessage(parsing: text)))
             case .failure(let why):
@@ -112,9 +102,8 @@ final class NotifySocket: Sendable {
     /// The sender's cgroup from its pidfd (SCM_PIDFD, PIDFD_GET_INFO: still known after the
     /// sender has exited, which a short-lived `systemd-notify` often has by now), else from
     /// /proc/PID/cgroup of its SCM_CREDENTIALS pid.
-    private static func verify(_ sender: fl_notify_sender, against expected: ExpectedSender?) -> Result<Void, Refusal> {
+    private static func verify(_ sender: fl_notify_sender, against expected: ExpectedSender) -> Result<Void, Refusal> {
         let who = "pid \(sender.pid) (uid \(sender.uid))"
-        guard let expected else { return .failure(Refusal(why: "from \(who): the instance is not running")) }
         if sender.pidfd >= 0, let cgroupID = expected.cgroupID {
             var info = fl_pidfd_info()
             // PIDFD_INFO_EXIT too: for a sender already reaped, the kernel answers only with its
@@ -138,7 +127,7 @@ final class NotifySocket: Sendable {
             let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
             guard fields.count == 3 else { continue }
             let path = String(fields[2])
-            if expected.relativePaths.contains(path) { return .success(()) }
+            if path == expected.relativePath { return .success(()) }
         }
         return .failure(Refusal(why: "from \(who) in cgroup \(describeCgroup(sender.pid)), not this instance's"))
     }
