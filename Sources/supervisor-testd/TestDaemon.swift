@@ -2,7 +2,6 @@ import Dispatch
 import Foundation
 import Manifest
 import Supervisor
-import Synchronization
 
 /// A supervisor in a process of its own, for the tests that must kill one with SIGKILL and start
 /// another (adoption), and the sd_notify client the tests' services run. Not a product.
@@ -62,6 +61,7 @@ struct TestDaemon {
     }
 
     static func run(_ options: Options) async throws {
+        let signals = catchSignals([SIGTERM, SIGUSR1])
         let node = try NodeSupervisor(NodeSupervisor.Configuration(
             stateDirectory: options.require("state"), cgroupParent: options.require("parent"), journal: .disabled))
         let rootfs = options.require("rootfs")
@@ -82,7 +82,7 @@ struct TestDaemon {
         let statusPath = options.require("status")
         try (lines.joined(separator: "\n") + "\n").write(toFile: statusPath + ".tmp", atomically: false, encoding: .utf8)
         rename(statusPath + ".tmp", statusPath)
-        let signal = await waitForSignal([SIGTERM, SIGUSR1])
+        let signal = await firstSignal(signals)
         if signal == SIGTERM {
             await node.shutdown()
         } else {
@@ -109,40 +109,50 @@ struct TestDaemon {
     }
 
     static func agent(status: String) async {
+        let signals = catchSignals([SIGTERM])
         let notifier = SystemdNotifier()
         notifier.ready(status: status)
+        FileHandle.standardOutput.write(Data("agent running\n".utf8))
         let watchdog = notifier.startWatchdog()
-        _ = await waitForSignal([SIGTERM])
+        _ = await firstSignal(signals)
         notifier.stopping()
         watchdog?.cancel()
         exit(0)
     }
 
-    /// Returns the first of `signals` to arrive.
-    static func waitForSignal(_ signals: [Int32]) async -> Int32 {
+    /// Starts catching `signals` at once (so that none sent from now on is lost to its default
+    /// action); the stream yields them as they arrive.
+    static func catchSignals(_ signals: [Int32]) -> AsyncStream<Int32> {
+        let (stream, continuation) = AsyncStream<Int32>.makeStream()
         var sources: [any DispatchSourceSignal] = []
-        let received = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
-            let once = OnceBox()
-            for number in signals {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-                source.setEventHandler {
-                    if once.claim() { continuation.resume(returning: number) }
-                }
-                source.resume()
-                sources.append(source)
-            }
+        for number in signals {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield(number) }
+            source.resume()
+            sources.append(source)
         }
-        withExtendedLifetime(sources) {}
-        return received
+        let kept = SourceBox(sources)
+        continuation.onTermination = { _ in kept.release() }
+        return stream
+    }
+
+    /// The first signal a `catchSignals` stream yields.
+    static func firstSignal(_ stream: AsyncStream<Int32>) async -> Int32 {
+        for await number in stream { return number }
+        return SIGTERM
     }
 }
 
-/// True exactly once.
-final class OnceBox: Sendable {
-    private let claimed = Atomic<Bool>(false)
+/// Keeps signal sources alive while their stream is in use.
+final class SourceBox: @unchecked Sendable {
+    private var sources: [any DispatchSourceSignal]
 
-    func claim() -> Bool {
-        !claimed.exchange(true, ordering: .acquiringAndReleasing)
+    init(_ sources: [any DispatchSourceSignal]) {
+        self.sources = sources
+    }
+
+    func release() {
+        sources = []
     }
 }
