@@ -21,7 +21,7 @@ final class BenchRootfs {
         try "root:x:0:\n".write(toFile: path + "/etc/group", atomically: true, encoding: .utf8)
     }
 
-    deinit {
+    func remove() {
         try? FileManager.default.removeItem(atPath: path)
     }
 }

@@ -10,6 +10,8 @@ guard getuid() == 0 else {
 }
 let which = CommandLine.arguments.dropFirst().first ?? "all"
 let rootfs = try BenchRootfs()
+// Globals are never deinitialised: remove the rootfs explicitly at the end.
+defer { rootfs.remove() }
 if which == "restart" || which == "all" {
     try await RestartLatency.run(rootfs: rootfs, cycles: 200)
 }
