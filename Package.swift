@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Manifest types, decoding with located errors, validation and the JSON Schema. Pure.
@@ -27,8 +28,22 @@ let package = Package(
         .target(name: "CSpawn"),
         // libseccomp, for the parent to compile seccomp filters to BPF.
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
-        // Launching services in namespaces and cgroups, and holding them by pidfd.
-        .target(name: "Supervisor", dependencies: ["Manifest", "CSpawn", "CSeccomp"], swiftSettings: strict),
+        // libsystemd: sd_notify for agentd under systemd, sd_journal_sendv for forwarding service logs.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // Launching services in namespaces and cgroups, holding them by pidfd, and keeping them
+        // alive: restart, health, readiness, notify, logs, adoption after an agent restart.
+        .target(
+            name: "Supervisor",
+            dependencies: [
+                "Manifest", "CSpawn", "CSeccomp", "CSystemd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        // A supervisor in a process of its own, for tests that kill it with SIGKILL and start it
+        // again; also the sd_notify client the tests' services run.
+        .executableTarget(name: "supervisor-testd", dependencies: ["Supervisor", "Manifest"], swiftSettings: strict),
         // The replicated cluster state, its commands, the scheduler and the reconciler. Pure.
         .target(name: "Controller", dependencies: ["Manifest"], swiftSettings: strict),
         // The operator's command line.
@@ -40,7 +55,10 @@ let package = Package(
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),
         // Runs the built deployctl binary, so it depends on it to have it built first.
         .testTarget(name: "DeployctlTests", dependencies: ["deployctl"], swiftSettings: strict),
-        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "CSpawn"], swiftSettings: strict),
+        // supervisor-testd too: the adoption, notify and journal tests run it.
+        .testTarget(
+            name: "SupervisorTests", dependencies: ["Supervisor", "CSpawn", "Manifest", "supervisor-testd"],
+            swiftSettings: strict),
         // Appends to a WAL and reports each durable index on stdout; the crash-safety test
         // SIGKILLs it at random points and reopens the log.
         .executableTarget(name: "raft-wal-crasher", dependencies: ["Raft"], swiftSettings: strict),

@@ -28,12 +28,21 @@ let package = Package(
             swiftSettings: strict),
         // spawn-bench's raw calls: a private mount namespace for crun's thread.
         .target(name: "CSpawnBench"),
+        // Restart latency against spawn latency; log capture against cat; idle CPU with 1,000 checked instances.
+        .executableTarget(
+            name: "supervisor-bench",
+            dependencies: [.product(name: "Supervisor", package: "Flotilla")],
+            swiftSettings: strict),
         // The Raft core alone: committed entries per second through 3 in-process cores.
+        .executableTarget(
             name: "raft-core-bench",
             dependencies: [.product(name: "Raft", package: "Flotilla")],
+            swiftSettings: strict),
         // The WAL on this machine's disk: group commit throughput and append+fsync latency,
         // next to a bare write+fdatasync loop in the same run.
+        .executableTarget(
             name: "raft-wal-bench",
             dependencies: [.product(name: "Raft", package: "Flotilla")],
+            swiftSettings: strict),
     ]
 )
