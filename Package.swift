@@ -11,17 +11,17 @@ let package = Package(
     products: [
         .library(name: "Manifest", targets: ["Manifest"]),
         .library(name: "Raft", targets: ["Raft"]),
-        .library(name: "Controller", targets: ["Controller"]),
         .library(name: "Supervisor", targets: ["Supervisor"]),
+        .library(name: "Controller", targets: ["Controller"]),
         .executable(name: "deployctl", targets: ["deployctl"]),
         .executable(name: "agentd", targets: ["agentd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.25.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
@@ -32,6 +32,26 @@ let package = Package(
         .target(name: "Manifest", swiftSettings: strict),
         // Consensus: the pure core, its storage and drivers. Depends on nothing of ours.
         .target(name: "Raft", swiftSettings: strict),
+        // The code between clone3 and execve, and raw syscall wrappers: C, libc only (DESIGN.md §2).
+        .target(name: "CSpawn"),
+        // libseccomp, for the parent to compile seccomp filters to BPF.
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        // libsystemd: sd_notify for agentd under systemd, sd_journal_sendv for forwarding service logs.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // Launching services in namespaces and cgroups, holding them by pidfd, and keeping them
+        // alive: restart, health, readiness, notify, logs, adoption after an agent restart.
+        .target(
+            name: "Supervisor",
+            dependencies: [
+                "Manifest", "CSpawn", "CSeccomp", "CSystemd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        // A supervisor in a process of its own, for tests that kill it with SIGKILL and start it
+        // again; also the sd_notify client the tests' services run.
+        .executableTarget(name: "supervisor-testd", dependencies: ["Supervisor", "Manifest"], swiftSettings: strict),
         // The replicated cluster state, its commands, the scheduler and the reconciler. Pure.
         .target(name: "Controller", dependencies: ["Manifest"], swiftSettings: strict),
         // The wire types of agentd's HTTP API, shared by the agent and deployctl.
@@ -60,12 +80,6 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict),
-        // The code between clone3 and execve, and raw syscall wrappers: C, libc only (DESIGN.md §2).
-        .target(name: "CSpawn"),
-        // libseccomp, for the parent to compile seccomp filters to BPF.
-        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
-        // Launching services in namespaces and cgroups, and holding them by pidfd.
-        .target(name: "Supervisor", dependencies: ["Manifest", "CSpawn", "CSeccomp"], swiftSettings: strict),
         // The operator's command line.
         .executableTarget(
             name: "deployctl",
@@ -83,6 +97,10 @@ let package = Package(
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),
         // Runs the built deployctl binary, so it depends on it to have it built first.
         .testTarget(name: "DeployctlTests", dependencies: ["deployctl"], swiftSettings: strict),
+        // supervisor-testd too: the adoption, notify and journal tests run it.
+        .testTarget(
+            name: "SupervisorTests", dependencies: ["Supervisor", "CSpawn", "Manifest", "supervisor-testd"],
+            swiftSettings: strict),
         // Appends to a WAL and reports each durable index on stdout; the crash-safety test
         // SIGKILLs it at random points and reopens the log.
         .executableTarget(name: "raft-wal-crasher", dependencies: ["Raft"], swiftSettings: strict),
@@ -90,6 +108,5 @@ let package = Package(
             name: "RaftStorageTests", dependencies: ["Raft", "raft-wal-crasher"], swiftSettings: strict),
         // Unit tests, plain-text scenarios (testdata/*.txt) and the deterministic simulation.
         .testTarget(name: "RaftTests", dependencies: ["Raft"], exclude: ["testdata"], swiftSettings: strict),
-        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "CSpawn"], swiftSettings: strict),
     ]
 )

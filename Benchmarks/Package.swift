@@ -21,6 +21,18 @@ let package = Package(
             name: "manifest-bench",
             dependencies: [.product(name: "Manifest", package: "Flotilla")],
             swiftSettings: strict),
+        // Start latency against `crun run` and posix_spawn; density of 1,000 sleeping services.
+        .executableTarget(
+            name: "spawn-bench",
+            dependencies: [.product(name: "Supervisor", package: "Flotilla"), "CSpawnBench"],
+            swiftSettings: strict),
+        // spawn-bench's raw calls: a private mount namespace for crun's thread.
+        .target(name: "CSpawnBench"),
+        // Restart latency against spawn latency; log capture against cat; idle CPU with 1,000 checked instances.
+        .executableTarget(
+            name: "supervisor-bench",
+            dependencies: [.product(name: "Supervisor", package: "Flotilla")],
+            swiftSettings: strict),
         // The Raft core alone: committed entries per second through 3 in-process cores.
         .executableTarget(
             name: "raft-core-bench",
@@ -32,10 +44,5 @@ let package = Package(
             name: "raft-wal-bench",
             dependencies: [.product(name: "Raft", package: "Flotilla")],
             swiftSettings: strict),
-        // Start latency against `crun run` and posix_spawn; density of 1,000 sleeping services.
-            name: "spawn-bench",
-            dependencies: [.product(name: "Supervisor", package: "Flotilla"), "CSpawnBench"],
-        // spawn-bench's raw calls: a private mount namespace for crun's thread.
-        .target(name: "CSpawnBench"),
     ]
 )

@@ -22,6 +22,8 @@ enum ClusterEventDescriber {
         case .serviceRestarted(let key, _):
             return [ClusterEvent(index: index, time: millis, kind: "service.restarted", application: key.application, service: key.service, message: "restarting every instance")]
         case .nodeUpdated(let name, let status):
+            // A heartbeat is routine; only registrations and status changes are news.
+            if case .nodeHeartbeat = command { return [] }
             return [ClusterEvent(index: index, time: millis, kind: "node.updated", node: name, message: "node is \(status.rawValue)")]
         case .planCommitted(let outcome):
             var events: [ClusterEvent] = []

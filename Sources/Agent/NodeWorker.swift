@@ -33,7 +33,7 @@ public final class NodeWorker: Sendable {
     }
 
     /// Called by the supervisor (on its event loop) for every instance event.
-    public func supervisorEvent(_ instanceID: String, _ event: InstanceEvent) {
+    func supervisorEvent(_ instanceID: String, _ event: SupervisorEvent) {
         switch event.kind {
         case .launched: Counter(label: "flotilla_supervisor_launches_total").increment()
         case .restartScheduled: Counter(label: "flotilla_supervisor_restarts_total").increment()
@@ -188,7 +188,7 @@ public final class NodeWorker: Sendable {
     }
 
     /// The cluster's status for what the supervisor sees.
-    static func report(_ id: InstanceID, _ status: Supervisor.InstanceStatus, event: InstanceEvent?) -> InstanceStatusReport {
+    static func report(_ id: InstanceID, _ status: SupervisedStatus, event: SupervisorEvent?) -> InstanceStatusReport {
         let exit = status.lastExit.map(exitInfo)
         let message = event.map { $0.reason.isEmpty ? $0.kind.rawValue : "\($0.kind.rawValue): \($0.reason)" } ?? ""
         switch status.phase {
@@ -196,11 +196,10 @@ public final class NodeWorker: Sendable {
             return InstanceStatusReport(id: id, status: .starting, exit: nil, message: message)
         case .running, .stopping:
             let cluster: Controller.InstanceStatus
-            switch status.health {
-            case .healthy?: cluster = .healthy
-            case .unhealthy?: cluster = .unhealthy
-            case nil: cluster = status.isReady ? .running : .starting
-            default: cluster = .running
+            if let health = status.health {
+                cluster = health == .healthy ? .healthy : health == .unhealthy ? .unhealthy : .running
+            } else {
+                cluster = status.isReady ? .running : .starting
             }
             return InstanceStatusReport(id: id, status: cluster, exit: nil, message: message)
         case .backingOff:

@@ -16,7 +16,7 @@ struct SupervisorLogSource: InstanceLogSource {
     func tail(instance: String, lines: Int?, since: Int64?) async throws(APIError) -> [AgentAPI.LogLine] {
         let log = try log(instance)
         do {
-            let all = try lines.map { try log.reader.tail($0) } ?? log.reader.lines()
+            let all: [CapturedLine] = try lines.map { try log.reader.tail($0) } ?? log.reader.lines()
             return all.filter { line in since.map { line.timestampNanoseconds / 1_000_000 >= $0 } ?? true }.map(Self.wire)
         } catch {
             throw APIError(code: APIErrorCode.internalError, message: "could not read the log of \(instance): \(error)")
@@ -40,7 +40,7 @@ struct SupervisorLogSource: InstanceLogSource {
         }
     }
 
-    static func wire(_ line: Supervisor.LogLine) -> AgentAPI.LogLine {
+    static func wire(_ line: CapturedLine) -> AgentAPI.LogLine {
         AgentAPI.LogLine(time: line.timestampNanoseconds / 1_000_000, stream: line.stream.rawValue, text: line.text)
     }
 }

@@ -4,8 +4,8 @@
 // fl_syscall.h on memory the parent prepared, stack variables, nothing else. Order follows runc's
 // libcontainer (standard_init_linux.go, rootfs_linux.go) where it matters:
 //   cgroups → (user namespace maps) → cgroup namespace → signal dispositions → mounts, pivot_root
-//   → hostname → rlimits → bounding set → groups, gid, uid → capset, ambient → no_new_privs
-//   → working directory → file descriptors → seccomp (last, so the filter need not allow setup)
+//   → hostname → rlimits but RLIMIT_NOFILE → bounding set → groups, gid, uid → capset, ambient → no_new_privs
+//   → working directory → file descriptors → RLIMIT_NOFILE → seccomp (last, so the filter need not allow setup)
 //   → signal mask → execve.
 #define _GNU_SOURCE
 #include "fl_spawn.h"
@@ -359,7 +359,7 @@ static void fl_child_descriptors(struct fl_child_context *ctx) {
     const struct fl_spawn_request *req = ctx->req;
     int moved[64];
     int count = req->fd_count < 64 ? req->fd_count : 64;
-    // Temporaries sit just above every target: low enough for any RLIMIT_NOFILE already applied.
+    // Temporaries sit just above every target (RLIMIT_NOFILE is applied after this).
     int base = 3;
     for (int i = 0; i < count; i++) {
         if (req->fd_to[i] + 1 > base) base = req->fd_to[i] + 1;
@@ -387,6 +387,44 @@ static void fl_child_descriptors(struct fl_child_context *ctx) {
     }
 }
 
+/// Exec checks (`join_flags`): joins the target's namespaces, then forks; returns in the grandchild,
+/// which goes on to exec the command, while this process waits for it and exits with its status.
+/// setns(2) with a pidfd enters all the namespaces at once; a pid namespace only applies to
+/// children, hence the fork (as nsenter(1) does). Without CLONE_VM the grandchild has its own copy
+/// of memory, so it may return into C. PR_SET_PDEATHSIG: killing this process at a check's
+/// timeout kills the command too.
+static void fl_child_join(struct fl_child_context *ctx) {
+    const struct fl_spawn_request *req = ctx->req;
+    long rc = FL_SYS2(SYS_setns, req->join_pidfd, req->join_flags);
+    if (rc < 0) fl_child_fail(ctx, FL_STAGE_SETNS, rc, -1);
+    long pid = FL_SYS5(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (pid < 0) fl_child_fail(ctx, FL_STAGE_JOIN_FORK, pid, -1);
+    if (pid == 0) {
+        FL_SYS2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+        return;
+    }
+    FL_SYS1(SYS_close, ctx->status_fd);
+    int status = 0;
+    do {
+        rc = FL_SYS4(SYS_wait4, pid, &status, 0, 0);
+    } while (rc == -EINTR);
+    int code = rc < 0 ? 127 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    for (;;) FL_SYS1(SYS_exit, code);
+}
+
+/// The resource limits: all but RLIMIT_NOFILE (`open_files` 0), or only it (1).
+static void fl_child_rlimits(const struct fl_child_context *ctx, int open_files) {
+    const struct fl_spawn_request *req = ctx->req;
+    for (int i = 0; i < req->rlimit_count; i++) {
+        if ((req->rlimits[i].resource == RLIMIT_NOFILE) != open_files) continue;
+        struct fl_rlimit64 {
+            uint64_t cur, max;
+        } limit = {req->rlimits[i].soft, req->rlimits[i].hard};
+        long rc = FL_SYS4(SYS_prlimit64, 0, req->rlimits[i].resource, &limit, 0);
+        if (rc < 0) fl_child_fail(ctx, FL_STAGE_RLIMIT, rc, i);
+    }
+}
+
 static int fl_child_main(void *arg) {
     // A copy on the child's own stack: with CLONE_VM the original is the parent's memory.
     struct fl_child_context context = *(const struct fl_child_context *)arg;
@@ -405,6 +443,7 @@ static int fl_child_main(void *arg) {
         rc = FL_SYS3(SYS_read, ctx->release_fd, &byte, 1);
         if (rc != 1) fl_child_fail(ctx, FL_STAGE_WAIT_RELEASE, rc < 0 ? rc : -EPIPE, -1);
     }
+    if (req->join_flags) fl_child_join(ctx);
     // In a new user namespace our ids are still the parent's, unmapped there: files we create
     // (mount points, /dev entries) would fail with EOVERFLOW. Become the namespace's root, as
     // runc's nsexec does; capabilities in the namespace are kept across this change.
@@ -433,13 +472,10 @@ static int fl_child_main(void *arg) {
         rc = FL_SYS2(SYS_sethostname, req->hostname, fl_strlen(req->hostname));
         if (rc < 0) fl_child_fail(ctx, FL_STAGE_HOSTNAME, rc, -1);
     }
-    for (int i = 0; i < req->rlimit_count; i++) {
-        struct fl_rlimit64 {
-            uint64_t cur, max;
-        } limit = {req->rlimits[i].soft, req->rlimits[i].hard};
-        rc = FL_SYS4(SYS_prlimit64, 0, req->rlimits[i].resource, &limit, 0);
-        if (rc < 0) fl_child_fail(ctx, FL_STAGE_RLIMIT, rc, i);
-    }
+    // RLIMIT_NOFILE waits until the descriptors are in place: the shuffle needs free slots
+    // above 2, and a supervisor holding thousands of descriptors (pidfds, pipes, sockets of
+    // every instance) has none below a service's limit of, say, 1024.
+    fl_child_rlimits(ctx, 0);
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still have it.
     if (!req->no_new_privs) fl_child_load_seccomp(ctx);
     fl_child_identity(ctx);
@@ -452,6 +488,7 @@ static int fl_child_main(void *arg) {
         if (rc < 0) fl_child_fail(ctx, FL_STAGE_CHDIR, rc, -1);
     }
     fl_child_descriptors(ctx);
+    fl_child_rlimits(ctx, 1);
     if (req->no_new_privs) fl_child_load_seccomp(ctx);
     uint64_t empty = 0;
     FL_SYS4(SYS_rt_sigprocmask, SIG_SETMASK, &empty, 0, 8);
@@ -563,7 +600,9 @@ int fl_spawn(const struct fl_spawn_request *req, struct fl_spawn_result *out) {
         return fl_fail(out, FL_STAGE_PIPE, error);
     }
 
-    int shares_vm = FL_HAVE_CLONE3_VM && !(req->options & FL_SPAWN_NO_SHARED_VM);
+    // An exec check's child outlives fl_spawn (it waits for the command), so it cannot run on a
+    // stack that is unmapped when fl_spawn returns: it gets its own copy of memory instead.
+    int shares_vm = FL_HAVE_CLONE3_VM && !(req->options & FL_SPAWN_NO_SHARED_VM) && !req->join_flags;
     void *stack = NULL;
     if (shares_vm) {
         stack = fl_stack_take();

@@ -21,6 +21,8 @@ extension RaftCore {
                 while sendAppend(to: peer, sendIfEmpty: false) {}
             }
         }
+        precondition(log.unstable.entries.isEmpty || log.unstable.offset >= log.storage.firstIndex,
+                     "the application compacted entries \(log.unstable.offset)..<\(log.storage.firstIndex) before they were stable")
         let currentHardState = hardState
         let currentSoftState = softState
         let entries = log.unstable.entries
@@ -55,8 +57,10 @@ extension RaftCore {
             log.stableSnapshot(to: snapshot.metadata.index)
             log.applied(to: snapshot.metadata.index)
         }
-        if let last = ready.entries.last {
-            log.stable(to: last.index, term: last.term)
+        // A follower may have replaced the tail of these entries while they were being
+        // persisted; the part that still stands is stable.
+        if let stillStanding = ready.entries.last(where: { log.unstable.term(at: $0.index) == $0.term }) {
+            log.stable(to: stillStanding.index, term: stillStanding.term)
         }
         if let last = ready.committedEntries.last {
             log.applied(to: last.index)

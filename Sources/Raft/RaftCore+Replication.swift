@@ -23,8 +23,12 @@ extension RaftCore {
     }
 
     func checkCanPropose() throws(RaftError) {
-        guard case .leader(let state) = roleState else { throw .notLeader(leaderHint: leader) }
-        if state.transferTarget != 0 { throw .leadershipTransferInProgress(target: state.transferTarget) }
+        switch roleState {
+        case .leader(let state):
+            if state.transferTarget != 0 { throw .leadershipTransferInProgress(target: state.transferTarget) }
+        default:
+            throw .notLeader(leaderHint: leader)
+        }
     }
 
     /// Assigns indexes and the current term, appends, and lets membership changes take effect

@@ -112,8 +112,11 @@ public struct RaftCore {
             return state
         }
         _modify {
-            guard case .leader(var state) = roleState else { preconditionFailure("\(id) is not the leader") }
-            roleState = .follower
+            // Move the state out rather than copy it: swapping leaves nothing behind to share
+            // its storage with, so changes through `state` never copy the progress map.
+            var taken = RoleState.follower
+            swap(&taken, &roleState)
+            guard case .leader(var state) = consume taken else { preconditionFailure("\(id) is not the leader") }
             defer { roleState = .leader(state) }
             yield &state
         }

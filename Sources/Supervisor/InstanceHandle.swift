@@ -28,8 +28,15 @@ public final class InstanceHandle: Sendable {
     /// How long cleanup after an exit may wait for the cgroup to empty and go.
     static let cleanupTimeout = Duration.seconds(5)
 
-    init(instanceID: String, pid: pid_t, pidFD: PidFD, cgroup: InstanceCgroup, mayLeaveOrphans: Bool) {
+    /// For a process that is not our child (adopted after an agent restart), where waitid cannot
+    /// reap it: how else to learn its exit status (see `ForeignExit`).
+    let foreignTermination: (@Sendable () -> InstanceExit.Termination?)?
+
+    init(instanceID: String, pid: pid_t, pidFD: PidFD, cgroup: InstanceCgroup, mayLeaveOrphans: Bool,
+         foreignTermination: (@Sendable () -> InstanceExit.Termination?)? = nil)
+    {
         self.mayLeaveOrphans = mayLeaveOrphans
+        self.foreignTermination = foreignTermination
         self.instanceID = instanceID
         self.pid = pid
         self.pidFD = pidFD
@@ -132,7 +139,8 @@ public final class InstanceHandle: Sendable {
     /// what remains in the cgroup (a grandchild never outlives its service), reads the OOM count,
     /// reaps orphans, removes the cgroup, then wakes every waiter.
     func processExited() {
-        let termination = (try? pidFD.reap()) ?? nil
+        var termination = (try? pidFD.reap()) ?? nil
+        if termination == nil, let foreignTermination { termination = foreignTermination() }
         let deadline = ContinuousClock.now + Self.cleanupTimeout
         var oomKillCount: UInt64 = 0
         var cleanupError: SystemCallError?

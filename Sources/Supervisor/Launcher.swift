@@ -59,7 +59,11 @@ struct Launcher: Sendable {
     }
 
     /// Clones the service into `cgroup` and returns once it has called execve.
-    func spawn(_ launch: PreparedLaunch, cgroup instanceCgroup: InstanceCgroup, descriptors cgroup: SpawnCgroupDescriptors)
+    /// With `join` (exec checks), the process creates no namespaces and sets up no filesystem: it
+    /// enters those of the process `join.pidFD` refers to, `join.namespaces` plus its mount
+    /// namespace, and runs there (see `join_flags` in fl_spawn.h).
+    func spawn(_ launch: PreparedLaunch, cgroup instanceCgroup: InstanceCgroup, descriptors cgroup: SpawnCgroupDescriptors,
+               join: (pidFD: Int32, namespaces: NamespaceSet)? = nil)
         throws(SpawnError) -> (pid: pid_t, pidFD: Int32)
     {
         let spec = launch.spec
@@ -113,6 +117,15 @@ struct Launcher: Sendable {
         request.fd_count = Int32(descriptors.count)
         request.fd_from = UnsafePointer(arena.array(descriptors.map(\.from)))
         request.fd_to = UnsafePointer(arena.array(descriptors.map(\.to)))
+        if let join {
+            request.clone_flags = 0
+            request.unshare_cgroup_ns = 0
+            request.mount_count = 0
+            request.readonly_root = 0
+            request.hostname = nil
+            request.join_flags = join.namespaces.union(.mount).rawValue
+            request.join_pidfd = join.pidFD
+        }
         request.argv = arena.stringArray(spec.command)
         request.envp = arena.stringArray(launch.environment)
         request.exec_paths = arena.stringArray(launch.executablePaths)
@@ -232,6 +245,8 @@ struct Launcher: Sendable {
         case .seccomp: return error("seccomp SECCOMP_SET_MODE_FILTER", nil)
         case .chdir: return error("chdir", spec.workingDirectory)
         case .fileDescriptors: return error("dup3", index >= 0 ? "fd \(index)" : nil)
+        case .joinNamespaces: return error("setns", "the service's namespaces")
+        case .joinFork: return error("fork", "into the joined pid namespace")
         case .execve:
             // After a PATH search that found nothing, name the command rather than its last candidate.
             if launch.executablePaths.count > 1 && errno == ENOENT { return error("execve", spec.command[0]) }

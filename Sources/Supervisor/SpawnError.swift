@@ -30,4 +30,6 @@ public enum SpawnStage: Int32, Sendable, Hashable, CaseIterable {
     case openTree, mountSetattr, pivotRoot, mkdir, mount, detachOldRoot, readonlyRoot, hostname, rlimit
     case capabilityBoundingSet, keepCapabilities, setgroups, setresgid, setresuid, capset, ambientCapabilities
     case noNewPrivileges, seccomp, chdir, fileDescriptors, execve
+    /// Exec checks: entering the service's namespaces, and the fork into its pid namespace.
+    case joinNamespaces, joinFork
 }

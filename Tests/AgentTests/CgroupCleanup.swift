@@ -22,7 +22,7 @@ enum CgroupCleanup {
             guard FileManager.default.fileExists(atPath: top) else { continue }
             var directories: [String] = []
             if let walker = FileManager.default.enumerator(atPath: top) {
-                while let entry = walker.nextObject() as? String where !entry.hasSuffix("/") {
+                while let entry = walker.nextObject() as? String {
                     var isDirectory: ObjCBool = false
                     if FileManager.default.fileExists(atPath: top + "/" + entry, isDirectory: &isDirectory), isDirectory.boolValue {
                         directories.append(top + "/" + entry)

@@ -46,7 +46,7 @@ final class DevAgent: @unchecked Sendable {
             "--dev", "--state-dir", stateDirectory + "/state", "--api-socket", socket, "--cgroup-parent", cgroupParent,
             "--port-range", "\(portRange.lowerBound)-\(portRange.upperBound)", "--node-name", "e2e", "--log-level", "info",
         ]
-        FileManager.default.createFile(atPath: stateDirectory + "/agentd.log", contents: nil)
+        _ = FileManager.default.createFile(atPath: stateDirectory + "/agentd.log", contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: stateDirectory + "/agentd.log"))
         log.seekToEndOfFile()
         process.standardOutput = log

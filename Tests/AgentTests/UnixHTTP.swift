@@ -7,19 +7,21 @@ import Glibc
 /// A minimal HTTP/1.0 client over a unix or TCP socket, for tests that must speak to the API
 /// or to a service without going through deployctl.
 enum UnixHTTP {
-    static func request(_ method: String, _ path: String, body: String? = nil, socket path: String) throws -> (status: Int, body: String) {
+    static func request(_ method: String, _ path: String, body: String? = nil, socket socketPath: String) throws -> (status: Int, body: String) {
         let descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw TestFailure("socket: \(errno)") }
         defer { close(descriptor) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+            for (index, byte) in socketPath.utf8.enumerated() { buffer[index] = byte }
         }
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard connected == 0 else { throw TestFailure("connect \(path): errno \(errno)") }
+        guard connected == 0 else { throw TestFailure("connect \(socketPath): errno \(errno)") }
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         return try exchange(descriptor, method: method, path: path, host: "agentd", body: body)
     }
 
@@ -41,7 +43,8 @@ enum UnixHTTP {
     }
 
     private static func exchange(_ descriptor: Int32, method: String, path: String, host: String, body: String?) throws -> (status: Int, body: String) {
-        var request = "\(method) \(path) HTTP/1.0\r\nHost: \(host)\r\n"
+        // HTTP/1.1 with `Connection: close`: the server ends the connection after its answer.
+        var request = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
         if let body { request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
         request += "\r\n" + (body ?? "")
         let bytes = Array(request.utf8)
@@ -57,11 +60,38 @@ enum UnixHTTP {
             let count = recv(descriptor, &buffer, buffer.count, 0)
             if count <= 0 { break }
             response.append(contentsOf: buffer[0..<count])
+            if let complete = Self.completeLength(response), response.count >= complete { break }
         }
         let text = String(decoding: response, as: UTF8.self)
+        if text.lowercased().contains("transfer-encoding: chunked") { return try dechunk(text) }
         guard let headerEnd = text.range(of: "\r\n\r\n") else { throw TestFailure("no HTTP response: \(text)") }
         let statusLine = text[..<headerEnd.lowerBound].split(separator: "\r\n").first ?? ""
         let status = statusLine.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
         return (status, String(text[headerEnd.upperBound...]))
+    }
+
+    /// The whole response's length when its headers are in and carry a Content-Length.
+    private static func completeLength(_ bytes: [UInt8]) -> Int? {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let headerEnd = text.range(of: "\r\n\r\n") else { return nil }
+        let headers = text[..<headerEnd.lowerBound].lowercased()
+        guard let line = headers.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+            let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+        else { return nil }
+        return text[..<headerEnd.upperBound].utf8.count + length
+    }
+
+    private static func dechunk(_ text: String) throws -> (status: Int, body: String) {
+        guard let headerEnd = text.range(of: "\r\n\r\n") else { throw TestFailure("no HTTP response: \(text)") }
+        let status = text[..<headerEnd.lowerBound].split(separator: "\r\n").first?.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        var rest = Substring(text[headerEnd.upperBound...])
+        var body = ""
+        while let lineEnd = rest.range(of: "\r\n"), let size = Int(rest[..<lineEnd.lowerBound], radix: 16), size > 0 {
+            let start = lineEnd.upperBound
+            let end = rest.utf8.index(start, offsetBy: size)
+            body += rest[start..<end]
+            rest = rest[end...].dropFirst(2)
+        }
+        return (status, body)
     }
 }

@@ -137,6 +137,11 @@ struct ApplicationCommandTests {
         #expect(cluster.apply(.scaleService(key, replicas: 2, expectedRevision: 3)).error?.code == "revision_conflict")
         #expect(cluster.apply(.scaleService(ServiceKey("web", "db"), replicas: 2, expectedRevision: nil)).error == .serviceNotFound(ServiceKey("web", "db")))
         #expect(cluster.state == before)
+        // Applying the manifest again, even unchanged, restores its count: it is what was declared.
+        guard case .applicationApplied(_, 1, let diff) = cluster.apply(web) else { throw TestFailure("not applied") }
+        #expect(diff.isEmpty)
+        #expect(cluster.state.applications["web"]?.services["web"]?.replicas == 3)
+        cluster.apply(.scaleService(key, replicas: 4, expectedRevision: nil))
         var changed = web
         changed.services[0].command = ["/bin/v2"]
         cluster.apply(changed)

@@ -36,8 +36,8 @@ struct ConvergenceTests {
                     if current.count == 1, here.count == 1 { continue }
                     // Otherwise the slot waits for a rollout that stopped, which happens only
                     // when a new instance failed (it keeps its slot "in progress"), or the
-                    // slot could not be placed, which the service says.
-                    #expect(here.count <= 2, "seed \(seed): \(key) slot \(slot) has \(describe)")
+                    // slot could not be placed, which the service says. (A rollout interrupted
+                    // by another revision may leave two old instances beside the new one.)
                     #expect(stalled || !service.unplaced.isEmpty, "seed \(seed): \(key) slot \(slot) has \(describe)")
                 }
             }

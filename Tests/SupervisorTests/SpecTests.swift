@@ -150,7 +150,8 @@ import Testing
             (.keepCapabilities, FL_STAGE_KEEPCAPS), (.setgroups, FL_STAGE_SETGROUPS), (.setresgid, FL_STAGE_SETRESGID),
             (.setresuid, FL_STAGE_SETRESUID), (.capset, FL_STAGE_CAPSET), (.ambientCapabilities, FL_STAGE_AMBIENT),
             (.noNewPrivileges, FL_STAGE_NO_NEW_PRIVS), (.seccomp, FL_STAGE_SECCOMP), (.chdir, FL_STAGE_CHDIR),
-            (.fileDescriptors, FL_STAGE_FDS), (.execve, FL_STAGE_EXECVE),
+            (.fileDescriptors, FL_STAGE_FDS), (.execve, FL_STAGE_EXECVE), (.joinNamespaces, FL_STAGE_SETNS),
+            (.joinFork, FL_STAGE_JOIN_FORK),
         ]
         #expect(c.count == SpawnStage.allCases.count)
         for (swift, cValue) in c { #expect(swift.rawValue == Int32(cValue.rawValue), "\(swift)") }

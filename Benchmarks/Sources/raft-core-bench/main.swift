@@ -112,5 +112,5 @@ for (batch, window) in [(1, 1), (16, 64), (256, 1_024), (1_024, 4_096), (4_096, 
     let rate = Int(plain.entriesPerSecond)
     let encodedRate = Int(encoded.entriesPerSecond)
     print("  batch \(batch) (window \(window)): \(rate) entries/s; with the wire codec \(encodedRate) entries/s; "
-        + "\(plain.messages / max(plain.entries / batch, 1)) messages per batch")
+        + "\(plain.messages * 1_000 / max(plain.entries, 1)) messages per 1,000 entries")
 }

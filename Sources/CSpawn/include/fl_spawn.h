@@ -103,6 +103,8 @@ enum fl_stage {
     FL_STAGE_CHDIR,             ///< chdir to the working directory
     FL_STAGE_FDS,               ///< dup3 / close_range (index: target fd)
     FL_STAGE_EXECVE,            ///< execve (index: candidate path)
+    FL_STAGE_SETNS,             ///< setns into the namespaces of `join_pidfd` (exec checks)
+    FL_STAGE_JOIN_FORK,         ///< the fork that puts an exec check inside a joined pid namespace
 };
 
 /// What the status pipe carries when a start fails (and what fl_spawn returns for parent stages).
@@ -164,6 +166,14 @@ struct fl_spawn_request {
     const char *const *envp;
     const char *const *exec_paths;      ///< candidates tried in order while execve says ENOENT
     int32_t exec_path_count;
+
+    /// Exec checks: instead of creating namespaces (clone_flags holds none then), join those of
+    /// the process `join_pidfd` refers to: setns(join_pidfd, join_flags). 0: a new service.
+    /// The command runs in a grandchild (a pid namespace is entered only by children); the child
+    /// waits for it and exits with its status (128 + signal when it was killed by one). The
+    /// returned pid and pidfd are the child's.
+    uint64_t join_flags;
+    int32_t join_pidfd;
 };
 
 /// The outcome of fl_spawn.

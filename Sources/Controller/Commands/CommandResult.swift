@@ -31,11 +31,14 @@ public struct PlanOutcome: Sendable, Hashable {
     /// Placements that no longer fit the state the plan was committed to.
     public var rejected: [RejectedPlacement] = []
 
+    /// An outcome with nothing in it yet.
     public init() {}
 }
 
 /// A placement refused at commit time, and why.
 public struct RejectedPlacement: Sendable, Hashable {
+    /// The placement as the plan had it.
     public var placement: InstancePlacement
+    /// Why it no longer holds.
     public var reason: String
 }

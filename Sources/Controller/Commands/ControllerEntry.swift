@@ -12,10 +12,14 @@ public struct ControllerEntry: Sendable, Hashable, Codable {
     /// Bumped when the encoding changes incompatibly; older agents refuse newer entries.
     public static let formatVersion = 1
 
+    /// The encoding's version, written into every entry.
     public var formatVersion: Int
+    /// When the proposer proposed it; what the state machine uses as "now".
     public var time: Timestamp
+    /// The change itself.
     public var command: ControllerCommand
 
+    /// An entry of the current format.
     public init(command: ControllerCommand, time: Timestamp) {
         self.formatVersion = Self.formatVersion
         self.time = time

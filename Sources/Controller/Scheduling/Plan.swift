@@ -12,10 +12,13 @@ public enum Evaluation: Sendable, Hashable, Codable {
 
 /// One new instance: which slot of which service, on which node, with which ports.
 public struct InstancePlacement: Sendable, Hashable, Codable {
+    /// The service the instance belongs to.
     public var service: ServiceKey
+    /// The replica slot it fills, 0..<replicas.
     public var index: Int
     /// The application revision the instance runs; the plan is refused if it is no longer current.
     public var revision: UInt64
+    /// The chosen node.
     public var node: String
     /// Every port of the service's manifest, static ones at their number.
     public var ports: [AssignedPort]
@@ -26,6 +29,7 @@ public struct InstancePlacement: Sendable, Hashable, Codable {
     /// For people: why the instance is placed ("scale up", "replaces web.web.0-3: revision 2").
     public var reason: String
 
+    /// A placement as the scheduler (or a test) builds it.
     public init(service: ServiceKey, index: Int, revision: UInt64, node: String, ports: [AssignedPort], replaces: [InstanceID] = [], reason: String) {
         self.service = service
         self.index = index
@@ -39,9 +43,12 @@ public struct InstancePlacement: Sendable, Hashable, Codable {
 
 /// One instance to stop, and why.
 public struct InstanceStop: Sendable, Hashable, Codable {
+    /// The instance to stop.
     public var id: InstanceID
+    /// For people: "scaled down to 2", "lost with node b".
     public var reason: String
 
+    /// A stop with its reason.
     public init(id: InstanceID, reason: String) {
         self.id = id
         self.reason = reason
@@ -50,11 +57,14 @@ public struct InstanceStop: Sendable, Hashable, Codable {
 
 /// Instances of a service the scheduler could not place, and why not.
 public struct UnplacedInstances: Sendable, Hashable, Codable {
+    /// The service short of instances.
     public var service: ServiceKey
+    /// How many of its slots could not be filled for this reason.
     public var count: Int
     /// E.g. "no node satisfies node.os = windows", "insufficient memory on all 3 nodes".
     public var reason: String
 
+    /// A reason with the number of slots it kept empty.
     public init(service: ServiceKey, count: Int, reason: String) {
         self.service = service
         self.count = count
@@ -72,9 +82,12 @@ public struct Plan: Sendable, Hashable, Codable {
     public var evaluated: [ServiceKey]
     /// Stops applied first, whatever happens to the placements.
     public var stops: [InstanceStop]
+    /// New instances, applied in order after the stops.
     public var placements: [InstancePlacement]
+    /// Slots no node could take, and why, per evaluated service.
     public var unplaced: [UnplacedInstances]
 
+    /// A plan as the scheduler (or a test) builds it.
     public init(evaluated: [ServiceKey] = [], stops: [InstanceStop] = [], placements: [InstancePlacement] = [], unplaced: [UnplacedInstances] = []) {
         self.evaluated = evaluated
         self.stops = stops

@@ -2,8 +2,11 @@ import Manifest
 
 /// A slot of a service that needs a new instance, before a node is chosen for it.
 public struct PlacementRequest: Sendable, Hashable {
+    /// The service short of an instance.
     public var service: ServiceKey
+    /// The slot to fill.
     public var index: Int
+    /// The application revision the new instance runs: always the current one.
     public var revision: UInt64
     /// Stopped when the new instance is placed, never before (stop-before-start).
     public var replaces: [InstanceID]
@@ -11,13 +14,17 @@ public struct PlacementRequest: Sendable, Hashable {
     /// rollout has surge to spare (start-before-stop). If no node can take the new instance
     /// beside them, the scheduler replaces them instead, rather than stalling the rollout.
     public var surgesBeside: [InstanceID]
+    /// For people: why the slot needs an instance.
     public var reason: String
 }
 
 /// What the desired state asks for, before any node is chosen.
 public struct ReconcileResult: Sendable, Hashable {
+    /// The services looked at, sorted.
     public var evaluated: [ServiceKey] = []
+    /// Instances to stop whatever the placements do: lost, above the count, replaced.
     public var stops: [InstanceStop] = []
+    /// Slots to fill, by service and slot.
     public var requests: [PlacementRequest] = []
 }
 
@@ -38,6 +45,8 @@ public struct ReconcileResult: Sendable, Hashable {
 /// `autoRevert`. A current instance that never becomes ready holds its slot "in progress", so
 /// a bad revision stops after `maxParallel` instances, which is the safe half of that.
 public enum Reconciler {
+    /// What to stop and which slots to fill for the services `evaluation` names, plus the
+    /// stop of any instance whose service no longer exists.
     public static func reconcile(_ state: ClusterState, for evaluation: Evaluation) -> ReconcileResult {
         var result = ReconcileResult()
         for key in services(in: state, for: evaluation) {

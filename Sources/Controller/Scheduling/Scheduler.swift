@@ -7,8 +7,10 @@ import Manifest
 /// Pure: the same state and evaluation always give the same plan. Nothing here reads a clock,
 /// draws a random number or touches the state it was given.
 public struct Scheduler: Sendable {
+    /// The scheduler has no settings yet: port ranges belong to nodes, scoring is fixed.
     public init() {}
 
+    /// Reconciles what `evaluation` names and places what it asks for.
     public func schedule(_ state: ClusterState, for evaluation: Evaluation) -> Plan {
         place(Reconciler.reconcile(state, for: evaluation), in: state)
     }

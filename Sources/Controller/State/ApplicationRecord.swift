@@ -2,9 +2,12 @@ import Manifest
 
 /// Names one service of one application.
 public struct ServiceKey: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    /// The application's name.
     public var application: String
+    /// The service's name within it.
     public var service: String
 
+    /// The key of `service` in `application`.
     public init(_ application: String, _ service: String) {
         self.application = application
         self.service = service
@@ -24,7 +27,9 @@ public struct Revision: Sendable, Hashable, Codable {
     /// The manifest as compact canonical JSON (every default written out), which decodes to
     /// the same ``Application``; what snapshots carry and what `deployctl get` shows.
     public var manifestJSON: String
+    /// The log index of the entry that applied it.
     public var appliedIndex: UInt64
+    /// The proposer's time of that entry.
     public var appliedAt: Timestamp
 }
 
@@ -37,6 +42,7 @@ public struct ServiceRecord: Sendable, Hashable, Codable {
     /// Why the scheduler could not place some instances at its last evaluation, if it could not.
     public var unplaced: [UnplacedInstances]
 
+    /// A service record; new services start from their manifest's count.
     public init(replicas: Int, restartIndex: UInt64 = 0, unplaced: [UnplacedInstances] = []) {
         self.replicas = replicas
         self.restartIndex = restartIndex
@@ -53,14 +59,18 @@ public struct ApplicationRecord: Sendable, Hashable {
     public internal(set) var revisions: [Revision]
     /// Keyed by service name; exactly the services of the current manifest.
     public internal(set) var services: [String: ServiceRecord]
+    /// The log index of the apply that created it.
     public internal(set) var createdIndex: UInt64
+    /// The log index of the last change to its manifest or services.
     public internal(set) var modifiedIndex: UInt64
 
     /// Revisions kept for `deployctl history` and rollbacks (Kubernetes' revisionHistoryLimit is 10 too).
     public static let revisionHistoryLimit = 10
 
+    /// The application's name.
     public var name: String { application.name }
 
+    /// The number of the current revision.
     public var currentRevision: UInt64 {
         revisions.last?.number ?? 0
     }

@@ -15,8 +15,16 @@ extension ClusterState {
         }
         let diff = ApplicationDiff(from: existing?.application, to: application)
         // Applying the current manifest again is the common case of `deployctl apply` in a
-        // loop or a pipeline; it must not make revisions nor restart anything.
-        if diff.isEmpty { return .applicationApplied(name: application.name, revision: current, diff: diff) }
+        // loop or a pipeline; it must not make revisions nor restart anything. It does undo a
+        // `scale` since: the manifest's count is what was declared.
+        if diff.isEmpty, let existing {
+            for service in application.services where existing.services[service.name]?.replicas != service.replicas {
+                applications[application.name]?.services[service.name]?.replicas = service.replicas
+                applications[application.name]?.modifiedIndex = index
+                lastChangeIndex = index
+            }
+            return .applicationApplied(name: application.name, revision: current, diff: diff)
+        }
 
         let number = current + 1
         var record = existing ?? ApplicationRecord(application: application, revisions: [], services: [:], createdIndex: index, modifiedIndex: index)

@@ -73,7 +73,8 @@ extension ClusterState {
         for instance in instances.values where instance.isLive && !isLost(instance) && isCurrent(instance) {
             occupants[SlotKey(service: instance.service, index: instance.index), default: []].append(instance.id)
         }
-        return occupants
+        // Sorted, so that a refusal names the same occupant on every replica.
+        return occupants.mapValues { $0.sorted() }
     }
 
     /// Whether a placement still holds; the service's manifest when it does.

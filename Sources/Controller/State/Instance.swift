@@ -50,6 +50,7 @@ public struct ExitInfo: Sendable, Hashable, Codable {
     /// Killed by the kernel's OOM killer in its cgroup.
     public var oomKilled: Bool
 
+    /// How a process ended, as its supervisor saw it.
     public init(code: Int32? = nil, signal: Int32? = nil, oomKilled: Bool = false) {
         self.code = code
         self.signal = signal
@@ -59,10 +60,14 @@ public struct ExitInfo: Sendable, Hashable, Codable {
 
 /// One line of an instance's recent history, for `deployctl describe`.
 public struct InstanceEvent: Sendable, Hashable, Codable {
+    /// The time of the entry that recorded it.
     public var time: Timestamp
+    /// The status it moved to.
     public var status: InstanceStatus
+    /// What happened, for people.
     public var message: String
 
+    /// An event as the state machine records it.
     public init(time: Timestamp, status: InstanceStatus, message: String) {
         self.time = time
         self.status = status
@@ -72,10 +77,14 @@ public struct InstanceEvent: Sendable, Hashable, Codable {
 
 /// A port number given to an instance, by the port's name in the manifest.
 public struct AssignedPort: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The port's name in the manifest.
     public var name: String
+    /// The number on the node.
     public var number: Int
+    /// TCP or UDP.
     public var `protocol`: PortProtocol
 
+    /// A port assignment.
     public init(name: String, number: Int, protocol: PortProtocol = .tcp) {
         self.name = name
         self.number = number
@@ -107,7 +116,9 @@ public struct AssignedPort: Sendable, Hashable, Codable, CustomStringConvertible
 
 /// One running (or once-running) copy of a service on a node.
 public struct InstanceRecord: Sendable, Hashable, Codable {
+    /// Unique for the life of the cluster.
     public var id: InstanceID
+    /// The service it is an instance of.
     public var service: ServiceKey
     /// The replica slot, 0..<replicas: scale-down stops the highest first, and a replacement
     /// takes the slot of the instance it replaces.
@@ -115,20 +126,29 @@ public struct InstanceRecord: Sendable, Hashable, Codable {
     /// The application revision whose manifest describes this instance. Bumped in place when
     /// a new revision leaves the service's process unchanged (see ``ApplicationDiff``).
     public var revision: UInt64
+    /// The node it runs on.
     public var node: String
+    /// Every port of its manifest, with the number it got on its node.
     public var ports: [AssignedPort]
     /// Copied from the manifest at placement, so that a node's usage sums without manifests.
     public var reservedCPUMillicores: Int
+    /// Memory set aside for it on its node.
     public var reservedMemoryBytes: Int64
+    /// Whether the cluster wants it running.
     public var desiredState: DesiredState
     /// Why the cluster asked it to stop.
     public var stopReason: String?
+    /// What its node last reported (or `lost`).
     public var status: InstanceStatus
+    /// How its process last ended, if it did.
     public var exit: ExitInfo?
     /// The most recent events, oldest first, at most ``InstanceRecord/eventLimit``.
     public var events: [InstanceEvent]
+    /// The log index of the plan that placed it.
     public var createdIndex: UInt64
+    /// The proposer's time of that plan.
     public var createdAt: Timestamp
+    /// The log index of its last change.
     public var modifiedIndex: UInt64
 
     /// Events kept per instance: enough to explain a crash loop, small enough for snapshots.

@@ -7,12 +7,15 @@ public struct NodeRegistration: Sendable, Hashable, Codable {
     public var address: String
     /// Operator-given labels, matched by `label.<key>` constraints.
     public var labels: [String: String]
+    /// What `node.*` constraints compare against.
     public var attributes: NodeAttributes
+    /// What the scheduler may reserve here.
     public var capacity: NodeCapacity
     /// The ports the scheduler may assign to dynamic ports of instances on this node
     /// (agentd's `--port-range`).
     public var dynamicPorts: PortRange
 
+    /// A registration as agentd builds it from its host and configuration.
     public init(
         name: String, address: String, labels: [String: String] = [:], attributes: NodeAttributes, capacity: NodeCapacity,
         dynamicPorts: PortRange = .defaultDynamic
@@ -39,6 +42,7 @@ public struct NodeAttributes: Sendable, Hashable, Codable {
     /// Total memory.
     public var memoryBytes: Int64
 
+    /// Attributes as `uname` and `/proc` report them.
     public init(os: String = "linux", arch: String = "x86_64", kernel: String = "6.1.0", cpus: Int, memoryBytes: Int64) {
         self.os = os
         self.arch = arch
@@ -52,12 +56,14 @@ public struct NodeAttributes: Sendable, Hashable, Codable {
 public struct NodeCapacity: Sendable, Hashable, Codable {
     /// Thousandths of a core, so that reservations add up exactly (manifests allow 3 decimals).
     public var cpuMillicores: Int
+    /// Memory the scheduler may reserve (the host's, less what the operator keeps back).
     public var memoryBytes: Int64
     /// Processes and threads the node allows. Recorded for operators; not reserved against,
     /// because a service's `pids` is a ceiling (pids.max), not a reservation, and the kernel's
     /// pid_max (4M on 64-bit) dwarfs any sum of them.
     public var pids: Int
 
+    /// A capacity in the units the scheduler sums.
     public init(cpuMillicores: Int, memoryBytes: Int64, pids: Int = 4_194_304) {
         self.cpuMillicores = cpuMillicores
         self.memoryBytes = memoryBytes
@@ -67,9 +73,12 @@ public struct NodeCapacity: Sendable, Hashable, Codable {
 
 /// An inclusive range of port numbers.
 public struct PortRange: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The first port of the range.
     public var lowest: Int
+    /// The last port of the range, included.
     public var highest: Int
 
+    /// The ports from `lowest` to `highest`, both included.
     public init(_ lowest: Int, _ highest: Int) {
         self.lowest = lowest
         self.highest = highest
@@ -79,8 +88,10 @@ public struct PortRange: Sendable, Hashable, Codable, CustomStringConvertible {
     /// so that assigned ports never collide with outgoing connections' local ports.
     public static let defaultDynamic = PortRange(20_000, 32_000)
 
+    /// How many ports the range holds.
     public var count: Int { max(0, highest - lowest + 1) }
 
+    /// Whether `port` is in the range.
     public func contains(_ port: Int) -> Bool { port >= lowest && port <= highest }
 
     public var description: String { "\(lowest)-\(highest)" }
@@ -98,14 +109,18 @@ public enum NodeStatus: String, Sendable, Hashable, Codable {
 
 /// A node as the cluster knows it.
 public struct NodeRecord: Sendable, Hashable, Codable {
+    /// What the node last registered.
     public var registration: NodeRegistration
     /// Set by ``ControllerCommand/markNodeDown(_:)``, cleared by the next heartbeat or registration.
     public var isDown: Bool
     /// Set by an operator; kept across restarts and down periods of the node, unlike `isDown`.
     public var isDraining: Bool
+    /// The proposer's time of its last heartbeat or registration.
     public var lastHeartbeat: Timestamp
+    /// The log index of its first registration.
     public var registeredIndex: UInt64
 
+    /// The node's name.
     public var name: String { registration.name }
 
     /// Down wins over draining: a down node runs nothing, whatever the operator intended.

@@ -32,7 +32,7 @@ public struct PlacementConstraint: ManifestObject, Hashable {
         "PlacementConstraint",
         doc: "A rule on a node attribute. `=`, `!=`, `regex` and `version` take `value`; `in` and `not in` take `values`.",
         fields: [
-            FieldSpec("attribute", String.self, required: true, example: "label.zone", doc: "`node.name`, `node.os`, `node.arch`, `node.kernel`, `node.cpus`, `node.memory`, or `label.<key>` for a node label."),
+            FieldSpec("attribute", String.self, required: true, example: "label.zone", doc: "`node.name`, `node.os` (`linux`), `node.arch` (`x86_64`, `aarch64`), `node.kernel` (the kernel release, e.g. `6.1.0-13-amd64`), `node.cpus` (a count), `node.memory` (whole MiB), or `label.<key>` for a node label. Numbers compare with `version` (e.g. `\">= 4096\"` for `node.memory`)."),
             FieldSpec("operator", ConstraintOperator.self, required: true, example: "=", doc: "`=`, `!=`, `in`, `not in`, `regex` (the whole value must match) or `version` (e.g. `\">= 6.1, < 7\"`)."),
             FieldSpec("value", String.self, example: "eu-1", doc: "The value to compare with."),
             FieldSpec("values", [String].self, example: ["eu-1", "eu-2"], constraints: [.nonEmpty], doc: "The set of values, for `in` and `not in`."),

@@ -48,6 +48,15 @@ enum KVCommand: Equatable {
     }
 }
 
+extension KVCommand: CustomStringConvertible {
+    var description: String {
+        switch self {
+        case .put(let opID, let key, let value): "put#\(opID) \(key)=\(value)"
+        case .cas(let opID, let key, let expected, let value): "cas#\(opID) \(key) \(expected ?? "-")->\(value)"
+        }
+    }
+}
+
 /// The state machine every node applies committed entries to. `chain` hashes every applied
 /// entry in order, so two nodes that applied different entries at any index disagree on it
 /// from there on: that is how state machine safety is checked.

@@ -61,11 +61,13 @@ struct SimDisk {
             snapshot = newSnapshot
             entries = []
         }
-        if let first = newEntries.first {
+        // Entries the snapshot already covers are skipped, as MemoryStorage does.
+        let fresh = newEntries.drop { $0.index <= snapshot.metadata.index }
+        if let first = fresh.first {
             let keep = Int(first.index - snapshot.metadata.index - 1)
             precondition(keep >= 0 && keep <= entries.count, "write leaves a gap")
             entries.removeSubrange(keep...)
-            entries.append(contentsOf: newEntries)
+            entries.append(contentsOf: fresh)
         }
         if let newState { hardState = newState }
     }

@@ -28,6 +28,8 @@ final class SimNode {
     /// Reads asked here on behalf of a client, by operation id.
     var waitingReads: [UInt64: WaitingRead] = [:]
     var lastRole: RaftRole = .follower
+    /// The commit index and term last reported to the safety checker.
+    var lastObservedCommit = SafetyChecker.Position(index: 0, term: 0)
     /// The simulated time between this node's ticks.
     let tickUnits: UInt64
 

@@ -42,7 +42,7 @@ extension Simulation {
         }
         clients[client].current?.callTime = now
         clients[client].leaderHint = target
-        schedule(.clientTimeout(client, opID: operation.opID), after: 40 * Self.tickUnits)
+        schedule(.clientTimeout(client, opID: operation.opID), after: 24 * Self.tickUnits)
         // Sent: the node's Ready carries it out.
         try afterStep(target)
     }

@@ -20,7 +20,7 @@ extension Simulation {
             nodes[index(victim)].stop()
             lastFaultAction = "crash \(victim): \(lost)"
             summary.crashes += 1
-            schedule(.restart(victim), after: UInt64(random.int(in: 5...60)) * Self.tickUnits)
+            schedule(.restart(victim), after: UInt64(random.int(in: 3...36)) * Self.tickUnits)
         case 2, 3:
             // Partition: cut one node off, or split the group in two.
             groups = groups.map { _ in 0 }

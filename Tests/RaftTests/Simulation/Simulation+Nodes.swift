@@ -9,7 +9,7 @@ extension Simulation {
     func addNode(id: NodeID, conf: ConfState) {
         precondition(Int(id) == nodes.count + 1, "node ids are dense")
         let config = RaftConfig(
-            id: id, electionTimeoutTicks: 10, heartbeatIntervalTicks: 3,
+            id: id, electionTimeoutTicks: 6, heartbeatIntervalTicks: 2,
             maxAppendBytes: random.int(in: 64...2048), maxInflightAppends: random.int(in: 1...8),
             maxApplyBytesPerReady: random.int(in: 64...4096), snapshotChunkBytes: random.int(in: 16...256))
         nodes.append(SimNode(id: id, conf: conf, config: config,
@@ -41,7 +41,10 @@ extension Simulation {
             if node.lastRole != .leader { summary.elections += 1 }
         }
         node.lastRole = view.role
-        checker.observeCommit(commitIndex: view.commit, entryTerm: view.commitTerm, nodeTerm: view.term)
+        if view.commit != node.lastObservedCommit.index || view.term != node.lastObservedCommit.term {
+            node.lastObservedCommit = SafetyChecker.Position(index: view.commit, term: view.term)
+            checker.observeCommit(commitIndex: view.commit, entryTerm: view.commitTerm, nodeTerm: view.term)
+        }
 
         guard node.disk.inFlight == nil, view.hasReady, let ready = node.core?.ready() else { return }
         if let first = ready.entries.first {

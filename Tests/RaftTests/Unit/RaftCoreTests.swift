@@ -73,4 +73,35 @@ import Testing
         #expect(snapshot.metadata == SnapshotMetadata(index: 1, term: 1, confState: ConfState(voters: [1])))
         #expect(throws: RaftError.self) { try core.snapshot(at: 2, data: []) }
     }
+
+    /// A Ready's entries are being persisted when a new leader replaces their tail: the part
+    /// that still stands becomes stable, the replacement stays unstable for the next Ready.
+    @Test func advanceKeepsTheStandingPrefixStable() throws {
+        var core = Self.makeCore(id: 2)
+        let storage = try #require(core.log.storage as? MemoryStorage)
+        while core.hasReady {
+            let ready = core.ready()
+            storage.persist(ready)
+            core.advance(ready)
+        }
+        let old = (4...7).map { Entry(term: 2, index: UInt64($0), data: [UInt8($0)]) }
+        try core.step(Message(from: 1, to: 2, term: 2, payload: .append(AppendRequest(
+            prevLogIndex: 3, prevLogTerm: 1, entries: old, commit: 3))))
+        let inFlight = core.ready()
+        #expect(inFlight.entries.map(\.index) == [4, 5, 6, 7])
+        // Leader 3 of term 3 replaces 6 and 7 while the write is in flight.
+        let new = [Entry(term: 3, index: 6, data: [60])]
+        try core.step(Message(from: 3, to: 2, term: 3, payload: .append(AppendRequest(
+            prevLogIndex: 5, prevLogTerm: 2, entries: new, commit: 5))))
+        storage.persist(inFlight)
+        core.advance(inFlight)
+        #expect(core.log.unstable.offset == 6)
+        #expect(core.log.unstable.entries == new)
+        let next = core.ready()
+        #expect(next.entries == new)
+        storage.persist(next)
+        core.advance(next)
+        #expect(storage.lastIndex == 6)
+        #expect(try storage.term(at: 6) == 3)
+    }
 }

@@ -1,0 +1,184 @@
+// fl_supervise.c — see include/fl_supervise.h for why each function exists.
+#define _GNU_SOURCE
+#include "fl_supervise.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
+
+/// The kernel's struct pidfd_info up to exit_code (PIDFD_INFO_SIZE_VER0, 64 bytes; uapi pidfd.h).
+struct fl_kernel_pidfd_info {
+    uint64_t mask;
+    uint64_t cgroupid;
+    uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+    int32_t exit_code;
+};
+#define FL_PIDFD_GET_INFO _IOWR(0xFF, 11, struct fl_kernel_pidfd_info)
+
+int fl_notify_bind(const char *path) {
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof address);
+    address.sun_family = AF_UNIX;
+    size_t length = strlen(path);
+    if (length >= sizeof address.sun_path) return -ENAMETOOLONG;
+    memcpy(address.sun_path, path, length);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) goto fail;
+    // Older kernels refuse SO_PASSPIDFD; credentials then come from SCM_CREDENTIALS alone.
+    (void)setsockopt(fd, SOL_SOCKET, SO_PASSPIDFD, &one, sizeof one);
+    unlink(path);
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0) goto fail;
+    if (chmod(path, 0666) < 0) goto fail;
+    return fd;
+fail:;
+    int error = errno;
+    close(fd);
+    return -error;
+}
+
+long fl_notify_receive(int fd, char *buffer, size_t capacity, struct fl_notify_sender *sender) {
+    memset(sender, 0, sizeof *sender);
+    sender->pidfd = -1;
+    union {
+        struct cmsghdr align;
+        char bytes[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(int) * 253)];
+    } control;
+    struct iovec iov = {buffer, capacity};
+    struct msghdr message;
+    memset(&message, 0, sizeof message);
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control.bytes;
+    message.msg_controllen = sizeof control.bytes;
+    ssize_t n;
+    do {
+        n = recvmsg(fd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return -errno;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET) continue;
+        if (header->cmsg_type == SCM_CREDENTIALS && header->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+            struct ucred credentials;
+            memcpy(&credentials, CMSG_DATA(header), sizeof credentials);
+            sender->pid = credentials.pid;
+            sender->uid = credentials.uid;
+            sender->gid = credentials.gid;
+        } else if (header->cmsg_type == SCM_PIDFD && header->cmsg_len >= CMSG_LEN(sizeof(int))) {
+            memcpy(&sender->pidfd, CMSG_DATA(header), sizeof(int));
+        } else if (header->cmsg_type == SCM_RIGHTS) {
+            size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < count; i++) {
+                int passed;
+                memcpy(&passed, CMSG_DATA(header) + i * sizeof(int), sizeof passed);
+                close(passed);
+            }
+        }
+    }
+    if ((size_t)n > capacity || (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) sender->truncated = 1;
+    return (size_t)n > capacity ? (long)capacity : (long)n;
+}
+
+int fl_pidfd_info(int pidfd, uint64_t mask, struct fl_pidfd_info *info) {
+    struct fl_kernel_pidfd_info kernel;
+    memset(&kernel, 0, sizeof kernel);
+    kernel.mask = mask;
+    memset(info, 0, sizeof *info);
+    if (ioctl(pidfd, FL_PIDFD_GET_INFO, &kernel) < 0) return -errno;
+    info->mask = kernel.mask;
+    info->cgroup_id = kernel.cgroupid;
+    info->pid = (int32_t)kernel.pid;
+    info->exit_code = kernel.exit_code;
+    return 0;
+}
+
+long fl_splice_to_file(int pipe_fd, int file_fd, int64_t offset, size_t length) {
+    loff_t position = offset;
+    ssize_t n;
+    do {
+        n = splice(pipe_fd, NULL, file_fd, &position, length, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : (long)n;
+}
+
+int fl_pipe_queued(int fd) {
+    int queued = 0;
+    if (ioctl(fd, FIONREAD, &queued) < 0) return -errno;
+    return queued;
+}
+
+int fl_pipe_resize(int fd, int bytes) {
+    int granted = fcntl(fd, F_SETPIPE_SZ, bytes);
+    return granted < 0 ? -errno : granted;
+}
+
+int fl_epoll_add_mode(int epfd, int fd, uint64_t token, int edge) {
+    struct epoll_event event;
+    memset(&event, 0, sizeof event);
+    event.events = EPOLLIN | (edge ? EPOLLET : 0);
+    event.data.u64 = token;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event) < 0 ? -errno : 0;
+}
+
+int fl_epoll_wait_events(int epfd, uint64_t *tokens, uint32_t *events, int max_events, int timeout_ms) {
+    struct epoll_event ready[64];
+    if (max_events > 64) max_events = 64;
+    int n = epoll_wait(epfd, ready, max_events, timeout_ms);
+    if (n < 0) return -errno;
+    for (int i = 0; i < n; i++) {
+        tokens[i] = ready[i].data.u64;
+        events[i] = ready[i].events;
+    }
+    return n;
+}
+
+int fl_epoll_set(int epfd, int op, int fd, uint64_t token, uint32_t events) {
+    struct epoll_event event;
+    memset(&event, 0, sizeof event);
+    event.events = events;
+    event.data.u64 = token;
+    return epoll_ctl(epfd, op, fd, &event) < 0 ? -errno : 0;
+}
+
+int fl_loopback_connect(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    // Closed with a reset, as HAProxy closes its check connections: no FIN exchange, and no
+    // TIME_WAIT socket left per check.
+    struct linger linger = {1, 0};
+    (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, sizeof linger);
+    struct sockaddr_in address;
+    memset(&address, 0, sizeof address);
+    address.sin_family = AF_INET;
+    address.sin_port = htons((uint16_t)port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&address, sizeof address) < 0 && errno != EINPROGRESS) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+int fl_socket_error(int fd) {
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0) return errno;
+    return error;
+}

@@ -1,0 +1,163 @@
+import CSpawn
+import Glibc
+import NIOCore
+import Synchronization
+
+/// Exec checks: the command runs inside the instance's namespaces and cgroup, as its user, with
+/// its capabilities, no_new_privs and seccomp filter (what `docker exec` gives), started by
+/// `fl_spawn` in join mode: a child enters the namespaces with setns(2) on the service's pidfd and
+/// forks the command into the joined pid namespace (C between clone and exec, DESIGN.md §2).
+/// Its output goes to a memory file, of which the first 4 KiB end up in the outcome.
+enum ExecProbe {
+    /// How much of the command's output an outcome quotes.
+    static let outputBytes = 4096
+
+    static func run(_ command: [String], like service: LaunchSpec, in instance: InstanceHandle, supervisor: Supervisor,
+                    watcher: DescriptorWatcher, loop: EventLoop, timeout: Duration) -> EventLoopFuture<ProbeOutcome>
+    {
+        let promise = loop.makePromise(of: ProbeOutcome.self)
+        let output = fl_memfd("flotilla-exec-check")
+        guard output >= 0 else {
+            promise.succeed(ProbeOutcome(passed: false, detail: "\(SystemCallError.last("memfd_create"))"))
+            return promise.futureResult
+        }
+        var spec = service
+        spec.command = command
+        spec.standardOutput = .fileDescriptor(output)
+        spec.standardError = .fileDescriptor(output)
+        spec.startTimeout = timeout
+        let started: (pid: pid_t, pidFD: Int32)
+        do {
+            started = try supervisor.launchJoined(spec, into: instance)
+        } catch {
+            close(output)
+            promise.succeed(ProbeOutcome(passed: false, detail: "could not run \(command[0]): \(error)"))
+            return promise.futureResult
+        }
+        let run = ExecCheckRun(process: PidFD(descriptor: started.pidFD), pid: started.pid, output: output,
+                               command: command[0], timeout: timeout, watcher: watcher, promise: promise)
+        let timer = loop.scheduleTask(in: .nanoseconds(timeout.nanosecondsClamped)) { run.timeOut() }
+        run.watch()
+        promise.futureResult.whenComplete { _ in timer.cancel() }
+        return promise.futureResult
+    }
+
+    static func readOutput(_ fd: Int32) -> String {
+        var buffer = [UInt8](repeating: 0, count: outputBytes)
+        let n = buffer.withUnsafeMutableBytes { raw -> Int in
+            guard let base = raw.baseAddress else { return 0 }
+            return pread(fd, base, raw.count, 0)
+        }
+        guard n > 0 else { return "" }
+        var text = String(decoding: buffer[0..<n], as: UTF8.self)
+        while text.last == "\n" { text.removeLast() }
+        return text
+    }
+}
+
+extension Supervisor {
+    /// Starts `spec.command` inside `instance`: its namespaces (as the instance's spec lists
+    /// them, plus its mount namespace) and its cgroup, with `spec`'s identity and restrictions.
+    /// Returns once the command has called execve; the pid and pidfd are of the joining child,
+    /// which exits with the command's status (128 + signal when a signal ended it).
+    func launchJoined(_ spec: LaunchSpec, into instance: InstanceHandle) throws(SpawnError) -> (pid: pid_t, pidFD: Int32) {
+        let prepared = try launcher.prepare(spec)
+        let descriptors: SpawnCgroupDescriptors
+        do {
+            descriptors = try instance.cgroup.openForSpawn()
+        } catch {
+            throw SpawnError.cgroup(error)
+        }
+        defer { descriptors.close() }
+        return try launcher.spawn(prepared, cgroup: instance.cgroup, descriptors: descriptors,
+                                  join: (instance.pidFD.descriptor, spec.namespaces))
+    }
+}
+
+/// One exec check in flight: the joining child (`process`), its output file, and on a timeout
+/// the command itself (the child's only child), which is killed first so that the child reaps it.
+/// Were the child killed first, the command would be reparented to the supervisor (a subreaper)
+/// as a zombie inside the service's pid namespace, and that namespace's init could not finish
+/// exiting until someone reaped it.
+private final class ExecCheckRun: Sendable {
+    let process: PidFD
+    let pid: pid_t
+    let output: Int32
+    let command: String
+    let timeout: Duration
+    let watcher: DescriptorWatcher
+    let promise: EventLoopPromise<ProbeOutcome>
+    private let finished = Atomic<Bool>(false)
+    private let timedOut = Atomic<Bool>(false)
+    private let token = Mutex<UInt64?>(nil)
+    private let grandchild = Mutex<PidFD?>(nil)
+
+    init(process: PidFD, pid: pid_t, output: Int32, command: String, timeout: Duration, watcher: DescriptorWatcher,
+         promise: EventLoopPromise<ProbeOutcome>)
+    {
+        self.process = process
+        self.pid = pid
+        self.output = output
+        self.command = command
+        self.timeout = timeout
+        self.watcher = watcher
+        self.promise = promise
+    }
+
+    func watch() {
+        do {
+            let added = try watcher.add(process.descriptor) { [self] _ in exited() }
+            token.withLock { $0 = added }
+            // Finished before the token was known: `complete` could not unregister it.
+            if finished.load(ordering: .acquiring) { watcher.remove(process.descriptor, token: added) }
+        } catch {
+            timeOut()
+            _ = try? process.reap(blocking: true)
+            close(output)
+            complete(ProbeOutcome(passed: false, detail: "\(error)"))
+        }
+    }
+
+    /// The timeout: SIGKILL to the command (found as the child's child), else to the child.
+    func timeOut() {
+        timedOut.store(true, ordering: .releasing)
+        let children = ((try? FileIO.readText("/proc/\(pid)/task/\(pid)/children")) ?? "")
+            .split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: ["\n"])) }
+        var killed = false
+        for child in children {
+            let fd = fl_pidfd_open(child)
+            guard fd >= 0 else { continue }
+            let held = PidFD(descriptor: fd)
+            grandchild.withLock { $0 = held }
+            killed = (try? held.send(SIGKILL)) != nil
+        }
+        if !killed { try? process.send(SIGKILL) }
+    }
+
+    private func exited() {
+        guard let termination = try? process.reap() else { return }
+        // If the child died before the command, the command came to us: reap it.
+        grandchild.withLock { $0 }?.reap(within: .seconds(1))
+        let text = ExecProbe.readOutput(output)
+        close(output)
+        var detail: String
+        if timedOut.load(ordering: .acquiring) {
+            detail = "\(command) timed out after \(timeout)"
+        } else {
+            switch termination {
+            case .exited(let code) where code > 128 && code < 160: detail = "\(command) killed by signal \(code - 128)"
+            case .exited(let code): detail = "\(command) exited with status \(code)"
+            case .signaled(let signal, _): detail = "\(command) killed by signal \(signal)"
+            case .unknown: detail = "\(command) ended, status unknown"
+            }
+        }
+        if !text.isEmpty { detail += ": " + text }
+        complete(ProbeOutcome(passed: termination == .exited(code: 0) && !timedOut.load(ordering: .acquiring), detail: detail))
+    }
+
+    private func complete(_ outcome: ProbeOutcome) {
+        guard !finished.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        if let token = token.withLock({ $0 }) { watcher.remove(process.descriptor, token: token) }
+        promise.succeed(outcome)
+    }
+}

@@ -1,0 +1,141 @@
+import CSpawn
+import Glibc
+import Synchronization
+
+/// One thread that waits in epoll for descriptors to become readable and calls each one's
+/// handler on that thread: log pipes (which the handler drains into files), notify sockets,
+/// exec-check result pipes. A thousand idle instances cost one blocked thread and no CPU.
+/// Handlers must not block for long: they delay every other descriptor of the watcher.
+final class DescriptorWatcher: Sendable {
+    /// What a handler learns about a wake-up.
+    struct Readiness: Sendable {
+        /// EPOLLHUP: a pipe's last writer closed it.
+        var hangUp: Bool
+        /// EPOLLERR.
+        var error: Bool
+        /// EPOLLOUT (for descriptors added with `writable`).
+        var writable: Bool = false
+    }
+
+    /// Called on the watcher's thread each time the descriptor is ready (level-triggered: a
+    /// handler that leaves data behind is called again).
+    typealias Handler = @Sendable (Readiness) -> Void
+
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private let handlers = Mutex<[UInt64: Handler]>([:])
+    private let nextToken = Atomic<UInt64>(1)
+    private let stopping = Atomic<Bool>(false)
+    private let thread = Mutex<pthread_t?>(nil)
+    let name: String
+
+    init(name: String) throws(SystemCallError) {
+        self.name = name
+        epollFD = fl_epoll_create()
+        guard epollFD >= 0 else { throw .last("epoll_create1") }
+        wakeFD = fl_eventfd()
+        guard wakeFD >= 0 else {
+            close(epollFD)
+            throw .last("eventfd")
+        }
+        guard fl_epoll_add(epollFD, wakeFD, 0) == 0 else {
+            let error = SystemCallError.last("epoll_ctl")
+            close(wakeFD)
+            close(epollFD)
+            throw error
+        }
+        let box = Unmanaged.passRetained(self)
+        var handle = pthread_t()
+        let rc = pthread_create(&handle, nil, { argument in
+            guard let argument else { return nil }
+            let watcher = Unmanaged<DescriptorWatcher>.fromOpaque(argument).takeRetainedValue()
+            watcher.run()
+            return nil
+        }, box.toOpaque())
+        guard rc == 0 else {
+            box.release()
+            close(wakeFD)
+            close(epollFD)
+            throw SystemCallError(call: "pthread_create", errno: rc)
+        }
+        thread.withLock { $0 = handle }
+    }
+
+    deinit {
+        close(wakeFD)
+        close(epollFD)
+    }
+
+    /// Stops and joins the thread. Registered descriptors stay open (their owners close them).
+    func stop() {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+        if let handle = thread.withLock({ state -> pthread_t? in defer { state = nil }; return state }) {
+            pthread_join(handle, nil)
+        }
+        handlers.withLock { $0 = [:] }
+    }
+
+    /// Watches `fd` for readability; returns the token that `remove` takes.
+    func add(_ fd: Int32, handler: @escaping Handler) throws(SystemCallError) -> UInt64 {
+        let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
+        handlers.withLock { $0[token] = handler }
+        let rc = fl_epoll_add_mode(epollFD, fd, token, 0)
+        guard rc == 0 else {
+            _ = handlers.withLock { $0.removeValue(forKey: token) }
+            throw SystemCallError(call: "epoll_ctl", path: name, errno: -rc)
+        }
+        return token
+    }
+
+    /// Watches `fd` for writability (a connect completing) or, with `writable: false`, for
+    /// readability; `modify` switches between the two.
+    func add(_ fd: Int32, writable: Bool, handler: @escaping Handler) throws(SystemCallError) -> UInt64 {
+        let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
+        handlers.withLock { $0[token] = handler }
+        let rc = fl_epoll_set(epollFD, 1, fd, token, UInt32(writable ? FL_EPOLLOUT : FL_EPOLLIN))
+        guard rc == 0 else {
+            _ = handlers.withLock { $0.removeValue(forKey: token) }
+            throw SystemCallError(call: "epoll_ctl", path: name, errno: -rc)
+        }
+        return token
+    }
+
+    /// Switches a descriptor added with `add(_:writable:handler:)` to readability.
+    func watchReadable(_ fd: Int32, token: UInt64) {
+        _ = fl_epoll_set(epollFD, 3, fd, token, UInt32(FL_EPOLLIN))
+    }
+
+    /// Stops watching `fd` (before its owner closes it). A wake-up already taken for it may still
+    /// call its handler once, on the watcher's thread; handlers check their own state.
+    func remove(_ fd: Int32, token: UInt64) {
+        _ = fl_epoll_del(epollFD, fd)
+        _ = handlers.withLock { $0.removeValue(forKey: token) }
+    }
+
+    /// Drops the handler of a descriptor already closed (closing removed it from epoll).
+    func forget(token: UInt64) {
+        _ = handlers.withLock { $0.removeValue(forKey: token) }
+    }
+
+    private func run() {
+        var tokens = [UInt64](repeating: 0, count: 64)
+        var events = [UInt32](repeating: 0, count: 64)
+        while !stopping.load(ordering: .sequentiallyConsistent) {
+            let ready = tokens.withUnsafeMutableBufferPointer { tokenBuffer in
+                events.withUnsafeMutableBufferPointer { eventBuffer in
+                    fl_epoll_wait_events(epollFD, tokenBuffer.baseAddress, eventBuffer.baseAddress, 64, -1)
+                }
+            }
+            if ready == -EINTR { continue }
+            if ready < 0 { return }
+            for index in 0..<Int(ready) where tokens[index] != 0 {
+                guard let handler = handlers.withLock({ $0[tokens[index]] }) else { continue }
+                let bits = events[index]
+                handler(Readiness(hangUp: bits & UInt32(FL_EPOLLHUP) != 0, error: bits & UInt32(FL_EPOLLERR) != 0,
+                                  writable: bits & UInt32(FL_EPOLLOUT) != 0))
+            }
+        }
+    }
+}

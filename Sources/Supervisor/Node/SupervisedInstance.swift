@@ -1,0 +1,374 @@
+import CSpawn
+import Glibc
+import Manifest
+import NIOCore
+import Synchronization
+
+/// The driver of one instance: it feeds `InstanceStateMachine` the clock, exits, check results
+/// and notify messages, and carries out the actions it returns (launch, signal, kill, probe,
+/// persist). Every input is handled on the node's event loop, one at a time, so the machine
+/// needs no other synchronisation; the lock only guards against readers on other threads.
+public final class SupervisedInstance: Sendable {
+    /// The instance's id.
+    public let instanceID: String
+    /// Its service's name.
+    public let serviceName: String
+    /// Its output.
+    public let log: InstanceLog
+    /// Its state directory.
+    public let directory: String
+    let service: SupervisedService
+    let context: NodeContext
+    private let state: Mutex<State>
+
+    struct State {
+        var machine: InstanceStateMachine<SeededGenerator>
+        var handle: InstanceHandle?
+        var process: ProcessIdentity?
+        var adopted = false
+        var notify: NotifySocket?
+        var timer: Scheduled<Void>?
+        var timerDeadline: BootInstant?
+        var dirty = false
+        var detached = false
+        var events: [InstanceEvent] = []
+        var lastCheck: ProbeOutcome?
+        var waiters: [Waiter] = []
+    }
+
+    struct Waiter {
+        var predicate: @Sendable (InstanceStatus) -> Bool
+        var promise: EventLoopPromise<InstanceStatus>
+    }
+
+    /// Events kept in memory and in the state file.
+    static let eventsKept = 200
+
+    init(service: SupervisedService, directory: String, log: InstanceLog, context: NodeContext,
+         machine: InstanceStateMachine<SeededGenerator>, events: [InstanceEvent])
+    {
+        instanceID = service.instanceID
+        serviceName = service.serviceName
+        self.service = service
+        self.directory = directory
+        self.log = log
+        self.context = context
+        state = Mutex(State(machine: machine, events: events))
+    }
+
+    var loop: EventLoop { context.loop }
+
+    /// Binds the notify socket (not in init: its handler refers to the instance weakly).
+    func attachNotifySocket() throws(SystemCallError) {
+        let sender = NotifySocket.ExpectedSender(unifiedDirectory: context.cgroup(of: instanceID).unifiedPath,
+                                                 relativePath: context.relativeCgroupPath(instanceID))
+        let socket = try NotifySocket(directory: directory + "/notify", sender: sender, watcher: context.control) {
+            [weak self] delivery in
+            guard let self else { return }
+            self.loop.execute { self.notifyReceived(delivery) }
+        }
+        state.withLock { $0.notify = socket }
+    }
+
+    // MARK: - Public API
+
+    /// The instance now.
+    public func status() async -> InstanceStatus {
+        state.withLock { Self.status(of: $0, id: instanceID) }
+    }
+
+    /// Its events, oldest first (the last 200).
+    public func events() -> [InstanceEvent] {
+        state.withLock { $0.events }
+    }
+
+    /// Returns once `predicate` holds for the instance's status, or throws after `timeout`.
+    public func wait(timeout: Duration, until predicate: @escaping @Sendable (InstanceStatus) -> Bool) async throws
+        -> InstanceStatus
+    {
+        let promise = loop.makePromise(of: InstanceStatus.self)
+        loop.execute {
+            let now = self.state.withLock { Self.status(of: $0, id: self.instanceID) }
+            if predicate(now) {
+                promise.succeed(now)
+                return
+            }
+            self.state.withLock { $0.waiters.append(Waiter(predicate: predicate, promise: promise)) }
+        }
+        let timer = loop.scheduleTask(in: .nanoseconds(timeout.nanosecondsClamped)) {
+            promise.fail(WaitTimeout(instanceID: self.instanceID, timeout: timeout, lastEvents: Array(self.events().suffix(8))))
+        }
+        defer { timer.cancel() }
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            promise.fail(CancellationError())
+        }
+    }
+
+    /// Stops the instance for good (stop signal, then its cgroup is killed after the stop
+    /// timeout; a pending restart is cancelled) and returns once it has ended.
+    public func stop() async -> InstanceStatus {
+        loop.execute { self.input { machine, now in machine.stop(now: now) } }
+        return (try? await wait(timeout: .seconds(3600)) { $0.isFinished })
+            ?? state.withLock { Self.status(of: $0, id: instanceID) }
+    }
+
+    /// Starting a wait that did not end in time.
+    public struct WaitTimeout: Error, CustomStringConvertible {
+        public var instanceID: String
+        public var timeout: Duration
+        /// The instance's last events when the wait gave up.
+        public var lastEvents: [InstanceEvent] = []
+        public var description: String {
+            "instance \(instanceID): condition not reached within \(timeout); last events: "
+                + lastEvents.map(\.description).joined(separator: "; ")
+        }
+    }
+
+    static func status(of state: State, id: String) -> InstanceStatus {
+        let machine = state.machine
+        return InstanceStatus(
+            instanceID: id, phase: machine.phase, pid: state.handle?.pid, isReady: machine.isReady,
+            health: machine.health?.status, statusText: machine.readiness?.statusText, launchCount: machine.launchCount,
+            restartCount: machine.restart.restartCount, lastExit: machine.lastExit, adopted: state.adopted,
+            lastCheck: state.lastCheck)
+    }
+
+    // MARK: - Inputs (on the loop)
+
+    /// Feeds one input to the machine and carries out what it returns.
+    func input(_ step: (inout InstanceStateMachine<SeededGenerator>, BootInstant) -> [InstanceAction]) {
+        loop.preconditionInEventLoop()
+        let now = BootInstant.now()
+        let actions = state.withLock { state -> [InstanceAction] in
+            guard !state.detached else { return [] }
+            return step(&state.machine, now)
+        }
+        perform(actions, now: now)
+        settle()
+    }
+
+    private func perform(_ actions: [InstanceAction], now: BootInstant) {
+        for action in actions {
+            switch action {
+            case .launch: launchProcess()
+            case .persist: state.withLock { $0.dirty = true }
+            case .signal(let signal): try? state.withLock { $0.handle }?.signal(signal)
+            case .killCgroup: try? state.withLock { $0.handle }?.kill()
+            case .runHealthCheck(let timeout): runHealthCheck(timeout: timeout)
+            }
+        }
+    }
+
+    /// After an input: record events, write the state file if it changed, set the timer for the
+    /// machine's next deadline, wake waiters.
+    private func settle() {
+        let (record, deadline, events, satisfied) = state.withLock { state in
+            let events = state.machine.takeEvents()
+            state.events += events
+            if state.events.count > Self.eventsKept { state.events.removeFirst(state.events.count - Self.eventsKept) }
+            var record: InstanceRecord?
+            if state.dirty {
+                state.dirty = false
+                record = InstanceRecord(serviceName: serviceName, instanceID: instanceID, bootID: context.bootID,
+                                        process: state.process, machine: state.machine.snapshot, events: state.events)
+            }
+            let status = Self.status(of: state, id: instanceID)
+            var satisfied: [(EventLoopPromise<InstanceStatus>, InstanceStatus)] = []
+            state.waiters.removeAll { waiter in
+                guard waiter.predicate(status) else { return false }
+                satisfied.append((waiter.promise, status))
+                return true
+            }
+            return (record, state.detached ? nil : state.machine.nextDeadline, events, satisfied)
+        }
+        if let record { context.writer.submit(to: directory + "/" + InstanceRecord.fileName) { record.encoded() } }
+        for event in events { context.eventHandler?(instanceID, event) }
+        schedule(deadline)
+        for (promise, status) in satisfied { promise.succeed(status) }
+    }
+
+    private func schedule(_ deadline: BootInstant?) {
+        let previous = state.withLock { state -> Scheduled<Void>? in
+            guard state.timerDeadline != deadline else { return nil }
+            defer {
+                state.timer = nil
+                state.timerDeadline = nil
+            }
+            return state.timer
+        }
+        previous?.cancel()
+        guard let deadline, state.withLock({ $0.timer == nil }) else { return }
+        let delay = max(deadline - BootInstant.now(), .zero)
+        let timer = loop.scheduleTask(deadline: Self.coalesced(.now() + .nanoseconds(delay.nanosecondsClamped), delay: delay)) {
+            [weak self] in
+            guard let self else { return }
+            self.state.withLock {
+                $0.timer = nil
+                $0.timerDeadline = nil
+            }
+            self.input { machine, now in machine.tick(now: now) }
+        }
+        state.withLock {
+            $0.timer = timer
+            $0.timerDeadline = deadline
+        }
+    }
+
+    /// Timer slack, as the kernel's round_jiffies does: a deadline at least a second away is
+    /// rounded up to the next 100 ms boundary (10 ms for one at least 100 ms away), so that the
+    /// timers of many instances (a thousand health checks every 10 s) fire together and wake the
+    /// event loop a few times a second rather than a hundred.
+    static func coalesced(_ deadline: NIODeadline, delay: Duration) -> NIODeadline {
+        let granularity: UInt64
+        if delay >= .seconds(1) {
+            granularity = 100_000_000
+        } else if delay >= .milliseconds(100) {
+            granularity = 10_000_000
+        } else {
+            return deadline
+        }
+        let nanoseconds = deadline.uptimeNanoseconds
+        return .uptimeNanoseconds((nanoseconds + granularity - 1) / granularity * granularity)
+    }
+
+    // MARK: - Actions
+
+    private func launchProcess() {
+        var spec = service.launch
+        let output: (stdout: Int32, stderr: Int32)
+        do {
+            output = try log.openForLaunch()
+        } catch {
+            input { machine, now in machine.launchFailed(now: now, message: "log pipes: \(error)") }
+            return
+        }
+        spec.standardOutput = .fileDescriptor(output.stdout)
+        spec.standardError = .fileDescriptor(output.stderr)
+        context.removeLeftoverCgroup(instanceID)
+        let handle: InstanceHandle
+        do {
+            handle = try context.supervisor.launch(spec)
+        } catch {
+            close(output.stdout)
+            close(output.stderr)
+            input { machine, now in machine.launchFailed(now: now, message: "\(error)") }
+            return
+        }
+        close(output.stdout)
+        close(output.stderr)
+        let identity = ProcessIdentity(pid: handle.pid, startTimeTicks: ProcessStat.read(handle.pid)?.startTimeTicks ?? 0)
+        state.withLock { state in
+            state.handle = handle
+            state.process = identity
+            state.adopted = false
+        }
+        watchExit(handle)
+        input { machine, now in machine.launched(now: now, detail: "pid \(handle.pid)") }
+    }
+
+    private func watchExit(_ handle: InstanceHandle) {
+        Task {
+            let exit = await handle.wait()
+            self.loop.execute { self.processExited(handle, exit) }
+        }
+    }
+
+    private func processExited(_ handle: InstanceHandle, _ exit: InstanceExit) {
+        let current = state.withLock { state -> Bool in
+            guard state.handle === handle else { return false }
+            state.handle = nil
+            state.process = nil
+            state.adopted = false
+            return true
+        }
+        guard current else { return }
+        log.finish()
+        let reason = ExitReason(exit)
+        input { machine, now in machine.exited(now: now, reason: reason) }
+    }
+
+    private func notifyReceived(_ delivery: NotifySocket.Delivery) {
+        switch delivery {
+        case .accepted(let message):
+            input { machine, now in machine.notified(now: now, message: message) }
+        case .refused(let why):
+            input { machine, now in
+                machine.notifyRefused(now: now, detail: why)
+                return []
+            }
+        }
+    }
+
+    private func runHealthCheck(timeout: Duration) {
+        guard let check = service.policy.health, let handle = state.withLock({ $0.handle }) else { return }
+        let future: EventLoopFuture<ProbeOutcome>
+        switch check.probe {
+        case .http(let http):
+            guard let port = service.ports[http.port] else {
+                future = loop.makeSucceededFuture(ProbeOutcome(passed: false, detail: "no port named \(http.port)"))
+                break
+            }
+            future = NetworkProbe.http(on: loop, watcher: context.control, port: port, path: http.path, accepted: http.status,
+                                       timeout: timeout)
+        case .tcp(let tcp):
+            guard let port = service.ports[tcp.port] else {
+                future = loop.makeSucceededFuture(ProbeOutcome(passed: false, detail: "no port named \(tcp.port)"))
+                break
+            }
+            future = NetworkProbe.tcp(on: loop, watcher: context.control, port: port, timeout: timeout)
+        case .exec(let exec):
+            future = ExecProbe.run(exec.command, like: service.launch, in: handle, supervisor: context.supervisor,
+                                   watcher: context.control, loop: loop, timeout: timeout)
+        }
+        future.hop(to: loop).whenSuccess { outcome in
+            let current = self.state.withLock { state -> Bool in
+                guard state.handle === handle else { return false }
+                state.lastCheck = outcome
+                return true
+            }
+            guard current else { return }
+            self.input { machine, now in machine.healthCheckCompleted(now: now, passed: outcome.passed, detail: outcome.detail) }
+        }
+    }
+
+    // MARK: - Start, adoption, detaching
+
+    /// Starts a new instance.
+    func start() {
+        input { machine, now in machine.start(now: now) }
+    }
+
+    /// Takes over a running process found by `NodeSupervisor` (alive: `handle`), or learns that
+    /// it ended while no supervisor watched (`exit`).
+    func adopt(handle: InstanceHandle?, identity: ProcessIdentity?, exit: ExitReason?, detail: String) {
+        state.withLock { state in
+            state.handle = handle
+            state.process = handle == nil ? nil : identity
+            state.adopted = handle != nil
+        }
+        if let handle {
+            try? log.attachReaders()
+            watchExit(handle)
+        }
+        let phase = Double(context.nextRandomFraction())
+        input { machine, now in machine.adopt(now: now, exit: exit, detail: detail, healthPhase: phase) }
+    }
+
+    /// Stops driving the instance and leaves its process running (the agent is going away; the
+    /// next one adopts it). Output stays queued in the pipes meanwhile.
+    func detach() {
+        let (timer, record) = state.withLock { state -> (Scheduled<Void>?, InstanceRecord) in
+            state.detached = true
+            defer { state.timer = nil }
+            return (state.timer, InstanceRecord(serviceName: serviceName, instanceID: instanceID, bootID: context.bootID,
+                                               process: state.process, machine: state.machine.snapshot,
+                                               events: state.events))
+        }
+        timer?.cancel()
+        context.writer.submit(to: directory + "/" + InstanceRecord.fileName) { record.encoded() }
+        log.detach()
+        state.withLock { $0.notify = nil }
+    }
+}

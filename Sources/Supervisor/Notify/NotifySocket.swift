@@ -1,0 +1,141 @@
+import CSpawn
+import Glibc
+import Synchronization
+
+/// The sd_notify socket of one instance: a unix datagram socket in the instance's state
+/// directory (`notify/notify.sock`), reachable inside the instance's mount namespace through a
+/// read-only bind mount of that directory (a directory, so that a new agent's socket at the same
+/// path is seen by running instances too). Every datagram carries the sender's credentials;
+/// only processes in the instance's own cgroup are heard, so a service cannot speak for another.
+final class NotifySocket: Sendable {
+    /// A datagram's fate.
+    enum Delivery: Sendable {
+        /// From the instance's cgroup: act on it.
+        case accepted(NotifyMessage)
+        /// From elsewhere: refused, with who sent it.
+        case refused(String)
+    }
+
+    /// The directory bind-mounted into the instance, and the socket in it.
+    let directory: String
+    var path: String { directory + "/" + Self.socketName }
+    static let socketName = "notify.sock"
+    /// Where the socket appears inside an instance with its own root filesystem.
+    static let mountPoint = "/run/flotilla/notify"
+
+    private let fd: Int32
+    private let token: UInt64
+    private let watcher: DescriptorWatcher
+    private let expected: ExpectedSender
+
+    /// What a sender must match: the instance's cgroup, which has the same path for every process
+    /// of the instance: its cgroup2 directory, whose inode number is the cgroup's id (looked up
+    /// per message: the cgroup is made anew for each process), and its path as /proc/PID/cgroup
+    /// shows it. Known before the first launch, so that a message sent right after execve is
+    /// judged like any other.
+    struct ExpectedSender: Sendable {
+        var unifiedDirectory: String?
+        var relativePath: String
+
+        var cgroupID: UInt64? {
+            var info = stat()
+            guard let unifiedDirectory, stat(unifiedDirectory, &info) == 0 else { return nil }
+            return UInt64(info.st_ino)
+        }
+    }
+
+    /// Binds the socket (replacing one a previous agent left) and starts listening on `watcher`;
+    /// `deliver` is called on the watcher's thread.
+    init(directory: String, sender: ExpectedSender, watcher: DescriptorWatcher,
+         deliver: @escaping @Sendable (Delivery) -> Void) throws(SystemCallError)
+    {
+        self.directory = directory
+        self.watcher = watcher
+        expected = sender
+        try FileSystem.makeDirectories(directory)
+        // sockaddr_un holds 107 bytes of path: bind through /proc/self/fd/N/ of the directory,
+        // which is short whatever the state directory's path.
+        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directoryFD >= 0 else { throw .last("open", directory) }
+        defer { close(directoryFD) }
+        let bound = fl_notify_bind("/proc/self/fd/\(directoryFD)/\(Self.socketName)")
+        guard bound >= 0 else { throw SystemCallError(call: "bind", path: directory + "/" + Self.socketName, errno: -bound) }
+        fd = bound
+        let expected = self.expected
+        let socket = bound
+        do throws(SystemCallError) {
+            token = try watcher.add(socket) { _ in
+                Self.receiveAll(socket, expected: expected, deliver: deliver)
+            }
+        } catch {
+            close(socket)
+            throw error
+        }
+    }
+
+    deinit {
+        watcher.remove(fd, token: token)
+        close(fd)
+    }
+
+    private static func receiveAll(_ fd: Int32, expected: ExpectedSender, deliver: (Delivery) -> Void) {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        while true {
+            var sender = fl_notify_sender()
+            let n = buffer.withUnsafeMutableBufferPointer { fl_notify_receive(fd, $0.baseAddress, $0.count, &sender) }
+            if n < 0 { return }
+            defer { if sender.pidfd >= 0 { close(sender.pidfd) } }
+            let text = String(decoding: buffer[0..<Int(n)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            switch verify(sender, against: expected) {
+            case .success:
+                deliver(.accepted(NotifyMessage(parsing: text)))
+            case .failure(let why):
+                deliver(.refused(why.why))
+            }
+        }
+    }
+
+    private struct Refusal: Error {
+        var why: String
+    }
+
+    /// The sender's cgroup from its pidfd (SCM_PIDFD, PIDFD_GET_INFO: still known after the
+    /// sender has exited, which a short-lived `systemd-notify` often has by now), else from
+    /// /proc/PID/cgroup of its SCM_CREDENTIALS pid.
+    private static func verify(_ sender: fl_notify_sender, against expected: ExpectedSender) -> Result<Void, Refusal> {
+        let who = "pid \(sender.pid) (uid \(sender.uid))"
+        if sender.pidfd >= 0, let cgroupID = expected.cgroupID {
+            var info = fl_pidfd_info()
+            // PIDFD_INFO_EXIT too: for a sender already reaped, the kernel answers only with its
+            // exit record (which holds its cgroup id). One caught between its exit and its
+            // reaping is briefly in neither (ESRCH): ask again for a few milliseconds.
+            let mask = UInt64(FL_PIDFD_INFO_CGROUPID) | UInt64(FL_PIDFD_INFO_EXIT)
+            var attempts = 0
+            while fl_pidfd_info(sender.pidfd, mask, &info) == -ESRCH, attempts < 20 {
+                attempts += 1
+                InstanceCgroup.sleep(.microseconds(250))
+            }
+            if info.mask & UInt64(FL_PIDFD_INFO_CGROUPID) != 0 {
+                if info.cgroup_id == cgroupID { return .success(()) }
+                return .failure(Refusal(why: "from \(who) in cgroup \(describeCgroup(sender.pid)) (id \(info.cgroup_id)), not this instance's"))
+            }
+        }
+        guard sender.pid > 0, let text = try? FileIO.readText("/proc/\(sender.pid)/cgroup") else {
+            return .failure(Refusal(why: "from \(who): its cgroup cannot be read (it has exited)"))
+        }
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let path = String(fields[2])
+            if path == expected.relativePath { return .success(()) }
+        }
+        return .failure(Refusal(why: "from \(who) in cgroup \(describeCgroup(sender.pid)), not this instance's"))
+    }
+
+    private static func describeCgroup(_ pid: Int32) -> String {
+        guard pid > 0, let text = try? FileIO.readText("/proc/\(pid)/cgroup") else { return "(unknown: it has exited)" }
+        let lines = text.split(separator: "\n")
+        let line = lines.first { $0.hasPrefix("0::") } ?? lines.first { $0.contains(":pids:") } ?? lines.first
+        return line.map { String($0.split(separator: ":", maxSplits: 2).last ?? "") } ?? "(unknown)"
+    }
+}

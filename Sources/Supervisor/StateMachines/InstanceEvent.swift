@@ -1,0 +1,30 @@
+/// One transition of a supervised instance: when, what, and why. Every change of phase, health,
+/// readiness or watchdog is one, so that an operator can read an instance's history.
+public struct InstanceEvent: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// What happened.
+    public enum Kind: String, Sendable, Hashable, Codable {
+        case launched, adopted, launchFailed, exited, restartScheduled, restartCancelled, failed, completed
+        case stopRequested, stopSignalSent, killed, stopped, lostWhileDown
+        case healthStarting, healthy, unhealthy
+        case ready, notReady, status, reloading, stopping, timeoutExtended
+        case watchdogArmed, watchdogMissed, notifyRefused
+    }
+
+    /// When, on the boot clock.
+    public var at: BootInstant
+    /// What happened.
+    public var kind: Kind
+    /// Why, in words: the exit status, the failed check's answer, the refused sender.
+    public var reason: String
+
+    /// An event.
+    public init(at: BootInstant, kind: Kind, reason: String) {
+        self.at = at
+        self.kind = kind
+        self.reason = reason
+    }
+
+    public var description: String {
+        reason.isEmpty ? "\(at) \(kind.rawValue)" : "\(at) \(kind.rawValue): \(reason)"
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import Glibc
+import Manifest
+import Testing
+
+@testable import Supervisor
+
+/// Health checks on real services: HTTP status, TCP connect, a command inside the namespaces.
+@Suite(.enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
+struct HealthTests {
+    /// busybox httpd serving `www/` of the rootfs on `port`.
+    static func webServer(_ rootfs: BusyboxRootfs, port: Int, check: HealthCheck, readiness: ReadinessMode = .health,
+                          restart: RestartPolicy = RestartPolicy(initialDelay: .milliseconds(50)), id: String = #function)
+        throws -> SupervisedService
+    {
+        try FileManager.default.createDirectory(atPath: rootfs.path + "/www", withIntermediateDirectories: true)
+        let policy = SupervisionPolicy(restart: restart, health: check, readiness: readiness, stopTimeout: .milliseconds(500))
+        return shellService("exec httpd -f -p 127.0.0.1:\(port) -h /www", rootfs: rootfs, id: id, policy: policy,
+                            ports: ["http": port])
+    }
+
+    @Test func httpFlappingFollowsTheThresholdsAndAnUnhealthyInstanceIsRestarted() async throws {
+        let rootfs = try BusyboxRootfs()
+        let port = freePort()
+        let marker = rootfs.path + "/www/health.txt"
+        try await withTestNode { test in
+            let check = HealthCheck(probe: .http(HTTPCheck(port: "http", path: "/health.txt")), interval: .milliseconds(150),
+                                    timeout: .seconds(1), healthyThreshold: 2, unhealthyThreshold: 3)
+            let service = try Self.webServer(rootfs, port: port, check: check)
+            try "ok".write(toFile: marker, atomically: true, encoding: .utf8)
+            let instance = try await test.node.supervise(service)
+            var status = try await instance.wait(timeout: .seconds(30)) { $0.isReady }
+            #expect(status.health == .healthy)
+            #expect(status.lastCheck == ProbeOutcome(passed: true, detail: "HTTP 200"))
+            // Two failures are below the threshold of three: still healthy.
+            unlink(marker)
+            _ = try await instance.wait(timeout: .seconds(30)) { $0.lastCheck?.passed == false }
+            try "ok".write(toFile: marker, atomically: true, encoding: .utf8)
+            unlink(marker)
+            status = try await instance.wait(timeout: .seconds(30)) { $0.launchCount == 2 }
+            #expect(status.lastExit == .healthCheckFailed(detail: "HTTP 404"))
+            try "ok".write(toFile: marker, atomically: true, encoding: .utf8)
+            status = try await instance.wait(timeout: .seconds(30)) { $0.isReady && $0.launchCount == 2 }
+            let kinds = instance.events().map(\.kind)
+            #expect(kinds.filter { $0 == .healthy }.count == 2)
+            #expect(kinds.filter { $0 == .unhealthy }.count == 1)
+            let unhealthy = instance.events().first { $0.kind == .unhealthy }
+            #expect(unhealthy?.reason == "HTTP 404")
+        }
+    }
+
+    @Test func tcpChecksPassOnAListeningPortAndFailOnAClosedOne() async throws {
+        let rootfs = try BusyboxRootfs()
+        let port = freePort()
+        try await withTestNode { test in
+            let check = HealthCheck(probe: .tcp(TCPCheck(port: "http")), interval: .milliseconds(100), timeout: .seconds(1),
+                                    unhealthyThreshold: 1)
+            let listening = try await test.node.supervise(try Self.webServer(rootfs, port: port, check: check))
+            let status = try await listening.wait(timeout: .seconds(30)) { $0.health == .healthy }
+            #expect(status.lastCheck?.detail == "connected to 127.0.0.1:\(port)")
+
+            let closedPort = freePort()
+            let policy = SupervisionPolicy(restart: RestartPolicy(policy: .never), health: check, stopTimeout: .milliseconds(300))
+            let silent = try await test.node.supervise(shellService("exec sleep 1000", rootfs: rootfs, policy: policy,
+                                                                    ports: ["http": closedPort]))
+            let failed = try await silent.wait(timeout: .seconds(30)) { $0.isFinished }
+            guard case .failed(let reason) = failed.phase else {
+                Issue.record("expected failed, got \(failed.phase)")
+                return
+            }
+            #expect(reason.hasPrefix("failed health check: connect to 127.0.0.1:\(closedPort)"))
+        }
+    }
+
+    /// The command sees the service's private tmpfs (mount namespace), its hostname (UTS), its
+    /// processes with the service as pid 1 (pid namespace), and runs in its cgroup.
+    @Test func anExecCheckRunsInsideTheServicesNamespacesAndCgroup() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            let command = ["/bin/sh", "-c",
+                           "test -f /scratch/marker && hostname && cat /proc/1/comm && grep -c . /proc/self/cgroup >/dev/null && cat /proc/self/cgroup"]
+            let check = HealthCheck(probe: .exec(ExecCheck(command: command)), interval: .milliseconds(200), timeout: .seconds(2))
+            var service = shellService("echo > /scratch/marker; exec sleep 1000", rootfs: rootfs,
+                                       policy: SupervisionPolicy(health: check, readiness: .health, stopTimeout: .milliseconds(300)))
+            service.launch.hostname = "svc-exec-check"
+            service.launch.mounts = [.tmpfs(at: "/scratch", mode: 0o1777)]
+            service.launch.user = UserSpec(user: "web")
+            service.launch.capabilities = []
+            let instance = try await test.node.supervise(service)
+            let status = try await instance.wait(timeout: .seconds(30)) { $0.lastCheck?.passed == true }
+            let detail = status.lastCheck?.detail ?? ""
+            #expect(status.lastCheck?.passed == true, "\(detail)")
+            let lines = detail.split(separator: "\n").map(String.init)
+            #expect(lines.first == "/bin/sh exited with status 0: svc-exec-check")
+            #expect(lines.dropFirst().first == "sleep")
+            #expect(lines.contains { $0.hasSuffix("/" + service.instanceID) }, "\(lines)")
+            #expect(status.health == .healthy)
+            // The marker is in the service's own tmpfs: not on the host's view of the rootfs.
+            #expect(!FileManager.default.fileExists(atPath: rootfs.path + "/scratch/marker"))
+        }
+    }
+
+    @Test func aFailingExecCheckReportsTheCommandsExitAndOutput() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            let check = HealthCheck(probe: .exec(ExecCheck(command: ["/bin/sh", "-c", "echo not yet; exit 4"])),
+                                    interval: .milliseconds(100), timeout: .seconds(2), unhealthyThreshold: 2)
+            let policy = SupervisionPolicy(restart: RestartPolicy(policy: .never), health: check, stopTimeout: .milliseconds(300))
+            let instance = try await test.node.supervise(shellService("exec sleep 1000", rootfs: rootfs, policy: policy))
+            let status = try await instance.wait(timeout: .seconds(30)) { $0.isFinished }
+            #expect(status.phase == .failed(reason: "failed health check: /bin/sh exited with status 4: not yet"))
+        }
+    }
+
+    @Test func aTimedOutExecCheckIsKilledAndFails() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            let check = HealthCheck(probe: .exec(ExecCheck(command: ["/bin/sleep", "100"])), interval: .milliseconds(500),
+                                    timeout: .milliseconds(300), unhealthyThreshold: 1)
+            let policy = SupervisionPolicy(restart: RestartPolicy(policy: .never), health: check, stopTimeout: .milliseconds(300))
+            let instance = try await test.node.supervise(shellService("exec sleep 1000", rootfs: rootfs, policy: policy))
+            let status = try await instance.wait(timeout: .seconds(30)) { $0.isFinished }
+            #expect(status.phase == .failed(reason: "failed health check: /bin/sleep timed out after 0.3 seconds"))
+        }
+    }
+
+    @Test func anHTTPCheckWithoutAnAnswerTimesOut() async throws {
+        let rootfs = try BusyboxRootfs()
+        let port = freePort()
+        try await withTestNode { test in
+            // nc accepts the connection and never answers (its input never ends).
+            let check = HealthCheck(probe: .http(HTTPCheck(port: "http")), interval: .milliseconds(500),
+                                    timeout: .milliseconds(300), unhealthyThreshold: 1)
+            let policy = SupervisionPolicy(restart: RestartPolicy(policy: .never), health: check, stopTimeout: .milliseconds(300))
+            let instance = try await test.node.supervise(shellService("sleep 1000 | nc -l -p \(port)", rootfs: rootfs, policy: policy,
+                                                                      ports: ["http": port]))
+            let status = try await instance.wait(timeout: .seconds(30)) { $0.isFinished }
+            #expect(status.phase == .failed(reason: "failed health check: no answer from 127.0.0.1:\(port) within 0.3 seconds"))
+        }
+    }
+
+    @Test(arguments: [
+        ("HTTP/1.1 200 OK\r\n", 200), ("HTTP/1.0 404 Not Found\r\nServer: x\r\n", 404), ("HTTP/1.1 503\n", 503),
+        ("HTTP/1.1 200 OK", nil), ("SSH-2.0-OpenSSH\r\n", nil), ("HTTP/1.1 20 OK\r\n", nil),
+    ] as [(String, Int?)])
+    func statusLinesParse(text: String, code: Int?) {
+        #expect(NetworkProbe.statusCode(Array(text.utf8)) == code)
+    }
+}

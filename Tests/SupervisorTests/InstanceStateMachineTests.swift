@@ -1,0 +1,287 @@
+import Foundation
+import Manifest
+import Testing
+
+@testable import Supervisor
+
+/// The composed machine, driven through whole lives with a manual clock.
+@Suite struct InstanceStateMachineTests {
+    typealias Machine = InstanceStateMachine<SeededGenerator>
+
+    static func machine(_ policy: SupervisionPolicy, seed: UInt64 = 1) -> Machine {
+        Machine(policy: policy, random: SeededGenerator(seed: seed))
+    }
+
+    /// Moves the clock to the machine's next deadline and ticks.
+    static func tickAtDeadline(_ machine: inout Machine, _ clock: inout ManualClock) -> [InstanceAction] {
+        guard let deadline = machine.nextDeadline else { return [] }
+        clock.now = max(clock.now, deadline)
+        return machine.tick(now: clock.now)
+    }
+
+    @Test func aCrashLoopBacksOffThenFailsWithTheExitsReason() {
+        let policy = SupervisionPolicy(restart: .testing(initial: .milliseconds(100), max: .milliseconds(400), maxRestarts: 3,
+                                                         window: .seconds(60)))
+        var machine = Self.machine(policy)
+        var clock = ManualClock()
+        #expect(value(machine.start(now: clock.now)) == [.launch])
+        var launches: [BootInstant] = []
+        while true {
+            launches.append(clock.now)
+            #expect(value(machine.launched(now: clock.now, detail: "pid 10")) == [.persist])
+            #expect(machine.isReady)
+            clock.advance(.milliseconds(5))
+            _ = machine.exited(now: clock.now, reason: .exited(code: 2))
+            if case .failed = machine.phase { break }
+            guard case .backingOff(let until) = machine.phase else {
+                Issue.record("expected backoff, got \(machine.phase)")
+                return
+            }
+            // Nothing happens before the delay is up.
+            #expect(value(machine.tick(now: until - .milliseconds(1))) == [])
+            #expect(Self.tickAtDeadline(&machine, &clock) == [.launch])
+        }
+        #expect(launches.count == 4)
+        let gaps = zip(launches, launches.dropFirst()).map { $1 - $0 - .milliseconds(5) }
+        for (gap, base) in zip(gaps, [100, 200, 400].map { Duration.milliseconds($0) }) {
+            #expect(gap <= base && gap >= base * 0.8)
+        }
+        guard case .failed(let reason) = machine.phase else { return }
+        #expect(reason == "exited with status 2 after 3 restarts within 60.0 seconds")
+        let kinds = machine.takeEvents().map(\.kind)
+        #expect(kinds.filter { $0 == .restartScheduled }.count == 3)
+        #expect(kinds.last == .failed)
+        #expect(machine.nextDeadline == nil)
+    }
+
+    @Test func zeroBackoffRestartsInTheSameStep() {
+        var machine = Self.machine(SupervisionPolicy(restart: .testing(initial: .zero, max: .zero)))
+        var clock = ManualClock()
+        _ = machine.start(now: clock.now)
+        _ = machine.launched(now: clock.now, detail: "")
+        clock.advance(.milliseconds(1))
+        #expect(value(machine.exited(now: clock.now, reason: .signaled(signal: 11))) == [.persist, .launch])
+        #expect(machine.phase == .starting)
+    }
+
+    @Test func anUnhealthyInstanceIsStoppedAndRestartedForItsCheck() {
+        let policy = SupervisionPolicy(restart: .testing(initial: .seconds(1)), health: .testing(interval: .seconds(1), unhealthy: 2),
+                                       readiness: .health, stopSignal: 15, stopTimeout: .seconds(3))
+        var machine = Self.machine(policy)
+        var clock = ManualClock()
+        _ = machine.start(now: clock.now)
+        _ = machine.launched(now: clock.now, detail: "pid 1")
+        #expect(!machine.isReady)
+        #expect(Self.tickAtDeadline(&machine, &clock) == [.runHealthCheck(timeout: .seconds(2))])
+        #expect(value(machine.healthCheckCompleted(now: clock.now, passed: true, detail: "HTTP 200")) == [.persist])
+        #expect(machine.isReady)
+        #expect(Self.tickAtDeadline(&machine, &clock) == [.runHealthCheck(timeout: .seconds(2))])
+        #expect(value(machine.healthCheckCompleted(now: clock.now, passed: false, detail: "HTTP 500")) == [])
+        #expect(machine.isReady)
+        #expect(Self.tickAtDeadline(&machine, &clock) == [.runHealthCheck(timeout: .seconds(2))])
+        #expect(value(machine.healthCheckCompleted(now: clock.now, passed: false, detail: "HTTP 500")) == [.signal(15), .persist])
+        #expect(!machine.isReady)
+        #expect(machine.phase == .stopping(cause: .unhealthy(detail: "HTTP 500")))
+        // It ignores the signal: killed at the stop timeout.
+        let signalled = clock.now
+        #expect(Self.tickAtDeadline(&machine, &clock) == [.killCgroup])
+        #expect(clock.now == signalled + .seconds(3))
+        _ = machine.exited(now: clock.now, reason: .signaled(signal: 9))
+        #expect(machine.lastExit == .healthCheckFailed(detail: "HTTP 500"))
+        guard case .backingOff = machine.phase else {
+            Issue.record("expected a restart, got \(machine.phase)")
+            return
+        }
+        let exited = machine.takeEvents().first { $0.kind == .exited }
+        #expect(exited?.reason == "killed by signal 9 (SIGKILL), after the supervisor stopped it: failed health check: HTTP 500")
+    }
+
+    @Test func stoppingACrashLoopingInstanceCancelsItsPendingRestart() {
+        var machine = Self.machine(SupervisionPolicy(restart: .testing(initial: .seconds(30))))
+        var clock = ManualClock()
+        _ = machine.start(now: clock.now)
+        _ = machine.launched(now: clock.now, detail: "")
+        _ = machine.exited(now: clock.now, reason: .exited(code: 1))
+        guard case .backingOff = machine.phase else { return }
+        #expect(value(machine.stop(now: clock.now)) == [.persist])
+        #expect(machine.phase == .stopped)
+        #expect(machine.nextDeadline == nil)
+        clock.advance(.seconds(60))
+        #expect(value(machine.tick(now: clock.now)) == [])
+        #expect(value(machine.takeEvents()).map(\.kind).suffix(3) == [.stopRequested, .restartCancelled, .stopped])
+    }
+
+    @Test func stopSendsTheSignalThenKillsAndNeverRestarts() {
+        var machine = Self.machine(SupervisionPolicy(stopSignal: 3, stopTimeout: .seconds(5)))
+        var clock = ManualClock()
+        _ = machine.start(now: clock.now)
+        _ = machine.launched(now: clock.now, detail: "")
+        #expect(value(machine.stop(now: clock.now)) == [.signal(3), .persist])
+        clock.advance(.seconds(4))
+        #expect(value(machine.tick(now: clock.now)) == [])
+        #expect(Self.tickAtDeadline(&machine, &clock) == [.killCgroup])
+        #expect(value(machine.exited(now: clock.now, reason: .signaled(signal: 9))) == [.persist])
+        #expect(machine.phase == .stopped)
+        // EXTEND_TIMEOUT_USEC during a stop pushes the kill out.
+        var other = Self.machine(SupervisionPolicy(stopTimeout: .seconds(5)))
+        _ = other.start(now: clock.now)
+        _ = other.launched(now: clock.now, detail: "")
+        _ = other.stop(now: clock.now)
+        var extend = NotifyMessage()
+        extend.extendTimeout = .seconds(20)
+        _ = other.notified(now: clock.now, message: extend)
+        #expect(other.killAt == clock.now + .seconds(20))
+    }
+
+    @Test func aMissedWatchdogRestartsTheInstance() {
+        let policy = SupervisionPolicy(restart: .testing(initial: .seconds(1)), watchdog: .seconds(2), stopTimeout: .seconds(1))
+        var machine = Self.machine(policy)
+        var clock = ManualClock()
+        _ = machine.start(now: clock.now)
+        _ = machine.launched(now: clock.now, detail: "")
+        var ping = NotifyMessage()
+        ping.watchdog = .ping
+        for _ in 0..<4 {
+            clock.advance(.milliseconds(1500))
+            #expect(value(machine.tick(now: clock.now)) == [])
+            _ = machine.notified(now: clock.now, message: ping)
+        }
+        #expect(Self.tickAtDeadline(&machine, &clock) == [.signal(15), .persist])
+        _ = machine.exited(now: clock.now, reason: .exited(code: 0))
+        #expect(machine.lastExit == .watchdogMissed)
+        #expect(value(machine.takeEvents()).contains { $0.kind == .watchdogMissed && $0.reason == "no WATCHDOG=1 within 2.0 seconds" })
+        guard case .backingOff = machine.phase else {
+            Issue.record("expected a restart")
+            return
+        }
+    }
+
+    @Test func aNotifyInstanceIsReadyOnlyAfterReadyAndFailsReadinessInTime() {
+        let policy = SupervisionPolicy(restart: .testing(.never), readiness: .notify, readinessTimeout: .seconds(10))
+        var machine = Self.machine(policy)
+        var clock = ManualClock()
+        _ = machine.start(now: clock.now)
+        _ = machine.launched(now: clock.now, detail: "")
+        #expect(!machine.isReady)
+        var status = NotifyMessage()
+        status.status = "warming up"
+        _ = machine.notified(now: clock.now, message: status)
+        #expect(!machine.isReady)
+        #expect(machine.readiness?.statusText == "warming up")
+        var extend = NotifyMessage()
+        extend.extendTimeout = .seconds(30)
+        clock.advance(.seconds(5))
+        _ = machine.notified(now: clock.now, message: extend)
+        clock.advance(.seconds(20))
+        #expect(value(machine.tick(now: clock.now)) == [])
+        #expect(Self.tickAtDeadline(&machine, &clock) == [.signal(15), .persist])
+        _ = machine.exited(now: clock.now, reason: .exited(code: 0))
+        #expect(machine.phase == .failed(reason: "not ready in time (no READY=1)"))
+
+        var ready = Self.machine(policy)
+        _ = ready.start(now: clock.now)
+        _ = ready.launched(now: clock.now, detail: "")
+        var message = NotifyMessage()
+        message.ready = true
+        #expect(value(ready.notified(now: clock.now, message: message)) == [.persist])
+        #expect(ready.isReady)
+        #expect(value(ready.takeEvents()).contains { $0.kind == .ready })
+    }
+
+    @Test func aSnapshotSurvivesEncodingAndTheProcessIsAdoptedWithoutARestart() throws {
+        let policy = SupervisionPolicy(restart: .testing(initial: .milliseconds(1)), health: .testing(interval: .seconds(10)),
+                                       readiness: .health)
+        var machine = Self.machine(policy)
+        var clock = ManualClock()
+        _ = machine.start(now: clock.now)
+        _ = machine.launched(now: clock.now, detail: "")
+        _ = machine.exited(now: clock.now, reason: .exited(code: 1))
+        _ = Self.tickAtDeadline(&machine, &clock)
+        _ = machine.launched(now: clock.now, detail: "")
+        _ = Self.tickAtDeadline(&machine, &clock)
+        _ = machine.healthCheckCompleted(now: clock.now, passed: true, detail: "ok")
+        let data = try JSONEncoder().encode(machine.snapshot)
+        let snapshot = try JSONDecoder().decode(InstanceSnapshot.self, from: data)
+        #expect(snapshot == machine.snapshot)
+
+        clock.advance(.seconds(3))
+        var adopted = Machine(policy: policy, random: SeededGenerator(seed: 2), restoring: snapshot)
+        #expect(value(adopted.adopt(now: clock.now, exit: nil, detail: "pid 7 still running", healthPhase: 0.5)) == [.persist])
+        #expect(adopted.phase == .running)
+        #expect(adopted.isReady)
+        #expect(adopted.health?.status == .healthy)
+        #expect(adopted.restart.restartCount == 1)
+        #expect(adopted.launchCount == 2)
+        #expect(adopted.health?.nextCheckAt == clock.now + .seconds(5))
+        #expect(value(adopted.takeEvents()).map(\.kind) == [.adopted])
+
+        var lost = Machine(policy: policy, random: SeededGenerator(seed: 2), restoring: snapshot)
+        let actions = lost.adopt(now: clock.now, exit: .unknown(detail: "exit status unknown"), detail: "pid 7 is gone",
+                                 healthPhase: 0)
+        #expect(actions == [.persist])
+        #expect(lost.restart.restartCount == 2)
+        #expect(value(lost.takeEvents()).map(\.kind) == [.lostWhileDown, .exited, .restartScheduled])
+    }
+
+    /// Random inputs, many seeds: the machine never asks for a launch while a process is
+    /// running or stopping, and an ended instance never acts again.
+    @Test(arguments: 0..<40)
+    func randomInputsKeepTheInvariants(seed: UInt64) {
+        var random = SeededGenerator(seed: seed &* 7919)
+        let policy = SupervisionPolicy(
+            restart: .testing(initial: .milliseconds(10), max: .seconds(1), maxRestarts: 20, window: .seconds(30)),
+            health: .testing(interval: .milliseconds(300), unhealthy: 2), readiness: .notify, watchdog: .seconds(1),
+            stopTimeout: .milliseconds(200), readinessTimeout: .seconds(2))
+        var machine = Self.machine(policy, seed: seed)
+        var clock = ManualClock()
+        var running = false
+        var checking = false
+        _ = machine.start(now: clock.now)
+        var pendingLaunch = true
+        for _ in 0..<400 {
+            clock.advance(.milliseconds(Int64.random(in: 1...400, using: &random)))
+            var actions: [InstanceAction] = []
+            switch Int.random(in: 0..<10, using: &random) {
+            case 0 where pendingLaunch:
+                pendingLaunch = false
+                running = true
+                actions = machine.launched(now: clock.now, detail: "")
+            case 1 where running:
+                running = false
+                checking = false
+                actions = machine.exited(now: clock.now, reason: Bool.random(using: &random) ? .exited(code: 1) : .oomKilled)
+            case 2 where checking:
+                checking = false
+                actions = machine.healthCheckCompleted(now: clock.now, passed: Bool.random(using: &random), detail: "")
+            case 3 where running:
+                var message = NotifyMessage()
+                message.ready = Bool.random(using: &random)
+                message.watchdog = .ping
+                actions = machine.notified(now: clock.now, message: message)
+            case 4 where Int.random(in: 0..<20, using: &random) == 0:
+                actions = machine.stop(now: clock.now)
+            default:
+                actions = machine.tick(now: clock.now)
+            }
+            for action in actions {
+                switch action {
+                case .launch:
+                    #expect(!running && !pendingLaunch, "launch while a process exists")
+                    pendingLaunch = true
+                case .runHealthCheck:
+                    #expect(running && !checking)
+                    checking = true
+                case .signal, .killCgroup:
+                    #expect(running || pendingLaunch)
+                case .persist:
+                    break
+                }
+            }
+            if pendingLaunch && !running, case .stopping = machine.phase {}
+            if !machine.phase.isActive {
+                #expect(machine.nextDeadline == nil)
+            }
+            _ = machine.takeEvents()
+        }
+    }
+}

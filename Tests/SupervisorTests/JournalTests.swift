@@ -1,0 +1,63 @@
+import Foundation
+import Glibc
+import Testing
+
+@testable import Supervisor
+
+/// Journald forwarding against a real systemd-journald. No systemd runs here (it is not PID 1),
+/// so the test starts journald itself in a private mount namespace with tmpfs over
+/// /run/systemd, /run/log and /var/log/journal: libsystemd's fixed socket path then leads to it,
+/// and the host's directories are untouched. supervisor-testd runs in the same namespace.
+/// Where Debian's systemd package puts journald.
+let journaldPath = "/lib/systemd/systemd-journald"
+
+@Suite(.enabled(if: isRoot, "needs root: mount namespaces"), .enabled(if: testDaemonBuilt, "build supervisor-testd first"),
+       .enabled(if: FileManager.default.isExecutableFile(atPath: journaldPath), "needs systemd-journald (Debian: systemd)"),
+       .timeLimit(.minutes(2)))
+struct JournalTests {
+    @Test func outputLinesReachJournaldWithServiceInstanceAndStreamFields() async throws {
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        let state = NSTemporaryDirectory() + "flotilla-journal-" + tag
+        let parent = "flotilla-test-" + tag
+        let output = state + ".json"
+        let id = "journal-" + tag
+        defer {
+            FileSystem.removeTree(state)
+            unlink(output)
+            for mount in ["unified", "cpu", "memory", "pids", "freezer", "cpuacct"] { rmdir("/sys/fs/cgroup/\(mount)/\(parent)") }
+        }
+        let script = """
+            set -e
+            mount -t tmpfs tmpfs /run/systemd
+            mkdir -p /run/systemd/journal /run/log
+            mount -t tmpfs tmpfs /run/log
+            if [ -d /var/log/journal ]; then mount -t tmpfs tmpfs /var/log/journal; fi
+            \(journaldPath) >/dev/null 2>&1 &
+            journald=$!
+            i=0; while [ ! -S /run/systemd/journal/socket ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+            \(testDaemonPath) journal --state \(state) --parent \(parent) --id \(id) --lines 25
+            journalctl --sync 2>/dev/null || sleep 1
+            journalctl -D /run/log/journal -o json --no-pager FLOTILLA_INSTANCE=\(id) > \(output)
+            kill $journald; wait $journald || true
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        process.arguments = ["--mount", "--propagation", "private", "/bin/sh", "-c", script]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let entries = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let stdout = entries.filter { $0["FLOTILLA_STREAM"] as? String == "stdout" }
+        let stderr = entries.filter { $0["FLOTILLA_STREAM"] as? String == "stderr" }
+        #expect(stdout.map { $0["MESSAGE"] as? String } == (1...25).map { "out \($0)" })
+        #expect(stderr.map { $0["MESSAGE"] as? String } == (1...25).map { "err \($0)" })
+        #expect(stdout.allSatisfy { $0["PRIORITY"] as? String == "6" })
+        #expect(stderr.allSatisfy { $0["PRIORITY"] as? String == "3" })
+        #expect(entries.allSatisfy {
+            $0["FLOTILLA_SERVICE"] as? String == "journal-test" && $0["SYSLOG_IDENTIFIER"] as? String == "journal-test"
+                && $0["_TRANSPORT"] as? String == "journal"
+        })
+    }
+}

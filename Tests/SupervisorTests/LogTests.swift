@@ -1,0 +1,159 @@
+import Foundation
+import Glibc
+import Manifest
+import Testing
+
+@testable import Supervisor
+
+/// Output capture: nothing lost, streams tagged, rotation, tail and follow, repair after a kill.
+@Suite(.enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(3)))
+struct LogTests {
+    /// The bytes of `stream` across every log file, in order.
+    static func rawOutput(_ directory: String, _ stream: LogStream) throws -> [UInt8] {
+        var out: [UInt8] = []
+        for sequence in LogFileSet.sequences(in: directory) {
+            let bytes = try FileSystem.read(directory + "/" + LogFileName.name(sequence))
+            var offset = 0
+            while offset + LogRecordHeader.size <= bytes.count {
+                guard let header = LogRecordHeader(parsing: bytes[offset..<(offset + LogRecordHeader.size)]) else {
+                    Issue.record("bad header at \(offset) in \(sequence)")
+                    return out
+                }
+                let start = offset + LogRecordHeader.size
+                if header.stream == stream { out += bytes[start..<(start + header.length)] }
+                offset = start + header.length
+            }
+            #expect(offset == bytes.count, "a torn record in \(sequence)")
+        }
+        return out
+    }
+
+    @Test func aHundredMegabytesOfLinesWrittenAsFastAsPossibleLoseNothing() async throws {
+        let rootfs = try BusyboxRootfs()
+        // 1…11,500,000, one per line: about 100 MB.
+        var data: [UInt8] = []
+        data.reserveCapacity(100_000_000)
+        for number in 1...11_500_000 {
+            data += Array(String(number).utf8)
+            data.append(UInt8(ascii: "\n"))
+        }
+        try FileManager.default.createDirectory(atPath: rootfs.path + "/data", withIntermediateDirectories: true)
+        try Data(data).write(to: URL(fileURLWithPath: rootfs.path + "/data/lines"))
+        try await withTestNode { test in
+            var service = shellService("cat /data/lines", rootfs: rootfs, policy: SupervisionPolicy(restart: RestartPolicy(policy: .never)))
+            service.logMaxFileBytes = 16 << 20
+            service.logMaxFiles = 20
+            let started = ContinuousClock.now
+            let instance = try await test.node.supervise(service)
+            let status = try await instance.wait(timeout: .seconds(120)) { $0.isFinished }
+            let took = ContinuousClock.now - started
+            #expect(status.phase == .completed)
+            let captured = try Self.rawOutput(instance.log.logDirectory, .stdout)
+            #expect(captured.count == data.count)
+            #expect(captured == data, "the captured output differs from what was written")
+            #expect(LogFileSet.sequences(in: instance.log.logDirectory).count >= 6)
+            print("100 MB captured in \(took)")
+        }
+    }
+
+    @Test func rotationKeepsTheConfiguredNumberOfFiles() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            var service = shellService(
+                "i=0; while [ $i -lt 2000 ]; do i=$((i+1)); echo \"line $i padded to a hundred bytes ..........................................\"; done",
+                rootfs: rootfs, policy: SupervisionPolicy(restart: RestartPolicy(policy: .never)))
+            service.logMaxFileBytes = 8192
+            service.logMaxFiles = 3
+            let instance = try await test.node.supervise(service)
+            _ = try await instance.wait(timeout: .seconds(60)) { $0.isFinished }
+            let directory = instance.log.logDirectory
+            let files = LogFileSet.sequences(in: directory)
+            #expect(files.count == 3)
+            for sequence in files {
+                var info = stat()
+                _ = stat(directory + "/" + LogFileName.name(sequence), &info)
+                #expect(info.st_size <= 8192)
+            }
+            // The newest lines are kept; the oldest are gone with the rotated files.
+            let tail = try instance.log.reader.tail(3).map(\.text)
+            #expect(tail.map { $0.split(separator: " ")[1] } == ["1998", "1999", "2000"])
+            let all = try instance.log.reader.lines()
+            #expect(all.count < 2000 && all.count > 100)
+            #expect(all.last?.text.hasPrefix("line 2000 ") == true)
+        }
+    }
+
+    @Test func streamsAreTaggedAndPartialLinesJoined() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            let instance = try await test.node.supervise(shellService(
+                "echo out1; echo err1 >&2; printf 'par'; sleep 0.3; printf 'tial\\n'; echo err2 >&2; printf 'no newline'",
+                rootfs: rootfs, policy: SupervisionPolicy(restart: RestartPolicy(policy: .never))))
+            _ = try await instance.wait(timeout: .seconds(30)) { $0.isFinished }
+            let lines = try instance.log.reader.lines()
+            let stdout = lines.filter { $0.stream == .stdout }.map(\.text)
+            let stderr = lines.filter { $0.stream == .stderr }.map(\.text)
+            #expect(stdout == ["out1", "partial", "no newline"])
+            #expect(stderr == ["err1", "err2"])
+            #expect(lines.last?.isPartial == true)
+            #expect(lines.allSatisfy { abs($0.timestampNanoseconds - BootInstant.read(CLOCK_REALTIME)) < 60_000_000_000 })
+        }
+    }
+
+    @Test func followDeliversLinesAsTheyAreWritten() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            let instance = try await test.node.supervise(shellService(
+                "echo before; while [ ! -e /tmp/go ]; do sleep 0.05; done; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done",
+                rootfs: rootfs))
+            #expect(await eventually(within: .seconds(30)) { (try? capturedLines(instance))?.first == "before" })
+            var received: [String] = []
+            var go = false
+            for try await line in instance.log.follow(tail: 1) {
+                received.append(line.text)
+                if !go {
+                    go = FileManager.default.createFile(atPath: rootfs.path + "/tmp/go", contents: nil)
+                }
+                if received.count == 4 { break }
+            }
+            #expect(received == ["before", "tick 1", "tick 2", "tick 3"])
+        }
+    }
+
+    /// A kill between a record's header and its data, or in the middle of its data: reopening
+    /// keeps exactly the bytes that made it.
+    @Test func reopeningRepairsARecordCutShort() throws {
+        let directory = NSTemporaryDirectory() + "flotilla-logrepair-" + UUID().uuidString
+        defer { FileSystem.removeTree(directory) }
+        try FileSystem.makeDirectories(directory)
+        let path = directory + "/" + LogFileName.name(1)
+        let whole = LogRecordHeader(timestampNanoseconds: 1_000, stream: .stdout, length: 6).bytes + Array("hello\n".utf8)
+        let cut = LogRecordHeader(timestampNanoseconds: 2_000, stream: .stderr, length: 100).bytes + Array("half".utf8)
+        try Data(whole + cut).write(to: URL(fileURLWithPath: path))
+        var files = try LogFileSet(directory: directory, maxFileBytes: 1 << 20, maxFiles: 2)
+        files.close()
+        var lines = try LogReader(directory: directory).lines()
+        #expect(lines.map(\.text) == ["hello", "half"])
+        #expect(lines.map(\.stream) == [.stdout, .stderr])
+
+        let headerOnly = Array(LogRecordHeader(timestampNanoseconds: 3_000, stream: .stdout, length: 10).bytes.prefix(30))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data(headerOnly))
+        try handle.close()
+        files = try LogFileSet(directory: directory, maxFileBytes: 1 << 20, maxFiles: 2)
+        #expect(files.size == Int64(whole.count + LogRecordHeader.size + 4))
+        files.close()
+        lines = try LogReader(directory: directory).lines()
+        #expect(lines.map(\.text) == ["hello", "half"])
+    }
+
+    @Test func timestampsRoundTrip() {
+        for nanoseconds: Int64 in [0, 1, 951_782_400_123_456_789, 1_795_728_372_972_318_000, 4_102_444_800_000_000_000] {
+            let text = LogTimestamp.bytes(nanoseconds)
+            #expect(text.count == 30)
+            #expect(LogTimestamp.parse(text) == nanoseconds)
+        }
+        #expect(LogTimestamp.format(951_782_400_123_456_789) == "2000-02-29T00:00:00.123456789Z")
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import Glibc
+import Manifest
+import Testing
+
+@testable import Supervisor
+
+/// Restart policy and stop, end to end on real processes.
+@Suite(.enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
+struct RestartTests {
+    @Test func aCrashLoopBacksOffThenFails() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            let policy = SupervisionPolicy(restart: RestartPolicy(initialDelay: .milliseconds(100), maxDelay: .milliseconds(400),
+                                                                  maxRestarts: 3, window: .seconds(60)))
+            let instance = try await test.node.supervise(shellService("echo started; exit 3", rootfs: rootfs, policy: policy))
+            let status = try await instance.wait(timeout: .seconds(30)) { $0.isFinished }
+            #expect(status.phase == .failed(reason: "exited with status 3 after 3 restarts within 60.0 seconds"))
+            #expect(status.launchCount == 4)
+            #expect(status.restartCount == 3)
+            let events = instance.events()
+            let launches = events.filter { $0.kind == .launched }.map(\.at)
+            let exits = events.filter { $0.kind == .exited }.map(\.at)
+            #expect(launches.count == 4 && exits.count == 4)
+            // Each relaunch follows its exit by the backoff: 100, 200, 400 ms less up to 20 % jitter.
+            for (index, base) in [100, 200, 400].enumerated() where index + 1 < launches.count {
+                let gap = launches[index + 1] - exits[index]
+                #expect(gap >= .milliseconds(base) * 0.8, "restart \(index + 1) came after \(gap)")
+                #expect(gap < .milliseconds(base) + .seconds(2), "restart \(index + 1) came after \(gap)")
+            }
+            #expect(try capturedLines(instance) == Array(repeating: "started", count: 4))
+        }
+    }
+
+    @Test func onFailureCompletesAfterACleanExit() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            let policy = SupervisionPolicy(restart: RestartPolicy(policy: .onFailure, initialDelay: .milliseconds(10)))
+            let instance = try await test.node.supervise(
+                shellService("if [ -e /tmp/second ]; then exit 0; fi; touch /tmp/second; exit 1", rootfs: rootfs, policy: policy))
+            let status = try await instance.wait(timeout: .seconds(30)) { $0.isFinished }
+            #expect(status.phase == .completed)
+            #expect(status.launchCount == 2)
+        }
+    }
+
+    @Test func stopSignalsThenKillsTheCgroupAfterTheTimeout() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            // pid 1 of its namespace ignores SIGTERM (no handler): only the kill ends it. Its
+            // child sleeps in the same cgroup and must go too.
+            let policy = SupervisionPolicy(stopSignal: SIGTERM, stopTimeout: .milliseconds(500))
+            let instance = try await test.node.supervise(shellService("sleep 1000 & echo up; wait", rootfs: rootfs, policy: policy))
+            #expect(await eventually(within: .seconds(30)) { (try? capturedLines(instance)) == ["up"] })
+            let started = ContinuousClock.now
+            let status = await instance.stop()
+            let took = ContinuousClock.now - started
+            #expect(status.phase == .stopped)
+            #expect(took >= .milliseconds(500) && took < .seconds(30), "stop took \(took)")
+            #expect(instance.events().contains { $0.kind == .killed })
+            #expect(status.launchCount == 1)
+        }
+    }
+
+    @Test func stoppingACrashLoopCancelsThePendingRestart() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            let policy = SupervisionPolicy(restart: RestartPolicy(initialDelay: .seconds(2), maxDelay: .seconds(2)))
+            let instance = try await test.node.supervise(shellService("exit 1", rootfs: rootfs, policy: policy))
+            _ = try await instance.wait(timeout: .seconds(30)) {
+                if case .backingOff = $0.phase { return true }
+                return false
+            }
+            let status = await instance.stop()
+            #expect(status.phase == .stopped)
+            try await Task.sleep(for: .seconds(3))
+            let later = await instance.status()
+            #expect(later.phase == .stopped)
+            #expect(later.launchCount == 1)
+            #expect(instance.events().map(\.kind).suffix(3) == [.stopRequested, .restartCancelled, .stopped])
+        }
+    }
+}
