@@ -93,7 +93,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
         // The real agentd and deployctl, end to end (root: they launch real services).
-        .testTarget(name: "AgentTests", dependencies: ["AgentAPI", "agentd", "deployctl"], swiftSettings: strict),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentAPI", "agentd", "deployctl"], swiftSettings: strict),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),
         // Runs the built deployctl binary, so it depends on it to have it built first.
         .testTarget(name: "DeployctlTests", dependencies: ["deployctl"], swiftSettings: strict),

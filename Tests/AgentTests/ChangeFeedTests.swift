@@ -1,0 +1,47 @@
+import AgentAPI
+import Testing
+
+@testable import Agent
+
+@Suite struct ChangeFeedTests {
+    @Test func waitReturnsAtOnceWhenAlreadyPast() async {
+        let feed = ChangeFeed()
+        feed.publish(index: 5, events: [])
+        let start = ContinuousClock.now
+        #expect(await feed.wait(after: 3, timeout: .seconds(10)) == 5)
+        #expect(ContinuousClock.now - start < .seconds(1))
+    }
+
+    @Test func waitWakesOnTheNextChange() async {
+        let feed = ChangeFeed()
+        feed.publish(index: 1, events: [])
+        async let woken = feed.wait(after: 1, timeout: .seconds(10))
+        try? await Task.sleep(for: .milliseconds(100))
+        feed.publish(index: 2, events: [])
+        #expect(await woken == 2)
+    }
+
+    @Test func waitTimesOutWithTheCurrentIndex() async {
+        let feed = ChangeFeed()
+        feed.publish(index: 7, events: [])
+        let start = ContinuousClock.now
+        #expect(await feed.wait(after: 7, timeout: .milliseconds(200)) == 7)
+        #expect(ContinuousClock.now - start >= .milliseconds(200))
+    }
+
+    @Test func subscribersGetRecentThenNewEventsAndRetentionIsBounded() async {
+        let feed = ChangeFeed()
+        let event = { (index: UInt64) in ClusterEvent(index: index, time: 0, kind: "test", message: "\(index)") }
+        for index in 1...UInt64(ChangeFeed.retainedEvents + 10) { feed.publish(index: index, events: [event(index)]) }
+        #expect(feed.recent(after: 0).count == ChangeFeed.retainedEvents)
+        #expect(feed.recent(after: UInt64(ChangeFeed.retainedEvents + 5)).map(\.index) == Array(UInt64(ChangeFeed.retainedEvents + 6)...UInt64(ChangeFeed.retainedEvents + 10)))
+        let stream = feed.subscribe(after: UInt64(ChangeFeed.retainedEvents + 8))
+        feed.publish(index: UInt64(ChangeFeed.retainedEvents + 11), events: [event(UInt64(ChangeFeed.retainedEvents + 11))])
+        var seen: [UInt64] = []
+        for await received in stream {
+            seen.append(received.index)
+            if seen.count == 3 { break }
+        }
+        #expect(seen == [UInt64(ChangeFeed.retainedEvents + 9), UInt64(ChangeFeed.retainedEvents + 10), UInt64(ChangeFeed.retainedEvents + 11)])
+    }
+}
