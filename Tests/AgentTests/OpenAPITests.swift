@@ -22,10 +22,11 @@ struct OpenAPITests {
         let document = try #require(try JSONSerialization.jsonObject(with: Data(committed.utf8)) as? [String: Any])
         let paths = try #require(document["paths"] as? [String: [String: Any]])
         var exercised = 0
-        // Deletes last, so the other calls still find the application.
+        // Reads first, then changes (a restart replaces the instance read above), deletes last.
+        let rank = ["get": 0, "put": 1, "post": 2, "delete": 3]
         let ordered = paths.keys.sorted().flatMap { path in
             ["get", "put", "post", "delete"].filter { paths[path]?[$0] != nil }.map { (path, $0) }
-        }.sorted { ($0.1 == "delete" ? 1 : 0, $0.0) < ($1.1 == "delete" ? 1 : 0, $1.0) }
+        }.sorted { (rank[$0.1] ?? 9, $0.0) < (rank[$1.1] ?? 9, $1.0) }
         let manifest = try String(contentsOfFile: DevAgent.repositoryRoot + "/manifests/batch.json", encoding: .utf8)
         for (template, method) in ordered {
             let path = template.replacingOccurrences(of: "{name}", with: "report").replacingOccurrences(of: "{service}", with: "checksum")
