@@ -311,40 +311,51 @@ private final class WriterOwnership: @unchecked Sendable {
     init(_ writer: WALWriter) { self.writer = writer }
 }
 
-/// An open, exclusively flocked file that keeps a second process (or a second open in this
-/// one: flock belongs to the open file description) off the same directory. The kernel drops the
-/// lock when the process dies, however it dies, so a crash never leaves a stale lock behind.
+/// An open, exclusively locked file that keeps a second process, or a second open in this one,
+/// off the same directory.
+///
+/// The lock is a POSIX record lock (fcntl F_SETLK), which belongs to the process: children that
+/// agentd spawns do not inherit it, unlike a flock on a descriptor they share from clone until
+/// their exec (a child that never execs, like an exec check's intermediate process, would hold
+/// a flock for as long as it lives). The kernel drops it when the process dies, however it dies,
+/// so a crash never leaves a stale lock behind. Record locks do not exclude the same process,
+/// so paths this process holds are also kept in a set.
 final class LockFile: Sendable {
     private let descriptor: Mutex<Int32>
+    private let path: String
+    private static let heldPaths = Mutex<Set<String>>([])
 
     init(path: String) throws {
+        guard Self.heldPaths.withLock({ $0.insert(path).inserted }) else { throw StorageError.locked(path: path) }
         let file = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard file >= 0 else { throw PosixFile.error("open", path) }
-        // A child this process forks (agentd spawns services) shares the lock's open file
-        // description from fork until its exec closes it, so a lock released a moment ago can
-        // still look taken: retry for up to 100 ms before calling it someone else's.
-        var attempts = 0
-        while flock(file, LOCK_EX | LOCK_NB) != 0 {
-            let code = Glibc.errno
-            attempts += 1
-            if code == EINTR { continue }
-            if code == EWOULDBLOCK && attempts < 50 {
-                usleep(2_000)
-                continue
-            }
-            Glibc.close(file)
-            if code == EWOULDBLOCK { throw StorageError.locked(path: path) }
-            throw StorageError.systemCall(SystemCallError(call: "flock", path: path, errno: code))
+        guard file >= 0 else {
+            Self.heldPaths.withLock { _ = $0.remove(path) }
+            throw PosixFile.error("open", path)
         }
+        var lock = flock()
+        lock.l_type = Int16(F_WRLCK)
+        lock.l_whence = Int16(SEEK_SET)
+        while fcntl(file, F_SETLK, &lock) != 0 {
+            let code = Glibc.errno
+            if code == EINTR { continue }
+            Glibc.close(file)
+            Self.heldPaths.withLock { _ = $0.remove(path) }
+            if code == EACCES || code == EAGAIN { throw StorageError.locked(path: path) }
+            throw StorageError.systemCall(SystemCallError(call: "fcntl(F_SETLK)", path: path, errno: code))
+        }
+        self.path = path
         descriptor = Mutex(file)
     }
 
     /// Closes the file, which drops the lock.
     func release() {
-        descriptor.withLock { file in
-            if file >= 0 { Glibc.close(file) }
+        let released = descriptor.withLock { file -> Bool in
+            guard file >= 0 else { return false }
+            Glibc.close(file)
             file = -1
+            return true
         }
+        if released { Self.heldPaths.withLock { _ = $0.remove(path) } }
     }
 
     deinit { release() }
