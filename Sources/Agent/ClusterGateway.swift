@@ -1,5 +1,6 @@
 import AgentAPI
 import Controller
+import Metrics
 import Raft
 
 #if canImport(Glibc)
@@ -30,11 +31,13 @@ public final class ClusterGateway: Sendable {
     public func submit(_ command: ControllerCommand) async throws(APIError) -> (result: CommandResult, index: UInt64) {
         let entry = ControllerEntry(command: command, time: Self.now())
         let index: UInt64
+        let start = ContinuousClock.now
         do {
             index = try await node.propose(entry.encoded())
         } catch {
             throw Self.apiError(error)
         }
+        Metrics.Timer(label: "flotilla_raft_proposal_duration_seconds").record(duration: ContinuousClock.now - start)
         guard let result = await node.withStateMachine({ $0.result(at: index) }) else {
             throw APIError(code: APIErrorCode.internalError, message: "entry \(index) was applied but its result is no longer known; check `deployctl events`")
         }

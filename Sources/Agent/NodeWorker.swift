@@ -118,9 +118,12 @@ public final class NodeWorker: Sendable {
         for id in supervisor.recordedInstanceIDs() where !known.contains(id) {
             await supervisor.remove(id)
         }
-        for instance in mine where wanted.contains(instance.id) && supervisor.instance(instance.id) == nil {
-            guard let service = services[instance.id] else { continue }
-            await start(instance, service)
+        // Starts run side by side: twenty placements cost about one launch, not twenty.
+        await withTaskGroup(of: Void.self) { group in
+            for instance in mine where wanted.contains(instance.id) && supervisor.instance(instance.id) == nil {
+                guard let service = services[instance.id] else { continue }
+                group.addTask { await self.start(instance, service) }
+            }
         }
     }
 
@@ -152,6 +155,9 @@ public final class NodeWorker: Sendable {
 
     // MARK: Reporting
 
+    /// How long the reporter waits for more changes before it sends.
+    static let reportBatchingDelay = Duration.milliseconds(10)
+
     private func enqueue(_ report: InstanceStatusReport) {
         let changed = reported.withLock { reported in
             if reported[report.id] == report.status, report.status != .starting { return false }
@@ -163,11 +169,12 @@ public final class NodeWorker: Sendable {
         wakeReporter.yield()
     }
 
-    /// Sends what is pending at most every 100 ms, in one entry: a node with many instances
-    /// changing at once costs the log one entry, not one per instance.
+    /// Sends what is pending in one entry, after a short pause that lets changes arriving
+    /// together (a batch of launches, a node's worth of health results) share it: a node with
+    /// many instances changing at once costs the log one entry, not one per instance.
     private func reportLoop() async {
         for await _ in reporterWakes {
-            try? await Task.sleep(for: .milliseconds(100))
+            try? await Task.sleep(for: Self.reportBatchingDelay)
             let batch = pending.withLock { pending in
                 defer { pending = [:] }
                 return pending.values.sorted { $0.id < $1.id }

@@ -14,6 +14,7 @@ final class DevAgent: @unchecked Sendable {
     let socket: String
     let cgroupParent: String
     let portRange: ClosedRange<Int>
+    let extraArguments: [String]
     private(set) var process: Process?
     private var logHandle: FileHandle?
 
@@ -27,7 +28,8 @@ final class DevAgent: @unchecked Sendable {
         return path
     }
 
-    init() throws {
+    init(extraArguments: [String] = []) throws {
+        self.extraArguments = extraArguments
         let id = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         stateDirectory = "/tmp/flotilla-e2e-\(id)"
         socket = stateDirectory + "/api/api.sock"
@@ -45,7 +47,7 @@ final class DevAgent: @unchecked Sendable {
         process.arguments = [
             "--dev", "--state-dir", stateDirectory + "/state", "--api-socket", socket, "--cgroup-parent", cgroupParent,
             "--port-range", "\(portRange.lowerBound)-\(portRange.upperBound)", "--node-name", "e2e", "--log-level", "info",
-        ]
+        ] + extraArguments
         _ = FileManager.default.createFile(atPath: stateDirectory + "/agentd.log", contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: stateDirectory + "/agentd.log"))
         log.seekToEndOfFile()

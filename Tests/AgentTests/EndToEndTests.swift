@@ -98,9 +98,10 @@ struct EndToEndTests {
     @Test func staleCheckAndSetIsRefused() throws {
         let agent = try DevAgent()
         defer { agent.shutdown() }
+        // --revision 0: create only.
         #expect(try agent.deployctl("apply", "-f", "manifests/batch.json", "--revision", "0", "--no-wait").status == 0)
-        let stale = try agent.deployctl("apply", "-f", "manifests/worker.json", "--no-wait")
-        #expect(stale.status == 0)
+        let exists = try agent.deployctl("apply", "-f", "manifests/batch.json", "--revision", "0", "--no-wait")
+        #expect(exists.status == 1 && exists.error.contains("already exists at revision 1"), "\(exists)")
         let changed = try String(contentsOfFile: DevAgent.repositoryRoot + "/manifests/batch.json", encoding: .utf8)
             .replacingOccurrences(of: "\"cpu\": 0.5", with: "\"cpu\": 0.25")
         let refused = try agent.deployctl("apply", "-f", "-", "--revision", "7", "--no-wait", input: changed)

@@ -25,7 +25,7 @@ enum UnixHTTP {
         return try exchange(descriptor, method: method, path: path, host: "agentd", body: body)
     }
 
-    static func request(_ method: String, _ path: String, host: String = "127.0.0.1", port: Int, timeoutSeconds: Int = 5) throws -> (status: Int, body: String) {
+    static func request(_ method: String, _ path: String, host: String = "127.0.0.1", port: Int, headers: [String: String] = [:], timeoutSeconds: Int = 5) throws -> (status: Int, body: String) {
         let descriptor = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw TestFailure("socket: \(errno)") }
         defer { close(descriptor) }
@@ -39,12 +39,13 @@ enum UnixHTTP {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw TestFailure("connect \(host):\(port): errno \(errno)") }
-        return try exchange(descriptor, method: method, path: path, host: host, body: nil)
+        return try exchange(descriptor, method: method, path: path, host: host, body: nil, headers: headers)
     }
 
-    private static func exchange(_ descriptor: Int32, method: String, path: String, host: String, body: String?) throws -> (status: Int, body: String) {
+    private static func exchange(_ descriptor: Int32, method: String, path: String, host: String, body: String?, headers: [String: String] = [:]) throws -> (status: Int, body: String) {
         // HTTP/1.1 with `Connection: close`: the server ends the connection after its answer.
         var request = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
+        for (name, value) in headers { request += "\(name): \(value)\r\n" }
         if let body { request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
         request += "\r\n" + (body ?? "")
         let bytes = Array(request.utf8)
