@@ -97,8 +97,11 @@ public final class NodeWorker: Sendable {
         }
     }
 
-    /// Brings the supervisor in line with the committed state: stops first (a replacement may
-    /// take its predecessor's static port), then starts.
+    /// Brings the supervisor in line with the committed state without waiting for it: every stop
+    /// and start runs as its own task, so that one instance taking its full stop timeout (a pid 1
+    /// that ignores SIGTERM waits 10 s for the kill) holds up neither the other stops nor the
+    /// starts of a new revision. A start waits only for the stops of instances on this node that
+    /// hold one of its port numbers (a replacement may take its predecessor's port).
     func reconcileOnce() async {
         let name = registration.name
         guard let (mine, services) = try? await gateway.read({ state -> ([InstanceRecord], [InstanceID: Service]) in
@@ -111,20 +114,53 @@ public final class NodeWorker: Sendable {
         }) else { return }
         let wanted = Set(mine.filter { $0.desiredState == .run && !$0.status.isTerminal }.map(\.id))
         let known = Set(mine.map(\.id))
-        for instance in mine where instance.desiredState == .stop && instance.status != .stopped {
-            await stop(instance.id, reason: instance.stopReason ?? "told to stop")
+        let stopping = mine.filter { $0.desiredState == .stop && $0.status != .stopped }
+        for instance in stopping {
+            let reason = instance.stopReason ?? "told to stop"
+            begin(.stop, instance.id) { await self.stop(instance.id, reason: reason) }
         }
         // Processes the state no longer lists at all (e.g. left by a previous agent).
         for id in supervisor.recordedInstanceIDs() where !known.contains(id) {
-            await supervisor.remove(id)
+            begin(.stop, id) { await self.supervisor.remove(id) }
         }
-        // Starts run side by side: twenty placements cost about one launch, not twenty.
-        await withTaskGroup(of: Void.self) { group in
-            for instance in mine where wanted.contains(instance.id) && supervisor.instance(instance.id) == nil {
-                guard let service = services[instance.id] else { continue }
-                group.addTask { await self.start(instance, service) }
+        for instance in mine where wanted.contains(instance.id) && supervisor.instance(instance.id) == nil {
+            guard let service = services[instance.id] else { continue }
+            let ports = Set(instance.ports.map(\.number))
+            let predecessors = stopping.filter { !ports.isDisjoint(with: $0.ports.map(\.number)) }.map(\.id)
+            begin(.start, instance.id) {
+                for id in predecessors { await self.operation(on: id)?.value }
+                await self.start(instance, service)
             }
         }
+    }
+
+    /// What a task under way does to its instance.
+    enum Operation: Sendable { case start, stop }
+
+    /// The start or stop under way per instance.
+    private let operations = Mutex<[InstanceID: (kind: Operation, task: Task<Void, Never>)]>([:])
+
+    /// Runs `body` for the instance unless the same operation is already under way; an operation
+    /// of the other kind runs after the one under way (a stop never overtakes its start).
+    private func begin(_ kind: Operation, _ id: InstanceID, _ body: @escaping @Sendable () async -> Void) {
+        operations.withLock { operations in
+            let previous = operations[id]
+            if previous?.kind == kind { return }
+            // The lock is held until the entry is in place, so the task's own removal comes after it.
+            let task = Task {
+                await previous?.task.value
+                await body()
+                self.operations.withLock { operations in
+                    if operations[id]?.kind == kind { operations[id] = nil }
+                }
+            }
+            operations[id] = (kind, task)
+        }
+    }
+
+    /// The task under way for the instance, if any.
+    private func operation(on id: InstanceID) -> Task<Void, Never>? {
+        operations.withLock { $0[id]?.task }
     }
 
     private func start(_ instance: InstanceRecord, _ service: Service) async {

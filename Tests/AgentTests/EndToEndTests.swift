@@ -95,6 +95,35 @@ struct EndToEndTests {
         #expect(try agent.deployctl("status", "worker").status == 1)
     }
 
+    /// Busybox sleep as pid 1 of its namespace ignores SIGTERM, so each stop takes its whole
+    /// timeout. Four such stops run side by side (about one timeout, not four), and the starts of
+    /// another application do not wait behind them.
+    @Test func slowStopsHoldUpNeitherEachOtherNorOtherStarts() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        func manifest(_ name: String, replicas: Int) -> String {
+            """
+            {"name": "\(name)", "services": [{"name": "sleeper", "command": ["/bin/sleep", "3600"], "user": "nobody",
+              "rootfs": "/var/lib/flotilla/images/busybox", "readOnlyRootfs": true, "stopTimeout": "4s",
+              "resources": {"cpu": 0.01, "memory": "8Mi", "pids": 4}, "replicas": \(replicas), "discovery": {"enabled": false}}]}
+            """
+        }
+        #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest("stubborn", replicas: 4)).status == 0, "\(agent.agentLog())")
+        let stubborn = try agent.get("/v1/instances?application=stubborn", as: [InstanceInfo].self)
+        #expect(stubborn.count == 4)
+        let deleted = Date()
+        #expect(try agent.deployctl("delete", "stubborn").status == 0)
+        #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest("prompt", replicas: 2)).status == 0)
+        let started = Date().timeIntervalSince(deleted)
+        #expect(started < 3.5, "the new application ran only after \(started) s: it waited for the 4 s stops")
+        try agent.waitUntil("the stubborn instances gone", timeout: 30) {
+            try agent.get("/v1/instances?application=stubborn", as: [InstanceInfo].self).isEmpty
+        }
+        let stopped = Date().timeIntervalSince(deleted)
+        #expect(stopped < 9, "four 4 s stops took \(stopped) s: they ran one after another")
+        #expect(try agent.get("/v1/instances?application=prompt", as: [InstanceInfo].self).filter { $0.status == "running" }.count == 2)
+    }
+
     @Test func staleCheckAndSetIsRefused() throws {
         let agent = try DevAgent()
         defer { agent.shutdown() }

@@ -146,8 +146,16 @@ public final class NodeSupervisor: Sendable {
     }
 
     /// Stops an instance for good and deletes its state directory (logs included).
+    /// An instance only an earlier agent supervised (its state directory is all this one knows)
+    /// has no stop signal to honour: its cgroup is killed and removed.
     public func remove(_ instanceID: String) async {
-        guard let instance = instance(instanceID) else { return }
+        guard let instance = instance(instanceID) else {
+            let directory = stateDirectory + "/instances/" + instanceID
+            guard FileIO.exists(directory) else { return }
+            context.removeLeftoverCgroup(instanceID)
+            FileSystem.removeTree(directory)
+            return
+        }
         _ = await instance.stop()
         try? await context.loop.submit { instance.detach() }.get()
         instances.withLock { _ = $0.removeValue(forKey: instanceID) }
