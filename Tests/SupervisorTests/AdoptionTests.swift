@@ -1,6 +1,7 @@
 import CSpawn
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 @testable import Supervisor
@@ -30,13 +31,30 @@ struct AdoptionTests {
         let statusFile = state + ".status"
         let prefix = "svc"
         let count = 50
+        let daemons = Mutex<[Process]>([])
         defer {
+            // A run that failed midway leaves a supervisor and its services running: kill them
+            // all (services first by their cgroups) so that nothing outlives the test.
+            for daemon in daemons.withLock({ $0 }) where daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) }
+            let mounts = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids",
+                          "/sys/fs/cgroup/freezer", "/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup"]
+            for _ in 0..<20 {
+                var left = false
+                for mount in mounts {
+                    for child in FileSystem.entries(of: mount + "/" + parent) where child.hasPrefix(prefix) {
+                        let directory = mount + "/" + parent + "/" + child
+                        for pid in ((try? FileIO.readText(directory + "/cgroup.procs")) ?? "").split(separator: "\n") {
+                            if let pid = Int32(pid) { kill(pid, SIGKILL) }
+                        }
+                        if rmdir(directory) != 0 { left = true }
+                    }
+                    rmdir(mount + "/" + parent)
+                }
+                if !left { break }
+                usleep(100_000)
+            }
             FileSystem.removeTree(state)
             unlink(statusFile)
-            for mount in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids",
-                          "/sys/fs/cgroup/freezer", "/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup"] {
-                rmdir(mount + "/" + parent)
-            }
         }
         func startDaemon() throws -> Process {
             let process = Process()
@@ -44,6 +62,7 @@ struct AdoptionTests {
             process.arguments = ["run", "--state", state, "--parent", parent, "--rootfs", rootfs.path, "--count", "\(count)",
                                  "--prefix", prefix, "--status", statusFile]
             try process.run()
+            daemons.withLock { $0.append(process) }
             return process
         }
         func readStatus() async throws -> [String: Line] {

@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import NIOCore
 import Synchronization
@@ -12,6 +13,8 @@ final class NodeContext: Sendable {
     /// Log pipes.
     let logPump: DescriptorWatcher
     let writer: StateWriter
+    /// Where launches run, side by side, off the event loop (see `SupervisedInstance.launchProcess`).
+    let launches = DispatchQueue(label: "flotilla.launch", attributes: .concurrent)
     let bootID: String
     let journal: JournalForwarder?
     let eventHandler: (@Sendable (String, InstanceEvent) -> Void)?

@@ -140,7 +140,7 @@ public final class NodeSupervisor: Sendable {
                 instance.adopt(handle: found.handle, identity: record.process, exit: found.exit, detail: found.detail)
             }.get()
         } else {
-            try await context.loop.submit { instance.start() }.get()
+            try await instance.start()
         }
         return instance
     }

@@ -1,4 +1,5 @@
 import CSpawn
+import Dispatch
 import Glibc
 import Manifest
 import NIOCore
@@ -34,6 +35,10 @@ public final class SupervisedInstance: Sendable {
         var events: [InstanceEvent] = []
         var lastCheck: ProbeOutcome?
         var waiters: [Waiter] = []
+        /// A launch runs off the loop (see `launchProcess`).
+        var launching = false
+        /// Who waits for that launch to finish.
+        var launchWaiters: [EventLoopPromise<Void>] = []
     }
 
     struct Waiter {
@@ -235,6 +240,10 @@ public final class SupervisedInstance: Sendable {
 
     // MARK: - Actions
 
+    /// Launches off the event loop: `fl_spawn` returns only once the child has set up its
+    /// namespaces and called execve (so that a failure is exact), a few milliseconds during which
+    /// the loop keeps serving the other instances and launches of a batch overlap. The machine
+    /// stays `starting` meanwhile; a stop asked for then is honoured when `launched` arrives.
     private func launchProcess() {
         var spec = service.launch
         let output: (stdout: Int32, stderr: Int32)
@@ -246,18 +255,33 @@ public final class SupervisedInstance: Sendable {
         }
         spec.standardOutput = .fileDescriptor(output.stdout)
         spec.standardError = .fileDescriptor(output.stderr)
-        context.removeLeftoverCgroup(instanceID)
-        let handle: InstanceHandle
-        do {
-            handle = try context.supervisor.launch(spec)
-        } catch {
+        state.withLock { $0.launching = true }
+        context.launches.async { [self, spec] in
+            context.removeLeftoverCgroup(instanceID)
+            let result = Result { () throws(SpawnError) in try context.supervisor.launch(spec) }
             close(output.stdout)
             close(output.stderr)
+            loop.execute { self.launchFinished(result) }
+        }
+    }
+
+    private func launchFinished(_ result: Result<InstanceHandle, SpawnError>) {
+        let waiters = state.withLock { state in
+            defer {
+                state.launching = false
+                state.launchWaiters = []
+            }
+            return state.launchWaiters
+        }
+        defer { for waiter in waiters { waiter.succeed() } }
+        let handle: InstanceHandle
+        switch result {
+        case .success(let launched):
+            handle = launched
+        case .failure(let error):
             input { machine, now in machine.launchFailed(now: now, message: "\(error)") }
             return
         }
-        close(output.stdout)
-        close(output.stderr)
         let identity = ProcessIdentity(pid: handle.pid, startTimeTicks: ProcessStat.read(handle.pid)?.startTimeTicks ?? 0)
         state.withLock { state in
             state.handle = handle
@@ -335,9 +359,18 @@ public final class SupervisedInstance: Sendable {
 
     // MARK: - Start, adoption, detaching
 
-    /// Starts a new instance.
-    func start() {
-        input { machine, now in machine.start(now: now) }
+    /// Starts a new instance and returns once its launch has run, whether it succeeded or not.
+    func start() async throws {
+        let promise = loop.makePromise(of: Void.self)
+        loop.execute {
+            self.input { machine, now in machine.start(now: now) }
+            let launching = self.state.withLock { state in
+                if state.launching { state.launchWaiters.append(promise) }
+                return state.launching
+            }
+            if !launching { promise.succeed() }
+        }
+        try await promise.futureResult.get()
     }
 
     /// Takes over a running process found by `NodeSupervisor` (alive: `handle`), or learns that
