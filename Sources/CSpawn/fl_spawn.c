@@ -222,6 +222,31 @@ static void fl_child_open_binds(const struct fl_child_context *ctx) {
     }
 }
 
+/// runc's readonlyPath: bind the path onto itself, then make that mount (and any below it)
+/// read-only. Returns 0 when the path does not exist (kernels differ in what /proc holds).
+static long fl_child_readonly(const char *target) {
+    long rc = FL_SYS5(SYS_mount, target, target, 0, MS_BIND | MS_REC, 0);
+    if (rc == -ENOENT) return 0;
+    if (rc < 0) return rc;
+    struct mount_attr attr;
+    attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    attr.attr_clr = 0;
+    attr.propagation = 0;
+    attr.userns_fd = 0;
+    return FL_SYS5(SYS_mount_setattr, AT_FDCWD, target, AT_RECURSIVE, &attr, sizeof attr);
+}
+
+/// runc's maskPath: /dev/null (the new root's, made earlier in the plan) over a file, an empty
+/// read-only tmpfs over a directory. Returns 0 when the path does not exist.
+static long fl_child_mask(const char *target) {
+    struct stat info;
+    long rc = FL_SYS4(SYS_newfstatat, AT_FDCWD, target, &info, 0);
+    if (rc == -ENOENT) return 0;
+    if (rc < 0) return rc;
+    if (S_ISDIR(info.st_mode)) return FL_SYS5(SYS_mount, "tmpfs", target, "tmpfs", MS_RDONLY, "size=0k,mode=0555");
+    return FL_SYS5(SYS_mount, "/dev/null", target, 0, MS_BIND, 0);
+}
+
 /// Performs the mount list in order; paths resolve in the new root once pivot_root has run.
 static void fl_child_mounts(const struct fl_child_context *ctx) {
     const struct fl_spawn_request *req = ctx->req;
@@ -253,6 +278,12 @@ static void fl_child_mounts(const struct fl_child_context *ctx) {
             if (rc < 0) fl_child_fail(ctx, FL_STAGE_MKDIR, rc, i);
             rc = FL_SYS3(SYS_symlinkat, m->source, AT_FDCWD, m->target);
             if (rc == -EEXIST) rc = 0;
+            break;
+        case FL_MOUNT_READONLY:
+            rc = fl_child_readonly(m->target);
+            break;
+        case FL_MOUNT_MASK:
+            rc = fl_child_mask(m->target);
             break;
         default:
             rc = -EINVAL;

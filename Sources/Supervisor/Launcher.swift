@@ -171,6 +171,10 @@ struct Launcher: Sendable {
         case .symlink(let destination):
             mount.kind = Int32(FL_MOUNT_SYMLINK.rawValue)
             mount.source = arena.string(destination)
+        case .readOnly:
+            mount.kind = Int32(FL_MOUNT_READONLY.rawValue)
+        case .mask:
+            mount.kind = Int32(FL_MOUNT_MASK.rawValue)
         }
         return mount
     }
@@ -227,6 +231,8 @@ struct Launcher: Sendable {
             case .bind: return error("move_mount", step.target)
             case .device: return error("mknod", step.target)
             case .symlink: return error("symlink", step.target)
+            case .readOnly: return error("remount read-only", step.target)
+            case .mask: return error("mask", step.target)
             }
         case .detachOldRoot: return error("umount2 MNT_DETACH", "old root")
         case .readonlyRoot: return error("remount read-only", "/")

@@ -14,6 +14,10 @@ struct MountPlan: Sendable, Hashable {
             case device(major: UInt32, minor: UInt32)
             /// A symbolic link pointing at `destination`.
             case symlink(destination: String)
+            /// The existing path made read-only (skipped when absent).
+            case readOnly
+            /// The existing path hidden (skipped when absent).
+            case mask
         }
 
         var kind: Kind
@@ -29,6 +33,18 @@ struct MountPlan: Sendable, Hashable {
     /// The devices every service gets, with their numbers (Documentation/admin-guide/devices.txt).
     static let devices: [(name: String, major: UInt32, minor: UInt32)] = [
         ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
+    ]
+
+    /// Kernel interfaces a service has no business writing, made read-only, and ones it has no
+    /// business reading, masked: the defaults of runc and Docker (moby's
+    /// oci/defaults.go, `ReadonlyPaths` and `MaskedPaths`). Without them a service running as
+    /// uid 0, even with no capability, could write the host's /proc/sys and /proc/sysrq-trigger
+    /// (their permission checks are the file modes, which uid 0 passes).
+    static let readOnlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+    static let maskedPaths = [
+        "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+        "/sys/devices/virtual/powercap",
     ]
 
     /// The plan for a spec. `isDirectory` says whether a bind source is a directory (the parent
@@ -78,6 +94,15 @@ struct MountPlan: Sendable, Hashable {
                 : .filesystem(source: "sysfs", type: "sysfs",
                               flags: Self.readOnly | Self.noSetuid | Self.noDevices | Self.noExec, data: nil)
             steps.append(Step(kind: sysKind, target: "/sys"))
+        }
+        // Over the service's own /proc (and /sys): with the host's root and no pid namespace
+        // /proc is the host's own, which the service shares by choice.
+        if case .directory = spec.root {
+            steps += Self.readOnlyPaths.map { Step(kind: .readOnly, target: $0) }
+            steps += Self.maskedPaths.map { Step(kind: .mask, target: $0) }
+        } else if spec.namespaces.contains(.pid) {
+            steps += Self.readOnlyPaths.map { Step(kind: .readOnly, target: $0) }
+            steps += Self.maskedPaths.filter { $0.hasPrefix("/proc/") }.map { Step(kind: .mask, target: $0) }
         }
         for mount in spec.mounts {
             switch mount.kind {

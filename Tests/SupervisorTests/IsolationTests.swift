@@ -243,6 +243,33 @@ struct IsolationTests {
         try test.finish()
     }
 
+    /// Docker's read-only and masked paths: a service running as uid 0 without capabilities
+    /// can otherwise write the host's kernel settings in /proc/sys (the check is the file mode).
+    /// The write puts back the value it read, so that the test changes nothing if it fails.
+    @Test func kernelKnobsAreReadOnlyAndSensitiveFilesMasked() async throws {
+        let rootfs = try BusyboxRootfs()
+        let test = try TestSupervisor()
+        let capture = try OutputCapture()
+        let script = """
+            v=$(cat /proc/sys/kernel/printk_ratelimit)
+            (echo $v > /proc/sys/kernel/printk_ratelimit) 2>&1 && echo sys-writable
+            awk '$5 == "/proc/irq" || $5 == "/proc/bus" { print $5, substr($6, 1, 2) }' /proc/self/mountinfo
+            echo "timer_list $(cat /proc/timer_list | wc -c)"
+            echo "firmware $(ls -A /sys/firmware | wc -l)"
+            test -d /proc/acpi && echo "acpi $(ls -A /proc/acpi | wc -l)" || echo "acpi 0"
+            head -c 5 /proc/uptime >/dev/null && echo uptime-readable
+            """
+        let launch = spec(["/bin/sh", "-c", script], rootfs: rootfs, capture: capture)
+        let (exit, output) = try await run(launch, on: test.supervisor, capture: capture)
+        #expect(exit.termination == .exited(code: 0), "\(exit)")
+        #expect(output == "/bin/sh: can't create /proc/sys/kernel/printk_ratelimit: Read-only file system\n"
+            + "/proc/bus ro\n/proc/irq ro\ntimer_list 0\nfirmware 0\nacpi 0\nuptime-readable\n")
+        // Without the masks the same reads see the host's data (so the check above can fail).
+        #expect(try String(contentsOfFile: "/proc/timer_list", encoding: .utf8).count > 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "/sys/firmware").count > 0)
+        try test.finish()
+    }
+
     @Test func memoryLimitEndsInAnOOMKillReportedAsSuch() async throws {
         let rootfs = try BusyboxRootfs()
         let test = try TestSupervisor()

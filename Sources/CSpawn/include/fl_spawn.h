@@ -34,6 +34,12 @@ enum fl_mount_kind {
     FL_MOUNT_DEVICE = 3,
     /// symlink(source, target): /dev/fd, /dev/ptmx and friends.
     FL_MOUNT_SYMLINK = 4,
+    /// An existing path of the new root bound onto itself and made read-only, nosuid, nodev and
+    /// noexec (recursively): /proc/sys and the other kernel knobs. Skipped when absent.
+    FL_MOUNT_READONLY = 5,
+    /// An existing path hidden: /dev/null bound over a file, an empty read-only tmpfs over a
+    /// directory (/proc/kcore, /sys/firmware…). Skipped when absent.
+    FL_MOUNT_MASK = 6,
 };
 
 /// One filesystem step of the child. Paths are absolute inside the new root
