@@ -15,11 +15,17 @@ final class NodeContext: Sendable {
     let bootID: String
     let journal: JournalForwarder?
     let eventHandler: (@Sendable (String, InstanceEvent) -> Void)?
+    /// `private`-network instances: the proxy's event loops, the thread that makes sockets
+    /// inside their namespaces, and the node address their ports are published on.
+    let proxyGroup: EventLoopGroup
+    let dialer: NamespaceDialer
+    let publishAddress: String
     private let random: Mutex<SeededGenerator>
 
     init(supervisor: Supervisor, loop: EventLoop, control: DescriptorWatcher, logPump: DescriptorWatcher,
          writer: StateWriter, bootID: String, journal: JournalForwarder?, seed: UInt64,
-         eventHandler: (@Sendable (String, InstanceEvent) -> Void)?)
+         eventHandler: (@Sendable (String, InstanceEvent) -> Void)?, proxyGroup: EventLoopGroup, dialer: NamespaceDialer,
+         publishAddress: String)
     {
         self.supervisor = supervisor
         self.loop = loop
@@ -29,6 +35,9 @@ final class NodeContext: Sendable {
         self.bootID = bootID
         self.journal = journal
         self.eventHandler = eventHandler
+        self.proxyGroup = proxyGroup
+        self.dialer = dialer
+        self.publishAddress = publishAddress
         random = Mutex(SeededGenerator(seed: seed))
     }
 
