@@ -20,8 +20,8 @@ final class GlueHandler {
         return (first, second)
     }
 
-    private func partnerWrite(_ data: NIOAny) {
-        context?.write(data, promise: nil)
+    private func partnerWrite(_ buffer: ByteBuffer) {
+        context?.write(wrapOutboundOut(buffer), promise: nil)
     }
 
     private func partnerFlush() {
@@ -48,9 +48,9 @@ final class GlueHandler {
 }
 
 extension GlueHandler: ChannelDuplexHandler {
-    typealias InboundIn = NIOAny
-    typealias OutboundIn = NIOAny
-    typealias OutboundOut = NIOAny
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -62,7 +62,8 @@ extension GlueHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        partner?.partnerWrite(data)
+        let buffer = unwrapInboundIn(data)
+        partner?.partnerWrite(buffer)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -96,3 +97,4 @@ extension GlueHandler: ChannelDuplexHandler {
         }
     }
 }
+

@@ -84,8 +84,10 @@ final class PortPublisher: Sendable {
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { [self] inbound in
-                    forward(inbound, to: port, in: namespace, dialer: dialer, watcher: watcher)
-                    return inbound.eventLoop.makeSucceededVoidFuture()
+                    // Dialing waits for the accepted channel to be active: NIO registers it in a
+                    // task of its own after this initializer, and a fast dial could finish first.
+                    let start = StartOnActive { self.forward(inbound, to: port, in: namespace, dialer: dialer, watcher: watcher) }
+                    return inbound.eventLoop.makeCompletedFuture { try inbound.pipeline.syncOperations.addHandler(start) }
                 }
                 .withBoundSocket(listener.descriptor)
             server.whenComplete { [self] (result: Result<Channel, Error>) in
@@ -166,6 +168,22 @@ final class PortPublisher: Sendable {
                     if !inbound.isActive { outbound.close(promise: nil) }
                 }
             }
+    }
+}
+
+/// Runs `start` once, when its channel becomes active, then leaves the pipeline.
+private final class StartOnActive: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    private let start: @Sendable () -> Void
+
+    init(_ start: @escaping @Sendable () -> Void) {
+        self.start = start
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start()
+        context.fireChannelActive()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
 
