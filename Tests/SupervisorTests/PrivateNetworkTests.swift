@@ -42,8 +42,8 @@ struct PrivateNetworkTests {
             let page = try httpGet(port: port, path: "/index.html")
             #expect(page.hasPrefix("HTTP/1.") && page.hasSuffix("hello from inside\n"), "\(page)")
             // IFF_UP | IFF_LOOPBACK, and no interface but lo.
-            #expect(try httpBody(try httpGet(port: port, path: "/lo-flags")) == "0x9\n")
-            #expect(try httpBody(try httpGet(port: port, path: "/interfaces")) == "lo\n")
+            #expect(httpBody(try httpGet(port: port, path: "/lo-flags")) == "0x9\n")
+            #expect(httpBody(try httpGet(port: port, path: "/interfaces")) == "lo\n")
 
             // The service listens on 127.0.0.1 of its namespace only; on the node the port is
             // the proxy's, on 0.0.0.0.
