@@ -21,6 +21,15 @@ final class TestNode: Sendable {
                                                                publishAddress: publishAddress))
     }
 
+    /// The next supervisor of `previous`'s node (same state directory and parent cgroup), as an
+    /// agent restarted after `previous.node.detach()`; its teardown cleans up for both.
+    init(adopting previous: TestNode, publishAddress: String = "0.0.0.0") throws {
+        stateDirectory = previous.stateDirectory
+        parent = previous.parent
+        node = try NodeSupervisor(NodeSupervisor.Configuration(stateDirectory: stateDirectory, cgroupParent: parent,
+                                                               journal: .disabled, seed: 2, publishAddress: publishAddress))
+    }
+
     /// Every instance cgroup left under the parent.
     func leftoverCgroups() -> [String] {
         node.supervisor.cgroups.parentDirectories.flatMap { directory in

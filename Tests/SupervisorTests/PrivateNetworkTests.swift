@@ -76,6 +76,10 @@ struct PrivateNetworkTests {
             let instance = try await test.node.supervise(try Self.privateWebServer(rootfs, port: port, check: Self.httpCheck))
             let first = try await instance.wait(timeout: .seconds(30)) { $0.health == .healthy }
             let firstPid = try #require(first.pid)
+            // Held open, so that the kernel cannot give its inode number to the next namespace.
+            let held = open("/proc/\(firstPid)/ns/net", O_RDONLY | O_CLOEXEC)
+            #expect(held >= 0)
+            defer { close(held) }
             let firstNamespace = try namespaceInode(firstPid)
             #expect(try httpGet(port: port, path: "/index.html").hasSuffix("hello from inside\n"))
 
@@ -104,6 +108,39 @@ struct PrivateNetworkTests {
                 try connectTCP(port: port)
             }
         }
+    }
+
+    /// An agent restart is a non-event for the service, but its published ports close with the
+    /// old supervisor; the next one publishes them again into the adopted process's namespace.
+    @Test func theNextSupervisorPublishesAnAdoptedInstanceAgain() async throws {
+        let rootfs = try BusyboxRootfs()
+        let port = freePort()
+        let service = try Self.privateWebServer(rootfs, port: port)
+        let first = try TestNode()
+        let pid: Int32
+        do {
+            let instance = try await first.node.supervise(service)
+            pid = try #require(try await instance.wait(timeout: .seconds(30)) { $0.phase == .running }.pid)
+            #expect(await eventually { (try? httpGet(port: port, path: "/index.html"))?.hasSuffix("hello from inside\n") == true })
+        } catch {
+            await first.teardown()
+            throw error
+        }
+        await first.node.detach()
+        let unpublished = await eventually(within: .seconds(5)) { (try? connectTCP(port: port)).map { close($0) } == nil }
+        #expect(unpublished)
+
+        let second = try TestNode(adopting: first)
+        do {
+            let instance = try await second.node.supervise(service)
+            let status = try await instance.wait(timeout: .seconds(30)) { $0.adopted && $0.phase == .running }
+            #expect(status.pid == pid)
+            #expect(await eventually { (try? httpGet(port: port, path: "/index.html"))?.hasSuffix("hello from inside\n") == true })
+        } catch {
+            await second.teardown()
+            throw error
+        }
+        await second.teardown()
     }
 
     @Test func aPortInUseOnTheNodeFailsTheStartAndNamesThePort() async throws {
