@@ -151,7 +151,7 @@ import Testing
             (.setresuid, FL_STAGE_SETRESUID), (.capset, FL_STAGE_CAPSET), (.ambientCapabilities, FL_STAGE_AMBIENT),
             (.noNewPrivileges, FL_STAGE_NO_NEW_PRIVS), (.seccomp, FL_STAGE_SECCOMP), (.chdir, FL_STAGE_CHDIR),
             (.fileDescriptors, FL_STAGE_FDS), (.execve, FL_STAGE_EXECVE), (.joinNamespaces, FL_STAGE_SETNS),
-            (.joinFork, FL_STAGE_JOIN_FORK),
+            (.joinFork, FL_STAGE_JOIN_FORK), (.loopback, FL_STAGE_LOOPBACK),
         ]
         #expect(c.count == SpawnStage.allCases.count)
         for (swift, cValue) in c { #expect(swift.rawValue == Int32(cValue.rawValue), "\(swift)") }
