@@ -159,8 +159,30 @@ struct PrivateNetworkTests {
         }
     }
 
-    /// Many connections at once, with more bytes than a socket buffer holds each way: the
-    /// proxy passes everything, in order, and each half-close.
+    /// A service that speaks first: its greeting reaches a client that has sent nothing.
+    @Test func aGreetingFromTheServiceReachesTheClient() async throws {
+        let rootfs = try BusyboxRootfs()
+        let port = freePort()
+        try await withTestNode { test in
+            var service = shellService("exec nc -ll -p \(port) -e /bin/echo hello client", rootfs: rootfs, ports: ["greeting": port])
+            service.launch.namespaces.insert(.network)
+            let instance = try await test.node.supervise(service)
+            _ = try await instance.wait(timeout: .seconds(30)) { $0.phase == .running }
+            var greetings: [String] = []
+            let answered = await eventually(within: .seconds(20)) {
+                guard let fd = try? connectTCP(port: port) else { return false }
+                defer { close(fd) }
+                let text = (try? readAll(fd)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                if !text.isEmpty { greetings.append(text) }
+                return greetings.count == 5
+            }
+            #expect(answered)
+            #expect(greetings == Array(repeating: "hello client\n", count: 5))
+        }
+    }
+
+    /// More bytes than the socket buffers hold, each way at once: the proxy passes everything,
+    /// in order, and the half-close.
     @Test func theProxyCarriesLargeBodiesBothWaysAndHalfCloses() async throws {
         let rootfs = try BusyboxRootfs()
         let port = freePort()

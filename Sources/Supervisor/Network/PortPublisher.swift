@@ -134,7 +134,10 @@ final class PortPublisher: Sendable {
         let loop = inbound.eventLoop
         dialer.connected(into: namespace, port: port, on: loop, watcher: watcher, timeout: Self.connectTimeout)
             .flatMap { fd -> EventLoopFuture<Channel> in
+                // Not reading until glued: a service that speaks first (a banner, a greeting)
+                // must not have its first bytes read into an empty pipeline.
                 ClientBootstrap(group: loop)
+                    .channelOption(.autoRead, value: false)
                     .channelOption(.allowRemoteHalfClosure, value: true)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     .withConnectedSocket(fd)
@@ -162,9 +165,10 @@ final class PortPublisher: Sendable {
                         inbound.close(promise: nil)
                         return
                     }
-                    // The outbound channel was registered with autoRead on; the inbound one
-                    // starts reading only now that it has somewhere to write to.
-                    inbound.setOption(.autoRead, value: true).whenFailure { _ in inbound.close(promise: nil) }
+                    // Both sides start reading only now that they have somewhere to write to.
+                    for channel in [inbound, outbound] {
+                        channel.setOption(.autoRead, value: true).whenFailure { _ in channel.close(promise: nil) }
+                    }
                     if !inbound.isActive { outbound.close(promise: nil) }
                 }
             }
