@@ -29,6 +29,17 @@ struct PrivateNetworkTests {
         return service
     }
 
+    /// busybox nc listening on `port` in its own network namespace, handing each connection to
+    /// `handler` (`nc -ll -e`); returns once it runs.
+    static func runPrivateNetcat(port: Int, handler: String, rootfs: BusyboxRootfs, on test: TestNode,
+                                 id: String = #function) async throws
+    {
+        var service = shellService("exec nc -ll -p \(port) -e \(handler)", rootfs: rootfs, id: id, ports: ["tcp": port])
+        service.launch.namespaces.insert(.network)
+        let instance = try await test.node.supervise(service)
+        _ = try await instance.wait(timeout: .seconds(30)) { $0.phase == .running }
+    }
+
     static let httpCheck = HealthCheck(probe: .http(HTTPCheck(port: "http", path: "/index.html")),
                                        interval: .milliseconds(100), timeout: .seconds(1))
 
@@ -164,10 +175,7 @@ struct PrivateNetworkTests {
         let rootfs = try BusyboxRootfs()
         let port = freePort()
         try await withTestNode { test in
-            var service = shellService("exec nc -ll -p \(port) -e /bin/echo hello client", rootfs: rootfs, ports: ["greeting": port])
-            service.launch.namespaces.insert(.network)
-            let instance = try await test.node.supervise(service)
-            _ = try await instance.wait(timeout: .seconds(30)) { $0.phase == .running }
+            try await Self.runPrivateNetcat(port: port, handler: "/bin/echo hello client", rootfs: rootfs, on: test)
             var greetings: [String] = []
             let answered = await eventually(within: .seconds(20)) {
                 guard let fd = try? connectTCP(port: port) else { return false }
@@ -187,11 +195,7 @@ struct PrivateNetworkTests {
         let rootfs = try BusyboxRootfs()
         let port = freePort()
         try await withTestNode { test in
-            // nc -ll hands each connection to cat, which echoes it back.
-            var service = shellService("exec nc -ll -p \(port) -e /bin/cat", rootfs: rootfs, ports: ["echo": port])
-            service.launch.namespaces.insert(.network)
-            let instance = try await test.node.supervise(service)
-            _ = try await instance.wait(timeout: .seconds(30)) { $0.phase == .running }
+            try await Self.runPrivateNetcat(port: port, handler: "/bin/cat", rootfs: rootfs, on: test)
             let body = [UInt8]((0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) })
             var echoed: [UInt8] = []
             let answered = await eventually(within: .seconds(20)) {
