@@ -64,6 +64,27 @@ struct PrivateNetworkTests {
         }
     }
 
+    /// With a user namespace too, the new network namespace belongs to it, and the child (root
+    /// there) still brings `lo` up: httpd can bind 127.0.0.1 and the published port answers.
+    @Test func loopbackComesUpInsideAUserNamespaceToo() async throws {
+        let rootfs = try BusyboxRootfs()
+        let port = freePort()
+        try await withTestNode { test in
+            // The namespace's root owns nothing of the rootfs: the notify mount point must exist.
+            try FileManager.default.createDirectory(atPath: rootfs.path + "/run/flotilla/notify",
+                                                    withIntermediateDirectories: true)
+            var service = try Self.privateWebServer(rootfs, port: port, check: Self.httpCheck)
+            service.launch.command = ["/bin/sh", "-c", "exec httpd -f -p 127.0.0.1:\(port) -h /www"]
+            service.launch.namespaces.insert(.user)
+            service.launch.idMapping = .shifted(to: 100_000, count: 65536)
+            let instance = try await test.node.supervise(service)
+            let status = try await instance.wait(timeout: .seconds(30)) { $0.health == .healthy }
+            let pid = try #require(status.pid)
+            #expect(try String(contentsOfFile: "/proc/\(pid)/uid_map", encoding: .utf8).contains("100000"))
+            #expect(httpBody(try httpGet(port: port, path: "/index.html")) == "hello from inside\n")
+        }
+    }
+
     /// Published on 127.0.0.2: the node's 127.0.0.1 has nothing on the port, so a check that
     /// passes can only have connected inside the namespace. TCP and HTTP checks alike.
     @Test(arguments: [HealthCheck.Probe.http(HTTPCheck(port: "http", path: "/index.html")), .tcp(TCPCheck(port: "http"))])
