@@ -3,7 +3,7 @@
 // Everything after the clone3 in fl_child_* is async-signal-safe: raw system calls through
 // fl_syscall.h on memory the parent prepared, stack variables, nothing else. Order follows runc's
 // libcontainer (standard_init_linux.go, rootfs_linux.go) where it matters:
-//   cgroups → (user namespace maps) → cgroup namespace → signal dispositions → mounts, pivot_root
+//   cgroups → (user namespace maps) → cgroup namespace → loopback up → signal dispositions → mounts, pivot_root
 //   → hostname → rlimits but RLIMIT_NOFILE → bounding set → groups, gid, uid → capset, ambient → no_new_privs
 //   → working directory → file descriptors → RLIMIT_NOFILE → seccomp (last, so the filter need not allow setup)
 //   → signal mask → execve.
@@ -16,6 +16,7 @@
 #include <linux/filter.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
+#include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -23,10 +24,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -443,6 +446,26 @@ static void fl_child_join(struct fl_child_context *ctx) {
     for (;;) FL_SYS1(SYS_exit, code);
 }
 
+/// A new network namespace starts with `lo` down: nothing, not even 127.0.0.1, is reachable.
+/// Brought up as runc's libcontainer does for its loopback (network_linux.go, loopback.Create),
+/// but with the two ioctls an interface's flags take instead of netlink: a datagram socket of the
+/// new namespace addresses its interfaces by name. The kernel gives `lo` 127.0.0.1/8 and ::1 as
+/// soon as it is up.
+static void fl_child_loopback_up(const struct fl_child_context *ctx) {
+    long fd = FL_SYS3(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) fl_child_fail(ctx, FL_STAGE_LOOPBACK, fd, 0);
+    struct ifreq request;
+    for (size_t i = 0; i < sizeof request; i++) ((char *)&request)[i] = 0;
+    request.ifr_name[0] = 'l';
+    request.ifr_name[1] = 'o';
+    long rc = FL_SYS3(SYS_ioctl, fd, SIOCGIFFLAGS, &request);
+    if (rc < 0) fl_child_fail(ctx, FL_STAGE_LOOPBACK, rc, 1);
+    request.ifr_flags |= IFF_UP;
+    rc = FL_SYS3(SYS_ioctl, fd, SIOCSIFFLAGS, &request);
+    if (rc < 0) fl_child_fail(ctx, FL_STAGE_LOOPBACK, rc, 2);
+    FL_SYS1(SYS_close, fd);
+}
+
 /// The resource limits: all but RLIMIT_NOFILE (`open_files` 0), or only it (1).
 static void fl_child_rlimits(const struct fl_child_context *ctx, int open_files) {
     const struct fl_spawn_request *req = ctx->req;
@@ -488,6 +511,9 @@ static int fl_child_main(void *arg) {
         rc = FL_SYS1(SYS_unshare, CLONE_NEWCGROUP);
         if (rc < 0) fl_child_fail(ctx, FL_STAGE_CGROUP_NS, rc, -1);
     }
+    // Still with every capability (in a new user namespace, those of its root, which owns the
+    // new net namespace too): CAP_NET_ADMIN is what SIOCSIFFLAGS needs.
+    if (req->clone_flags & CLONE_NEWNET) fl_child_loopback_up(ctx);
     // Handlers belong to the parent's code; ignored signals would leak into the service.
     // All signals stay blocked (the parent blocked them around clone3) until just before execve.
     struct fl_kernel_sigaction dfl = {0, 0, 0, 0};

@@ -13,6 +13,10 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/syscall.h>
 
 #ifndef SO_PASSPIDFD
 #define SO_PASSPIDFD 76
@@ -156,13 +160,14 @@ int fl_epoll_set(int epfd, int op, int fd, uint64_t token, uint32_t events) {
     return epoll_ctl(epfd, op, fd, &event) < 0 ? -errno : 0;
 }
 
-int fl_loopback_connect(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -errno;
+/// Connects `fd` to 127.0.0.1:`port` without waiting; closes it on failure.
+static int fl_connect_loopback_socket(int fd, int port, int reset_on_close) {
     // Closed with a reset, as HAProxy closes its check connections: no FIN exchange, and no
     // TIME_WAIT socket left per check.
-    struct linger linger = {1, 0};
-    (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, sizeof linger);
+    if (reset_on_close) {
+        struct linger linger = {1, 0};
+        (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, sizeof linger);
+    }
     struct sockaddr_in address;
     memset(&address, 0, sizeof address);
     address.sin_family = AF_INET;
@@ -174,6 +179,65 @@ int fl_loopback_connect(int port) {
         return -error;
     }
     return fd;
+}
+
+int fl_loopback_connect(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    return fl_connect_loopback_socket(fd, port, 1);
+}
+
+int fl_loopback_connect_in(int netns_fd, int home_netns_fd, int port, int reset_on_close) {
+    if (setns(netns_fd, CLONE_NEWNET) < 0) return -errno;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int error = fd < 0 ? errno : 0;
+    if (setns(home_netns_fd, CLONE_NEWNET) < 0) {
+        if (fd >= 0) close(fd);
+        return -ENOTRECOVERABLE;
+    }
+    if (fd < 0) return -error;
+    return fl_connect_loopback_socket(fd, port, reset_on_close);
+}
+
+int fl_open_net_namespace(int pidfd, int pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/net", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? -ESRCH : -errno;
+    if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+int fl_tcp_listen(const char *ipv4, int port, int backlog, const char **failed_call) {
+    struct sockaddr_in address;
+    memset(&address, 0, sizeof address);
+    address.sin_family = AF_INET;
+    address.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, ipv4, &address.sin_addr) != 1) {
+        *failed_call = "inet_pton";
+        return -EINVAL;
+    }
+    *failed_call = "socket";
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    // As every server: a restarted instance may rebind while the last one's connections linger
+    // in TIME_WAIT; a port another socket listens on is still refused.
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    *failed_call = "bind";
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0) goto fail;
+    *failed_call = "listen";
+    if (listen(fd, backlog) < 0) goto fail;
+    *failed_call = NULL;
+    return fd;
+fail:;
+    int error = errno;
+    close(fd);
+    return -error;
 }
 
 int fl_socket_error(int fd) {

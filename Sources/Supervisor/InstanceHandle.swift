@@ -17,6 +17,7 @@ public final class InstanceHandle: Sendable {
     private struct State {
         var exit: InstanceExit?
         var waiters: [CheckedContinuation<InstanceExit, Never>] = []
+        var exitCallbacks: [@Sendable (InstanceExit) -> Void] = []
         /// Members of the cgroup seen just before a kill, that may end up as our zombies.
         var orphanCandidates: [PidFD] = []
     }
@@ -82,6 +83,18 @@ public final class InstanceHandle: Sendable {
             }
             if let exit { continuation.resume(returning: exit) }
         }
+    }
+
+    /// Calls `body` with the exit, on the exit watcher's thread (or right away if the instance
+    /// has exited already). Unlike `wait()` it needs no task: a supervisor whose Swift
+    /// concurrency threads are busy still learns of an exit at once.
+    public func whenExited(_ body: @escaping @Sendable (InstanceExit) -> Void) {
+        let exit = state.withLock { state -> InstanceExit? in
+            if let exit = state.exit { return exit }
+            state.exitCallbacks.append(body)
+            return nil
+        }
+        if let exit { body(exit) }
     }
 
     /// Asks the instance to stop with `signal`, and kills its whole cgroup if it has not exited
@@ -151,12 +164,16 @@ public final class InstanceHandle: Sendable {
         }
         let exit = InstanceExit(termination: termination ?? .unknown, oomKillCount: oomKillCount,
                               cleanupError: cleanupError)
-        let waiters = state.withLock { state in
+        let (waiters, callbacks) = state.withLock { state in
             state.exit = exit
-            defer { state.waiters = [] }
-            return state.waiters
+            defer {
+                state.waiters = []
+                state.exitCallbacks = []
+            }
+            return (state.waiters, state.exitCallbacks)
         }
         for waiter in waiters { waiter.resume(returning: exit) }
+        for callback in callbacks { callback(exit) }
     }
 }
 

@@ -253,6 +253,9 @@ struct Launcher: Sendable {
         case .fileDescriptors: return error("dup3", index >= 0 ? "fd \(index)" : nil)
         case .joinNamespaces: return error("setns", "the service's namespaces")
         case .joinFork: return error("fork", "into the joined pid namespace")
+        case .loopback:
+            let calls = ["socket AF_INET", "ioctl SIOCGIFFLAGS", "ioctl SIOCSIFFLAGS IFF_UP"]
+            return error(calls.indices.contains(index) ? calls[index] : "ioctl", "lo")
         case .execve:
             // After a PATH search that found nothing, name the command rather than its last candidate.
             if launch.executablePaths.count > 1 && errno == ENOENT { return error("execve", spec.command[0]) }

@@ -32,4 +32,6 @@ public enum SpawnStage: Int32, Sendable, Hashable, CaseIterable {
     case noNewPrivileges, seccomp, chdir, fileDescriptors, execve
     /// Exec checks: entering the service's namespaces, and the fork into its pid namespace.
     case joinNamespaces, joinFork
+    /// Bringing up `lo` in a new network namespace (after the cgroup namespace in the child).
+    case loopback
 }

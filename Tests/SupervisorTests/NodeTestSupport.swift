@@ -12,12 +12,22 @@ final class TestNode: Sendable {
     let stateDirectory: String
     let parent: String
 
-    init(journal: NodeSupervisor.JournalMode = .disabled, seed: UInt64 = 1) throws {
+    init(journal: NodeSupervisor.JournalMode = .disabled, seed: UInt64 = 1, publishAddress: String = "0.0.0.0") throws {
         let tag = UUID().uuidString.prefix(8).lowercased()
         stateDirectory = NSTemporaryDirectory() + "flotilla-node-" + tag
         parent = "flotilla-test-" + tag
         node = try NodeSupervisor(NodeSupervisor.Configuration(stateDirectory: stateDirectory, cgroupParent: parent,
-                                                               journal: journal, seed: seed))
+                                                               journal: journal, seed: seed,
+                                                               publishAddress: publishAddress))
+    }
+
+    /// The next supervisor of `previous`'s node (same state directory and parent cgroup), as an
+    /// agent restarted after `previous.node.detach()`; its teardown cleans up for both.
+    init(adopting previous: TestNode, publishAddress: String = "0.0.0.0") throws {
+        stateDirectory = previous.stateDirectory
+        parent = previous.parent
+        node = try NodeSupervisor(NodeSupervisor.Configuration(stateDirectory: stateDirectory, cgroupParent: parent,
+                                                               journal: .disabled, seed: 2, publishAddress: publishAddress))
     }
 
     /// Every instance cgroup left under the parent.
@@ -49,8 +59,10 @@ final class TestNode: Sendable {
 }
 
 /// Runs `body` with a fresh node and tears it down whatever happens.
-func withTestNode(journal: NodeSupervisor.JournalMode = .disabled, _ body: (TestNode) async throws -> Void) async throws {
-    let test = try TestNode(journal: journal)
+func withTestNode(journal: NodeSupervisor.JournalMode = .disabled, publishAddress: String = "0.0.0.0",
+                  _ body: (TestNode) async throws -> Void) async throws
+{
+    let test = try TestNode(journal: journal, publishAddress: publishAddress)
     do {
         try await body(test)
     } catch {

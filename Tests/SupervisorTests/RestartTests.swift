@@ -77,7 +77,7 @@ struct RestartTests {
             let later = await instance.status()
             #expect(later.phase == .stopped)
             #expect(later.launchCount == 1)
-            #expect(instance.events().map(\.kind).suffix(3) == [.stopRequested, .restartCancelled, .stopped])
+            #expect(instance.events().map(\.kind).suffix(3) == [.stopRequested, .restartCancelled, .stopped], "\(instance.events())")
         }
     }
 }

@@ -60,13 +60,14 @@ import Testing
         let plan = MountPlan(spec: spec) { $0 == "/data" }
         #expect(plan.steps.map(\.target) == [
             "/proc", "/dev", "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
-            "/dev/pts", "/dev/shm", "/dev/ptmx", "/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/sys", "/srv",
-            "/tmp",
-        ])
+            "/dev/pts", "/dev/shm", "/dev/ptmx", "/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/sys",
+        ] + MountPlan.readOnlyPaths + MountPlan.maskedPaths + ["/srv", "/tmp"])
+        #expect(plan.steps[16].kind == .readOnly && plan.steps[16].target == "/proc/bus")
+        #expect(plan.steps.filter { $0.kind == .mask }.map(\.target).contains("/sys/firmware"))
         #expect(plan.steps[2].kind == .device(major: 1, minor: 3))
         #expect(plan.steps[15].kind == .filesystem(source: "sysfs", type: "sysfs", flags: 0xf, data: nil))
-        #expect(plan.steps[16].kind == .bind(source: "/data", recursive: true, attributes: 1, targetIsFile: false))
-        #expect(plan.steps[17].kind == .filesystem(source: "tmpfs", type: "tmpfs", flags: 0x6, data: "mode=1777,size=1024"))
+        #expect(plan.steps[plan.steps.count - 2].kind == .bind(source: "/data", recursive: true, attributes: 1, targetIsFile: false))
+        #expect(plan.steps[plan.steps.count - 1].kind == .filesystem(source: "tmpfs", type: "tmpfs", flags: 0x6, data: "mode=1777,size=1024"))
     }
 
     /// mknod and sysfs are refused in a user namespace (without its own network namespace):
@@ -79,9 +80,12 @@ import Testing
         #expect(plan.steps[15].kind == .bind(source: "/sys", recursive: true, attributes: 0xf, targetIsFile: false))
     }
 
-    @Test func hostModeMountsOnlyProcForItsPidNamespace() {
+    @Test func hostModeMountsOnlyProcAndItsMasksForItsPidNamespace() {
         var spec = LaunchSpec(instanceID: "a", command: ["/bin/true"], root: .host)
-        #expect(MountPlan(spec: spec) { _ in true }.steps.map(\.target) == ["/proc"])
+        // The new /proc, with the kernel's knobs read-only and its sensitive files masked; the
+        // host's /sys is left alone (the service shares the host's filesystem by choice).
+        #expect(MountPlan(spec: spec) { _ in true }.steps.map(\.target)
+            == ["/proc"] + MountPlan.readOnlyPaths + MountPlan.maskedPaths.filter { $0.hasPrefix("/proc/") })
         spec.namespaces.remove(.pid)
         #expect(MountPlan(spec: spec) { _ in true }.steps.isEmpty)
     }
@@ -151,7 +155,7 @@ import Testing
             (.setresuid, FL_STAGE_SETRESUID), (.capset, FL_STAGE_CAPSET), (.ambientCapabilities, FL_STAGE_AMBIENT),
             (.noNewPrivileges, FL_STAGE_NO_NEW_PRIVS), (.seccomp, FL_STAGE_SECCOMP), (.chdir, FL_STAGE_CHDIR),
             (.fileDescriptors, FL_STAGE_FDS), (.execve, FL_STAGE_EXECVE), (.joinNamespaces, FL_STAGE_SETNS),
-            (.joinFork, FL_STAGE_JOIN_FORK),
+            (.joinFork, FL_STAGE_JOIN_FORK), (.loopback, FL_STAGE_LOOPBACK),
         ]
         #expect(c.count == SpawnStage.allCases.count)
         for (swift, cValue) in c { #expect(swift.rawValue == Int32(cValue.rawValue), "\(swift)") }

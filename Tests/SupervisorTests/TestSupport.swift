@@ -20,7 +20,12 @@ final class BusyboxRootfs {
         for directory in ["bin", "etc", "proc", "dev", "sys", "tmp", "root", "home/web"] {
             try files.createDirectory(atPath: path + "/" + directory, withIntermediateDirectories: true)
         }
-        try files.copyItem(atPath: Self.busybox, toPath: path + "/bin/busybox")
+        // A hard link, not a copy: a copy's file is open for writing for a moment, and a service
+        // another test clones meanwhile inherits that descriptor until its execve, so an exec
+        // of the copy in that window fails with ETXTBSY ("Text file busy").
+        if link(Self.busybox, path + "/bin/busybox") != 0 {
+            try files.copyItem(atPath: Self.busybox, toPath: path + "/bin/busybox")
+        }
         for applet in try Self.applets() where applet != "busybox" {
             try files.createSymbolicLink(atPath: path + "/bin/" + applet, withDestinationPath: "busybox")
         }

@@ -111,6 +111,7 @@ enum fl_stage {
     FL_STAGE_EXECVE,            ///< execve (index: candidate path)
     FL_STAGE_SETNS,             ///< setns into the namespaces of `join_pidfd` (exec checks)
     FL_STAGE_JOIN_FORK,         ///< the fork that puts an exec check inside a joined pid namespace
+    FL_STAGE_LOOPBACK,          ///< socket / ioctl(SIOCGIFFLAGS, SIOCSIFFLAGS) bringing up "lo" in a new net namespace
 };
 
 /// What the status pipe carries when a start fails (and what fl_spawn returns for parent stages).

@@ -77,6 +77,29 @@ int fl_epoll_add_mode(int epfd, int fd, uint64_t token, int edge);
 /// Why: health probes are plain non-blocking sockets (sockaddr_in is awkward from Swift).
 int fl_loopback_connect(int port);
 
+/// Like fl_loopback_connect, but the socket belongs to the network namespace `netns_fd` refers
+/// to (a /proc/PID/ns/net descriptor): the calling thread enters it with setns, creates the
+/// socket, and returns to `home_netns_fd` (a socket stays in the namespace it was created in, so
+/// the connect and all later use may happen anywhere). `reset_on_close`: SO_LINGER 0, as for
+/// probes. Returns the descriptor (connected or connecting), or -errno; -ENOTRECOVERABLE when
+/// the thread could not return home (it must not create sockets any more).
+/// Why: setns(CLONE_NEWNET) changes only the calling thread, which the supervisor keeps for this.
+int fl_loopback_connect_in(int netns_fd, int home_netns_fd, int port, int reset_on_close);
+
+/// open("/proc/PID/ns/net") of the process `pidfd` holds, checked afterwards to still be that
+/// process (pidfd_send_signal 0), so a recycled pid cannot hand back a stranger's namespace.
+/// Returns the descriptor or -errno (-ESRCH: the process is gone).
+/// Why: the namespace outlives neither the process nor this descriptor's need, and opening it
+/// once per process makes every later setns cheap.
+int fl_open_net_namespace(int pidfd, int pid);
+
+/// socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC), SO_REUSEADDR, bind to
+/// `ipv4`:`port` and listen with `backlog`. Returns the descriptor or -errno; *failed_call names
+/// the call that failed ("socket", "bind", "listen", "inet_pton").
+/// Why: a published port is bound before its service is launched, synchronously, so that a port
+/// in use fails the launch with a clear message (sockaddr_in is awkward from Swift).
+int fl_tcp_listen(const char *ipv4, int port, int backlog, const char **failed_call);
+
 /// The pending error of a socket (SO_ERROR): 0 once a connect has succeeded.
 int fl_socket_error(int fd);
 

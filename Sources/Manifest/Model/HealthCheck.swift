@@ -56,7 +56,7 @@ public struct HTTPCheck: ManifestObject, Hashable {
     }
 
     public static let spec = ObjectSpec(
-        "HTTPCheck", doc: "An HTTP GET of `path` on the instance's port, from the agent's side.",
+        "HTTPCheck", doc: "An HTTP GET of `path` on the instance's port at 127.0.0.1, from the agent's side (inside the instance's network namespace when `network.mode` is `private`).",
         fields: [
             FieldSpec("port", String.self, required: true, example: "http", doc: "The name of one of `network.ports`."),
             FieldSpec("path", String.self, default: "/", example: "/healthz", doc: "The request path, starting with `/`; may carry a query."),
@@ -88,7 +88,7 @@ public struct TCPCheck: ManifestObject, Hashable {
     public var port: String
 
     public static let spec = ObjectSpec(
-        "TCPCheck", doc: "A TCP connect to the instance's port; passing when the connection is accepted.",
+        "TCPCheck", doc: "A TCP connect to the instance's port at 127.0.0.1 (inside the instance's network namespace when `network.mode` is `private`); passing when the connection is accepted.",
         fields: [FieldSpec("port", String.self, required: true, example: "http", doc: "The name of one of `network.ports`.")])
 
     public init(port: String) {

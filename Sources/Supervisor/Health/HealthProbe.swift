@@ -12,7 +12,8 @@ public struct ProbeOutcome: Sendable, Hashable {
     public var detail: String
 }
 
-/// HTTP and TCP probes to 127.0.0.1:<port> (from the agent's side), as plain non-blocking
+/// HTTP and TCP probes to 127.0.0.1:<port> (from the agent's side, or inside the instance's
+/// network namespace when it has one of its own), as plain non-blocking
 /// sockets on the control watcher's epoll thread; their timeouts run on the event loop. A
 /// thousand instances' checks cost one thread, each check a connection.
 ///
@@ -23,17 +24,21 @@ public struct ProbeOutcome: Sendable, Hashable {
 enum NetworkProbe {
     /// An HTTP/1.1 GET of `path`; passes when the response's status is in `accepted` and its
     /// status line arrives within `timeout`.
+    /// `inside`: the instance's own network namespace (`private` network mode), where 127.0.0.1 is
+    /// its loopback rather than the node's; the socket is made there by the dialer's thread.
     static func http(on loop: EventLoop, watcher: DescriptorWatcher, port: Int, path: String, accepted: StatusRange,
-                     timeout: Duration) -> EventLoopFuture<ProbeOutcome>
+                     timeout: Duration, inside: (NetworkNamespace, NamespaceDialer)? = nil) -> EventLoopFuture<ProbeOutcome>
     {
         let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUser-Agent: flotilla-health-check\r\nConnection: close\r\n\r\n"
         return SocketProbe.start(on: loop, watcher: watcher, port: port, kind: .http(request: Array(request.utf8), accepted: accepted),
-                                 timeout: timeout)
+                                 timeout: timeout, inside: inside)
     }
 
     /// A TCP connect; passes when the connection is accepted within `timeout`.
-    static func tcp(on loop: EventLoop, watcher: DescriptorWatcher, port: Int, timeout: Duration) -> EventLoopFuture<ProbeOutcome> {
-        SocketProbe.start(on: loop, watcher: watcher, port: port, kind: .tcp, timeout: timeout)
+    static func tcp(on loop: EventLoop, watcher: DescriptorWatcher, port: Int, timeout: Duration,
+                    inside: (NetworkNamespace, NamespaceDialer)? = nil) -> EventLoopFuture<ProbeOutcome>
+    {
+        SocketProbe.start(on: loop, watcher: watcher, port: port, kind: .tcp, timeout: timeout, inside: inside)
     }
 
     /// The status code of an HTTP/1.x status line (`HTTP/1.1 200 OK`), if `bytes` start with one.
@@ -76,11 +81,26 @@ private final class SocketProbe: Sendable {
         self.promise = promise
     }
 
-    static func start(on loop: EventLoop, watcher: DescriptorWatcher, port: Int, kind: Kind, timeout: Duration)
-        -> EventLoopFuture<ProbeOutcome>
+    static func start(on loop: EventLoop, watcher: DescriptorWatcher, port: Int, kind: Kind, timeout: Duration,
+                      inside: (NetworkNamespace, NamespaceDialer)?) -> EventLoopFuture<ProbeOutcome>
+    {
+        guard let (namespace, dialer) = inside else {
+            return begin(fd: fl_loopback_connect(Int32(clamping: port)), on: loop, watcher: watcher, port: port, kind: kind,
+                         timeout: timeout)
+        }
+        return dialer.connect(into: namespace, port: port, resetOnClose: true, on: loop)
+            .flatMap { fd in begin(fd: fd, on: loop, watcher: watcher, port: port, kind: kind, timeout: timeout) }
+            .recover { error in
+                let reason = (error as? SystemCallError).map { String(cString: strerror($0.errno)) } ?? "\(error)"
+                return ProbeOutcome(passed: false, detail: "connect to 127.0.0.1:\(port): \(reason)")
+            }
+    }
+
+    /// The probe on `fd`, connected or connecting (a negative value is the connect's -errno).
+    private static func begin(fd: Int32, on loop: EventLoop, watcher: DescriptorWatcher, port: Int, kind: Kind,
+                              timeout: Duration) -> EventLoopFuture<ProbeOutcome>
     {
         let promise = loop.makePromise(of: ProbeOutcome.self)
-        let fd = fl_loopback_connect(Int32(clamping: port))
         guard fd >= 0 else {
             promise.succeed(ProbeOutcome(passed: false, detail: "connect to 127.0.0.1:\(port): \(String(cString: strerror(-fd)))"))
             return promise.futureResult

@@ -1,6 +1,6 @@
-import Dispatch
 import Glibc
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// What every instance driver of a node shares: the launcher, the event loop, the descriptor
@@ -13,16 +13,24 @@ final class NodeContext: Sendable {
     /// Log pipes.
     let logPump: DescriptorWatcher
     let writer: StateWriter
-    /// Where launches run, side by side, off the event loop (see `SupervisedInstance.launchProcess`).
-    let launches = DispatchQueue(label: "flotilla.launch", attributes: .concurrent)
+    /// Where launches run, two at a time, off the event loop (see
+    /// `SupervisedInstance.launchProcess`). Threads of their own: a launch blocks until the child
+    /// has called execve, and must not hold up the Swift concurrency pool meanwhile.
+    let launches = NIOThreadPool(numberOfThreads: 2)
     let bootID: String
     let journal: JournalForwarder?
     let eventHandler: (@Sendable (String, InstanceEvent) -> Void)?
+    /// `private`-network instances: the proxy's event loops, the thread that makes sockets
+    /// inside their namespaces, and the node address their ports are published on.
+    let proxyGroup: EventLoopGroup
+    let dialer: NamespaceDialer
+    let publishAddress: String
     private let random: Mutex<SeededGenerator>
 
     init(supervisor: Supervisor, loop: EventLoop, control: DescriptorWatcher, logPump: DescriptorWatcher,
          writer: StateWriter, bootID: String, journal: JournalForwarder?, seed: UInt64,
-         eventHandler: (@Sendable (String, InstanceEvent) -> Void)?)
+         eventHandler: (@Sendable (String, InstanceEvent) -> Void)?, proxyGroup: EventLoopGroup, dialer: NamespaceDialer,
+         publishAddress: String)
     {
         self.supervisor = supervisor
         self.loop = loop
@@ -32,7 +40,11 @@ final class NodeContext: Sendable {
         self.bootID = bootID
         self.journal = journal
         self.eventHandler = eventHandler
+        self.proxyGroup = proxyGroup
+        self.dialer = dialer
+        self.publishAddress = publishAddress
         random = Mutex(SeededGenerator(seed: seed))
+        launches.start()
     }
 
     /// A generator for one instance's machine, drawn from the node's seed (one seed replays a

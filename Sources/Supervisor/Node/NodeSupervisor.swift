@@ -10,7 +10,8 @@ import Synchronization
 ///
 /// Threads, whatever the number of instances: one event loop (every instance's state machine and
 /// timers), the exit watcher (pidfds), the log pump (output pipes), the control watcher (notify
-/// sockets, HTTP and TCP probe sockets, exec checks) and the state writer.
+/// sockets, HTTP and TCP probe sockets, exec checks) and the state writer; for `private`-network
+/// instances, the port proxy's event loop and the thread that makes sockets in their namespaces.
 public final class NodeSupervisor: Sendable {
     /// How a node supervisor is set up.
     public struct Configuration: Sendable {
@@ -29,12 +30,17 @@ public final class NodeSupervisor: Sendable {
         public var seed: UInt64?
         /// Called on the event loop with every instance event.
         public var eventHandler: (@Sendable (String, InstanceEvent) -> Void)?
+        /// The IPv4 address the ports of `private`-network instances are published on (Docker's
+        /// default too: every address of the node).
+        public var publishAddress: String
 
-        /// A configuration; defaults: parent cgroup `flotilla`, journal when present, 1 MiB pipes.
+        /// A configuration; defaults: parent cgroup `flotilla`, journal when present, 1 MiB pipes,
+        /// ports published on 0.0.0.0.
         public init(stateDirectory: String, cgroupParent: String = "flotilla", layout: CgroupLayout? = nil,
                     journal: JournalMode = .automatic, pipeBytes: Int = 1 << 20, seed: UInt64? = nil,
-                    eventHandler: (@Sendable (String, InstanceEvent) -> Void)? = nil)
+                    eventHandler: (@Sendable (String, InstanceEvent) -> Void)? = nil, publishAddress: String = "0.0.0.0")
         {
+            self.publishAddress = publishAddress
             self.stateDirectory = stateDirectory
             self.cgroupParent = cgroupParent
             self.layout = layout
@@ -60,6 +66,7 @@ public final class NodeSupervisor: Sendable {
     let configuration: Configuration
     let context: NodeContext
     private let group: MultiThreadedEventLoopGroup
+    private let proxyGroup: MultiThreadedEventLoopGroup
     private let instances = Mutex<[String: SupervisedInstance]>([:])
 
     /// RLIMIT_NOFILE's soft limit as the process started: services get it back, while the
@@ -87,6 +94,9 @@ public final class NodeSupervisor: Sendable {
                                         cgroupParent: configuration.cgroupParent)
         self.supervisor = supervisor
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // Forwarded bytes get a loop of their own: heavy traffic must not delay the instances'
+        // state machines and timers on `group`.
+        proxyGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let bootID = (try? FileIO.readText("/proc/sys/kernel/random/boot_id"))
             .map { String($0.trimmingNewlines) } ?? ""
         var seedGenerator = SeededGenerator.random()
@@ -94,7 +104,8 @@ public final class NodeSupervisor: Sendable {
         context = NodeContext(
             supervisor: supervisor, loop: group.next(), control: try DescriptorWatcher(name: "control"),
             logPump: try DescriptorWatcher(name: "log pump"), writer: StateWriter(), bootID: bootID, journal: journal,
-            seed: configuration.seed ?? seedGenerator.next(), eventHandler: configuration.eventHandler)
+            seed: configuration.seed ?? seedGenerator.next(), eventHandler: configuration.eventHandler,
+            proxyGroup: proxyGroup, dialer: try NamespaceDialer(), publishAddress: configuration.publishAddress)
     }
 
     /// Whether output is forwarded to journald.
@@ -174,13 +185,20 @@ public final class NodeSupervisor: Sendable {
 
     /// Stops supervising and leaves every process running, with its state on disk, for the next
     /// agent to adopt (an agent upgrade is a non-event for workloads). Output queues in the
-    /// pipes meanwhile. This object is of no further use.
+    /// pipes meanwhile. Published ports of `private`-network instances close (their forwarded
+    /// connections with them) until the next agent publishes them again. This object is of no
+    /// further use.
     public func detach() async {
+        // Launches under way finish first (on the loop, which still runs), so that every process
+        // started is recorded for the next agent.
+        try? await context.launches.shutdownGracefully()
         let all = instances.withLock { Array($0.values) }
         for instance in all { try? await context.loop.submit { instance.detach() }.get() }
         context.writer.flush()
         context.control.stop()
         context.logPump.stop()
+        await context.dialer.shutdown()
+        try? await proxyGroup.shutdownGracefully()
         try? await group.shutdownGracefully()
     }
 

@@ -1,5 +1,4 @@
 import CSpawn
-import Dispatch
 import Glibc
 import Manifest
 import NIOCore
@@ -26,6 +25,9 @@ public final class SupervisedInstance: Sendable {
         var machine: InstanceStateMachine<SeededGenerator>
         var handle: InstanceHandle?
         var process: ProcessIdentity?
+        /// The process's own network namespace and published ports (`private` network mode).
+        var namespace: NetworkNamespace?
+        var publisher: PortPublisher?
         var adopted = false
         var notify: NotifySocket?
         var timer: Scheduled<Void>?
@@ -246,26 +248,43 @@ public final class SupervisedInstance: Sendable {
     /// stays `starting` meanwhile; a stop asked for then is honoured when `launched` arrives.
     private func launchProcess() {
         var spec = service.launch
+        // Bound before the launch: a port in use fails it, with nothing started.
+        let publisher: PortPublisher?
+        do {
+            publisher = try bindPublishedPorts()
+        } catch {
+            input { machine, now in machine.launchFailed(now: now, message: "\(error)") }
+            return
+        }
         let output: (stdout: Int32, stderr: Int32)
         do {
             output = try log.openForLaunch()
         } catch {
+            publisher?.close()
             input { machine, now in machine.launchFailed(now: now, message: "log pipes: \(error)") }
             return
         }
         spec.standardOutput = .fileDescriptor(output.stdout)
         spec.standardError = .fileDescriptor(output.stderr)
         state.withLock { $0.launching = true }
-        context.launches.async { [self, spec] in
+        context.launches.submit { [self, spec] work in
+            guard case .active = work else {
+                // The pool is shutting down (the supervisor detaches): nothing was started.
+                close(output.stdout)
+                close(output.stderr)
+                let error = SystemCallError(call: "launch", path: nil, errno: ECANCELED)
+                loop.execute { self.launchFinished(.failure(.launch(stage: .clone3, error)), publisher: publisher) }
+                return
+            }
             context.removeLeftoverCgroup(instanceID)
             let result = Result { () throws(SpawnError) in try context.supervisor.launch(spec) }
             close(output.stdout)
             close(output.stderr)
-            loop.execute { self.launchFinished(result) }
+            loop.execute { self.launchFinished(result, publisher: publisher) }
         }
     }
 
-    private func launchFinished(_ result: Result<InstanceHandle, SpawnError>) {
+    private func launchFinished(_ result: Result<InstanceHandle, SpawnError>, publisher: PortPublisher?) {
         let waiters = state.withLock { state in
             defer {
                 state.launching = false
@@ -279,6 +298,7 @@ public final class SupervisedInstance: Sendable {
         case .success(let launched):
             handle = launched
         case .failure(let error):
+            publisher?.close()
             input { machine, now in machine.launchFailed(now: now, message: "\(error)") }
             return
         }
@@ -288,13 +308,55 @@ public final class SupervisedInstance: Sendable {
             state.process = identity
             state.adopted = false
         }
+        attachNetwork(handle, publisher: publisher)
         watchExit(handle)
         input { machine, now in machine.launched(now: now, detail: "pid \(handle.pid)") }
     }
 
+    /// The listeners of the instance's published ports (`private` network mode), or nil.
+    private func bindPublishedPorts() throws(PortPublisher.BindFailure) -> PortPublisher? {
+        guard service.hasPrivateNetwork, !service.ports.isEmpty else { return nil }
+        return try PortPublisher.bind(service.ports, address: context.publishAddress)
+    }
+
+    /// Opens the new process's network namespace and forwards the published ports into it. A
+    /// process that is gone already has no namespace to open: its exit is on its way.
+    private func attachNetwork(_ handle: InstanceHandle, publisher: PortPublisher?) {
+        guard service.hasPrivateNetwork else { return }
+        guard let namespace = try? NetworkNamespace(of: handle) else {
+            publisher?.close()
+            return
+        }
+        let current = state.withLock { state -> Bool in
+            guard state.handle === handle else { return false }
+            state.namespace = namespace
+            state.publisher = publisher
+            return true
+        }
+        guard current else {
+            publisher?.close()
+            return
+        }
+        publisher?.serve(into: namespace, group: context.proxyGroup, dialer: context.dialer, watcher: context.control)
+    }
+
+    /// Stops forwarding into the namespace of a process that has ended (or is left to the next
+    /// agent), closing the listeners and every forwarded connection.
+    private func detachNetwork() {
+        let publisher = state.withLock { state -> PortPublisher? in
+            defer {
+                state.namespace = nil
+                state.publisher = nil
+            }
+            return state.publisher
+        }
+        publisher?.close()
+    }
+
     private func watchExit(_ handle: InstanceHandle) {
-        Task {
-            let exit = await handle.wait()
+        handle.whenExited { exit in
+            // A detached instance belongs to the next agent (the loop may be gone already).
+            guard !self.state.withLock({ $0.detached }) else { return }
             self.loop.execute { self.processExited(handle, exit) }
         }
     }
@@ -308,6 +370,7 @@ public final class SupervisedInstance: Sendable {
             return true
         }
         guard current else { return }
+        detachNetwork()
         log.finish()
         let reason = ExitReason(exit)
         input { machine, now in machine.exited(now: now, reason: reason) }
@@ -328,20 +391,22 @@ public final class SupervisedInstance: Sendable {
     private func runHealthCheck(timeout: Duration) {
         guard let check = service.policy.health, let handle = state.withLock({ $0.handle }) else { return }
         let future: EventLoopFuture<ProbeOutcome>
+        let inside = probeNamespace()
         switch check.probe {
         case .http(let http):
-            guard let port = service.ports[http.port] else {
-                future = loop.makeSucceededFuture(ProbeOutcome(passed: false, detail: "no port named \(http.port)"))
+            if let unavailable = networkProbeUnavailable(port: http.port, inside: inside) {
+                future = loop.makeSucceededFuture(unavailable)
                 break
             }
-            future = NetworkProbe.http(on: loop, watcher: context.control, port: port, path: http.path, accepted: http.status,
-                                       timeout: timeout)
+            future = NetworkProbe.http(on: loop, watcher: context.control, port: service.ports[http.port] ?? 0, path: http.path,
+                                       accepted: http.status, timeout: timeout, inside: inside)
         case .tcp(let tcp):
-            guard let port = service.ports[tcp.port] else {
-                future = loop.makeSucceededFuture(ProbeOutcome(passed: false, detail: "no port named \(tcp.port)"))
+            if let unavailable = networkProbeUnavailable(port: tcp.port, inside: inside) {
+                future = loop.makeSucceededFuture(unavailable)
                 break
             }
-            future = NetworkProbe.tcp(on: loop, watcher: context.control, port: port, timeout: timeout)
+            future = NetworkProbe.tcp(on: loop, watcher: context.control, port: service.ports[tcp.port] ?? 0, timeout: timeout,
+                                      inside: inside)
         case .exec(let exec):
             future = ExecProbe.run(exec.command, like: service.launch, in: handle, supervisor: context.supervisor,
                                    watcher: context.control, loop: loop, timeout: timeout)
@@ -355,6 +420,22 @@ public final class SupervisedInstance: Sendable {
             guard current else { return }
             self.input { machine, now in machine.healthCheckCompleted(now: now, passed: outcome.passed, detail: outcome.detail) }
         }
+    }
+
+    /// Where HTTP and TCP checks connect: inside the process's own namespace, if it has one.
+    private func probeNamespace() -> (NetworkNamespace, NamespaceDialer)? {
+        state.withLock { $0.namespace }.map { ($0, context.dialer) }
+    }
+
+    /// Why an HTTP or TCP check cannot run, if it cannot: no such port, or a private network
+    /// whose namespace is gone. Never the node's loopback for an instance with a namespace of its
+    /// own: a service of the node listening on the same port would pass the check in its place.
+    private func networkProbeUnavailable(port name: String, inside: (NetworkNamespace, NamespaceDialer)?) -> ProbeOutcome? {
+        if service.ports[name] == nil { return ProbeOutcome(passed: false, detail: "no port named \(name)") }
+        if service.hasPrivateNetwork && inside == nil {
+            return ProbeOutcome(passed: false, detail: "the instance's network namespace is gone")
+        }
+        return nil
     }
 
     // MARK: - Start, adoption, detaching
@@ -381,12 +462,25 @@ public final class SupervisedInstance: Sendable {
             state.process = handle == nil ? nil : identity
             state.adopted = handle != nil
         }
+        var publishFailure: PortPublisher.BindFailure?
         if let handle {
             try? log.attachReaders()
+            do {
+                attachNetwork(handle, publisher: try bindPublishedPorts())
+            } catch {
+                publishFailure = error
+                attachNetwork(handle, publisher: nil)
+            }
             watchExit(handle)
         }
         let phase = Double(context.nextRandomFraction())
         input { machine, now in machine.adopt(now: now, exit: exit, detail: detail, healthPhase: phase) }
+        if let publishFailure {
+            input { machine, now in
+                machine.publishFailed(now: now, detail: publishFailure.description)
+                return []
+            }
+        }
     }
 
     /// Stops driving the instance and leaves its process running (the agent is going away; the
@@ -402,6 +496,7 @@ public final class SupervisedInstance: Sendable {
         timer?.cancel()
         context.writer.submit(to: directory + "/" + InstanceRecord.fileName) { record.encoded() }
         log.detach()
+        detachNetwork()
         state.withLock { $0.notify = nil }
     }
 }

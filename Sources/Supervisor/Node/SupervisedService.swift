@@ -9,7 +9,8 @@ public struct SupervisedService: Sendable, Hashable {
     public var launch: LaunchSpec
     /// Restart, health, readiness, watchdog, stop.
     public var policy: SupervisionPolicy
-    /// Port numbers by port name, for HTTP and TCP checks.
+    /// Port numbers by port name, for HTTP and TCP checks, and the ports published on the node
+    /// for a private network.
     public var ports: [String: Int]
     /// Log rotation: the size at which a file is rotated, and the files kept.
     public var logMaxFileBytes: Int
@@ -17,6 +18,10 @@ public struct SupervisedService: Sendable, Hashable {
 
     /// The instance's id.
     public var instanceID: String { launch.instanceID }
+
+    /// Whether each process gets a network namespace of its own (`network.mode` `private`):
+    /// then its ports are published on the node and its HTTP and TCP checks run inside it.
+    public var hasPrivateNetwork: Bool { launch.namespaces.contains(.network) }
 
     /// A service from its parts; the log defaults are the manifest's (10 MiB, 5 files).
     public init(serviceName: String, launch: LaunchSpec, policy: SupervisionPolicy = SupervisionPolicy(),

@@ -8,6 +8,8 @@ public struct InstanceEvent: Sendable, Hashable, Codable, CustomStringConvertibl
         case healthStarting, healthy, unhealthy
         case ready, notReady, status, reloading, stopping, timeoutExtended
         case watchdogArmed, watchdogMissed, notifyRefused
+        /// An adopted `private`-network process whose ports could not be published again.
+        case publishFailed
     }
 
     /// When, on the boot clock.

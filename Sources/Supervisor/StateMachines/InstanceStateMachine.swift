@@ -187,6 +187,12 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         record(now, .notifyRefused, detail)
     }
 
+    /// The ports of an adopted process could not be published again (bound by someone else
+    /// while no agent ran); the process keeps running, unreachable from the node.
+    public mutating func publishFailed(now: BootInstant, detail: String) {
+        record(now, .publishFailed, detail)
+    }
+
     /// Stop the instance for good: stop signal, then the cgroup is killed after `stopTimeout`;
     /// a pending restart is cancelled.
     public mutating func stop(now: BootInstant) -> [InstanceAction] {

@@ -1,0 +1,21 @@
+import CSpawn
+import Glibc
+
+/// The network namespace of one process of a `private`-network instance, held open by a
+/// descriptor of /proc/PID/ns/net from its launch (or adoption) until its exit. A restarted
+/// instance gets a new namespace, and with it a new `NetworkNamespace`.
+final class NetworkNamespace: Sendable {
+    /// The namespace's descriptor; open for the object's whole life.
+    let descriptor: Int32
+
+    /// The namespace of the process `handle` holds.
+    init(of handle: InstanceHandle) throws(SystemCallError) {
+        let fd = fl_open_net_namespace(handle.pidFD.descriptor, handle.pid)
+        guard fd >= 0 else { throw SystemCallError(call: "open", path: "/proc/\(handle.pid)/ns/net", errno: -fd) }
+        descriptor = fd
+    }
+
+    deinit {
+        close(descriptor)
+    }
+}
