@@ -35,17 +35,8 @@ struct MountPlan: Sendable, Hashable {
         ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
     ]
 
-    /// Kernel interfaces a service has no business writing, made read-only, and ones it has no
-    /// business reading, masked: the defaults of runc and Docker (moby's
-    /// oci/defaults.go, `ReadonlyPaths` and `MaskedPaths`). Without them a service running as
-    /// uid 0, even with no capability, could write the host's /proc/sys and /proc/sysrq-trigger
-    /// (their permission checks are the file modes, which uid 0 passes).
-    static let readOnlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-    static let maskedPaths = [
-        "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-        "/sys/devices/virtual/powercap",
-    ]
+    static var readOnlyPaths: [String] { KernelPaths.readOnly }
+    static var maskedPaths: [String] { KernelPaths.masked }
 
     /// The plan for a spec. `isDirectory` says whether a bind source is a directory (the parent
     /// stats it; the child creates a directory or a file to mount on accordingly).

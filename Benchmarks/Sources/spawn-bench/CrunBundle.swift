@@ -2,9 +2,10 @@ import Foundation
 import Supervisor
 
 /// An OCI bundle equivalent to the benchmark's launch spec: the same rootfs and command, pid,
-/// mount, uts and ipc namespaces, the same /proc, /dev, /dev/pts, /dev/shm and read-only /sys,
+/// mount, uts and ipc namespaces, the same /proc (with the same read-only and masked paths),
+/// /dev, /dev/pts, /dev/shm and read-only /sys,
 /// no capabilities, no_new_privs, the same seccomp deny-list, the same memory, cpu and pids
-/// limits. Not in it because we do not do them either: masked and read-only /proc paths.
+/// limits.
 struct CrunBundle {
     let directory: String
 
@@ -44,6 +45,9 @@ struct CrunBundle {
             "linux": [
                 "namespaces": [["type": "pid"], ["type": "mount"], ["type": "uts"], ["type": "ipc"]],
                 "cgroupsPath": "/\(cgroupParent)/bench",
+                // What Flotilla does too (and Docker asks of runc): the same work on both sides.
+                "maskedPaths": KernelPaths.masked,
+                "readonlyPaths": KernelPaths.readOnly,
                 "resources": [
                     "memory": ["limit": memory, "swap": memory],
                     "cpu": ["quota": (limits.cpuMaxMicroCores ?? 1_000_000) / 10, "period": 100_000,
