@@ -250,6 +250,17 @@ static long fl_child_mask(const char *target) {
     return FL_SYS5(SYS_mount, "/dev/null", target, 0, MS_BIND, 0);
 }
 
+/// Whether a step failed for want of its mount point (or a directory on the way to it): only
+/// then are directories created. Trying first spares a mkdirat per path component, with the
+/// parent's inode lock, for the many targets that exist (the standard /dev, /proc, /sys set).
+static int fl_target_missing(long rc) { return rc == -ENOENT || rc == -ENOTDIR; }
+
+/// fl_make_path, failing the child at the mkdir stage (naming the step) when it cannot.
+static void fl_child_make_path(const struct fl_child_context *ctx, int index, const char *target, int final) {
+    long rc = fl_make_path(target, final);
+    if (rc < 0) fl_child_fail(ctx, FL_STAGE_MKDIR, rc, index);
+}
+
 /// Performs the mount list in order; paths resolve in the new root once pivot_root has run.
 static void fl_child_mounts(const struct fl_child_context *ctx) {
     const struct fl_spawn_request *req = ctx->req;
@@ -258,28 +269,36 @@ static void fl_child_mounts(const struct fl_child_context *ctx) {
         long rc = 0;
         switch (m->kind) {
         case FL_MOUNT_FILESYSTEM:
-            rc = fl_make_path(m->target, 0);
-            if (rc < 0) fl_child_fail(ctx, FL_STAGE_MKDIR, rc, i);
             rc = FL_SYS5(SYS_mount, m->source, m->target, m->fstype, m->flags, m->data);
+            if (fl_target_missing(rc)) {
+                fl_child_make_path(ctx, i, m->target, 0);
+                rc = FL_SYS5(SYS_mount, m->source, m->target, m->fstype, m->flags, m->data);
+            }
             break;
         case FL_MOUNT_BIND:
-            rc = fl_make_path(m->target, m->target_is_file ? 1 : 0);
-            if (rc < 0) fl_child_fail(ctx, FL_STAGE_MKDIR, rc, i);
             rc = FL_SYS5(SYS_move_mount, req->mount_fds[i], "", AT_FDCWD, m->target, MOVE_MOUNT_F_EMPTY_PATH);
+            if (fl_target_missing(rc)) {
+                fl_child_make_path(ctx, i, m->target, m->target_is_file ? 1 : 0);
+                rc = FL_SYS5(SYS_move_mount, req->mount_fds[i], "", AT_FDCWD, m->target, MOVE_MOUNT_F_EMPTY_PATH);
+            }
             if (rc == 0) {
                 FL_SYS1(SYS_close, req->mount_fds[i]);
                 req->mount_fds[i] = -1;
             }
             break;
         case FL_MOUNT_DEVICE:
-            rc = fl_make_path(m->target, 2);
-            if (rc < 0) fl_child_fail(ctx, FL_STAGE_MKDIR, rc, i);
             rc = FL_SYS4(SYS_mknodat, AT_FDCWD, m->target, S_IFCHR | m->mode, m->device);
+            if (fl_target_missing(rc)) {
+                fl_child_make_path(ctx, i, m->target, 2);
+                rc = FL_SYS4(SYS_mknodat, AT_FDCWD, m->target, S_IFCHR | m->mode, m->device);
+            }
             break;
         case FL_MOUNT_SYMLINK:
-            rc = fl_make_path(m->target, 2);
-            if (rc < 0) fl_child_fail(ctx, FL_STAGE_MKDIR, rc, i);
             rc = FL_SYS3(SYS_symlinkat, m->source, AT_FDCWD, m->target);
+            if (fl_target_missing(rc)) {
+                fl_child_make_path(ctx, i, m->target, 2);
+                rc = FL_SYS3(SYS_symlinkat, m->source, AT_FDCWD, m->target);
+            }
             if (rc == -EEXIST) rc = 0;
             break;
         case FL_MOUNT_READONLY:
