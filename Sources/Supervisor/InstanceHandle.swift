@@ -16,7 +16,6 @@ public final class InstanceHandle: Sendable {
 
     private struct State {
         var exit: InstanceExit?
-        var waiters: [CheckedContinuation<InstanceExit, Never>] = []
         var exitCallbacks: [@Sendable (InstanceExit) -> Void] = []
         /// Members of the cgroup seen just before a kill, that may end up as our zombies.
         var orphanCandidates: [PidFD] = []
@@ -75,14 +74,7 @@ public final class InstanceHandle: Sendable {
     /// Returns once the main process has exited, whatever was left of the instance has been
     /// killed and its cgroup removed.
     public func wait() async -> InstanceExit {
-        await withCheckedContinuation { continuation in
-            let exit = state.withLock { state -> InstanceExit? in
-                if let exit = state.exit { return exit }
-                state.waiters.append(continuation)
-                return nil
-            }
-            if let exit { continuation.resume(returning: exit) }
-        }
+        await withCheckedContinuation { continuation in whenExited { continuation.resume(returning: $0) } }
     }
 
     /// Calls `body` with the exit, on the exit watcher's thread (or right away if the instance
@@ -164,15 +156,11 @@ public final class InstanceHandle: Sendable {
         }
         let exit = InstanceExit(termination: termination ?? .unknown, oomKillCount: oomKillCount,
                               cleanupError: cleanupError)
-        let (waiters, callbacks) = state.withLock { state in
+        let callbacks = state.withLock { state in
             state.exit = exit
-            defer {
-                state.waiters = []
-                state.exitCallbacks = []
-            }
-            return (state.waiters, state.exitCallbacks)
+            defer { state.exitCallbacks = [] }
+            return state.exitCallbacks
         }
-        for waiter in waiters { waiter.resume(returning: exit) }
         for callback in callbacks { callback(exit) }
     }
 }

@@ -35,9 +35,6 @@ struct MountPlan: Sendable, Hashable {
         ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
     ]
 
-    static var readOnlyPaths: [String] { KernelPaths.readOnly }
-    static var maskedPaths: [String] { KernelPaths.masked }
-
     /// The plan for a spec. `isDirectory` says whether a bind source is a directory (the parent
     /// stats it; the child creates a directory or a file to mount on accordingly).
     init(spec: LaunchSpec, isDirectory: (String) -> Bool) {
@@ -89,11 +86,11 @@ struct MountPlan: Sendable, Hashable {
         // Over the service's own /proc (and /sys): with the host's root and no pid namespace
         // /proc is the host's own, which the service shares by choice.
         if case .directory = spec.root {
-            steps += Self.readOnlyPaths.map { Step(kind: .readOnly, target: $0) }
-            steps += Self.maskedPaths.map { Step(kind: .mask, target: $0) }
+            steps += KernelPaths.readOnly.map { Step(kind: .readOnly, target: $0) }
+            steps += KernelPaths.masked.map { Step(kind: .mask, target: $0) }
         } else if spec.namespaces.contains(.pid) {
-            steps += Self.readOnlyPaths.map { Step(kind: .readOnly, target: $0) }
-            steps += Self.maskedPaths.filter { $0.hasPrefix("/proc/") }.map { Step(kind: .mask, target: $0) }
+            steps += KernelPaths.readOnly.map { Step(kind: .readOnly, target: $0) }
+            steps += KernelPaths.masked.filter { $0.hasPrefix("/proc/") }.map { Step(kind: .mask, target: $0) }
         }
         for mount in spec.mounts {
             switch mount.kind {

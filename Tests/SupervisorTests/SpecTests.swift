@@ -61,7 +61,7 @@ import Testing
         #expect(plan.steps.map(\.target) == [
             "/proc", "/dev", "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
             "/dev/pts", "/dev/shm", "/dev/ptmx", "/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/sys",
-        ] + MountPlan.readOnlyPaths + MountPlan.maskedPaths + ["/srv", "/tmp"])
+        ] + KernelPaths.readOnly + KernelPaths.masked + ["/srv", "/tmp"])
         #expect(plan.steps[16].kind == .readOnly && plan.steps[16].target == "/proc/bus")
         #expect(plan.steps.filter { $0.kind == .mask }.map(\.target).contains("/sys/firmware"))
         #expect(plan.steps[2].kind == .device(major: 1, minor: 3))
@@ -85,7 +85,7 @@ import Testing
         // The new /proc, with the kernel's knobs read-only and its sensitive files masked; the
         // host's /sys is left alone (the service shares the host's filesystem by choice).
         #expect(MountPlan(spec: spec) { _ in true }.steps.map(\.target)
-            == ["/proc"] + MountPlan.readOnlyPaths + MountPlan.maskedPaths.filter { $0.hasPrefix("/proc/") })
+            == ["/proc"] + KernelPaths.readOnly + KernelPaths.masked.filter { $0.hasPrefix("/proc/") })
         spec.namespaces.remove(.pid)
         #expect(MountPlan(spec: spec) { _ in true }.steps.isEmpty)
     }
