@@ -37,7 +37,6 @@ public final class Supervisor: Sendable {
                             seccompFilters: SeccompFilterCache(), options: spawnOptions)
         do {
             watcher = try ExitWatcher()
-            try watcher.start()
         } catch {
             close(nullInput)
             close(nullOutput)

@@ -23,7 +23,13 @@ final class DescriptorWatcher: Sendable {
 
     private let epollFD: Int32
     private let wakeFD: Int32
-    private let handlers = Mutex<[UInt64: Handler]>([:])
+    /// A handler, and for a one-shot registration the descriptor to stop watching before it runs.
+    private struct Entry {
+        var handler: Handler
+        var oneShotFD: Int32?
+    }
+
+    private let handlers = Mutex<[UInt64: Entry]>([:])
     private let nextToken = Atomic<UInt64>(1)
     private let stopping = Atomic<Bool>(false)
     private let thread = Mutex<pthread_t?>(nil)
@@ -80,7 +86,7 @@ final class DescriptorWatcher: Sendable {
     /// Watches `fd` for readability; returns the token that `remove` takes.
     func add(_ fd: Int32, handler: @escaping Handler) throws(SystemCallError) -> UInt64 {
         let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
-        handlers.withLock { $0[token] = handler }
+        handlers.withLock { $0[token] = Entry(handler: handler) }
         let rc = fl_epoll_add_mode(epollFD, fd, token, 0)
         guard rc == 0 else {
             _ = handlers.withLock { $0.removeValue(forKey: token) }
@@ -93,13 +99,25 @@ final class DescriptorWatcher: Sendable {
     /// readability; `modify` switches between the two.
     func add(_ fd: Int32, writable: Bool, handler: @escaping Handler) throws(SystemCallError) -> UInt64 {
         let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
-        handlers.withLock { $0[token] = handler }
+        handlers.withLock { $0[token] = Entry(handler: handler) }
         let rc = fl_epoll_set(epollFD, 1, fd, token, UInt32(writable ? FL_EPOLLOUT : FL_EPOLLIN))
         guard rc == 0 else {
             _ = handlers.withLock { $0.removeValue(forKey: token) }
             throw SystemCallError(call: "epoll_ctl", path: name, errno: -rc)
         }
         return token
+    }
+
+    /// Watches `fd` until it first becomes readable (a pidfd: its process exited); the watcher
+    /// stops watching it, then calls `handler` once.
+    func addOneShot(_ fd: Int32, handler: @escaping Handler) throws(SystemCallError) {
+        let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
+        handlers.withLock { $0[token] = Entry(handler: handler, oneShotFD: fd) }
+        let rc = fl_epoll_add_mode(epollFD, fd, token, 0)
+        guard rc == 0 else {
+            _ = handlers.withLock { $0.removeValue(forKey: token) }
+            throw SystemCallError(call: "epoll_ctl", path: name, errno: -rc)
+        }
     }
 
     /// Switches a descriptor added with `add(_:writable:handler:)` to readability.
@@ -131,9 +149,15 @@ final class DescriptorWatcher: Sendable {
             if ready == -EINTR { continue }
             if ready < 0 { return }
             for index in 0..<Int(ready) where tokens[index] != 0 {
-                guard let handler = handlers.withLock({ $0[tokens[index]] }) else { continue }
+                let token = tokens[index]
+                guard let entry = handlers.withLock({ handlers -> Entry? in
+                    guard let entry = handlers[token] else { return nil }
+                    if entry.oneShotFD != nil { handlers[token] = nil }
+                    return entry
+                }) else { continue }
+                if let fd = entry.oneShotFD { _ = fl_epoll_del(epollFD, fd) }
                 let bits = events[index]
-                handler(Readiness(hangUp: bits & UInt32(FL_EPOLLHUP) != 0, error: bits & UInt32(FL_EPOLLERR) != 0,
+                entry.handler(Readiness(hangUp: bits & UInt32(FL_EPOLLHUP) != 0, error: bits & UInt32(FL_EPOLLERR) != 0,
                                   writable: bits & UInt32(FL_EPOLLOUT) != 0))
             }
         }
