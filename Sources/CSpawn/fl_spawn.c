@@ -240,14 +240,19 @@ static long fl_child_readonly(const char *target) {
 }
 
 /// runc's maskPath: /dev/null (the new root's, made earlier in the plan) over a file, an empty
-/// read-only tmpfs over a directory. Returns 0 when the path does not exist.
-static long fl_child_mask(const char *target) {
+/// read-only tmpfs over a directory. Returns 0 when the path does not exist. The first masked
+/// directory gets the tmpfs and is remembered in `*masked_dir`; later ones get a bind of it: the
+/// same empty read-only superblock, without allocating another one per directory.
+static long fl_child_mask(const char *target, const char **masked_dir) {
     struct stat info;
     long rc = FL_SYS4(SYS_newfstatat, AT_FDCWD, target, &info, 0);
     if (rc == -ENOENT) return 0;
     if (rc < 0) return rc;
-    if (S_ISDIR(info.st_mode)) return FL_SYS5(SYS_mount, "tmpfs", target, "tmpfs", MS_RDONLY, "size=0k,mode=0555");
-    return FL_SYS5(SYS_mount, "/dev/null", target, 0, MS_BIND, 0);
+    if (!S_ISDIR(info.st_mode)) return FL_SYS5(SYS_mount, "/dev/null", target, 0, MS_BIND, 0);
+    if (*masked_dir != 0) return FL_SYS5(SYS_mount, *masked_dir, target, 0, MS_BIND, 0);
+    rc = FL_SYS5(SYS_mount, "tmpfs", target, "tmpfs", MS_RDONLY, "size=0k,mode=0555");
+    if (rc == 0) *masked_dir = target;
+    return rc;
 }
 
 /// Whether a step failed for want of its mount point (or a directory on the way to it): only
@@ -264,6 +269,7 @@ static void fl_child_make_path(const struct fl_child_context *ctx, int index, co
 /// Performs the mount list in order; paths resolve in the new root once pivot_root has run.
 static void fl_child_mounts(const struct fl_child_context *ctx) {
     const struct fl_spawn_request *req = ctx->req;
+    const char *masked_dir = 0;
     for (int i = 0; i < req->mount_count; i++) {
         const struct fl_mount *m = &req->mounts[i];
         long rc = 0;
@@ -305,7 +311,7 @@ static void fl_child_mounts(const struct fl_child_context *ctx) {
             rc = fl_child_readonly(m->target);
             break;
         case FL_MOUNT_MASK:
-            rc = fl_child_mask(m->target);
+            rc = fl_child_mask(m->target, &masked_dir);
             break;
         default:
             rc = -EINVAL;

@@ -41,7 +41,7 @@ struct Launcher: Sendable {
         if environment["HOME"] == nil { environment["HOME"] = identity.home }
         let program = spec.command[0]
         let executablePaths: [String]
-        if program.contains("/") {
+        if program.utf8.contains(UInt8(ascii: "/")) {
             executablePaths = [program]
         } else {
             let path = environment["PATH"] ?? Self.defaultPath

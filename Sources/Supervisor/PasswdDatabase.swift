@@ -21,17 +21,25 @@ struct PasswdDatabase: Sendable {
     var groups: [Group]
 
     /// Parses passwd(5) and group(5) text; malformed lines are skipped, as glibc does.
+    /// Split on bytes, not Characters: this runs on every launch.
     init(passwd: String, group: String) {
-        users = passwd.split(separator: "\n").compactMap { line in
-            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
-            guard fields.count >= 7, let uid = UInt32(fields[2]), let gid = UInt32(fields[3]) else { return nil }
-            return User(name: String(fields[0]), uid: uid, gid: gid, home: String(fields[5]))
+        users = Self.records(passwd, fields: 7).compactMap { fields in
+            guard let uid = UInt32(fields[2]), let gid = UInt32(fields[3]) else { return nil }
+            return User(name: fields[0], uid: uid, gid: gid, home: fields[5])
         }
-        groups = group.split(separator: "\n").compactMap { line in
-            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
-            guard fields.count >= 4, let gid = UInt32(fields[2]) else { return nil }
-            let members = fields[3].split(separator: ",").map { String($0) }
-            return Group(name: String(fields[0]), gid: gid, members: members)
+        groups = Self.records(group, fields: 4).compactMap { fields in
+            guard let gid = UInt32(fields[2]) else { return nil }
+            let members = fields[3].utf8.split(separator: UInt8(ascii: ",")).map { String(decoding: $0, as: UTF8.self) }
+            return Group(name: fields[0], gid: gid, members: members)
+        }
+    }
+
+    /// The lines of `text` with at least `fields` colon-separated fields, split into fields.
+    private static func records(_ text: String, fields: Int) -> [[String]] {
+        text.utf8.split(separator: UInt8(ascii: "\n")).compactMap { line in
+            let parts = line.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+            guard parts.count >= fields else { return nil }
+            return parts.map { String(decoding: $0, as: UTF8.self) }
         }
     }
 
@@ -56,7 +64,7 @@ struct PasswdDatabase: Sendable {
         }
         defer { close(fd) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16384)
+        var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }

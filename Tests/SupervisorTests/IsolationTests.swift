@@ -257,13 +257,20 @@ struct IsolationTests {
             echo "timer_list $(cat /proc/timer_list | wc -c)"
             echo "firmware $(ls -A /sys/firmware | wc -l)"
             test -d /proc/acpi && echo "acpi $(ls -A /proc/acpi | wc -l)" || echo "acpi 0"
+            touch /sys/firmware/x 2>&1
+            awk '$5 == "/proc/acpi" || $5 == "/sys/firmware" { print $5, substr($6, 1, 2) }' /proc/self/mountinfo
             head -c 5 /proc/uptime >/dev/null && echo uptime-readable
             """
         let launch = spec(["/bin/sh", "-c", script], rootfs: rootfs, capture: capture)
         let (exit, output) = try await run(launch, on: test.supervisor, capture: capture)
+        // Two masked directories (where the host has ACPI): the first gets the tmpfs, the second
+        // a bind of it; both must be read-only and empty.
+        let hostHasACPI = FileManager.default.fileExists(atPath: "/proc/acpi")
         #expect(exit.termination == .exited(code: 0), "\(exit)")
         #expect(output == "/bin/sh: can't create /proc/sys/kernel/printk_ratelimit: Read-only file system\n"
-            + "/proc/bus ro\n/proc/irq ro\ntimer_list 0\nfirmware 0\nacpi 0\nuptime-readable\n")
+            + "/proc/bus ro\n/proc/irq ro\ntimer_list 0\nfirmware 0\nacpi 0\n"
+            + "touch: /sys/firmware/x: Read-only file system\n" + (hostHasACPI ? "/proc/acpi ro\n" : "")
+            + "/sys/firmware ro\nuptime-readable\n")
         // Without the masks the same reads see the host's data (so the check above can fail).
         #expect(try String(contentsOfFile: "/proc/timer_list", encoding: .utf8).count > 0)
         #expect(try FileManager.default.contentsOfDirectory(atPath: "/sys/firmware").count > 0)
