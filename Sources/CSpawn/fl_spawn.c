@@ -3,8 +3,9 @@
 // Everything after the clone3 in fl_child_* is async-signal-safe: raw system calls through
 // fl_syscall.h on memory the parent prepared, stack variables, nothing else. Order follows runc's
 // libcontainer (standard_init_linux.go, rootfs_linux.go) where it matters:
-//   cgroups → (user namespace maps) → cgroup namespace → loopback up → signal dispositions → mounts, pivot_root
-//   → hostname → rlimits but RLIMIT_NOFILE → bounding set → groups, gid, uid → capset, ambient → no_new_privs
+//   (user namespace maps) → loopback up → signal dispositions → mounts, pivot_root → wait until the parent
+//   has placed us in the cgroups → cgroup namespace → hostname → rlimits but RLIMIT_NOFILE → bounding set
+//   → groups, gid, uid → capset, ambient → no_new_privs
 //   → working directory → file descriptors → RLIMIT_NOFILE → seccomp (last, so the filter need not allow setup)
 //   → signal mask → execve.
 #define _GNU_SOURCE
@@ -33,6 +34,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #ifndef CLONE_PIDFD
@@ -80,7 +82,7 @@ struct fl_kernel_sigaction {
     uint64_t mask;
 };
 
-/// What the child needs besides the request: its ends of the two pipes.
+/// What the child needs besides the request: its end of the status pipe and of the release socket.
 struct fl_child_context {
     const struct fl_spawn_request *req;
     int status_fd;
@@ -167,6 +169,17 @@ __attribute__((noreturn)) static void fl_child_fail(const struct fl_child_contex
     failure.reserved = 0;
     FL_SYS3(SYS_write, ctx->status_fd, &failure, sizeof failure);
     for (;;) FL_SYS1(SYS_exit, 127);
+}
+
+/// Waits for one byte on the release socket: the parent has written the id maps, or placed us
+/// in our cgroups.
+static void fl_child_wait_release(const struct fl_child_context *ctx) {
+    char byte = 0;
+    long rc;
+    do {
+        rc = FL_SYS3(SYS_read, ctx->release_fd, &byte, 1);
+    } while (rc == -EINTR);
+    if (rc != 1) fl_child_fail(ctx, FL_STAGE_WAIT_RELEASE, rc < 0 ? rc : -EPIPE, -1);
 }
 
 static size_t fl_strlen(const char *s) {
@@ -511,18 +524,12 @@ static int fl_child_main(void *arg) {
     const struct fl_spawn_request *req = ctx->req;
     long rc;
 
-    // Into the cgroups first, so all that follows is accounted and limited. Writing "0" moves the
-    // writer itself (cgroup_procs_write_start); the kernel checks the opener's credentials.
-    for (int i = 0; i < req->cgroup_procs_count; i++) {
-        rc = FL_SYS3(SYS_write, req->cgroup_procs_fds[i], "0", 1);
-        if (rc < 0) fl_child_fail(ctx, FL_STAGE_CGROUP_JOIN, rc, i);
+    if (req->clone_flags & CLONE_NEWUSER) fl_child_wait_release(ctx);
+    // An exec check forks the command right away: it must be in the cgroup before that.
+    if (req->join_flags) {
+        fl_child_wait_release(ctx);
+        fl_child_join(ctx);
     }
-    if (ctx->release_fd >= 0) {
-        char byte = 0;
-        rc = FL_SYS3(SYS_read, ctx->release_fd, &byte, 1);
-        if (rc != 1) fl_child_fail(ctx, FL_STAGE_WAIT_RELEASE, rc < 0 ? rc : -EPIPE, -1);
-    }
-    if (req->join_flags) fl_child_join(ctx);
     // In a new user namespace our ids are still the parent's, unmapped there: files we create
     // (mount points, /dev entries) would fail with EOVERFLOW. Become the namespace's root, as
     // runc's nsexec does; capabilities in the namespace are kept across this change.
@@ -530,11 +537,6 @@ static int fl_child_main(void *arg) {
         rc = FL_SYS3(SYS_setresgid, 0, 0, 0);
         if (rc == 0) rc = FL_SYS3(SYS_setresuid, 0, 0, 0);
         if (rc < 0) fl_child_fail(ctx, FL_STAGE_USERNS_ROOT, rc, -1);
-    }
-    // A cgroup namespace rooted at the service's own cgroup: unshared only now that we are in it.
-    if (req->unshare_cgroup_ns) {
-        rc = FL_SYS1(SYS_unshare, CLONE_NEWCGROUP);
-        if (rc < 0) fl_child_fail(ctx, FL_STAGE_CGROUP_NS, rc, -1);
     }
     // Still with every capability (in a new user namespace, those of its root, which owns the
     // new net namespace too): CAP_NET_ADMIN is what SIOCSIFFLAGS needs.
@@ -550,6 +552,14 @@ static int fl_child_main(void *arg) {
     FL_SYS1(SYS_umask, 0);
     fl_child_filesystem(ctx);
     FL_SYS1(SYS_umask, 022);
+    // Up to here the parent made our cgroups meanwhile (fl_spawn_start); nothing of the service
+    // has run, and from here on everything is accounted and limited there.
+    if (!req->join_flags) fl_child_wait_release(ctx);
+    // A cgroup namespace rooted at the service's own cgroup: unshared only now that we are in it.
+    if (req->unshare_cgroup_ns) {
+        rc = FL_SYS1(SYS_unshare, CLONE_NEWCGROUP);
+        if (rc < 0) fl_child_fail(ctx, FL_STAGE_CGROUP_NS, rc, -1);
+    }
     if (req->hostname) {
         rc = FL_SYS2(SYS_sethostname, req->hostname, fl_strlen(req->hostname));
         if (rc < 0) fl_child_fail(ctx, FL_STAGE_HOSTNAME, rc, -1);
@@ -665,41 +675,100 @@ static int fl_read_status(int fd, int timeout_ms, struct fl_spawn_failure *failu
     }
 }
 
-int fl_spawn(const struct fl_spawn_request *req, struct fl_spawn_result *out) {
+struct fl_spawn_pending {
+    /// The child copies this onto its own stack when it starts; it lives here until then.
+    struct fl_child_context ctx;
+    const struct fl_spawn_request *req;
+    int status_fd;  ///< read end of the status pipe
+    int release_fd; ///< the parent's end of the release socket
+    int pidfd;
+    pid_t pid;
+    void *stack;    ///< the child's stack when it shares our memory, else NULL
+};
+
+static void fl_pending_free(struct fl_spawn_pending *p) {
+    fl_close(&p->status_fd);
+    fl_close(&p->release_fd);
+    // Safe to reuse: the child has either replaced its address space (execve) or been reaped.
+    if (p->stack) fl_stack_give_back(p->stack);
+    free(p);
+}
+
+/// One byte to the child. MSG_NOSIGNAL: a child that already gave up must not SIGPIPE us.
+static int fl_release(struct fl_spawn_pending *p) {
+    for (;;) {
+        ssize_t n = send(p->release_fd, "1", 1, MSG_NOSIGNAL);
+        if (n == 1) return 0;
+        if (n < 0 && errno == EINTR) continue;
+        return n < 0 ? errno : EIO;
+    }
+}
+
+/// A parent stage failed while the child may have failed on its own already (and said why on the
+/// status pipe): kill it and report its failure if it wrote one, else `stage`.
+static int fl_fail_and_reap(struct fl_spawn_pending *p, struct fl_spawn_result *out, int stage, int error,
+                            int index) {
+    syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
+    struct fl_spawn_failure failure;
+    int status = fl_read_status(p->status_fd, 0, &failure);
+    fl_reap(p->pidfd);
+    if (status == 1) {
+        out->failure = failure;
+    } else {
+        fl_fail(out, stage, error);
+        out->failure.index = index;
+    }
+    return -1;
+}
+
+struct fl_spawn_pending *fl_spawn_start(const struct fl_spawn_request *req, struct fl_spawn_result *out) {
     memset(out, 0, sizeof *out);
     out->pid = -1;
     out->pidfd = -1;
     out->failure.index = -1;
 
-    int status_pipe[2] = {-1, -1};
-    int release_pipe[2] = {-1, -1};
-    int needs_release = (req->clone_flags & CLONE_NEWUSER) != 0;
-    if (pipe2(status_pipe, O_CLOEXEC) < 0) return fl_fail(out, FL_STAGE_PIPE, errno);
-    if (needs_release && pipe2(release_pipe, O_CLOEXEC) < 0) {
-        int error = errno;
-        fl_close(&status_pipe[0]);
-        fl_close(&status_pipe[1]);
-        return fl_fail(out, FL_STAGE_PIPE, error);
+    struct fl_spawn_pending *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        fl_fail(out, FL_STAGE_PIPE, ENOMEM);
+        return NULL;
     }
+    p->req = req;
+    p->status_fd = -1;
+    p->release_fd = -1;
+    p->pidfd = -1;
+    int status_pipe[2] = {-1, -1};
+    int release[2] = {-1, -1};
+    if (pipe2(status_pipe, O_CLOEXEC) < 0) {
+        fl_fail(out, FL_STAGE_PIPE, errno);
+        free(p);
+        return NULL;
+    }
+    p->status_fd = status_pipe[0];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, release) < 0) {
+        fl_fail(out, FL_STAGE_PIPE, errno);
+        fl_close(&status_pipe[1]);
+        fl_pending_free(p);
+        return NULL;
+    }
+    p->release_fd = release[0];
 
-    // An exec check's child outlives fl_spawn (it waits for the command), so it cannot run on a
-    // stack that is unmapped when fl_spawn returns: it gets its own copy of memory instead.
+    // An exec check's child outlives fl_spawn_finish (it waits for the command), so it cannot run
+    // on a stack that is reused afterwards: it gets its own copy of memory instead.
     int shares_vm = FL_HAVE_CLONE3_VM && !(req->options & FL_SPAWN_NO_SHARED_VM) && !req->join_flags;
-    void *stack = NULL;
     if (shares_vm) {
-        stack = fl_stack_take();
-        if (stack == NULL) {
-            int error = errno;
-            fl_close(&status_pipe[0]);
+        p->stack = fl_stack_take();
+        if (p->stack == NULL) {
+            fl_fail(out, FL_STAGE_STACK, errno);
             fl_close(&status_pipe[1]);
-            fl_close(&release_pipe[0]);
-            fl_close(&release_pipe[1]);
-            return fl_fail(out, FL_STAGE_STACK, error);
+            fl_close(&release[1]);
+            fl_pending_free(p);
+            return NULL;
         }
     }
 
-    struct fl_child_context ctx = {req, status_pipe[1], release_pipe[0]};
-    int pidfd = -1;
+    p->ctx.req = req;
+    p->ctx.status_fd = status_pipe[1];
+    p->ctx.release_fd = release[1];
     struct fl_clone_args args;
     memset(&args, 0, sizeof args);
     args.flags = req->clone_flags | CLONE_PIDFD | (shares_vm ? CLONE_VM : 0);
@@ -707,10 +776,10 @@ int fl_spawn(const struct fl_spawn_request *req, struct fl_spawn_result *out) {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = (uint64_t)req->cgroup_fd;
     }
-    args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    args.pidfd = (uint64_t)(uintptr_t)&p->pidfd;
     args.exit_signal = SIGCHLD;
     if (shares_vm) {
-        args.stack = (uint64_t)(uintptr_t)stack;
+        args.stack = (uint64_t)(uintptr_t)p->stack;
         args.stack_size = FL_STACK_BYTES;
     }
 
@@ -721,74 +790,96 @@ int fl_spawn(const struct fl_spawn_request *req, struct fl_spawn_result *out) {
     long pid;
 #if FL_HAVE_CLONE3_VM
     if (shares_vm)
-        pid = fl_clone3_vm(&args, sizeof args, fl_child_main, &ctx);
+        pid = fl_clone3_vm(&args, sizeof args, fl_child_main, &p->ctx);
     else
 #endif
     {
         pid = syscall(SYS_clone3, &args, sizeof args);
-        if (pid == 0) fl_child_main(&ctx);
+        if (pid == 0) fl_child_main(&p->ctx);
         if (pid < 0) pid = -errno;
     }
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     fl_close(&status_pipe[1]);
-    fl_close(&release_pipe[0]);
-
-    int result = 0;
+    fl_close(&release[1]);
     if (pid < 0) {
-        result = fl_fail(out, FL_STAGE_CLONE3, (int)-pid);
-        goto done;
+        fl_fail(out, FL_STAGE_CLONE3, (int)-pid);
+        fl_pending_free(p);
+        return NULL;
     }
-    out->pid = (int32_t)pid;
+    p->pid = (pid_t)pid;
 
-    if (needs_release) {
+    if (req->clone_flags & CLONE_NEWUSER) {
         char path[64];
         int error;
+        int stage = 0;
         snprintf(path, sizeof path, "/proc/%ld/gid_map", pid);
-        if (req->gid_map && (error = fl_write_file(path, req->gid_map)) != 0) {
-            fl_kill_and_reap(pidfd);
-            result = fl_fail(out, FL_STAGE_GID_MAP, error);
-            out->failure.index = (int32_t)pid;
-            goto done;
+        if (req->gid_map && (error = fl_write_file(path, req->gid_map)) != 0) stage = FL_STAGE_GID_MAP;
+        if (stage == 0) {
+            snprintf(path, sizeof path, "/proc/%ld/uid_map", pid);
+            if (req->uid_map && (error = fl_write_file(path, req->uid_map)) != 0) stage = FL_STAGE_UID_MAP;
         }
-        snprintf(path, sizeof path, "/proc/%ld/uid_map", pid);
-        if (req->uid_map && (error = fl_write_file(path, req->uid_map)) != 0) {
-            fl_kill_and_reap(pidfd);
-            result = fl_fail(out, FL_STAGE_UID_MAP, error);
-            out->failure.index = (int32_t)pid;
-            goto done;
+        if (stage == 0 && (error = fl_release(p)) != 0) stage = FL_STAGE_RELEASE;
+        if (stage != 0) {
+            fl_fail_and_reap(p, out, stage, error, stage == FL_STAGE_RELEASE ? -1 : (int)pid);
+            close(p->pidfd);
+            fl_pending_free(p);
+            return NULL;
         }
-        if (write(release_pipe[1], "1", 1) != 1) {
-            error = errno;
-            fl_kill_and_reap(pidfd);
-            result = fl_fail(out, FL_STAGE_RELEASE, error);
-            goto done;
-        }
-        fl_close(&release_pipe[1]);
     }
+    return p;
+}
 
+int fl_spawn_finish(struct fl_spawn_pending *p, const int32_t *procs_fds, int32_t procs_count,
+                    struct fl_spawn_result *out) {
+    memset(out, 0, sizeof *out);
+    out->pid = -1;
+    out->pidfd = -1;
+    out->failure.index = -1;
+    int result = 0;
+    char pid_text[16];
+    int length = snprintf(pid_text, sizeof pid_text, "%d", (int)p->pid);
+    for (int i = 0; i < procs_count; i++) {
+        // The writer's credentials are checked, and ours are root's: the child's may have changed.
+        ssize_t n;
+        do {
+            n = write(procs_fds[i], pid_text, (size_t)length);
+        } while (n < 0 && errno == EINTR);
+        if (n != length) {
+            result = fl_fail_and_reap(p, out, FL_STAGE_CGROUP_JOIN, n < 0 ? errno : EIO, i);
+            goto done;
+        }
+    }
+    int error = fl_release(p);
+    if (error != 0) {
+        result = fl_fail_and_reap(p, out, FL_STAGE_RELEASE, error, -1);
+        goto done;
+    }
     struct fl_spawn_failure failure;
-    int status = fl_read_status(status_pipe[0], req->timeout_ms, &failure);
+    int status = fl_read_status(p->status_fd, p->req->timeout_ms, &failure);
     if (status == 1) {
-        fl_reap(pidfd);
+        fl_reap(p->pidfd);
         out->failure = failure;
         result = -1;
     } else if (status < 0) {
-        fl_kill_and_reap(pidfd);
+        fl_kill_and_reap(p->pidfd);
         result = fl_fail(out, FL_STAGE_STATUS_READ, -status);
     }
 
 done:
     if (result == 0) {
-        out->pidfd = pidfd;
-    } else {
-        if (pidfd >= 0) close(pidfd);
-        out->pid = -1;
+        out->pid = (int32_t)p->pid;
+        out->pidfd = p->pidfd;
+    } else if (p->pidfd >= 0) {
+        close(p->pidfd);
     }
-    fl_close(&status_pipe[0]);
-    fl_close(&release_pipe[1]);
-    // Safe to reuse: the child has either replaced its address space (execve) or been reaped.
-    if (stack) fl_stack_give_back(stack);
+    fl_pending_free(p);
     return result;
+}
+
+void fl_spawn_abort(struct fl_spawn_pending *p) {
+    fl_kill_and_reap(p->pidfd);
+    close(p->pidfd);
+    fl_pending_free(p);
 }
 
 // MARK: - Raw wrappers for Swift.

@@ -72,8 +72,11 @@ public struct CgroupTree: Sendable {
         return directories
     }
 
-    /// Makes the cgroup of one instance, with its limits. On failure nothing is left behind.
-    public func makeInstance(_ instanceID: String, limits: CgroupLimits) throws(SpawnError) -> InstanceCgroup {
+    /// Begins the cgroup of one instance with what a launch needs before clone3: the cgroup2
+    /// directory and its limits (CLONE_INTO_CGROUP needs it to exist). The v1 directories follow
+    /// with `InstanceCgroup.makeLegacy`, while the child sets up its filesystem. On failure
+    /// nothing is left behind.
+    func beginInstance(_ instanceID: String, limits: CgroupLimits) throws(SpawnError) -> InstanceCgroup {
         let missing = limits.controllers.subtracting(legacyControllers.keys).subtracting(unifiedControllers)
         if let controller = missing.sorted().first {
             throw .cgroup(SystemCallError(call: "cgroup controller", path: controller, errno: ENODEV))
@@ -83,15 +86,16 @@ public struct CgroupTree: Sendable {
             legacyPaths: legacyControllers.mapValues { "\($0)/\(parentName)/\(instanceID)" },
             unifiedRelativePath: layout.unifiedMount.map { _ in "/\(parentName)/\(instanceID)" },
             features: features)
-        var created: [String] = []
+        guard let unifiedPath = cgroup.unifiedPath else { return cgroup }
         do throws(SystemCallError) {
-            for directory in cgroup.directories {
-                guard mkdir(directory, 0o755) == 0 else { throw SystemCallError.last("mkdir", directory) }
-                created.append(directory)
+            guard mkdir(unifiedPath, 0o755) == 0 else { throw SystemCallError.last("mkdir", unifiedPath) }
+            do {
+                try cgroup.applyUnified(limits)
+            } catch {
+                rmdir(unifiedPath)
+                throw error
             }
-            try cgroup.apply(limits)
         } catch {
-            for directory in created.reversed() { rmdir(directory) }
             throw .cgroup(error)
         }
         return cgroup
@@ -127,7 +131,7 @@ public struct InstanceCgroup: Sendable, Hashable {
     public var directories: [String] {
         var all: [String] = []
         if let unifiedPath { all.append(unifiedPath) }
-        all.append(contentsOf: Set(legacyPaths.values).sorted())
+        all.append(contentsOf: legacyDirectories)
         return all
     }
 
@@ -136,35 +140,58 @@ public struct InstanceCgroup: Sendable, Hashable {
         legacyPaths[controller] ?? unifiedPath
     }
 
-    func apply(_ limits: CgroupLimits) throws(SystemCallError) {
-        var writes = limits.legacyWrites(memswFileExists: features.memswLimit).filter { legacyPaths[$0.controller] != nil }
-        if unifiedPath != nil {
-            writes += limits.unifiedWrites(swapFileExists: features.swapMax).filter { legacyPaths[$0.controller] == nil }
-        }
-        for write in writes {
-            guard let directory = directory(for: write.controller) else { continue }
-            try FileIO.write(write.value, to: directory + "/" + write.file)
+    /// Every v1 directory, each once (co-mounted controllers share one), in a fixed order.
+    var legacyDirectories: [String] {
+        Set(legacyPaths.values).sorted()
+    }
+
+    /// The limits of controllers on cgroup2 (those no v1 hierarchy holds).
+    func applyUnified(_ limits: CgroupLimits) throws(SystemCallError) {
+        guard let unifiedPath else { return }
+        for write in limits.unifiedWrites(swapFileExists: features.swapMax) where legacyPaths[write.controller] == nil {
+            try FileIO.write(write.value, to: unifiedPath + "/" + write.file)
         }
     }
 
-    /// Descriptors for the launch: the cgroup2 directory for CLONE_INTO_CGROUP, and each v1
-    /// cgroup.procs, which the child writes "0" to before running anything of the service.
-    func openForSpawn() throws(SystemCallError) -> SpawnCgroupDescriptors {
-        var descriptors = SpawnCgroupDescriptors()
+    /// Makes the v1 directories and writes their limits. On failure the ones it made are removed.
+    func makeLegacy(limits: CgroupLimits) throws(SystemCallError) {
+        var created: [String] = []
         do throws(SystemCallError) {
-            if let unifiedPath {
-                descriptors.directory = fl_open_directory_path(unifiedPath)
-                guard descriptors.directory >= 0 else { throw SystemCallError.last("open", unifiedPath) }
+            for directory in legacyDirectories {
+                guard mkdir(directory, 0o755) == 0 else { throw SystemCallError.last("mkdir", directory) }
+                created.append(directory)
             }
-            for directory in Set(legacyPaths.values).sorted() {
-                let path = directory + "/cgroup.procs"
-                let fd = open(path, O_WRONLY | O_CLOEXEC)
-                guard fd >= 0 else { throw SystemCallError.last("open", path) }
-                descriptors.procs.append(fd)
+            for write in limits.legacyWrites(memswFileExists: features.memswLimit) {
+                guard let directory = legacyPaths[write.controller] else { continue }
+                try FileIO.write(write.value, to: directory + "/" + write.file)
             }
         } catch {
-            descriptors.close()
+            for directory in created.reversed() { rmdir(directory) }
             throw error
+        }
+    }
+
+    /// The cgroup2 directory for CLONE_INTO_CGROUP, or -1 without one. The caller closes it.
+    func openUnifiedDirectory() throws(SystemCallError) -> Int32 {
+        guard let unifiedPath else { return -1 }
+        let fd = fl_open_directory_path(unifiedPath)
+        guard fd >= 0 else { throw .last("open", unifiedPath) }
+        return fd
+    }
+
+    /// Each v1 cgroup.procs, in `legacyDirectories` order, open for the launch to write the
+    /// child's pid to. The caller closes them.
+    func openLegacyProcs() throws(SystemCallError) -> [Int32] {
+        var descriptors: [Int32] = []
+        for directory in legacyDirectories {
+            let path = directory + "/cgroup.procs"
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                let error = SystemCallError.last("open", path)
+                for fd in descriptors { close(fd) }
+                throw error
+            }
+            descriptors.append(fd)
         }
         return descriptors
     }
@@ -292,17 +319,6 @@ struct CgroupFeatures: Sendable, Hashable {
     var swapMax: Bool
     /// cgroup2 cgroup.kill (Linux 5.14).
     var kill: Bool
-}
-
-/// What a launch hands to the child for cgroup placement; closed by the parent after clone3.
-struct SpawnCgroupDescriptors {
-    var directory: Int32 = -1
-    var procs: [Int32] = []
-
-    func close() {
-        if directory >= 0 { Glibc.close(directory) }
-        for fd in procs { Glibc.close(fd) }
-    }
 }
 
 extension String {

@@ -58,12 +58,16 @@ struct Launcher: Sendable {
             executablePaths: executablePaths, plan: plan, seccompProgram: seccompProgram)
     }
 
-    /// Clones the service into `cgroup` and returns once it has called execve.
+    /// Clones the service (into `cgroupDirectory`, a cgroup2 directory, with CLONE_INTO_CGROUP
+    /// unless it is -1), then calls `placement` while the child sets up its namespaces and
+    /// filesystem: it returns open cgroup.procs files (which the launch closes), and the child is
+    /// written into each before it runs anything of the service. Returns once it has called execve.
     /// With `join` (exec checks), the process creates no namespaces and sets up no filesystem: it
     /// enters those of the process `join.pidFD` refers to, `join.namespaces` plus its mount
     /// namespace, and runs there (see `join_flags` in fl_spawn.h).
-    func spawn(_ launch: PreparedLaunch, cgroup instanceCgroup: InstanceCgroup, descriptors cgroup: SpawnCgroupDescriptors,
-               join: (pidFD: Int32, namespaces: NamespaceSet)? = nil)
+    func spawn(_ launch: PreparedLaunch, cgroup instanceCgroup: InstanceCgroup, cgroupDirectory: Int32,
+               join: (pidFD: Int32, namespaces: NamespaceSet)? = nil,
+               placement: () throws(SpawnError) -> [Int32])
         throws(SpawnError) -> (pid: pid_t, pidFD: Int32)
     {
         let spec = launch.spec
@@ -75,9 +79,7 @@ struct Launcher: Sendable {
         let (seconds, attoseconds) = spec.startTimeout.components
         // At least 1 ms: the C side reads 0 as "no timeout", and validation has refused <= 0.
         request.timeout_ms = max(1, Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000))
-        request.cgroup_fd = cgroup.directory
-        request.cgroup_procs_fds = UnsafePointer(arena.array(cgroup.procs))
-        request.cgroup_procs_count = Int32(cgroup.procs.count)
+        request.cgroup_fd = cgroupDirectory
         request.cap_last = lastCapability
         if let mapping = spec.idMapping {
             request.uid_map = arena.string(mapping.uids.mapFileText)
@@ -131,13 +133,31 @@ struct Launcher: Sendable {
         request.exec_paths = arena.stringArray(launch.executablePaths)
         request.exec_path_count = Int32(launch.executablePaths.count)
 
+        // The child reads the request until execve, after fl_spawn_start has returned: it lives
+        // in the arena, which lives until fl_spawn_finish or fl_spawn_abort has returned.
+        let stableRequest = arena.array([request])
         var result = fl_spawn_result()
-        let rc = withExtendedLifetime(arena) { fl_spawn(&request, &result) }
-        guard rc == 0 else {
-            throw .launch(stage: SpawnStage(rawValue: result.failure.stage) ?? .clone3,
-                          failureError(result.failure, launch: launch, cgroup: instanceCgroup))
+        return try withExtendedLifetime(arena) { () throws(SpawnError) -> (pid: pid_t, pidFD: Int32) in
+            guard let pending = fl_spawn_start(stableRequest, &result) else {
+                throw failure(result, launch: launch, cgroup: instanceCgroup)
+            }
+            let procs: [Int32]
+            do throws(SpawnError) {
+                procs = try placement()
+            } catch {
+                fl_spawn_abort(pending)
+                throw error
+            }
+            defer { for fd in procs { close(fd) } }
+            let rc = procs.withUnsafeBufferPointer { fl_spawn_finish(pending, $0.baseAddress, Int32($0.count), &result) }
+            guard rc == 0 else { throw failure(result, launch: launch, cgroup: instanceCgroup) }
+            return (result.pid, result.pidfd)
         }
-        return (result.pid, result.pidfd)
+    }
+
+    private func failure(_ result: fl_spawn_result, launch: PreparedLaunch, cgroup: InstanceCgroup) -> SpawnError {
+        .launch(stage: SpawnStage(rawValue: result.failure.stage) ?? .clone3,
+                failureError(result.failure, launch: launch, cgroup: cgroup))
     }
 
     private func descriptor(for target: OutputTarget, number: Int32) -> Int32 {
@@ -202,14 +222,14 @@ struct Launcher: Sendable {
         case .clone3: return error("clone3", nil)
         case .gidMap: return error("write", "/proc/\(index)/gid_map")
         case .uidMap: return error("write", "/proc/\(index)/uid_map")
-        case .release: return error("write", "release pipe")
+        case .release: return error("send", "release socket")
         case .statusRead:
             if errno == ETIMEDOUT { return error("execve not reached within \(spec.startTimeout)", nil) }
             return error("read", "status pipe")
-        case .waitRelease: return error("read", "release pipe")
+        case .waitRelease: return error("read", "release socket")
         case .userNamespaceRoot: return error("setresuid", "0 (root of the user namespace)")
         case .cgroupJoin:
-            // The order of SpawnCgroupDescriptors.procs (InstanceCgroup.openForSpawn).
+            // The order of InstanceCgroup.openLegacyProcs.
             let paths = Set(cgroup.legacyPaths.values).sorted().map { $0 + "/cgroup.procs" }
             return error("write", paths.indices.contains(index) ? paths[index] : "cgroup.procs")
         case .cgroupNamespace: return error("unshare", "CLONE_NEWCGROUP")

@@ -54,16 +54,25 @@ public final class Supervisor: Sendable {
     /// On failure nothing is left: no process, no cgroup, no mount.
     public func launch(_ spec: LaunchSpec) throws(SpawnError) -> InstanceHandle {
         let prepared = try launcher.prepare(spec)
-        let cgroup = try cgroups.makeInstance(spec.instanceID, limits: spec.cgroupLimits)
+        let cgroup = try cgroups.beginInstance(spec.instanceID, limits: spec.cgroupLimits)
         do throws(SpawnError) {
-            let descriptors: SpawnCgroupDescriptors
+            let directory: Int32
             do {
-                descriptors = try cgroup.openForSpawn()
+                directory = try cgroup.openUnifiedDirectory()
             } catch {
                 throw SpawnError.cgroup(error)
             }
-            defer { descriptors.close() }
-            let (pid, pidFD) = try launcher.spawn(prepared, cgroup: cgroup, descriptors: descriptors)
+            defer { if directory >= 0 { close(directory) } }
+            // The v1 cgroups are made while the child mounts its filesystem (fl_spawn_start).
+            let (pid, pidFD) = try launcher.spawn(prepared, cgroup: cgroup, cgroupDirectory: directory) {
+                () throws(SpawnError) -> [Int32] in
+                do throws(SystemCallError) {
+                    try cgroup.makeLegacy(limits: spec.cgroupLimits)
+                    return try cgroup.openLegacyProcs()
+                } catch {
+                    throw SpawnError.cgroup(error)
+                }
+            }
             let instance = InstanceHandle(instanceID: spec.instanceID, pid: pid, pidFD: PidFD(descriptor: pidFD),
                                           cgroup: cgroup, mayLeaveOrphans: !spec.namespaces.contains(.pid))
             do {
@@ -75,7 +84,8 @@ public final class Supervisor: Sendable {
             }
             return instance
         } catch {
-            // The child, if any, is already reaped (fl_spawn reaps on failure); its cgroup is empty.
+            // The child, if any, is already reaped (fl_spawn_finish and fl_spawn_abort reap it on
+            // failure); its cgroup is empty.
             try? cgroup.kill()
             try? cgroup.remove(deadline: ContinuousClock.now + .seconds(5))
             throw error

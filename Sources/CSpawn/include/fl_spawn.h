@@ -76,11 +76,11 @@ enum fl_stage {
     FL_STAGE_CLONE3,            ///< clone3
     FL_STAGE_GID_MAP,           ///< write /proc/PID/gid_map
     FL_STAGE_UID_MAP,           ///< write /proc/PID/uid_map
-    FL_STAGE_RELEASE,           ///< write to the release pipe
+    FL_STAGE_RELEASE,           ///< send on the release socket
     FL_STAGE_STATUS_READ,       ///< poll/read of the status pipe (timeout: ETIMEDOUT)
-    // Child side, in the order it runs.
-    FL_STAGE_CGROUP_JOIN,       ///< write "0" to a cgroup.procs (index: which)
-    FL_STAGE_WAIT_RELEASE,      ///< read of the release pipe (the parent went away: EPIPE)
+    FL_STAGE_CGROUP_JOIN,       ///< parent: write the child's pid to a cgroup.procs (index: which)
+    // Child side, roughly in the order it runs.
+    FL_STAGE_WAIT_RELEASE,      ///< read of the release socket (the parent went away: EPIPE)
     FL_STAGE_USERNS_ROOT,       ///< setresgid/setresuid(0) inside a new user namespace
     FL_STAGE_CGROUP_NS,         ///< unshare(CLONE_NEWCGROUP)
     FL_STAGE_SIGNALS,           ///< rt_sigaction resetting dispositions
@@ -130,15 +130,14 @@ enum fl_spawn_option {
 };
 
 /// Everything the child needs, allocated and filled by the parent before clone3 and kept alive
-/// until fl_spawn returns. The child only reads it (and writes `mount_fds`).
+/// (at the same address) until fl_spawn_finish or fl_spawn_abort returns. The child only reads
+/// it (and writes `mount_fds`).
 struct fl_spawn_request {
     uint64_t clone_flags;               ///< CLONE_NEW* to create at clone time (not CLONE_NEWCGROUP)
     uint32_t options;                   ///< enum fl_spawn_option
     int32_t unshare_cgroup_ns;          ///< unshare(CLONE_NEWCGROUP) once inside the cgroups
     int32_t timeout_ms;                 ///< how long the parent waits for exec; <= 0: forever
     int32_t cgroup_fd;                  ///< cgroup2 directory for CLONE_INTO_CGROUP, or -1
-    const int32_t *cgroup_procs_fds;    ///< open cgroup.procs files the child writes "0" to
-    int32_t cgroup_procs_count;
     int32_t cap_last;                   ///< /proc/sys/kernel/cap_last_cap
     const char *uid_map;                ///< with CLONE_NEWUSER: written by the parent, else NULL
     const char *gid_map;
@@ -190,11 +189,29 @@ struct fl_spawn_result {
     struct fl_spawn_failure failure;
 };
 
-/// Starts a service process as `req` describes and returns once it has called execve (0) or
-/// failed (-1, with `out->failure` saying where). On failure the child is already reaped and
-/// nothing of it remains. On success `out->pidfd` holds the process (CLONE_PIDFD).
+/// A started child that waits for its cgroups (fl_spawn_start … fl_spawn_finish).
+struct fl_spawn_pending;
+
+/// Clones the child as `req` describes (into `req->cgroup_fd` with CLONE_INTO_CGROUP when set)
+/// and returns at once, while the child sets up its namespaces and filesystem; with a user
+/// namespace its id maps are written first. The child then waits, running nothing of the
+/// service, until fl_spawn_finish has placed it in its other cgroups. NULL on failure, with
+/// `out->failure` saying where, and nothing of the child left.
+/// Why: creating v1 cgroups (a memory cgroup's mkdir alone is a few hundred microseconds) runs
+/// on another CPU alongside the child's mounts instead of before the clone; on cgroup2 the
+/// cgroup is made before clone3, since CLONE_INTO_CGROUP needs it.
+struct fl_spawn_pending *fl_spawn_start(const struct fl_spawn_request *req, struct fl_spawn_result *out);
+
+/// Writes the child's pid to each of `procs_fds` (open cgroup.procs files), releases the child
+/// and returns once it has called execve (0) or failed (-1, `out->failure` says where; a failure
+/// the child reports itself wins over a parent stage it caused). On failure the child is reaped.
+/// On success `out->pid` and `out->pidfd` hold the process (CLONE_PIDFD). Frees `pending`.
 /// Why: the only safe way to run code between clone and exec in a multithreaded process.
-int fl_spawn(const struct fl_spawn_request *req, struct fl_spawn_result *out);
+int fl_spawn_finish(struct fl_spawn_pending *pending, const int32_t *procs_fds, int32_t procs_count,
+                    struct fl_spawn_result *out);
+
+/// Kills and reaps a started child (its cgroups could not be made) and frees `pending`.
+void fl_spawn_abort(struct fl_spawn_pending *pending);
 
 /// pidfd_send_signal(2). Why: signal a process by pidfd, never by a pid that may be recycled.
 int fl_pidfd_send_signal(int pidfd, int sig);

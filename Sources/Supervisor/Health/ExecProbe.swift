@@ -62,15 +62,21 @@ extension Supervisor {
     /// which exits with the command's status (128 + signal when a signal ended it).
     func launchJoined(_ spec: LaunchSpec, into instance: InstanceHandle) throws(SpawnError) -> (pid: pid_t, pidFD: Int32) {
         let prepared = try launcher.prepare(spec)
-        let descriptors: SpawnCgroupDescriptors
+        let directory: Int32
         do {
-            descriptors = try instance.cgroup.openForSpawn()
+            directory = try instance.cgroup.openUnifiedDirectory()
         } catch {
             throw SpawnError.cgroup(error)
         }
-        defer { descriptors.close() }
-        return try launcher.spawn(prepared, cgroup: instance.cgroup, descriptors: descriptors,
-                                  join: (instance.pidFD.descriptor, spec.namespaces))
+        defer { if directory >= 0 { close(directory) } }
+        return try launcher.spawn(prepared, cgroup: instance.cgroup, cgroupDirectory: directory,
+                                  join: (instance.pidFD.descriptor, spec.namespaces)) { () throws(SpawnError) -> [Int32] in
+            do throws(SystemCallError) {
+                return try instance.cgroup.openLegacyProcs()
+            } catch {
+                throw SpawnError.cgroup(error)
+            }
+        }
     }
 }
 

@@ -63,7 +63,7 @@ final class NodeContext: Sendable {
         "/\(supervisor.cgroups.parentName)/\(instanceID)"
     }
 
-    /// The cgroup an instance has (or would have): the same directories `CgroupTree.makeInstance`
+    /// The cgroup an instance has (or would have): the same directories `CgroupTree.beginInstance`
     /// creates.
     func cgroup(of instanceID: String) -> InstanceCgroup {
         let tree = supervisor.cgroups
