@@ -231,6 +231,10 @@ public struct InstanceCgroup: Sendable, Hashable {
     /// Removes every directory of the cgroup. An rmdir can see EBUSY for a moment after the last
     /// process exits; it is retried until `deadline`.
     public func remove(deadline: ContinuousClock.Instant) throws(SystemCallError) {
+        try remove(directories, deadline: deadline)
+    }
+
+    private func remove(_ directories: [String], deadline: ContinuousClock.Instant) throws(SystemCallError) {
         var pause = Duration.microseconds(50)
         for directory in directories {
             while rmdir(directory) != 0 {
@@ -245,12 +249,13 @@ public struct InstanceCgroup: Sendable, Hashable {
     /// Removes the cgroup if it holds no process: false, with nothing removed, if its first
     /// directory (cgroup2's, whose rmdir fails exactly while it is populated) is busy.
     func removeIfEmpty(deadline: ContinuousClock.Instant) throws(SystemCallError) -> Bool {
-        guard let first = directories.first else { return true }
+        let all = directories
+        guard let first = all.first else { return true }
         if rmdir(first) != 0 {
             if errno == EBUSY { return false }
             if errno != ENOENT { throw .last("rmdir", first) }
         }
-        try remove(deadline: deadline)
+        try remove(Array(all.dropFirst()), deadline: deadline)
         return true
     }
 

@@ -20,6 +20,7 @@ struct Launcher: Sendable {
     let nullInput: Int32
     let nullOutput: Int32
     let seccompFilters: SeccompFilterCache
+    let passwdDatabases = PasswdDatabaseCache()
     /// `fl_spawn_option` flags (tests use FL_SPAWN_NO_SHARED_VM to cover the fork-like path).
     var options: UInt32 = 0
 
@@ -35,7 +36,7 @@ struct Launcher: Sendable {
         case .host: rootPath = "/"
         case .directory(let path): rootPath = path
         }
-        let identity = try PasswdDatabase.read(root: rootPath).resolve(spec.user, source: rootPath == "/" ? "" : rootPath)
+        let identity = try PasswdDatabase.read(root: rootPath, cache: passwdDatabases).resolve(spec.user, source: rootPath == "/" ? "" : rootPath)
         var environment = spec.environment
         if environment["PATH"] == nil { environment["PATH"] = Self.defaultPath }
         if environment["HOME"] == nil { environment["HOME"] = identity.home }

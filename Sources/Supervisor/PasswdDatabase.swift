@@ -47,22 +47,39 @@ struct PasswdDatabase: Sendable {
     /// RESOLVE_IN_ROOT), so an image's absolute symlink cannot make us read a host file.
     /// Missing files, or a missing root, are empty databases: numeric ids still resolve, and a
     /// missing root is then reported by the launch stage that needs it, with its exact message.
-    static func read(root: String) throws(SpawnError) -> PasswdDatabase {
+    /// With a `cache`, files whose identity (fstat of the descriptor just opened) is unchanged
+    /// since the last read of this root are not read and parsed again.
+    static func read(root: String, cache: PasswdDatabaseCache? = nil) throws(SpawnError) -> PasswdDatabase {
         let rootFD = fl_open_directory_path(root)
         guard rootFD >= 0 else { return PasswdDatabase(passwd: "", group: "") }
         defer { close(rootFD) }
-        let passwd = try readFile(rootFD, root: root, path: "/etc/passwd")
-        let group = try readFile(rootFD, root: root, path: "/etc/group")
-        return PasswdDatabase(passwd: passwd, group: group)
+        let passwd = try openFile(rootFD, root: root, path: "/etc/passwd")
+        defer { if passwd >= 0 { close(passwd) } }
+        let group = try openFile(rootFD, root: root, path: "/etc/group")
+        defer { if group >= 0 { close(group) } }
+        let stamps = [FileStamp(descriptor: passwd), FileStamp(descriptor: group)]
+        // An open file without a stamp (fstat failed) must not pass for a missing one.
+        let cache = zip([passwd, group], stamps).allSatisfy { $0.0 < 0 || $0.1 != nil } ? cache : nil
+        if let cached = cache?.database(root: root, stamps: stamps) { return cached }
+        let database = PasswdDatabase(passwd: try readFile(passwd, root: root, path: "/etc/passwd"),
+                                      group: try readFile(group, root: root, path: "/etc/group"))
+        cache?.store(database, root: root, stamps: stamps)
+        return database
     }
 
-    private static func readFile(_ rootFD: Int32, root: String, path: String) throws(SpawnError) -> String {
+    /// The file opened in the root, or -1 when it does not exist.
+    private static func openFile(_ rootFD: Int32, root: String, path: String) throws(SpawnError) -> Int32 {
         let fd = fl_open_in_root(rootFD, path, O_RDONLY)
         if fd < 0 {
-            if errno == ENOENT { return "" }
+            if errno == ENOENT { return -1 }
             throw .unknownIdentity(SystemCallError.last("openat2", root + path).description)
         }
-        defer { close(fd) }
+        return fd
+    }
+
+    /// The whole file behind `fd` (empty for -1).
+    private static func readFile(_ fd: Int32, root: String, path: String) throws(SpawnError) -> String {
+        guard fd >= 0 else { return "" }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
