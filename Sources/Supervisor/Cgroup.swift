@@ -118,6 +118,10 @@ public struct InstanceCgroup: Sendable, Hashable {
     /// Its cgroup2 path as /proc/PID/cgroup shows it (`/flotilla/web-1`), when it has one.
     public let unifiedRelativePath: String?
     let features: CgroupFeatures
+    /// Every v1 directory, each once (co-mounted controllers share one), in a fixed order.
+    let legacyDirectories: [String]
+    /// Every directory: cgroup2's first, then each distinct v1 one.
+    public let directories: [String]
 
     /// An instance cgroup from its directories.
     init(unifiedPath: String?, legacyPaths: [String: String], unifiedRelativePath: String?, features: CgroupFeatures) {
@@ -125,24 +129,13 @@ public struct InstanceCgroup: Sendable, Hashable {
         self.legacyPaths = legacyPaths
         self.unifiedRelativePath = unifiedRelativePath
         self.features = features
-    }
-
-    /// Every directory: cgroup2's first, then each distinct v1 one.
-    public var directories: [String] {
-        var all: [String] = []
-        if let unifiedPath { all.append(unifiedPath) }
-        all.append(contentsOf: legacyDirectories)
-        return all
+        legacyDirectories = Set(legacyPaths.values).sorted()
+        directories = (unifiedPath.map { [$0] } ?? []) + legacyDirectories
     }
 
     /// The directory holding `controller`'s files.
     func directory(for controller: String) -> String? {
         legacyPaths[controller] ?? unifiedPath
-    }
-
-    /// Every v1 directory, each once (co-mounted controllers share one), in a fixed order.
-    var legacyDirectories: [String] {
-        Set(legacyPaths.values).sorted()
     }
 
     /// The limits of controllers on cgroup2 (those no v1 hierarchy holds).

@@ -8,14 +8,18 @@ enum FileIO {
         guard fd >= 0 else { throw .last("open", path) }
         defer { close(fd) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw .last("read", path) }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
+        // Read into uninitialised scratch space: these files are read on every exit and stats
+        // call, and zeroing a heap buffer for each cost more than the read.
+        let failed = withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 8) { chunk -> Bool in
+            while true {
+                let n = read(fd, chunk.baseAddress, chunk.count)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { return true }
+                if n == 0 { return false }
+                bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+            }
         }
+        if failed { throw .last("read", path) }
         return String(decoding: bytes, as: UTF8.self)
     }
 
@@ -33,10 +37,14 @@ enum FileIO {
     }
 
     /// The value of `key` in a flat-keyed file (`key value` per line: memory.events, cpu.stat).
+    /// Split on bytes, not Characters: it runs on every exit.
     static func keyedValue(_ key: String, in text: String) -> UInt64? {
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            if fields.count == 2, fields[0] == key { return UInt64(fields[1]) }
+        let key = Array(key.utf8)
+        for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: " "))
+            if fields.count == 2, fields[0].elementsEqual(key) {
+                return UInt64(String(decoding: fields[1], as: UTF8.self))
+            }
         }
         return nil
     }
