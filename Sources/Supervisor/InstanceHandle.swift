@@ -89,11 +89,19 @@ public final class InstanceHandle: Sendable {
         if let exit { body(exit) }
     }
 
+    /// Whether the main process would drop `signal`: it is the init of its own pid namespace and
+    /// has no handler for it (see `SignalDisposition`). False when that cannot be read.
+    public func discards(_ signal: Int32) -> Bool {
+        guard !mayLeaveOrphans, exitStatus == nil, let disposition = SignalDisposition.read(pid) else { return false }
+        return disposition.initDiscards(signal)
+    }
+
     /// Asks the instance to stop with `signal`, and kills its whole cgroup if it has not exited
-    /// within `timeout`. (A pid-namespace init ignores signals it has no handler for: such a
-    /// service only ends by the kill.)
+    /// within `timeout`, or at once when the signal would be dropped (`discards`): a pid-namespace
+    /// init ignores signals it has no handler for, so such a service only ends by the kill.
     public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(10)) async -> InstanceExit {
         if let exit = exitStatus { return exit }
+        let timeout = discards(signal) ? .zero : timeout
         try? self.signal(signal)
         return await withTaskGroup(of: InstanceExit?.self) { group in
             group.addTask { await self.wait() }

@@ -133,6 +133,27 @@ import Testing
         #expect(other.killAt == clock.now + .seconds(20))
     }
 
+    /// A stop signal the kernel drops kills at once; the timeout's kill does not come again, and
+    /// outside a stop the input does nothing.
+    @Test func aDiscardedStopSignalKillsWithoutWaiting() {
+        var machine = Self.machine(SupervisionPolicy(stopSignal: 15, stopTimeout: .seconds(30)))
+        let clock = ManualClock()
+        _ = machine.start(now: clock.now)
+        _ = machine.launched(now: clock.now, detail: "")
+        #expect(value(machine.stopSignalDiscarded(now: clock.now)) == [])
+        #expect(machine.phase == .running)
+        #expect(value(machine.stop(now: clock.now)) == [.signal(15), .persist])
+        #expect(value(machine.stopSignalDiscarded(now: clock.now)) == [.killCgroup])
+        #expect(machine.nextDeadline == nil)
+        #expect(value(machine.stopSignalDiscarded(now: clock.now)) == [])
+        let killed = value(machine.takeEvents()).last
+        #expect(killed?.kind == .killed)
+        #expect(killed?.reason == "SIGTERM is dropped by the kernel (pid 1 of the service's pid namespace has no "
+            + "handler for it): killing its cgroup without waiting 30.0 seconds")
+        #expect(value(machine.exited(now: clock.now, reason: .signaled(signal: 9))) == [.persist])
+        #expect(machine.phase == .stopped)
+    }
+
     @Test func aMissedWatchdogRestartsTheInstance() {
         let policy = SupervisionPolicy(restart: .testing(initial: .seconds(1)), watchdog: .seconds(2), stopTimeout: .seconds(1))
         var machine = Self.machine(policy)

@@ -136,6 +136,11 @@ struct IsolationTests {
         capture.closeWriteEnd()
         let hostView = try await Self.waitForStatusUid(pid: instance.pid, notEqualTo: "0")
         #expect(hostView == "101000")
+        // The output is complete once the shell has become `sleep` (the stop kills at once: pid 1
+        // has no SIGTERM handler).
+        for _ in 0..<500 where (try? String(contentsOfFile: "/proc/\(instance.pid)/comm", encoding: .utf8)) != "sleep\n" {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         let exit = await instance.stop(timeout: .milliseconds(200))
         #expect(exit.termination == .signaled(signal: SIGKILL, coreDumped: false))
         let output = capture.text()
@@ -380,6 +385,27 @@ struct IsolationTests {
         let exit = await instance.stop(timeout: .seconds(10))
         #expect(exit.termination == .exited(code: 3))
         #expect(capture.text() == "term\n")
+        try test.finish()
+    }
+
+    /// Without a handler, pid 1 of a pid namespace never sees SIGTERM: the stop kills at once
+    /// instead of after the timeout. Without a pid namespace the same process dies of the signal.
+    @Test func stopKillsAtOnceWhatTheSignalCannotReach() async throws {
+        let rootfs = try BusyboxRootfs()
+        let test = try TestSupervisor()
+        let initProcess = try test.supervisor.launch(spec(["/bin/sleep", "100"], rootfs: rootfs))
+        #expect(initProcess.discards(SIGTERM))
+        #expect(!initProcess.discards(SIGKILL))
+        let started = ContinuousClock.now
+        let exit = await initProcess.stop(timeout: .seconds(60))
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(exit.termination == .signaled(signal: SIGKILL, coreDumped: false))
+
+        var launch = spec(["/bin/sleep", "100"], rootfs: rootfs)
+        launch.namespaces.remove(.pid)
+        let plain = try test.supervisor.launch(launch)
+        #expect(!plain.discards(SIGTERM))
+        #expect(await plain.stop(timeout: .seconds(60)).termination == .signaled(signal: SIGTERM, coreDumped: false))
         try test.finish()
     }
 

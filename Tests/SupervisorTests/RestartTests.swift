@@ -47,18 +47,44 @@ struct RestartTests {
     @Test func stopSignalsThenKillsTheCgroupAfterTheTimeout() async throws {
         let rootfs = try BusyboxRootfs()
         try await withTestNode { test in
-            // pid 1 of its namespace ignores SIGTERM (no handler): only the kill ends it. Its
+            // pid 1 of its namespace handles SIGTERM but carries on: only the kill ends it. Its
             // child sleeps in the same cgroup and must go too.
             let policy = SupervisionPolicy(stopSignal: SIGTERM, stopTimeout: .milliseconds(500))
-            let instance = try await test.node.supervise(shellService("sleep 1000 & echo up; wait", rootfs: rootfs, policy: policy))
+            let script = "trap 'echo term' TERM; sleep 1000 & echo up; while true; do wait; done"
+            let instance = try await test.node.supervise(shellService(script, rootfs: rootfs, policy: policy))
             #expect(await eventually(within: .seconds(30)) { (try? capturedLines(instance)) == ["up"] })
             let started = ContinuousClock.now
             let status = await instance.stop()
             let took = ContinuousClock.now - started
             #expect(status.phase == .stopped)
             #expect(took >= .milliseconds(500) && took < .seconds(30), "stop took \(took)")
-            #expect(instance.events().contains { $0.kind == .killed })
+            #expect(try capturedLines(instance) == ["up", "term"])
+            #expect(instance.events().contains { $0.kind == .killed && $0.reason.hasPrefix("still running") })
             #expect(status.launchCount == 1)
+        }
+    }
+
+    /// A pid-namespace init with no handler for the stop signal never sees it (the kernel drops
+    /// it): the cgroup is killed at once instead of after the stop timeout.
+    @Test func aStopSignalPidOneCannotReceiveKillsAtOnce() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            let policy = SupervisionPolicy(stopSignal: SIGTERM, stopTimeout: .seconds(60))
+            let instance = try await test.node.supervise(shellService("echo up; exec sleep 1000", rootfs: rootfs, policy: policy))
+            #expect(await eventually(within: .seconds(30)) { (try? capturedLines(instance)) == ["up"] })
+            // `exec sleep` replaces the shell; wait until pid 1 is sleep (no handlers at all).
+            #expect(await eventually(within: .seconds(10)) {
+                let pid = await instance.status().pid ?? 0
+                return (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) == "sleep\n"
+            })
+            let started = ContinuousClock.now
+            let status = await instance.stop()
+            let took = ContinuousClock.now - started
+            #expect(status.phase == .stopped)
+            #expect(took < .seconds(10), "stop took \(took)")
+            #expect(status.lastExit == .signaled(signal: SIGKILL), "\(String(describing: status.lastExit))")
+            let killed = instance.events().first { $0.kind == .killed }
+            #expect(killed?.reason.hasPrefix("SIGTERM is dropped by the kernel") == true, "\(instance.events())")
         }
     }
 

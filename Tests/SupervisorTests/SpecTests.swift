@@ -161,3 +161,32 @@ import Testing
         for (swift, cValue) in c { #expect(swift.rawValue == Int32(cValue.rawValue), "\(swift)") }
     }
 }
+
+/// /proc/PID/status signal masks, and which signals a pid-namespace init drops.
+@Suite struct SignalDispositionTests {
+    static let status = """
+        Name:\tsh
+        Pid:\t4242
+        SigQ:\t0/31409
+        SigPnd:\t0000000000000000
+        ShdPnd:\t0000000000000000
+        SigBlk:\t0000000000010000
+        SigIgn:\t0000000000000004
+        SigCgt:\t0000000000002002
+        CapInh:\t0000000000000000
+
+        """
+
+    @Test func masksAreReadAndOnlyUnhandledUnblockedSignalsAreDropped() throws {
+        let disposition = try #require(SignalDisposition.parse(Self.status))
+        #expect(disposition == SignalDisposition(caught: 0x2002, blocked: 0x10000))
+        #expect(!disposition.initDiscards(SIGINT))  // caught (bit 1)
+        #expect(!disposition.initDiscards(SIGALRM))  // caught (bit 13)
+        #expect(!disposition.initDiscards(SIGCHLD))  // blocked (bit 16): pending until a handler may exist
+        #expect(disposition.initDiscards(SIGTERM))
+        #expect(disposition.initDiscards(SIGQUIT))  // ignored (SIG_IGN) is dropped too
+        #expect(!disposition.initDiscards(SIGKILL) && !disposition.initDiscards(SIGSTOP))
+        #expect(!disposition.initDiscards(0))
+        #expect(SignalDisposition.parse("Name:\tsh\n") == nil)
+    }
+}

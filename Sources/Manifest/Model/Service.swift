@@ -97,7 +97,7 @@ public struct Service: ManifestObject, Hashable {
             FieldSpec("group", UserReference.self, defaultDescription: "the user's primary group", example: "nogroup", doc: "The group to run as: a name from the root filesystem's `/etc/group` or a number."),
             FieldSpec("supplementaryGroups", [UserReference].self, default: [], example: ["audio"], doc: "Further groups, by name or number."),
             FieldSpec("stopSignal", StopSignal.self, default: "SIGTERM", example: "SIGQUIT", doc: "The signal that asks the service to stop; `TERM` and `SIGTERM` are the same."),
-            FieldSpec("stopTimeout", Duration.self, default: "10s", doc: "How long to wait after `stopSignal` before every process in the instance's cgroup is killed."),
+            FieldSpec("stopTimeout", Duration.self, default: "10s", doc: "How long to wait after `stopSignal` before every process in the instance's cgroup is killed. Not waited for when the signal cannot work: the main process is pid 1 of its own pid namespace and has no handler for it, which the kernel then drops (busybox `httpd`, `sleep`)."),
             FieldSpec("rootfs", RootFilesystem.self, default: "host", example: "/var/lib/flotilla/images/busybox", doc: "`\"host\"` runs on the host's own filesystem, seen through a private mount namespace; an absolute path to a directory makes it the service's `/` (with its own `/proc`, a minimal `/dev` and a read-only `/sys`)."),
             FieldSpec("readOnlyRootfs", Bool.self, default: false, doc: "Mount the root filesystem read-only; write only to `mounts`."),
             FieldSpec("mounts", [Mount].self, default: [], example: [["type": "tmpfs", "target": "/tmp", "size": "64Mi"]], doc: "Bind and tmpfs mounts."),

@@ -161,7 +161,11 @@ public final class SupervisedInstance: Sendable {
             switch action {
             case .launch: launchProcess()
             case .persist: state.withLock { $0.dirty = true }
-            case .signal(let signal): try? state.withLock { $0.handle }?.signal(signal)
+            case .signal(let signal):
+                guard let handle = state.withLock({ $0.handle }) else { continue }
+                let discarded = handle.discards(signal)
+                try? handle.signal(signal)
+                if discarded { loop.execute { self.input { machine, now in machine.stopSignalDiscarded(now: now) } } }
             case .killCgroup: try? state.withLock { $0.handle }?.kill()
             case .runHealthCheck(let timeout): runHealthCheck(timeout: timeout)
             }

@@ -227,6 +227,17 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         }
     }
 
+    /// The stop signal just sent will be dropped by the kernel (the main process is its pid
+    /// namespace's init and has no handler for it): kill the cgroup now instead of after the
+    /// stop timeout.
+    public mutating func stopSignalDiscarded(now: BootInstant) -> [InstanceAction] {
+        guard case .stopping = phase, killAt != nil else { return [] }
+        killAt = nil
+        record(now, .killed, "\(ExitReason.signalName(policy.stopSignal)) is dropped by the kernel (pid 1 of the service's pid "
+            + "namespace has no handler for it): killing its cgroup without waiting \(policy.stopTimeout)")
+        return [.killCgroup]
+    }
+
     /// The clock reached `now` (at or after `nextDeadline`).
     public mutating func tick(now: BootInstant) -> [InstanceAction] {
         switch phase {
