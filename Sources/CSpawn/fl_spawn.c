@@ -3,8 +3,8 @@
 // Everything after the clone3 in fl_child_* is async-signal-safe: raw system calls through
 // fl_syscall.h on memory the parent prepared, stack variables, nothing else. Order follows runc's
 // libcontainer (standard_init_linux.go, rootfs_linux.go) where it matters:
-//   (user namespace maps) → loopback up → signal dispositions → mounts, pivot_root → wait until the parent
-//   has placed us in the cgroups → cgroup namespace → hostname → rlimits but RLIMIT_NOFILE → bounding set
+//   (user namespace maps) → loopback up → signal dispositions → mounts, pivot_root → join the v1 cgroups
+//   (the parent hands over their tasks files once made) → cgroup namespace → hostname → rlimits but RLIMIT_NOFILE → bounding set
 //   → groups, gid, uid → capset, ambient → no_new_privs
 //   → working directory → file descriptors → RLIMIT_NOFILE → seccomp (last, so the filter need not allow setup)
 //   → signal mask → execve.
@@ -93,6 +93,9 @@ struct fl_child_context {
 /// (one PATH_MAX buffer) and calls the kernel; 256 KiB leaves a wide margin for sanitizers.
 #define FL_STACK_BYTES (256 * 1024)
 #define FL_PATH_BYTES 4096
+/// At most this many v1 hierarchies' `tasks` files travel to the child (the kernel has 14 v1
+/// controllers).
+#define FL_MAX_CGROUP_FDS 32
 
 #if defined(__x86_64__)
 #define FL_HAVE_CLONE3_VM 1
@@ -171,8 +174,7 @@ __attribute__((noreturn)) static void fl_child_fail(const struct fl_child_contex
     for (;;) FL_SYS1(SYS_exit, 127);
 }
 
-/// Waits for one byte on the release socket: the parent has written the id maps, or placed us
-/// in our cgroups.
+/// Waits for one message on the release socket: the parent has written the id maps.
 static void fl_child_wait_release(const struct fl_child_context *ctx) {
     char byte = 0;
     long rc;
@@ -180,6 +182,44 @@ static void fl_child_wait_release(const struct fl_child_context *ctx) {
         rc = FL_SYS3(SYS_read, ctx->release_fd, &byte, 1);
     } while (rc == -EINTR);
     if (rc != 1) fl_child_fail(ctx, FL_STAGE_WAIT_RELEASE, rc < 0 ? rc : -EPIPE, -1);
+}
+
+/// Waits for the message that carries the v1 cgroups' `tasks` files (SCM_RIGHTS), which the
+/// parent opened once it had made them, and moves into each by writing "0". A single thread
+/// moving itself skips the kernel's global cgroup_threadgroup_rwsem (cgroup_procs_write_start),
+/// whose write lock costs a full RCU grace period, several milliseconds, whenever it has not
+/// been taken for a while: writing a pid to cgroup.procs, from either side, always takes it.
+static void fl_child_join_cgroups(const struct fl_child_context *ctx) {
+    char byte = 0;
+    struct iovec data = {&byte, 1};
+    union {
+        struct cmsghdr header;
+        char bytes[CMSG_SPACE(sizeof(int) * FL_MAX_CGROUP_FDS)];
+    } control;
+    struct msghdr message;
+    for (size_t i = 0; i < sizeof message; i++) ((char *)&message)[i] = 0;
+    message.msg_iov = &data;
+    message.msg_iovlen = 1;
+    message.msg_control = control.bytes;
+    message.msg_controllen = sizeof control.bytes;
+    long rc;
+    do {
+        rc = FL_SYS3(SYS_recvmsg, ctx->release_fd, &message, MSG_CMSG_CLOEXEC);
+    } while (rc == -EINTR);
+    if (rc != 1) fl_child_fail(ctx, FL_STAGE_WAIT_RELEASE, rc < 0 ? rc : -EPIPE, -1);
+    if (message.msg_flags & MSG_CTRUNC) fl_child_fail(ctx, FL_STAGE_WAIT_RELEASE, -EMSGSIZE, -1);
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    if (header == 0) return;
+    if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS)
+        fl_child_fail(ctx, FL_STAGE_WAIT_RELEASE, -EPROTO, -1);
+    int count = (int)((header->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    const int *fds = (const int *)CMSG_DATA(header);
+    for (int i = 0; i < count; i++) {
+        int fd = fds[i];
+        rc = FL_SYS3(SYS_write, fd, "0", 1);
+        if (rc < 0) fl_child_fail(ctx, FL_STAGE_CGROUP_JOIN, rc, i);
+        FL_SYS1(SYS_close, fd);
+    }
 }
 
 static size_t fl_strlen(const char *s) {
@@ -527,7 +567,7 @@ static int fl_child_main(void *arg) {
     if (req->clone_flags & CLONE_NEWUSER) fl_child_wait_release(ctx);
     // An exec check forks the command right away: it must be in the cgroup before that.
     if (req->join_flags) {
-        fl_child_wait_release(ctx);
+        fl_child_join_cgroups(ctx);
         fl_child_join(ctx);
     }
     // In a new user namespace our ids are still the parent's, unmapped there: files we create
@@ -552,9 +592,9 @@ static int fl_child_main(void *arg) {
     FL_SYS1(SYS_umask, 0);
     fl_child_filesystem(ctx);
     FL_SYS1(SYS_umask, 022);
-    // Up to here the parent made our cgroups meanwhile (fl_spawn_start); nothing of the service
-    // has run, and from here on everything is accounted and limited there.
-    if (!req->join_flags) fl_child_wait_release(ctx);
+    // Up to here the parent made our v1 cgroups meanwhile (fl_spawn_start); nothing of the
+    // service has run, and from here on everything is accounted and limited there.
+    if (!req->join_flags) fl_child_join_cgroups(ctx);
     // A cgroup namespace rooted at the service's own cgroup: unshared only now that we are in it.
     if (req->unshare_cgroup_ns) {
         rc = FL_SYS1(SYS_unshare, CLONE_NEWCGROUP);
@@ -694,10 +734,32 @@ static void fl_pending_free(struct fl_spawn_pending *p) {
     free(p);
 }
 
-/// One byte to the child. MSG_NOSIGNAL: a child that already gave up must not SIGPIPE us.
-static int fl_release(struct fl_spawn_pending *p) {
+/// One byte to the child, with `fds` attached (SCM_RIGHTS) when `count` > 0. MSG_NOSIGNAL: a
+/// child that already gave up must not SIGPIPE us.
+static int fl_release(struct fl_spawn_pending *p, const int32_t *fds, int count) {
+    char byte = '1';
+    struct iovec data = {&byte, 1};
+    union {
+        struct cmsghdr header;
+        char bytes[CMSG_SPACE(sizeof(int) * FL_MAX_CGROUP_FDS)];
+    } control;
+    struct msghdr message;
+    memset(&message, 0, sizeof message);
+    memset(&control, 0, sizeof control);
+    message.msg_iov = &data;
+    message.msg_iovlen = 1;
+    if (count > 0) {
+        if (count > FL_MAX_CGROUP_FDS) return E2BIG;
+        message.msg_control = control.bytes;
+        message.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)count);
+        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)count);
+        memcpy(CMSG_DATA(header), fds, sizeof(int) * (size_t)count);
+    }
     for (;;) {
-        ssize_t n = send(p->release_fd, "1", 1, MSG_NOSIGNAL);
+        ssize_t n = sendmsg(p->release_fd, &message, MSG_NOSIGNAL);
         if (n == 1) return 0;
         if (n < 0 && errno == EINTR) continue;
         return n < 0 ? errno : EIO;
@@ -744,7 +806,8 @@ struct fl_spawn_pending *fl_spawn_start(const struct fl_spawn_request *req, stru
         return NULL;
     }
     p->status_fd = status_pipe[0];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, release) < 0) {
+    // Datagrams in order: the id maps' release and the cgroups' message stay apart.
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, release) < 0) {
         fl_fail(out, FL_STAGE_PIPE, errno);
         fl_close(&status_pipe[1]);
         fl_pending_free(p);
@@ -818,7 +881,7 @@ struct fl_spawn_pending *fl_spawn_start(const struct fl_spawn_request *req, stru
             snprintf(path, sizeof path, "/proc/%ld/uid_map", pid);
             if (req->uid_map && (error = fl_write_file(path, req->uid_map)) != 0) stage = FL_STAGE_UID_MAP;
         }
-        if (stage == 0 && (error = fl_release(p)) != 0) stage = FL_STAGE_RELEASE;
+        if (stage == 0 && (error = fl_release(p, NULL, 0)) != 0) stage = FL_STAGE_RELEASE;
         if (stage != 0) {
             fl_fail_and_reap(p, out, stage, error, stage == FL_STAGE_RELEASE ? -1 : (int)pid);
             close(p->pidfd);
@@ -829,27 +892,14 @@ struct fl_spawn_pending *fl_spawn_start(const struct fl_spawn_request *req, stru
     return p;
 }
 
-int fl_spawn_finish(struct fl_spawn_pending *p, const int32_t *procs_fds, int32_t procs_count,
+int fl_spawn_finish(struct fl_spawn_pending *p, const int32_t *tasks_fds, int32_t tasks_count,
                     struct fl_spawn_result *out) {
     memset(out, 0, sizeof *out);
     out->pid = -1;
     out->pidfd = -1;
     out->failure.index = -1;
     int result = 0;
-    char pid_text[16];
-    int length = snprintf(pid_text, sizeof pid_text, "%d", (int)p->pid);
-    for (int i = 0; i < procs_count; i++) {
-        // The writer's credentials are checked, and ours are root's: the child's may have changed.
-        ssize_t n;
-        do {
-            n = write(procs_fds[i], pid_text, (size_t)length);
-        } while (n < 0 && errno == EINTR);
-        if (n != length) {
-            result = fl_fail_and_reap(p, out, FL_STAGE_CGROUP_JOIN, n < 0 ? errno : EIO, i);
-            goto done;
-        }
-    }
-    int error = fl_release(p);
+    int error = fl_release(p, tasks_fds, tasks_count);
     if (error != 0) {
         result = fl_fail_and_reap(p, out, FL_STAGE_RELEASE, error, -1);
         goto done;

@@ -172,12 +172,13 @@ public struct InstanceCgroup: Sendable, Hashable {
         return fd
     }
 
-    /// Each v1 cgroup.procs, in `legacyDirectories` order, open for the launch to write the
-    /// child's pid to. The caller closes them.
-    func openLegacyProcs() throws(SystemCallError) -> [Int32] {
+    /// Each v1 `tasks` file, in `legacyDirectories` order, open for the launch: the child, still
+    /// single-threaded, moves itself by writing "0" to each (see fl_spawn_finish). The caller
+    /// closes them.
+    func openLegacyTasks() throws(SystemCallError) -> [Int32] {
         var descriptors: [Int32] = []
         for directory in legacyDirectories {
-            let path = directory + "/cgroup.procs"
+            let path = directory + "/tasks"
             let fd = open(path, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else {
                 let error = SystemCallError.last("open", path)

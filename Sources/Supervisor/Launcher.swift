@@ -61,8 +61,9 @@ struct Launcher: Sendable {
 
     /// Clones the service (into `cgroupDirectory`, a cgroup2 directory, with CLONE_INTO_CGROUP
     /// unless it is -1), then calls `placement` while the child sets up its namespaces and
-    /// filesystem: it returns open cgroup.procs files (which the launch closes), and the child is
-    /// written into each before it runs anything of the service. Returns once it has called execve.
+    /// filesystem: it returns the open `tasks` files of the v1 cgroups (which the launch closes),
+    /// and the child joins each before it runs anything of the service. Returns once it has
+    /// called execve.
     /// With `join` (exec checks), the process creates no namespaces and sets up no filesystem: it
     /// enters those of the process `join.pidFD` refers to, `join.namespaces` plus its mount
     /// namespace, and runs there (see `join_flags` in fl_spawn.h).
@@ -142,15 +143,15 @@ struct Launcher: Sendable {
             guard let pending = fl_spawn_start(stableRequest, &result) else {
                 throw failure(result, launch: launch, cgroup: instanceCgroup)
             }
-            let procs: [Int32]
+            let tasks: [Int32]
             do throws(SpawnError) {
-                procs = try placement()
+                tasks = try placement()
             } catch {
                 fl_spawn_abort(pending)
                 throw error
             }
-            defer { for fd in procs { close(fd) } }
-            let rc = procs.withUnsafeBufferPointer { fl_spawn_finish(pending, $0.baseAddress, Int32($0.count), &result) }
+            defer { for fd in tasks { close(fd) } }
+            let rc = tasks.withUnsafeBufferPointer { fl_spawn_finish(pending, $0.baseAddress, Int32($0.count), &result) }
             guard rc == 0 else { throw failure(result, launch: launch, cgroup: instanceCgroup) }
             return (result.pid, result.pidfd)
         }
@@ -230,9 +231,9 @@ struct Launcher: Sendable {
         case .waitRelease: return error("read", "release socket")
         case .userNamespaceRoot: return error("setresuid", "0 (root of the user namespace)")
         case .cgroupJoin:
-            // The order of InstanceCgroup.openLegacyProcs.
-            let paths = Set(cgroup.legacyPaths.values).sorted().map { $0 + "/cgroup.procs" }
-            return error("write", paths.indices.contains(index) ? paths[index] : "cgroup.procs")
+            // The order of InstanceCgroup.openLegacyTasks.
+            let paths = cgroup.legacyDirectories.map { $0 + "/tasks" }
+            return error("write", paths.indices.contains(index) ? paths[index] : "tasks")
         case .cgroupNamespace: return error("unshare", "CLONE_NEWCGROUP")
         case .signals: return error("rt_sigaction", "signal \(index)")
         case .mountPrivate: return error("mount --make-rprivate", "/")

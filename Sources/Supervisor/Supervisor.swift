@@ -68,7 +68,7 @@ public final class Supervisor: Sendable {
                 () throws(SpawnError) -> [Int32] in
                 do throws(SystemCallError) {
                     try cgroup.makeLegacy(limits: spec.cgroupLimits)
-                    return try cgroup.openLegacyProcs()
+                    return try cgroup.openLegacyTasks()
                 } catch {
                     throw SpawnError.cgroup(error)
                 }

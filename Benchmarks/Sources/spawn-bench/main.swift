@@ -37,6 +37,13 @@ do {
     print("  per-round ratio medians: / crun \(format(latency.pairedRatioMedian(\.crun), decimals: 3)), "
         + "/ posix_spawn \(format(latency.pairedRatioMedian(\.posixSpawn), decimals: 2))")
 
+    let isolated = try await IsolatedStart.measure(count: 20, pause: .milliseconds(100), supervisor: supervisor, rootfs: rootfs)
+    let isolatedOurs = Summary(isolated.flotilla), isolatedPosix = Summary(isolated.posixSpawn)
+    print("\nIsolated starts (each after 100 ms idle, as on a real node)")
+    print("  flotilla     \(isolatedOurs.text)")
+    print("  posix_spawn  \(isolatedPosix.text)")
+    print("  flotilla / posix_spawn = \(format(isolatedOurs.median / isolatedPosix.median, decimals: 2))")
+
     if !skipDensity {
         let density = try await Density.measure(count: services, supervisor: supervisor, rootfs: rootfs,
                                                 idleWindow: .seconds(idleSeconds))

@@ -78,8 +78,8 @@ enum fl_stage {
     FL_STAGE_UID_MAP,           ///< write /proc/PID/uid_map
     FL_STAGE_RELEASE,           ///< send on the release socket
     FL_STAGE_STATUS_READ,       ///< poll/read of the status pipe (timeout: ETIMEDOUT)
-    FL_STAGE_CGROUP_JOIN,       ///< parent: write the child's pid to a cgroup.procs (index: which)
     // Child side, roughly in the order it runs.
+    FL_STAGE_CGROUP_JOIN,       ///< write "0" to a v1 cgroup's `tasks` file (index: which)
     FL_STAGE_WAIT_RELEASE,      ///< read of the release socket (the parent went away: EPIPE)
     FL_STAGE_USERNS_ROOT,       ///< setresgid/setresuid(0) inside a new user namespace
     FL_STAGE_CGROUP_NS,         ///< unshare(CLONE_NEWCGROUP)
@@ -195,19 +195,20 @@ struct fl_spawn_pending;
 /// Clones the child as `req` describes (into `req->cgroup_fd` with CLONE_INTO_CGROUP when set)
 /// and returns at once, while the child sets up its namespaces and filesystem; with a user
 /// namespace its id maps are written first. The child then waits, running nothing of the
-/// service, until fl_spawn_finish has placed it in its other cgroups. NULL on failure, with
+/// service, for fl_spawn_finish to hand it its other cgroups. NULL on failure, with
 /// `out->failure` saying where, and nothing of the child left.
 /// Why: creating v1 cgroups (a memory cgroup's mkdir alone is a few hundred microseconds) runs
 /// on another CPU alongside the child's mounts instead of before the clone; on cgroup2 the
 /// cgroup is made before clone3, since CLONE_INTO_CGROUP needs it.
 struct fl_spawn_pending *fl_spawn_start(const struct fl_spawn_request *req, struct fl_spawn_result *out);
 
-/// Writes the child's pid to each of `procs_fds` (open cgroup.procs files), releases the child
-/// and returns once it has called execve (0) or failed (-1, `out->failure` says where; a failure
-/// the child reports itself wins over a parent stage it caused). On failure the child is reaped.
-/// On success `out->pid` and `out->pidfd` hold the process (CLONE_PIDFD). Frees `pending`.
+/// Releases the child with `tasks_fds` (the open `tasks` files of its v1 cgroups, at most 32),
+/// which it joins by writing "0" to each before anything else, and returns once it has called
+/// execve (0) or failed (-1, `out->failure` says where; a failure the child reports itself wins
+/// over a parent stage it caused). On failure the child is reaped. On success `out->pid` and
+/// `out->pidfd` hold the process (CLONE_PIDFD). Frees `pending`; the caller still closes the fds.
 /// Why: the only safe way to run code between clone and exec in a multithreaded process.
-int fl_spawn_finish(struct fl_spawn_pending *pending, const int32_t *procs_fds, int32_t procs_count,
+int fl_spawn_finish(struct fl_spawn_pending *pending, const int32_t *tasks_fds, int32_t tasks_count,
                     struct fl_spawn_result *out);
 
 /// Kills and reaps a started child (its cgroups could not be made) and frees `pending`.

@@ -72,7 +72,7 @@ extension Supervisor {
         return try launcher.spawn(prepared, cgroup: instance.cgroup, cgroupDirectory: directory,
                                   join: (instance.pidFD.descriptor, spec.namespaces)) { () throws(SpawnError) -> [Int32] in
             do throws(SystemCallError) {
-                return try instance.cgroup.openLegacyProcs()
+                return try instance.cgroup.openLegacyTasks()
             } catch {
                 throw SpawnError.cgroup(error)
             }
