@@ -156,7 +156,7 @@ struct LoopService: Service {
     }
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await body()
         }
     }

@@ -97,6 +97,12 @@ struct fl_child_context {
 /// controllers).
 #define FL_MAX_CGROUP_FDS 32
 
+/// Room for the SCM_RIGHTS message of the release that carries those files.
+union fl_cgroup_fds_control {
+    struct cmsghdr header;
+    char bytes[CMSG_SPACE(sizeof(int) * FL_MAX_CGROUP_FDS)];
+};
+
 #if defined(__x86_64__)
 #define FL_HAVE_CLONE3_VM 1
 // clone3 with a new stack for a CLONE_VM child, after glibc's sysdeps/unix/sysv/linux/x86_64/clone3.S.
@@ -192,10 +198,7 @@ static void fl_child_wait_release(const struct fl_child_context *ctx) {
 static void fl_child_join_cgroups(const struct fl_child_context *ctx) {
     char byte = 0;
     struct iovec data = {&byte, 1};
-    union {
-        struct cmsghdr header;
-        char bytes[CMSG_SPACE(sizeof(int) * FL_MAX_CGROUP_FDS)];
-    } control;
+    union fl_cgroup_fds_control control;
     struct msghdr message;
     for (size_t i = 0; i < sizeof message; i++) ((char *)&message)[i] = 0;
     message.msg_iov = &data;
@@ -739,10 +742,7 @@ static void fl_pending_free(struct fl_spawn_pending *p) {
 static int fl_release(struct fl_spawn_pending *p, const int32_t *fds, int count) {
     char byte = '1';
     struct iovec data = {&byte, 1};
-    union {
-        struct cmsghdr header;
-        char bytes[CMSG_SPACE(sizeof(int) * FL_MAX_CGROUP_FDS)];
-    } control;
+    union fl_cgroup_fds_control control;
     struct msghdr message;
     memset(&message, 0, sizeof message);
     memset(&control, 0, sizeof control);
