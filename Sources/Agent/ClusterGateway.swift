@@ -79,6 +79,10 @@ public final class ClusterGateway: Sendable {
                 return APIError(
                     code: APIErrorCode.noLeader,
                     message: hint == 0 ? "the cluster has no leader right now; retry in a moment" : "this agent is not the leader (node \(hint) is); send the request to the leader")
+            case .rejected(.tooManyUncommitted(let bytes, let limit)):
+                return APIError(
+                    code: APIErrorCode.overloaded,
+                    message: "the leader holds \(bytes) bytes of changes not yet committed (limit \(limit)): its followers are not keeping up; retry in a moment")
             default:
                 return APIError(code: APIErrorCode.internalError, message: "the Raft node failed: \(error)")
             }

@@ -44,6 +44,8 @@ public enum APIErrorCode {
     public static let notFound = "not_found"
     public static let unauthorized = "unauthorized"
     public static let noLeader = "no_leader"
+    /// The leader refuses new changes until earlier ones commit (its followers lag behind).
+    public static let overloaded = "overloaded"
     public static let timeout = "timeout"
     public static let internalError = "internal"
     public static let invalidManifest = "invalid_manifest"
@@ -56,7 +58,7 @@ public enum APIErrorCode {
         case unauthorized: 401
         case notFound, "application_not_found", "service_not_found", "node_not_found", "instance_not_found": 404
         case revisionConflict, "stale_heartbeat": 409
-        case noLeader: 503
+        case noLeader, overloaded: 503
         case timeout: 504
         default: 500
         }

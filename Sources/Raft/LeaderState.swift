@@ -12,6 +12,10 @@ struct LeaderState {
     /// New entries were appended since appends were last sent; they go out with the next
     /// `Ready`, all in one message per follower (batching).
     var needsBroadcast = false
+    /// Bytes of the proposals appended in this term that are not committed yet, and each
+    /// one's index and size in log order (`RaftConfig.maxUncommittedBytes`).
+    private(set) var uncommittedBytes = 0
+    private var uncommittedProposals: [(index: UInt64, bytes: Int)] = []
 
     init(membership: ConfState, selfID: NodeID, lastIndex: UInt64, selfPersistedIndex: UInt64, maxInflight: Int) {
         var own = Progress(next: lastIndex + 1, maxInflight: 1)
@@ -65,5 +69,19 @@ struct LeaderState {
         precondition(!values.isEmpty, "no voters")
         let sorted = values.sorted(by: >)
         return sorted[sorted.count / 2]
+    }
+
+    /// A proposal of `bytes` was appended at `index`.
+    mutating func noteUncommitted(index: UInt64, bytes: Int) {
+        uncommittedProposals.append((index, bytes))
+        uncommittedBytes += bytes
+    }
+
+    /// The log is committed up to `index`: its proposals no longer count.
+    mutating func releaseUncommitted(upTo index: UInt64) {
+        let committed = uncommittedProposals.prefix { $0.index <= index }
+        guard !committed.isEmpty else { return }
+        uncommittedBytes -= committed.reduce(0) { $0 + $1.bytes }
+        uncommittedProposals.removeFirst(committed.count)
     }
 }

@@ -16,6 +16,12 @@ public struct RaftConfig: Sendable, Hashable {
     public var maxApplyBytesPerReady: Int
     /// The size of the pieces a snapshot is sent in.
     public var snapshotChunkBytes: Int
+    /// The most proposal bytes a leader holds appended but not committed; further proposals are
+    /// refused (`RaftError.tooManyUncommitted`) until commits catch up, so that a leader whose
+    /// followers cannot keep up, or that has lost its majority, does not grow its log (and
+    /// memory) without bound (etcd's MaxUncommittedEntriesSize). A proposal is accepted
+    /// whatever its size when nothing is uncommitted. 0: no limit.
+    public var maxUncommittedBytes: Int
 
     /// A configuration with defaults that suit a LAN with a 100 ms tick: elections after 1 to
     /// 2 seconds, heartbeats every tick.
@@ -25,7 +31,8 @@ public struct RaftConfig: Sendable, Hashable {
                 maxAppendBytes: Int = 1 << 20,
                 maxInflightAppends: Int = 256,
                 maxApplyBytesPerReady: Int = 64 << 20,
-                snapshotChunkBytes: Int = 1 << 20) {
+                snapshotChunkBytes: Int = 1 << 20,
+                maxUncommittedBytes: Int = 64 << 20) {
         self.id = id
         self.electionTimeoutTicks = electionTimeoutTicks
         self.heartbeatIntervalTicks = heartbeatIntervalTicks
@@ -33,6 +40,7 @@ public struct RaftConfig: Sendable, Hashable {
         self.maxInflightAppends = maxInflightAppends
         self.maxApplyBytesPerReady = maxApplyBytesPerReady
         self.snapshotChunkBytes = snapshotChunkBytes
+        self.maxUncommittedBytes = maxUncommittedBytes
     }
 
     func validate() {
@@ -42,5 +50,6 @@ public struct RaftConfig: Sendable, Hashable {
                      "election timeout must be longer than the heartbeat interval")
         precondition(maxAppendBytes > 0 && maxInflightAppends > 0 && maxApplyBytesPerReady > 0
                      && snapshotChunkBytes > 0, "limits must be positive")
+        precondition(maxUncommittedBytes >= 0, "the uncommitted limit must be positive, or 0 for none")
     }
 }

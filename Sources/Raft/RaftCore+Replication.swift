@@ -9,7 +9,10 @@ extension RaftCore {
     @discardableResult
     public mutating func propose(_ data: [UInt8]) throws(RaftError) -> LogPosition {
         try checkCanPropose()
-        return appendAsLeader([Entry(term: term, index: 0, kind: .normal, data: data)])
+        try checkUncommitted(adding: data.count)
+        let position = appendAsLeader([Entry(term: term, index: 0, kind: .normal, data: data)])
+        leaderState.noteUncommitted(index: position.index, bytes: data.count)
+        return position
     }
 
     /// Appends several entries at once; returns the position of the first.
@@ -17,9 +20,22 @@ extension RaftCore {
     public mutating func propose(contentsOf batch: [[UInt8]]) throws(RaftError) -> LogPosition? {
         try checkCanPropose()
         guard !batch.isEmpty else { return nil }
+        try checkUncommitted(adding: batch.reduce(0) { $0 + $1.count })
         let first = log.lastIndex + 1
         appendAsLeader(batch.map { Entry(term: term, index: 0, kind: .normal, data: $0) })
+        for (offset, data) in batch.enumerated() {
+            leaderState.noteUncommitted(index: first + UInt64(offset), bytes: data.count)
+        }
         return LogPosition(index: first, term: term)
+    }
+
+    /// Refuses `bytes` more of proposals when the leader already holds uncommitted ones and
+    /// together they would pass `config.maxUncommittedBytes`.
+    func checkUncommitted(adding bytes: Int) throws(RaftError) {
+        let limit = config.maxUncommittedBytes
+        let held = leaderState.uncommittedBytes
+        guard limit > 0, held > 0, held + bytes > limit else { return }
+        throw .tooManyUncommitted(bytes: held, limit: limit)
     }
 
     func checkCanPropose() throws(RaftError) {
@@ -154,6 +170,7 @@ extension RaftCore {
 
     /// What a leader does once its commit index moves.
     mutating func didCommitAsLeader() {
+        leaderState.releaseUncommitted(upTo: log.committed)
         // Reads that waited for the first commit of this term can now take a read index
         // (thesis §6.4 step 1).
         if !leaderState.reads.waitingForCommit.isEmpty {

@@ -12,6 +12,9 @@ public enum RaftError: Error, Sendable, Hashable {
     /// uncommitted membership change from an earlier leader (the fix to single-server changes,
     /// Ongaro, raft-dev 2015).
     case leaderNotReady
+    /// The leader already holds `bytes` of proposals it has not committed, and this one would
+    /// take it past `limit` (`RaftConfig.maxUncommittedBytes`): retry once commits catch up.
+    case tooManyUncommitted(bytes: Int, limit: Int)
     /// The learner must catch up before it can vote (thesis §4.2.1).
     case learnerNotCaughtUp(nodeID: NodeID, match: UInt64, required: UInt64)
     /// The change makes no sense for the current membership.

@@ -57,6 +57,40 @@ import Testing
         #expect(applied.last?.data == Array("x".utf8))
     }
 
+    /// Proposals past `maxUncommittedBytes` are refused while earlier ones wait for their commit,
+    /// and accepted again once they are committed; one that exceeds the limit alone is accepted
+    /// when nothing is uncommitted.
+    @Test func aLeaderRefusesProposalsPastItsUncommittedLimitUntilCommitsCatchUp() throws {
+        var config = RaftConfig(id: 1)
+        config.maxUncommittedBytes = 100
+        let storage = MemoryStorage(bootstrap: ConfState(voters: [1]))
+        var core = RaftCore(config: config, storage: storage, random: SplitMix64(seed: 1))
+        core.campaign()
+        #expect(core.isLeader)
+        func commitEverything() {
+            while core.hasReady {
+                let ready = core.ready()
+                storage.persist(ready)
+                core.advance(ready)
+            }
+        }
+        commitEverything()
+        let chunk = [UInt8](repeating: 7, count: 60)
+        _ = try core.propose(chunk)
+        #expect(throws: RaftError.tooManyUncommitted(bytes: 60, limit: 100)) { try core.propose(chunk) }
+        #expect(throws: RaftError.tooManyUncommitted(bytes: 60, limit: 100)) { try core.propose(contentsOf: [[1], chunk]) }
+        _ = try core.propose(contentsOf: [[1, 2], [3, 4]])
+        commitEverything()
+        #expect(core.leaderState.uncommittedBytes == 0)
+        _ = try core.propose(chunk)
+        commitEverything()
+        let large = try core.propose([UInt8](repeating: 1, count: 500))
+        #expect(throws: RaftError.tooManyUncommitted(bytes: 500, limit: 100)) { try core.propose([1]) }
+        commitEverything()
+        #expect(core.commitIndex == large.index)
+        _ = try core.propose([1])
+    }
+
     @Test func snapshotOnlyAtAnAppliedIndex() throws {
         var core = Self.makeCore(id: 1, voters: [1])
         // The bootstrap entry (index 1) is committed but not applied yet.
