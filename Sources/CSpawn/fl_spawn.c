@@ -180,22 +180,13 @@ __attribute__((noreturn)) static void fl_child_fail(const struct fl_child_contex
     for (;;) FL_SYS1(SYS_exit, 127);
 }
 
-/// Waits for one message on the release socket: the parent has written the id maps.
-static void fl_child_wait_release(const struct fl_child_context *ctx) {
-    char byte = 0;
-    long rc;
-    do {
-        rc = FL_SYS3(SYS_read, ctx->release_fd, &byte, 1);
-    } while (rc == -EINTR);
-    if (rc != 1) fl_child_fail(ctx, FL_STAGE_WAIT_RELEASE, rc < 0 ? rc : -EPIPE, -1);
-}
-
-/// Waits for the message that carries the v1 cgroups' `tasks` files (SCM_RIGHTS), which the
-/// parent opened once it had made them, and moves into each by writing "0". A single thread
+/// Waits for one message on the release socket (the parent has written the id maps, or made our
+/// v1 cgroups) and joins the cgroups whose `tasks` files it carries (SCM_RIGHTS) by writing "0"
+/// to each. A single thread
 /// moving itself skips the kernel's global cgroup_threadgroup_rwsem (cgroup_procs_write_start),
 /// whose write lock costs a full RCU grace period, several milliseconds, whenever it has not
 /// been taken for a while: writing a pid to cgroup.procs, from either side, always takes it.
-static void fl_child_join_cgroups(const struct fl_child_context *ctx) {
+static void fl_child_wait_release(const struct fl_child_context *ctx) {
     char byte = 0;
     struct iovec data = {&byte, 1};
     union fl_cgroup_fds_control control;
@@ -570,7 +561,7 @@ static int fl_child_main(void *arg) {
     if (req->clone_flags & CLONE_NEWUSER) fl_child_wait_release(ctx);
     // An exec check forks the command right away: it must be in the cgroup before that.
     if (req->join_flags) {
-        fl_child_join_cgroups(ctx);
+        fl_child_wait_release(ctx);
         fl_child_join(ctx);
     }
     // In a new user namespace our ids are still the parent's, unmapped there: files we create
@@ -597,7 +588,7 @@ static int fl_child_main(void *arg) {
     FL_SYS1(SYS_umask, 022);
     // Up to here the parent made our v1 cgroups meanwhile (fl_spawn_start); nothing of the
     // service has run, and from here on everything is accounted and limited there.
-    if (!req->join_flags) fl_child_join_cgroups(ctx);
+    if (!req->join_flags) fl_child_wait_release(ctx);
     // A cgroup namespace rooted at the service's own cgroup: unshared only now that we are in it.
     if (req->unshare_cgroup_ns) {
         rc = FL_SYS1(SYS_unshare, CLONE_NEWCGROUP);

@@ -11,8 +11,10 @@ struct FileStamp: Sendable, Hashable {
     var device: UInt
     var inode: UInt
     var size: Int
-    var modified: [Int]
-    var changed: [Int]
+    var modifiedSeconds: Int
+    var modifiedNanoseconds: Int
+    var changedSeconds: Int
+    var changedNanoseconds: Int
 
     init?(descriptor: Int32) {
         guard descriptor >= 0 else { return nil }
@@ -21,8 +23,10 @@ struct FileStamp: Sendable, Hashable {
         device = info.st_dev
         inode = info.st_ino
         size = info.st_size
-        modified = [info.st_mtim.tv_sec, info.st_mtim.tv_nsec]
-        changed = [info.st_ctim.tv_sec, info.st_ctim.tv_nsec]
+        modifiedSeconds = info.st_mtim.tv_sec
+        modifiedNanoseconds = info.st_mtim.tv_nsec
+        changedSeconds = info.st_ctim.tv_sec
+        changedNanoseconds = info.st_ctim.tv_nsec
     }
 }
 
