@@ -36,7 +36,8 @@ public final class DurableLogStorage: LogStorage, Sendable {
     public static func open(
         directory: String, bootstrap: ConfState? = nil, walOptions: WriteAheadLog.Options = .init()
     ) throws -> DurableLogStorage {
-        let snapshots = try SnapshotStore(directory: directory + "/snap")
+        // The snapshots share the WAL's record of unsynced changes: one power cut takes both.
+        let snapshots = try SnapshotStore(directory: directory + "/snap", unsyncedChanges: walOptions.unsyncedChanges)
         let (log, recovered) = try WriteAheadLog.open(directory: directory + "/wal", options: walOptions)
         do {
             var data: [UInt8] = []

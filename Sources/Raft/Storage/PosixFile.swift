@@ -7,17 +7,25 @@ import Musl
 /// An open file descriptor and the path it was opened from, so that every failure names both.
 /// Thin on purpose: each method is one system call (plus EINTR and short-write loops), and the
 /// durability reasoning lives with the callers.
+///
+/// With `changes`, every change is recorded there first, so that a test can roll back what a
+/// power cut would lose (`UnsyncedChanges`); without, nothing is recorded.
 final class PosixFile {
     let descriptor: Int32
     let path: String
+    let changes: UnsyncedChanges?
 
     /// Opens `path` with `open(2)` flags; `O_CLOEXEC` is always added so that the processes
     /// agentd spawns never inherit the WAL.
-    init(path: String, flags: Int32, mode: mode_t = 0o644) throws {
-        let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw PosixFile.error("open", path) }
-        descriptor = fd
+    init(path: String, flags: Int32, mode: mode_t = 0o644, changes: UnsyncedChanges? = nil) throws {
+        let open = { () throws -> Int32 in
+            let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+            guard fd >= 0 else { throw PosixFile.error("open", path) }
+            return fd
+        }
+        descriptor = try changes?.open(path: path, flags: flags, open) ?? open()
         self.path = path
+        self.changes = changes
     }
 
     deinit { _ = Glibc.close(descriptor) }
@@ -28,6 +36,14 @@ final class PosixFile {
 
     /// Writes every byte at `offset` (pwrite loops over short writes and EINTR).
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+        guard let changes else { return try rawWrite(bytes, at: offset) }
+        try changes.write(descriptor: descriptor, path: path, offset: offset, count: bytes.count) {
+            try rawWrite(bytes, at: offset)
+        }
+    }
+
+    /// `write` without recording the change.
+    func rawWrite(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
         guard let base = bytes.baseAddress else { return }
         var done = 0
         while done < bytes.count {
@@ -76,22 +92,37 @@ final class PosixFile {
 
     /// `fdatasync`: the data and the metadata needed to read it back (the size), not the times.
     func dataSync() throws {
-        while fdatasync(descriptor) != 0 {
-            if Glibc.errno == EINTR { continue }
-            throw PosixFile.error("fdatasync", path)
+        try synced("fdatasync") {
+            while fdatasync(descriptor) != 0 {
+                if Glibc.errno == EINTR { continue }
+                throw PosixFile.error("fdatasync", path)
+            }
         }
     }
 
     /// `fsync`: data and all metadata.
     func sync() throws {
-        while fsync(descriptor) != 0 {
-            if Glibc.errno == EINTR { continue }
-            throw PosixFile.error("fsync", path)
+        try synced("fsync") {
+            while fsync(descriptor) != 0 {
+                if Glibc.errno == EINTR { continue }
+                throw PosixFile.error("fsync", path)
+            }
         }
+    }
+
+    private func synced(_ call: String, _ sync: () throws -> Void) throws {
+        guard let changes else { return try sync() }
+        try changes.sync(descriptor: descriptor, path: path, call: call, sync)
     }
 
     /// Sets the size; bytes past it are gone, and any later extension reads as zeros.
     func truncate(to size: Int) throws {
+        guard let changes else { return try rawTruncate(to: size) }
+        try changes.truncate(descriptor: descriptor, path: path, to: size) { try rawTruncate(to: size) }
+    }
+
+    /// `truncate` without recording the change.
+    func rawTruncate(to size: Int) throws {
         guard ftruncate(descriptor, off_t(size)) == 0 else { throw PosixFile.error("ftruncate", path) }
     }
 
@@ -119,9 +150,13 @@ final class PosixFile {
 enum FileSystem {
     /// fsyncs a directory, which makes the creations, renames and unlinks in it durable
     /// (a new file's name is not durable until its directory is synced: ext4 and POSIX alike).
-    static func syncDirectory(_ path: String) throws {
-        let file = try PosixFile(path: path, flags: O_RDONLY | O_DIRECTORY)
-        try file.sync()
+    static func syncDirectory(_ path: String, changes: UnsyncedChanges? = nil) throws {
+        let sync = {
+            let file = try PosixFile(path: path, flags: O_RDONLY | O_DIRECTORY)
+            try file.sync()
+        }
+        guard let changes else { return try sync() }
+        try changes.syncDirectory(path: path, sync)
     }
 
     /// Creates `path` and any missing parents; existing directories are fine.
@@ -149,11 +184,19 @@ enum FileSystem {
         return names
     }
 
-    static func rename(_ from: String, _ to: String) throws {
-        guard Glibc.rename(from, to) == 0 else { throw PosixFile.error("rename", "\(from) -> \(to)") }
+    static func rename(_ from: String, _ to: String, changes: UnsyncedChanges? = nil) throws {
+        let rename = {
+            guard Glibc.rename(from, to) == 0 else { throw PosixFile.error("rename", "\(from) -> \(to)") }
+        }
+        guard let changes else { return try rename() }
+        try changes.rename(from: from, to: to, rename)
     }
 
-    static func unlink(_ path: String) throws {
-        guard Glibc.unlink(path) == 0 else { throw PosixFile.error("unlink", path) }
+    static func unlink(_ path: String, changes: UnsyncedChanges? = nil) throws {
+        let unlink = {
+            guard Glibc.unlink(path) == 0 else { throw PosixFile.error("unlink", path) }
+        }
+        guard let changes else { return try unlink() }
+        try changes.unlink(path: path, unlink)
     }
 }

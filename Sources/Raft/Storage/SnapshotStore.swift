@@ -25,15 +25,18 @@ public final class SnapshotStore: Sendable {
     /// How many snapshots older than the one the WAL names are kept after pruning (one by
     /// default), so that a snapshot damaged on disk after the fact leaves another to inspect.
     public let olderRetainedCount: Int
+    /// Where changes are recorded until synced, for tests that cut the power; nil in real use.
+    let changes: UnsyncedChanges?
 
     /// Opens (creating if needed) `directory` and deletes temporary files a crash left behind.
-    public init(directory: String, olderRetainedCount: Int = 1) throws {
+    public init(directory: String, olderRetainedCount: Int = 1, unsyncedChanges: UnsyncedChanges? = nil) throws {
         precondition(olderRetainedCount >= 0, "a negative count of snapshots to keep")
         self.directory = directory
         self.olderRetainedCount = olderRetainedCount
+        changes = unsyncedChanges
         try FileSystem.makeDirectories(directory)
         for name in try FileSystem.list(directory) where name.hasSuffix(Self.suffix + ".tmp") {
-            try FileSystem.unlink(directory + "/" + name)
+            try FileSystem.unlink(directory + "/" + name, changes: changes)
         }
     }
 
@@ -76,12 +79,12 @@ public final class SnapshotStore: Sendable {
         let path = directory + "/" + Self.fileName(for: snapshot.metadata)
         let temporaryPath = path + ".tmp"
         do {
-            let temporary = try PosixFile(path: temporaryPath, flags: O_WRONLY | O_CREAT | O_TRUNC)
+            let temporary = try PosixFile(path: temporaryPath, flags: O_WRONLY | O_CREAT | O_TRUNC, changes: changes)
             try temporary.write(file.bytes, at: 0)
             try temporary.sync()
         }
-        try FileSystem.rename(temporaryPath, path)
-        try FileSystem.syncDirectory(directory)
+        try FileSystem.rename(temporaryPath, path, changes: changes)
+        try FileSystem.syncDirectory(directory, changes: changes)
     }
 
     /// Deletes snapshots older than `index` (the one the WAL durably names), keeping the newest
@@ -91,9 +94,10 @@ public final class SnapshotStore: Sendable {
         let older = try list().filter { $0.index < index }
         guard older.count > olderRetainedCount else { return }
         for old in older.dropLast(olderRetainedCount) {
-            try FileSystem.unlink(directory + "/" + Self.fileName(for: SnapshotMetadata(index: old.index, term: old.term)))
+            try FileSystem.unlink(
+                directory + "/" + Self.fileName(for: SnapshotMetadata(index: old.index, term: old.term)), changes: changes)
         }
-        try FileSystem.syncDirectory(directory)
+        try FileSystem.syncDirectory(directory, changes: changes)
     }
 
     /// Loads and verifies the snapshot at exactly `index` and `term`.

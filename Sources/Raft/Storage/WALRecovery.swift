@@ -21,25 +21,25 @@ enum WALRecovery {
         var tornTail: WALTornTail?
     }
 
-    static func recover(directory: String, segmentBytes: Int) throws -> Outcome {
+    static func recover(directory: String, segmentBytes: Int, changes: UnsyncedChanges?) throws -> Outcome {
         var sequences: [UInt64] = []
         for name in try FileSystem.list(directory) {
             if name.hasSuffix(WALSegmentName.temporarySuffix) {
                 // A rollover that died before its rename: never part of the log.
-                try FileSystem.unlink(directory + "/" + name)
+                try FileSystem.unlink(directory + "/" + name, changes: changes)
             } else if let sequence = WALSegmentName.sequence(fromFileName: name) {
                 sequences.append(sequence)
             }
         }
         sequences.sort()
         guard let lastSequence = sequences.last else {
-            try WALSegmentPreparer.prepare(directory: directory, sequence: 1, segmentBytes: segmentBytes)
+            try WALSegmentPreparer.prepare(directory: directory, sequence: 1, segmentBytes: segmentBytes, changes: changes)
             let (file, end) = try WALWriter.createSegment(
                 directory: directory, sequence: 1,
                 preparedPath: WALSegmentPreparer.temporaryPath(directory: directory, sequence: 1),
-                hardState: HardState(), snapshot: SnapshotMetadata())
+                hardState: HardState(), snapshot: SnapshotMetadata(), changes: changes)
             let writer = WALWriter(
-                directory: directory, segmentBytes: segmentBytes, current: file, offset: end, headerEnd: end,
+                directory: directory, segmentBytes: segmentBytes, changes: changes, current: file, offset: end, headerEnd: end,
                 segments: [WALSegmentInfo(sequence: 1, path: file.path, maxEntryIndex: 0)],
                 hardState: HardState(), snapshot: SnapshotMetadata())
             return Outcome(writer: writer, state: LogState(), tornTail: nil)
@@ -90,7 +90,7 @@ enum WALRecovery {
         }
 
         guard let last else { throw StorageError.invalidArgument("no segment scanned") }
-        let file = try PosixFile(path: last.path, flags: O_WRONLY)
+        let file = try PosixFile(path: last.path, flags: O_WRONLY, changes: changes)
         var tornTail: WALTornTail?
         if last.hasTornTail {
             // Zero the torn bytes in place, so a later, shorter record cannot leave pieces of
@@ -105,7 +105,7 @@ enum WALRecovery {
             if case .entry = record.record { return true } else { return false }
         }?.offset ?? last.validEnd
         let writer = WALWriter(
-            directory: directory, segmentBytes: segmentBytes, current: file, offset: last.validEnd,
+            directory: directory, segmentBytes: segmentBytes, changes: changes, current: file, offset: last.validEnd,
             headerEnd: min(headerEnd, last.validEnd), segments: segments, hardState: state.hardState,
             snapshot: state.snapshot)
         return Outcome(writer: writer, state: state, tornTail: tornTail)

@@ -46,8 +46,12 @@ struct ScannedSegment {
 /// segment is cut to its exact length when the log rolls over), is corruption and refuses to open.
 enum WALSegmentScanner {
     static func scan(path: String, sequence: UInt64, isLast: Bool) throws -> ScannedSegment {
-        let bytes = try PosixFile(path: path, flags: O_RDONLY).readAll()
-        return try bytes.withUnsafeBytes { buffer in
+        try scan(bytes: try PosixFile(path: path, flags: O_RDONLY).readAll(), path: path, sequence: sequence, isLast: isLast)
+    }
+
+    /// Scans a segment's bytes already in memory (`path` only names it in errors).
+    static func scan(bytes: [UInt8], path: String, sequence: UInt64, isLast: Bool) throws -> ScannedSegment {
+        try bytes.withUnsafeBytes { buffer in
             try scan(buffer, bytes: bytes, path: path, sequence: sequence, isLast: isLast)
         }
     }

@@ -14,6 +14,7 @@ import Synchronization
 final class WALSegmentPreparer {
     let directory: String
     let segmentBytes: Int
+    let changes: UnsyncedChanges?
     private var inFlight: (sequence: UInt64, thread: OSThread?, failure: FailureBox)?
 
     /// Where the preparing thread leaves its error.
@@ -21,9 +22,10 @@ final class WALSegmentPreparer {
         let error = Mutex<StorageError?>(nil)
     }
 
-    init(directory: String, segmentBytes: Int) {
+    init(directory: String, segmentBytes: Int, changes: UnsyncedChanges?) {
         self.directory = directory
         self.segmentBytes = segmentBytes
+        self.changes = changes
     }
 
     static func temporaryPath(directory: String, sequence: UInt64) -> String {
@@ -31,8 +33,9 @@ final class WALSegmentPreparer {
     }
 
     /// Creates the zero-filled, synced file for `sequence`.
-    static func prepare(directory: String, sequence: UInt64, segmentBytes: Int) throws {
-        let file = try PosixFile(path: temporaryPath(directory: directory, sequence: sequence), flags: O_WRONLY | O_CREAT | O_TRUNC)
+    static func prepare(directory: String, sequence: UInt64, segmentBytes: Int, changes: UnsyncedChanges?) throws {
+        let file = try PosixFile(
+            path: temporaryPath(directory: directory, sequence: sequence), flags: O_WRONLY | O_CREAT | O_TRUNC, changes: changes)
         // A mebibyte at a time, each synced: one 64 MiB flush at the end would sit in the disk's
         // queue ahead of the live segment's group commits for tens of milliseconds.
         let chunkBytes = 1 << 20
@@ -52,11 +55,11 @@ final class WALSegmentPreparer {
     func startPreparing(sequence: UInt64) {
         discard()
         let failure = FailureBox()
-        let (directory, segmentBytes) = (self.directory, self.segmentBytes)
+        let (directory, segmentBytes, changes) = (self.directory, self.segmentBytes, self.changes)
         // If no thread can be had, `take` prepares the file itself.
         let thread = try? OSThread {
             do {
-                try WALSegmentPreparer.prepare(directory: directory, sequence: sequence, segmentBytes: segmentBytes)
+                try WALSegmentPreparer.prepare(directory: directory, sequence: sequence, segmentBytes: segmentBytes, changes: changes)
             } catch {
                 failure.error.withLock { $0 = error as? StorageError ?? .failed(underlying: "\(error)") }
             }
@@ -74,7 +77,7 @@ final class WALSegmentPreparer {
             return path
         }
         discard()
-        try WALSegmentPreparer.prepare(directory: directory, sequence: sequence, segmentBytes: segmentBytes)
+        try WALSegmentPreparer.prepare(directory: directory, sequence: sequence, segmentBytes: segmentBytes, changes: changes)
         return path
     }
 
@@ -83,6 +86,7 @@ final class WALSegmentPreparer {
         guard let inFlight else { return }
         self.inFlight = nil
         inFlight.thread?.join()
-        _ = unlink(WALSegmentPreparer.temporaryPath(directory: directory, sequence: inFlight.sequence))
+        // Recovery deletes a leftover temporary file anyway, so a failure here costs nothing.
+        try? FileSystem.unlink(WALSegmentPreparer.temporaryPath(directory: directory, sequence: inFlight.sequence), changes: changes)
     }
 }

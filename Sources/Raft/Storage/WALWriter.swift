@@ -29,6 +29,7 @@ struct WALSegmentInfo: Sendable {
 final class WALWriter {
     let directory: String
     let segmentBytes: Int
+    let changes: UnsyncedChanges?
     private var current: PosixFile
     private var offset: Int
     /// The offset after the records every segment starts with; a segment holding no more than
@@ -44,18 +45,19 @@ final class WALWriter {
     private(set) var segmentsReleased = 0
 
     init(
-        directory: String, segmentBytes: Int, current: PosixFile, offset: Int, headerEnd: Int,
+        directory: String, segmentBytes: Int, changes: UnsyncedChanges?, current: PosixFile, offset: Int, headerEnd: Int,
         segments: [WALSegmentInfo], hardState: HardState, snapshot: SnapshotMetadata
     ) {
         self.directory = directory
         self.segmentBytes = segmentBytes
+        self.changes = changes
         self.current = current
         self.offset = offset
         self.headerEnd = headerEnd
         self.segments = segments
         self.hardState = hardState
         self.snapshot = snapshot
-        preparer = WALSegmentPreparer(directory: directory, segmentBytes: segmentBytes)
+        preparer = WALSegmentPreparer(directory: directory, segmentBytes: segmentBytes, changes: changes)
     }
 
     /// Writes a group of batches with as few writes and fdatasyncs as the segment size allows:
@@ -105,7 +107,7 @@ final class WALWriter {
         let sequence = (segments.last?.sequence ?? 0) + 1
         let (file, end) = try WALWriter.createSegment(
             directory: directory, sequence: sequence, preparedPath: try preparer.take(sequence: sequence),
-            hardState: hardState, snapshot: snapshot)
+            hardState: hardState, snapshot: snapshot, changes: changes)
         current = file
         offset = end
         headerEnd = end
@@ -118,7 +120,8 @@ final class WALWriter {
     /// them. Written under the temporary name, synced, then renamed and the directory synced, so a
     /// named segment always has its header (etcd's wal.cut does the same dance).
     static func createSegment(
-        directory: String, sequence: UInt64, preparedPath: String, hardState: HardState, snapshot: SnapshotMetadata
+        directory: String, sequence: UInt64, preparedPath: String, hardState: HardState, snapshot: SnapshotMetadata,
+        changes: UnsyncedChanges?
     ) throws -> (file: PosixFile, end: Int) {
         let path = directory + "/" + WALSegmentName.fileName(sequence: sequence)
         var header: [UInt8] = []
@@ -126,13 +129,13 @@ final class WALWriter {
         WALFrame.append(.hardState(hardState), to: &header)
         WALFrame.append(.snapshot(snapshot), to: &header)
         do {
-            let temporary = try PosixFile(path: preparedPath, flags: O_WRONLY)
+            let temporary = try PosixFile(path: preparedPath, flags: O_WRONLY, changes: changes)
             try temporary.write(header, at: 0)
             try temporary.dataSync()
         }
-        try FileSystem.rename(preparedPath, path)
-        try FileSystem.syncDirectory(directory)
-        return (try PosixFile(path: path, flags: O_WRONLY), header.count)
+        try FileSystem.rename(preparedPath, path, changes: changes)
+        try FileSystem.syncDirectory(directory, changes: changes)
+        return (try PosixFile(path: path, flags: O_WRONLY, changes: changes), header.count)
     }
 
     /// Stops preparing the next segment (on close).
@@ -144,12 +147,12 @@ final class WALWriter {
     private func releaseSegments() throws {
         var released = 0
         while released < segments.count - 1, segments[released].maxEntryIndex <= snapshot.index {
-            try FileSystem.unlink(segments[released].path)
+            try FileSystem.unlink(segments[released].path, changes: changes)
             released += 1
         }
         guard released > 0 else { return }
         segments.removeFirst(released)
         segmentsReleased += released
-        try FileSystem.syncDirectory(directory)
+        try FileSystem.syncDirectory(directory, changes: changes)
     }
 }

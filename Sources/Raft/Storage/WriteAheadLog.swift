@@ -27,10 +27,18 @@ public final class WriteAheadLog: Sendable {
         /// while more callers are at work than have submitted. Zero turns it off.
         public var commitDelayLimit: Duration
 
+        /// Where every change to the log's files is recorded until synced, for tests that cut
+        /// the power (`UnsyncedChanges`); nil in real use.
+        public var unsyncedChanges: UnsyncedChanges?
+
         /// Options with `segmentBytes` (64 MiB by default) and a 200 µs commit delay limit.
-        public init(segmentBytes: Int = 64 << 20, commitDelayLimit: Duration = .microseconds(200)) {
+        public init(
+            segmentBytes: Int = 64 << 20, commitDelayLimit: Duration = .microseconds(200),
+            unsyncedChanges: UnsyncedChanges? = nil
+        ) {
             self.segmentBytes = segmentBytes
             self.commitDelayLimit = commitDelayLimit
+            self.unsyncedChanges = unsyncedChanges
         }
     }
 
@@ -112,7 +120,8 @@ public final class WriteAheadLog: Sendable {
     public static func open(directory: String, options: Options = Options()) throws -> (log: WriteAheadLog, recovered: Recovered) {
         try FileSystem.makeDirectories(directory)
         let lockFile = try LockFile(path: directory + "/LOCK")
-        let outcome = try WALRecovery.recover(directory: directory, segmentBytes: options.segmentBytes)
+        let outcome = try WALRecovery.recover(
+            directory: directory, segmentBytes: options.segmentBytes, changes: options.unsyncedChanges)
         let log = try WriteAheadLog(
             directory: directory, writer: outcome.writer, lockFile: lockFile, commitDelayLimit: options.commitDelayLimit)
         let recovered = Recovered(

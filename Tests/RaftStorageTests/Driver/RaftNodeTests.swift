@@ -80,7 +80,7 @@ struct RaftNodeTests {
             }
         }
         try await eventually("some proposals acknowledged") { acknowledged.count >= 50 }
-        await cluster.kill(firstLeader)
+        try await cluster.kill(firstLeader)
         let secondLeader = try await cluster.waitForLeader()
         #expect(secondLeader != firstLeader)
         let countAtElection = acknowledged.count
@@ -116,15 +116,17 @@ struct RaftNodeTests {
         }
         try await cluster.waitForItems(expected)
         let victim = try #require(cluster.ids.first { $0 != leaderID })
-        await cluster.kill(victim)
+        try await cluster.kill(victim)
         for number in 1...30 {
             expected.append("while-down-\(number)")
             _ = try await leader.propose(Array(expected[expected.count - 1].utf8))
         }
-        // The restarted node finds its first ten entries on its own disk.
+        // The restarted node finds its first ten entries on its own disk: it applied them, and
+        // entries are synced before they are applied. (Not its commit index: a Ready that only
+        // moves the commit index is applied before it is synced, as in etcd, and the power cut
+        // may take it.)
         let storage = try DurableLogStorage.open(directory: cluster.directory(of: victim), walOptions: .init(segmentBytes: 256 * 1024))
         #expect(storage.lastIndex >= 11)
-        #expect(storage.hardState.commit >= 11)
         storage.close()
         try await cluster.start(victim)
         try await cluster.waitForItems(expected)
@@ -137,15 +139,14 @@ struct RaftNodeTests {
         let leaderID = try await cluster.waitForLeader()
         let leader = try cluster.node(leaderID)
         let victim = try #require(cluster.ids.first { $0 != leaderID })
-        await cluster.kill(victim)
+        try await cluster.kill(victim)
         var expected: [String] = []
         for number in 1...70 {
             expected.append("entry-\(number)")
             _ = try await leader.propose(Array(expected[expected.count - 1].utf8))
         }
         // The leader compacted past everything the stopped node has.
-        try await eventually("the leader to compact its log") { cluster.nodes[leaderID] != nil }
-        #expect(await leader.status.firstIndex > 20)
+        try await eventually("the leader to compact its log") { await leader.status.firstIndex > 20 }
         try await cluster.start(victim)
         try await cluster.waitForItems(expected)
         await cluster.stopAll()

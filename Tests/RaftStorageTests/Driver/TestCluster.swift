@@ -44,6 +44,8 @@ final class TestCluster {
     let ids: [NodeID]
     let snapshotEveryAppliedEntries: UInt64
     private(set) var nodes: [NodeID: TestNode] = [:]
+    /// Each running node's unsynced writes, which `kill` loses.
+    private var disks: [NodeID: UnsyncedChanges] = [:]
 
     init(size: Int = 3, snapshotEveryAppliedEntries: UInt64 = 10_000, label: String = #function) throws {
         root = try TemporaryDirectory(label)
@@ -56,9 +58,10 @@ final class TestCluster {
     /// Starts (or restarts, from its directory) node `id`.
     @discardableResult
     func start(_ id: NodeID) async throws -> TestNode {
+        let disk = UnsyncedChanges()
         let storage = try DurableLogStorage.open(
             directory: directory(of: id), bootstrap: ConfState(voters: Set(ids)),
-            walOptions: WriteAheadLog.Options(segmentBytes: 256 * 1024))
+            walOptions: WriteAheadLog.Options(segmentBytes: 256 * 1024, unsyncedChanges: disk))
         let options = TestNode.Options(
             raft: RaftConfig(id: id, electionTimeoutTicks: 10, heartbeatIntervalTicks: 1),
             tickInterval: .milliseconds(10), snapshotEveryAppliedEntries: snapshotEveryAppliedEntries)
@@ -66,6 +69,7 @@ final class TestCluster {
         network.register(id, node)
         await node.start()
         nodes[id] = node
+        disks[id] = disk
         return node
     }
 
@@ -73,9 +77,20 @@ final class TestCluster {
         for id in ids { try await start(id) }
     }
 
-    /// Takes node `id` off the network and stops it, as a crash would.
-    func kill(_ id: NodeID) async {
+    /// Crashes node `id` as a power cut would: off the network, every write since its last
+    /// sync lost (`UnsyncedChanges`), and nothing written after; then the node is stopped,
+    /// which can no longer flush anything.
+    func kill(_ id: NodeID) async throws {
         network.unregister(id)
+        let outcome = try disks.removeValue(forKey: id)?.cutPower()
+        if let outcome { print("node \(id) killed: \(outcome)") }
+        await nodes.removeValue(forKey: id)?.stop()
+    }
+
+    /// Stops node `id` gracefully: what it queued reaches its disk.
+    func stop(_ id: NodeID) async {
+        network.unregister(id)
+        disks[id] = nil
         await nodes.removeValue(forKey: id)?.stop()
     }
 
@@ -111,6 +126,6 @@ final class TestCluster {
     }
 
     func stopAll() async {
-        for id in Array(nodes.keys) { await kill(id) }
+        for id in Array(nodes.keys) { await stop(id) }
     }
 }
