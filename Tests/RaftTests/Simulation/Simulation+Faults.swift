@@ -37,11 +37,19 @@ extension Simulation {
         case 5, 6, 7:
             try changeMembership()
         case 8:
-            guard let leader = currentLeader(), let voters = nodes[index(leader)].core?.confState.voters,
-                  let target = random.pick(voters.sorted()) else { return }
-            try? nodes[index(leader)].core?.transferLeadership(to: target)
+            // Only a transfer the leader accepts counts, and only one to another voter: asking
+            // the leader to hand over to itself, or to a learner, exercises nothing.
+            guard let leader = currentLeader(), let core = nodes[index(leader)].core,
+                  let target = random.pick(core.confState.voters.subtracting([leader]).sorted()) else { return }
+            do {
+                try nodes[index(leader)].core?.transferLeadership(to: target)
+            } catch {
+                lastFaultAction = "transfer \(leader) -> \(target) refused: \(error)"
+                return
+            }
             lastFaultAction = "transfer \(leader) -> \(target)"
             summary.transfers += 1
+            pendingTransfer = (target, core.term)
             try afterStep(leader)
         default:
             lastFaultAction = "none"
@@ -79,7 +87,7 @@ extension Simulation {
         if Int(change.nodeID) == nodes.count + 1 {
             // A brand-new server: empty disk, no membership until the leader's log says so.
             addNode(id: change.nodeID, conf: ConfState())
-            startNode(change.nodeID)
+            try startNode(change.nodeID)
             schedule(.tick(change.nodeID), after: UInt64(random.int(in: 1...Int(Self.tickUnits))))
         }
         try afterStep(leader)

@@ -18,10 +18,11 @@ extension Simulation {
         groups.append(0)
     }
 
-    func startNode(_ id: NodeID) {
+    func startNode(_ id: NodeID) throws(SafetyChecker.Violation) {
         let node = nodes[index(id)]
         node.start(seed: random.next())
-        try? checker.observeApplied(node: id, index: node.store.appliedIndex, chain: node.store.chain)
+        // What a restarted node recovered must agree with what the others applied.
+        try checker.observeApplied(node: id, index: node.store.appliedIndex, chain: node.store.chain)
     }
 
     /// After anything happened at a node: check safety, then hand out its next Ready if it
@@ -38,7 +39,13 @@ extension Simulation {
                         + "has \(held.map { "term \($0)" } ?? "no entry") at \(required.index), committed with term \(required.term)")
                 }
             }
-            if node.lastRole != .leader { summary.elections += 1 }
+            if node.lastRole != .leader {
+                summary.elections += 1
+                if let transfer = pendingTransfer, view.term > transfer.term {
+                    if transfer.target == id { summary.transfersCompleted += 1 }
+                    pendingTransfer = nil
+                }
+            }
         }
         node.lastRole = view.role
         if view.commit != node.lastObservedCommit.index || view.term != node.lastObservedCommit.term {

@@ -25,7 +25,10 @@ final class Simulation {
         var snapshotsSent = 0
         var crashes = 0
         var confChanges = 0
+        /// Leadership transfers a leader accepted.
         var transfers = 0
+        /// Accepted transfers after which the target was the next leader elected.
+        var transfersCompleted = 0
     }
 
     enum Event {
@@ -62,6 +65,8 @@ final class Simulation {
     let maxMembers: Int
     let keys = ["k0", "k1", "k2"]
     var lastFaultAction = ""
+    /// The transfer accepted last, until the next leader is elected.
+    var pendingTransfer: (target: NodeID, term: UInt64)?
     let tracing: Bool
     struct TimedEvent {
         let time: UInt64
@@ -94,7 +99,11 @@ final class Simulation {
 
     func run() throws(Failure) -> Summary {
         for index in nodes.indices {
-            startNode(nodes[index].id)
+            do {
+                try startNode(nodes[index].id)
+            } catch {
+                throw failure(error.description)
+            }
             // Nodes tick out of phase, like separate machines.
             schedule(.tick(nodes[index].id), after: UInt64(random.int(in: 1...Int(Self.tickUnits))))
         }
@@ -183,7 +192,7 @@ final class Simulation {
             try completeReady(id)
         case .restart(let id):
             guard !nodes[index(id)].isUp, !nodes[index(id)].decommissioned else { return }
-            startNode(id)
+            try startNode(id)
             schedule(.tick(id), after: UInt64(random.int(in: 1...Int(Self.tickUnits))))
             try afterStep(id)
         case .clientStart(let client):

@@ -54,6 +54,7 @@ import Testing
             total.crashes += summary.crashes
             total.confChanges += summary.confChanges
             total.transfers += summary.transfers
+            total.transfersCompleted += summary.transfersCompleted
         }
         print("20 seeds: \(total)")
         #expect(total.elections > 40)
@@ -61,6 +62,7 @@ import Testing
         #expect(total.snapshotsSent > 5)
         #expect(total.confChanges > 10)
         #expect(total.transfers > 5)
+        #expect(total.transfersCompleted > 3)
         #expect(total.operations > 500)
     }
 
