@@ -1,4 +1,5 @@
 import CSpawn
+import Dispatch
 import Glibc
 import Synchronization
 
@@ -101,25 +102,20 @@ public final class InstanceHandle: Sendable {
     /// init ignores signals it has no handler for, so such a service only ends by the kill.
     public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(10)) async -> InstanceExit {
         if let exit = exitStatus { return exit }
-        let timeout = discards(signal) ? .zero : timeout
-        try? self.signal(signal)
-        return await withTaskGroup(of: InstanceExit?.self) { group in
-            group.addTask { await self.wait() }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                if !Task.isCancelled { try? self.cgroup.kill() }
-                return nil
+        if discards(signal) {
+            try? kill()
+        } else {
+            try? self.signal(signal)
+            // The kill runs on a Dispatch queue, not in a task: on a loaded node the cooperative
+            // pool can be busy for seconds, and a stop must not wait for it. It holds the handle
+            // until then and does nothing if the instance has exited.
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(timeout.nanosecondsClamped))) { [self] in
+                if exitStatus == nil { try? kill() }
             }
-            var status: InstanceExit?
-            while let next = await group.next() {
-                if let next {
-                    status = next
-                    group.cancelAll()
-                }
-            }
-            return status ?? InstanceExit(termination: .unknown, oomKillCount: 0)
         }
+        return await wait()
     }
+
 
     /// Memory, CPU and pids use of the whole instance.
     public func stats() throws(SystemCallError) -> CgroupStats {

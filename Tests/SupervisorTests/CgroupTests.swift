@@ -91,7 +91,8 @@ struct CgroupLayoutTests {
         return layout
     }
 
-    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/sys/fs/cgroup/unified"), "this host is hybrid"))
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/sys/fs/cgroup/unified"),
+                   "not a hybrid host: no cgroup2 mount at /sys/fs/cgroup/unified"))
     func detectsThisHostAsHybrid() throws {
         let layout = try CgroupLayout.detect()
         #expect(layout.mode == .hybrid)

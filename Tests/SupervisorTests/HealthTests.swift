@@ -32,10 +32,26 @@ struct HealthTests {
             var status = try await instance.wait(timeout: .seconds(30)) { $0.isReady }
             #expect(status.health == .healthy)
             #expect(status.lastCheck == ProbeOutcome(passed: true, detail: "HTTP 200"))
-            // Two failures are below the threshold of three: still healthy.
+            #expect(status.launchCount == 1)
+            // Two failures are below the threshold of three: still healthy, not restarted. The
+            // marker comes back from inside the predicate, which runs on the instance's loop as
+            // the second failure is recorded, so the third check (an interval later) passes
+            // however late this task resumes on a loaded machine.
             unlink(marker)
-            _ = try await instance.wait(timeout: .seconds(30)) { $0.lastCheck?.passed == false }
-            try "ok".write(toFile: marker, atomically: true, encoding: .utf8)
+            status = try await instance.wait(timeout: .seconds(30)) { status in
+                guard status.consecutiveCheckFailures == 2 else { return false }
+                _ = try? "ok".write(toFile: marker, atomically: true, encoding: .utf8)
+                return true
+            }
+            #expect(status.health == .healthy)
+            #expect(status.launchCount == 1)
+            #expect(status.lastCheck == ProbeOutcome(passed: false, detail: "HTTP 404"))
+            status = try await instance.wait(timeout: .seconds(30)) { $0.lastCheck?.passed == true }
+            #expect(status.health == .healthy)
+            #expect(status.consecutiveCheckFailures == 0)
+            #expect(status.launchCount == 1)
+            #expect(!instance.events().contains { $0.kind == .unhealthy })
+            // Three failures in a row: unhealthy, and the instance is restarted.
             unlink(marker)
             status = try await instance.wait(timeout: .seconds(30)) { $0.launchCount == 2 }
             #expect(status.lastExit == .healthCheckFailed(detail: "HTTP 404"))

@@ -259,6 +259,7 @@ import Testing
         var checking = false
         _ = machine.start(now: clock.now)
         var pendingLaunch = true
+        var ended: InstancePhase?
         for _ in 0..<400 {
             clock.advance(.milliseconds(Int64.random(in: 1...400, using: &random)))
             var actions: [InstanceAction] = []
@@ -298,7 +299,15 @@ import Testing
                     break
                 }
             }
-            if pendingLaunch && !running, case .stopping = machine.phase {}
+            // An ended instance never acts again: no launch, signal, kill or check, whatever comes
+            // in, and it stays in the phase it ended in (the driver drops it once it has ended).
+            if let ended {
+                #expect(actions.allSatisfy { $0 == .persist }, "seed \(seed): \(actions) after ending \(ended)")
+                #expect(machine.phase == ended, "seed \(seed): \(machine.phase) after ending \(ended)")
+            } else if !machine.phase.isActive {
+                #expect(!running && !pendingLaunch, "seed \(seed): ended \(machine.phase) with a process")
+                ended = machine.phase
+            }
             if !machine.phase.isActive {
                 #expect(machine.nextDeadline == nil)
             }

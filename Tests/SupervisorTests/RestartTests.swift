@@ -93,9 +93,12 @@ struct RestartTests {
         try await withTestNode { test in
             let policy = SupervisionPolicy(restart: RestartPolicy(initialDelay: .seconds(2), maxDelay: .seconds(2)))
             let instance = try await test.node.supervise(shellService("exit 1", rootfs: rootfs, policy: policy))
+            // The stop is queued from the instance's loop as it enters the backoff, so that it
+            // lands inside the 2 s backoff however late this task resumes on a loaded machine.
             _ = try await instance.wait(timeout: .seconds(30)) {
-                if case .backingOff = $0.phase { return true }
-                return false
+                guard case .backingOff = $0.phase else { return false }
+                instance.requestStop()
+                return true
             }
             let status = await instance.stop()
             #expect(status.phase == .stopped)

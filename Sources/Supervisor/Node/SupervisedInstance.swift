@@ -116,9 +116,16 @@ public final class SupervisedInstance: Sendable {
     /// Stops the instance for good (stop signal, then its cgroup is killed after the stop
     /// timeout; a pending restart is cancelled) and returns once it has ended.
     public func stop() async -> InstanceStatus {
-        loop.execute { self.input { machine, now in machine.stop(now: now) } }
+        requestStop()
         return (try? await wait(timeout: .seconds(3600)) { $0.isFinished })
             ?? state.withLock { Self.status(of: $0, id: instanceID) }
+    }
+
+    /// Asks the instance to stop for good, as `stop()` does, without waiting for it to end
+    /// (`systemctl stop --no-block`). The request is queued on the instance's event loop at
+    /// once; it needs no task to run.
+    public func requestStop() {
+        loop.execute { self.input { machine, now in machine.stop(now: now) } }
     }
 
     /// Starting a wait that did not end in time.
@@ -139,7 +146,7 @@ public final class SupervisedInstance: Sendable {
             instanceID: id, phase: machine.phase, pid: state.handle?.pid, isReady: machine.isReady,
             health: machine.health?.status, statusText: machine.readiness?.statusText, launchCount: machine.launchCount,
             restartCount: machine.restart.restartCount, lastExit: machine.lastExit, adopted: state.adopted,
-            lastCheck: state.lastCheck)
+            lastCheck: state.lastCheck, consecutiveCheckFailures: machine.health?.consecutiveFailures ?? 0)
     }
 
     // MARK: - Inputs (on the loop)

@@ -69,6 +69,9 @@ public struct InstanceStatus: Sendable, Hashable {
     public var adopted: Bool
     /// The last health check's outcome.
     public var lastCheck: ProbeOutcome?
+    /// Health checks failed in a row that count towards `unhealthyThreshold` (Docker's
+    /// `FailingStreak`): an operator sees an instance about to be restarted before it is.
+    public var consecutiveCheckFailures: Int = 0
 
     /// Whether the instance has reached an end: stopped, failed or completed.
     public var isFinished: Bool {
