@@ -37,8 +37,12 @@ enum HTTPSupport {
         do {
             var buffer = try await request.body.collect(upTo: limit)
             return buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch is NIOTooManyBytesError {
+            throw APIError(
+                code: APIErrorCode.payloadTooLarge,
+                message: "the request body is larger than \(limit >> 20) MiB; split the manifest into several applications")
         } catch {
-            throw APIError(code: APIErrorCode.badRequest, message: "the request body is larger than \(limit >> 20) MiB or could not be read")
+            throw APIError(code: APIErrorCode.badRequest, message: "the request body could not be read: \(error)")
         }
     }
 

@@ -41,6 +41,8 @@ public struct APIError: Codable, Sendable, Hashable, Error, CustomStringConverti
 /// The codes that are not the controller's own (those pass through unchanged).
 public enum APIErrorCode {
     public static let badRequest = "bad_request"
+    /// A request body over the API's limit (16 MiB).
+    public static let payloadTooLarge = "payload_too_large"
     public static let notFound = "not_found"
     public static let unauthorized = "unauthorized"
     public static let noLeader = "no_leader"
@@ -56,6 +58,7 @@ public enum APIErrorCode {
         switch code {
         case badRequest, invalidManifest, "invalid_replicas", "invalid_node": 400
         case unauthorized: 401
+        case payloadTooLarge: 413
         case notFound, "application_not_found", "service_not_found", "node_not_found", "instance_not_found": 404
         case revisionConflict, "stale_heartbeat": 409
         case noLeader, overloaded: 503

@@ -34,6 +34,9 @@ struct APIAccessTests {
         #expect(stat((agent.socket as NSString).deletingLastPathComponent, &info) == 0 && info.st_mode & 0o077 == 0)
     }
 
+    /// Events that happen after the stream is open reach it: the replayed history is read first
+    /// (the dev node's own event), and only then is the application applied, so the applied
+    /// event cannot have come from the replay.
     @Test func eventStreamDeliversChangesAsTheyHappen() throws {
         let agent = try DevAgent()
         defer { agent.shutdown() }
@@ -50,18 +53,30 @@ struct APIAccessTests {
             process.terminate()
             process.waitUntilExit()
         }
-        usleep(500_000)
+        let stream = output.fileHandleForReading.fileDescriptor
+        let replayed = readPipe(stream, for: .seconds(20)) { $0.contains("node.updated") }
+        #expect(replayed.contains("node.updated"), "the stream replayed no history: \(replayed)")
+        #expect(!replayed.contains("application.applied"), "\(replayed)")
         #expect(try agent.deployctl("apply", "-f", "manifests/batch.json", "--timeout", "60s").status == 0)
+        let live = readPipe(stream, for: .seconds(20)) { $0.contains("application.applied") && $0.contains("completed") }
+        #expect(live.contains("application.applied") && live.contains("report") && live.contains("revision 1"), "\(live)")
+        #expect(live.contains("instance.placed"))
+        #expect(live.contains("completed"))
+    }
+
+    /// Reads what `descriptor` delivers until `done` holds for all of it, the writer closes, or
+    /// `limit` passes; poll(2) keeps the deadline even when nothing arrives.
+    private func readPipe(_ descriptor: Int32, for limit: Duration, until done: (String) -> Bool) -> String {
+        let deadline = ContinuousClock.now + limit
         var text = ""
-        let deadline = Date().addingTimeInterval(20)
-        let handle = output.fileHandleForReading
-        while Date() < deadline, !(text.contains("application.applied") && text.contains("completed")) {
-            let data = handle.availableData
-            if data.isEmpty { break }
-            text += String(decoding: data, as: UTF8.self)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !done(text), ContinuousClock.now < deadline {
+            var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&ready, 1, 100) > 0 else { continue }
+            let count = read(descriptor, &buffer, buffer.count)
+            if count <= 0 { break }
+            text += String(decoding: buffer[0..<count], as: UTF8.self)
         }
-        #expect(text.contains("application.applied") && text.contains("report") && text.contains("revision 1"), "\(text)")
-        #expect(text.contains("instance.placed"))
-        #expect(text.contains("completed"))
+        return text
     }
 }

@@ -53,6 +53,22 @@ enum CgroupCleanup {
         hierarchies().contains { FileManager.default.fileExists(atPath: $0 + "/" + parent) }
     }
 
+    /// The cgroup directories below the parent, in every hierarchy (the parent itself not counted).
+    static func children(parent: String) -> [String] {
+        var children: [String] = []
+        for root in hierarchies() {
+            let top = root + "/" + parent
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: top) else { continue }
+            for name in names {
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: top + "/" + name, isDirectory: &isDirectory), isDirectory.boolValue {
+                    children.append(top + "/" + name)
+                }
+            }
+        }
+        return children
+    }
+
     /// Pids in the subtree (all hierarchies, deduplicated).
     static func pids(parent: String) -> Set<Int32> {
         var pids = Set<Int32>()

@@ -20,8 +20,6 @@ enum UnixHTTP {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard connected == 0 else { throw TestFailure("connect \(socketPath): errno \(errno)") }
-        var timeout = timeval(tv_sec: 60, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         return try exchange(descriptor, method: method, path: path, host: "agentd", body: body)
     }
 
@@ -29,8 +27,6 @@ enum UnixHTTP {
         let descriptor = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw TestFailure("socket: \(errno)") }
         defer { close(descriptor) }
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -39,29 +35,47 @@ enum UnixHTTP {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw TestFailure("connect \(host):\(port): errno \(errno)") }
-        return try exchange(descriptor, method: method, path: path, host: host, body: nil, headers: headers)
+        return try exchange(descriptor, method: method, path: path, host: host, body: nil, headers: headers, timeout: .seconds(timeoutSeconds))
     }
 
-    private static func exchange(_ descriptor: Int32, method: String, path: String, host: String, body: String?, headers: [String: String] = [:]) throws -> (status: Int, body: String) {
+    private static func exchange(
+        _ descriptor: Int32, method: String, path: String, host: String, body: String?, headers: [String: String] = [:],
+        timeout: Duration = .seconds(60)
+    ) throws -> (status: Int, body: String) {
         // HTTP/1.1 with `Connection: close`: the server ends the connection after its answer.
         var request = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
         if let body { request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
         request += "\r\n" + (body ?? "")
         let bytes = Array(request.utf8)
+        // Send and receive together: a server may answer (413, say) before it has read the whole
+        // body and then stop reading, so a client that only reads once it has sent everything
+        // would wait forever.
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+        let deadline = ContinuousClock.now + timeout
         var sent = 0
-        while sent < bytes.count {
-            let count = bytes[sent...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard count > 0 else { throw TestFailure("send: errno \(errno)") }
-            sent += count
-        }
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = recv(descriptor, &buffer, buffer.count, 0)
-            if count <= 0 { break }
-            response.append(contentsOf: buffer[0..<count])
-            if let complete = Self.completeLength(response), response.count >= complete { break }
+        exchange: while ContinuousClock.now < deadline {
+            var ready = pollfd(fd: descriptor, events: Int16(POLLIN) | (sent < bytes.count ? Int16(POLLOUT) : 0), revents: 0)
+            guard poll(&ready, 1, 1000) > 0 else { continue }
+            if ready.revents & Int16(POLLOUT) != 0 && sent < bytes.count {
+                let count = bytes[sent...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if count > 0 {
+                    sent += count
+                } else if errno == EPIPE || errno == ECONNRESET {
+                    sent = bytes.count
+                } else if errno != EAGAIN {
+                    throw TestFailure("send: errno \(errno)")
+                }
+            }
+            if ready.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+                let count = recv(descriptor, &buffer, buffer.count, 0)
+                if count < 0 && errno == EAGAIN { continue }
+                if count <= 0 { break exchange }
+                response.append(contentsOf: buffer[0..<count])
+                if let complete = Self.completeLength(response), response.count >= complete { break exchange }
+            }
         }
         let text = String(decoding: response, as: UTF8.self)
         if text.lowercased().contains("transfer-encoding: chunked") { return try dechunk(text) }
