@@ -16,23 +16,29 @@ let package = Package(
         .package(name: "Flotilla", path: ".."),
     ],
     targets: [
-        // Decoding and validating a manifest of 1,000 services (issue 2's figure).
+        // Decoding and validating a manifest of 1,000 services (issue 2's figure), against
+        // Foundation's JSONDecoder into a Codable model of the same shape.
         .executableTarget(
             name: "manifest-bench",
             dependencies: [.product(name: "Manifest", package: "Flotilla")],
             swiftSettings: strict),
-        // Start latency against `crun run` and posix_spawn; density of 1,000 sleeping services.
+        // Start latency against `crun run` and posix_spawn of the same static busybox; density of
+        // 1,000 sleeping services launched as the agent does (a manifest's service, supervised).
         .executableTarget(
             name: "spawn-bench",
-            dependencies: [.product(name: "Supervisor", package: "Flotilla"), "CSpawnBench"],
+            dependencies: [.product(name: "Supervisor", package: "Flotilla"), .product(name: "Manifest", package: "Flotilla"),
+                           "CSpawnBench"],
             swiftSettings: strict),
-        // spawn-bench's raw calls: a private mount namespace for crun's thread.
+        // spawn-bench's raw calls: a private mount namespace for crun's thread; mallinfo2.
         .target(name: "CSpawnBench"),
-        // Restart latency against spawn latency; log capture against cat; idle CPU with 1,000 checked instances.
+        // Restart latency against spawn latency; log capture against cat; idle CPU with 1,000 checked
+        // instances; each with journald forwarding off and on (a private journald when none runs).
         .executableTarget(
             name: "supervisor-bench",
-            dependencies: [.product(name: "Supervisor", package: "Flotilla")],
+            dependencies: [.product(name: "Supervisor", package: "Flotilla"), "CJournalBench"],
             swiftSettings: strict),
+        // supervisor-bench's floor for forwarding: the same lines sent to journald from a bare C loop.
+        .target(name: "CJournalBench", linkerSettings: [.linkedLibrary("systemd")]),
         // The Raft core alone: committed entries per second through 3 in-process cores.
         .executableTarget(
             name: "raft-core-bench",

@@ -1,104 +1,150 @@
 import Foundation
 import Glibc
+import Manifest
 import Supervisor
+import Synchronization
 
-/// Many long-running services (busybox `sleep`) under one supervisor: what each costs the
-/// supervisor in memory, whether any process besides the services exists, and what the idle
-/// supervisor burns in CPU.
+/// Many long-running services (busybox `sleep`) under one node supervisor, launched the way the
+/// agent launches them: a manifest's service through `NodeSupervisor.supervise`, so that every
+/// instance has its per-instance objects (state machine, log FIFOs and files, state file, notify
+/// socket, event handler). Measures what each costs the supervisor in memory, whether any process
+/// besides the services appeared, and what the idle supervisor burns in CPU.
+///
+/// Runs in a process of its own (`spawn-bench --density-only`): nothing launched before, so the
+/// baseline is the node supervisor just set up, not a heap grown by earlier benchmark rounds.
+/// One-time costs of the first launches (lazily made pools and caches) count against the services.
 struct Density {
     var services: Int
     var launchTime: Duration
-    /// Median launch time of the first and of the last tenth of the services.
+    /// Median `supervise` time of the first and of the last tenth of the services.
     var firstTenthLaunch: Duration
     var lastTenthLaunch: Duration
     var rssBeforeKiB: Int
     var rssAfterKiB: Int
-    var ownChildren: Int
-    var childrenNotDirect: Int
-    var systemProcessDelta: Int
+    var heapBeforeBytes: Int
+    var heapAfterBytes: Int
+    /// Processes on the host after the launches that were not there before, less the services.
+    var newProcesses: NewProcesses
+    var servicesNotChildren: Int
     var threads: Int
     var idleWindow: Duration
     var idleCPU: Duration
     var teardownTime: Duration
     var cgroupsLeft: Int
 
-    static func measure(count: Int, supervisor: Supervisor, rootfs: BenchRootfs, idleWindow: Duration) async throws
-        -> Density
+    /// What appeared on the host besides the services, sorted by whose it is.
+    struct NewProcesses {
+        /// Descendants of the supervisor, or in its cgroups: helpers of ours.
+        var helpers: [String] = []
+        /// Neither: other work on this machine (compilers, shells) that started meanwhile.
+        var unrelated: [String] = []
+    }
+
+    static func measure(count: Int, rootfs: BenchRootfs, idleWindow: Duration) async throws -> Density {
+        let pidsBefore = HostProcesses.all()
+        let service = try sleeperService(rootfs: rootfs.path)
+        let state = NSTemporaryDirectory() + "flotilla-density-\(getpid())"
+        let parent = "flotilla-density-\(getpid())"
+        let events = EventCounter()
+        // The agent's configuration (Agent.swift): journal when present, 1 MiB pipes, an event handler.
+        let node = try NodeSupervisor(NodeSupervisor.Configuration(
+            stateDirectory: state, cgroupParent: parent, eventHandler: { _, _ in events.increment() }))
+        defer {
+            try? node.supervisor.cgroups.removeParent()
+            try? FileManager.default.removeItem(atPath: state)
+        }
+        do {
+            return try await measure(count: count, service: service, node: node, parent: parent, pidsBefore: pidsBefore,
+                                     idleWindow: idleWindow)
+        } catch {
+            await node.shutdown()
+            throw error
+        }
+    }
+
+    private static func measure(count: Int, service: Service, node: NodeSupervisor, parent: String,
+                                pidsBefore: Set<pid_t>, idleWindow: Duration) async throws -> Density
     {
-        let rssBefore = statusField("VmRSS")
-        let processesBefore = systemProcessCount()
+        let me = getpid()
+        let rssBefore = ProcessUsage.residentKiB
+        let heapBefore = ProcessUsage.heapInUseBytes
         let start = ContinuousClock.now
-        var instances: [InstanceHandle] = []
+        var instances: [SupervisedInstance] = []
         var launchTimes: [Duration] = []
         instances.reserveCapacity(count)
         for index in 0..<count {
-            var spec = LaunchSpec(instanceID: "density-\(getpid())-\(index)", command: ["/bin/sleep", "100000"],
-                                  root: .directory(rootfs.path))
-            spec.cgroupLimits = StartLatency.limits
+            let id = "sleeper-\(me)-\(index)"
+            // What NodeWorker.start adds.
+            let facts = InstanceFacts(instanceID: id, environment: [
+                "FLOTILLA_INSTANCE": id, "FLOTILLA_SERVICE": service.name, "FLOTILLA_APPLICATION": "density",
+                "FLOTILLA_NODE": "bench",
+            ])
             let launchStart = ContinuousClock.now
-            instances.append(try supervisor.launch(spec))
+            instances.append(try await node.supervise(SupervisedService(service: service, instance: facts)))
             launchTimes.append(ContinuousClock.now - launchStart)
         }
-        let tenth = max(count / 10, 1)
-        let firstTenth = launchTimes.prefix(tenth).sorted()[tenth / 2]
-        let lastTenth = launchTimes.suffix(tenth).sorted()[tenth / 2]
         let launchTime = ContinuousClock.now - start
+        let tenth = max(count / 10, 1)
         try await Task.sleep(for: .seconds(1))
-        let children = Set(directChildren())
-        let services = Set(instances.map(\.pid))
-        let processesAfter = systemProcessCount()
-        let rssAfter = statusField("VmRSS")
-        let threads = statusField("Threads")
 
-        let cpuBefore = processCPUTime()
+        var servicePids = Set<pid_t>()
+        for instance in instances {
+            guard let pid = await instance.status().pid else { throw BenchError("\(instance.instanceID) is not running") }
+            servicePids.insert(pid)
+        }
+        let pidsAfter = HostProcesses.all()
+        var newProcesses = NewProcesses()
+        for pid in pidsAfter.subtracting(pidsBefore).subtracting(servicePids).sorted() {
+            guard let stat = HostProcesses.stat(pid) else { continue }
+            let text = "\(pid) \(stat.name) (parent \(stat.parent))"
+            if HostProcesses.descends(pid, from: me) || HostProcesses.isInCgroup(pid, under: parent) {
+                newProcesses.helpers.append(text)
+            } else {
+                newProcesses.unrelated.append(text)
+            }
+        }
+        let children = HostProcesses.children(of: me, among: pidsAfter)
+        let rssAfter = ProcessUsage.residentKiB
+        let heapAfter = ProcessUsage.heapInUseBytes
+        let threads = ProcessUsage.threads
+
+        let cpuBefore = ProcessUsage.cpuTime()
         try await Task.sleep(for: idleWindow)
-        let idleCPU = processCPUTime() - cpuBefore
+        let idleCPU = ProcessUsage.cpuTime() - cpuBefore
 
         let teardownStart = ContinuousClock.now
-        for instance in instances { try instance.kill() }
-        for instance in instances { _ = await instance.wait() }
+        await node.shutdown()
         let teardownTime = ContinuousClock.now - teardownStart
-        let left = supervisor.cgroups.parentDirectories.reduce(0) { total, directory in
-            total + ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix("density-") }.count
+        let left = node.supervisor.cgroups.parentDirectories.reduce(0) { total, directory in
+            total + ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix("sleeper-") }.count
         }
         return Density(
-            services: count, launchTime: launchTime, firstTenthLaunch: firstTenth, lastTenthLaunch: lastTenth,
-            rssBeforeKiB: rssBefore, rssAfterKiB: rssAfter,
-            ownChildren: children.count, childrenNotDirect: services.subtracting(children).count,
-            systemProcessDelta: processesAfter - processesBefore, threads: threads, idleWindow: idleWindow,
+            services: count, launchTime: launchTime, firstTenthLaunch: launchTimes.prefix(tenth).sorted()[tenth / 2],
+            lastTenthLaunch: launchTimes.suffix(tenth).sorted()[tenth / 2], rssBeforeKiB: rssBefore, rssAfterKiB: rssAfter,
+            heapBeforeBytes: heapBefore, heapAfterBytes: heapAfter, newProcesses: newProcesses,
+            servicesNotChildren: servicePids.subtracting(children).count, threads: threads, idleWindow: idleWindow,
             idleCPU: idleCPU, teardownTime: teardownTime, cgroupsLeft: left)
     }
 
-    /// A number field of /proc/self/status (VmRSS is in kB).
-    static func statusField(_ name: String) -> Int {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        for line in status.split(separator: "\n") where line.hasPrefix(name + ":") {
-            return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1]) ?? -1
+    /// agent-bench's sleeper (Benchmarks/scripts/agent-bench), on the benchmark's rootfs.
+    static func sleeperService(rootfs: String) throws -> Service {
+        let manifest = """
+            {"name": "density", "services": [{"name": "sleeper", "command": ["/bin/sleep", "100000"], "user": "nobody",
+              "rootfs": "\(rootfs)", "readOnlyRootfs": true,
+              "resources": {"cpu": 0.01, "memory": "8Mi", "pids": 4}, "discovery": {"enabled": false}}]}
+            """
+        guard let service = try ManifestDecoder.decode(Array(manifest.utf8)).services.first else {
+            throw BenchError("the density manifest has no service")
         }
-        return -1
+        return service
     }
+}
 
-    static func systemProcessCount() -> Int {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { Int($0) != nil }.count
-    }
+/// Counts the node's instance events, as the agent's handler receives them.
+final class EventCounter: Sendable {
+    private let count = Mutex(0)
 
-    /// Every process whose parent is this one (field 4 of /proc/PID/stat).
-    static func directChildren() -> [pid_t] {
-        let me = getpid()
-        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
-            guard let pid = pid_t(entry),
-                let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                let afterName = stat.split(separator: ")").last
-            else { return nil }
-            let fields = afterName.split(separator: " ")
-            return fields.count > 1 && pid_t(fields[1]) == me ? pid : nil
-        }
-    }
-
-    static func processCPUTime() -> Duration {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return .seconds(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
-            + .microseconds(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
+    func increment() {
+        count.withLock { $0 += 1 }
     }
 }

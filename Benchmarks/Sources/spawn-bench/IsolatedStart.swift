@@ -5,6 +5,7 @@ import Supervisor
 /// on a real node (seconds apart, not back to back). Kernel state that back-to-back rounds keep
 /// warm has gone cold by then, e.g. the RCU-synchronised cgroup_threadgroup_rwsem, whose write
 /// lock (taken for any pid written to a v1 cgroup.procs) then costs a full grace period.
+/// posix_spawn runs the same static busybox `true` as the launch.
 struct IsolatedStart {
     var flotilla: [Duration] = []
     var posixSpawn: [Duration] = []
@@ -26,7 +27,7 @@ struct IsolatedStart {
             }
             try await Task.sleep(for: pause)
             let posixStart = ContinuousClock.now
-            guard spawnAndWait("/bin/true", ["/bin/true"]) == 0 else { throw BenchError("posix_spawn round \(round)") }
+            guard spawnAndWait(rootfs.truePath, ["/bin/true"]) == 0 else { throw BenchError("posix_spawn round \(round)") }
             result.posixSpawn.append(ContinuousClock.now - posixStart)
         }
         return result

@@ -26,6 +26,15 @@ final class BenchRootfs {
     }
 }
 
+/// Whether service output also goes to journald: the figures are taken both ways, since
+/// forwarding is on by default wherever journald runs.
+enum Forwarding: String {
+    case off, on
+
+    var journalMode: NodeSupervisor.JournalMode { self == .on ? .automatic : .disabled }
+    var label: String { "journald forwarding \(rawValue)" }
+}
+
 /// A node supervisor with its own state directory and parent cgroup, removed afterwards.
 final class BenchNode {
     let node: NodeSupervisor
@@ -35,14 +44,17 @@ final class BenchNode {
     /// Every event of every instance, in order.
     let events = EventLog()
 
-    init() throws {
+    init(_ forwarding: Forwarding) throws {
         let tag = UUID().uuidString.prefix(8).lowercased()
         state = NSTemporaryDirectory() + "flotilla-bench-" + tag
         parent = "flotilla-bench-" + tag
         let events = self.events
         node = try NodeSupervisor(NodeSupervisor.Configuration(
-            stateDirectory: state, cgroupParent: parent, journal: .disabled,
+            stateDirectory: state, cgroupParent: parent, journal: forwarding.journalMode,
             eventHandler: { _, event in events.append(event) }))
+        if forwarding == .on && !node.forwardsToJournal {
+            throw BenchFailure("journald forwarding asked for, but no journald listens on /run/systemd/journal/socket")
+        }
     }
 
     func finish() async {
@@ -63,6 +75,11 @@ final class EventLog: Sendable {
     var all: [InstanceEvent] {
         events.withLock { $0 }
     }
+}
+
+struct BenchFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
 
 func median(_ values: [Duration]) -> Duration {
@@ -91,6 +108,11 @@ func residentBytes() -> Int {
     let text = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8)) ?? ""
     let pages = Int(text.split(separator: " ").dropFirst().first ?? "0") ?? 0
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+/// "N MiB" when `bytes` is a whole number of MiB, else "N KiB".
+func sizeText(_ bytes: Int) -> String {
+    bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB" : "\(bytes >> 10) KiB"
 }
 
 /// `count` lines of increasing numbers, about `bytes` in all.

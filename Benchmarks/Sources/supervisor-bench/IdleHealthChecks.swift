@@ -6,9 +6,9 @@ import Supervisor
 /// The supervisor's idle CPU with 1,000 instances (busybox httpd) under HTTP health checks every
 /// 10 seconds: all checks run on one event loop.
 enum IdleHealthChecks {
-    static func run(rootfs: BenchRootfs, instances: Int, measure: Duration) async throws {
+    static func run(rootfs: BenchRootfs, instances: Int, measure: Duration, forwarding: Forwarding) async throws {
         try "ok".write(toFile: rootfs.path + "/www/health", atomically: true, encoding: .utf8)
-        let bench = try BenchNode()
+        let bench = try BenchNode(forwarding)
         let memoryBefore = residentBytes()
         let check = HealthCheck(probe: .http(HTTPCheck(port: "http", path: "/health")), interval: .seconds(10),
                                 timeout: .seconds(2))
@@ -40,7 +40,7 @@ enum IdleHealthChecks {
             if status.lastCheck != nil { checks += 1 }
             if status.health == .healthy { healthy += 1 }
         }
-        print("== Idle supervisor: \(instances) instances, HTTP health checks every 10 s")
+        print("== Idle supervisor: \(instances) instances, HTTP health checks every 10 s, \(forwarding.label)")
         print("  launched in \(milliseconds(launched)), all ready in \(milliseconds(ready)); healthy now: \(healthy)")
         print(String(format: "  supervisor CPU while idle: %.2f%% of one core over %.0f s  (goal <= 2%%)",
                      seconds(cpu) / seconds(wall) * 100, seconds(wall)))

@@ -9,8 +9,8 @@ import Supervisor
 /// exit and cleanup) has all of that but supervision, so their difference is what restarting
 /// adds on top of spawning.
 enum RestartLatency {
-    static func run(rootfs: BenchRootfs, cycles: Int) async throws {
-        let bench = try BenchNode()
+    static func run(rootfs: BenchRootfs, cycles: Int, forwarding: Forwarding) async throws {
+        let bench = try BenchNode(forwarding)
         let spec = LaunchSpec(instanceID: "bench-true", command: ["/bin/true"], root: .directory(rootfs.path))
         var spawn: [Duration] = []
         var bare: [Duration] = []
@@ -52,7 +52,7 @@ enum RestartLatency {
         let spawnMedian = median(spawn)
         let bareMedian = median(bare)
         let cycleMedian = median(cycle)
-        print("== Restart latency (zero backoff), \(cycles) bare cycles, \(cycle.count) supervised restarts")
+        print("== Restart latency (zero backoff), \(cycles) bare cycles, \(cycle.count) supervised restarts, \(forwarding.label)")
         print("  spawn latency (launch until execve):            \(milliseconds(spawnMedian))")
         print("  bare cycle (launch, exit, cgroup cleanup):      \(milliseconds(bareMedian))")
         print("  supervised restart cycle (launch to launch):    \(milliseconds(cycleMedian))")

@@ -8,4 +8,8 @@
 /// Returns 0 or -errno.
 int spawn_bench_hide_unified_cgroup(const char *unified);
 
+/// Bytes the process's malloc has handed out and not had back, over every arena (mallinfo2's
+/// uordblks + hblkhd). Why here: Swift's Glibc module does not export <malloc.h>.
+long long spawn_bench_heap_in_use_bytes(void);
+
 #endif
