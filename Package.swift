@@ -91,21 +91,23 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict),
+        // What several test targets share: running a blocking test on a thread of its own.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
         // The real agentd and deployctl, end to end (root: they launch real services).
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentAPI", "agentd", "deployctl"], swiftSettings: strict),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentAPI", "agentd", "deployctl", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),
         // Runs the built deployctl binary, so it depends on it to have it built first.
-        .testTarget(name: "DeployctlTests", dependencies: ["deployctl"], swiftSettings: strict),
+        .testTarget(name: "DeployctlTests", dependencies: ["deployctl", "TestSupport"], swiftSettings: strict),
         // supervisor-testd too: the adoption, notify and journal tests run it.
         .testTarget(
-            name: "SupervisorTests", dependencies: ["Supervisor", "CSpawn", "Manifest", "supervisor-testd"],
+            name: "SupervisorTests", dependencies: ["Supervisor", "CSpawn", "Manifest", "supervisor-testd", "TestSupport"],
             swiftSettings: strict),
         // Appends to a WAL and reports each durable index on stdout; the crash-safety test
         // SIGKILLs it at random points and reopens the log.
         .executableTarget(name: "raft-wal-crasher", dependencies: ["Raft"], swiftSettings: strict),
         .testTarget(
-            name: "RaftStorageTests", dependencies: ["Raft", "raft-wal-crasher"], swiftSettings: strict),
+            name: "RaftStorageTests", dependencies: ["Raft", "raft-wal-crasher", "TestSupport"], swiftSettings: strict),
         // Unit tests, plain-text scenarios (testdata/*.txt) and the deterministic simulation.
         .testTarget(name: "RaftTests", dependencies: ["Raft"], exclude: ["testdata"], swiftSettings: strict),
     ]

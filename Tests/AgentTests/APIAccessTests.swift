@@ -1,13 +1,14 @@
 import AgentAPI
 import Foundation
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// TCP access needs the bearer token; the unix socket is root-only; the event stream streams.
-@Suite(.serialized, .enabled(if: getuid() == 0, "needs root: agentd launches services"), .timeLimit(.minutes(5)))
+@Suite(.dedicatedThread, .serialized, .enabled(if: getuid() == 0, "needs root: agentd launches services"), .timeLimit(.minutes(5)))
 struct APIAccessTests {
     @Test func tcpNeedsTheTokenAndTheSocketIsRootOnly() throws {
         let port = Int.random(in: 40000...49000)

@@ -1,6 +1,7 @@
 import AgentAPI
 import Foundation
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -8,7 +9,7 @@ import Glibc
 
 /// Bad input to the API: every malformed body, oversized body and bad query value gets a 4xx in
 /// the API's one error shape, changes nothing, and leaves the agent serving.
-@Suite(.serialized, .enabled(if: getuid() == 0, "needs root: agentd launches services"), .timeLimit(.minutes(5)))
+@Suite(.dedicatedThread, .serialized, .enabled(if: getuid() == 0, "needs root: agentd launches services"), .timeLimit(.minutes(5)))
 struct APIBadInputTests {
     struct BadRequest: CustomStringConvertible {
         var method: String

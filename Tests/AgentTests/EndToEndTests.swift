@@ -1,6 +1,7 @@
 import AgentAPI
 import Foundation
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -9,7 +10,7 @@ import Glibc
 private let isRoot = getuid() == 0
 
 /// The whole product on one node: real agentd, real deployctl, real services from the examples.
-@Suite(.serialized, .enabled(if: isRoot, "needs root: agentd launches services in namespaces and cgroups"), .timeLimit(.minutes(5)))
+@Suite(.dedicatedThread, .serialized, .enabled(if: isRoot, "needs root: agentd launches services in namespaces and cgroups"), .timeLimit(.minutes(5)))
 struct EndToEndTests {
     /// Ports of the ready instances of a service.
     func ports(_ agent: DevAgent, application: String, service: String, port: String = "http") throws -> [Int] {

@@ -1,13 +1,14 @@
 import AgentAPI
 import Foundation
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The committed OpenAPI document is the one agentd serves, and every path it lists answers.
-@Suite(.serialized, .enabled(if: getuid() == 0, "needs root: agentd launches services"), .timeLimit(.minutes(5)))
+@Suite(.dedicatedThread, .serialized, .enabled(if: getuid() == 0, "needs root: agentd launches services"), .timeLimit(.minutes(5)))
 struct OpenAPITests {
     @Test func everyListedPathAnswersAsDescribed() throws {
         let agent = try DevAgent()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Runs the built `deployctl` (it sits beside the test bundle in the build directory).
 func runDeployctl(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String, error: String) {
@@ -32,7 +33,7 @@ let repositoryRoot: String = {
     return path
 }()
 
-@Suite struct DeployctlValidateTests {
+@Suite(.dedicatedThread) struct DeployctlValidateTests {
     @Test func validExamplesExitZero() throws {
         let result = try runDeployctl(["validate", "manifests/web.json", "manifests/worker.json", "manifests/shop.json", "manifests/batch.json"])
         #expect(result.status == 0, "\(result)")

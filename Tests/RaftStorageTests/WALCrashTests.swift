@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Raft
 @testable import raft_wal_crasher
 
@@ -8,7 +9,7 @@ import Testing
 /// recovering), reopens the log, and checks that every acknowledged entry is there, intact, and
 /// that the log is a prefix of what was written. Runs for about 20 seconds or
 /// `RAFT_WAL_CRASH_ITERATIONS` rounds; `RAFT_WAL_CRASH_SEED` picks the seed.
-@Suite("WAL crash safety", .serialized)
+@Suite("WAL crash safety", .dedicatedThread, .serialized)
 struct WALCrashTests {
     /// Small segments, so that rollover and release (every 700th entry writes a marker) happen
     /// many times a second and get killed in the middle too.

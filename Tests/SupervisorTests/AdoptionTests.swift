@@ -3,12 +3,13 @@ import Foundation
 import Glibc
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import Supervisor
 
 /// Surviving the agent: a supervisor process (supervisor-testd) is killed with SIGKILL while 50
 /// services run and log; the next one adopts them.
-@Suite(.enabled(if: isRoot, "needs root: namespaces and cgroups"), .enabled(if: testDaemonBuilt, "build supervisor-testd first"),
+@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .enabled(if: testDaemonBuilt, "build supervisor-testd first"),
        .timeLimit(.minutes(3)))
 struct AdoptionTests {
     struct Line {

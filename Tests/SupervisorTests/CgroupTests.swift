@@ -2,6 +2,7 @@ import CSpawn
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 @testable import Supervisor
 
@@ -77,7 +78,7 @@ import Testing
 /// The three layouts, for real: this hybrid host as detected, its cgroup2 mount alone (cgroup2
 /// code: CLONE_INTO_CGROUP, cgroup.kill, cgroup.events), and its v1 mounts alone (v1 code:
 /// cgroup.procs join, freezer kill, cpuacct).
-@Suite(.enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
+@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
 struct CgroupLayoutTests {
     enum Variant: String, CaseIterable, Sendable { case detected, unifiedOnly, legacyOnly }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 @testable import Supervisor
 
@@ -18,7 +19,7 @@ struct FailureCase: Sendable, CustomTestStringConvertible {
 
 /// Every failure names its stage, the call, the path and the errno, and leaves no cgroup and no
 /// mount behind.
-@Suite(.enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
+@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
 struct FailureTests {
     static let cases: [FailureCase] = [
         FailureCase(name: "missing rootfs", stage: .rootfsBind,

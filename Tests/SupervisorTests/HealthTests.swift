@@ -2,11 +2,12 @@ import Foundation
 import Glibc
 import Manifest
 import Testing
+import TestSupport
 
 @testable import Supervisor
 
 /// Health checks on real services: HTTP status, TCP connect, a command inside the namespaces.
-@Suite(.enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
+@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
 struct HealthTests {
     /// busybox httpd serving `www/` of the rootfs on `port`.
     static func webServer(_ rootfs: BusyboxRootfs, port: Int, check: HealthCheck, readiness: ReadinessMode = .health,

@@ -2,11 +2,12 @@ import CSpawn
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 @testable import Supervisor
 
 /// Each isolation knob, observed from inside a real service.
-@Suite(.enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
+@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
 struct IsolationTests {
     @Test func serviceIsPidOneAndSeesItsHostname() async throws {
         let rootfs = try BusyboxRootfs()

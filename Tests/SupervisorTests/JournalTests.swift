@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 @testable import Supervisor
 
@@ -17,7 +18,7 @@ let journaldPath = "/lib/systemd/systemd-journald"
 let journaldRunnable = FileManager.default.isExecutableFile(atPath: journaldPath)
     || ProcessInfo.processInfo.environment["CI"] == "true"
 
-@Suite(.enabled(if: isRoot, "needs root: mount namespaces"), .enabled(if: testDaemonBuilt, "build supervisor-testd first"),
+@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: mount namespaces"), .enabled(if: testDaemonBuilt, "build supervisor-testd first"),
        .enabled(if: journaldRunnable, "needs systemd-journald (Debian: systemd; scripts/setup installs it)"),
        .timeLimit(.minutes(2)))
 struct JournalTests {

@@ -2,11 +2,12 @@ import Foundation
 import Glibc
 import Manifest
 import Testing
+import TestSupport
 
 @testable import Supervisor
 
 /// Output capture: nothing lost, streams tagged, rotation, tail and follow, repair after a kill.
-@Suite(.enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(3)))
+@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(3)))
 struct LogTests {
     /// The bytes of `stream` across every log file, in order.
     static func rawOutput(_ directory: String, _ stream: LogStream) throws -> [UInt8] {

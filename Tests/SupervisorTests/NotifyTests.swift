@@ -2,12 +2,13 @@ import Foundation
 import Glibc
 import Manifest
 import Testing
+import TestSupport
 
 @testable import Supervisor
 
 /// The sd_notify protocol between services and their supervisor, with supervisor-testd (through
 /// libsystemd's sd_notify) as the services' client.
-@Suite(.enabled(if: isRoot, "needs root: namespaces and cgroups"), .enabled(if: testDaemonBuilt, "build supervisor-testd first"),
+@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .enabled(if: testDaemonBuilt, "build supervisor-testd first"),
        .timeLimit(.minutes(2)))
 struct NotifyTests {
     @Test func aNotifyServiceBecomesReadyOnlyAfterReady() async throws {

@@ -2,11 +2,12 @@ import Foundation
 import Glibc
 import Manifest
 import Testing
+import TestSupport
 
 @testable import Supervisor
 
 /// Restart policy and stop, end to end on real processes.
-@Suite(.enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
+@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
 struct RestartTests {
     @Test func aCrashLoopBacksOffThenFails() async throws {
         let rootfs = try BusyboxRootfs()

@@ -2,12 +2,13 @@ import CSpawn
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 @testable import Supervisor
 
 /// agentd's sd_notify side (SystemdNotifier, through libsystemd), run in supervisor-testd's
 /// `agent` mode against a notify socket of this test, as systemd would listen.
-@Suite(.enabled(if: testDaemonBuilt, "build supervisor-testd first"), .timeLimit(.minutes(1)))
+@Suite(.dedicatedThread, .enabled(if: testDaemonBuilt, "build supervisor-testd first"), .timeLimit(.minutes(1)))
 struct SystemdNotifierTests {
     /// Collects datagrams sent to a fresh socket.
     final class Listener: @unchecked Sendable {
