@@ -1,5 +1,6 @@
 import CSpawn
 import Glibc
+import Manifest
 
 /// A launch with everything resolved that the child cannot work out itself: ids from the root's
 /// passwd files, the environment, the execve candidates, the mount plan, the seccomp program.
@@ -226,7 +227,7 @@ struct Launcher: Sendable {
         case .uidMap: return error("write", "/proc/\(index)/uid_map")
         case .release: return error("send", "release socket")
         case .statusRead:
-            if errno == ETIMEDOUT { return error("execve not reached within \(spec.startTimeout)", nil) }
+            if errno == ETIMEDOUT { return error("execve not reached within \(DurationText.formatRounded(spec.startTimeout))", nil) }
             return error("read", "status pipe")
         case .waitRelease: return error("read", "release socket")
         case .userNamespaceRoot: return error("setresuid", "0 (root of the user namespace)")

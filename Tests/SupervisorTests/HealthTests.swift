@@ -137,7 +137,7 @@ struct HealthTests {
             let policy = SupervisionPolicy(restart: RestartPolicy(policy: .never), health: check, stopTimeout: .milliseconds(300))
             let instance = try await test.node.supervise(shellService("exec sleep 1000", rootfs: rootfs, policy: policy))
             let status = try await instance.wait(timeout: .seconds(30)) { $0.isFinished }
-            #expect(status.phase == .failed(reason: "failed health check: /bin/sleep timed out after 0.3 seconds"))
+            #expect(status.phase == .failed(reason: "failed health check: /bin/sleep timed out after 300ms"))
         }
     }
 
@@ -152,7 +152,7 @@ struct HealthTests {
             let instance = try await test.node.supervise(shellService("sleep 1000 | nc -l -p \(port)", rootfs: rootfs, policy: policy,
                                                                       ports: ["http": port]))
             let status = try await instance.wait(timeout: .seconds(30)) { $0.isFinished }
-            #expect(status.phase == .failed(reason: "failed health check: no answer from 127.0.0.1:\(port) within 0.3 seconds"))
+            #expect(status.phase == .failed(reason: "failed health check: no answer from 127.0.0.1:\(port) within 300ms"))
         }
     }
 

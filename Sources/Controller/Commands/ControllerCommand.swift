@@ -27,23 +27,3 @@ public enum ControllerCommand: Sendable, Hashable {
     /// What a node's supervisor saw happen to its instances since its last report.
     case reportInstanceStatus(node: String, reports: [InstanceStatusReport])
 }
-
-/// One instance's new status, as its node saw it.
-public struct InstanceStatusReport: Sendable, Hashable, Codable {
-    /// The instance reported on.
-    public var id: InstanceID
-    /// Its status now.
-    public var status: InstanceStatus
-    /// How it ended, when it did.
-    public var exit: ExitInfo?
-    /// What happened, for people ("exited with status 1; restarting in 2s").
-    public var message: String
-
-    /// A report as a node's worker builds it.
-    public init(id: InstanceID, status: InstanceStatus, exit: ExitInfo? = nil, message: String = "") {
-        self.id = id
-        self.status = status
-        self.exit = exit
-        self.message = message
-    }
-}

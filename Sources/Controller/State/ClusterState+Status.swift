@@ -17,9 +17,15 @@ extension ClusterState {
             }
             accepted += 1
             let message = report.message.isEmpty ? "\(report.status.rawValue) on \(node)" : report.message
-            guard instance.status != report.status || instance.exit != report.exit || instance.events.last?.message != message else { continue }
-            if report.exit != nil { instance.exit = report.exit }
-            instance.record(report.status, message, at: time)
+            // A report without an exit says nothing about it: the recorded one stays.
+            let isNewExit = report.exit.map { $0 != instance.exit } ?? false
+            let statusChanged = instance.status != report.status || isNewExit || instance.events.last?.message != message
+            let processChanged = instance.recordProcess(from: report)
+            guard statusChanged || processChanged else { continue }
+            if statusChanged {
+                if report.exit != nil { instance.exit = report.exit }
+                instance.record(report.status, message, at: time)
+            }
             instance.modifiedIndex = index
             instances[report.id] = instance
             forgetIfSettled(report.id)

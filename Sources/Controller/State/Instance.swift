@@ -140,8 +140,15 @@ public struct InstanceRecord: Sendable, Hashable, Codable {
     public var stopReason: String?
     /// What its node last reported (or `lost`).
     public var status: InstanceStatus
-    /// How its process last ended, if it did.
+    /// How it finally ended, once it has (`completed`, `failed`, `stopped`).
     public var exit: ExitInfo?
+    /// Its main process's pid on its node, as last reported; nil while no process runs (or
+    /// none was reported).
+    public var mainPID: Int32?
+    /// Restarts by its node's supervisor over its life, as last reported.
+    public var restartCount: Int = 0
+    /// The most recent exit of its process, kept across restarts (``exit`` is the final one).
+    public var lastExit: ExitInfo?
     /// The most recent events, oldest first, at most ``InstanceRecord/eventLimit``.
     public var events: [InstanceEvent]
     /// The log index of the plan that placed it.
@@ -157,6 +164,26 @@ public struct InstanceRecord: Sendable, Hashable, Codable {
     /// Wanted running and not known gone: what occupies a slot and reserves node resources.
     public var isLive: Bool {
         desiredState == .run && !status.isTerminal
+    }
+
+    /// Takes the process facts of a report and returns whether any changed. A nil pid means no
+    /// process runs; a restart count or last exit the report does not know (nil, e.g. in an
+    /// entry written before they were reported) leaves the record's as it is.
+    mutating func recordProcess(from report: InstanceStatusReport) -> Bool {
+        var changed = false
+        if mainPID != report.mainPID {
+            mainPID = report.mainPID
+            changed = true
+        }
+        if let count = report.restartCount, count != restartCount {
+            restartCount = count
+            changed = true
+        }
+        if let exit = report.lastExit, exit != lastExit {
+            lastExit = exit
+            changed = true
+        }
+        return changed
     }
 
     mutating func record(_ status: InstanceStatus, _ message: String, at time: Timestamp) {

@@ -15,10 +15,10 @@ public struct Discovery: ManifestObject, Hashable {
     }
 
     public static let spec = ObjectSpec(
-        "Discovery", doc: "Registration with service discovery (DNS and HTTP). An instance is registered once healthy (or ready, without a health check) and deregistered before it is stopped.",
+        "Discovery", doc: "Registration with service discovery, which is not built yet: these fields are checked and kept, and take effect once it is (DNS and HTTP lookups answered by every agent). An instance is then to be registered once healthy (or ready, without a health check) and deregistered before it is stopped.",
         fields: [
-            FieldSpec("enabled", Bool.self, default: true, doc: "Register instances at all."),
-            FieldSpec("name", String.self, defaultDescription: "the service's name", example: "api", constraints: [.dnsLabel(maxLength: 63)], doc: "The name to register; DNS answers `<name>.service.flotilla`."),
+            FieldSpec("enabled", Bool.self, default: true, doc: "Register instances at all, once discovery exists."),
+            FieldSpec("name", String.self, defaultDescription: "the service's name", example: "api", constraints: [.dnsLabel(maxLength: 63)], doc: "The name to register, to be answered in DNS as `<name>.service.flotilla`."),
             FieldSpec("tags", [String].self, default: [], example: ["primary", "v2"], doc: "Tags to filter on (`<tag>.<name>.service.flotilla`); each a DNS label."),
             FieldSpec("port", String.self, defaultDescription: "the first of `network.ports`", example: "http", doc: "The name of the port to advertise."),
         ])

@@ -196,7 +196,7 @@ public struct HealthCheck: ManifestObject, Hashable {
         } else if written.count > 1 {
             reader.report(written[1], "only one probe is allowed, and \"\(written[0])\" is already given; remove one")
         }
-        if timeout > interval, interval > .zero {
+        if timeout > interval, !reader.isInvalid("timeout"), !reader.isInvalid("interval") {
             reader.report("timeout", "\(DurationText.format(timeout)) is longer than the interval \(DurationText.format(interval)); checks would overlap — make it at most the interval")
         }
         guard probes.count == 1, let probe = probes.first else { return nil }

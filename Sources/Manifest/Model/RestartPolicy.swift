@@ -38,7 +38,7 @@ public struct RestartPolicy: ManifestObject, Hashable {
         resetAfter = reader.read("resetAfter") ?? .seconds(60)
         maxRestarts = reader.read("maxRestarts") ?? 10
         window = reader.read("window") ?? .seconds(600)
-        if initialDelay > maxDelay {
+        if initialDelay > maxDelay, !reader.isInvalid("initialDelay"), !reader.isInvalid("maxDelay") {
             reader.report("initialDelay", "\(DurationText.format(initialDelay)) is longer than maxDelay \(DurationText.format(maxDelay)); make it at most maxDelay")
         }
     }

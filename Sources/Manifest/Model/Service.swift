@@ -111,7 +111,7 @@ public struct Service: ManifestObject, Hashable {
             FieldSpec("restart", RestartPolicy.self, default: [:], doc: "When and how fast exited instances restart."),
             FieldSpec("update", UpdateStrategy.self, default: [:], doc: "How a new revision replaces running instances."),
             FieldSpec("placement", Placement.self, default: [:], doc: "Which nodes may run instances."),
-            FieldSpec("discovery", Discovery.self, default: [:], doc: "Registration in service discovery."),
+            FieldSpec("discovery", Discovery.self, default: [:], doc: "Registration in service discovery (not built yet: checked and kept)."),
             FieldSpec("logs", LogPolicy.self, default: [:], doc: "How much output is kept per instance."),
         ])
 
@@ -170,11 +170,13 @@ public struct Service: ManifestObject, Hashable {
         reportMountConflicts(reader)
         reportPortReferences(reader)
         reportNamespaceConflicts(reader)
-        if readiness == .health, health == nil {
+        // A health check that is written but broken is reported where it is broken.
+        if readiness == .health, health == nil, !reader.isInvalid("health") {
             reader.report("readiness", "\"health\" needs a health check; add \"health\" or write \"exec\" or \"notify\"")
         }
-        if update.canaries > replicas, !reader.isInvalid("replicas") {
-            reader.report(at: path.appending("update").appending("canaries"), "\(update.canaries) is more than replicas (\(replicas)); at most \(replicas) canaries")
+        let canariesPath = path.appending("update").appending("canaries")
+        if update.canaries > replicas, !reader.isInvalid("replicas"), !reader.hasProblem(at: canariesPath) {
+            reader.report(at: canariesPath, "\(update.canaries) is more than replicas (\(replicas)); at most \(replicas) canaries")
         }
     }
 
@@ -187,10 +189,15 @@ public struct Service: ManifestObject, Hashable {
     }
 
     private func reportPortReferences(_ reader: ObjectReader) {
-        let declared = network.ports.map(\.name)
+        // Names as written: a port that could not be read is still what a check names, and its
+        // problem is reported at the port, not again at every reference to it.
+        guard let written = Self.writtenPortNames(reader) else { return }
+        let declared = written.compactMap { $0 }
+        let someNameIsUnreadable = written.contains(nil)
         func verify(_ portName: String?, at portPath: JSONPath, needsTCP: Bool) {
-            guard let portName else { return }
+            guard let portName, !reader.hasProblem(at: portPath) else { return }
             guard let port = network.port(named: portName) else {
+                guard !declared.contains(portName), !someNameIsUnreadable else { return }
                 let known = declared.isEmpty ? "; the service declares no ports: add it to network.ports" : " (declared ports: \(declared.joined(separator: ", ")))"
                 reader.report(at: portPath, "\"\(portName)\" is not a port of this service\(Suggestion.hint(for: portName, among: declared))\(known)")
                 return
@@ -208,9 +215,24 @@ public struct Service: ManifestObject, Hashable {
         verify(discovery.port, at: reader.path.appending("discovery").appending("port"), needsTCP: false)
     }
 
+    /// The names of `network.ports` as written, nil for a port without a readable name; nil
+    /// altogether when `network` or its `ports` is not even the right kind of value.
+    private static func writtenPortNames(_ reader: ObjectReader) -> [String?]? {
+        guard let network = reader.rawValue("network") else { return [] }
+        guard case .object(let object) = network else { return nil }
+        guard let ports = object["ports"] else { return [] }
+        guard case .array(let elements) = ports else { return nil }
+        return elements.map { element in
+            guard case .object(let port) = element, case .string(let name)? = port["name"] else { return nil }
+            return name
+        }
+    }
+
     private func reportNamespaceConflicts(_ reader: ObjectReader) {
         let namespacesPath = reader.path.appending("isolation").appending("namespaces")
-        if let written = isolation.namespaces {
+        // network.mode as written, not its default in place of a broken value.
+        let modeIsKnown = !reader.hasProblem(at: reader.path.appending("network").appending("mode"))
+        if let written = isolation.namespaces, modeIsKnown {
             if network.mode == .private, !written.contains(.net) {
                 reader.report(at: namespacesPath, "lacks \"net\", but network.mode is \"private\"; add \"net\" or use network.mode \"host\"")
             }

@@ -23,15 +23,15 @@ public struct UpdateStrategy: ManifestObject, Hashable {
 
     public static let spec = ObjectSpec(
         "UpdateStrategy",
-        doc: "How a new revision rolls out: `maxParallel` instances at a time, each of which must stay healthy for `minHealthyTime` within `healthyDeadline`; with `canaries`, that many new instances run beside the old ones first and the rollout waits to be promoted.",
+        doc: "How a new revision rolls out: `maxParallel` instances at a time, new ones started beside old ones while the service stays within `replicas + maxSurge`; a new instance that does not become ready holds the rollout there. `minHealthyTime`, `healthyDeadline`, `progressDeadline`, `autoRevert` and `canaries` are checked and kept, but not acted on yet: deadlines, canaries and promotion come with a later rollout engine.",
         fields: [
             FieldSpec("maxParallel", Int.self, default: 1, constraints: [.integerRange(1...10_000)], doc: "Instances replaced at the same time."),
             FieldSpec("maxSurge", Int.self, default: 0, constraints: [.integerRange(0...10_000)], doc: "Extra instances that may run above `replicas` during the rollout (new started before old stopped)."),
-            FieldSpec("minHealthyTime", Duration.self, default: "10s", doc: "How long a new instance must stay healthy to count as updated."),
-            FieldSpec("healthyDeadline", Duration.self, default: "5m", constraints: [.positiveDuration], doc: "How long a new instance has to become healthy; after it, the instance counts as failed."),
-            FieldSpec("progressDeadline", Duration.self, default: "10m", constraints: [.positiveDuration], doc: "How long the rollout may go without an instance becoming healthy before it fails as a whole. Longer than `healthyDeadline`."),
-            FieldSpec("autoRevert", Bool.self, default: false, doc: "When the rollout fails, roll back to the last revision that was fully healthy."),
-            FieldSpec("canaries", Int.self, default: 0, constraints: [.integerRange(0...10_000)], doc: "New instances started beside the old ones before the rollout proceeds; at most `replicas`."),
+            FieldSpec("minHealthyTime", Duration.self, default: "10s", doc: "How long a new instance must stay healthy to count as updated (not acted on yet)."),
+            FieldSpec("healthyDeadline", Duration.self, default: "5m", constraints: [.positiveDuration], doc: "How long a new instance has to become healthy; after it, the instance counts as failed (not acted on yet)."),
+            FieldSpec("progressDeadline", Duration.self, default: "10m", constraints: [.positiveDuration], doc: "How long the rollout may go without an instance becoming healthy before it fails as a whole. Longer than `healthyDeadline` (not acted on yet)."),
+            FieldSpec("autoRevert", Bool.self, default: false, doc: "When the rollout fails, roll back to the last revision that was fully healthy (not acted on yet)."),
+            FieldSpec("canaries", Int.self, default: 0, constraints: [.integerRange(0...10_000)], doc: "New instances started beside the old ones before the rollout proceeds; at most `replicas` (not acted on yet)."),
         ])
 
     public init?(reading reader: ObjectReader) {
@@ -43,11 +43,13 @@ public struct UpdateStrategy: ManifestObject, Hashable {
         autoRevert = reader.read("autoRevert") ?? false
         canaries = reader.read("canaries") ?? 0
         // Nomad's rule: an instance must be able to be healthy for minHealthyTime before its
-        // deadline, and the rollout's deadline must leave room for one instance's.
-        if minHealthyTime >= healthyDeadline {
+        // deadline, and the rollout's deadline must leave room for one instance's. A broken
+        // value is not compared: its own problem is reported already.
+        let healthyDeadlineIsValid = !reader.isInvalid("healthyDeadline")
+        if minHealthyTime >= healthyDeadline, healthyDeadlineIsValid, !reader.isInvalid("minHealthyTime") {
             reader.report("minHealthyTime", "\(DurationText.format(minHealthyTime)) is not shorter than healthyDeadline \(DurationText.format(healthyDeadline)); no instance could ever pass — make it shorter")
         }
-        if healthyDeadline >= progressDeadline {
+        if healthyDeadline >= progressDeadline, healthyDeadlineIsValid, !reader.isInvalid("progressDeadline") {
             reader.report("progressDeadline", "\(DurationText.format(progressDeadline)) is not longer than healthyDeadline \(DurationText.format(healthyDeadline)); make it longer")
         }
     }

@@ -47,4 +47,19 @@ public final class IssueCollector {
     }
 
     public var isEmpty: Bool { issues.isEmpty }
+
+    /// Whether an issue was reported at `path`, inside it, or at a value that holds it and lies
+    /// below `container` (issues at `container` or above it are about more than this value).
+    /// Issues are rare, so a scan is cheap, and a valid manifest never scans at all.
+    func hasProblem(at path: JSONPath, below container: JSONPath) -> Bool {
+        guard !issues.isEmpty else { return false }
+        let target = path.components
+        let floor = container.components.count
+        return issues.contains { issue in
+            let reported = issue.path.components
+            guard reported.count > floor else { return false }
+            let shared = min(reported.count, target.count)
+            return reported[..<shared] == target[..<shared]
+        }
+    }
 }

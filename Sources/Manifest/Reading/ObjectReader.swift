@@ -84,9 +84,19 @@ public final class ObjectReader {
         slots[fieldIndex(key)].value
     }
 
-    /// Whether the member was written but could not be read (its problem is already reported).
+    /// Whether the member was written but is not valid: it could not be read, or a problem was
+    /// reported about it or inside it (a broken constraint, a bad nested member). A check across
+    /// members skips such a member: comparing with it would only repeat the problem already
+    /// reported (`replicas: -1` must not also give "canaries: 0 is more than replicas (-1)").
     public func isInvalid(_ key: String) -> Bool {
-        slots[fieldIndex(key)].isInvalid
+        slots[fieldIndex(key)].isInvalid || hasProblem(at: path.appending(key))
+    }
+
+    /// Whether a problem was reported about the value at `path`, which lies below this object:
+    /// at it, inside it, or at a member of this object that holds it (an unreadable `network`
+    /// leaves `network.ports` unknown). The nested form of ``isInvalid(_:)``.
+    public func hasProblem(at path: JSONPath) -> Bool {
+        issues.hasProblem(at: path, below: self.path)
     }
 
     /// Reports a problem with a member of this object (for checks across members).

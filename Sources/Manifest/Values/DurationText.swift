@@ -177,6 +177,30 @@ public enum DurationText {
         return text
     }
 
+    /// The spelling for people, in events and messages: ``format(_:)`` of the duration rounded
+    /// to what a reader can use — to the millisecond below 10s (`"180ms"`, `"2.5s"`), to the
+    /// second from there on (`"10m"`, `"1m30s"`), finer only below a millisecond. A duration
+    /// already that coarse is written exactly, so it reads back through ``parse(_:)`` to itself.
+    /// Negative durations get a leading `-`, which the parser refuses.
+    public static func formatRounded(_ duration: Duration) -> String {
+        if duration < .zero { return "-" + formatRounded(.zero - duration) }
+        let (seconds, attoseconds) = duration.components
+        // Clamped rather than trapping: a watchdog timeout from WATCHDOG_USEC can be huge.
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        let (sum, carry) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
+        let nanoseconds = overflow || carry ? Int64.max : sum
+        let step: Int64
+        switch nanoseconds {
+        case ..<1_000: step = 1
+        case ..<1_000_000: step = 1_000
+        case ..<10_000_000_000: step = 1_000_000
+        default: step = 1_000_000_000
+        }
+        var rounded = nanoseconds / step * step
+        if nanoseconds % step * 2 >= step, rounded <= Int64.max - step { rounded += step }
+        return format(.nanoseconds(rounded))
+    }
+
     private static func tooLong(_ text: String) -> ParseError {
         ParseError(message: "\"\(text)\" is too long; durations are at most 2562047h")
     }

@@ -1,5 +1,6 @@
 import CSpawn
 import Glibc
+import Manifest
 import NIOCore
 import Synchronization
 
@@ -148,7 +149,7 @@ private final class ExecCheckRun: Sendable {
         close(output)
         var detail: String
         if timedOut.load(ordering: .acquiring) {
-            detail = "\(command) timed out after \(timeout)"
+            detail = "\(command) timed out after \(DurationText.formatRounded(timeout))"
         } else {
             switch termination {
             case .exited(let code) where code > 128 && code < 160: detail = "\(command) killed by signal \(code - 128)"

@@ -123,7 +123,7 @@ private final class SocketProbe: Sendable {
             return promise.futureResult
         }
         let timer = loop.scheduleTask(in: .nanoseconds(timeout.nanosecondsClamped)) {
-            probe.finish(ProbeOutcome(passed: false, detail: "no answer from 127.0.0.1:\(port) within \(timeout)"))
+            probe.finish(ProbeOutcome(passed: false, detail: "no answer from 127.0.0.1:\(port) within \(DurationText.formatRounded(timeout))"))
         }
         promise.futureResult.whenComplete { _ in timer.cancel() }
         return promise.futureResult

@@ -135,7 +135,7 @@ public final class SupervisedInstance: Sendable {
         /// The instance's last events when the wait gave up.
         public var lastEvents: [InstanceEvent] = []
         public var description: String {
-            "instance \(instanceID): condition not reached within \(timeout); last events: "
+            "instance \(instanceID): condition not reached within \(DurationText.formatRounded(timeout)); last events: "
                 + lastEvents.map(\.description).joined(separator: "; ")
         }
     }

@@ -1,3 +1,5 @@
+import Manifest
+
 /// The life of one supervised instance, composed of its restart policy, health check, readiness
 /// and watchdog machines. Pure (swift-nio's `…StateMachine` shape): each input — a launch done, an
 /// exit, a check result, a notify message, a stop request, the clock reaching `nextDeadline` —
@@ -80,7 +82,7 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
             return [.signal(policy.stopSignal), .persist]
         }
         phase = .running
-        beginRunning(now: now, firstCheckAt: policy.health.map { now + $0.interval })
+        beginRunning(now: now)
         return [.persist]
     }
 
@@ -162,7 +164,7 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
             } else {
                 watchdog?.setTimeout(timeout, now: now)
             }
-            record(now, .watchdogArmed, "timeout \(timeout) (WATCHDOG_USEC)")
+            record(now, .watchdogArmed, "timeout \(DurationText.formatRounded(timeout)) (WATCHDOG_USEC)")
         }
         switch message.watchdog {
         case .ping: watchdog?.ping(now: now)
@@ -172,10 +174,10 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         if let extra = message.extendTimeout {
             if phase.isStopping, let current = killAt {
                 killAt = max(current, now + extra)
-                record(now, .timeoutExtended, "stop timeout extended by \(extra)")
+                record(now, .timeoutExtended, "stop timeout extended by \(DurationText.formatRounded(extra))")
                 changed = true
             } else if readiness?.extendDeadline(now: now, by: extra) == true {
-                record(now, .timeoutExtended, "readiness timeout extended by \(extra)")
+                record(now, .timeoutExtended, "readiness timeout extended by \(DurationText.formatRounded(extra))")
                 changed = true
             }
         }
@@ -202,7 +204,7 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
             phase = .stopping(cause: .requested)
             killAt = now + policy.stopTimeout
             endRunning()
-            record(now, .stopSignalSent, "signal \(policy.stopSignal); the cgroup is killed after \(policy.stopTimeout)")
+            record(now, .stopSignalSent, "\(ExitReason.signalName(policy.stopSignal)); the cgroup is killed after \(DurationText.formatRounded(policy.stopTimeout))")
             return [.signal(policy.stopSignal), .persist]
         case .stopping(let cause):
             record(now, .stopRequested, "")
@@ -234,7 +236,7 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         guard case .stopping = phase, killAt != nil else { return [] }
         killAt = nil
         record(now, .killed, "\(ExitReason.signalName(policy.stopSignal)) is dropped by the kernel (pid 1 of the service's pid "
-            + "namespace has no handler for it): killing its cgroup without waiting \(policy.stopTimeout)")
+            + "namespace has no handler for it): killing its cgroup without waiting \(DurationText.formatRounded(policy.stopTimeout))")
         return [.killCgroup]
     }
 
@@ -247,14 +249,14 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         case .stopping:
             guard let deadline = killAt, now >= deadline else { return [] }
             killAt = nil
-            record(now, .killed, "still running \(policy.stopTimeout) after the stop signal: killing its cgroup")
+            record(now, .killed, "still running \(DurationText.formatRounded(policy.stopTimeout)) after the stop signal: killing its cgroup")
             return [.killCgroup]
         case .running:
             if readiness?.hasTimedOut(now: now) == true {
                 return beginSupervisorStop(.readinessTimeout, now: now)
             }
             if let watchdog, watchdog.hasFired(now: now) {
-                record(now, .watchdogMissed, "no WATCHDOG=1 within \(watchdog.timeout)")
+                record(now, .watchdogMissed, "no WATCHDOG=1 within \(DurationText.formatRounded(watchdog.timeout))")
                 return beginSupervisorStop(.watchdog, now: now)
             }
             if var machine = health, machine.tick(now: now) {
@@ -269,17 +271,25 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
 
     // MARK: - Steps
 
-    private mutating func beginRunning(now: BootInstant, firstCheckAt: BootInstant?) {
-        if let check = policy.health, let firstCheckAt {
-            health = HealthCheckStateMachine(check: check, launchedAt: now, firstCheckAt: firstCheckAt)
-            record(now, .healthStarting, "first check at \(firstCheckAt)")
+    private mutating func beginRunning(now: BootInstant) {
+        if let check = policy.health {
+            health = HealthCheckStateMachine(check: check, launchedAt: now, firstCheckAt: now + check.interval)
+            record(now, .healthStarting, Self.healthStartingReason(check))
         }
         readiness = ReadinessStateMachine(mode: policy.readiness, launchedAt: now, timeout: policy.readinessTimeout)
         noteReadiness(readiness?.launched(), now: now)
         if let timeout = policy.watchdog {
             watchdog = WatchdogStateMachine(timeout: timeout, armedAt: now)
-            record(now, .watchdogArmed, "timeout \(timeout)")
+            record(now, .watchdogArmed, "timeout \(DurationText.formatRounded(timeout))")
         }
+    }
+
+    /// When the first check comes, said relative to the event (its time is the event's own):
+    /// the boot clock the machine runs on means nothing to a reader.
+    static func healthStartingReason(_ check: HealthCheck) -> String {
+        let first = "first check in \(DurationText.formatRounded(check.interval))"
+        guard check.startPeriod > .zero else { return first }
+        return first + "; failures in the first \(DurationText.formatRounded(check.startPeriod)) do not count"
     }
 
     private mutating func endRunning() {
@@ -293,14 +303,14 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         killAt = now + policy.stopTimeout
         if readiness?.isReady == true { record(now, .notReady, "stopping: \(cause.exitReason?.description ?? "")") }
         endRunning()
-        record(now, .stopSignalSent, "\(cause.exitReason?.description ?? "stop"): signal \(policy.stopSignal)")
+        record(now, .stopSignalSent, "\(cause.exitReason?.description ?? "stop"): \(ExitReason.signalName(policy.stopSignal))")
         return [.signal(policy.stopSignal), .persist]
     }
 
     private mutating func afterEnd(_ reason: ExitReason, startedAt: BootInstant?, now: BootInstant) -> [InstanceAction] {
         switch restart.decide(after: reason, startedAt: startedAt, now: now) {
         case .restart(let at, let delay):
-            record(now, .restartScheduled, "restart \(restart.restartCount) in \(delay) after: \(reason)")
+            record(now, .restartScheduled, "restart \(restart.restartCount) in \(DurationText.formatRounded(delay)) after: \(reason)")
             if at <= now {
                 phase = .starting
                 return [.persist, .launch]

@@ -67,7 +67,7 @@ public struct RestartPolicyStateMachine<Random: RandomNumberGenerator>: Sendable
         restartTimes.removeAll { now - $0 >= window }
         if restartTimes.count >= policy.maxRestarts {
             let within = restartTimes.count == 1 ? "1 restart" : "\(restartTimes.count) restarts"
-            return .fail(reason: "\(reason) after \(within) within \(policy.window)")
+            return .fail(reason: "\(reason) after \(within) within \(DurationText.formatRounded(policy.window))")
         }
         let delay = backoffDelay(forRestart: consecutiveRestarts)
         consecutiveRestarts += 1
