@@ -2,18 +2,39 @@ import AgentAPI
 import Controller
 import Manifest
 
-/// Renders the replicated state as the API's wire types.
+/// Renders the replicated state as the API's wire types (generated from openapi.json).
 enum APIMapping {
-    static func instance(_ record: InstanceRecord) -> InstanceInfo {
-        InstanceInfo(
+    typealias Schemas = Components.Schemas
+
+    static func instance(_ record: InstanceRecord) -> Schemas.InstanceInfo {
+        Schemas.InstanceInfo(
             id: record.id, application: record.service.application, service: record.service.service, index: record.index,
-            revision: record.revision, node: record.node,
-            ports: record.ports.map { PortInfo(name: $0.name, number: $0.number, protocol: $0.protocol.rawValue) },
-            desired: record.desiredState.rawValue, status: record.status.rawValue,
-            exit: record.exit.map { AgentAPI.ExitInfo(code: $0.code, signal: $0.signal, oomKilled: $0.oomKilled) },
-            events: record.events.map { InstanceEventInfo(time: $0.time.unixMilliseconds, status: $0.status.rawValue, message: $0.message) },
-            createdIndex: record.createdIndex)
+            revision: signed(record.revision), node: record.node,
+            ports: record.ports.map { Schemas.PortInfo(name: $0.name, number: $0.number, _protocol: $0.protocol == .udp ? .udp : .tcp) },
+            desired: record.desiredState == .run ? .run : .stop, status: status(record.status),
+            mainPID: record.mainPID, restartCount: record.restartCount, lastExit: record.lastExit.map(exit),
+            exit: record.exit.map(exit),
+            events: record.events.map {
+                Schemas.InstanceEventInfo(time: $0.time.unixMilliseconds, status: eventStatus($0.status), message: $0.message)
+            },
+            createdIndex: signed(record.createdIndex))
     }
+
+    static func exit(_ exit: Controller.ExitInfo) -> Schemas.ExitInfo {
+        Schemas.ExitInfo(code: exit.code, signal: exit.signal, oomKilled: exit.oomKilled)
+    }
+
+    static func status(_ status: Controller.InstanceStatus) -> Schemas.InstanceInfo.StatusPayload {
+        // The document lists the same words; an unknown one cannot reach here.
+        Schemas.InstanceInfo.StatusPayload(rawValue: status.rawValue) ?? .lost
+    }
+
+    static func eventStatus(_ status: Controller.InstanceStatus) -> Schemas.InstanceEventInfo.StatusPayload {
+        Schemas.InstanceEventInfo.StatusPayload(rawValue: status.rawValue) ?? .lost
+    }
+
+    /// Log indexes and revisions are unsigned in the state machine and int64 on the wire.
+    static func signed(_ value: UInt64) -> Int64 { Int64(clamping: value) }
 
     /// Whether an instance counts as up: healthy, or running when its service has no health
     /// check (nothing else could ever say more), or done for a batch job.
@@ -26,32 +47,37 @@ enum APIMapping {
         }
     }
 
-    static func service(_ name: String, of record: ApplicationRecord, in state: ClusterState) -> ServiceStatus? {
+    static func service(_ name: String, of record: ApplicationRecord, in state: ClusterState) -> Schemas.ServiceStatus? {
         guard let manifest = record.service(named: name), let serviceRecord = record.services[name] else { return nil }
         let key = ServiceKey(record.name, name)
         let instances = state.instances(of: key).filter { $0.desiredState == .run }
         var counts: [String: Int] = [:]
         for instance in instances { counts[instance.status.rawValue, default: 0] += 1 }
         let ready = instances.filter { state.isCurrent($0) && isReady($0, service: manifest) }.count
-        return ServiceStatus(
-            name: name, revision: record.currentRevision, replicas: serviceRecord.replicas, ready: ready, counts: counts,
+        return Schemas.ServiceStatus(
+            name: name, revision: signed(record.currentRevision), replicas: serviceRecord.replicas, ready: ready,
+            counts: .init(additionalProperties: counts),
             unplaced: serviceRecord.unplaced.map { "\($0.count) instance\($0.count == 1 ? "" : "s"): \($0.reason)" },
             isBatch: manifest.restart.policy == .never)
     }
 
-    static func application(_ record: ApplicationRecord, in state: ClusterState, detail: Bool) -> ApplicationInfo {
-        ApplicationInfo(
-            name: record.name, revision: record.currentRevision, description: record.application.description,
+    static func application(_ record: ApplicationRecord, in state: ClusterState, detail: Bool) -> Schemas.ApplicationInfo {
+        Schemas.ApplicationInfo(
+            name: record.name, revision: signed(record.currentRevision), description: record.application.description,
             services: record.application.services.compactMap { service($0.name, of: record, in: state) },
-            revisions: detail ? record.revisions.map { RevisionInfo(number: $0.number, appliedIndex: $0.appliedIndex, appliedAt: $0.appliedAt.unixMilliseconds) } : nil,
+            revisions: detail
+                ? record.revisions.map {
+                    Schemas.RevisionInfo(number: signed($0.number), appliedIndex: signed($0.appliedIndex), appliedAt: $0.appliedAt.unixMilliseconds)
+                } : nil,
             manifest: detail ? record.revisions.last?.manifestJSON : nil)
     }
 
-    static func node(_ record: NodeRecord, in state: ClusterState) -> NodeInfo {
+    static func node(_ record: NodeRecord, in state: ClusterState) -> Schemas.NodeInfo {
         let live = state.instances(on: record.name).filter(\.isLive)
         let registration = record.registration
-        return NodeInfo(
-            name: record.name, address: registration.address, status: record.status.rawValue, labels: registration.labels,
+        return Schemas.NodeInfo(
+            name: record.name, address: registration.address, status: Schemas.NodeInfo.StatusPayload(rawValue: record.status.rawValue) ?? .down,
+            labels: .init(additionalProperties: registration.labels),
             os: registration.attributes.os, arch: registration.attributes.arch, kernel: registration.attributes.kernel,
             cpus: registration.attributes.cpus, memoryBytes: registration.attributes.memoryBytes,
             capacityCPUMillicores: registration.capacity.cpuMillicores, capacityMemoryBytes: registration.capacity.memoryBytes,
@@ -60,17 +86,17 @@ enum APIMapping {
             lastHeartbeat: record.lastHeartbeat.unixMilliseconds)
     }
 
-    static func applyResult(_ name: String, revision: UInt64, diff: ApplicationDiff, dryRun: Bool, index: UInt64) -> ApplyResult {
-        ApplyResult(
-            application: name, revision: revision, created: diff.added, replaced: diff.replaced, updatedInPlace: diff.updatedInPlace,
-            removed: diff.removed, unchanged: diff.unchanged, dryRun: dryRun, index: index)
+    static func applyResult(_ name: String, revision: UInt64, diff: ApplicationDiff, dryRun: Bool, index: UInt64) -> Schemas.ApplyResult {
+        Schemas.ApplyResult(
+            application: name, revision: signed(revision), created: diff.added, replaced: diff.replaced,
+            updatedInPlace: diff.updatedInPlace, removed: diff.removed, unchanged: diff.unchanged, dryRun: dryRun, index: signed(index))
     }
 
     /// A refused command as the API's error.
     static func error(_ error: ControllerError) -> APIError {
         var result = APIError(code: error.code, message: error.message)
-        result.issues = error.issues.map { APIError.Issue(path: $0.path.description, message: $0.message) }
-        if case .revisionConflict(_, _, let current) = error { result.currentRevision = current }
+        result.issues = error.issues.map { Schemas.ManifestIssue(path: $0.path.description, message: $0.message) }
+        if case .revisionConflict(_, _, let current) = error { result.currentRevision = signed(current) }
         return result
     }
 }

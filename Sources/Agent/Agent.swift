@@ -60,7 +60,8 @@ public final class Agent: Sendable {
         if configuration.dev { await node.campaign() }
         let api = APIContext(
             gateway: gateway, logs: SupervisorLogSource(supervisor: supervisor), nodeName: configuration.nodeName, version: Self.version,
-            metrics: { [registry] in registry.emitToString() })
+            metrics: { [registry] in registry.emitToString() },
+            queryLimits: QueryLimits(maxWait: configuration.maxQueryWait))
         var services: [any Service] = [
             LoopService(name: "raft-metrics") { await self.publishRaftMetrics() },
             LoopService(name: "leader") { await LeaderLoop(gateway: self.gateway, nodeDownTimeout: self.configuration.nodeDownTimeout, logger: self.logger).run() },
@@ -70,7 +71,7 @@ public final class Agent: Sendable {
         let socketPath = configuration.apiSocketPath
         let logger = self.logger
         services.append(Application(
-            router: APIRoutes.router(api, token: nil),
+            router: try APIRouter.router(api, token: nil),
             configuration: ApplicationConfiguration(address: .unixDomainSocket(path: socketPath), serverName: "agentd"),
             onServerRunning: { _ in
                 // Root-only (DESIGN.md §7): the directory is 0700 already; the socket too.
@@ -84,7 +85,7 @@ public final class Agent: Sendable {
                 throw AgentError.configuration("the TCP API needs a token: give --token-file (requests then need `Authorization: Bearer <token>`)")
             }
             services.append(Application(
-                router: APIRoutes.router(api, token: token),
+                router: try APIRouter.router(api, token: token),
                 configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "agentd"), logger: logger))
         }
         let watchdog = SystemdNotifier().startWatchdog()

@@ -27,12 +27,15 @@ public struct AgentConfiguration: Sendable {
     public var cgroupParent: String
     /// Development mode: one node that is the only voter, everything on loopback.
     public var dev: Bool
+    /// The longest a blocking query waits and a stream (events, log follow) lasts before its
+    /// client resumes (Consul's `max_query_time`).
+    public var maxQueryWait: Duration
 
     public init(
         nodeName: String, stateDirectory: String, apiSocketPath: String = "/run/flotilla/api.sock", apiTCPHost: String? = nil, apiTCPPort: Int? = nil,
         apiToken: String? = nil, labels: [String: String] = [:], portRange: PortRange = .defaultDynamic, advertiseAddress: String = "127.0.0.1:4647",
         heartbeatInterval: Duration = .seconds(2), nodeDownTimeout: Duration = .seconds(15), raftTick: Duration = .milliseconds(50),
-        cgroupParent: String = "flotilla", dev: Bool = false
+        cgroupParent: String = "flotilla", dev: Bool = false, maxQueryWait: Duration = .seconds(300)
     ) {
         self.nodeName = nodeName
         self.stateDirectory = stateDirectory
@@ -48,5 +51,6 @@ public struct AgentConfiguration: Sendable {
         self.raftTick = raftTick
         self.cgroupParent = cgroupParent
         self.dev = dev
+        self.maxQueryWait = maxQueryWait
     }
 }

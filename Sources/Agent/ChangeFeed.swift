@@ -76,14 +76,14 @@ public final class ChangeFeed: Sendable {
 
     /// The retained events with an index above `afterIndex`, oldest first.
     public func recent(after afterIndex: UInt64) -> [ClusterEvent] {
-        storage.withLock { $0.recentEvents.filter { $0.index > afterIndex } }
+        storage.withLock { $0.recentEvents.filter { $0.logIndex > afterIndex } }
     }
 
     /// Events from now on, after the recent ones whose index is above `afterIndex`.
     public func subscribe(after afterIndex: UInt64) -> AsyncStream<ClusterEvent> {
         let (stream, continuation) = AsyncStream<ClusterEvent>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
         let id: Int = storage.withLock { storage in
-            for event in storage.recentEvents where event.index > afterIndex { continuation.yield(event) }
+            for event in storage.recentEvents where event.logIndex > afterIndex { continuation.yield(event) }
             storage.nextWaiterID += 1
             storage.subscribers[storage.nextWaiterID] = continuation
             return storage.nextWaiterID

@@ -16,8 +16,9 @@ public final class NodeWorker: Sendable {
     let logger: Logger
     /// Status reports not yet sent, latest per instance.
     private let pending = Mutex<[InstanceID: InstanceStatusReport]>([:])
-    /// What was last reported per instance, so that unchanged statuses are not sent again.
-    private let reported = Mutex<[InstanceID: Controller.InstanceStatus]>([:])
+    /// What was last reported per instance, so that a report that says nothing new (see
+    /// ``InstanceStatusReport/isNews(after:)``) is not sent again.
+    private let reported = Mutex<[InstanceID: InstanceStatusReport]>([:])
     private let wakeReporter: AsyncStream<Void>.Continuation
     private let reporterWakes: AsyncStream<Void>
 
@@ -196,8 +197,8 @@ public final class NodeWorker: Sendable {
 
     private func enqueue(_ report: InstanceStatusReport) {
         let changed = reported.withLock { reported in
-            if reported[report.id] == report.status, report.status != .starting { return false }
-            reported[report.id] = report.status
+            guard report.isNews(after: reported[report.id]) else { return false }
+            reported[report.id] = report
             return true
         }
         guard changed else { return }
@@ -230,30 +231,33 @@ public final class NodeWorker: Sendable {
         }
     }
 
-    /// The cluster's status for what the supervisor sees.
+    /// The cluster's status for what the supervisor sees: the status word, and the main pid,
+    /// restart count and last exit that operators look for first. `exit` is set only once the
+    /// instance has ended; a restarted process's exit is `lastExit`.
     static func report(_ id: InstanceID, _ status: SupervisedStatus, event: SupervisorEvent?) -> InstanceStatusReport {
-        let exit = status.lastExit.map(exitInfo)
-        let message = event.map { $0.reason.isEmpty ? $0.kind.rawValue : "\($0.kind.rawValue): \($0.reason)" } ?? ""
+        let lastExit = status.lastExit.map(exitInfo)
+        var message = event.map { $0.reason.isEmpty ? $0.kind.rawValue : "\($0.kind.rawValue): \($0.reason)" } ?? ""
+        let cluster: Controller.InstanceStatus
+        var exit: Controller.ExitInfo?
         switch status.phase {
-        case .idle, .starting:
-            return InstanceStatusReport(id: id, status: .starting, exit: nil, message: message)
+        case .idle, .starting, .backingOff:
+            cluster = .starting
         case .running, .stopping:
-            let cluster: Controller.InstanceStatus
             if let health = status.health {
                 cluster = health == .healthy ? .healthy : health == .unhealthy ? .unhealthy : .running
             } else {
                 cluster = status.isReady ? .running : .starting
             }
-            return InstanceStatusReport(id: id, status: cluster, exit: nil, message: message)
-        case .backingOff:
-            return InstanceStatusReport(id: id, status: .starting, exit: exit, message: message)
         case .stopped:
-            return InstanceStatusReport(id: id, status: .stopped, exit: exit, message: message)
+            (cluster, exit) = (.stopped, lastExit)
         case .failed(let reason):
-            return InstanceStatusReport(id: id, status: .failed, exit: exit, message: reason)
+            (cluster, exit, message) = (.failed, lastExit, reason)
         case .completed:
-            return InstanceStatusReport(id: id, status: .completed, exit: exit, message: message)
+            (cluster, exit) = (.completed, lastExit)
         }
+        return InstanceStatusReport(
+            id: id, status: cluster, exit: exit, message: message, mainPID: status.pid, restartCount: status.restartCount,
+            lastExit: lastExit)
     }
 
     static func exitInfo(_ reason: ExitReason) -> Controller.ExitInfo {

@@ -8,7 +8,7 @@ struct SupervisorLogSource: InstanceLogSource {
 
     private func log(_ instance: String) throws(APIError) -> InstanceLog {
         guard let supervised = supervisor.instance(instance) else {
-            throw APIError(code: "instance_not_found", message: "instance \"\(instance)\" is not running on this node; its output is kept where it ran")
+            throw APIError(code: APIErrorCode.instanceNotFound, message: "instance \"\(instance)\" is not running on this node; its output is kept where it ran")
         }
         return supervised.log
     }
@@ -41,6 +41,6 @@ struct SupervisorLogSource: InstanceLogSource {
     }
 
     static func wire(_ line: CapturedLine) -> AgentAPI.LogLine {
-        AgentAPI.LogLine(time: line.timestampNanoseconds / 1_000_000, stream: line.stream.rawValue, text: line.text)
+        AgentAPI.LogLine(time: line.timestampNanoseconds / 1_000_000, stream: line.stream == .stderr ? .stderr : .stdout, text: line.text)
     }
 }

@@ -3,6 +3,7 @@ import ArgumentParser
 import Controller
 import Foundation
 import Logging
+import Manifest
 import Metrics
 import Prometheus
 
@@ -55,6 +56,9 @@ struct Agentd: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
+    @Option(help: "The longest a blocking query waits and an event or log stream lasts before its client resumes, as manifests write durations (default 5m).")
+    var maxQueryWait: String?
+
     func run() async throws {
         let file = try config.map(AgentConfigFile.load) ?? AgentConfigFile()
         let level = Logger.Level(rawValue: logLevel) ?? .info
@@ -102,10 +106,20 @@ struct Agentd: AsyncParsableCommand {
             }
             token = text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
+        var maxWait = Duration.seconds(300)
+        if let text = maxQueryWait {
+            do {
+                maxWait = try DurationText.parse(text)
+            } catch {
+                throw ValidationError("--max-query-wait \(text) \(error.message)")
+            }
+            guard maxWait > .zero else { throw ValidationError("--max-query-wait \(text): give a duration above zero, e.g. 5m") }
+        }
         let configuration = AgentConfiguration(
             nodeName: nodeName ?? file.nodeName ?? NodeIdentity.hostname(), stateDirectory: stateDirectory,
             apiSocketPath: apiSocket ?? file.apiSocket ?? "/run/flotilla/api.sock", apiTCPHost: tcpHost, apiTCPPort: tcpPort, apiToken: token,
-            labels: labelMap, portRange: range, advertiseAddress: file.advertiseAddress ?? "127.0.0.1:4647", cgroupParent: cgroupParent, dev: dev)
+            labels: labelMap, portRange: range, advertiseAddress: file.advertiseAddress ?? "127.0.0.1:4647", cgroupParent: cgroupParent, dev: dev,
+            maxQueryWait: maxWait)
         logger.info("starting", metadata: ["node": "\(configuration.nodeName)", "state": "\(stateDirectory)", "dev": "\(dev)"])
         let agent = try Agent(configuration: configuration, logger: logger, registry: registry)
         try await agent.run()

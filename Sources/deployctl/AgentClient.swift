@@ -2,8 +2,15 @@ import AgentAPI
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
 import NIOCore
-import NIOHTTP1
+import NIOPosix
+import OpenAPIAsyncHTTPClient
+import OpenAPIRuntime
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where deployctl finds the agent: `--address`/`FLOTILLA_ADDR` (a unix socket path, or
 /// `http://host:port`) and `--token`/`FLOTILLA_TOKEN` for TCP.
@@ -47,98 +54,110 @@ enum CommandFailure: Error, CustomStringConvertible {
     }
 }
 
-/// Talks to agentd's HTTP API over its unix socket or TCP.
+/// Talks to agentd's HTTP API over its unix socket or TCP through the client generated from
+/// openapi.json (`AgentAPI.Client`), on AsyncHTTPClient.
 struct AgentClient: Sendable {
     static let defaultSocket = "/run/flotilla/api.sock"
 
     let address: String
     let token: String?
 
-    /// The URL of `path` (with its query) on the agent.
-    func url(_ path: String) -> String {
-        if address.hasPrefix("http://") || address.hasPrefix("https://") {
-            return (address.hasSuffix("/") ? String(address.dropLast()) : address) + path
-        }
-        let socket = address.hasPrefix("unix://") ? String(address.dropFirst("unix://".count)) : address
-        let encoded = socket.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socket
-        return "http+unix://\(encoded)\(path)"
+    /// The agent's base URL: `http+unix://` with the socket path percent-encoded as the host
+    /// (AsyncHTTPClient's form), or the `http(s)://host:port` given.
+    var serverURL: URL? {
+        if address.hasPrefix("http://") || address.hasPrefix("https://") { return URL(string: address) }
+        let encoded = socketPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socketPath
+        return URL(string: "http+unix://\(encoded)")
     }
 
-    /// Sends a request and returns the response, its body not yet read.
-    func send(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, timeout: Duration = .seconds(60)) async throws(CommandFailure) -> HTTPClientResponse {
-        var request = HTTPClientRequest(url: url(path))
-        request.method = method
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: body))
-        }
-        do {
-            return try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
-        } catch {
-            throw .unreachable("cannot reach the agent at \(address): \(error); is agentd running? (set --address or FLOTILLA_ADDR)")
-        }
+    /// The socket path, for a unix-socket address.
+    var socketPath: String {
+        address.hasPrefix("unix://") ? String(address.dropFirst("unix://".count)) : address
     }
 
-    /// Sends a request and decodes a JSON answer, or throws the agent's error.
-    func call<Answer: Decodable>(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, as type: Answer.Type, timeout: Duration = .seconds(60)) async throws(CommandFailure) -> Answer {
-        let response = try await send(method, path, body: body, timeout: timeout)
-        let bytes: ByteBuffer
+    var isUnixSocket: Bool { !(address.hasPrefix("http://") || address.hasPrefix("https://")) }
+
+    /// Calls the agent with the generated client, whose requests give up after `timeout`
+    /// without an answer (a blocking query or a stream needs longer). Every failure comes out
+    /// as a `CommandFailure`: the agent's refusal in its error shape, an agent that cannot be
+    /// reached (with what to do), or an answer this deployctl does not understand.
+    /// With `sendingManifest`, those bytes are the body of `applyApplication` as they are (the
+    /// typed body stands for any JSON object, and re-encoding it would lose the manifest's key
+    /// order and layout, which the agent keeps as the revision's text).
+    func perform<Answer>(
+        timeout: Duration = .seconds(60), sendingManifest manifest: [UInt8]? = nil, _ body: (Client) async throws -> Answer
+    ) async throws(CommandFailure) -> Answer {
+        guard let url = serverURL else { throw .unreachable("--address \(address): write a socket path or http://host:port") }
+        let transport = AsyncHTTPClientTransport(configuration: .init(
+            client: Self.http, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)))
+        let client = Client(serverURL: url, transport: transport, middlewares: [AgentRequestMiddleware(token: token, manifest: manifest)])
         do {
-            bytes = try await response.body.collect(upTo: 64 << 20)
+            return try await body(client)
+        } catch let failure as CommandFailure {
+            throw failure
+        } catch let error as ClientError {
+            if let failure = error.underlyingError as? CommandFailure { throw failure }
+            if error.response == nil { throw unreachable(error.underlyingError) }
+            throw .failed("the agent's answer to \(error.operationID) is not what this deployctl understands (\(error.underlyingError)); are their versions the same?")
         } catch {
-            throw .unreachable("the agent's answer was cut off: \(error)")
-        }
-        let data = Data(bytes.readableBytesView)
-        guard (200..<300).contains(response.status.code) else {
-            if let error = try? JSONDecoder().decode(APIError.self, from: data) { throw .refused(error) }
-            throw .failed("the agent answered \(response.status.code): \(String(decoding: data, as: UTF8.self))")
-        }
-        do {
-            return try JSONDecoder().decode(type, from: data)
-        } catch {
-            throw .failed("the agent's answer is not what this deployctl understands (\(error)); are their versions the same?")
+            throw unreachable(error)
         }
     }
 
-    /// Streams newline-delimited records from a long-lived response.
-    func lines(_ path: String) async throws(CommandFailure) -> AsyncThrowingStream<String, any Error> {
-        let response = try await send(.GET, path, timeout: .seconds(365 * 24 * 3600))
-        guard (200..<300).contains(response.status.code) else {
-            let body = (try? await response.body.collect(upTo: 1 << 20)).map { Data($0.readableBytesView) } ?? Data()
-            if let error = try? JSONDecoder().decode(APIError.self, from: body) { throw .refused(error) }
-            throw .failed("the agent answered \(response.status.code)")
+    /// What to tell someone whose agent did not answer.
+    func unreachable(_ error: any Error) -> CommandFailure {
+        let setting = "(set --address or FLOTILLA_ADDR)"
+        guard isUnixSocket else {
+            return .unreachable("cannot reach the agent at \(address): \(Self.reason(error)); is agentd running with --api-tcp? \(setting)")
         }
-        return AsyncThrowingStream { continuation in
-            let task = Task {
-                var pending: [UInt8] = []
-                do {
-                    for try await chunk in response.body {
-                        pending.append(contentsOf: chunk.readableBytesView)
-                        while let newline = pending.firstIndex(of: 0x0A) {
-                            continuation.yield(String(decoding: pending[..<newline], as: UTF8.self))
-                            pending.removeSubrange(...newline)
-                        }
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in task.cancel() }
+        var info = stat()
+        if stat(socketPath, &info) != 0 {
+            return .unreachable("no agent socket at \(socketPath): is agentd running? Start it (scripts/demo runs a dev agent) or point to its socket \(setting)")
         }
+        if access(socketPath, R_OK | W_OK) != 0 {
+            return .unreachable("the agent socket at \(socketPath) is root's alone: run deployctl as root, or use the TCP API with a token")
+        }
+        return .unreachable("the agent socket at \(socketPath) does not answer (\(Self.reason(error))): agentd is not running there; start it \(setting)")
     }
+
+    /// The cause in a few words, without the layers of the HTTP stack.
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        if let error = error as? HTTPClientError, error == .connectTimeout { return "no answer in time" }
+        return "\(error)"
+    }
+
+    /// One client for the process: connections fail at once instead of being retried until
+    /// the connect timeout, as a CLI talking to one agent should (AsyncHTTPClient retries for a
+    /// minute by default). Never shut down: it lives as long as deployctl does.
+    static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(5)
+        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    }()
 }
 
-/// Query-string building that escapes what needs it.
-func query(_ items: [(String, String?)]) -> String {
-    let parts = items.compactMap { key, value in
-        value.map { "\(key)=\($0.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? $0)" }
-    }
-    return parts.isEmpty ? "" : "?" + parts.joined(separator: "&")
-}
+/// Adds the bearer token, sends a manifest as written, and turns an error answer (in the API's one shape) into a
+/// `CommandFailure` before the generated code sees it: every call then only handles its success.
+struct AgentRequestMiddleware: ClientMiddleware {
+    let token: String?
+    /// The manifest to send, as written, in place of the typed body of `applyApplication`.
+    let manifest: [UInt8]?
 
-/// Path segments escaped for a URL.
-func segment(_ text: String) -> String {
-    text.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? text
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        var request = request
+        if let token { request.headerFields[.authorization] = "Bearer \(token)" }
+        var body = body
+        if let manifest, operationID == Operations.ApplyApplication.id { body = HTTPBody(manifest) }
+        let (response, responseBody) = try await next(request, body, baseURL)
+        guard response.status.kind != .successful else { return (response, responseBody) }
+        var bytes: [UInt8] = []
+        if let responseBody { bytes = try await [UInt8](collecting: responseBody, upTo: 1 << 20) }
+        if let error = try? JSONDecoder().decode(APIError.self, from: Data(bytes)) { throw CommandFailure.refused(error) }
+        throw CommandFailure.failed("the agent answered \(response.status.code): \(String(decoding: bytes, as: UTF8.self))")
+    }
 }

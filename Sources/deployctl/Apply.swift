@@ -60,9 +60,14 @@ struct Apply: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let client = connection.client()
-        let path = "/v1/applications/\(segment(application.name))"
+        let name = application.name
+        let expected = revision.map { Int64(clamping: $0) }
         try await reportFailures {
-            let preview = try await client.call(.PUT, path + query([("dryRun", "true"), ("revision", revision.map(String.init))]), body: bytes, as: ApplyResult.self)
+            let preview = try await client.perform(sendingManifest: bytes) { api in
+                try await api.applyApplication(
+                    path: .init(name: name), query: .init(revision: expected, dryRun: true), body: .json(.init())
+                ).ok.body.json
+            }
             if output == .text { out.write(Self.planText(preview, out)) }
             if dryRun {
                 if output == .json { out.write(jsonText(preview)) }
@@ -73,11 +78,15 @@ struct Apply: AsyncParsableCommand {
                 if output == .text { out.write("Nothing to change: \(application.name) is at revision \(preview.revision).\n") }
                 if noWait { return }
             }
-            let result = preview.isNoChange ? preview : try await client.call(.PUT, path + query([("revision", revision.map(String.init))]), body: bytes, as: ApplyResult.self)
+            let result = preview.isNoChange
+                ? preview
+                : try await client.perform(sendingManifest: bytes) { api in
+                    try await api.applyApplication(path: .init(name: name), query: .init(revision: expected), body: .json(.init())).ok.body.json
+                }
             if output == .json, !preview.isNoChange { out.write(jsonText(result)) }
             if output == .text, !preview.isNoChange { out.write("Applied \(application.name) revision \(result.revision) (log index \(result.index)).\n") }
             if noWait { return }
-            let outcome = try await RolloutFollower(client: client, application: application, revision: result.revision, terminal: output == .text ? out : nil)
+            let outcome = try await RolloutFollower(client: client, application: application, revision: UInt64(result.revision), terminal: output == .text ? out : nil)
                 .follow(for: followFor)
             switch outcome {
             case .complete:

@@ -12,13 +12,13 @@ struct Nodes: AsyncParsableCommand {
     func run() async throws {
         let out = Terminal.standardOutput
         try await reportFailures {
-            let nodes = try await connection.client().call(.GET, "/v1/nodes", as: [NodeInfo].self)
+            let nodes = try await connection.client().perform { api in try await api.listNodes().ok.body.json }
             if output == .json { return out.write(jsonText(nodes)) }
             var table = Table("NODE", "STATUS", "ADDRESS", "CPU", "MEMORY", "INSTANCES", "KERNEL", "HEARTBEAT")
             for node in nodes {
                 let cpu = "\(Double(node.reservedCPUMillicores) / 1000)/\(Double(node.capacityCPUMillicores) / 1000)"
                 let memory = "\(bytesText(node.reservedMemoryBytes))/\(bytesText(node.capacityMemoryBytes))"
-                let status = node.status == "ready" ? out.paint(node.status, .green) : out.paint(node.status, .red)
+                let status = node.status == .ready ? out.paint(node.status.rawValue, .green) : out.paint(node.status.rawValue, .red)
                 table.add(node.name, status, node.address, cpu, memory, String(node.instances), node.kernel, age(since: node.lastHeartbeat) + " ago")
             }
             out.write(table.render(out))
@@ -39,23 +39,32 @@ struct Events: AsyncParsableCommand {
         let client = connection.client()
         try await reportFailures {
             if !follow {
-                let events = try await client.call(.GET, "/v1/events" + query([("after", after.map(String.init))]), as: [ClusterEvent].self)
+                let events = try await client.perform { api in
+                    try await api.listEvents(query: .init(after: after.map { Int64(clamping: $0) })).ok.body.json
+                }
                 if output == .json { return Terminal.standardOutput.write(jsonText(events)) }
                 for event in events { show(event) }
                 return
             }
-            let stream = try await client.lines("/v1/events" + query([("stream", "true"), ("after", after.map(String.init))]))
-            do {
-                for try await line in stream where line.hasPrefix("data: ") {
-                    guard let event = try? JSONDecoder().decode(ClusterEvent.self, from: Data(line.dropFirst(6).utf8)) else { continue }
-                    if output == .json {
-                        Terminal.standardOutput.write(String(decoding: (try? JSONEncoder().encode(event)) ?? Data(), as: UTF8.self) + "\n")
-                    } else {
-                        show(event)
-                    }
+            // The agent ends a stream after its --max-query-wait; resume after the last event.
+            var last = after.map { Int64(clamping: $0) }
+            while true {
+                let body = try await client.perform(timeout: .seconds(24 * 3600)) { api in
+                    try await api.listEvents(query: .init(after: last, stream: true)).ok.body.textEventStream
                 }
-            } catch {
-                throw CommandFailure.unreachable("the event stream ended: \(error)")
+                do {
+                    for try await message in body.asDecodedServerSentEventsWithJSONData(of: ClusterEvent.self) {
+                        guard let event = message.data else { continue }
+                        last = event.index
+                        if output == .json {
+                            Terminal.standardOutput.write(String(decoding: (try? JSONEncoder().encode(event)) ?? Data(), as: UTF8.self) + "\n")
+                        } else {
+                            show(event)
+                        }
+                    }
+                } catch {
+                    throw CommandFailure.unreachable("the event stream broke off: \(error)")
+                }
             }
         }
     }
@@ -76,7 +85,7 @@ struct Version: AsyncParsableCommand {
     func run() async throws {
         Terminal.standardOutput.write("deployctl \(FlotillaVersion.current)\n")
         do {
-            let version = try await connection.client().call(.GET, "/v1/version", as: VersionInfo.self, timeout: .seconds(5))
+            let version = try await connection.client().perform(timeout: .seconds(5)) { api in try await api.getVersion().ok.body.json }
             Terminal.standardOutput.write("agentd \(version.version) (api \(version.api), node \(version.node))\n")
         } catch {
             Terminal.standardOutput.write("agentd: not reachable (\(error))\n")

@@ -26,27 +26,27 @@ struct Logs: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
-        let sinceText = sinceMillis.map(String.init)
         try await reportFailures {
             var instances: [String] = []
             if target.contains("/") || !target.contains("-") {
                 guard let reference = ServiceReference(argument: target) else { throw CommandFailure.failed("\(target) is not APPLICATION/SERVICE") }
-                let list = try await client.call(.GET, "/v1/instances" + query([("application", reference.application), ("service", reference.service)]), as: [InstanceInfo].self)
-                instances = list.filter { $0.desired == "run" }.map(\.id)
+                let list = try await client.perform { api in
+                    try await api.listInstances(query: .init(application: reference.application, service: reference.service)).ok.body.json
+                }
+                instances = list.filter { $0.desired == .run }.map(\.id)
                 if instances.isEmpty { throw CommandFailure.failed("\(reference) has no running instance") }
             } else {
                 instances = [target]
             }
             let prefixed = instances.count > 1
+            let printer = LogPrinter(timestamps: timestamps)
             if follow {
+                let (since, tail) = (sinceMillis, tail.map(Int64.init))
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for instance in instances {
                         group.addTask {
-                            let stream = try await client.lines("/v1/instances/\(segment(instance))/logs" + query([("follow", "true"), ("tail", tail.map(String.init)), ("since", sinceText)]))
-                            for try await record in stream {
-                                guard let line = try? JSONDecoder().decode(LogLine.self, from: Data(record.utf8)) else { continue }
-                                print(line, of: prefixed ? instance : nil)
-                            }
+                            try await Self.follow(
+                                instance, client: client, since: since, tail: tail, printer: printer, prefix: prefixed ? instance : nil)
                         }
                     }
                     try await group.waitForAll()
@@ -54,16 +54,58 @@ struct Logs: AsyncParsableCommand {
                 return
             }
             for instance in instances {
-                let lines = try await client.call(.GET, "/v1/instances/\(segment(instance))/logs" + query([("tail", tail.map(String.init)), ("since", sinceText)]), as: [LogLine].self)
-                for line in lines { print(line, of: prefixed ? instance : nil) }
+                let lines = try await client.perform { api in
+                    try await api.getInstanceLogs(path: .init(id: instance), query: .init(tail: tail.map(Int64.init), since: sinceMillis)).ok.body.json
+                }
+                for line in lines { printer.print(line, of: prefixed ? instance : nil) }
             }
         }
     }
 
+    /// Follows one instance's output. The agent ends a stream after its --max-query-wait; this
+    /// resumes from the last line's time (skipping the lines of that millisecond already shown)
+    /// for as long as the instance is meant to run.
+    static func follow(
+        _ instance: String, client: AgentClient, since initialSince: Int64?, tail: Int64?, printer: LogPrinter, prefix: String?
+    ) async throws(CommandFailure) {
+        var since = initialSince
+        var count = tail
+        var lastTime: Int64?
+        var shownAtLastTime: Set<String> = []
+        while true {
+            let body = try await client.perform(timeout: .seconds(24 * 3600)) { api in
+                try await api.getInstanceLogs(path: .init(id: instance), query: .init(tail: count, since: since, follow: true)).ok.body.applicationJsonl
+            }
+            do {
+                for try await line in body.asDecodedJSONLines(of: LogLine.self) {
+                    if line.time == lastTime, shownAtLastTime.contains(line.text) { continue }
+                    if line.time != lastTime { shownAtLastTime = [] }
+                    lastTime = line.time
+                    shownAtLastTime.insert(line.text)
+                    printer.print(line, of: prefix)
+                }
+            } catch {
+                throw CommandFailure.unreachable("the log stream of \(instance) broke off: \(error)")
+            }
+            let current = try await client.perform { api in try await api.getInstance(path: .init(id: instance)).ok.body.json }
+            guard current.desired == .run else { return }
+            since = lastTime ?? since
+            // Everything since the last line, not just the last few: lines may have come while
+            // the stream was being resumed.
+            count = since == nil ? 0 : 100_000
+        }
+    }
+
+}
+
+/// Writes log lines to stdout or stderr as their stream was, optionally with time and stream.
+struct LogPrinter: Sendable {
+    let timestamps: Bool
+
     func print(_ line: LogLine, of instance: String?) {
         var text = ""
         if let instance { text += "[\(instance)] " }
-        if timestamps { text += "\(line.time) \(line.stream) " }
-        Terminal(fileDescriptor: line.stream == "stderr" ? 2 : 1).write(text + line.text + "\n")
+        if timestamps { text += "\(line.time) \(line.stream.rawValue) " }
+        Terminal(fileDescriptor: line.stream == .stderr ? 2 : 1).write(text + line.text + "\n")
     }
 }

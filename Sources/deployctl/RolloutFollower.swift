@@ -19,23 +19,22 @@ struct RolloutFollower {
 
     func follow(for limit: Duration) async throws(CommandFailure) -> Outcome {
         let deadline = ContinuousClock.now + limit
-        var index: UInt64 = 0
+        var index: Int64 = 0
         var drawnLines = 0
         var lastText = ""
         var unplacedSince: ContinuousClock.Instant?
         while true {
             let remaining = deadline - ContinuousClock.now
             let wait = max(.milliseconds(100), min(remaining, .seconds(10)))
-            let path = "/v1/instances" + query([("application", application.name), ("index", index == 0 ? nil : String(index)), ("wait", "\(wait.components.seconds)s")])
-            let response = try await client.send(.GET, path, timeout: wait + .seconds(10))
-            index = response.headers.first(name: "X-Flotilla-Index").flatMap(UInt64.init) ?? index
-            let instances: [InstanceInfo]
-            do {
-                instances = try JSONDecoder().decode([InstanceInfo].self, from: Data(try await response.body.collect(upTo: 64 << 20).readableBytesView))
-            } catch {
-                throw .failed("could not read the rollout's progress: \(error)")
+            let name = application.name
+            let since = index == 0 ? nil : index
+            let waitText = "\(max(1, wait.components.seconds))s"
+            let (instances, stateIndex) = try await client.perform(timeout: wait + .seconds(10)) { api in
+                let answer = try await api.listInstances(query: .init(index: since, wait: waitText, application: name)).ok
+                return (try answer.body.json, answer.headers.xFlotillaIndex)
             }
-            let info = try await client.call(.GET, "/v1/applications/\(segment(application.name))", as: ApplicationInfo.self)
+            index = stateIndex
+            let info = try await client.perform { api in try await api.getApplication(path: .init(name: name)).ok.body.json }
             let progress = RolloutProgress(application: application, status: info, instances: instances, revision: revision)
             if let terminal {
                 let text = progress.render(terminal)
@@ -86,20 +85,20 @@ struct RolloutProgress {
     init(application: Application, status: ApplicationInfo, instances: [InstanceInfo], revision: UInt64) {
         for service in application.services {
             let wanted = status.services.first { $0.name == service.name }?.replicas ?? service.replicas
-            let mine = instances.filter { $0.service == service.name && $0.desired == "run" }
-            let current = mine.filter { $0.revision >= revision }
+            let mine = instances.filter { $0.service == service.name && $0.desired == .run }
+            let current = mine.filter { UInt64(clamping: $0.revision) >= revision }
             let isBatch = service.restart.policy == .never
             let up = current.filter { instance in
                 switch instance.status {
-                case "healthy": true
-                case "running": service.health == nil && !isBatch
-                case "completed": isBatch
+                case .healthy: true
+                case .running: service.health == nil && !isBatch
+                case .completed: isBatch
                 default: false
                 }
             }.count
-            let old = mine.filter { $0.revision < revision && !["stopped", "completed", "failed"].contains($0.status) }.count
+            let old = mine.filter { UInt64(clamping: $0.revision) < revision && ![.stopped, .completed, .failed].contains($0.status) }.count
             lines.append(ServiceLine(name: service.name, wanted: wanted, up: up, starting: current.count - up, old: old, isBatch: isBatch))
-            if let failed = current.first(where: { $0.status == "failed" }) {
+            if let failed = current.first(where: { $0.status == .failed }) {
                 let event = failed.events.last.map { ": \($0.message)" } ?? ""
                 failure = "instance \(failed.id) of \(service.name) failed\(event)"
             }

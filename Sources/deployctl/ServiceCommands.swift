@@ -16,7 +16,6 @@ struct ServiceReference: ExpressibleByArgument, CustomStringConvertible {
         }
     }
 
-    var path: String { "/v1/applications/\(segment(application))/services/\(segment(service))" }
     var description: String { "\(application)/\(service)" }
     static var defaultCompletionKind: CompletionKind { .default }
 }
@@ -35,7 +34,9 @@ struct Describe: AsyncParsableCommand {
     func run() async throws {
         let out = Terminal.standardOutput
         try await reportFailures {
-            let description = try await connection.client().call(.GET, reference.path, as: ServiceDescription.self)
+            let description = try await connection.client().perform { api in
+                try await api.getService(path: .init(name: reference.application, service: reference.service)).ok.body.json
+            }
             if output == .json { return out.write(jsonText(description)) }
             let status = description.status
             var text = "\(out.paint(reference.description, .bold))  revision \(status.revision)\(status.isBatch ? "  (batch)" : "")\n"
@@ -49,12 +50,11 @@ struct Describe: AsyncParsableCommand {
             }
             for instance in description.instances {
                 let ports = instance.ports.map { "\($0.name)=\($0.number)" }.joined(separator: ",")
-                text += "\n\(out.paint(instance.id, .bold))  node \(instance.node)  revision \(instance.revision)  \(statusText(instance.status, out))  desired \(instance.desired)\(ports.isEmpty ? "" : "  ports \(ports)")\n"
-                if let exit = instance.exit {
-                    text += "  last exit: \(exit.oomKilled ? "OOM-killed" : exit.signal.map { "signal \($0)" } ?? "status \(exit.code ?? 0)")\n"
-                }
+                text += "\n\(out.paint(instance.id, .bold))  node \(instance.node)  revision \(instance.revision)  \(statusText(instance.status.rawValue, out))  desired \(instance.desired.rawValue)\(ports.isEmpty ? "" : "  ports \(ports)")\n"
+                text += "  pid \(instance.mainPID.map(String.init) ?? "-")  restarts \(instance.restartCount)"
+                text += "  last exit \(instance.lastExit.map(exitText) ?? "-")\(instance.exit.map { "  ended: \(exitText($0))" } ?? "")\n"
                 for event in instance.events {
-                    text += "  \(age(since: event.time)) ago  \(event.status)  \(event.message)\n"
+                    text += "  \(age(since: event.time)) ago  \(event.status.rawValue)  \(event.message)\n"
                 }
             }
             out.write(text)
@@ -72,9 +72,11 @@ struct Scale: AsyncParsableCommand {
     @Option(help: "Check-and-set: only if the application is at this revision.") var revision: UInt64?
 
     func run() async throws {
-        let body = (try? JSONEncoder().encode(ScaleRequest(replicas: replicas, revision: revision))).map(Array.init) ?? []
+        let request = Components.Schemas.ScaleRequest(replicas: replicas, revision: revision.map { Int64(clamping: $0) })
         try await reportFailures {
-            let outcome = try await connection.client().call(.POST, reference.path + "/scale", body: body, as: CommandOutcome.self)
+            let outcome = try await connection.client().perform { api in
+                try await api.scaleService(path: .init(name: reference.application, service: reference.service), body: .json(request)).ok.body.json
+            }
             Terminal.standardOutput.write(outcome.message + "\n")
         }
     }
@@ -89,7 +91,9 @@ struct Restart: AsyncParsableCommand {
 
     func run() async throws {
         try await reportFailures {
-            let outcome = try await connection.client().call(.POST, reference.path + "/restart", as: CommandOutcome.self)
+            let outcome = try await connection.client().perform { api in
+                try await api.restartService(path: .init(name: reference.application, service: reference.service)).ok.body.json
+            }
             Terminal.standardOutput.write(outcome.message + "\n")
         }
     }
@@ -104,7 +108,9 @@ struct Stop: AsyncParsableCommand {
 
     func run() async throws {
         try await reportFailures {
-            let outcome = try await connection.client().call(.POST, reference.path + "/stop", as: CommandOutcome.self)
+            let outcome = try await connection.client().perform { api in
+                try await api.stopService(path: .init(name: reference.application, service: reference.service)).ok.body.json
+            }
             Terminal.standardOutput.write(outcome.message + "\n")
         }
     }
@@ -120,8 +126,9 @@ struct Delete: AsyncParsableCommand {
 
     func run() async throws {
         try await reportFailures {
-            let outcome = try await connection.client().call(
-                .DELETE, "/v1/applications/\(segment(application))" + query([("revision", revision.map(String.init))]), as: CommandOutcome.self)
+            let outcome = try await connection.client().perform { api in
+                try await api.deleteApplication(path: .init(name: application), query: .init(revision: revision.map { Int64(clamping: $0) })).ok.body.json
+            }
             Terminal.standardOutput.write(outcome.message + "\n")
         }
     }

@@ -20,13 +20,15 @@ struct Status: AsyncParsableCommand {
         let out = Terminal.standardOutput
         try await reportFailures {
             if let application {
-                let info = try await client.call(.GET, "/v1/applications/\(segment(application))?detail=true", as: ApplicationInfo.self)
-                let instances = try await client.call(.GET, "/v1/instances" + query([("application", application)]), as: [InstanceInfo].self)
+                let (info, instances) = try await client.perform { api in
+                    let info = try await api.getApplication(path: .init(name: application), query: .init(detail: true)).ok.body.json
+                    return (info, try await api.listInstances(query: .init(application: application)).ok.body.json)
+                }
                 if output == .json { return out.write(jsonText(ApplicationDetail(application: info, instances: instances))) }
                 out.write(Self.render(info, instances: instances, terminal: out))
                 return
             }
-            let status = try await client.call(.GET, "/v1/status", as: ClusterStatus.self)
+            let status = try await client.perform { api in try await api.getStatus().ok.body.json }
             if output == .json { return out.write(jsonText(status)) }
             if status.applications.isEmpty {
                 out.write("No applications. Apply one with `deployctl apply -f manifest.json`.\n")
@@ -50,11 +52,13 @@ struct Status: AsyncParsableCommand {
         let unplaced = info.services.flatMap { service in service.unplaced.map { "\(service.name): \($0)" } }
         for line in unplaced { text += out.paint("unplaced: ", .yellow) + line + "\n" }
         text += "\n"
-        var table = Table("INSTANCE", "SERVICE", "REV", "NODE", "STATUS", "PORTS", "AGE")
-        for instance in instances where instance.desired == "run" || !["stopped", "completed", "failed"].contains(instance.status) {
+        var table = Table("INSTANCE", "SERVICE", "REV", "NODE", "STATUS", "PID", "RESTARTS", "LAST EXIT", "PORTS", "AGE")
+        for instance in instances where instance.desired == .run || ![.stopped, .completed, .failed].contains(instance.status) {
             let ports = instance.ports.map { "\($0.name)=\($0.number)" }.joined(separator: ",")
             let started = instance.events.first.map { age(since: $0.time) } ?? ""
-            table.add(instance.id, instance.service, String(instance.revision), instance.node, statusText(instance.status, out), ports, started)
+            table.add(
+                instance.id, instance.service, String(instance.revision), instance.node, statusText(instance.status.rawValue, out),
+                instance.mainPID.map(String.init) ?? "-", String(instance.restartCount), instance.lastExit.map(exitText) ?? "-", ports, started)
         }
         text += table.render(out)
         return text
@@ -73,7 +77,7 @@ func readyText(_ service: ServiceStatus) -> String {
 
 func countsText(_ service: ServiceStatus, _ out: Terminal) -> String {
     let order = ["healthy", "running", "starting", "pending", "unhealthy", "lost", "completed", "failed", "stopped"]
-    let parts = order.compactMap { status in service.counts[status].map { "\($0) \(statusText(status, out))" } }
+    let parts = order.compactMap { status in service.counts.additionalProperties[status].map { "\($0) \(statusText(status, out))" } }
     return parts.isEmpty ? "-" : parts.joined(separator: ", ")
 }
 
@@ -84,6 +88,20 @@ func statusText(_ status: String, _ out: Terminal) -> String {
     case "pending", "starting": out.paint(status, .yellow)
     default: status
     }
+}
+
+/// How a process ended, in a few words: "exit 1", "SIGKILL", "OOM killed".
+func exitText(_ exit: Components.Schemas.ExitInfo) -> String {
+    if exit.oomKilled { return "OOM killed" }
+    if let signal = exit.signal { return signalName(signal) }
+    return exit.code.map { "exit \($0)" } ?? "-"
+}
+
+/// SIGTERM for 15, and so on; the number for the rare others.
+func signalName(_ signal: Int32) -> String {
+    let names: [Int32: String] = [1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE",
+                                  9: "SIGKILL", 11: "SIGSEGV", 13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM"]
+    return names[signal] ?? "signal \(signal)"
 }
 
 /// Pretty JSON of any answer, for `-o json`.

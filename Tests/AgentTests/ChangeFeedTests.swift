@@ -39,12 +39,12 @@ import Testing
         let event = { (index: UInt64) in ClusterEvent(index: index, time: 0, kind: "test", message: "\(index)") }
         for index in 1...UInt64(ChangeFeed.retainedEvents + 10) { feed.publish(index: index, events: [event(index)]) }
         #expect(feed.recent(after: 0).count == ChangeFeed.retainedEvents)
-        #expect(feed.recent(after: UInt64(ChangeFeed.retainedEvents + 5)).map(\.index) == Array(UInt64(ChangeFeed.retainedEvents + 6)...UInt64(ChangeFeed.retainedEvents + 10)))
+        #expect(feed.recent(after: UInt64(ChangeFeed.retainedEvents + 5)).map(\.logIndex) == Array(UInt64(ChangeFeed.retainedEvents + 6)...UInt64(ChangeFeed.retainedEvents + 10)))
         let stream = feed.subscribe(after: UInt64(ChangeFeed.retainedEvents + 8))
         feed.publish(index: UInt64(ChangeFeed.retainedEvents + 11), events: [event(UInt64(ChangeFeed.retainedEvents + 11))])
         var seen: [UInt64] = []
         for await received in stream {
-            seen.append(received.index)
+            seen.append(received.logIndex)
             if seen.count == 3 { break }
         }
         #expect(seen == [UInt64(ChangeFeed.retainedEvents + 9), UInt64(ChangeFeed.retainedEvents + 10), UInt64(ChangeFeed.retainedEvents + 11)])

@@ -15,7 +15,7 @@ struct EndToEndTests {
     /// Ports of the ready instances of a service.
     func ports(_ agent: DevAgent, application: String, service: String, port: String = "http") throws -> [Int] {
         try agent.get("/v1/instances?application=\(application)&service=\(service)", as: [InstanceInfo].self)
-            .filter { $0.desired == "run" }
+            .filter { $0.desired == .run }
             .compactMap { $0.ports.first { $0.name == port }?.number }
     }
 
@@ -46,7 +46,7 @@ struct EndToEndTests {
         #expect(apply.status == 0, "\(apply)\n\(agent.agentLog())")
         let instances = try agent.get("/v1/instances?application=report", as: [InstanceInfo].self)
         #expect(instances.count == 1)
-        #expect(instances.first?.status == "completed")
+        #expect(instances.first?.status == .completed)
         #expect(instances.first?.exit?.code == 0)
         let logs = try agent.deployctl("logs", "report/checksum")
         #expect(logs.output.contains("step 5") && logs.output.contains("done"), "\(logs)")
@@ -54,14 +54,14 @@ struct EndToEndTests {
         sleep(2)
         let again = try agent.get("/v1/instances?application=report", as: [InstanceInfo].self)
         #expect(again.map(\.id) == instances.map(\.id))
-        #expect(again.first?.status == "completed")
+        #expect(again.first?.status == .completed)
     }
 
     @Test func newRevisionReplacesInstancesAndScaleAndDeleteWork() throws {
         let agent = try DevAgent()
         defer { agent.shutdown() }
         #expect(try agent.deployctl("apply", "-f", "manifests/worker.json", "--timeout", "60s").status == 0, "\(agent.agentLog())")
-        let first = try agent.get("/v1/instances?application=worker", as: [InstanceInfo].self).filter { $0.desired == "run" }
+        let first = try agent.get("/v1/instances?application=worker", as: [InstanceInfo].self).filter { $0.desired == .run }
         #expect(first.count == 2)
         // A changed environment is a new revision whose instances replace the old ones.
         let changed = try String(contentsOfFile: DevAgent.repositoryRoot + "/manifests/worker.json", encoding: .utf8)
@@ -69,18 +69,18 @@ struct EndToEndTests {
         let reapply = try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: changed)
         #expect(reapply.status == 0, "\(reapply)")
         #expect(reapply.output.contains("~ replace"))
-        let second = try agent.get("/v1/instances?application=worker", as: [InstanceInfo].self).filter { $0.desired == "run" }
+        let second = try agent.get("/v1/instances?application=worker", as: [InstanceInfo].self).filter { $0.desired == .run }
         #expect(second.count == 2)
         #expect(Set(second.map(\.id)).isDisjoint(with: first.map(\.id)))
         #expect(second.allSatisfy { $0.revision == 2 })
         // Scale up, then down.
         #expect(try agent.deployctl("scale", "worker/ticker", "4").status == 0)
         try agent.waitUntil("4 running tickers") {
-            try agent.get("/v1/instances?application=worker", as: [InstanceInfo].self).filter { $0.desired == "run" && $0.status == "running" }.count == 4
+            try agent.get("/v1/instances?application=worker", as: [InstanceInfo].self).filter { $0.desired == .run && $0.status == .running }.count == 4
         }
         #expect(try agent.deployctl("scale", "worker/ticker", "1").status == 0)
         try agent.waitUntil("1 ticker left") {
-            try agent.get("/v1/instances?application=worker", as: [InstanceInfo].self).filter { $0.desired == "run" }.count == 1
+            try agent.get("/v1/instances?application=worker", as: [InstanceInfo].self).filter { $0.desired == .run }.count == 1
         }
         // Delete: processes, cgroups and state gone.
         #expect(try agent.deployctl("delete", "worker").status == 0)
@@ -125,7 +125,7 @@ struct EndToEndTests {
         let stopped = Date().timeIntervalSince(deleted)
         #expect(stopped < 9, "four 4 s stops took \(stopped) s: they ran one after another")
         #expect(stopped >= 3.5, "the stops took \(stopped) s: not the 4 s timeout this test is about")
-        #expect(try agent.get("/v1/instances?application=prompt", as: [InstanceInfo].self).filter { $0.status == "running" }.count == 2)
+        #expect(try agent.get("/v1/instances?application=prompt", as: [InstanceInfo].self).filter { $0.status == .running }.count == 2)
     }
 
     @Test func staleCheckAndSetIsRefused() throws {
@@ -150,7 +150,9 @@ struct EndToEndTests {
         let text = try String(contentsOfFile: DevAgent.repositoryRoot + "/manifests/invalid/web-typos.json", encoding: .utf8)
         // Straight to the API: the agent checks, not only the CLI.
         let (status, body) = try UnixHTTP.request("PUT", "/v1/applications/web", body: text, socket: agent.socket)
-        #expect(status == 400)
+        // JSON, but not a valid manifest: 422 with every problem located (400 is for what does
+        // not parse at all).
+        #expect(status == 422)
         let error = try JSONDecoder().decode(APIError.self, from: Data(body.utf8))
         #expect(error.code == "invalid_manifest")
         #expect(error.issues.contains { $0.path == "services[0].health.interval" && $0.message.contains("write \"5s\"") })
@@ -160,7 +162,7 @@ struct EndToEndTests {
         #expect(syntaxStatus == 400 && syntaxBody.contains("not valid JSON"))
         let web = try String(contentsOfFile: DevAgent.repositoryRoot + "/manifests/web.json", encoding: .utf8)
         let (nameStatus, nameBody) = try UnixHTTP.request("PUT", "/v1/applications/other", body: web, socket: agent.socket)
-        #expect(nameStatus == 400 && nameBody.contains("names \\\"web\\\""))
+        #expect(nameStatus == 422 && nameBody.contains("names \\\"web\\\""))
         let (missingStatus, missingBody) = try UnixHTTP.request("GET", "/v1/nope", socket: agent.socket)
         #expect(missingStatus == 404 && missingBody.contains("\"code\":\"not_found\""))
     }
@@ -179,7 +181,7 @@ struct EndToEndTests {
         }
         try agent.start()
         try agent.waitUntil("instances healthy again") {
-            try agent.get("/v1/instances?application=web", as: [InstanceInfo].self).filter { $0.status == "healthy" }.count == 3
+            try agent.get("/v1/instances?application=web", as: [InstanceInfo].self).filter { $0.status == .healthy }.count == 3
         }
         let after = CgroupCleanup.pids(parent: agent.cgroupParent)
         #expect(after == before, "no service was restarted")
@@ -187,6 +189,38 @@ struct EndToEndTests {
         #expect(instancesAfter.map(\.id).sorted() == instancesBefore.map(\.id).sorted())
         // And it still takes changes.
         #expect(try agent.deployctl("apply", "-f", "manifests/batch.json", "--timeout", "60s").status == 0)
+    }
+
+    /// What operators and scripts look for first: an instance's main pid, its restart count
+    /// and how its last process ended, in `status -o json` and in `describe`.
+    @Test func statusShowsMainPIDRestartsAndLastExit() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        let manifest = #"""
+            {"name": "flaky", "services": [
+              {"name": "crash", "command": ["/bin/sh", "-c", "sleep 0.2; exit 3"], "rootfs": "/var/lib/flotilla/images/busybox",
+               "restart": {"initialDelay": "100ms", "maxDelay": "200ms", "maxRestarts": 100}},
+              {"name": "steady", "command": ["/bin/sleep", "3600"], "rootfs": "/var/lib/flotilla/images/busybox"}]}
+            """#
+        #expect(try agent.deployctl("apply", "-f", "-", "--no-wait", input: manifest).status == 0)
+        struct Detail: Decodable { var instances: [InstanceInfo] }
+        var instances: [InstanceInfo] = []
+        try agent.waitUntil("the crashing instance's restarts and the steady one's pid reported") {
+            let output = try agent.deployctl("status", "flaky", "-o", "json").output
+            instances = try JSONDecoder().decode(Detail.self, from: Data(output.utf8)).instances
+            let crash = instances.first { $0.service == "crash" }
+            let steady = instances.first { $0.service == "steady" }
+            return (crash?.restartCount ?? 0) >= 2 && crash?.lastExit?.code == 3 && steady?.mainPID != nil
+        }
+        let steady = try #require(instances.first { $0.service == "steady" })
+        let pid = try #require(steady.mainPID)
+        #expect(kill(pid, 0) == 0, "pid \(pid) is not running")
+        #expect(steady.restartCount == 0 && steady.lastExit == nil)
+        let described = try agent.deployctl("describe", "service", "flaky/crash")
+        #expect(described.output.contains("restarts "), "\(described.output)")
+        #expect(described.output.contains("last exit exit 3"), "\(described.output)")
+        let table = try agent.deployctl("status", "flaky").output
+        #expect(table.contains("RESTARTS") && table.contains(String(pid)), "\(table)")
     }
 
     @Test func concurrentAppliesNeverCorruptState() throws {

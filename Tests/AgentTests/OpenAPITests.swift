@@ -13,11 +13,15 @@ struct OpenAPITests {
     @Test func everyListedPathAnswersAsDescribed() throws {
         let agent = try DevAgent()
         defer { agent.shutdown() }
-        let committed = try String(contentsOfFile: DevAgent.repositoryRoot + "/docs/openapi.json", encoding: .utf8)
+        let committed = try String(contentsOfFile: DevAgent.repositoryRoot + "/Sources/AgentAPI/openapi.json", encoding: .utf8)
         let (status, served) = try UnixHTTP.request("GET", "/v1/openapi.json", socket: agent.socket)
         #expect(status == 200)
-        #expect(served.trimmingCharacters(in: .whitespacesAndNewlines) == committed.trimmingCharacters(in: .whitespacesAndNewlines),
-                "docs/openapi.json differs from what agentd serves")
+        // The same document (re-encoded: compared as JSON values, not as text).
+        let servedValue = try JSONSerialization.jsonObject(with: Data(served.utf8)) as? NSDictionary
+        let committedValue = try JSONSerialization.jsonObject(with: Data(committed.utf8)) as? NSDictionary
+        #expect(servedValue != nil && servedValue == committedValue, "Sources/AgentAPI/openapi.json differs from what agentd serves")
+        // docs/openapi.json is the same file.
+        #expect(try String(contentsOfFile: DevAgent.repositoryRoot + "/docs/openapi.json", encoding: .utf8) == committed)
         #expect(try agent.deployctl("apply", "-f", "manifests/batch.json", "--timeout", "60s").status == 0, "\(agent.agentLog())")
         let instance = try #require(try agent.get("/v1/instances?application=report", as: [InstanceInfo].self).first)
         let document = try #require(try JSONSerialization.jsonObject(with: Data(committed.utf8)) as? [String: Any])
@@ -40,11 +44,52 @@ struct OpenAPITests {
                 }
             let (code, answer) = try UnixHTTP.request(method.uppercased(), path, body: body, socket: agent.socket)
             #expect((200..<300).contains(code), "\(method.uppercased()) \(path) answered \(code): \(answer)")
+            if path == "/v1/applications/report" && method == "put" {
+                // Applying the same manifest again changes nothing.
+                #expect(answer.contains("\"dryRun\""), "\(answer)")
+            }
             if path != "/metrics" {
                 #expect((try? JSONSerialization.jsonObject(with: Data(answer.utf8), options: [.fragmentsAllowed])) != nil, "\(method) \(path): not JSON: \(answer)")
             }
             exercised += 1
         }
-        #expect(exercised >= 16)
+        #expect(exercised >= 17)
+    }
+
+    /// The contract's edges: a method a path lacks answers 405 with the path's methods in
+    /// `Allow`; booleans are `true` or `false`, nothing else; parameters keep the document's
+    /// patterns and bounds; reads carry X-Flotilla-Index; the manifest schema is served where
+    /// the document says; error answers carry the one error shape.
+    @Test func undeclaredMethodsStrictValuesAndHeadersFollowTheDocument() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        for (method, path, allow) in [
+            ("PATCH", "/v1/applications/x", "DELETE, GET, PUT"), ("DELETE", "/v1/status", "GET"), ("POST", "/v1/instances", "GET"),
+            ("PUT", "/v1/applications/x/services/y/scale", "POST"),
+        ] {
+            let (status, headers, body) = try UnixHTTP.exchange(method, path, socket: agent.socket)
+            #expect(status == 405, "\(method) \(path): \(status) \(body)")
+            #expect(headers["allow"] == allow, "\(method) \(path): \(headers)")
+            #expect(body.contains("\"code\":\"method_not_allowed\""))
+        }
+        let missing = try UnixHTTP.request("GET", "/v1/nothing-here", socket: agent.socket)
+        #expect(missing.status == 404 && missing.body.contains("\"code\":\"not_found\""))
+        for query in ["consistent=", "consistent=yes", "consistent=TRUE", "consistent=1", "index=-1", "index=abc", "wait=5", "wait=forever", "wait=1m2"] {
+            let (status, body) = try UnixHTTP.request("GET", "/v1/status?" + query, socket: agent.socket)
+            #expect(status == 400, "?\(query): \(status) \(body)")
+            #expect(body.contains("\"code\":\"bad_request\""), "?\(query): \(body)")
+        }
+        let badName = try UnixHTTP.request("GET", "/v1/applications/Not_A_Name", socket: agent.socket)
+        #expect(badName.status == 400 && badName.body.contains("name"), "\(badName)")
+        for query in ["consistent=true", "consistent=false", "index=0&wait=10ms", "wait=1m30s"] {
+            let (status, headers, _) = try UnixHTTP.exchange("GET", "/v1/status?" + query, socket: agent.socket)
+            #expect(status == 200, "?\(query)")
+            #expect(headers["x-flotilla-index"].flatMap(UInt64.init) != nil, "?\(query): \(headers)")
+        }
+        let (status, schema) = try UnixHTTP.request("GET", "/v1/schemas/manifest.json", socket: agent.socket)
+        #expect(status == 200)
+        let served = try JSONSerialization.jsonObject(with: Data(schema.utf8)) as? NSDictionary
+        let committed = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: DevAgent.repositoryRoot + "/manifests/schema.json"))) as? NSDictionary
+        #expect(served != nil && served == committed, "the served manifest schema differs from manifests/schema.json")
     }
 }

@@ -8,6 +8,14 @@ import Glibc
 /// or to a service without going through deployctl.
 enum UnixHTTP {
     static func request(_ method: String, _ path: String, body: String? = nil, socket socketPath: String) throws -> (status: Int, body: String) {
+        let answer = try exchange(method, path, body: body, socket: socketPath)
+        return (answer.status, answer.body)
+    }
+
+    /// A request over the unix socket, with the answer's headers (names lowercased).
+    static func exchange(_ method: String, _ path: String, body: String? = nil, socket socketPath: String) throws
+        -> (status: Int, headers: [String: String], body: String)
+    {
         let descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw TestFailure("socket: \(errno)") }
         defer { close(descriptor) }
@@ -35,13 +43,14 @@ enum UnixHTTP {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw TestFailure("connect \(host):\(port): errno \(errno)") }
-        return try exchange(descriptor, method: method, path: path, host: host, body: nil, headers: headers, timeout: .seconds(timeoutSeconds))
+        let answer = try exchange(descriptor, method: method, path: path, host: host, body: nil, headers: headers, timeout: .seconds(timeoutSeconds))
+        return (answer.status, answer.body)
     }
 
     private static func exchange(
         _ descriptor: Int32, method: String, path: String, host: String, body: String?, headers: [String: String] = [:],
         timeout: Duration = .seconds(60)
-    ) throws -> (status: Int, body: String) {
+    ) throws -> (status: Int, headers: [String: String], body: String) {
         // HTTP/1.1 with `Connection: close`: the server ends the connection after its answer.
         var request = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
@@ -78,11 +87,16 @@ enum UnixHTTP {
             }
         }
         let text = String(decoding: response, as: UTF8.self)
-        if text.lowercased().contains("transfer-encoding: chunked") { return try dechunk(text) }
         guard let headerEnd = text.range(of: "\r\n\r\n") else { throw TestFailure("no HTTP response: \(text)") }
-        let statusLine = text[..<headerEnd.lowerBound].split(separator: "\r\n").first ?? ""
-        let status = statusLine.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-        return (status, String(text[headerEnd.upperBound...]))
+        let headLines = text[..<headerEnd.lowerBound].split(separator: "\r\n")
+        let status = headLines.first?.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        var fields: [String: String] = [:]
+        for line in headLines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        if fields["transfer-encoding"]?.lowercased() == "chunked" { return (status, fields, try dechunk(text).body) }
+        return (status, fields, String(text[headerEnd.upperBound...]))
     }
 
     /// The whole response's length when its headers are in and carry a Content-Length.

@@ -85,6 +85,20 @@ let repositoryRoot: String = {
         #expect(result.output.contains("schema"))
     }
 
+    /// No agent where deployctl looks: exit 3 at once, saying where it looked and what to do
+    /// (not a connect error's internals, and not after a minute of retries).
+    @Test func noAgentSaysWhereItLookedAndExitsThree() throws {
+        let started = ContinuousClock.now
+        let missing = try runDeployctl(["status", "--address", "/tmp/flotilla-no-such-agent.sock"])
+        #expect(missing.status == 3)
+        #expect(missing.error.contains("no agent socket at /tmp/flotilla-no-such-agent.sock"), "\(missing.error)")
+        #expect(!missing.error.contains("errno"), "\(missing.error)")
+        let refused = try runDeployctl(["status", "--address", "http://127.0.0.1:1"])
+        #expect(refused.status == 3)
+        #expect(refused.error.contains("cannot reach the agent at http://127.0.0.1:1: Connection refused"), "\(refused.error)")
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
+
     @Test func schemaCommandPrintsTheCommittedSchema() throws {
         let result = try runDeployctl(["schema"])
         #expect(result.status == 0)

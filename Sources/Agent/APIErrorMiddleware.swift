@@ -1,0 +1,57 @@
+import AgentAPI
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import OpenAPIRuntime
+
+/// Turns every error a request meets into the API's one shape: the handlers' `APIError`s, the
+/// generated code's refusals of parameters and bodies that do not match the document (400,
+/// naming the parameter), a body over the limit (413), and a path that exists with another
+/// method (405 with `Allow`).
+struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let routes: DocumentRoutes
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return Self.response(error)
+        } catch let error as ServerError {
+            return Self.response(Self.apiError(error))
+        } catch let error as HTTPError where error.status == .notFound {
+            let allowed = routes.allowedMethods(forPath: request.uri.path)
+            guard !allowed.isEmpty else {
+                return Self.response(APIError(
+                    code: APIErrorCode.notFound, message: "no such path: \(request.uri.path); the API's paths are in /v1/openapi.json"))
+            }
+            let list = allowed.map(\.rawValue).joined(separator: ", ")
+            var response = Self.response(APIError(
+                code: APIErrorCode.methodNotAllowed, message: "\(request.uri.path) takes \(list), not \(request.method.rawValue)"))
+            response.headers[.allow] = list
+            return response
+        } catch let error as any HTTPResponseError {
+            return Self.response(APIError(code: APIErrorCode.badRequest, message: "\(error)"))
+        } catch {
+            return Self.response(APIError(code: APIErrorCode.internalError, message: "\(error)"))
+        }
+    }
+
+    /// A refusal by the generated code: a handler's own error passes through; a parameter or
+    /// body the document does not allow is the client's mistake.
+    static func apiError(_ error: ServerError) -> APIError {
+        if let own = error.underlyingError as? APIError { return own }
+        // "Unexpected value for query item index: abc" and the like name the parameter.
+        let cause = "\(error.causeDescription): \(error.underlyingError)"
+        return APIError(code: APIErrorCode.badRequest, message: "\(cause); see /v1/openapi.json for operation \(error.operationID)")
+    }
+
+    static func response(_ error: APIError) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = (try? encoder.encode(error)) ?? Data(#"{"code":"internal","issues":[],"message":"the error could not be encoded"}"#.utf8)
+        return Response(
+            status: HTTPResponse.Status(code: error.httpStatus), headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}

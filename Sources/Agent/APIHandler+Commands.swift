@@ -1,0 +1,101 @@
+import AgentAPI
+import Controller
+import Manifest
+
+/// The operations that change the cluster: each is one Raft entry, or none when refused.
+extension APIHandler {
+    func applyApplication(_ input: Operations.ApplyApplication.Input) async throws -> Operations.ApplyApplication.Output {
+        let name = input.path.name
+        // The manifest as sent, byte for byte (`RequestBodyMiddleware` keeps it): the decoder
+        // locates its problems by their JSON paths, and the revision records the text as written.
+        guard let bytes = RequestBody.bytes else {
+            throw APIError(code: APIErrorCode.internalError, message: "the request body was not captured; this is a bug in agentd")
+        }
+        // Validated here too, so that a bad manifest is refused with its paths before it costs a
+        // log entry (the state machine checks again when applying).
+        let manifest: Manifest.Application
+        do {
+            manifest = try ManifestDecoder.decode(bytes)
+        } catch {
+            throw APIMapping.error(.invalidManifest(error.issues))
+        }
+        guard manifest.name == name else {
+            throw APIError(
+                code: APIErrorCode.invalidManifest,
+                message: "the path names application \"\(name)\" but the manifest names \"\(manifest.name)\"; PUT it to /v1/applications/\(manifest.name)",
+                path: "name")
+        }
+        let revision = try input.query.revision.map { revision throws(APIError) in
+            guard revision >= 0 else { throw Self.negative("revision", revision) }
+            return UInt64(revision)
+        }
+        let command = ControllerCommand.applyApplication(manifestJSON: String(decoding: bytes, as: UTF8.self), expectedRevision: revision)
+        let result: CommandResult
+        let index: UInt64
+        let dryRun = input.query.dryRun ?? false
+        if dryRun {
+            result = await api.gateway.preview(command)
+            index = try await api.gateway.read { $0.lastChangeIndex }
+        } else {
+            (result, index) = try await api.gateway.submit(command)
+        }
+        switch result {
+        case .applicationApplied(let name, let revision, let diff):
+            let body = APIMapping.applyResult(name, revision: revision, diff: diff, dryRun: dryRun, index: index)
+            return .ok(.init(headers: .init(xFlotillaIndex: APIMapping.signed(index)), body: .json(body)))
+        default:
+            throw Self.refusal(result)
+        }
+    }
+
+    func deleteApplication(_ input: Operations.DeleteApplication.Input) async throws -> Operations.DeleteApplication.Output {
+        let revision = try input.query.revision.map { revision throws(APIError) in
+            guard revision >= 0 else { throw Self.negative("revision", revision) }
+            return UInt64(revision)
+        }
+        let (result, index) = try await api.gateway.submit(.deleteApplication(name: input.path.name, expectedRevision: revision))
+        guard case .applicationDeleted(let name, let stopping) = result else { throw Self.refusal(result) }
+        let message = "deleted \(name); stopping \(stopping.count) instance\(stopping.count == 1 ? "" : "s")"
+        return .ok(.init(headers: .init(xFlotillaIndex: APIMapping.signed(index)), body: .json(Self.outcome(message, index))))
+    }
+
+    func scaleService(_ input: Operations.ScaleService.Input) async throws -> Operations.ScaleService.Output {
+        let request: Schemas.ScaleRequest
+        switch input.body {
+        case .json(let body): request = body
+        }
+        let key = ServiceKey(input.path.name, input.path.service)
+        let revision = try request.revision.map { revision throws(APIError) in
+            guard revision >= 0 else { throw APIError(code: APIErrorCode.badRequest, message: "revision \(revision) is negative", path: "revision") }
+            return UInt64(revision)
+        }
+        let (result, index) = try await api.gateway.submit(.scaleService(key, replicas: request.replicas, expectedRevision: revision))
+        guard case .serviceScaled(let key, let replicas) = result else { throw Self.refusal(result) }
+        return .ok(.init(headers: .init(xFlotillaIndex: APIMapping.signed(index)), body: .json(Self.outcome("\(key) scaled to \(replicas)", index))))
+    }
+
+    func restartService(_ input: Operations.RestartService.Input) async throws -> Operations.RestartService.Output {
+        let (result, index) = try await api.gateway.submit(.restartService(ServiceKey(input.path.name, input.path.service)))
+        guard case .serviceRestarted(let key, _) = result else { throw Self.refusal(result) }
+        let message = "\(key): every instance will be replaced"
+        return .ok(.init(headers: .init(xFlotillaIndex: APIMapping.signed(index)), body: .json(Self.outcome(message, index))))
+    }
+
+    func stopService(_ input: Operations.StopService.Input) async throws -> Operations.StopService.Output {
+        // Stopping keeps the service and its manifest, with no instance: a scale to zero.
+        let key = ServiceKey(input.path.name, input.path.service)
+        let (result, index) = try await api.gateway.submit(.scaleService(key, replicas: 0, expectedRevision: nil))
+        guard case .serviceScaled(let key, _) = result else { throw Self.refusal(result) }
+        return .ok(.init(headers: .init(xFlotillaIndex: APIMapping.signed(index)), body: .json(Self.outcome("\(key) stopped", index))))
+    }
+
+    static func outcome(_ message: String, _ index: UInt64) -> Schemas.CommandOutcome {
+        Schemas.CommandOutcome(message: message, index: APIMapping.signed(index))
+    }
+
+    /// A command's result other than the one asked for: its refusal in the error shape.
+    static func refusal(_ result: CommandResult) -> APIError {
+        if case .rejected(let error) = result { return APIMapping.error(error) }
+        return APIError(code: APIErrorCode.internalError, message: "the command answered \(result), which this endpoint does not expect")
+    }
+}

@@ -1,0 +1,181 @@
+import AgentAPI
+import Controller
+import Foundation
+import Manifest
+import OpenAPIRuntime
+
+/// What the HTTP API serves from.
+public struct APIContext: Sendable {
+    public var gateway: ClusterGateway
+    public var logs: any InstanceLogSource
+    public var nodeName: String
+    public var version: String
+    /// Renders `/metrics` (Prometheus text format).
+    public var metrics: @Sendable () -> String
+    /// How long blocking queries and streams may last.
+    public var queryLimits: QueryLimits
+
+    public init(
+        gateway: ClusterGateway, logs: any InstanceLogSource, nodeName: String, version: String, metrics: @escaping @Sendable () -> String,
+        queryLimits: QueryLimits = QueryLimits()
+    ) {
+        self.gateway = gateway
+        self.logs = logs
+        self.nodeName = nodeName
+        self.version = version
+        self.metrics = metrics
+        self.queryLimits = queryLimits
+    }
+}
+
+/// Consul's `default_query_time` and `max_query_time`: how long a blocking query waits when it
+/// does not say, and at most; a stream (events, log follow) lasts at most `maxWait` too, after
+/// which its client resumes where it was (as Kubernetes ends watches).
+public struct QueryLimits: Sendable {
+    /// A blocking query's wait when `?wait=` is not given.
+    public var defaultWait: Duration
+    /// The longest any blocking query or stream lasts.
+    public var maxWait: Duration
+
+    /// 60 s by default, at most 5 minutes.
+    public init(defaultWait: Duration = .seconds(60), maxWait: Duration = .seconds(300)) {
+        self.maxWait = maxWait
+        self.defaultWait = min(defaultWait, maxWait)
+    }
+
+    /// `?wait=`, as manifests write durations, bounded by `maxWait`; `fallback` when absent.
+    func wait(_ text: String?, fallback: Duration) throws(APIError) -> Duration {
+        guard let text else { return min(fallback, maxWait) }
+        do {
+            return min(try DurationText.parse(text), maxWait)
+        } catch {
+            throw APIError(code: APIErrorCode.badRequest, message: "query parameter wait=\(text) \(error.message)", path: "wait")
+        }
+    }
+}
+
+/// The API's operations (`APIProtocol`, generated from openapi.json): reads here, changes in
+/// `APIHandler+Commands.swift`, streams in `APIHandler+Streams.swift`. Errors are thrown as
+/// `APIError` and rendered by `APIErrorMiddleware`, so each operation answers only its success.
+struct APIHandler: APIProtocol {
+    typealias Schemas = Components.Schemas
+    let api: APIContext
+
+    func getVersion(_ input: Operations.GetVersion.Input) async throws -> Operations.GetVersion.Output {
+        .ok(.init(body: .json(Schemas.VersionInfo(version: api.version, api: "v1", node: api.nodeName))))
+    }
+
+    func getOpenAPIDocument(_ input: Operations.GetOpenAPIDocument.Input) async throws -> Operations.GetOpenAPIDocument.Output {
+        throw BuiltInDocumentsMiddleware.notServedHere(Operations.GetOpenAPIDocument.id)
+    }
+
+    func getManifestSchema(_ input: Operations.GetManifestSchema.Input) async throws -> Operations.GetManifestSchema.Output {
+        throw BuiltInDocumentsMiddleware.notServedHere(Operations.GetManifestSchema.id)
+    }
+
+    func getMetrics(_ input: Operations.GetMetrics.Input) async throws -> Operations.GetMetrics.Output {
+        .ok(.init(body: .plainText(HTTPBody(api.metrics()))))
+    }
+
+    func getStatus(_ input: Operations.GetStatus.Input) async throws -> Operations.GetStatus.Output {
+        let raft = await api.gateway.raftStatus()
+        let query = input.query
+        let (status, index) = try await blockingRead(index: query.index, wait: query.wait, consistent: query.consistent) { state in
+            Schemas.ClusterStatus(
+                index: APIMapping.signed(state.lastChangeIndex), leader: raft.leader == 0 ? nil : String(raft.leader),
+                term: APIMapping.signed(raft.term),
+                applications: state.applications.values.sorted { $0.name < $1.name }.map { APIMapping.application($0, in: state, detail: false) },
+                nodes: state.nodes.values.sorted { $0.name < $1.name }.map { APIMapping.node($0, in: state) })
+        }
+        return .ok(.init(headers: .init(xFlotillaIndex: index), body: .json(status)))
+    }
+
+    func listApplications(_ input: Operations.ListApplications.Input) async throws -> Operations.ListApplications.Output {
+        let query = input.query
+        let (list, index) = try await blockingRead(index: query.index, wait: query.wait, consistent: query.consistent) { state in
+            state.applications.values.sorted { $0.name < $1.name }.map { APIMapping.application($0, in: state, detail: false) }
+        }
+        return .ok(.init(headers: .init(xFlotillaIndex: index), body: .json(list)))
+    }
+
+    func getApplication(_ input: Operations.GetApplication.Input) async throws -> Operations.GetApplication.Output {
+        let (name, query) = (input.path.name, input.query)
+        let detail = query.detail ?? false
+        let (info, index) = try await blockingRead(index: query.index, wait: query.wait, consistent: query.consistent) { state in
+            state.applications[name].map { APIMapping.application($0, in: state, detail: detail) }
+        }
+        guard let info else { throw APIMapping.error(.applicationNotFound(name)) }
+        return .ok(.init(headers: .init(xFlotillaIndex: index), body: .json(info)))
+    }
+
+    func getService(_ input: Operations.GetService.Input) async throws -> Operations.GetService.Output {
+        let key = ServiceKey(input.path.name, input.path.service)
+        let query = input.query
+        let (found, index) = try await blockingRead(index: query.index, wait: query.wait, consistent: query.consistent) {
+            state -> Schemas.ServiceDescription? in
+            guard let record = state.applications[key.application], let status = APIMapping.service(key.service, of: record, in: state),
+                let manifest = record.service(named: key.service)
+            else { return nil }
+            let instances = state.instances(of: key).sorted { ($0.index, $0.createdIndex) < ($1.index, $1.createdIndex) }
+            return Schemas.ServiceDescription(
+                application: key.application, status: status, manifest: JSONWriter.compact(manifest.json),
+                instances: instances.map(APIMapping.instance))
+        }
+        guard let found else { throw APIMapping.error(.serviceNotFound(key)) }
+        return .ok(.init(headers: .init(xFlotillaIndex: index), body: .json(found)))
+    }
+
+    func listInstances(_ input: Operations.ListInstances.Input) async throws -> Operations.ListInstances.Output {
+        let query = input.query
+        let (list, index) = try await blockingRead(index: query.index, wait: query.wait, consistent: query.consistent) { state in
+            state.instances.values
+                .filter { query.application == nil || $0.service.application == query.application }
+                .filter { query.service == nil || $0.service.service == query.service }
+                .filter { query.node == nil || $0.node == query.node }
+                .sorted { ($0.service, $0.index, $0.createdIndex) < ($1.service, $1.index, $1.createdIndex) }
+                .map(APIMapping.instance)
+        }
+        return .ok(.init(headers: .init(xFlotillaIndex: index), body: .json(list)))
+    }
+
+    func getInstance(_ input: Operations.GetInstance.Input) async throws -> Operations.GetInstance.Output {
+        let id = input.path.id
+        guard let instance = try await api.gateway.read({ $0.instances[id] }) else {
+            throw Self.instanceNotFound(id)
+        }
+        return .ok(.init(body: .json(APIMapping.instance(instance))))
+    }
+
+    func listNodes(_ input: Operations.ListNodes.Input) async throws -> Operations.ListNodes.Output {
+        let query = input.query
+        let (nodes, index) = try await blockingRead(index: query.index, wait: query.wait, consistent: query.consistent) { state in
+            state.nodes.values.sorted { $0.name < $1.name }.map { APIMapping.node($0, in: state) }
+        }
+        return .ok(.init(headers: .init(xFlotillaIndex: index), body: .json(nodes)))
+    }
+
+    // MARK: - Helpers
+
+    /// Serves a read; with `?index=N`, first waits (up to `?wait=`) for a change past N
+    /// (Consul's blocking queries). Returns the answer and the index it reflects.
+    func blockingRead<Result: Sendable>(
+        index: Int64?, wait: String?, consistent: Bool?, _ body: @escaping @Sendable (ClusterState) -> Result
+    ) async throws(APIError) -> (Result, Int64) {
+        let limit = try api.queryLimits.wait(wait, fallback: api.queryLimits.defaultWait)
+        if let index {
+            guard index >= 0 else { throw Self.negative("index", index) }
+            _ = await api.gateway.feed.wait(after: UInt64(index), timeout: limit)
+        }
+        let (result, stateIndex) = try await api.gateway.read(consistent: consistent ?? false) { state in (body(state), state.lastChangeIndex) }
+        return (result, APIMapping.signed(stateIndex))
+    }
+
+    static func negative(_ name: String, _ value: Int64) -> APIError {
+        APIError(code: APIErrorCode.badRequest, message: "query parameter \(name)=\(value) is negative; it counts from 0", path: name)
+    }
+
+    static func instanceNotFound(_ id: String) -> APIError {
+        APIError(code: APIErrorCode.instanceNotFound, message: "no instance \"\(id)\"; list them with `deployctl status`")
+    }
+
+}
