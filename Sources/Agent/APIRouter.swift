@@ -5,7 +5,7 @@ import OpenAPIHummingbird
 /// The API's Hummingbird router: the generated routes of openapi.json (`APIHandler`) behind the
 /// middleware every request passes, outermost first: errors into the API's one shape
 /// (and 405 for a method a path lacks), metrics, the bearer token on TCP, the document's
-/// parameter constraints, the body limit.
+/// parameter constraints, the body limit, and a response of known length sent whole.
 enum APIRouter {
     typealias Context = BasicRequestContext
 
@@ -17,6 +17,7 @@ enum APIRouter {
         if let token { router.add(middleware: BearerTokenMiddleware(token: token)) }
         router.add(middleware: ParameterCheckMiddleware(routes: routes))
         router.add(middleware: RequestBodyMiddleware())
+        router.add(middleware: WholeResponseMiddleware())
         // Compact answers, as before the API was generated: scripts pipe them, and pretty
         // printing costs the agent time on every read.
         try APIHandler(api: api).registerHandlers(

@@ -9,6 +9,10 @@ struct RequestBodyMiddleware<Context: RequestContext>: RouterMiddleware {
     static var limitBytes: Int { 16 << 20 }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // A request without a body (most reads) has nothing to read or keep.
+        if request.headers[.contentLength] == nil && request.headers[.transferEncoding] == nil {
+            return try await next(request, context)
+        }
         var request = request
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared > Self.limitBytes {
             throw Self.tooLarge
