@@ -30,6 +30,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.0"),
         .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird", from: "2.1.0"),
         .package(url: "https://github.com/swift-server/swift-openapi-async-http-client", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.0"),
     ],
     targets: [
         // Manifest types, decoding with located errors, validation and the JSON Schema. Pure.
@@ -56,6 +60,22 @@ let package = Package(
         // A supervisor in a process of its own, for tests that kill it with SIGKILL and start it
         // again; also the sd_notify client the tests' services run.
         .executableTarget(name: "supervisor-testd", dependencies: ["Supervisor", "Manifest"], swiftSettings: strict),
+        // The wire between agents (DESIGN.md §10): length-prefixed frames over TCP with mutual
+        // TLS, per-peer bounded queues with reconnect, the cluster CA and node certificates.
+        .target(
+            name: "Cluster",
+            dependencies: [
+                "Raft",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         // The replicated cluster state, its commands, the scheduler and the reconciler. Pure.
         .target(name: "Controller", dependencies: ["Manifest"], swiftSettings: strict),
         // agentd's HTTP API, generated from its one OpenAPI document (openapi.json in the target):
@@ -113,6 +133,20 @@ let package = Package(
         // The real agentd and deployctl, end to end (root: they launch real services).
         .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentAPI", "agentd", "deployctl", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),
+        // The transport and the CA on real sockets and real TLS, on loopback.
+        .testTarget(
+            name: "ClusterTests",
+            dependencies: [
+                "Cluster", "Raft", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         // Runs the built deployctl binary, so it depends on it to have it built first.
         .testTarget(name: "DeployctlTests", dependencies: ["deployctl", "TestSupport"], swiftSettings: strict),
         // supervisor-testd too: the adoption, notify and journal tests run it.

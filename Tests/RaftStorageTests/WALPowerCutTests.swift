@@ -46,6 +46,12 @@ struct WALPowerCutTests {
                     }
                 }
             }
+            // Cut only once appends are flowing: on a loaded machine the appenders may not have
+            // started within the random delay, and a cut with nothing in flight tests nothing.
+            let flowing = ContinuousClock.now + .seconds(10)
+            while highestAcknowledged.value <= last, ContinuousClock.now < flowing {
+                try await Task.sleep(for: .milliseconds(1))
+            }
             try await Task.sleep(for: .microseconds(Int64(random.next() % 30_000)))
             // Read before the cut: whatever this saw was acknowledged while the power was on.
             let acknowledgedBeforeCut = highestAcknowledged.value

@@ -1,0 +1,9 @@
+/// The application protocols (TLS ALPN) a cluster port speaks. One port per agent serves all of
+/// them; the client names the one it wants in its handshake.
+public enum ClusterProtocol {
+    /// Raft traffic between members: both ends present node certificates of the cluster CA.
+    public static let peer = "flotilla-peer/1"
+    /// A joining agent without a certificate yet: one `JoinRequest`, one `JoinResponse`. The
+    /// joining side checks the server against its token's CA pin before it sends the secret.
+    public static let join = "flotilla-join/1"
+}

@@ -1,0 +1,230 @@
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Raft
+import Synchronization
+
+/// Raft between agents over TCP with mutual TLS (DESIGN.md §10): one listening port per agent,
+/// one connection per pair of agents (the one with the lower id dials, and both talk over it),
+/// frames of batched messages, a bounded queue per peer, and reconnection with backoff and
+/// jitter.
+public final class ClusterTransport: RaftTransport, Sendable {
+    /// Counters across every peer, for tests and metrics.
+    public struct Statistics: Sendable, Hashable {
+        public var messagesSent = 0
+        public var messagesDropped = 0
+        public var messagesReceived = 0
+        public var messagesMisaddressed = 0
+        public var connectionsRefused = 0
+    }
+
+    let core: TransportCore
+    private let group: any EventLoopGroup
+    private let listener = Mutex<(any Channel)?>(nil)
+    /// Set by `shutdown`: no more dialing.
+    private let stopped = Mutex(false)
+
+    /// A transport for the node `configuration.localID`, delivering what it receives to
+    /// `receiver`. Nothing happens until `start`.
+    public init(
+        configuration: TransportConfiguration, receiver: any RaftMessageReceiver, joinAuthority: (any JoinAuthority)? = nil,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "cluster-transport")
+    ) throws {
+        core = TransportCore(
+            configuration: configuration, receiver: receiver, joinAuthority: joinAuthority,
+            serverTLS: try configuration.tls.context(server: true), clientTLS: try configuration.tls.context(server: false),
+            logger: logger)
+        self.group = group
+    }
+
+    /// Listens on the configured address; returns the port it listens on.
+    @discardableResult
+    public func start() async throws -> Int {
+        let core = self.core
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try core.installHandlers(on: channel, role: .acceptor)
+                }
+            }
+            .bind(host: core.configuration.listenHost, port: core.configuration.listenPort).get()
+        listener.withLock { $0 = channel }
+        return channel.localAddress?.port ?? core.configuration.listenPort
+    }
+
+    /// The members to talk to, replacing the previous set: links to new peers are made (and
+    /// dialed, by the side with the lower id), links to removed ones closed.
+    public func setPeers(_ peers: [ClusterPeer]) {
+        let (added, removed) = core.setPeers(peers.filter { $0.id != core.localID })
+        for link in removed { link.close() }
+        for (peer, link) in added where core.localID < peer.id {
+            dial(link, after: core.configuration.reconnectInitial)
+        }
+    }
+
+    public func send(_ messages: [Message]) {
+        var byPeer: [NodeID: [[UInt8]]] = [:]
+        for message in messages { byPeer[message.to, default: []].append(message.encoded()) }
+        for (peer, encoded) in byPeer {
+            guard let link = core.link(for: peer) else {
+                core.countDropped(encoded.count)
+                continue
+            }
+            link.enqueue(encoded)
+        }
+    }
+
+    /// Counters so far.
+    public var statistics: Statistics { core.statistics }
+
+    /// Whether a connection to `peer` is up.
+    public func isConnected(to peer: NodeID) -> Bool { core.link(for: peer)?.isConnected ?? false }
+
+    /// Stops listening, dialing and talking.
+    public func shutdown() async {
+        stopped.withLock { $0 = true }
+        core.closeAll()
+        let channel = listener.withLock { channel in defer { channel = nil }; return channel }
+        try? await channel?.close()
+    }
+
+    /// Keeps a connection to the peer of `link` while the link lives: connect, wait for it to
+    /// close, wait a backoff (doubling, with jitter, reset by a connection that got attached),
+    /// and again. Driven by the event loop's futures and timers rather than a task, so that a
+    /// busy cooperative pool cannot hold reconnection back.
+    private func dial(_ link: PeerLink, after delay: Duration) {
+        guard !link.isClosed, !stopped.withLock({ $0 }) else { return }
+        let peer = link.peer
+        let attachedBefore = link.statistics.connectionsAttached
+        let loop = group.next()
+        let configuration = core.configuration
+        ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(TimeAmount(configuration.connectTimeout))
+            .channelInitializer { [core] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try core.installHandlers(on: channel, role: .dialer(peer))
+                }
+            }
+            .connect(host: peer.host, port: peer.port)
+            .flatMap { channel in channel.closeFuture }
+            .whenComplete { [core] result in
+                if case .failure(let error) = result {
+                    core.logger.debug(
+                        "cannot reach peer", metadata: ["peer": "\(peer.id)", "address": "\(peer.host):\(peer.port)", "error": "\(error)"])
+                }
+                let base = link.statistics.connectionsAttached > attachedBefore ? configuration.reconnectInitial : delay
+                let jittered = base * Double.random(in: 0.5...1.5)
+                let next = min(base * 2, configuration.reconnectMaximum)
+                loop.scheduleTask(in: TimeAmount(jittered)) { self.dial(link, after: next) }
+            }
+    }
+}
+
+extension TimeAmount {
+    /// `duration` at nanosecond precision.
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
+/// The state every connection handler of one transport shares.
+final class TransportCore: Sendable {
+    let configuration: TransportConfiguration
+    let receiver: any RaftMessageReceiver
+    let joinAuthority: (any JoinAuthority)?
+    let serverTLS: NIOSSLContext
+    let clientTLS: NIOSSLContext
+    let logger: Logger
+    private let links = Mutex<[NodeID: PeerLink]>([:])
+    private let counters = Mutex(ClusterTransport.Statistics())
+
+    init(
+        configuration: TransportConfiguration, receiver: any RaftMessageReceiver, joinAuthority: (any JoinAuthority)?,
+        serverTLS: NIOSSLContext, clientTLS: NIOSSLContext, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.receiver = receiver
+        self.joinAuthority = joinAuthority
+        self.serverTLS = serverTLS
+        self.clientTLS = clientTLS
+        self.logger = logger
+    }
+
+    var localID: NodeID { configuration.localID }
+    var localName: String { configuration.localName }
+    var peerNameCheck: PeerNameCheck { configuration.peerNameCheck }
+
+    /// TLS, then frames, then the peer logic, on a new connection (on its event loop).
+    func installHandlers(on channel: any Channel, role: PeerChannelHandler.Role) throws {
+        let tls: NIOSSLHandler
+        switch role {
+        case .acceptor: tls = NIOSSLServerHandler(context: serverTLS)
+        case .dialer: tls = try NIOSSLClientHandler(context: clientTLS, serverHostname: nil)
+        }
+        try channel.pipeline.syncOperations.addHandlers([
+            tls,
+            ByteToMessageHandler(FrameDecoder(maximumPayloadBytes: configuration.maximumFramePayloadBytes)),
+            MessageToByteHandler(FrameEncoder()),
+            PeerChannelHandler(role: role, core: self),
+        ])
+    }
+
+    func link(for peer: NodeID) -> PeerLink? { links.withLock { $0[peer] } }
+
+    func peer(_ id: NodeID) -> ClusterPeer? { link(for: id)?.peer }
+
+    /// Replaces the peer set; returns the links made and the links to close.
+    func setPeers(_ peers: [ClusterPeer]) -> (added: [(ClusterPeer, PeerLink)], removed: [PeerLink]) {
+        links.withLock { links in
+            var added: [(ClusterPeer, PeerLink)] = []
+            var keep: Set<NodeID> = []
+            for peer in peers {
+                keep.insert(peer.id)
+                if let link = links[peer.id] {
+                    link.peer = peer
+                } else {
+                    let link = PeerLink(peer: peer, configuration: configuration)
+                    links[peer.id] = link
+                    added.append((peer, link))
+                }
+            }
+            let removed = links.filter { !keep.contains($0.key) }.map(\.value)
+            for link in removed { links.removeValue(forKey: link.peer.id) }
+            return (added, removed)
+        }
+    }
+
+    func deliver(_ messages: [Message], misaddressed: Int) {
+        counters.withLock {
+            $0.messagesReceived += messages.count
+            $0.messagesMisaddressed += misaddressed
+        }
+        if !messages.isEmpty { receiver.receive(messages) }
+    }
+
+    func countDropped(_ count: Int) { counters.withLock { $0.messagesDropped += count } }
+
+    func connectionRefused(_ reason: String) {
+        counters.withLock { $0.connectionsRefused += 1 }
+        logger.warning("closed a cluster connection", metadata: ["reason": "\(reason)"])
+    }
+
+    var statistics: ClusterTransport.Statistics {
+        var total = counters.withLock { $0 }
+        for link in links.withLock({ Array($0.values) }) {
+            let statistics = link.statistics
+            total.messagesSent += statistics.messagesSent
+            total.messagesDropped += statistics.messagesDropped
+        }
+        return total
+    }
+
+    func closeAll() {
+        for link in links.withLock({ links in defer { links.removeAll() }; return Array(links.values) }) { link.close() }
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import Raft
+import Synchronization
+
+/// Decides, on a server, whether an agent may join, and if so gives it an id and a certificate.
+public protocol JoinAuthority: Sendable {
+    /// The answer to `request`, which arrived from `remoteAddress`. Runs off the event loop.
+    func admit(_ request: JoinRequest, from remoteAddress: String) async -> JoinResponse
+}
+
+/// The authority of an agent that holds the cluster CA: the request must carry the current
+/// join token; the certificate names the node, for the request's key, signed now for
+/// `certificateLifetime`. `assignNodeID` records the new member (through Raft, in the agent)
+/// and answers its id; its error refuses the join with the error as the reason.
+public final class TokenJoinAuthority: JoinAuthority {
+    public typealias AssignNodeID = @Sendable (_ request: JoinRequest) async throws -> NodeID
+
+    private let ca: ClusterCA
+    private let currentToken: Mutex<JoinToken>
+    private let certificateLifetime: Duration
+    private let assignNodeID: AssignNodeID
+
+    public init(
+        ca: ClusterCA, token: JoinToken, certificateLifetime: Duration = ClusterCA.defaultNodeCertificateLifetime,
+        assignNodeID: @escaping AssignNodeID
+    ) {
+        self.ca = ca
+        currentToken = Mutex(token)
+        self.certificateLifetime = certificateLifetime
+        self.assignNodeID = assignNodeID
+    }
+
+    /// The token joins must carry now.
+    public var token: JoinToken { currentToken.withLock { $0 } }
+
+    /// Replaces the token with a new one (same CA pin); the old one stops working at once.
+    @discardableResult
+    public func rotateToken() -> JoinToken {
+        let token = JoinToken.generate(caPin: ca.pin)
+        currentToken.withLock { $0 = token }
+        return token
+    }
+
+    public func admit(_ request: JoinRequest, from remoteAddress: String) async -> JoinResponse {
+        guard token.authenticates(id: request.tokenID, secret: request.tokenSecret) else {
+            return .refused(reason: "the join token is not this cluster's current one (wrong, or rotated): get it with `deployctl cluster token` on a server")
+        }
+        let certificate: [UInt8]
+        do {
+            certificate = try PEMFiles.der(
+                ca.issueNodeCertificate(
+                    requestDER: request.certificateRequestDER, nodeName: request.nodeName,
+                    ipAddresses: Self.ipAddress(of: request.advertiseAddress).map { [$0] } ?? [], now: Date(),
+                    lifetime: certificateLifetime))
+        } catch {
+            return .refused(reason: "\(error)")
+        }
+        do {
+            return .admitted(nodeID: try await assignNodeID(request), certificateDER: certificate)
+        } catch {
+            return .refused(reason: "\(error)")
+        }
+    }
+
+    /// The host of `host:port` when it is an IP address (certificates carry addresses, not
+    /// names that only resolve somewhere).
+    static func ipAddress(of address: String) -> String? {
+        guard let colon = address.lastIndex(of: ":") else { return nil }
+        var host = String(address[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (try? IPAddressBytes.parse(host)) != nil ? host : nil
+    }
+}

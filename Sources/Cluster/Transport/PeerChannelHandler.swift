@@ -1,0 +1,173 @@
+import Logging
+import NIOCore
+import NIOSSL
+import NIOTLS
+import Raft
+
+/// The last handler of a connection between agents, after TLS and the frame codec.
+///
+/// The dialer checks, once the handshake is done, that the certificate it was shown names the
+/// peer it meant to reach, then says hello; the acceptor reads that hello, checks that the
+/// certificate names the node the hello claims to be, and that this node is a peer. Only then
+/// is the connection attached to the peer's link and its Raft frames delivered. Anything else
+/// (a bad name, a frame out of place, a malformed or oversized frame) closes the connection
+/// with its reason in the log; it never reaches Raft and never stops the agent.
+final class PeerChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = Frame
+
+    enum Role {
+        case dialer(ClusterPeer)
+        case acceptor
+    }
+
+    private enum State {
+        case handshaking
+        case awaitingHello
+        case awaitingJoin(any JoinAuthority)
+        case joining
+        case established(ClusterPeer, PeerLink)
+        case closing
+    }
+
+    private let role: Role
+    private let core: TransportCore
+    private var state = State.handshaking
+
+    init(role: Role, core: TransportCore) {
+        self.role = role
+        self.core = core
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .handshakeCompleted(let negotiated) = event as? TLSUserEvent else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        switch role {
+        case .dialer(let peer):
+            guard negotiated == ClusterProtocol.peer else {
+                return refuse(context, "peer \(peer.id) at \(peer.host):\(peer.port) does not speak \(ClusterProtocol.peer)")
+            }
+            if let problem = checkCertificate(context, names: peer.name) {
+                return refuse(context, "peer \(peer.id) at \(peer.host):\(peer.port): \(problem)")
+            }
+            guard let link = core.link(for: peer.id) else { return refuse(context, "peer \(peer.id) is no longer a member") }
+            context.writeAndFlush(wrapOutboundOut(Hello(nodeID: core.localID, nodeName: core.localName).frame), promise: nil)
+            state = .established(peer, link)
+            link.attach(context.channel)
+        case .acceptor:
+            switch negotiated {
+            case ClusterProtocol.peer:
+                state = .awaitingHello
+            case ClusterProtocol.join:
+                guard let authority = core.joinAuthority else { return refuse(context, "a join, but this agent does not admit joins") }
+                state = .awaitingJoin(authority)
+            default:
+                refuse(context, "no cluster protocol chosen (\(ClusterProtocol.peer) or \(ClusterProtocol.join)); found \(negotiated ?? "none")")
+            }
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        do {
+            switch (state, frame.kind) {
+            case (.awaitingHello, .hello):
+                let hello = try Hello(frame: frame)
+                guard let peer = core.peer(hello.nodeID), peer.name == hello.nodeName else {
+                    return refuse(context, "hello from node \(hello.nodeID) (\(hello.nodeName)), which is not a peer of this node")
+                }
+                if let problem = checkCertificate(context, names: peer.name) {
+                    return refuse(context, "node \(hello.nodeID) (\(hello.nodeName)): \(problem)")
+                }
+                guard let link = core.link(for: peer.id) else { return refuse(context, "peer \(peer.id) is no longer a member") }
+                state = .established(peer, link)
+                link.attach(context.channel)
+            case (.established(let peer, _), .raft):
+                let messages = try RaftBatch.messages(from: frame)
+                // A member speaks for itself only: a message claiming another sender, or meant
+                // for another node, is dropped (and counted), the rest delivered.
+                let addressed = messages.filter { $0.from == peer.id && $0.to == core.localID }
+                core.deliver(addressed, misaddressed: messages.count - addressed.count)
+            case (.awaitingJoin(let authority), .joinRequest):
+                state = .joining
+                admit(try JoinRequest(frame: frame), authority: authority, context: context)
+            case (.closing, _), (.joining, _):
+                break
+            case (_, let kind):
+                throw FrameError.unexpected(kind: kind, reason: "in state \(describe(state))")
+            }
+        } catch let error as FrameError {
+            refuse(context, "\(peerDescription): \(error)")
+        } catch {
+            refuse(context, "\(peerDescription): \(error)")
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if case .handshaking = state {
+            // Mostly a peer without a certificate of this cluster's CA, or with an expired one.
+            return refuse(context, "\(peerDescription): TLS handshake failed (the peer's certificate must be signed by this cluster's CA and valid now): \(error)")
+        }
+        refuse(context, "\(peerDescription): \(error)")
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .established(_, let link) = state { link.detach(context.channel) }
+        state = .closing
+        context.fireChannelInactive()
+    }
+
+    /// Asks the authority off the event loop, answers, and closes: a join connection carries
+    /// one request.
+    private func admit(_ request: JoinRequest, authority: any JoinAuthority, context: ChannelHandlerContext) {
+        let remote = context.channel.remoteAddress.map { "\($0)" } ?? "an unknown address"
+        let promise = context.eventLoop.makePromise(of: JoinResponse.self)
+        promise.completeWithTask { await authority.admit(request, from: remote) }
+        let logger = core.logger
+        let channel = context.channel
+        promise.futureResult.whenSuccess { response in
+            switch response {
+            case .admitted(let nodeID, _):
+                logger.notice("admitted a node", metadata: ["node": "\(request.nodeName)", "id": "\(nodeID)", "from": "\(remote)"])
+            case .refused(let reason):
+                logger.warning("refused a join", metadata: ["node": "\(request.nodeName)", "from": "\(remote)", "reason": "\(reason)"])
+            }
+            channel.writeAndFlush(response.frame).whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    /// nil when the certificate the handshake verified names `nodeName`, else why not.
+    private func checkCertificate(_ context: ChannelHandlerContext, names nodeName: String) -> String? {
+        guard let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate(),
+            let der = try? certificate.toDERBytes()
+        else { return "presented no certificate" }
+        return core.peerNameCheck(der, nodeName)
+    }
+
+    private func refuse(_ context: ChannelHandlerContext, _ reason: String) {
+        if case .closing = state { return }
+        if case .established(_, let link) = state { link.detach(context.channel) }
+        state = .closing
+        core.connectionRefused(reason)
+        context.close(promise: nil)
+    }
+
+    private var peerDescription: String {
+        switch (state, role) {
+        case (.established(let peer, _), _), (_, .dialer(let peer)): "peer \(peer.id) (\(peer.name))"
+        default: "an unidentified peer"
+        }
+    }
+
+    private func describe(_ state: State) -> String {
+        switch state {
+        case .handshaking: "handshaking"
+        case .awaitingHello: "awaiting hello"
+        case .awaitingJoin: "awaiting a join request"
+        case .joining: "joining"
+        case .established: "established"
+        case .closing: "closing"
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import NIOCore
+import NIOSSL
+import Raft
+
+/// Another member of the cluster, as the transport reaches it.
+public struct ClusterPeer: Sendable, Hashable {
+    /// Its Raft id.
+    public var id: NodeID
+    /// Its node name: the name its certificate must carry.
+    public var name: String
+    /// Where its cluster port listens.
+    public var host: String
+    public var port: Int
+
+    public init(id: NodeID, name: String, host: String, port: Int) {
+        self.id = id
+        self.name = name
+        self.host = host
+        self.port = port
+    }
+}
+
+extension ClusterTLSMaterial {
+    /// Peers present a certificate and verify the other's against the cluster CA only (not the
+    /// system's roots): a connection with any other certificate ends in the handshake, before
+    /// any frame is read. Names are checked after it, against the peer table (`PeerNameCheck`).
+    func context(server: Bool) throws -> NIOSSLContext {
+        var configuration =
+            server
+            ? TLSConfiguration.makeServerConfiguration(
+                certificateChain: certificateChain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+            : TLSConfiguration.makeClientConfiguration()
+        configuration.certificateChain = certificateChain.map { .certificate($0) }
+        configuration.privateKey = .privateKey(privateKey)
+        configuration.trustRoots = .certificates(trustRoots)
+        // The server verifies a client certificate when one is presented (a peer must present
+        // one: `PeerChannelHandler` refuses a peer connection without), but lets a joining
+        // agent, which has none yet, in for the join protocol alone.
+        configuration.certificateVerification = server ? .optionalVerification : .noHostnameVerification
+        configuration.applicationProtocols = server ? [ClusterProtocol.peer, ClusterProtocol.join] : [ClusterProtocol.peer]
+        configuration.minimumTLSVersion = .tlsv13
+        return try NIOSSLContext(configuration: configuration)
+    }
+}
+
+/// Checks that a verified peer certificate (DER) names `nodeName`; nil when it does, else why not.
+public typealias PeerNameCheck = @Sendable (_ certificateDER: [UInt8], _ nodeName: String) -> String?
+
+/// How the transport behaves; the defaults suit a LAN.
+public struct TransportConfiguration: Sendable {
+    /// This agent's Raft id and node name (its certificate's).
+    public var localID: NodeID
+    public var localName: String
+    /// Where to listen; port 0 picks a free one (`ClusterTransport.start` answers which).
+    public var listenHost: String
+    public var listenPort: Int
+    public var tls: ClusterTLSMaterial
+    public var peerNameCheck: PeerNameCheck
+    /// The largest frame payload read or written. Raft's own limits (append batches, snapshot
+    /// chunks) keep real frames far below it.
+    public var maximumFramePayloadBytes: Int
+    /// What may wait for one peer: past either bound new messages to it are dropped (Raft
+    /// resends what matters), so a slow or dead peer costs a fixed amount of memory.
+    public var maximumQueuedMessages: Int
+    public var maximumQueuedBytes: Int
+    /// Reconnection: the first retry after `reconnectInitial`, doubling to `reconnectMaximum`,
+    /// each delay scaled by a random factor in 0.5...1.5 so that peers do not retry in step.
+    public var reconnectInitial: Duration
+    public var reconnectMaximum: Duration
+    /// How long a dial may take, TLS handshake included.
+    public var connectTimeout: Duration
+
+    public init(
+        localID: NodeID, localName: String, listenHost: String = "0.0.0.0", listenPort: Int, tls: ClusterTLSMaterial,
+        peerNameCheck: @escaping PeerNameCheck, maximumFramePayloadBytes: Int = 64 << 20, maximumQueuedMessages: Int = 4096,
+        maximumQueuedBytes: Int = 64 << 20, reconnectInitial: Duration = .milliseconds(50), reconnectMaximum: Duration = .seconds(2),
+        connectTimeout: Duration = .seconds(3)
+    ) {
+        self.localID = localID
+        self.localName = localName
+        self.listenHost = listenHost
+        self.listenPort = listenPort
+        self.tls = tls
+        self.peerNameCheck = peerNameCheck
+        self.maximumFramePayloadBytes = maximumFramePayloadBytes
+        self.maximumQueuedMessages = maximumQueuedMessages
+        self.maximumQueuedBytes = maximumQueuedBytes
+        self.reconnectInitial = reconnectInitial
+        self.reconnectMaximum = reconnectMaximum
+        self.connectTimeout = connectTimeout
+    }
+}

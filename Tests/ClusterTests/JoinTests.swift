@@ -1,0 +1,170 @@
+import Foundation
+import NIOCore
+import Raft
+import Synchronization
+import Testing
+import TestSupport
+import X509
+
+@testable import Cluster
+
+/// Joining over the cluster port: the token's secret buys a certificate only from a server the
+/// token's CA pin vouches for; a wrong, rotated or mis-pinned token gets nothing, and says why.
+@Suite(.dedicatedThread, .timeLimit(.minutes(2)))
+struct JoinTests {
+    /// A real `TokenJoinAuthority`, counting the requests that reach it.
+    final class CountingAuthority: JoinAuthority {
+        let authority: TokenJoinAuthority
+        let requests = Mutex(0)
+
+        init(_ authority: TokenJoinAuthority) { self.authority = authority }
+
+        func admit(_ request: JoinRequest, from remoteAddress: String) async -> JoinResponse {
+            requests.withLock { $0 += 1 }
+            return await authority.admit(request, from: remoteAddress)
+        }
+    }
+
+    struct Server {
+        let transport: ClusterTransport
+        let authority: CountingAuthority
+        let received: CollectingReceiver
+        let port: Int
+    }
+
+    /// Node 1 of `pki`'s cluster, admitting joins with a fresh token; new nodes get id 2, 3, ….
+    static func server(_ pki: TestPKI, log: String) async throws -> Server {
+        let nextID = Mutex<NodeID>(2)
+        let authority = CountingAuthority(
+            TokenJoinAuthority(ca: pki.ca, token: JoinToken.generate(caPin: pki.ca.pin)) { _ in
+                nextID.withLock { id in defer { id += 1 }; return id }
+            })
+        let received = CollectingReceiver()
+        let transport = try ClusterTransport(
+            configuration: pki.configuration(id: 1), receiver: received, joinAuthority: authority, logger: RecordingLogHandler.logger(log))
+        let port = try await transport.start()
+        return Server(transport: transport, authority: authority, received: received, port: port)
+    }
+
+    static func join(_ server: Server, token: JoinToken, name: String = "node-2") async throws(JoinError) -> ClusterJoin.Joined {
+        try await ClusterJoin.join(
+            host: "127.0.0.1", port: server.port, token: token, nodeName: name, role: .server, advertiseAddress: "127.0.0.1:7000",
+            timeout: .seconds(5))
+    }
+
+    static func joinError(_ server: Server, token: JoinToken) async -> String? {
+        do {
+            _ = try await join(server, token: token)
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
+    @Test("a join with the token gets an id and a certificate of the cluster's CA naming the node, which then works as a peer")
+    func joinGivesACertificateThatMakesAPeer() async throws {
+        let pki = try TestPKI()
+        let server = try await Self.server(pki, log: #function)
+        let joined = try await Self.join(server, token: server.authority.authority.token)
+        #expect(joined.nodeID == 2)
+        #expect(joined.credentials.nodeName == "node-2")
+        #expect(joined.credentials.caCertificate == pki.ca.certificate)
+        #expect(joined.credentials.certificate.issuer == pki.ca.certificate.subject)
+        let lifetime = joined.credentials.certificate.notValidAfter.timeIntervalSince(joined.credentials.certificate.notValidBefore)
+        #expect(lifetime <= ClusterCA.defaultNodeCertificateLifetime.timeIntervalSeconds + 600, "short-lived")
+        // The address it advertised is in its certificate.
+        let addresses = try joined.credentials.certificate.extensions.subjectAlternativeNames?.compactMap { name -> [UInt8]? in
+            if case .ipAddress(let bytes) = name { return Array(bytes.bytes) }
+            return nil
+        }
+        #expect(addresses == [[127, 0, 0, 1]])
+        // With those credentials it is a member: node 1 dials it and delivers.
+        let received = CollectingReceiver()
+        let member = try ClusterTransport(
+            configuration: TransportConfiguration(
+                localID: 2, localName: "node-2", listenHost: "127.0.0.1", listenPort: 0, tls: try joined.credentials.tlsMaterial(),
+                peerNameCheck: joined.credentials.peerVerifier.peerNameCheck),
+            receiver: received)
+        let memberPort = try await member.start()
+        member.setPeers([ClusterPeer(id: 1, name: "node-1", host: "127.0.0.1", port: server.port)])
+        server.transport.setPeers([ClusterPeer(id: 2, name: "node-2", host: "127.0.0.1", port: memberPort)])
+        server.transport.send([Message(from: 1, to: 2, term: 9, payload: .timeoutNow)])
+        try await eventually("delivery to the joined node") { received.count == 1 }
+        let lines = RecordingLogHandler.lines(of: #function)
+        #expect(lines.contains { $0.contains("admitted a node") }, "\(lines)")
+        await member.shutdown()
+        await server.transport.shutdown()
+    }
+
+    @Test("a wrong token, or one rotated away, is refused with the reason on both sides; the rotated-to token works")
+    func wrongOrRotatedTokensAreRefused() async throws {
+        let pki = try TestPKI()
+        let server = try await Self.server(pki, log: #function)
+        let wrong = JoinToken.generate(caPin: pki.ca.pin)
+        let error = await Self.joinError(server, token: wrong)
+        #expect(error?.contains("refused the join: the join token is not this cluster's current one") == true, "\(error ?? "joined")")
+        let old = server.authority.authority.token
+        let new = server.authority.authority.rotateToken()
+        #expect(new.encoded != old.encoded)
+        #expect(await Self.joinError(server, token: old)?.contains("not this cluster's current one") == true)
+        _ = try await Self.join(server, token: new)
+        let lines = RecordingLogHandler.lines(of: #function)
+        #expect(lines.filter { $0.contains("refused a join") && $0.contains("not this cluster's current one") }.count == 2, "\(lines)")
+        await server.transport.shutdown()
+    }
+
+    @Test("a token pinning another CA, or a server of another CA posing as the cluster, never gets the secret")
+    func wrongPinOrImpostorServerGetsNoSecret() async throws {
+        let pki = try TestPKI()
+        let stranger = try TestPKI(clusterID: "impostor")
+        let server = try await Self.server(pki, log: #function)
+        let real = server.authority.authority.token
+        // The right secret, the wrong pin: the joining side stops in the handshake.
+        let misPinned = try JoinToken(parsing: "flt1.\(real.id).\(real.secret).\(stranger.ca.pin.hex)")
+        let error = await Self.joinError(server, token: misPinned)
+        #expect(error?.contains("is not the cluster the token pins") == true, "\(error ?? "joined")")
+        #expect(server.authority.requests.withLock { $0 } == 0)
+        // An impostor with its own CA, reached with the real token: it gets no request either.
+        let impostor = try await Self.server(stranger, log: #function + "impostor")
+        let fooled = await Self.joinError(impostor, token: real)
+        #expect(fooled?.contains("is not the cluster the token pins") == true, "\(fooled ?? "joined")")
+        #expect(impostor.authority.requests.withLock { $0 } == 0)
+        await impostor.transport.shutdown()
+        await server.transport.shutdown()
+    }
+
+    @Test("the peer protocol without a certificate, a join on an agent that admits none, and Raft on a join connection are refused")
+    func protocolsAreKeptApart() async throws {
+        let pki = try TestPKI()
+        let server = try await Self.server(pki, log: #function)
+        server.transport.setPeers([ClusterPeer(id: 2, name: "node-2", host: "127.0.0.1", port: 1)])
+        let anonymousPeer = try await RawPeerConnection(port: server.port, withoutCertificateSpeaking: ClusterProtocol.peer)
+        try? await anonymousPeer.send(Hello(nodeID: 2, nodeName: "node-2").frame)
+        try? await anonymousPeer.send(RaftBatch.frame([Message(from: 2, to: 1, term: 1, payload: .timeoutNow)]))
+        #expect(await anonymousPeer.closedByPeer(within: .seconds(5)))
+        let raftOnJoin = try await RawPeerConnection(port: server.port, withoutCertificateSpeaking: ClusterProtocol.join)
+        try? await raftOnJoin.send(RaftBatch.frame([Message(from: 2, to: 1, term: 1, payload: .timeoutNow)]))
+        #expect(await raftOnJoin.closedByPeer(within: .seconds(5)))
+        #expect(server.received.count == 0)
+        let lines = RecordingLogHandler.lines(of: #function)
+        #expect(lines.contains { $0.contains("presented no certificate") }, "\(lines)")
+        #expect(lines.contains { $0.contains("unexpected raft frame: in state awaiting a join request") }, "\(lines)")
+        // An agent without a join authority (not holding the CA) admits nobody.
+        let plain = try ClusterTransport(
+            configuration: pki.configuration(id: 3), receiver: CollectingReceiver(), logger: RecordingLogHandler.logger(#function + "plain"))
+        let plainPort = try await plain.start()
+        let refusal: String?
+        do {
+            _ = try await ClusterJoin.join(
+                host: "127.0.0.1", port: plainPort, token: server.authority.authority.token, nodeName: "node-4", role: .client,
+                advertiseAddress: "127.0.0.1:7001", timeout: .seconds(5))
+            refusal = nil
+        } catch {
+            refusal = error.description
+        }
+        #expect(refusal != nil)
+        #expect(RecordingLogHandler.lines(of: #function + "plain").contains { $0.contains("does not admit joins") })
+        await plain.shutdown()
+        await server.transport.shutdown()
+    }
+}

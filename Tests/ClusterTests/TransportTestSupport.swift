@@ -1,0 +1,158 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Raft
+import Synchronization
+import Testing
+
+@testable import Cluster
+
+/// Hands what a transport receives to whoever is set later: a `RaftNode` needs its transport
+/// to be made, and the transport its receiver.
+final class ReceiverBox: RaftMessageReceiver {
+    let target = Mutex<(any RaftMessageReceiver)?>(nil)
+
+    func receive(_ messages: [Message]) {
+        target.withLock { $0 }?.receive(messages)
+    }
+}
+
+/// Keeps every message received, in order.
+final class CollectingReceiver: RaftMessageReceiver {
+    let messages = Mutex<[Message]>([])
+
+    func receive(_ received: [Message]) {
+        messages.withLock { $0.append(contentsOf: received) }
+    }
+
+    var count: Int { messages.withLock { $0.count } }
+}
+
+/// Records what a transport logs, so that a test can check the reason a connection was
+/// closed for (the reason is what an operator reads).
+final class RecordingLogHandler: LogHandler {
+    static let lines = Mutex<[String: [String]]>([:])
+    let label: String
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .debug
+
+    init(label: String) { self.label = label }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let reason = event.metadata?["reason"].map { " \($0)" } ?? ""
+        Self.lines.withLock { $0[label, default: []].append("\(event.level) \(event.message)\(reason)") }
+    }
+
+    /// A logger whose lines `lines(of:)` answers; each test uses its own label.
+    static func logger(_ label: String) -> Logger {
+        Logger(label: label) { RecordingLogHandler(label: $0) }
+    }
+
+    static func lines(of label: String) -> [String] { lines.withLock { $0[label] ?? [] } }
+}
+
+/// Polls `condition` every 10 ms until it holds, failing after `timeout`.
+func eventually(_ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    Issue.record("timed out waiting for \(what)")
+    throw CancellationError()
+}
+
+/// A cluster CA and node credentials for transport tests.
+struct TestPKI {
+    let ca: ClusterCA
+
+    init(clusterID: String = "test") throws {
+        ca = try ClusterCA.create(clusterID: clusterID, now: Date())
+    }
+
+    func material(for nodeName: String) throws -> ClusterTLSMaterial {
+        try ca.issueNodeCredentials(nodeName: nodeName, now: Date()).tlsMaterial()
+    }
+
+    func configuration(id: NodeID, port: Int = 0, maximumQueuedMessages: Int = 4096, maximumFramePayloadBytes: Int = 1 << 20)
+        throws -> TransportConfiguration
+    {
+        TransportConfiguration(
+            localID: id, localName: "node-\(id)", listenHost: "127.0.0.1", listenPort: port, tls: try material(for: "node-\(id)"),
+            peerNameCheck: ca.peerVerifier.peerNameCheck, maximumFramePayloadBytes: maximumFramePayloadBytes,
+            maximumQueuedMessages: maximumQueuedMessages, reconnectInitial: .milliseconds(20), reconnectMaximum: .milliseconds(200))
+    }
+}
+
+/// A TCP port nothing listens on right now (bound, read, closed).
+func unusedPort() throws -> Int {
+    let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .bind(host: "127.0.0.1", port: 0).wait()
+    defer { try? channel.close().wait() }
+    return channel.localAddress?.port ?? 0
+}
+
+/// A hand-driven client of a transport's port: TLS with whatever credentials a test gives
+/// it, then raw bytes, for frames no real agent would send.
+final class RawPeerConnection: Sendable {
+    let channel: any Channel
+
+    convenience init(port: Int, tls: ClusterTLSMaterial) async throws {
+        try await self.init(port: port, context: tls.context(server: false))
+    }
+
+    /// A connection presenting no certificate and checking none, asking for `applicationProtocol`.
+    convenience init(port: Int, withoutCertificateSpeaking applicationProtocol: String) async throws {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .none
+        configuration.applicationProtocols = [applicationProtocol]
+        try await self.init(port: port, context: NIOSSLContext(configuration: configuration))
+    }
+
+    init(port: Int, context: NIOSSLContext) async throws {
+        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+    }
+
+    /// Writes `bytes` as they are (the TLS handler encrypts them).
+    func send(_ bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
+    /// Writes a frame as the real encoder would.
+    func send(_ frame: Frame) async throws {
+        var buffer = ByteBuffer()
+        FrameEncoder.append(frame, to: &buffer)
+        try await send(Array(buffer.readableBytesView))
+    }
+
+    /// Whether the other end closes the connection within `timeout`.
+    func closedByPeer(within timeout: Duration) async -> Bool {
+        let closed = Mutex(false)
+        channel.closeFuture.whenComplete { _ in closed.withLock { $0 = true } }
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while clock.now < deadline {
+            if closed.withLock({ $0 }) { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+}
