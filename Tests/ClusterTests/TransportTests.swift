@@ -82,8 +82,8 @@ struct TransportTests {
         await server.transport.shutdown()
     }
 
-    @Test("a certificate of the cluster that names another node, or a node that is not a peer, is refused at the hello")
-    func impostorsAreRefusedAtTheHello() async throws {
+    @Test("a certificate naming another node, or a name a listed member holds, is refused at the hello; an unlisted member is taken")
+    func helloMustMatchTheCertificateAndTheList() async throws {
         let pki = try TestPKI()
         let server = try await Self.endpoint(pki, id: 3, log: #function)
         server.transport.setPeers([Self.peer(1, 1), Self.peer(2, 1)])
@@ -92,14 +92,25 @@ struct TransportTests {
         try await impostor.send(Hello(nodeID: 2, nodeName: "node-2").frame)
         try? await impostor.send(RaftBatch.frame(Self.numbered(1...3, from: 2, to: 3)))
         #expect(await impostor.closedByPeer(within: .seconds(5)))
-        // A node of the cluster that is not one of this node's peers.
-        let outsider = try await RawPeerConnection(port: server.port, tls: try pki.material(for: "node-9"))
-        try await outsider.send(Hello(nodeID: 9, nodeName: "node-9").frame)
-        #expect(await outsider.closedByPeer(within: .seconds(5)))
+        // node-1's certificate under another id: node-1 is node 1 here.
+        let squatter = try await RawPeerConnection(port: server.port, tls: try pki.material(for: "node-1"))
+        try await squatter.send(Hello(nodeID: 9, nodeName: "node-1").frame)
+        try? await squatter.send(RaftBatch.frame(Self.numbered(4...4, from: 9, to: 3)))
+        #expect(await squatter.closedByPeer(within: .seconds(5)))
         #expect(server.received.count == 0)
+        // A member that joined after this node's list was made: taken, and heard.
+        let newcomer = try await RawPeerConnection(port: server.port, tls: try pki.material(for: "node-9"))
+        try await newcomer.send(Hello(nodeID: 9, nodeName: "node-9").frame)
+        try await newcomer.send(RaftBatch.frame(Self.numbered(5...5, from: 9, to: 3)))
+        try await eventually("the newcomer heard") { server.received.count == 1 }
+        #expect(!(await newcomer.closedByPeer(within: .milliseconds(200))))
+        // It can be answered on the connection it opened.
+        server.transport.send(Self.numbered(6...6, from: 3, to: 9))
+        try await eventually("the answer sent") { server.transport.statistics.messagesSent == 1 }
         let lines = RecordingLogHandler.lines(of: #function)
         #expect(lines.contains { $0.contains("node 2 (node-2)") && $0.contains("node-1") }, "\(lines)")
-        #expect(lines.contains { $0.contains("not a peer") }, "\(lines)")
+        #expect(lines.contains { $0.contains("but node-1 is node 1") }, "\(lines)")
+        await newcomer.close()
         await server.transport.shutdown()
     }
 

@@ -56,13 +56,13 @@ public final class ClusterTransport: RaftTransport, Sendable {
     }
 
     /// The members to talk to, replacing the previous set: links to new peers are made (and
-    /// dialed, by the side with the lower id), links to removed ones closed.
+    /// dialed, by the side with the lower id), links to removed ones closed. A connection from
+    /// a member not listed yet (one that joined after this node's copy of the member list) is
+    /// taken all the same when its certificate is the cluster's; see `TransportCore.inboundLink`.
     public func setPeers(_ peers: [ClusterPeer]) {
-        let (added, removed) = core.setPeers(peers.filter { $0.id != core.localID })
+        let (toDial, removed) = core.setPeers(peers.filter { $0.id != core.localID })
         for link in removed { link.close() }
-        for (peer, link) in added where core.localID < peer.id {
-            dial(link, after: core.configuration.reconnectInitial)
-        }
+        for link in toDial { dial(link, after: core.configuration.reconnectInitial) }
     }
 
     public func send(_ messages: [Message]) {
@@ -132,6 +132,12 @@ extension TimeAmount {
     }
 }
 
+/// What an acceptor does with a connection after its hello.
+enum InboundLink {
+    case taken(PeerLink)
+    case refused(String)
+}
+
 /// The state every connection handler of one transport shares.
 final class TransportCore: Sendable {
     let configuration: TransportConfiguration
@@ -176,27 +182,56 @@ final class TransportCore: Sendable {
 
     func link(for peer: NodeID) -> PeerLink? { links.withLock { $0[peer] } }
 
-    func peer(_ id: NodeID) -> ClusterPeer? { link(for: id)?.peer }
-
-    /// Replaces the peer set; returns the links made and the links to close.
-    func setPeers(_ peers: [ClusterPeer]) -> (added: [(ClusterPeer, PeerLink)], removed: [PeerLink]) {
+    /// Replaces the peer set; returns the links to start dialing (new ones this side dials)
+    /// and the links to close. Links made for an inbound connection stay while it lasts.
+    func setPeers(_ peers: [ClusterPeer]) -> (toDial: [PeerLink], removed: [PeerLink]) {
         links.withLock { links in
-            var added: [(ClusterPeer, PeerLink)] = []
+            var toDial: [PeerLink] = []
             var keep: Set<NodeID> = []
             for peer in peers {
                 keep.insert(peer.id)
-                if let link = links[peer.id] {
-                    link.peer = peer
-                } else {
-                    let link = PeerLink(peer: peer, configuration: configuration)
-                    links[peer.id] = link
-                    added.append((peer, link))
-                }
+                let link = links[peer.id] ?? PeerLink(peer: peer, configuration: configuration)
+                links[peer.id] = link
+                link.peer = peer
+                if link.markListed(dialed: localID < peer.id) { toDial.append(link) }
             }
-            let removed = links.filter { !keep.contains($0.key) }.map(\.value)
+            let removed = links.values.filter { !keep.contains($0.peer.id) && $0.isListed }
             for link in removed { links.removeValue(forKey: link.peer.id) }
-            return (added, removed)
+            return (toDial, removed)
         }
+    }
+
+    /// The link for a connection whose certificate verified and whose hello says `hello`: the
+    /// listed peer's, when the name matches; else, for a member this node does not list yet, a
+    /// link of its own that lasts as long as the connection (a server that joined after this
+    /// node's copy of the member list was written still reaches it, and the log it sends
+    /// brings that list). A name that a listed member with another id holds is refused.
+    func inboundLink(for hello: Hello, from address: SocketAddress?) -> InboundLink {
+        links.withLock { links in
+            if let link = links[hello.nodeID] {
+                guard NodeName.same(link.peer.name, hello.nodeName) else {
+                    return .refused("hello from node \(hello.nodeID) (\(hello.nodeName)), but node \(hello.nodeID) is \(link.peer.name)")
+                }
+                return .taken(link)
+            }
+            if let holder = links.values.first(where: { NodeName.same($0.peer.name, hello.nodeName) }) {
+                return .refused("hello from node \(hello.nodeID) (\(hello.nodeName)), but \(hello.nodeName) is node \(holder.peer.id)")
+            }
+            let peer = ClusterPeer(id: hello.nodeID, name: hello.nodeName, host: address?.ipAddress ?? "", port: address?.port ?? 0)
+            let link = PeerLink(peer: peer, configuration: configuration)
+            links[hello.nodeID] = link
+            return .taken(link)
+        }
+    }
+
+    /// An inbound link's connection ended: a link nobody listed goes with it.
+    func connectionEnded(on link: PeerLink) {
+        let unlisted = links.withLock { links -> Bool in
+            guard !link.isListed, !link.isConnected, links[link.peer.id] === link else { return false }
+            links.removeValue(forKey: link.peer.id)
+            return true
+        }
+        if unlisted { link.close() }
     }
 
     func deliver(_ messages: [Message], misaddressed: Int) {

@@ -74,15 +74,20 @@ final class PeerChannelHandler: ChannelInboundHandler {
             switch (state, frame.kind) {
             case (.awaitingHello, .hello):
                 let hello = try Hello(frame: frame)
-                guard let peer = core.peer(hello.nodeID), peer.name == hello.nodeName else {
-                    return refuse(context, "hello from node \(hello.nodeID) (\(hello.nodeName)), which is not a peer of this node")
+                guard hello.nodeID != core.localID else {
+                    return refuse(context, "hello from node \(hello.nodeID) (\(hello.nodeName)), which is this node's own id")
                 }
-                if let problem = checkCertificate(context, names: peer.name) {
+                // The certificate first: only a member of the cluster may make a link appear.
+                if let problem = checkCertificate(context, names: hello.nodeName) {
                     return refuse(context, "node \(hello.nodeID) (\(hello.nodeName)): \(problem)")
                 }
-                guard let link = core.link(for: peer.id) else { return refuse(context, "peer \(peer.id) is no longer a member") }
-                state = .established(peer, link)
-                link.attach(context.channel)
+                switch core.inboundLink(for: hello, from: context.channel.remoteAddress) {
+                case .refused(let reason):
+                    return refuse(context, reason)
+                case .taken(let link):
+                    state = .established(link.peer, link)
+                    link.attach(context.channel)
+                }
             case (.established(let peer, _), .raft):
                 let messages = try RaftBatch.messages(from: frame)
                 // A member speaks for itself only: a message claiming another sender, or meant
@@ -113,7 +118,10 @@ final class PeerChannelHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if case .established(_, let link) = state { link.detach(context.channel) }
+        if case .established(_, let link) = state {
+            link.detach(context.channel)
+            core.connectionEnded(on: link)
+        }
         state = .closing
         context.fireChannelInactive()
     }
@@ -147,7 +155,10 @@ final class PeerChannelHandler: ChannelInboundHandler {
 
     private func refuse(_ context: ChannelHandlerContext, _ reason: String) {
         if case .closing = state { return }
-        if case .established(_, let link) = state { link.detach(context.channel) }
+        if case .established(_, let link) = state {
+            link.detach(context.channel)
+            core.connectionEnded(on: link)
+        }
         state = .closing
         core.connectionRefused(reason)
         context.close(promise: nil)

@@ -24,6 +24,10 @@ final class PeerLink: Sendable {
         var flushScheduled = false
         var statistics = Statistics()
         var closed = false
+        /// In the peer list given to `setPeers` (else made for an inbound connection).
+        var listed = false
+        /// This side keeps a connection to the peer (it has the lower id).
+        var dialed = false
     }
 
     private let state: Mutex<State>
@@ -46,6 +50,18 @@ final class PeerLink: Sendable {
     var statistics: Statistics { state.withLock { $0.statistics } }
     var isConnected: Bool { state.withLock { $0.channel != nil } }
     var isClosed: Bool { state.withLock { $0.closed } }
+    var isListed: Bool { state.withLock { $0.listed } }
+
+    /// Marks the link as listed; true when this side should start dialing it now (`dialed`,
+    /// and not dialing yet).
+    func markListed(dialed: Bool) -> Bool {
+        state.withLock { state in
+            state.listed = true
+            guard dialed, !state.dialed else { return false }
+            state.dialed = true
+            return true
+        }
+    }
 
     /// Queues `messages` (already encoded) and schedules a flush when connected.
     func enqueue(_ messages: [[UInt8]]) {

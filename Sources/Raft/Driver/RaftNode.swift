@@ -138,7 +138,28 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
         } catch {
             throw RaftNodeError.rejected(error)
         }
-        return try await withTaskCancellationHandler {
+        return try await appliedIndex(of: position)
+    }
+
+    /// Proposes a membership change of one server (`RaftCore.proposeConfChange`) and returns
+    /// its index once it is committed and applied here. It is in force on each node from the
+    /// moment it reaches that node's log.
+    public func proposeConfChange(_ change: ConfChange) async throws -> UInt64 {
+        if let terminalError { throw terminalError }
+        let position: LogPosition
+        do {
+            position = try core.proposeConfChange(change)
+        } catch .notLeader(let hint) {
+            throw RaftNodeError.notLeader(leaderHint: hint)
+        } catch {
+            throw RaftNodeError.rejected(error)
+        }
+        return try await appliedIndex(of: position)
+    }
+
+    /// Waits until the entry proposed at `position` is applied (its index) or is known lost.
+    private func appliedIndex(of position: LogPosition) async throws -> UInt64 {
+        try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 proposals[position.index] = ProposalWaiter(term: position.term, continuation: continuation)
                 scheduleReadyLoop()
