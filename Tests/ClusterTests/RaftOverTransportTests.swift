@@ -31,7 +31,9 @@ struct RaftOverTransportTests {
         let transport: ClusterTransport
         let node: Node
 
-        init(id: NodeID, pki: TestPKI, directory: String, voters: Set<NodeID>, port: Int = 0) async throws {
+        init(id: NodeID, pki: TestPKI, directory: String, voters: Set<NodeID>, port: Int = 0, snapshotEvery: UInt64 = 10_000)
+            async throws
+        {
             self.id = id
             let box = ReceiverBox()
             transport = try ClusterTransport(
@@ -40,7 +42,9 @@ struct RaftOverTransportTests {
             let storage = try DurableLogStorage.open(directory: directory, bootstrap: ConfState(voters: voters))
             node = try Node(
                 options: Node.Options(
-                    raft: RaftConfig(id: id, electionTimeoutTicks: 10, heartbeatIntervalTicks: 1), tickInterval: .milliseconds(20)),
+                    // Small snapshot chunks: a snapshot takes many, one in flight at a time.
+                    raft: RaftConfig(id: id, electionTimeoutTicks: 10, heartbeatIntervalTicks: 1, snapshotChunkBytes: 64 << 10),
+                    tickInterval: .milliseconds(20), snapshotEveryAppliedEntries: snapshotEvery),
                 storage: storage, machine: CommittedStrings(), transport: transport)
             box.target.withLock { $0 = node }
         }
@@ -98,6 +102,55 @@ struct RaftOverTransportTests {
             await member.node.stop()
             await member.transport.shutdown()
             #expect(member.transport.statistics.connectionsRefused == 0)
+        }
+    }
+
+    @Test("a node that was down while the log was compacted catches up through a snapshot sent over the transport")
+    func laggingNodeCatchesUpThroughASnapshot() async throws {
+        let pki = try TestPKI()
+        let root = try SecurityTemporaryDirectory()
+        let ids: [NodeID] = [1, 2, 3]
+        var ports: [NodeID: Int] = [:]
+        for id in ids { ports[id] = try unusedPort() }
+        let peers = ids.map { ClusterPeer(id: $0, name: "node-\($0)", host: "127.0.0.1", port: ports[$0]!) }
+        func start(_ id: NodeID) async throws -> Member {
+            let member = try await Member(
+                id: id, pki: pki, directory: root.appending("node-\(id)"), voters: Set(ids), port: ports[id]!, snapshotEvery: 50)
+            try await member.transport.start()
+            member.transport.setPeers(peers)
+            await member.node.start()
+            return member
+        }
+        var members: [NodeID: Member] = [:]
+        for id in ids { members[id] = try await start(id) }
+        var leader = try await Self.leader(of: Array(members.values))
+        let lagging = try #require(ids.first { $0 != leader.id })
+        await members[lagging]!.node.stop()
+        await members[lagging]!.transport.shutdown()
+        members[lagging] = nil
+        // Enough entries (with a large value each) that the log is compacted past what the
+        // lagging node has, several times over.
+        let filler = String(repeating: "x", count: 2_000)
+        for value in 1...300 {
+            do {
+                _ = try await leader.node.propose(Array("entry \(value) \(filler)".utf8))
+            } catch {
+                leader = try await Self.leader(of: Array(members.values))
+                _ = try await leader.node.propose(Array("entry \(value) \(filler)".utf8))
+            }
+        }
+        let compactedTo = await leader.node.status.firstIndex
+        #expect(compactedTo > 100, "the leader's log starts at \(compactedTo): no compaction to catch up across")
+        let back = try await start(lagging)
+        members[lagging] = back
+        try await eventually("the lagging node has every entry", timeout: .seconds(30)) {
+            await back.node.withStateMachine { $0.items.count } == 300
+        }
+        let items = await back.node.withStateMachine { $0.items }
+        #expect(items.last == "entry 300 \(filler)")
+        for member in members.values {
+            await member.node.stop()
+            await member.transport.shutdown()
         }
     }
 }

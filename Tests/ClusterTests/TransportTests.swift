@@ -220,4 +220,24 @@ struct TransportTests {
         await one.transport.shutdown()
         await two.transport.shutdown()
     }
+
+    @Test("a message larger than any frame may be is dropped and counted at the sender; the connection stays")
+    func aMessageNoFrameCanHoldIsDropped() async throws {
+        let pki = try TestPKI()
+        let one = try await Self.endpoint(pki, id: 1, log: #function)
+        let two = try await Self.endpoint(pki, id: 2, log: #function + "2")
+        one.transport.setPeers([Self.peer(2, two.port)])
+        two.transport.setPeers([Self.peer(1, one.port)])
+        // The test configuration's frames hold 1 MiB.
+        let huge = Message(
+            from: 1, to: 2, term: 1,
+            payload: .append(AppendRequest(prevLogIndex: 0, prevLogTerm: 0, entries: [Entry(term: 1, index: 1, data: Array(repeating: 7, count: 2 << 20))], commit: 0)))
+        one.transport.send([huge] + Self.numbered(2...2, from: 1, to: 2))
+        try await eventually("the small one delivered") { two.received.count == 1 }
+        #expect(two.received.messages.withLock { $0.map(\.term) } == [2])
+        #expect(one.transport.statistics.messagesDropped == 1)
+        #expect(two.transport.statistics.connectionsRefused == 0)
+        await one.transport.shutdown()
+        await two.transport.shutdown()
+    }
 }

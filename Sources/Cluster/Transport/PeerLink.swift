@@ -68,7 +68,9 @@ final class PeerLink: Sendable {
         let channel = state.withLock { state -> (any Channel)? in
             guard !state.closed else { return nil }
             for bytes in messages {
-                guard state.queue.count < maximumQueuedMessages, state.queuedBytes + bytes.count <= maximumQueuedBytes else {
+                // A message no frame can hold would only make the peer close the connection;
+                // Raft's own limits (append size, snapshot chunks) keep real ones far below.
+                guard bytes.count <= maximumFramePayloadBytes - 8, state.queue.count < maximumQueuedMessages, state.queuedBytes + bytes.count <= maximumQueuedBytes else {
                     state.statistics.messagesDropped += 1
                     continue
                 }
