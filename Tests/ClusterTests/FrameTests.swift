@@ -96,6 +96,7 @@ import Testing
                     case .raft: _ = try RaftBatch.messages(from: frame)
                     case .joinRequest: _ = try JoinRequest(frame: frame)
                     case .joinResponse: _ = try JoinResponse(frame: frame)
+                    case .renewRequest: _ = try RenewRequest(frame: frame)
                     }
                     decoded += 1
                 }

@@ -29,7 +29,7 @@ struct GrowingClusterTests {
             let transport = try ClusterTransport(
                 configuration: TransportConfiguration(
                     localID: id, localName: name, listenHost: "127.0.0.1", listenPort: port, tls: tls,
-                    peerNameCheck: verifier.peerNameCheck, reconnectInitial: .milliseconds(20), reconnectMaximum: .milliseconds(200)),
+                    verifier: verifier, reconnectInitial: .milliseconds(20), reconnectMaximum: .milliseconds(200)),
                 receiver: box, joinAuthority: joinAuthority, logger: RecordingLogHandler.logger(log))
             let storage = try DurableLogStorage.open(directory: directory, bootstrap: bootstrap)
             let node = try Node(

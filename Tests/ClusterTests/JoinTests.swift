@@ -23,6 +23,11 @@ struct JoinTests {
             requests.withLock { $0 += 1 }
             return await authority.admit(request, from: remoteAddress)
         }
+
+        func renew(_ request: RenewRequest, presented: VerifiedPeer, from remoteAddress: String) async -> JoinResponse {
+            requests.withLock { $0 += 1 }
+            return await authority.renew(request, presented: presented, from: remoteAddress)
+        }
     }
 
     struct Server {
@@ -83,7 +88,7 @@ struct JoinTests {
         let member = try ClusterTransport(
             configuration: TransportConfiguration(
                 localID: 2, localName: "node-2", listenHost: "127.0.0.1", listenPort: 0, tls: try joined.credentials.tlsMaterial(),
-                peerNameCheck: joined.credentials.peerVerifier.peerNameCheck),
+                verifier: joined.credentials.peerVerifier),
             receiver: received)
         let memberPort = try await member.start()
         member.setPeers([ClusterPeer(id: 1, name: "node-1", host: "127.0.0.1", port: server.port)])
@@ -91,7 +96,7 @@ struct JoinTests {
         server.transport.send([Message(from: 1, to: 2, term: 9, payload: .timeoutNow)])
         try await eventually("delivery to the joined node") { received.count == 1 }
         let lines = RecordingLogHandler.lines(of: #function)
-        #expect(lines.contains { $0.contains("admitted a node") }, "\(lines)")
+        #expect(lines.contains { $0.contains("granted a join") }, "\(lines)")
         await member.shutdown()
         await server.transport.shutdown()
     }
@@ -165,6 +170,47 @@ struct JoinTests {
         #expect(refusal != nil)
         #expect(RecordingLogHandler.lines(of: #function + "plain").contains { $0.contains("does not admit joins") })
         await plain.shutdown()
+        await server.transport.shutdown()
+    }
+
+    @Test("a member renews with its current certificate: a new key, a new certificate of the same name, still a peer")
+    func renewalReplacesKeyAndCertificate() async throws {
+        let pki = try TestPKI()
+        let server = try await Self.server(pki, log: #function)
+        let joined = try await Self.join(server, token: server.authority.authority.token)
+        let renewed = try await ClusterJoin.renew(
+            host: "127.0.0.1", port: server.port, credentials: joined.credentials, nodeID: joined.nodeID,
+            advertiseAddress: "127.0.0.1:7000", timeout: .seconds(5))
+        #expect(renewed.nodeName == "node-2")
+        #expect(renewed.certificate != joined.credentials.certificate)
+        #expect(renewed.certificate.publicKey != joined.credentials.certificate.publicKey, "a renewal replaces the key")
+        #expect(renewed.certificate.notValidAfter >= joined.credentials.certificate.notValidAfter)
+        #expect(renewed.caCertificate == pki.ca.certificate)
+        #expect(RecordingLogHandler.lines(of: #function).contains { $0.contains("granted a renewal") })
+        await server.transport.shutdown()
+    }
+
+    @Test("a renewal with an expired certificate, one of another CA, or none is refused before the authority sees it")
+    func renewalNeedsAValidCertificate() async throws {
+        let pki = try TestPKI(createdAt: Date().addingTimeInterval(-3 * 86_400))
+        let stranger = try TestPKI(clusterID: "other")
+        let server = try await Self.server(pki, log: #function)
+        // Issued two days ago for a day: expired now.
+        let expired = try pki.ca.issueNodeCredentials(nodeName: "node-2", now: Date().addingTimeInterval(-2 * 86_400))
+        let foreign = try stranger.ca.issueNodeCredentials(nodeName: "node-2", now: Date())
+        for (label, credentials) in [("expired", expired), ("foreign", foreign)] {
+            await #expect(throws: JoinError.self, "\(label)") {
+                _ = try await ClusterJoin.renew(
+                    host: "127.0.0.1", port: server.port, credentials: credentials, nodeID: 2, advertiseAddress: "127.0.0.1:7000",
+                    timeout: .seconds(5))
+            }
+        }
+        // No certificate at all, straight to the renewal protocol.
+        let anonymous = try await RawPeerConnection(port: server.port, withoutCertificateSpeaking: ClusterProtocol.renew)
+        #expect(await anonymous.closedByPeer(within: .seconds(5)))
+        #expect(server.authority.requests.withLock { $0 } == 0)
+        let lines = RecordingLogHandler.lines(of: #function)
+        #expect(lines.contains { $0.contains("a renewal from a peer that presented no certificate") }, "\(lines)")
         await server.transport.shutdown()
     }
 }

@@ -74,8 +74,8 @@ func eventually(_ what: String, timeout: Duration = .seconds(10), _ condition: (
 struct TestPKI {
     let ca: ClusterCA
 
-    init(clusterID: String = "test") throws {
-        ca = try ClusterCA.create(clusterID: clusterID, now: Date())
+    init(clusterID: String = "test", createdAt: Date = Date()) throws {
+        ca = try ClusterCA.create(clusterID: clusterID, now: createdAt)
     }
 
     func material(for nodeName: String) throws -> ClusterTLSMaterial {
@@ -87,7 +87,7 @@ struct TestPKI {
     {
         TransportConfiguration(
             localID: id, localName: "node-\(id)", listenHost: "127.0.0.1", listenPort: port, tls: try material(for: "node-\(id)"),
-            peerNameCheck: ca.peerVerifier.peerNameCheck, maximumFramePayloadBytes: maximumFramePayloadBytes,
+            verifier: ca.peerVerifier, maximumFramePayloadBytes: maximumFramePayloadBytes,
             maximumQueuedMessages: maximumQueuedMessages, reconnectInitial: .milliseconds(20), reconnectMaximum: .milliseconds(200))
     }
 }

@@ -49,40 +49,20 @@ public enum ClusterJoin {
             configuration.trustRoots = .certificates([])
             configuration.certificateVerification = .noHostnameVerification
             let context = try NIOSSLContext(configuration: configuration)
-            let answer = group.any().makePromise(of: JoinResponse.self)
-            let channel = try await ClientBootstrap(group: group)
-                .connectTimeout(TimeAmount(timeout))
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let tls = try NIOSSLClientHandler(context: context, serverHostname: nil) { chain, promise in
-                            switch ClusterPeerVerifier.verifyJoinTarget(presentedChain: chain, pin: token.caPin, now: Date()) {
-                            case .success(let target):
-                                verified.withLock { $0 = target }
-                                promise.succeed(.certificateVerified)
-                            case .failure(let rejection):
-                                pinProblem.withLock { $0 = "\(rejection)" }
-                                promise.succeed(.failed)
-                            }
-                        }
-                        try channel.pipeline.syncOperations.addHandlers([
-                            tls,
-                            ByteToMessageHandler(FrameDecoder(maximumPayloadBytes: 1 << 20)),
-                            MessageToByteHandler(FrameEncoder()),
-                            JoinClientHandler(request: joinRequest, answer: answer),
-                        ])
+            response = try await exchange(
+                host: host, port: port, protocol: ClusterProtocol.join, request: joinRequest.frame, timeout: timeout, group: group
+            ) {
+                try NIOSSLClientHandler(context: context, serverHostname: nil) { chain, promise in
+                    switch ClusterPeerVerifier.verifyJoinTarget(presentedChain: chain, pin: token.caPin, now: Date()) {
+                    case .success(let target):
+                        verified.withLock { $0 = target }
+                        promise.succeed(.certificateVerified)
+                    case .failure(let rejection):
+                        pinProblem.withLock { $0 = "\(rejection)" }
+                        promise.succeed(.failed)
                     }
                 }
-                .connect(host: host, port: port).get()
-            channel.closeFuture.whenComplete { _ in
-                answer.fail(JoinError(description: "the server closed the connection without answering"))
             }
-            let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
-                answer.fail(JoinError(description: "no answer within \(timeout)"))
-                channel.close(promise: nil)
-            }
-            defer { deadline.cancel() }
-            response = try await answer.futureResult.get()
-            try? await channel.close()
         } catch {
             if let problem = pinProblem.withLock({ $0 }) {
                 throw JoinError(description: "the server at \(host):\(port) is not the cluster the token pins: \(problem)")
@@ -104,16 +84,84 @@ public enum ClusterJoin {
     }
 }
 
-/// Sends the join request once the handshake (and the pin check in it) is done, and takes the
+extension ClusterJoin {
+    /// Gets a new certificate, for a new key, from the server at `host:port` (one that holds
+    /// the CA), presenting the current `credentials`, which must still be valid: an agent
+    /// renews well before the end (`NodeCredentials.renewalDate`). The CA is the one trusted
+    /// already, never one from the answer.
+    public static func renew(
+        host: String, port: Int, credentials: NodeCredentials, nodeID: NodeID, advertiseAddress: String,
+        timeout: Duration = .seconds(10), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws(JoinError) -> NodeCredentials {
+        let request: NodeCertificateRequest
+        let response: JoinResponse
+        do {
+            request = try NodeCertificateRequest(nodeName: credentials.nodeName)
+            let renewal = RenewRequest(nodeID: nodeID, advertiseAddress: advertiseAddress, certificateRequestDER: try request.derBytes())
+            let context = try credentials.tlsMaterial().context(server: false, applicationProtocols: [ClusterProtocol.renew])
+            response = try await exchange(
+                host: host, port: port, protocol: ClusterProtocol.renew, request: renewal.frame, timeout: timeout, group: group
+            ) { try NIOSSLClientHandler(context: context, serverHostname: nil) }
+        } catch {
+            throw JoinError(description: "renewing node \(credentials.nodeName)'s certificate through \(host):\(port): \(error)")
+        }
+        switch response {
+        case .refused(let reason):
+            throw JoinError(description: "the server at \(host):\(port) refused the renewal: \(reason)")
+        case .admitted(_, let certificateDER):
+            do {
+                return try request.credentials(issuedCertificateDER: certificateDER, caCertificate: credentials.caCertificate, now: Date())
+            } catch {
+                throw JoinError(description: "the certificate the server sent is not usable: \(error)")
+            }
+        }
+    }
+
+    /// One request and its answer on a new TLS connection speaking `protocol`.
+    static func exchange(
+        host: String, port: Int, protocol applicationProtocol: String, request: Frame, timeout: Duration, group: any EventLoopGroup,
+        tls: @escaping () throws -> NIOSSLClientHandler
+    ) async throws -> JoinResponse {
+        let answer = group.any().makePromise(of: JoinResponse.self)
+        let channel = try await ClientBootstrap(group: group)
+            .connectTimeout(TimeAmount(timeout))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        try tls(),
+                        ByteToMessageHandler(FrameDecoder(maximumPayloadBytes: 1 << 20)),
+                        MessageToByteHandler(FrameEncoder()),
+                        RequestClientHandler(protocol: applicationProtocol, request: request, answer: answer),
+                    ])
+                }
+            }
+            .connect(host: host, port: port).get()
+        channel.closeFuture.whenComplete { _ in
+            answer.fail(JoinError(description: "the server closed the connection without answering"))
+        }
+        let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
+            answer.fail(JoinError(description: "no answer within \(timeout)"))
+            channel.close(promise: nil)
+        }
+        defer { deadline.cancel() }
+        let response = try await answer.futureResult.get()
+        try? await channel.close()
+        return response
+    }
+}
+
+/// Sends one request once the handshake (and the server checks in it) is done, and takes the
 /// one answer.
-final class JoinClientHandler: ChannelInboundHandler {
+final class RequestClientHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
     typealias OutboundOut = Frame
 
-    private let request: JoinRequest
+    private let applicationProtocol: String
+    private let request: Frame
     private let answer: EventLoopPromise<JoinResponse>
 
-    init(request: JoinRequest, answer: EventLoopPromise<JoinResponse>) {
+    init(protocol applicationProtocol: String, request: Frame, answer: EventLoopPromise<JoinResponse>) {
+        self.applicationProtocol = applicationProtocol
         self.request = request
         self.answer = answer
     }
@@ -122,11 +170,11 @@ final class JoinClientHandler: ChannelInboundHandler {
         guard case .handshakeCompleted(let negotiated) = event as? TLSUserEvent else {
             return context.fireUserInboundEventTriggered(event)
         }
-        guard negotiated == ClusterProtocol.join else {
-            answer.fail(JoinError(description: "the server does not speak \(ClusterProtocol.join) (it chose \(negotiated ?? "nothing"))"))
+        guard negotiated == applicationProtocol else {
+            answer.fail(JoinError(description: "the server does not speak \(applicationProtocol) (it chose \(negotiated ?? "nothing"))"))
             return context.close(promise: nil)
         }
-        context.writeAndFlush(wrapOutboundOut(request.frame), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(request), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

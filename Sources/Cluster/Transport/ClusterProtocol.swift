@@ -6,4 +6,10 @@ public enum ClusterProtocol {
     /// A joining agent without a certificate yet: one `JoinRequest`, one `JoinResponse`. The
     /// joining side checks the server against its token's CA pin before it sends the secret.
     public static let join = "flotilla-join/1"
+    /// A member renewing its certificate: it presents the current one (still valid) and sends
+    /// one `RenewRequest` for a new key; the answer is a `JoinResponse`.
+    public static let renew = "flotilla-renew/1"
+
+    /// Every protocol a server offers.
+    static let all = [peer, join, renew]
 }

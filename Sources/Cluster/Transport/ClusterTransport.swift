@@ -163,7 +163,6 @@ final class TransportCore: Sendable {
 
     var localID: NodeID { configuration.localID }
     var localName: String { configuration.localName }
-    var peerNameCheck: PeerNameCheck { configuration.peerNameCheck }
 
     /// TLS, then frames, then the peer logic, on a new connection (on its event loop).
     func installHandlers(on channel: any Channel, role: PeerChannelHandler.Role) throws {

@@ -6,6 +6,10 @@ import Synchronization
 public protocol JoinAuthority: Sendable {
     /// The answer to `request`, which arrived from `remoteAddress`. Runs off the event loop.
     func admit(_ request: JoinRequest, from remoteAddress: String) async -> JoinResponse
+
+    /// The answer to a member's renewal: `presented` is its current certificate, verified
+    /// against the CA (valid now). Runs off the event loop.
+    func renew(_ request: RenewRequest, presented: VerifiedPeer, from remoteAddress: String) async -> JoinResponse
 }
 
 /// The authority of an agent that holds the cluster CA: the request must carry the current
@@ -47,11 +51,7 @@ public final class TokenJoinAuthority: JoinAuthority {
         }
         let certificate: [UInt8]
         do {
-            certificate = try PEMFiles.der(
-                ca.issueNodeCertificate(
-                    requestDER: request.certificateRequestDER, nodeName: request.nodeName,
-                    ipAddresses: Self.ipAddress(of: request.advertiseAddress).map { [$0] } ?? [], now: Date(),
-                    lifetime: certificateLifetime))
+            certificate = try issue(request.certificateRequestDER, nodeName: request.nodeName, advertiseAddress: request.advertiseAddress)
         } catch {
             return .refused(reason: "\(error)")
         }
@@ -60,6 +60,24 @@ public final class TokenJoinAuthority: JoinAuthority {
         } catch {
             return .refused(reason: "\(error)")
         }
+    }
+
+    /// A renewal keeps the name the current certificate carries: the request must be for it.
+    public func renew(_ request: RenewRequest, presented: VerifiedPeer, from remoteAddress: String) async -> JoinResponse {
+        do {
+            let certificate = try issue(
+                request.certificateRequestDER, nodeName: presented.nodeName, advertiseAddress: request.advertiseAddress)
+            return .admitted(nodeID: request.nodeID, certificateDER: certificate)
+        } catch {
+            return .refused(reason: "\(error)")
+        }
+    }
+
+    private func issue(_ requestDER: [UInt8], nodeName: String, advertiseAddress: String) throws(ClusterSecurityError) -> [UInt8] {
+        try PEMFiles.der(
+            ca.issueNodeCertificate(
+                requestDER: requestDER, nodeName: nodeName, ipAddresses: Self.ipAddress(of: advertiseAddress).map { [$0] } ?? [],
+                now: Date(), lifetime: certificateLifetime))
     }
 
     /// The host of `host:port` when it is an IP address (certificates carry addresses, not

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import NIOTLS
+import Foundation
 import Raft
 
 /// The last handler of a connection between agents, after TLS and the frame codec.
@@ -25,6 +26,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
         case handshaking
         case awaitingHello
         case awaitingJoin(any JoinAuthority)
+        case awaitingRenewal(any JoinAuthority, VerifiedPeer)
         case joining
         case established(ClusterPeer, PeerLink)
         case closing
@@ -62,6 +64,12 @@ final class PeerChannelHandler: ChannelInboundHandler {
             case ClusterProtocol.join:
                 guard let authority = core.joinAuthority else { return refuse(context, "a join, but this agent does not admit joins") }
                 state = .awaitingJoin(authority)
+            case ClusterProtocol.renew:
+                guard let authority = core.joinAuthority else { return refuse(context, "a renewal, but this agent does not issue certificates") }
+                switch verifiedPeer(context, names: nil) {
+                case .success(let peer): state = .awaitingRenewal(authority, peer)
+                case .failure(let problem): refuse(context, "a renewal from a peer that \(problem.reason)")
+                }
             default:
                 refuse(context, "no cluster protocol chosen (\(ClusterProtocol.peer) or \(ClusterProtocol.join)); found \(negotiated ?? "none")")
             }
@@ -96,7 +104,12 @@ final class PeerChannelHandler: ChannelInboundHandler {
                 core.deliver(addressed, misaddressed: messages.count - addressed.count)
             case (.awaitingJoin(let authority), .joinRequest):
                 state = .joining
-                admit(try JoinRequest(frame: frame), authority: authority, context: context)
+                let request = try JoinRequest(frame: frame)
+                answer(context, what: "a join", node: request.nodeName) { await authority.admit(request, from: $0) }
+            case (.awaitingRenewal(let authority, let peer), .renewRequest):
+                state = .joining
+                let request = try RenewRequest(frame: frame)
+                answer(context, what: "a renewal", node: peer.nodeName) { await authority.renew(request, presented: peer, from: $0) }
             case (.closing, _), (.joining, _):
                 break
             case (_, let kind):
@@ -126,20 +139,22 @@ final class PeerChannelHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
-    /// Asks the authority off the event loop, answers, and closes: a join connection carries
-    /// one request.
-    private func admit(_ request: JoinRequest, authority: any JoinAuthority, context: ChannelHandlerContext) {
+    /// Asks the authority off the event loop, answers, and closes: a join or renewal
+    /// connection carries one request.
+    private func answer(
+        _ context: ChannelHandlerContext, what: String, node: String, _ decide: @escaping @Sendable (String) async -> JoinResponse
+    ) {
         let remote = context.channel.remoteAddress.map { "\($0)" } ?? "an unknown address"
         let promise = context.eventLoop.makePromise(of: JoinResponse.self)
-        promise.completeWithTask { await authority.admit(request, from: remote) }
+        promise.completeWithTask { await decide(remote) }
         let logger = core.logger
         let channel = context.channel
         promise.futureResult.whenSuccess { response in
             switch response {
             case .admitted(let nodeID, _):
-                logger.notice("admitted a node", metadata: ["node": "\(request.nodeName)", "id": "\(nodeID)", "from": "\(remote)"])
+                logger.notice("granted \(what)", metadata: ["node": "\(node)", "id": "\(nodeID)", "from": "\(remote)"])
             case .refused(let reason):
-                logger.warning("refused a join", metadata: ["node": "\(request.nodeName)", "from": "\(remote)", "reason": "\(reason)"])
+                logger.warning("refused \(what)", metadata: ["node": "\(node)", "from": "\(remote)", "reason": "\(reason)"])
             }
             channel.writeAndFlush(response.frame).whenComplete { _ in channel.close(promise: nil) }
         }
@@ -147,10 +162,24 @@ final class PeerChannelHandler: ChannelInboundHandler {
 
     /// nil when the certificate the handshake verified names `nodeName`, else why not.
     private func checkCertificate(_ context: ChannelHandlerContext, names nodeName: String) -> String? {
+        switch verifiedPeer(context, names: nodeName) {
+        case .success: nil
+        case .failure(let problem): problem.reason
+        }
+    }
+
+    struct Problem: Error {
+        var reason: String
+    }
+
+    /// The node the handshake's certificate belongs to, after the full node-certificate checks
+    /// (and that it names `nodeName`, when given).
+    private func verifiedPeer(_ context: ChannelHandlerContext, names nodeName: String?) -> Result<VerifiedPeer, Problem> {
         guard let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate(),
             let der = try? certificate.toDERBytes()
-        else { return "presented no certificate" }
-        return core.peerNameCheck(der, nodeName)
+        else { return .failure(Problem(reason: "presented no certificate")) }
+        return core.configuration.verifier.verify(peerCertificateDER: der, expectedNodeName: nodeName, now: Date())
+            .mapError { Problem(reason: "\($0)") }
     }
 
     private func refuse(_ context: ChannelHandlerContext, _ reason: String) {
@@ -176,6 +205,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
         case .handshaking: "handshaking"
         case .awaitingHello: "awaiting hello"
         case .awaitingJoin: "awaiting a join request"
+        case .awaitingRenewal: "awaiting a renewal request"
         case .joining: "joining"
         case .established: "established"
         case .closing: "closing"

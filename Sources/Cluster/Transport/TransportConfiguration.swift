@@ -23,8 +23,8 @@ public struct ClusterPeer: Sendable, Hashable {
 extension ClusterTLSMaterial {
     /// Peers present a certificate and verify the other's against the cluster CA only (not the
     /// system's roots): a connection with any other certificate ends in the handshake, before
-    /// any frame is read. Names are checked after it, against the peer table (`PeerNameCheck`).
-    func context(server: Bool) throws -> NIOSSLContext {
+    /// any frame is read. Names are checked after it, against the hello and the peer table.
+    func context(server: Bool, applicationProtocols clientProtocols: [String] = [ClusterProtocol.peer]) throws -> NIOSSLContext {
         var configuration =
             server
             ? TLSConfiguration.makeServerConfiguration(
@@ -37,14 +37,12 @@ extension ClusterTLSMaterial {
         // one: `PeerChannelHandler` refuses a peer connection without), but lets a joining
         // agent, which has none yet, in for the join protocol alone.
         configuration.certificateVerification = server ? .optionalVerification : .noHostnameVerification
-        configuration.applicationProtocols = server ? [ClusterProtocol.peer, ClusterProtocol.join] : [ClusterProtocol.peer]
+        configuration.applicationProtocols = server ? ClusterProtocol.all : clientProtocols
         configuration.minimumTLSVersion = .tlsv13
         return try NIOSSLContext(configuration: configuration)
     }
 }
 
-/// Checks that a verified peer certificate (DER) names `nodeName`; nil when it does, else why not.
-public typealias PeerNameCheck = @Sendable (_ certificateDER: [UInt8], _ nodeName: String) -> String?
 
 /// How the transport behaves; the defaults suit a LAN.
 public struct TransportConfiguration: Sendable {
@@ -55,7 +53,8 @@ public struct TransportConfiguration: Sendable {
     public var listenHost: String
     public var listenPort: Int
     public var tls: ClusterTLSMaterial
-    public var peerNameCheck: PeerNameCheck
+    /// The full node-certificate checks (usages, validity, the name), after the handshake.
+    public var verifier: ClusterPeerVerifier
     /// The largest frame payload read or written. Raft's own limits (append batches, snapshot
     /// chunks) keep real frames far below it.
     public var maximumFramePayloadBytes: Int
@@ -72,7 +71,7 @@ public struct TransportConfiguration: Sendable {
 
     public init(
         localID: NodeID, localName: String, listenHost: String = "0.0.0.0", listenPort: Int, tls: ClusterTLSMaterial,
-        peerNameCheck: @escaping PeerNameCheck, maximumFramePayloadBytes: Int = 64 << 20, maximumQueuedMessages: Int = 4096,
+        verifier: ClusterPeerVerifier, maximumFramePayloadBytes: Int = 64 << 20, maximumQueuedMessages: Int = 4096,
         maximumQueuedBytes: Int = 64 << 20, reconnectInitial: Duration = .milliseconds(50), reconnectMaximum: Duration = .seconds(2),
         connectTimeout: Duration = .seconds(3)
     ) {
@@ -81,7 +80,7 @@ public struct TransportConfiguration: Sendable {
         self.listenHost = listenHost
         self.listenPort = listenPort
         self.tls = tls
-        self.peerNameCheck = peerNameCheck
+        self.verifier = verifier
         self.maximumFramePayloadBytes = maximumFramePayloadBytes
         self.maximumQueuedMessages = maximumQueuedMessages
         self.maximumQueuedBytes = maximumQueuedBytes

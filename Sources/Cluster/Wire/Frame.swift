@@ -14,8 +14,11 @@ public struct Frame: Sendable, Hashable {
         case raft = 2
         /// A joining agent's request for a node certificate (`JoinRequest`), on a join connection.
         case joinRequest = 3
-        /// The answer to it (`JoinResponse`), after which the server closes the connection.
+        /// The answer to it or to a renewal (`JoinResponse`), after which the server closes
+        /// the connection.
         case joinResponse = 4
+        /// A member's request for a new certificate (`RenewRequest`), on a renewal connection.
+        case renewRequest = 5
     }
 
     /// Bytes of the header: the length and the kind.
