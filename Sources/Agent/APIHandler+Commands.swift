@@ -6,7 +6,7 @@ import Manifest
 extension APIHandler {
     func applyApplication(_ input: Operations.ApplyApplication.Input) async throws -> Operations.ApplyApplication.Output {
         let name = input.path.name
-        // The manifest as sent, byte for byte (`RequestBodyMiddleware` keeps it): the decoder
+        // The manifest as sent, byte for byte (`RequestBody` keeps it): the decoder
         // locates its problems by their JSON paths, and the revision records the text as written.
         guard let bytes = RequestBody.bytes else {
             throw APIError(code: APIErrorCode.internalError, message: "the request body was not captured; this is a bug in agentd")

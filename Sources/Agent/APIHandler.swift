@@ -3,6 +3,7 @@ import Controller
 import Foundation
 import Manifest
 import OpenAPIRuntime
+import Raft
 
 /// What the HTTP API serves from.
 public struct APIContext: Sendable {
@@ -56,7 +57,7 @@ public struct QueryLimits: Sendable {
 
 /// The API's operations (`APIProtocol`, generated from openapi.json): reads here, changes in
 /// `APIHandler+Commands.swift`, streams in `APIHandler+Streams.swift`. Errors are thrown as
-/// `APIError` and rendered by `APIErrorMiddleware`, so each operation answers only its success.
+/// `APIError` and rendered by `APIErrorResponse`, so each operation answers only its success.
 struct APIHandler: APIProtocol {
     typealias Schemas = Components.Schemas
     let api: APIContext
@@ -66,11 +67,11 @@ struct APIHandler: APIProtocol {
     }
 
     func getOpenAPIDocument(_ input: Operations.GetOpenAPIDocument.Input) async throws -> Operations.GetOpenAPIDocument.Output {
-        throw BuiltInDocumentsMiddleware.notServedHere(Operations.GetOpenAPIDocument.id)
+        throw BuiltInDocuments.notServedHere(Operations.GetOpenAPIDocument.id)
     }
 
     func getManifestSchema(_ input: Operations.GetManifestSchema.Input) async throws -> Operations.GetManifestSchema.Output {
-        throw BuiltInDocumentsMiddleware.notServedHere(Operations.GetManifestSchema.id)
+        throw BuiltInDocuments.notServedHere(Operations.GetManifestSchema.id)
     }
 
     func getMetrics(_ input: Operations.GetMetrics.Input) async throws -> Operations.GetMetrics.Output {
@@ -78,12 +79,12 @@ struct APIHandler: APIProtocol {
     }
 
     func getStatus(_ input: Operations.GetStatus.Input) async throws -> Operations.GetStatus.Output {
-        let raft = await api.gateway.raftStatus()
         let query = input.query
-        let (status, index) = try await blockingRead(index: query.index, wait: query.wait, consistent: query.consistent) { state in
+        let (status, index) = try await blockingReadWithRaftStatus(index: query.index, wait: query.wait, consistent: query.consistent) {
+            state, raft in
             Schemas.ClusterStatus(
-                index: APIMapping.signed(state.lastChangeIndex), leader: raft.leader == 0 ? nil : String(raft.leader),
-                term: APIMapping.signed(raft.term),
+                index: APIMapping.signed(state.lastChangeIndex), leader: raft.softState.leader == 0 ? nil : String(raft.softState.leader),
+                term: APIMapping.signed(raft.hardState.term),
                 applications: state.applications.values.sorted { $0.name < $1.name }.map { APIMapping.application($0, in: state, detail: false) },
                 nodes: state.nodes.values.sorted { $0.name < $1.name }.map { APIMapping.node($0, in: state) })
         }
@@ -162,12 +163,29 @@ struct APIHandler: APIProtocol {
         index: Int64?, wait: String?, consistent: Bool?, _ body: @escaping @Sendable (ClusterState) -> Result
     ) async throws(APIError) -> (Result, Int64) {
         let limit = try api.queryLimits.wait(wait, fallback: api.queryLimits.defaultWait)
-        if let index {
-            guard index >= 0 else { throw Self.negative("index", index) }
-            _ = await api.gateway.feed.wait(after: UInt64(index), timeout: limit)
-        }
+        if let index { try await waitForChange(after: index, limit: limit) }
         let (result, stateIndex) = try await api.gateway.read(consistent: consistent ?? false) { state in (body(state), state.lastChangeIndex) }
         return (result, APIMapping.signed(stateIndex))
+    }
+
+    /// `blockingRead` for an answer that also needs the node's Raft status, read in the same
+    /// visit to the node as the state (and after the wait, not before it).
+    func blockingReadWithRaftStatus<Result: Sendable>(
+        index: Int64?, wait: String?, consistent: Bool?, _ body: @escaping @Sendable (ClusterState, RaftStatus) -> Result
+    ) async throws(APIError) -> (Result, Int64) {
+        let limit = try api.queryLimits.wait(wait, fallback: api.queryLimits.defaultWait)
+        if let index { try await waitForChange(after: index, limit: limit) }
+        let (result, stateIndex) = try await api.gateway.readWithRaftStatus(consistent: consistent ?? false) { state, raft in
+            (body(state, raft), state.lastChangeIndex)
+        }
+        return (result, APIMapping.signed(stateIndex))
+    }
+
+    /// `?index=N`: waits (up to `?wait=`) for a change past N (Consul's blocking queries). Only
+    /// called with an index, so that a plain read makes no async call for it.
+    private func waitForChange(after index: Int64, limit: Duration) async throws(APIError) {
+        guard index >= 0 else { throw Self.negative("index", index) }
+        _ = await api.gateway.feed.wait(after: UInt64(index), timeout: limit)
     }
 
     static func negative(_ name: String, _ value: Int64) -> APIError {

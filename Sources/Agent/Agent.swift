@@ -70,6 +70,10 @@ public final class Agent: Sendable {
         try APISocket.prepare(configuration.apiSocketPath)
         let socketPath = configuration.apiSocketPath
         let logger = self.logger
+        // Hummingbird sets metadata on this logger for every request (see
+        // `DeferredMetadataLogHandler`).
+        var apiLogger = logger
+        apiLogger.handler = DeferredMetadataLogHandler(wrapping: logger.handler)
         services.append(Application(
             router: try APIRouter.router(api, token: nil),
             configuration: ApplicationConfiguration(address: .unixDomainSocket(path: socketPath), serverName: "agentd"),
@@ -79,14 +83,14 @@ public final class Agent: Sendable {
                 logger.info("API listening", metadata: ["socket": "\(socketPath)"])
                 _ = SystemdNotifier().ready(status: "serving the API on \(socketPath)")
             },
-            logger: logger))
+            logger: apiLogger))
         if let host = configuration.apiTCPHost, let port = configuration.apiTCPPort {
             guard let token = configuration.apiToken, !token.isEmpty else {
                 throw AgentError.configuration("the TCP API needs a token: give --token-file (requests then need `Authorization: Bearer <token>`)")
             }
             services.append(Application(
                 router: try APIRouter.router(api, token: token),
-                configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "agentd"), logger: logger))
+                configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "agentd"), logger: apiLogger))
         }
         let watchdog = SystemdNotifier().startWatchdog()
         defer { watchdog?.cancel() }

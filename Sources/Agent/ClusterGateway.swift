@@ -66,6 +66,29 @@ public final class ClusterGateway: Sendable {
         return await node.withStateMachine { body($0.state) }
     }
 
+    /// Like ``read(consistent:_:)``, with the node's view of the Raft group taken in the same
+    /// visit to the node: one hop onto its actor instead of two, and a status that belongs to
+    /// the state read.
+    public func readWithRaftStatus<Result: Sendable>(
+        consistent: Bool = false, _ body: @Sendable (ClusterState, RaftStatus) -> Result
+    ) async throws(APIError) -> Result {
+        if consistent {
+            do {
+                try await node.read()
+            } catch {
+                throw Self.apiError(error)
+            }
+        }
+        return await Self.onNode(node, body)
+    }
+
+    private static func onNode<Result: Sendable>(
+        _ node: isolated RaftNode<ControllerMachine>, _ body: @Sendable (ClusterState, RaftStatus) -> Result
+    ) -> Result {
+        let status = node.status
+        return node.withStateMachine { body($0.state, status) }
+    }
+
     /// The node's view of the Raft group.
     public func raftStatus() async -> (leader: NodeID, term: UInt64, commit: UInt64, applied: UInt64) {
         let status = await node.status

@@ -24,6 +24,8 @@ struct DocumentRoutes: Sendable {
     }
 
     private let routes: [Route]
+    /// Each operation's path template, by its `operationId`.
+    private let operationPaths: [String: String]
     /// Paths without parameters, by their text: most requests find their route in one lookup.
     private let staticRoutes: [String: Route]
 
@@ -32,6 +34,13 @@ struct DocumentRoutes: Sendable {
         let components = root["components"] as? [String: Any] ?? [:]
         let sharedParameters = components["parameters"] as? [String: Any] ?? [:]
         let paths = root["paths"] as? [String: [String: Any]] ?? [:]
+        var operationPaths: [String: String] = [:]
+        for (path, item) in paths {
+            for case let operation as [String: Any] in item.values {
+                if let id = operation["operationId"] as? String { operationPaths[id] = path }
+            }
+        }
+        self.operationPaths = operationPaths
         routes = paths.map { path, item in
             var operations: [HTTPRequest.Method: [Parameter]] = [:]
             for (key, value) in item {
@@ -62,6 +71,9 @@ struct DocumentRoutes: Sendable {
             maxLength: (schema["maxLength"] as? NSNumber)?.intValue, minimum: (schema["minimum"] as? NSNumber)?.int64Value,
             maximum: (schema["maximum"] as? NSNumber)?.int64Value)
     }
+
+    /// The path template of the operation with `operationId` `id`.
+    func path(ofOperation id: String) -> String? { operationPaths[id] }
 
     /// The route `path` matches (a `{parameter}` segment matches any one segment), with the
     /// values of its path parameters.

@@ -9,31 +9,28 @@ import OpenAPIRuntime
 /// generated code's refusals of parameters and bodies that do not match the document (400,
 /// naming the parameter), a body over the limit (413), and a path that exists with another
 /// method (405 with `Allow`).
-struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    let routes: DocumentRoutes
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch let error as APIError {
-            return Self.response(error)
-        } catch let error as ServerError {
-            return Self.response(Self.apiError(error))
-        } catch let error as HTTPError where error.status == .notFound {
+enum APIErrorResponse {
+    static func response(for error: any Error, to request: Request, routes: DocumentRoutes) -> Response {
+        switch error {
+        case let error as APIError:
+            return response(error)
+        case let error as ServerError:
+            return response(apiError(error))
+        case let error as HTTPError where error.status == .notFound:
             let allowed = routes.allowedMethods(forPath: request.uri.path)
             guard !allowed.isEmpty else {
-                return Self.response(APIError(
+                return response(APIError(
                     code: APIErrorCode.notFound, message: "no such path: \(request.uri.path); the API's paths are in /v1/openapi.json"))
             }
             let list = allowed.map(\.rawValue).joined(separator: ", ")
-            var response = Self.response(APIError(
+            var response = response(APIError(
                 code: APIErrorCode.methodNotAllowed, message: "\(request.uri.path) takes \(list), not \(request.method.rawValue)"))
             response.headers[.allow] = list
             return response
-        } catch let error as any HTTPResponseError {
-            return Self.response(APIError(code: APIErrorCode.badRequest, message: "\(error)"))
-        } catch {
-            return Self.response(APIError(code: APIErrorCode.internalError, message: "\(error)"))
+        case let error as any HTTPResponseError:
+            return response(APIError(code: APIErrorCode.badRequest, message: "\(error)"))
+        default:
+            return response(APIError(code: APIErrorCode.internalError, message: "\(error)"))
         }
     }
 

@@ -1,0 +1,68 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import OpenAPIRuntime
+
+/// Mounts the generated operations (`registerHandlers(on:)`) on a Hummingbird router.
+///
+/// It does what swift-openapi-hummingbird's `register` does (the request as an `HTTPBody`, the
+/// route's parameters as the operation's path parameters), except for the answer: the
+/// generated code returns every body as a stream, which that adapter writes chunk by chunk
+/// through a writer closure (a socket write for the head, another for the body, and a task
+/// hop for each). A body of known length is gathered here instead and handed to Hummingbird
+/// as one buffer, which goes out with its head in a single writev; streams (events, log
+/// follow) have no length and still stream. The built-in documents are mounted in place of their
+/// generated handlers (`BuiltInDocuments`).
+struct APITransport<Context: RequestContext>: ServerTransport {
+    /// Bodies above this are left streaming rather than held in memory at once.
+    static var wholeLimitBytes: Int64 { 4 << 20 }
+
+    let router: Router<Context>
+    let documents: BuiltInDocuments
+
+    func register(
+        _ handler: @escaping @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?),
+        method: HTTPRequest.Method, path: String
+    ) throws {
+        if let document = documents.document(atPath: path, method: method) {
+            router.on(RouterPath(path), method: method) { [documents] _, _ in documents.response(document) }
+            return
+        }
+        router.on(RouterPath(path), method: method) { request, context in
+            let body: HTTPBody
+            if let contentLength = request.headers[.contentLength] {
+                let length: HTTPBody.Length = if let declared = Int64(contentLength) { .known(declared) } else { .unknown }
+                body = HTTPBody(request.body.map { [UInt8](buffer: $0) }, length: length, iterationBehavior: .single)
+            } else if request.headers[.transferEncoding] != nil {
+                body = HTTPBody(request.body.map { [UInt8](buffer: $0) }, length: .unknown, iterationBehavior: .single)
+            } else {
+                // Neither header: HTTP/1.1 has no body (RFC 9112 §6.3), and the empty body
+                // reads the same without wrapping the request's stream.
+                body = HTTPBody()
+            }
+            let pathParameters = [String: Substring](context.parameters.map { (String($0.0), $0.1) }) { first, _ in first }
+            let (head, responseBody) = try await handler(request.head, body, ServerRequestMetadata(pathParameters: pathParameters))
+            return try await Self.response(head, body: responseBody)
+        }
+    }
+
+    static func response(_ head: HTTPResponse, body: HTTPBody?) async throws -> Response {
+        guard let body else { return Response(status: head.status, headers: head.headerFields, body: ResponseBody(byteBuffer: ByteBuffer())) }
+        switch body.length {
+        case .known(let length) where length <= wholeLimitBytes:
+            var buffer = ByteBufferAllocator().buffer(capacity: Int(length))
+            for try await chunk in body { buffer.writeBytes(chunk) }
+            return Response(status: head.status, headers: head.headerFields, body: ResponseBody(byteBuffer: buffer))
+        case .known(let length):
+            let chunks = body.map { ByteBuffer(bytes: $0) }
+            return Response(
+                status: head.status, headers: head.headerFields,
+                body: ResponseBody(contentLength: Int(length)) { writer in
+                    for try await chunk in chunks { try await writer.write(chunk) }
+                    try await writer.finish(nil)
+                })
+        case .unknown:
+            return Response(status: head.status, headers: head.headerFields, body: ResponseBody(asyncSequence: body.map { ByteBuffer(bytes: $0) }))
+        }
+    }
+}
