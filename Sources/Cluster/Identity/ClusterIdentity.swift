@@ -1,0 +1,126 @@
+import Foundation
+import Raft
+
+/// What makes this agent a member of its cluster, kept under one directory (mode 0700):
+///
+/// * `member`: `id=<Raft id>` and `role=server|client`, one per line;
+/// * `node.pem`, `node-key.pem` (0600): its certificate (then the CA's) and key;
+/// * on a server holding the CA: `ca.pem`, `ca-key.pem` (0600), and `join-token` (0600), the
+///   token joins must carry now.
+///
+/// Written so that a crash leaves either the old or the new file (`SecurityFile`); `member` is
+/// written last, so a directory without it holds no finished identity.
+public struct ClusterIdentity: Sendable {
+    public var nodeID: NodeID
+    public var role: JoinRequest.Role
+    public var credentials: NodeCredentials
+    /// The CA, on a server that holds it.
+    public var ca: ClusterCA?
+    /// The current join token, where `ca` is.
+    public var joinToken: JoinToken?
+
+    static let memberFileName = "member"
+    static let tokenFileName = "join-token"
+
+    /// The first server of a new cluster: a new CA for `clusterID`, a certificate for node 1,
+    /// a join token; saved into `directory`.
+    public static func bootstrap(
+        directory: String, clusterID: String, nodeName: String, ipAddresses: [String], now: Date = Date(),
+        certificateLifetime: Duration = ClusterCA.defaultNodeCertificateLifetime
+    ) throws(ClusterSecurityError) -> ClusterIdentity {
+        let ca = try ClusterCA.create(clusterID: clusterID, now: now)
+        let credentials = try ca.issueNodeCredentials(nodeName: nodeName, ipAddresses: ipAddresses, now: now, lifetime: certificateLifetime)
+        let identity = ClusterIdentity(
+            nodeID: 1, role: .server, credentials: credentials, ca: ca, joinToken: JoinToken.generate(caPin: ca.pin))
+        try identity.save(to: directory)
+        return identity
+    }
+
+    /// The identity saved in `directory`, or nil when none was finished there.
+    public static func load(from directory: String) throws(ClusterSecurityError) -> ClusterIdentity? {
+        let memberPath = SecurityFile.path(directory, memberFileName)
+        guard SecurityFile.exists(memberPath) else { return nil }
+        let (nodeID, role) = try parseMember(SecurityFile.readText(memberPath), path: memberPath)
+        let credentials = try NodeCredentials.load(from: directory)
+        var ca: ClusterCA?
+        var token: JoinToken?
+        if ClusterCA.exists(in: directory) {
+            ca = try ClusterCA.load(from: directory)
+            let tokenPath = SecurityFile.path(directory, tokenFileName)
+            do {
+                token = try JoinToken(parsing: try SecurityFile.readText(tokenPath))
+            } catch let error as JoinTokenError {
+                throw .unreadableFile(path: tokenPath, reason: "\(error)")
+            } catch let error as ClusterSecurityError {
+                throw error
+            } catch {
+                throw .unreadableFile(path: tokenPath, reason: "\(error)")
+            }
+        }
+        return ClusterIdentity(nodeID: nodeID, role: role, credentials: credentials, ca: ca, joinToken: token)
+    }
+
+    /// Saves everything into `directory`, the member file last.
+    public func save(to directory: String) throws(ClusterSecurityError) {
+        try SecurityFile.makeDirectory(directory)
+        if let ca { try ca.save(to: directory) }
+        if let joinToken { try saveToken(joinToken, in: directory) }
+        try credentials.save(to: directory)
+        let member = "id=\(nodeID)\nrole=\(role == .server ? "server" : "client")\n"
+        try SecurityFile.writeAtomically(
+            Array(member.utf8), to: SecurityFile.path(directory, Self.memberFileName), mode: SecurityFile.certificateMode)
+    }
+
+    /// Replaces the join token with a new one and saves it; the old one stops working.
+    public mutating func rotateToken(in directory: String) throws(ClusterSecurityError) -> JoinToken {
+        guard let ca else { throw .unreadableFile(path: directory, reason: "this agent does not hold the cluster CA, so it has no join token") }
+        let token = JoinToken.generate(caPin: ca.pin)
+        try saveToken(token, in: directory)
+        joinToken = token
+        return token
+    }
+
+    /// Takes renewed credentials and saves them (key first).
+    public mutating func replaceCredentials(_ renewed: NodeCredentials, in directory: String) throws(ClusterSecurityError) {
+        try renewed.save(to: directory)
+        credentials = renewed
+    }
+
+    private func saveToken(_ token: JoinToken, in directory: String) throws(ClusterSecurityError) {
+        try SecurityFile.writeAtomically(
+            Array((token.encoded + "\n").utf8), to: SecurityFile.path(directory, Self.tokenFileName), mode: SecurityFile.privateKeyMode)
+    }
+
+    static func parseMember(_ text: String, path: String) throws(ClusterSecurityError) -> (NodeID, JoinRequest.Role) {
+        var nodeID: NodeID?
+        var role: JoinRequest.Role?
+        for line in text.split(separator: "\n") where !line.isEmpty {
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            switch (parts.first, parts.count == 2 ? parts[1] : nil) {
+            case ("id", let value?):
+                guard let id = NodeID(value), id != 0 else { throw .unreadableFile(path: path, reason: "id=\(value) is not a node id (1 or more)") }
+                nodeID = id
+            case ("role", "server"?): role = .server
+            case ("role", "client"?): role = .client
+            default:
+                throw .unreadableFile(path: path, reason: "unexpected line \"\(line)\" (expected id=<number> and role=server|client)")
+            }
+        }
+        guard let nodeID, let role else { throw .unreadableFile(path: path, reason: "needs both id=<number> and role=server|client") }
+        return (nodeID, role)
+    }
+}
+
+extension ClusterIdentity {
+    /// Joins through `host:port` with `token` and saves the identity into `directory`.
+    public static func join(
+        directory: String, host: String, port: Int, token: JoinToken, nodeName: String, role: JoinRequest.Role,
+        advertiseAddress: String, timeout: Duration = .seconds(10)
+    ) async throws -> ClusterIdentity {
+        let joined = try await ClusterJoin.join(
+            host: host, port: port, token: token, nodeName: nodeName, role: role, advertiseAddress: advertiseAddress, timeout: timeout)
+        let identity = ClusterIdentity(nodeID: joined.nodeID, role: role, credentials: joined.credentials, ca: nil, joinToken: nil)
+        try identity.save(to: directory)
+        return identity
+    }
+}
