@@ -127,6 +127,10 @@ let package = Package(
             swiftSettings: strict),
         // What several test targets share: running a blocking test on a thread of its own.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        // Hosts as network namespaces on a private bridge, with faults to inject: the harness of
+        // the multi-host tests (issue 13), and its own tests on the real kernel (root).
+        .target(name: "NetnsHarness", path: "Tests/NetnsHarness", swiftSettings: strict),
+        .testTarget(name: "NetnsHarnessTests", dependencies: ["NetnsHarness", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
         // The real agentd and deployctl, end to end (root: they launch real services).
         .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentAPI", "agentd", "deployctl", "TestSupport"], swiftSettings: strict),
