@@ -46,6 +46,13 @@ enum ClusterEventDescriber {
                     service: rejection.placement.service.service, node: rejection.placement.node, message: rejection.reason))
             }
             return events
+        case .memberUpdated(let id):
+            let member = state.members[id]
+            return [ClusterEvent(
+                index: index, time: millis, kind: "member.updated", node: member?.name,
+                message: "server member \(id) at \(member?.address ?? "an unknown address")")]
+        case .memberRemoved(let id):
+            return [ClusterEvent(index: index, time: millis, kind: "member.removed", message: "server member \(id) removed")]
         case .statusRecorded:
             guard case .reportInstanceStatus(let node, let reports) = command else { return [] }
             return reports.map { report in

@@ -13,6 +13,8 @@ public enum CommandResult: Sendable, Hashable {
     case planCommitted(PlanOutcome)
     /// Reports for instances not on the reporting node (or no longer known) are ignored.
     case statusRecorded(accepted: Int, ignored: [InstanceID])
+    case memberUpdated(id: UInt64)
+    case memberRemoved(id: UInt64)
     case rejected(ControllerError)
 
     /// The reason, when the command was refused.

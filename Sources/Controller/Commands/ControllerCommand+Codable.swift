@@ -4,11 +4,12 @@ extension ControllerCommand: Codable {
     private enum Kind: String, Codable {
         case applyApplication, deleteApplication, scaleService, restartService, registerNode
         case nodeHeartbeat, markNodeDown, setNodeDraining, commitPlan, reportInstanceStatus
+        case addMember, removeMember
     }
 
     private enum CodingKeys: String, CodingKey {
         case type, manifest, expectedRevision, application, service, replicas, node, registration
-        case lastHeartbeatSeen, draining, plan, reports
+        case lastHeartbeatSeen, draining, plan, reports, memberID, address
     }
 
     public init(from decoder: any Decoder) throws {
@@ -46,6 +47,12 @@ extension ControllerCommand: Codable {
         case .reportInstanceStatus:
             self = .reportInstanceStatus(
                 node: try container.decode(String.self, forKey: .node), reports: try container.decode([InstanceStatusReport].self, forKey: .reports))
+        case .addMember:
+            self = .addMember(
+                id: try container.decode(UInt64.self, forKey: .memberID), name: try container.decode(String.self, forKey: .node),
+                address: try container.decode(String.self, forKey: .address))
+        case .removeMember:
+            self = .removeMember(id: try container.decode(UInt64.self, forKey: .memberID))
         }
     }
 
@@ -93,6 +100,14 @@ extension ControllerCommand: Codable {
             try container.encode(Kind.reportInstanceStatus, forKey: .type)
             try container.encode(node, forKey: .node)
             try container.encode(reports, forKey: .reports)
+        case .addMember(let id, let name, let address):
+            try container.encode(Kind.addMember, forKey: .type)
+            try container.encode(id, forKey: .memberID)
+            try container.encode(name, forKey: .node)
+            try container.encode(address, forKey: .address)
+        case .removeMember(let id):
+            try container.encode(Kind.removeMember, forKey: .type)
+            try container.encode(id, forKey: .memberID)
         }
     }
 }

@@ -26,4 +26,9 @@ public enum ControllerCommand: Sendable, Hashable {
     case commitPlan(Plan)
     /// What a node's supervisor saw happen to its instances since its last report.
     case reportInstanceStatus(node: String, reports: [InstanceStatusReport])
+    /// Records a server member (a joining server, before it enters Raft as a learner), or
+    /// its new address.
+    case addMember(id: UInt64, name: String, address: String)
+    /// Forgets a server member removed from Raft.
+    case removeMember(id: UInt64)
 }

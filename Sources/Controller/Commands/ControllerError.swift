@@ -17,6 +17,8 @@ public enum ControllerError: Error, Sendable, Hashable, CustomStringConvertible 
     case invalidNode(name: String, reason: String)
     /// The leader decided a node was down, but it heartbeated since.
     case staleHeartbeat(node: String, lastHeartbeat: Timestamp)
+    /// A member that cannot be recorded as asked (an id or a name taken by another).
+    case memberConflict(String)
     /// A log entry that does not decode as a controller entry.
     case undecodableEntry(String)
     /// A snapshot that does not decode as a cluster state.
@@ -33,6 +35,7 @@ public enum ControllerError: Error, Sendable, Hashable, CustomStringConvertible 
         case .invalidReplicas: "invalid_replicas"
         case .invalidNode: "invalid_node"
         case .staleHeartbeat: "stale_heartbeat"
+        case .memberConflict: "member_conflict"
         case .undecodableEntry: "undecodable_entry"
         case .undecodableSnapshot: "undecodable_snapshot"
         }
@@ -61,6 +64,8 @@ public enum ControllerError: Error, Sendable, Hashable, CustomStringConvertible 
             "node \"\(name)\": \(reason)"
         case .staleHeartbeat(let node, let lastHeartbeat):
             "node \"\(node)\" heartbeated at \(lastHeartbeat), after it was judged down; it stays up"
+        case .memberConflict(let detail):
+            "\(detail); try the join again"
         case .undecodableEntry(let detail):
             "a log entry is not a controller command (\(detail)); the log was written by an incompatible version"
         case .undecodableSnapshot(let detail):

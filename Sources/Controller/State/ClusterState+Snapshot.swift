@@ -6,7 +6,7 @@ import Foundation
 
 extension ClusterState: Codable {
     private enum CodingKeys: String, CodingKey {
-        case formatVersion, applications, nodes, instances, lastChangeIndex, nextInstanceSerial
+        case formatVersion, applications, nodes, instances, lastChangeIndex, nextInstanceSerial, members
     }
 
     /// Bumped when the snapshot encoding changes incompatibly.
@@ -24,6 +24,8 @@ extension ClusterState: Codable {
         instances = try container.decode([InstanceID: InstanceRecord].self, forKey: .instances)
         lastChangeIndex = try container.decode(UInt64.self, forKey: .lastChangeIndex)
         nextInstanceSerial = try container.decode(UInt64.self, forKey: .nextInstanceSerial)
+        // Absent in snapshots of single-node agents from before the cluster.
+        members = try container.decodeIfPresent([UInt64: MemberRecord].self, forKey: .members) ?? [:]
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -34,6 +36,7 @@ extension ClusterState: Codable {
         try container.encode(instances, forKey: .instances)
         try container.encode(lastChangeIndex, forKey: .lastChangeIndex)
         try container.encode(nextInstanceSerial, forKey: .nextInstanceSerial)
+        try container.encode(members, forKey: .members)
     }
 
     /// The whole state as bytes for a Raft snapshot: JSON with sorted keys, so that equal

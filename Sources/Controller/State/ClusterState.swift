@@ -19,6 +19,8 @@ public struct ClusterState: Sendable, Hashable {
     /// The log index of the last entry that changed anything: what blocking queries wait on
     /// (Consul's X-Consul-Index). Entries refused or without effect leave it alone.
     public internal(set) var lastChangeIndex: UInt64 = 0
+    /// The server members, by Raft id.
+    public internal(set) var members: [UInt64: MemberRecord] = [:]
     /// Makes instance ids unique for the life of the cluster.
     var nextInstanceSerial: UInt64 = 1
 
@@ -50,6 +52,10 @@ public struct ClusterState: Sendable, Hashable {
                 return commitPlan(plan, at: index, time: time)
             case .reportInstanceStatus(let node, let reports):
                 return try recordStatus(from: node, reports, at: index, time: time)
+            case .addMember(let id, let name, let address):
+                return try addMember(id: id, name: name, address: address, at: index)
+            case .removeMember(let id):
+                return try removeMember(id: id, at: index)
             }
         } catch {
             return .rejected(error)

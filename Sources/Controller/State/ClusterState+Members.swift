@@ -1,0 +1,29 @@
+extension ClusterState {
+    /// Records a server member, or updates its address. Refused when the id belongs to another
+    /// name or the name to another id: two joins that picked the same id at once, or a second
+    /// server under a name already taken.
+    mutating func addMember(id: UInt64, name: String, address: String, at index: UInt64) throws(ControllerError) -> CommandResult {
+        guard id != 0 else { throw .memberConflict("member id 0 is not an id (ids start at 1)") }
+        guard !name.isEmpty, !address.isEmpty else { throw .memberConflict("member \(id) needs a name and an address") }
+        if let existing = members[id], existing.name != name {
+            throw .memberConflict("member id \(id) is \(existing.name), not \(name)")
+        }
+        if let holder = members.values.first(where: { $0.name == name && $0.id != id }) {
+            throw .memberConflict("the name \(name) is member \(holder.id)'s")
+        }
+        if members[id]?.address == address { return .memberUpdated(id: id) }
+        members[id] = MemberRecord(id: id, name: name, address: address, addedIndex: members[id]?.addedIndex ?? index)
+        lastChangeIndex = index
+        return .memberUpdated(id: id)
+    }
+
+    /// Forgets a member (after it was removed from Raft).
+    mutating func removeMember(id: UInt64, at index: UInt64) throws(ControllerError) -> CommandResult {
+        guard members.removeValue(forKey: id) != nil else { throw .memberConflict("member \(id) is not a member") }
+        lastChangeIndex = index
+        return .memberRemoved(id: id)
+    }
+
+    /// The id a new member would get now: one past the highest ever recorded here.
+    public var nextMemberID: UInt64 { (members.keys.max() ?? 0) + 1 }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+
+@testable import Controller
+
+/// The replicated member list: what servers set their peers from.
+@Suite struct MemberCommandTests {
+    @Test func membersAreRecordedUpdatedAndRemovedThroughTheLog() {
+        var cluster = TestCluster()
+        #expect(cluster.state.nextMemberID == 1)
+        #expect(cluster.apply(.addMember(id: 1, name: "alpha", address: "10.0.0.1:7946")) == .memberUpdated(id: 1))
+        #expect(cluster.apply(.addMember(id: 2, name: "beta", address: "10.0.0.2:7946")) == .memberUpdated(id: 2))
+        #expect(cluster.state.nextMemberID == 3)
+        let addedAt = cluster.state.members[2]?.addedIndex
+        // A new address for the same member keeps when it was added.
+        #expect(cluster.apply(.addMember(id: 2, name: "beta", address: "10.0.0.9:7946")) == .memberUpdated(id: 2))
+        #expect(cluster.state.members[2] == MemberRecord(id: 2, name: "beta", address: "10.0.0.9:7946", addedIndex: addedAt ?? 0))
+        #expect(cluster.apply(.removeMember(id: 2)) == .memberRemoved(id: 2))
+        #expect(cluster.state.members.keys.sorted() == [1])
+        // Ids are not reused while a higher one exists; here the highest left, so 2 is next.
+        #expect(cluster.state.nextMemberID == 2)
+    }
+
+    @Test func conflictsAreRefusedAndChangeNothing() {
+        var cluster = TestCluster()
+        cluster.apply(.addMember(id: 1, name: "alpha", address: "10.0.0.1:7946"))
+        let before = cluster.state
+        let refusals: [(ControllerCommand, String)] = [
+            (.addMember(id: 1, name: "gamma", address: "10.0.0.3:7946"), "member id 1 is alpha, not gamma"),
+            (.addMember(id: 3, name: "alpha", address: "10.0.0.3:7946"), "the name alpha is member 1's"),
+            (.addMember(id: 0, name: "zero", address: "10.0.0.3:7946"), "member id 0 is not an id"),
+            (.addMember(id: 4, name: "", address: "10.0.0.3:7946"), "needs a name and an address"),
+            (.removeMember(id: 7), "member 7 is not a member"),
+        ]
+        for (command, message) in refusals {
+            let result = cluster.apply(command)
+            #expect(result.error?.code == "member_conflict", "\(command)")
+            #expect(result.error?.message.contains(message) == true, "\(result)")
+        }
+        #expect(cluster.state.members == before.members)
+        #expect(cluster.state.lastChangeIndex == before.lastChangeIndex)
+    }
+
+    @Test func membersSurviveASnapshotAndOldSnapshotsHaveNone() throws {
+        var cluster = TestCluster()
+        cluster.apply(.addMember(id: 1, name: "alpha", address: "10.0.0.1:7946"))
+        let restored = try ClusterState.restore(from: cluster.state.snapshot())
+        #expect(restored.members == cluster.state.members)
+        // A snapshot written before members existed (no "members" key) still loads.
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(cluster.state.snapshot())) as? [String: Any])
+        object.removeValue(forKey: "members")
+        let old = try JSONSerialization.data(withJSONObject: object)
+        #expect(try ClusterState.restore(from: Array(old)).members.isEmpty)
+    }
+}
