@@ -187,6 +187,22 @@ struct JoinTests {
         #expect(renewed.certificate.notValidAfter >= joined.credentials.certificate.notValidAfter)
         #expect(renewed.caCertificate == pki.ca.certificate)
         #expect(RecordingLogHandler.lines(of: #function).contains { $0.contains("granted a renewal") })
+        // A transport running on the old credentials presents the new ones on connections
+        // made after the swap.
+        let member = try ClusterTransport(
+            configuration: TransportConfiguration(
+                localID: 2, localName: "node-2", listenHost: "127.0.0.1", listenPort: 0, tls: try joined.credentials.tlsMaterial(),
+                verifier: joined.credentials.peerVerifier),
+            receiver: CollectingReceiver())
+        let memberPort = try await member.start()
+        let before = try await RawPeerConnection(port: memberPort, tls: try pki.material(for: "node-1"))
+        #expect(try await before.peerCertificateDER() == derBytes(joined.credentials.certificate))
+        try member.replaceCredentials(try renewed.tlsMaterial())
+        let after = try await RawPeerConnection(port: memberPort, tls: try pki.material(for: "node-1"))
+        #expect(try await after.peerCertificateDER() == derBytes(renewed.certificate))
+        await before.close()
+        await after.close()
+        await member.shutdown()
         await server.transport.shutdown()
     }
 

@@ -139,6 +139,19 @@ final class RawPeerConnection: Sendable {
         try await send(Array(buffer.readableBytesView))
     }
 
+    /// The certificate the other end presented (DER), once the handshake is done.
+    func peerCertificateDER() async throws -> [UInt8] {
+        let channel = self.channel
+        for _ in 0..<500 {
+            let der = try await channel.eventLoop.submit {
+                try channel.pipeline.syncOperations.nioSSL_peerCertificate()?.toDERBytes()
+            }.get()
+            if let der { return der }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw CancellationError()
+    }
+
     /// Whether the other end closes the connection within `timeout`.
     func closedByPeer(within timeout: Duration) async -> Bool {
         let closed = Mutex(false)

@@ -80,6 +80,14 @@ public final class ClusterTransport: RaftTransport, Sendable {
     /// Counters so far.
     public var statistics: Statistics { core.statistics }
 
+    /// Renewed credentials: every connection made from now on presents them. Connections up
+    /// now keep going (TLS checks certificates at the handshake only); they are replaced in
+    /// their course, and the old certificate stays valid until then (renewal happens at two
+    /// thirds of its life).
+    public func replaceCredentials(_ tls: ClusterTLSMaterial) throws {
+        try core.replaceCredentials(tls)
+    }
+
     /// Whether a connection to `peer` is up.
     public func isConnected(to peer: NodeID) -> Bool { core.link(for: peer)?.isConnected ?? false }
 
@@ -143,8 +151,8 @@ final class TransportCore: Sendable {
     let configuration: TransportConfiguration
     let receiver: any RaftMessageReceiver
     let joinAuthority: (any JoinAuthority)?
-    let serverTLS: NIOSSLContext
-    let clientTLS: NIOSSLContext
+    /// The TLS contexts new connections use; replaced when the node's certificate is renewed.
+    private let contexts: Mutex<(server: NIOSSLContext, client: NIOSSLContext)>
     let logger: Logger
     private let links = Mutex<[NodeID: PeerLink]>([:])
     private let counters = Mutex(ClusterTransport.Statistics())
@@ -156,8 +164,7 @@ final class TransportCore: Sendable {
         self.configuration = configuration
         self.receiver = receiver
         self.joinAuthority = joinAuthority
-        self.serverTLS = serverTLS
-        self.clientTLS = clientTLS
+        contexts = Mutex((serverTLS, clientTLS))
         self.logger = logger
     }
 
@@ -168,8 +175,8 @@ final class TransportCore: Sendable {
     func installHandlers(on channel: any Channel, role: PeerChannelHandler.Role) throws {
         let tls: NIOSSLHandler
         switch role {
-        case .acceptor: tls = NIOSSLServerHandler(context: serverTLS)
-        case .dialer: tls = try NIOSSLClientHandler(context: clientTLS, serverHostname: nil)
+        case .acceptor: tls = NIOSSLServerHandler(context: contexts.withLock { $0.server })
+        case .dialer: tls = try NIOSSLClientHandler(context: contexts.withLock { $0.client }, serverHostname: nil)
         }
         try channel.pipeline.syncOperations.addHandlers([
             tls,
@@ -177,6 +184,11 @@ final class TransportCore: Sendable {
             MessageToByteHandler(FrameEncoder()),
             PeerChannelHandler(role: role, core: self),
         ])
+    }
+
+    func replaceCredentials(_ tls: ClusterTLSMaterial) throws {
+        let fresh = (server: try tls.context(server: true), client: try tls.context(server: false))
+        contexts.withLock { $0 = fresh }
     }
 
     func link(for peer: NodeID) -> PeerLink? { links.withLock { $0[peer] } }
