@@ -45,6 +45,11 @@ import Testing
         }
         let renewal = RenewRequest(nodeID: 3, advertiseAddress: "10.0.0.3:7946", certificateRequestDER: [0x30, 0])
         #expect(try RenewRequest(frame: renewal.frame) == renewal)
+        let call = Call(id: .max, payload: Array(0...255))
+        #expect(try Call(frame: call.frame) == call)
+        for reply in [Reply(id: 1, outcome: .answered([])), Reply(id: 2, outcome: .failed("no leader"))] {
+            #expect(try Reply(frame: reply.frame) == reply)
+        }
         // A field that runs past the frame is malformed, whatever it claims.
         var truncated = request.frame
         truncated.payload = truncated.payload.getSlice(at: 0, length: truncated.payload.readableBytes - 1)!
@@ -102,6 +107,9 @@ import Testing
             JoinResponse.admitted(nodeID: 7, certificateDER: Array(repeating: 0x30, count: 40)).frame,
             JoinResponse.refused(reason: "no").frame,
             RenewRequest(nodeID: 7, advertiseAddress: "10.0.0.7:7946", certificateRequestDER: [0x30, 0x03, 1, 2, 3]).frame,
+            Call(id: 9, payload: [1, 2, 3]).frame,
+            Reply(id: 9, outcome: .answered([4, 5])).frame,
+            Reply(id: 9, outcome: .failed("not the leader")).frame,
         ].map { frame in
             var buffer = ByteBuffer()
             FrameEncoder.append(frame, to: &buffer)
@@ -127,6 +135,8 @@ import Testing
                     case .joinRequest: _ = try JoinRequest(frame: frame)
                     case .joinResponse: _ = try JoinResponse(frame: frame)
                     case .renewRequest: _ = try RenewRequest(frame: frame)
+                    case .call: _ = try Call(frame: frame)
+                    case .reply: _ = try Reply(frame: frame)
                     }
                     decoded += 1
                 }

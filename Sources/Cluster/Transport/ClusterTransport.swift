@@ -29,10 +29,10 @@ public final class ClusterTransport: RaftTransport, Sendable {
     /// `receiver`. Nothing happens until `start`.
     public init(
         configuration: TransportConfiguration, receiver: any RaftMessageReceiver, joinAuthority: (any JoinAuthority)? = nil,
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "cluster-transport")
+        callHandler: (any CallHandler)? = nil, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "cluster-transport")
     ) throws {
         core = TransportCore(
-            configuration: configuration, receiver: receiver, joinAuthority: joinAuthority,
+            configuration: configuration, receiver: receiver, joinAuthority: joinAuthority, callHandler: callHandler,
             serverTLS: try configuration.tls.context(server: true), clientTLS: try configuration.tls.context(server: false),
             logger: logger)
         self.group = group
@@ -88,12 +88,20 @@ public final class ClusterTransport: RaftTransport, Sendable {
         try core.replaceCredentials(tls)
     }
 
+    /// Sends `payload` to member `peer` over the connection up now and returns its answer (its
+    /// `CallHandler`'s). Not queued: with no connection it fails at once.
+    public func call(_ peer: NodeID, payload: [UInt8], timeout: Duration = .seconds(10)) async throws(CallError) -> [UInt8] {
+        guard let channel = core.link(for: peer)?.channel else { throw .noConnection(peer) }
+        return try await core.calls.call(payload, to: peer, on: channel, timeout: timeout)
+    }
+
     /// Whether a connection to `peer` is up.
     public func isConnected(to peer: NodeID) -> Bool { core.link(for: peer)?.isConnected ?? false }
 
     /// Stops listening, dialing and talking.
     public func shutdown() async {
         stopped.withLock { $0 = true }
+        core.calls.failAll()
         core.closeAll()
         let channel = listener.withLock { channel in defer { channel = nil }; return channel }
         try? await channel?.close()
@@ -151,6 +159,8 @@ final class TransportCore: Sendable {
     let configuration: TransportConfiguration
     let receiver: any RaftMessageReceiver
     let joinAuthority: (any JoinAuthority)?
+    let callHandler: (any CallHandler)?
+    let calls = PendingCalls()
     /// The TLS contexts new connections use; replaced when the node's certificate is renewed.
     private let contexts: Mutex<(server: NIOSSLContext, client: NIOSSLContext)>
     let logger: Logger
@@ -159,11 +169,12 @@ final class TransportCore: Sendable {
 
     init(
         configuration: TransportConfiguration, receiver: any RaftMessageReceiver, joinAuthority: (any JoinAuthority)?,
-        serverTLS: NIOSSLContext, clientTLS: NIOSSLContext, logger: Logger
+        callHandler: (any CallHandler)?, serverTLS: NIOSSLContext, clientTLS: NIOSSLContext, logger: Logger
     ) {
         self.configuration = configuration
         self.receiver = receiver
         self.joinAuthority = joinAuthority
+        self.callHandler = callHandler
         contexts = Mutex((serverTLS, clientTLS))
         self.logger = logger
     }

@@ -102,6 +102,10 @@ final class PeerChannelHandler: ChannelInboundHandler {
                 // for another node, is dropped (and counted), the rest delivered.
                 let addressed = messages.filter { $0.from == peer.id && $0.to == core.localID }
                 core.deliver(addressed, misaddressed: messages.count - addressed.count)
+            case (.established(let peer, _), .call):
+                answer(try Call(frame: frame), from: peer.id, context: context)
+            case (.established(let peer, _), .reply):
+                core.calls.complete(try Reply(frame: frame), from: peer.id, on: context.channel)
             case (.awaitingJoin(let authority), .joinRequest):
                 state = .joining
                 let request = try JoinRequest(frame: frame)
@@ -131,12 +135,32 @@ final class PeerChannelHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        core.calls.connectionEnded(context.channel)
         if case .established(_, let link) = state {
             link.detach(context.channel)
             core.connectionEnded(on: link)
         }
         state = .closing
         context.fireChannelInactive()
+    }
+
+    /// Asks the call handler off the event loop and replies on the same connection.
+    private func answer(_ call: Call, from caller: NodeID, context: ChannelHandlerContext) {
+        let channel = context.channel
+        guard let handler = core.callHandler else {
+            channel.writeAndFlush(Reply(id: call.id, outcome: .failed("this agent takes no calls")).frame, promise: nil)
+            return
+        }
+        let promise = context.eventLoop.makePromise(of: [UInt8].self)
+        promise.completeWithTask { try await handler.answer(call.payload, from: caller) }
+        promise.futureResult.whenComplete { result in
+            let outcome: Reply.Outcome
+            switch result {
+            case .success(let bytes): outcome = .answered(bytes)
+            case .failure(let error): outcome = .failed("\(error)")
+            }
+            channel.writeAndFlush(Reply(id: call.id, outcome: outcome).frame, promise: nil)
+        }
     }
 
     /// Asks the authority off the event loop, answers, and closes: a join or renewal

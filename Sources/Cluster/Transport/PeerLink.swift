@@ -49,6 +49,8 @@ final class PeerLink: Sendable {
 
     var statistics: Statistics { state.withLock { $0.statistics } }
     var isConnected: Bool { state.withLock { $0.channel != nil } }
+    /// The connection up now, if any.
+    var channel: (any Channel)? { state.withLock { $0.channel } }
     var isClosed: Bool { state.withLock { $0.closed } }
     var isListed: Bool { state.withLock { $0.listed } }
 

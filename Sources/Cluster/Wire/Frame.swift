@@ -19,6 +19,10 @@ public struct Frame: Sendable, Hashable {
         case joinResponse = 4
         /// A member's request for a new certificate (`RenewRequest`), on a renewal connection.
         case renewRequest = 5
+        /// A request from one member to another (`Call`), on their peer connection.
+        case call = 6
+        /// Its answer (`Reply`).
+        case reply = 7
     }
 
     /// Bytes of the header: the length and the kind.
