@@ -90,7 +90,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "AgentAPI", "Controller", "Manifest", "Raft", "Supervisor",
+                "AgentAPI", "Cluster", "Controller", "Manifest", "Raft", "Supervisor",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),

@@ -25,25 +25,53 @@ public final class Agent: Sendable {
     let supervisor: NodeSupervisor
     let worker: NodeWorker
     let registry: PrometheusCollectorRegistry
+    /// The cluster identity and transport of a server in a cluster; nil for a single node.
+    let cluster: ClusterMembership?
 
     /// Opens the state (Raft log, snapshots, instance records) and sets everything up; nothing
-    /// runs until ``run()``.
-    public init(configuration: AgentConfiguration, logger: Logger, registry: PrometheusCollectorRegistry) throws {
+    /// runs until ``run()``. With `configuration.cluster`, first loads, makes or gets (by
+    /// joining) this server's cluster identity.
+    public static func make(configuration: AgentConfiguration, logger: Logger, registry: PrometheusCollectorRegistry) async throws -> Agent {
+        try Self.makePrivateDirectory(configuration.stateDirectory)
+        var cluster: ClusterMembership?
+        if let settings = configuration.cluster {
+            cluster = try await ClusterMembership.prepare(
+                settings: settings, stateDirectory: configuration.stateDirectory, nodeName: configuration.nodeName, logger: logger)
+        }
+        return try Agent(configuration: configuration, logger: logger, registry: registry, cluster: cluster)
+    }
+
+    /// A single-node agent (no cluster settings).
+    public convenience init(configuration: AgentConfiguration, logger: Logger, registry: PrometheusCollectorRegistry) throws {
+        try self.init(configuration: configuration, logger: logger, registry: registry, cluster: nil)
+    }
+
+    init(configuration: AgentConfiguration, logger: Logger, registry: PrometheusCollectorRegistry, cluster: ClusterMembership?) throws {
         self.configuration = configuration
         self.logger = logger
         self.registry = registry
+        self.cluster = cluster
         try Self.makePrivateDirectory(configuration.stateDirectory)
-        // A single voter with id 1 until the cluster work brings joining (issue: multi-node).
-        let storage = try DurableLogStorage.open(directory: configuration.stateDirectory + "/raft", bootstrap: ConfState(voters: [1]))
+        // A single node is the one voter of its group; a cluster's first server starts one with
+        // itself; a joined server starts empty and learns the group from the leader's log.
+        let bootstrap = cluster == nil ? ConfState(voters: [1]) : cluster?.bootstrapMembership
+        let storage = try DurableLogStorage.open(directory: configuration.stateDirectory + "/raft", bootstrap: bootstrap)
         let feed = ChangeFeed()
         let ticksPerSecond = max(1, Int(Duration.seconds(1) / configuration.raftTick))
+        let id = cluster?.identity.nodeID ?? 1
         let options = RaftNode<ControllerMachine>.Options(
-            raft: RaftConfig(id: 1, electionTimeoutTicks: max(10, ticksPerSecond / 2), heartbeatIntervalTicks: 1),
+            raft: RaftConfig(id: id, electionTimeoutTicks: max(10, ticksPerSecond / 2), heartbeatIntervalTicks: 1),
             tickInterval: configuration.raftTick)
-        let network = InProcessNetwork()
-        node = try RaftNode(options: options, storage: storage, machine: ControllerMachine(feed: feed), transport: network)
-        network.register(1, node)
-        gateway = ClusterGateway(node: node, feed: feed)
+        if let cluster {
+            node = try RaftNode(options: options, storage: storage, machine: ControllerMachine(feed: feed), transport: cluster.transport)
+            gateway = ClusterGateway(node: node, feed: feed, forwarder: cluster.transport)
+            cluster.attach(node: node, gateway: gateway)
+        } else {
+            let network = InProcessNetwork()
+            node = try RaftNode(options: options, storage: storage, machine: ControllerMachine(feed: feed), transport: network)
+            network.register(1, node)
+            gateway = ClusterGateway(node: node, feed: feed)
+        }
         let workerBox = WorkerBox()
         supervisor = try NodeSupervisor(NodeSupervisor.Configuration(
             stateDirectory: configuration.stateDirectory + "/supervisor", cgroupParent: configuration.cgroupParent,
@@ -56,6 +84,10 @@ public final class Agent: Sendable {
 
     /// Runs until a termination signal; then shuts down gracefully, leaving services running.
     public func run() async throws {
+        if let cluster {
+            let port = try await cluster.transport.start()
+            logger.info("cluster port listening", metadata: ["port": "\(port)", "id": "\(cluster.identity.nodeID)"])
+        }
         await node.start()
         if configuration.dev { await node.campaign() }
         let api = APIContext(
@@ -67,6 +99,9 @@ public final class Agent: Sendable {
             LoopService(name: "leader") { await LeaderLoop(gateway: self.gateway, nodeDownTimeout: self.configuration.nodeDownTimeout, logger: self.logger).run() },
             LoopService(name: "node") { await self.worker.run() },
         ]
+        if let cluster {
+            services.append(LoopService(name: "cluster") { await cluster.run(gateway: self.gateway) })
+        }
         try APISocket.prepare(configuration.apiSocketPath)
         let socketPath = configuration.apiSocketPath
         let logger = self.logger
@@ -104,6 +139,7 @@ public final class Agent: Sendable {
         // Leave every service running, with its state on disk, for the next agent.
         await supervisor.detach()
         await node.stop()
+        await cluster?.transport.shutdown()
         gateway.feed.finish()
         logger.info("agent stopped; services left running")
     }

@@ -30,13 +30,16 @@ public struct AgentConfiguration: Sendable {
     /// The longest a blocking query waits and a stream (events, log follow) lasts before its
     /// client resumes (Consul's `max_query_time`).
     public var maxQueryWait: Duration
+    /// A server of a cluster (`--bootstrap` or `--join`); nil for a single node.
+    public var cluster: ClusterSettings?
 
     public init(
         nodeName: String, stateDirectory: String, apiSocketPath: String = "/run/flotilla/api.sock", apiTCPHost: String? = nil, apiTCPPort: Int? = nil,
         apiToken: String? = nil, labels: [String: String] = [:], portRange: PortRange = .defaultDynamic, advertiseAddress: String = "127.0.0.1:4647",
         heartbeatInterval: Duration = .seconds(2), nodeDownTimeout: Duration = .seconds(15), raftTick: Duration = .milliseconds(50),
-        cgroupParent: String = "flotilla", dev: Bool = false, maxQueryWait: Duration = .seconds(300)
+        cgroupParent: String = "flotilla", dev: Bool = false, maxQueryWait: Duration = .seconds(300), cluster: ClusterSettings? = nil
     ) {
+        self.cluster = cluster
         self.nodeName = nodeName
         self.stateDirectory = stateDirectory
         self.apiSocketPath = apiSocketPath

@@ -1,4 +1,5 @@
 import AgentAPI
+import Cluster
 import Controller
 import Metrics
 import Raft
@@ -13,10 +14,13 @@ import Glibc
 public final class ClusterGateway: Sendable {
     public let node: RaftNode<ControllerMachine>
     public let feed: ChangeFeed
+    /// How a follower's writes reach the leader; nil on a single node.
+    let forwarder: (any WriteForwarder)?
 
-    public init(node: RaftNode<ControllerMachine>, feed: ChangeFeed) {
+    public init(node: RaftNode<ControllerMachine>, feed: ChangeFeed, forwarder: (any WriteForwarder)? = nil) {
         self.node = node
         self.feed = feed
+        self.forwarder = forwarder
     }
 
     /// The wall clock, stamped on entries by their proposer (replicas never read a clock
@@ -34,6 +38,8 @@ public final class ClusterGateway: Sendable {
         let start = ContinuousClock.now
         do {
             index = try await node.propose(entry.encoded())
+        } catch RaftNodeError.notLeader(let leader) where leader != 0 && forwarder != nil {
+            index = try await forward(entry.encoded(), to: leader)
         } catch {
             throw Self.apiError(error)
         }
@@ -42,6 +48,30 @@ public final class ClusterGateway: Sendable {
             throw APIError(code: APIErrorCode.internalError, message: "entry \(index) was applied but its result is no longer known; check `deployctl events`")
         }
         return (result, index)
+    }
+
+    /// Proposes through the leader and waits until this replica has applied the entry, so
+    /// that its result is here (every replica computes the same one).
+    private func forward(_ entry: [UInt8], to leader: NodeID) async throws(APIError) -> UInt64 {
+        guard let forwarder else { throw Self.apiError(RaftNodeError.notLeader(leaderHint: leader)) }
+        let index: UInt64
+        do {
+            index = try await forwarder.forward(entry, to: leader)
+        } catch let error as CallError {
+            throw APIError(code: APIErrorCode.noLeader, message: "forwarding to the leader (node \(leader)): \(error)")
+        } catch {
+            throw Self.apiError(error)
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while await node.applied < index {
+            guard ContinuousClock.now < deadline else {
+                throw APIError(
+                    code: APIErrorCode.timeout,
+                    message: "the leader committed the change at index \(index), but this agent has not applied it within 30s; check `deployctl events`")
+            }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        return index
     }
 
     /// What `command` would do, applied to a copy of the current state; nothing is proposed.

@@ -19,7 +19,10 @@ struct Agentd: AsyncParsableCommand {
             only root can use; deployctl talks to it.
             Configuration file (--config, JSON): {"nodeName": "...", "stateDirectory": "...", \
             "apiSocket": "...", "apiTCP": "127.0.0.1:4646", "tokenFile": "...", "labels": {"zone": "a"}, \
-            "portRange": "20000-32000", "advertiseAddress": "10.0.0.1:4647"}. Flags win over the file.
+            "portRange": "20000-32000", "advertiseAddress": "10.0.0.1:4647", "bootstrap": true, "join": "10.0.0.2:4647", \
+            "joinToken": "flt1...", "clusterListen": "0.0.0.0:4647"}. Flags win over the file.
+            A cluster: the first server runs with --bootstrap; every next one with --join HOST:PORT --token T \
+            (the token is in STATE/cluster/join-token on the first). They talk over mutual TLS on the cluster port.
             """,
         version: Agent.version)
 
@@ -58,6 +61,21 @@ struct Agentd: AsyncParsableCommand {
 
     @Option(help: "The longest a blocking query waits and an event or log stream lasts before its client resumes, as manifests write durations (default 5m).")
     var maxQueryWait: String?
+
+    @Flag(help: "Start a new cluster with this agent as its first server: makes the cluster CA and a join token (in STATE/cluster/join-token).")
+    var bootstrap = false
+
+    @Option(help: "Join the cluster of the server at HOST:PORT (its cluster port) as a server; needs --token.")
+    var join: String?
+
+    @Option(help: "The join token a server of the cluster shows (STATE/cluster/join-token there); it also pins the cluster's CA.")
+    var token: String?
+
+    @Option(help: "Where this agent's cluster port listens, HOST:PORT (default: all addresses, the port of --advertise).")
+    var clusterListen: String?
+
+    @Option(help: "How other agents reach this one's cluster port, HOST:PORT (default 127.0.0.1:4647).")
+    var advertise: String?
 
     func run() async throws {
         let file = try config.map(AgentConfigFile.load) ?? AgentConfigFile()
@@ -115,14 +133,54 @@ struct Agentd: AsyncParsableCommand {
             }
             guard maxWait > .zero else { throw ValidationError("--max-query-wait \(text): give a duration above zero, e.g. 5m") }
         }
+        let cluster = try clusterSettings(file)
         let configuration = AgentConfiguration(
             nodeName: nodeName ?? file.nodeName ?? NodeIdentity.hostname(), stateDirectory: stateDirectory,
             apiSocketPath: apiSocket ?? file.apiSocket ?? "/run/flotilla/api.sock", apiTCPHost: tcpHost, apiTCPPort: tcpPort, apiToken: token,
-            labels: labelMap, portRange: range, advertiseAddress: file.advertiseAddress ?? "127.0.0.1:4647", cgroupParent: cgroupParent, dev: dev,
-            maxQueryWait: maxWait)
+            labels: labelMap, portRange: range, advertiseAddress: advertise ?? file.advertiseAddress ?? "127.0.0.1:4647", cgroupParent: cgroupParent,
+            dev: dev, maxQueryWait: maxWait, cluster: cluster)
         logger.info("starting", metadata: ["node": "\(configuration.nodeName)", "state": "\(stateDirectory)", "dev": "\(dev)"])
-        let agent = try Agent(configuration: configuration, logger: logger, registry: registry)
+        let agent = try await Agent.make(configuration: configuration, logger: logger, registry: registry)
         try await agent.run()
+    }
+
+    /// The cluster settings from the flags and the file, or nil for a single node.
+    func clusterSettings(_ file: AgentConfigFile) throws -> ClusterSettings? {
+        let bootstrap = self.bootstrap || file.bootstrap == true
+        let join = self.join ?? file.join
+        guard bootstrap || join != nil else {
+            if token != nil || file.joinToken != nil { throw ValidationError("--token is for --join HOST:PORT; give both") }
+            return nil
+        }
+        guard !dev else { throw ValidationError("--dev runs a one-node cluster; leave it out with --bootstrap or --join") }
+        guard !(bootstrap && join != nil) else {
+            throw ValidationError("--bootstrap starts a new cluster and --join enters one; give one of them")
+        }
+        let advertise = self.advertise ?? file.advertiseAddress ?? "127.0.0.1:4647"
+        guard let advertised = Self.hostAndPort(advertise) else {
+            throw ValidationError("--advertise \(advertise): write HOST:PORT, e.g. 10.0.0.1:4647")
+        }
+        let listenText = clusterListen ?? file.clusterListen ?? "0.0.0.0:\(advertised.port)"
+        guard let listen = Self.hostAndPort(listenText) else {
+            throw ValidationError("--cluster-listen \(listenText): write HOST:PORT, e.g. 0.0.0.0:4647")
+        }
+        var start = ClusterSettings.Start.bootstrap
+        if let join {
+            guard let target = Self.hostAndPort(join) else { throw ValidationError("--join \(join): write HOST:PORT of a server's cluster port") }
+            guard let token = token ?? file.joinToken else {
+                throw ValidationError("--join needs --token: the join token of the cluster (STATE/cluster/join-token on a server)")
+            }
+            start = .join(host: target.host, port: target.port, token: token)
+        }
+        return ClusterSettings(start: start, listenHost: listen.host, listenPort: listen.port, advertiseAddress: advertise)
+    }
+
+    static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        return (host, port)
     }
 }
 
@@ -136,10 +194,17 @@ struct AgentConfigFile: Codable {
     var labels: [String: String]?
     var portRange: String?
     var advertiseAddress: String?
+    var bootstrap: Bool?
+    var join: String?
+    var joinToken: String?
+    var clusterListen: String?
 
     static func load(_ path: String) throws -> AgentConfigFile {
         guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read the configuration file \(path)") }
-        let known: Set<String> = ["nodeName", "stateDirectory", "apiSocket", "apiTCP", "tokenFile", "labels", "portRange", "advertiseAddress"]
+        let known: Set<String> = [
+            "nodeName", "stateDirectory", "apiSocket", "apiTCP", "tokenFile", "labels", "portRange", "advertiseAddress", "bootstrap", "join",
+            "joinToken", "clusterListen",
+        ]
         if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             for key in object.keys where !known.contains(key) {
                 throw ValidationError("\(path): unknown key \"\(key)\"; known keys: \(known.sorted().joined(separator: ", "))")

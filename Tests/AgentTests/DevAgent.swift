@@ -15,6 +15,10 @@ final class DevAgent: @unchecked Sendable {
     let cgroupParent: String
     let portRange: ClosedRange<Int>
     let extraArguments: [String]
+    let nodeName: String
+    /// `--dev` (a one-node cluster); false for a server of a cluster (`extraArguments` then
+    /// say `--bootstrap` or `--join`).
+    let dev: Bool
     private(set) var process: Process?
     private var logHandle: FileHandle?
 
@@ -28,8 +32,10 @@ final class DevAgent: @unchecked Sendable {
         return path
     }
 
-    init(extraArguments: [String] = []) throws {
+    init(nodeName: String = "e2e", dev: Bool = true, extraArguments: [String] = []) throws {
         self.extraArguments = extraArguments
+        self.nodeName = nodeName
+        self.dev = dev
         let id = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         stateDirectory = "/tmp/flotilla-e2e-\(id)"
         socket = stateDirectory + "/api/api.sock"
@@ -37,16 +43,21 @@ final class DevAgent: @unchecked Sendable {
         let low = Int.random(in: 30...55) * 1000
         portRange = low...(low + 999)
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
-        try start()
+        do {
+            try start()
+        } catch {
+            shutdown()
+            throw error
+        }
     }
 
     /// Starts agentd and waits until its API answers.
     func start() throws {
         let process = Process()
         process.executableURL = Self.binDirectory.appendingPathComponent("agentd")
-        process.arguments = [
-            "--dev", "--state-dir", stateDirectory + "/state", "--api-socket", socket, "--cgroup-parent", cgroupParent,
-            "--port-range", "\(portRange.lowerBound)-\(portRange.upperBound)", "--node-name", "e2e", "--log-level", "info",
+        process.arguments = (dev ? ["--dev"] : []) + [
+            "--state-dir", stateDirectory + "/state", "--api-socket", socket, "--cgroup-parent", cgroupParent,
+            "--port-range", "\(portRange.lowerBound)-\(portRange.upperBound)", "--node-name", nodeName, "--log-level", "info",
         ] + extraArguments
         _ = FileManager.default.createFile(atPath: stateDirectory + "/agentd.log", contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: stateDirectory + "/agentd.log"))
@@ -58,7 +69,7 @@ final class DevAgent: @unchecked Sendable {
         logHandle = log
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            if (try? deployctl("version").output.contains("agentd ")) == true, try deployctl("nodes").output.contains("e2e") { return }
+            if (try? deployctl("version").output.contains("agentd ")) == true, try deployctl("nodes").output.contains(nodeName) { return }
             guard process.isRunning else { throw TestFailure("agentd exited: \(agentLog())") }
             usleep(100_000)
         }

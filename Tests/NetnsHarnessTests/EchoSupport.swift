@@ -174,3 +174,11 @@ func waitFor(_ line: String, count: Int, inFile file: String, timeout: Duration 
 func temporaryPath(_ name: String) -> String {
     NSTemporaryDirectory() + "flotilla-netns-test-\(getpid())-\(UUID().uuidString.prefix(8))-\(name)"
 }
+
+/// Whether `pid` has ended: no such process, or a zombie.
+func hasEnded(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+        return true
+    }
+    return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+}

@@ -1,0 +1,187 @@
+import Cluster
+import Controller
+import Foundation
+import Logging
+import Raft
+import Synchronization
+
+/// How this agent takes part in a cluster of servers: `agentd --bootstrap` (the first) or
+/// `agentd --join HOST:PORT --token T` (every next one), with a cluster port.
+public struct ClusterSettings: Sendable {
+    public enum Start: Sendable {
+        case bootstrap
+        case join(host: String, port: Int, token: String)
+    }
+
+    public var start: Start
+    /// Where the cluster port listens.
+    public var listenHost: String
+    public var listenPort: Int
+    /// `host:port` other agents reach the cluster port at.
+    public var advertiseAddress: String
+    /// Names the CA a bootstrap makes.
+    public var clusterID: String
+
+    public init(start: Start, listenHost: String, listenPort: Int, advertiseAddress: String, clusterID: String = "flotilla") {
+        self.start = start
+        self.listenHost = listenHost
+        self.listenPort = listenPort
+        self.advertiseAddress = advertiseAddress
+        self.clusterID = clusterID
+    }
+}
+
+/// This server's cluster identity and transport, made before its Raft node (whose id the
+/// identity holds), and the loops that keep membership moving once the node runs: transport
+/// peers follow the replicated member list; the bootstrap server records itself; the leader
+/// promotes caught-up learners.
+final class ClusterMembership: Sendable {
+    let identity: ClusterIdentity
+    let transport: ClusterTransport
+    let settings: ClusterSettings
+    let nodeName: String
+    private let receiver = Deferred<any RaftMessageReceiver>()
+    private let gateway = Deferred<ClusterGateway>()
+    private let logger: Logger
+
+    /// Loads the identity kept under `<state>/cluster`, or makes it (bootstrap) or gets it
+    /// (join); then the transport, not yet listening.
+    static func prepare(settings: ClusterSettings, stateDirectory: String, nodeName: String, logger: Logger) async throws -> ClusterMembership {
+        let directory = stateDirectory + "/cluster"
+        let identity: ClusterIdentity
+        if let saved = try ClusterIdentity.load(from: directory) {
+            identity = saved
+            logger.info("cluster identity loaded", metadata: ["id": "\(saved.nodeID)", "directory": "\(directory)"])
+        } else {
+            switch settings.start {
+            case .bootstrap:
+                let host = settings.advertiseAddress.split(separator: ":").dropLast().joined(separator: ":")
+                identity = try ClusterIdentity.bootstrap(
+                    directory: directory, clusterID: settings.clusterID, nodeName: nodeName,
+                    ipAddresses: IPAddressText.isAddress(host) ? [host] : [])
+                logger.notice("bootstrapped a new cluster", metadata: ["token file": "\(directory)/join-token"])
+            case .join(let host, let port, let tokenText):
+                let token = try JoinToken(parsing: tokenText)
+                identity = try await ClusterIdentity.join(
+                    directory: directory, host: host, port: port, token: token, nodeName: nodeName, role: .server,
+                    advertiseAddress: settings.advertiseAddress)
+                logger.notice("joined the cluster", metadata: ["id": "\(identity.nodeID)", "through": "\(host):\(port)"])
+            }
+        }
+        return try ClusterMembership(identity: identity, settings: settings, nodeName: nodeName, logger: logger)
+    }
+
+    private init(identity: ClusterIdentity, settings: ClusterSettings, nodeName: String, logger: Logger) throws {
+        self.identity = identity
+        self.settings = settings
+        self.nodeName = nodeName
+        self.logger = logger
+        let gateway = self.gateway
+        let authority = identity.ca.flatMap { ca in
+            identity.joinToken.map { token in
+                TokenJoinAuthority(ca: ca, token: token) { request in
+                    guard let gateway = gateway.value else { throw AgentError.configuration("the agent is still starting") }
+                    return try await ClusterMembership.admit(request, through: gateway)
+                }
+            }
+        }
+        let receiver = self.receiver
+        transport = try ClusterTransport(
+            configuration: TransportConfiguration(
+                localID: identity.nodeID, localName: nodeName, listenHost: settings.listenHost, listenPort: settings.listenPort,
+                tls: try identity.credentials.tlsMaterial(), verifier: identity.credentials.peerVerifier),
+            receiver: ForwardingReceiver(target: receiver), joinAuthority: authority,
+            callHandler: DeferredCallHandler(gateway: gateway), logger: logger)
+    }
+
+    /// Whether this server starts a new group (its storage then holds itself as the only voter).
+    var bootstrapMembership: ConfState? { identity.ca != nil && identity.nodeID == 1 ? ConfState(voters: [1]) : nil }
+
+    /// Connects the node once it exists.
+    func attach(node: RaftNode<ControllerMachine>, gateway: ClusterGateway) {
+        receiver.set(node)
+        self.gateway.set(gateway)
+    }
+
+    /// A joining server: recorded in the member list, then added to Raft as a learner; the
+    /// leader promotes it once it has caught up.
+    static func admit(_ request: JoinRequest, through gateway: ClusterGateway) async throws -> NodeID {
+        // A server joining again under its name (its state lost) keeps its id.
+        let id = try await gateway.read { state in
+            state.members.values.first { $0.name == request.nodeName }?.id ?? state.nextMemberID
+        }
+        let (result, _) = try await gateway.submit(.addMember(id: id, name: request.nodeName, address: request.advertiseAddress))
+        if let error = result.error { throw error }
+        do {
+            _ = try await gateway.node.proposeConfChange(ConfChange(.addLearner, id))
+        } catch RaftNodeError.rejected(.invalidConfChange) {
+            // Already a member (a server joining again with a fresh state): keep its role.
+        }
+        return id
+    }
+
+    /// Runs while the agent runs: the member list drives the transport's peers; the
+    /// bootstrap server records itself once it leads; the leader promotes learners.
+    func run(gateway: ClusterGateway) async {
+        var seen: UInt64 = 0
+        while !Task.isCancelled {
+            let members = (try? await gateway.read { $0.members }) ?? [:]
+            transport.setPeers(members.values.compactMap(Self.peer))
+            let raft = await gateway.node.status
+            if raft.softState.role == .leader {
+                if members[identity.nodeID]?.address != settings.advertiseAddress {
+                    _ = try? await gateway.submit(.addMember(id: identity.nodeID, name: nodeName, address: settings.advertiseAddress))
+                }
+                if let learner = VoterPromotion.learnerToPromote(raft) {
+                    do {
+                        _ = try await gateway.node.proposeConfChange(ConfChange(.addVoter, learner))
+                        logger.notice("promoted a server to voter", metadata: ["id": "\(learner)"])
+                    } catch {
+                        logger.debug("promotion deferred", metadata: ["id": "\(learner)", "reason": "\(error)"])
+                    }
+                }
+            }
+            seen = await gateway.feed.wait(after: seen, timeout: .milliseconds(250))
+        }
+    }
+
+    static func peer(_ member: MemberRecord) -> ClusterPeer? {
+        guard let colon = member.address.lastIndex(of: ":"), let port = Int(member.address[member.address.index(after: colon)...]) else {
+            return nil
+        }
+        var host = String(member.address[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return ClusterPeer(id: member.id, name: member.name, host: host, port: port)
+    }
+}
+
+/// A value set once after construction, for the parts made before what they point to.
+final class Deferred<Value: Sendable>: Sendable {
+    private let storage = Mutex<Value?>(nil)
+    var value: Value? { storage.withLock { $0 } }
+    func set(_ value: Value) { storage.withLock { $0 = value } }
+}
+
+/// Delivers to the node once it is attached; before, messages are dropped (Raft resends).
+struct ForwardingReceiver: RaftMessageReceiver {
+    let target: Deferred<any RaftMessageReceiver>
+    func receive(_ messages: [Message]) { target.value?.receive(messages) }
+}
+
+/// Answers forwarded writes once the node is attached.
+struct DeferredCallHandler: CallHandler {
+    let gateway: Deferred<ClusterGateway>
+    func answer(_ payload: [UInt8], from caller: NodeID) async throws -> [UInt8] {
+        guard let gateway = gateway.value else { throw AgentError.configuration("the agent is still starting") }
+        return try await ForwardedWrites(node: gateway.node).answer(payload, from: caller)
+    }
+}
+
+/// Whether text is an IP address (for the certificate's iPAddress name).
+enum IPAddressText {
+    static func isAddress(_ text: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    }
+}

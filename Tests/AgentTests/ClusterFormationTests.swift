@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Three real agentd servers on loopback forming a cluster over mutual TLS: the first
+/// bootstraps, the others join with its token; writes sent to followers are forwarded to the
+/// leader; kill -9 of the leader leaves the other two committing; the killed one comes back
+/// on its state. (The network-namespace version of these is the next step of issue 13.)
+@Suite(.dedicatedThread, .timeLimit(.minutes(5)))
+struct ClusterFormationTests {
+    struct Status: Decodable {
+        var leader: String
+        var term: Int
+    }
+
+    /// A TCP port nothing listens on right now.
+    static func freePort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+        }
+        guard bound else { throw TestFailure("no free port: errno \(errno)") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func server(_ name: String, port: Int, joining first: (port: Int, token: String)? = nil) throws -> DevAgent {
+        var arguments = ["--advertise", "127.0.0.1:\(port)", "--cluster-listen", "127.0.0.1:\(port)"]
+        if let first {
+            arguments += ["--join", "127.0.0.1:\(first.port)", "--token", first.token]
+        } else {
+            arguments += ["--bootstrap"]
+        }
+        return try DevAgent(nodeName: name, dev: false, extraArguments: arguments)
+    }
+
+    @Test("three servers form a cluster; followers forward writes; kill -9 of the leader; the killed one rejoins on its state")
+    func threeServersFormAndSurviveTheLeader() throws {
+        let ports = try (0..<3).map { _ in try Self.freePort() }
+        var agents: [DevAgent] = []
+        defer { for agent in agents { agent.shutdown() } }
+        let first = try Self.server("alpha", port: ports[0])
+        agents.append(first)
+        let tokenPath = first.stateDirectory + "/state/cluster/join-token"
+        let token = try String(contentsOfFile: tokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try FileManager.default.attributesOfItem(atPath: tokenPath)[.posixPermissions] as? Int == 0o600)
+        agents.append(try Self.server("beta", port: ports[1], joining: (ports[0], token)))
+        agents.append(try Self.server("gamma", port: ports[2], joining: (ports[0], token)))
+        // Every agent sees all three nodes: the joined ones registered through the leader.
+        for agent in agents {
+            try agent.waitUntil("\(agent.nodeName) to list the three nodes", timeout: 30) {
+                let nodes = try agent.deployctl("nodes").output
+                return ["alpha", "beta", "gamma"].allSatisfy { nodes.contains($0) }
+            }
+        }
+        // A write through a follower is forwarded to the leader.
+        let leaderID = try first.get("/v1/status", as: Status.self).leader
+        let follower = try #require(agents.first { (try? $0.get("/v1/status", as: Status.self).leader) != nil && $0.nodeName != "alpha" })
+        let applied = try follower.deployctl("apply", "-f", "manifests/worker.json", "--timeout", "60s")
+        #expect(applied.status == 0, "\(applied.output)\(applied.error)\n\(follower.agentLog())")
+        // kill -9 the leader; the other two elect one of themselves and take writes.
+        let leaderIndex = try #require(Int(leaderID)).advanced(by: -1)
+        let leader = agents[leaderIndex]
+        leader.kill9()
+        let rest = agents.enumerated().filter { $0.offset != leaderIndex }.map(\.element)
+        try rest[0].waitUntil("a new leader", timeout: 30) {
+            let status = try rest[0].get("/v1/status", as: Status.self)
+            return status.leader != leaderID && status.leader != "0"
+        }
+        let scaled = try rest[1].deployctl("scale", "worker/ticker", "3")
+        #expect(scaled.status == 0, "\(scaled.output)\(scaled.error)\n\(rest[1].agentLog())")
+        // The killed server comes back on its state, follows the new leader and sees the change.
+        try leader.start()
+        try leader.waitUntil("the restarted server to see the scale", timeout: 30) {
+            try leader.deployctl("status", "-o", "json").output.contains("\"replicas\" : 3")
+                || leader.deployctl("status").output.contains("3/3")
+        }
+        #expect(try leader.get("/v1/status", as: Status.self).leader != leaderID)
+        let deleted = try rest[0].deployctl("delete", "worker")
+        #expect(deleted.status == 0, "\(deleted.output)\(deleted.error)")
+    }
+
+    @Test("a join with a token that is not the cluster's fails, and agentd says why")
+    func aWrongTokenIsRefused() throws {
+        let port = try Self.freePort()
+        let first = try Self.server("alpha", port: port)
+        defer { first.shutdown() }
+        let token = try String(contentsOfFile: first.stateDirectory + "/state/cluster/join-token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        // Same pin, another secret.
+        var parts = token.split(separator: ".").map(String.init)
+        parts[2] = String(repeating: "a", count: parts[2].count)
+        do {
+            let impostor = try Self.server("beta", port: try Self.freePort(), joining: (port, parts.joined(separator: ".")))
+            impostor.shutdown()
+            Issue.record("a join with a wrong token started an agent")
+        } catch {
+            #expect("\(error)".contains("refused the join: the join token is not this cluster's current one"), "\(error)")
+        }
+    }
+}
