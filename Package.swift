@@ -133,7 +133,8 @@ let package = Package(
         .testTarget(name: "NetnsHarnessTests", dependencies: ["NetnsHarness", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
         // The real agentd and deployctl, end to end (root: they launch real services).
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentAPI", "agentd", "deployctl", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "AgentTests", dependencies: ["Agent", "AgentAPI", "agentd", "deployctl", "TestSupport", "NetnsHarness"], swiftSettings: strict),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),
         // The transport and the CA on real sockets and real TLS, on loopback.
         .testTarget(

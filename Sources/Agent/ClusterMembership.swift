@@ -62,13 +62,30 @@ final class ClusterMembership: Sendable {
                 logger.notice("bootstrapped a new cluster", metadata: ["token file": "\(directory)/join-token"])
             case .join(let host, let port, let tokenText):
                 let token = try JoinToken(parsing: tokenText)
-                identity = try await ClusterIdentity.join(
-                    directory: directory, host: host, port: port, token: token, nodeName: nodeName, role: .server,
-                    advertiseAddress: settings.advertiseAddress)
+                identity = try await join(directory: directory, host: host, port: port, token: token, nodeName: nodeName, settings: settings, logger: logger)
                 logger.notice("joined the cluster", metadata: ["id": "\(identity.nodeID)", "through": "\(host):\(port)"])
             }
         }
         return try ClusterMembership(identity: identity, settings: settings, nodeName: nodeName, logger: logger)
+    }
+
+    /// Joins, trying again while the server cannot be reached (it may still be starting), as
+    /// Consul's and Nomad's retry_join do; a refusal or a CA that is not the token's ends it.
+    private static func join(
+        directory: String, host: String, port: Int, token: JoinToken, nodeName: String, settings: ClusterSettings, logger: Logger
+    ) async throws -> ClusterIdentity {
+        var delay = Duration.milliseconds(200)
+        while true {
+            do {
+                return try await ClusterIdentity.join(
+                    directory: directory, host: host, port: port, token: token, nodeName: nodeName, role: .server,
+                    advertiseAddress: settings.advertiseAddress)
+            } catch let error as JoinError where !error.isFinal {
+                logger.warning("cannot join yet; trying again", metadata: ["in": "\(delay)", "error": "\(error)"])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(10))
+            }
+        }
     }
 
     private init(identity: ClusterIdentity, settings: ClusterSettings, nodeName: String, logger: Logger) throws {
@@ -106,12 +123,19 @@ final class ClusterMembership: Sendable {
     /// A joining server: recorded in the member list, then added to Raft as a learner; the
     /// leader promotes it once it has caught up.
     static func admit(_ request: JoinRequest, through gateway: ClusterGateway) async throws -> NodeID {
-        // A server joining again under its name (its state lost) keeps its id.
-        let id = try await gateway.read { state in
-            state.members.values.first { $0.name == request.nodeName }?.id ?? state.nextMemberID
+        // A server joining again under its name (its state lost) keeps its id. Two joins at
+        // once may pick the same new id; the log refuses the second, which picks again.
+        var attempt = 0
+        var id: NodeID
+        while true {
+            id = try await gateway.read { state in
+                state.members.values.first { $0.name == request.nodeName }?.id ?? state.nextMemberID
+            }
+            let (result, _) = try await gateway.submit(.addMember(id: id, name: request.nodeName, address: request.advertiseAddress))
+            guard let error = result.error else { break }
+            attempt += 1
+            guard case .memberConflict = error, attempt < 5 else { throw error }
         }
-        let (result, _) = try await gateway.submit(.addMember(id: id, name: request.nodeName, address: request.advertiseAddress))
-        if let error = result.error { throw error }
         do {
             _ = try await gateway.node.proposeConfChange(ConfChange(.addLearner, id))
         } catch RaftNodeError.rejected(.invalidConfChange) {

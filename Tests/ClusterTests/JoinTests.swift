@@ -229,4 +229,18 @@ struct JoinTests {
         #expect(lines.contains { $0.contains("a renewal from a peer that presented no certificate") }, "\(lines)")
         await server.transport.shutdown()
     }
+
+    @Test("a join to a port where nothing listens fails with where it went, and nothing crashes")
+    func joinToNothingFails() async throws {
+        let pki = try TestPKI()
+        let port = try unusedPort()
+        do {
+            _ = try await ClusterJoin.join(
+                host: "127.0.0.1", port: port, token: JoinToken.generate(caPin: pki.ca.pin), nodeName: "node-2", role: .server,
+                advertiseAddress: "127.0.0.1:7000", timeout: .seconds(2))
+            Issue.record("joined nothing")
+        } catch {
+            #expect(error.description.contains("joining through 127.0.0.1:\(port)"), "\(error)")
+        }
+    }
 }

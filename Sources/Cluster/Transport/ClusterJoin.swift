@@ -9,6 +9,9 @@ import Synchronization
 /// Why a join failed, for the joining agent's operator.
 public struct JoinError: Error, Sendable, CustomStringConvertible {
     public var description: String
+    /// The server answered and said no, or is not the cluster the token pins: trying again
+    /// will not help. Otherwise (unreachable, no answer) it may.
+    public var isFinal = false
 }
 
 /// The joining side: an agent with a join token and no certificate asks a server of the
@@ -65,13 +68,13 @@ public enum ClusterJoin {
             }
         } catch {
             if let problem = pinProblem.withLock({ $0 }) {
-                throw JoinError(description: "the server at \(host):\(port) is not the cluster the token pins: \(problem)")
+                throw JoinError(description: "the server at \(host):\(port) is not the cluster the token pins: \(problem)", isFinal: true)
             }
             throw JoinError(description: "joining through \(host):\(port): \(error)")
         }
         switch response {
         case .refused(let reason):
-            throw JoinError(description: "the server at \(host):\(port) refused the join: \(reason)")
+            throw JoinError(description: "the server at \(host):\(port) refused the join: \(reason)", isFinal: true)
         case .admitted(let nodeID, let certificateDER):
             guard let target = verified.withLock({ $0 }) else { throw JoinError(description: "answered before the server was verified") }
             do {
@@ -123,19 +126,26 @@ extension ClusterJoin {
         tls: @escaping () throws -> NIOSSLClientHandler
     ) async throws -> JoinResponse {
         let answer = group.any().makePromise(of: JoinResponse.self)
-        let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(TimeAmount(timeout))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers([
-                        try tls(),
-                        ByteToMessageHandler(FrameDecoder(maximumPayloadBytes: 1 << 20)),
-                        MessageToByteHandler(FrameEncoder()),
-                        RequestClientHandler(protocol: applicationProtocol, request: request, answer: answer),
-                    ])
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(TimeAmount(timeout))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers([
+                            try tls(),
+                            ByteToMessageHandler(FrameDecoder(maximumPayloadBytes: 1 << 20)),
+                            MessageToByteHandler(FrameEncoder()),
+                            RequestClientHandler(protocol: applicationProtocol, request: request, answer: answer),
+                        ])
+                    }
                 }
-            }
-            .connect(host: host, port: port).get()
+                .connect(host: host, port: port).get()
+        } catch {
+            // A promise must be completed before it is dropped (NIO checks in debug builds).
+            answer.fail(error)
+            throw error
+        }
         channel.closeFuture.whenComplete { _ in
             answer.fail(JoinError(description: "the server closed the connection without answering"))
         }
