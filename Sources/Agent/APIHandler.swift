@@ -3,6 +3,7 @@ import Controller
 import Foundation
 import Manifest
 import OpenAPIRuntime
+import Cluster
 import Raft
 
 /// What the HTTP API serves from.
@@ -15,6 +16,8 @@ public struct APIContext: Sendable {
     public var metrics: @Sendable () -> String
     /// How long blocking queries and streams may last.
     public var queryLimits: QueryLimits
+    /// The join token, where this agent holds the cluster CA.
+    var joinTokens: (any JoinTokenKeeper)?
 
     public init(
         gateway: ClusterGateway, logs: any InstanceLogSource, nodeName: String, version: String, metrics: @escaping @Sendable () -> String,
@@ -145,6 +148,31 @@ struct APIHandler: APIProtocol {
             throw Self.instanceNotFound(id)
         }
         return .ok(.init(body: .json(APIMapping.instance(instance))))
+    }
+
+    func listMembers(_ input: Operations.ListMembers.Input) async throws -> Operations.ListMembers.Output {
+        let query = input.query
+        let (members, index) = try await blockingReadWithRaftStatus(index: query.index, wait: query.wait, consistent: query.consistent) {
+            state, raft in APIMapping.members(state.members, raft: raft)
+        }
+        return .ok(.init(headers: .init(xFlotillaIndex: index), body: .json(members)))
+    }
+
+    func getJoinToken(_ input: Operations.GetJoinToken.Input) async throws -> Operations.GetJoinToken.Output {
+        .ok(.init(body: .json(APIMapping.joinToken(try Self.keeper(api).current()))))
+    }
+
+    func rotateJoinToken(_ input: Operations.RotateJoinToken.Input) async throws -> Operations.RotateJoinToken.Output {
+        .ok(.init(body: .json(APIMapping.joinToken(try Self.keeper(api).rotate()))))
+    }
+
+    static func keeper(_ api: APIContext) throws(APIError) -> any JoinTokenKeeper {
+        guard let keeper = api.joinTokens else {
+            throw APIError(
+                code: APIErrorCode.notFound,
+                message: "this agent holds no join token: the server that bootstrapped the cluster (agentd --bootstrap) does")
+        }
+        return keeper
     }
 
     func listNodes(_ input: Operations.ListNodes.Input) async throws -> Operations.ListNodes.Output {

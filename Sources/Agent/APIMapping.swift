@@ -1,4 +1,6 @@
 import AgentAPI
+import Cluster
+import Raft
 import Controller
 import Manifest
 
@@ -98,5 +100,23 @@ enum APIMapping {
         result.issues = error.issues.map { Schemas.ManifestIssue(path: $0.path.description, message: $0.message) }
         if case .revisionConflict(_, _, let current) = error { result.currentRevision = signed(current) }
         return result
+    }
+}
+
+extension APIMapping {
+    /// The servers: every Raft member and every recorded one, by id.
+    static func members(_ recorded: [UInt64: MemberRecord], raft: RaftStatus) -> [Schemas.MemberInfo] {
+        let ids = raft.confState.voters.union(raft.confState.learners).union(recorded.keys)
+        return ids.sorted().map { id in
+            let role: Schemas.MemberInfo.RolePayload =
+                raft.confState.voters.contains(id) ? .voter : raft.confState.learners.contains(id) ? .learner : .recorded
+            return Schemas.MemberInfo(
+                id: signed(id), name: recorded[id]?.name ?? "", address: recorded[id]?.address ?? "", role: role,
+                leader: raft.softState.leader == id)
+        }
+    }
+
+    static func joinToken(_ token: JoinToken) -> Schemas.JoinTokenInfo {
+        Schemas.JoinTokenInfo(token: token.encoded, caPin: token.caPin.description)
     }
 }

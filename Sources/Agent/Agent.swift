@@ -90,10 +90,11 @@ public final class Agent: Sendable {
         }
         await node.start()
         if configuration.dev { await node.campaign() }
-        let api = APIContext(
+        var api = APIContext(
             gateway: gateway, logs: SupervisorLogSource(supervisor: supervisor), nodeName: configuration.nodeName, version: Self.version,
             metrics: { [registry] in registry.emitToString() },
             queryLimits: QueryLimits(maxWait: configuration.maxQueryWait))
+        api.joinTokens = cluster?.joinTokens
         var services: [any Service] = [
             LoopService(name: "raft-metrics") { await self.publishRaftMetrics() },
             LoopService(name: "leader") { await LeaderLoop(gateway: self.gateway, nodeDownTimeout: self.configuration.nodeDownTimeout, logger: self.logger).run() },

@@ -1,3 +1,4 @@
+import AgentAPI
 import Cluster
 import Controller
 import Foundation
@@ -43,6 +44,8 @@ final class ClusterMembership: Sendable {
     private let receiver = Deferred<any RaftMessageReceiver>()
     private let gateway = Deferred<ClusterGateway>()
     private let logger: Logger
+    /// The join token, where this server holds the CA.
+    let joinTokens: (any JoinTokenKeeper)?
 
     /// Loads the identity kept under `<state>/cluster`, or makes it (bootstrap) or gets it
     /// (join); then the transport, not yet listening.
@@ -66,7 +69,7 @@ final class ClusterMembership: Sendable {
                 logger.notice("joined the cluster", metadata: ["id": "\(identity.nodeID)", "through": "\(host):\(port)"])
             }
         }
-        return try ClusterMembership(identity: identity, settings: settings, nodeName: nodeName, logger: logger)
+        return try ClusterMembership(identity: identity, settings: settings, directory: directory, nodeName: nodeName, logger: logger)
     }
 
     /// Joins, trying again while the server cannot be reached (it may still be starting), as
@@ -88,7 +91,7 @@ final class ClusterMembership: Sendable {
         }
     }
 
-    private init(identity: ClusterIdentity, settings: ClusterSettings, nodeName: String, logger: Logger) throws {
+    private init(identity: ClusterIdentity, settings: ClusterSettings, directory: String, nodeName: String, logger: Logger) throws {
         self.identity = identity
         self.settings = settings
         self.nodeName = nodeName
@@ -102,6 +105,7 @@ final class ClusterMembership: Sendable {
                 }
             }
         }
+        joinTokens = authority.map { SavedJoinToken(authority: $0, identity: identity, directory: directory) }
         let receiver = self.receiver
         transport = try ClusterTransport(
             configuration: TransportConfiguration(
@@ -176,6 +180,38 @@ final class ClusterMembership: Sendable {
         var host = String(member.address[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return ClusterPeer(id: member.id, name: member.name, host: host, port: port)
+    }
+}
+
+/// Shows and replaces the join token of the server that holds the cluster CA.
+protocol JoinTokenKeeper: Sendable {
+    func current() throws(APIError) -> JoinToken
+    func rotate() throws(APIError) -> JoinToken
+}
+
+/// The token the join authority checks, saved in the cluster directory whenever it changes.
+final class SavedJoinToken: JoinTokenKeeper {
+    private let authority: TokenJoinAuthority
+    private let directory: String
+    private let identity: Mutex<ClusterIdentity>
+
+    init(authority: TokenJoinAuthority, identity: ClusterIdentity, directory: String) {
+        self.authority = authority
+        self.identity = Mutex(identity)
+        self.directory = directory
+    }
+
+    func current() throws(APIError) -> JoinToken { authority.token }
+
+    func rotate() throws(APIError) -> JoinToken {
+        do {
+            // Saved first: a token the authority accepts is never one a restart would forget.
+            let token = try identity.withLock { identity throws(ClusterSecurityError) in try identity.rotateToken(in: directory) }
+            authority.replaceToken(token)
+            return token
+        } catch {
+            throw APIError(code: APIErrorCode.internalError, message: "could not save the new join token: \(error)")
+        }
     }
 }
 

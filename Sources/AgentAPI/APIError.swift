@@ -46,7 +46,7 @@ public enum APIErrorCode {
         case unauthorized: 401
         case notFound, "application_not_found", "service_not_found", "node_not_found", instanceNotFound: 404
         case methodNotAllowed: 405
-        case revisionConflict, "stale_heartbeat": 409
+        case revisionConflict, "stale_heartbeat", "member_conflict": 409
         case payloadTooLarge: 413
         // Well-formed requests the controller refuses (Kubernetes answers invalid objects so).
         case invalidManifest, "invalid_replicas", "invalid_node": 422

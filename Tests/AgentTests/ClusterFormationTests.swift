@@ -42,7 +42,7 @@ struct ClusterFormationTests {
         return try DevAgent(nodeName: name, dev: false, extraArguments: arguments)
     }
 
-    @Test("three servers form a cluster; followers forward writes; kill -9 of the leader; the killed one rejoins on its state")
+    @Test("three servers form a cluster and become voters; the token is shown and rotated; followers forward writes; kill -9 of the leader; the killed one rejoins on its state")
     func threeServersFormAndSurviveTheLeader() throws {
         let ports = try (0..<3).map { _ in try Self.freePort() }
         var agents: [DevAgent] = []
@@ -60,6 +60,27 @@ struct ClusterFormationTests {
                 let nodes = try agent.deployctl("nodes").output
                 return ["alpha", "beta", "gamma"].allSatisfy { nodes.contains($0) }
             }
+        }
+        // All three become voters (promoted once caught up); exactly one leads.
+        try agents[2].waitUntil("three voters", timeout: 30) {
+            let members = try agents[2].deployctl("cluster", "members").output
+            return members.components(separatedBy: "voter").count - 1 == 3 && members.contains("yes")
+                && ["alpha", "beta", "gamma"].allSatisfy { members.contains($0) }
+        }
+        // The join token: shown by the first server, which holds the CA, and no other.
+        #expect(try first.deployctl("cluster", "token").output.trimmingCharacters(in: .whitespacesAndNewlines) == token)
+        let elsewhere = try agents[1].deployctl("cluster", "token")
+        #expect(elsewhere.status == 1 && elsewhere.error.contains("holds no join token"), "\(elsewhere)")
+        // A rotated token is saved, and the old one no longer admits anyone.
+        let rotated = try first.deployctl("cluster", "token", "--rotate").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(rotated != token && rotated.hasPrefix("flt1."))
+        #expect(try String(contentsOfFile: tokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == rotated)
+        do {
+            let late = try Self.server("delta", port: try Self.freePort(), joining: (ports[0], token))
+            late.shutdown()
+            Issue.record("the old token still admitted a server")
+        } catch {
+            #expect("\(error)".contains("not this cluster's current one"), "\(error)")
         }
         // A write through a follower is forwarded to the leader.
         let leaderID = try first.get("/v1/status", as: Status.self).leader

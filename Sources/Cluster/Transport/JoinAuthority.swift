@@ -37,6 +37,11 @@ public final class TokenJoinAuthority: JoinAuthority {
     /// The token joins must carry now.
     public var token: JoinToken { currentToken.withLock { $0 } }
 
+    /// Takes `token` (made and saved by the caller) as the only one; the old one stops working.
+    public func replaceToken(_ token: JoinToken) {
+        currentToken.withLock { $0 = token }
+    }
+
     /// Replaces the token with a new one (same CA pin); the old one stops working at once.
     @discardableResult
     public func rotateToken() -> JoinToken {

@@ -1,0 +1,50 @@
+import AgentAPI
+import ArgumentParser
+import Foundation
+
+/// `deployctl cluster members | token`.
+struct ClusterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster", abstract: "The cluster's servers and its join token.", subcommands: [Members.self, Token.self])
+
+    /// `deployctl cluster members`.
+    struct Members: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the servers: Raft voters and learners, and which one leads.")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Option(name: .shortAndLong, help: "Output format: text or json.") var output: OutputFormat = .text
+
+        func run() async throws {
+            let out = Terminal.standardOutput
+            try await reportFailures {
+                let members = try await connection.client().perform { api in try await api.listMembers().ok.body.json }
+                if output == .json { return out.write(jsonText(members)) }
+                var table = Table("ID", "NAME", "ADDRESS", "ROLE", "LEADER")
+                for member in members {
+                    table.add(String(member.id), member.name, member.address, member.role.rawValue, member.leader ? out.paint("yes", .green) : "")
+                }
+                out.write(table.render(out))
+            }
+        }
+    }
+
+    /// `deployctl cluster token [--rotate]`.
+    struct Token: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show the join token (on the server that bootstrapped the cluster); --rotate replaces it.",
+            discussion: "A server joins with: agentd --join HOST:PORT --token TOKEN. The token also pins the cluster's CA.")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Flag(help: "Make a new token; the old one stops working at once.") var rotate = false
+
+        func run() async throws {
+            let out = Terminal.standardOutput
+            try await reportFailures {
+                let info = try await connection.client().perform { api in
+                    rotate ? try await api.rotateJoinToken().ok.body.json : try await api.getJoinToken().ok.body.json
+                }
+                out.write(info.token + "\n")
+            }
+        }
+    }
+}
