@@ -102,6 +102,7 @@ public final class Agent: Sendable {
         ]
         if let cluster {
             services.append(LoopService(name: "cluster") { await cluster.run(gateway: self.gateway) })
+            services.append(LoopService(name: "certificate-renewal") { await cluster.renewCertificates(gateway: self.gateway) })
         }
         try APISocket.prepare(configuration.apiSocketPath)
         let socketPath = configuration.apiSocketPath

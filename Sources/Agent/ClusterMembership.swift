@@ -22,13 +22,19 @@ public struct ClusterSettings: Sendable {
     public var advertiseAddress: String
     /// Names the CA a bootstrap makes.
     public var clusterID: String
+    /// How long the node certificates the CA holder issues last; agents renew at two thirds.
+    public var certificateLifetime: Duration
 
-    public init(start: Start, listenHost: String, listenPort: Int, advertiseAddress: String, clusterID: String = "flotilla") {
+    public init(
+        start: Start, listenHost: String, listenPort: Int, advertiseAddress: String, clusterID: String = "flotilla",
+        certificateLifetime: Duration? = nil
+    ) {
         self.start = start
         self.listenHost = listenHost
         self.listenPort = listenPort
         self.advertiseAddress = advertiseAddress
         self.clusterID = clusterID
+        self.certificateLifetime = certificateLifetime ?? ClusterCA.defaultNodeCertificateLifetime
     }
 }
 
@@ -39,11 +45,15 @@ public struct ClusterSettings: Sendable {
 final class ClusterMembership: Sendable {
     let identity: ClusterIdentity
     let transport: ClusterTransport
+    /// Where the identity's files are.
+    let directory: String
+    /// The node's credentials now (renewed in their course, `CertificateRenewal`).
+    let credentials: Mutex<NodeCredentials>
     let settings: ClusterSettings
     let nodeName: String
     private let receiver = Deferred<any RaftMessageReceiver>()
     private let gateway = Deferred<ClusterGateway>()
-    private let logger: Logger
+    let logger: Logger
     /// The join token, where this server holds the CA.
     let joinTokens: (any JoinTokenKeeper)?
 
@@ -61,7 +71,7 @@ final class ClusterMembership: Sendable {
                 let host = settings.advertiseAddress.split(separator: ":").dropLast().joined(separator: ":")
                 identity = try ClusterIdentity.bootstrap(
                     directory: directory, clusterID: settings.clusterID, nodeName: nodeName,
-                    ipAddresses: IPAddressText.isAddress(host) ? [host] : [])
+                    ipAddresses: IPAddressText.isAddress(host) ? [host] : [], certificateLifetime: settings.certificateLifetime)
                 logger.notice("bootstrapped a new cluster", metadata: ["token file": "\(directory)/join-token"])
             case .join(let host, let port, let tokenText):
                 let token = try JoinToken(parsing: tokenText)
@@ -93,13 +103,15 @@ final class ClusterMembership: Sendable {
 
     private init(identity: ClusterIdentity, settings: ClusterSettings, directory: String, nodeName: String, logger: Logger) throws {
         self.identity = identity
+        self.directory = directory
+        credentials = Mutex(identity.credentials)
         self.settings = settings
         self.nodeName = nodeName
         self.logger = logger
         let gateway = self.gateway
         let authority = identity.ca.flatMap { ca in
             identity.joinToken.map { token in
-                TokenJoinAuthority(ca: ca, token: token) { request in
+                TokenJoinAuthority(ca: ca, token: token, certificateLifetime: settings.certificateLifetime) { request in
                     guard let gateway = gateway.value else { throw AgentError.configuration("the agent is still starting") }
                     return try await ClusterMembership.admit(request, through: gateway)
                 }

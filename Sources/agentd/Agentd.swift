@@ -77,6 +77,9 @@ struct Agentd: AsyncParsableCommand {
     @Option(help: "How other agents reach this one's cluster port, HOST:PORT (default 127.0.0.1:4647).")
     var advertise: String?
 
+    @Option(help: "How long the node certificates the first server issues last, as manifests write durations (default 24h); agents renew them at two thirds.")
+    var certificateLifetime: String?
+
     func run() async throws {
         let file = try config.map(AgentConfigFile.load) ?? AgentConfigFile()
         let level = Logger.Level(rawValue: logLevel) ?? .info
@@ -172,7 +175,19 @@ struct Agentd: AsyncParsableCommand {
             }
             start = .join(host: target.host, port: target.port, token: token)
         }
-        return ClusterSettings(start: start, listenHost: listen.host, listenPort: listen.port, advertiseAddress: advertise)
+        var lifetime: Duration?
+        if let text = certificateLifetime ?? file.certificateLifetime {
+            let parsed: Duration
+            do {
+                parsed = try DurationText.parse(text)
+            } catch {
+                throw ValidationError("--certificate-lifetime \(text) \(error.message)")
+            }
+            guard parsed >= Duration.seconds(10) else { throw ValidationError("--certificate-lifetime \(text): give at least 10s (24h is usual)") }
+            lifetime = parsed
+        }
+        return ClusterSettings(
+            start: start, listenHost: listen.host, listenPort: listen.port, advertiseAddress: advertise, certificateLifetime: lifetime)
     }
 
     static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
@@ -198,12 +213,13 @@ struct AgentConfigFile: Codable {
     var join: String?
     var joinToken: String?
     var clusterListen: String?
+    var certificateLifetime: String?
 
     static func load(_ path: String) throws -> AgentConfigFile {
         guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read the configuration file \(path)") }
         let known: Set<String> = [
             "nodeName", "stateDirectory", "apiSocket", "apiTCP", "tokenFile", "labels", "portRange", "advertiseAddress", "bootstrap", "join",
-            "joinToken", "clusterListen",
+            "joinToken", "clusterListen", "certificateLifetime",
         ]
         if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             for key in object.keys where !known.contains(key) {

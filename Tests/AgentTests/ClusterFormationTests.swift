@@ -32,8 +32,8 @@ struct ClusterFormationTests {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    static func server(_ name: String, port: Int, joining first: (port: Int, token: String)? = nil) throws -> DevAgent {
-        var arguments = ["--advertise", "127.0.0.1:\(port)", "--cluster-listen", "127.0.0.1:\(port)"]
+    static func server(_ name: String, port: Int, joining first: (port: Int, token: String)? = nil, extra: [String] = []) throws -> DevAgent {
+        var arguments = ["--advertise", "127.0.0.1:\(port)", "--cluster-listen", "127.0.0.1:\(port)"] + extra
         if let first {
             arguments += ["--join", "127.0.0.1:\(first.port)", "--token", first.token]
         } else {
@@ -126,5 +126,33 @@ struct ClusterFormationTests {
         } catch {
             #expect("\(error)".contains("refused the join: the join token is not this cluster's current one"), "\(error)")
         }
+    }
+
+    @Test("servers renew their short-lived certificates before they expire, and connect with the new ones after the old ones ended")
+    func certificatesAreRenewed() throws {
+        let ports = try (0..<2).map { _ in try Self.freePort() }
+        let lifetime = ["--certificate-lifetime", "15s"]
+        let first = try Self.server("alpha", port: ports[0], extra: lifetime)
+        defer { first.shutdown() }
+        let token = try String(contentsOfFile: first.stateDirectory + "/state/cluster/join-token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let second = try Self.server("beta", port: ports[1], joining: (ports[0], token), extra: lifetime)
+        defer { second.shutdown() }
+        let certificates = [first, second].map { $0.stateDirectory + "/state/cluster/node.pem" }
+        let issued = try certificates.map { try String(contentsOfFile: $0, encoding: .utf8) }
+        // Renewed at two thirds (10 s); wait past the first certificates' end (15 s).
+        try first.waitUntil("both certificates renewed", timeout: 30) {
+            try zip(certificates, issued).allSatisfy { path, old in try String(contentsOfFile: path, encoding: .utf8) != old }
+        }
+        Thread.sleep(forTimeInterval: 8)
+        #expect(first.agentLog().contains("renewed the node certificate"))
+        #expect(second.agentLog().contains("renewed the node certificate"))
+        // New connections after the first certificates expired: the second server restarts,
+        // reconnects with its renewed certificate, and its write is forwarded.
+        second.kill9()
+        try second.start()
+        let applied = try second.deployctl("apply", "-f", "manifests/worker.json", "--timeout", "60s")
+        #expect(applied.status == 0, "\(applied.output)\(applied.error)\n\(second.agentLog())")
+        #expect(try second.deployctl("delete", "worker").status == 0)
     }
 }

@@ -185,14 +185,16 @@ struct SecurityNodeCertificateTests {
     func renewalThreshold() throws {
         let ca = try ClusterCA.create(clusterID: "renew", now: testEpoch)
         let credentials = try ca.issueNodeCredentials(nodeName: "node-a", now: testEpoch, lifetime: .seconds(3 * 3600))
-        // Lifetime counted from the backdated start: 3 h + 5 min, two-thirds of it 2 h 3 min 20 s.
-        let start = testEpoch.addingTimeInterval(-300)
-        let threshold = start.addingTimeInterval((3 * 3600 + 300) * 2 / 3)
+        // Lifetime counted from issue (the start is backdated 5 min for clock skew): 2 h after it.
+        let threshold = testEpoch.addingTimeInterval(2 * 3600)
         #expect(credentials.renewalDate == threshold)
         #expect(!credentials.needsRenewal(now: testEpoch))
         #expect(!credentials.needsRenewal(now: threshold.addingTimeInterval(-1)))
         #expect(credentials.needsRenewal(now: threshold))
         #expect(credentials.needsRenewal(now: testEpoch.addingTimeInterval(3 * 3600 + 1)))
+        // A lifetime shorter than the backdating still renews after its issue, not before.
+        let short = try ca.issueNodeCredentials(nodeName: "node-a", now: testEpoch, lifetime: .seconds(30))
+        #expect(short.renewalDate == testEpoch.addingTimeInterval(20))
     }
 
     @Test("the TLS material converts to swift-nio-ssl: node then CA, the key, the CA alone as root")

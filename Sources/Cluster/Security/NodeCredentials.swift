@@ -36,10 +36,13 @@ public struct NodeCredentials: Sendable {
 
     /// When to get a new certificate: once two-thirds of the lifetime have passed, leaving a
     /// third (8 hours of a day) for retries while the current one still works — the fraction
-    /// kubelet's certificate manager starts from (it jitters between 70 and 90 %).
+    /// kubelet's certificate manager starts from (it jitters between 70 and 90 %). The lifetime
+    /// counts from issue, not from the start backdated for clock skew: with a short lifetime the
+    /// backdating would otherwise put the renewal before the issue, and renew without end.
     public var renewalDate: Date {
-        let lifetimeSeconds = certificate.notValidAfter.timeIntervalSince(certificate.notValidBefore)
-        return certificate.notValidBefore.addingTimeInterval(lifetimeSeconds * 2 / 3)
+        let issued = min(
+            certificate.notValidBefore.addingTimeInterval(ClusterCA.clockSkewAllowance.timeIntervalSeconds), certificate.notValidAfter)
+        return issued.addingTimeInterval(certificate.notValidAfter.timeIntervalSince(issued) * 2 / 3)
     }
 
     /// Whether it is time to renew: at or after ``renewalDate``.
