@@ -87,6 +87,10 @@ struct ClusterFormationTests {
         let follower = try #require(agents.first { (try? $0.get("/v1/status", as: Status.self).leader) != nil && $0.nodeName != "alpha" })
         let applied = try follower.deployctl("apply", "-f", "manifests/worker.json", "--timeout", "60s")
         #expect(applied.status == 0, "\(applied.output)\(applied.error)\n\(follower.agentLog())")
+        // A linearizable read on a follower (ReadIndex through the leader, over the network)
+        // sees the write.
+        let (code, body) = try UnixHTTP.request("GET", "/v1/status?consistent=true", socket: follower.socket)
+        #expect(code == 200 && body.contains("\"worker\""), "\(code) \(body)")
         // kill -9 the leader; the other two elect one of themselves and take writes.
         let leaderIndex = try #require(Int(leaderID)).advanced(by: -1)
         let leader = agents[leaderIndex]
