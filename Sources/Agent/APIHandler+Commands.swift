@@ -89,6 +89,23 @@ extension APIHandler {
         return .ok(.init(headers: .init(xFlotillaIndex: APIMapping.signed(index)), body: .json(Self.outcome("\(key) stopped", index))))
     }
 
+    func transferLeadership(_ input: Operations.TransferLeadership.Input) async throws -> Operations.TransferLeadership.Output {
+        let request: Schemas.TransferRequest
+        switch input.body {
+        case .json(let body): request = body
+        }
+        // The document says minimum 1; the parameter check covers paths and queries, not bodies.
+        guard request.to >= 1 else { throw APIError(code: APIErrorCode.badRequest, message: "to \(request.to) is not a node id", path: "to") }
+        try await api.gateway.transferLeadership(to: UInt64(request.to))
+        return .ok(.init(body: .json(Self.outcome("node \(request.to) leads", 0))))
+    }
+
+    func removeMember(_ input: Operations.RemoveMember.Input) async throws -> Operations.RemoveMember.Output {
+        guard input.path.id >= 1 else { throw APIError(code: APIErrorCode.badRequest, message: "\(input.path.id) is not a node id", path: "id") }
+        let index = try await api.gateway.removeMember(UInt64(input.path.id))
+        return .ok(.init(body: .json(Self.outcome("node \(input.path.id) removed from the cluster", index))))
+    }
+
     static func outcome(_ message: String, _ index: UInt64) -> Schemas.CommandOutcome {
         Schemas.CommandOutcome(message: message, index: APIMapping.signed(index))
     }

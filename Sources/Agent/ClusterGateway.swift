@@ -36,13 +36,7 @@ public final class ClusterGateway: Sendable {
         let entry = ControllerEntry(command: command, time: Self.now())
         let index: UInt64
         let start = ContinuousClock.now
-        do {
-            index = try await node.propose(entry.encoded())
-        } catch RaftNodeError.notLeader(let leader) where leader != 0 && forwarder != nil {
-            index = try await forward(entry.encoded(), to: leader)
-        } catch {
-            throw Self.apiError(error)
-        }
+        index = try await propose(entry.encoded())
         Metrics.Timer(label: "flotilla_raft_proposal_duration_seconds").record(duration: ContinuousClock.now - start)
         guard let result = await node.withStateMachine({ $0.result(at: index) }) else {
             throw APIError(code: APIErrorCode.internalError, message: "entry \(index) was applied but its result is no longer known; check `deployctl events`")
@@ -50,13 +44,35 @@ public final class ClusterGateway: Sendable {
         return (result, index)
     }
 
+    /// Proposes here or through the leader. While no leader is known (an election, or this
+    /// server just started and has not heard from it), the request is held up to
+    /// `leaderWait` for one to appear, as Consul holds RPCs (`rpc_hold_timeout`), rather than
+    /// failing at once.
+    private func propose(_ entry: [UInt8]) async throws(APIError) -> UInt64 {
+        let deadline = ContinuousClock.now + Self.leaderWait
+        while true {
+            do {
+                return try await node.propose(entry)
+            } catch RaftNodeError.notLeader(let leader) where leader != 0 && forwarder != nil {
+                return try await forward(.propose(entry), to: leader)
+            } catch RaftNodeError.notLeader(0) where ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(50))
+            } catch {
+                throw Self.apiError(error)
+            }
+        }
+    }
+
+    /// How long a write waits for a leader to be known.
+    static let leaderWait = Duration.seconds(7)
+
     /// Proposes through the leader and waits until this replica has applied the entry, so
     /// that its result is here (every replica computes the same one).
-    private func forward(_ entry: [UInt8], to leader: NodeID) async throws(APIError) -> UInt64 {
+    func forward(_ request: LeaderRequest, to leader: NodeID) async throws(APIError) -> UInt64 {
         guard let forwarder else { throw Self.apiError(RaftNodeError.notLeader(leaderHint: leader)) }
         let index: UInt64
         do {
-            index = try await forwarder.forward(entry, to: leader)
+            index = try await forwarder.forward(request.encoded, to: leader)
         } catch let error as CallError {
             throw APIError(code: APIErrorCode.noLeader, message: "forwarding to the leader (node \(leader)): \(error)")
         } catch {

@@ -245,7 +245,7 @@ struct DeferredCallHandler: CallHandler {
     let gateway: Deferred<ClusterGateway>
     func answer(_ payload: [UInt8], from caller: NodeID) async throws -> [UInt8] {
         guard let gateway = gateway.value else { throw AgentError.configuration("the agent is still starting") }
-        return try await ForwardedWrites(node: gateway.node).answer(payload, from: caller)
+        return try await LeaderRequests(gateway: gateway).answer(payload, from: caller)
     }
 }
 

@@ -1,32 +1,76 @@
+import AgentAPI
 import Cluster
 import Controller
 import Raft
 
-/// Hands a follower's write to the leader: the entry, as the follower stamped it, goes over
-/// the mutual-TLS connection; the leader proposes it and answers its log index. The follower
-/// then takes the result from its own replica once it has applied that index: applying is
-/// deterministic, so every replica computes the same result for an entry.
-public protocol WriteForwarder: Sendable {
-    /// Proposes `entry` (a `ControllerEntry`'s bytes) through `leader`; returns its index.
-    func forward(_ entry: [UInt8], to leader: NodeID) async throws -> UInt64
-}
+/// What a server asks the leader for over a call: `[u8 kind][body]`.
+enum LeaderRequest: Sendable, Hashable {
+    /// Propose this `ControllerEntry` (its bytes); the answer is its log index.
+    case propose([UInt8])
+    /// Hand leadership to this member.
+    case transferLeadership(to: NodeID)
+    /// Take this member out of Raft and out of the member list; the answer is the index of the
+    /// list's change.
+    case removeMember(NodeID)
 
-extension ClusterTransport: WriteForwarder {
-    public func forward(_ entry: [UInt8], to leader: NodeID) async throws -> UInt64 {
-        let answer = try await call(leader, payload: entry, timeout: .seconds(30))
-        guard answer.count == 8 else { throw CallError.failed(leader, reason: "answered \(answer.count) bytes, not a log index") }
-        return answer.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    var encoded: [UInt8] {
+        switch self {
+        case .propose(let entry): [1] + entry
+        case .transferLeadership(let target): [2] + Self.bytes(target)
+        case .removeMember(let id): [3] + Self.bytes(id)
+        }
+    }
+
+    init(decoding bytes: [UInt8]) throws(APIError) {
+        switch (bytes.first, bytes.count) {
+        case (1, _): self = .propose(Array(bytes.dropFirst()))
+        case (2, 9): self = .transferLeadership(to: Self.number(bytes.dropFirst()))
+        case (3, 9): self = .removeMember(Self.number(bytes.dropFirst()))
+        default: throw APIError(code: APIErrorCode.badRequest, message: "a request to the leader this agent does not know")
+        }
+    }
+
+    static func bytes(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
+
+    static func number(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+        bytes.reversed().reduce(0) { $0 << 8 | UInt64($1) }
     }
 }
 
-/// The leader's side: proposes what followers forward. An entry that does not decode is
-/// refused before it reaches the log.
-struct ForwardedWrites: CallHandler {
-    let node: RaftNode<ControllerMachine>
+/// Hands a follower's request to the leader over the mutual-TLS connection. For a write, the
+/// entry goes as the follower stamped it; the leader proposes it and answers its log index,
+/// and the follower takes the result from its own replica once it has applied that index:
+/// applying is deterministic, so every replica computes the same result for an entry.
+public protocol WriteForwarder: Sendable {
+    /// Sends `request` (a `LeaderRequest`'s bytes) to `leader`; returns the index it answers.
+    func forward(_ request: [UInt8], to leader: NodeID) async throws -> UInt64
+}
+
+extension ClusterTransport: WriteForwarder {
+    public func forward(_ request: [UInt8], to leader: NodeID) async throws -> UInt64 {
+        let answer = try await call(leader, payload: request, timeout: .seconds(30))
+        guard answer.count == 8 else { throw CallError.failed(leader, reason: "answered \(answer.count) bytes, not a log index") }
+        return LeaderRequest.number(answer[...])
+    }
+}
+
+/// The leader's side: does what followers ask. An entry that does not decode is refused
+/// before it reaches the log.
+struct LeaderRequests: CallHandler {
+    let gateway: ClusterGateway
 
     func answer(_ payload: [UInt8], from caller: NodeID) async throws -> [UInt8] {
-        _ = try ControllerEntry.decode(payload)
-        let index = try await node.propose(payload)
-        return withUnsafeBytes(of: index.littleEndian) { Array($0) }
+        let index: UInt64
+        switch try LeaderRequest(decoding: payload) {
+        case .propose(let entry):
+            _ = try ControllerEntry.decode(entry)
+            index = try await gateway.node.propose(entry)
+        case .transferLeadership(let target):
+            try await gateway.transferLeadershipHere(to: target)
+            index = 0
+        case .removeMember(let id):
+            index = try await gateway.removeMemberHere(id)
+        }
+        return LeaderRequest.bytes(index)
     }
 }

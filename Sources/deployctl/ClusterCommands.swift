@@ -5,7 +5,7 @@ import Foundation
 /// `deployctl cluster members | token`.
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cluster", abstract: "The cluster's servers and its join token.", subcommands: [Members.self, Token.self])
+        commandName: "cluster", abstract: "The cluster's servers and its join token.", subcommands: [Members.self, Token.self, TransferLeadership.self, RemovePeer.self])
 
     /// `deployctl cluster members`.
     struct Members: AsyncParsableCommand {
@@ -44,6 +44,44 @@ struct ClusterCommand: AsyncParsableCommand {
                     rotate ? try await api.rotateJoinToken().ok.body.json : try await api.getJoinToken().ok.body.json
                 }
                 out.write(info.token + "\n")
+            }
+        }
+    }
+
+    /// `deployctl cluster transfer-leadership ID`.
+    struct TransferLeadership: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "transfer-leadership", abstract: "Hand leadership to another voter (before taking the leader down for maintenance).")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "The Raft id of the voter to lead (`deployctl cluster members`).") var id: Int64
+
+        func run() async throws {
+            let out = Terminal.standardOutput
+            try await reportFailures {
+                let outcome = try await connection.client().perform { api in
+                    try await api.transferLeadership(body: .json(.init(to: id))).ok.body.json
+                }
+                out.write(outcome.message + "\n")
+            }
+        }
+    }
+
+    /// `deployctl cluster remove-peer ID`.
+    struct RemovePeer: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "remove-peer", abstract: "Take a server out of the cluster for good (one that is gone, or before retiring it).")
+
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "The Raft id of the server (`deployctl cluster members`).") var id: Int64
+
+        func run() async throws {
+            let out = Terminal.standardOutput
+            try await reportFailures {
+                let outcome = try await connection.client().perform { api in
+                    try await api.removeMember(path: .init(id: id)).ok.body.json
+                }
+                out.write(outcome.message + "\n")
             }
         }
     }

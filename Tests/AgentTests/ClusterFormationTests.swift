@@ -159,4 +159,36 @@ struct ClusterFormationTests {
         #expect(applied.status == 0, "\(applied.output)\(applied.error)\n\(second.agentLog())")
         #expect(try second.deployctl("delete", "worker").status == 0)
     }
+
+    @Test("transfer-leadership hands the lead to the named voter; remove-peer takes a dead server out; both from any server")
+    func transferAndRemove() throws {
+        let ports = try (0..<3).map { _ in try Self.freePort() }
+        var agents: [DevAgent] = []
+        defer { for agent in agents { agent.shutdown() } }
+        agents.append(try Self.server("alpha", port: ports[0]))
+        let token = try String(contentsOfFile: agents[0].stateDirectory + "/state/cluster/join-token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        agents.append(try Self.server("beta", port: ports[1], joining: (ports[0], token)))
+        agents.append(try Self.server("gamma", port: ports[2], joining: (ports[0], token)))
+        try agents[0].waitUntil("three voters", timeout: 30) {
+            try agents[0].deployctl("cluster", "members").output.components(separatedBy: "voter").count - 1 == 3
+        }
+        // Asked on node 3 (a follower), to move the lead to node 2.
+        let moved = try agents[2].deployctl("cluster", "transfer-leadership", "2")
+        #expect(moved.status == 0, "\(moved.output)\(moved.error)")
+        #expect(try agents[0].get("/v1/status", as: Status.self).leader == "2")
+        // The leader cannot remove itself.
+        let refused = try agents[0].deployctl("cluster", "remove-peer", "2")
+        #expect(refused.status != 0 && refused.error.contains("transfer leadership first"), "\(refused)")
+        // Node 3 dies for good; removed through node 1 (a follower), it is gone from the list and
+        // from Raft, and the two left still commit.
+        agents[2].kill9()
+        let removed = try agents[0].deployctl("cluster", "remove-peer", "3")
+        #expect(removed.status == 0, "\(removed.output)\(removed.error)")
+        let members = try agents[1].deployctl("cluster", "members").output
+        #expect(!members.contains("gamma") && members.components(separatedBy: "voter").count - 1 == 2, "\(members)")
+        let applied = try agents[0].deployctl("apply", "-f", "manifests/worker.json", "--no-wait")
+        #expect(applied.status == 0, "\(applied.output)\(applied.error)")
+        #expect(try agents[1].deployctl("delete", "worker").status == 0)
+    }
 }

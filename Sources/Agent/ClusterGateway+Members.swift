@@ -1,0 +1,70 @@
+import AgentAPI
+import Controller
+import Raft
+
+extension ClusterGateway {
+    /// Hands leadership to `target` (thesis §3.10), through the leader wherever this runs;
+    /// returns once `target` leads, or fails after a few election timeouts.
+    public func transferLeadership(to target: NodeID) async throws(APIError) {
+        let leader = await node.leader
+        if leader == target { return }
+        if leader == node.id {
+            try await transferLeadershipHere(to: target)
+        } else {
+            guard leader != 0 else { throw Self.apiError(RaftNodeError.notLeader(leaderHint: 0)) }
+            _ = try await forward(.transferLeadership(to: target), to: leader)
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while await node.leader != target {
+            guard ContinuousClock.now < deadline else {
+                throw APIError(code: APIErrorCode.timeout, message: "node \(target) did not take over within 10s; it may be behind or unreachable")
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// On the leader: asks the core to transfer (it refuses a target that is not a voter).
+    func transferLeadershipHere(to target: NodeID) async throws(APIError) {
+        let voters = await node.status.confState.voters
+        guard voters.contains(target) else {
+            throw APIError(code: APIErrorCode.notFound, message: "node \(target) is not a voter; see `deployctl cluster members`")
+        }
+        do {
+            try await node.transferLeadership(to: target)
+        } catch {
+            throw Self.apiError(error)
+        }
+    }
+
+    /// Takes member `id` out of Raft and out of the member list, through the leader wherever
+    /// this runs; returns the index of the list's change.
+    public func removeMember(_ id: NodeID) async throws(APIError) -> UInt64 {
+        let leader = await node.leader
+        if leader == node.id { return try await removeMemberHere(id) }
+        guard leader != 0 else { throw Self.apiError(RaftNodeError.notLeader(leaderHint: 0)) }
+        let index = try await forward(.removeMember(id), to: leader)
+        return index
+    }
+
+    /// On the leader. A leader does not remove itself: transfer leadership first.
+    func removeMemberHere(_ id: NodeID) async throws(APIError) -> UInt64 {
+        guard id != node.id else {
+            throw APIError(
+                code: "member_conflict",
+                message: "node \(id) leads; transfer leadership first (`deployctl cluster transfer-leadership ID`), then remove it")
+        }
+        let status = await node.status
+        if status.confState.voters.contains(id) || status.confState.learners.contains(id) {
+            do {
+                _ = try await node.proposeConfChange(ConfChange(.removeNode, id))
+            } catch {
+                throw Self.apiError(error)
+            }
+        }
+        let (result, index) = try await submit(.removeMember(id: id))
+        if let error = result.error, status.confState.voters.union(status.confState.learners).contains(id) == false {
+            throw APIError(code: APIErrorCode.notFound, message: "node \(id) is not a member: \(error.message)")
+        }
+        return index
+    }
+}
