@@ -118,6 +118,11 @@ struct NetnsClusterTests {
                 throw TestFailure("\(error)\n" + servers.map { "host \($0.host):\n\($0.log)" }.joined(separator: "\n"))
             }
         }
+        // Joined servers are learners until the leader promotes them; a cut before that would
+        // leave two learners, which cannot elect.
+        try Self.waitUntil("three voters") {
+            try servers[0].deployctl(["cluster", "members"], timeout: 10).output.components(separatedBy: "voter").count - 1 == 3
+        }
         let applied = try servers[1].deployctl(["apply", "-f", "manifests/worker.json", "--no-wait"])
         #expect(applied.status == 0, "\(applied.output)")
 
@@ -126,9 +131,13 @@ struct NetnsClusterTests {
         let cut = servers[oldLeader - 1]
         let majority = servers.filter { $0.host != oldLeader }
         try network.cut(host: oldLeader)
-        try Self.waitUntil("a new leader among the two") {
-            let leader = try majority[0].status().leader
-            return leader != "\(oldLeader)" && leader != "0"
+        do {
+            try Self.waitUntil("a new leader among the two") {
+                let leader = try majority[0].status().leader
+                return leader != "\(oldLeader)" && leader != "0"
+            }
+        } catch {
+            throw TestFailure("\(error) (cut host \(oldLeader))\n" + servers.map { "host \($0.host):\n\($0.log)" }.joined(separator: "\n"))
         }
         let scaled = try majority[1].deployctl(["scale", "worker/ticker", "3"])
         #expect(scaled.status == 0, "\(scaled.output)")

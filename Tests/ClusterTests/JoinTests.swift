@@ -158,17 +158,18 @@ struct JoinTests {
         let plain = try ClusterTransport(
             configuration: pki.configuration(id: 3), receiver: CollectingReceiver(), logger: RecordingLogHandler.logger(#function + "plain"))
         let plainPort = try await plain.start()
-        let refusal: String?
+        var refusal: JoinError?
         do {
             _ = try await ClusterJoin.join(
                 host: "127.0.0.1", port: plainPort, token: server.authority.authority.token, nodeName: "node-4", role: .client,
                 advertiseAddress: "127.0.0.1:7001", timeout: .seconds(5))
-            refusal = nil
         } catch {
-            refusal = error.description
+            refusal = error
         }
-        #expect(refusal != nil)
-        #expect(RecordingLogHandler.lines(of: #function + "plain").contains { $0.contains("does not admit joins") })
+        // A refusal that says where to go, final (the joining agent stops rather than retrying).
+        #expect(refusal?.description.contains("does not hold the cluster CA") == true, "\(String(describing: refusal))")
+        #expect(refusal?.isFinal == true)
+        #expect(RecordingLogHandler.lines(of: #function + "plain").contains { $0.contains("refused a join") })
         await plain.shutdown()
         await server.transport.shutdown()
     }

@@ -94,3 +94,16 @@ public final class TokenJoinAuthority: JoinAuthority {
         return (try? IPAddressBytes.parse(host)) != nil ? host : nil
     }
 }
+
+/// The authority of an agent that does not hold the CA: every join and renewal is refused with
+/// where to go instead.
+struct NoCertificateAuthority: JoinAuthority {
+    static let reason =
+        "this server does not hold the cluster CA: join through the server that bootstrapped the cluster (member 1 in `deployctl cluster members`)"
+
+    func admit(_ request: JoinRequest, from remoteAddress: String) async -> JoinResponse { .refused(reason: Self.reason) }
+
+    func renew(_ request: RenewRequest, presented: VerifiedPeer, from remoteAddress: String) async -> JoinResponse {
+        .refused(reason: Self.reason)
+    }
+}

@@ -62,10 +62,11 @@ final class PeerChannelHandler: ChannelInboundHandler {
             case ClusterProtocol.peer:
                 state = .awaitingHello
             case ClusterProtocol.join:
-                guard let authority = core.joinAuthority else { return refuse(context, "a join, but this agent does not admit joins") }
-                state = .awaitingJoin(authority)
+                // An agent without the CA answers with a refusal that says where to go, so the
+                // joiner stops with that reason instead of retrying a closed connection.
+                state = .awaitingJoin(core.joinAuthority ?? NoCertificateAuthority())
             case ClusterProtocol.renew:
-                guard let authority = core.joinAuthority else { return refuse(context, "a renewal, but this agent does not issue certificates") }
+                let authority = core.joinAuthority ?? NoCertificateAuthority()
                 switch verifiedPeer(context, names: nil) {
                 case .success(let peer): state = .awaitingRenewal(authority, peer)
                 case .failure(let problem): refuse(context, "a renewal from a peer that \(problem.reason)")
