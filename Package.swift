@@ -104,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "agentd",
             dependencies: [
-                "Agent", "Controller", "Manifest",
+                "Agent", "Cluster", "Controller", "Manifest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

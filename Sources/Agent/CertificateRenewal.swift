@@ -42,9 +42,8 @@ extension ClusterMembership {
     private func renew(_ current: NodeCredentials, gateway: ClusterGateway) async throws -> NodeCredentials {
         if let ca = identity.ca {
             // A fresh key and its certificate, as a join would give them.
-            let host = settings.advertiseAddress.split(separator: ":").dropLast().joined(separator: ":")
             return try ca.issueNodeCredentials(
-                nodeName: current.nodeName, ipAddresses: IPAddressText.isAddress(host) ? [host] : [], now: Date(),
+                nodeName: current.nodeName, ipAddresses: settings.certificateAddresses, now: Date(),
                 lifetime: settings.certificateLifetime)
         }
         let holder = try await gateway.read { $0.members[1] }

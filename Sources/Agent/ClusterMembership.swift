@@ -36,6 +36,9 @@ public struct ClusterSettings: Sendable {
         self.clusterID = clusterID
         self.certificateLifetime = certificateLifetime ?? ClusterCA.defaultNodeCertificateLifetime
     }
+
+    /// The IP address a node certificate names: the advertised host when it is one.
+    var certificateAddresses: [String] { HostPort(advertiseAddress)?.ipAddress.map { [$0] } ?? [] }
 }
 
 /// This server's cluster identity and transport, made before its Raft node (whose id the
@@ -68,10 +71,9 @@ final class ClusterMembership: Sendable {
         } else {
             switch settings.start {
             case .bootstrap:
-                let host = settings.advertiseAddress.split(separator: ":").dropLast().joined(separator: ":")
                 identity = try ClusterIdentity.bootstrap(
-                    directory: directory, clusterID: settings.clusterID, nodeName: nodeName,
-                    ipAddresses: IPAddressText.isAddress(host) ? [host] : [], certificateLifetime: settings.certificateLifetime)
+                    directory: directory, clusterID: settings.clusterID, nodeName: nodeName, ipAddresses: settings.certificateAddresses,
+                    certificateLifetime: settings.certificateLifetime)
                 logger.notice("bootstrapped a new cluster", metadata: ["token file": "\(directory)/join-token"])
             case .join(let host, let port, let tokenText):
                 let token = try JoinToken(parsing: tokenText)
@@ -164,9 +166,13 @@ final class ClusterMembership: Sendable {
     /// bootstrap server records itself once it leads; the leader promotes learners.
     func run(gateway: ClusterGateway) async {
         var seen: UInt64 = 0
+        var peered: [UInt64: MemberRecord]?
         while !Task.isCancelled {
             let members = (try? await gateway.read { $0.members }) ?? [:]
-            transport.setPeers(members.values.compactMap(Self.peer))
+            if members != peered {
+                transport.setPeers(members.values.compactMap(Self.peer))
+                peered = members
+            }
             let raft = await gateway.node.status
             if raft.softState.role == .leader {
                 if members[identity.nodeID]?.address != settings.advertiseAddress {
@@ -186,12 +192,7 @@ final class ClusterMembership: Sendable {
     }
 
     static func peer(_ member: MemberRecord) -> ClusterPeer? {
-        guard let colon = member.address.lastIndex(of: ":"), let port = Int(member.address[member.address.index(after: colon)...]) else {
-            return nil
-        }
-        var host = String(member.address[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return ClusterPeer(id: member.id, name: member.name, host: host, port: port)
+        HostPort(member.address).map { ClusterPeer(id: member.id, name: member.name, host: $0.host, port: $0.port) }
     }
 }
 
@@ -246,14 +247,5 @@ struct DeferredCallHandler: CallHandler {
     func answer(_ payload: [UInt8], from caller: NodeID) async throws -> [UInt8] {
         guard let gateway = gateway.value else { throw AgentError.configuration("the agent is still starting") }
         return try await LeaderRequests(gateway: gateway).answer(payload, from: caller)
-    }
-}
-
-/// Whether text is an IP address (for the certificate's iPAddress name).
-enum IPAddressText {
-    static func isAddress(_ text: String) -> Bool {
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
     }
 }

@@ -1,4 +1,5 @@
 import Agent
+import Cluster
 import ArgumentParser
 import Controller
 import Foundation
@@ -114,11 +115,11 @@ struct Agentd: AsyncParsableCommand {
         var tcpHost: String?
         var tcpPort: Int?
         if let tcp = apiTcp ?? file.apiTCP {
-            guard let colon = tcp.lastIndex(of: ":"), let port = Int(tcp[tcp.index(after: colon)...]) else {
+            guard let address = HostPort(tcp) else {
                 throw ValidationError("--api-tcp \(tcp): write HOST:PORT, e.g. 127.0.0.1:4646")
             }
-            tcpHost = String(tcp[..<colon])
-            tcpPort = port
+            tcpHost = address.host
+            tcpPort = address.port
         }
         var token: String?
         if let tokenPath = tokenFile ?? file.tokenFile {
@@ -160,16 +161,16 @@ struct Agentd: AsyncParsableCommand {
             throw ValidationError("--bootstrap starts a new cluster and --join enters one; give one of them")
         }
         let advertise = self.advertise ?? file.advertiseAddress ?? "127.0.0.1:4647"
-        guard let advertised = Self.hostAndPort(advertise) else {
+        guard let advertised = HostPort(advertise) else {
             throw ValidationError("--advertise \(advertise): write HOST:PORT, e.g. 10.0.0.1:4647")
         }
         let listenText = clusterListen ?? file.clusterListen ?? "0.0.0.0:\(advertised.port)"
-        guard let listen = Self.hostAndPort(listenText) else {
+        guard let listen = HostPort(listenText) else {
             throw ValidationError("--cluster-listen \(listenText): write HOST:PORT, e.g. 0.0.0.0:4647")
         }
         var start = ClusterSettings.Start.bootstrap
         if let join {
-            guard let target = Self.hostAndPort(join) else { throw ValidationError("--join \(join): write HOST:PORT of a server's cluster port") }
+            guard let target = HostPort(join) else { throw ValidationError("--join \(join): write HOST:PORT of a server's cluster port") }
             guard let token = token ?? file.joinToken else {
                 throw ValidationError("--join needs --token: the join token of the cluster (STATE/cluster/join-token on a server)")
             }
@@ -188,14 +189,6 @@ struct Agentd: AsyncParsableCommand {
         }
         return ClusterSettings(
             start: start, listenHost: listen.host, listenPort: listen.port, advertiseAddress: advertise, certificateLifetime: lifetime)
-    }
-
-    static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
-        var host = String(text[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { return nil }
-        return (host, port)
     }
 }
 

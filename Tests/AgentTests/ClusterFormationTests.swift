@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 
@@ -17,8 +18,20 @@ struct ClusterFormationTests {
         var term: Int
     }
 
-    /// A TCP port nothing listens on right now.
+    /// Ports handed out in this test process: the kernel may offer a port again as soon as it
+    /// is closed, and tests running side by side would then start two agents on one port.
+    static let handedOut = Mutex<Set<Int>>([])
+
+    /// A TCP port nothing listens on right now, and not handed to another test of this run.
     static func freePort() throws -> Int {
+        for _ in 0..<100 {
+            let port = try unusedPort()
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+        throw TestFailure("no free port that was not handed out already")
+    }
+
+    private static func unusedPort() throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(descriptor) }
         var address = sockaddr_in()

@@ -81,17 +81,8 @@ public final class TokenJoinAuthority: JoinAuthority {
     private func issue(_ requestDER: [UInt8], nodeName: String, advertiseAddress: String) throws(ClusterSecurityError) -> [UInt8] {
         try PEMFiles.der(
             ca.issueNodeCertificate(
-                requestDER: requestDER, nodeName: nodeName, ipAddresses: Self.ipAddress(of: advertiseAddress).map { [$0] } ?? [],
+                requestDER: requestDER, nodeName: nodeName, ipAddresses: HostPort(advertiseAddress)?.ipAddress.map { [$0] } ?? [],
                 now: Date(), lifetime: certificateLifetime))
-    }
-
-    /// The host of `host:port` when it is an IP address (certificates carry addresses, not
-    /// names that only resolve somewhere).
-    static func ipAddress(of address: String) -> String? {
-        guard let colon = address.lastIndex(of: ":") else { return nil }
-        var host = String(address[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return (try? IPAddressBytes.parse(host)) != nil ? host : nil
     }
 }
 
