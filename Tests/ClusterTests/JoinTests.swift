@@ -109,7 +109,8 @@ struct JoinTests {
         let error = await Self.joinError(server, token: wrong)
         #expect(error?.contains("refused the join: the join token is not this cluster's current one") == true, "\(error ?? "joined")")
         let old = server.authority.authority.token
-        let new = server.authority.authority.rotateToken()
+        let new = JoinToken.generate(caPin: pki.ca.pin)
+        server.authority.authority.replaceToken(new)
         #expect(new.encoded != old.encoded)
         #expect(await Self.joinError(server, token: old)?.contains("not this cluster's current one") == true)
         _ = try await Self.join(server, token: new)

@@ -42,14 +42,6 @@ public final class TokenJoinAuthority: JoinAuthority {
         currentToken.withLock { $0 = token }
     }
 
-    /// Replaces the token with a new one (same CA pin); the old one stops working at once.
-    @discardableResult
-    public func rotateToken() -> JoinToken {
-        let token = JoinToken.generate(caPin: ca.pin)
-        currentToken.withLock { $0 = token }
-        return token
-    }
-
     public func admit(_ request: JoinRequest, from remoteAddress: String) async -> JoinResponse {
         guard token.authenticates(id: request.tokenID, secret: request.tokenSecret) else {
             return .refused(reason: "the join token is not this cluster's current one (wrong, or rotated): get it with `deployctl cluster token` on a server")
