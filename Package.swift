@@ -91,6 +91,7 @@ let package = Package(
             name: "Agent",
             dependencies: [
                 "AgentAPI", "Cluster", "Controller", "Manifest", "Raft", "Supervisor",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),

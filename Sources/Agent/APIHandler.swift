@@ -177,8 +177,13 @@ struct APIHandler: APIProtocol {
 
     func listNodes(_ input: Operations.ListNodes.Input) async throws -> Operations.ListNodes.Output {
         let query = input.query
-        let (nodes, index) = try await blockingRead(index: query.index, wait: query.wait, consistent: query.consistent) { state in
+        var (nodes, index) = try await blockingRead(index: query.index, wait: query.wait, consistent: query.consistent) { state in
             state.nodes.values.sorted { $0.name < $1.name }.map { APIMapping.node($0, in: state) }
+        }
+        // The log holds the last registration or return; the leader knows the last heartbeat.
+        let heard = await api.gateway.lastHeard(from: nodes.map(\.name))
+        for position in nodes.indices {
+            if let time = heard[nodes[position].name]?.unixMilliseconds, time > nodes[position].lastHeartbeat { nodes[position].lastHeartbeat = time }
         }
         return .ok(.init(headers: .init(xFlotillaIndex: index), body: .json(nodes)))
     }

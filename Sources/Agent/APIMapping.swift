@@ -104,12 +104,13 @@ enum APIMapping {
 }
 
 extension APIMapping {
-    /// The servers: every Raft member and every recorded one, by id.
+    /// The members: every Raft member and every recorded server or client, by id.
     static func members(_ recorded: [UInt64: MemberRecord], raft: RaftStatus) -> [Schemas.MemberInfo] {
         let ids = raft.confState.voters.union(raft.confState.learners).union(recorded.keys)
         return ids.sorted().map { id in
             let role: Schemas.MemberInfo.RolePayload =
-                raft.confState.voters.contains(id) ? .voter : raft.confState.learners.contains(id) ? .learner : .recorded
+                raft.confState.voters.contains(id)
+                ? .voter : raft.confState.learners.contains(id) ? .learner : recorded[id]?.role == .client ? .client : .recorded
             return Schemas.MemberInfo(
                 id: signed(id), name: recorded[id]?.name ?? "", address: recorded[id]?.address ?? "", role: role,
                 leader: raft.softState.leader == id)

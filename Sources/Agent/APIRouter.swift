@@ -6,8 +6,10 @@ import Hummingbird
 enum APIRouter {
     typealias Context = BasicRequestContext
 
-    static func router(_ api: APIContext, token: String?) throws -> Router<Context> {
-        let router = Router(context: Context.self)
+    static func router<RouterContext: RequestContext>(
+        _ api: APIContext, token: String?, context: RouterContext.Type = Context.self
+    ) throws -> Router<RouterContext> {
+        let router = Router(context: RouterContext.self)
         let routes = try DocumentRoutes(document: APIDocument.bytes)
         router.add(middleware: APIMiddleware(routes: routes, token: token.map(BearerToken.init), metrics: APIMetrics()))
         // Compact answers, as before the API was generated: scripts pipe them, and pretty

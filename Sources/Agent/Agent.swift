@@ -64,22 +64,16 @@ public final class Agent: Sendable {
             tickInterval: configuration.raftTick)
         if let cluster {
             node = try RaftNode(options: options, storage: storage, machine: ControllerMachine(feed: feed), transport: cluster.transport)
-            gateway = ClusterGateway(node: node, feed: feed, forwarder: cluster.transport)
+            gateway = ClusterGateway(node: node, feed: feed, forwarder: cluster.transport, nodeDownTimeout: configuration.nodeDownTimeout)
             cluster.attach(node: node, gateway: gateway)
         } else {
             let network = InProcessNetwork()
             node = try RaftNode(options: options, storage: storage, machine: ControllerMachine(feed: feed), transport: network)
             network.register(1, node)
-            gateway = ClusterGateway(node: node, feed: feed)
+            gateway = ClusterGateway(node: node, feed: feed, nodeDownTimeout: configuration.nodeDownTimeout)
         }
-        let workerBox = WorkerBox()
-        supervisor = try NodeSupervisor(NodeSupervisor.Configuration(
-            stateDirectory: configuration.stateDirectory + "/supervisor", cgroupParent: configuration.cgroupParent,
-            eventHandler: { id, event in workerBox.worker?.supervisorEvent(id, event) }))
-        let registration = NodeIdentity.registration(
-            name: configuration.nodeName, address: configuration.advertiseAddress, labels: configuration.labels, ports: configuration.portRange)
-        worker = NodeWorker(gateway: gateway, supervisor: supervisor, registration: registration, heartbeatInterval: configuration.heartbeatInterval, logger: logger)
-        workerBox.worker = worker
+        worker = try NodeWorker.make(configuration: configuration, control: ReplicaNodeControl(gateway: gateway), logger: logger)
+        supervisor = worker.supervisor
     }
 
     /// Runs until a termination signal; then shuts down gracefully, leaving services running.
@@ -95,40 +89,33 @@ public final class Agent: Sendable {
             metrics: { [registry] in registry.emitToString() },
             queryLimits: QueryLimits(maxWait: configuration.maxQueryWait))
         api.joinTokens = cluster?.joinTokens
+        try cluster?.forwardedAPI.serve(api)
         var services: [any Service] = [
             LoopService(name: "raft-metrics") { await self.publishRaftMetrics() },
-            LoopService(name: "leader") { await LeaderLoop(gateway: self.gateway, nodeDownTimeout: self.configuration.nodeDownTimeout, logger: self.logger).run() },
+            LoopService(name: "leader") { await LeaderLoop(gateway: self.gateway, logger: self.logger).run() },
             LoopService(name: "node") { await self.worker.run() },
         ]
         if let cluster {
             services.append(LoopService(name: "cluster") { await cluster.run(gateway: self.gateway) })
-            services.append(LoopService(name: "certificate-renewal") { await cluster.renewCertificates(gateway: self.gateway) })
+            services.append(LoopService(name: "certificate-renewal") {
+                await cluster.renewCertificates { [gateway = self.gateway] in try? await gateway.read { $0.members[1] } }
+            })
         }
-        try APISocket.prepare(configuration.apiSocketPath)
-        let socketPath = configuration.apiSocketPath
-        let logger = self.logger
-        // Hummingbird sets metadata on this logger for every request (see
-        // `DeferredMetadataLogHandler`).
-        var apiLogger = logger
-        apiLogger.handler = DeferredMetadataLogHandler(wrapping: logger.handler)
-        services.append(Application(
-            router: try APIRouter.router(api, token: nil),
-            configuration: ApplicationConfiguration(address: .unixDomainSocket(path: socketPath), serverName: "agentd"),
-            onServerRunning: { _ in
-                // Root-only (DESIGN.md §7): the directory is 0700 already; the socket too.
-                chmod(socketPath, 0o600)
-                logger.info("API listening", metadata: ["socket": "\(socketPath)"])
-                _ = SystemdNotifier().ready(status: "serving the API on \(socketPath)")
-            },
-            logger: apiLogger))
-        if let host = configuration.apiTCPHost, let port = configuration.apiTCPPort {
-            guard let token = configuration.apiToken, !token.isEmpty else {
-                throw AgentError.configuration("the TCP API needs a token: give --token-file (requests then need `Authorization: Bearer <token>`)")
-            }
-            services.append(Application(
-                router: try APIRouter.router(api, token: token),
-                configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "agentd"), logger: apiLogger))
-        }
+        services += try APIListeners.services(
+            configuration: configuration, logger: logger, readyStatus: "serving the API on \(configuration.apiSocketPath)"
+        ) { token in try APIRouter.router(api, token: token) }
+        await Agent.runUntilTerminated(services, logger: logger)
+        // Leave every service running, with its state on disk, for the next agent.
+        await supervisor.detach()
+        await node.stop()
+        await cluster?.transport.shutdown()
+        gateway.feed.finish()
+        logger.info("agent stopped; services left running")
+    }
+
+    /// Runs `services` until SIGTERM or SIGINT (telling systemd's watchdog all is well
+    /// meanwhile), then tells systemd the agent is stopping.
+    static func runUntilTerminated(_ services: [any Service], logger: Logger) async {
         let watchdog = SystemdNotifier().startWatchdog()
         defer { watchdog?.cancel() }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -138,12 +125,6 @@ public final class Agent: Sendable {
             logger.error("agent stopped with an error", metadata: ["error": "\(error)"])
         }
         _ = SystemdNotifier().stopping()
-        // Leave every service running, with its state on disk, for the next agent.
-        await supervisor.detach()
-        await node.stop()
-        await cluster?.transport.shutdown()
-        gateway.feed.finish()
-        logger.info("agent stopped; services left running")
     }
 
     private func publishRaftMetrics() async {
@@ -180,12 +161,6 @@ public enum AgentError: Error, CustomStringConvertible {
         case .configuration(let message): message
         }
     }
-}
-
-/// Lets the supervisor's event handler reach the worker built after it.
-final class WorkerBox: @unchecked Sendable {
-    // Written once during `Agent.init`, before the supervisor delivers any event.
-    var worker: NodeWorker?
 }
 
 /// A long-running loop as a lifecycle service: cancelled when the group shuts down.

@@ -4,13 +4,13 @@ import Foundation
 import Logging
 
 extension ClusterMembership {
-    /// Renews this server's certificate at two thirds of its life, for a new key: the CA's
-    /// holder signs its own; every other server asks the holder (member 1) over the cluster
+    /// Renews this agent's certificate at two thirds of its life, for a new key: the CA's
+    /// holder signs its own; every other agent asks the holder (member 1, found by `caHolder`) over the cluster
     /// port, presenting its current certificate. The new one is saved (key first), and the
     /// transport presents it on every connection made from then on. A failure is retried
     /// with backoff while the current certificate still works; past its end this server can
     /// no longer connect, and the log says so.
-    func renewCertificates(gateway: ClusterGateway) async {
+    func renewCertificates(caHolder: @escaping @Sendable () async -> MemberRecord?) async {
         var retry = Duration.seconds(1)
         while !Task.isCancelled {
             let current = credentials.withLock { $0 }
@@ -21,7 +21,7 @@ extension ClusterMembership {
                 continue
             }
             do {
-                let renewed = try await renew(current, gateway: gateway)
+                let renewed = try await renew(current, caHolder: caHolder)
                 try renewed.save(to: directory)
                 try transport.replaceCredentials(try renewed.tlsMaterial())
                 credentials.withLock { $0 = renewed }
@@ -39,15 +39,14 @@ extension ClusterMembership {
         }
     }
 
-    private func renew(_ current: NodeCredentials, gateway: ClusterGateway) async throws -> NodeCredentials {
+    private func renew(_ current: NodeCredentials, caHolder: @Sendable () async -> MemberRecord?) async throws -> NodeCredentials {
         if let ca = identity.ca {
             // A fresh key and its certificate, as a join would give them.
             return try ca.issueNodeCredentials(
                 nodeName: current.nodeName, ipAddresses: settings.certificateAddresses, now: Date(),
                 lifetime: settings.certificateLifetime)
         }
-        let holder = try await gateway.read { $0.members[1] }
-        guard let holder, let peer = Self.peer(holder) else {
+        guard let holder = await caHolder(), let peer = Self.peer(holder) else {
             throw AgentError.configuration("the server holding the cluster CA (member 1) is not in the member list")
         }
         return try await ClusterJoin.renew(

@@ -3,6 +3,7 @@ import Cluster
 import Controller
 import Metrics
 import Raft
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -16,11 +17,15 @@ public final class ClusterGateway: Sendable {
     public let feed: ChangeFeed
     /// How a follower's writes reach the leader; nil on a single node.
     let forwarder: (any WriteForwarder)?
+    /// When the leader last heard from each node: heartbeats land here, not in the log
+    /// (see ``heartbeat(node:)``). Meaningful while this agent leads.
+    let liveness: Mutex<NodeLiveness>
 
-    public init(node: RaftNode<ControllerMachine>, feed: ChangeFeed, forwarder: (any WriteForwarder)? = nil) {
+    public init(node: RaftNode<ControllerMachine>, feed: ChangeFeed, forwarder: (any WriteForwarder)? = nil, nodeDownTimeout: Duration = .seconds(15)) {
         self.node = node
         self.feed = feed
         self.forwarder = forwarder
+        liveness = Mutex(NodeLiveness(ttl: nodeDownTimeout))
     }
 
     /// The wall clock, stamped on entries by their proposer (replicas never read a clock
@@ -33,7 +38,11 @@ public final class ClusterGateway: Sendable {
 
     /// Proposes `command` and returns what applying it did, and its log index.
     public func submit(_ command: ControllerCommand) async throws(APIError) -> (result: CommandResult, index: UInt64) {
-        let entry = ControllerEntry(command: command, time: Self.now())
+        try await submit(ControllerEntry(command: command, time: Self.now()))
+    }
+
+    /// Proposes an entry as its proposer stamped it (a client's, passed on by this server).
+    func submit(_ entry: ControllerEntry) async throws(APIError) -> (result: CommandResult, index: UInt64) {
         let index: UInt64
         let start = ContinuousClock.now
         index = try await propose(entry.encoded())

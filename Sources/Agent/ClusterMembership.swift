@@ -6,8 +6,9 @@ import Logging
 import Raft
 import Synchronization
 
-/// How this agent takes part in a cluster of servers: `agentd --bootstrap` (the first) or
-/// `agentd --join HOST:PORT --token T` (every next one), with a cluster port.
+/// How this agent takes part in a cluster: `agentd --bootstrap` (the first server),
+/// `agentd --server --join HOST:PORT --token T` (every next server, with a cluster port), or
+/// `agentd --join HOST:PORT --token T` (a client: runs services, follows the servers).
 public struct ClusterSettings: Sendable {
     public enum Start: Sendable {
         case bootstrap
@@ -15,6 +16,8 @@ public struct ClusterSettings: Sendable {
     }
 
     public var start: Start
+    /// A server takes part in Raft; a client does not (and does not listen).
+    public var role: JoinRequest.Role
     /// Where the cluster port listens.
     public var listenHost: String
     public var listenPort: Int
@@ -26,10 +29,11 @@ public struct ClusterSettings: Sendable {
     public var certificateLifetime: Duration
 
     public init(
-        start: Start, listenHost: String, listenPort: Int, advertiseAddress: String, clusterID: String = "flotilla",
-        certificateLifetime: Duration? = nil
+        start: Start, role: JoinRequest.Role = .server, listenHost: String, listenPort: Int, advertiseAddress: String,
+        clusterID: String = "flotilla", certificateLifetime: Duration? = nil
     ) {
         self.start = start
+        self.role = role
         self.listenHost = listenHost
         self.listenPort = listenPort
         self.advertiseAddress = advertiseAddress
@@ -41,10 +45,11 @@ public struct ClusterSettings: Sendable {
     var certificateAddresses: [String] { HostPort(advertiseAddress)?.ipAddress.map { [$0] } ?? [] }
 }
 
-/// This server's cluster identity and transport, made before its Raft node (whose id the
-/// identity holds), and the loops that keep membership moving once the node runs: transport
-/// peers follow the replicated member list; the bootstrap server records itself; the leader
-/// promotes caught-up learners.
+/// This agent's cluster identity and transport, made before its Raft node (whose id the
+/// identity holds), and, on a server, the loops that keep membership moving once the node
+/// runs: transport peers follow the replicated list of servers; the bootstrap server records
+/// itself; the leader promotes caught-up learners. A client's transport dials the servers
+/// it follows (``ServerFollower``) and answers nothing.
 final class ClusterMembership: Sendable {
     let identity: ClusterIdentity
     let transport: ClusterTransport
@@ -59,13 +64,24 @@ final class ClusterMembership: Sendable {
     let logger: Logger
     /// The join token, where this server holds the CA.
     let joinTokens: (any JoinTokenKeeper)?
+    /// Answers API requests clients relay (a server's).
+    let forwardedAPI: ForwardedAPIResponder
+    /// The servers the join answered with (empty when the identity was loaded).
+    let joinedServers: [MemberRecord]
+    /// The members that are clients: their connections may call, never speak Raft.
+    private let clientIDs = Deferred<Set<NodeID>>()
 
     /// Loads the identity kept under `<state>/cluster`, or makes it (bootstrap) or gets it
     /// (join); then the transport, not yet listening.
     static func prepare(settings: ClusterSettings, stateDirectory: String, nodeName: String, logger: Logger) async throws -> ClusterMembership {
         let directory = stateDirectory + "/cluster"
         let identity: ClusterIdentity
+        var joinedServers: [MemberRecord] = []
         if let saved = try ClusterIdentity.load(from: directory) {
+            guard saved.role == settings.role else {
+                throw AgentError.configuration(
+                    "\(directory) holds the identity of a cluster \(saved.role == .server ? "server" : "client"); this agent was started as a \(settings.role == .server ? "server" : "client") (\(saved.role == .server ? "give --server" : "leave --server out"), or remove the agent from the cluster and that directory to join anew)")
+            }
             identity = saved
             logger.info("cluster identity loaded", metadata: ["id": "\(saved.nodeID)", "directory": "\(directory)"])
         } else {
@@ -77,23 +93,26 @@ final class ClusterMembership: Sendable {
                 logger.notice("bootstrapped a new cluster", metadata: ["token file": "\(directory)/join-token"])
             case .join(let host, let port, let tokenText):
                 let token = try JoinToken(parsing: tokenText)
-                identity = try await join(directory: directory, host: host, port: port, token: token, nodeName: nodeName, settings: settings, logger: logger)
-                logger.notice("joined the cluster", metadata: ["id": "\(identity.nodeID)", "through": "\(host):\(port)"])
+                let servers: [ClusterPeer]
+                (identity, servers) = try await join(directory: directory, host: host, port: port, token: token, nodeName: nodeName, settings: settings, logger: logger)
+                joinedServers = servers.map { MemberRecord(id: $0.id, name: $0.name, address: HostPort(host: $0.host, port: $0.port).description, addedIndex: 0) }
+                logger.notice("joined the cluster", metadata: ["id": "\(identity.nodeID)", "through": "\(host):\(port)", "as": "\(settings.role)"])
             }
         }
-        return try ClusterMembership(identity: identity, settings: settings, directory: directory, nodeName: nodeName, logger: logger)
+        return try ClusterMembership(
+            identity: identity, settings: settings, directory: directory, nodeName: nodeName, joinedServers: joinedServers, logger: logger)
     }
 
     /// Joins, trying again while the server cannot be reached (it may still be starting), as
     /// Consul's and Nomad's retry_join do; a refusal or a CA that is not the token's ends it.
     private static func join(
         directory: String, host: String, port: Int, token: JoinToken, nodeName: String, settings: ClusterSettings, logger: Logger
-    ) async throws -> ClusterIdentity {
+    ) async throws -> (ClusterIdentity, [ClusterPeer]) {
         var delay = Duration.milliseconds(200)
         while true {
             do {
                 return try await ClusterIdentity.join(
-                    directory: directory, host: host, port: port, token: token, nodeName: nodeName, role: .server,
+                    directory: directory, host: host, port: port, token: token, nodeName: nodeName, role: settings.role,
                     advertiseAddress: settings.advertiseAddress)
             } catch let error as JoinError where !error.isFinal {
                 logger.warning("cannot join yet; trying again", metadata: ["in": "\(delay)", "error": "\(error)"])
@@ -103,8 +122,12 @@ final class ClusterMembership: Sendable {
         }
     }
 
-    private init(identity: ClusterIdentity, settings: ClusterSettings, directory: String, nodeName: String, logger: Logger) throws {
+    private init(
+        identity: ClusterIdentity, settings: ClusterSettings, directory: String, nodeName: String, joinedServers: [MemberRecord], logger: Logger
+    ) throws {
         self.identity = identity
+        self.joinedServers = joinedServers
+        forwardedAPI = ForwardedAPIResponder(logger: logger)
         self.directory = directory
         credentials = Mutex(identity.credentials)
         self.settings = settings
@@ -120,13 +143,13 @@ final class ClusterMembership: Sendable {
             }
         }
         joinTokens = authority.map { SavedJoinToken(authority: $0, identity: identity, directory: directory) }
-        let receiver = self.receiver
+        var configuration = TransportConfiguration(
+            localID: identity.nodeID, localName: nodeName, listenHost: settings.listenHost, listenPort: settings.listenPort,
+            tls: try identity.credentials.tlsMaterial(), verifier: identity.credentials.peerVerifier)
+        configuration.dialsEveryPeer = identity.role == .client
         transport = try ClusterTransport(
-            configuration: TransportConfiguration(
-                localID: identity.nodeID, localName: nodeName, listenHost: settings.listenHost, listenPort: settings.listenPort,
-                tls: try identity.credentials.tlsMaterial(), verifier: identity.credentials.peerVerifier),
-            receiver: ForwardingReceiver(target: receiver), joinAuthority: authority,
-            callHandler: DeferredCallHandler(gateway: gateway), logger: logger)
+            configuration: configuration, receiver: ForwardingReceiver(target: receiver, clientIDs: clientIDs), joinAuthority: authority,
+            callHandler: identity.role == .server ? DeferredCallHandler(gateway: gateway, api: forwardedAPI) : nil, logger: logger)
     }
 
     /// Whether this server starts a new group (its storage then holds itself as the only voter).
@@ -139,8 +162,10 @@ final class ClusterMembership: Sendable {
     }
 
     /// A joining server: recorded in the member list, then added to Raft as a learner; the
-    /// leader promotes it once it has caught up.
-    static func admit(_ request: JoinRequest, through gateway: ClusterGateway) async throws -> NodeID {
+    /// leader promotes it once it has caught up. A joining client: recorded only. Either is
+    /// answered with its id and the servers.
+    static func admit(_ request: JoinRequest, through gateway: ClusterGateway) async throws -> (id: NodeID, servers: [ClusterPeer]) {
+        let role: MemberRole = request.role == .server ? .server : .client
         // A server joining again under its name (its state lost) keeps its id. Two joins at
         // once may pick the same new id; the log refuses the second, which picks again.
         var attempt = 0
@@ -149,17 +174,20 @@ final class ClusterMembership: Sendable {
             id = try await gateway.read { state in
                 state.members.values.first { $0.name == request.nodeName }?.id ?? state.nextMemberID
             }
-            let (result, _) = try await gateway.submit(.addMember(id: id, name: request.nodeName, address: request.advertiseAddress))
+            let (result, _) = try await gateway.submit(.addMember(id: id, name: request.nodeName, address: request.advertiseAddress, role: role))
             guard let error = result.error else { break }
             attempt += 1
             guard case .memberConflict = error, attempt < 5 else { throw error }
         }
-        do {
-            _ = try await gateway.node.proposeConfChange(ConfChange(.addLearner, id))
-        } catch RaftNodeError.rejected(.invalidConfChange) {
-            // Already a member (a server joining again with a fresh state): keep its role.
+        if role == .server {
+            do {
+                _ = try await gateway.node.proposeConfChange(ConfChange(.addLearner, id))
+            } catch RaftNodeError.rejected(.invalidConfChange) {
+                // Already a member (a server joining again with a fresh state): keep its role.
+            }
         }
-        return id
+        let servers = try await gateway.read { $0.servers }
+        return (id, servers.compactMap(peer))
     }
 
     /// Runs while the agent runs: the member list drives the transport's peers; the
@@ -170,7 +198,8 @@ final class ClusterMembership: Sendable {
         while !Task.isCancelled {
             let members = (try? await gateway.read { $0.members }) ?? [:]
             if members != peered {
-                transport.setPeers(members.values.compactMap(Self.peer))
+                clientIDs.set(Set(members.values.filter { $0.role == .client }.map(\.id)))
+                transport.setPeers(members.values.filter { $0.role == .server }.compactMap(Self.peer))
                 peered = members
             }
             let raft = await gateway.node.status
@@ -236,16 +265,24 @@ final class Deferred<Value: Sendable>: Sendable {
 }
 
 /// Delivers to the node once it is attached; before, messages are dropped (Raft resends).
+/// A client's certificate is the cluster's too, but a client is no Raft member: what a client
+/// sends as Raft is dropped.
 struct ForwardingReceiver: RaftMessageReceiver {
     let target: Deferred<any RaftMessageReceiver>
-    func receive(_ messages: [Message]) { target.value?.receive(messages) }
+    let clientIDs: Deferred<Set<NodeID>>
+
+    func receive(_ messages: [Message]) {
+        let clients = clientIDs.value ?? []
+        target.value?.receive(clients.isEmpty ? messages : messages.filter { !clients.contains($0.from) })
+    }
 }
 
 /// Answers forwarded writes once the node is attached.
 struct DeferredCallHandler: CallHandler {
     let gateway: Deferred<ClusterGateway>
+    let api: ForwardedAPIResponder
     func answer(_ payload: [UInt8], from caller: NodeID) async throws -> [UInt8] {
         guard let gateway = gateway.value else { throw AgentError.configuration("the agent is still starting") }
-        return try await LeaderRequests(gateway: gateway).answer(payload, from: caller)
+        return try await LeaderRequests(gateway: gateway, api: api).answer(payload, from: caller)
     }
 }

@@ -3,17 +3,15 @@ import Logging
 
 /// The leader's work (DESIGN.md: "The leader runs the scheduler and the rollout engine"):
 /// after every change, and at least every `interval`, it reconciles desired and actual state
-/// into a plan and commits it, one plan at a time (Nomad's model); and it marks nodes down
-/// whose heartbeats stopped. Followers run the same loop but do nothing while not leader.
+/// into a plan and commits it, one plan at a time (Nomad's model); and it commits the node
+/// liveness changes its memory of heartbeats shows (``ClusterGateway/liveness``). Followers run the same loop but do nothing while not leader.
 public struct LeaderLoop: Sendable {
     let gateway: ClusterGateway
-    let nodeDownTimeout: Duration
     let interval: Duration
     let logger: Logger
 
-    public init(gateway: ClusterGateway, nodeDownTimeout: Duration, interval: Duration = .seconds(1), logger: Logger) {
+    public init(gateway: ClusterGateway, interval: Duration = .seconds(1), logger: Logger) {
         self.gateway = gateway
-        self.nodeDownTimeout = nodeDownTimeout
         self.interval = interval
         self.logger = logger
     }
@@ -21,15 +19,18 @@ public struct LeaderLoop: Sendable {
     public func run() async {
         var seen: UInt64 = 0
         var lastPlan: Plan?
+        var ledTerm: UInt64?
         while !Task.isCancelled {
             seen = await gateway.feed.wait(after: seen, timeout: interval)
             guard !Task.isCancelled else { return }
             let raft = await gateway.raftStatus()
             guard raft.leader == gateway.node.id else {
                 lastPlan = nil
+                ledTerm = nil
                 continue
             }
-            await markSilentNodesDown()
+            await commitLivenessChanges(newTerm: ledTerm != raft.term)
+            ledTerm = raft.term
             let plan: Plan
             do {
                 plan = try await gateway.read { state in Scheduler().schedule(state, for: .all) }
@@ -51,12 +52,26 @@ public struct LeaderLoop: Sendable {
         }
     }
 
-    private func markSilentNodesDown() async {
-        let now = ClusterGateway.now()
-        guard let silent = try? await gateway.read({ $0.nodesMissingHeartbeat(at: now, timeout: nodeDownTimeout) }) else { return }
-        for node in silent where !node.isDown {
-            logger.warning("node missed its heartbeats; marking it down", metadata: ["node": "\(node.name)"])
-            _ = try? await gateway.submit(.markNodeDown(node: node.name, lastHeartbeatSeen: node.lastHeartbeat))
+    /// Commits what the leader's memory of heartbeats says changed: nodes silent past the
+    /// timeout go down, down nodes heard again come up. A leader new in its term first gives
+    /// every node a fresh timeout (it has heard nobody yet); so does a node registered since.
+    private func commitLivenessChanges(newTerm: Bool) async {
+        let now = ContinuousClock.now
+        guard let nodes = try? await gateway.read({ state in state.nodes.mapValues { ($0.isDown, $0.lastHeartbeat) } }) else { return }
+        let transitions = gateway.liveness.withLock { liveness in
+            if newTerm { liveness.becameLeader(at: now, nodes: nodes.keys) }
+            for node in liveness.unknown(among: nodes.keys) { liveness.heard(from: node, at: now) }
+            return liveness.transitions(committed: nodes.mapValues(\.0), at: now)
+        }
+        for transition in transitions {
+            switch transition {
+            case .down(let node):
+                logger.warning("node missed its heartbeats; marking it down", metadata: ["node": "\(node)"])
+                _ = try? await gateway.submit(.markNodeDown(node: node, lastHeartbeatSeen: nodes[node]?.1))
+            case .up(let node):
+                logger.notice("node heard again; marking it up", metadata: ["node": "\(node)"])
+                _ = try? await gateway.submit(.nodeHeartbeat(node: node))
+            }
         }
     }
 }

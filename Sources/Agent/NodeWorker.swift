@@ -9,7 +9,7 @@ import Synchronization
 /// registers and heartbeats the node, runs exactly the instances the committed state places
 /// here through the supervisor, and reports what happens to them, in batches.
 public final class NodeWorker: Sendable {
-    let gateway: ClusterGateway
+    let control: any NodeControl
     let supervisor: NodeSupervisor
     let registration: NodeRegistration
     let heartbeatInterval: Duration
@@ -24,8 +24,23 @@ public final class NodeWorker: Sendable {
 
     public var nodeName: String { registration.name }
 
-    public init(gateway: ClusterGateway, supervisor: NodeSupervisor, registration: NodeRegistration, heartbeatInterval: Duration, logger: Logger) {
-        self.gateway = gateway
+    /// The worker of this agent's node with its supervisor (whose state is under
+    /// `<state>/supervisor`), going to the cluster through `control`.
+    static func make(configuration: AgentConfiguration, control: any NodeControl, logger: Logger) throws -> NodeWorker {
+        let workerBox = WorkerBox()
+        let supervisor = try NodeSupervisor(NodeSupervisor.Configuration(
+            stateDirectory: configuration.stateDirectory + "/supervisor", cgroupParent: configuration.cgroupParent,
+            eventHandler: { id, event in workerBox.worker?.supervisorEvent(id, event) }))
+        let registration = NodeIdentity.registration(
+            name: configuration.nodeName, address: configuration.advertiseAddress, labels: configuration.labels, ports: configuration.portRange)
+        let worker = NodeWorker(
+            control: control, supervisor: supervisor, registration: registration, heartbeatInterval: configuration.heartbeatInterval, logger: logger)
+        workerBox.worker = worker
+        return worker
+    }
+
+    init(control: any NodeControl, supervisor: NodeSupervisor, registration: NodeRegistration, heartbeatInterval: Duration, logger: Logger) {
+        self.control = control
         self.supervisor = supervisor
         self.registration = registration
         self.heartbeatInterval = heartbeatInterval
@@ -49,10 +64,15 @@ public final class NodeWorker: Sendable {
     }
 
     /// Runs until cancelled: registration, heartbeats, reconciling instances and reporting.
+    /// Registration comes first in the heartbeat loop only: the node keeps running what its
+    /// copy of the state says while no leader answers (a client restarted during a loss of
+    /// every server).
     public func run() async {
-        await register()
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.heartbeatLoop() }
+            group.addTask {
+                await self.register()
+                await self.heartbeatLoop()
+            }
             group.addTask { await self.reportLoop() }
             group.addTask { await self.reconcileLoop() }
             await group.waitForAll()
@@ -62,7 +82,7 @@ public final class NodeWorker: Sendable {
     private func register() async {
         while !Task.isCancelled {
             do {
-                _ = try await gateway.submit(.registerNode(registration))
+                try await control.register(registration)
                 logger.info("node registered", metadata: ["node": "\(registration.name)", "cpus": "\(registration.attributes.cpus)"])
                 return
             } catch {
@@ -80,10 +100,9 @@ public final class NodeWorker: Sendable {
                 return
             }
             do {
-                let (result, _) = try await gateway.submit(.nodeHeartbeat(node: registration.name))
-                if case .rejected(.nodeNotFound) = result { await register() }
+                if try await control.heartbeat(node: registration.name) == false { await register() }
             } catch {
-                logger.debug("heartbeat not committed", metadata: ["error": "\(error)"])
+                logger.debug("heartbeat not delivered", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -94,7 +113,7 @@ public final class NodeWorker: Sendable {
         var seen: UInt64 = 0
         while !Task.isCancelled {
             await reconcileOnce()
-            seen = await gateway.feed.wait(after: seen, timeout: .seconds(5))
+            seen = await control.waitForChange(after: seen, timeout: .seconds(5))
         }
     }
 
@@ -104,15 +123,8 @@ public final class NodeWorker: Sendable {
     /// starts of a new revision. A start waits only for the stops of instances on this node that
     /// hold one of its port numbers (a replacement may take its predecessor's port).
     func reconcileOnce() async {
-        let name = registration.name
-        guard let (mine, services) = try? await gateway.read({ state -> ([InstanceRecord], [InstanceID: Service]) in
-            let mine = state.instances(on: name)
-            var services: [InstanceID: Service] = [:]
-            for instance in mine where instance.desiredState == .run {
-                services[instance.id] = state.manifest(of: instance)
-            }
-            return (mine, services)
-        }) else { return }
+        guard let work = await control.work(of: registration.name) else { return }
+        let (mine, services) = (work.instances, work.services)
         let wanted = Set(mine.filter { $0.desiredState == .run && !$0.status.isTerminal }.map(\.id))
         let known = Set(mine.map(\.id))
         let stopping = mine.filter { $0.desiredState == .stop && $0.status != .stopped }
@@ -218,7 +230,7 @@ public final class NodeWorker: Sendable {
             }
             guard !batch.isEmpty else { continue }
             do {
-                _ = try await gateway.submit(.reportInstanceStatus(node: registration.name, reports: batch))
+                try await control.report(node: registration.name, batch)
             } catch {
                 // Put them back (unless newer ones came) and try again.
                 pending.withLock { pending in
@@ -268,4 +280,10 @@ public final class NodeWorker: Sendable {
         default: Controller.ExitInfo()
         }
     }
+}
+
+/// Lets the supervisor's event handler reach the worker built after it.
+final class WorkerBox: @unchecked Sendable {
+    // Written once in `NodeWorker.make`, before the supervisor delivers any event.
+    var worker: NodeWorker?
 }

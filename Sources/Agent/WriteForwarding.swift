@@ -12,12 +12,15 @@ enum LeaderRequest: Sendable, Hashable {
     /// Take this member out of Raft and out of the member list; the answer is the index of the
     /// list's change.
     case removeMember(NodeID)
+    /// Node `node` is alive; the answer is 1 when the cluster knows it, 0 when it does not.
+    case heartbeat(node: String)
 
     var encoded: [UInt8] {
         switch self {
         case .propose(let entry): [1] + entry
         case .transferLeadership(let target): [2] + Self.bytes(target)
         case .removeMember(let id): [3] + Self.bytes(id)
+        case .heartbeat(let node): [4] + Array(node.utf8)
         }
     }
 
@@ -26,6 +29,7 @@ enum LeaderRequest: Sendable, Hashable {
         case (1, _): self = .propose(Array(bytes.dropFirst()))
         case (2, 9): self = .transferLeadership(to: Self.number(bytes.dropFirst()))
         case (3, 9): self = .removeMember(Self.number(bytes.dropFirst()))
+        case (4, _): self = .heartbeat(node: String(decoding: bytes.dropFirst(), as: UTF8.self))
         default: throw APIError(code: APIErrorCode.badRequest, message: "a request to the leader this agent does not know")
         }
     }
@@ -54,12 +58,17 @@ extension ClusterTransport: WriteForwarder {
     }
 }
 
-/// The leader's side: does what followers ask. An entry that does not decode is refused
-/// before it reaches the log.
+/// What an agent answers over calls: the leader's side of ``LeaderRequest``s (what followers
+/// ask; an entry that does not decode is refused before it reaches the log), and any server's
+/// side of a client's ``ServerRequest``s.
 struct LeaderRequests: CallHandler {
     let gateway: ClusterGateway
+    let api: ForwardedAPIResponder
 
     func answer(_ payload: [UInt8], from caller: NodeID) async throws -> [UInt8] {
+        if let kind = payload.first, kind >= ServerRequest.firstKind {
+            return try await ServerRequests(gateway: gateway, api: api).answer(ServerRequest(decoding: payload), from: caller)
+        }
         let index: UInt64
         switch try LeaderRequest(decoding: payload) {
         case .propose(let entry):
@@ -70,6 +79,8 @@ struct LeaderRequests: CallHandler {
             index = 0
         case .removeMember(let id):
             index = try await gateway.removeMemberHere(id)
+        case .heartbeat(let node):
+            index = try await gateway.heartbeatHere(node: node) ? 1 : 0
         }
         return LeaderRequest.bytes(index)
     }

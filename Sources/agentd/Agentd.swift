@@ -21,9 +21,11 @@ struct Agentd: AsyncParsableCommand {
             Configuration file (--config, JSON): {"nodeName": "...", "stateDirectory": "...", \
             "apiSocket": "...", "apiTCP": "127.0.0.1:4646", "tokenFile": "...", "labels": {"zone": "a"}, \
             "portRange": "20000-32000", "advertiseAddress": "10.0.0.1:4647", "bootstrap": true, "join": "10.0.0.2:4647", \
-            "joinToken": "flt1...", "clusterListen": "0.0.0.0:4647"}. Flags win over the file.
-            A cluster: the first server runs with --bootstrap; every next one with --join HOST:PORT --token T \
-            (the token is in STATE/cluster/join-token on the first). They talk over mutual TLS on the cluster port.
+            "joinToken": "flt1...", "server": true, "clusterListen": "0.0.0.0:4647", "certificateLifetime": "24h", \
+            "heartbeatInterval": "2s", "nodeDownTimeout": "15s"}. Flags win over the file.
+            A cluster: the first server runs with --bootstrap; every next server with --server --join HOST:PORT --token T \
+            (the token is in STATE/cluster/join-token on the first); a client (runs services, takes no part in Raft) \
+            with --join HOST:PORT --token T. They talk over mutual TLS on the cluster port.
             """,
         version: Agent.version)
 
@@ -66,8 +68,17 @@ struct Agentd: AsyncParsableCommand {
     @Flag(help: "Start a new cluster with this agent as its first server: makes the cluster CA and a join token (in STATE/cluster/join-token).")
     var bootstrap = false
 
-    @Option(help: "Join the cluster of the server at HOST:PORT (its cluster port) as a server; needs --token.")
+    @Option(help: "Join the cluster of the server at HOST:PORT (its cluster port); needs --token. A client unless --server.")
     var join: String?
+
+    @Flag(help: "With --join: join as a server (a Raft member, learner first, promoted to voter up to 5) rather than a client.")
+    var server = false
+
+    @Option(help: "How often this node tells the leader it is alive, as manifests write durations (default 2s).")
+    var heartbeatInterval: String?
+
+    @Option(help: "After how long without a heartbeat the leader marks a node down and its instances lost (default 15s).")
+    var nodeDownTimeout: String?
 
     @Option(help: "The join token a server of the cluster shows (STATE/cluster/join-token there); it also pins the cluster's CA.")
     var token: String?
@@ -138,14 +149,35 @@ struct Agentd: AsyncParsableCommand {
             guard maxWait > .zero else { throw ValidationError("--max-query-wait \(text): give a duration above zero, e.g. 5m") }
         }
         let cluster = try clusterSettings(file)
+        let heartbeat = try positiveDuration(heartbeatInterval ?? file.heartbeatInterval, flag: "--heartbeat-interval", example: "2s") ?? .seconds(2)
+        let downTimeout = try positiveDuration(nodeDownTimeout ?? file.nodeDownTimeout, flag: "--node-down-timeout", example: "15s") ?? .seconds(15)
+        guard downTimeout > heartbeat * 2 else {
+            throw ValidationError("--node-down-timeout must be more than twice --heartbeat-interval (\(heartbeat)), or one late heartbeat marks a node down")
+        }
         let configuration = AgentConfiguration(
             nodeName: nodeName ?? file.nodeName ?? NodeIdentity.hostname(), stateDirectory: stateDirectory,
             apiSocketPath: apiSocket ?? file.apiSocket ?? "/run/flotilla/api.sock", apiTCPHost: tcpHost, apiTCPPort: tcpPort, apiToken: token,
-            labels: labelMap, portRange: range, advertiseAddress: advertise ?? file.advertiseAddress ?? "127.0.0.1:4647", cgroupParent: cgroupParent,
-            dev: dev, maxQueryWait: maxWait, cluster: cluster)
+            labels: labelMap, portRange: range, advertiseAddress: advertise ?? file.advertiseAddress ?? "127.0.0.1:4647",
+            heartbeatInterval: heartbeat, nodeDownTimeout: downTimeout, cgroupParent: cgroupParent, dev: dev, maxQueryWait: maxWait, cluster: cluster)
         logger.info("starting", metadata: ["node": "\(configuration.nodeName)", "state": "\(stateDirectory)", "dev": "\(dev)"])
-        let agent = try await Agent.make(configuration: configuration, logger: logger, registry: registry)
-        try await agent.run()
+        if cluster?.role == .client {
+            try await ClientAgent.make(configuration: configuration, logger: logger, registry: registry).run()
+        } else {
+            try await Agent.make(configuration: configuration, logger: logger, registry: registry).run()
+        }
+    }
+
+    /// A duration flag's value, which must be above zero.
+    func positiveDuration(_ text: String?, flag: String, example: String) throws -> Duration? {
+        guard let text else { return nil }
+        let duration: Duration
+        do {
+            duration = try DurationText.parse(text)
+        } catch {
+            throw ValidationError("\(flag) \(text) \(error.message)")
+        }
+        guard duration > .zero else { throw ValidationError("\(flag) \(text): give a duration above zero, e.g. \(example)") }
+        return duration
     }
 
     /// The cluster settings from the flags and the file, or nil for a single node.
@@ -154,12 +186,15 @@ struct Agentd: AsyncParsableCommand {
         let join = self.join ?? file.join
         guard bootstrap || join != nil else {
             if token != nil || file.joinToken != nil { throw ValidationError("--token is for --join HOST:PORT; give both") }
+            if server || file.server == true { throw ValidationError("--server is for --join HOST:PORT (a server that joins); the first server runs with --bootstrap") }
             return nil
         }
         guard !dev else { throw ValidationError("--dev runs a one-node cluster; leave it out with --bootstrap or --join") }
         guard !(bootstrap && join != nil) else {
             throw ValidationError("--bootstrap starts a new cluster and --join enters one; give one of them")
         }
+        let joinsAsServer = self.server || file.server == true
+        if bootstrap && self.server { throw ValidationError("--bootstrap makes a server already; leave --server out") }
         let advertise = self.advertise ?? file.advertiseAddress ?? "127.0.0.1:4647"
         guard let advertised = HostPort(advertise) else {
             throw ValidationError("--advertise \(advertise): write HOST:PORT, e.g. 10.0.0.1:4647")
@@ -188,7 +223,7 @@ struct Agentd: AsyncParsableCommand {
             lifetime = parsed
         }
         return ClusterSettings(
-            start: start, listenHost: listen.host, listenPort: listen.port, advertiseAddress: advertise, certificateLifetime: lifetime)
+            start: start, role: bootstrap || joinsAsServer ? .server : .client, listenHost: listen.host, listenPort: listen.port, advertiseAddress: advertise, certificateLifetime: lifetime)
     }
 }
 
@@ -207,12 +242,15 @@ struct AgentConfigFile: Codable {
     var joinToken: String?
     var clusterListen: String?
     var certificateLifetime: String?
+    var server: Bool?
+    var heartbeatInterval: String?
+    var nodeDownTimeout: String?
 
     static func load(_ path: String) throws -> AgentConfigFile {
         guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read the configuration file \(path)") }
         let known: Set<String> = [
             "nodeName", "stateDirectory", "apiSocket", "apiTCP", "tokenFile", "labels", "portRange", "advertiseAddress", "bootstrap", "join",
-            "joinToken", "clusterListen", "certificateLifetime",
+            "joinToken", "clusterListen", "certificateLifetime", "server", "heartbeatInterval", "nodeDownTimeout",
         ]
         if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             for key in object.keys where !known.contains(key) {

@@ -46,9 +46,14 @@ struct ClusterFormationTests {
     }
 
     static func server(_ name: String, port: Int, joining first: (port: Int, token: String)? = nil, extra: [String] = []) throws -> DevAgent {
+        try agent(name, port: port, joining: first, extra: extra)
+    }
+
+    /// A server (bootstrapping without `first`), or with `client` a client joining through `first`.
+    static func agent(_ name: String, port: Int, joining first: (port: Int, token: String)? = nil, client: Bool = false, extra: [String] = []) throws -> DevAgent {
         var arguments = ["--advertise", "127.0.0.1:\(port)", "--cluster-listen", "127.0.0.1:\(port)"] + extra
         if let first {
-            arguments += ["--join", "127.0.0.1:\(first.port)", "--token", first.token]
+            arguments += (client ? [] : ["--server"]) + ["--join", "127.0.0.1:\(first.port)", "--token", first.token]
         } else {
             arguments += ["--bootstrap"]
         }

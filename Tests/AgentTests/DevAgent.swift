@@ -53,6 +53,18 @@ final class DevAgent: @unchecked Sendable {
 
     /// Starts agentd and waits until its API answers.
     func start() throws {
+        try startWithoutWaiting()
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if (try? deployctl("version").output.contains("agentd ")) == true, try deployctl("nodes").output.contains(nodeName) { return }
+            guard process?.isRunning == true else { throw TestFailure("agentd exited: \(agentLog())") }
+            usleep(100_000)
+        }
+        throw TestFailure("agentd did not answer within 30 s: \(agentLog())")
+    }
+
+    /// Starts agentd (a client whose servers are all gone answers no API call).
+    func startWithoutWaiting() throws {
         let process = Process()
         process.executableURL = Self.binDirectory.appendingPathComponent("agentd")
         process.arguments = (dev ? ["--dev"] : []) + [
@@ -67,13 +79,6 @@ final class DevAgent: @unchecked Sendable {
         try process.run()
         self.process = process
         logHandle = log
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            if (try? deployctl("version").output.contains("agentd ")) == true, try deployctl("nodes").output.contains(nodeName) { return }
-            guard process.isRunning else { throw TestFailure("agentd exited: \(agentLog())") }
-            usleep(100_000)
-        }
-        throw TestFailure("agentd did not answer within 30 s: \(agentLog())")
     }
 
     func agentLog() -> String {

@@ -107,7 +107,7 @@ struct NetnsClusterTests {
         let token = try String(contentsOfFile: servers[0].directory + "/state/cluster/join-token", encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let first = try network.address(of: 1)
-        for server in servers.dropFirst() { try start(server, ["--join", "\(first):4647", "--token", token]) }
+        for server in servers.dropFirst() { try start(server, ["--server", "--join", "\(first):4647", "--token", token]) }
         for server in servers {
             do {
                 try Self.waitUntil("host \(server.host) to list three nodes") {

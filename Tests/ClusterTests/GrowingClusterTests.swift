@@ -78,7 +78,7 @@ struct GrowingClusterTests {
             let parts = request.advertiseAddress.split(separator: ":")
             _ = try await node.propose(Array("member \(id) \(request.nodeName) \(parts[0]) \(parts[1])".utf8))
             _ = try await node.proposeConfChange(ConfChange(.addLearner, id))
-            return id
+            return (id, [])
         }
     }
 

@@ -42,7 +42,7 @@ struct JoinTests {
         let nextID = Mutex<NodeID>(2)
         let authority = CountingAuthority(
             TokenJoinAuthority(ca: pki.ca, token: JoinToken.generate(caPin: pki.ca.pin)) { _ in
-                nextID.withLock { id in defer { id += 1 }; return id }
+                (nextID.withLock { id in defer { id += 1 }; return id }, [])
             })
         let received = CollectingReceiver()
         let transport = try ClusterTransport(

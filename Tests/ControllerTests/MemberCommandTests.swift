@@ -7,7 +7,8 @@ import Testing
 @Suite struct MemberCommandTests {
     @Test func membersAreRecordedUpdatedAndRemovedThroughTheLog() {
         var cluster = TestCluster()
-        #expect(cluster.state.nextMemberID == 1)
+        // Id 1 is the bootstrap server's, even before it recorded itself.
+        #expect(cluster.state.nextMemberID == 2)
         #expect(cluster.apply(.addMember(id: 1, name: "alpha", address: "10.0.0.1:7946")) == .memberUpdated(id: 1))
         #expect(cluster.apply(.addMember(id: 2, name: "beta", address: "10.0.0.2:7946")) == .memberUpdated(id: 2))
         #expect(cluster.state.nextMemberID == 3)
@@ -51,5 +52,19 @@ import Testing
         object.removeValue(forKey: "members")
         let old = try JSONSerialization.data(withJSONObject: object)
         #expect(try ClusterState.restore(from: Array(old)).members.isEmpty)
+    }
+
+    @Test func clientsAreMembersWithoutAnAddressAndKeepTheirRole() {
+        var cluster = TestCluster()
+        #expect(cluster.apply(.addMember(id: 1, name: "alpha", address: "10.0.0.1:7946")) == .memberUpdated(id: 1))
+        #expect(cluster.apply(.addMember(id: 2, name: "c1", address: "", role: .client)) == .memberUpdated(id: 2))
+        #expect(cluster.state.servers.map(\.id) == [1])
+        #expect(cluster.state.members[2]?.role == .client)
+        // A client's id cannot become a server's without leaving first.
+        let result = cluster.apply(.addMember(id: 2, name: "c1", address: "10.0.0.2:7946", role: .server))
+        #expect(result.error.map { "\($0)" }?.contains("is a client") == true, "\(result)")
+        // Snapshots from before roles existed read as servers.
+        let old = try? JSONDecoder().decode(MemberRecord.self, from: Data(#"{"id":3,"name":"x","address":"a:1","addedIndex":4}"#.utf8))
+        #expect(old?.role == .server)
     }
 }

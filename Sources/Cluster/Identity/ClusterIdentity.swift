@@ -112,15 +112,16 @@ public struct ClusterIdentity: Sendable {
 }
 
 extension ClusterIdentity {
-    /// Joins through `host:port` with `token` and saves the identity into `directory`.
+    /// Joins through `host:port` with `token` and saves the identity into `directory`; also
+    /// answers the servers the admitting server listed.
     public static func join(
         directory: String, host: String, port: Int, token: JoinToken, nodeName: String, role: JoinRequest.Role,
         advertiseAddress: String, timeout: Duration = .seconds(10)
-    ) async throws -> ClusterIdentity {
+    ) async throws -> (identity: ClusterIdentity, servers: [ClusterPeer]) {
         let joined = try await ClusterJoin.join(
             host: host, port: port, token: token, nodeName: nodeName, role: role, advertiseAddress: advertiseAddress, timeout: timeout)
         let identity = ClusterIdentity(nodeID: joined.nodeID, role: role, credentials: joined.credentials, ca: nil, joinToken: nil)
         try identity.save(to: directory)
-        return identity
+        return (identity, joined.servers)
     }
 }

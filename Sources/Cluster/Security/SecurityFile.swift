@@ -5,13 +5,14 @@ import Musl
 #endif
 import Raft
 
-/// Reading and durably replacing the small PEM files of the CA and of a node's credentials.
-/// Each failure names the call and the path (`rename "/var/lib/flotilla/tls/ca-key.pem": ...`).
-enum SecurityFile {
+/// Reading and durably replacing the small PEM files of the CA and of a node's credentials
+/// (and other small state an agent must not lose half of, such as a client's copy of its
+/// assignment). Each failure names the call and the path (`rename "/var/lib/flotilla/tls/ca-key.pem": ...`).
+public enum SecurityFile {
     /// Mode of certificates: anyone may read them.
     static let certificateMode: mode_t = 0o644
     /// Mode of private keys: the owner only (what ssh and kubeadm insist on).
-    static let privateKeyMode: mode_t = 0o600
+    public static let privateKeyMode: mode_t = 0o600
     /// Mode of a directory this code creates: it holds private keys.
     static let directoryMode: mode_t = 0o700
 
@@ -21,7 +22,7 @@ enum SecurityFile {
     }
 
     /// Creates `directory` (one level) with mode 0700 unless it exists.
-    static func makeDirectory(_ directory: String) throws(ClusterSecurityError) {
+    public static func makeDirectory(_ directory: String) throws(ClusterSecurityError) {
         if mkdir(directory, directoryMode) != 0, errno != EEXIST { throw failure("mkdir", directory) }
     }
 
@@ -30,7 +31,7 @@ enum SecurityFile {
     /// readable by others, not even for a moment), fsync it, rename it over the old one, then
     /// fsync the directory so that the rename itself survives a power cut (the same order as the
     /// Raft snapshots, DESIGN.md §1).
-    static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t) throws(ClusterSecurityError) {
+    public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t) throws(ClusterSecurityError) {
         let directory = directoryOf(path)
         let temporary = path + ".tmp"
         // A leftover from a crash may have any mode; start from nothing so O_EXCL can hold.

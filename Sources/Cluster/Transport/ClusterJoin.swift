@@ -21,6 +21,8 @@ public enum ClusterJoin {
     public struct Joined: Sendable {
         public var nodeID: NodeID
         public var credentials: NodeCredentials
+        /// The cluster's servers, as the admitting server knew them.
+        public var servers: [ClusterPeer]
     }
 
     /// Joins through the server at `host:port`. The server's certificate chain must hold the
@@ -75,11 +77,11 @@ public enum ClusterJoin {
         switch response {
         case .refused(let reason):
             throw JoinError(description: "the server at \(host):\(port) refused the join: \(reason)", isFinal: true)
-        case .admitted(let nodeID, let certificateDER):
+        case .admitted(let nodeID, let certificateDER, let servers):
             guard let target = verified.withLock({ $0 }) else { throw JoinError(description: "answered before the server was verified") }
             do {
                 let credentials = try request.credentials(issuedCertificateDER: certificateDER, caCertificate: target.caCertificate, now: Date())
-                return Joined(nodeID: nodeID, credentials: credentials)
+                return Joined(nodeID: nodeID, credentials: credentials, servers: servers)
             } catch {
                 throw JoinError(description: "the certificate the server sent is not usable: \(error)")
             }
@@ -111,7 +113,7 @@ extension ClusterJoin {
         switch response {
         case .refused(let reason):
             throw JoinError(description: "the server at \(host):\(port) refused the renewal: \(reason)")
-        case .admitted(_, let certificateDER):
+        case .admitted(_, let certificateDER, _):
             do {
                 return try request.credentials(issuedCertificateDER: certificateDER, caCertificate: credentials.caCertificate, now: Date())
             } catch {

@@ -215,7 +215,7 @@ final class TransportCore: Sendable {
                 let link = links[peer.id] ?? PeerLink(peer: peer, configuration: configuration)
                 links[peer.id] = link
                 link.peer = peer
-                if link.markListed(dialed: localID < peer.id) { toDial.append(link) }
+                if link.markListed(dialed: configuration.dialsEveryPeer || localID < peer.id) { toDial.append(link) }
             }
             let removed = links.values.filter { !keep.contains($0.peer.id) && $0.isListed }
             for link in removed { links.removeValue(forKey: link.peer.id) }

@@ -15,9 +15,9 @@ public protocol JoinAuthority: Sendable {
 /// The authority of an agent that holds the cluster CA: the request must carry the current
 /// join token; the certificate names the node, for the request's key, signed now for
 /// `certificateLifetime`. `assignNodeID` records the new member (through Raft, in the agent)
-/// and answers its id; its error refuses the join with the error as the reason.
+/// and answers its id and the servers; its error refuses the join with the error as the reason.
 public final class TokenJoinAuthority: JoinAuthority {
-    public typealias AssignNodeID = @Sendable (_ request: JoinRequest) async throws -> NodeID
+    public typealias AssignNodeID = @Sendable (_ request: JoinRequest) async throws -> (id: NodeID, servers: [ClusterPeer])
 
     private let ca: ClusterCA
     private let currentToken: Mutex<JoinToken>
@@ -53,7 +53,8 @@ public final class TokenJoinAuthority: JoinAuthority {
             return .refused(reason: "\(error)")
         }
         do {
-            return .admitted(nodeID: try await assignNodeID(request), certificateDER: certificate)
+            let (id, servers) = try await assignNodeID(request)
+            return .admitted(nodeID: id, certificateDER: certificate, servers: servers)
         } catch {
             return .refused(reason: "\(error)")
         }

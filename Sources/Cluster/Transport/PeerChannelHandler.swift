@@ -176,7 +176,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
         let channel = context.channel
         promise.futureResult.whenSuccess { response in
             switch response {
-            case .admitted(let nodeID, _):
+            case .admitted(let nodeID, _, _):
                 logger.notice("granted \(what)", metadata: ["node": "\(node)", "id": "\(nodeID)", "from": "\(remote)"])
             case .refused(let reason):
                 logger.warning("refused \(what)", metadata: ["node": "\(node)", "from": "\(remote)", "reason": "\(reason)"])

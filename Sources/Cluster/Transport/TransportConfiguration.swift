@@ -68,6 +68,9 @@ public struct TransportConfiguration: Sendable {
     public var reconnectMaximum: Duration
     /// How long a dial may take, TLS handshake included.
     public var connectTimeout: Duration
+    /// Dial every listed peer, not only those with a higher id: a client agent, which servers
+    /// never list and never dial, keeps its own connections to them.
+    public var dialsEveryPeer = false
 
     public init(
         localID: NodeID, localName: String, listenHost: String = "0.0.0.0", listenPort: Int, tls: ClusterTLSMaterial,

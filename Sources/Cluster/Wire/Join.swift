@@ -69,7 +69,9 @@ public enum JoinResponse: Sendable, Hashable {
 
     /// Admitted: the Raft id the cluster gave the node and its certificate (DER). The CA is
     /// not sent: the joining agent trusts only the one its token pins.
-    case admitted(nodeID: NodeID, certificateDER: [UInt8])
+    /// A join's answer also lists the servers, so that a client knows whom to follow (the
+    /// names their certificates must carry); a renewal's lists none.
+    case admitted(nodeID: NodeID, certificateDER: [UInt8], servers: [ClusterPeer] = [])
     /// Refused, with a reason for the joining agent's operator.
     case refused(reason: String)
 
@@ -77,10 +79,17 @@ public enum JoinResponse: Sendable, Hashable {
         var payload = ByteBuffer()
         payload.writeInteger(Self.version)
         switch self {
-        case .admitted(let nodeID, let certificateDER):
+        case .admitted(let nodeID, let certificateDER, let servers):
             payload.writeInteger(UInt8(0))
             payload.writeInteger(nodeID)
             payload.writeLongBytes(certificateDER)
+            payload.writeInteger(UInt16(min(servers.count, Int(UInt16.max))))
+            for server in servers.prefix(Int(UInt16.max)) {
+                payload.writeInteger(server.id)
+                payload.writeShortString(server.name)
+                payload.writeShortString(server.host)
+                payload.writeInteger(UInt16(clamping: server.port))
+            }
         case .refused(let reason):
             payload.writeInteger(UInt8(1))
             payload.writeShortString(String(reason.utf8.prefix(4096)) ?? "refused")
@@ -98,7 +107,19 @@ public enum JoinResponse: Sendable, Hashable {
             guard let nodeID = payload.readInteger(as: UInt64.self), nodeID != 0 else {
                 throw .malformed(kind: .joinResponse, reason: "no node id")
             }
-            self = .admitted(nodeID: nodeID, certificateDER: try payload.readLongBytes(kind: .joinResponse, field: "the certificate"))
+            let certificate = try payload.readLongBytes(kind: .joinResponse, field: "the certificate")
+            guard let count = payload.readInteger(as: UInt16.self) else {
+                throw .malformed(kind: .joinResponse, reason: "no server count")
+            }
+            var servers: [ClusterPeer] = []
+            for _ in 0..<count {
+                guard let id = payload.readInteger(as: UInt64.self) else { throw .malformed(kind: .joinResponse, reason: "a server without an id") }
+                let name = try payload.readShortString(kind: .joinResponse, field: "a server's name")
+                let host = try payload.readShortString(kind: .joinResponse, field: "a server's host")
+                guard let port = payload.readInteger(as: UInt16.self) else { throw .malformed(kind: .joinResponse, reason: "a server without a port") }
+                servers.append(ClusterPeer(id: id, name: name, host: host, port: Int(port)))
+            }
+            self = .admitted(nodeID: nodeID, certificateDER: certificate, servers: servers)
         case 1:
             self = .refused(reason: try payload.readShortString(kind: .joinResponse, field: "the reason"))
         default:

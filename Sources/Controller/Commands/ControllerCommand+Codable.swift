@@ -9,7 +9,7 @@ extension ControllerCommand: Codable {
 
     private enum CodingKeys: String, CodingKey {
         case type, manifest, expectedRevision, application, service, replicas, node, registration
-        case lastHeartbeatSeen, draining, plan, reports, memberID, address
+        case lastHeartbeatSeen, draining, plan, reports, memberID, address, role
     }
 
     public init(from decoder: any Decoder) throws {
@@ -50,7 +50,8 @@ extension ControllerCommand: Codable {
         case .addMember:
             self = .addMember(
                 id: try container.decode(UInt64.self, forKey: .memberID), name: try container.decode(String.self, forKey: .node),
-                address: try container.decode(String.self, forKey: .address))
+                address: try container.decode(String.self, forKey: .address),
+                role: try container.decodeIfPresent(MemberRole.self, forKey: .role) ?? .server)
         case .removeMember:
             self = .removeMember(id: try container.decode(UInt64.self, forKey: .memberID))
         }
@@ -100,8 +101,9 @@ extension ControllerCommand: Codable {
             try container.encode(Kind.reportInstanceStatus, forKey: .type)
             try container.encode(node, forKey: .node)
             try container.encode(reports, forKey: .reports)
-        case .addMember(let id, let name, let address):
+        case .addMember(let id, let name, let address, let role):
             try container.encode(Kind.addMember, forKey: .type)
+            if role != .server { try container.encode(role, forKey: .role) }
             try container.encode(id, forKey: .memberID)
             try container.encode(name, forKey: .node)
             try container.encode(address, forKey: .address)

@@ -15,7 +15,8 @@ public enum ControllerCommand: Sendable, Hashable {
     case restartService(ServiceKey)
     /// Adds a node or updates what it reported; brings it back up if it was down.
     case registerNode(NodeRegistration)
-    /// The node is alive.
+    /// The node is alive again: committed by the leader when a node it had marked down is
+    /// heard from (heartbeats themselves stay in the leader's memory, never in the log).
     case nodeHeartbeat(node: String)
     /// The node missed its heartbeats: its instances are lost. Refused when the node's last
     /// heartbeat is no longer `lastHeartbeatSeen` (it came back while the leader decided).
@@ -28,7 +29,7 @@ public enum ControllerCommand: Sendable, Hashable {
     case reportInstanceStatus(node: String, reports: [InstanceStatusReport])
     /// Records a server member (a joining server, before it enters Raft as a learner), or
     /// its new address.
-    case addMember(id: UInt64, name: String, address: String)
+    case addMember(id: UInt64, name: String, address: String, role: MemberRole = .server)
     /// Forgets a server member removed from Raft.
     case removeMember(id: UInt64)
 }

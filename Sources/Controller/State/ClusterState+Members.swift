@@ -1,18 +1,21 @@
 extension ClusterState {
-    /// Records a server member, or updates its address. Refused when the id belongs to another
+    /// Records a member, or updates its address. Refused when the id belongs to another
     /// name or the name to another id: two joins that picked the same id at once, or a second
     /// server under a name already taken.
-    mutating func addMember(id: UInt64, name: String, address: String, at index: UInt64) throws(ControllerError) -> CommandResult {
+    mutating func addMember(id: UInt64, name: String, address: String, role: MemberRole, at index: UInt64) throws(ControllerError) -> CommandResult {
         guard id != 0 else { throw .memberConflict("member id 0 is not an id (ids start at 1)") }
-        guard !name.isEmpty, !address.isEmpty else { throw .memberConflict("member \(id) needs a name and an address") }
+        guard !name.isEmpty, role == .client || !address.isEmpty else { throw .memberConflict("member \(id) needs a name and an address") }
         if let existing = members[id], existing.name != name {
             throw .memberConflict("member id \(id) is \(existing.name), not \(name)")
         }
         if let holder = members.values.first(where: { $0.name == name && $0.id != id }) {
             throw .memberConflict("the name \(name) is member \(holder.id)'s")
         }
+        if let existing = members[id], existing.role != role {
+            throw .memberConflict("member \(id) (\(name)) is a \(existing.role.rawValue); remove it before it joins as a \(role.rawValue)")
+        }
         if members[id]?.address == address { return .memberUpdated(id: id) }
-        members[id] = MemberRecord(id: id, name: name, address: address, addedIndex: members[id]?.addedIndex ?? index)
+        members[id] = MemberRecord(id: id, name: name, address: address, addedIndex: members[id]?.addedIndex ?? index, role: role)
         lastChangeIndex = index
         return .memberUpdated(id: id)
     }
@@ -24,6 +27,13 @@ extension ClusterState {
         return .memberRemoved(id: id)
     }
 
-    /// The id a new member would get now: one past the highest ever recorded here.
-    public var nextMemberID: UInt64 { (members.keys.max() ?? 0) + 1 }
+    /// The id a new member would get now: one past the highest recorded here, and never 1,
+    /// the bootstrap server's (which records itself only once it leads: a join that comes
+    /// before must not take its id).
+    public var nextMemberID: UInt64 { max(members.keys.max() ?? 0, 1) + 1 }
+}
+
+extension ClusterState {
+    /// The servers among the members: the Raft group's peers.
+    public var servers: [MemberRecord] { members.values.filter { $0.role == .server }.sorted { $0.id < $1.id } }
 }

@@ -52,8 +52,8 @@ public struct ClusterState: Sendable, Hashable {
                 return commitPlan(plan, at: index, time: time)
             case .reportInstanceStatus(let node, let reports):
                 return try recordStatus(from: node, reports, at: index, time: time)
-            case .addMember(let id, let name, let address):
-                return try addMember(id: id, name: name, address: address, at: index)
+            case .addMember(let id, let name, let address, let role):
+                return try addMember(id: id, name: name, address: address, role: role, at: index)
             case .removeMember(let id):
                 return try removeMember(id: id, at: index)
             }
@@ -93,12 +93,6 @@ public struct ClusterState: Sendable, Hashable {
             let application = try? ManifestDecoder.decode(Array(revision.manifestJSON.utf8))
         else { return nil }
         return application.service(named: instance.service.service)
-    }
-
-    /// Ready nodes whose last heartbeat is older than `timeout` at `now`: what the leader's
-    /// failure detector proposes ``ControllerCommand/markNodeDown(node:lastHeartbeatSeen:)`` for.
-    public func nodesMissingHeartbeat(at now: Timestamp, timeout: Duration) -> [NodeRecord] {
-        nodes.values.filter { !$0.isDown && now.duration(since: $0.lastHeartbeat) > timeout }.sorted { $0.name < $1.name }
     }
 
     /// Whether the node an instance is on is gone or down, or the instance was lost with it:

@@ -1,0 +1,47 @@
+import Hummingbird
+import Supervisor
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The API's listeners, the same on every kind of agent: the root-only unix socket, and TCP
+/// when configured (which needs the bearer token).
+enum APIListeners {
+    /// `router(token)` builds the router for one listener: no token on the socket, which its
+    /// permissions guard.
+    static func services(
+        configuration: AgentConfiguration, logger: Logger, readyStatus: String,
+        router: (_ token: String?) throws -> Router<BasicRequestContext>
+    ) throws -> [any Service] {
+        try APISocket.prepare(configuration.apiSocketPath)
+        let socketPath = configuration.apiSocketPath
+        // Hummingbird sets metadata on this logger for every request (see
+        // `DeferredMetadataLogHandler`).
+        var apiLogger = logger
+        apiLogger.handler = DeferredMetadataLogHandler(wrapping: logger.handler)
+        var services: [any Service] = [
+            Application(
+                router: try router(nil),
+                configuration: ApplicationConfiguration(address: .unixDomainSocket(path: socketPath), serverName: "agentd"),
+                onServerRunning: { _ in
+                    // Root-only (DESIGN.md §7): the directory is 0700 already; the socket too.
+                    chmod(socketPath, 0o600)
+                    logger.info("API listening", metadata: ["socket": "\(socketPath)"])
+                    _ = SystemdNotifier().ready(status: readyStatus)
+                },
+                logger: apiLogger)
+        ]
+        if let host = configuration.apiTCPHost, let port = configuration.apiTCPPort {
+            guard let token = configuration.apiToken, !token.isEmpty else {
+                throw AgentError.configuration("the TCP API needs a token: give --token-file (requests then need `Authorization: Bearer <token>`)")
+            }
+            services.append(Application(
+                router: try router(token),
+                configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "agentd"), logger: apiLogger))
+        }
+        return services
+    }
+}

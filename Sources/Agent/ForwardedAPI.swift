@@ -1,0 +1,126 @@
+import AgentAPI
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+
+/// An API request a client agent passes to a server (a client keeps no copy of the state to
+/// answer from), and the server's answer, as they travel in a call.
+struct ForwardedHTTPRequest: Sendable, Codable {
+    var method: String
+    /// Path and query.
+    var target: String
+    var headers: [[String]]
+    var body: Data
+}
+
+struct ForwardedHTTPResponse: Sendable, Codable {
+    var status: Int
+    var headers: [[String]]
+    var body: Data
+}
+
+/// The context of a request that came over the cluster channel rather than a socket of this
+/// agent's own.
+struct ForwardedRequestContext: RequestContext {
+    struct Source: RequestContextSource {
+        let logger: Logger
+    }
+
+    var coreContext: CoreRequestContextStorage
+
+    init(source: Source) {
+        coreContext = CoreRequestContextStorage(source: source)
+    }
+}
+
+/// A server's side: runs forwarded requests through its own API, as if they had come on its
+/// unix socket (the caller proved with its certificate that it is an agent of the cluster).
+final class ForwardedAPIResponder: Sendable {
+    private let responder = Deferred<RouterResponder<ForwardedRequestContext>>()
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    /// The API to answer with, once the agent has built it.
+    func serve(_ api: APIContext) throws {
+        responder.set(try APIRouter.router(api, token: nil, context: ForwardedRequestContext.self).buildResponder())
+    }
+
+    func answer(_ forwarded: ForwardedHTTPRequest) async throws -> ForwardedHTTPResponse {
+        guard let responder = responder.value else {
+            throw APIError(code: APIErrorCode.noLeader, message: "this server is still starting; retry in a moment")
+        }
+        var fields = HTTPFields()
+        for pair in forwarded.headers where pair.count == 2 {
+            if let name = HTTPField.Name(pair[0]) { fields.append(HTTPField(name: name, value: pair[1])) }
+        }
+        let head = HTTPRequest(method: HTTPRequest.Method(forwarded.method) ?? .get, scheme: nil, authority: nil, path: forwarded.target, headerFields: fields)
+        let request = Request(head: head, body: HummingbirdCore.RequestBody(buffer: ByteBuffer(bytes: forwarded.body)))
+        let response = try await responder.respond(to: request, context: ForwardedRequestContext(source: .init(logger: logger)))
+        let collected = CollectedBody()
+        try await response.body.write(CollectingWriter(collected: collected))
+        return ForwardedHTTPResponse(
+            status: response.status.code, headers: response.headers.map { [$0.name.rawName, $0.value] }, body: collected.data)
+    }
+}
+
+/// Where ``CollectingWriter`` puts what the body writes.
+private final class CollectedBody: @unchecked Sendable {
+    // Written by one body writer at a time, read after it finished.
+    var data = Data()
+}
+
+private struct CollectingWriter: ResponseBodyWriter {
+    let collected: CollectedBody
+
+    mutating func write(_ buffer: ByteBuffer) async throws {
+        collected.data.append(contentsOf: buffer.readableBytesView)
+    }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
+}
+
+/// A client's side: every API request on its socket goes to a server over the cluster
+/// channel, and the server's answer comes back as it was given. Streams (event streams, log
+/// follow) cannot be relayed this way and are refused with where to go instead.
+struct APIForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: BearerToken?
+    let forward: @Sendable (ForwardedHTTPRequest) async throws -> ForwardedHTTPResponse
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            try token?.authorize(request)
+            let query = request.uri.queryParameters
+            if query["stream"] == "true" || query["follow"] == "true" {
+                throw APIError(
+                    code: APIErrorCode.badRequest,
+                    message: "this agent is a client: it relays requests to a server but not streams; send streaming requests to a server's API")
+            }
+            var request = request
+            let body: ByteBuffer
+            do {
+                body = try await request.collectBody(upTo: RequestBody.limitBytes)
+            } catch is NIOTooManyBytesError {
+                throw RequestBody.tooLarge
+            }
+            let forwarded = ForwardedHTTPRequest(
+                method: request.method.rawValue, target: request.uri.description,
+                headers: request.headers.filter { $0.name != .authorization }.map { [$0.name.rawName, $0.value] }, body: Data(buffer: body))
+            let answer = try await forward(forwarded)
+            var headers = HTTPFields()
+            for pair in answer.headers where pair.count == 2 {
+                if let name = HTTPField.Name(pair[0]) { headers.append(HTTPField(name: name, value: pair[1])) }
+            }
+            return Response(status: HTTPResponse.Status(code: answer.status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(data: answer.body)))
+        } catch let error as APIError {
+            return APIErrorResponse.response(error)
+        } catch {
+            return APIErrorResponse.response(APIError(code: APIErrorCode.noLeader, message: "no server answered this client's request: \(error)"))
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import AgentAPI
+import Controller
+import Manifest
+
+/// What a node worker runs: its node's instances, and the service each one that should run
+/// runs.
+struct NodeWork: Sendable {
+    var instances: [InstanceRecord]
+    var services: [InstanceID: Service]
+}
+
+/// How a node worker reaches the cluster: a server's worker uses its own replica
+/// (``ReplicaNodeControl``); a client's follows the servers (``ServerFollower``).
+protocol NodeControl: Sendable {
+    /// Registers the node (again, after an agent restart or when the cluster forgot it).
+    func register(_ registration: NodeRegistration) async throws
+    /// Tells the leader the node is alive; false when the cluster does not know the node.
+    func heartbeat(node: String) async throws -> Bool
+    /// Commits status reports on the node's instances.
+    func report(node: String, _ reports: [InstanceStatusReport]) async throws
+    /// What the node should run now; nil while there is no copy of the state to go by (a
+    /// worker then leaves what runs alone rather than stop it).
+    func work(of node: String) async -> NodeWork?
+    /// Returns once the work may have changed since `version` (or after `timeout`), with the
+    /// version now.
+    func waitForChange(after version: UInt64, timeout: Duration) async -> UInt64
+}
+
+/// A server's node worker: its own replica of the state, writes through Raft.
+struct ReplicaNodeControl: NodeControl {
+    let gateway: ClusterGateway
+
+    func register(_ registration: NodeRegistration) async throws {
+        let (result, _) = try await gateway.submit(.registerNode(registration))
+        if let error = result.error { throw error }
+    }
+
+    func heartbeat(node: String) async throws -> Bool {
+        try await gateway.heartbeat(node: node)
+    }
+
+    func report(node: String, _ reports: [InstanceStatusReport]) async throws {
+        _ = try await gateway.submit(.reportInstanceStatus(node: node, reports: reports))
+    }
+
+    func work(of node: String) async -> NodeWork? {
+        try? await gateway.read { state in
+            let mine = state.instances(on: node)
+            var services: [InstanceID: Service] = [:]
+            for instance in mine where instance.desiredState == .run {
+                services[instance.id] = state.manifest(of: instance)
+            }
+            return NodeWork(instances: mine, services: services)
+        }
+    }
+
+    func waitForChange(after version: UInt64, timeout: Duration) async -> UInt64 {
+        await gateway.feed.wait(after: version, timeout: timeout)
+    }
+}

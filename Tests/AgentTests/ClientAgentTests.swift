@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Client agents (`agentd --join HOST:PORT --token T` without `--server`) on loopback: they run
+/// the instances placed on them from a copy of their assignment they follow from the servers,
+/// relay the API to a server, keep running through the loss of every server, and are replaced
+/// when they go silent. (The network-namespace version is in `NetnsClusterTests`.)
+@Suite(.dedicatedThread, .timeLimit(.minutes(5)))
+struct ClientAgentTests {
+    /// A service pinned to `node`, `replicas` instances of a shell loop.
+    static func pinned(_ name: String, to node: String, replicas: Int) -> String {
+        """
+        {"name": "\(name)", "services": [{"name": "loop", "command": ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"],
+          "replicas": \(replicas), "resources": {"cpu": 0.05, "memory": "8Mi"},
+          "placement": {"constraints": [{"attribute": "node.name", "operator": "=", "value": "\(node)"}]}}]}
+        """
+    }
+
+    /// The ids of running instances `agent` lists on `node`, from `deployctl status -o json`.
+    static func running(_ agent: DevAgent, on node: String, application: String) throws -> [String: Int] {
+        let output = try agent.deployctl("status", application, "-o", "json").output
+        guard let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
+            let instances = object["instances"] as? [[String: Any]]
+        else { return [:] }
+        var pids: [String: Int] = [:]
+        for instance in instances where instance["node"] as? String == node && ["running", "healthy"].contains(instance["status"] as? String ?? "") {
+            if let id = instance["id"] as? String { pids[id] = instance["mainPID"] as? Int ?? 0 }
+        }
+        return pids
+    }
+
+    static func isAlive(_ pid: Int) -> Bool { pid > 0 && kill(pid_t(pid), 0) == 0 }
+
+    @Test("a client runs what is placed on it, relays the API, keeps its services through the loss of every server and its own restart, and picks up changes when a server returns")
+    func clientSurvivesTheLossOfEveryServer() throws {
+        let port = try ClusterFormationTests.freePort()
+        let server = try ClusterFormationTests.agent("alpha", port: port)
+        defer { server.shutdown() }
+        let token = try String(contentsOfFile: server.stateDirectory + "/state/cluster/join-token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let client = try ClusterFormationTests.agent("c1", port: try ClusterFormationTests.freePort(), joining: (port, token), client: true)
+        defer { client.shutdown() }
+        // The API on the client is the cluster's (relayed to a server); it lists it as a client.
+        let members = try client.deployctl("cluster", "members").output
+        #expect(members.contains("c1") && members.contains("client"), "\(members)")
+        let applied = try client.deployctl("apply", "-f", "-", "--timeout", "60s", input: Self.pinned("pinned", to: "c1", replicas: 2))
+        #expect(applied.status == 0, "\(applied.output)\(applied.error)\n\(client.agentLog())")
+        var pids: [String: Int] = [:]
+        try server.waitUntil("two instances running on the client", timeout: 30) {
+            pids = try Self.running(server, on: "c1", application: "pinned")
+            return pids.count == 2 && pids.values.allSatisfy(Self.isAlive)
+        }
+
+        // Every server gone: the client's services keep running, also after the client restarts.
+        server.kill9()
+        Thread.sleep(forTimeInterval: 2)
+        #expect(pids.values.allSatisfy(Self.isAlive), "the client stopped its services when the servers went away")
+        client.kill9()
+        try client.startWithoutWaiting()
+        Thread.sleep(forTimeInterval: 3)
+        #expect(pids.values.allSatisfy(Self.isAlive), "a restarted client stopped its services while no server answered")
+        #expect(client.agentLog().contains("running from the saved assignment"), "\(client.agentLog())")
+
+        // The server returns on its state: the client reconnects and follows a change.
+        try server.start()
+        try client.waitUntil("the client's API answering again", timeout: 30) { try client.deployctl("nodes").status == 0 }
+        let scaled = try client.deployctl("scale", "pinned/loop", "3")
+        #expect(scaled.status == 0, "\(scaled.output)\(scaled.error)")
+        try server.waitUntil("three instances running on the client", timeout: 30) {
+            try Self.running(server, on: "c1", application: "pinned").count == 3
+        }
+        // The first two were never restarted.
+        let now = try Self.running(server, on: "c1", application: "pinned")
+        for (id, pid) in pids { #expect(now[id] == pid, "\(id) was restarted: \(pid) → \(now[id] ?? 0)") }
+        #expect(try client.deployctl("delete", "pinned").status == 0)
+    }
+}
