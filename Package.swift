@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "Raft", targets: ["Raft"]),
         .library(name: "Supervisor", targets: ["Supervisor"]),
         .library(name: "Controller", targets: ["Controller"]),
+        // For the benchmarks, which simulate many agents against real servers.
+        .library(name: "Cluster", targets: ["Cluster"]),
         .executable(name: "deployctl", targets: ["deployctl"]),
         .executable(name: "agentd", targets: ["agentd"]),
     ],
