@@ -33,7 +33,8 @@ public struct LeaderLoop: Sendable {
             ledTerm = raft.term
             let plan: Plan
             do {
-                plan = try await gateway.read { state in Scheduler().schedule(state, for: .all) }
+                let now = ClusterGateway.now()
+                plan = try await gateway.read { state in Scheduler().schedule(state, for: .all, at: now) }
             } catch {
                 continue
             }

@@ -125,6 +125,13 @@ public final class NodeWorker: Sendable {
     func reconcileOnce() async {
         guard let work = await control.work(of: registration.name) else { return }
         let (mine, services) = (work.instances, work.services)
+        // The cluster marked these lost while it could not hear this node, which still runs
+        // them: say again how they are, even if that was said before.
+        for instance in mine where instance.status == .lost && instance.desiredState == .run {
+            guard let supervised = supervisor.instance(instance.id) else { continue }
+            reported.withLock { _ = $0.removeValue(forKey: instance.id) }
+            Task { self.enqueue(Self.report(instance.id, await supervised.status(), event: nil)) }
+        }
         let wanted = Set(mine.filter { $0.desiredState == .run && !$0.status.isTerminal }.map(\.id))
         let known = Set(mine.map(\.id))
         let stopping = mine.filter { $0.desiredState == .stop && $0.status != .stopped }

@@ -34,6 +34,13 @@ struct ClientAgentTests {
         return pids
     }
 
+    /// A node's status word as `agent` lists it.
+    static func nodeStatus(_ agent: DevAgent, _ name: String) throws -> String? {
+        let output = try agent.deployctl("nodes", "-o", "json").output
+        let nodes = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] ?? []
+        return nodes.first { $0["name"] as? String == name }?["status"] as? String
+    }
+
     static func isAlive(_ pid: Int) -> Bool { pid > 0 && kill(pid_t(pid), 0) == 0 }
 
     @Test("a client runs what is placed on it, relays the API, keeps its services through the loss of every server and its own restart, and picks up changes when a server returns")
@@ -78,5 +85,76 @@ struct ClientAgentTests {
         let now = try Self.running(server, on: "c1", application: "pinned")
         for (id, pid) in pids { #expect(now[id] == pid, "\(id) was restarted: \(pid) → \(now[id] ?? 0)") }
         #expect(try client.deployctl("delete", "pinned").status == 0)
+    }
+
+    @Test("a client that goes silent is marked down; its instance is replaced once the service's lostAfter has passed, not before, and stopped on the client when it returns")
+    func aSilentClientsInstancesAreReplacedAfterTheGraceAndStoppedOnItsReturn() throws {
+        let liveness = ["--heartbeat-interval", "500ms", "--node-down-timeout", "3s"]
+        let port = try ClusterFormationTests.freePort()
+        let server = try ClusterFormationTests.agent("alpha", port: port, extra: liveness)
+        defer { server.shutdown() }
+        let token = try String(contentsOfFile: server.stateDirectory + "/state/cluster/join-token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let first = try ClusterFormationTests.agent("c1", port: try ClusterFormationTests.freePort(), joining: (port, token), client: true, extra: liveness)
+        defer { first.shutdown() }
+        let manifest = """
+            {"name": "graced", "services": [{"name": "loop", "command": ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"],
+              "replicas": 1, "resources": {"cpu": 0.05, "memory": "8Mi"}, "disconnect": {"lostAfter": "6s"},
+              "placement": {"constraints": [{"attribute": "node.name", "operator": "!=", "value": "alpha"}]}}]}
+            """
+        #expect(try server.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest).status == 0)
+        var original: [String: Int] = [:]
+        try server.waitUntil("the instance running on c1", timeout: 30) {
+            original = try Self.running(server, on: "c1", application: "graced")
+            return original.count == 1
+        }
+        let second = try ClusterFormationTests.agent("c2", port: try ClusterFormationTests.freePort(), joining: (port, token), client: true, extra: liveness)
+        defer { second.shutdown() }
+
+        // c1 freezes (its services run on): marked down after 3 s, its instance lost.
+        let frozen = try #require(first.processIdentifier)
+        kill(frozen, SIGSTOP)
+        defer { kill(frozen, SIGCONT) }
+        try server.waitUntil("c1 marked down", timeout: 20) { try Self.nodeStatus(server, "c1") == "down" }
+        let markedDown = Date()
+        // Within the 6 s grace nothing replaces it.
+        while Date().timeIntervalSince(markedDown) < 4 {
+            #expect(try Self.running(server, on: "c2", application: "graced").isEmpty, "replaced within the grace")
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        try server.waitUntil("the instance replaced on c2", timeout: 30) {
+            try Self.running(server, on: "c2", application: "graced").count == 1
+        }
+        let (id, pid) = try #require(original.first)
+        #expect(Self.isAlive(pid), "c1's process should still run while c1 is frozen")
+
+        // c1 comes back: it stops the instance that was replaced, and the service runs once.
+        kill(frozen, SIGCONT)
+        try first.waitUntil("c1 stopping \(id)", timeout: 30) { !Self.isAlive(pid) }
+        try server.waitUntil("c1 ready again", timeout: 20) { try Self.nodeStatus(server, "c1") == "ready" }
+        #expect(try Self.running(server, on: "c1", application: "graced").isEmpty)
+        #expect(try Self.running(server, on: "c2", application: "graced").count == 1)
+    }
+
+    @Test("heartbeats are not Raft entries: with a server and a client heartbeating twice a second, the log does not move while nothing changes")
+    func heartbeatsLeaveTheLogAlone() throws {
+        struct Status: Decodable { var index: Int }
+        let liveness = ["--heartbeat-interval", "500ms", "--node-down-timeout", "3s"]
+        let port = try ClusterFormationTests.freePort()
+        let server = try ClusterFormationTests.agent("alpha", port: port, extra: liveness)
+        defer { server.shutdown() }
+        let token = try String(contentsOfFile: server.stateDirectory + "/state/cluster/join-token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let client = try ClusterFormationTests.agent("c1", port: try ClusterFormationTests.freePort(), joining: (port, token), client: true, extra: liveness)
+        defer { client.shutdown() }
+        #expect(try server.deployctl("apply", "-f", "-", "--timeout", "60s", input: Self.pinned("quiet", to: "c1", replicas: 1)).status == 0)
+        try server.waitUntil("the instance running", timeout: 30) { try Self.running(server, on: "c1", application: "quiet").count == 1 }
+        Thread.sleep(forTimeInterval: 1)
+        let before = try server.get("/v1/status", as: Status.self).index
+        Thread.sleep(forTimeInterval: 5)
+        let after = try server.get("/v1/status", as: Status.self).index
+        #expect(after == before, "\(after - before) entries committed in 5 s with nothing changing")
+        // And both nodes are still up: the heartbeats did arrive.
+        #expect(try Self.nodeStatus(server, "c1") == "ready" && Self.nodeStatus(server, "alpha") == "ready")
     }
 }

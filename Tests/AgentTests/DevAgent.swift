@@ -81,6 +81,9 @@ final class DevAgent: @unchecked Sendable {
         logHandle = log
     }
 
+    /// The agent's pid while it runs.
+    var processIdentifier: pid_t? { process.map { $0.processIdentifier } }
+
     func agentLog() -> String {
         (try? String(contentsOfFile: stateDirectory + "/agentd.log", encoding: .utf8)).map { String($0.suffix(4000)) } ?? ""
     }

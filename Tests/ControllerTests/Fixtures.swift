@@ -67,8 +67,8 @@ struct TestCluster {
 
     /// Schedules an evaluation and commits the plan; returns both.
     @discardableResult
-    mutating func schedule(_ evaluation: Evaluation = .all) -> (plan: Plan, outcome: PlanOutcome) {
-        let plan = scheduler.schedule(state, for: evaluation)
+    mutating func schedule(_ evaluation: Evaluation = .all, at time: Timestamp? = nil) -> (plan: Plan, outcome: PlanOutcome) {
+        let plan = scheduler.schedule(state, for: evaluation, at: time)
         guard case .planCommitted(let outcome) = apply(.commitPlan(plan)) else {
             Issue.record("a plan commit was not applied as a plan")
             return (plan, PlanOutcome())

@@ -135,6 +135,46 @@ struct ReconcilerTests {
         #expect(cluster.live(key).count == 4)
     }
 
+    @Test func lostInstancesKeepTheirSlotsForTheirServicesLostAfterThenAreReplaced() throws {
+        var cluster = TestCluster(nodes: [makeNode("a"), makeNode("b")])
+        var service = makeService("s", replicas: 4)
+        service.disconnect = DisconnectPolicy(lostAfter: .seconds(60))
+        cluster.apply(makeApplication("app", service))
+        cluster.converge()
+        let onA = Set(cluster.state.instances(on: "a").map(\.id))
+        #expect(onA.count == 2)
+        cluster.apply(.markNodeDown(node: "a", lastHeartbeatSeen: nil))
+        let downAt = cluster.now
+        // Within the grace: nothing is stopped or placed, at any time before it ends.
+        for elapsed in [0, 30, 59] {
+            let (plan, _) = cluster.schedule(.node("a"), at: downAt.adding(.seconds(elapsed)))
+            #expect(plan.stops.isEmpty && plan.placements.isEmpty, "after \(elapsed)s: \(plan)")
+        }
+        // A report that arrives before the node is marked up again does not restart the clock.
+        cluster.apply(.reportInstanceStatus(node: "a", reports: onA.sorted().map { InstanceStatusReport(id: $0, status: .healthy, exit: nil, message: "") }))
+        #expect(cluster.schedule(.node("a"), at: downAt.adding(.seconds(59))).plan.placements.isEmpty)
+        // Past it: replaced on b.
+        let (plan, _) = cluster.schedule(.node("a"), at: downAt.adding(.seconds(61)))
+        #expect(Set(plan.stops.map(\.id)) == onA)
+        #expect(plan.placements.count == 2 && plan.placements.allSatisfy { $0.node == "b" })
+    }
+
+    @Test func aNodeBackWithinTheGraceKeepsItsInstances() throws {
+        var cluster = TestCluster(nodes: [makeNode("a"), makeNode("b")])
+        var service = makeService("s", replicas: 4)
+        service.disconnect = DisconnectPolicy(lostAfter: .seconds(60))
+        cluster.apply(makeApplication("app", service))
+        cluster.converge()
+        let onA = cluster.state.instances(on: "a").map(\.id).sorted()
+        cluster.apply(.markNodeDown(node: "a", lastHeartbeatSeen: nil))
+        let downAt = cluster.now
+        cluster.apply(.nodeHeartbeat(node: "a"))
+        cluster.apply(.reportInstanceStatus(node: "a", reports: onA.map { InstanceStatusReport(id: $0, status: .healthy, exit: nil, message: "") }))
+        let (plan, _) = cluster.schedule(.all, at: downAt.adding(.seconds(120)))
+        #expect(plan.stops.isEmpty && plan.placements.isEmpty, "\(plan)")
+        #expect(cluster.state.instances(on: "a").map(\.id).sorted() == onA)
+    }
+
     @Test func aDrainingNodeIsEmptiedAsARollout() throws {
         var cluster = TestCluster(nodes: [makeNode("a"), makeNode("b")])
         cluster.apply(makeApplication("app", makeService("s", replicas: 4, update: UpdateStrategy(maxParallel: 1))))

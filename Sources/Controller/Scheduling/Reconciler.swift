@@ -32,7 +32,8 @@ public struct ReconcileResult: Sendable, Hashable {
 /// instances there are, and says what to stop and which slots to fill.
 ///
 /// - Missing slots are filled at once; slots at or above `replicas` are stopped, highest first.
-/// - Instances lost with their node are stopped (forgotten) and their slots filled at once.
+/// - Instances lost with their node are stopped (forgotten) and their slots filled once their
+///   service's `disconnect.lostAfter` has passed since they were lost (at once without `now`).
 /// - Outdated instances (older revision, created before a restart, or on a draining node) are
 ///   replaced by a rolling update: at most `update.maxParallel` slots are in progress (a new
 ///   instance that is not yet ready), and new instances start beside old ones while the
@@ -46,11 +47,12 @@ public struct ReconcileResult: Sendable, Hashable {
 /// a bad revision stops after `maxParallel` instances, which is the safe half of that.
 public enum Reconciler {
     /// What to stop and which slots to fill for the services `evaluation` names, plus the
-    /// stop of any instance whose service no longer exists.
-    public static func reconcile(_ state: ClusterState, for evaluation: Evaluation) -> ReconcileResult {
+    /// stop of any instance whose service no longer exists. `now` (the leader's clock) decides
+    /// which lost instances are past their service's grace.
+    public static func reconcile(_ state: ClusterState, for evaluation: Evaluation, at now: Timestamp? = nil) -> ReconcileResult {
         var result = ReconcileResult()
         for key in services(in: state, for: evaluation) {
-            ServiceReconciliation(state: state, key: key).run(into: &result)
+            ServiceReconciliation(state: state, key: key, now: now).run(into: &result)
         }
         for instance in state.instances.values.sorted(by: { $0.id < $1.id }) where instance.desiredState == .run {
             guard isInScope(instance.service, evaluation), state.applications[instance.service.application]?.services[instance.service.service] == nil else {
@@ -93,6 +95,7 @@ public enum Reconciler {
 private struct ServiceReconciliation {
     let state: ClusterState
     let key: ServiceKey
+    let now: Timestamp?
 
     func run(into result: inout ReconcileResult) {
         guard let application = state.applications[key.application], let record = application.services[key.service],
@@ -106,9 +109,18 @@ private struct ServiceReconciliation {
         var slots: [Int: [InstanceRecord]] = [:]
         var lostFromSlot: [Int: InstanceRecord] = [:]
         var extras: [InstanceRecord] = []
+        var withinGrace: Set<InstanceID> = []
 
         for instance in state.instances(of: key) where instance.desiredState == .run {
-            if state.isLost(instance) {
+            if state.isLost(instance), let now, let since = state.lostSince(instance), now < since.adding(service.disconnect.lostAfter) {
+                // Within its grace it keeps its slot: its node may come back with it running.
+                if instance.index < replicas {
+                    slots[instance.index, default: []].append(instance)
+                    withinGrace.insert(instance.id)
+                } else {
+                    extras.append(instance)
+                }
+            } else if state.isLost(instance) {
                 stops.append(InstanceStop(id: instance.id, reason: "lost with node \(instance.node)"))
                 if instance.index < replicas { lostFromSlot[instance.index] = instance }
             } else if instance.index >= replicas {
@@ -125,7 +137,15 @@ private struct ServiceReconciliation {
         var waiting: [(slot: Int, outdated: [InstanceRecord])] = []
         var live = 0
         for slot in 0..<replicas {
-            let here = slots[slot] ?? []
+            var here = slots[slot] ?? []
+            if here.contains(where: { withinGrace.contains($0.id) }) {
+                // Held for a lost instance: not replaced, not rolled, until its grace ends.
+                here.removeAll { withinGrace.contains($0.id) }
+                if here.isEmpty {
+                    live += 1
+                    continue
+                }
+            }
             var current = here.filter(state.isCurrent)
             var outdated: [InstanceRecord] = []
             for instance in here where !state.isCurrent(instance) {

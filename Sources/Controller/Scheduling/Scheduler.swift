@@ -11,8 +11,8 @@ public struct Scheduler: Sendable {
     public init() {}
 
     /// Reconciles what `evaluation` names and places what it asks for.
-    public func schedule(_ state: ClusterState, for evaluation: Evaluation) -> Plan {
-        place(Reconciler.reconcile(state, for: evaluation), in: state)
+    public func schedule(_ state: ClusterState, for evaluation: Evaluation, at now: Timestamp? = nil) -> Plan {
+        place(Reconciler.reconcile(state, for: evaluation, at: now), in: state)
     }
 
     /// Chooses nodes for the reconciler's requests.

@@ -50,6 +50,7 @@ public struct ApplicationDiff: Sendable, Hashable {
         definition.labels = StringMap()
         definition.update = UpdateStrategy()
         definition.discovery = Discovery()
+        definition.disconnect = DisconnectPolicy()
         return definition
     }
 }

@@ -18,6 +18,7 @@ extension ClusterState {
         // Instances marked lost stay lost until the node reports on them: only it knows
         // whether they survived.
         node.isDown = false
+        node.downSince = nil
         node.lastHeartbeat = time
         nodes[name] = node
         lastChangeIndex = index
@@ -31,6 +32,7 @@ extension ClusterState {
         }
         if node.isDown { return .nodeUpdated(name: name, status: .down) }
         nodes[name]?.isDown = true
+        nodes[name]?.downSince = time
         for instance in instances(on: name) {
             if instance.desiredState == .stop {
                 forgetIfSettled(instance.id)

@@ -102,6 +102,15 @@ public struct ClusterState: Sendable, Hashable {
         return node.isDown || instance.status == .lost
     }
 
+    /// Since when a lost instance is lost: when it was marked lost, else when its node went
+    /// down (a report that came in before the node was marked up again clears the mark, not
+    /// the doubt); nil when its node is gone: then there is no grace to wait out.
+    public func lostSince(_ instance: InstanceRecord) -> Timestamp? {
+        guard let node = nodes[instance.node] else { return nil }
+        if instance.status == .lost, let marked = instance.events.last(where: { $0.status == .lost })?.time { return marked }
+        return node.isDown ? node.downSince : nil
+    }
+
     /// Whether an instance is what its service wants now: the current revision, created after
     /// the last restart, on a node that is ready (not draining).
     public func isCurrent(_ instance: InstanceRecord) -> Bool {

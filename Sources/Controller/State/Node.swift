@@ -119,6 +119,8 @@ public struct NodeRecord: Sendable, Hashable, Codable {
     public var lastHeartbeat: Timestamp
     /// The log index of its first registration.
     public var registeredIndex: UInt64
+    /// When it was marked down, while it is (nil in snapshots from before this was kept).
+    public var downSince: Timestamp?
 
     /// The node's name.
     public var name: String { registration.name }

@@ -27,6 +27,7 @@ public struct Service: ManifestObject, Hashable {
     public var restart: RestartPolicy
     public var update: UpdateStrategy
     public var placement: Placement
+    public var disconnect: DisconnectPolicy
     public var discovery: Discovery
     public var logs: LogPolicy
 
@@ -55,6 +56,7 @@ public struct Service: ManifestObject, Hashable {
         self.restart = RestartPolicy()
         self.update = UpdateStrategy()
         self.placement = Placement()
+        self.disconnect = DisconnectPolicy()
         self.discovery = Discovery()
         self.logs = LogPolicy()
     }
@@ -111,6 +113,7 @@ public struct Service: ManifestObject, Hashable {
             FieldSpec("restart", RestartPolicy.self, default: [:], doc: "When and how fast exited instances restart."),
             FieldSpec("update", UpdateStrategy.self, default: [:], doc: "How a new revision replaces running instances."),
             FieldSpec("placement", Placement.self, default: [:], doc: "Which nodes may run instances."),
+            FieldSpec("disconnect", DisconnectPolicy.self, default: [:], doc: "When instances of a node that stopped answering are replaced."),
             FieldSpec("discovery", Discovery.self, default: [:], doc: "Registration in service discovery (not built yet: checked and kept)."),
             FieldSpec("logs", LogPolicy.self, default: [:], doc: "How much output is kept per instance."),
         ])
@@ -140,6 +143,7 @@ public struct Service: ManifestObject, Hashable {
         restart = reader.read("restart") ?? RestartPolicy()
         update = reader.read("update") ?? UpdateStrategy()
         placement = reader.read("placement") ?? Placement()
+        disconnect = reader.read("disconnect") ?? DisconnectPolicy()
         discovery = reader.read("discovery") ?? Discovery()
         logs = reader.read("logs") ?? LogPolicy()
         // Cross-field checks run even when name or command is missing, so that one pass
@@ -279,6 +283,7 @@ public struct Service: ManifestObject, Hashable {
         writer.write("restart", restart)
         writer.write("update", update)
         writer.write("placement", placement)
+        writer.write("disconnect", disconnect)
         writer.write("discovery", discovery)
         writer.write("logs", logs)
     }
