@@ -50,5 +50,15 @@ let package = Package(
             name: "raft-wal-bench",
             dependencies: [.product(name: "Raft", package: "Flotilla")],
             swiftSettings: strict),
+        // Issue 13: 3 release agentd servers on loopback and 1,000 client agents simulated in
+        // this process (joined, mutual TLS, the calls of Sources/Agent/ServerRequests.swift):
+        // heartbeats' cost to the log and the leader; instances placed per second.
+        .executableTarget(
+            name: "cluster-bench",
+            dependencies: [
+                .product(name: "Cluster", package: "Flotilla"), .product(name: "Controller", package: "Flotilla"),
+                .product(name: "Raft", package: "Flotilla"),
+            ],
+            swiftSettings: strict),
     ]
 )
