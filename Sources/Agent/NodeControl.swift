@@ -1,6 +1,7 @@
 import AgentAPI
 import Controller
 import Manifest
+import Synchronization
 
 /// What a node worker runs: its node's instances, and the service each one that should run
 /// runs.
@@ -27,8 +28,18 @@ protocol NodeControl: Sendable {
 }
 
 /// A server's node worker: its own replica of the state, writes through Raft.
-struct ReplicaNodeControl: NodeControl {
+///
+/// A server that has just started replays its log but may not have the entries committed
+/// while it was away: its replica can be missing instances that run here, and a worker going
+/// by it would stop them. So the first read is linearizable (Raft ReadIndex: the replica has
+/// applied everything committed before it); until one succeeds there is no work to go by.
+final class ReplicaNodeControl: NodeControl {
     let gateway: ClusterGateway
+    private let caughtUp = Atomic<Bool>(false)
+
+    init(gateway: ClusterGateway) {
+        self.gateway = gateway
+    }
 
     func register(_ registration: NodeRegistration) async throws {
         let (result, _) = try await gateway.submit(.registerNode(registration))
@@ -44,7 +55,8 @@ struct ReplicaNodeControl: NodeControl {
     }
 
     func work(of node: String) async -> NodeWork? {
-        try? await gateway.read { state in
+        let consistent = !caughtUp.load(ordering: .acquiring)
+        let work = try? await gateway.read(consistent: consistent) { state in
             let mine = state.instances(on: node)
             var services: [InstanceID: Service] = [:]
             for instance in mine where instance.desiredState == .run {
@@ -52,6 +64,8 @@ struct ReplicaNodeControl: NodeControl {
             }
             return NodeWork(instances: mine, services: services)
         }
+        if work != nil && consistent { caughtUp.store(true, ordering: .releasing) }
+        return work
     }
 
     func waitForChange(after version: UInt64, timeout: Duration) async -> UInt64 {

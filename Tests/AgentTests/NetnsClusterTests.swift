@@ -23,7 +23,7 @@ struct NetnsClusterTests {
         let cgroupParent: String
         var socket: String { directory + "/api.sock" }
 
-        func deployctl(_ arguments: [String], timeout: TimeInterval = 60) throws -> (status: Int32, output: String) {
+        func deployctl(_ arguments: [String], timeout: TimeInterval = 60, input: String? = nil) throws -> (status: Int32, output: String) {
             let process = Process()
             process.executableURL = DevAgent.binDirectory.appendingPathComponent("deployctl")
             process.arguments = arguments
@@ -36,7 +36,11 @@ struct NetnsClusterTests {
             try output.truncate(atOffset: 0)
             process.standardOutput = output
             process.standardError = output
+            let inputPipe = Pipe()
+            process.standardInput = inputPipe
             try process.run()
+            if let input { inputPipe.fileHandleForWriting.write(Data(input.utf8)) }
+            try inputPipe.fileHandleForWriting.close()
             let deadline = Date().addingTimeInterval(timeout)
             while process.isRunning, Date() < deadline { usleep(50_000) }
             if process.isRunning {
@@ -71,58 +75,79 @@ struct NetnsClusterTests {
         throw TestFailure("timed out waiting for \(what)\(last.map { " (last error: \($0))" } ?? "")")
     }
 
-    @Test("a host cut off cannot commit while the other two can; healed, all three agree")
-    func aCutOffMinorityCannotCommit() throws {
-        let network = try HostNetwork(hostCount: 3)
-        let id = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        let root = "/tmp/flotilla-netns-e2e-\(id)"
-        let servers = (1...3).map { Server(host: $0, directory: root + "/h\($0)", cgroupParent: "flotilla-nse-\(id)-h\($0)") }
-        defer {
-            try? network.shutdown()
-            for server in servers {
-                CgroupCleanup.killAndRemove(parent: server.cgroupParent)
-                Mounts.unmountAll(under: server.directory)
-            }
-            try? FileManager.default.removeItem(atPath: root)
+    /// Hosts `1...servers` run servers (host 1 bootstraps, the others join with `--server`),
+    /// the next `clients` hosts run clients; returns once every agent lists every node and the
+    /// servers are voters. `extra` goes to every agent.
+    static func form(
+        _ network: HostNetwork, _ agents: [Server], servers serverCount: Int, extra: [String] = []
+    ) throws {
+        for agent in agents {
+            try FileManager.default.createDirectory(atPath: agent.directory, withIntermediateDirectories: true)
+            _ = FileManager.default.createFile(atPath: agent.directory + "/deployctl.out", contents: nil)
         }
-        func start(_ server: Server, _ extra: [String]) throws {
-            try FileManager.default.createDirectory(atPath: server.directory, withIntermediateDirectories: true)
-            _ = FileManager.default.createFile(atPath: server.directory + "/deployctl.out", contents: nil)
-            let address = try network.address(of: server.host)
-            let low = 30_000 + server.host * 1_000
+        func start(_ agent: Server, _ role: [String]) throws {
+            let address = try network.address(of: agent.host)
+            let low = 30_000 + agent.host * 1_000
             try network.start(
-                host: server.host,
+                host: agent.host,
                 arguments: [
-                    DevAgent.binDirectory.appendingPathComponent("agentd").path, "--state-dir", server.directory + "/state",
-                    "--api-socket", server.socket, "--cgroup-parent", server.cgroupParent, "--port-range", "\(low)-\(low + 999)",
-                    "--node-name", "h\(server.host)", "--advertise", "\(address):4647", "--log-level", "info",
-                ] + extra,
-                logPath: server.directory + "/agentd.log")
+                    DevAgent.binDirectory.appendingPathComponent("agentd").path, "--state-dir", agent.directory + "/state",
+                    "--api-socket", agent.socket, "--cgroup-parent", agent.cgroupParent, "--port-range", "\(low)-\(low + 999)",
+                    "--node-name", "h\(agent.host)", "--advertise", "\(address):4647", "--log-level", "info",
+                ] + role + extra,
+                logPath: agent.directory + "/agentd.log")
         }
-        try start(servers[0], ["--bootstrap"])
+        try start(agents[0], ["--bootstrap"])
         try Self.waitUntil("the first server's API") {
-            let nodes = try servers[0].deployctl(["nodes"], timeout: 10)
+            let nodes = try agents[0].deployctl(["nodes"], timeout: 10)
             return nodes.status == 0 && nodes.output.contains("ready")
         }
-        let token = try String(contentsOfFile: servers[0].directory + "/state/cluster/join-token", encoding: .utf8)
+        let token = try String(contentsOfFile: agents[0].directory + "/state/cluster/join-token", encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let first = try network.address(of: 1)
-        for server in servers.dropFirst() { try start(server, ["--server", "--join", "\(first):4647", "--token", token]) }
-        for server in servers {
+        for (position, agent) in agents.enumerated().dropFirst() {
+            try start(agent, (position < serverCount ? ["--server"] : []) + ["--join", "\(first):4647", "--token", token])
+        }
+        let names = agents.map { "h\($0.host) " }
+        for agent in agents {
             do {
-                try Self.waitUntil("host \(server.host) to list three nodes") {
-                    let nodes = try server.deployctl(["nodes"], timeout: 10)
-                    return nodes.status == 0 && ["h1 ", "h2 ", "h3 "].allSatisfy { nodes.output.contains($0) }
+                try Self.waitUntil("host \(agent.host) to list every node", timeout: 60) {
+                    let nodes = try agent.deployctl(["nodes"], timeout: 10)
+                    return nodes.status == 0 && names.allSatisfy { nodes.output.contains($0) }
                 }
             } catch {
-                throw TestFailure("\(error)\n" + servers.map { "host \($0.host):\n\($0.log)" }.joined(separator: "\n"))
+                throw TestFailure("\(error)\n" + agents.map { "host \($0.host):\n\($0.log)" }.joined(separator: "\n"))
             }
         }
         // Joined servers are learners until the leader promotes them; a cut before that would
-        // leave two learners, which cannot elect.
-        try Self.waitUntil("three voters") {
-            try servers[0].deployctl(["cluster", "members"], timeout: 10).output.components(separatedBy: "voter").count - 1 == 3
+        // leave learners, which cannot elect.
+        try Self.waitUntil("\(serverCount) voters", timeout: 60) {
+            try agents[0].deployctl(["cluster", "members"], timeout: 10).output.components(separatedBy: "voter").count - 1 == serverCount
         }
+    }
+
+    /// Builds `count` hosts' agents and removes everything they leave when the test ends.
+    static func agents(_ count: Int) -> (root: String, agents: [Server]) {
+        let id = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        let root = "/tmp/flotilla-netns-e2e-\(id)"
+        return (root, (1...count).map { Server(host: $0, directory: root + "/h\($0)", cgroupParent: "flotilla-nse-\(id)-h\($0)") })
+    }
+
+    static func cleanUp(_ network: HostNetwork, root: String, _ agents: [Server]) {
+        try? network.shutdown()
+        for agent in agents {
+            CgroupCleanup.killAndRemove(parent: agent.cgroupParent)
+            Mounts.unmountAll(under: agent.directory)
+        }
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    @Test("a host cut off cannot commit while the other two can; healed, all three agree")
+    func aCutOffMinorityCannotCommit() throws {
+        let network = try HostNetwork(hostCount: 3)
+        let (root, servers) = Self.agents(3)
+        defer { Self.cleanUp(network, root: root, servers) }
+        try Self.form(network, servers, servers: 3)
         let applied = try servers[1].deployctl(["apply", "-f", "manifests/worker.json", "--no-wait"])
         #expect(applied.status == 0, "\(applied.output)")
 

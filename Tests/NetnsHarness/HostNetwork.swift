@@ -16,8 +16,9 @@ import Synchronization
 /// Cleanup: `shutdown` kills every process it started (each leads its own process group) and
 /// everything else still inside its namespaces, deletes the namespaces (their veths go with them;
 /// the bind mounts under /run/netns are `ip netns delete`'s to remove) and its record. It makes
-/// no cgroups and no other mounts (`ip netns exec` mounts /sys in a mount namespace that dies with
-/// the process). A run that never got to shut down (a crash, ^C, a test killed for its time
+/// no cgroups and no other mounts. Processes enter only the host's network namespace
+/// (`nsenter --net`): `ip netns exec` would also mount a fresh /sys, which hides the cgroup
+/// filesystems, and an agent there could not put its services in cgroups. A run that never got to shut down (a crash, ^C, a test killed for its time
 /// limit) is removed by the next `HostNetwork`: see `sweepStale`.
 ///
 /// Hosts are numbered from 1, so host `i` has address `.i`. Needs root.
@@ -151,7 +152,7 @@ public final class HostNetwork: Sendable {
     /// Starts `arguments` (the program is looked up on PATH) inside `host`'s namespace, in a
     /// process group of its own, with `environment` added to this process's, stdin from
     /// /dev/null and stdout and stderr appended to `logPath` (discarded when nil). Returns its pid:
-    /// `ip netns exec` execs the command in place, so the pid is the command's.
+    /// `nsenter` execs the command in place, so the pid is the command's.
     @discardableResult
     public func start(host: Int, arguments: [String], environment: [String: String] = [:],
                       logPath: String? = nil) throws -> pid_t
@@ -179,12 +180,13 @@ public final class HostNetwork: Sendable {
     }
 
     /// SIGKILLs `host`'s process and its process group (what it forked and did not move to a
-    /// group of its own), and waits for it to end. Nothing running: nothing to do.
-    public func kill9(host: Int) throws {
+    /// group of its own), and waits for it to end. Nothing running: nothing to do. With
+    /// `alone`, the process only: an agent whose services, in its group, must live on.
+    public func kill9(host: Int, alone: Bool = false) throws {
         try check(host)
         try state.withLock { state in
             guard let process = state.processes.removeValue(forKey: host) else { return }
-            Self.killGroup(process, signal: SIGKILL, grace: .zero)
+            Self.killGroup(process, signal: SIGKILL, grace: .zero, alone: alone)
             try writeProcessRecord(state)
         }
     }
@@ -204,13 +206,13 @@ public final class HostNetwork: Sendable {
     /// and log, after stopping it (`stop`) if it still runs: an agent restarted on its state,
     /// which lives wherever its arguments say. Returns the new pid.
     @discardableResult
-    public func restart(host: Int, stopTimeout: Duration = .seconds(5)) throws -> pid_t {
+    public func restart(host: Int, stopTimeout: Duration = .seconds(5), alone: Bool = false) throws -> pid_t {
         try check(host)
         return try state.withLock { state in
             try checkLive(state)
             guard let launch = state.launches[host] else { throw HostNetworkError.nothingStarted(host: host) }
             if let process = state.processes.removeValue(forKey: host) {
-                Self.killGroup(process, signal: SIGTERM, grace: stopTimeout)
+                Self.killGroup(process, signal: SIGTERM, grace: stopTimeout, alone: alone)
             }
             state.processes[host] = try launchLocked(host: host, launch)
             try writeProcessRecord(state)
@@ -226,13 +228,13 @@ public final class HostNetwork: Sendable {
     {
         let namespace = try namespace(of: host)
         try state.withLock { try checkLive($0) }
-        return try Command.run(["ip", "netns", "exec", namespace] + arguments, environment: environment, timeout: timeout)
+        return try Command.run(["nsenter", "--net=/run/netns/" + namespace, "--"] + arguments, environment: environment, timeout: timeout)
     }
 
     private func launchLocked(host: Int, _ launch: Launch) throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Command.executable(named: "ip"))
-        process.arguments = ["netns", "exec", "flt\(runID)-h\(host)"] + launch.arguments
+        process.executableURL = URL(fileURLWithPath: try Command.executable(named: "nsenter"))
+        process.arguments = ["--net=/run/netns/flt\(runID)-h\(host)", "--"] + launch.arguments
         process.environment = ProcessInfo.processInfo.environment.merging(launch.environment) { $1 }
         process.standardInput = FileHandle.nullDevice
         if let logPath = launch.logPath {
@@ -253,25 +255,27 @@ public final class HostNetwork: Sendable {
             try process.run()
         } catch {
             throw HostNetworkError.commandFailed(
-                command: ["ip", "netns", "exec", "flt\(runID)-h\(host)"] + launch.arguments, status: -1, stderr: "\(error)")
+                command: ["nsenter", "--net=/run/netns/flt\(runID)-h\(host)", "--"] + launch.arguments, status: -1, stderr: "\(error)")
         }
         return process
     }
 
     /// Sends `signal` to the process group `process` leads (Foundation makes every child a group
     /// leader), waits up to `grace` for the process to end, then SIGKILLs the group and waits.
-    private static func killGroup(_ process: Process, signal: Int32, grace: Duration) {
+    private static func killGroup(_ process: Process, signal: Int32, grace: Duration, alone: Bool = false) {
         let pid = process.processIdentifier
+        // The group, or with `alone` the process itself.
+        let target = alone ? pid : -pid
         guard !Command.hasEnded(process) else {
-            kill(-pid, SIGKILL)  // its children may still be running in its group
+            if !alone { kill(-pid, SIGKILL) }  // its children may still be running in its group
             return
         }
-        kill(-pid, signal)
+        kill(target, signal)
         if signal != SIGKILL && Command.waitForExit(process, timeout: grace) {
-            kill(-pid, SIGKILL)
+            if !alone { kill(-pid, SIGKILL) }
             return
         }
-        kill(-pid, SIGKILL)
+        kill(target, SIGKILL)
         _ = Command.waitForExit(process, timeout: .seconds(5))
     }
 

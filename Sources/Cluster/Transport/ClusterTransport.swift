@@ -45,6 +45,7 @@ public final class ClusterTransport: RaftTransport, Sendable {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(Self.unacknowledgedTimeout, value: Self.milliseconds(core.configuration.unacknowledgedTimeout))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try core.installHandlers(on: channel, role: .acceptor)
@@ -95,6 +96,17 @@ public final class ClusterTransport: RaftTransport, Sendable {
         return try await core.calls.call(payload, to: peer, on: channel, timeout: timeout)
     }
 
+    /// TCP_USER_TIMEOUT (RFC 5482): the kernel ends a connection whose sent data stays
+    /// unacknowledged this long. Without it a peer cut off (a pulled cable, a partition) leaves
+    /// a connection that looks up for many minutes of retransmissions, and calls and Raft
+    /// messages go into it; with it the connection ends, and dialing starts again, so the link
+    /// comes back soon after the network does.
+    static let unacknowledgedTimeout = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: CInt(TCP_USER_TIMEOUT)))
+
+    static func milliseconds(_ duration: Duration) -> SocketOptionValue {
+        SocketOptionValue(min(Double(Int32.max), max(1, duration / .milliseconds(1))))
+    }
+
     /// Whether a connection to `peer` is up.
     public func isConnected(to peer: NodeID) -> Bool { core.link(for: peer)?.isConnected ?? false }
 
@@ -119,6 +131,7 @@ public final class ClusterTransport: RaftTransport, Sendable {
         let configuration = core.configuration
         ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(Self.unacknowledgedTimeout, value: Self.milliseconds(configuration.unacknowledgedTimeout))
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelInitializer { [core] channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -68,6 +68,10 @@ public struct TransportConfiguration: Sendable {
     public var reconnectMaximum: Duration
     /// How long a dial may take, TLS handshake included.
     public var connectTimeout: Duration
+    /// How long sent data may stay unacknowledged before the connection is given up
+    /// (``ClusterTransport/unacknowledgedTimeout``): a few Raft heartbeats, longer than any
+    /// healthy round trip.
+    public var unacknowledgedTimeout: Duration = .seconds(5)
     /// Dial every listed peer, not only those with a higher id: a client agent, which servers
     /// never list and never dial, keeps its own connections to them.
     public var dialsEveryPeer = false
