@@ -42,6 +42,9 @@ struct Window {
     var after: RaftPosition
     var leaderAfter: ServerProcess?
     var heartbeats: HeartbeatStats?
+    /// Watch answers during the window (when the clients hold watches): with nothing
+    /// changing, none but the "unchanged" ones every 30 s per client.
+    var watchAnswers: (answers: Int, changed: Int, failed: Int)?
     var events: [String] = []
 
     var elapsed: Double { seconds(end.at - start.at) }
@@ -70,15 +73,20 @@ struct Window {
         try await Task.sleep(for: .milliseconds(1_100))
         let before = try await RaftPosition.take(cluster, leader)
         _ = fleet?.takeHeartbeatStats()
+        let watchesBefore = fleet?.watches
         let start = ClusterSample.take(cluster)
         try await Task.sleep(for: duration)
         let end = ClusterSample.take(cluster)
         let heartbeats = fleet?.takeHeartbeatStats()
+        let watchesAfter = fleet?.watches
         try await Task.sleep(for: .milliseconds(1_100))
         let after = try await RaftPosition.take(cluster, leader)
         var window = Window(
             name: name, leader: leader, start: start, end: end, before: before, after: after, leaderAfter: try? await cluster.leader(),
             heartbeats: heartbeats)
+        if let a = watchesBefore, let b = watchesAfter, b.answers > 0 {
+            window.watchAnswers = (b.answers - a.answers, b.changed - a.changed, b.failed - a.failed)
+        }
         if window.committedEntries > 0 || window.stateChanges > 0 {
             window.events = try await Self.events(after: before.stateIndex, on: leader)
         }
@@ -126,6 +134,9 @@ struct Window {
         print(padded("  this benchmark (the clients) CPU:") + "\(format(benchCPU, 1)) % of one core"
             + (end.bench.map { ", RSS \(mebibytes($0.rssKiB))" } ?? ""))
         print(padded("  machine busy (\(ProcessInfo.processInfo.activeProcessorCount) cores):") + "\(format(end.machine.busyPercent(since: start.machine), 1)) %")
+        if let watchAnswers {
+            print(padded("  watch answers:") + "\(watchAnswers.answers) (\(watchAnswers.changed) with a new assignment, \(watchAnswers.failed) failed)")
+        }
         if let heartbeats {
             print(padded("  heartbeats:") + heartbeats.summary)
             if heartbeats.latency.count > 0 {
