@@ -100,6 +100,40 @@ extension APIHandler {
         return .ok(.init(body: .json(Self.outcome("node \(request.to) leads", 0))))
     }
 
+    func drainNode(_ input: Operations.DrainNode.Input) async throws -> Operations.DrainNode.Output {
+        let request: Schemas.DrainRequest
+        switch input.body {
+        case .json(let body): request = body
+        }
+        var deadline: Timestamp?
+        // Checked always (the document's pattern); used with a drain only: ending one has none.
+        if let text = request.deadline {
+            do {
+                let duration = try DurationText.parse(text)
+                if request.enable { deadline = ClusterGateway.now().adding(duration) }
+            } catch {
+                throw APIError(code: APIErrorCode.badRequest, message: "deadline \(text) \(error.message)", path: "deadline")
+            }
+        }
+        let name = input.path.name
+        let (result, index) = try await api.gateway.submit(.setNodeDraining(node: name, draining: request.enable, deadline: deadline))
+        guard case .nodeUpdated = result else { throw Self.refusal(result) }
+        let message = request.enable ? "node \(name) is draining\(request.deadline.map { "; whatever remains in \($0) is stopped and replaced" } ?? "")" : "node \(name) no longer drains"
+        return .ok(.init(body: .json(Self.outcome(message, index))))
+    }
+
+    func setNodeEligibility(_ input: Operations.SetNodeEligibility.Input) async throws -> Operations.SetNodeEligibility.Output {
+        let request: Schemas.EligibilityRequest
+        switch input.body {
+        case .json(let body): request = body
+        }
+        let name = input.path.name
+        let (result, index) = try await api.gateway.submit(.setNodeEligibility(node: name, eligible: request.eligible))
+        guard case .nodeUpdated = result else { throw Self.refusal(result) }
+        let message = request.eligible ? "node \(name) takes new instances" : "node \(name) takes no new instances; what runs there stays"
+        return .ok(.init(body: .json(Self.outcome(message, index))))
+    }
+
     func removeMember(_ input: Operations.RemoveMember.Input) async throws -> Operations.RemoveMember.Output {
         guard input.path.id >= 1 else { throw APIError(code: APIErrorCode.badRequest, message: "\(input.path.id) is not a node id", path: "id") }
         let index = try await api.gateway.removeMember(UInt64(input.path.id))

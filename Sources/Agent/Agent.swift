@@ -60,7 +60,9 @@ public final class Agent: Sendable {
         let ticksPerSecond = max(1, Int(Duration.seconds(1) / configuration.raftTick))
         let id = cluster?.identity.nodeID ?? 1
         let options = RaftNode<ControllerMachine>.Options(
-            raft: RaftConfig(id: id, electionTimeoutTicks: max(10, ticksPerSecond / 2), heartbeatIntervalTicks: 1),
+            // 400 ms, randomized to 400–800 ms: a failover within half of etcd's (1–2 s), with
+            // eight heartbeats in one timeout (Benchmarks/scripts/failover-bench).
+            raft: RaftConfig(id: id, electionTimeoutTicks: max(8, ticksPerSecond * 2 / 5), heartbeatIntervalTicks: 1),
             tickInterval: configuration.raftTick)
         if let cluster {
             node = try RaftNode(options: options, storage: storage, machine: ControllerMachine(feed: feed), transport: cluster.transport)

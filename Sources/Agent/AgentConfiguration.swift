@@ -21,7 +21,7 @@ public struct AgentConfiguration: Sendable {
     /// How often the node heartbeats, and after how long without one it is marked down.
     public var heartbeatInterval: Duration
     public var nodeDownTimeout: Duration
-    /// The Raft tick: elections take 10–20 of them.
+    /// The Raft tick: an election timeout is 8–16 of them (400–800 ms at the default 50 ms).
     public var raftTick: Duration
     /// The parent cgroup of every instance on this node.
     public var cgroupParent: String

@@ -63,9 +63,20 @@ public final class ClusterGateway: Sendable {
             do {
                 return try await node.propose(entry)
             } catch RaftNodeError.notLeader(let leader) where leader != 0 && forwarder != nil {
-                return try await forward(.propose(entry), to: leader)
+                do {
+                    return try await forward(.propose(entry), to: leader)
+                } catch let unsent as UnsentForward where ContinuousClock.now < deadline {
+                    // Never sent (no connection to the leader this replica knows: it may have
+                    // just died): safe to try again, once this replica hears of a new one.
+                    _ = unsent
+                    try? await Task.sleep(for: .milliseconds(10))
+                } catch let unsent as UnsentForward {
+                    throw unsent.error
+                } catch {
+                    throw Self.apiError(error)
+                }
             } catch RaftNodeError.notLeader(0) where ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(50))
+                try? await Task.sleep(for: .milliseconds(10))
             } catch {
                 throw Self.apiError(error)
             }
@@ -78,10 +89,23 @@ public final class ClusterGateway: Sendable {
     /// Proposes through the leader and waits until this replica has applied the entry, so
     /// that its result is here (every replica computes the same one).
     func forward(_ request: LeaderRequest, to leader: NodeID) async throws(APIError) -> UInt64 {
+        do {
+            return try await forwardOnce(request, to: leader)
+        } catch let unsent as UnsentForward {
+            throw unsent.error
+        } catch {
+            throw Self.apiError(error)
+        }
+    }
+
+    /// ``forward(_:to:)``, throwing ``UnsentForward`` when the request never left.
+    private func forwardOnce(_ request: LeaderRequest, to leader: NodeID) async throws -> UInt64 {
         guard let forwarder else { throw Self.apiError(RaftNodeError.notLeader(leaderHint: leader)) }
         let index: UInt64
         do {
             index = try await forwarder.forward(request.encoded, to: leader)
+        } catch CallError.noConnection(let peer) {
+            throw UnsentForward(error: APIError(code: APIErrorCode.noLeader, message: "forwarding to the leader (node \(leader)): \(CallError.noConnection(peer))"))
         } catch let error as CallError {
             throw APIError(code: APIErrorCode.noLeader, message: "forwarding to the leader (node \(leader)): \(error)")
         } catch {
@@ -119,6 +143,14 @@ public final class ClusterGateway: Sendable {
             }
         }
         return await node.withStateMachine { body($0.state) }
+    }
+
+    /// The local replica's state as it is now: a copy (its collections are shared until either
+    /// side changes them, so taking it costs no copying), for work too long to do on the Raft
+    /// node's actor: planning or per-client assignments there would hold up its ticks and
+    /// heartbeats, and a leader busy past the election timeout loses its leadership.
+    public func snapshot() async -> ClusterState {
+        await node.withStateMachine { $0.state }
     }
 
     /// Like ``read(consistent:_:)``, with the node's view of the Raft group taken in the same
@@ -170,4 +202,10 @@ public final class ClusterGateway: Sendable {
         }
         return APIError(code: APIErrorCode.internalError, message: "\(error)")
     }
+}
+
+/// A forwarded request that never left this agent (no connection to the leader): unlike one
+/// whose connection broke on the way, it cannot have acted, so it may be sent again.
+struct UnsentForward: Error {
+    let error: APIError
 }

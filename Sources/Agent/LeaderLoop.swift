@@ -31,13 +31,9 @@ public struct LeaderLoop: Sendable {
             }
             await commitLivenessChanges(newTerm: ledTerm != raft.term)
             ledTerm = raft.term
-            let plan: Plan
-            do {
-                let now = ClusterGateway.now()
-                plan = try await gateway.read { state in Scheduler().schedule(state, for: .all, at: now) }
-            } catch {
-                continue
-            }
+            let now = ClusterGateway.now()
+            // Planned on a copy, off the Raft node's actor (see `ClusterGateway.snapshot`).
+            let plan = Scheduler().schedule(await gateway.snapshot(), for: .all, at: now)
             // A plan that places and stops nothing changes only the unplaced reasons; commit it
             // once, not on every wake-up.
             if plan.changesNoInstance && (plan.unplaced.isEmpty || plan == lastPlan) { continue }

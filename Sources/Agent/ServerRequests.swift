@@ -128,7 +128,7 @@ struct ServerRequests: Sendable {
         let deadline = ContinuousClock.now + wait
         var seen: UInt64 = 0
         while true {
-            let assignment = try await gateway.read { $0.assignment(for: node) }
+            let assignment = await gateway.snapshot().assignment(for: node)
             if assignment.index >= after && AssignmentCoding.digest(assignment) != digest {
                 return [1] + (try AssignmentCoding.encode(assignment))
             }

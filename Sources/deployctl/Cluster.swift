@@ -2,30 +2,6 @@ import AgentAPI
 import ArgumentParser
 import Foundation
 
-/// `deployctl nodes`.
-struct Nodes: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the cluster's nodes and what is reserved on them.")
-
-    @OptionGroup var connection: ConnectionOptions
-    @Option(name: .shortAndLong, help: "Output format: text or json.") var output: OutputFormat = .text
-
-    func run() async throws {
-        let out = Terminal.standardOutput
-        try await reportFailures {
-            let nodes = try await connection.client().perform { api in try await api.listNodes().ok.body.json }
-            if output == .json { return out.write(jsonText(nodes)) }
-            var table = Table("NODE", "STATUS", "ADDRESS", "CPU", "MEMORY", "INSTANCES", "KERNEL", "HEARTBEAT")
-            for node in nodes {
-                let cpu = "\(Double(node.reservedCPUMillicores) / 1000)/\(Double(node.capacityCPUMillicores) / 1000)"
-                let memory = "\(bytesText(node.reservedMemoryBytes))/\(bytesText(node.capacityMemoryBytes))"
-                let status = node.status == .ready ? out.paint(node.status.rawValue, .green) : out.paint(node.status.rawValue, .red)
-                table.add(node.name, status, node.address, cpu, memory, String(node.instances), node.kernel, age(since: node.lastHeartbeat) + " ago")
-            }
-            out.write(table.render(out))
-        }
-    }
-}
-
 /// `deployctl events [-f]`.
 struct Events: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show recent cluster events; with -f, keep streaming new ones.")

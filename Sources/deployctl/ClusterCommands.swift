@@ -57,12 +57,8 @@ struct ClusterCommand: AsyncParsableCommand {
         @Argument(help: "The Raft id of the voter to lead (`deployctl cluster members`).") var id: Int64
 
         func run() async throws {
-            let out = Terminal.standardOutput
-            try await reportFailures {
-                let outcome = try await connection.client().perform { api in
-                    try await api.transferLeadership(body: .json(.init(to: id))).ok.body.json
-                }
-                out.write(outcome.message + "\n")
+            try await printOutcome(connection) { api in
+                try await api.transferLeadership(body: .json(.init(to: id))).ok.body.json
             }
         }
     }
@@ -76,13 +72,17 @@ struct ClusterCommand: AsyncParsableCommand {
         @Argument(help: "The Raft id of the server (`deployctl cluster members`).") var id: Int64
 
         func run() async throws {
-            let out = Terminal.standardOutput
-            try await reportFailures {
-                let outcome = try await connection.client().perform { api in
-                    try await api.removeMember(path: .init(id: id)).ok.body.json
-                }
-                out.write(outcome.message + "\n")
+            try await printOutcome(connection) { api in
+                try await api.removeMember(path: .init(id: id)).ok.body.json
             }
         }
+    }
+}
+
+/// Runs one command against the agent and prints what the agent says it did.
+func printOutcome(_ connection: ConnectionOptions, _ body: (Client) async throws -> CommandOutcome) async throws {
+    try await reportFailures {
+        let outcome = try await connection.client().perform(body)
+        Terminal.standardOutput.write(outcome.message + "\n")
     }
 }

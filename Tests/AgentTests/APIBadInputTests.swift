@@ -9,7 +9,7 @@ import Glibc
 
 /// Bad input to the API: every malformed body, oversized body and bad query value gets a 4xx in
 /// the API's one error shape, changes nothing, and leaves the agent serving.
-@Suite(.dedicatedThread, .serialized, .enabled(if: getuid() == 0, "needs root: agentd launches services"), .timeLimit(.minutes(5)))
+@Suite(.dedicatedThread, .serialized, .enabled(if: getuid() == 0, "needs root: agentd launches services"), .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct APIBadInputTests {
     struct BadRequest: CustomStringConvertible {
         var method: String

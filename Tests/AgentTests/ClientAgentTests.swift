@@ -10,7 +10,7 @@ import Glibc
 /// the instances placed on them from a copy of their assignment they follow from the servers,
 /// relay the API to a server, keep running through the loss of every server, and are replaced
 /// when they go silent. (The network-namespace version is in `NetnsClusterTests`.)
-@Suite(.dedicatedThread, .timeLimit(.minutes(5)))
+@Suite(.dedicatedThread, .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct ClientAgentTests {
     /// A service pinned to `node`, `replicas` instances of a shell loop.
     static func pinned(_ name: String, to node: String, replicas: Int) -> String {
@@ -156,5 +156,39 @@ struct ClientAgentTests {
         #expect(after == before, "\(after - before) entries committed in 5 s with nothing changing")
         // And both nodes are still up: the heartbeats did arrive.
         #expect(try Self.nodeStatus(server, "c1") == "ready" && Self.nodeStatus(server, "alpha") == "ready")
+    }
+
+    @Test("deployctl nodes drain moves a node's instances off it; eligibility off keeps what runs and takes nothing new")
+    func drainAndEligibility() throws {
+        let port = try ClusterFormationTests.freePort()
+        let server = try ClusterFormationTests.agent("alpha", port: port)
+        defer { server.shutdown() }
+        let token = try String(contentsOfFile: server.stateDirectory + "/state/cluster/join-token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let client = try ClusterFormationTests.agent("c1", port: try ClusterFormationTests.freePort(), joining: (port, token), client: true)
+        defer { client.shutdown() }
+        let manifest = """
+            {"name": "movable", "services": [{"name": "loop", "command": ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"],
+              "replicas": 2, "resources": {"cpu": 0.05, "memory": "8Mi"}, "update": {"maxParallel": 1}}]}
+            """
+        #expect(try server.deployctl("nodes", "eligibility", "alpha", "off").status == 0)
+        #expect(try Self.nodeStatus(server, "alpha") == "ineligible")
+        #expect(try client.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest).status == 0)
+        try server.waitUntil("both instances on c1 (alpha takes none)", timeout: 30) {
+            try Self.running(server, on: "c1", application: "movable").count == 2
+        }
+        #expect(try Self.running(server, on: "alpha", application: "movable").isEmpty)
+        // Drain c1 with alpha eligible again: both move, one at a time, and c1 ends empty.
+        #expect(try server.deployctl("nodes", "eligibility", "alpha", "on").status == 0)
+        let drained = try client.deployctl("nodes", "drain", "c1", "--deadline", "5m")
+        #expect(drained.status == 0 && drained.output.contains("c1 is draining"), "\(drained.output)\(drained.error)")
+        #expect(try Self.nodeStatus(server, "c1") == "draining")
+        try server.waitUntil("both instances moved to alpha", timeout: 60) {
+            try Self.running(server, on: "alpha", application: "movable").count == 2 && Self.running(server, on: "c1", application: "movable").isEmpty
+        }
+        #expect(try server.deployctl("nodes", "drain", "c1", "--disable").status == 0)
+        #expect(try Self.nodeStatus(server, "c1") == "ready")
+        let unknown = try server.deployctl("nodes", "drain", "nowhere")
+        #expect(unknown.status != 0 && (unknown.output + unknown.error).contains("nowhere"), "\(unknown)")
     }
 }

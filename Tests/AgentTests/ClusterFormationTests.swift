@@ -11,7 +11,7 @@ import Glibc
 /// bootstraps, the others join with its token; writes sent to followers are forwarded to the
 /// leader; kill -9 of the leader leaves the other two committing; the killed one comes back
 /// on its state. (The network-namespace version of these is the next step of issue 13.)
-@Suite(.dedicatedThread, .timeLimit(.minutes(5)))
+@Suite(.dedicatedThread, .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct ClusterFormationTests {
     struct Status: Decodable {
         var leader: String

@@ -10,7 +10,7 @@ import Glibc
 private let isRoot = getuid() == 0
 
 /// The whole product on one node: real agentd, real deployctl, real services from the examples.
-@Suite(.dedicatedThread, .serialized, .enabled(if: isRoot, "needs root: agentd launches services in namespaces and cgroups"), .timeLimit(.minutes(5)))
+@Suite(.dedicatedThread, .serialized, .enabled(if: isRoot, "needs root: agentd launches services in namespaces and cgroups"), .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct EndToEndTests {
     /// Ports of the ready instances of a service.
     func ports(_ agent: DevAgent, application: String, service: String, port: String = "http") throws -> [Int] {

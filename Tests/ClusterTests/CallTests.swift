@@ -8,7 +8,7 @@ import TestSupport
 
 /// Calls between members over their mutual-TLS connection: what a follower will use to hand a
 /// write to the leader.
-@Suite(.dedicatedThread, .timeLimit(.minutes(5)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
+@Suite(.dedicatedThread, .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct CallTests {
     /// Echoes the payload reversed; "fail" throws; "slow" takes 2 s.
     final class Reverser: CallHandler {

@@ -6,7 +6,7 @@ import TestSupport
 
 /// An agent's cluster identity on disk: made at bootstrap or by a join, read back after a
 /// restart, with its secrets readable by root only, and a damaged file named in the error.
-@Suite(.dedicatedThread, .timeLimit(.minutes(5)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
+@Suite(.dedicatedThread, .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct ClusterIdentityTests {
     @Test("bootstrap makes a CA, node 1's credentials and a join token; all read back; keys and token are 0600")
     func bootstrapSavesWhatLoadReads() throws {

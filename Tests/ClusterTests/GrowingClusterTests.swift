@@ -10,7 +10,7 @@ import TestSupport
 /// holds the CA; each next server joins with the token over the cluster port, enters Raft as a
 /// learner, and is promoted to voter once caught up. Who is where is replicated state
 /// (entries `member <id> <name> <host> <port>`), from which every member sets its peers.
-@Suite(.dedicatedThread, .timeLimit(.minutes(2)))
+@Suite(.dedicatedThread, .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct GrowingClusterTests {
     typealias Node = RaftNode<CommittedStrings>
 

@@ -10,7 +10,7 @@ import X509
 
 /// Joining over the cluster port: the token's secret buys a certificate only from a server the
 /// token's CA pin vouches for; a wrong, rotated or mis-pinned token gets nothing, and says why.
-@Suite(.dedicatedThread, .timeLimit(.minutes(2)))
+@Suite(.dedicatedThread, .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct JoinTests {
     /// A real `TokenJoinAuthority`, counting the requests that reach it.
     final class CountingAuthority: JoinAuthority {

@@ -22,7 +22,7 @@ struct CommittedStrings: RaftStateMachine {
 
 /// Three real Raft nodes, each with its WAL on disk, talking only through `ClusterTransport`
 /// over mutual TLS on loopback.
-@Suite(.dedicatedThread, .timeLimit(.minutes(2)))
+@Suite(.dedicatedThread, .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct RaftOverTransportTests {
     typealias Node = RaftNode<CommittedStrings>
 

@@ -8,7 +8,7 @@ import TestSupport
 
 /// The transport on real sockets and real TLS on loopback: who may talk, what a bad peer can
 /// do (close its own connection, nothing more), and what a dead one costs.
-@Suite(.dedicatedThread, .timeLimit(.minutes(2)))
+@Suite(.dedicatedThread, .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct TransportTests {
     /// A transport listening on loopback with a receiver that keeps what arrives.
     struct Endpoint {

@@ -189,6 +189,41 @@ struct ReconcilerTests {
         #expect(cluster.live(key).count == 4 && cluster.live(key).allSatisfy { $0.node == "b" })
     }
 
+    @Test func pastTheDrainDeadlineWhatRemainsIsReplacedAtOnce() throws {
+        var cluster = TestCluster(nodes: [makeNode("a"), makeNode("b")])
+        cluster.apply(makeApplication("app", makeService("s", replicas: 4, update: UpdateStrategy(maxParallel: 1))))
+        cluster.converge()
+        let deadline = cluster.now.adding(.seconds(60))
+        cluster.apply(.setNodeDraining(node: "a", draining: true, deadline: deadline))
+        // Before the deadline: one at a time, as the update strategy says.
+        #expect(cluster.schedule(.node("a"), at: deadline.adding(.seconds(-1))).plan.placements.count == 1)
+        // Past it: everything still there is stopped and replaced in one plan.
+        let remaining = Set(cluster.state.instances(on: "a").filter { $0.desiredState == .run }.map(\.id))
+        #expect(remaining.count >= 1)
+        let (plan, _) = cluster.schedule(.node("a"), at: deadline)
+        #expect(remaining.isSubset(of: Set(plan.stops.map(\.id))), "\(plan.stops)")
+        #expect(plan.stops.filter { remaining.contains($0.id) }.allSatisfy { $0.reason == "the drain deadline of node a passed" })
+        #expect(cluster.live(key).count == 4 && cluster.live(key).allSatisfy { $0.node == "b" })
+    }
+
+    @Test func anIneligibleNodeKeepsItsInstancesButTakesNoNewOnes() throws {
+        var cluster = TestCluster(nodes: [makeNode("a"), makeNode("b")])
+        cluster.apply(makeApplication("app", makeService("s", replicas: 2)))
+        cluster.converge()
+        let onA = cluster.state.instances(on: "a").map(\.id)
+        #expect(!onA.isEmpty)
+        cluster.apply(.setNodeEligibility(node: "a", eligible: false))
+        #expect(cluster.state.nodes["a"]?.status == .ineligible)
+        let (kept, _) = cluster.schedule(.node("a"))
+        #expect(kept.stops.isEmpty && kept.placements.isEmpty, "\(kept)")
+        cluster.apply(.scaleService(key, replicas: 6, expectedRevision: nil))
+        let (plan, _) = cluster.schedule(.service(key))
+        #expect(plan.placements.count == 4 && plan.placements.allSatisfy { $0.node == "b" })
+        #expect(cluster.state.instances(on: "a").map(\.id) == onA)
+        cluster.apply(.setNodeEligibility(node: "a", eligible: true))
+        #expect(cluster.state.nodes["a"]?.status == .ready)
+    }
+
     @Test func restartReplacesEveryInstanceCreatedBeforeIt() throws {
         var cluster = TestCluster(nodes: [makeNode("a")])
         cluster.apply(makeApplication("app", makeService("s", replicas: 3, update: UpdateStrategy(maxParallel: 2))))

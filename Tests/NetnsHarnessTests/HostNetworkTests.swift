@@ -8,7 +8,7 @@ import TestSupport
 /// bridge and only through it; cut, heal, delay and loss do what they say; processes end with
 /// their children; and nothing is left behind, by `shutdown` or, for a run that died, by the
 /// next network's sweep.
-@Suite(.dedicatedThread, .enabled(if: getuid() == 0, "needs root: network namespaces"), .timeLimit(.minutes(3)))
+@Suite(.dedicatedThread, .enabled(if: getuid() == 0, "needs root: network namespaces"), .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct HostNetworkTests {
     @Test func hostReachesAServerOnAnotherByItsAddressAndNothingShowsInTheRootNamespace() async throws {
         let rootBefore = try rootNamespaceView()

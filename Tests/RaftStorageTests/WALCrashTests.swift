@@ -20,7 +20,7 @@ struct WALCrashTests {
         var readyIndex: UInt64?
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
     func everyAcknowledgedEntrySurvivesSIGKILL() throws {
         let environment = ProcessInfo.processInfo.environment
         let seed = environment["RAFT_WAL_CRASH_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64(UInt32.max))

@@ -10,7 +10,7 @@ import TestSupport
 /// Surviving the agent: a supervisor process (supervisor-testd) is killed with SIGKILL while 50
 /// services run and log; the next one adopts them.
 @Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .enabled(if: testDaemonBuilt, "build supervisor-testd first"),
-       .timeLimit(.minutes(3)))
+       .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct AdoptionTests {
     struct Line {
         var pid: Int32

@@ -19,7 +19,7 @@ struct FailureCase: Sendable, CustomTestStringConvertible {
 
 /// Every failure names its stage, the call, the path and the errno, and leaves no cgroup and no
 /// mount behind.
-@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
+@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct FailureTests {
     static let cases: [FailureCase] = [
         FailureCase(name: "missing rootfs", stage: .rootfsBind,

@@ -7,7 +7,7 @@ import TestSupport
 @testable import Supervisor
 
 /// Health checks on real services: HTTP status, TCP connect, a command inside the namespaces.
-@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
+@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct HealthTests {
     /// busybox httpd serving `www/` of the rootfs on `port`.
     static func webServer(_ rootfs: BusyboxRootfs, port: Int, check: HealthCheck, readiness: ReadinessMode = .health,

@@ -7,7 +7,7 @@ import TestSupport
 @testable import Supervisor
 
 /// Each isolation knob, observed from inside a real service.
-@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
+@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct IsolationTests {
     @Test func serviceIsPidOneAndSeesItsHostname() async throws {
         let rootfs = try BusyboxRootfs()

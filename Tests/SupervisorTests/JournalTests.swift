@@ -20,7 +20,7 @@ let journaldRunnable = FileManager.default.isExecutableFile(atPath: journaldPath
 
 @Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: mount namespaces"), .enabled(if: testDaemonBuilt, "build supervisor-testd first"),
        .enabled(if: journaldRunnable, "needs systemd-journald (Debian: systemd; scripts/setup installs it)"),
-       .timeLimit(.minutes(2)))
+       .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct JournalTests {
     @Test func outputLinesReachJournaldWithServiceInstanceAndStreamFields() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: journaldPath), "no \(journaldPath): run scripts/setup")

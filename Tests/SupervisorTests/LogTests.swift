@@ -7,7 +7,7 @@ import TestSupport
 @testable import Supervisor
 
 /// Output capture: nothing lost, streams tagged, rotation, tail and follow, repair after a kill.
-@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(3)))
+@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct LogTests {
     /// The bytes of `stream` across every log file, in order.
     static func rawOutput(_ directory: String, _ stream: LogStream) throws -> [UInt8] {

@@ -9,7 +9,7 @@ import TestSupport
 /// The sd_notify protocol between services and their supervisor, with supervisor-testd (through
 /// libsystemd's sd_notify) as the services' client.
 @Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .enabled(if: testDaemonBuilt, "build supervisor-testd first"),
-       .timeLimit(.minutes(2)))
+       .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct NotifyTests {
     @Test func aNotifyServiceBecomesReadyOnlyAfterReady() async throws {
         try await withTestNode { test in

@@ -9,7 +9,7 @@ import TestSupport
 
 /// `private` network mode on real services: busybox httpd in a network namespace of its own,
 /// reached from the node only through the ports the supervisor publishes.
-@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
+@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct PrivateNetworkTests {
     /// busybox httpd on 127.0.0.1:`port` inside its own network namespace. Before it starts, the
     /// script records what the namespace looks like from inside (`/www/lo-flags`,

@@ -7,7 +7,7 @@ import TestSupport
 @testable import Supervisor
 
 /// Restart policy and stop, end to end on real processes.
-@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
+@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct RestartTests {
     @Test func aCrashLoopBacksOffThenFails() async throws {
         let rootfs = try BusyboxRootfs()

@@ -8,7 +8,7 @@ import TestSupport
 
 /// agentd's sd_notify side (SystemdNotifier, through libsystemd), run in supervisor-testd's
 /// `agent` mode against a notify socket of this test, as systemd would listen.
-@Suite(.dedicatedThread, .enabled(if: testDaemonBuilt, "build supervisor-testd first"), .timeLimit(.minutes(5)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
+@Suite(.dedicatedThread, .enabled(if: testDaemonBuilt, "build supervisor-testd first"), .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct SystemdNotifierTests {
     /// Collects datagrams sent to a fresh socket.
     final class Listener: @unchecked Sendable {

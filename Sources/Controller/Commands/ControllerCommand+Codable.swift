@@ -3,13 +3,13 @@
 extension ControllerCommand: Codable {
     private enum Kind: String, Codable {
         case applyApplication, deleteApplication, scaleService, restartService, registerNode
-        case nodeHeartbeat, markNodeDown, setNodeDraining, commitPlan, reportInstanceStatus
+        case nodeHeartbeat, markNodeDown, setNodeDraining, setNodeEligibility, commitPlan, reportInstanceStatus
         case addMember, removeMember
     }
 
     private enum CodingKeys: String, CodingKey {
         case type, manifest, expectedRevision, application, service, replicas, node, registration
-        case lastHeartbeatSeen, draining, plan, reports, memberID, address, role
+        case lastHeartbeatSeen, draining, deadline, eligible, plan, reports, memberID, address, role
     }
 
     public init(from decoder: any Decoder) throws {
@@ -41,7 +41,11 @@ extension ControllerCommand: Codable {
                 node: try container.decode(String.self, forKey: .node),
                 lastHeartbeatSeen: try container.decodeIfPresent(Timestamp.self, forKey: .lastHeartbeatSeen))
         case .setNodeDraining:
-            self = .setNodeDraining(node: try container.decode(String.self, forKey: .node), draining: try container.decode(Bool.self, forKey: .draining))
+            self = .setNodeDraining(
+                node: try container.decode(String.self, forKey: .node), draining: try container.decode(Bool.self, forKey: .draining),
+                deadline: try container.decodeIfPresent(Timestamp.self, forKey: .deadline))
+        case .setNodeEligibility:
+            self = .setNodeEligibility(node: try container.decode(String.self, forKey: .node), eligible: try container.decode(Bool.self, forKey: .eligible))
         case .commitPlan:
             self = .commitPlan(try container.decode(Plan.self, forKey: .plan))
         case .reportInstanceStatus:
@@ -90,8 +94,13 @@ extension ControllerCommand: Codable {
             try container.encode(Kind.markNodeDown, forKey: .type)
             try container.encode(node, forKey: .node)
             try container.encodeIfPresent(lastHeartbeatSeen, forKey: .lastHeartbeatSeen)
-        case .setNodeDraining(let node, let draining):
+        case .setNodeEligibility(let node, let eligible):
+            try container.encode(Kind.setNodeEligibility, forKey: .type)
+            try container.encode(node, forKey: .node)
+            try container.encode(eligible, forKey: .eligible)
+        case .setNodeDraining(let node, let draining, let deadline):
             try container.encode(Kind.setNodeDraining, forKey: .type)
+            try container.encodeIfPresent(deadline, forKey: .deadline)
             try container.encode(node, forKey: .node)
             try container.encode(draining, forKey: .draining)
         case .commitPlan(let plan):

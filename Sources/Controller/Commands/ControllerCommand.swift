@@ -22,7 +22,9 @@ public enum ControllerCommand: Sendable, Hashable {
     /// heartbeat is no longer `lastHeartbeatSeen` (it came back while the leader decided).
     case markNodeDown(node: String, lastHeartbeatSeen: Timestamp?)
     /// Starts or ends moving a node's instances elsewhere.
-    case setNodeDraining(node: String, draining: Bool)
+    case setNodeDraining(node: String, draining: Bool, deadline: Timestamp? = nil)
+    /// Lets the scheduler place new instances on the node, or not; what runs there stays.
+    case setNodeEligibility(node: String, eligible: Bool)
     /// Places and stops instances as the scheduler decided.
     case commitPlan(Plan)
     /// What a node's supervisor saw happen to its instances since its last report.

@@ -107,7 +107,8 @@ private struct ServiceReconciliation {
         var stops: [InstanceStop] = []
         var requests: [PlacementRequest] = []
         var slots: [Int: [InstanceRecord]] = [:]
-        var lostFromSlot: [Int: InstanceRecord] = [:]
+        /// Why a slot is to be filled again at once, for slots whose instance was taken away.
+        var takenFromSlot: [Int: String] = [:]
         var extras: [InstanceRecord] = []
         var withinGrace: Set<InstanceID> = []
 
@@ -122,7 +123,10 @@ private struct ServiceReconciliation {
                 }
             } else if state.isLost(instance) {
                 stops.append(InstanceStop(id: instance.id, reason: "lost with node \(instance.node)"))
-                if instance.index < replicas { lostFromSlot[instance.index] = instance }
+                if instance.index < replicas { takenFromSlot[instance.index] = "replaces \(instance.id), lost with node \(instance.node)" }
+            } else if state.drainDeadlinePassed(for: instance, at: now) {
+                stops.append(InstanceStop(id: instance.id, reason: "the drain deadline of node \(instance.node) passed"))
+                if instance.index < replicas { takenFromSlot[instance.index] = "replaces \(instance.id), past node \(instance.node)'s drain deadline" }
             } else if instance.index >= replicas {
                 extras.append(instance)
             } else {
@@ -174,7 +178,7 @@ private struct ServiceReconciliation {
                 live += outdated.count
                 waiting.append((slot, outdated))
             } else {
-                let reason = lostFromSlot[slot].map { "replaces \($0.id), lost with node \($0.node)" } ?? "slot \(slot) has no instance"
+                let reason = takenFromSlot[slot] ?? "slot \(slot) has no instance"
                 requests.append(PlacementRequest(service: key, index: slot, revision: revision, replaces: [], surgesBeside: [], reason: reason))
                 live += 1
             }

@@ -5,9 +5,11 @@ extension ClusterState {
         // A re-registration (agent restart, new attributes) keeps the operator's drain. Instances
         // already there stay even if the new attributes no longer satisfy their constraints, as
         // in Nomad: constraints choose where to place, they do not evict.
-        let record = NodeRecord(
+        var record = NodeRecord(
             registration: registration, isDown: false, isDraining: previous?.isDraining ?? false, lastHeartbeat: time,
             registeredIndex: previous?.registeredIndex ?? index)
+        record.drainDeadline = previous?.drainDeadline
+        record.isEligible = previous?.isEligible ?? true
         nodes[registration.name] = record
         lastChangeIndex = index
         return .nodeUpdated(name: registration.name, status: record.status)
@@ -45,13 +47,31 @@ extension ClusterState {
         return .nodeUpdated(name: name, status: .down)
     }
 
-    mutating func setDraining(_ name: String, _ draining: Bool, at index: UInt64) throws(ControllerError) -> CommandResult {
+    mutating func setDraining(_ name: String, _ draining: Bool, deadline: Timestamp?, at index: UInt64) throws(ControllerError) -> CommandResult {
         guard let node = nodes[name] else { throw .nodeNotFound(name) }
-        if node.isDraining != draining {
+        let newDeadline = draining ? deadline : nil
+        if node.isDraining != draining || node.drainDeadline != newDeadline {
             nodes[name]?.isDraining = draining
+            nodes[name]?.drainDeadline = newDeadline
             lastChangeIndex = index
         }
         return .nodeUpdated(name: name, status: nodes[name]?.status ?? node.status)
+    }
+
+    mutating func setEligibility(_ name: String, _ eligible: Bool, at index: UInt64) throws(ControllerError) -> CommandResult {
+        guard let node = nodes[name] else { throw .nodeNotFound(name) }
+        if node.isEligible != eligible {
+            nodes[name]?.isEligible = eligible
+            lastChangeIndex = index
+        }
+        return .nodeUpdated(name: name, status: nodes[name]?.status ?? node.status)
+    }
+
+    /// Whether the instance's node is draining and its drain deadline has passed at `now`:
+    /// what still runs there is stopped and replaced at once, whatever the rollout allows.
+    public func drainDeadlinePassed(for instance: InstanceRecord, at now: Timestamp?) -> Bool {
+        guard let now, let node = nodes[instance.node], node.isDraining, let deadline = node.drainDeadline else { return false }
+        return now >= deadline
     }
 
     /// What makes a registration unusable, said so that the agent's operator can fix its config.

@@ -46,8 +46,10 @@ public struct ClusterState: Sendable, Hashable {
                 return try heartbeat(name, at: index, time: time)
             case .markNodeDown(let name, let lastHeartbeatSeen):
                 return try markNodeDown(name, lastHeartbeatSeen: lastHeartbeatSeen, at: index, time: time)
-            case .setNodeDraining(let name, let draining):
-                return try setDraining(name, draining, at: index)
+            case .setNodeDraining(let name, let draining, let deadline):
+                return try setDraining(name, draining, deadline: deadline, at: index)
+            case .setNodeEligibility(let name, let eligible):
+                return try setEligibility(name, eligible, at: index)
             case .commitPlan(let plan):
                 return commitPlan(plan, at: index, time: time)
             case .reportInstanceStatus(let node, let reports):
@@ -116,7 +118,7 @@ public struct ClusterState: Sendable, Hashable {
     public func isCurrent(_ instance: InstanceRecord) -> Bool {
         guard let application = applications[instance.service.application],
             let service = application.services[instance.service.service],
-            nodes[instance.node]?.status == .ready
+            let status = nodes[instance.node]?.status, status == .ready || status == .ineligible
         else { return false }
         return instance.revision == application.currentRevision && instance.createdIndex >= service.restartIndex
     }

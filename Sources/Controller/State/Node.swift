@@ -105,6 +105,8 @@ public enum NodeStatus: String, Sendable, Hashable, Codable {
     case down
     /// Heartbeating, but its instances are being moved elsewhere and it takes no new ones.
     case draining
+    /// Heartbeating and keeping its instances, but taking no new ones (eligibility off).
+    case ineligible
 }
 
 /// A node as the cluster knows it.
@@ -121,6 +123,35 @@ public struct NodeRecord: Sendable, Hashable, Codable {
     public var registeredIndex: UInt64
     /// When it was marked down, while it is (nil in snapshots from before this was kept).
     public var downSince: Timestamp?
+    /// While draining: when whatever still runs there is stopped regardless of rollouts.
+    public var drainDeadline: Timestamp?
+    /// Whether new instances may be placed here (an operator's switch; what runs stays).
+    public var isEligible = true
+
+    public init(registration: NodeRegistration, isDown: Bool, isDraining: Bool, lastHeartbeat: Timestamp, registeredIndex: UInt64) {
+        self.registration = registration
+        self.isDown = isDown
+        self.isDraining = isDraining
+        self.lastHeartbeat = lastHeartbeat
+        self.registeredIndex = registeredIndex
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case registration, isDown, isDraining, lastHeartbeat, registeredIndex, downSince, drainDeadline, isEligible
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        registration = try container.decode(NodeRegistration.self, forKey: .registration)
+        isDown = try container.decode(Bool.self, forKey: .isDown)
+        isDraining = try container.decode(Bool.self, forKey: .isDraining)
+        lastHeartbeat = try container.decode(Timestamp.self, forKey: .lastHeartbeat)
+        registeredIndex = try container.decode(UInt64.self, forKey: .registeredIndex)
+        downSince = try container.decodeIfPresent(Timestamp.self, forKey: .downSince)
+        drainDeadline = try container.decodeIfPresent(Timestamp.self, forKey: .drainDeadline)
+        // Snapshots from before eligibility was kept: every node took instances.
+        isEligible = try container.decodeIfPresent(Bool.self, forKey: .isEligible) ?? true
+    }
 
     /// The node's name.
     public var name: String { registration.name }
@@ -128,6 +159,7 @@ public struct NodeRecord: Sendable, Hashable, Codable {
     /// Down wins over draining: a down node runs nothing, whatever the operator intended.
     public var status: NodeStatus {
         if isDown { return .down }
-        return isDraining ? .draining : .ready
+        if isDraining { return .draining }
+        return isEligible ? .ready : .ineligible
     }
 }
