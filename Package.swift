@@ -137,7 +137,7 @@ let package = Package(
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
         // The real agentd and deployctl, end to end (root: they launch real services).
         .testTarget(
-            name: "AgentTests", dependencies: ["Agent", "AgentAPI", "agentd", "deployctl", "TestSupport", "NetnsHarness"], swiftSettings: strict),
+            name: "AgentTests", dependencies: ["Agent", "AgentAPI", "Cluster", "Controller", "Raft", "agentd", "deployctl", "TestSupport", "NetnsHarness"], swiftSettings: strict),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),
         // The transport and the CA on real sockets and real TLS, on loopback.
         .testTarget(

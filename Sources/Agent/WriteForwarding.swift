@@ -69,6 +69,11 @@ struct LeaderRequests: CallHandler {
         if let kind = payload.first, kind >= ServerRequest.firstKind {
             return try await ServerRequests(gateway: gateway, api: api).answer(ServerRequest(decoding: payload), from: caller)
         }
+        // A client's certificate is the cluster's too: only servers may ask the leader to
+        // propose entries as they are, move leadership or remove members.
+        guard try await gateway.read({ $0.members[caller]?.role }) == .server else {
+            throw APIError(code: APIErrorCode.unauthorized, message: "member \(caller) is not a server of this cluster; only servers make requests to the leader")
+        }
         let index: UInt64
         switch try LeaderRequest(decoding: payload) {
         case .propose(let entry):
