@@ -36,6 +36,7 @@ extension ClusterGateway {
         } catch let error as APIError {
             throw error
         } catch {
+            // A refusal (NotLeaderRefusal) included: the next heartbeat goes to the new leader.
             throw APIError(code: APIErrorCode.noLeader, message: "passing a heartbeat to the leader (node \(leader)): \(error)")
         }
     }

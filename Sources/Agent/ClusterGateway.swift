@@ -64,11 +64,10 @@ public final class ClusterGateway: Sendable {
                 return try await node.propose(entry)
             } catch RaftNodeError.notLeader(let leader) where leader != 0 && forwarder != nil {
                 do {
-                    return try await forward(.propose(entry), to: leader)
-                } catch let unsent as UnsentForward where ContinuousClock.now < deadline {
+                    return try await forwardOnce(.propose(entry), to: leader)
+                } catch is UnsentForward where ContinuousClock.now < deadline {
                     // Never sent (no connection to the leader this replica knows: it may have
                     // just died): safe to try again, once this replica hears of a new one.
-                    _ = unsent
                     try? await Task.sleep(for: .milliseconds(10))
                 } catch let unsent as UnsentForward {
                     throw unsent.error
@@ -99,13 +98,15 @@ public final class ClusterGateway: Sendable {
     }
 
     /// ``forward(_:to:)``, throwing ``UnsentForward`` when the request never left.
-    private func forwardOnce(_ request: LeaderRequest, to leader: NodeID) async throws -> UInt64 {
+    func forwardOnce(_ request: LeaderRequest, to leader: NodeID) async throws -> UInt64 {
         guard let forwarder else { throw Self.apiError(RaftNodeError.notLeader(leaderHint: leader)) }
         let index: UInt64
         do {
             index = try await forwarder.forward(request.encoded, to: leader)
         } catch CallError.noConnection(let peer) {
             throw UnsentForward(error: APIError(code: APIErrorCode.noLeader, message: "forwarding to the leader (node \(leader)): \(CallError.noConnection(peer))"))
+        } catch let refusal as NotLeaderRefusal {
+            throw UnsentForward(error: APIError(code: APIErrorCode.noLeader, message: "forwarding to the leader: \(refusal); retry in a moment"))
         } catch let error as CallError {
             throw APIError(code: APIErrorCode.noLeader, message: "forwarding to the leader (node \(leader)): \(error)")
         } catch {
@@ -204,8 +205,9 @@ public final class ClusterGateway: Sendable {
     }
 }
 
-/// A forwarded request that never left this agent (no connection to the leader): unlike one
-/// whose connection broke on the way, it cannot have acted, so it may be sent again.
+/// A forwarded request that cannot have acted: it never left this agent (no connection to the
+/// leader), or the member it went to answered that it does not lead. Unlike one whose
+/// connection broke on the way, it may be sent again.
 struct UnsentForward: Error {
     let error: APIError
 }

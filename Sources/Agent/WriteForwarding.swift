@@ -50,11 +50,46 @@ public protocol WriteForwarder: Sendable {
     func forward(_ request: [UInt8], to leader: NodeID) async throws -> UInt64
 }
 
+/// The leader's answer to a ``LeaderRequest``: `[u8 kind][u64 little-endian]`.
+enum LeaderAnswer: Sendable, Hashable {
+    /// Done; the number the request asks for (a log index, or 1/0 for a heartbeat).
+    case done(UInt64)
+    /// The member asked is not the leader (any more, or not yet) and did nothing; `hint` is
+    /// the leader it knows, 0 for none. Unlike a failure this is safe to send again elsewhere.
+    case notLeader(hint: NodeID)
+
+    var encoded: [UInt8] {
+        switch self {
+        case .done(let number): [0] + LeaderRequest.bytes(number)
+        case .notLeader(let hint): [1] + LeaderRequest.bytes(hint)
+        }
+    }
+
+    init(decoding bytes: [UInt8], from member: NodeID) throws(CallError) {
+        switch (bytes.first, bytes.count) {
+        case (0, 9): self = .done(LeaderRequest.number(bytes.dropFirst()))
+        case (1, 9): self = .notLeader(hint: LeaderRequest.number(bytes.dropFirst()))
+        default: throw CallError.failed(member, reason: "answered \(bytes.count) bytes this agent does not understand as a leader's answer")
+        }
+    }
+}
+
+/// The member a request went to answered that it is not the leader, and did nothing.
+struct NotLeaderRefusal: Error, CustomStringConvertible {
+    let member: NodeID
+    let hint: NodeID
+
+    var description: String {
+        "member \(member) is not the leader" + (hint == 0 ? " and knows of none yet" : " (it names member \(hint))")
+    }
+}
+
 extension ClusterTransport: WriteForwarder {
     public func forward(_ request: [UInt8], to leader: NodeID) async throws -> UInt64 {
-        let answer = try await call(leader, payload: request, timeout: .seconds(30))
-        guard answer.count == 8 else { throw CallError.failed(leader, reason: "answered \(answer.count) bytes, not a log index") }
-        return LeaderRequest.number(answer[...])
+        switch try LeaderAnswer(decoding: try await call(leader, payload: request, timeout: .seconds(30)), from: leader) {
+        case .done(let number): return number
+        case .notLeader(let hint): throw NotLeaderRefusal(member: leader, hint: hint)
+        }
     }
 }
 
@@ -74,11 +109,21 @@ struct LeaderRequests: CallHandler {
         guard try await gateway.read({ $0.members[caller]?.role }) == .server else {
             throw APIError(code: APIErrorCode.unauthorized, message: "member \(caller) is not a server of this cluster; only servers make requests to the leader")
         }
+        let request = try LeaderRequest(decoding: payload)
+        // A member that does not lead says so in the answer, not as a failure: the asker may
+        // then safely send the request again to whichever member leads (during an election,
+        // a follower's view of the leader lags behind).
+        let leader = await gateway.node.leader
+        guard leader == gateway.node.id else { return LeaderAnswer.notLeader(hint: leader).encoded }
         let index: UInt64
-        switch try LeaderRequest(decoding: payload) {
+        switch request {
         case .propose(let entry):
             _ = try ControllerEntry.decode(entry)
-            index = try await gateway.node.propose(entry)
+            do {
+                index = try await gateway.node.propose(entry)
+            } catch RaftNodeError.notLeader(let hint) {
+                return LeaderAnswer.notLeader(hint: hint).encoded
+            }
         case .transferLeadership(let target):
             try await gateway.transferLeadershipHere(to: target)
             index = 0
@@ -87,6 +132,6 @@ struct LeaderRequests: CallHandler {
         case .heartbeat(let node):
             index = try await gateway.heartbeatHere(node: node) ? 1 : 0
         }
-        return LeaderRequest.bytes(index)
+        return LeaderAnswer.done(index).encoded
     }
 }

@@ -41,17 +41,31 @@ struct ClientAgentTests {
         return nodes.first { $0["name"] as? String == name }?["status"] as? String
     }
 
+    /// Server "alpha" (bootstrapped) and client "c1" joined to it, with `extra` for both; the
+    /// server's cluster port and join token for more agents.
+    static func serverAndClient(extra: [String] = []) throws -> (server: DevAgent, client: DevAgent, port: Int, token: String) {
+        let port = try ClusterFormationTests.freePort()
+        let server = try ClusterFormationTests.agent("alpha", port: port, extra: extra)
+        do {
+            let token = try ClusterFormationTests.joinToken(of: server)
+            let client = try ClusterFormationTests.agent(
+                "c1", port: try ClusterFormationTests.freePort(), joining: (port, token), client: true, extra: extra)
+            return (server, client, port, token)
+        } catch {
+            server.shutdown()
+            throw error
+        }
+    }
+
     static func isAlive(_ pid: Int) -> Bool { pid > 0 && kill(pid_t(pid), 0) == 0 }
 
     @Test("a client runs what is placed on it, relays the API, keeps its services through the loss of every server and its own restart, and picks up changes when a server returns")
     func clientSurvivesTheLossOfEveryServer() throws {
-        let port = try ClusterFormationTests.freePort()
-        let server = try ClusterFormationTests.agent("alpha", port: port)
-        defer { server.shutdown() }
-        let token = try String(contentsOfFile: server.stateDirectory + "/state/cluster/join-token", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let client = try ClusterFormationTests.agent("c1", port: try ClusterFormationTests.freePort(), joining: (port, token), client: true)
-        defer { client.shutdown() }
+        let (server, client, _, _) = try Self.serverAndClient()
+        defer {
+            client.shutdown()
+            server.shutdown()
+        }
         // The API on the client is the cluster's (relayed to a server); it lists it as a client.
         let members = try client.deployctl("cluster", "members").output
         #expect(members.contains("c1") && members.contains("client"), "\(members)")
@@ -90,13 +104,11 @@ struct ClientAgentTests {
     @Test("a client that goes silent is marked down; its instance is replaced once the service's lostAfter has passed, not before, and stopped on the client when it returns")
     func aSilentClientsInstancesAreReplacedAfterTheGraceAndStoppedOnItsReturn() throws {
         let liveness = ["--heartbeat-interval", "500ms", "--node-down-timeout", "3s"]
-        let port = try ClusterFormationTests.freePort()
-        let server = try ClusterFormationTests.agent("alpha", port: port, extra: liveness)
-        defer { server.shutdown() }
-        let token = try String(contentsOfFile: server.stateDirectory + "/state/cluster/join-token", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let first = try ClusterFormationTests.agent("c1", port: try ClusterFormationTests.freePort(), joining: (port, token), client: true, extra: liveness)
-        defer { first.shutdown() }
+        let (server, first, port, token) = try Self.serverAndClient(extra: liveness)
+        defer {
+            first.shutdown()
+            server.shutdown()
+        }
         let manifest = """
             {"name": "graced", "services": [{"name": "loop", "command": ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"],
               "replicas": 1, "resources": {"cpu": 0.05, "memory": "8Mi"}, "disconnect": {"lostAfter": "6s"},
@@ -140,13 +152,11 @@ struct ClientAgentTests {
     func heartbeatsLeaveTheLogAlone() throws {
         struct Status: Decodable { var index: Int }
         let liveness = ["--heartbeat-interval", "500ms", "--node-down-timeout", "3s"]
-        let port = try ClusterFormationTests.freePort()
-        let server = try ClusterFormationTests.agent("alpha", port: port, extra: liveness)
-        defer { server.shutdown() }
-        let token = try String(contentsOfFile: server.stateDirectory + "/state/cluster/join-token", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let client = try ClusterFormationTests.agent("c1", port: try ClusterFormationTests.freePort(), joining: (port, token), client: true, extra: liveness)
-        defer { client.shutdown() }
+        let (server, client, _, _) = try Self.serverAndClient(extra: liveness)
+        defer {
+            client.shutdown()
+            server.shutdown()
+        }
         #expect(try server.deployctl("apply", "-f", "-", "--timeout", "60s", input: Self.pinned("quiet", to: "c1", replicas: 1)).status == 0)
         try server.waitUntil("the instance running", timeout: 30) { try Self.running(server, on: "c1", application: "quiet").count == 1 }
         Thread.sleep(forTimeInterval: 1)
@@ -160,13 +170,11 @@ struct ClientAgentTests {
 
     @Test("deployctl nodes drain moves a node's instances off it; eligibility off keeps what runs and takes nothing new")
     func drainAndEligibility() throws {
-        let port = try ClusterFormationTests.freePort()
-        let server = try ClusterFormationTests.agent("alpha", port: port)
-        defer { server.shutdown() }
-        let token = try String(contentsOfFile: server.stateDirectory + "/state/cluster/join-token", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let client = try ClusterFormationTests.agent("c1", port: try ClusterFormationTests.freePort(), joining: (port, token), client: true)
-        defer { client.shutdown() }
+        let (server, client, _, _) = try Self.serverAndClient()
+        defer {
+            client.shutdown()
+            server.shutdown()
+        }
         let manifest = """
             {"name": "movable", "services": [{"name": "loop", "command": ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"],
               "replicas": 2, "resources": {"cpu": 0.05, "memory": "8Mi"}, "update": {"maxParallel": 1}}]}

@@ -45,6 +45,11 @@ struct ClusterFormationTests {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// The join token the bootstrapped `server` wrote.
+    static func joinToken(of server: DevAgent) throws -> String {
+        try String(contentsOfFile: server.stateDirectory + "/state/cluster/join-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     static func server(_ name: String, port: Int, joining first: (port: Int, token: String)? = nil, extra: [String] = []) throws -> DevAgent {
         try agent(name, port: port, joining: first, extra: extra)
     }

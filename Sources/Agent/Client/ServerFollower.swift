@@ -147,19 +147,22 @@ final class ServerFollower: NodeControl {
     private func callServer(_ payload: [UInt8], timeout: Duration) async throws -> [UInt8] {
         let (servers, preferred) = state.withLock { ($0.servers.map(\.id), $0.preferred) }
         let order = servers.filter { $0 == preferred } + servers.filter { $0 != preferred }
+        // Connections are made in the background: a fresh start waits up to 1 s for one.
+        for attempt in 0..<20 where !order.contains(where: transport.isConnected) {
+            if attempt == 19 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        // One pass over the connected servers; a server's refusal or silence is the caller's
+        // to retry, not a reason to ask every server twenty times.
         var lastError: (any Error)?
-        // Connections are made in the background; give a fresh start a moment to have one.
-        for attempt in 0..<20 {
-            for server in order where transport.isConnected(to: server) {
-                do {
-                    let answer = try await transport.call(server, payload: payload, timeout: timeout)
-                    state.withLock { $0.preferred = server }
-                    return answer
-                } catch {
-                    lastError = error
-                }
+        for server in order where transport.isConnected(to: server) {
+            do {
+                let answer = try await transport.call(server, payload: payload, timeout: timeout)
+                state.withLock { $0.preferred = server }
+                return answer
+            } catch {
+                lastError = error
             }
-            if attempt < 19 { try await Task.sleep(for: .milliseconds(50)) }
         }
         if let lastError { throw lastError }
         let known = state.withLock { $0.servers.map { "\($0.name) at \($0.address)" } }
