@@ -33,7 +33,7 @@ public struct LeaderLoop: Sendable {
             ledTerm = raft.term
             let now = ClusterGateway.now()
             // Planned on a copy, off the Raft node's actor (see `ClusterGateway.snapshot`).
-            let plan = Scheduler().schedule(await gateway.snapshot(), for: .all, at: now)
+            let plan = Scheduler().schedule(await gateway.snapshot(), for: .all, at: now, placementLimit: Scheduler.defaultPlacementLimit)
             // A plan that places and stops nothing changes only the unplaced reasons; commit it
             // once, not on every wake-up.
             if plan.changesNoInstance && (plan.unplaced.isEmpty || plan == lastPlan) { continue }

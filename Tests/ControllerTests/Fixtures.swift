@@ -139,6 +139,11 @@ func checkInvariants(_ state: ClusterState, _ context: @autoclosure () -> String
             #expect(inserted, "port \(port.number) held twice on \(instance.node) \(context())", sourceLocation: sourceLocation)
         }
     }
+    // The by-node index answers exactly what a walk over every instance would.
+    for name in Set(state.instances.values.map(\.node)).union(state.nodes.keys) {
+        let walked = state.instances.values.filter { $0.node == name }.map(\.id).sorted()
+        #expect(state.instances(on: name).map(\.id) == walked, "instances(on: \(name)) \(context())", sourceLocation: sourceLocation)
+    }
     for (name, node) in state.nodes {
         #expect(cpu[name, default: 0] <= node.registration.capacity.cpuMillicores, "cpu overcommitted on \(name) \(context())", sourceLocation: sourceLocation)
         #expect(memory[name, default: 0] <= node.registration.capacity.memoryBytes, "memory overcommitted on \(name) \(context())", sourceLocation: sourceLocation)

@@ -51,14 +51,26 @@ public enum Reconciler {
     /// which lost instances are past their service's grace.
     public static func reconcile(_ state: ClusterState, for evaluation: Evaluation, at now: Timestamp? = nil) -> ReconcileResult {
         var result = ReconcileResult()
-        for key in services(in: state, for: evaluation) {
-            ServiceReconciliation(state: state, key: key, now: now).run(into: &result)
-        }
-        for instance in state.instances.values.sorted(by: { $0.id < $1.id }) where instance.desiredState == .run {
-            guard isInScope(instance.service, evaluation), state.applications[instance.service.application]?.services[instance.service.service] == nil else {
-                continue
+        // One walk over the instances, grouped by service: asking the state for each
+        // service's instances walks all of them once per service.
+        // Sorted as small keys, then looked up: sorting the records themselves moved (and
+        // retained) whole records at every step of the sort.
+        var byService: [ServiceKey: [SlotOrder]] = [:]
+        var orphans: [InstanceID] = []
+        for instance in state.instances.values where instance.desiredState == .run && isInScope(instance.service, evaluation) {
+            if state.applications[instance.service.application]?.services[instance.service.service] == nil {
+                orphans.append(instance.id)
+            } else {
+                byService[instance.service, default: []].append(SlotOrder(slot: instance.index, created: instance.createdIndex, id: instance.id))
             }
-            result.stops.append(InstanceStop(id: instance.id, reason: "service \(instance.service) no longer exists"))
+        }
+        for key in services(in: state, for: evaluation) {
+            let instances = (byService[key] ?? []).sorted().compactMap { state.instances[$0.id] }
+            ServiceReconciliation(state: state, key: key, instances: instances, now: now).run(into: &result)
+        }
+        for id in orphans.sorted() {
+            guard let instance = state.instances[id] else { continue }
+            result.stops.append(InstanceStop(id: id, reason: "service \(instance.service) no longer exists"))
         }
         return result
     }
@@ -91,10 +103,22 @@ public enum Reconciler {
     }
 }
 
+/// Where an instance sorts among its service's: by slot, then by age (as
+/// ``ClusterState/instances(of:)``).
+private struct SlotOrder: Comparable {
+    var slot: Int
+    var created: UInt64
+    var id: InstanceID
+
+    static func < (a: SlotOrder, b: SlotOrder) -> Bool { (a.slot, a.created, a.id) < (b.slot, b.created, b.id) }
+}
+
 /// The reconciliation of one service, step by step.
 private struct ServiceReconciliation {
     let state: ClusterState
     let key: ServiceKey
+    /// The service's instances wanted running, by slot and then by age.
+    let instances: [InstanceRecord]
     let now: Timestamp?
 
     func run(into result: inout ReconcileResult) {
@@ -112,7 +136,7 @@ private struct ServiceReconciliation {
         var extras: [InstanceRecord] = []
         var withinGrace: Set<InstanceID> = []
 
-        for instance in state.instances(of: key) where instance.desiredState == .run {
+        for instance in instances {
             if state.isLost(instance), let now, let since = state.lostSince(instance), now < since.adding(service.disconnect.lostAfter) {
                 // Within its grace it keeps its slot: its node may come back with it running.
                 if instance.index < replicas {

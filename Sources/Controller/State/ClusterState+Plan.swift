@@ -47,7 +47,7 @@ extension ClusterState {
                     reservedMemoryBytes: service.resources.reservedMemory.bytes, desiredState: .run, stopReason: nil, status: .pending,
                     exit: nil, events: [InstanceEvent(time: time, status: .pending, message: "placed on \(placement.node): \(placement.reason)")],
                     createdIndex: index, createdAt: time, modifiedIndex: index)
-                instances[id] = instance
+                setInstance(instance, id: id)
                 usage.add(instance.reservation, on: instance.node)
                 occupants[slot, default: []].append(id)
                 outcome.placed.append(id)

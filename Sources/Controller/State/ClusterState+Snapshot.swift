@@ -22,6 +22,7 @@ extension ClusterState: Codable {
         applications = try container.decode([String: ApplicationRecord].self, forKey: .applications)
         nodes = try container.decode([String: NodeRecord].self, forKey: .nodes)
         instances = try container.decode([InstanceID: InstanceRecord].self, forKey: .instances)
+        indexInstances()
         lastChangeIndex = try container.decode(UInt64.self, forKey: .lastChangeIndex)
         nextInstanceSerial = try container.decode(UInt64.self, forKey: .nextInstanceSerial)
         // Absent in snapshots of single-node agents from before the cluster.

@@ -27,7 +27,7 @@ extension ClusterState {
                 instance.record(report.status, message, at: time)
             }
             instance.modifiedIndex = index
-            instances[report.id] = instance
+            setInstance(instance, id: report.id)
             forgetIfSettled(report.id)
             lastChangeIndex = index
         }

@@ -14,8 +14,13 @@ public struct ClusterState: Sendable, Hashable {
     /// By node name.
     public internal(set) var nodes: [String: NodeRecord] = [:]
     /// Every instance the cluster still tracks: those wanted running, and those told to stop
-    /// until their node confirms that they did.
+    /// until their node confirms that they did. Changed only through ``setInstance(_:id:)``,
+    /// which keeps ``instanceIDsByNode`` in step.
     public internal(set) var instances: [InstanceID: InstanceRecord] = [:]
+    /// The ids in ``instances`` by node: what ``instances(on:)`` reads instead of walking
+    /// every instance (each client's watch asks for its node's on every change; at 100,000
+    /// instances the walk took 11 ms, times every client). Not in snapshots: rebuilt on restore.
+    private(set) var instanceIDsByNode: [String: Set<InstanceID>] = [:]
     /// The log index of the last entry that changed anything: what blocking queries wait on
     /// (Consul's X-Consul-Index). Entries refused or without effect leave it alone.
     public internal(set) var lastChangeIndex: UInt64 = 0
@@ -83,7 +88,7 @@ public struct ClusterState: Sendable, Hashable {
 
     /// The instances placed on a node, by id.
     public func instances(on node: String) -> [InstanceRecord] {
-        instances.values.filter { $0.node == node }.sorted { $0.id < $1.id }
+        (instanceIDsByNode[node] ?? []).sorted().compactMap { instances[$0] }
     }
 
     /// The manifest of the service an instance belongs to, at the instance's revision: what
@@ -129,6 +134,22 @@ public struct ClusterState: Sendable, Hashable {
 
     // MARK: Shared mutations
 
+    /// Sets or (with nil) removes one instance, and its entry in the by-node index.
+    mutating func setInstance(_ instance: InstanceRecord?, id: InstanceID) {
+        if let old = instances[id], old.node != instance?.node {
+            instanceIDsByNode[old.node]?.remove(id)
+            if instanceIDsByNode[old.node]?.isEmpty == true { instanceIDsByNode[old.node] = nil }
+        }
+        if let instance { instanceIDsByNode[instance.node, default: []].insert(id) }
+        instances[id] = instance
+    }
+
+    /// Rebuilds the by-node index from ``instances`` (after a restore).
+    mutating func indexInstances() {
+        instanceIDsByNode = [:]
+        for (id, instance) in instances { instanceIDsByNode[instance.node, default: []].insert(id) }
+    }
+
     /// Asks an instance to stop; forgets it at once when nothing will ever report on it.
     /// Returns whether it was running before.
     @discardableResult
@@ -137,7 +158,7 @@ public struct ClusterState: Sendable, Hashable {
         instance.desiredState = .stop
         instance.stopReason = reason
         instance.modifiedIndex = index
-        instances[id] = instance
+        setInstance(instance, id: id)
         forgetIfSettled(id)
         return true
     }
@@ -148,7 +169,7 @@ public struct ClusterState: Sendable, Hashable {
     mutating func forgetIfSettled(_ id: InstanceID) {
         guard let instance = instances[id], instance.desiredState == .stop else { return }
         if instance.status.isTerminal || nodes[instance.node].map(\.isDown) ?? true {
-            instances[id] = nil
+            setInstance(nil, id: id)
         }
     }
 }
