@@ -12,10 +12,11 @@ public struct Scheduler: Sendable {
 
     /// At most this many placements go into one plan; the leader plans the rest on its next
     /// pass, right after this plan commits. A plan is one Raft entry that every server
-    /// decodes and applies whole: 10,000 placements make about 1.7 MiB, and instances start
-    /// on their nodes while the rest is still being planned (Nomad limits a plan to one job's
-    /// evaluation the same way).
-    public static let defaultPlacementLimit = 10_000
+    /// decodes and applies whole: 25,000 placements make about 4.2 MiB (35 ms on a 1 Gbit/s
+    /// link), and instances start on their nodes while the rest is still being planned.
+    /// Smaller plans cost more passes, each of which reconciles every service (cluster-bench:
+    /// 10,000 per plan placed 7,600 instances/s through three servers).
+    public static let defaultPlacementLimit = 25_000
 
     /// Reconciles what `evaluation` names and places what it asks for, up to `placementLimit`.
     public func schedule(_ state: ClusterState, for evaluation: Evaluation, at now: Timestamp? = nil, placementLimit: Int = .max) -> Plan {
