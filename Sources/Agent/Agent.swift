@@ -104,7 +104,8 @@ public final class Agent: Sendable {
             })
         }
         services += try APIListeners.services(
-            configuration: configuration, logger: logger, readyStatus: "serving the API on \(configuration.apiSocketPath)"
+            configuration: configuration, logger: logger, readyStatus: "serving the API on \(configuration.apiSocketPath)",
+            certificate: cluster?.currentTLSMaterial
         ) { token in try APIRouter.router(api, token: token) }
         await Agent.runUntilTerminated(services, logger: logger)
         // Leave every service running, with its state on disk, for the next agent.

@@ -57,6 +57,11 @@ final class ClusterMembership: Sendable {
     let directory: String
     /// The node's credentials now (renewed in their course, `CertificateRenewal`).
     let credentials: Mutex<NodeCredentials>
+
+    /// ``credentials`` in swift-nio-ssl's types, as they are now: what the TCP API presents.
+    @Sendable func currentTLSMaterial() throws -> ClusterTLSMaterial {
+        try credentials.withLock { $0 }.tlsMaterial()
+    }
     let settings: ClusterSettings
     let nodeName: String
     private let receiver = Deferred<any RaftMessageReceiver>()

@@ -5,27 +5,33 @@ import Foundation
 import HTTPTypes
 import NIOCore
 import NIOPosix
+import NIOSSL
 import OpenAPIAsyncHTTPClient
 import OpenAPIRuntime
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Where deployctl finds the agent: `--address`/`FLOTILLA_ADDR` (a unix socket path, or
-/// `http://host:port`) and `--token`/`FLOTILLA_TOKEN` for TCP.
+/// `https://host:port`, `http://` for a dev agent), `--token`/`FLOTILLA_TOKEN` for TCP, and
+/// `--ca-file`/`FLOTILLA_CACERT`: the cluster CA that signed the agent's certificate.
 struct ConnectionOptions: ParsableArguments {
-    @Option(name: .long, help: "The agent: a unix socket path (default /run/flotilla/api.sock, or $FLOTILLA_ADDR) or http://host:port.")
+    @Option(name: .long, help: "The agent: a unix socket path (default /run/flotilla/api.sock, or $FLOTILLA_ADDR) or https://host:port (http:// for a dev agent).")
     var address: String?
 
     @Option(name: .long, help: "Bearer token for TCP access (default $FLOTILLA_TOKEN).")
     var token: String?
 
+    @Option(name: .customLong("ca-file"), help: "The cluster CA certificate to trust for https:// (default $FLOTILLA_CACERT; on any agent it is STATE/state/cluster/cluster-ca.pem).")
+    var caFile: String?
+
     func client() -> AgentClient {
         let environment = ProcessInfo.processInfo.environment
         return AgentClient(
             address: address ?? environment["FLOTILLA_ADDR"] ?? AgentClient.defaultSocket,
-            token: token ?? environment["FLOTILLA_TOKEN"])
+            token: token ?? environment["FLOTILLA_TOKEN"], caFile: caFile ?? environment["FLOTILLA_CACERT"])
     }
 }
 
@@ -61,6 +67,8 @@ struct AgentClient: Sendable {
 
     let address: String
     let token: String?
+    /// The CA to trust for `https://` (the system's roots without it).
+    var caFile: String? = nil
 
     /// The agent's base URL: `http+unix://` with the socket path percent-encoded as the host
     /// (AsyncHTTPClient's form), or the `http(s)://host:port` given.
@@ -89,7 +97,7 @@ struct AgentClient: Sendable {
     ) async throws(CommandFailure) -> Answer {
         guard let url = serverURL else { throw .unreachable("--address \(address): write a socket path or http://host:port") }
         let transport = AsyncHTTPClientTransport(configuration: .init(
-            client: Self.http, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)))
+            client: try Self.http(trusting: caFile), timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)))
         let client = Client(serverURL: url, transport: transport, middlewares: [AgentRequestMiddleware(token: token, manifest: manifest)])
         do {
             return try await body(client)
@@ -108,6 +116,12 @@ struct AgentClient: Sendable {
     func unreachable(_ error: any Error) -> CommandFailure {
         let setting = "(set --address or FLOTILLA_ADDR)"
         guard isUnixSocket else {
+            if let tls = error as? NIOSSLError, caFile == nil {
+                return .unreachable("cannot verify the agent at \(address) (\(tls)): an agent of a cluster presents a certificate of the cluster's CA; give it with --ca-file or FLOTILLA_CACERT (it is STATE/state/cluster/cluster-ca.pem on any agent)")
+            }
+            if address.hasPrefix("http://"), let closed = error as? HTTPClientError, closed == .remoteConnectionClosed {
+                return .unreachable("the agent at \(address) closed the connection: an agent of a cluster serves its TCP API over TLS; use https:// \(setting)")
+            }
             return .unreachable("cannot reach the agent at \(address): \(Self.reason(error)); is agentd running with --api-tcp? \(setting)")
         }
         var info = stat()
@@ -127,15 +141,31 @@ struct AgentClient: Sendable {
         return "\(error)"
     }
 
-    /// One client for the process: connections fail at once instead of being retried until
-    /// the connect timeout, as a CLI talking to one agent should (AsyncHTTPClient retries for a
-    /// minute by default). Never shut down: it lives as long as deployctl does.
-    static let http: HTTPClient = {
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.timeout.connect = .seconds(5)
-        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
-    }()
+    /// One client per trusted CA for the process: connections fail at once instead of being
+    /// retried until the connect timeout, as a CLI talking to one agent should
+    /// (AsyncHTTPClient retries for a minute by default). Never shut down: they live as long
+    /// as deployctl does.
+    private static let clients = Mutex<[String: HTTPClient]>([:])
+
+    static func http(trusting caFile: String?) throws(CommandFailure) -> HTTPClient {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caFile {
+            do {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+            } catch {
+                throw .failed("--ca-file \(caFile): not a readable PEM certificate (\(error)); give the cluster CA, STATE/state/cluster/cluster-ca.pem on any agent")
+            }
+        }
+        return clients.withLock { clients in
+            if let client = clients[caFile ?? ""] { return client }
+            var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+            configuration.connectionPool.retryConnectionEstablishment = false
+            configuration.timeout.connect = .seconds(5)
+            let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+            clients[caFile ?? ""] = client
+            return client
+        }
+    }
 }
 
 /// Adds the bearer token, sends a manifest as written, and turns an error answer (in the API's one shape) into a

@@ -155,11 +155,15 @@ struct ClusterFormationTests {
         }
     }
 
-    @Test("servers renew their short-lived certificates before they expire, and connect with the new ones after the old ones ended")
+    @Test("servers renew their short-lived certificates before they expire, and connect with the new ones after the old ones ended; the TCP API is served over TLS with the current one")
     func certificatesAreRenewed() throws {
         let ports = try (0..<2).map { _ in try Self.freePort() }
         let lifetime = ["--certificate-lifetime", "15s"]
-        let first = try Self.server("alpha", port: ports[0], extra: lifetime)
+        let apiPort = try Self.freePort()
+        let tokenFile = "/tmp/flotilla-token-\(apiPort)"
+        try "s3cret-\(apiPort)\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        defer { unlink(tokenFile) }
+        let first = try Self.server("alpha", port: ports[0], extra: lifetime + ["--api-tcp", "127.0.0.1:\(apiPort)", "--token-file", tokenFile])
         defer { first.shutdown() }
         let token = try String(contentsOfFile: first.stateDirectory + "/state/cluster/join-token", encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -174,6 +178,16 @@ struct ClusterFormationTests {
         Thread.sleep(forTimeInterval: 8)
         #expect(first.agentLog().contains("renewed the node certificate"))
         #expect(second.agentLog().contains("renewed the node certificate"))
+        // The TCP API presents the node certificate as it is now: the first one has expired,
+        // so a handshake with it would fail verification against the cluster CA.
+        let https = ["--address", "https://127.0.0.1:\(apiPort)", "--token", "s3cret-\(apiPort)"]
+        let caFile = second.stateDirectory + "/state/cluster/cluster-ca.pem"
+        let verified = try first.runDeployctl(["nodes"] + https + ["--ca-file", caFile])
+        #expect(verified.status == 0 && verified.output.contains("alpha"), "\(verified)")
+        let untrusted = try first.runDeployctl(["nodes"] + https)
+        #expect(untrusted.status == 3 && untrusted.error.contains("--ca-file"), "\(untrusted)")
+        let plain = try first.runDeployctl(["nodes", "--address", "http://127.0.0.1:\(apiPort)", "--token", "s3cret-\(apiPort)"])
+        #expect(plain.status == 3 && plain.error.contains("use https://"), "\(plain)")
         // New connections after the first certificates expired: the second server restarts,
         // reconnects with its renewed certificate, and its write is forwarded.
         second.kill9()

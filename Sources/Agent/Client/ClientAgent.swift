@@ -61,7 +61,8 @@ public final class ClientAgent: Sendable {
         ]
         let relayTimeout = configuration.maxQueryWait + .seconds(15)
         services += try APIListeners.services(
-            configuration: configuration, logger: logger, readyStatus: "relaying the API to the servers on \(configuration.apiSocketPath)"
+            configuration: configuration, logger: logger, readyStatus: "relaying the API to the servers on \(configuration.apiSocketPath)",
+            certificate: membership.currentTLSMaterial
         ) { token in
             let router = Router(context: BasicRequestContext.self)
             router.add(middleware: APIForwardingMiddleware(token: token.map(BearerToken.init)) { request in

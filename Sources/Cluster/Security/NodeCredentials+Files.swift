@@ -20,9 +20,17 @@ extension NodeCredentials {
     /// Saves into `directory` (created with mode 0700 if missing): the key (0600) first, then
     /// the chain (0644), each replaced atomically. A crash between the two leaves a new key with
     /// the old certificate, which ``load(from:)`` refuses by name; the agent then asks again.
+    ///
+    /// The CA certificate also goes alone into `cluster-ca.pem` (0644), on every agent: what an
+    /// operator gives deployctl (`--ca-file`) to verify the TCP API of any agent.
     public func save(to directory: String) throws(ClusterSecurityError) {
         try PEMFiles.save(
             privateKey: privateKey, keyFileName: Self.privateKeyFileName, certificates: [certificate, caCertificate],
             certificateFileName: Self.certificateFileName, in: directory)
+        try SecurityFile.writeAtomically(
+            try PEMFiles.encode([caCertificate]), to: SecurityFile.path(directory, Self.caCertificateFileName), mode: SecurityFile.certificateMode)
     }
+
+    /// The cluster CA's certificate alone, beside the node's credentials.
+    public static let caCertificateFileName = "cluster-ca.pem"
 }
