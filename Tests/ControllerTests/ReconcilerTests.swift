@@ -150,6 +150,8 @@ struct ReconcilerTests {
             let (plan, _) = cluster.schedule(.node("a"), at: downAt.adding(.seconds(elapsed)))
             #expect(plan.stops.isEmpty && plan.placements.isEmpty, "after \(elapsed)s: \(plan)")
         }
+        // The leader is told when to look again: nothing in the state will change by then.
+        #expect(Reconciler.reconcile(cluster.state, for: .all, at: downAt.adding(.seconds(30))).revisitAt == downAt.adding(.seconds(60)))
         // A report that arrives before the node is marked up again does not restart the clock.
         cluster.apply(.reportInstanceStatus(node: "a", reports: onA.sorted().map { InstanceStatusReport(id: $0, status: .healthy, exit: nil, message: "") }))
         #expect(cluster.schedule(.node("a"), at: downAt.adding(.seconds(59))).plan.placements.isEmpty)
@@ -195,7 +197,8 @@ struct ReconcilerTests {
         cluster.converge()
         let deadline = cluster.now.adding(.seconds(60))
         cluster.apply(.setNodeDraining(node: "a", draining: true, deadline: deadline))
-        // Before the deadline: one at a time, as the update strategy says.
+        // Before the deadline: one at a time, as the update strategy says; look again at it.
+        #expect(Reconciler.reconcile(cluster.state, for: .all, at: deadline.adding(.seconds(-1))).revisitAt == deadline)
         #expect(cluster.schedule(.node("a"), at: deadline.adding(.seconds(-1))).plan.placements.count == 1)
         // Past it: everything still there is stopped and replaced in one plan.
         let remaining = Set(cluster.state.instances(on: "a").filter { $0.desiredState == .run }.map(\.id))

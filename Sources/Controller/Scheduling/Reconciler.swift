@@ -26,6 +26,14 @@ public struct ReconcileResult: Sendable, Hashable {
     public var stops: [InstanceStop] = []
     /// Slots to fill, by service and slot.
     public var requests: [PlacementRequest] = []
+    /// The earliest time at which reconciling the same state would decide differently: a
+    /// lost instance's grace ends, or a draining node's deadline passes. Nil when only a
+    /// change of the state can change the decisions (and without `now`).
+    public var revisitAt: Timestamp?
+
+    mutating func revisit(at time: Timestamp) {
+        revisitAt = min(revisitAt ?? time, time)
+    }
 }
 
 /// Compares what applications want (each service's current revision and count) with the
@@ -137,8 +145,10 @@ private struct ServiceReconciliation {
         var withinGrace: Set<InstanceID> = []
 
         for instance in instances {
+            if let now, let deadline = state.drainDeadline(for: instance), now < deadline { result.revisit(at: deadline) }
             if state.isLost(instance), let now, let since = state.lostSince(instance), now < since.adding(service.disconnect.lostAfter) {
                 // Within its grace it keeps its slot: its node may come back with it running.
+                result.revisit(at: since.adding(service.disconnect.lostAfter))
                 if instance.index < replicas {
                     slots[instance.index, default: []].append(instance)
                     withinGrace.insert(instance.id)

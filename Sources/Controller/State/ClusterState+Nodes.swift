@@ -70,8 +70,14 @@ extension ClusterState {
     /// Whether the instance's node is draining and its drain deadline has passed at `now`:
     /// what still runs there is stopped and replaced at once, whatever the rollout allows.
     public func drainDeadlinePassed(for instance: InstanceRecord, at now: Timestamp?) -> Bool {
-        guard let now, let node = nodes[instance.node], node.isDraining, let deadline = node.drainDeadline else { return false }
+        guard let now, let deadline = drainDeadline(for: instance) else { return false }
         return now >= deadline
+    }
+
+    /// The drain deadline of the node an instance is on, while it drains.
+    func drainDeadline(for instance: InstanceRecord) -> Timestamp? {
+        guard let node = nodes[instance.node], node.isDraining else { return nil }
+        return node.drainDeadline
     }
 
     /// What makes a registration unusable, said so that the agent's operator can fix its config.
