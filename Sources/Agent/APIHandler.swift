@@ -159,18 +159,18 @@ struct APIHandler: APIProtocol {
     }
 
     func getJoinToken(_ input: Operations.GetJoinToken.Input) async throws -> Operations.GetJoinToken.Output {
-        .ok(.init(body: .json(APIMapping.joinToken(try Self.keeper(api).current()))))
+        .ok(.init(body: .json(APIMapping.joinToken(try await Self.keeper(api).current()))))
     }
 
     func rotateJoinToken(_ input: Operations.RotateJoinToken.Input) async throws -> Operations.RotateJoinToken.Output {
-        .ok(.init(body: .json(APIMapping.joinToken(try Self.keeper(api).rotate()))))
+        .ok(.init(body: .json(APIMapping.joinToken(try await Self.keeper(api).rotate()))))
     }
 
     static func keeper(_ api: APIContext) throws(APIError) -> any JoinTokenKeeper {
         guard let keeper = api.joinTokens else {
             throw APIError(
                 code: APIErrorCode.notFound,
-                message: "this agent holds no join token: the server that bootstrapped the cluster (agentd --bootstrap) does")
+                message: "this agent holds no join token: every server of a cluster does (ask one)")
         }
         return keeper
     }

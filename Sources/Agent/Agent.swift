@@ -100,7 +100,7 @@ public final class Agent: Sendable {
         if let cluster {
             services.append(LoopService(name: "cluster") { await cluster.run(gateway: self.gateway) })
             services.append(LoopService(name: "certificate-renewal") {
-                await cluster.renewCertificates { [gateway = self.gateway] in try? await gateway.read { $0.members[1] } }
+                await cluster.renewCertificates { [gateway = self.gateway] in (try? await gateway.read { $0.servers }) ?? [] }
             })
         }
         services += try APIListeners.services(

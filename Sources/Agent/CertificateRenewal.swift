@@ -4,13 +4,13 @@ import Foundation
 import Logging
 
 extension ClusterMembership {
-    /// Renews this agent's certificate at two thirds of its life, for a new key: the CA's
-    /// holder signs its own; every other agent asks the holder (member 1, found by `caHolder`) over the cluster
-    /// port, presenting its current certificate. The new one is saved (key first), and the
+    /// Renews this agent's certificate at two thirds of its life, for a new key: a server that
+    /// holds the CA signs its own; any other agent asks the servers (`servers`, each in turn
+    /// until one signs) over the cluster port, presenting its current certificate. The new one is saved (key first), and the
     /// transport presents it on every connection made from then on. A failure is retried
     /// with backoff while the current certificate still works; past its end this server can
     /// no longer connect, and the log says so.
-    func renewCertificates(caHolder: @escaping @Sendable () async -> MemberRecord?) async {
+    func renewCertificates(servers: @escaping @Sendable () async -> [MemberRecord]) async {
         var retry = Duration.seconds(1)
         while !Task.isCancelled {
             let current = credentials.withLock { $0 }
@@ -21,7 +21,7 @@ extension ClusterMembership {
                 continue
             }
             do {
-                let renewed = try await renew(current, caHolder: caHolder)
+                let renewed = try await renew(current, servers: servers)
                 try renewed.save(to: directory)
                 try transport.replaceCredentials(try renewed.tlsMaterial())
                 credentials.withLock { $0 = renewed }
@@ -39,17 +39,23 @@ extension ClusterMembership {
         }
     }
 
-    private func renew(_ current: NodeCredentials, caHolder: @Sendable () async -> MemberRecord?) async throws -> NodeCredentials {
-        if let ca = identity.ca {
+    private func renew(_ current: NodeCredentials, servers: @Sendable () async -> [MemberRecord]) async throws -> NodeCredentials {
+        if let ca = joinAuthority?.ca {
             // A fresh key and its certificate, as a join would give them.
             return try ca.issueNodeCredentials(
                 nodeName: current.nodeName, ipAddresses: settings.certificateAddresses, now: Date(),
                 lifetime: settings.certificateLifetime)
         }
-        guard let holder = await caHolder(), let peer = Self.peer(holder) else {
-            throw AgentError.configuration("the server holding the cluster CA (member 1) is not in the member list")
+        var failures: [String] = []
+        for server in await servers() where server.id != identity.nodeID {
+            guard let peer = Self.peer(server) else { continue }
+            do {
+                return try await ClusterJoin.renew(
+                    host: peer.host, port: peer.port, credentials: current, nodeID: identity.nodeID, advertiseAddress: settings.advertiseAddress)
+            } catch {
+                failures.append("\(server.name): \(error)")
+            }
         }
-        return try await ClusterJoin.renew(
-            host: peer.host, port: peer.port, credentials: current, nodeID: identity.nodeID, advertiseAddress: settings.advertiseAddress)
+        throw AgentError.configuration("no server renewed the certificate (\(failures.isEmpty ? "none is known" : failures.joined(separator: "; ")))")
     }
 }

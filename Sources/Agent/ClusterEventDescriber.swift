@@ -53,6 +53,9 @@ enum ClusterEventDescriber {
                 message: "server member \(id) at \(member?.address ?? "an unknown address")")]
         case .memberRemoved(let id):
             return [ClusterEvent(index: index, time: millis, kind: "member.removed", message: "server member \(id) removed")]
+        case .joinTokenSet:
+            // Never the token itself: events are readable wherever the API is.
+            return [ClusterEvent(index: index, time: millis, kind: "cluster.tokenRotated", message: "the join token was set; the previous one no longer admits")]
         case .statusRecorded:
             guard case .reportInstanceStatus(let node, let reports) = command else { return [] }
             return reports.map { report in

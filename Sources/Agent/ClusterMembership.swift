@@ -65,9 +65,11 @@ final class ClusterMembership: Sendable {
     let settings: ClusterSettings
     let nodeName: String
     private let receiver = Deferred<any RaftMessageReceiver>()
-    private let gateway = Deferred<ClusterGateway>()
+    let gateway = Deferred<ClusterGateway>()
     let logger: Logger
-    /// The join token, where this server holds the CA.
+    /// Admits joins and renews certificates, on a server (once it holds the CA).
+    let joinAuthority: ServerJoinAuthority?
+    /// The join token, on a server.
     let joinTokens: (any JoinTokenKeeper)?
     /// Answers API requests clients relay (a server's).
     let forwardedAPI: ForwardedAPIResponder
@@ -139,22 +141,21 @@ final class ClusterMembership: Sendable {
         self.nodeName = nodeName
         self.logger = logger
         let gateway = self.gateway
-        let authority = identity.ca.flatMap { ca in
-            identity.joinToken.map { token in
-                TokenJoinAuthority(ca: ca, token: token, certificateLifetime: settings.certificateLifetime) { request in
-                    guard let gateway = gateway.value else { throw AgentError.configuration("the agent is still starting") }
-                    return try await ClusterMembership.admit(request, through: gateway)
-                }
-            }
-        }
-        joinTokens = authority.map { SavedJoinToken(authority: $0, identity: identity, directory: directory) }
+        let authority =
+            identity.role == .server
+            ? ServerJoinAuthority(ca: identity.ca, token: identity.joinToken, certificateLifetime: settings.certificateLifetime) { request in
+                guard let gateway = gateway.value else { throw AgentError.configuration("the agent is still starting") }
+                return try await ClusterMembership.admit(request, through: gateway)
+            } : nil
+        joinAuthority = authority
+        joinTokens = authority.map { ReplicatedJoinToken(authority: $0, identity: identity, directory: directory, gateway: gateway) }
         var configuration = TransportConfiguration(
             localID: identity.nodeID, localName: nodeName, listenHost: settings.listenHost, listenPort: settings.listenPort,
             tls: try identity.credentials.tlsMaterial(), verifier: identity.credentials.peerVerifier)
         configuration.dialsEveryPeer = identity.role == .client
         transport = try ClusterTransport(
             configuration: configuration, receiver: ForwardingReceiver(target: receiver, clientIDs: clientIDs), joinAuthority: authority,
-            callHandler: identity.role == .server ? DeferredCallHandler(gateway: gateway, api: forwardedAPI) : nil, logger: logger)
+            callHandler: identity.role == .server ? DeferredCallHandler(gateway: gateway, api: forwardedAPI, authority: authority) : nil, logger: logger)
     }
 
     /// Whether this server starts a new group (its storage then holds itself as the only voter).
@@ -200,14 +201,17 @@ final class ClusterMembership: Sendable {
     func run(gateway: ClusterGateway) async {
         var seen: UInt64 = 0
         var peered: [UInt64: MemberRecord]?
+        var nextFetch = ContinuousClock.now
         while !Task.isCancelled {
-            let members = (try? await gateway.read { $0.members }) ?? [:]
+            let (members, replicatedToken) = (try? await gateway.read { ($0.members, $0.joinToken) }) ?? ([:], nil)
             if members != peered {
                 clientIDs.set(Set(members.values.filter { $0.role == .client }.map(\.id)))
                 transport.setPeers(members.values.filter { $0.role == .server }.compactMap(Self.peer))
                 peered = members
             }
             let raft = await gateway.node.status
+            await keepAuthorityCurrent(
+                members: members, replicatedToken: replicatedToken, leads: raft.softState.role == .leader, gateway: gateway, nextFetch: &nextFetch)
             if raft.softState.role == .leader {
                 if members[identity.nodeID]?.address != settings.advertiseAddress {
                     _ = try? await gateway.submit(.addMember(id: identity.nodeID, name: nodeName, address: settings.advertiseAddress))
@@ -230,35 +234,47 @@ final class ClusterMembership: Sendable {
     }
 }
 
-/// Shows and replaces the join token of the server that holds the cluster CA.
+/// Shows and replaces the cluster's join token.
 protocol JoinTokenKeeper: Sendable {
-    func current() throws(APIError) -> JoinToken
-    func rotate() throws(APIError) -> JoinToken
+    func current() async throws(APIError) -> JoinToken
+    func rotate() async throws(APIError) -> JoinToken
 }
 
-/// The token the join authority checks, saved in the cluster directory whenever it changes.
-final class SavedJoinToken: JoinTokenKeeper {
-    private let authority: TokenJoinAuthority
+/// The join token as the replicated state holds it, shown and rotated on any server that
+/// holds the CA (a new token carries the CA's pin).
+final class ReplicatedJoinToken: JoinTokenKeeper {
+    private let authority: ServerJoinAuthority
     private let directory: String
     private let identity: Mutex<ClusterIdentity>
+    private let gateway: Deferred<ClusterGateway>
 
-    init(authority: TokenJoinAuthority, identity: ClusterIdentity, directory: String) {
+    init(authority: ServerJoinAuthority, identity: ClusterIdentity, directory: String, gateway: Deferred<ClusterGateway>) {
         self.authority = authority
         self.identity = Mutex(identity)
         self.directory = directory
+        self.gateway = gateway
     }
 
-    func current() throws(APIError) -> JoinToken { authority.token }
+    func current() async throws(APIError) -> JoinToken {
+        guard let token = authority.token else { throw APIError(code: APIErrorCode.notFound, message: ServerJoinAuthority.notYet) }
+        return token
+    }
 
-    func rotate() throws(APIError) -> JoinToken {
+    /// Saved here first, then committed: every server takes it from the log, and the old one
+    /// stops admitting on each as it applies the entry.
+    func rotate() async throws(APIError) -> JoinToken {
+        guard let ca = authority.ca, let gateway = gateway.value else {
+            throw APIError(code: APIErrorCode.notFound, message: ServerJoinAuthority.notYet)
+        }
+        let token = JoinToken.generate(caPin: ca.pin)
         do {
-            // Saved first: a token the authority accepts is never one a restart would forget.
-            let token = try identity.withLock { identity throws(ClusterSecurityError) in try identity.rotateToken(in: directory) }
-            authority.replaceToken(token)
-            return token
+            try identity.withLock { identity throws(ClusterSecurityError) in try identity.takeToken(token, in: directory) }
         } catch {
             throw APIError(code: APIErrorCode.internalError, message: "could not save the new join token: \(error)")
         }
+        _ = try await gateway.submit(.setJoinToken(token.encoded))
+        authority.replaceToken(token)
+        return token
     }
 }
 
@@ -286,8 +302,12 @@ struct ForwardingReceiver: RaftMessageReceiver {
 struct DeferredCallHandler: CallHandler {
     let gateway: Deferred<ClusterGateway>
     let api: ForwardedAPIResponder
+    let authority: ServerJoinAuthority?
     func answer(_ payload: [UInt8], from caller: NodeID) async throws -> [UInt8] {
         guard let gateway = gateway.value else { throw AgentError.configuration("the agent is still starting") }
+        if payload == [CertificateAuthorityRequest.kind] {
+            return try await CertificateAuthorityRequest.answer(authority: authority, caller: caller, gateway: gateway)
+        }
         return try await LeaderRequests(gateway: gateway, api: api).answer(payload, from: caller)
     }
 }

@@ -31,7 +31,7 @@ struct ClusterCommand: AsyncParsableCommand {
     /// `deployctl cluster token [--rotate]`.
     struct Token: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show the join token (on the server that bootstrapped the cluster); --rotate replaces it.",
+            abstract: "Show the join token (on any server); --rotate replaces it on every server.",
             discussion: "A server joins with: agentd --join HOST:PORT --token TOKEN. The token also pins the cluster's CA.")
 
         @OptionGroup var connection: ConnectionOptions

@@ -90,14 +90,20 @@ struct ClusterFormationTests {
             return members.components(separatedBy: "voter").count - 1 == 3 && members.contains("yes")
                 && ["alpha", "beta", "gamma"].allSatisfy { members.contains($0) }
         }
-        // The join token: shown by the first server, which holds the CA, and no other.
-        #expect(try first.deployctl("cluster", "token").output.trimmingCharacters(in: .whitespacesAndNewlines) == token)
-        let elsewhere = try agents[1].deployctl("cluster", "token")
-        #expect(elsewhere.status == 1 && elsewhere.error.contains("holds no join token"), "\(elsewhere)")
-        // A rotated token is saved, and the old one no longer admits anyone.
-        let rotated = try first.deployctl("cluster", "token", "--rotate").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        // The join token: every server shows the same one (each holds the CA, shared by the
+        // bootstrap server).
+        for agent in agents {
+            try agent.waitUntil("\(agent.nodeName) to hold the CA and the token", timeout: 30) {
+                try agent.deployctl("cluster", "token").output.trimmingCharacters(in: .whitespacesAndNewlines) == token
+            }
+        }
+        // Rotated on a server that did not bootstrap: every server takes the new one from the
+        // log and saves it, and the old one no longer admits anyone.
+        let rotated = try agents[1].deployctl("cluster", "token", "--rotate").output.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(rotated != token && rotated.hasPrefix("flt1."))
-        #expect(try String(contentsOfFile: tokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == rotated)
+        try first.waitUntil("the first server to take the rotated token", timeout: 10) {
+            try String(contentsOfFile: tokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == rotated
+        }
         do {
             let late = try Self.server("delta", port: try Self.freePort(), joining: (ports[0], token))
             late.shutdown()
@@ -195,6 +201,33 @@ struct ClusterFormationTests {
         let applied = try second.deployctl("apply", "-f", "manifests/worker.json", "--timeout", "60s")
         #expect(applied.status == 0, "\(applied.output)\(applied.error)\n\(second.agentLog())")
         #expect(try second.deployctl("delete", "worker").status == 0)
+    }
+
+    @Test("after the server that bootstrapped the cluster is lost for good, the others still admit agents and renew their certificates")
+    func theClusterOutlivesItsBootstrapServer() throws {
+        let ports = try (0..<3).map { _ in try Self.freePort() }
+        let lifetime = ["--certificate-lifetime", "15s"]
+        var agents: [DevAgent] = []
+        defer { for agent in agents { agent.shutdown() } }
+        agents.append(try Self.server("alpha", port: ports[0], extra: lifetime))
+        let token = try Self.joinToken(of: agents[0])
+        agents.append(try Self.server("beta", port: ports[1], joining: (ports[0], token), extra: lifetime))
+        agents.append(try Self.server("gamma", port: ports[2], joining: (ports[0], token), extra: lifetime))
+        for agent in agents[1...] {
+            try agent.waitUntil("\(agent.nodeName) to receive the CA", timeout: 30) { agent.agentLog().contains("received the cluster CA") }
+        }
+        #expect(FileManager.default.fileExists(atPath: agents[2].stateDirectory + "/state/cluster/ca-key.pem"))
+        // Three voters first: two learners left alone would have no quorum.
+        try agents[1].waitUntil("three voters", timeout: 30) {
+            try agents[1].deployctl("cluster", "members").output.components(separatedBy: "voter").count - 1 == 3
+        }
+        agents[0].kill9()
+        // A client joins through gamma, which did not bootstrap, with the cluster's token.
+        let client = try Self.agent("c1", port: try Self.freePort(), joining: (ports[2], token), client: true)
+        agents.append(client)
+        try agents[1].waitUntil("the client registered", timeout: 60) { try agents[1].deployctl("nodes").output.contains("c1") }
+        // Its certificate (15 s, renewed at 10 s) is renewed by a server left: alpha is gone.
+        try client.waitUntil("the client's certificate renewed", timeout: 40) { client.agentLog().contains("renewed the node certificate") }
     }
 
     @Test("transfer-leadership hands the lead to the named voter; remove-peer takes a dead server out; both from any server")

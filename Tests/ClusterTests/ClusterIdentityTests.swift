@@ -33,9 +33,30 @@ struct ClusterIdentityTests {
         let directory = root.appending("cluster")
         var identity = try ClusterIdentity.bootstrap(directory: directory, clusterID: "c1", nodeName: "alpha", ipAddresses: [])
         let old = try #require(identity.joinToken)
-        let new = try identity.rotateToken(in: directory)
+        let new = JoinToken.generate(caPin: try #require(identity.ca).pin)
+        try identity.takeToken(new, in: directory)
         #expect(new.encoded != old.encoded)
         #expect(try ClusterIdentity.load(from: directory)?.joinToken?.encoded == new.encoded)
+    }
+
+    @Test("a server adopts the CA another server shares, and only its own cluster's")
+    func aSharedCAIsAdoptedOnlyIfItIsTheClusters() throws {
+        let root = try SecurityTemporaryDirectory()
+        let first = try ClusterIdentity.bootstrap(directory: root.appending("first"), clusterID: "c1", nodeName: "alpha", ipAddresses: [])
+        let ca = try #require(first.ca)
+        let directory = root.appending("second")
+        var second = ClusterIdentity(
+            nodeID: 2, role: .server, credentials: try ca.issueNodeCredentials(nodeName: "beta", ipAddresses: [], now: Date()), ca: nil, joinToken: nil)
+        try second.save(to: directory)
+        #expect(try ClusterIdentity.load(from: directory)?.ca == nil)
+        // Another cluster's CA is refused, even a well-formed one.
+        let stranger = try ClusterCA.create(clusterID: "c2", now: Date())
+        #expect(throws: ClusterSecurityError.self) { try ClusterCA.receive(try stranger.sharedBundle(), expected: second.credentials.caCertificate) }
+        let received = try ClusterCA.receive(try ca.sharedBundle(), expected: second.credentials.caCertificate)
+        try second.adopt(received, token: try #require(first.joinToken), in: directory)
+        let loaded = try #require(try ClusterIdentity.load(from: directory))
+        #expect(loaded.ca?.certificate == ca.certificate && loaded.joinToken?.encoded == first.joinToken?.encoded)
+        #expect(try fileMode(directory + "/ca-key.pem") & 0o777 == 0o600)
     }
 
     @Test("a damaged member file or token is refused with its path and what it should hold")

@@ -168,7 +168,7 @@ struct JoinTests {
             refusal = error
         }
         // A refusal that says where to go, final (the joining agent stops rather than retrying).
-        #expect(refusal?.description.contains("does not hold the cluster CA") == true, "\(String(describing: refusal))")
+        #expect(refusal?.description.contains("does not admit joins") == true, "\(String(describing: refusal))")
         #expect(refusal?.isFinal == true)
         #expect(RecordingLogHandler.lines(of: #function + "plain").contains { $0.contains("refused a join") })
         await plain.shutdown()

@@ -56,7 +56,7 @@ public final class ClientAgent: Sendable {
             LoopService(name: "follow-servers") { await follower.run() },
             LoopService(name: "node") { await self.worker.run() },
             LoopService(name: "certificate-renewal") {
-                await self.membership.renewCertificates { follower.server(id: 1) }
+                await self.membership.renewCertificates { follower.knownServers() }
             },
         ]
         let relayTimeout = configuration.maxQueryWait + .seconds(15)

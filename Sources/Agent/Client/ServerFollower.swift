@@ -103,8 +103,9 @@ final class ServerFollower: NodeControl {
     }
 
     /// The server with this id, as last known.
-    func server(id: NodeID) -> MemberRecord? {
-        state.withLock { $0.servers.first { $0.id == id } }
+    /// The servers as the last assignment listed them, the last one that answered first.
+    func knownServers() -> [MemberRecord] {
+        state.withLock { state in state.servers.filter { $0.id == state.preferred } + state.servers.filter { $0.id != state.preferred } }
     }
 
     // MARK: NodeControl

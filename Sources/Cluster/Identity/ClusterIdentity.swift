@@ -5,8 +5,9 @@ import Raft
 ///
 /// * `member`: `id=<Raft id>` and `role=server|client`, one per line;
 /// * `node.pem`, `node-key.pem` (0600): its certificate (then the CA's) and key;
-/// * on a server holding the CA: `ca.pem`, `ca-key.pem` (0600), and `join-token` (0600), the
-///   token joins must carry now.
+/// * on a server holding the CA (the bootstrap server makes it; every other server receives
+///   it from one that has it, ``adopt(_:token:in:)``): `ca.pem`, `ca-key.pem` (0600), and
+///   `join-token` (0600), the token joins must carry now.
 ///
 /// Written so that a crash leaves either the old or the new file (`SecurityFile`); `member` is
 /// written last, so a directory without it holds no finished identity.
@@ -71,13 +72,20 @@ public struct ClusterIdentity: Sendable {
             Array(member.utf8), to: SecurityFile.path(directory, Self.memberFileName), mode: SecurityFile.certificateMode)
     }
 
-    /// Replaces the join token with a new one and saves it; the old one stops working.
-    public mutating func rotateToken(in directory: String) throws(ClusterSecurityError) -> JoinToken {
-        guard let ca else { throw .unreadableFile(path: directory, reason: "this agent does not hold the cluster CA, so it has no join token") }
-        let token = JoinToken.generate(caPin: ca.pin)
+    /// Takes the cluster CA another server shared, with the current join token, and saves
+    /// them: the token first, then the CA's key, its certificate last (its presence is what
+    /// marks a directory as holding the CA, see ``load(from:)``).
+    public mutating func adopt(_ ca: ClusterCA, token: JoinToken, in directory: String) throws(ClusterSecurityError) {
+        try saveToken(token, in: directory)
+        try ca.save(to: directory)
+        self.ca = ca
+        joinToken = token
+    }
+
+    /// Saves `token` as the current one (a rotation made on another server).
+    public mutating func takeToken(_ token: JoinToken, in directory: String) throws(ClusterSecurityError) {
         try saveToken(token, in: directory)
         joinToken = token
-        return token
     }
 
     /// Takes renewed credentials and saves them (key first).

@@ -83,7 +83,7 @@ public final class TokenJoinAuthority: JoinAuthority {
 /// where to go instead.
 struct NoCertificateAuthority: JoinAuthority {
     static let reason =
-        "this server does not hold the cluster CA: join through the server that bootstrapped the cluster (member 1 in `deployctl cluster members`)"
+        "this agent does not admit joins: join through a server of the cluster"
 
     func admit(_ request: JoinRequest, from remoteAddress: String) async -> JoinResponse { .refused(reason: Self.reason) }
 

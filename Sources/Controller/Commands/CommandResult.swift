@@ -15,6 +15,7 @@ public enum CommandResult: Sendable, Hashable {
     case statusRecorded(accepted: Int, ignored: [InstanceID])
     case memberUpdated(id: UInt64)
     case memberRemoved(id: UInt64)
+    case joinTokenSet
     case rejected(ControllerError)
 
     /// The reason, when the command was refused.

@@ -4,12 +4,12 @@ extension ControllerCommand: Codable {
     private enum Kind: String, Codable {
         case applyApplication, deleteApplication, scaleService, restartService, registerNode
         case nodeHeartbeat, markNodeDown, setNodeDraining, setNodeEligibility, commitPlan, reportInstanceStatus
-        case addMember, removeMember
+        case addMember, removeMember, setJoinToken
     }
 
     private enum CodingKeys: String, CodingKey {
         case type, manifest, expectedRevision, application, service, replicas, node, registration
-        case lastHeartbeatSeen, draining, deadline, eligible, plan, reports, memberID, address, role
+        case lastHeartbeatSeen, draining, deadline, eligible, plan, reports, memberID, address, role, token
     }
 
     public init(from decoder: any Decoder) throws {
@@ -58,6 +58,8 @@ extension ControllerCommand: Codable {
                 role: try container.decodeIfPresent(MemberRole.self, forKey: .role) ?? .server)
         case .removeMember:
             self = .removeMember(id: try container.decode(UInt64.self, forKey: .memberID))
+        case .setJoinToken:
+            self = .setJoinToken(try container.decode(String.self, forKey: .token))
         }
     }
 
@@ -119,6 +121,9 @@ extension ControllerCommand: Codable {
         case .removeMember(let id):
             try container.encode(Kind.removeMember, forKey: .type)
             try container.encode(id, forKey: .memberID)
+        case .setJoinToken(let token):
+            try container.encode(Kind.setJoinToken, forKey: .type)
+            try container.encode(token, forKey: .token)
         }
     }
 }

@@ -34,4 +34,7 @@ public enum ControllerCommand: Sendable, Hashable {
     case addMember(id: UInt64, name: String, address: String, role: MemberRole = .server)
     /// Forgets a server member removed from Raft.
     case removeMember(id: UInt64)
+    /// The join token every server admits joins with (its text, `flt1.…`): replicated, so
+    /// that any server can admit and a rotation reaches all of them at once.
+    case setJoinToken(String)
 }

@@ -20,6 +20,15 @@ extension ClusterState {
         return .memberUpdated(id: id)
     }
 
+    /// Replaces the join token (checked by the agent that proposes it: the controller does not
+    /// know the token format).
+    mutating func setJoinToken(_ token: String, at index: UInt64) -> CommandResult {
+        guard joinToken != token else { return .joinTokenSet }
+        joinToken = token
+        lastChangeIndex = index
+        return .joinTokenSet
+    }
+
     /// Forgets a member (after it was removed from Raft).
     mutating func removeMember(id: UInt64, at index: UInt64) throws(ControllerError) -> CommandResult {
         guard members.removeValue(forKey: id) != nil else { throw .memberConflict("member \(id) is not a member") }

@@ -6,7 +6,7 @@ import Foundation
 
 extension ClusterState: Codable {
     private enum CodingKeys: String, CodingKey {
-        case formatVersion, applications, nodes, instances, lastChangeIndex, nextInstanceSerial, members
+        case formatVersion, applications, nodes, instances, lastChangeIndex, nextInstanceSerial, members, joinToken
     }
 
     /// Bumped when the snapshot encoding changes incompatibly.
@@ -27,6 +27,8 @@ extension ClusterState: Codable {
         nextInstanceSerial = try container.decode(UInt64.self, forKey: .nextInstanceSerial)
         // Absent in snapshots of single-node agents from before the cluster.
         members = try container.decodeIfPresent([UInt64: MemberRecord].self, forKey: .members) ?? [:]
+        // Absent in snapshots from before the token was replicated.
+        joinToken = try container.decodeIfPresent(String.self, forKey: .joinToken)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -38,6 +40,7 @@ extension ClusterState: Codable {
         try container.encode(lastChangeIndex, forKey: .lastChangeIndex)
         try container.encode(nextInstanceSerial, forKey: .nextInstanceSerial)
         try container.encode(members, forKey: .members)
+        try container.encodeIfPresent(joinToken, forKey: .joinToken)
     }
 
     /// The whole state as bytes for a Raft snapshot: JSON with sorted keys, so that equal

@@ -26,6 +26,8 @@ public struct ClusterState: Sendable, Hashable {
     public internal(set) var lastChangeIndex: UInt64 = 0
     /// The server members, by Raft id.
     public internal(set) var members: [UInt64: MemberRecord] = [:]
+    /// The join token servers admit joins with, once the bootstrap server recorded it.
+    public internal(set) var joinToken: String?
     /// Makes instance ids unique for the life of the cluster.
     var nextInstanceSerial: UInt64 = 1
 
@@ -63,6 +65,8 @@ public struct ClusterState: Sendable, Hashable {
                 return try addMember(id: id, name: name, address: address, role: role, at: index)
             case .removeMember(let id):
                 return try removeMember(id: id, at: index)
+            case .setJoinToken(let token):
+                return setJoinToken(token, at: index)
             }
         } catch {
             return .rejected(error)
