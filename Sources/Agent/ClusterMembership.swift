@@ -144,8 +144,12 @@ final class ClusterMembership: Sendable {
         let authority =
             identity.role == .server
             ? ServerJoinAuthority(ca: identity.ca, token: identity.joinToken, certificateLifetime: settings.certificateLifetime) { request in
-                guard let gateway = gateway.value else { throw AgentError.configuration("the agent is still starting") }
-                return try await ClusterMembership.admit(request, through: gateway)
+                guard let gateway = gateway.value else { throw JoinUnavailable(reason: "the server is still starting") }
+                do {
+                    return try await ClusterMembership.admit(request, through: gateway)
+                } catch let error as APIError where [APIErrorCode.noLeader, APIErrorCode.timeout, APIErrorCode.overloaded].contains(error.code) {
+                    throw JoinUnavailable(reason: error.message)
+                }
             } : nil
         joinAuthority = authority
         joinTokens = authority.map { ReplicatedJoinToken(authority: $0, identity: identity, directory: directory, gateway: gateway) }
@@ -186,10 +190,21 @@ final class ClusterMembership: Sendable {
             guard case .memberConflict = error, attempt < 5 else { throw error }
         }
         if role == .server {
-            do {
-                _ = try await gateway.node.proposeConfChange(ConfChange(.addLearner, id))
-            } catch RaftNodeError.rejected(.invalidConfChange) {
-                // Already a member (a server joining again with a fresh state): keep its role.
+            // One membership change at a time: while another is in flight (a promotion, a
+            // join beside this one) the leader refuses; wait for it, then say "not now", which
+            // the joiner retries (it keeps its id: the member record is in).
+            let deadline = ContinuousClock.now + .seconds(5)
+            while true {
+                do {
+                    _ = try await gateway.node.proposeConfChange(ConfChange(.addLearner, id))
+                    break
+                } catch RaftNodeError.rejected(.invalidConfChange) {
+                    // Already a member (a server joining again with a fresh state): keep its role.
+                    break
+                } catch RaftNodeError.rejected(let busy) where busy.isTransient {
+                    guard ContinuousClock.now < deadline else { throw JoinUnavailable(reason: "the cluster is busy with another membership change (\(busy))") }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
             }
         }
         let servers = try await gateway.read { $0.servers }

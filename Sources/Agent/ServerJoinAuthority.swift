@@ -45,12 +45,12 @@ final class ServerJoinAuthority: JoinAuthority {
     static let notYet = "this server has not received the cluster CA yet (servers get it from one another once they are members): try again in a moment, or join through another server"
 
     func admit(_ request: JoinRequest, from remoteAddress: String) async -> JoinResponse {
-        guard let authority = held.withLock({ $0?.authority }) else { return .refused(reason: Self.notYet) }
+        guard let authority = held.withLock({ $0?.authority }) else { return .unavailable(reason: Self.notYet) }
         return await authority.admit(request, from: remoteAddress)
     }
 
     func renew(_ request: RenewRequest, presented: VerifiedPeer, from remoteAddress: String) async -> JoinResponse {
-        guard let authority = held.withLock({ $0?.authority }) else { return .refused(reason: Self.notYet) }
+        guard let authority = held.withLock({ $0?.authority }) else { return .unavailable(reason: Self.notYet) }
         return await authority.renew(request, presented: presented, from: remoteAddress)
     }
 }

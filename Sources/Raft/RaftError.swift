@@ -28,3 +28,15 @@ public enum RaftError: Error, Sendable, Hashable {
     /// The message breaks the protocol's rules; a peer is broken or malicious.
     case invalidMessage(String)
 }
+
+extension RaftError {
+    /// Whether the same request may succeed a moment later without anything else changing:
+    /// the leader is busy (a membership change or a leadership transfer in flight, its term
+    /// not yet committed, too much uncommitted), rather than the request being wrong.
+    public var isTransient: Bool {
+        switch self {
+        case .leadershipTransferInProgress, .confChangePending, .leaderNotReady, .tooManyUncommitted: true
+        default: false
+        }
+    }
+}

@@ -230,6 +230,33 @@ struct ClusterFormationTests {
         try client.waitUntil("the client's certificate renewed", timeout: 40) { client.agentLog().contains("renewed the node certificate") }
     }
 
+    @Test("a join while the cluster has no leader is answered 'not now', and the joining agent asks again until a leader admits it")
+    func aJoinWithoutALeaderWaitsForOne() throws {
+        let ports = try (0..<3).map { _ in try Self.freePort() }
+        var agents: [DevAgent] = []
+        defer { for agent in agents { agent.shutdown() } }
+        agents.append(try Self.server("alpha", port: ports[0]))
+        let token = try Self.joinToken(of: agents[0])
+        agents.append(try Self.server("beta", port: ports[1], joining: (ports[0], token)))
+        agents.append(try Self.server("gamma", port: ports[2], joining: (ports[0], token)))
+        try agents[0].waitUntil("three voters", timeout: 30) {
+            try agents[0].deployctl("cluster", "members").output.components(separatedBy: "voter").count - 1 == 3
+        }
+        // Beta (member 2, joined second) leads; then two of three servers are gone: alpha, a
+        // follower alone, has no quorum and no leader. Beta comes back after alpha's first
+        // attempt to record the client has given up (7 s).
+        let moved = try agents[0].deployctl("cluster", "transfer-leadership", "2")
+        #expect(moved.status == 0, "\(moved)")
+        agents[1].kill9()
+        agents[2].kill9()
+        nonisolated(unsafe) let beta = agents[1]
+        DispatchQueue.global().asyncAfter(deadline: .now() + 9) { try? beta.startWithoutWaiting() }
+        let client = try Self.agent("c1", port: try Self.freePort(), joining: (ports[0], token), client: true)
+        agents.append(client)
+        #expect(client.agentLog().contains("cannot admit now"), "\(client.agentLog())")
+        try agents[0].waitUntil("the client registered", timeout: 30) { try agents[0].deployctl("nodes").output.contains("c1") }
+    }
+
     @Test("transfer-leadership hands the lead to the named voter; remove-peer takes a dead server out; both from any server")
     func transferAndRemove() throws {
         let ports = try (0..<3).map { _ in try Self.freePort() }

@@ -40,7 +40,7 @@ import Testing
             tokenID: "abc123", tokenSecret: "0123456789abcdefghijklmnopqrstuv", nodeName: "node-7", role: .client,
             advertiseAddress: "[fd00::7]:7946", certificateRequestDER: Array(0...255))
         #expect(try JoinRequest(frame: request.frame) == request)
-        for response in [JoinResponse.admitted(nodeID: 9, certificateDER: [1, 2, 3]), .refused(reason: "the join token is wrong")] {
+        for response in [JoinResponse.admitted(nodeID: 9, certificateDER: [1, 2, 3]), .refused(reason: "the join token is wrong"), .unavailable(reason: "no leader yet")] {
             #expect(try JoinResponse(frame: response.frame) == response)
         }
         let renewal = RenewRequest(nodeID: 3, advertiseAddress: "10.0.0.3:7946", certificateRequestDER: [0x30, 0])

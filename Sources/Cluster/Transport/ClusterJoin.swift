@@ -77,6 +77,8 @@ public enum ClusterJoin {
         switch response {
         case .refused(let reason):
             throw JoinError(description: "the server at \(host):\(port) refused the join: \(reason)", isFinal: true)
+        case .unavailable(let reason):
+            throw JoinError(description: "the server at \(host):\(port) cannot admit now: \(reason)")
         case .admitted(let nodeID, let certificateDER, let servers):
             guard let target = verified.withLock({ $0 }) else { throw JoinError(description: "answered before the server was verified") }
             do {
@@ -111,7 +113,7 @@ extension ClusterJoin {
             throw JoinError(description: "renewing node \(credentials.nodeName)'s certificate through \(host):\(port): \(error)")
         }
         switch response {
-        case .refused(let reason):
+        case .refused(let reason), .unavailable(let reason):
             throw JoinError(description: "the server at \(host):\(port) refused the renewal: \(reason)")
         case .admitted(_, let certificateDER, _):
             do {

@@ -55,6 +55,8 @@ public final class TokenJoinAuthority: JoinAuthority {
         do {
             let (id, servers) = try await assignNodeID(request)
             return .admitted(nodeID: id, certificateDER: certificate, servers: servers)
+        } catch let busy as JoinUnavailable {
+            return .unavailable(reason: busy.reason)
         } catch {
             return .refused(reason: "\(error)")
         }
@@ -77,6 +79,14 @@ public final class TokenJoinAuthority: JoinAuthority {
                 requestDER: requestDER, nodeName: nodeName, ipAddresses: HostPort(advertiseAddress)?.ipAddress.map { [$0] } ?? [],
                 now: Date(), lifetime: certificateLifetime))
     }
+}
+
+/// What `AssignNodeID` throws when the cluster cannot record a member now (no leader, the
+/// agent still starting): the join is answered "unavailable", and the joiner asks again.
+public struct JoinUnavailable: Error, CustomStringConvertible {
+    public var reason: String
+    public init(reason: String) { self.reason = reason }
+    public var description: String { reason }
 }
 
 /// The authority of an agent that does not hold the CA: every join and renewal is refused with

@@ -180,6 +180,8 @@ final class PeerChannelHandler: ChannelInboundHandler {
                 logger.notice("granted \(what)", metadata: ["node": "\(node)", "id": "\(nodeID)", "from": "\(remote)"])
             case .refused(let reason):
                 logger.warning("refused \(what)", metadata: ["node": "\(node)", "from": "\(remote)", "reason": "\(reason)"])
+            case .unavailable(let reason):
+                logger.info("cannot answer \(what) now", metadata: ["node": "\(node)", "from": "\(remote)", "reason": "\(reason)"])
             }
             channel.writeAndFlush(response.frame).whenComplete { _ in channel.close(promise: nil) }
         }

@@ -74,6 +74,9 @@ public enum JoinResponse: Sendable, Hashable {
     case admitted(nodeID: NodeID, certificateDER: [UInt8], servers: [ClusterPeer] = [])
     /// Refused, with a reason for the joining agent's operator.
     case refused(reason: String)
+    /// Not decided: the server cannot answer now (no leader during an election, still
+    /// starting, no CA yet). Unlike a refusal, asking again later may succeed.
+    case unavailable(reason: String)
 
     public var frame: Frame {
         var payload = ByteBuffer()
@@ -93,6 +96,9 @@ public enum JoinResponse: Sendable, Hashable {
         case .refused(let reason):
             payload.writeInteger(UInt8(1))
             payload.writeShortString(String(reason.utf8.prefix(4096)) ?? "refused")
+        case .unavailable(let reason):
+            payload.writeInteger(UInt8(2))
+            payload.writeShortString(String(reason.utf8.prefix(4096)) ?? "unavailable")
         }
         return Frame(kind: .joinResponse, payload: payload)
     }
@@ -122,8 +128,10 @@ public enum JoinResponse: Sendable, Hashable {
             self = .admitted(nodeID: nodeID, certificateDER: certificate, servers: servers)
         case 1:
             self = .refused(reason: try payload.readShortString(kind: .joinResponse, field: "the reason"))
+        case 2:
+            self = .unavailable(reason: try payload.readShortString(kind: .joinResponse, field: "the reason"))
         default:
-            throw .malformed(kind: .joinResponse, reason: "the outcome is neither admitted nor refused")
+            throw .malformed(kind: .joinResponse, reason: "the outcome is neither admitted, refused nor unavailable")
         }
         try payload.expectEnd(kind: .joinResponse)
     }
