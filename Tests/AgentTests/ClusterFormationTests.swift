@@ -50,6 +50,22 @@ struct ClusterFormationTests {
         try String(contentsOfFile: server.stateDirectory + "/state/cluster/join-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Servers alpha (bootstrapped), beta and gamma, appended to `agents` as they start (so the
+    /// caller's cleanup has them even if one fails), once all three are voters; their cluster
+    /// ports and the join token.
+    static func threeVoters(extra: [String] = [], into agents: inout [DevAgent]) throws -> (ports: [Int], token: String) {
+        let ports = try (0..<3).map { _ in try freePort() }
+        agents.append(try server("alpha", port: ports[0], extra: extra))
+        let token = try joinToken(of: agents[0])
+        agents.append(try server("beta", port: ports[1], joining: (ports[0], token), extra: extra))
+        agents.append(try server("gamma", port: ports[2], joining: (ports[0], token), extra: extra))
+        let first = agents[0]
+        try first.waitUntil("three voters", timeout: 30) {
+            try first.deployctl("cluster", "members").output.components(separatedBy: "voter").count - 1 == 3
+        }
+        return (ports, token)
+    }
+
     static func server(_ name: String, port: Int, joining first: (port: Int, token: String)? = nil, extra: [String] = []) throws -> DevAgent {
         try agent(name, port: port, joining: first, extra: extra)
     }
@@ -205,22 +221,14 @@ struct ClusterFormationTests {
 
     @Test("after the server that bootstrapped the cluster is lost for good, the others still admit agents and renew their certificates")
     func theClusterOutlivesItsBootstrapServer() throws {
-        let ports = try (0..<3).map { _ in try Self.freePort() }
-        let lifetime = ["--certificate-lifetime", "15s"]
         var agents: [DevAgent] = []
         defer { for agent in agents { agent.shutdown() } }
-        agents.append(try Self.server("alpha", port: ports[0], extra: lifetime))
-        let token = try Self.joinToken(of: agents[0])
-        agents.append(try Self.server("beta", port: ports[1], joining: (ports[0], token), extra: lifetime))
-        agents.append(try Self.server("gamma", port: ports[2], joining: (ports[0], token), extra: lifetime))
+        // Three voters: two learners left alone would have no quorum.
+        let (ports, token) = try Self.threeVoters(extra: ["--certificate-lifetime", "15s"], into: &agents)
         for agent in agents[1...] {
             try agent.waitUntil("\(agent.nodeName) to receive the CA", timeout: 30) { agent.agentLog().contains("received the cluster CA") }
         }
         #expect(FileManager.default.fileExists(atPath: agents[2].stateDirectory + "/state/cluster/ca-key.pem"))
-        // Three voters first: two learners left alone would have no quorum.
-        try agents[1].waitUntil("three voters", timeout: 30) {
-            try agents[1].deployctl("cluster", "members").output.components(separatedBy: "voter").count - 1 == 3
-        }
         agents[0].kill9()
         // A client joins through gamma, which did not bootstrap, with the cluster's token.
         let client = try Self.agent("c1", port: try Self.freePort(), joining: (ports[2], token), client: true)
@@ -232,16 +240,9 @@ struct ClusterFormationTests {
 
     @Test("a join while the cluster has no leader is answered 'not now', and the joining agent asks again until a leader admits it")
     func aJoinWithoutALeaderWaitsForOne() throws {
-        let ports = try (0..<3).map { _ in try Self.freePort() }
         var agents: [DevAgent] = []
         defer { for agent in agents { agent.shutdown() } }
-        agents.append(try Self.server("alpha", port: ports[0]))
-        let token = try Self.joinToken(of: agents[0])
-        agents.append(try Self.server("beta", port: ports[1], joining: (ports[0], token)))
-        agents.append(try Self.server("gamma", port: ports[2], joining: (ports[0], token)))
-        try agents[0].waitUntil("three voters", timeout: 30) {
-            try agents[0].deployctl("cluster", "members").output.components(separatedBy: "voter").count - 1 == 3
-        }
+        let (ports, token) = try Self.threeVoters(into: &agents)
         // Beta (member 2, joined second) leads; then two of three servers are gone: alpha, a
         // follower alone, has no quorum and no leader. Beta comes back after alpha's first
         // attempt to record the client has given up (7 s).
@@ -259,17 +260,9 @@ struct ClusterFormationTests {
 
     @Test("transfer-leadership hands the lead to the named voter; remove-peer takes a dead server out; both from any server")
     func transferAndRemove() throws {
-        let ports = try (0..<3).map { _ in try Self.freePort() }
         var agents: [DevAgent] = []
         defer { for agent in agents { agent.shutdown() } }
-        agents.append(try Self.server("alpha", port: ports[0]))
-        let token = try String(contentsOfFile: agents[0].stateDirectory + "/state/cluster/join-token", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        agents.append(try Self.server("beta", port: ports[1], joining: (ports[0], token)))
-        agents.append(try Self.server("gamma", port: ports[2], joining: (ports[0], token)))
-        try agents[0].waitUntil("three voters", timeout: 30) {
-            try agents[0].deployctl("cluster", "members").output.components(separatedBy: "voter").count - 1 == 3
-        }
+        _ = try Self.threeVoters(into: &agents)
         // Asked on node 3 (a follower), to move the lead to node 2.
         let moved = try agents[2].deployctl("cluster", "transfer-leadership", "2")
         #expect(moved.status == 0, "\(moved.output)\(moved.error)")
