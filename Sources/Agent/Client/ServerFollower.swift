@@ -102,7 +102,6 @@ final class ServerFollower: NodeControl {
         changes.publish(index: version, events: [])
     }
 
-    /// The server with this id, as last known.
     /// The servers as the last assignment listed them, the last one that answered first.
     func knownServers() -> [MemberRecord] {
         state.withLock { state in state.servers.filter { $0.id == state.preferred } + state.servers.filter { $0.id != state.preferred } }
