@@ -121,7 +121,7 @@ let package = Package(
         .executableTarget(
             name: "deployctl",
             dependencies: [
-                "AgentAPI", "Manifest",
+                "AgentAPI", "Cluster", "Manifest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -12,7 +12,11 @@ import Synchronization
 public struct ClusterSettings: Sendable {
     public enum Start: Sendable {
         case bootstrap
-        case join(host: String, port: Int, token: String)
+        /// Join through the first of `servers` that answers (each tried in turn).
+        case join(servers: [HostPort], token: String)
+        /// Form a new cluster with the other servers started so (`--bootstrap-expect`), all
+        /// given the CA and token in `caDirectory`, reached at `servers` or through them.
+        case form(expect: Int, servers: [HostPort], caDirectory: String)
     }
 
     public var start: Start
@@ -98,12 +102,24 @@ final class ClusterMembership: Sendable {
                     directory: directory, clusterID: settings.clusterID, nodeName: nodeName, ipAddresses: settings.certificateAddresses,
                     certificateLifetime: settings.certificateLifetime)
                 logger.notice("bootstrapped a new cluster", metadata: ["token file": "\(directory)/join-token"])
-            case .join(let host, let port, let tokenText):
+            case .join(let targets, let tokenText):
                 let token = try JoinToken(parsing: tokenText)
                 let servers: [ClusterPeer]
-                (identity, servers) = try await join(directory: directory, host: host, port: port, token: token, nodeName: nodeName, settings: settings, logger: logger)
+                (identity, servers) = try await join(directory: directory, targets: targets, token: token, nodeName: nodeName, settings: settings, logger: logger)
                 joinedServers = servers.map { MemberRecord(id: $0.id, name: $0.name, address: HostPort(host: $0.host, port: $0.port).description, addedIndex: 0) }
-                logger.notice("joined the cluster", metadata: ["id": "\(identity.nodeID)", "through": "\(host):\(port)", "as": "\(settings.role)"])
+                logger.notice("joined the cluster", metadata: ["id": "\(identity.nodeID)", "as": "\(settings.role)"])
+            case .form(let expect, let servers, let caDirectory):
+                let (ca, token) = try ClusterIdentity.loadAuthority(from: caDirectory)
+                let credentials = try ca.issueNodeCredentials(
+                    nodeName: nodeName, ipAddresses: settings.certificateAddresses, now: Date(), lifetime: settings.certificateLifetime)
+                logger.notice("forming a new cluster", metadata: ["expect": "\(expect)", "servers": "\(servers.map(\.description).joined(separator: ", "))"])
+                let formation = try await ServerFormation.form(
+                    expect: expect, peers: servers, credentials: credentials, settings: settings, nodeName: nodeName, logger: logger)
+                guard let own = formation.first(where: { NodeName.same($0.name, nodeName) }) else { throw FormationError.leftOut(formation.map(\.name)) }
+                identity = ClusterIdentity(nodeID: own.id, role: .server, credentials: credentials, ca: ca, joinToken: token, formation: formation)
+                try identity.save(to: directory)
+                logger.notice(
+                    "formed the cluster", metadata: ["id": "\(own.id)", "servers": "\(formation.map { "\($0.id)=\($0.name)" }.joined(separator: ", "))"])
             }
         }
         return try ClusterMembership(
@@ -112,20 +128,24 @@ final class ClusterMembership: Sendable {
 
     /// Joins, trying again while the server cannot be reached (it may still be starting), as
     /// Consul's and Nomad's retry_join do; a refusal or a CA that is not the token's ends it.
+    /// Every address is asked in turn; the delay grows after a round none of them admitted.
     private static func join(
-        directory: String, host: String, port: Int, token: JoinToken, nodeName: String, settings: ClusterSettings, logger: Logger
+        directory: String, targets: [HostPort], token: JoinToken, nodeName: String, settings: ClusterSettings, logger: Logger
     ) async throws -> (ClusterIdentity, [ClusterPeer]) {
         var delay = Duration.milliseconds(200)
         while true {
-            do {
-                return try await ClusterIdentity.join(
-                    directory: directory, host: host, port: port, token: token, nodeName: nodeName, role: settings.role,
-                    advertiseAddress: settings.advertiseAddress)
-            } catch let error as JoinError where !error.isFinal {
-                logger.warning("cannot join yet; trying again", metadata: ["in": "\(delay)", "error": "\(error)"])
-                try await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(10))
+            for target in targets {
+                do {
+                    return try await ClusterIdentity.join(
+                        directory: directory, host: target.host, port: target.port, token: token, nodeName: nodeName, role: settings.role,
+                        advertiseAddress: settings.advertiseAddress)
+                } catch let error as JoinError where !error.isFinal {
+                    logger.warning("cannot join yet", metadata: ["through": "\(target)", "error": "\(error)"])
+                }
             }
+            logger.info("trying to join again", metadata: ["in": "\(delay)"])
+            try await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(10))
         }
     }
 
@@ -145,6 +165,11 @@ final class ClusterMembership: Sendable {
             identity.role == .server
             ? ServerJoinAuthority(ca: identity.ca, token: identity.joinToken, certificateLifetime: settings.certificateLifetime) { request in
                 guard let gateway = gateway.value else { throw JoinUnavailable(reason: "the server is still starting") }
+                // New ids follow the formed servers' once the first leader has recorded them
+                // (and then the token): before, a new member could be given a formed one's id.
+                if identity.formation != nil, (try? await gateway.read { $0.joinToken }) == nil {
+                    throw JoinUnavailable(reason: "the cluster has just formed and its first leader has not recorded its servers yet")
+                }
                 do {
                     return try await ClusterMembership.admit(request, through: gateway)
                 } catch let error as APIError where [APIErrorCode.noLeader, APIErrorCode.timeout, APIErrorCode.overloaded].contains(error.code) {
@@ -159,11 +184,17 @@ final class ClusterMembership: Sendable {
         configuration.dialsEveryPeer = identity.role == .client
         transport = try ClusterTransport(
             configuration: configuration, receiver: ForwardingReceiver(target: receiver, clientIDs: clientIDs), joinAuthority: authority,
-            callHandler: identity.role == .server ? DeferredCallHandler(gateway: gateway, api: forwardedAPI, authority: authority) : nil, logger: logger)
+            callHandler: identity.role == .server ? DeferredCallHandler(gateway: gateway, api: forwardedAPI, authority: authority) : nil,
+            formationResponder: identity.formation.map { FormedResponder(servers: $0) }, logger: logger)
     }
 
     /// Whether this server starts a new group (its storage then holds itself as the only voter).
-    var bootstrapMembership: ConfState? { identity.ca != nil && identity.nodeID == 1 ? ConfState(voters: [1]) : nil }
+    /// A server of a formation starts with every server of it as a voter (each with the same
+    /// bootstrap log, ``BootstrapLog``).
+    var bootstrapMembership: ConfState? {
+        if let formation = identity.formation { return ConfState(voters: Set(formation.map(\.id))) }
+        return identity.ca != nil && identity.nodeID == 1 ? ConfState(voters: [1]) : nil
+    }
 
     /// Connects the node once it exists.
     func attach(node: RaftNode<ControllerMachine>, gateway: ClusterGateway) {
@@ -219,12 +250,27 @@ final class ClusterMembership: Sendable {
         var nextFetch = ContinuousClock.now
         while !Task.isCancelled {
             let (members, replicatedToken) = (try? await gateway.read { ($0.members, $0.joinToken) }) ?? ([:], nil)
-            if members != peered {
-                clientIDs.set(Set(members.values.filter { $0.role == .client }.map(\.id)))
-                transport.setPeers(members.values.filter { $0.role == .server }.compactMap(Self.peer))
-                peered = members
+            // Until the first leader of a formation has recorded its servers (then the token),
+            // they are known from the formation alone.
+            let formed = replicatedToken == nil ? formationMembers(missingFrom: members) : [:]
+            let known = members.merging(formed) { recorded, _ in recorded }
+            if known != peered {
+                clientIDs.set(Set(known.values.filter { $0.role == .client }.map(\.id)))
+                transport.setPeers(known.values.filter { $0.role == .server }.compactMap(Self.peer))
+                peered = known
             }
             let raft = await gateway.node.status
+            if raft.softState.role == .leader, !formed.isEmpty {
+                do {
+                    for member in formed.values.sorted(by: { $0.id < $1.id }) {
+                        _ = try await gateway.submit(.addMember(id: member.id, name: member.name, address: member.address))
+                    }
+                } catch {
+                    logger.info("recording the formed servers as members: not yet", metadata: ["reason": "\(error)"])
+                }
+                seen = await gateway.feed.wait(after: seen, timeout: .milliseconds(250))
+                continue
+            }
             await keepAuthorityCurrent(
                 members: members, replicatedToken: replicatedToken, leads: raft.softState.role == .leader, gateway: gateway, nextFetch: &nextFetch)
             if raft.softState.role == .leader {
@@ -242,6 +288,15 @@ final class ClusterMembership: Sendable {
             }
             seen = await gateway.feed.wait(after: seen, timeout: .milliseconds(250))
         }
+    }
+
+    /// The servers of this server's formation that the member list does not hold yet.
+    private func formationMembers(missingFrom members: [UInt64: MemberRecord]) -> [UInt64: MemberRecord] {
+        var missing: [UInt64: MemberRecord] = [:]
+        for server in identity.formation ?? [] where members[server.id] == nil {
+            missing[server.id] = MemberRecord(id: server.id, name: server.name, address: server.address, addedIndex: 0)
+        }
+        return missing
     }
 
     static func peer(_ member: MemberRecord) -> ClusterPeer? {

@@ -105,8 +105,12 @@ struct LeaderRequests: CallHandler {
             return try await ServerRequests(gateway: gateway, api: api).answer(ServerRequest(decoding: payload), from: caller)
         }
         // A client's certificate is the cluster's too: only servers may ask the leader to
-        // propose entries as they are, move leadership or remove members.
-        guard try await gateway.read({ $0.members[caller]?.role }) == .server else {
+        // propose entries as they are, move leadership or remove members. A server is one
+        // recorded so, or, before the first leader of a formed cluster has recorded it, one of
+        // the Raft group (clients never are).
+        let role = try await gateway.read { $0.members[caller]?.role }
+        let inGroup = await gateway.node.status.confState
+        guard role == .server || (role == nil && (inGroup.voters.contains(caller) || inGroup.learners.contains(caller))) else {
             throw APIError(code: APIErrorCode.unauthorized, message: "member \(caller) is not a server of this cluster; only servers make requests to the leader")
         }
         let request = try LeaderRequest(decoding: payload)

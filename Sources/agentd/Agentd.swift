@@ -20,10 +20,11 @@ struct Agentd: AsyncParsableCommand {
             only root can use; deployctl talks to it.
             Configuration file (--config, JSON): {"nodeName": "...", "stateDirectory": "...", \
             "apiSocket": "...", "apiTCP": "127.0.0.1:4646", "tokenFile": "...", "labels": {"zone": "a"}, \
-            "portRange": "20000-32000", "advertiseAddress": "10.0.0.1:4647", "bootstrap": true, "join": "10.0.0.2:4647", \
+            "portRange": "20000-32000", "advertiseAddress": "10.0.0.1:4647", "bootstrap": true, "join": ["10.0.0.2:4647"], \
             "joinToken": "flt1...", "server": true, "clusterListen": "0.0.0.0:4647", "certificateLifetime": "24h", \
-            "heartbeatInterval": "2s", "nodeDownTimeout": "15s"}. Flags win over the file.
-            A cluster: the first server runs with --bootstrap; every next server with --server --join HOST:PORT --token T \
+            "heartbeatInterval": "2s", "nodeDownTimeout": "15s", "bootstrapExpect": 3, "caDirectory": "..."}. Flags win over the file.
+            A cluster: the first server runs with --bootstrap, or N servers form it together, each with --bootstrap-expect N \
+            --ca-dir DIR --join HOST:PORT (the others); every next server with --server --join HOST:PORT --token T \
             (the token is in STATE/cluster/join-token on the first); a client (runs services, takes no part in Raft) \
             with --join HOST:PORT --token T. They talk over mutual TLS on the cluster port.
             """,
@@ -68,8 +69,14 @@ struct Agentd: AsyncParsableCommand {
     @Flag(help: "Start a new cluster with this agent as its first server: makes the cluster CA and a join token (in STATE/cluster/join-token).")
     var bootstrap = false
 
-    @Option(help: "Join the cluster of the server at HOST:PORT (its cluster port); needs --token. A client unless --server.")
-    var join: String?
+    @Option(help: "Join the cluster of the server at HOST:PORT (its cluster port); needs --token. A client unless --server. Repeatable: each is tried in turn. With --bootstrap-expect: the other servers to form the cluster with.")
+    var join: [String] = []
+
+    @Option(help: "Form a new cluster with N servers (1 to 5): each is started with --bootstrap-expect N, --ca-dir and --join addresses of the others; they wait for one another, then all start as voters.")
+    var bootstrapExpect: Int?
+
+    @Option(help: "With --bootstrap-expect: the directory with the cluster CA and join token every forming server is given (made once with `deployctl cluster ca create --out DIR`).")
+    var caDir: String?
 
     @Flag(help: "With --join: join as a server (a Raft member, learner first, promoted to voter up to 5) rather than a client.")
     var server = false
@@ -183,13 +190,18 @@ struct Agentd: AsyncParsableCommand {
     /// The cluster settings from the flags and the file, or nil for a single node.
     func clusterSettings(_ file: AgentConfigFile) throws -> ClusterSettings? {
         let bootstrap = self.bootstrap || file.bootstrap == true
-        let join = self.join ?? file.join
-        guard bootstrap || join != nil else {
+        let joins = self.join.isEmpty ? file.join?.addresses ?? [] : self.join
+        let join = joins.first
+        let expect = bootstrapExpect ?? file.bootstrapExpect
+        let caDirectory = caDir ?? file.caDirectory
+        if expect == nil, caDirectory != nil { throw ValidationError("--ca-dir is for --bootstrap-expect N (servers forming a new cluster)") }
+        guard bootstrap || join != nil || expect != nil else {
             if token != nil || file.joinToken != nil { throw ValidationError("--token is for --join HOST:PORT; give both") }
             if server || file.server == true { throw ValidationError("--server is for --join HOST:PORT (a server that joins); the first server runs with --bootstrap") }
             return nil
         }
-        guard !dev else { throw ValidationError("--dev runs a one-node cluster; leave it out with --bootstrap or --join") }
+        guard !dev else { throw ValidationError("--dev runs a one-node cluster; leave it out with --bootstrap, --bootstrap-expect or --join") }
+        if expect != nil, bootstrap { throw ValidationError("--bootstrap starts a cluster alone and --bootstrap-expect with others; give one of them") }
         guard !(bootstrap && join != nil) else {
             throw ValidationError("--bootstrap starts a new cluster and --join enters one; give one of them")
         }
@@ -203,13 +215,31 @@ struct Agentd: AsyncParsableCommand {
         guard let listen = HostPort(listenText) else {
             throw ValidationError("--cluster-listen \(listenText): write HOST:PORT, e.g. 0.0.0.0:4647")
         }
+        var targets: [HostPort] = []
+        for address in joins {
+            guard let target = HostPort(address) else { throw ValidationError("--join \(address): write HOST:PORT of a server's cluster port") }
+            targets.append(target)
+        }
         var start = ClusterSettings.Start.bootstrap
-        if let join {
-            guard let target = HostPort(join) else { throw ValidationError("--join \(join): write HOST:PORT of a server's cluster port") }
+        if let expect {
+            guard (1...5).contains(expect) else {
+                throw ValidationError("--bootstrap-expect \(expect): give 1 to 5 (a cluster has up to 5 voters; further servers join with --server --join)")
+            }
+            guard let caDirectory else {
+                throw ValidationError("--bootstrap-expect needs --ca-dir DIR: the cluster CA and join token every forming server is given (make them once with `deployctl cluster ca create --out DIR`)")
+            }
+            guard token == nil, file.joinToken == nil else {
+                throw ValidationError("--token is for joining a formed cluster; forming servers take the token in --ca-dir")
+            }
+            guard expect == 1 || !targets.isEmpty else {
+                throw ValidationError("--bootstrap-expect \(expect) needs --join HOST:PORT of the other servers (repeatable)")
+            }
+            start = .form(expect: expect, servers: targets, caDirectory: caDirectory)
+        } else if !targets.isEmpty {
             guard let token = token ?? file.joinToken else {
                 throw ValidationError("--join needs --token: the join token of the cluster (STATE/cluster/join-token on a server)")
             }
-            start = .join(host: target.host, port: target.port, token: token)
+            start = .join(servers: targets, token: token)
         }
         var lifetime: Duration?
         if let text = certificateLifetime ?? file.certificateLifetime {
@@ -223,7 +253,7 @@ struct Agentd: AsyncParsableCommand {
             lifetime = parsed
         }
         return ClusterSettings(
-            start: start, role: bootstrap || joinsAsServer ? .server : .client, listenHost: listen.host, listenPort: listen.port, advertiseAddress: advertise, certificateLifetime: lifetime)
+            start: start, role: bootstrap || joinsAsServer || expect != nil ? .server : .client, listenHost: listen.host, listenPort: listen.port, advertiseAddress: advertise, certificateLifetime: lifetime)
     }
 }
 
@@ -238,7 +268,9 @@ struct AgentConfigFile: Codable {
     var portRange: String?
     var advertiseAddress: String?
     var bootstrap: Bool?
-    var join: String?
+    var join: JoinAddresses?
+    var bootstrapExpect: Int?
+    var caDirectory: String?
     var joinToken: String?
     var clusterListen: String?
     var certificateLifetime: String?
@@ -250,7 +282,8 @@ struct AgentConfigFile: Codable {
         guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read the configuration file \(path)") }
         let known: Set<String> = [
             "nodeName", "stateDirectory", "apiSocket", "apiTCP", "tokenFile", "labels", "portRange", "advertiseAddress", "bootstrap", "join",
-            "joinToken", "clusterListen", "certificateLifetime", "server", "heartbeatInterval", "nodeDownTimeout",
+            "joinToken", "clusterListen", "certificateLifetime", "server", "heartbeatInterval", "nodeDownTimeout", "bootstrapExpect",
+            "caDirectory",
         ]
         if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             for key in object.keys where !known.contains(key) {
@@ -265,3 +298,22 @@ struct AgentConfigFile: Codable {
     }
 }
 
+
+/// The file's `join`: one address, or a list of them.
+struct JoinAddresses: Codable {
+    var addresses: [String]
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let one = try? container.decode(String.self) {
+            addresses = [one]
+        } else {
+            addresses = try container.decode([String].self)
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(addresses)
+    }
+}

@@ -2,10 +2,11 @@ import AgentAPI
 import ArgumentParser
 import Foundation
 
-/// `deployctl cluster members | token`.
+/// `deployctl cluster members | token | transfer-leadership | remove-peer | ca create`.
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cluster", abstract: "The cluster's servers and its join token.", subcommands: [Members.self, Token.self, TransferLeadership.self, RemovePeer.self])
+        commandName: "cluster", abstract: "The cluster's servers and its join token.",
+        subcommands: [Members.self, Token.self, TransferLeadership.self, RemovePeer.self, CertificateAuthority.self])
 
     /// `deployctl cluster members`.
     struct Members: AsyncParsableCommand {

@@ -32,7 +32,8 @@ final class DevAgent: @unchecked Sendable {
         return path
     }
 
-    init(nodeName: String = "e2e", dev: Bool = true, extraArguments: [String] = []) throws {
+    /// Starts agentd; unless `waits` is false, also waits until its API answers.
+    init(nodeName: String = "e2e", dev: Bool = true, extraArguments: [String] = [], waits: Bool = true) throws {
         self.extraArguments = extraArguments
         self.nodeName = nodeName
         self.dev = dev
@@ -44,7 +45,7 @@ final class DevAgent: @unchecked Sendable {
         portRange = low...(low + 999)
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         do {
-            try start()
+            if waits { try start() } else { try startWithoutWaiting() }
         } catch {
             shutdown()
             throw error
@@ -54,13 +55,18 @@ final class DevAgent: @unchecked Sendable {
     /// Starts agentd and waits until its API answers.
     func start() throws {
         try startWithoutWaiting()
-        let deadline = Date().addingTimeInterval(30)
+        try waitUntilAnswering()
+    }
+
+    /// Waits until the API of the agent started answers and lists this node.
+    func waitUntilAnswering(timeout: TimeInterval = 30) throws {
+        let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if (try? deployctl("version").output.contains("agentd ")) == true, try deployctl("nodes").output.contains(nodeName) { return }
             guard process?.isRunning == true else { throw TestFailure("agentd exited: \(agentLog())") }
             usleep(100_000)
         }
-        throw TestFailure("agentd did not answer within 30 s: \(agentLog())")
+        throw TestFailure("agentd did not answer within \(Int(timeout)) s: \(agentLog())")
     }
 
     /// Starts agentd (a client whose servers are all gone answers no API call).

@@ -110,6 +110,9 @@ import Testing
             Call(id: 9, payload: [1, 2, 3]).frame,
             Reply(id: 9, outcome: .answered([4, 5])).frame,
             Reply(id: 9, outcome: .failed("not the leader")).frame,
+            FormationRequest(expect: 3, known: [FormingServer(name: "alpha", address: "10.0.0.1:4647")]).frame,
+            FormationResponse.forming(known: [FormingServer(name: "beta", address: "10.0.0.2:4647")]).frame,
+            FormationResponse.formed(servers: [FormedServer(id: 1, name: "alpha", address: "10.0.0.1:4647")]).frame,
         ].map { frame in
             var buffer = ByteBuffer()
             FrameEncoder.append(frame, to: &buffer)
@@ -137,6 +140,8 @@ import Testing
                     case .renewRequest: _ = try RenewRequest(frame: frame)
                     case .call: _ = try Call(frame: frame)
                     case .reply: _ = try Reply(frame: frame)
+                    case .formationRequest: _ = try FormationRequest(frame: frame)
+                    case .formationResponse: _ = try FormationResponse(frame: frame)
                     }
                     decoded += 1
                 }

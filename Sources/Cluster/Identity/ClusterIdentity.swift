@@ -5,6 +5,8 @@ import Raft
 ///
 /// * `member`: `id=<Raft id>` and `role=server|client`, one per line;
 /// * `node.pem`, `node-key.pem` (0600): its certificate (then the CA's) and key;
+/// * on a server of a cluster formed with `--bootstrap-expect`: `formation` (JSON), the
+///   servers that formed it and their ids, which are its first voters;
 /// * on a server holding the CA (the bootstrap server makes it; every other server receives
 ///   it from one that has it, ``adopt(_:token:in:)``): `ca.pem`, `ca-key.pem` (0600), and
 ///   `join-token` (0600), the token joins must carry now.
@@ -19,9 +21,24 @@ public struct ClusterIdentity: Sendable {
     public var ca: ClusterCA?
     /// The current join token, where `ca` is.
     public var joinToken: JoinToken?
+    /// The servers that formed the cluster together (`--bootstrap-expect`), this one among them.
+    public var formation: [FormedServer]?
+
+    public init(
+        nodeID: NodeID, role: JoinRequest.Role, credentials: NodeCredentials, ca: ClusterCA? = nil, joinToken: JoinToken? = nil,
+        formation: [FormedServer]? = nil
+    ) {
+        self.nodeID = nodeID
+        self.role = role
+        self.credentials = credentials
+        self.ca = ca
+        self.joinToken = joinToken
+        self.formation = formation
+    }
 
     static let memberFileName = "member"
-    static let tokenFileName = "join-token"
+    public static let tokenFileName = "join-token"
+    static let formationFileName = "formation"
 
     /// The first server of a new cluster: a new CA for `clusterID`, a certificate for node 1,
     /// a join token; saved into `directory`.
@@ -46,19 +63,54 @@ public struct ClusterIdentity: Sendable {
         var ca: ClusterCA?
         var token: JoinToken?
         if ClusterCA.exists(in: directory) {
-            ca = try ClusterCA.load(from: directory)
-            let tokenPath = SecurityFile.path(directory, tokenFileName)
+            (ca, token) = try loadAuthority(from: directory)
+        }
+        var formation: [FormedServer]?
+        let formationPath = SecurityFile.path(directory, formationFileName)
+        if SecurityFile.exists(formationPath) {
             do {
-                token = try JoinToken(parsing: try SecurityFile.readText(tokenPath))
-            } catch let error as JoinTokenError {
-                throw .unreadableFile(path: tokenPath, reason: "\(error)")
+                formation = try JSONDecoder().decode([FormedServer].self, from: Data(SecurityFile.readText(formationPath).utf8))
             } catch let error as ClusterSecurityError {
                 throw error
             } catch {
-                throw .unreadableFile(path: tokenPath, reason: "\(error)")
+                throw .unreadableFile(path: formationPath, reason: "not a list of formed servers: \(error)")
             }
         }
-        return ClusterIdentity(nodeID: nodeID, role: role, credentials: credentials, ca: ca, joinToken: token)
+        return ClusterIdentity(nodeID: nodeID, role: role, credentials: credentials, ca: ca, joinToken: token, formation: formation)
+    }
+
+    /// The CA and the join token kept in `directory` (`ca.pem`, `ca-key.pem`, `join-token`):
+    /// a server's, or the ones an operator made for servers to form a cluster with
+    /// (`deployctl cluster ca create`).
+    public static func loadAuthority(from directory: String) throws(ClusterSecurityError) -> (ClusterCA, JoinToken) {
+        let ca = try ClusterCA.load(from: directory)
+        let tokenPath = SecurityFile.path(directory, tokenFileName)
+        let token: JoinToken
+        do {
+            token = try JoinToken(parsing: try SecurityFile.readText(tokenPath))
+        } catch let error as JoinTokenError {
+            throw .unreadableFile(path: tokenPath, reason: "\(error)")
+        } catch let error as ClusterSecurityError {
+            throw error
+        } catch {
+            throw .unreadableFile(path: tokenPath, reason: "\(error)")
+        }
+        guard token.caPin == ca.pin else {
+            throw .unreadableFile(path: tokenPath, reason: "the token pins another CA than \(SecurityFile.path(directory, ClusterCA.certificateFileName))")
+        }
+        return (ca, token)
+    }
+
+    /// A new CA for `clusterID` and a join token pinning it, saved into `directory`: what an
+    /// operator gives every server that forms a cluster with `--bootstrap-expect`.
+    public static func createAuthority(in directory: String, clusterID: String, now: Date = Date()) throws(ClusterSecurityError) -> JoinToken {
+        let ca = try ClusterCA.create(clusterID: clusterID, now: now)
+        let token = JoinToken.generate(caPin: ca.pin)
+        try SecurityFile.makeDirectory(directory)
+        try ca.save(to: directory)
+        try SecurityFile.writeAtomically(
+            Array((token.encoded + "\n").utf8), to: SecurityFile.path(directory, tokenFileName), mode: SecurityFile.privateKeyMode)
+        return token
     }
 
     /// Saves everything into `directory`, the member file last.
@@ -67,6 +119,18 @@ public struct ClusterIdentity: Sendable {
         if let ca { try ca.save(to: directory) }
         if let joinToken { try saveToken(joinToken, in: directory) }
         try credentials.save(to: directory)
+        if let formation {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let bytes: Data
+            do {
+                bytes = try encoder.encode(formation)
+            } catch {
+                throw .encoding(reason: "the formation: \(error)")
+            }
+            try SecurityFile.writeAtomically(
+                Array(bytes), to: SecurityFile.path(directory, Self.formationFileName), mode: SecurityFile.certificateMode)
+        }
         let member = "id=\(nodeID)\nrole=\(role == .server ? "server" : "client")\n"
         try SecurityFile.writeAtomically(
             Array(member.utf8), to: SecurityFile.path(directory, Self.memberFileName), mode: SecurityFile.certificateMode)

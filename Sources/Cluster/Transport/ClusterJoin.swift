@@ -124,12 +124,24 @@ extension ClusterJoin {
         }
     }
 
-    /// One request and its answer on a new TLS connection speaking `protocol`.
+    /// One request and its answer (a `JoinResponse`) on a new TLS connection speaking `protocol`.
     static func exchange(
         host: String, port: Int, protocol applicationProtocol: String, request: Frame, timeout: Duration, group: any EventLoopGroup,
         tls: @escaping () throws -> NIOSSLClientHandler
     ) async throws -> JoinResponse {
-        let answer = group.any().makePromise(of: JoinResponse.self)
+        let frame = try await exchange(
+            host: host, port: port, protocol: applicationProtocol, request: request, answerKind: .joinResponse, timeout: timeout, group: group,
+            tls: tls)
+        return try JoinResponse(frame: frame)
+    }
+
+    /// One request and its answer, a frame of `answerKind`, on a new TLS connection speaking
+    /// `protocol`.
+    static func exchange(
+        host: String, port: Int, protocol applicationProtocol: String, request: Frame, answerKind: Frame.Kind, timeout: Duration,
+        group: any EventLoopGroup, tls: @escaping () throws -> NIOSSLClientHandler
+    ) async throws -> Frame {
+        let answer = group.any().makePromise(of: Frame.self)
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: group)
@@ -140,7 +152,7 @@ extension ClusterJoin {
                             try tls(),
                             ByteToMessageHandler(FrameDecoder(maximumPayloadBytes: 1 << 20)),
                             MessageToByteHandler(FrameEncoder()),
-                            RequestClientHandler(protocol: applicationProtocol, request: request, answer: answer),
+                            RequestClientHandler(protocol: applicationProtocol, request: request, answerKind: answerKind, answer: answer),
                         ])
                     }
                 }
@@ -172,11 +184,13 @@ final class RequestClientHandler: ChannelInboundHandler {
 
     private let applicationProtocol: String
     private let request: Frame
-    private let answer: EventLoopPromise<JoinResponse>
+    private let answerKind: Frame.Kind
+    private let answer: EventLoopPromise<Frame>
 
-    init(protocol applicationProtocol: String, request: Frame, answer: EventLoopPromise<JoinResponse>) {
+    init(protocol applicationProtocol: String, request: Frame, answerKind: Frame.Kind, answer: EventLoopPromise<Frame>) {
         self.applicationProtocol = applicationProtocol
         self.request = request
+        self.answerKind = answerKind
         self.answer = answer
     }
 
@@ -193,11 +207,10 @@ final class RequestClientHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        do {
-            guard frame.kind == .joinResponse else { throw FrameError.unexpected(kind: frame.kind, reason: "expected a join response") }
-            answer.succeed(try JoinResponse(frame: frame))
-        } catch {
-            answer.fail(JoinError(description: "the server's answer: \(error)"))
+        if frame.kind == answerKind {
+            answer.succeed(frame)
+        } else {
+            answer.fail(JoinError(description: "the server's answer: \(FrameError.unexpected(kind: frame.kind, reason: "expected \(answerKind)"))"))
         }
         context.close(promise: nil)
     }

@@ -10,6 +10,11 @@ public enum ClusterProtocol {
     /// one `RenewRequest` for a new key; the answer is a `JoinResponse`.
     public static let renew = "flotilla-renew/1"
 
+    /// A server forming a new cluster (`--bootstrap-expect`) with the others: it presents its
+    /// certificate of the operator's CA, sends one `FormationRequest`, gets one
+    /// `FormationResponse`.
+    public static let form = "flotilla-form/1"
+
     /// Every protocol a server offers.
-    static let all = [peer, join, renew]
+    static let all = [peer, join, renew, form]
 }

@@ -29,10 +29,12 @@ public final class ClusterTransport: RaftTransport, Sendable {
     /// `receiver`. Nothing happens until `start`.
     public init(
         configuration: TransportConfiguration, receiver: any RaftMessageReceiver, joinAuthority: (any JoinAuthority)? = nil,
-        callHandler: (any CallHandler)? = nil, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "cluster-transport")
+        callHandler: (any CallHandler)? = nil, formationResponder: (any FormationResponder)? = nil,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "cluster-transport")
     ) throws {
         core = TransportCore(
             configuration: configuration, receiver: receiver, joinAuthority: joinAuthority, callHandler: callHandler,
+            formationResponder: formationResponder,
             serverTLS: try configuration.tls.context(server: true), clientTLS: try configuration.tls.context(server: false),
             logger: logger)
         self.group = group
@@ -173,6 +175,7 @@ final class TransportCore: Sendable {
     let receiver: any RaftMessageReceiver
     let joinAuthority: (any JoinAuthority)?
     let callHandler: (any CallHandler)?
+    let formationResponder: (any FormationResponder)?
     let calls = PendingCalls()
     /// The TLS contexts new connections use; replaced when the node's certificate is renewed.
     private let contexts: Mutex<(server: NIOSSLContext, client: NIOSSLContext)>
@@ -182,12 +185,14 @@ final class TransportCore: Sendable {
 
     init(
         configuration: TransportConfiguration, receiver: any RaftMessageReceiver, joinAuthority: (any JoinAuthority)?,
-        callHandler: (any CallHandler)?, serverTLS: NIOSSLContext, clientTLS: NIOSSLContext, logger: Logger
+        callHandler: (any CallHandler)?, formationResponder: (any FormationResponder)?, serverTLS: NIOSSLContext, clientTLS: NIOSSLContext,
+        logger: Logger
     ) {
         self.configuration = configuration
         self.receiver = receiver
         self.joinAuthority = joinAuthority
         self.callHandler = callHandler
+        self.formationResponder = formationResponder
         contexts = Mutex((serverTLS, clientTLS))
         self.logger = logger
     }

@@ -101,3 +101,11 @@ struct NoCertificateAuthority: JoinAuthority {
         .refused(reason: Self.reason)
     }
 }
+
+/// Answers the servers a cluster is being formed with (`--bootstrap-expect`), on a server that
+/// takes part: while forming, and once formed, with the formation (for one that asks late).
+public protocol FormationResponder: Sendable {
+    /// The answer to `request` from the server whose verified certificate names `asker`. Runs
+    /// off the event loop.
+    func answer(_ request: FormationRequest, from asker: String) async -> FormationResponse
+}

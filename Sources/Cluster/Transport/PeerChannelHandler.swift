@@ -27,6 +27,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
         case awaitingHello
         case awaitingJoin(any JoinAuthority)
         case awaitingRenewal(any JoinAuthority, VerifiedPeer)
+        case awaitingFormation(any FormationResponder, VerifiedPeer)
         case joining
         case established(ClusterPeer, PeerLink)
         case closing
@@ -70,6 +71,14 @@ final class PeerChannelHandler: ChannelInboundHandler {
                 switch verifiedPeer(context, names: nil) {
                 case .success(let peer): state = .awaitingRenewal(authority, peer)
                 case .failure(let problem): refuse(context, "a renewal from a peer that \(problem.reason)")
+                }
+            case ClusterProtocol.form:
+                guard let responder = core.formationResponder else {
+                    return refuse(context, "a formation request, but this server was not started with --bootstrap-expect")
+                }
+                switch verifiedPeer(context, names: nil) {
+                case .success(let peer): state = .awaitingFormation(responder, peer)
+                case .failure(let problem): refuse(context, "a formation request from a server that \(problem.reason)")
                 }
             default:
                 refuse(context, "no cluster protocol chosen (\(ClusterProtocol.peer) or \(ClusterProtocol.join)); found \(negotiated ?? "none")")
@@ -115,6 +124,15 @@ final class PeerChannelHandler: ChannelInboundHandler {
                 state = .joining
                 let request = try RenewRequest(frame: frame)
                 answer(context, what: "a renewal", node: peer.nodeName) { await authority.renew(request, presented: peer, from: $0) }
+            case (.awaitingFormation(let responder, let peer), .formationRequest):
+                state = .joining
+                let request = try FormationRequest(frame: frame)
+                let channel = context.channel
+                let promise = context.eventLoop.makePromise(of: FormationResponse.self)
+                promise.completeWithTask { await responder.answer(request, from: peer.nodeName) }
+                promise.futureResult.whenSuccess { response in
+                    channel.writeAndFlush(response.frame).whenComplete { _ in channel.close(promise: nil) }
+                }
             case (.closing, _), (.joining, _):
                 break
             case (_, let kind):
@@ -233,6 +251,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
         case .awaitingHello: "awaiting hello"
         case .awaitingJoin: "awaiting a join request"
         case .awaitingRenewal: "awaiting a renewal request"
+        case .awaitingFormation: "awaiting a formation request"
         case .joining: "joining"
         case .established: "established"
         case .closing: "closing"

@@ -23,6 +23,10 @@ public struct Frame: Sendable, Hashable {
         case call = 6
         /// Its answer (`Reply`).
         case reply = 7
+        /// A server forming a new cluster telling another what it knows (`FormationRequest`).
+        case formationRequest = 8
+        /// The answer (`FormationResponse`), after which the server closes the connection.
+        case formationResponse = 9
     }
 
     /// Bytes of the header: the length and the kind.
