@@ -64,15 +64,18 @@ public final class Agent: Sendable {
             // eight heartbeats in one timeout (Benchmarks/scripts/failover-bench).
             raft: RaftConfig(id: id, electionTimeoutTicks: max(8, ticksPerSecond * 2 / 5), heartbeatIntervalTicks: 1),
             tickInterval: configuration.raftTick)
+        let directory = MembershipDirectory()
+        let machine = ControllerMachine(feed: feed, directory: directory)
         if let cluster {
-            node = try RaftNode(options: options, storage: storage, machine: ControllerMachine(feed: feed), transport: cluster.transport)
-            gateway = ClusterGateway(node: node, feed: feed, forwarder: cluster.transport, nodeDownTimeout: configuration.nodeDownTimeout)
+            node = try RaftNode(options: options, storage: storage, machine: machine, transport: cluster.transport)
+            gateway = ClusterGateway(
+                node: node, feed: feed, directory: directory, forwarder: cluster.transport, nodeDownTimeout: configuration.nodeDownTimeout)
             cluster.attach(node: node, gateway: gateway)
         } else {
             let network = InProcessNetwork()
-            node = try RaftNode(options: options, storage: storage, machine: ControllerMachine(feed: feed), transport: network)
+            node = try RaftNode(options: options, storage: storage, machine: machine, transport: network)
             network.register(1, node)
-            gateway = ClusterGateway(node: node, feed: feed, nodeDownTimeout: configuration.nodeDownTimeout)
+            gateway = ClusterGateway(node: node, feed: feed, directory: directory, nodeDownTimeout: configuration.nodeDownTimeout)
         }
         worker = try NodeWorker.make(configuration: configuration, control: ReplicaNodeControl(gateway: gateway), logger: logger)
         supervisor = worker.supervisor

@@ -7,10 +7,12 @@ extension ClusterGateway {
     /// entry, so heartbeats cost the log nothing while nothing changes. Answers whether the
     /// cluster knows the node (one it does not know registers again). Waits up to
     /// ``leaderWait`` for a leader, as writes do.
+    /// Neither this nor ``heartbeatHere(node:)`` waits for the Raft node's actor, which may be
+    /// busy applying a large plan: they read the leader and the known nodes as last published.
     public func heartbeat(node name: String) async throws(APIError) -> Bool {
         let deadline = ContinuousClock.now + Self.leaderWait
         while true {
-            let leader = await node.leader
+            let leader = node.lastKnownLeader
             if leader == node.id { return try await heartbeatHere(node: name) }
             if leader != 0, forwarder != nil {
                 return try await forwardUnapplied(.heartbeat(node: name), to: leader) == 1
@@ -22,8 +24,9 @@ extension ClusterGateway {
 
     /// The leader's side of ``heartbeat(node:)``.
     func heartbeatHere(node name: String) async throws(APIError) -> Bool {
-        guard await node.leader == node.id else { throw Self.apiError(RaftNodeError.notLeader(leaderHint: await node.leader)) }
-        let known = try await read { $0.nodes[name] != nil }
+        let leader = node.lastKnownLeader
+        guard leader == node.id else { throw Self.apiError(RaftNodeError.notLeader(leaderHint: leader)) }
+        let known = directory.knowsNode(name)
         if known { liveness.withLock { $0.heard(from: name, at: .now) } }
         return known
     }

@@ -20,10 +20,16 @@ public final class ClusterGateway: Sendable {
     /// When the leader last heard from each node: heartbeats land here, not in the log
     /// (see ``heartbeat(node:)``). Meaningful while this agent leads.
     let liveness: Mutex<NodeLiveness>
+    /// The members and nodes as last applied (the machine's ``MembershipDirectory``).
+    let directory: MembershipDirectory
 
-    public init(node: RaftNode<ControllerMachine>, feed: ChangeFeed, forwarder: (any WriteForwarder)? = nil, nodeDownTimeout: Duration = .seconds(15)) {
+    public init(
+        node: RaftNode<ControllerMachine>, feed: ChangeFeed, directory: MembershipDirectory, forwarder: (any WriteForwarder)? = nil,
+        nodeDownTimeout: Duration = .seconds(15)
+    ) {
         self.node = node
         self.feed = feed
+        self.directory = directory
         self.forwarder = forwarder
         liveness = Mutex(NodeLiveness(ttl: nodeDownTimeout))
     }

@@ -11,12 +11,15 @@ public struct ControllerMachine: RaftStateMachine {
     private var results: [UInt64: CommandResult] = [:]
     private var oldestResult: UInt64 = 0
     public let feed: ChangeFeed
+    /// The members and nodes, published as they change for checks off the node's actor.
+    public let directory: MembershipDirectory
 
     /// Results older than this many entries are dropped; a proposer reads its own at once.
     static let retainedResults: UInt64 = 4096
 
-    public init(feed: ChangeFeed) {
+    public init(feed: ChangeFeed, directory: MembershipDirectory = MembershipDirectory()) {
         self.feed = feed
+        self.directory = directory
     }
 
     public mutating func apply(_ entry: Entry) {
@@ -34,6 +37,7 @@ public struct ControllerMachine: RaftStateMachine {
             results[oldestResult] = nil
             oldestResult += 1
         }
+        directory.applied(decoded.command, to: state)
         if state.lastChangeIndex != before {
             let events = ClusterEventDescriber.events(for: decoded.command, result: result, at: entry.index, time: decoded.time, in: state)
             feed.publish(index: state.lastChangeIndex, events: events)
@@ -51,6 +55,7 @@ public struct ControllerMachine: RaftStateMachine {
 
     public mutating func restore(from snapshot: [UInt8]) throws {
         state = try ClusterState.restore(from: snapshot)
+        directory.restored(state)
         results = [:]
         feed.publish(index: state.lastChangeIndex, events: [])
     }

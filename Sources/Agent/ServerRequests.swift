@@ -105,15 +105,15 @@ struct ServerRequests: Sendable {
         switch request {
         case .submit(let bytes):
             let entry = try ControllerEntry.decode(bytes)
-            try await requireOwnNode(Self.node(of: entry.command), caller: caller)
+            try requireOwnNode(Self.node(of: entry.command), caller: caller)
             let (result, index) = try await gateway.submit(entry)
             if let error = result.error { return SubmitAnswer.refused("\(error)").encoded }
             return SubmitAnswer.applied(index: index).encoded
         case .heartbeat(let node):
-            try await requireOwnNode(node, caller: caller)
+            try requireOwnNode(node, caller: caller)
             return [try await gateway.heartbeat(node: node) ? 1 : 0]
         case .watch(let node, let after, let digest, let wait):
-            try await requireOwnNode(node, caller: caller)
+            try requireOwnNode(node, caller: caller)
             return try await watch(node: node, after: after, digest: digest, wait: min(wait, Self.maximumWatch))
         case .api(let bytes):
             let request = try JSONDecoder().decode(ForwardedHTTPRequest.self, from: Data(bytes))
@@ -147,8 +147,8 @@ struct ServerRequests: Sendable {
         }
     }
 
-    private func requireOwnNode(_ node: String?, caller: NodeID) async throws {
-        let member = try await gateway.read { $0.members[caller] }
+    private func requireOwnNode(_ node: String?, caller: NodeID) throws {
+        let member = gateway.directory.member(caller)
         guard let member, let node, NodeName.same(member.name, node) else {
             throw APIError(
                 code: APIErrorCode.unauthorized,

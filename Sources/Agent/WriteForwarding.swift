@@ -108,8 +108,8 @@ struct LeaderRequests: CallHandler {
         // propose entries as they are, move leadership or remove members. A server is one
         // recorded so, or, before the first leader of a formed cluster has recorded it, one of
         // the Raft group (clients never are).
-        let role = try await gateway.read { $0.members[caller]?.role }
-        let inGroup = await gateway.node.status.confState
+        let role = gateway.directory.member(caller)?.role
+        let inGroup = role == nil ? await gateway.node.status.confState : ConfState()
         guard role == .server || (role == nil && (inGroup.voters.contains(caller) || inGroup.learners.contains(caller))) else {
             throw APIError(code: APIErrorCode.unauthorized, message: "member \(caller) is not a server of this cluster; only servers make requests to the leader")
         }
@@ -117,7 +117,8 @@ struct LeaderRequests: CallHandler {
         // A member that does not lead says so in the answer, not as a failure: the asker may
         // then safely send the request again to whichever member leads (during an election,
         // a follower's view of the leader lags behind).
-        let leader = await gateway.node.leader
+        // A heartbeat is answered without waiting for the node's actor (see heartbeatHere).
+        let leader = if case .heartbeat = request { gateway.node.lastKnownLeader } else { await gateway.node.leader }
         guard leader == gateway.node.id else { return LeaderAnswer.notLeader(hint: leader).encoded }
         let index: UInt64
         switch request {

@@ -2,6 +2,7 @@ extension RaftNode {
     /// Starts the Ready loop unless it is already running; a running loop picks up whatever the
     /// caller just did, since it asks the core for more before it stops.
     func scheduleReadyLoop() {
+        publishLeader()
         guard !readyLoopRunning, terminalError == nil, core.hasReady else { return }
         readyLoopRunning = true
         Task { await self.runReadyLoop() }

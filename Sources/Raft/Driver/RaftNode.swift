@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Runs a `RaftCore` for real: ticks from a clock, messages through a `RaftTransport`, durable
 /// state in a `DurableLogStorage`, committed entries applied to the application's state machine.
 ///
@@ -42,6 +44,9 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
 
     /// This node's id.
     public nonisolated let id: NodeID
+    /// ``leader`` as of the core's last step, readable without waiting for the actor: for
+    /// answers that may be a moment stale but must not wait behind a long apply (heartbeats).
+    private nonisolated let publishedLeader = Atomic<NodeID>(0)
     let options: Options
     var core: RaftCore
     let storage: DurableLogStorage
@@ -207,6 +212,15 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     /// The leader this node knows of, or zero.
     public var leader: NodeID { core.leader }
 
+    /// The leader as this node last knew it, without a hop onto the actor (which may be
+    /// applying a large entry): up to one step of the core stale.
+    public nonisolated var lastKnownLeader: NodeID { publishedLeader.load(ordering: .relaxed) }
+
+    /// Called after every step of the core (``scheduleReadyLoop()`` follows each).
+    func publishLeader() {
+        publishedLeader.store(core.leader, ordering: .relaxed)
+    }
+
     /// The index of the last entry applied to the state machine.
     public var applied: UInt64 { appliedIndex }
 
@@ -231,6 +245,7 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     /// Stops everything and fails every waiter with `error`.
     func terminate(_ error: RaftNodeError) {
         terminalError = error
+        publishedLeader.store(0, ordering: .relaxed)
         for task in tasks { task.cancel() }
         tasks = []
         inboxInput.finish()

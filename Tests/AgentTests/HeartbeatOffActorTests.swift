@@ -1,0 +1,53 @@
+import Controller
+import Foundation
+import Raft
+import Synchronization
+import Testing
+
+@testable import Agent
+
+/// The leader answers a heartbeat without waiting for its Raft node's actor: while the actor
+/// applies a plan of tens of thousands of placements (a second or more), heartbeats that
+/// went through it waited as long, and under a large rollout nodes came close to their
+/// down timeout.
+@Suite struct HeartbeatOffActorTests {
+    @Test("a heartbeat is answered while the Raft node's actor is held, and still tells a known node from an unknown one")
+    func aHeartbeatDoesNotWaitForTheActor() async throws {
+        let directory = NSTemporaryDirectory() + "flotilla-heartbeat-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let storage = try DurableLogStorage.open(directory: directory, bootstrap: ConfState(voters: [1]))
+        let feed = ChangeFeed()
+        let members = MembershipDirectory()
+        let network = InProcessNetwork()
+        let node = try RaftNode(
+            options: .init(raft: RaftConfig(id: 1, electionTimeoutTicks: 10, heartbeatIntervalTicks: 1), tickInterval: .milliseconds(10)),
+            storage: storage, machine: ControllerMachine(feed: feed, directory: members), transport: network)
+        network.register(1, node)
+        await node.start()
+        let gateway = ClusterGateway(node: node, feed: feed, directory: members)
+        let registration = NodeRegistration(
+            name: "n1", address: "n1:7070", labels: [:],
+            attributes: NodeAttributes(os: "linux", arch: "x86_64", kernel: "6.1", cpus: 2, memoryBytes: 1 << 30),
+            capacity: NodeCapacity(cpuMillicores: 2000, memoryBytes: 1 << 30), dynamicPorts: .defaultDynamic)
+        _ = try await gateway.submit(.registerNode(registration))
+        #expect(try await gateway.heartbeat(node: "n1"))
+        #expect(try await !gateway.heartbeat(node: "n2"))
+
+        // Hold the actor as a long apply would, then heartbeat.
+        let started = Mutex(false)
+        let released = Mutex(false)
+        let hold = Task {
+            await node.withStateMachine { _ in
+                started.withLock { $0 = true }
+                Thread.sleep(forTimeInterval: 3)
+                released.withLock { $0 = true }
+            }
+        }
+        while !started.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+        let known = try await gateway.heartbeat(node: "n1")
+        #expect(known)
+        #expect(!released.withLock { $0 }, "the heartbeat was answered only after the actor was released")
+        await hold.value
+        await node.stop()
+    }
+}
