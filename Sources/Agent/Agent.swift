@@ -89,8 +89,12 @@ public final class Agent: Sendable {
         }
         await node.start()
         if configuration.dev { await node.campaign() }
+        let localLogs = SupervisorLogSource(supervisor: supervisor)
+        cluster?.localLogs.set(localLogs)
+        let logs: any InstanceLogSource =
+            if let cluster { ClusterLogSource(local: localLogs, gateway: gateway, transport: cluster.transport, nodeName: configuration.nodeName) } else { localLogs }
         var api = APIContext(
-            gateway: gateway, logs: SupervisorLogSource(supervisor: supervisor), nodeName: configuration.nodeName, version: Self.version,
+            gateway: gateway, logs: logs, nodeName: configuration.nodeName, version: Self.version,
             metrics: { [registry] in registry.emitToString() },
             queryLimits: QueryLimits(maxWait: configuration.maxQueryWait))
         api.joinTokens = cluster?.joinTokens

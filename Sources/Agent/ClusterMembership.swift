@@ -81,6 +81,8 @@ final class ClusterMembership: Sendable {
     let joinedServers: [MemberRecord]
     /// The members that are clients: their connections may call, never speak Raft.
     private let clientIDs = Deferred<Set<NodeID>>()
+    /// This node's own instance output, for other agents that ask (``InstanceLogCall``).
+    let localLogs = Deferred<any InstanceLogSource>()
 
     /// Loads the identity kept under `<state>/cluster`, or makes it (bootstrap) or gets it
     /// (join); then the transport, not yet listening.
@@ -184,7 +186,8 @@ final class ClusterMembership: Sendable {
         configuration.dialsEveryPeer = identity.role == .client
         transport = try ClusterTransport(
             configuration: configuration, receiver: ForwardingReceiver(target: receiver, clientIDs: clientIDs), joinAuthority: authority,
-            callHandler: identity.role == .server ? DeferredCallHandler(gateway: gateway, api: forwardedAPI, authority: authority) : nil,
+            callHandler: identity.role == .server
+                ? DeferredCallHandler(gateway: gateway, api: forwardedAPI, authority: authority, logs: localLogs) : ClientCallHandler(logs: localLogs),
             formationResponder: identity.formation.map { FormedResponder(servers: $0) }, logger: logger)
     }
 
@@ -373,11 +376,24 @@ struct DeferredCallHandler: CallHandler {
     let gateway: Deferred<ClusterGateway>
     let api: ForwardedAPIResponder
     let authority: ServerJoinAuthority?
+    let logs: Deferred<any InstanceLogSource>
     func answer(_ payload: [UInt8], from caller: NodeID) async throws -> [UInt8] {
+        if payload.first == InstanceLogCall.kind { return try await InstanceLogCall.answer(payload, local: logs) }
         guard let gateway = gateway.value else { throw AgentError.configuration("the agent is still starting") }
         if payload == [CertificateAuthorityRequest.kind] {
             return try await CertificateAuthorityRequest.answer(authority: authority, caller: caller, gateway: gateway)
         }
         return try await LeaderRequests(gateway: gateway, api: api).answer(payload, from: caller)
+    }
+}
+
+/// What a client answers over the connections it keeps to the servers: the output of its own
+/// instances. It takes no other call.
+struct ClientCallHandler: CallHandler {
+    let logs: Deferred<any InstanceLogSource>
+
+    func answer(_ payload: [UInt8], from caller: NodeID) async throws -> [UInt8] {
+        guard payload.first == InstanceLogCall.kind else { throw AgentError.configuration("a client agent answers only requests for its instances' output") }
+        return try await InstanceLogCall.answer(payload, local: logs)
     }
 }

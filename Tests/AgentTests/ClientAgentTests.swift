@@ -101,6 +101,45 @@ struct ClientAgentTests {
         #expect(try client.deployctl("delete", "pinned").status == 0)
     }
 
+    /// A service pinned to `node` whose instances print a line naming the node, then wait.
+    static func greeter(_ name: String, on node: String) -> String {
+        """
+        {"name": "\(name)", "services": [{"name": "hello", "command": ["/bin/sh", "-c", "echo hello from \(node); trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"],
+          "replicas": 1, "resources": {"cpu": 0.05, "memory": "8Mi"},
+          "placement": {"constraints": [{"attribute": "node.name", "operator": "=", "value": "\(node)"}]}}]}
+        """
+    }
+
+    @Test("deployctl logs works against any agent: a server reads a client's instance from the client, a client's request reaches a server's instance and its own; following another node's instance says where to go")
+    func logsOfInstancesOnOtherNodes() throws {
+        let (server, client, _, _) = try Self.serverAndClient()
+        defer {
+            client.shutdown()
+            server.shutdown()
+        }
+        for (application, node) in [("on-client", "c1"), ("on-server", "alpha")] {
+            let applied = try client.deployctl("apply", "-f", "-", "--timeout", "60s", input: Self.greeter(application, on: node))
+            #expect(applied.status == 0, "\(applied.output)\(applied.error)")
+        }
+        var onClient = ""
+        var onServer = ""
+        try server.waitUntil("both instances running", timeout: 30) {
+            onClient = try Self.running(server, on: "c1", application: "on-client").keys.first ?? ""
+            onServer = try Self.running(server, on: "alpha", application: "on-server").keys.first ?? ""
+            return !onClient.isEmpty && !onServer.isEmpty
+        }
+        for (agent, instance, line) in [
+            (server, onClient, "hello from c1"), (client, onServer, "hello from alpha"), (client, onClient, "hello from c1"),
+        ] {
+            try agent.waitUntil("\(agent.nodeName) to show the output of \(instance)", timeout: 20) {
+                let logs = try agent.deployctl("logs", instance)
+                return logs.status == 0 && logs.output.contains(line)
+            }
+        }
+        let followed = try server.deployctl("logs", "--follow", onClient)
+        #expect(followed.status != 0 && (followed.output + followed.error).contains("runs on node c1"), "\(followed.output)\(followed.error)")
+    }
+
     @Test("a client that goes silent is marked down; its instance is replaced once the service's lostAfter has passed, not before, and stopped on the client when it returns")
     func aSilentClientsInstancesAreReplacedAfterTheGraceAndStoppedOnItsReturn() throws {
         let liveness = ["--heartbeat-interval", "500ms", "--node-down-timeout", "3s"]

@@ -33,6 +33,7 @@ public final class ClientAgent: Sendable {
             nodeName: configuration.nodeName, transport: membership.transport,
             store: try AssignmentStore(stateDirectory: configuration.stateDirectory), joinedServers: membership.joinedServers, logger: logger)
         let worker = try NodeWorker.make(configuration: configuration, control: follower, logger: logger)
+        membership.localLogs.set(SupervisorLogSource(supervisor: worker.supervisor))
         return ClientAgent(configuration: configuration, logger: logger, membership: membership, follower: follower, worker: worker, registry: registry)
     }
 
