@@ -190,6 +190,9 @@ public final class ClusterGateway: Sendable {
     }
 
     static func apiError(_ error: any Error) -> APIError {
+        // Already the API's (a forward that failed says so in its own words): as it is, not
+        // wrapped into an internal error.
+        if let error = error as? APIError { return error }
         if let error = error as? RaftNodeError {
             switch error {
             case .notLeader(let hint):

@@ -83,6 +83,8 @@ final class ClusterMembership: Sendable {
     private let clientIDs = Deferred<Set<NodeID>>()
     /// This node's own instance output, for other agents that ask (``InstanceLogCall``).
     let localLogs = Deferred<any InstanceLogSource>()
+    /// The streams this agent serves to others (``StreamCall``).
+    let streams = StreamSessions()
 
     /// Loads the identity kept under `<state>/cluster`, or makes it (bootstrap) or gets it
     /// (join); then the transport, not yet listening.
@@ -187,7 +189,8 @@ final class ClusterMembership: Sendable {
         transport = try ClusterTransport(
             configuration: configuration, receiver: ForwardingReceiver(target: receiver, clientIDs: clientIDs), joinAuthority: authority,
             callHandler: identity.role == .server
-                ? DeferredCallHandler(gateway: gateway, api: forwardedAPI, authority: authority, logs: localLogs) : ClientCallHandler(logs: localLogs),
+                ? DeferredCallHandler(gateway: gateway, api: forwardedAPI, authority: authority, logs: localLogs, streams: streams)
+                : ClientCallHandler(logs: localLogs, streams: streams),
             formationResponder: identity.formation.map { FormedResponder(servers: $0) }, logger: logger)
     }
 
@@ -377,8 +380,20 @@ struct DeferredCallHandler: CallHandler {
     let api: ForwardedAPIResponder
     let authority: ServerJoinAuthority?
     let logs: Deferred<any InstanceLogSource>
+    let streams: StreamSessions
     func answer(_ payload: [UInt8], from caller: NodeID) async throws -> [UInt8] {
         if payload.first == InstanceLogCall.kind { return try await InstanceLogCall.answer(payload, local: logs) }
+        if StreamCall.isStreamKind(payload) {
+            return try await StreamCall.answer(payload, from: caller, sessions: streams) { [api, logs] purpose, body in
+                switch purpose {
+                case .api:
+                    let (head, produce) = try await api.openStream(JSONDecoder().decode(ForwardedHTTPRequest.self, from: Data(body)))
+                    return (Array(try JSONEncoder().encode(head)), produce)
+                case .instanceLog:
+                    return ([], try await InstanceLogCall.produceFollowing(body, local: logs))
+                }
+            }
+        }
         guard let gateway = gateway.value else { throw AgentError.configuration("the agent is still starting") }
         if payload == [CertificateAuthorityRequest.kind] {
             return try await CertificateAuthorityRequest.answer(authority: authority, caller: caller, gateway: gateway)
@@ -391,9 +406,14 @@ struct DeferredCallHandler: CallHandler {
 /// instances. It takes no other call.
 struct ClientCallHandler: CallHandler {
     let logs: Deferred<any InstanceLogSource>
+    let streams: StreamSessions
 
     func answer(_ payload: [UInt8], from caller: NodeID) async throws -> [UInt8] {
-        guard payload.first == InstanceLogCall.kind else { throw AgentError.configuration("a client agent answers only requests for its instances' output") }
-        return try await InstanceLogCall.answer(payload, local: logs)
+        if payload.first == InstanceLogCall.kind { return try await InstanceLogCall.answer(payload, local: logs) }
+        guard StreamCall.isStreamKind(payload) else { throw AgentError.configuration("a client agent answers only requests for its instances' output") }
+        return try await StreamCall.answer(payload, from: caller, sessions: streams) { [logs] purpose, body in
+            guard purpose == .instanceLog else { throw AgentError.configuration("a client agent streams only its instances' output") }
+            return ([], try await InstanceLogCall.produceFollowing(body, local: logs))
+        }
     }
 }

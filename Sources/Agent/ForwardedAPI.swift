@@ -52,21 +52,44 @@ final class ForwardedAPIResponder: Sendable {
     }
 
     func answer(_ forwarded: ForwardedHTTPRequest) async throws -> ForwardedHTTPResponse {
-        guard let responder = responder.value else {
-            throw APIError(code: APIErrorCode.noLeader, message: "this server is still starting; retry in a moment")
-        }
-        var fields = HTTPFields()
-        for pair in forwarded.headers where pair.count == 2 {
-            if let name = HTTPField.Name(pair[0]) { fields.append(HTTPField(name: name, value: pair[1])) }
-        }
-        let head = HTTPRequest(method: HTTPRequest.Method(forwarded.method) ?? .get, scheme: nil, authority: nil, path: forwarded.target, headerFields: fields)
-        let request = Request(head: head, body: HummingbirdCore.RequestBody(buffer: ByteBuffer(bytes: forwarded.body)))
-        let response = try await responder.respond(to: request, context: ForwardedRequestContext(source: .init(logger: logger)))
+        let response = try await respond(to: forwarded)
         let collected = CollectedBody()
         try await response.body.write(CollectingWriter(collected: collected))
         return ForwardedHTTPResponse(
             status: response.status.code, headers: response.headers.map { [$0.name.rawName, $0.value] }, body: collected.data)
     }
+
+    /// A streaming request (events or output as they come): the status and headers now, the
+    /// body as it is written (``StreamCall``).
+    func openStream(_ forwarded: ForwardedHTTPRequest) async throws -> (
+        head: ForwardedHTTPResponse, produce: @Sendable (@escaping @Sendable ([UInt8]) async -> Void) async throws -> Void
+    ) {
+        let response = try await respond(to: forwarded)
+        let head = ForwardedHTTPResponse(status: response.status.code, headers: response.headers.map { [$0.name.rawName, $0.value] }, body: Data())
+        let body = response.body
+        return (head, { write in try await body.write(RelayingWriter(write: write)) })
+    }
+
+    private func respond(to forwarded: ForwardedHTTPRequest) async throws -> Response {
+        guard let responder = responder.value else {
+            throw APIError(code: APIErrorCode.noLeader, message: "this server is still starting; retry in a moment")
+        }
+        let fields = APIForwardingMiddleware<ForwardedRequestContext>.fields(forwarded.headers)
+        let head = HTTPRequest(method: HTTPRequest.Method(forwarded.method) ?? .get, scheme: nil, authority: nil, path: forwarded.target, headerFields: fields)
+        let request = Request(head: head, body: HummingbirdCore.RequestBody(buffer: ByteBuffer(bytes: forwarded.body)))
+        return try await responder.respond(to: request, context: ForwardedRequestContext(source: .init(logger: logger)))
+    }
+}
+
+/// Passes each part of a response body on as it is written.
+private struct RelayingWriter: ResponseBodyWriter {
+    let write: @Sendable ([UInt8]) async -> Void
+
+    mutating func write(_ buffer: ByteBuffer) async throws {
+        await write(Array(buffer.readableBytesView))
+    }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
 }
 
 /// Where ``CollectingWriter`` puts what the body writes.
@@ -86,21 +109,29 @@ private struct CollectingWriter: ResponseBodyWriter {
 }
 
 /// A client's side: every API request on its socket goes to a server over the cluster
-/// channel, and the server's answer comes back as it was given. Streams (event streams, log
-/// follow) cannot be relayed this way and are refused with where to go instead.
+/// channel, and the server's answer comes back as it was given; streams (event streams, log
+/// follow) as they come, pulled from the server (``StreamCall``).
 struct APIForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: BearerToken?
     let forward: @Sendable (ForwardedHTTPRequest) async throws -> ForwardedHTTPResponse
+    /// A streaming request (`stream=true`, `follow=true`): the head, and the body as it comes.
+    let forwardStream: @Sendable (ForwardedHTTPRequest) async throws -> (ForwardedHTTPResponse, AsyncThrowingStream<[UInt8], any Error>)
+    /// The longest a relayed stream lasts (the server ends its own sooner, at its --max-query-wait).
+    let streamLimit: Duration
+
+    static func fields(_ pairs: [[String]]) -> HTTPFields {
+        var headers = HTTPFields()
+        for pair in pairs where pair.count == 2 {
+            if let name = HTTPField.Name(pair[0]) { headers.append(HTTPField(name: name, value: pair[1])) }
+        }
+        return headers
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             try token?.authorize(request)
             let query = request.uri.queryParameters
-            if query["stream"] == "true" || query["follow"] == "true" {
-                throw APIError(
-                    code: APIErrorCode.badRequest,
-                    message: "this agent is a client: it relays requests to a server but not streams; send streaming requests to a server's API")
-            }
+            let streams = query["stream"] == "true" || query["follow"] == "true"
             var request = request
             let body: ByteBuffer
             do {
@@ -111,12 +142,16 @@ struct APIForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
             let forwarded = ForwardedHTTPRequest(
                 method: request.method.rawValue, target: request.uri.description,
                 headers: request.headers.filter { $0.name != .authorization }.map { [$0.name.rawName, $0.value] }, body: Data(buffer: body))
-            let answer = try await forward(forwarded)
-            var headers = HTTPFields()
-            for pair in answer.headers where pair.count == 2 {
-                if let name = HTTPField.Name(pair[0]) { headers.append(HTTPField(name: name, value: pair[1])) }
+            if streams {
+                let (answer, body) = try await forwardStream(forwarded)
+                // Ends at the agent's shutdown too, like the server's own streams: a quiet stream
+                // (no output to follow) would otherwise hold the shutdown up until it ends.
+                return Response(
+                    status: HTTPResponse.Status(code: answer.status), headers: Self.fields(answer.headers),
+                    body: ResponseBody(asyncSequence: APIHandler.bounded(body, for: streamLimit).map { ByteBuffer(bytes: $0) }))
             }
-            return Response(status: HTTPResponse.Status(code: answer.status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(data: answer.body)))
+            let answer = try await forward(forwarded)
+            return Response(status: HTTPResponse.Status(code: answer.status), headers: Self.fields(answer.headers), body: ResponseBody(byteBuffer: ByteBuffer(data: answer.body)))
         } catch let error as APIError {
             return APIErrorResponse.response(error)
         } catch {

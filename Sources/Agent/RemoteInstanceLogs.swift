@@ -69,12 +69,58 @@ struct ClusterLogSource: InstanceLogSource {
         }
     }
 
+    /// Another node's instance: its output pulled from that node's agent as it comes.
     func follow(instance: String, lines: Int?, since: Int64?) async throws(APIError) -> AsyncThrowingStream<LogLine, any Error> {
-        if let (node, _) = try await remote(instance) {
-            throw APIError(
-                code: APIErrorCode.badRequest,
-                message: "instance \"\(instance)\" runs on node \(node): follow its output on that node's agent (deployctl --address pointing at it), or leave out --follow for the last lines")
+        guard let (node, member) = try await remote(instance) else { return try await local.follow(instance: instance, lines: lines, since: since) }
+        let transport = self.transport
+        let opened: AsyncThrowingStream<[UInt8], any Error>
+        do {
+            let body = Array(try JSONEncoder().encode(InstanceLogCall(instance: instance, lines: lines, since: since)))
+            opened = try await StreamCall.open(.instanceLog, body: body) { payload, timeout in
+                try await transport.call(member, payload: payload, timeout: timeout)
+            }.data
+        } catch {
+            throw APIError(code: APIErrorCode.timeout, message: "instance \"\(instance)\" runs on node \(node), whose agent does not stream its output from here (\(error)): ask it directly, or retry")
         }
-        return try await local.follow(instance: instance, lines: lines, since: since)
+        return InstanceLogCall.lines(from: opened)
+    }
+}
+
+extension InstanceLogCall {
+    /// The serving side of following: the instance's lines from this node's supervisor, as
+    /// JSON lines.
+    static func produceFollowing(_ body: [UInt8], local: Deferred<any InstanceLogSource>) async throws -> @Sendable (
+        @escaping @Sendable ([UInt8]) async -> Void
+    ) async throws -> Void {
+        guard let source = local.value else { throw APIError(code: APIErrorCode.noLeader, message: "the agent is still starting") }
+        let call = try JSONDecoder().decode(InstanceLogCall.self, from: Data(body))
+        let lines = try await source.follow(instance: call.instance, lines: call.lines, since: call.since)
+        return { write in
+            let encoder = JSONEncoder()
+            for try await line in lines { await write(Array(try encoder.encode(line)) + [0x0A]) }
+        }
+    }
+
+    /// JSON lines, in chunks cut anywhere, as the lines they hold.
+    static func lines(from chunks: AsyncThrowingStream<[UInt8], any Error>) -> AsyncThrowingStream<LogLine, any Error> {
+        AsyncThrowingStream { continuation in
+            let reader = Task {
+                let decoder = JSONDecoder()
+                var pending: [UInt8] = []
+                do {
+                    for try await chunk in chunks {
+                        pending += chunk
+                        while let end = pending.firstIndex(of: 0x0A) {
+                            continuation.yield(try decoder.decode(LogLine.self, from: Data(pending[..<end])))
+                            pending.removeSubrange(...end)
+                        }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in reader.cancel() }
+        }
     }
 }

@@ -110,7 +110,7 @@ struct ClientAgentTests {
         """
     }
 
-    @Test("deployctl logs works against any agent: a server reads a client's instance from the client, a client's request reaches a server's instance and its own; following another node's instance says where to go")
+    @Test("deployctl logs and events work against any agent, following included: a server reads a client's instance from the client, a client's request reaches a server's instance and its own, a client relays the event stream")
     func logsOfInstancesOnOtherNodes() throws {
         let (server, client, _, _) = try Self.serverAndClient()
         defer {
@@ -136,8 +136,21 @@ struct ClientAgentTests {
                 return logs.status == 0 && logs.output.contains(line)
             }
         }
-        let followed = try server.deployctl("logs", "--follow", onClient)
-        #expect(followed.status != 0 && (followed.output + followed.error).contains("runs on node c1"), "\(followed.output)\(followed.error)")
+        // Following, too: the server pulls the client's instance's output from the client; the
+        // client relays follows of any instance, and the event stream, pulled from a server.
+        _ = try server.following(["logs", "--follow", onClient], until: "hello from c1")
+        _ = try client.following(["logs", "--follow", onServer], until: "hello from alpha")
+        _ = try client.following(["logs", "--follow", onClient], until: "hello from c1")
+        let events = try client.following(["events", "--follow"], until: "scaled to 2") {
+            let scaled = try server.deployctl("scale", "on-server/hello", "2")
+            #expect(scaled.status == 0, "\(scaled.output)\(scaled.error)")
+        }
+        #expect(events.contains("application.applied"), "the stream through the client did not start with the recent events: \(events)")
+        // The readers are gone; the client's relayed streams must not hold its shutdown up
+        // (a quiet follow would until the server's --max-query-wait, 5 minutes).
+        let stopping = Date()
+        client.terminate()
+        #expect(Date().timeIntervalSince(stopping) < 30, "the client took \(Int(Date().timeIntervalSince(stopping))) s to stop")
     }
 
     @Test("a client that goes silent is marked down; its instance is replaced once the service's lostAfter has passed, not before, and stopped on the client when it returns")

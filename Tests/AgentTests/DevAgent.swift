@@ -140,6 +140,42 @@ final class DevAgent: @unchecked Sendable {
         return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
     }
 
+    /// Runs a deployctl command that goes on (`--follow`) against this agent until its output
+    /// holds `expected` (after `then` ran, once it started) or `timeout` passes; stops it and
+    /// answers what it printed.
+    func following(_ arguments: [String], until expected: String, timeout: TimeInterval = 20, then action: () throws -> Void = {}) throws -> String {
+        let outputPath = stateDirectory + "/following-\(UInt32.random(in: 0...UInt32.max)).out"
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+        defer { try? handle.close() }
+        let process = Process()
+        process.executableURL = Self.binDirectory.appendingPathComponent("deployctl")
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["FLOTILLA_ADDR"] = socket
+        environment["NO_COLOR"] = "1"
+        process.environment = environment
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        defer {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+        }
+        usleep(500_000)
+        try action()
+        let deadline = Date().addingTimeInterval(timeout)
+        var output = ""
+        while Date() < deadline {
+            output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+            if output.contains(expected) { return output }
+            guard process.isRunning else { break }
+            usleep(100_000)
+        }
+        throw TestFailure("deployctl \(arguments.joined(separator: " ")) did not print \"\(expected)\" within \(Int(timeout)) s; it printed:\n\(output)\nagentd log:\n\(agentLog())")
+    }
+
     /// A JSON answer of the API, through deployctl's `-o json` where it has one, else curl-free:
     /// over the socket with a tiny HTTP/1.0 request.
     func get<Answer: Decodable>(_ path: String, as type: Answer.Type) throws -> Answer {

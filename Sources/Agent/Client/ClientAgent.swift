@@ -66,9 +66,10 @@ public final class ClientAgent: Sendable {
             certificate: membership.currentTLSMaterial
         ) { token in
             let router = Router(context: BasicRequestContext.self)
-            router.add(middleware: APIForwardingMiddleware(token: token.map(BearerToken.init)) { request in
-                try await follower.relay(request, timeout: relayTimeout)
-            })
+            router.add(
+                middleware: APIForwardingMiddleware(
+                    token: token.map(BearerToken.init), forward: { request in try await follower.relay(request, timeout: relayTimeout) },
+                    forwardStream: { request in try await follower.relayStream(request) }, streamLimit: relayTimeout))
             return router
         }
         await Agent.runUntilTerminated(services, logger: logger)

@@ -135,6 +135,41 @@ final class ServerFollower: NodeControl {
         return try JSONDecoder().decode(ForwardedHTTPResponse.self, from: Data(answer))
     }
 
+    /// A streaming API request made on this client's socket: opened on a server, whose answer's
+    /// body is then pulled from that same server as it comes (``StreamCall``).
+    func relayStream(_ request: ForwardedHTTPRequest) async throws -> (ForwardedHTTPResponse, AsyncThrowingStream<[UInt8], any Error>) {
+        let body = Array(try JSONEncoder().encode(request))
+        let server = try await connectedServer()
+        let transport = self.transport
+        let (head, data) = try await StreamCall.open(.api, body: body) { payload, timeout in
+            try await transport.call(server, payload: payload, timeout: timeout)
+        }
+        return (try JSONDecoder().decode(ForwardedHTTPResponse.self, from: Data(head)), data)
+    }
+
+    /// The server that answered last if connected, else the first connected one.
+    private func connectedServer() async throws -> NodeID {
+        guard let server = try await connectedServers().first else { throw noServer() }
+        return server
+    }
+
+    /// The connected servers, the one that answered last first. Connections are made in the
+    /// background: a fresh start waits up to 1 s for one.
+    private func connectedServers() async throws -> [NodeID] {
+        for attempt in 0..<20 {
+            let (servers, preferred) = state.withLock { ($0.servers.map(\.id), $0.preferred) }
+            let connected = (servers.filter { $0 == preferred } + servers.filter { $0 != preferred }).filter(transport.isConnected)
+            if !connected.isEmpty || attempt == 19 { return connected }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return []
+    }
+
+    private func noServer() -> AgentError {
+        let known = state.withLock { $0.servers.map { "\($0.name) at \($0.address)" } }
+        return AgentError.configuration("no connection to any server (known: \(known.joined(separator: ", ")))")
+    }
+
     private func submit(_ command: ControllerCommand) async throws {
         let entry = ControllerEntry(command: command, time: ClusterGateway.now())
         let answer = try await callServer(ServerRequest.submit(entry.encoded()).encoded, timeout: .seconds(30))
@@ -145,17 +180,10 @@ final class ServerFollower: NodeControl {
 
     /// Calls the server that answered last, else each connected one in turn.
     private func callServer(_ payload: [UInt8], timeout: Duration) async throws -> [UInt8] {
-        let (servers, preferred) = state.withLock { ($0.servers.map(\.id), $0.preferred) }
-        let order = servers.filter { $0 == preferred } + servers.filter { $0 != preferred }
-        // Connections are made in the background: a fresh start waits up to 1 s for one.
-        for attempt in 0..<20 where !order.contains(where: transport.isConnected) {
-            if attempt == 19 { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
         // One pass over the connected servers; a server's refusal or silence is the caller's
         // to retry, not a reason to ask every server twenty times.
         var lastError: (any Error)?
-        for server in order where transport.isConnected(to: server) {
+        for server in try await connectedServers() {
             do {
                 let answer = try await transport.call(server, payload: payload, timeout: timeout)
                 state.withLock { $0.preferred = server }
@@ -164,8 +192,6 @@ final class ServerFollower: NodeControl {
                 lastError = error
             }
         }
-        if let lastError { throw lastError }
-        let known = state.withLock { $0.servers.map { "\($0.name) at \($0.address)" } }
-        throw AgentError.configuration("no connection to any server (known: \(known.joined(separator: ", ")))")
+        throw lastError ?? noServer()
     }
 }
