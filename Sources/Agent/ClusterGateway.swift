@@ -199,6 +199,10 @@ public final class ClusterGateway: Sendable {
                 return APIError(
                     code: APIErrorCode.noLeader,
                     message: hint == 0 ? "the cluster has no leader right now; retry in a moment" : "this agent is not the leader (node \(hint) is); send the request to the leader")
+            case .leadershipLost(let index):
+                return APIError(
+                    code: APIErrorCode.timeout,
+                    message: "the leader lost its leadership before this change (log index \(index)) committed; the next leader may or may not commit it: check `deployctl events` before retrying")
             case .rejected(.tooManyUncommitted(let bytes, let limit)):
                 return APIError(
                     code: APIErrorCode.overloaded,

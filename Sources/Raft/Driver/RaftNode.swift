@@ -58,6 +58,8 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     var nextReadID: UInt64 = 1
     var elapsedTicks = 0
     var readyLoopRunning = false
+    /// Whether the core led at the last ``publishLeader()``.
+    private var wasLeader = false
     /// Set once stopped or failed; every request fails with it from then on.
     var terminalError: RaftNodeError?
     private let inbox: AsyncStream<[Message]>
@@ -216,9 +218,19 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     /// applying a large entry): up to one step of the core stale.
     public nonisolated var lastKnownLeader: NodeID { publishedLeader.load(ordering: .relaxed) }
 
-    /// Called after every step of the core (``scheduleReadyLoop()`` follows each).
+    /// Called after every step of the core (``scheduleReadyLoop()`` follows each). A node that
+    /// has just stopped leading fails the proposals it still holds: whether they commit is up
+    /// to the next leader, and a leader cut off with a minority would otherwise keep its
+    /// proposers waiting until the partition heals (etcd answers "leader changed" so).
     func publishLeader() {
         publishedLeader.store(core.leader, ordering: .relaxed)
+        let leads = core.isLeader
+        defer { wasLeader = leads }
+        guard wasLeader, !leads, !proposals.isEmpty else { return }
+        for (index, waiter) in proposals {
+            waiter.continuation.resume(throwing: RaftNodeError.leadershipLost(index: index))
+        }
+        proposals = [:]
     }
 
     /// The index of the last entry applied to the state machine.

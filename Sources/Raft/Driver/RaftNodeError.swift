@@ -10,6 +10,9 @@ public enum RaftNodeError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A snapshot from the leader covered the proposal's index before this node saw the entry;
     /// it may or may not have been committed.
     case proposalOutcomeUnknown(index: UInt64)
+    /// This node stopped leading (a newer term, or no quorum heard from: CheckQuorum) before
+    /// the proposal at `index` committed. The next leader may or may not commit it.
+    case leadershipLost(index: UInt64)
     /// No confirmation of leadership came back in time (the leader changed, or a partition).
     /// Safe to retry.
     case readTimedOut
@@ -29,6 +32,8 @@ public enum RaftNodeError: Error, Sendable, Hashable, CustomStringConvertible {
             return "proposal at index \(index) was replaced by a new leader's entry; retry"
         case .proposalOutcomeUnknown(let index):
             return "proposal at index \(index) was covered by a snapshot before it was seen; it may have been committed"
+        case .leadershipLost(let index):
+            return "this node lost its leadership before the proposal at index \(index) committed; the next leader may or may not commit it"
         case .readTimedOut:
             return "the read barrier was not confirmed in time; retry"
         case .stopped:

@@ -191,6 +191,35 @@ struct RaftNodeTests {
         await cluster.stopAll()
     }
 
+    /// A leader cut off from its followers steps down (CheckQuorum) and fails what it was
+    /// asked to commit, instead of keeping the proposer waiting until the partition heals.
+    @Test func aProposalOnALeaderThatLosesItsQuorumFailsPromptly() async throws {
+        let cluster = try TestCluster()
+        try await cluster.startAll()
+        let leaderID = try await cluster.waitForLeader()
+        let leader = try cluster.node(leaderID)
+        cluster.network.isolate(leaderID)
+        let outcome = Mutex<(any Error)?>(nil)
+        let finished = Mutex(false)
+        let proposer = Task {
+            do {
+                _ = try await leader.propose(Array("cut off".utf8))
+            } catch {
+                outcome.withLock { $0 = error }
+            }
+            finished.withLock { $0 = true }
+        }
+        try await eventually("the cut-off leader's proposal to fail", timeout: .seconds(10)) { finished.withLock { $0 } }
+        let error = outcome.withLock { $0 }
+        guard case .leadershipLost = error as? RaftNodeError else {
+            Issue.record("expected leadershipLost, got \(String(describing: error))")
+            return
+        }
+        cluster.network.healAll()
+        await proposer.value
+        await cluster.stopAll()
+    }
+
     @Test func readBarrierCutOffFromTheLeaderTimesOut() async throws {
         let cluster = try TestCluster()
         try await cluster.startAll()
