@@ -22,7 +22,8 @@ struct Agentd: AsyncParsableCommand {
             "apiSocket": "...", "apiTCP": "127.0.0.1:4646", "tokenFile": "...", "labels": {"zone": "a"}, \
             "portRange": "20000-32000", "advertiseAddress": "10.0.0.1:4647", "bootstrap": true, "join": ["10.0.0.2:4647"], \
             "joinToken": "flt1...", "server": true, "clusterListen": "0.0.0.0:4647", "certificateLifetime": "24h", \
-            "heartbeatInterval": "2s", "nodeDownTimeout": "15s", "bootstrapExpect": 3, "caDirectory": "..."}. Flags win over the file.
+            "heartbeatInterval": "2s", "nodeDownTimeout": "15s", "bootstrapExpect": 3, "caDirectory": "...", "cgroupParent": "flotilla", "logLevel": "info", "maxQueryWait": "5m"}. \
+            Flags win over the file.
             A cluster: the first server runs with --bootstrap, or N servers form it together, each with --bootstrap-expect N \
             --ca-dir DIR --join HOST:PORT (the others); every next server with --server --join HOST:PORT --token T \
             (the token is in STATE/cluster/join-token on the first); a client (runs services, takes no part in Raft) \
@@ -58,10 +59,10 @@ struct Agentd: AsyncParsableCommand {
     var portRange: String?
 
     @Option(help: "The cgroup every instance of this node goes under (default flotilla).")
-    var cgroupParent: String = "flotilla"
+    var cgroupParent: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
-    var logLevel: String = "info"
+    var logLevel: String?
 
     @Option(help: "The longest a blocking query waits and an event or log stream lasts before its client resumes, as manifests write durations (default 5m).")
     var maxQueryWait: String?
@@ -101,7 +102,10 @@ struct Agentd: AsyncParsableCommand {
 
     func run() async throws {
         let file = try config.map(AgentConfigFile.load) ?? AgentConfigFile()
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let levelText = logLevel ?? file.logLevel ?? "info"
+        guard let level = Logger.Level(rawValue: levelText) else {
+            throw ValidationError("log level \(levelText): give one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -147,7 +151,7 @@ struct Agentd: AsyncParsableCommand {
             token = text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         var maxWait = Duration.seconds(300)
-        if let text = maxQueryWait {
+        if let text = maxQueryWait ?? file.maxQueryWait {
             do {
                 maxWait = try DurationText.parse(text)
             } catch {
@@ -165,7 +169,7 @@ struct Agentd: AsyncParsableCommand {
             nodeName: nodeName ?? file.nodeName ?? NodeIdentity.hostname(), stateDirectory: stateDirectory,
             apiSocketPath: apiSocket ?? file.apiSocket ?? "/run/flotilla/api.sock", apiTCPHost: tcpHost, apiTCPPort: tcpPort, apiToken: token,
             labels: labelMap, portRange: range, advertiseAddress: advertise ?? file.advertiseAddress ?? "127.0.0.1:4647",
-            heartbeatInterval: heartbeat, nodeDownTimeout: downTimeout, cgroupParent: cgroupParent, dev: dev, maxQueryWait: maxWait, cluster: cluster)
+            heartbeatInterval: heartbeat, nodeDownTimeout: downTimeout, cgroupParent: cgroupParent ?? file.cgroupParent ?? "flotilla", dev: dev, maxQueryWait: maxWait, cluster: cluster)
         logger.info("starting", metadata: ["node": "\(configuration.nodeName)", "state": "\(stateDirectory)", "dev": "\(dev)"])
         if cluster?.role == .client {
             try await ClientAgent.make(configuration: configuration, logger: logger, registry: registry).run()
@@ -271,6 +275,9 @@ struct AgentConfigFile: Codable {
     var join: JoinAddresses?
     var bootstrapExpect: Int?
     var caDirectory: String?
+    var cgroupParent: String?
+    var logLevel: String?
+    var maxQueryWait: String?
     var joinToken: String?
     var clusterListen: String?
     var certificateLifetime: String?
@@ -283,7 +290,7 @@ struct AgentConfigFile: Codable {
         let known: Set<String> = [
             "nodeName", "stateDirectory", "apiSocket", "apiTCP", "tokenFile", "labels", "portRange", "advertiseAddress", "bootstrap", "join",
             "joinToken", "clusterListen", "certificateLifetime", "server", "heartbeatInterval", "nodeDownTimeout", "bootstrapExpect",
-            "caDirectory",
+            "caDirectory", "cgroupParent", "logLevel", "maxQueryWait",
         ]
         if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             for key in object.keys where !known.contains(key) {

@@ -110,7 +110,7 @@ struct BootstrapExpectTests {
         #expect(late.process?.terminationStatus != 0)
     }
 
-    @Test("--bootstrap-expect is refused, saying why, without a CA directory, with a count over 5, with --token, or without the others' addresses")
+    @Test("--bootstrap-expect is refused, saying why, without a CA directory, with a count over 5, with --token, or without the others' addresses; from the configuration file too, where every option can be given")
     func badFormationFlagsAreRefused() throws {
         let (ca, _) = try Self.makeCA()
         defer { try? FileManager.default.removeItem(atPath: ca) }
@@ -122,6 +122,29 @@ struct BootstrapExpectTests {
             (["--bootstrap-expect", "3", "--bootstrap", "--ca-dir", ca, "--join", "127.0.0.1:1"], "give one of them"),
             (["--ca-dir", ca], "--ca-dir is for --bootstrap-expect"),
         ]
+        // The same options from the configuration file, and the ones only the file used to lack.
+        let configuration = NSTemporaryDirectory() + "flotilla-config-\(UInt32.random(in: 0...UInt32.max)).json"
+        defer { try? FileManager.default.removeItem(atPath: configuration) }
+        let fileCases: [(String, String)] = [
+            (#"{"bootstrapExpect": 3, "join": ["127.0.0.1:1"]}"#, "--bootstrap-expect needs --ca-dir"),
+            (#"{"bootstrapExpect": 9, "caDirectory": "\#(ca)", "join": "127.0.0.1:1"}"#, "give 1 to 5"),
+            (#"{"logLevel": "loud"}"#, "log level loud: give one of"),
+            (#"{"maxQueryWait": "0s"}"#, "give a duration above zero"),
+            (#"{"cgroupParent": 5}"#, "cgroupParent"),
+        ]
+        for (text, message) in fileCases {
+            try text.write(toFile: configuration, atomically: true, encoding: .utf8)
+            let process = Process()
+            process.executableURL = DevAgent.binDirectory.appendingPathComponent("agentd")
+            process.arguments = ["--config", configuration, "--state-dir", NSTemporaryDirectory() + "flotilla-unused"]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus != 0 && printed.contains(message), "\(text): \(printed)")
+        }
         for (arguments, message) in cases {
             let process = Process()
             process.executableURL = DevAgent.binDirectory.appendingPathComponent("agentd")
