@@ -60,6 +60,33 @@ struct TransportTests {
         await two.transport.shutdown()
     }
 
+    /// The timers of the established TCP connections to or from `port` on loopback, from
+    /// /proc/net/tcp (`tr`: 0 none, 1 retransmission, 2 keepalive).
+    static func timers(ofConnectionsOn port: Int) throws -> [Int] {
+        let hexPort = String(format: "%04X", port)
+        return try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8).split(separator: "\n").dropFirst().compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count > 5, fields[3] == "01", fields[1].hasSuffix(":" + hexPort) || fields[2].hasSuffix(":" + hexPort) else { return nil }
+            return Int(fields[5].split(separator: ":")[0], radix: 16)
+        }
+    }
+
+    @Test("an idle connection between agents has TCP keepalive on, both ends: a cut is noticed where nothing is being sent")
+    func idleConnectionsAreKeptAlive() async throws {
+        let pki = try TestPKI()
+        let one = try await Self.endpoint(pki, id: 1, log: #function + "1")
+        let two = try await Self.endpoint(pki, id: 2, log: #function + "2")
+        one.transport.setPeers([Self.peer(2, two.port)])
+        two.transport.setPeers([Self.peer(1, one.port)])
+        one.transport.send(Self.numbered(1...1, from: 1, to: 2))
+        try await eventually("the connection up") { two.received.count == 1 }
+        try await Task.sleep(for: .milliseconds(200))
+        let timers = try Self.timers(ofConnectionsOn: two.port)
+        #expect(timers.count == 2 && timers.allSatisfy { $0 == 2 }, "timers of the connection's two ends: \(timers)")
+        await one.transport.shutdown()
+        await two.transport.shutdown()
+    }
+
     @Test("a peer whose certificate another CA signed is closed in the handshake, before any frame is read")
     func foreignCertificateIsRefused() async throws {
         let pki = try TestPKI()

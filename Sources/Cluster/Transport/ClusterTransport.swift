@@ -48,6 +48,10 @@ public final class ClusterTransport: RaftTransport, Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(Self.unacknowledgedTimeout, value: Self.milliseconds(core.configuration.unacknowledgedTimeout))
+            .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            .childChannelOption(Self.keepaliveIdle, value: Self.seconds(core.configuration.unacknowledgedTimeout))
+            .childChannelOption(Self.keepaliveInterval, value: 1)
+            .childChannelOption(Self.keepaliveCount, value: 3)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try core.installHandlers(on: channel, role: .acceptor)
@@ -105,6 +109,18 @@ public final class ClusterTransport: RaftTransport, Sendable {
     /// comes back soon after the network does.
     static let unacknowledgedTimeout = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: CInt(TCP_USER_TIMEOUT)))
 
+    /// TCP keepalive after this long idle, a probe a second, three unanswered end it: the
+    /// unacknowledged-data timeout above never fires on a connection nothing is sent on (a
+    /// client's connection to a server it does not heartbeat, one with a watch waiting), and a
+    /// cut there would leave it looking up until it was next used.
+    static let keepaliveIdle = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: CInt(TCP_KEEPIDLE)))
+    static let keepaliveInterval = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: CInt(TCP_KEEPINTVL)))
+    static let keepaliveCount = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: CInt(TCP_KEEPCNT)))
+
+    static func seconds(_ duration: Duration) -> SocketOptionValue {
+        SocketOptionValue(max(1, duration.components.seconds))
+    }
+
     static func milliseconds(_ duration: Duration) -> SocketOptionValue {
         SocketOptionValue(min(Double(Int32.max), max(1, duration / .milliseconds(1))))
     }
@@ -134,6 +150,10 @@ public final class ClusterTransport: RaftTransport, Sendable {
         ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(Self.unacknowledgedTimeout, value: Self.milliseconds(configuration.unacknowledgedTimeout))
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelOption(Self.keepaliveIdle, value: Self.seconds(configuration.unacknowledgedTimeout))
+            .channelOption(Self.keepaliveInterval, value: 1)
+            .channelOption(Self.keepaliveCount, value: 3)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelInitializer { [core] channel in
                 channel.eventLoop.makeCompletedFuture {
