@@ -11,7 +11,7 @@ import Testing
 /// went through it waited as long, and under a large rollout nodes came close to their
 /// down timeout.
 @Suite struct HeartbeatOffActorTests {
-    @Test("a heartbeat is answered while the Raft node's actor is held, and still tells a known node from an unknown one")
+    @Test("a heartbeat is answered while the Raft node's actor is held, and still tells a known node from an unknown one", .timeLimit(.minutes(2)))
     func aHeartbeatDoesNotWaitForTheActor() async throws {
         let directory = NSTemporaryDirectory() + "flotilla-heartbeat-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -24,6 +24,10 @@ import Testing
             storage: storage, machine: ControllerMachine(feed: feed, directory: members), transport: network)
         network.register(1, node)
         await node.start()
+        // Elected at once, as a dev agent is: a loaded machine may be slow to time out.
+        await node.campaign()
+        let elected = ContinuousClock.now + .seconds(30)
+        while node.lastKnownLeader != 1, ContinuousClock.now < elected { try await Task.sleep(for: .milliseconds(10)) }
         let gateway = ClusterGateway(node: node, feed: feed, directory: members)
         let registration = NodeRegistration(
             name: "n1", address: "n1:7070", labels: [:],
@@ -33,13 +37,14 @@ import Testing
         #expect(try await gateway.heartbeat(node: "n1"))
         #expect(try await !gateway.heartbeat(node: "n2"))
 
-        // Hold the actor as a long apply would, then heartbeat.
+        // Hold the actor as a long apply would (this blocks one thread of the shared pool for
+        // 2 s: kept short), then heartbeat.
         let started = Mutex(false)
         let released = Mutex(false)
         let hold = Task {
             await node.withStateMachine { _ in
                 started.withLock { $0 = true }
-                Thread.sleep(forTimeInterval: 3)
+                Thread.sleep(forTimeInterval: 2)
                 released.withLock { $0 = true }
             }
         }

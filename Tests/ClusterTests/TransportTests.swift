@@ -64,7 +64,15 @@ struct TransportTests {
     /// /proc/net/tcp (`tr`: 0 none, 1 retransmission, 2 keepalive).
     static func timers(ofConnectionsOn port: Int) throws -> [Int] {
         let hexPort = String(format: "%04X", port)
-        return try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8).split(separator: "\n").dropFirst().compactMap { line in
+        // Read to the end: a /proc file says it is empty, and a reader that trusts the size
+        // gets the first page only (with many sockets open, not the ones looked for).
+        var table = ""
+        for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let handle = FileHandle(forReadingAtPath: path) else { continue }
+            defer { try? handle.close() }
+            table += String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+        }
+        return table.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ")
             guard fields.count > 5, fields[3] == "01", fields[1].hasSuffix(":" + hexPort) || fields[2].hasSuffix(":" + hexPort) else { return nil }
             return Int(fields[5].split(separator: ":")[0], radix: 16)

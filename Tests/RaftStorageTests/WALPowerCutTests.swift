@@ -71,8 +71,9 @@ struct WALPowerCutTests {
         log.close()
         _ = try Self.check(recovered, acknowledged: acknowledged, context: "seed \(seed) at the end")
         print("WAL power-cut test: \(rounds) cuts, log at \(acknowledged) acknowledged; \(totals)")
-        // The cuts had teeth: they did take writes away.
-        #expect(totals.writesLost > 0)
+        // The cuts had teeth: they did take writes away (data or directory entries: lost data
+        // writes alone are few, 2 to 6 in 40 cuts, and were once 0 under a loaded CI run).
+        #expect(totals.writesLost + totals.writesTorn + totals.directoryChangesLost > 0, "\(totals)")
         #expect(acknowledged > 100)
     }
 
