@@ -102,7 +102,13 @@ struct NetnsClientTests {
             do {
                 try Cluster.waitUntil("the healed client h\(clientHost) to stop its replaced copy", timeout: 90) { kill(pid_t(lost.pid), 0) != 0 }
             } catch {
-                throw TestFailure("\(error)\nthe client's log, its end:\n\(client.log)")
+                // What the servers think, for whoever reads this: the node's status and the
+                // instances, then the leader's log.
+                let nodes = (try? agents[0].deployctl(["nodes"], timeout: 10).output) ?? "?"
+                let status = (try? agents[0].deployctl(["status", "spread", "-o", "json"], timeout: 10).output) ?? "?"
+                let leaderLog = Self.leader(agents).flatMap { host in agents.first { $0.host == host }?.log } ?? "?"
+                throw TestFailure(
+                    "\(error)\nthe client's log, its end:\n\(client.log)\nnodes:\n\(nodes)\nstatus:\n\(status)\nthe leader's log, its end:\n\(leaderLog)")
             }
         }
         #expect(try agents[0].deployctl(["delete", "spread"]).status == 0)
