@@ -74,7 +74,7 @@ final class ForwardedAPIResponder: Sendable {
         guard let responder = responder.value else {
             throw APIError(code: APIErrorCode.noLeader, message: "this server is still starting; retry in a moment")
         }
-        let fields = APIForwardingMiddleware<ForwardedRequestContext>.fields(forwarded.headers)
+        let fields = HTTPFields(pairs: forwarded.headers)
         let head = HTTPRequest(method: HTTPRequest.Method(forwarded.method) ?? .get, scheme: nil, authority: nil, path: forwarded.target, headerFields: fields)
         let request = Request(head: head, body: HummingbirdCore.RequestBody(buffer: ByteBuffer(bytes: forwarded.body)))
         return try await responder.respond(to: request, context: ForwardedRequestContext(source: .init(logger: logger)))
@@ -119,13 +119,6 @@ struct APIForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The longest a relayed stream lasts (the server ends its own sooner, at its --max-query-wait).
     let streamLimit: Duration
 
-    static func fields(_ pairs: [[String]]) -> HTTPFields {
-        var headers = HTTPFields()
-        for pair in pairs where pair.count == 2 {
-            if let name = HTTPField.Name(pair[0]) { headers.append(HTTPField(name: name, value: pair[1])) }
-        }
-        return headers
-    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -147,15 +140,25 @@ struct APIForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
                 // Ends at the agent's shutdown too, like the server's own streams: a quiet stream
                 // (no output to follow) would otherwise hold the shutdown up until it ends.
                 return Response(
-                    status: HTTPResponse.Status(code: answer.status), headers: Self.fields(answer.headers),
+                    status: HTTPResponse.Status(code: answer.status), headers: HTTPFields(pairs: answer.headers),
                     body: ResponseBody(asyncSequence: APIHandler.bounded(body, for: streamLimit).map { ByteBuffer(bytes: $0) }))
             }
             let answer = try await forward(forwarded)
-            return Response(status: HTTPResponse.Status(code: answer.status), headers: Self.fields(answer.headers), body: ResponseBody(byteBuffer: ByteBuffer(data: answer.body)))
+            return Response(status: HTTPResponse.Status(code: answer.status), headers: HTTPFields(pairs: answer.headers), body: ResponseBody(byteBuffer: ByteBuffer(data: answer.body)))
         } catch let error as APIError {
             return APIErrorResponse.response(error)
         } catch {
             return APIErrorResponse.response(APIError(code: APIErrorCode.noLeader, message: "no server answered this client's request: \(error)"))
+        }
+    }
+}
+
+extension HTTPFields {
+    /// Header fields as they travel in a relayed request or answer: `[name, value]` pairs.
+    init(pairs: [[String]]) {
+        self.init()
+        for pair in pairs where pair.count == 2 {
+            if let name = HTTPField.Name(pair[0]) { append(HTTPField(name: name, value: pair[1])) }
         }
     }
 }

@@ -18,19 +18,25 @@ struct BootstrapExpectTests {
     /// and the token.
     static func makeCA() throws -> (directory: String, token: String) {
         let directory = NSTemporaryDirectory() + "flotilla-ca-\(UInt32.random(in: 0...UInt32.max))"
+        let (status, text) = try run("deployctl", ["cluster", "ca", "create", "--out", directory])
+        guard status == 0 else { throw TestFailure("deployctl cluster ca create: \(text)") }
+        let token = try String(contentsOfFile: directory + "/join-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(text.contains(token))
+        return (directory, token)
+    }
+
+    /// Runs one of the built tools to its end; its exit status and what it printed (both streams).
+    static func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
-        process.executableURL = DevAgent.binDirectory.appendingPathComponent("deployctl")
-        process.arguments = ["cluster", "ca", "create", "--out", directory]
+        process.executableURL = DevAgent.binDirectory.appendingPathComponent(tool)
+        process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
         try process.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TestFailure("deployctl cluster ca create: \(text)") }
-        let token = try String(contentsOfFile: directory + "/join-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(text.contains(token))
-        return (directory, token)
+        return (process.terminationStatus, text)
     }
 
     static func forming(_ name: String, port: Int, expect: Int = 3, joining others: [Int], ca: String) throws -> DevAgent {
@@ -134,28 +140,13 @@ struct BootstrapExpectTests {
         ]
         for (text, message) in fileCases {
             try text.write(toFile: configuration, atomically: true, encoding: .utf8)
-            let process = Process()
-            process.executableURL = DevAgent.binDirectory.appendingPathComponent("agentd")
-            process.arguments = ["--config", configuration, "--state-dir", NSTemporaryDirectory() + "flotilla-unused"]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus != 0 && printed.contains(message), "\(text): \(printed)")
+            let (status, printed) = try Self.run("agentd", ["--config", configuration, "--state-dir", NSTemporaryDirectory() + "flotilla-unused"])
+            #expect(status != 0 && printed.contains(message), "\(text): \(printed)")
         }
         for (arguments, message) in cases {
-            let process = Process()
-            process.executableURL = DevAgent.binDirectory.appendingPathComponent("agentd")
-            process.arguments = ["--state-dir", NSTemporaryDirectory() + "flotilla-unused", "--api-socket", NSTemporaryDirectory() + "flotilla-unused.sock"] + arguments
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus != 0 && text.contains(message), "\(arguments): \(text)")
+            let (status, text) = try Self.run(
+                "agentd", ["--state-dir", NSTemporaryDirectory() + "flotilla-unused", "--api-socket", NSTemporaryDirectory() + "flotilla-unused.sock"] + arguments)
+            #expect(status != 0 && text.contains(message), "\(arguments): \(text)")
         }
     }
 }

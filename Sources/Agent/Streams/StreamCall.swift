@@ -45,7 +45,7 @@ enum StreamCall {
             guard payload.count >= 2, let purpose = Purpose(rawValue: payload[1]) else { throw StreamCallError("a stream of an unknown purpose") }
             let (head, produce) = try await opener(purpose, Array(payload.dropFirst(2)))
             let id = try await sessions.open(owner: caller, produce)
-            return littleEndian(id) + head
+            return LeaderRequest.bytes(id) + head
         case pullKind:
             let part = try await sessions.pull(try sessionID(payload), by: caller, within: pullWait)
             switch part.outcome {
@@ -69,12 +69,12 @@ enum StreamCall {
     ) async throws -> (head: [UInt8], data: AsyncThrowingStream<[UInt8], any Error>) {
         let opened = try await call([openKind, purpose.rawValue] + body, .seconds(30))
         guard opened.count >= 8 else { throw StreamCallError("the answer to a stream's opening is \(opened.count) bytes, not a session") }
-        let id = opened.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        let id = LeaderRequest.number(opened.prefix(8))
         let data = AsyncThrowingStream<[UInt8], any Error> { continuation in
             let reader = Task {
                 do {
                     while !Task.isCancelled {
-                        let part = try await call([pullKind] + littleEndian(id), pullWait + .seconds(20))
+                        let part = try await call([pullKind] + LeaderRequest.bytes(id), pullWait + .seconds(20))
                         guard let state = part.first else { throw StreamCallError("an empty answer to a pull") }
                         let bytes = Array(part.dropFirst())
                         switch state {
@@ -94,7 +94,7 @@ enum StreamCall {
             continuation.onTermination = { termination in
                 reader.cancel()
                 if case .cancelled = termination {
-                    Task { _ = try? await call([closeKind] + littleEndian(id), .seconds(5)) }
+                    Task { _ = try? await call([closeKind] + LeaderRequest.bytes(id), .seconds(5)) }
                 }
             }
         }
@@ -103,8 +103,7 @@ enum StreamCall {
 
     private static func sessionID(_ payload: [UInt8]) throws -> UInt64 {
         guard payload.count == 9 else { throw StreamCallError("a stream call without a session id") }
-        return payload.dropFirst().enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        return LeaderRequest.number(payload.dropFirst())
     }
 
-    private static func littleEndian(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
 }
