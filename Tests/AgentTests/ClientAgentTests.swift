@@ -57,7 +57,7 @@ struct ClientAgentTests {
         }
     }
 
-    static func isAlive(_ pid: Int) -> Bool { pid > 0 && kill(pid_t(pid), 0) == 0 }
+    static func isAlive(_ pid: Int) -> Bool { processIsRunning(Int32(pid)) }
 
     @Test("a client runs what is placed on it, relays the API, keeps its services through the loss of every server and its own restart, and picks up changes when a server returns")
     func clientSurvivesTheLossOfEveryServer() throws {

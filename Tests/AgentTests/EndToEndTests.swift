@@ -214,7 +214,7 @@ struct EndToEndTests {
         }
         let steady = try #require(instances.first { $0.service == "steady" })
         let pid = try #require(steady.mainPID)
-        #expect(kill(pid, 0) == 0, "pid \(pid) is not running")
+        #expect(processIsRunning(pid), "pid \(pid) is not running")
         #expect(steady.restartCount == 0 && steady.lastExit == nil)
         let described = try agent.deployctl("describe", "service", "flaky/crash")
         #expect(described.output.contains("restarts "), "\(described.output)")
