@@ -116,6 +116,21 @@ struct DurableLogStorageTests {
         #expect(storage.hardState == HardState(term: 3, vote: 2, commit: 8))
     }
 
+    /// The WAL may name a snapshot only once its file is durable: `submit` refuses one that
+    /// `writeSnapshotFile` has not written, and writes nothing.
+    @Test func aSnapshotSubmittedBeforeItsFileIsRefused() async throws {
+        let directory = try TemporaryDirectory()
+        let storage = try DurableLogStorage.open(directory: directory.path, walOptions: .init(segmentBytes: 1 << 20))
+        defer { storage.close() }
+        try await storage.save(entries: testEntries(1...10, term: 1))
+        let snapshot = Snapshot(metadata: SnapshotMetadata(index: 8, term: 3), data: [42])
+        #expect(throws: StorageError.self) { _ = try storage.submit(entries: testEntries(9...9, term: 3), snapshot: snapshot) }
+        #expect(storage.lastIndex == 10)
+        try await storage.writeSnapshotFile(snapshot)
+        try await storage.waitUntilDurable(try storage.submit(entries: testEntries(9...9, term: 3), snapshot: snapshot))
+        #expect(storage.firstIndex == 9)
+    }
+
     @Test func bootstrapMembershipIsDurableAndIgnoredOnRestart() async throws {
         let directory = try TemporaryDirectory()
         let bootstrap = BootstrapLog(members: ConfState(voters: [1, 2, 3]))

@@ -25,8 +25,10 @@ extension RaftNode {
 
     /// Does what one Ready asks, in the order it prescribes.
     private func handle(_ ready: Ready) async throws {
-        // 1. Persist: snapshot, entries and hard state in one WAL batch. When only the commit
-        // index moved (mustSync false) the write is queued but not waited for (etcd raft).
+        // 1. Persist: a leader's snapshot's file first (its fsync off this actor), then the
+        // snapshot marker, entries and hard state in one WAL batch. When only the commit index
+        // moved (mustSync false) the write is queued but not waited for (etcd raft).
+        if let snapshot = ready.snapshot { try await storage.writeSnapshotFile(snapshot) }
         if ready.snapshot != nil || !ready.entries.isEmpty || ready.hardState != nil {
             let ticket = try storage.submit(hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot)
             if ready.mustSync { try await storage.waitUntilDurable(ticket) }

@@ -21,6 +21,8 @@ public final class DurableLogStorage: LogStorage, Sendable {
         var snapshotData: [UInt8]
         /// Snapshot markers submitted to the WAL and not yet known durable, oldest first.
         var pendingMarkers: [(ticket: WriteAheadLog.Ticket, index: UInt64)] = []
+        /// The snapshot whose file `writeSnapshotFile` made durable last, which `submit` may name.
+        var writtenSnapshotFile: SnapshotMetadata?
     }
 
     private let state: Mutex<Locked>
@@ -116,7 +118,18 @@ public final class DurableLogStorage: LogStorage, Sendable {
     /// a snapshot received from the leader (its file first), then the entries (a conflicting
     /// suffix is replaced), then the hard state. Returns once all of it is on stable storage.
     public func save(hardState: HardState? = nil, entries: [Entry] = [], snapshot: Snapshot? = nil) async throws {
+        if let snapshot { try await writeSnapshotFile(snapshot) }
         try await waitUntilDurable(try submit(hardState: hardState, entries: entries, snapshot: snapshot))
+    }
+
+    /// Writes a snapshot's file and makes it durable (the file, then its directory): the first
+    /// and slow half of recording a snapshot, before `submit` names it in the WAL. `@concurrent`
+    /// so that it never runs on the caller's actor: a Raft node installing a leader's snapshot
+    /// keeps stepping messages and answering meanwhile, however long the disk takes.
+    @concurrent
+    public func writeSnapshotFile(_ snapshot: Snapshot) async throws {
+        try snapshots.save(snapshot)
+        state.withLock { $0.writtenSnapshotFile = snapshot.metadata }
     }
 
     /// Returns once the batch behind `ticket` is on stable storage; then deletes the snapshot
@@ -136,12 +149,14 @@ public final class DurableLogStorage: LogStorage, Sendable {
 
     /// `save` without the wait: the in-memory log reflects the batch at once; pass the ticket to
     /// `waitUntilDurable` before acting on its durability (before sending messages that depend
-    /// on it).
+    /// on it). A snapshot's file must have been written by `writeSnapshotFile` first: it must be
+    /// durable before the WAL says it exists (a marker without its file refuses to start; a file
+    /// without its marker is merely unused), and its fsync does not belong here, where the
+    /// caller holds its actor.
     public func submit(hardState: HardState? = nil, entries: [Entry] = [], snapshot: Snapshot? = nil) throws -> WriteAheadLog.Ticket {
-        if let snapshot {
-            // The file must be durable before the WAL says it exists (a marker without its file
-            // refuses to start; a file without its marker is merely unused).
-            try snapshots.save(snapshot)
+        if let snapshot, state.withLock({ $0.writtenSnapshotFile }) != snapshot.metadata {
+            throw StorageError.invalidArgument(
+                "snapshot at index \(snapshot.metadata.index) term \(snapshot.metadata.term) submitted before writeSnapshotFile wrote it")
         }
         var records: [WALRecord] = []
         records.reserveCapacity(entries.count + 2)

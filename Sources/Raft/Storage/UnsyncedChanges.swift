@@ -68,6 +68,7 @@ public final class UnsyncedChanges: Sendable {
     }
 
     private let journal = Mutex(Journal())
+    private let syncHooks = Mutex<[(fragment: String, hook: @Sendable (String) -> Void)]>([])
 
     /// An empty record: nothing written yet.
     public init() {}
@@ -77,6 +78,16 @@ public final class UnsyncedChanges: Sendable {
 
     /// Unsynced data writes and directory changes recorded now.
     public var pendingCount: Int { journal.withLock { $0.undo.count } }
+
+    /// Runs `hook` with the path before every fsync of a file or directory whose path contains
+    /// `fragment`, outside any lock: a test blocks in it to play a disk that stalls there.
+    public func beforeSync(ofPathsContaining fragment: String, _ hook: @escaping @Sendable (String) -> Void) {
+        syncHooks.withLock { $0.append((fragment, hook)) }
+    }
+
+    private func runSyncHooks(_ path: String) {
+        for (fragment, hook) in syncHooks.withLock({ $0 }) where path.contains(fragment) { hook(path) }
+    }
 
     // MARK: - Recording (called by PosixFile and FileSystem)
 
@@ -128,6 +139,7 @@ public final class UnsyncedChanges: Sendable {
 
     /// Syncs through `sync`; once it returns, the file's data writes are durable.
     func sync(descriptor: Int32, path: String, call: String, _ sync: () throws -> Void) throws {
+        runSyncHooks(path)
         try journal.withLock { journal throws in
             try Self.refuseIfCut(journal, call, path)
             let file = try Self.identity(descriptor, path)
@@ -142,6 +154,7 @@ public final class UnsyncedChanges: Sendable {
     /// Syncs directory `path` through `sync`; once it returns, the creations, renames and
     /// removals in it are durable.
     func syncDirectory(path: String, _ sync: () throws -> Void) throws {
+        runSyncHooks(path)
         try journal.withLock { journal throws in
             try Self.refuseIfCut(journal, "fsync", path)
             try sync()

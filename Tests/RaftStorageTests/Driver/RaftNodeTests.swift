@@ -156,6 +156,44 @@ struct RaftNodeTests {
         storage.close()
     }
 
+    /// A follower installing a leader's snapshot writes and fsyncs its file off the node's
+    /// actor: with that fsync stalled, the node still answers.
+    @Test func aStalledSnapshotFsyncDoesNotHoldTheNode() async throws {
+        let cluster = try TestCluster(snapshotEveryAppliedEntries: 20)
+        try await cluster.startAll()
+        let leaderID = try await cluster.waitForLeader()
+        let leader = try cluster.node(leaderID)
+        let victim = try #require(cluster.ids.first { $0 != leaderID })
+        try await cluster.stop(victim)
+        var expected: [String] = []
+        for number in 1...50 {
+            expected.append("entry-\(number)")
+            _ = try await leader.propose(Array(expected[expected.count - 1].utf8))
+        }
+        try await eventually("the leader to compact its log") { await leader.status.firstIndex > 20 }
+
+        // The victim's first snapshot fsync stalls until released (10 s at most).
+        let stalled = StopFlag(), release = DispatchSemaphore(value: 0), stalls = Mutex(0)
+        let disk = UnsyncedChanges()
+        disk.beforeSync(ofPathsContaining: "/snap/") { _ in
+            guard stalls.withLock({ count in defer { count += 1 }; return count == 0 }) else { return }
+            stalled.set()
+            _ = release.wait(timeout: .now() + 10)
+        }
+        let node = try await cluster.start(victim, disk: disk)
+        try await eventually("the snapshot's fsync to stall") { stalled.isSet }
+        let answered = StopFlag()
+        Task {
+            _ = await node.status
+            answered.set()
+        }
+        let answeredWhileStalled = (try? await eventually("the stalled node to answer", timeout: .seconds(2)) { answered.isSet }) != nil
+        release.signal()
+        #expect(answeredWhileStalled, "the node did not answer while its snapshot's fsync stalled: the fsync runs on its actor")
+        try await cluster.waitForItems(expected)
+        await cluster.stopAll()
+    }
+
     @Test func readBarrierOnAFollowerWaitsForEveryAcknowledgedWrite() async throws {
         let cluster = try TestCluster()
         try await cluster.startAll()

@@ -55,10 +55,9 @@ final class TestCluster {
 
     func directory(of id: NodeID) -> String { root.appending("node-\(id)") }
 
-    /// Starts (or restarts, from its directory) node `id`.
+    /// Starts (or restarts, from its directory) node `id`, on `disk` if given (a test's hooks).
     @discardableResult
-    func start(_ id: NodeID) async throws -> TestNode {
-        let disk = UnsyncedChanges()
+    func start(_ id: NodeID, disk: UnsyncedChanges = UnsyncedChanges()) async throws -> TestNode {
         let storage = try DurableLogStorage.open(
             directory: directory(of: id), bootstrap: ConfState(voters: Set(ids)),
             walOptions: WriteAheadLog.Options(segmentBytes: 256 * 1024, unsyncedChanges: disk))
