@@ -203,6 +203,10 @@ public final class ClusterGateway: Sendable {
                 return APIError(
                     code: APIErrorCode.timeout,
                     message: "the leader lost its leadership before this change (log index \(index)) committed; the next leader may or may not commit it: check `deployctl events` before retrying")
+            case .proposalTimedOut(let index):
+                return APIError(
+                    code: APIErrorCode.timeout,
+                    message: "this change (log index \(index)) was not committed in time (a slow disk or quorum); it may still take effect: check `deployctl events` before retrying")
             case .rejected(.tooManyUncommitted(let bytes, let limit)):
                 return APIError(
                     code: APIErrorCode.overloaded,

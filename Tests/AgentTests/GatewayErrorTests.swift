@@ -17,5 +17,9 @@ import Testing
     @Test func raftAndCancellationErrorsAreNamed() {
         #expect(ClusterGateway.apiError(RaftNodeError.notLeader(leaderHint: 0)).code == APIErrorCode.noLeader)
         #expect(ClusterGateway.apiError(CancellationError()).code == APIErrorCode.timeout)
+        // Neither is the server's fault, and either may still take effect: a 504 that says so.
+        #expect(ClusterGateway.apiError(RaftNodeError.leadershipLost(index: 7)).code == APIErrorCode.timeout)
+        let timedOut = ClusterGateway.apiError(RaftNodeError.proposalTimedOut(index: 9))
+        #expect(timedOut.code == APIErrorCode.timeout && timedOut.message.contains("may still take effect"), "\(timedOut)")
     }
 }

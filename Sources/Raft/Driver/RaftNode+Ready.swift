@@ -90,6 +90,16 @@ extension RaftNode {
         }
     }
 
+    /// Fails proposals whose deadline has passed; each tick checks.
+    func expireProposals() {
+        guard !proposals.isEmpty else { return }
+        let now = ContinuousClock.now
+        for (index, waiter) in proposals where waiter.deadline <= now {
+            proposals.removeValue(forKey: index)
+            waiter.continuation.resume(throwing: RaftNodeError.proposalTimedOut(index: index))
+        }
+    }
+
     /// Fails reads that have not been confirmed within the timeout; the core drops reads when
     /// leadership changes, and says so to nobody.
     func expireReads() {

@@ -19,19 +19,24 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
         public var snapshotEveryAppliedEntries: UInt64
         /// Fail a read barrier that has not been confirmed after this many ticks.
         public var readTimeoutTicks: Int
+        /// How long a proposal given no deadline of its own waits to be applied.
+        public var proposalTimeout: Duration
 
         /// Options for node `raft.id`; reads time out after two election timeouts by default.
         public init(raft: RaftConfig, tickInterval: Duration = .milliseconds(100),
-                    snapshotEveryAppliedEntries: UInt64 = 10_000, readTimeoutTicks: Int? = nil) {
+                    snapshotEveryAppliedEntries: UInt64 = 10_000, readTimeoutTicks: Int? = nil,
+                    proposalTimeout: Duration = .seconds(30)) {
             self.raft = raft
             self.tickInterval = tickInterval
             self.snapshotEveryAppliedEntries = snapshotEveryAppliedEntries
             self.readTimeoutTicks = readTimeoutTicks ?? 2 * raft.electionTimeoutTicks
+            self.proposalTimeout = proposalTimeout
         }
     }
 
     struct ProposalWaiter {
         var term: UInt64
+        var deadline: ContinuousClock.Instant
         var continuation: CheckedContinuation<UInt64, any Error>
     }
 
@@ -120,6 +125,7 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
         elapsedTicks += 1
         core.tick()
         expireReads()
+        expireProposals()
         scheduleReadyLoop()
     }
 
@@ -134,8 +140,10 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     }
 
     /// Proposes `data` and returns its index once it is committed and applied to this node's
-    /// state machine. On a follower it fails at once with `.notLeader(leaderHint:)`.
-    public func propose(_ data: [UInt8]) async throws -> UInt64 {
+    /// state machine. On a follower it fails at once with `.notLeader(leaderHint:)`; past
+    /// `deadline` (default: `Options.proposalTimeout` from now) with `.proposalTimedOut`, so
+    /// that no proposer waits without end on a stalled disk or quorum.
+    public func propose(_ data: [UInt8], deadline: ContinuousClock.Instant? = nil) async throws -> UInt64 {
         if let terminalError { throw terminalError }
         let position: LogPosition
         do {
@@ -145,13 +153,13 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
         } catch {
             throw RaftNodeError.rejected(error)
         }
-        return try await appliedIndex(of: position)
+        return try await appliedIndex(of: position, deadline: deadline)
     }
 
     /// Proposes a membership change of one server (`RaftCore.proposeConfChange`) and returns
     /// its index once it is committed and applied here. It is in force on each node from the
-    /// moment it reaches that node's log.
-    public func proposeConfChange(_ change: ConfChange) async throws -> UInt64 {
+    /// moment it reaches that node's log. `deadline` as for `propose`.
+    public func proposeConfChange(_ change: ConfChange, deadline: ContinuousClock.Instant? = nil) async throws -> UInt64 {
         if let terminalError { throw terminalError }
         let position: LogPosition
         do {
@@ -161,14 +169,16 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
         } catch {
             throw RaftNodeError.rejected(error)
         }
-        return try await appliedIndex(of: position)
+        return try await appliedIndex(of: position, deadline: deadline)
     }
 
-    /// Waits until the entry proposed at `position` is applied (its index) or is known lost.
-    private func appliedIndex(of position: LogPosition) async throws -> UInt64 {
-        try await withTaskCancellationHandler {
+    /// Waits until the entry proposed at `position` is applied (its index), is known lost, or
+    /// its deadline passes.
+    private func appliedIndex(of position: LogPosition, deadline: ContinuousClock.Instant?) async throws -> UInt64 {
+        let deadline = deadline ?? .now + options.proposalTimeout
+        return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                proposals[position.index] = ProposalWaiter(term: position.term, continuation: continuation)
+                proposals[position.index] = ProposalWaiter(term: position.term, deadline: deadline, continuation: continuation)
                 scheduleReadyLoop()
             }
         } onCancel: {

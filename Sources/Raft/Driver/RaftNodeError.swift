@@ -13,6 +13,9 @@ public enum RaftNodeError: Error, Sendable, Hashable, CustomStringConvertible {
     /// This node stopped leading (a newer term, or no quorum heard from: CheckQuorum) before
     /// the proposal at `index` committed. The next leader may or may not commit it.
     case leadershipLost(index: UInt64)
+    /// The proposal at `index` was not applied by its deadline (a disk or a quorum too slow).
+    /// It may still commit.
+    case proposalTimedOut(index: UInt64)
     /// No confirmation of leadership came back in time (the leader changed, or a partition).
     /// Safe to retry.
     case readTimedOut
@@ -34,6 +37,8 @@ public enum RaftNodeError: Error, Sendable, Hashable, CustomStringConvertible {
             return "proposal at index \(index) was covered by a snapshot before it was seen; it may have been committed"
         case .leadershipLost(let index):
             return "this node lost its leadership before the proposal at index \(index) committed; the next leader may or may not commit it"
+        case .proposalTimedOut(let index):
+            return "the proposal at index \(index) was not committed by its deadline; it may still be"
         case .readTimedOut:
             return "the read barrier was not confirmed in time; retry"
         case .stopped:

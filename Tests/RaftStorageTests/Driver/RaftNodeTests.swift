@@ -194,6 +194,41 @@ struct RaftNodeTests {
         await cluster.stopAll()
     }
 
+    /// A proposal not applied by its deadline fails with `proposalTimedOut` rather than wait
+    /// for a stalled disk, and may still commit once the disk moves again.
+    @Test func aProposalPastItsDeadlineFailsAndMayStillCommit() async throws {
+        let cluster = try TestCluster(size: 1)
+        let stalling = Mutex(false), release = DispatchSemaphore(value: 0)
+        let disk = UnsyncedChanges()
+        disk.beforeSync(ofPathsContaining: "/wal/") { _ in
+            if stalling.withLock({ $0 }) { _ = release.wait(timeout: .now() + 10) }
+        }
+        let node = try await cluster.start(1, disk: disk)
+        _ = try await cluster.waitForLeader()
+        _ = try await node.propose(Array("before".utf8))
+
+        stalling.withLock { $0 = true }
+        let start = ContinuousClock.now
+        var failure: (any Error)?
+        do {
+            _ = try await node.propose(Array("stalled".utf8), deadline: .now + .milliseconds(300))
+        } catch {
+            failure = error
+        }
+        let waited = ContinuousClock.now - start
+        stalling.withLock { $0 = false }
+        release.signal()
+        guard case .proposalTimedOut = failure as? RaftNodeError else {
+            Issue.record("expected proposalTimedOut, got \(String(describing: failure)) after \(waited)")
+            await cluster.stopAll()
+            return
+        }
+        #expect(waited < .seconds(2), "the deadline was 300 ms; the proposal failed after \(waited)")
+        _ = try await node.propose(Array("after".utf8))
+        try await cluster.waitForItems(["before", "stalled", "after"])
+        await cluster.stopAll()
+    }
+
     @Test func readBarrierOnAFollowerWaitsForEveryAcknowledgedWrite() async throws {
         let cluster = try TestCluster()
         try await cluster.startAll()
