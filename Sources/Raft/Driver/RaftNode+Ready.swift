@@ -45,8 +45,11 @@ extension RaftNode {
         // 4. Compact once enough has been applied since the last snapshot; the core wants it
         // between an advance and the next ready, which is where we are.
         let snapshotIndex = storage.snapshotMetadata.index
-        if appliedIndex >= snapshotIndex + options.snapshotEveryAppliedEntries {
+        if appliedIndex > snapshotIndex, appliedIndex >= snapshotIndex + options.snapshotEveryAppliedEntries
+            || appliedBytesSinceSnapshot >= options.snapshotEveryAppliedBytes
+        {
             let snapshot = try core.snapshot(at: appliedIndex, data: machine.snapshot())
+            appliedBytesSinceSnapshot = 0
             try await storage.compact(to: snapshot)
         }
     }
@@ -54,6 +57,7 @@ extension RaftNode {
     private func install(_ snapshot: Snapshot) throws {
         try machine.restore(from: snapshot.data)
         appliedIndex = snapshot.metadata.index
+        appliedBytesSinceSnapshot = 0
         // Proposals the snapshot covers were never seen as entries here: their fate is unknown.
         for index in proposals.keys where index <= snapshot.metadata.index {
             proposals.removeValue(forKey: index)?.continuation.resume(
@@ -64,6 +68,7 @@ extension RaftNode {
     private func apply(_ entry: Entry) {
         if entry.kind == .normal && !entry.data.isEmpty { machine.apply(entry) }
         appliedIndex = entry.index
+        appliedBytesSinceSnapshot += entry.sizeBytes
         guard let waiter = proposals.removeValue(forKey: entry.index) else { return }
         // The proposal is what got committed only if the term matches (paper §5.3: same index
         // and term, same entry).

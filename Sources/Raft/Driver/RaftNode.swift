@@ -15,8 +15,12 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
         public var raft: RaftConfig
         /// Real time per core tick.
         public var tickInterval: Duration
-        /// Take an application snapshot and compact the log after this many applied entries.
+        /// Take an application snapshot and compact the log after this many applied entries,
+        /// or this many bytes of them, whichever comes first. Both bound what a follower can
+        /// need from the log: one further behind gets the snapshot instead of an endless run
+        /// of entries, and the leader's log in memory stays bounded by bytes, not only count.
         public var snapshotEveryAppliedEntries: UInt64
+        public var snapshotEveryAppliedBytes: Int
         /// Fail a read barrier that has not been confirmed after this many ticks.
         public var readTimeoutTicks: Int
         /// How long a proposal given no deadline of its own waits to be applied.
@@ -24,11 +28,13 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
 
         /// Options for node `raft.id`; reads time out after two election timeouts by default.
         public init(raft: RaftConfig, tickInterval: Duration = .milliseconds(100),
-                    snapshotEveryAppliedEntries: UInt64 = 10_000, readTimeoutTicks: Int? = nil,
+                    snapshotEveryAppliedEntries: UInt64 = 10_000, snapshotEveryAppliedBytes: Int = 64 << 20,
+                    readTimeoutTicks: Int? = nil,
                     proposalTimeout: Duration = .seconds(30)) {
             self.raft = raft
             self.tickInterval = tickInterval
             self.snapshotEveryAppliedEntries = snapshotEveryAppliedEntries
+            self.snapshotEveryAppliedBytes = snapshotEveryAppliedBytes
             self.readTimeoutTicks = readTimeoutTicks ?? 2 * raft.electionTimeoutTicks
             self.proposalTimeout = proposalTimeout
         }
@@ -58,6 +64,8 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     var machine: Machine
     let transport: any RaftTransport
     var appliedIndex: UInt64
+    /// Bytes of entries applied since the last snapshot (`Options.snapshotEveryAppliedBytes`).
+    var appliedBytesSinceSnapshot = 0
     var proposals: [UInt64: ProposalWaiter] = [:]
     var reads: [UInt64: ReadWaiter] = [:]
     var nextReadID: UInt64 = 1

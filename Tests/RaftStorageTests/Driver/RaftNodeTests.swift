@@ -156,6 +156,30 @@ struct RaftNodeTests {
         storage.close()
     }
 
+    /// Few but large entries: the log is compacted by bytes as well as by count, so a follower
+    /// that missed more than that gets a snapshot, not every entry again.
+    @Test func aFollowerBehindByMoreBytesThanTheLogKeepsGetsASnapshot() async throws {
+        let cluster = try TestCluster(snapshotEveryAppliedEntries: 10_000, snapshotEveryAppliedBytes: 16 << 10)
+        try await cluster.startAll()
+        let leaderID = try await cluster.waitForLeader()
+        let leader = try cluster.node(leaderID)
+        let victim = try #require(cluster.ids.first { $0 != leaderID })
+        try await cluster.stop(victim)
+        var expected: [String] = []
+        for number in 1...40 {
+            // 40 entries of 1 KiB: 2.5 times the byte bound, far below the count bound.
+            expected.append("entry-\(number)-" + String(repeating: "x", count: 1024))
+            _ = try await leader.propose(Array(expected[expected.count - 1].utf8))
+        }
+        try await eventually("the leader to compact its log") { await leader.status.firstIndex > 16 }
+        try await cluster.start(victim)
+        try await cluster.waitForItems(expected)
+        await cluster.stopAll()
+        let storage = try DurableLogStorage.open(directory: cluster.directory(of: victim), walOptions: .init(segmentBytes: 256 * 1024))
+        #expect(storage.snapshotMetadata.index >= 16, "the follower caught up without the leader's snapshot")
+        storage.close()
+    }
+
     /// A follower installing a leader's snapshot writes and fsyncs its file off the node's
     /// actor: with that fsync stalled, the node still answers.
     @Test func aStalledSnapshotFsyncDoesNotHoldTheNode() async throws {

@@ -47,10 +47,14 @@ final class TestCluster {
     /// Each running node's unsynced writes, which `kill` loses.
     private var disks: [NodeID: UnsyncedChanges] = [:]
 
-    init(size: Int = 3, snapshotEveryAppliedEntries: UInt64 = 10_000, label: String = #function) throws {
+    let snapshotEveryAppliedBytes: Int
+
+    init(size: Int = 3, snapshotEveryAppliedEntries: UInt64 = 10_000, snapshotEveryAppliedBytes: Int = 64 << 20,
+         label: String = #function) throws {
         root = try TemporaryDirectory(label)
         ids = (1...UInt64(size)).map { $0 }
         self.snapshotEveryAppliedEntries = snapshotEveryAppliedEntries
+        self.snapshotEveryAppliedBytes = snapshotEveryAppliedBytes
     }
 
     func directory(of id: NodeID) -> String { root.appending("node-\(id)") }
@@ -63,7 +67,8 @@ final class TestCluster {
             walOptions: WriteAheadLog.Options(segmentBytes: 256 * 1024, unsyncedChanges: disk))
         let options = TestNode.Options(
             raft: RaftConfig(id: id, electionTimeoutTicks: 10, heartbeatIntervalTicks: 1),
-            tickInterval: .milliseconds(10), snapshotEveryAppliedEntries: snapshotEveryAppliedEntries)
+            tickInterval: .milliseconds(10), snapshotEveryAppliedEntries: snapshotEveryAppliedEntries,
+            snapshotEveryAppliedBytes: snapshotEveryAppliedBytes)
         let node = try TestNode(options: options, storage: storage, machine: AppendOnlyList(), transport: network)
         network.register(id, node)
         await node.start()
