@@ -65,6 +65,10 @@ enum ClusterEventDescriber {
                     index: index, time: millis, kind: "instance.status", application: instance?.service.application, service: instance?.service.service,
                     instance: report.id, node: node, message: message)
             }
+        case .kvTransactionApplied:
+            // Key-value writes are the users' data, not news of the cluster (neither Consul
+            // nor etcd lists them as events); their changes are watched on the keys.
+            return []
         case .rejected:
             return []
         }

@@ -40,6 +40,8 @@ struct RandomWorkload {
             return .commitPlan(plan)
         case 70..<74 where !stalePlans.isEmpty:
             return .commitPlan(stalePlans.removeFirst())
+        case 95..<100:
+            return kvTransaction(state)
         default:
             return statusReport(state)
         }
@@ -79,6 +81,32 @@ struct RandomWorkload {
         return makeNode(
             name, cpuMillicores: 2000 + 1000 * number, memoryBytes: Int64(2 + number) * gibibyte, labels: ["zone": "z\(number % 3)", "build": pick(["1", "2"])],
             ports: PortRange(30_000, 30_000 + 20 * (number + 1)))
+    }
+
+    static let kvKeys = ["cfg/a", "cfg/b", "cfg/c/d", "flags/x"]
+
+    /// A key-value transaction over a few keys: comparisons that hold or not (current modify
+    /// indexes, 0, stale ones, values), then sets, gets and deletes of keys and folders.
+    mutating func kvTransaction(_ state: ClusterState) -> ControllerCommand {
+        func key(_ text: String) -> KVKey { (try? KVKey(validating: text)) ?? KVKey(trusted: Array(text.utf8)) }
+        var compares: [KVCompare] = []
+        for _ in 0..<Int.random(in: 0...2, using: &random) {
+            let name = key(pick(Self.kvKeys))
+            let current = state.kv.get(name)
+            compares.append(chance(50)
+                ? .modifyIndex(name, equals: chance(70) ? current?.modifyIndex ?? 0 : UInt64.random(in: 0...3, using: &random))
+                : .value(name, equals: chance(70) ? current?.value ?? [1] : [UInt8(Int.random(in: 0...2, using: &random))]))
+        }
+        var operations: [KVOperation] = []
+        for _ in 0..<Int.random(in: 1...3, using: &random) {
+            switch Int.random(in: 0..<10, using: &random) {
+            case 0..<5: operations.append(.set(key(pick(Self.kvKeys)), [UInt8(Int.random(in: 0...2, using: &random))]))
+            case 5..<7: operations.append(.get(key(pick(Self.kvKeys))))
+            case 7..<9: operations.append(.delete(key(pick(Self.kvKeys))))
+            default: operations.append(.deleteTree(prefix: key(pick(["cfg/", "cfg/c/", "flags"]))))
+            }
+        }
+        return .kvTransaction(KVTransaction(compares: compares, operations: operations))
     }
 
     mutating func statusReport(_ state: ClusterState) -> ControllerCommand {

@@ -16,6 +16,8 @@ public enum CommandResult: Sendable, Hashable {
     case memberUpdated(id: UInt64)
     case memberRemoved(id: UInt64)
     case joinTokenSet
+    /// A key-value transaction was applied, or refused by a comparison (then nothing changed).
+    case kvTransactionApplied(KVTransactionResult)
     case rejected(ControllerError)
 
     /// The reason, when the command was refused.

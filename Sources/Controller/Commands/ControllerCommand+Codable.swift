@@ -4,12 +4,12 @@ extension ControllerCommand: Codable {
     private enum Kind: String, Codable {
         case applyApplication, deleteApplication, scaleService, restartService, registerNode
         case nodeHeartbeat, markNodeDown, setNodeDraining, setNodeEligibility, commitPlan, reportInstanceStatus
-        case addMember, removeMember, setJoinToken
+        case addMember, removeMember, setJoinToken, kvTransaction
     }
 
     private enum CodingKeys: String, CodingKey {
         case type, manifest, expectedRevision, application, service, replicas, node, registration
-        case lastHeartbeatSeen, draining, deadline, eligible, plan, reports, memberID, address, role, token
+        case lastHeartbeatSeen, draining, deadline, eligible, plan, reports, memberID, address, role, token, transaction
     }
 
     public init(from decoder: any Decoder) throws {
@@ -60,6 +60,8 @@ extension ControllerCommand: Codable {
             self = .removeMember(id: try container.decode(UInt64.self, forKey: .memberID))
         case .setJoinToken:
             self = .setJoinToken(try container.decode(String.self, forKey: .token))
+        case .kvTransaction:
+            self = .kvTransaction(try container.decode(KVTransaction.self, forKey: .transaction))
         }
     }
 
@@ -124,6 +126,9 @@ extension ControllerCommand: Codable {
         case .setJoinToken(let token):
             try container.encode(Kind.setJoinToken, forKey: .type)
             try container.encode(token, forKey: .token)
+        case .kvTransaction(let transaction):
+            try container.encode(Kind.kvTransaction, forKey: .type)
+            try container.encode(transaction, forKey: .transaction)
         }
     }
 }

@@ -37,4 +37,7 @@ public enum ControllerCommand: Sendable, Hashable {
     /// The join token every server admits joins with (its text, `flt1.…`): replicated, so
     /// that any server can admit and a rotation reaches all of them at once.
     case setJoinToken(String)
+    /// Applies a key-value transaction (a put, check-and-set or delete is one of one or two
+    /// parts): comparisons, then operations, all or nothing.
+    case kvTransaction(KVTransaction)
 }

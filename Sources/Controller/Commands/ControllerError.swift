@@ -23,6 +23,12 @@ public enum ControllerError: Error, Sendable, Hashable, CustomStringConvertible 
     case undecodableEntry(String)
     /// A snapshot that does not decode as a cluster state.
     case undecodableSnapshot(String)
+    /// A key-value key that cannot be one, and why.
+    case invalidKey(key: String, reason: String)
+    /// A key-value value over the limit.
+    case valueTooLarge(key: String, bytes: Int, limit: Int)
+    /// A key-value transaction no replica may apply (empty, too many parts).
+    case invalidTransaction(String)
 
     /// A short identifier that never changes meaning.
     public var code: String {
@@ -38,6 +44,9 @@ public enum ControllerError: Error, Sendable, Hashable, CustomStringConvertible 
         case .memberConflict: "member_conflict"
         case .undecodableEntry: "undecodable_entry"
         case .undecodableSnapshot: "undecodable_snapshot"
+        case .invalidKey: "invalid_key"
+        case .valueTooLarge: "value_too_large"
+        case .invalidTransaction: "invalid_transaction"
         }
     }
 
@@ -70,6 +79,12 @@ public enum ControllerError: Error, Sendable, Hashable, CustomStringConvertible 
             "a log entry is not a controller command (\(detail)); the log was written by an incompatible version"
         case .undecodableSnapshot(let detail):
             "the snapshot is not a cluster state (\(detail)); it was written by an incompatible version or is damaged"
+        case .invalidKey(let key, let reason):
+            "key \"\(key)\": \(reason)"
+        case .valueTooLarge(let key, let bytes, let limit):
+            "the value for key \"\(key)\" is \(bytes) bytes; values are at most \(limit) (\(limit / 1024) KiB)"
+        case .invalidTransaction(let reason):
+            reason
         }
     }
 

@@ -6,7 +6,7 @@ import Foundation
 
 extension ClusterState: Codable {
     private enum CodingKeys: String, CodingKey {
-        case formatVersion, applications, nodes, instances, lastChangeIndex, nextInstanceSerial, members, joinToken
+        case formatVersion, applications, nodes, instances, lastChangeIndex, nextInstanceSerial, members, joinToken, kv
     }
 
     /// Bumped when the snapshot encoding changes incompatibly.
@@ -29,6 +29,8 @@ extension ClusterState: Codable {
         members = try container.decodeIfPresent([UInt64: MemberRecord].self, forKey: .members) ?? [:]
         // Absent in snapshots from before the token was replicated.
         joinToken = try container.decodeIfPresent(String.self, forKey: .joinToken)
+        // Absent in snapshots from before the key-value store.
+        kv = try container.decodeIfPresent(KVStore.self, forKey: .kv) ?? KVStore()
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -41,6 +43,7 @@ extension ClusterState: Codable {
         try container.encode(nextInstanceSerial, forKey: .nextInstanceSerial)
         try container.encode(members, forKey: .members)
         try container.encodeIfPresent(joinToken, forKey: .joinToken)
+        try container.encode(kv, forKey: .kv)
     }
 
     /// The whole state as bytes for a Raft snapshot: JSON with sorted keys, so that equal

@@ -28,6 +28,8 @@ public struct ClusterState: Sendable, Hashable {
     public internal(set) var members: [UInt64: MemberRecord] = [:]
     /// The join token servers admit joins with, once the bootstrap server recorded it.
     public internal(set) var joinToken: String?
+    /// The key-value store.
+    public internal(set) var kv = KVStore()
     /// Makes instance ids unique for the life of the cluster.
     var nextInstanceSerial: UInt64 = 1
 
@@ -67,6 +69,8 @@ public struct ClusterState: Sendable, Hashable {
                 return try removeMember(id: id, at: index)
             case .setJoinToken(let token):
                 return setJoinToken(token, at: index)
+            case .kvTransaction(let transaction):
+                return try applyKVTransaction(transaction, at: index)
             }
         } catch {
             return .rejected(error)
