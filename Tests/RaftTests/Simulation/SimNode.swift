@@ -12,6 +12,9 @@ final class SimNode {
     var store = KVStore()
     /// Bumped on every restart, so events for an earlier life are ignored.
     var incarnation = 0
+    /// Until when the node is paused (a process stopped, as by SIGSTOP or a long GC pause):
+    /// it neither ticks nor reads messages or requests, and does not notice time passing.
+    var pausedUntil: UInt64 = 0
     /// Removed from the group and told so: stopped for good.
     var decommissioned = false
     /// Compact once this many entries have been applied since the last snapshot.

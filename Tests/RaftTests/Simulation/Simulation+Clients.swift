@@ -21,6 +21,13 @@ extension Simulation {
             return
         }
         let position = index(target)
+        // A paused node reads the request once it runs again, and answers from what it then
+        // believes (a deposed leader that has not heard of its successor yet).
+        if let resume = resumeDelay(target) {
+            clients[client].leaderHint = target
+            schedule(.clientRetry(client, opID: operation.opID), after: resume + UInt64(random.int(in: 0...3)))
+            return
+        }
         do throws(RaftError) {
             switch operation.input {
             case .get:

@@ -14,8 +14,10 @@ extension Simulation {
         let live = liveNodeIDs()
         switch random.int(in: 0...10) {
         case 0, 1:
-            // Crash a node; it comes back after a while.
-            guard let victim = random.pick(live) else { return }
+            // Crash a node, the leader half the time (a leader dying with entries on a
+            // minority is what Figure 8 of the Raft paper is about); it comes back later.
+            guard let victim = (random.chance(0.5) ? currentLeader() : nil) ?? random.pick(live) else { return }
+            nodes[index(victim)].pausedUntil = 0
             let lost = nodes[index(victim)].disk.crash(&random)
             nodes[index(victim)].stop()
             lastFaultAction = "crash \(victim): \(lost)"
@@ -51,6 +53,15 @@ extension Simulation {
             summary.transfers += 1
             pendingTransfer = (target, core.term)
             try afterStep(leader)
+        case 9:
+            // Pause a node, mostly the leader, for longer than an election timeout: it resumes
+            // believing what it believed (Jepsen's process pause; a leader must not serve reads
+            // or commit from that belief).
+            guard let victim = (random.chance(0.7) ? currentLeader() : nil) ?? random.pick(live) else { return }
+            let ticks = random.int(in: 8...20)
+            nodes[index(victim)].pausedUntil = now + UInt64(ticks) * Self.tickUnits
+            lastFaultAction = "pause \(victim) for \(ticks) ticks"
+            summary.pauses += 1
         default:
             lastFaultAction = "none"
         }

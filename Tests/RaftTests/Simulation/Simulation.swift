@@ -24,6 +24,8 @@ final class Simulation {
         var elections = 0
         var snapshotsSent = 0
         var crashes = 0
+        /// Nodes paused (a stopped process: no ticks, messages and requests wait) and resumed.
+        var pauses = 0
         var confChanges = 0
         /// Leadership transfers a leader accepted.
         var transfers = 0
@@ -158,6 +160,10 @@ final class Simulation {
         switch event {
         case .tick(let id):
             guard nodes[index(id)].isUp else { return }
+            if let resume = resumeDelay(id) {
+                schedule(.tick(id), after: resume)
+                return
+            }
             nodes[index(id)].core?.tick()
             // Clocks drift: each node ticks at its own rate, within 20% of the nominal.
             schedule(.tick(id), after: nodes[index(id)].tickUnits)
@@ -165,6 +171,11 @@ final class Simulation {
         case .deliver(let message):
             let receiver = index(message.to)
             guard nodes[receiver].isUp, groups[receiver] == groups[index(message.from)] else { return }
+            // A paused process's socket holds what arrives; it reads it once it runs again.
+            if let resume = resumeDelay(message.to) {
+                schedule(.deliver(message), after: resume + UInt64(random.int(in: 0...3)))
+                return
+            }
             // Messages with entries or snapshot data cross the wire format, as between real
             // nodes; the small fixed-shape ones are left to the codec's unit tests, for speed.
             var decoded = message
@@ -189,6 +200,10 @@ final class Simulation {
             try afterStep(message.to)
         case .synced(let id, let incarnation):
             guard nodes[index(id)].isUp, nodes[index(id)].incarnation == incarnation else { return }
+            if let resume = resumeDelay(id) {
+                schedule(.synced(id, incarnation: incarnation), after: resume)
+                return
+            }
             try completeReady(id)
         case .restart(let id):
             guard !nodes[index(id)].isUp, !nodes[index(id)].decommissioned else { return }
@@ -225,6 +240,12 @@ final class Simulation {
                 schedule(.restart(node.id), after: 1)
             }
         }
+    }
+
+    /// How long until node `id` runs again, if it is paused now.
+    func resumeDelay(_ id: NodeID) -> UInt64? {
+        let until = nodes[index(id)].pausedUntil
+        return until > now ? until - now : nil
     }
 
     // MARK: - Scheduling and tracing

@@ -52,6 +52,7 @@ import Testing
             total.elections += summary.elections
             total.snapshotsSent += summary.snapshotsSent
             total.crashes += summary.crashes
+            total.pauses += summary.pauses
             total.confChanges += summary.confChanges
             total.transfers += summary.transfers
             total.transfersCompleted += summary.transfersCompleted
@@ -59,6 +60,7 @@ import Testing
         print("20 seeds: \(total)")
         #expect(total.elections > 40)
         #expect(total.crashes > 10)
+        #expect(total.pauses > 5)
         #expect(total.snapshotsSent > 5)
         #expect(total.confChanges > 10)
         #expect(total.transfers > 5)
