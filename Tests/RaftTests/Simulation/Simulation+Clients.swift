@@ -15,19 +15,25 @@ extension Simulation {
         guard let operation = clients[client].current else { return }
         let live = liveNodeIDs()
         let hint = clients[client].leaderHint
-        guard let target = (hint != 0 && nodes.indices.contains(index(hint)) && nodes[index(hint)].isUp)
+        guard var target = (hint != 0 && nodes.indices.contains(index(hint)) && nodes[index(hint)].isUp)
                 ? hint : random.pick(live) else {
             schedule(.clientRetry(client, opID: operation.opID), after: Self.tickUnits)
             return
         }
-        let position = index(target)
-        // A paused node reads the request once it runs again, and answers from what it then
-        // believes (a deposed leader that has not heard of its successor yet).
         if let resume = resumeDelay(target) {
-            clients[client].leaderHint = target
-            schedule(.clientRetry(client, opID: operation.opID), after: resume + UInt64(random.int(in: 0...3)))
-            return
+            // A paused node: half the clients wait for it, and it reads their request once it
+            // runs again and answers from what it then believes (a deposed leader that has not
+            // heard of its successor yet); the others give up on it and try another node,
+            // which leads them to the new leader.
+            let others = live.filter { $0 != target && resumeDelay($0) == nil }
+            if random.chance(0.5) || others.isEmpty {
+                clients[client].leaderHint = target
+                schedule(.clientRetry(client, opID: operation.opID), after: resume + UInt64(random.int(in: 0...3)))
+                return
+            }
+            target = random.pick(others) ?? target
         }
+        let position = index(target)
         do throws(RaftError) {
             switch operation.input {
             case .get:
