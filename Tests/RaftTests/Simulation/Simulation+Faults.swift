@@ -68,8 +68,10 @@ extension Simulation {
     }
 
     /// One server at a time: add a new learner, promote a learner, demote or remove a member
-    /// (the leader included).
-    func changeMembership() throws(SafetyChecker.Violation) {
+    /// (the leader included). Often asks for a second change at once, which the core must
+    /// refuse while the first is uncommitted: two changes in flight let majorities of the old
+    /// and the newest membership be disjoint, and the partitions that follow can split there.
+    func changeMembership(again: Bool = true) throws(SafetyChecker.Violation) {
         guard let leader = currentLeader(), let conf = nodes[index(leader)].core?.confState else { return }
         let members = conf.voters.count + conf.learners.count
         let change: ConfChange
@@ -102,6 +104,7 @@ extension Simulation {
             schedule(.tick(change.nodeID), after: UInt64(random.int(in: 1...Int(Self.tickUnits))))
         }
         try afterStep(leader)
+        if again && random.chance(0.4) { try changeMembership(again: false) }
     }
 
     func currentLeader() -> NodeID? {
