@@ -105,6 +105,12 @@ extension Simulation {
         }
         try afterStep(leader)
         if again && random.chance(0.4) { try changeMembership(again: false) }
+        // The network splits while the change is still on its way: the moment at which old
+        // and new majorities can disagree.
+        if again && random.chance(0.3) {
+            groups = groups.map { _ in random.chance(0.5) ? 1 : 0 }
+            lastFaultAction += ", then partition \(groups)"
+        }
     }
 
     func currentLeader() -> NodeID? {
