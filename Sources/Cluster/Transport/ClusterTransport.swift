@@ -44,14 +44,9 @@ public final class ClusterTransport: RaftTransport, Sendable {
     @discardableResult
     public func start() async throws -> Int {
         let core = self.core
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(Self.unacknowledgedTimeout, value: Self.milliseconds(core.configuration.unacknowledgedTimeout))
-            .childChannelOption(.socketOption(.so_keepalive), value: 1)
-            .childChannelOption(Self.keepaliveIdle, value: Self.seconds(core.configuration.unacknowledgedTimeout))
-            .childChannelOption(Self.keepaliveInterval, value: 1)
-            .childChannelOption(Self.keepaliveCount, value: 3)
+        var bootstrap = ServerBootstrap(group: group).serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        for (option, value) in Self.connectionOptions(core.configuration) { bootstrap = bootstrap.childChannelOption(option, value: value) }
+        let channel = try await bootstrap
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try core.installHandlers(on: channel, role: .acceptor)
@@ -117,6 +112,18 @@ public final class ClusterTransport: RaftTransport, Sendable {
     static let keepaliveInterval = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: CInt(TCP_KEEPINTVL)))
     static let keepaliveCount = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: CInt(TCP_KEEPCNT)))
 
+    /// The options of every connection between agents, accepted or dialled alike.
+    static func connectionOptions(_ configuration: TransportConfiguration) -> [(ChannelOptions.Types.SocketOption, SocketOptionValue)] {
+        [
+            (.socketOption(.tcp_nodelay), 1),
+            (unacknowledgedTimeout, milliseconds(configuration.unacknowledgedTimeout)),
+            (.socketOption(.so_keepalive), 1),
+            (keepaliveIdle, seconds(configuration.unacknowledgedTimeout)),
+            (keepaliveInterval, 1),
+            (keepaliveCount, 3),
+        ]
+    }
+
     static func seconds(_ duration: Duration) -> SocketOptionValue {
         SocketOptionValue(max(1, duration.components.seconds))
     }
@@ -147,13 +154,9 @@ public final class ClusterTransport: RaftTransport, Sendable {
         let attachedBefore = link.statistics.connectionsAttached
         let loop = group.next()
         let configuration = core.configuration
-        ClientBootstrap(group: loop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(Self.unacknowledgedTimeout, value: Self.milliseconds(configuration.unacknowledgedTimeout))
-            .channelOption(.socketOption(.so_keepalive), value: 1)
-            .channelOption(Self.keepaliveIdle, value: Self.seconds(configuration.unacknowledgedTimeout))
-            .channelOption(Self.keepaliveInterval, value: 1)
-            .channelOption(Self.keepaliveCount, value: 3)
+        var bootstrap = ClientBootstrap(group: loop)
+        for (option, value) in Self.connectionOptions(configuration) { bootstrap = bootstrap.channelOption(option, value: value) }
+        bootstrap
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelInitializer { [core] channel in
                 channel.eventLoop.makeCompletedFuture {
