@@ -133,20 +133,26 @@ struct RaftNodeTests {
         await cluster.stopAll()
     }
 
-    @Test func laggingNodeCatchesUpThroughASnapshot() async throws {
-        let cluster = try TestCluster(snapshotEveryAppliedEntries: 20)
+    /// Starts `cluster`, takes a follower down (killed, or stopped), proposes `entries`
+    /// through the leader and waits until the leader's log starts past `compactedPast`: the
+    /// follower then needs the leader's snapshot. Returns the follower and the entries.
+    func leaderCompactsPastADownFollower(
+        _ cluster: TestCluster, entries: [String], compactedPast: UInt64, kill: Bool = false
+    ) async throws -> (victim: NodeID, expected: [String]) {
         try await cluster.startAll()
         let leaderID = try await cluster.waitForLeader()
         let leader = try cluster.node(leaderID)
         let victim = try #require(cluster.ids.first { $0 != leaderID })
-        try await cluster.kill(victim)
-        var expected: [String] = []
-        for number in 1...70 {
-            expected.append("entry-\(number)")
-            _ = try await leader.propose(Array(expected[expected.count - 1].utf8))
-        }
-        // The leader compacted past everything the stopped node has.
-        try await eventually("the leader to compact its log") { await leader.status.firstIndex > 20 }
+        if kill { try await cluster.kill(victim) } else { await cluster.stop(victim) }
+        for entry in entries { _ = try await leader.propose(Array(entry.utf8)) }
+        try await eventually("the leader to compact its log") { await leader.status.firstIndex > compactedPast }
+        return (victim, entries)
+    }
+
+    @Test func laggingNodeCatchesUpThroughASnapshot() async throws {
+        let cluster = try TestCluster(snapshotEveryAppliedEntries: 20)
+        let (victim, expected) = try await leaderCompactsPastADownFollower(
+            cluster, entries: (1...70).map { "entry-\($0)" }, compactedPast: 20, kill: true)
         try await cluster.start(victim)
         try await cluster.waitForItems(expected)
         await cluster.stopAll()
@@ -160,18 +166,9 @@ struct RaftNodeTests {
     /// that missed more than that gets a snapshot, not every entry again.
     @Test func aFollowerBehindByMoreBytesThanTheLogKeepsGetsASnapshot() async throws {
         let cluster = try TestCluster(snapshotEveryAppliedEntries: 10_000, snapshotEveryAppliedBytes: 16 << 10)
-        try await cluster.startAll()
-        let leaderID = try await cluster.waitForLeader()
-        let leader = try cluster.node(leaderID)
-        let victim = try #require(cluster.ids.first { $0 != leaderID })
-        try await cluster.stop(victim)
-        var expected: [String] = []
-        for number in 1...40 {
-            // 40 entries of 1 KiB: 2.5 times the byte bound, far below the count bound.
-            expected.append("entry-\(number)-" + String(repeating: "x", count: 1024))
-            _ = try await leader.propose(Array(expected[expected.count - 1].utf8))
-        }
-        try await eventually("the leader to compact its log") { await leader.status.firstIndex > 16 }
+        // 40 entries of 1 KiB: 2.5 times the byte bound, far below the count bound.
+        let (victim, expected) = try await leaderCompactsPastADownFollower(
+            cluster, entries: (1...40).map { "entry-\($0)-" + String(repeating: "x", count: 1024) }, compactedPast: 16)
         try await cluster.start(victim)
         try await cluster.waitForItems(expected)
         await cluster.stopAll()
@@ -184,17 +181,8 @@ struct RaftNodeTests {
     /// actor: with that fsync stalled, the node still answers.
     @Test func aStalledSnapshotFsyncDoesNotHoldTheNode() async throws {
         let cluster = try TestCluster(snapshotEveryAppliedEntries: 20)
-        try await cluster.startAll()
-        let leaderID = try await cluster.waitForLeader()
-        let leader = try cluster.node(leaderID)
-        let victim = try #require(cluster.ids.first { $0 != leaderID })
-        try await cluster.stop(victim)
-        var expected: [String] = []
-        for number in 1...50 {
-            expected.append("entry-\(number)")
-            _ = try await leader.propose(Array(expected[expected.count - 1].utf8))
-        }
-        try await eventually("the leader to compact its log") { await leader.status.firstIndex > 20 }
+        let (victim, expected) = try await leaderCompactsPastADownFollower(
+            cluster, entries: (1...50).map { "entry-\($0)" }, compactedPast: 20)
 
         // The victim's first snapshot fsync stalls until released (10 s at most).
         let stalled = StopFlag(), release = DispatchSemaphore(value: 0), stalls = Mutex(0)
