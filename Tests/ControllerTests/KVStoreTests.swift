@@ -131,4 +131,45 @@ struct KVStoreTests {
         #expect(restored.kv.list(prefix: Array("k/".utf8)).map(\.key.description) == ["k/1", "k/2", "k/3"])
         #expect(restored.kv.lastChangeIndex == 4)
     }
+
+    @Test func changeIndexesMoveWithSetsAndDeletesOfTheKeyOrUnderThePrefix() throws {
+        var state = ClusterState()
+        let (a, b, other) = (try key("app/a"), try key("app/b"), try key("other"))
+        let app = Array("app/".utf8)
+        _ = apply(&state, KVTransaction(operations: [.set(a, [1]), .set(b, [2])]), at: 3)
+        _ = apply(&state, KVTransaction(operations: [.set(other, [3])]), at: 4)
+        #expect(state.kv.changeIndex(of: a) == 3 && state.kv.changeIndex(underPrefix: app) == 3, "a change elsewhere moved the prefix")
+        _ = apply(&state, KVTransaction(operations: [.set(b, [5])]), at: 6)
+        #expect(state.kv.changeIndex(of: a) == 3 && state.kv.changeIndex(underPrefix: app) == 6)
+        // A delete leaves nothing to carry its index but a tombstone: the key's and the
+        // prefix's indexes still move past it, and a watch on either wakes.
+        _ = apply(&state, KVTransaction(operations: [.delete(b)]), at: 8)
+        #expect(state.kv.changeIndex(of: b) == 8 && state.kv.changeIndex(underPrefix: app) == 8)
+        _ = apply(&state, KVTransaction(operations: [.deleteTree(prefix: try key("app/"))]), at: 9)
+        #expect(state.kv.changeIndex(of: a) == 9 && state.kv.changeIndex(underPrefix: app) == 9)
+        #expect(state.kv.changeIndex(underPrefix: Array("other".utf8)) == 4)
+        // Created again: the entry's index says it, and the tombstone goes.
+        _ = apply(&state, KVTransaction(operations: [.set(a, [7])]), at: 11)
+        #expect(state.kv.changeIndex(of: a) == 11 && state.kv.tombstones.count == 1)
+        let restored = try ClusterState.restore(from: state.snapshot())
+        #expect(restored == state && restored.kv.changeIndex(of: b) == 8, "the snapshot lost the tombstones")
+    }
+
+    @Test func tombstonesAreBoundedAndTheFloorCoversTheOnesDropped() throws {
+        var state = ClusterState()
+        let count = KVTombstones.maxCount + 1
+        let keys = try (0..<count).map { try key("t/\($0)") }
+        _ = apply(&state, KVTransaction(operations: [.set(try key("kept/x"), [1])]), at: 1)
+        for (position, batch) in stride(from: 0, to: count, by: 50).enumerated() {
+            let slice = keys[batch..<min(batch + 50, count)]
+            _ = apply(&state, KVTransaction(operations: slice.map { .set($0, [0]) }), at: UInt64(10 + 2 * position))
+            _ = apply(&state, KVTransaction(operations: slice.map { .delete($0) }), at: UInt64(11 + 2 * position))
+        }
+        #expect(state.kv.tombstones.count <= KVTombstones.maxCount)
+        // The first deletes were dropped: their keys report the floor, at least as new.
+        #expect(state.kv.tombstones.floor >= 11 && state.kv.changeIndex(of: keys[0]) >= 11)
+        #expect(state.kv.changeIndex(underPrefix: Array("kept/".utf8)) >= state.kv.tombstones.floor)
+        #expect(state.kv.changeIndex(of: keys[count - 1]) == state.lastChangeIndex, "the newest tombstone was dropped")
+        #expect(try ClusterState.restore(from: state.snapshot()) == state)
+    }
 }

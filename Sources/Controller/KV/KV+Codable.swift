@@ -94,8 +94,9 @@ extension KVTransaction: Codable {
 }
 
 extension KVStore: Codable {
-    private enum CodingKeys: String, CodingKey { case entries, lastChangeIndex }
+    private enum CodingKeys: String, CodingKey { case entries, lastChangeIndex, tombstones, tombstoneFloor }
     private enum EntryKeys: String, CodingKey { case key, value, createIndex, modifyIndex }
+    private enum TombstoneKeys: String, CodingKey { case key, index }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -109,10 +110,22 @@ extension KVStore: Codable {
                 createIndex: try item.decode(UInt64.self, forKey: .createIndex),
                 modifyIndex: try item.decode(UInt64.self, forKey: .modifyIndex)))
         }
-        self.init(entries: entries, lastChangeIndex: try container.decode(UInt64.self, forKey: .lastChangeIndex))
+        let lastChangeIndex = try container.decode(UInt64.self, forKey: .lastChangeIndex)
+        var tombstones: [KVKey: UInt64] = [:]
+        if container.contains(.tombstones) {
+            var list = try container.nestedUnkeyedContainer(forKey: .tombstones)
+            while !list.isAtEnd {
+                let item = try list.nestedContainer(keyedBy: TombstoneKeys.self)
+                tombstones[KVKey(trusted: Array(try item.decode(String.self, forKey: .key).utf8))] = try item.decode(UInt64.self, forKey: .index)
+            }
+        }
+        // A snapshot from before tombstones knows nothing of its deletes: answers about keys
+        // that are gone report its last change, which is at least as new as any of them.
+        let floor = try container.decodeIfPresent(UInt64.self, forKey: .tombstoneFloor) ?? lastChangeIndex
+        self.init(entries: entries, tombstones: KVTombstones(indexes: tombstones, floor: floor), lastChangeIndex: lastChangeIndex)
     }
 
-    /// Entries in key order, so that equal stores give equal bytes.
+    /// Entries and tombstones in key order, so that equal stores give equal bytes.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         var items = container.nestedUnkeyedContainer(forKey: .entries)
@@ -124,5 +137,12 @@ extension KVStore: Codable {
             try item.encode(entry.modifyIndex, forKey: .modifyIndex)
         }
         try container.encode(lastChangeIndex, forKey: .lastChangeIndex)
+        var graves = container.nestedUnkeyedContainer(forKey: .tombstones)
+        for (key, index) in tombstones.indexes.sorted(by: { $0.key < $1.key }) {
+            var item = graves.nestedContainer(keyedBy: TombstoneKeys.self)
+            try item.encode(key.description, forKey: .key)
+            try item.encode(index, forKey: .index)
+        }
+        try container.encode(tombstones.floor, forKey: .tombstoneFloor)
     }
 }

@@ -4,17 +4,20 @@
 public struct KVStore: Sendable, Hashable {
     public private(set) var entries: [KVKey: KVEntry] = [:]
     /// The keys of `entries`, in byte order. Not in snapshots: rebuilt on restore.
-    private var orderedKeys: [KVKey] = []
+    private var ordered = OrderedKeys()
+    /// Deleted keys, for the indexes of answers about them.
+    private(set) var tombstones = KVTombstones()
     /// The log index of the last transaction that changed a key (a set, or a delete that
     /// removed one): what a blocking query on the store waits past.
     public private(set) var lastChangeIndex: UInt64 = 0
 
     public init() {}
 
-    /// A store holding `entries`, changed last at `lastChangeIndex`.
-    init(entries: [KVEntry], lastChangeIndex: UInt64) {
+    /// A store holding `entries` and `tombstones`, changed last at `lastChangeIndex`.
+    init(entries: [KVEntry], tombstones: KVTombstones, lastChangeIndex: UInt64) {
         for entry in entries { self.entries[entry.key] = entry }
-        orderedKeys = self.entries.keys.sorted()
+        ordered = OrderedKeys(unsorted: self.entries.keys)
+        self.tombstones = tombstones
         self.lastChangeIndex = lastChangeIndex
     }
 
@@ -24,13 +27,19 @@ public struct KVStore: Sendable, Hashable {
 
     /// Every entry whose key starts with `prefix`, in key order (all of them for an empty one).
     public func list(prefix: [UInt8]) -> [KVEntry] {
-        var result: [KVEntry] = []
-        var position = firstPosition(notBefore: prefix)
-        while position < orderedKeys.count, orderedKeys[position].hasPrefix(prefix) {
-            if let entry = entries[orderedKeys[position]] { result.append(entry) }
-            position += 1
-        }
-        return result
+        ordered.run(withPrefix: prefix).compactMap { entries[$0] }
+    }
+
+    /// The index of the newest change to `key` (Consul's X-Consul-Index for a key): its
+    /// modify index while it exists, else the index of its delete (or one at least as new). A
+    /// blocking query on the key waits for this to pass the index it was given.
+    public func changeIndex(of key: KVKey) -> UInt64 {
+        entries[key]?.modifyIndex ?? tombstones.index(of: key)
+    }
+
+    /// The index of the newest change under `prefix`: a set or a delete of any key there.
+    public func changeIndex(underPrefix prefix: [UInt8]) -> UInt64 {
+        ordered.run(withPrefix: prefix).reduce(tombstones.newestIndex(underPrefix: prefix)) { max($0, entries[$1]?.modifyIndex ?? 0) }
     }
 
     /// Applies a transaction committed at `index`: every comparison against the store as it
@@ -51,17 +60,28 @@ public struct KVStore: Sendable, Hashable {
                 results.append(.read(entries[key]))
             case .set(let key, let value):
                 let entry = KVEntry(key: key, value: value, createIndex: entries[key]?.createIndex ?? index, modifyIndex: index)
-                if entries.updateValue(entry, forKey: key) == nil { insertOrdered(key) }
+                if entries.updateValue(entry, forKey: key) == nil {
+                    ordered.insert(key)
+                    tombstones.forget(key)
+                }
                 results.append(.written(entry))
                 changed = true
             case .delete(let key):
-                let removed = removeRun(of: key.bytes, wholeTree: false)
-                results.append(.deleted(count: removed))
-                changed = changed || removed > 0
+                let removed = entries.removeValue(forKey: key) != nil
+                if removed {
+                    ordered.remove(key)
+                    tombstones.record(key, at: index)
+                }
+                results.append(.deleted(count: removed ? 1 : 0))
+                changed = changed || removed
             case .deleteTree(let prefix):
-                let removed = removeRun(of: prefix.bytes, wholeTree: true)
-                results.append(.deleted(count: removed))
-                changed = changed || removed > 0
+                let removed = ordered.removeRun(withPrefix: prefix.bytes)
+                for key in removed {
+                    entries.removeValue(forKey: key)
+                    tombstones.record(key, at: index)
+                }
+                results.append(.deleted(count: removed.count))
+                changed = changed || !removed.isEmpty
             }
         }
         if changed { lastChangeIndex = index }
@@ -73,32 +93,5 @@ public struct KVStore: Sendable, Hashable {
         case .modifyIndex(let key, let expected): (entries[key]?.modifyIndex ?? 0) == expected
         case .value(let key, let expected): entries[key]?.value == expected
         }
-    }
-
-    /// The position of the first key not ordered before `bytes`.
-    private func firstPosition(notBefore bytes: [UInt8]) -> Int {
-        var low = 0, high = orderedKeys.count
-        while low < high {
-            let middle = (low + high) / 2
-            if orderedKeys[middle].bytes.lexicographicallyPrecedes(bytes) { low = middle + 1 } else { high = middle }
-        }
-        return low
-    }
-
-    private mutating func insertOrdered(_ key: KVKey) {
-        orderedKeys.insert(key, at: firstPosition(notBefore: key.bytes))
-    }
-
-    /// Removes the key `bytes`, or with `wholeTree` every key starting with them (one
-    /// contiguous run of the ordered keys); returns how many went.
-    private mutating func removeRun(of bytes: [UInt8], wholeTree: Bool) -> Int {
-        let start = firstPosition(notBefore: bytes)
-        var end = start
-        while end < orderedKeys.count, wholeTree ? orderedKeys[end].hasPrefix(bytes) : orderedKeys[end].bytes == bytes {
-            entries.removeValue(forKey: orderedKeys[end])
-            end += 1
-        }
-        orderedKeys.removeSubrange(start..<end)
-        return end - start
     }
 }
