@@ -1,3 +1,4 @@
+import Foundation
 import AgentAPI
 import Cluster
 import Raft
@@ -119,5 +120,50 @@ extension APIMapping {
 
     static func joinToken(_ token: JoinToken) -> Schemas.JoinTokenInfo {
         Schemas.JoinTokenInfo(token: token.encoded, caPin: token.caPin.description)
+    }
+}
+
+extension APIMapping {
+    /// An entry on the wire: its value as base64, or left out (a listing of keys, a write's answer).
+    static func kvEntry(_ entry: KVEntry, withValue: Bool) -> Schemas.KVEntry {
+        Schemas.KVEntry(
+            key: entry.key.description, value: withValue ? Data(entry.value).base64EncodedString() : nil, size: Int64(entry.value.count),
+            createIndex: signed(entry.createIndex), modifyIndex: signed(entry.modifyIndex))
+    }
+
+    static func kvOperationResult(_ operation: KVOperation, _ result: KVOperationResult) -> Schemas.KVOperationResult {
+        let (op, key): (Schemas.KVOperationResult.OpPayload, KVKey) =
+            switch operation {
+            case .get(let key): (.get, key)
+            case .set(let key, _): (.set, key)
+            case .delete(let key): (.delete, key)
+            case .deleteTree(let prefix): (.deleteTree, prefix)
+            }
+        switch result {
+        case .read(let entry): return Schemas.KVOperationResult(op: op, key: key.description, entry: entry.map { kvEntry($0, withValue: true) })
+        case .written(let entry): return Schemas.KVOperationResult(op: op, key: key.description, entry: kvEntry(entry, withValue: false))
+        case .deleted(let count): return Schemas.KVOperationResult(op: op, key: key.description, deleted: Int64(count))
+        }
+    }
+
+    /// A comparison that did not hold, named, with what the key holds: a `?cas=` write's
+    /// as cas_failed, a transaction's as compare_failed at `compares[N]`.
+    static func compareFailed(_ failed: KVFailedCompare, checkAndSet: Bool) -> APIError {
+        let key = failed.compare.key
+        let holds = failed.current.map { "it has modify index \($0.modifyIndex)" } ?? "it does not exist"
+        let expected: String =
+            switch failed.compare {
+            case .modifyIndex(_, 0): "not to exist"
+            case .modifyIndex(_, let index): "to have modify index \(index)"
+            case .value(_, let value): "to hold the \(value.count)-byte value given"
+            }
+        if checkAndSet {
+            return APIError(
+                code: APIErrorCode.casFailed, message: "key \"\(key)\" was expected \(expected), but \(holds); read it again and retry with its index",
+                path: "cas")
+        }
+        return APIError(
+            code: APIErrorCode.compareFailed, message: "comparison \(failed.position) failed: key \"\(key)\" was expected \(expected), but \(holds); nothing was changed",
+            path: "compares[\(failed.position)]")
     }
 }

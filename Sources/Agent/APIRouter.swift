@@ -15,7 +15,7 @@ enum APIRouter {
         // Compact answers, as before the API was generated: scripts pipe them, and pretty
         // printing costs the agent time on every read.
         try APIHandler(api: api).registerHandlers(
-            on: APITransport(router: router, documents: BuiltInDocuments(routes: routes)),
+            on: APITransport(router: router, routes: routes, documents: BuiltInDocuments(routes: routes)),
             configuration: .init(jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]))
         return router
     }

@@ -12,12 +12,15 @@ import OpenAPIRuntime
 /// hop for each). A body of known length is gathered here instead and handed to Hummingbird
 /// as one buffer, which goes out with its head in a single writev; streams (events, log
 /// follow) have no length and still stream. The built-in documents are mounted in place of their
-/// generated handlers (`BuiltInDocuments`).
+/// generated handlers (`BuiltInDocuments`). A path whose last parameter takes the rest of the
+/// path (`DocumentRoutes`) is mounted with Hummingbird's `**`, and the rest, as sent, is that
+/// parameter (the generated code percent-decodes it).
 struct APITransport<Context: RequestContext>: ServerTransport {
     /// Bodies above this are left streaming rather than held in memory at once.
     static var wholeLimitBytes: Int64 { 4 << 20 }
 
     let router: Router<Context>
+    let routes: DocumentRoutes
     let documents: BuiltInDocuments
 
     func register(
@@ -28,7 +31,9 @@ struct APITransport<Context: RequestContext>: ServerTransport {
             router.on(RouterPath(path), method: method) { [documents] _, _ in documents.response(document) }
             return
         }
-        router.on(RouterPath(path), method: method) { request, context in
+        let restOfPath = routes.restOfPathParameter(ofTemplate: path)
+        let routerPath = restOfPath.map { String(path.dropLast($0.count + 2)) + "**" } ?? path
+        router.on(RouterPath(routerPath), method: method) { request, context in
             let body: HTTPBody
             if let contentLength = request.headers[.contentLength] {
                 let length: HTTPBody.Length = if let declared = Int64(contentLength) { .known(declared) } else { .unknown }
@@ -40,7 +45,10 @@ struct APITransport<Context: RequestContext>: ServerTransport {
                 // reads the same without wrapping the request's stream.
                 body = HTTPBody()
             }
-            let pathParameters = [String: Substring](context.parameters.map { (String($0.0), $0.1) }) { first, _ in first }
+            var pathParameters = [String: Substring](context.parameters.map { (String($0.0), $0.1) }) { first, _ in first }
+            if let restOfPath {
+                pathParameters[restOfPath] = DocumentRoutes.rest(of: request.uri.path, after: routerPath.split(separator: "/").count - 1).map { $0[...] }
+            }
             let (head, responseBody) = try await handler(request.head, body, ServerRequestMetadata(pathParameters: pathParameters))
             return try await Self.response(head, body: responseBody)
         }

@@ -183,6 +183,29 @@ public final class ClusterGateway: Sendable {
         return node.withStateMachine { body($0.state, status) }
     }
 
+    /// A read of the key-value store: behind a ReadIndex barrier when `consistent`, with the
+    /// state's index (what a blocking read waits past) and how long ago this node heard from
+    /// the leader (nil: no leader known), taken in the same visit to the node.
+    func readKV<Result: Sendable>(
+        consistent: Bool, _ body: @Sendable (KVStore) -> Result
+    ) async throws(APIError) -> (result: Result, stateIndex: UInt64, leaderContact: Duration?) {
+        if consistent {
+            do {
+                try await node.read()
+            } catch {
+                throw Self.apiError(error)
+            }
+        }
+        return await Self.readKV(on: node, body)
+    }
+
+    private static func readKV<Result: Sendable>(
+        on node: isolated RaftNode<ControllerMachine>, _ body: @Sendable (KVStore) -> Result
+    ) -> (result: Result, stateIndex: UInt64, leaderContact: Duration?) {
+        let contact = node.leaderContactAge
+        return node.withStateMachine { (body($0.state.kv), $0.state.lastChangeIndex, contact) }
+    }
+
     /// The node's view of the Raft group.
     public func raftStatus() async -> (leader: NodeID, term: UInt64, commit: UInt64, applied: UInt64) {
         let status = await node.status

@@ -6,12 +6,19 @@ import HTTPTypes
 /// server cannot disagree with it: which methods a path takes (405's `Allow`), and the
 /// constraints of each operation's parameters that the generated code does not check
 /// (`pattern`, `minLength`, `maxLength`, `minimum`, `maximum`).
+///
+/// A path parameter marked `x-flotilla-rest-of-path` in the document (a key-value key, whose
+/// `/`s may be sent as they are) takes the rest of the path, which OpenAPI cannot say: such a
+/// path matches every path that starts with its other segments.
 struct DocumentRoutes: Sendable {
     /// One parameter's constraints.
     struct Parameter: Sendable {
         var name: String
         var location: String
         var pattern: String?
+        /// What a value that does not match `pattern` is told (`x-flotilla-pattern-hint`), in
+        /// place of the pattern itself when that is too long to read.
+        var patternHint: String?
         var minLength: Int?
         var maxLength: Int?
         var minimum: Int64?
@@ -21,6 +28,8 @@ struct DocumentRoutes: Sendable {
     struct Route: Sendable {
         var segments: [String]
         var operations: [HTTPRequest.Method: [Parameter]]
+        /// The parameter of the last segment when it takes the rest of the path.
+        var restOfPath: String?
     }
 
     private let routes: [Route]
@@ -50,24 +59,31 @@ struct DocumentRoutes: Sendable {
                 let declared = (operation["parameters"] as? [Any] ?? []) + (item["parameters"] as? [Any] ?? [])
                 operations[method] = declared.compactMap { Self.parameter($0, shared: sharedParameters) }
             }
-            return Route(segments: path.split(separator: "/").map(String.init), operations: operations)
-        }
+            let segments = path.split(separator: "/").map(String.init)
+            let pathLevel = (item["parameters"] as? [Any] ?? []).compactMap { Self.resolved($0, shared: sharedParameters) }
+            let rest = pathLevel.first { $0["x-flotilla-rest-of-path"] as? Bool == true && segments.last == "{\($0["name"] as? String ?? "")}" }
+            return Route(segments: segments, operations: operations, restOfPath: rest?["name"] as? String)
+        }.sorted { ($0.restOfPath == nil ? 0 : 1) < ($1.restOfPath == nil ? 0 : 1) }
         staticRoutes = Dictionary(
             routes.filter { !$0.segments.contains { $0.hasPrefix("{") } }.map { ("/" + $0.segments.joined(separator: "/"), $0) },
             uniquingKeysWith: { first, _ in first })
     }
 
     /// A parameter object, following a `$ref` into components/parameters.
+    private static func resolved(_ value: Any, shared: [String: Any]) -> [String: Any]? {
+        guard let object = value as? [String: Any] else { return nil }
+        guard let reference = object["$ref"] as? String else { return object }
+        return reference.split(separator: "/").last.flatMap { shared[String($0)] as? [String: Any] }
+    }
+
+    /// A parameter's constraints.
     private static func parameter(_ value: Any, shared: [String: Any]) -> Parameter? {
-        guard var object = value as? [String: Any] else { return nil }
-        if let reference = object["$ref"] as? String, let name = reference.split(separator: "/").last {
-            guard let resolved = shared[String(name)] as? [String: Any] else { return nil }
-            object = resolved
-        }
+        guard let object = resolved(value, shared: shared) else { return nil }
         guard let name = object["name"] as? String, let location = object["in"] as? String else { return nil }
         let schema = object["schema"] as? [String: Any] ?? [:]
         return Parameter(
-            name: name, location: location, pattern: schema["pattern"] as? String, minLength: (schema["minLength"] as? NSNumber)?.intValue,
+            name: name, location: location, pattern: schema["pattern"] as? String, patternHint: object["x-flotilla-pattern-hint"] as? String,
+            minLength: (schema["minLength"] as? NSNumber)?.intValue,
             maxLength: (schema["maxLength"] as? NSNumber)?.intValue, minimum: (schema["minimum"] as? NSNumber)?.int64Value,
             maximum: (schema["maximum"] as? NSNumber)?.int64Value)
     }
@@ -75,21 +91,46 @@ struct DocumentRoutes: Sendable {
     /// The path template of the operation with `operationId` `id`.
     func path(ofOperation id: String) -> String? { operationPaths[id] }
 
-    /// The route `path` matches (a `{parameter}` segment matches any one segment), with the
-    /// values of its path parameters.
-    func route(forPath path: String) -> (route: Route, pathValues: [String: String])? {
+    /// The parameter that takes the rest of the path of the path template `template`, if one does.
+    func restOfPathParameter(ofTemplate template: String) -> String? {
+        let segments = template.split(separator: "/").map(String.init)
+        return routes.first { $0.segments == segments }?.restOfPath
+    }
+
+    /// The route `path` matches (a `{parameter}` segment matches any one segment, a
+    /// rest-of-path one the rest), with the values of its path parameters, percent-decoded
+    /// (nil: not valid percent-encoding). Routes with a rest-of-path parameter are tried last.
+    func route(forPath path: String) -> (route: Route, pathValues: [String: String?])? {
         if let route = staticRoutes[path] { return (route, [:]) }
         let segments = path.split(separator: "/").map(String.init)
-        for route in routes where route.segments.count == segments.count {
-            var values: [String: String] = [:]
+        for route in routes where route.segments.count == segments.count || (route.restOfPath != nil && segments.count > route.segments.count) {
+            var values: [String: String?] = [:]
             let matches = zip(route.segments, segments).allSatisfy { pattern, segment in
                 guard pattern.hasPrefix("{"), pattern.hasSuffix("}") else { return pattern == segment }
-                values[String(pattern.dropFirst().dropLast())] = segment.removingPercentEncoding ?? segment
+                values[String(pattern.dropFirst().dropLast())] = .some(segment.removingPercentEncoding)
                 return true
             }
-            if matches { return (route, values) }
+            guard matches else { continue }
+            if let rest = route.restOfPath, let raw = Self.rest(of: path, after: route.segments.count - 1) {
+                values[rest] = .some(raw.removingPercentEncoding)
+            }
+            return (route, values)
         }
         return nil
+    }
+
+    /// What follows the first `count` segments of `path`, as sent (empty segments and a
+    /// trailing `/` included).
+    static func rest(of path: String, after count: Int) -> String? {
+        var remainder = path[...]
+        for _ in 0..<count {
+            remainder = remainder.drop { $0 == "/" }
+            guard let slash = remainder.firstIndex(of: "/") else { return nil }
+            remainder = remainder[slash...]
+        }
+        guard remainder.first == "/" else { return nil }
+        let value = remainder.dropFirst()
+        return value.isEmpty ? nil : String(value)
     }
 
     /// The methods `path` takes; empty when no path of the document matches it.
@@ -108,7 +149,14 @@ struct DocumentRoutes: Sendable {
         for parameter in parameters {
             let values: [String]
             switch parameter.location {
-            case "path": values = pathValues[parameter.name].map { [$0] } ?? []
+            case "path":
+                guard let value = pathValues[parameter.name] else { values = []; break }
+                guard let value else {
+                    return APIError(
+                        code: APIErrorCode.badRequest, message: "path parameter \(parameter.name) is not valid percent-encoding (RFC 3986 §2.1)",
+                        path: parameter.name)
+                }
+                values = [value]
             case "query": values = query.filter { $0.0 == parameter.name }.map(\.1)
             case "header": values = HTTPField.Name(parameter.name).flatMap { headers[values: $0] } ?? []
             default: values = []
@@ -125,10 +173,12 @@ struct DocumentRoutes: Sendable {
     }
 
     private static func problem(_ value: String, _ parameter: Parameter) -> String? {
-        if let maxLength = parameter.maxLength, value.count > maxLength { return "is longer than \(maxLength) characters" }
-        if let minLength = parameter.minLength, value.count < minLength { return "is shorter than \(minLength) characters" }
+        // JSON Schema counts a string's length in code points.
+        let length = value.unicodeScalars.count
+        if let maxLength = parameter.maxLength, length > maxLength { return "is longer than \(maxLength) characters" }
+        if let minLength = parameter.minLength, length < minLength { return "is shorter than \(minLength) characters" }
         if let pattern = parameter.pattern, value.range(of: pattern, options: .regularExpression) == nil {
-            return "does not match \(pattern)"
+            return parameter.patternHint ?? "does not match \(pattern)"
         }
         if let number = Int64(value) {
             if let minimum = parameter.minimum, number < minimum { return "is below the minimum, \(minimum)" }

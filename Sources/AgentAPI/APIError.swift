@@ -38,18 +38,24 @@ public enum APIErrorCode {
     /// A request body over the API's limit (16 MiB).
     public static let payloadTooLarge = "payload_too_large"
     public static let instanceNotFound = "instance_not_found"
+    /// A key-value key that does not exist.
+    public static let keyNotFound = "key_not_found"
+    /// A check-and-set (`?cas=`) whose modify index did not match.
+    public static let casFailed = "cas_failed"
+    /// A transaction's comparison that did not hold.
+    public static let compareFailed = "compare_failed"
 
     /// The HTTP status for a code.
     public static func httpStatus(for code: String) -> Int {
         switch code {
         case badRequest: 400
         case unauthorized: 401
-        case notFound, "application_not_found", "service_not_found", "node_not_found", instanceNotFound: 404
+        case notFound, "application_not_found", "service_not_found", "node_not_found", instanceNotFound, keyNotFound: 404
         case methodNotAllowed: 405
-        case revisionConflict, "stale_heartbeat", "member_conflict": 409
-        case payloadTooLarge: 413
+        case revisionConflict, "stale_heartbeat", "member_conflict", casFailed, compareFailed: 409
+        case payloadTooLarge, "value_too_large": 413
         // Well-formed requests the controller refuses (Kubernetes answers invalid objects so).
-        case invalidManifest, "invalid_replicas", "invalid_node": 422
+        case invalidManifest, "invalid_replicas", "invalid_node", "invalid_key", "invalid_transaction": 422
         case noLeader, overloaded: 503
         case timeout: 504
         default: 500

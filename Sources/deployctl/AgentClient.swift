@@ -185,6 +185,9 @@ struct AgentRequestMiddleware: ClientMiddleware {
         if let manifest, operationID == Operations.ApplyApplication.id { body = HTTPBody(manifest) }
         let (response, responseBody) = try await next(request, body, baseURL)
         guard response.status.kind != .successful else { return (response, responseBody) }
+        // A missing key's answer carries the index to wait past for it to appear: `kv watch`
+        // reads it from the typed answer.
+        if response.status == .notFound && operationID == Operations.GetKV.id { return (response, responseBody) }
         var bytes: [UInt8] = []
         if let responseBody { bytes = try await [UInt8](collecting: responseBody, upTo: 1 << 20) }
         if let error = try? JSONDecoder().decode(APIError.self, from: Data(bytes)) { throw CommandFailure.refused(error) }

@@ -71,6 +71,9 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     var nextReadID: UInt64 = 1
     var elapsedTicks = 0
     var readyLoopRunning = false
+    /// When a message of the current leader in its term last arrived: how stale a follower's
+    /// copy may be (Consul's LastContact).
+    private var lastLeaderContact: ContinuousClock.Instant?
     /// Whether the core led at the last ``publishLeader()``.
     private var wasLeader = false
     /// Set once stopped or failed; every request fails with it from then on.
@@ -143,6 +146,9 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
             // A misaddressed or malformed message is the sender's problem; the core has
             // already refused it, and nothing here can do better than drop it.
             try? core.step(message)
+        }
+        if core.leader != 0, messages.contains(where: { $0.from == core.leader && $0.term == core.term }) {
+            lastLeaderContact = .now
         }
         scheduleReadyLoop()
     }
@@ -228,6 +234,15 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
 
     /// The core's view: role, leader, indexes, progress of peers.
     public var status: RaftStatus { core.status }
+
+    /// How long ago this node last heard from the leader of its term: zero on the leader
+    /// itself, nil while no leader is known. What a read served from the local copy
+    /// without a barrier reports as its age.
+    public var leaderContactAge: Duration? {
+        if core.leader == id { return .zero }
+        guard core.leader != 0, let lastLeaderContact else { return nil }
+        return .now - lastLeaderContact
+    }
 
     /// The leader this node knows of, or zero.
     public var leader: NodeID { core.leader }

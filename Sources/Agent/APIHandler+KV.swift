@@ -1,0 +1,158 @@
+import AgentAPI
+import Controller
+import Foundation
+import OpenAPIRuntime
+
+/// The key-value store (`/v1/kv`, `/v1/txn`). Every write is one transaction through the Raft
+/// log, answered once applied; reads are linearizable (a ReadIndex barrier) unless `?stale`,
+/// and a blocking read waits for the change index of its key or prefix, not of the whole state.
+extension APIHandler {
+    func listKV(_ input: Operations.ListKV.Input) async throws -> Operations.ListKV.Output {
+        let query = input.query
+        let prefix = Array((query.prefix ?? "").utf8)
+        let withValues = !(query.keys ?? false)
+        let read = try await kvRead(index: query.index, wait: query.wait, stale: query.stale) { store in
+            (store.list(prefix: prefix).map { APIMapping.kvEntry($0, withValue: withValues) }, store.changeIndex(underPrefix: prefix))
+        }
+        return .ok(.init(headers: read.listHeaders(), body: .json(read.result)))
+    }
+
+    func getKV(_ input: Operations.GetKV.Input) async throws -> Operations.GetKV.Output {
+        let query = input.query
+        let recurse = query.recurse ?? false
+        let raw = query.raw ?? false
+        if recurse && raw {
+            throw APIError(code: APIErrorCode.badRequest, message: "raw answers one key's bytes; leave it out with recurse", path: "raw")
+        }
+        let key = try Self.kvKey(input.path.key)
+        if recurse {
+            let read = try await kvRead(index: query.index, wait: query.wait, stale: query.stale) { store in
+                (store.list(prefix: key.bytes).map { APIMapping.kvEntry($0, withValue: true) }, store.changeIndex(underPrefix: key.bytes))
+            }
+            return .ok(.init(headers: read.headers(), body: .json(.KVEntryList(read.result))))
+        }
+        let read = try await kvRead(index: query.index, wait: query.wait, stale: query.stale) { store in
+            (store.get(key), store.changeIndex(of: key))
+        }
+        guard let entry = read.result else {
+            return .notFound(.init(
+                headers: .init(xFlotillaIndex: read.index),
+                body: .json(APIError(code: APIErrorCode.keyNotFound, message: "no key \"\(key)\"; list keys with `deployctl kv ls`", path: "key"))))
+        }
+        if raw { return .ok(.init(headers: read.headers(), body: .binary(HTTPBody(entry.value)))) }
+        return .ok(.init(headers: read.headers(), body: .json(.KVEntry(APIMapping.kvEntry(entry, withValue: true)))))
+    }
+
+    func putKV(_ input: Operations.PutKV.Input) async throws -> Operations.PutKV.Output {
+        let key = try Self.kvKey(input.path.key)
+        // The body as read by the middleware (at most 16 MiB); none is an empty value.
+        let value = RequestBody.bytes ?? []
+        var compares: [KVCompare] = []
+        if let cas = input.query.cas {
+            guard cas >= 0 else { throw Self.negative("cas", cas) }
+            compares.append(.modifyIndex(key, equals: UInt64(cas)))
+        }
+        let outcome = try await submitKV(KVTransaction(compares: compares, operations: [.set(key, value)]), checkAndSet: true)
+        guard case .written(let entry) = outcome.results.first else { throw Self.unexpected(outcome) }
+        return .ok(.init(headers: .init(xFlotillaIndex: APIMapping.signed(outcome.index)), body: .json(APIMapping.kvEntry(entry, withValue: false))))
+    }
+
+    func deleteKV(_ input: Operations.DeleteKV.Input) async throws -> Operations.DeleteKV.Output {
+        let key = try Self.kvKey(input.path.key)
+        let recurse = input.query.recurse ?? false
+        var compares: [KVCompare] = []
+        if let cas = input.query.cas {
+            guard !recurse else {
+                throw APIError(code: APIErrorCode.badRequest, message: "cas compares one key's modify index; leave it out with recurse", path: "cas")
+            }
+            guard cas >= 1 else { throw APIError(code: APIErrorCode.badRequest, message: "cas=\(cas): a key to delete has a modify index of at least 1", path: "cas") }
+            compares.append(.modifyIndex(key, equals: UInt64(cas)))
+        }
+        let outcome = try await submitKV(KVTransaction(compares: compares, operations: [recurse ? .deleteTree(prefix: key) : .delete(key)]), checkAndSet: true)
+        guard case .deleted(let count) = outcome.results.first else { throw Self.unexpected(outcome) }
+        return .ok(.init(
+            headers: .init(xFlotillaIndex: APIMapping.signed(outcome.index)),
+            body: .json(Schemas.KVDeleteResult(deleted: Int64(count), index: APIMapping.signed(outcome.index)))))
+    }
+
+    func kvTransaction(_ input: Operations.KvTransaction.Input) async throws -> Operations.KvTransaction.Output {
+        let request: Schemas.KVTransactionRequest
+        switch input.body {
+        case .json(let body): request = body
+        }
+        let transaction = try KVRequestDecoding.transaction(request)
+        let outcome = try await submitKV(transaction)
+        let results = zip(transaction.operations, outcome.results).map(APIMapping.kvOperationResult)
+        return .ok(.init(
+            headers: .init(xFlotillaIndex: APIMapping.signed(outcome.index)),
+            body: .json(Schemas.KVTransactionResult(index: APIMapping.signed(outcome.index), results: results))))
+    }
+
+    // MARK: - Helpers
+
+    /// A read of the store and the change index of what it read.
+    struct KVRead<Result: Sendable>: Sendable {
+        var result: Result
+        var index: Int64
+        var leaderContact: Duration?
+
+        var lastContactMilliseconds: Int64? { leaderContact.map { Int64($0 / .milliseconds(1)) } }
+
+        func headers() -> Operations.GetKV.Output.Ok.Headers {
+            .init(xFlotillaIndex: index, xFlotillaLastContact: lastContactMilliseconds, xFlotillaKnownLeader: leaderContact != nil)
+        }
+
+        func listHeaders() -> Operations.ListKV.Output.Ok.Headers {
+            .init(xFlotillaIndex: index, xFlotillaLastContact: lastContactMilliseconds, xFlotillaKnownLeader: leaderContact != nil)
+        }
+    }
+
+    /// Reads the store, linearizably unless `stale`; with `?index=N`, first waits (up to
+    /// `?wait=`) until `body`'s change index passes N. The index is at least 1, as Consul's, so
+    /// that passing it back always blocks.
+    func kvRead<Result: Sendable>(
+        index: Int64?, wait: String?, stale: Bool?, _ body: @escaping @Sendable (KVStore) -> (Result, UInt64)
+    ) async throws(APIError) -> KVRead<Result> {
+        let limit = try api.queryLimits.wait(wait, fallback: api.queryLimits.defaultWait)
+        if let index, index < 0 { throw Self.negative("index", index) }
+        let deadline = ContinuousClock.now + limit
+        while true {
+            let read = try await api.gateway.readKV(consistent: !(stale ?? false), body)
+            let changeIndex = max(read.result.1, 1)
+            if let index, changeIndex <= UInt64(index), ContinuousClock.now < deadline {
+                // Any change of the state wakes this; only one past what was read counts.
+                _ = await api.gateway.feed.wait(after: read.stateIndex, timeout: deadline - .now)
+                continue
+            }
+            return KVRead(result: read.result.0, index: APIMapping.signed(changeIndex), leaderContact: read.leaderContact)
+        }
+    }
+
+    /// Proposes a transaction, refused here first if no replica would take it; a comparison
+    /// that does not hold is a conflict that names it (`?cas=`'s, with `checkAndSet`).
+    func submitKV(_ transaction: KVTransaction, checkAndSet: Bool = false) async throws(APIError) -> KVTransactionResult {
+        do {
+            try transaction.validate()
+        } catch {
+            throw APIMapping.error(error)
+        }
+        let (result, _) = try await api.gateway.submit(.kvTransaction(transaction))
+        guard case .kvTransactionApplied(let outcome) = result else { throw Self.refusal(result) }
+        if let failed = outcome.failedCompare { throw APIMapping.compareFailed(failed, checkAndSet: checkAndSet) }
+        return outcome
+    }
+
+    static func kvKey(_ text: String) throws(APIError) -> KVKey {
+        do {
+            return try KVKey(validating: text)
+        } catch {
+            var refusal = APIMapping.error(error)
+            refusal.path = "key"
+            throw refusal
+        }
+    }
+
+    static func unexpected(_ outcome: KVTransactionResult) -> APIError {
+        APIError(code: APIErrorCode.internalError, message: "the store answered \(outcome.results), which this endpoint does not expect")
+    }
+}
