@@ -22,7 +22,7 @@ extension APIHandler {
         let recurse = query.recurse ?? false
         let raw = query.raw ?? false
         if recurse && raw {
-            throw APIError(code: APIErrorCode.badRequest, message: "raw answers one key's bytes; leave it out with recurse", path: "raw")
+            throw APIError(code: APIErrorCode.conflictingParameters, message: "raw answers one key's bytes; leave it out with recurse", path: "raw")
         }
         let key = try Self.kvKey(input.path.key)
         if recurse {
@@ -63,7 +63,7 @@ extension APIHandler {
         var compares: [KVCompare] = []
         if let cas = input.query.cas {
             guard !recurse else {
-                throw APIError(code: APIErrorCode.badRequest, message: "cas compares one key's modify index; leave it out with recurse", path: "cas")
+                throw APIError(code: APIErrorCode.conflictingParameters, message: "cas compares one key's modify index; leave it out with recurse", path: "cas")
             }
             guard cas >= 1 else { throw APIError(code: APIErrorCode.badRequest, message: "cas=\(cas): a key to delete has a modify index of at least 1", path: "cas") }
             compares.append(.modifyIndex(key, equals: UInt64(cas)))
@@ -119,7 +119,7 @@ extension APIHandler {
         while true {
             let read = try await api.gateway.readKV(consistent: !(stale ?? false), body)
             let changeIndex = max(read.result.1, 1)
-            if let index, changeIndex <= UInt64(index), ContinuousClock.now < deadline {
+            if let index, changeIndex <= UInt64(index), ContinuousClock.now < deadline, !api.gateway.feed.isFinished {
                 // Any change of the state wakes this; only one past what was read counts.
                 _ = await api.gateway.feed.wait(after: read.stateIndex, timeout: deadline - .now)
                 continue

@@ -16,6 +16,8 @@ public final class ChangeFeed: Sendable {
         var nextWaiterID = 0
         var waiters: [Int: Waiter] = [:]
         var subscribers: [Int: AsyncStream<ClusterEvent>.Continuation] = [:]
+        /// Set by ``finish()``: waits return at once from then on.
+        var finished = false
     }
 
     /// Events kept for late subscribers (`deployctl events` shows recent history first).
@@ -51,12 +53,16 @@ public final class ChangeFeed: Sendable {
         }
     }
 
+    /// Whether ``finish()`` was called: the agent is stopping.
+    public var isFinished: Bool { storage.withLock { $0.finished } }
+
     /// Returns once the state has changed past `index`, or after `timeout` with the current
-    /// index (a blocking query that times out answers with what is there).
+    /// index (a blocking query that times out answers with what is there), or at once when the
+    /// feed is finished.
     public func wait(after index: UInt64, timeout: Duration) async -> UInt64 {
         await withCheckedContinuation { continuation in
             let id: Int? = storage.withLock { storage in
-                guard storage.index <= index else { return nil }
+                guard storage.index <= index, !storage.finished else { return nil }
                 storage.nextWaiterID += 1
                 storage.waiters[storage.nextWaiterID] = Waiter(afterIndex: index, continuation: continuation)
                 return storage.nextWaiterID
@@ -82,11 +88,16 @@ public final class ChangeFeed: Sendable {
     /// Events from now on, after the recent ones whose index is above `afterIndex`.
     public func subscribe(after afterIndex: UInt64) -> AsyncStream<ClusterEvent> {
         let (stream, continuation) = AsyncStream<ClusterEvent>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
-        let id: Int = storage.withLock { storage in
+        let id: Int? = storage.withLock { storage in
             for event in storage.recentEvents where event.logIndex > afterIndex { continuation.yield(event) }
+            guard !storage.finished else { return nil }
             storage.nextWaiterID += 1
             storage.subscribers[storage.nextWaiterID] = continuation
             return storage.nextWaiterID
+        }
+        guard let id else {
+            continuation.finish()
+            return stream
         }
         continuation.onTermination = { [weak self] _ in
             self?.storage.withLock { _ = $0.subscribers.removeValue(forKey: id) }
@@ -94,12 +105,17 @@ public final class ChangeFeed: Sendable {
         return stream
     }
 
-    /// Ends every subscription (at shutdown).
+    /// Ends every subscription and wait (at shutdown): each answers with what it has.
     public func finish() {
-        let subscribers = storage.withLock { storage in
-            defer { storage.subscribers = [:] }
-            return Array(storage.subscribers.values)
+        let (subscribers, waiters, index) = storage.withLock { storage in
+            defer {
+                storage.subscribers = [:]
+                storage.waiters = [:]
+                storage.finished = true
+            }
+            return (Array(storage.subscribers.values), Array(storage.waiters.values), storage.index)
         }
         for subscriber in subscribers { subscriber.finish() }
+        for waiter in waiters { waiter.continuation.resume(returning: index) }
     }
 }

@@ -42,6 +42,8 @@ public enum APIErrorCode {
     public static let keyNotFound = "key_not_found"
     /// A check-and-set (`?cas=`) whose modify index did not match.
     public static let casFailed = "cas_failed"
+    /// Parameters that are each valid but not together (`raw` with `recurse`).
+    public static let conflictingParameters = "conflicting_parameters"
     /// A transaction's comparison that did not hold.
     public static let compareFailed = "compare_failed"
 
@@ -55,7 +57,7 @@ public enum APIErrorCode {
         case revisionConflict, "stale_heartbeat", "member_conflict", casFailed, compareFailed: 409
         case payloadTooLarge, "value_too_large": 413
         // Well-formed requests the controller refuses (Kubernetes answers invalid objects so).
-        case invalidManifest, "invalid_replicas", "invalid_node", "invalid_key", "invalid_transaction": 422
+        case invalidManifest, "invalid_replicas", "invalid_node", "invalid_key", "invalid_transaction", conflictingParameters: 422
         case noLeader, overloaded: 503
         case timeout: 504
         default: 500

@@ -33,11 +33,16 @@ struct OpenAPITests {
             ["get", "put", "post", "delete"].filter { paths[path]?[$0] != nil }.map { (path, $0) }
         }.sorted { (rank[$0.1] ?? 9, $0.0) < (rank[$1.1] ?? 9, $1.0) }
         let manifest = try String(contentsOfFile: DevAgent.repositoryRoot + "/manifests/batch.json", encoding: .utf8)
+        // A key for the key-value reads to find.
+        #expect(try UnixHTTP.request("PUT", "/v1/kv/openapi/key", body: "v", socket: agent.socket).status == 200)
         for (template, method) in ordered {
             let path = template.replacingOccurrences(of: "{name}", with: template.hasPrefix("/v1/nodes/") ? agent.nodeName : "report").replacingOccurrences(of: "{service}", with: "checksum")
                 .replacingOccurrences(of: "{id}", with: template.hasPrefix("/v1/cluster/") ? "1" : instance.id)
+                .replacingOccurrences(of: "{key}", with: "openapi/key")
             let body: String? =
                 switch (method, template) {
+                case ("put", "/v1/kv/{key}"): "new value"
+                case ("put", "/v1/txn"): #"{"operations": [{"op": "get", "key": "openapi/key"}]}"#
                 case ("put", _): manifest
                 case ("post", let t) where t.hasSuffix("/scale"): #"{"replicas": 1}"#
                 case ("post", "/v1/cluster/transfer-leadership"): #"{"to": 1}"#
