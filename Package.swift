@@ -138,10 +138,14 @@ let package = Package(
         // the multi-host tests (issue 13), and its own tests on the real kernel (root).
         .target(name: "NetnsHarness", path: "Tests/NetnsHarness", swiftSettings: strict),
         .testTarget(name: "NetnsHarnessTests", dependencies: ["NetnsHarness", "TestSupport"], swiftSettings: strict),
+        // A linearizability checker (Wing & Gong's search with Lowe's memoization, as Porcupine
+        // does) for the histories the key-value chaos test records, and its own tests.
+        .target(name: "Linearizability", path: "Tests/Linearizability", swiftSettings: strict),
+        .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability"], swiftSettings: strict),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
         // The real agentd and deployctl, end to end (root: they launch real services).
         .testTarget(
-            name: "AgentTests", dependencies: ["Agent", "AgentAPI", "Cluster", "Controller", "Raft", "agentd", "deployctl", "TestSupport", "NetnsHarness"], swiftSettings: strict),
+            name: "AgentTests", dependencies: ["Agent", "AgentAPI", "Cluster", "Controller", "Raft", "agentd", "deployctl", "TestSupport", "NetnsHarness", "Linearizability"], swiftSettings: strict),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),
         // The transport and the CA on real sockets and real TLS, on loopback.
         .testTarget(

@@ -12,8 +12,13 @@ enum UnixHTTP {
         return (answer.status, answer.body)
     }
 
+    /// A connection that could not be made: the request was never sent.
+    struct NotConnected: Error, CustomStringConvertible {
+        var description: String
+    }
+
     /// A request over the unix socket, with the answer's headers (names lowercased).
-    static func exchange(_ method: String, _ path: String, body: String? = nil, socket socketPath: String) throws
+    static func exchange(_ method: String, _ path: String, body: String? = nil, socket socketPath: String, timeout: Duration = .seconds(60)) throws
         -> (status: Int, headers: [String: String], body: String)
     {
         let descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -27,8 +32,8 @@ enum UnixHTTP {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard connected == 0 else { throw TestFailure("connect \(socketPath): errno \(errno)") }
-        return try exchange(descriptor, method: method, path: path, host: "agentd", body: body)
+        guard connected == 0 else { throw NotConnected(description: "connect \(socketPath): errno \(errno)") }
+        return try exchange(descriptor, method: method, path: path, host: "agentd", body: body, timeout: timeout)
     }
 
     static func request(_ method: String, _ path: String, host: String = "127.0.0.1", port: Int, headers: [String: String] = [:], timeoutSeconds: Int = 5) throws -> (status: Int, body: String) {

@@ -1,0 +1,271 @@
+import Foundation
+import Linearizability
+import NetnsHarness
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Jepsen's register test on three agentd servers on three hosts: clients read, write and
+/// compare-and-set a few keys through different servers while a nemesis kills servers with
+/// SIGKILL and restarts them, cuts one host off (a minority, sometimes the leader) or two (the
+/// majority), and heals. The history the clients saw must be linearizable, which also means
+/// that no acknowledged write is lost: the final reads, after healing, see the last of them.
+///
+/// `KV_CHAOS_SECONDS` sets how long the faults go on (25 s by default; 600 for a long run by
+/// hand); `KV_CHAOS_SEED` replays a nemesis schedule that a failing run printed.
+@Suite(.dedicatedThread, .timeLimit(.minutes(20)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
+struct KVChaosTests {
+    static let keys = ["reg/a", "reg/b", "reg/c"]
+
+    @Test func registersStayLinearizableUnderKillsAndPartitions() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let seconds = environment["KV_CHAOS_SECONDS"].flatMap(Double.init) ?? 25
+        let seed = environment["KV_CHAOS_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...999_999)
+        let network = try HostNetwork(hostCount: 3)
+        let (root, servers) = NetnsClusterTests.agents(3)
+        defer { NetnsClusterTests.cleanUp(network, root: root, servers) }
+        try NetnsClusterTests.form(network, servers, servers: 3)
+
+        let history = HistoryRecorder()
+        let end = MonotonicTime.now() + UInt64(seconds * 1e9)
+        let clients = (0..<5).map { RegisterClient(id: $0, sockets: servers.map(\.socket), history: history, seed: seed &+ UInt64($0)) }
+        let finished = DispatchGroup()
+        for client in clients {
+            finished.enter()
+            Thread.detachNewThread {
+                client.run(until: end)
+                finished.leave()
+            }
+        }
+        var nemesis = Nemesis(network: network, servers: servers, seed: seed)
+        try nemesis.run(until: end)
+        finished.wait()
+        try nemesis.healAll()
+        try NetnsClusterTests.waitUntil("a leader after healing", timeout: 60) { NetnsClusterTests.leaderHost(servers) != nil }
+
+        // The final reads: every key through every server, each retried until it answers.
+        let reader = RegisterClient(id: 99, sockets: servers.map(\.socket), history: history, seed: seed)
+        for key in Self.keys {
+            for server in servers.indices {
+                try NetnsClusterTests.waitUntil("a final read of \(key) through host \(server + 1)", timeout: 60) {
+                    reader.read(key, through: server) != .unknown
+                }
+            }
+        }
+
+        let operations = history.operations
+        let counts = Dictionary(grouping: operations) { "\($0.outcome)".prefix(while: { $0 != "(" }) }.mapValues(\.count)
+        let report = "seed \(seed) (KV_CHAOS_SEED=\(seed) replays the schedule); \(operations.count) operations \(counts.sorted { $0.key < $1.key })\nschedule:\n" + nemesis.schedule.joined(separator: "\n")
+        print(report)
+        let acknowledgedWrites = operations.filter { if case .write = $0.kind { $0.outcome == .ok(nil) } else { false } }.count
+        #expect(acknowledgedWrites >= 10, "too few writes got through to check anything\n\(report)")
+        let result = try checkLinearizability(operations, deadline: .now + .seconds(300))
+        let logs = servers.map { "host \($0.host):\n\($0.log)" }.joined(separator: "\n")
+        #expect(result == .linearizable, "\(report)\n\(result)\n\(logs)")
+    }
+}
+
+/// One monotonic clock for every client of a run, in nanoseconds.
+enum MonotonicTime {
+    static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+}
+
+/// The operations every client recorded.
+final class HistoryRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var recorded: [RecordedOperation] = []
+
+    func record(_ operation: RecordedOperation) { lock.withLock { recorded.append(operation) } }
+    var operations: [RecordedOperation] { lock.withLock { recorded } }
+}
+
+/// A client of the register workload: one operation at a time through a server chosen at
+/// random each time, with a short timeout, as a real client with retries elsewhere behaves.
+final class RegisterClient: @unchecked Sendable {
+    let id: Int
+    let sockets: [String]
+    let history: HistoryRecorder
+    private var random: SplitMix
+    private var sequence = 0
+    /// The value last seen of each key: what a compare-and-set expects.
+    private var lastSeen: [String: String?] = [:]
+    static let timeout = Duration.seconds(3)
+
+    init(id: Int, sockets: [String], history: HistoryRecorder, seed: UInt64) {
+        self.id = id
+        self.sockets = sockets
+        self.history = history
+        random = SplitMix(seed: seed)
+    }
+
+    func run(until end: UInt64) {
+        while MonotonicTime.now() < end {
+            let key = KVChaosTests.keys[random.next(below: KVChaosTests.keys.count)]
+            let server = random.next(below: sockets.count)
+            switch random.next(below: 100) {
+            case ..<40: _ = read(key, through: server)
+            case ..<75: write(key, through: server)
+            default: compareAndSet(key, through: server)
+            }
+        }
+    }
+
+    /// Reads `key`; returns the outcome recorded.
+    func read(_ key: String, through server: Int) -> RecordedOperation.Outcome {
+        perform(key, .read, server: server, "GET", "/v1/kv/\(key)", body: nil) { status, body in
+            switch status {
+            case 200:
+                let value = (try? JSONDecoder().decode(KVEntry.self, from: Data(body.utf8))).flatMap { Data(base64Encoded: $0.value ?? "") }
+                guard let value else { return .unknown }
+                return .ok(String(decoding: value, as: UTF8.self))
+            case 404: return .ok(nil)
+            default: return nil
+            }
+        }
+    }
+
+    private func write(_ key: String, through server: Int) {
+        let value = nextValue()
+        _ = perform(key, .write(value), server: server, "PUT", "/v1/kv/\(key)", body: value) { status, _ in
+            status == 200 ? .ok(nil) : nil
+        }
+    }
+
+    private func compareAndSet(_ key: String, through server: Int) {
+        let expected = lastSeen[key] ?? nil
+        let new = nextValue()
+        let compare =
+            expected.map { #"{"key": "\#(key)", "value": "\#(Data($0.utf8).base64EncodedString())"}"# } ?? #"{"key": "\#(key)", "modifyIndex": 0}"#
+        let body = #"{"compares": [\#(compare)], "operations": [{"op": "set", "key": "\#(key)", "value": "\#(Data(new.utf8).base64EncodedString())"}]}"#
+        _ = perform(key, .cas(expected: expected, new: new), server: server, "PUT", "/v1/txn", body: body) { status, body in
+            switch status {
+            case 200: .ok(nil)
+            case 409 where body.contains("compare_failed"): .compareFailed
+            default: nil
+            }
+        }
+    }
+
+    private func nextValue() -> String {
+        sequence += 1
+        return "c\(id)-\(sequence)"
+    }
+
+    /// Sends one request and records it. `outcome` reads a 2xx or a documented refusal;
+    /// nil leaves the status to the rule: another 4xx did nothing, a 5xx or no answer may
+    /// have done anything (a server that could not be reached at all was never asked).
+    private func perform(
+        _ key: String, _ kind: RecordedOperation.Kind, server: Int, _ method: String, _ path: String, body: String?,
+        outcome: (Int, String) -> RecordedOperation.Outcome?
+    ) -> RecordedOperation.Outcome {
+        let call = MonotonicTime.now()
+        var result: RecordedOperation.Outcome
+        do {
+            let answer = try UnixHTTP.exchange(method, path, body: body, socket: sockets[server], timeout: Self.timeout)
+            result = outcome(answer.status, answer.body) ?? ((400..<500).contains(answer.status) ? .failed : .unknown)
+        } catch is UnixHTTP.NotConnected {
+            result = .failed
+        } catch {
+            result = .unknown
+        }
+        let returned = MonotonicTime.now()
+        history.record(RecordedOperation(client: id, key: key, kind: kind, callTime: call, returnTime: max(returned, call), outcome: result))
+        switch (kind, result) {
+        case (.read, .ok(let value)): lastSeen[key] = .some(value)
+        case (.write(let value), .ok), (.cas(_, let value), .ok): lastSeen[key] = .some(value)
+        default: break
+        }
+        if result == .failed { usleep(50_000) }  // a server down: not a busy loop against it
+        return result
+    }
+}
+
+/// The faults, from a seed: each round picks one, holds it a moment, undoes it, and lets the
+/// cluster settle. What it did, and when, is the schedule a failing run prints.
+struct Nemesis {
+    let network: HostNetwork
+    let servers: [NetnsClusterTests.Server]
+    var random: SplitMix
+    private(set) var schedule: [String] = []
+    private let start = MonotonicTime.now()
+    private var killed: Set<Int> = []
+    private var cut: Set<Int> = []
+
+    init(network: HostNetwork, servers: [NetnsClusterTests.Server], seed: UInt64) {
+        self.network = network
+        self.servers = servers
+        random = SplitMix(seed: seed ^ 0x6E656D65)
+    }
+
+    mutating func run(until end: UInt64) throws {
+        let hosts = servers.map(\.host)
+        while MonotonicTime.now() < end {
+            pause(milliseconds: 800 + random.next(below: 1200))
+            let first = hosts[random.next(below: hosts.count)]
+            switch random.next(below: 4) {
+            case 0:
+                try network.kill9(host: first)
+                killed.insert(first)
+                note("kill -9 h\(first)")
+            case 1:
+                try cutOff([first], "a minority")
+            case 2:
+                let leader = NetnsClusterTests.leaderHost(servers) ?? first
+                try cutOff([leader], "the leader")
+            default:
+                let second = hosts.filter { $0 != first }[random.next(below: hosts.count - 1)]
+                try cutOff([first, second], "a majority")
+            }
+            pause(milliseconds: 1000 + random.next(below: 2000))
+            try healAll()
+        }
+    }
+
+    private mutating func cutOff(_ hosts: [Int], _ what: String) throws {
+        for host in hosts {
+            try network.cut(host: host)
+            cut.insert(host)
+        }
+        note("cut off \(what): " + hosts.map { "h\($0)" }.joined(separator: ", "))
+    }
+
+    /// Heals every cut and restarts every killed server.
+    mutating func healAll() throws {
+        for host in cut.sorted() { try network.heal(host: host) }
+        for host in killed.sorted() { try network.restart(host: host) }
+        if !cut.isEmpty || !killed.isEmpty {
+            note("heal" + (killed.isEmpty ? "" : ", restart " + killed.sorted().map { "h\($0)" }.joined(separator: ", ")))
+        }
+        cut = []
+        killed = []
+    }
+
+    private func pause(milliseconds: Int) { usleep(UInt32(milliseconds) * 1000) }
+
+    private mutating func note(_ event: String) {
+        schedule.append(String(format: "%7.2fs  ", Double(MonotonicTime.now() - start) / 1e9) + event)
+    }
+}
+
+/// A small seeded generator (SplitMix64), so that a seed names one schedule.
+struct SplitMix {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    mutating func next(below bound: Int) -> Int { Int(next() % UInt64(bound)) }
+}

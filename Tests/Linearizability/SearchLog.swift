@@ -1,0 +1,47 @@
+/// What the search noticed on its way, kept only to explain a violation: recording it costs
+/// little, and running the search a second time to find it out would double the cost of every
+/// failing check.
+struct SearchLog {
+    /// The longest prefix of a linearization reached, in order; the first of that length.
+    private(set) var longestPrefix: [Int32] = []
+    /// Per operation, whether its output fitted the state at some point.
+    private(set) var fitted: [Bool]
+    /// Per operation, the first `ViolationExplanation.refusalsKept` distinct states at which it
+    /// was tried and its output did not fit; flat, `kept` slots per operation.
+    private var refused: [Int32]
+    private var refusedCount: [Int]
+    private(set) var refusalsTruncated: [Bool]
+    private let kept = ViolationExplanation.refusalsKept
+
+    init(count: Int) {
+        fitted = Array(repeating: false, count: count)
+        refused = Array(repeating: 0, count: count * kept)
+        refusedCount = Array(repeating: 0, count: count)
+        refusalsTruncated = Array(repeating: false, count: count)
+    }
+
+    mutating func fitted(_ operation: Int32) { fitted[Int(operation)] = true }
+
+    mutating func refused(_ operation: Int32, state: Int32) {
+        let operation = Int(operation)
+        let base = operation * kept
+        let count = refusedCount[operation]
+        for slot in base..<(base + count) where refused[slot] == state { return }
+        if count == kept {
+            refusalsTruncated[operation] = true
+        } else {
+            refused[base + count] = state
+            refusedCount[operation] = count + 1
+        }
+    }
+
+    func refusals(_ operation: Int32) -> ArraySlice<Int32> {
+        let base = Int(operation) * kept
+        return refused[base..<(base + refusedCount[Int(operation)])]
+    }
+
+    /// Called after every successful step, with the stack of operations linearized.
+    mutating func reached(_ path: [Int32]) {
+        if path.count > longestPrefix.count { longestPrefix = path }
+    }
+}
