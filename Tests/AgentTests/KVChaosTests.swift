@@ -66,6 +66,43 @@ struct KVChaosTests {
         let logs = servers.map { "host \($0.host):\n\($0.log)" }.joined(separator: "\n")
         #expect(result == .linearizable, "\(report)\n\(result)\n\(logs)")
     }
+
+    /// `?stale` serves a server's own copy and says how old it may be: a follower in touch
+    /// names the leader and heard from it moments ago; cut off, it goes on answering from its
+    /// copy (behind the majority's writes) and says it knows no leader, while a default read
+    /// there, which must ask the leader, fails.
+    @Test func staleReadsOnAFollowerSayHowOldTheyMayBe() throws {
+        let network = try HostNetwork(hostCount: 3)
+        let (root, servers) = NetnsClusterTests.agents(3)
+        defer { NetnsClusterTests.cleanUp(network, root: root, servers) }
+        try NetnsClusterTests.form(network, servers, servers: 3)
+        let leader = try #require(NetnsClusterTests.leaderHost(servers))
+        let follower = servers.first { $0.host != leader }!
+        let other = servers.first { $0.host != leader && $0.host != follower.host }!
+        #expect(try UnixHTTP.request("PUT", "/v1/kv/stale/k", body: "one", socket: other.socket).status == 200)
+
+        try NetnsClusterTests.waitUntil("the follower's copy to have the write") {
+            try UnixHTTP.request("GET", "/v1/kv/stale/k?stale=true&raw=true", socket: follower.socket).body == "one"
+        }
+        let inTouch = try UnixHTTP.exchange("GET", "/v1/kv/stale/k?stale=true", socket: follower.socket)
+        #expect(inTouch.headers["x-flotilla-known-leader"] == "true", "\(inTouch.headers)")
+        #expect((inTouch.headers["x-flotilla-last-contact"].flatMap(Int.init) ?? .max) < 1000, "\(inTouch.headers)")
+
+        try network.cut(host: follower.host)
+        defer { try? network.heal(host: follower.host) }
+        #expect(try UnixHTTP.request("PUT", "/v1/kv/stale/k", body: "two", socket: other.socket).status == 200)
+        var ages: [Int] = []
+        try NetnsClusterTests.waitUntil("the cut-off follower to say it knows no leader", timeout: 30) {
+            let read = try UnixHTTP.exchange("GET", "/v1/kv/stale/k?stale=true&raw=true", socket: follower.socket)
+            #expect(read.status == 200 && read.body == "one", "a stale read on the cut-off follower: \(read.status) \(read.body)")
+            if let age = read.headers["x-flotilla-last-contact"].flatMap(Int.init) { ages.append(age) }
+            return read.headers["x-flotilla-known-leader"] == "false" && read.headers["x-flotilla-last-contact"] == nil
+        }
+        // While it still named the leader, its copy aged.
+        #expect(ages.isEmpty || ages.last! >= ages.first!, "\(ages)")
+        let barrier = try UnixHTTP.exchange("GET", "/v1/kv/stale/k", socket: follower.socket, timeout: .seconds(30))
+        #expect(barrier.status >= 500, "a linearizable read on a cut-off follower answered \(barrier.status): \(barrier.body)")
+    }
 }
 
 /// One monotonic clock for every client of a run, in nanoseconds.
