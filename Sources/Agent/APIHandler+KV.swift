@@ -119,9 +119,9 @@ extension APIHandler {
         while true {
             let read = try await api.gateway.readKV(consistent: !(stale ?? false), body)
             let changeIndex = max(read.result.1, 1)
-            if let index, changeIndex <= UInt64(index), ContinuousClock.now < deadline, !api.gateway.feed.isFinished {
-                // Any change of the state wakes this; only one past what was read counts.
-                _ = await api.gateway.feed.wait(after: read.stateIndex, timeout: deadline - .now)
+            if let index, changeIndex <= UInt64(index), ContinuousClock.now < deadline, !api.gateway.kvFeed.isFinished {
+                // Any change of the store wakes this; only one past what was read counts.
+                _ = await api.gateway.kvFeed.wait(after: read.stateIndex, timeout: deadline - .now)
                 continue
             }
             return KVRead(result: read.result.0, index: APIMapping.signed(changeIndex), leaderContact: read.leaderContact)

@@ -65,17 +65,19 @@ public final class Agent: Sendable {
             raft: RaftConfig(id: id, electionTimeoutTicks: max(8, ticksPerSecond * 2 / 5), heartbeatIntervalTicks: 1),
             tickInterval: configuration.raftTick)
         let directory = MembershipDirectory()
-        let machine = ControllerMachine(feed: feed, directory: directory)
+        let kvFeed = ChangeFeed()
+        let machine = ControllerMachine(feed: feed, kvFeed: kvFeed, directory: directory)
         if let cluster {
             node = try RaftNode(options: options, storage: storage, machine: machine, transport: cluster.transport)
             gateway = ClusterGateway(
-                node: node, feed: feed, directory: directory, forwarder: cluster.transport, nodeDownTimeout: configuration.nodeDownTimeout)
+                node: node, feed: feed, kvFeed: kvFeed, directory: directory, forwarder: cluster.transport,
+                nodeDownTimeout: configuration.nodeDownTimeout)
             cluster.attach(node: node, gateway: gateway)
         } else {
             let network = InProcessNetwork()
             node = try RaftNode(options: options, storage: storage, machine: machine, transport: network)
             network.register(1, node)
-            gateway = ClusterGateway(node: node, feed: feed, directory: directory, nodeDownTimeout: configuration.nodeDownTimeout)
+            gateway = ClusterGateway(node: node, feed: feed, kvFeed: kvFeed, directory: directory, nodeDownTimeout: configuration.nodeDownTimeout)
         }
         worker = try NodeWorker.make(configuration: configuration, control: ReplicaNodeControl(gateway: gateway), logger: logger)
         supervisor = worker.supervisor
@@ -117,9 +119,10 @@ public final class Agent: Sendable {
         // Last, so that it is told of the shutdown first (ServiceGroup stops services in
         // reverse order, each after the one behind it has ended): blocking queries and streams
         // answer now, rather than the API's graceful shutdown waiting out their waits.
-        services.append(LoopService(name: "release-waiting-queries") { [feed = gateway.feed] in
+        services.append(LoopService(name: "release-waiting-queries") { [feed = gateway.feed, kvFeed = gateway.kvFeed] in
             try? await gracefulShutdown()
             feed.finish()
+            kvFeed.finish()
         })
         await Agent.runUntilTerminated(services, logger: logger)
         // Leave every service running, with its state on disk, for the next agent.
@@ -127,6 +130,7 @@ public final class Agent: Sendable {
         await node.stop()
         await cluster?.transport.shutdown()
         gateway.feed.finish()
+        gateway.kvFeed.finish()
         logger.info("agent stopped; services left running")
     }
 

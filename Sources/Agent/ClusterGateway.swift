@@ -15,6 +15,8 @@ import Glibc
 public final class ClusterGateway: Sendable {
     public let node: RaftNode<ControllerMachine>
     public let feed: ChangeFeed
+    /// Changes of the key-value store, which `feed` does not carry.
+    public let kvFeed: ChangeFeed
     /// How a follower's writes reach the leader; nil on a single node.
     let forwarder: (any WriteForwarder)?
     /// When the leader last heard from each node: heartbeats land here, not in the log
@@ -24,11 +26,13 @@ public final class ClusterGateway: Sendable {
     let directory: MembershipDirectory
 
     public init(
-        node: RaftNode<ControllerMachine>, feed: ChangeFeed, directory: MembershipDirectory, forwarder: (any WriteForwarder)? = nil,
+        node: RaftNode<ControllerMachine>, feed: ChangeFeed, kvFeed: ChangeFeed = ChangeFeed(), directory: MembershipDirectory,
+        forwarder: (any WriteForwarder)? = nil,
         nodeDownTimeout: Duration = .seconds(15)
     ) {
         self.node = node
         self.feed = feed
+        self.kvFeed = kvFeed
         self.directory = directory
         self.forwarder = forwarder
         liveness = Mutex(NodeLiveness(ttl: nodeDownTimeout))
@@ -184,7 +188,7 @@ public final class ClusterGateway: Sendable {
     }
 
     /// A read of the key-value store: behind a ReadIndex barrier when `consistent`, with the
-    /// state's index (what a blocking read waits past) and how long ago this node heard from
+    /// store's last change (what a blocking read waits past, on `kvFeed`) and how long ago this node heard from
     /// the leader (nil: no leader known), taken in the same visit to the node.
     func readKV<Result: Sendable>(
         consistent: Bool, _ body: @Sendable (KVStore) -> Result
@@ -203,7 +207,7 @@ public final class ClusterGateway: Sendable {
         on node: isolated RaftNode<ControllerMachine>, _ body: @Sendable (KVStore) -> Result
     ) -> (result: Result, stateIndex: UInt64, leaderContact: Duration?) {
         let contact = node.leaderContactAge
-        return node.withStateMachine { (body($0.state.kv), $0.state.lastChangeIndex, contact) }
+        return node.withStateMachine { (body($0.state.kv), $0.state.kv.lastChangeIndex, contact) }
     }
 
     /// The node's view of the Raft group.

@@ -165,6 +165,16 @@ struct KVAPITests {
         #expect(Date().timeIntervalSince(start) >= 0.9, "a change of another key woke the query")
         #expect(unchanged.headers["x-flotilla-index"] == String(port.modifyIndex))
 
+        // Key-value writes are not changes of the cluster's state: a blocking query on it (the
+        // leader's planning and every node's watch wait the same way) sleeps through them.
+        let status = try UnixHTTP.exchange("GET", "/v1/status", socket: agent.socket)
+        let stateIndex = try #require(status.headers["x-flotilla-index"])
+        start = Date()
+        let quiet = try Self.blockingGet(agent, "/v1/status?index=\(stateIndex)&wait=1s") {
+            for value in ["x", "y", "z"] { _ = try put(agent, "/v1/kv/svc/flag", value) }
+        }
+        #expect(Date().timeIntervalSince(start) >= 0.9 && quiet.headers["x-flotilla-index"] == stateIndex, "key-value writes woke a watch of the cluster's state")
+
         // A write of the key ends it, with the new value and index.
         let changed = try Self.blockingGet(agent, "/v1/kv/svc/web/port?index=\(port.modifyIndex)&wait=20s") {
             _ = try put(agent, "/v1/kv/svc/web/port", "81")
