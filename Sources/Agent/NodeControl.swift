@@ -8,6 +8,8 @@ import Synchronization
 struct NodeWork: Sendable {
     var instances: [InstanceRecord]
     var services: [InstanceID: Service]
+    /// The values of the keys those services bind (`kv`), by key.
+    var keyValues: [String: [UInt8]] = [:]
 }
 
 /// How a node worker reaches the cluster: a server's worker uses its own replica
@@ -62,7 +64,7 @@ final class ReplicaNodeControl: NodeControl {
             for instance in mine where instance.desiredState == .run {
                 services[instance.id] = state.manifest(of: instance)
             }
-            return NodeWork(instances: mine, services: services)
+            return NodeWork(instances: mine, services: services, keyValues: state.boundValues(of: services.values))
         }
         if work != nil && consistent { caughtUp.store(true, ordering: .releasing) }
         return work

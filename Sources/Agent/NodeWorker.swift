@@ -23,6 +23,8 @@ public final class NodeWorker: Sendable {
     private let reporterWakes: AsyncStream<Void>
 
     public var nodeName: String { registration.name }
+    /// Where instances' key files are written.
+    var keyFiles: InstanceKeyFiles { InstanceKeyFiles(supervisorState: supervisor.stateDirectory) }
 
     /// The worker of this agent's node with its supervisor (whose state is under
     /// `<state>/supervisor`), going to the cluster through `control`.
@@ -124,7 +126,7 @@ public final class NodeWorker: Sendable {
     /// hold one of its port numbers (a replacement may take its predecessor's port).
     func reconcileOnce() async {
         guard let work = await control.work(of: registration.name) else { return }
-        let (mine, services) = (work.instances, work.services)
+        let (mine, services, keyValues) = (work.instances, work.services, work.keyValues)
         // The cluster marked these lost while it could not hear this node, which still runs
         // them: say again how they are, even if that was said before.
         for instance in mine where instance.status == .lost && instance.desiredState == .run {
@@ -141,7 +143,10 @@ public final class NodeWorker: Sendable {
         }
         // Processes the state no longer lists at all (e.g. left by a previous agent).
         for id in supervisor.recordedInstanceIDs() where !known.contains(id) {
-            begin(.stop, id) { await self.supervisor.remove(id) }
+            begin(.stop, id) {
+                await self.supervisor.remove(id)
+                self.keyFiles.remove(instance: id)
+            }
         }
         for instance in mine where wanted.contains(instance.id) && supervisor.instance(instance.id) == nil {
             guard let service = services[instance.id] else { continue }
@@ -149,7 +154,7 @@ public final class NodeWorker: Sendable {
             let predecessors = stopping.filter { !ports.isDisjoint(with: $0.ports.map(\.number)) }.map(\.id)
             begin(.start, instance.id) {
                 for id in predecessors { await self.operation(on: id)?.value }
-                await self.start(instance, service)
+                await self.start(instance, service, keyValues: keyValues)
             }
         }
     }
@@ -183,13 +188,23 @@ public final class NodeWorker: Sendable {
         operations.withLock { $0[id]?.task }
     }
 
-    private func start(_ instance: InstanceRecord, _ service: Service) async {
+    private func start(_ instance: InstanceRecord, _ service: Service, keyValues: [String: [UInt8]]) async {
         var ports: [String: Int] = [:]
         for port in instance.ports { ports[port.name] = port.number }
+        let bound: (service: Service, environment: [String: String])
+        do {
+            bound = try keyFiles.apply(service, instance: instance.id, values: keyValues)
+        } catch {
+            enqueue(InstanceStatusReport(id: instance.id, status: .failed, exit: nil, message: "could not start: \(error)"))
+            return
+        }
+        let service = bound.service
         let facts = InstanceFacts(
             instanceID: instance.id, assignedPorts: ports,
-            environment: ["FLOTILLA_INSTANCE": instance.id, "FLOTILLA_SERVICE": service.name, "FLOTILLA_APPLICATION": instance.service.application,
-                          "FLOTILLA_NODE": registration.name])
+            environment: bound.environment.merging([
+                "FLOTILLA_INSTANCE": instance.id, "FLOTILLA_SERVICE": service.name, "FLOTILLA_APPLICATION": instance.service.application,
+                "FLOTILLA_NODE": registration.name,
+            ]) { $1 })
         let begin = ContinuousClock.now
         do {
             let supervised = try await supervisor.supervise(SupervisedService(service: service, instance: facts))
@@ -206,6 +221,7 @@ public final class NodeWorker: Sendable {
         if supervisor.instance(id) != nil || supervisor.recordedInstanceIDs().contains(id) {
             await supervisor.remove(id)
         }
+        keyFiles.remove(instance: id)
         enqueue(InstanceStatusReport(id: id, status: .stopped, exit: nil, message: reason))
     }
 

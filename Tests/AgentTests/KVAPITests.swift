@@ -228,6 +228,47 @@ struct KVAPITests {
         #expect(answered.status == 200 && Date().timeIntervalSince(start) < 60, "the agent waited out its blocking queries before stopping")
     }
 
+    /// A service given keys as a variable and as a file sees their values; a change of one
+    /// replaces its instances (under the update strategy), which then see the new value; a
+    /// write of the same value, or of a key no service reads, replaces nothing.
+    @Test func servicesGetKeysAsVariablesAndFilesAndRollWhenTheyChange() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        _ = try put(agent, "/v1/kv/greeter/greeting", "hello")
+        _ = try put(agent, "/v1/kv/greeter/config.json", #"{"level": 1}"#)
+        let manifest = """
+            {"name": "greeter", "services": [{"name": "web", "replicas": 2,
+              "command": ["/bin/sh", "-c", "echo \\"greeting=$GREETING\\"; echo \\"config=$(cat /etc/greeter/config.json)\\"; exec sleep 3600"],
+              "rootfs": "/var/lib/flotilla/images/busybox", "readOnlyRootfs": true,
+              "kv": [{"key": "greeter/greeting", "env": "GREETING"}, {"key": "greeter/config.json", "file": "/etc/greeter/config.json"}],
+              "resources": {"cpu": 0.01, "memory": "8Mi", "pids": 4}, "discovery": {"enabled": false}}]}
+            """
+        let applied = try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest)
+        #expect(applied.status == 0, "\(applied)\n\(agent.agentLog())")
+        try agent.waitUntil("both instances to print their keys", timeout: 30) {
+            let logs = try agent.deployctl("logs", "greeter/web").output
+            return logs.components(separatedBy: "greeting=hello").count - 1 == 2 && logs.components(separatedBy: #"config={"level": 1}"#).count - 1 == 2
+        }
+        let first = Set(try agent.get("/v1/instances?application=greeter", as: [InstanceInfo].self).filter { $0.desired == .run }.map(\.id))
+        #expect(first.count == 2)
+
+        // The same value again, and a key nobody reads: nothing is replaced.
+        _ = try put(agent, "/v1/kv/greeter/greeting", "hello")
+        _ = try put(agent, "/v1/kv/greeter/unrelated", "x")
+        usleep(1_500_000)
+        #expect(Set(try agent.get("/v1/instances?application=greeter", as: [InstanceInfo].self).filter { $0.desired == .run }.map(\.id)) == first)
+
+        // A new value: both instances are replaced, and the new ones read it.
+        _ = try put(agent, "/v1/kv/greeter/config.json", #"{"level": 2}"#)
+        try agent.waitUntil("two new instances running with the new file", timeout: 60) {
+            let running = try agent.get("/v1/instances?application=greeter", as: [InstanceInfo].self).filter { $0.desired == .run && $0.status == .running }
+            guard running.count == 2, first.isDisjoint(with: running.map(\.id)) else { return false }
+            return try running.allSatisfy { try agent.deployctl("logs", $0.id).output.contains(#"config={"level": 2}"#) }
+        }
+        let events = try agent.deployctl("describe", "service", "greeter/web").output
+        #expect(events.contains("a key it reads changed"), "\(events)")
+    }
+
     @Test func readsSayHowStaleTheyMayBe() throws {
         let agent = try DevAgent()
         defer { agent.shutdown() }

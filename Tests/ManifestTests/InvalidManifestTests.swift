@@ -33,6 +33,16 @@ private let cases: [InvalidCase] = [
     InvalidCase(#"{"name": "app", "labels": {"-bad": "x"}, "services": [{"name": "a", "command": ["/x"]}]}"#, #"labels["-bad"]"#, "not a valid label key"),
     InvalidCase(#"{"name": "app", "services": [{"name": "a", "command": ["/x"]}, {"name": "a", "command": ["/y"]}]}"#, "services[1].name", #""a" is already the name of services[0]"#, "unique"),
     InvalidCase(#"{"name": "app", "services": {"name": "a"}}"#, "services", "must be an array, not an object"),
+    // Keys of the key-value store given to the service.
+    InvalidCase(service(#""kv": [{"key": "a/b"}]"#), "services[0].kv[0].env", "is required unless file is given"),
+    InvalidCase(service(#""kv": [{"key": "a/b", "env": "A", "file": "/etc/a"}]"#), "services[0].kv[0].file", "either as env or as file, not both"),
+    InvalidCase(service(#""kv": [{"key": "a/../b", "env": "A"}]"#), "services[0].kv[0].key", "a key has no .. segment"),
+    InvalidCase(service(#""kv": [{"key": "/a", "env": "A"}]"#), "services[0].kv[0].key", "does not start with /"),
+    InvalidCase(service(#""kv": [{"key": "a", "env": "1A"}]"#), "services[0].kv[0].env", "environment"),
+    InvalidCase(service(#""kv": [{"key": "a", "file": "etc/a"}]"#), "services[0].kv[0].file", "absolute"),
+    InvalidCase(service(#""env": {"A": "x"}, "kv": [{"key": "a", "env": "A"}]"#), "services[0].kv[0].env", "also set in env"),
+    InvalidCase(service(#""kv": [{"key": "a", "env": "A"}, {"key": "b", "env": "A"}]"#), "services[0].kv[1].env", "already given by another binding"),
+    InvalidCase(service(#""kv": [{"key": "a", "file": "/etc/a"}, {"key": "b", "file": "/etc/a"}]"#), "services[0].kv[1].file", "already mounted"),
     // Identity.
     InvalidCase(#"{"name": "app", "services": [{"command": ["/x"]}]}"#, "services[0].name", "is required"),
     InvalidCase(#"{"name": "app", "services": [{"name": "Web", "command": ["/x"]}]}"#, "services[0].name", "must be lowercase", #"write "web""#),

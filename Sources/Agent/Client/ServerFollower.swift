@@ -122,7 +122,9 @@ final class ServerFollower: NodeControl {
     }
 
     func work(of node: String) async -> NodeWork? {
-        state.withLock { state in state.assignment.map { NodeWork(instances: $0.instances, services: state.services) } }
+        state.withLock { state in
+            state.assignment.map { NodeWork(instances: $0.instances, services: state.services, keyValues: $0.boundValues) }
+        }
     }
 
     func waitForChange(after version: UInt64, timeout: Duration) async -> UInt64 {

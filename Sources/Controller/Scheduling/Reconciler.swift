@@ -238,6 +238,9 @@ private struct ServiceReconciliation {
         guard let application = state.applications[key.application] else { return "application deleted" }
         if instance.revision != application.currentRevision { return "revision \(instance.revision), now \(application.currentRevision)" }
         if let node = state.nodes[instance.node], node.status != .ready { return "node \(node.name) is \(node.status.rawValue)" }
+        if let service = application.services[key.service], instance.createdIndex < service.keyChangeIndex, instance.createdIndex >= service.restartIndex {
+            return "a key it reads changed"
+        }
         return "restarted"
     }
 }

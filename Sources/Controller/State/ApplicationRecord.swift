@@ -41,13 +41,31 @@ public struct ServiceRecord: Sendable, Hashable, Codable {
     public var restartIndex: UInt64
     /// Why the scheduler could not place some instances at its last evaluation, if it could not.
     public var unplaced: [UnplacedInstances]
+    /// The log index of the last change of a key the service reads (its manifest's `kv`):
+    /// instances created before it are replaced, as after a restart. 0 = never.
+    public var keyChangeIndex: UInt64
 
     /// A service record; new services start from their manifest's count.
-    public init(replicas: Int, restartIndex: UInt64 = 0, unplaced: [UnplacedInstances] = []) {
+    public init(replicas: Int, restartIndex: UInt64 = 0, unplaced: [UnplacedInstances] = [], keyChangeIndex: UInt64 = 0) {
         self.replicas = replicas
         self.restartIndex = restartIndex
         self.unplaced = unplaced
+        self.keyChangeIndex = keyChangeIndex
     }
+
+    private enum CodingKeys: String, CodingKey { case replicas, restartIndex, unplaced, keyChangeIndex }
+
+    /// Snapshots from before `keyChangeIndex` read it as 0.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        replicas = try container.decode(Int.self, forKey: .replicas)
+        restartIndex = try container.decode(UInt64.self, forKey: .restartIndex)
+        unplaced = try container.decode([UnplacedInstances].self, forKey: .unplaced)
+        keyChangeIndex = try container.decodeIfPresent(UInt64.self, forKey: .keyChangeIndex) ?? 0
+    }
+
+    /// Instances created before this are outdated (a restart, or a key it reads changed).
+    public var replaceBefore: UInt64 { max(restartIndex, keyChangeIndex) }
 }
 
 /// An application: its current manifest, the revisions that led to it, and per-service state.

@@ -133,7 +133,7 @@ public struct ClusterState: Sendable, Hashable {
             let service = application.services[instance.service.service],
             let status = nodes[instance.node]?.status, status == .ready || status == .ineligible
         else { return false }
-        return instance.revision == application.currentRevision && instance.createdIndex >= service.restartIndex
+        return instance.revision == application.currentRevision && instance.createdIndex >= service.replaceBefore
     }
 
     static func bySlotThenAge(_ a: InstanceRecord, _ b: InstanceRecord) -> Bool {

@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import Manifest
 
 /// What one node needs from the replicated state to run its share of the work: its
@@ -23,14 +28,26 @@ public struct NodeAssignment: Sendable, Hashable, Codable {
     public var manifests: [Manifest]
     /// The Raft members, by id: where a client reaches the cluster next time.
     public var servers: [MemberRecord]
+    /// The values of the keys the instances' services bind (their manifests' `kv`), base64,
+    /// by key; absent keys are left out. Nil in assignments from before key bindings.
+    public var keyValues: [String: String]?
 
-    public init(node: String, index: UInt64, nodeRegistered: Bool, instances: [InstanceRecord], manifests: [Manifest], servers: [MemberRecord]) {
+    public init(
+        node: String, index: UInt64, nodeRegistered: Bool, instances: [InstanceRecord], manifests: [Manifest], servers: [MemberRecord],
+        keyValues: [String: String]? = nil
+    ) {
         self.node = node
         self.index = index
         self.nodeRegistered = nodeRegistered
         self.instances = instances
         self.manifests = manifests
         self.servers = servers
+        self.keyValues = keyValues
+    }
+
+    /// ``keyValues`` as bytes.
+    public var boundValues: [String: [UInt8]] {
+        (keyValues ?? [:]).compactMapValues { Data(base64Encoded: $0).map(Array.init) }
     }
 
     /// The service each instance that should run runs, decoded from its manifest. An instance
@@ -59,8 +76,10 @@ extension ClusterState {
             guard let json = applications[key.application]?.revision(key.revision)?.manifestJSON else { continue }
             manifests.append(NodeAssignment.Manifest(application: key.application, revision: key.revision, json: json))
         }
+        let values = boundValues(of: mine.filter { $0.desiredState == .run }.compactMap(manifest(of:)))
         return NodeAssignment(
-            node: name, index: lastChangeIndex, nodeRegistered: nodes[name] != nil, instances: mine, manifests: manifests, servers: servers)
+            node: name, index: lastChangeIndex, nodeRegistered: nodes[name] != nil, instances: mine, manifests: manifests, servers: servers,
+            keyValues: values.isEmpty ? nil : values.mapValues { Data($0).base64EncodedString() })
     }
 }
 

@@ -16,6 +16,8 @@ public struct Service: ManifestObject, Hashable {
     public var rootfs: RootFilesystem
     public var readOnlyRootfs: Bool
     public var mounts: [Mount]
+    /// Keys of the key-value store given to each instance.
+    public var kv: [KeyBinding]
     public var isolation: Isolation
     public var resources: Resources
     public var network: Network
@@ -46,6 +48,7 @@ public struct Service: ManifestObject, Hashable {
         self.rootfs = .host
         self.readOnlyRootfs = false
         self.mounts = []
+        self.kv = []
         self.isolation = Isolation()
         self.resources = Resources()
         self.network = Network()
@@ -103,6 +106,7 @@ public struct Service: ManifestObject, Hashable {
             FieldSpec("rootfs", RootFilesystem.self, default: "host", example: "/var/lib/flotilla/images/busybox", doc: "`\"host\"` runs on the host's own filesystem, seen through a private mount namespace; an absolute path to a directory makes it the service's `/` (with its own `/proc`, a minimal `/dev` and a read-only `/sys`)."),
             FieldSpec("readOnlyRootfs", Bool.self, default: false, doc: "Mount the root filesystem read-only; write only to `mounts`."),
             FieldSpec("mounts", [Mount].self, default: [], example: [["type": "tmpfs", "target": "/tmp", "size": "64Mi"]], doc: "Bind and tmpfs mounts."),
+            FieldSpec("kv", [KeyBinding].self, default: [], example: [["key": "web/config/port", "env": "LISTEN_PORT"]], doc: "Keys of the cluster's key-value store given to each instance as environment variables or read-only files; a change of one replaces the instances under `update`."),
             FieldSpec("isolation", Isolation.self, default: [:], doc: "Namespaces, capabilities, seccomp, rlimits."),
             FieldSpec("resources", Resources.self, default: [:], doc: "CPU, memory and process limits, and the scheduler's reservation."),
             FieldSpec("network", Network.self, default: [:], doc: "Network mode and named ports."),
@@ -133,6 +137,7 @@ public struct Service: ManifestObject, Hashable {
         rootfs = reader.read("rootfs") ?? .host
         readOnlyRootfs = reader.read("readOnlyRootfs") ?? false
         mounts = reader.read("mounts") ?? []
+        kv = reader.read("kv") ?? []
         isolation = reader.read("isolation") ?? Isolation()
         resources = reader.read("resources") ?? Resources()
         network = reader.read("network") ?? Network()
@@ -172,6 +177,7 @@ public struct Service: ManifestObject, Hashable {
             if value.utf8.contains(0) { reader.report(at: keyPath, "contains a NUL character, which cannot be passed in the environment") }
         }
         reportMountConflicts(reader)
+        reportKeyBindingConflicts(reader)
         reportPortReferences(reader)
         reportNamespaceConflicts(reader)
         // A health check that is written but broken is reported where it is broken.
@@ -188,6 +194,22 @@ public struct Service: ManifestObject, Hashable {
         for (index, mount) in mounts.enumerated() {
             if let first = mounts[..<index].firstIndex(where: { $0.target == mount.target }) {
                 reader.report(at: reader.path.appending("mounts").appending(index).appending("target"), "\"\(mount.target)\" is already the target of mounts[\(first)]; mount each path once")
+            }
+        }
+    }
+
+    private func reportKeyBindingConflicts(_ reader: ObjectReader) {
+        for (index, binding) in kv.enumerated() {
+            let path = reader.path.appending("kv").appending(index)
+            if let name = binding.env {
+                if env[name] != nil { reader.report(at: path.appending("env"), "\(name) is also set in env; set it in one place") }
+                if kv[..<index].contains(where: { $0.env == name }) { reader.report(at: path.appending("env"), "\(name) is already given by another binding") }
+                if Self.reservedEnvironment.contains(name) || name.hasPrefix("PORT_") { reader.report(at: path.appending("env"), "\(name) is set by Flotilla itself; use another name") }
+            }
+            if let file = binding.file {
+                if mounts.contains(where: { $0.target == file }) || kv[..<index].contains(where: { $0.file == file }) {
+                    reader.report(at: path.appending("file"), "\"\(file)\" is already mounted; give each file one source")
+                }
             }
         }
     }
@@ -273,6 +295,7 @@ public struct Service: ManifestObject, Hashable {
         writer.write("rootfs", rootfs)
         writer.write("readOnlyRootfs", readOnlyRootfs)
         writer.write("mounts", mounts)
+        writer.write("kv", kv)
         writer.write("isolation", isolation)
         writer.write("resources", resources)
         writer.write("network", network)
