@@ -8,9 +8,10 @@
 /// their call, or never.
 ///
 /// Keys are checked one after another in sorted order; the first not linearizable is reported.
-/// The search can take exponential time on unlucky histories (many concurrent operations of
-/// unknown outcome), so give a `deadline` when it matters; past it the result is `.timedOut`.
-/// Without one, the result depends only on `history`.
+/// A linearizable history takes time about linear in its length, but ruling out every order
+/// can take exponential time (a violation late in a history of many concurrent operations,
+/// or of many that timed out), so give a `deadline` when it matters; past it the result is
+/// `.timedOut`. Without one, the result depends only on `history`.
 ///
 /// - Throws: `MalformedHistory` for a record no client could have seen (a return before its
 ///   call, a write returning a value, a read failing a comparison).

@@ -39,9 +39,9 @@ struct EventList {
         event < entries.count ? (entries[event].call, false) : (entries[event - entries.count].ret, true)
     }
 
-    /// The operation whose call `node` is, or nil if `node` is a return.
+    /// The operation whose call `node` is, or nil if `node` is a return or `end`.
     @inline(__always)
-    func call(_ node: Int32) -> Int32? { node < count ? node : nil }
+    func call(_ node: Int32) -> Int32? { node >= 0 && node < count ? node : nil }
 
     /// The operation whose return `node` is.
     func returning(_ node: Int32) -> Int32 { node - count }

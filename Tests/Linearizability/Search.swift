@@ -28,7 +28,8 @@
 ///   nothing: leave it out), or it is a failed comparison (move the unknown one after it: it
 ///   has no return to keep it early); repeat. A configuration reached this way is not a free
 ///   one (what may follow is restricted), so it goes unrecorded in the memo.
-/// * Interchangeable ones are placed in one order only (`classifyInterchangeable`).
+/// * Interchangeable ones are placed in one order only (`classifyInterchangeable`), and the
+///   candidates are found without looking at the others (`UnknownCandidates`).
 struct Search {
     enum Outcome {
         case linearizable
@@ -55,10 +56,11 @@ struct Search {
 
     /// Where the walk is: at a node of the event list, or among the operations of unknown
     /// outcome called no later than `bound` (the time of the first return left in the list),
-    /// at `next`.
+    /// just after `node` of a list of `UnknownCandidates`: that of writes, then that of CASes
+    /// expecting the current value.
     private enum Cursor {
         case event(Int32)
-        case unknown(next: Int, bound: UInt64)
+        case unknown(after: Int32, inWrites: Bool, bound: UInt64)
     }
 
     func run() -> Outcome {
@@ -66,17 +68,16 @@ struct Search {
         let completedCount = Int32(history.completedCount)
         var list = EventList(Array(entries.prefix(history.completedCount)))
         var linearized = LinearizedSet(completedCount: history.completedCount, unknownCount: history.unknownCount)
-        var memo = SearchMemo(
-            completedWords: linearized.completed.count, unknownWords: linearized.unknown.count,
-            stateCount: history.values.values.count)
+        var memo = SearchMemo(unknownWords: linearized.unknown.count, stateCount: history.values.values.count)
         var log = SearchLog(count: entries.count)
         var choices: [Choice] = []
         // The operations of `choices`, for the log.
         var path: [Int32] = []
         var state = ValueTable.absent
         var completedLeft = history.completedCount
-        var placedPerClass = Array(repeating: Int32(0), count: history.interchangeableClasses)
-        var isPlaced = Array(repeating: false, count: entries.count)
+        var unknown = UnknownCandidates(history)
+        // Those of the configuration whose operations of unknown outcome are being tried.
+        var demands = Demands()
         var cursor = Cursor.event(list.first)
         var steps = 0
         while completedLeft > 0 {
@@ -92,20 +93,25 @@ struct Search {
                 if let operation = list.call(node) {
                     candidate = operation
                 } else {
-                    cursor = .unknown(next: history.completedCount, bound: entries[Int(list.returning(node))].ret)
+                    let bound = entries[Int(list.returning(node))].ret
+                    demands = Demands(list, entries, state: state)
+                    cursor = .unknown(after: unknown.writes(), inWrites: true, bound: bound)
                     continue
                 }
-            case .unknown(let next, let bound):
-                var position = next
-                while position < entries.count && entries[position].call <= bound
-                    && (isPlaced[position] || !Self.isNextOfItsClass(entries[position], placedPerClass))
+            case .unknown(let node, let inWrites, let bound):
+                var next = unknown.candidate(from: unknown.next(node), calledBy: bound)
+                while let (found, member) = next,
+                    !(entries[Int(member)].step.apply(to: state).map { demands.want($0, unknown) } ?? false)
                 {
-                    position += 1
+                    next = unknown.candidate(from: unknown.next(found), calledBy: bound)
                 }
-                if position < entries.count && entries[position].call <= bound {
-                    candidate = Int32(position)
+                if let (found, member) = next {
+                    candidate = member
                     unknownBound = bound
-                    cursor = .unknown(next: position + 1, bound: bound)
+                    cursor = .unknown(after: found, inWrites: inWrites, bound: bound)
+                } else if inWrites {
+                    cursor = .unknown(after: unknown.swaps(expecting: state), inWrites: false, bound: bound)
+                    continue
                 } else {
                     candidate = nil
                 }
@@ -139,40 +145,36 @@ struct Search {
                 choices.append(
                     Choice(operation: operation, stateBefore: state, memoEntry: memoEntry, unknownBound: unknownBound))
                 path.append(operation)
-                log.reached(path)
+                log.pushed(path)
                 state = newState
-                isPlaced[Int(operation)] = true
                 if entry.isCompleted {
                     list.lift(operation)
                     completedLeft -= 1
                 } else {
-                    placedPerClass[Int(entry.interchangeable)] += 1
+                    unknown.place(entry)
                 }
                 cursor = .event(list.first)
             } else {
                 guard let choice = choices.popLast() else { return .notLinearizable(log) }
                 path.removeLast()
+                log.popped(path)
                 if choice.memoEntry >= 0 { memo.finish(choice.memoEntry) }
                 state = choice.stateBefore
                 let operation = choice.operation
                 let entry = entries[Int(operation)]
                 linearized.remove(entry)
-                isPlaced[Int(operation)] = false
                 if operation < completedCount {
                     list.unlift(operation)
                     completedLeft += 1
                     cursor = .event(list.next(operation))
                 } else {
-                    placedPerClass[Int(entry.interchangeable)] -= 1
-                    cursor = .unknown(next: Int(operation) + 1, bound: choice.unknownBound)
+                    unknown.unplace(entry)
+                    demands = Demands(list, entries, state: state)
+                    let inWrites = if case .write = entry.step.effect { true } else { false }
+                    cursor = .unknown(after: entry.interchangeable, inWrites: inWrites, bound: choice.unknownBound)
                 }
             }
         }
         return .linearizable
-    }
-
-    @inline(__always)
-    private static func isNextOfItsClass(_ entry: KeyHistory.Entry, _ placedPerClass: [Int32]) -> Bool {
-        placedPerClass[Int(entry.interchangeable)] == entry.rank
     }
 }

@@ -4,6 +4,10 @@
 struct SearchLog {
     /// The longest prefix of a linearization reached, in order; the first of that length.
     private(set) var longestPrefix: [Int32] = []
+    /// How long a prefix of the search's path `longestPrefix` shares with it: only the rest is
+    /// copied when the path grows past it, or copying the path on every step of a history of
+    /// a hundred thousand operations would take quadratic time.
+    private var shared = 0
     /// Per operation, whether its output fitted the state at some point.
     private(set) var fitted: [Bool]
     /// Per operation, the first `ViolationExplanation.refusalsKept` distinct states at which it
@@ -40,8 +44,14 @@ struct SearchLog {
         return refused[base..<(base + refusedCount[Int(operation)])]
     }
 
-    /// Called after every successful step, with the stack of operations linearized.
-    mutating func reached(_ path: [Int32]) {
-        if path.count > longestPrefix.count { longestPrefix = path }
+    /// Called after each choice is pushed onto the search's path.
+    mutating func pushed(_ path: [Int32]) {
+        guard path.count > longestPrefix.count else { return }
+        longestPrefix.removeSubrange(shared...)
+        longestPrefix.append(contentsOf: path[shared...])
+        shared = path.count
     }
+
+    /// Called after each choice is popped off it.
+    mutating func popped(_ path: [Int32]) { shared = min(shared, path.count) }
 }

@@ -11,11 +11,14 @@
 /// explored (`finished`) cover others: one still on the search's path has not failed yet.
 ///
 /// Entries live in flat arrays (bitsets' words back to back), chained by hash, so that an
-/// insert costs no allocation of its own.
+/// insert costs no allocation of its own. Of the completed set, an entry keeps only the window
+/// (`LinearizedSet`): a whole set per entry would make the memo quadratic in the history.
 struct SearchMemo {
-    private let completedWords: Int
     private let unknownWords: Int
-    private var completed: [UInt64] = []
+    private var windows: [UInt64] = []
+    /// Per entry, where its window starts in the set, and where it is in `windows`.
+    private var windowStarts: [Int32] = []
+    private var windowOffsets: [Int] = []
     private var unknown: [UInt64] = []
     private var states: [Int32] = []
     private var finished: [Bool] = []
@@ -28,8 +31,7 @@ struct SearchMemo {
 
     var count: Int { states.count }
 
-    init(completedWords: Int, unknownWords: Int, stateCount: Int) {
-        self.completedWords = completedWords
+    init(unknownWords: Int, stateCount: Int) {
         self.unknownWords = unknownWords
         var random = SplitMix64(seed: 0x6d65_6d6f)
         stateKeys = (0..<stateCount).map { _ in random.next() }
@@ -40,7 +42,7 @@ struct SearchMemo {
     func covers(_ set: LinearizedSet, state: Int32) -> Bool {
         var entry = newest[hash(set, state)] ?? -1
         while entry >= 0 {
-            if finished[entry] && states[entry] == state && sameCompleted(entry, set.completed)
+            if finished[entry] && states[entry] == state && sameCompleted(entry, set)
                 && unknownSubset(entry, of: set.unknown)
             {
                 return true
@@ -59,7 +61,9 @@ struct SearchMemo {
         newest[hash] = inserted
         states.append(state)
         finished.append(false)
-        completed.append(contentsOf: set.completed)
+        windowStarts.append(Int32(set.windowStart))
+        windowOffsets.append(windows.count)
+        set.appendWindow(to: &windows)
         unknown.append(contentsOf: set.unknown)
         return inserted
     }
@@ -71,10 +75,11 @@ struct SearchMemo {
         set.completedHash ^ stateKeys[Int(state)]
     }
 
-    private func sameCompleted(_ entry: Int, _ words: [UInt64]) -> Bool {
-        let start = entry * completedWords
-        for offset in 0..<completedWords where completed[start + offset] != words[offset] { return false }
-        return true
+    private func sameCompleted(_ entry: Int, _ set: LinearizedSet) -> Bool {
+        let offset = windowOffsets[entry]
+        let end = entry + 1 < windowOffsets.count ? windowOffsets[entry + 1] : windows.count
+        return Int(windowStarts[entry]) == set.windowStart && end - offset == set.windowCount
+            && set.windowEquals(windows, at: offset)
     }
 
     private func unknownSubset(_ entry: Int, of words: [UInt64]) -> Bool {

@@ -2,8 +2,9 @@ import Linearizability
 import Testing
 
 /// A long, heavily concurrent history on one key, the worst case for the search: every client
-/// overlaps every other most of the time. The times are printed, not asserted (the machine is
-/// shared); the deadline only turns a search gone exponential into a failure instead of a hang.
+/// overlaps every other most of the time; and a history as long as a ten-minute chaos run's.
+/// The times are printed, not asserted (the machine is shared); the deadlines only turn a
+/// search gone exponential, or quadratic, into a failure instead of a hang.
 @Suite struct PerformanceTests {
     static let shape = SimulatedHistory.Shape(
         clients: 10, operationsPerClient: 300, keys: ["k"], maxGap: 5, maxLatency: 200,
@@ -17,6 +18,23 @@ import Testing
             result = try checkLinearizability(history, deadline: .now + .seconds(120))
         }
         print("\(history.count) operations, 10 clients, one key: \(result == .linearizable ? "linearizable" : "\(result)") in \(elapsed)")
+        #expect(result == .linearizable)
+    }
+
+    /// Two hundred thousand operations, one in a hundred timing out: what grows with the history
+    /// (the memo's entries, the longest prefix kept, the timed-out operations still candidates)
+    /// must grow no faster than it.
+    @Test func historyOfALongRun() throws {
+        let shape = SimulatedHistory.Shape(
+            clients: 5, operationsPerClient: 40_000, keys: ["a", "b", "c"], maxGap: 50, maxLatency: 500,
+            unknownPerMille: 10, failedPerMille: 10)
+        let history = SimulatedHistory(shape, seed: 3).operations
+        let clock = ContinuousClock()
+        var result = LinearizabilityResult.linearizable
+        let elapsed = try clock.measure {
+            result = try checkLinearizability(history, deadline: .now + .seconds(60))
+        }
+        print("\(history.count) operations, 5 clients, three keys: \(result == .linearizable ? "linearizable" : "\(result)") in \(elapsed)")
         #expect(result == .linearizable)
     }
 

@@ -49,6 +49,20 @@ import Testing
         #expect(check(history) == .linearizable)
     }
 
+    /// A slow write that took effect last, after two hundred writes and reads that overlap it:
+    /// the search tries it first, and must undo everything back to it, across many words of
+    /// the bitsets that the memo keeps only windows of.
+    @Test func slowWriteThatTookEffectLast() {
+        var history = [write(1, 0...1_000_000, "slow")]
+        for round in 0..<UInt64(100) {
+            let start = 10 + round * 100
+            history.append(write(2, start...(start + 10), "w\(round)"))
+            history.append(read(2, (start + 20)...(start + 30), returned: "w\(round)"))
+        }
+        history.append(read(3, 1_000_001...1_000_010, returned: "slow"))
+        #expect(check(history) == .linearizable)
+    }
+
     @Test func staleReadAfterACompletedWriteIsAViolation() {
         let history = [
             write(1, 0...10, "a"),
