@@ -17,12 +17,7 @@ extension Simulation {
             // Crash a node, the leader half the time (a leader dying with entries on a
             // minority is what Figure 8 of the Raft paper is about); it comes back later.
             guard let victim = (random.chance(0.5) ? currentLeader() : nil) ?? random.pick(live) else { return }
-            nodes[index(victim)].pausedUntil = 0
-            let lost = nodes[index(victim)].disk.crash(&random)
-            nodes[index(victim)].stop()
-            lastFaultAction = "crash \(victim): \(lost)"
-            summary.crashes += 1
-            schedule(.restart(victim), after: UInt64(random.int(in: 3...36)) * Self.tickUnits)
+            crash(victim, "crash")
         case 2, 3:
             // Partition: cut one node off, or split the group in two.
             groups = groups.map { _ in 0 }
@@ -111,6 +106,16 @@ extension Simulation {
             groups = groups.map { _ in random.chance(0.5) ? 1 : 0 }
             lastFaultAction += ", then partition \(groups)"
         }
+    }
+
+    /// Crashes `victim` (what its disk had not synced may be lost); it comes back later.
+    func crash(_ victim: NodeID, _ why: String) {
+        nodes[index(victim)].pausedUntil = 0
+        let lost = nodes[index(victim)].disk.crash(&random)
+        nodes[index(victim)].stop()
+        lastFaultAction = "\(why) \(victim): \(lost)"
+        summary.crashes += 1
+        schedule(.restart(victim), after: UInt64(random.int(in: 3...36)) * Self.tickUnits)
     }
 
     func currentLeader() -> NodeID? {

@@ -49,8 +49,18 @@ extension Simulation {
         }
         node.lastRole = view.role
         if view.commit != node.lastObservedCommit.index || view.term != node.lastObservedCommit.term {
+            let advanced = view.commit > node.lastObservedCommit.index
             node.lastObservedCommit = SafetyChecker.Position(index: view.commit, term: view.term)
             checker.observeCommit(commitIndex: view.commit, entryTerm: view.commitTerm, nodeTerm: view.term)
+            // A leader that dies the moment it decides an entry is committed, before the
+            // messages of that step leave (they go once its disk has synced): whatever it
+            // counted as committed must already be on a majority. Figure 8 of the Raft paper
+            // is a leader of a later term counting replicas of an earlier term's entry, then
+            // dying here.
+            if view.role == .leader && advanced && now < faultEndTime && random.chance(0.02) {
+                crash(id, "crash on commit")
+                return
+            }
         }
 
         guard node.disk.inFlight == nil, view.hasReady, let ready = node.core?.ready() else { return }
