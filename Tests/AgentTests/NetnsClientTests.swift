@@ -111,6 +111,35 @@ struct NetnsClientTests {
         #expect(try agents[0].deployctl(["delete", "spread"]).status == 0)
     }
 
+    @Test("a client agent's instance gets its keys from the node's assignment, and is replaced with the new value when a key changes")
+    func aClientsInstanceGetsItsKeys() throws {
+        let network = try HostNetwork(hostCount: 4)
+        let (root, agents) = Cluster.agents(4)
+        defer { Cluster.cleanUp(network, root: root, agents) }
+        try Cluster.form(network, agents, servers: 3, extra: Self.liveness)
+        #expect(try UnixHTTP.request("PUT", "/v1/kv/greeter/greeting", body: "hello", socket: agents[1].socket).status == 200)
+        let manifest = """
+            {"name": "greeter", "services": [{"name": "web",
+              "command": ["/bin/sh", "-c", "echo \\"greeting=$GREETING\\"; trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"],
+              "kv": [{"key": "greeter/greeting", "env": "GREETING"}], "resources": {"cpu": 0.05, "memory": "8Mi"},
+              "placement": {"constraints": [{"attribute": "node.name", "operator": "=", "value": "h4"}]}}]}
+            """
+        let applied = try agents[0].deployctl(["apply", "-f", "-", "--timeout", "60s"], input: manifest)
+        #expect(applied.status == 0, "\(applied.output)")
+        var first: [String: (node: String, pid: Int)] = [:]
+        try Cluster.waitUntil("the instance on the client to print the key's value", timeout: 60) {
+            first = try Self.running(agents[0], "greeter")
+            guard first.count == 1, first.values.first?.node == "h4" else { return false }
+            return try agents[0].deployctl(["logs", "greeter/web"], timeout: 10).output.contains("greeting=hello")
+        }
+        #expect(try UnixHTTP.request("PUT", "/v1/kv/greeter/greeting", body: "bonjour", socket: agents[2].socket).status == 200)
+        try Cluster.waitUntil("a new instance on the client with the new value", timeout: 60) {
+            let now = try Self.running(agents[0], "greeter")
+            guard now.count == 1, let id = now.keys.first, first[id] == nil else { return false }
+            return try agents[0].deployctl(["logs", id], timeout: 10).output.contains("greeting=bonjour")
+        }
+    }
+
     @Test("5 servers: five voters; two cut off cannot commit while the three can; healed, all five agree")
     func fiveServersLoseTwo() throws {
         let network = try HostNetwork(hostCount: 5)
