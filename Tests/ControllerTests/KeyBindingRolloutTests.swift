@@ -53,5 +53,20 @@ import Testing
         #expect(Set(cluster.live(key).map(\.id)).isDisjoint(with: second))
         let restored = try ClusterState.restore(from: cluster.state.snapshot())
         #expect(restored == cluster.state, "the snapshot lost keyChangeIndex")
+
+        // A replica restored from the snapshot knows who reads the key (rebuilt, not stored).
+        var replica = TestCluster()
+        replica.state = restored
+        replica.index = cluster.index
+        let third = Set(replica.live(key).map(\.id))
+        set(&replica, "web/port", "7070")
+        replica.converge()
+        #expect(Set(replica.live(key).map(\.id)).isDisjoint(with: third), "a restored replica did not roll the service")
+
+        // Once the application is gone, its keys are nobody's: a write is no change of the state.
+        cluster.apply(.deleteApplication(name: "shop", expectedRevision: nil))
+        let afterDelete = cluster.state.lastChangeIndex
+        set(&cluster, "web/port", "6060")
+        #expect(cluster.state.lastChangeIndex == afterDelete)
     }
 }

@@ -42,6 +42,7 @@ extension ClusterState {
         }
         record.services = services
         applications[application.name] = record
+        indexKeyReaders(of: application.name)
 
         let inPlace = Set(diff.unchanged + diff.updatedInPlace)
         let removed = Set(diff.removed)
@@ -65,6 +66,7 @@ extension ClusterState {
             throw .revisionConflict(application: name, expected: expectedRevision, current: record.currentRevision)
         }
         applications[name] = nil
+        indexKeyReaders(of: name)
         var stopping: [InstanceID] = []
         for id in instances.keys.sorted() where instances[id]?.service.application == name {
             if stop(id, reason: "application \(name) was deleted", at: index) { stopping.append(id) }

@@ -7,33 +7,19 @@ extension ClusterState {
     /// applications and nodes has anything to do for it.
     mutating func applyKVTransaction(_ transaction: KVTransaction, at index: UInt64) throws(ControllerError) -> CommandResult {
         try transaction.validate()
-        let bindings = keyBindings()
-        let before = bindings.isEmpty ? [:] : Dictionary(uniqueKeysWithValues: bindings.keys.map { ($0, kv.get($0)?.value) })
+        // Only keys some service reads are compared (none, most of the time).
+        let before = keyReaders.isEmpty ? [:] : Dictionary(uniqueKeysWithValues: keyReaders.keys.map { ($0, kv.get($0)?.value) })
         let result = kv.apply(transaction, at: index)
         // Services that read a key whose value changed roll, as after a restart; the state
         // changed, so the leader plans again and node workers look.
         var changedServices: Set<ServiceKey> = []
-        for (key, services) in bindings where kv.get(key)?.value != before[key] ?? nil { changedServices.formUnion(services) }
+        for (key, services) in keyReaders where kv.get(key)?.value != before[key] ?? nil { changedServices.formUnion(services) }
         for service in changedServices {
             applications[service.application]?.services[service.service]?.keyChangeIndex = index
             applications[service.application]?.modifiedIndex = index
         }
         if !changedServices.isEmpty { lastChangeIndex = index }
         return .kvTransactionApplied(result)
-    }
-
-    /// Every key a service's manifest binds (`kv`), with the services that bind it.
-    func keyBindings() -> [KVKey: Set<ServiceKey>] {
-        var bindings: [KVKey: Set<ServiceKey>] = [:]
-        for record in applications.values {
-            for service in record.application.services where !service.kv.isEmpty {
-                for binding in service.kv {
-                    guard let key = try? KVKey(validating: binding.key) else { continue }
-                    bindings[key, default: []].insert(ServiceKey(record.application.name, service.name))
-                }
-            }
-        }
-        return bindings
     }
 
     /// The values of the keys `services` bind, by key; keys that do not exist are left out.

@@ -20,6 +20,7 @@ extension ClusterState: Codable {
                 forKey: .formatVersion, in: container, debugDescription: "snapshot format \(version) is newer than \(Self.snapshotFormatVersion)")
         }
         applications = try container.decode([String: ApplicationRecord].self, forKey: .applications)
+        for name in applications.keys { indexKeyReaders(of: name) }
         nodes = try container.decode([String: NodeRecord].self, forKey: .nodes)
         instances = try container.decode([InstanceID: InstanceRecord].self, forKey: .instances)
         indexInstances()

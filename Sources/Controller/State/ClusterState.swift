@@ -30,6 +30,10 @@ public struct ClusterState: Sendable, Hashable {
     public internal(set) var joinToken: String?
     /// The key-value store.
     public internal(set) var kv = KVStore()
+    /// The services that read each key (their manifests' `kv`): what a key-value write checks
+    /// to know whom it rolls, without walking every application. Not in snapshots: rebuilt on
+    /// restore, and per application when it is applied or deleted.
+    private(set) var keyReaders: [KVKey: Set<ServiceKey>] = [:]
     /// Makes instance ids unique for the life of the cluster.
     var nextInstanceSerial: UInt64 = 1
 
@@ -153,6 +157,21 @@ public struct ClusterState: Sendable, Hashable {
     }
 
     /// Rebuilds the by-node index from ``instances`` (after a restore).
+    /// Records which keys the services of application `name` read now (none once it is gone).
+    mutating func indexKeyReaders(of name: String) {
+        for (key, readers) in keyReaders where readers.contains(where: { $0.application == name }) {
+            let others = readers.filter { $0.application != name }
+            keyReaders[key] = others.isEmpty ? nil : others
+        }
+        guard let record = applications[name] else { return }
+        for service in record.application.services {
+            for binding in service.kv {
+                guard let key = try? KVKey(validating: binding.key) else { continue }
+                keyReaders[key, default: []].insert(ServiceKey(name, service.name))
+            }
+        }
+    }
+
     mutating func indexInstances() {
         instanceIDsByNode = [:]
         for (id, instance) in instances { instanceIDsByNode[instance.node, default: []].insert(id) }
