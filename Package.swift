@@ -140,8 +140,9 @@ let package = Package(
         .testTarget(name: "NetnsHarnessTests", dependencies: ["NetnsHarness", "TestSupport"], swiftSettings: strict),
         // A linearizability checker (Wing & Gong's search with Lowe's memoization, as Porcupine
         // does) for the histories the key-value chaos test records, and its own tests.
-        .target(name: "Linearizability", path: "Tests/Linearizability", swiftSettings: strict),
-        .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability"], swiftSettings: strict),
+        // Its random keys come from Raft's SplitMix64.
+        .target(name: "Linearizability", dependencies: ["Raft"], path: "Tests/Linearizability", swiftSettings: strict),
+        .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "Raft"], swiftSettings: strict),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
         // The real agentd and deployctl, end to end (root: they launch real services).
         .testTarget(

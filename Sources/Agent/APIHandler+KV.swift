@@ -24,7 +24,7 @@ extension APIHandler {
         if recurse && raw {
             throw APIError(code: APIErrorCode.conflictingParameters, message: "raw answers one key's bytes; leave it out with recurse", path: "raw")
         }
-        let key = try Self.kvKey(input.path.key)
+        let key = try KVRequestDecoding.key(input.path.key, at: "key")
         if recurse {
             let read = try await kvRead(index: query.index, wait: query.wait, stale: query.stale) { store in
                 (store.list(prefix: key.bytes).map { APIMapping.kvEntry($0, withValue: true) }, store.changeIndex(underPrefix: key.bytes))
@@ -44,7 +44,7 @@ extension APIHandler {
     }
 
     func putKV(_ input: Operations.PutKV.Input) async throws -> Operations.PutKV.Output {
-        let key = try Self.kvKey(input.path.key)
+        let key = try KVRequestDecoding.key(input.path.key, at: "key")
         // The body as read by the middleware (at most 16 MiB); none is an empty value.
         let value = RequestBody.bytes ?? []
         var compares: [KVCompare] = []
@@ -58,7 +58,7 @@ extension APIHandler {
     }
 
     func deleteKV(_ input: Operations.DeleteKV.Input) async throws -> Operations.DeleteKV.Output {
-        let key = try Self.kvKey(input.path.key)
+        let key = try KVRequestDecoding.key(input.path.key, at: "key")
         let recurse = input.query.recurse ?? false
         var compares: [KVCompare] = []
         if let cas = input.query.cas {
@@ -140,16 +140,6 @@ extension APIHandler {
         guard case .kvTransactionApplied(let outcome) = result else { throw Self.refusal(result) }
         if let failed = outcome.failedCompare { throw APIMapping.compareFailed(failed, checkAndSet: checkAndSet) }
         return outcome
-    }
-
-    static func kvKey(_ text: String) throws(APIError) -> KVKey {
-        do {
-            return try KVKey(validating: text)
-        } catch {
-            var refusal = APIMapping.error(error)
-            refusal.path = "key"
-            throw refusal
-        }
     }
 
     static func unexpected(_ outcome: KVTransactionResult) -> APIError {

@@ -33,6 +33,8 @@ struct APITransport<Context: RequestContext>: ServerTransport {
         }
         let restOfPath = routes.restOfPathParameter(ofTemplate: path)
         let routerPath = restOfPath.map { String(path.dropLast($0.count + 2)) + "**" } ?? path
+        // The segments before the rest, counted once here rather than on every request.
+        let fixedSegments = routerPath.split(separator: "/").count - 1
         router.on(RouterPath(routerPath), method: method) { request, context in
             let body: HTTPBody
             if let contentLength = request.headers[.contentLength] {
@@ -47,7 +49,7 @@ struct APITransport<Context: RequestContext>: ServerTransport {
             }
             var pathParameters = [String: Substring](context.parameters.map { (String($0.0), $0.1) }) { first, _ in first }
             if let restOfPath {
-                pathParameters[restOfPath] = DocumentRoutes.rest(of: request.uri.path, after: routerPath.split(separator: "/").count - 1).map { $0[...] }
+                pathParameters[restOfPath] = DocumentRoutes.rest(of: request.uri.path, after: fixedSegments).map { $0[...] }
             }
             let (head, responseBody) = try await handler(request.head, body, ServerRequestMetadata(pathParameters: pathParameters))
             return try await Self.response(head, body: responseBody)

@@ -146,14 +146,17 @@ public final class ClusterGateway: Sendable {
     /// Runs `body` on the local replica. With `consistent`, first waits until the replica has
     /// every write committed before the call (Raft ReadIndex), so the read is linearizable.
     public func read<Result: Sendable>(consistent: Bool = false, _ body: @Sendable (ClusterState) -> Result) async throws(APIError) -> Result {
-        if consistent {
-            do {
-                try await node.read()
-            } catch {
-                throw Self.apiError(error)
-            }
-        }
+        if consistent { try await readBarrier() }
         return await node.withStateMachine { body($0.state) }
+    }
+
+    /// Waits until the local replica has every write committed before the call (ReadIndex).
+    private func readBarrier() async throws(APIError) {
+        do {
+            try await node.read()
+        } catch {
+            throw Self.apiError(error)
+        }
     }
 
     /// The local replica's state as it is now: a copy (its collections are shared until either
@@ -170,13 +173,7 @@ public final class ClusterGateway: Sendable {
     public func readWithRaftStatus<Result: Sendable>(
         consistent: Bool = false, _ body: @Sendable (ClusterState, RaftStatus) -> Result
     ) async throws(APIError) -> Result {
-        if consistent {
-            do {
-                try await node.read()
-            } catch {
-                throw Self.apiError(error)
-            }
-        }
+        if consistent { try await readBarrier() }
         return await Self.onNode(node, body)
     }
 
@@ -193,13 +190,7 @@ public final class ClusterGateway: Sendable {
     func readKV<Result: Sendable>(
         consistent: Bool, _ body: @Sendable (KVStore) -> Result
     ) async throws(APIError) -> (result: Result, stateIndex: UInt64, leaderContact: Duration?) {
-        if consistent {
-            do {
-                try await node.read()
-            } catch {
-                throw Self.apiError(error)
-            }
-        }
+        if consistent { try await readBarrier() }
         return await Self.readKV(on: node, body)
     }
 

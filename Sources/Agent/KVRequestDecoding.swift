@@ -42,7 +42,9 @@ enum KVRequestDecoding {
         return KVTransaction(compares: compares, operations: operations)
     }
 
-    private static func key(_ text: String, at place: String) throws(APIError) -> KVKey {
+    /// `text` as a key, or the store's refusal located at `place` (a path parameter or a
+    /// place in the body).
+    static func key(_ text: String, at place: String) throws(APIError) -> KVKey {
         do {
             return try KVKey(validating: text)
         } catch {

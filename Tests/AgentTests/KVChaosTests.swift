@@ -1,6 +1,7 @@
 import Foundation
 import Linearizability
 import NetnsHarness
+import Raft
 import Testing
 import TestSupport
 
@@ -91,15 +92,11 @@ struct KVChaosTests {
         try network.cut(host: follower.host)
         defer { try? network.heal(host: follower.host) }
         #expect(try UnixHTTP.request("PUT", "/v1/kv/stale/k", body: "two", socket: other.socket).status == 200)
-        var ages: [Int] = []
         try NetnsClusterTests.waitUntil("the cut-off follower to say it knows no leader", timeout: 30) {
             let read = try UnixHTTP.exchange("GET", "/v1/kv/stale/k?stale=true&raw=true", socket: follower.socket)
             #expect(read.status == 200 && read.body == "one", "a stale read on the cut-off follower: \(read.status) \(read.body)")
-            if let age = read.headers["x-flotilla-last-contact"].flatMap(Int.init) { ages.append(age) }
             return read.headers["x-flotilla-known-leader"] == "false" && read.headers["x-flotilla-last-contact"] == nil
         }
-        // While it still named the leader, its copy aged.
-        #expect(ages.isEmpty || ages.last! >= ages.first!, "\(ages)")
         let barrier = try UnixHTTP.exchange("GET", "/v1/kv/stale/k", socket: follower.socket, timeout: .seconds(30))
         #expect(barrier.status >= 500, "a linearizable read on a cut-off follower answered \(barrier.status): \(barrier.body)")
     }
@@ -129,7 +126,7 @@ final class RegisterClient: @unchecked Sendable {
     let id: Int
     let sockets: [String]
     let history: HistoryRecorder
-    private var random: SplitMix
+    private var random: SplitMix64
     private var sequence = 0
     /// The value last seen of each key: what a compare-and-set expects.
     private var lastSeen: [String: String?] = [:]
@@ -139,14 +136,14 @@ final class RegisterClient: @unchecked Sendable {
         self.id = id
         self.sockets = sockets
         self.history = history
-        random = SplitMix(seed: seed)
+        random = SplitMix64(seed: seed)
     }
 
     func run(until end: UInt64) {
         while MonotonicTime.now() < end {
-            let key = KVChaosTests.keys[random.next(below: KVChaosTests.keys.count)]
-            let server = random.next(below: sockets.count)
-            switch random.next(below: 100) {
+            let key = KVChaosTests.keys[Int.random(in: 0..<KVChaosTests.keys.count, using: &random)]
+            let server = Int.random(in: 0..<sockets.count, using: &random)
+            switch Int.random(in: 0..<100, using: &random) {
             case ..<40: _ = read(key, through: server)
             case ..<75: write(key, through: server)
             default: compareAndSet(key, through: server)
@@ -229,7 +226,7 @@ final class RegisterClient: @unchecked Sendable {
 struct Nemesis {
     let network: HostNetwork
     let servers: [NetnsClusterTests.Server]
-    var random: SplitMix
+    var random: SplitMix64
     private(set) var schedule: [String] = []
     private let start = MonotonicTime.now()
     private var killed: Set<Int> = []
@@ -238,15 +235,15 @@ struct Nemesis {
     init(network: HostNetwork, servers: [NetnsClusterTests.Server], seed: UInt64) {
         self.network = network
         self.servers = servers
-        random = SplitMix(seed: seed ^ 0x6E656D65)
+        random = SplitMix64(seed: seed ^ 0x6E656D65)
     }
 
     mutating func run(until end: UInt64) throws {
         let hosts = servers.map(\.host)
         while MonotonicTime.now() < end {
-            pause(milliseconds: 800 + random.next(below: 1200))
-            let first = hosts[random.next(below: hosts.count)]
-            switch random.next(below: 4) {
+            pause(milliseconds: 800 + Int.random(in: 0..<1200, using: &random))
+            let first = hosts[Int.random(in: 0..<hosts.count, using: &random)]
+            switch Int.random(in: 0..<4, using: &random) {
             case 0:
                 try network.kill9(host: first)
                 killed.insert(first)
@@ -257,10 +254,10 @@ struct Nemesis {
                 let leader = NetnsClusterTests.leaderHost(servers) ?? first
                 try cutOff([leader], "the leader")
             default:
-                let second = hosts.filter { $0 != first }[random.next(below: hosts.count - 1)]
+                let second = hosts.filter { $0 != first }[Int.random(in: 0..<hosts.count - 1, using: &random)]
                 try cutOff([first, second], "a majority")
             }
-            pause(milliseconds: 1000 + random.next(below: 2000))
+            pause(milliseconds: 1000 + Int.random(in: 0..<2000, using: &random))
             try healAll()
         }
     }
@@ -289,20 +286,4 @@ struct Nemesis {
     private mutating func note(_ event: String) {
         schedule.append(String(format: "%7.2fs  ", Double(MonotonicTime.now() - start) / 1e9) + event)
     }
-}
-
-/// A small seeded generator (SplitMix64), so that a seed names one schedule.
-struct SplitMix {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func next(below bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }

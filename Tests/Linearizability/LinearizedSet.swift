@@ -1,3 +1,5 @@
+import Raft
+
 /// The operations linearized so far, as two bitsets: the completed ones, and those of unknown
 /// outcome. The memo compares them differently (`SearchMemo`): a configuration with more
 /// operations of unknown outcome still unplaced can do all that one with fewer can.
@@ -62,21 +64,5 @@ struct LinearizedSet {
         } else {
             unknown[slot >> 6] &= ~(1 << UInt64(slot & 63))
         }
-    }
-}
-
-/// A fixed-seed generator for the hash keys: the same keys on every run keep the search
-/// deterministic (only its speed could depend on them, not its answer).
-struct SplitMix64 {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }

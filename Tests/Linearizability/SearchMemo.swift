@@ -1,3 +1,5 @@
+import Raft
+
 /// Lowe's memo: the configurations (operations linearized, state) the search has reached.
 /// Reaching one again, by another order of the same operations, cannot lead anywhere the first
 /// visit did not, so the search skips it; this is what turns Wing & Gong's factorial search

@@ -1,3 +1,4 @@
+import Raft
 import Linearizability
 import Testing
 
@@ -11,7 +12,7 @@ import Testing
         var linearizable = 0
         let cases = 5_000
         for seed in 0..<UInt64(cases) {
-            var random = TestRandom(seed: seed)
+            var random = SplitMix64(seed: seed)
             let history = Self.randomHistory(&random)
             let expected = BruteForceChecker.isLinearizable(history)
             let result = try checkLinearizability(history)
@@ -24,12 +25,12 @@ import Testing
         #expect(linearizable > cases / 5 && linearizable < cases * 4 / 5)
     }
 
-    static func randomHistory(_ random: inout TestRandom) -> [RecordedOperation] {
+    static func randomHistory(_ random: inout SplitMix64) -> [RecordedOperation] {
         let keys = Bool.random(using: &random) ? ["x"] : ["x", "y"]
         return (0..<Int.random(in: 1...9, using: &random)).map { client in
             let call = UInt64.random(in: 0...15, using: &random)
             let returnTime = call + UInt64.random(in: 0...8, using: &random)
-            let value = { (random: inout TestRandom) in Self.values.randomElement(using: &random)! }
+            let value = { (random: inout SplitMix64) in Self.values.randomElement(using: &random)! }
             let kind: RecordedOperation.Kind
             let outcome: RecordedOperation.Outcome
             let draw = Int.random(in: 0..<10, using: &random)

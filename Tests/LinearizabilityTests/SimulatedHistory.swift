@@ -1,3 +1,4 @@
+import Raft
 import Linearizability
 
 /// Histories that are linearizable by construction: clients take turns calling operations with
@@ -28,7 +29,7 @@ struct SimulatedHistory {
     var operations: [RecordedOperation]
 
     init(_ shape: Shape, seed: UInt64) {
-        var random = TestRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         var planned: [Planned] = []
         for client in 0..<shape.clients {
             var now = UInt64.random(in: 0...shape.maxGap, using: &random)
@@ -103,7 +104,7 @@ private struct Planned {
     var effectTime: UInt64?
     var fate: Fate
 
-    init(client: Int, number: Int, shape: SimulatedHistory.Shape, calledAt call: UInt64, random: inout TestRandom) {
+    init(client: Int, number: Int, shape: SimulatedHistory.Shape, calledAt call: UInt64, random: inout SplitMix64) {
         self.client = client
         key = shape.keys.randomElement(using: &random)!
         callTime = call
@@ -136,17 +137,3 @@ private struct Planned {
     }
 }
 
-/// SplitMix64: a fixed sequence per seed, whatever the platform's default generator.
-struct TestRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}

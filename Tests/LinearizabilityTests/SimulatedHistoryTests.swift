@@ -1,3 +1,4 @@
+import Raft
 import Linearizability
 import Testing
 
@@ -34,7 +35,7 @@ import Testing
         var changedToFuture = 0
         for seed in Self.seeds {
             let history = SimulatedHistory(Self.shape, seed: seed).operations
-            var random = TestRandom(seed: seed)
+            var random = SplitMix64(seed: seed)
             guard let position = Self.completedReads(history).randomElement(using: &random) else { continue }
 
             var neverWritten = history
@@ -59,7 +60,7 @@ import Testing
         var tried = 0
         for seed in Self.seeds {
             let history = SimulatedHistory(Self.shape, seed: seed).operations
-            var random = TestRandom(seed: seed &+ 1_000)
+            var random = SplitMix64(seed: seed &+ 1_000)
             guard let position = Self.completedReads(history).randomElement(using: &random) else { continue }
             let key = history[position].key
             let others = Set(history.compactMap { Self.written(by: $0, on: key) })
