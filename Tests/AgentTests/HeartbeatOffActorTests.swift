@@ -37,21 +37,27 @@ import Testing
         #expect(try await gateway.heartbeat(node: "n1"))
         #expect(try await !gateway.heartbeat(node: "n2"))
 
-        // Hold the actor as a long apply would (this blocks one thread of the shared pool for
-        // 2 s: kept short), then heartbeat.
+        // Hold the actor as a long apply would, until the heartbeat is answered (or 60 s pass,
+        // when it waits on the actor). A fixed hold failed under CI: with one of two pool
+        // threads blocked and the other busy with a CPU-bound test, the heartbeat could not run
+        // at all within it, actor or none.
         let started = Mutex(false)
+        let answered = Mutex(false)
         let released = Mutex(false)
         let hold = Task {
             await node.withStateMachine { _ in
                 started.withLock { $0 = true }
-                Thread.sleep(forTimeInterval: 2)
+                let limit = Date().addingTimeInterval(60)
+                while !answered.withLock({ $0 }), Date() < limit { Thread.sleep(forTimeInterval: 0.005) }
                 released.withLock { $0 = true }
             }
         }
         while !started.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
         let known = try await gateway.heartbeat(node: "n1")
+        let answeredWhileHeld = !released.withLock { $0 }
+        answered.withLock { $0 = true }
         #expect(known)
-        #expect(!released.withLock { $0 }, "the heartbeat was answered only after the actor was released")
+        #expect(answeredWhileHeld, "the heartbeat was answered only after the actor was released")
         await hold.value
         await node.stop()
     }
