@@ -142,7 +142,7 @@ let package = Package(
         // does) for the histories the key-value chaos test records, and its own tests.
         // Its random keys come from Raft's SplitMix64.
         .target(name: "Linearizability", dependencies: ["Raft"], path: "Tests/Linearizability", swiftSettings: strict),
-        .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "Raft"], swiftSettings: strict),
+        .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "Raft", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
         // The real agentd and deployctl, end to end (root: they launch real services).
         .testTarget(

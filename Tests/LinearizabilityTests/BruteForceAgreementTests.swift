@@ -1,11 +1,12 @@
 import Raft
 import Linearizability
+import TestSupport
 import Testing
 
 /// The checker against the definition (`BruteForceChecker`) on many small random histories,
 /// with few values so that operations collide: the memo, and the rules that spare the search
 /// most placements of operations of unknown outcome, must never change a verdict either way.
-@Suite struct BruteForceAgreementTests {
+@Suite(.dedicatedThread) struct BruteForceAgreementTests {
     static let values: [String?] = [nil, "a", "b"]
 
     @Test func verdictsAgreeWithTheDefinition() throws {

@@ -1,11 +1,14 @@
 import Linearizability
+import TestSupport
 import Testing
 
 /// A long, heavily concurrent history on one key, the worst case for the search: every client
 /// overlaps every other most of the time; and a history as long as a ten-minute chaos run's.
+/// Each runs on a thread of its own: seconds of pure CPU on the cooperative pool starved the
+/// timing-sensitive tests running beside them in CI.
 /// The times are printed, not asserted (the machine is shared); the deadlines only turn a
 /// search gone exponential, or quadratic, into a failure instead of a hang.
-@Suite struct PerformanceTests {
+@Suite(.dedicatedThread) struct PerformanceTests {
     static let shape = SimulatedHistory.Shape(
         clients: 10, operationsPerClient: 300, keys: ["k"], maxGap: 5, maxLatency: 200,
         unknownPerMille: 10, failedPerMille: 10)
