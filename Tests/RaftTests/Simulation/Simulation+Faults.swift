@@ -12,7 +12,7 @@ extension Simulation {
 
     func injectFault() throws(SafetyChecker.Violation) {
         let live = liveNodeIDs()
-        switch random.int(in: 0...10) {
+        switch random.int(in: 0...12) {
         case 0, 1:
             // Crash a node, the leader half the time (a leader dying with entries on a
             // minority is what Figure 8 of the Raft paper is about); it comes back later.
@@ -22,7 +22,7 @@ extension Simulation {
             // Partition: cut one node off, or split the group in two.
             groups = groups.map { _ in 0 }
             if random.chance(0.5), let victim = random.pick(live) {
-                groups[index(victim)] = 1
+                isolate(victim)
                 lastFaultAction = "isolate \(victim)"
             } else {
                 for position in groups.indices where random.chance(0.5) { groups[position] = 1 }
@@ -48,18 +48,54 @@ extension Simulation {
             summary.transfers += 1
             pendingTransfer = (target, core.term)
             try afterStep(leader)
-        case 9:
+        case 9, 11:
             // Pause a node, mostly the leader, for longer than an election timeout: it resumes
             // believing what it believed (Jepsen's process pause; a leader must not serve reads
             // or commit from that belief).
             guard let victim = (random.chance(0.7) ? currentLeader() : nil) ?? random.pick(live) else { return }
-            let ticks = random.int(in: 8...20)
+            let ticks = random.int(in: 8...30)
             nodes[index(victim)].pausedUntil = now + UInt64(ticks) * Self.tickUnits
             lastFaultAction = "pause \(victim) for \(ticks) ticks"
             summary.pauses += 1
+        case 10:
+            startLeaderChurn()
         default:
             lastFaultAction = "none"
         }
+    }
+
+    /// Leader churn (Jepsen's "isolate the leader on every election"): the leader is cut off,
+    /// and so is each of the next one to three leaders the moment it wins, before its first
+    /// entries leave; the last one sometimes dies at its first commit. Each cut-off leader
+    /// keeps appending what clients send it, so logs end in entries of different terms that
+    /// only their writer holds, and a leader re-elected over such entries replicates an
+    /// earlier term's entries next to its own: Figure 8 of the Raft paper, which a random
+    /// partition now and then almost never lines up.
+    func startLeaderChurn() {
+        guard let leader = currentLeader() else { return }
+        isolate(leader)
+        churnIsolations = random.int(in: 1...3)
+        lastFaultAction = "leader churn: isolate \(leader) and the next \(churnIsolations - 1) leaders"
+    }
+
+    /// Called when `id` has just been elected: cuts it off while churn lasts; after the last,
+    /// half the time it is the one to crash at its first commit.
+    func leaderElectedDuringChurn(_ id: NodeID) {
+        guard churnIsolations > 0, now < faultEndTime else { return }
+        churnIsolations -= 1
+        if churnIsolations > 0 {
+            isolate(id)
+            summary.churnedLeaders += 1
+            lastFaultAction = "leader churn: isolate new leader \(id)"
+        } else {
+            crashAtFirstCommit = id
+        }
+    }
+
+    /// Cuts `victim` off from every other node, reconnecting the rest.
+    func isolate(_ victim: NodeID) {
+        groups = groups.map { _ in 0 }
+        groups[index(victim)] = 1
     }
 
     /// One server at a time: add a new learner, promote a learner, demote or remove a member

@@ -8,9 +8,14 @@ extension Simulation {
 
     func addNode(id: NodeID, conf: ConfState) {
         precondition(Int(id) == nodes.count + 1, "node ids are dense")
+        // A quarter of the servers send one entry per append: a follower then acknowledges
+        // a leader's log a piece at a time, earlier terms' entries before its own. They keep a
+        // few appends in flight, or a follower far behind could not catch up within the run.
+        let oneEntryPerAppend = random.chance(0.25)
         let config = RaftConfig(
             id: id, electionTimeoutTicks: 6, heartbeatIntervalTicks: 2,
-            maxAppendBytes: random.int(in: 64...2048), maxInflightAppends: random.int(in: 1...8),
+            maxAppendBytes: oneEntryPerAppend ? 1 : random.int(in: 64...2048),
+            maxInflightAppends: oneEntryPerAppend ? random.int(in: 4...8) : random.int(in: 1...8),
             maxApplyBytesPerReady: random.int(in: 64...4096), snapshotChunkBytes: random.int(in: 16...256))
         nodes.append(SimNode(id: id, conf: conf, config: config,
                              compactionThreshold: UInt64(random.int(in: 5...40)),
@@ -41,6 +46,7 @@ extension Simulation {
             }
             if node.lastRole != .leader {
                 summary.elections += 1
+                leaderElectedDuringChurn(id)
                 if let transfer = pendingTransfer, view.term > transfer.term {
                     if transfer.target == id { summary.transfersCompleted += 1 }
                     pendingTransfer = nil
@@ -57,7 +63,13 @@ extension Simulation {
             // counted as committed must already be on a majority. Figure 8 of the Raft paper
             // is a leader of a later term counting replicas of an earlier term's entry, then
             // dying here.
-            if view.role == .leader && advanced && now < faultEndTime && random.chance(0.02) {
+            if view.role == .leader && advanced && now < faultEndTime
+                && (crashAtFirstCommit == id || random.chance(0.02)) {
+                if crashAtFirstCommit == id {
+                    // Churn ends: the leader it left dies, and the partitions heal as it does.
+                    crashAtFirstCommit = nil
+                    groups = groups.map { _ in 0 }
+                }
                 crash(id, "crash on commit")
                 return
             }

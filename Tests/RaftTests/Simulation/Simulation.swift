@@ -31,6 +31,8 @@ final class Simulation {
         var transfers = 0
         /// Accepted transfers after which the target was the next leader elected.
         var transfersCompleted = 0
+        /// Leaders cut off by leader churn the moment they were elected.
+        var churnedLeaders = 0
     }
 
     enum Event {
@@ -69,6 +71,11 @@ final class Simulation {
     var lastFaultAction = ""
     /// The transfer accepted last, until the next leader is elected.
     var pendingTransfer: (target: NodeID, term: UInt64)?
+    /// Leader churn (``Simulation/startLeaderChurn()``): how many more newly elected leaders
+    /// are cut off the moment they win.
+    var churnIsolations = 0
+    /// The leader that crashes at its first commit as leader, once churn has run its course.
+    var crashAtFirstCommit: NodeID?
     let tracing: Bool
     struct TimedEvent {
         let time: UInt64
@@ -86,7 +93,7 @@ final class Simulation {
         lossProbability = random.chance(0.3) ? 0 : Double(random.int(in: 1...8)) / 100
         duplicationProbability = random.chance(0.5) ? 0 : Double(random.int(in: 1...5)) / 100
         longDelayProbability = Double(random.int(in: 0...10)) / 100
-        faultEndTime = UInt64(random.int(in: 90...150)) * Self.tickUnits
+        faultEndTime = UInt64(random.int(in: 150...300)) * Self.tickUnits
         endTime = faultEndTime + 60 * Self.tickUnits
         maxMembers = nodeCount + 2
         self.random = random
@@ -94,7 +101,7 @@ final class Simulation {
         for id in 1...NodeID(nodeCount) {
             addNode(id: id, conf: conf)
         }
-        clients = (0..<3).map { SimClient(id: $0) }
+        clients = (0..<5).map { SimClient(id: $0) }
     }
 
     // MARK: - Running

@@ -42,7 +42,7 @@ import Testing
     }
 
     /// The runs must actually exercise what they claim to: elections, crashes, snapshots sent
-    /// to followers, membership changes, transfers and a client workload.
+    /// to followers, membership changes, transfers, leaders cut off by churn and a client workload.
     @Test func simulationExercisesEveryFault() throws {
         var total = Simulation.Summary()
         for seed: UInt64 in 100_001...100_020 {
@@ -56,6 +56,7 @@ import Testing
             total.confChanges += summary.confChanges
             total.transfers += summary.transfers
             total.transfersCompleted += summary.transfersCompleted
+            total.churnedLeaders += summary.churnedLeaders
         }
         print("20 seeds: \(total)")
         #expect(total.elections > 40)
@@ -65,6 +66,7 @@ import Testing
         #expect(total.confChanges > 10)
         #expect(total.transfers > 5)
         #expect(total.transfersCompleted > 3)
+        #expect(total.churnedLeaders > 3)
         #expect(total.operations > 500)
     }
 
