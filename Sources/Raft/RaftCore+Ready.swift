@@ -39,7 +39,13 @@ extension RaftCore {
             // could make this node vote twice or forget what it acknowledged (etcd raft).
             mustSync: !entries.isEmpty || snapshot != nil
                 || currentHardState.term != persistedHardState.term
-                || currentHardState.vote != persistedHardState.vote)
+                || currentHardState.vote != persistedHardState.vote,
+            // Every message since the last Ready is then a leader's of this term: a node
+            // becomes leader only through a term and vote of its own, and leaves it only for a
+            // higher term. A follower's acknowledgement or vote must wait for the disk.
+            messagesMayPrecedePersist: isLeader && snapshot == nil
+                && currentHardState.term == persistedHardState.term
+                && currentHardState.vote == persistedHardState.vote)
         outbox = []
         readStates = []
         reportedSoftState = currentSoftState

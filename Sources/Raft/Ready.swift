@@ -5,7 +5,8 @@
 /// 1. if `snapshot` is set: persist it and restore the state machine from it;
 /// 2. persist `entries` (replacing any stored entries from the first one's index on) and
 ///    `hardState`; sync to disk if `mustSync`;
-/// 3. send `messages` (only now: they promise what was just persisted);
+/// 3. send `messages` (only now: they promise what was just persisted), unless
+///    `messagesMayPrecedePersist` lets them go first;
 /// 4. apply `committedEntries` in order, and serve `readStates` once applied up to their index.
 public struct Ready: Sendable {
     /// Leader and role, when they changed since the last `Ready`.
@@ -18,13 +19,19 @@ public struct Ready: Sendable {
     public var snapshot: Snapshot?
     /// Entries committed and not yet applied.
     public var committedEntries: [Entry]
-    /// Messages to send once the rest is persisted.
+    /// Messages to send once the rest is persisted (or at once: `messagesMayPrecedePersist`).
     public var messages: [Message]
     /// Confirmed reads.
     public var readStates: [ReadState]
     /// Whether the writes must reach the disk before the messages go out: false when only the
     /// commit index changed, which is recoverable (etcd raft's `MustSync`).
     public var mustSync: Bool
+    /// Whether `messages` may go before the writes are durable, so that the followers write
+    /// in parallel with the leader (thesis §10.2.1): true for a leader whose term and vote
+    /// did not change since the last `Ready` and which received no snapshot. Its messages are
+    /// then appends, heartbeats and the like, which promise nothing about its own disk: it
+    /// counts itself toward a majority only for what it has persisted.
+    public var messagesMayPrecedePersist: Bool
 }
 
 /// The role of a node, for status and logs.

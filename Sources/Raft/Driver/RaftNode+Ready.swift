@@ -28,6 +28,8 @@ extension RaftNode {
         // 1. Persist: a leader's snapshot's file first (its fsync off this actor), then the
         // snapshot marker, entries and hard state in one WAL batch. When only the commit index
         // moved (mustSync false) the write is queued but not waited for (etcd raft).
+        // A leader's appends go first, so that its followers' fsyncs overlap its own.
+        if ready.messagesMayPrecedePersist && !ready.messages.isEmpty { transport.send(ready.messages) }
         if let snapshot = ready.snapshot { try await storage.writeSnapshotFile(snapshot) }
         if ready.snapshot != nil || !ready.entries.isEmpty || ready.hardState != nil {
             let ticket = try storage.submit(hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot)
@@ -35,7 +37,7 @@ extension RaftNode {
         }
         if terminalError != nil { return }
         // 2. Send: the messages promise what was just persisted.
-        if !ready.messages.isEmpty { transport.send(ready.messages) }
+        if !ready.messagesMayPrecedePersist && !ready.messages.isEmpty { transport.send(ready.messages) }
         // 3. Apply.
         if let snapshot = ready.snapshot { try install(snapshot) }
         for entry in ready.committedEntries { apply(entry) }

@@ -80,7 +80,15 @@ extension Simulation {
             try checker.observeWrite(node: id, entries: ready.entries,
                                      previousTerm: node.core?.simulationTerm(at: first.index - 1) ?? 0)
         }
-        node.disk.beginWrite(ready)
+        if ready.messagesMayPrecedePersist {
+            // A leader's appends leave before its disk syncs, as the agent sends them.
+            for message in ready.messages { send(message) }
+            var unsent = ready
+            unsent.messages = []
+            node.disk.beginWrite(unsent)
+        } else {
+            node.disk.beginWrite(ready)
+        }
         let latency = UInt64(random.int(in: 1...6))
         schedule(.synced(id, incarnation: node.incarnation), after: latency)
     }
