@@ -53,11 +53,10 @@ public final class ClusterGateway: Sendable {
 
     /// Proposes an entry as its proposer stamped it (a client's, passed on by this server).
     func submit(_ entry: ControllerEntry) async throws(APIError) -> (result: CommandResult, index: UInt64) {
-        let index: UInt64
         let start = ContinuousClock.now
-        index = try await propose(entry.encoded())
+        let (index, read) = try await propose(entry.encoded())
         Metrics.Timer(label: "flotilla_raft_proposal_duration_seconds").record(duration: ContinuousClock.now - start)
-        guard let result = await node.withStateMachine({ $0.result(at: index) }) else {
+        guard let result = read else {
             throw APIError(code: APIErrorCode.internalError, message: "entry \(index) was applied but its result is no longer known; check `deployctl events`")
         }
         return (result, index)
@@ -67,14 +66,17 @@ public final class ClusterGateway: Sendable {
     /// server just started and has not heard from it), the request is held up to
     /// `leaderWait` for one to appear, as Consul holds RPCs (`rpc_hold_timeout`), rather than
     /// failing at once.
-    private func propose(_ entry: [UInt8]) async throws(APIError) -> UInt64 {
+    /// Returns the entry's index and its result: proposed here, the result is read as the entry
+    /// applies; passed to the leader, once this replica has applied it (as the leader answers).
+    private func propose(_ entry: [UInt8]) async throws(APIError) -> (index: UInt64, read: CommandResult?) {
         let deadline = ContinuousClock.now + Self.leaderWait
         while true {
             do {
-                return try await node.propose(entry)
+                return try await node.propose(entry) { machine, index in machine.result(at: index) }
             } catch RaftNodeError.notLeader(let leader) where leader != 0 && forwarder != nil {
                 do {
-                    return try await forwardOnce(.propose(entry), to: leader)
+                    let index = try await forwardOnce(.propose(entry), to: leader)
+                    return (index, await node.withStateMachine { $0.result(at: index) })
                 } catch is UnsentForward where ContinuousClock.now < deadline {
                     // Never sent (no connection to the leader this replica knows: it may have
                     // just died): safe to try again, once this replica hears of a new one.

@@ -75,7 +75,7 @@ extension RaftNode {
         // The proposal is what got committed only if the term matches (paper §5.3: same index
         // and term, same entry).
         if waiter.term == entry.term {
-            waiter.continuation.resume(returning: entry.index)
+            waiter.continuation.resume(returning: AppliedProposal(index: entry.index, read: waiter.reading?(machine, entry.index)))
         } else {
             waiter.continuation.resume(throwing: RaftNodeError.proposalDropped(index: entry.index))
         }

@@ -43,7 +43,16 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     struct ProposalWaiter {
         var term: UInt64
         var deadline: ContinuousClock.Instant
-        var continuation: CheckedContinuation<UInt64, any Error>
+        /// Read from the state machine as soon as the entry is applied, in the same turn of the
+        /// actor: the proposer gets its entry's result without queueing for the actor again.
+        var reading: (@Sendable (Machine, UInt64) -> any Sendable)?
+        var continuation: CheckedContinuation<AppliedProposal, any Error>
+    }
+
+    /// A proposal's entry, applied: its index, and what the proposer asked to read then.
+    struct AppliedProposal: Sendable {
+        var index: UInt64
+        var read: (any Sendable)?
     }
 
     struct ReadWaiter {
@@ -158,16 +167,30 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     /// `deadline` (default: `Options.proposalTimeout` from now) with `.proposalTimedOut`, so
     /// that no proposer waits without end on a stalled disk or quorum.
     public func propose(_ data: [UInt8], deadline: ContinuousClock.Instant? = nil) async throws -> UInt64 {
+        try await applied(appended(data), deadline: deadline, reading: nil).index
+    }
+
+    /// Proposes `data`, as ``propose(_:deadline:)``, and reads `reading` from the state machine
+    /// the moment the entry is applied (say, the entry's result): no second wait for the actor.
+    public func propose<Read: Sendable>(
+        _ data: [UInt8], deadline: ContinuousClock.Instant? = nil,
+        reading: @escaping @Sendable (Machine, _ index: UInt64) -> Read
+    ) async throws -> (index: UInt64, read: Read) {
+        let outcome = try await applied(appended(data), deadline: deadline, reading: reading)
+        guard let read = outcome.read as? Read else { preconditionFailure("proposal \(outcome.index) read the wrong type") }
+        return (outcome.index, read)
+    }
+
+    /// Appends `data` to the leader's log; where it went.
+    private func appended(_ data: [UInt8]) throws -> LogPosition {
         if let terminalError { throw terminalError }
-        let position: LogPosition
         do {
-            position = try core.propose(data)
+            return try core.propose(data)
         } catch .notLeader(let hint) {
             throw RaftNodeError.notLeader(leaderHint: hint)
         } catch {
             throw RaftNodeError.rejected(error)
         }
-        return try await appliedIndex(of: position, deadline: deadline)
     }
 
     /// Proposes a membership change of one server (`RaftCore.proposeConfChange`) and returns
@@ -183,16 +206,19 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
         } catch {
             throw RaftNodeError.rejected(error)
         }
-        return try await appliedIndex(of: position, deadline: deadline)
+        return try await applied(position, deadline: deadline, reading: nil).index
     }
 
-    /// Waits until the entry proposed at `position` is applied (its index), is known lost, or
-    /// its deadline passes.
-    private func appliedIndex(of position: LogPosition, deadline: ContinuousClock.Instant?) async throws -> UInt64 {
+    /// Waits until the entry proposed at `position` is applied, is known lost, or its deadline
+    /// passes.
+    private func applied(
+        _ position: LogPosition, deadline: ContinuousClock.Instant?, reading: (@Sendable (Machine, UInt64) -> any Sendable)?
+    ) async throws -> AppliedProposal {
         let deadline = deadline ?? .now + options.proposalTimeout
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                proposals[position.index] = ProposalWaiter(term: position.term, deadline: deadline, continuation: continuation)
+                proposals[position.index] = ProposalWaiter(
+                    term: position.term, deadline: deadline, reading: reading, continuation: continuation)
                 scheduleReadyLoop()
             }
         } onCancel: {
