@@ -166,18 +166,24 @@ public final class DurableLogStorage: LogStorage, Sendable {
         guard !records.isEmpty else { return try log.submit([]) }
         return try state.withLock { locked throws -> WriteAheadLog.Ticket in
             // Check against the log as submitted so far, then submit under the same lock, so that
-            // memory and the WAL see batches in one order.
-            var next = locked.log
-            if let snapshot { next.apply(snapshot: snapshot.metadata) }
-            for entry in entries {
-                if case .gap(let expected) = next.append(entry) {
-                    throw StorageError.invalidArgument(
-                        "entry \(entry.index) would leave a gap after \(expected - 1) in the log")
-                }
+            // memory and the WAL see batches in one order. The log is changed in place only once
+            // the WAL took the batch: a trial append on a copy copied every entry held, per batch.
+            let gap: (index: UInt64, expected: UInt64)?
+            if let snapshot {
+                // Rare (a follower catching up): the snapshot changes what may follow it.
+                var withSnapshot = locked.log
+                withSnapshot.apply(snapshot: snapshot.metadata)
+                gap = withSnapshot.gap(appending: entries)
+            } else {
+                gap = locked.log.gap(appending: entries)
             }
-            if let hardState { next.hardState = hardState }
+            if let gap {
+                throw StorageError.invalidArgument("entry \(gap.index) would leave a gap after \(gap.expected - 1) in the log")
+            }
             let ticket = try log.submit(records)
-            locked.log = next
+            if let snapshot { locked.log.apply(snapshot: snapshot.metadata) }
+            for entry in entries { _ = locked.log.append(entry) }
+            if let hardState { locked.log.hardState = hardState }
             if let snapshot {
                 locked.snapshotData = snapshot.data
                 locked.pendingMarkers.append((ticket, snapshot.metadata.index))

@@ -61,6 +61,17 @@ struct LogState: Sendable, Equatable {
         return .appended
     }
 
+    /// The first of `entries` that appending them in order would leave after a gap, and the
+    /// index `append` expected instead; nil if none would. A check without copying the log.
+    func gap(appending entries: [Entry]) -> (index: UInt64, expected: UInt64)? {
+        var last = lastIndex
+        for entry in entries where entry.index > snapshot.index {
+            if entry.index > last + 1 { return (entry.index, last + 1) }
+            last = entry.index
+        }
+        return nil
+    }
+
     /// Records that a snapshot at `metadata` is durable (Raft paper §7): if the log holds the
     /// snapshot's last entry with the same term, the entries after it are kept; otherwise the
     /// whole log is discarded. Older snapshots are ignored.
