@@ -16,6 +16,9 @@ struct DocumentRoutes: Sendable {
         var name: String
         var location: String
         var pattern: String?
+        /// `pattern`, compiled once: compiling it per request was 2% of a server's CPU under
+        /// key-value writes. Nil when the pattern does not compile: then no value matches.
+        var regex: NSRegularExpression?
         /// What a value that does not match `pattern` is told (`x-flotilla-pattern-hint`), in
         /// place of the pattern itself when that is too long to read.
         var patternHint: String?
@@ -82,7 +85,8 @@ struct DocumentRoutes: Sendable {
         guard let name = object["name"] as? String, let location = object["in"] as? String else { return nil }
         let schema = object["schema"] as? [String: Any] ?? [:]
         return Parameter(
-            name: name, location: location, pattern: schema["pattern"] as? String, patternHint: object["x-flotilla-pattern-hint"] as? String,
+            name: name, location: location, pattern: schema["pattern"] as? String,
+            regex: (schema["pattern"] as? String).flatMap { try? NSRegularExpression(pattern: $0) }, patternHint: object["x-flotilla-pattern-hint"] as? String,
             minLength: (schema["minLength"] as? NSNumber)?.intValue,
             maxLength: (schema["maxLength"] as? NSNumber)?.intValue, minimum: (schema["minimum"] as? NSNumber)?.int64Value,
             maximum: (schema["maximum"] as? NSNumber)?.int64Value)
@@ -177,7 +181,8 @@ struct DocumentRoutes: Sendable {
         let length = value.unicodeScalars.count
         if let maxLength = parameter.maxLength, length > maxLength { return "is longer than \(maxLength) characters" }
         if let minLength = parameter.minLength, length < minLength { return "is shorter than \(minLength) characters" }
-        if let pattern = parameter.pattern, value.range(of: pattern, options: .regularExpression) == nil {
+        if let pattern = parameter.pattern,
+           parameter.regex?.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) == nil {
             return parameter.patternHint ?? "does not match \(pattern)"
         }
         if let number = Int64(value) {
