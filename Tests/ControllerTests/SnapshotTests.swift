@@ -110,7 +110,7 @@ struct SnapshotTests {
         }
         // The format names the command, so that it can be read without this code.
         let bytes = ControllerEntry(command: .nodeHeartbeat(node: "n1"), time: Timestamp(unixMilliseconds: 5)).encoded()
-        #expect(String(decoding: bytes, as: UTF8.self) == #"{"command":{"node":"n1","type":"nodeHeartbeat"},"formatVersion":1,"time":5}"#)
+        #expect(String(decoding: bytes, as: UTF8.self) == #"{"command":{"node":"n1","type":"nodeHeartbeat"},"formatVersion":2,"time":5}"#)
     }
 
     @Test func entriesThatDoNotDecodeAreRefusedWithoutChangingTheState() throws {
@@ -119,7 +119,7 @@ struct SnapshotTests {
         for garbage in ["", "{}", "{\"formatVersion\": 1, \"time\": 1, \"command\": {\"type\": \"explode\"}}", "\u{0}\u{1}"] {
             #expect(cluster.state.apply(entry: Array(garbage.utf8), at: 99).error?.code == "undecodable_entry")
         }
-        let future = #"{"formatVersion": 2, "time": 1, "command": {"type": "nodeHeartbeat", "node": "a"}}"#
+        let future = #"{"formatVersion": 3, "time": 1, "command": {"type": "nodeHeartbeat", "node": "a"}}"#
         #expect(cluster.state.apply(entry: Array(future.utf8), at: 99).error?.code == "undecodable_entry")
         #expect(cluster.state == before)
         #expect(throws: ControllerError.self) { try ClusterState.restore(from: Array("{\"formatVersion\": 1}".utf8)) }

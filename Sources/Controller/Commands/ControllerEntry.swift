@@ -10,7 +10,9 @@ import Foundation
 /// a clock while applying would make their states differ.
 public struct ControllerEntry: Sendable, Hashable, Codable {
     /// Bumped when the encoding changes incompatibly; older agents refuse newer entries.
-    public static let formatVersion = 1
+    /// 2: key-value transactions are written in binary (``KVTransactionEntryCoding``); entries
+    /// of format 1 still read.
+    public static let formatVersion = 2
 
     /// The encoding's version, written into every entry.
     public var formatVersion: Int
@@ -26,8 +28,12 @@ public struct ControllerEntry: Sendable, Hashable, Codable {
         self.command = command
     }
 
-    /// JSON with sorted keys, so that equal entries are equal bytes.
+    /// JSON with sorted keys, so that equal entries are equal bytes; key-value transactions in
+    /// their binary form (``KVTransactionEntryCoding``).
     public func encoded() -> [UInt8] {
+        if case .kvTransaction(let transaction) = command, formatVersion == Self.formatVersion {
+            return KVTransactionEntryCoding.encode(transaction, time: time)
+        }
         // Encoding these plain value types cannot fail: no floats that are not finite and no
         // custom encoders that throw, so a failure is a programming error.
         do {
@@ -39,6 +45,7 @@ public struct ControllerEntry: Sendable, Hashable, Codable {
 
     /// Reads an entry written by ``encoded()``.
     public static func decode(_ bytes: [UInt8]) throws(ControllerError) -> ControllerEntry {
+        if bytes.first == KVTransactionEntryCoding.marker { return try KVTransactionEntryCoding.decode(bytes) }
         let entry: ControllerEntry
         do {
             entry = try JSONDecoder().decode(ControllerEntry.self, from: Data(bytes))
