@@ -13,13 +13,18 @@ import Testing
         clients: 10, operationsPerClient: 300, keys: ["k"], maxGap: 5, maxLatency: 200,
         unknownPerMille: 10, failedPerMille: 10)
 
+    /// The verdict on `history`, and how long it took.
+    static func timedCheck(_ history: [RecordedOperation], within limit: Duration) throws -> (LinearizabilityResult, Duration) {
+        var result = LinearizabilityResult.linearizable
+        let elapsed = try ContinuousClock().measure {
+            result = try checkLinearizability(history, deadline: .now + limit)
+        }
+        return (result, elapsed)
+    }
+
     @Test func longConcurrentHistoryOnOneKey() throws {
         let history = SimulatedHistory(Self.shape, seed: 7).operations
-        let clock = ContinuousClock()
-        var result = LinearizabilityResult.linearizable
-        let elapsed = try clock.measure {
-            result = try checkLinearizability(history, deadline: .now + .seconds(120))
-        }
+        let (result, elapsed) = try Self.timedCheck(history, within: .seconds(120))
         print("\(history.count) operations, 10 clients, one key: \(result == .linearizable ? "linearizable" : "\(result)") in \(elapsed)")
         #expect(result == .linearizable)
     }
@@ -32,11 +37,7 @@ import Testing
             clients: 5, operationsPerClient: 40_000, keys: ["a", "b", "c"], maxGap: 50, maxLatency: 500,
             unknownPerMille: 10, failedPerMille: 10)
         let history = SimulatedHistory(shape, seed: 3).operations
-        let clock = ContinuousClock()
-        var result = LinearizabilityResult.linearizable
-        let elapsed = try clock.measure {
-            result = try checkLinearizability(history, deadline: .now + .seconds(60))
-        }
+        let (result, elapsed) = try Self.timedCheck(history, within: .seconds(60))
         print("\(history.count) operations, 5 clients, three keys: \(result == .linearizable ? "linearizable" : "\(result)") in \(elapsed)")
         #expect(result == .linearizable)
     }
@@ -47,11 +48,7 @@ import Testing
         var history = SimulatedHistory(Self.shape, seed: 7).operations
         let late = try #require(history.indices.last { history[$0].kind == .read && history[$0].outcome != .unknown })
         history[late].outcome = .ok("never-written")
-        let clock = ContinuousClock()
-        var result = LinearizabilityResult.linearizable
-        let elapsed = try clock.measure {
-            result = try checkLinearizability(history, deadline: .now + .seconds(120))
-        }
+        let (result, elapsed) = try Self.timedCheck(history, within: .seconds(120))
         guard case .notLinearizable(_, let explanation) = result else {
             Issue.record("expected a violation, got \(result) after \(elapsed)")
             return
