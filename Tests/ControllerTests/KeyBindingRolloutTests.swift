@@ -46,7 +46,7 @@ import Testing
         #expect(Set(cluster.live(key).map(\.id)).isDisjoint(with: first) && cluster.live(key).count == 3)
         #expect(Set(cluster.live(ServiceKey("shop", "worker")).map(\.id)) == worker)
 
-        // A key that did not exist appearing is a change too; so is a delete.
+        // A key that did not exist appearing is a change too.
         let second = Set(cluster.live(key).map(\.id))
         set(&cluster, "web/tls.pem", "cert")
         cluster.converge()
@@ -62,6 +62,13 @@ import Testing
         set(&replica, "web/port", "7070")
         replica.converge()
         #expect(Set(replica.live(key).map(\.id)).isDisjoint(with: third), "a restored replica did not roll the service")
+
+        // Deleting a tree that holds a read key is a change of it too.
+        let fourth = Set(replica.live(key).map(\.id))
+        let deleted = replica.apply(.kvTransaction(KVTransaction(operations: [.deleteTree(prefix: try KVKey(validating: "web"))])))
+        guard case .kvTransactionApplied = deleted else { Issue.record("\(deleted)"); return }
+        replica.converge()
+        #expect(Set(replica.live(key).map(\.id)).isDisjoint(with: fourth), "deleting the key's tree did not roll the service")
 
         // Once the application is gone, its keys are nobody's: a write is no change of the state.
         cluster.apply(.deleteApplication(name: "shop", expectedRevision: nil))

@@ -41,6 +41,18 @@ public struct KVTransaction: Sendable, Hashable {
 
     /// Refuses what no replica may apply: no operation, more than 64 parts, a value over
     /// 512 KiB. Keys are valid by construction (`KVKey(validating:)`).
+    /// Whether an operation of this transaction may write `key`: a set or delete of it, or a
+    /// deleteTree of a prefix of it.
+    func mayChange(_ key: KVKey) -> Bool {
+        operations.contains { operation in
+            switch operation {
+            case .get: false
+            case .set(let written, _), .delete(let written): written == key
+            case .deleteTree(let prefix): key.hasPrefix(prefix.bytes)
+            }
+        }
+    }
+
     public func validate() throws(ControllerError) {
         guard !operations.isEmpty else {
             throw .invalidTransaction("a transaction needs at least one operation (get, set, delete or deleteTree)")

@@ -7,13 +7,17 @@ extension ClusterState {
     /// applications and nodes has anything to do for it.
     mutating func applyKVTransaction(_ transaction: KVTransaction, at index: UInt64) throws(ControllerError) -> CommandResult {
         try transaction.validate()
-        // Only keys some service reads are compared (none, most of the time).
-        let before = keyReaders.isEmpty ? [:] : Dictionary(uniqueKeysWithValues: keyReaders.keys.map { ($0, kv.get($0)?.value) })
+        // Only keys some service reads and this transaction may write are compared (none, most
+        // of the time).
+        let watched = keyReaders.keys.filter(transaction.mayChange)
+        let before = watched.map { kv.get($0)?.value }
         let result = kv.apply(transaction, at: index)
         // Services that read a key whose value changed roll, as after a restart; the state
         // changed, so the leader plans again and node workers look.
         var changedServices: Set<ServiceKey> = []
-        for (key, services) in keyReaders where kv.get(key)?.value != before[key] ?? nil { changedServices.formUnion(services) }
+        for (key, old) in zip(watched, before) where kv.get(key)?.value != old {
+            changedServices.formUnion(keyReaders[key] ?? [])
+        }
         for service in changedServices {
             applications[service.application]?.services[service.service]?.keyChangeIndex = index
             applications[service.application]?.modifiedIndex = index

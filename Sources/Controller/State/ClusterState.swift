@@ -156,7 +156,6 @@ public struct ClusterState: Sendable, Hashable {
         instances[id] = instance
     }
 
-    /// Rebuilds the by-node index from ``instances`` (after a restore).
     /// Records which keys the services of application `name` read now (none once it is gone).
     mutating func indexKeyReaders(of name: String) {
         for (key, readers) in keyReaders where readers.contains(where: { $0.application == name }) {
@@ -172,6 +171,7 @@ public struct ClusterState: Sendable, Hashable {
         }
     }
 
+    /// Rebuilds the by-node index from ``instances`` (after a restore).
     mutating func indexInstances() {
         instanceIDsByNode = [:]
         for (id, instance) in instances { instanceIDsByNode[instance.node, default: []].insert(id) }
