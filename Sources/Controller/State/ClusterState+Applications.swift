@@ -65,12 +65,13 @@ extension ClusterState {
         if let expectedRevision, expectedRevision != record.currentRevision {
             throw .revisionConflict(application: name, expected: expectedRevision, current: record.currentRevision)
         }
-        applications[name] = nil
-        indexKeyReaders(of: name)
+        // Stopped before the application goes, so that each still finds its drain delay.
         var stopping: [InstanceID] = []
         for id in instances.keys.sorted() where instances[id]?.service.application == name {
             if stop(id, reason: "application \(name) was deleted", at: index) { stopping.append(id) }
         }
+        applications[name] = nil
+        indexKeyReaders(of: name)
         lastChangeIndex = index
         return .applicationDeleted(name: name, stopping: stopping)
     }

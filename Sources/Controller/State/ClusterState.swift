@@ -182,6 +182,11 @@ public struct ClusterState: Sendable, Hashable {
     @discardableResult
     mutating func stop(_ id: InstanceID, reason: String, at index: UInt64) -> Bool {
         guard var instance = instances[id], instance.desiredState == .run else { return false }
+        if let service = manifest(of: instance), Catalog.health(of: instance, service: service, in: self) == .passing,
+            service.discovery.drainDelay > .zero
+        {
+            instance.drainDelay = service.discovery.drainDelay
+        }
         instance.desiredState = .stop
         instance.stopReason = reason
         instance.modifiedIndex = index

@@ -138,6 +138,10 @@ public struct InstanceRecord: Sendable, Hashable, Codable {
     public var desiredState: DesiredState
     /// Why the cluster asked it to stop.
     public var stopReason: String?
+    /// How long its node waits between the stop and the stop signal: the service's
+    /// `discovery.drainDelay` when the instance was passing in the catalog as it was told to
+    /// stop (so was taken out of it by that entry), else nil.
+    public var drainDelay: Duration?
     /// What its node last reported (or `lost`).
     public var status: InstanceStatus
     /// How it finally ended, once it has (`completed`, `failed`, `stopped`).

@@ -1,9 +1,9 @@
 /// Snapshots' format for instances, written out by hand so that members added later decode
 /// from snapshots written before them: `mainPID`, `restartCount` and `lastExit` are absent
-/// there and read as nil, 0 and nil.
+/// there and read as nil, 0 and nil, and `drainMilliseconds` as none.
 extension InstanceRecord {
     private enum CodingKeys: String, CodingKey {
-        case id, service, index, revision, node, ports, reservedCPUMillicores, reservedMemoryBytes, desiredState, stopReason
+        case id, service, index, revision, node, ports, reservedCPUMillicores, reservedMemoryBytes, desiredState, stopReason, drainMilliseconds
         case status, exit, mainPID, restartCount, lastExit, events, createdIndex, createdAt, modifiedIndex
     }
 
@@ -19,6 +19,7 @@ extension InstanceRecord {
         reservedMemoryBytes = try container.decode(Int64.self, forKey: .reservedMemoryBytes)
         desiredState = try container.decode(DesiredState.self, forKey: .desiredState)
         stopReason = try container.decodeIfPresent(String.self, forKey: .stopReason)
+        drainDelay = try container.decodeIfPresent(Int64.self, forKey: .drainMilliseconds).map(Duration.milliseconds)
         status = try container.decode(InstanceStatus.self, forKey: .status)
         exit = try container.decodeIfPresent(ExitInfo.self, forKey: .exit)
         mainPID = try container.decodeIfPresent(Int32.self, forKey: .mainPID)
@@ -42,6 +43,7 @@ extension InstanceRecord {
         try container.encode(reservedMemoryBytes, forKey: .reservedMemoryBytes)
         try container.encode(desiredState, forKey: .desiredState)
         try container.encodeIfPresent(stopReason, forKey: .stopReason)
+        try container.encodeIfPresent(drainDelay.map { $0 / .milliseconds(1) }.map { Int64($0.rounded()) }, forKey: .drainMilliseconds)
         try container.encode(status, forKey: .status)
         try container.encodeIfPresent(exit, forKey: .exit)
         try container.encodeIfPresent(mainPID, forKey: .mainPID)

@@ -6,21 +6,32 @@ public struct Discovery: ManifestObject, Hashable {
     public var tags: [String]
     /// As written; nil means the service's first port.
     public var port: String?
+    /// The share of traffic an instance gets relative to the others (SRV weight, weighted balancing).
+    public var weight: Int
+    /// How long a deregistered instance keeps running before it is told to stop, so that
+    /// clients and proxies stop sending to it first (Nomad's `shutdown_delay`).
+    public var drainDelay: Duration
 
-    public init(enabled: Bool = true, name: String? = nil, tags: [String] = [], port: String? = nil) {
+    public init(
+        enabled: Bool = true, name: String? = nil, tags: [String] = [], port: String? = nil, weight: Int = 1, drainDelay: Duration = .zero
+    ) {
         self.enabled = enabled
         self.name = name
         self.tags = tags
         self.port = port
+        self.weight = weight
+        self.drainDelay = drainDelay
     }
 
     public static let spec = ObjectSpec(
-        "Discovery", doc: "Registration with service discovery, which is not built yet: these fields are checked and kept, and take effect once it is (DNS and HTTP lookups answered by every agent). An instance is then to be registered once healthy (or ready, without a health check) and deregistered before it is stopped.",
+        "Discovery", doc: "Registration in the service catalog, which every agent answers from its own copy of the cluster's state (HTTP `/v1/catalog`, DNS). An instance is registered once ready: healthy, or running when it has no health check. It is deregistered when it turns unhealthy, when its node is marked down, and before it is told to stop: `drainDelay` after deregistration, its stop signal is sent.",
         fields: [
-            FieldSpec("enabled", Bool.self, default: true, doc: "Register instances at all, once discovery exists."),
+            FieldSpec("enabled", Bool.self, default: true, doc: "Register instances at all."),
             FieldSpec("name", String.self, defaultDescription: "the service's name", example: "api", constraints: [.dnsLabel(maxLength: 63)], doc: "The name to register, to be answered in DNS as `<name>.service.flotilla`."),
             FieldSpec("tags", [String].self, default: [], example: ["primary", "v2"], doc: "Tags to filter on (`<tag>.<name>.service.flotilla`); each a DNS label."),
             FieldSpec("port", String.self, defaultDescription: "the first of `network.ports`", example: "http", doc: "The name of the port to advertise."),
+            FieldSpec("weight", Int.self, default: 1, constraints: [.integerRange(1...65535)], doc: "Each instance's share of traffic relative to other instances of the name: the SRV weight in DNS, and the weight of `weighted` balancing."),
+            FieldSpec("drainDelay", Duration.self, default: "0s", example: "5s", doc: "Time between an instance's deregistration and its stop signal, for clients, DNS caches and proxies to stop sending it new requests (Nomad's `shutdown_delay`)."),
         ])
 
     public init?(reading reader: ObjectReader) {
@@ -28,6 +39,8 @@ public struct Discovery: ManifestObject, Hashable {
         name = reader.read("name")
         tags = reader.read("tags") ?? []
         port = reader.read("port")
+        weight = reader.read("weight") ?? 1
+        drainDelay = reader.read("drainDelay") ?? .zero
         var seen = Set<String>()
         for (index, tag) in tags.enumerated() {
             let tagPath = reader.path.appending("tags").appending(index)
@@ -44,6 +57,8 @@ public struct Discovery: ManifestObject, Hashable {
         writer.write("name", name)
         writer.write("tags", tags)
         writer.write("port", port)
+        writer.write("weight", weight)
+        writer.write("drainDelay", drainDelay)
     }
 }
 

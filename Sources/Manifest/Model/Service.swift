@@ -118,7 +118,7 @@ public struct Service: ManifestObject, Hashable {
             FieldSpec("update", UpdateStrategy.self, default: [:], doc: "How a new revision replaces running instances."),
             FieldSpec("placement", Placement.self, default: [:], doc: "Which nodes may run instances."),
             FieldSpec("disconnect", DisconnectPolicy.self, default: [:], doc: "When instances of a node that stopped answering are replaced."),
-            FieldSpec("discovery", Discovery.self, default: [:], doc: "Registration in service discovery (not built yet: checked and kept)."),
+            FieldSpec("discovery", Discovery.self, default: [:], doc: "Registration in the service catalog, answered over HTTP and DNS by every agent."),
             FieldSpec("logs", LogPolicy.self, default: [:], doc: "How much output is kept per instance."),
         ])
 
