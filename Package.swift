@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "Raft", targets: ["Raft"]),
         .library(name: "Supervisor", targets: ["Supervisor"]),
         .library(name: "Controller", targets: ["Controller"]),
+        // Load-balancing strategies and outlier ejection, for the agent's proxy and Swift clients.
+        .library(name: "Balancing", targets: ["Balancing"]),
         // For the benchmarks, which simulate many agents against real servers.
         .library(name: "Cluster", targets: ["Cluster"]),
         .executable(name: "deployctl", targets: ["deployctl"]),
@@ -79,6 +81,8 @@ let package = Package(
             swiftSettings: strict),
         // The replicated cluster state, its commands, the scheduler and the reconciler. Pure.
         .target(name: "Controller", dependencies: ["Manifest"], swiftSettings: strict),
+        // Load-balancing strategies and outlier ejection: the standard library and Synchronization only.
+        .target(name: "Balancing", swiftSettings: strict),
         // agentd's HTTP API, generated from its one OpenAPI document (openapi.json in the target):
         // the wire types, the server protocol agentd implements and deployctl's client. The
         // document itself is embedded, for agentd to serve at /v1/openapi.json.
@@ -148,6 +152,7 @@ let package = Package(
         .testTarget(
             name: "AgentTests", dependencies: ["Agent", "AgentAPI", "Cluster", "Controller", "Raft", "agentd", "deployctl", "TestSupport", "NetnsHarness", "Linearizability"], swiftSettings: strict),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),
+        .testTarget(name: "BalancingTests", dependencies: ["Balancing"], swiftSettings: strict),
         // The transport and the CA on real sockets and real TLS, on loopback.
         .testTarget(
             name: "ClusterTests",

@@ -13,7 +13,7 @@ enum APIMapping {
         Schemas.InstanceInfo(
             id: record.id, application: record.service.application, service: record.service.service, index: record.index,
             revision: signed(record.revision), node: record.node,
-            ports: record.ports.map { Schemas.PortInfo(name: $0.name, number: $0.number, _protocol: $0.protocol == .udp ? .udp : .tcp) },
+            ports: record.ports.map(port),
             desired: record.desiredState == .run ? .run : .stop, status: status(record.status),
             mainPID: record.mainPID, restartCount: record.restartCount, lastExit: record.lastExit.map(exit),
             exit: record.exit.map(exit),
@@ -165,5 +165,19 @@ extension APIMapping {
         return APIError(
             code: APIErrorCode.compareFailed, message: "comparison \(failed.position) failed: key \"\(key)\" was expected \(expected), but \(holds); nothing was changed",
             path: "compares[\(failed.position)]")
+    }
+}
+
+extension APIMapping {
+    static func catalogInstance(_ instance: CatalogInstance) -> Schemas.CatalogInstanceInfo {
+        Schemas.CatalogInstanceInfo(
+            id: instance.id, name: instance.name, application: instance.service.application, service: instance.service.service,
+            node: instance.node, address: instance.address, port: instance.port.map(port), ports: instance.ports.map(port), tags: instance.tags,
+            revision: signed(instance.revision), weight: instance.weight, health: instance.health == .passing ? .passing : .critical,
+            modifiedIndex: signed(instance.modifiedIndex))
+    }
+
+    static func port(_ port: AssignedPort) -> Schemas.PortInfo {
+        Schemas.PortInfo(name: port.name, number: port.number, _protocol: port.protocol == .udp ? .udp : .tcp)
     }
 }

@@ -139,7 +139,7 @@ public final class NodeWorker: Sendable {
         let stopping = mine.filter { $0.desiredState == .stop && $0.status != .stopped }
         for instance in stopping {
             let reason = instance.stopReason ?? "told to stop"
-            begin(.stop, instance.id) { await self.stop(instance.id, reason: reason) }
+            begin(.stop, instance.id) { await self.stop(instance.id, reason: reason, drain: instance.drainDelay) }
         }
         // Processes the state no longer lists at all (e.g. left by a previous agent).
         for id in supervisor.recordedInstanceIDs() where !known.contains(id) {
@@ -217,8 +217,14 @@ public final class NodeWorker: Sendable {
         }
     }
 
-    private func stop(_ id: InstanceID, reason: String) async {
+    /// Stops an instance, `drain` after its deregistration (the entry that told it to stop)
+    /// so that clients, DNS caches and proxies stop sending to it before its stop signal.
+    private func stop(_ id: InstanceID, reason: String, drain: Duration? = nil) async {
         if supervisor.instance(id) != nil || supervisor.recordedInstanceIDs().contains(id) {
+            if let drain, supervisor.instance(id) != nil {
+                logger.info("draining a deregistered instance before its stop signal", metadata: ["instance": "\(id)", "delay": "\(DurationText.format(drain))"])
+                try? await Task.sleep(for: drain)
+            }
             await supervisor.remove(id)
         }
         keyFiles.remove(instance: id)

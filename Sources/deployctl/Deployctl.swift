@@ -13,7 +13,7 @@ struct Deployctl: AsyncParsableCommand {
         version: FlotillaVersion.current,
         subcommands: [
             Apply.self, Status.self, Describe.self, Logs.self, Scale.self, Restart.self, Stop.self, Delete.self, Events.self,
-            Nodes.self, KV.self, ClusterCommand.self, Validate.self, Schema.self, Version.self,
+            Nodes.self, Services.self, KV.self, ClusterCommand.self, Validate.self, Schema.self, Version.self,
         ])
 }
 

@@ -124,7 +124,8 @@ enum UnixHTTP {
             let start = lineEnd.upperBound
             let end = rest.utf8.index(start, offsetBy: size)
             body += rest[start..<end]
-            rest = rest[end...].dropFirst(2)
+            // Past the chunk's CRLF, counted in bytes: as Characters, "\r\n" is one.
+            rest = rest[(rest.utf8.index(end, offsetBy: 2, limitedBy: rest.utf8.endIndex) ?? rest.utf8.endIndex)...]
         }
         return (status, body)
     }

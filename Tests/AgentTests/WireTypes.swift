@@ -4,3 +4,5 @@ import AgentAPI
 typealias ApplicationInfo = Components.Schemas.ApplicationInfo
 typealias ClusterStatus = Components.Schemas.ClusterStatus
 typealias InstanceInfo = Components.Schemas.InstanceInfo
+typealias CatalogInstanceInfo = Components.Schemas.CatalogInstanceInfo
+typealias CatalogServiceInfo = Components.Schemas.CatalogServiceInfo
