@@ -83,6 +83,11 @@ let package = Package(
         .target(name: "Controller", dependencies: ["Manifest"], swiftSettings: strict),
         // Load-balancing strategies and outlier ejection: the standard library and Synchronization only.
         .target(name: "Balancing", swiftSettings: strict),
+        // Service discovery's network side: the DNS server (a zone per catalog change, UDP and TCP).
+        .target(
+            name: "Discovery",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strict),
         // agentd's HTTP API, generated from its one OpenAPI document (openapi.json in the target):
         // the wire types, the server protocol agentd implements and deployctl's client. The
         // document itself is embedded, for agentd to serve at /v1/openapi.json.
@@ -96,7 +101,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "AgentAPI", "Cluster", "Controller", "Manifest", "Raft", "Supervisor",
+                "AgentAPI", "Cluster", "Controller", "Discovery", "Manifest", "Raft", "Supervisor",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -153,6 +158,10 @@ let package = Package(
             name: "AgentTests", dependencies: ["Agent", "AgentAPI", "Cluster", "Controller", "Raft", "agentd", "deployctl", "TestSupport", "NetnsHarness", "Linearizability"], swiftSettings: strict),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),
         .testTarget(name: "BalancingTests", dependencies: ["Balancing"], swiftSettings: strict),
+        .testTarget(
+            name: "DiscoveryTests",
+            dependencies: ["Discovery", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strict),
         // The transport and the CA on real sockets and real TLS, on loopback.
         .testTarget(
             name: "ClusterTests",

@@ -101,11 +101,15 @@ public final class Agent: Sendable {
             queryLimits: QueryLimits(maxWait: configuration.maxQueryWait))
         api.joinTokens = cluster?.joinTokens
         try cluster?.forwardedAPI.serve(api)
+        // Bound before anything else runs, so that a taken port stops the agent with the reason.
+        var dns: DiscoveryDNS?
+        if let settings = configuration.dns { dns = try await DiscoveryDNS.start(settings: settings, gateway: gateway, logger: logger) }
         var services: [any Service] = [
             LoopService(name: "raft-metrics") { await self.publishRaftMetrics() },
             LoopService(name: "leader") { await LeaderLoop(gateway: self.gateway, logger: self.logger).run() },
             LoopService(name: "node") { await self.worker.run() },
         ]
+        if let dns { services.append(LoopService(name: "dns") { await dns.run() }) }
         if let cluster {
             services.append(LoopService(name: "cluster") { await cluster.run(gateway: self.gateway) })
             services.append(LoopService(name: "certificate-renewal") {

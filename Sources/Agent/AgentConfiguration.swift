@@ -32,14 +32,18 @@ public struct AgentConfiguration: Sendable {
     public var maxQueryWait: Duration
     /// A server of a cluster (`--bootstrap` or `--join`); nil for a single node.
     public var cluster: ClusterSettings?
+    /// Where the catalog is answered over DNS; nil serves no DNS.
+    public var dns: DNSSettings?
 
     public init(
         nodeName: String, stateDirectory: String, apiSocketPath: String = "/run/flotilla/api.sock", apiTCPHost: String? = nil, apiTCPPort: Int? = nil,
         apiToken: String? = nil, labels: [String: String] = [:], portRange: PortRange = .defaultDynamic, advertiseAddress: String = "127.0.0.1:4647",
         heartbeatInterval: Duration = .seconds(2), nodeDownTimeout: Duration = .seconds(15), raftTick: Duration = .milliseconds(50),
-        cgroupParent: String = "flotilla", dev: Bool = false, maxQueryWait: Duration = .seconds(300), cluster: ClusterSettings? = nil
+        cgroupParent: String = "flotilla", dev: Bool = false, maxQueryWait: Duration = .seconds(300), cluster: ClusterSettings? = nil,
+        dns: DNSSettings? = nil
     ) {
         self.cluster = cluster
+        self.dns = dns
         self.nodeName = nodeName
         self.stateDirectory = stateDirectory
         self.apiSocketPath = apiSocketPath

@@ -22,7 +22,8 @@ struct Agentd: AsyncParsableCommand {
             "apiSocket": "...", "apiTCP": "127.0.0.1:4646", "tokenFile": "...", "labels": {"zone": "a"}, \
             "portRange": "20000-32000", "advertiseAddress": "10.0.0.1:4647", "bootstrap": true, "join": ["10.0.0.2:4647"], \
             "joinToken": "flt1...", "server": true, "clusterListen": "0.0.0.0:4647", "certificateLifetime": "24h", \
-            "heartbeatInterval": "2s", "nodeDownTimeout": "15s", "bootstrapExpect": 3, "caDirectory": "...", "cgroupParent": "flotilla", "logLevel": "info", "maxQueryWait": "5m"}. \
+            "heartbeatInterval": "2s", "nodeDownTimeout": "15s", "bootstrapExpect": 3, "caDirectory": "...", "cgroupParent": "flotilla", "logLevel": "info", "maxQueryWait": "5m", \
+            "dnsAddress": "127.0.0.1:8600", "dnsDomain": "flotilla", "dnsTTL": "0s"}. \
             Flags win over the file.
             A cluster: the first server runs with --bootstrap, or N servers form it together, each with --bootstrap-expect N \
             --ca-dir DIR --join HOST:PORT (the others); every next server with --server --join HOST:PORT --token T \
@@ -100,6 +101,15 @@ struct Agentd: AsyncParsableCommand {
     @Option(help: "How long the node certificates the first server issues last, as manifests write durations (default 24h); agents renew them at two thirds.")
     var certificateLifetime: String?
 
+    @Option(help: "Where service discovery's DNS server listens, HOST:PORT, UDP and TCP (default 127.0.0.1:8600), or off.")
+    var dnsAddr: String?
+
+    @Option(help: "The DNS domain services are answered under: web.service.DOMAIN (default flotilla).")
+    var dnsDomain: String?
+
+    @Option(help: "The TTL of DNS answers, as manifests write durations (default 0s: clients ask again, and see a deregistration at once).")
+    var dnsTtl: String?
+
     func run() async throws {
         let file = try config.map(AgentConfigFile.load) ?? AgentConfigFile()
         let levelText = logLevel ?? file.logLevel ?? "info"
@@ -169,13 +179,43 @@ struct Agentd: AsyncParsableCommand {
             nodeName: nodeName ?? file.nodeName ?? NodeIdentity.hostname(), stateDirectory: stateDirectory,
             apiSocketPath: apiSocket ?? file.apiSocket ?? "/run/flotilla/api.sock", apiTCPHost: tcpHost, apiTCPPort: tcpPort, apiToken: token,
             labels: labelMap, portRange: range, advertiseAddress: advertise ?? file.advertiseAddress ?? "127.0.0.1:4647",
-            heartbeatInterval: heartbeat, nodeDownTimeout: downTimeout, cgroupParent: cgroupParent ?? file.cgroupParent ?? "flotilla", dev: dev, maxQueryWait: maxWait, cluster: cluster)
+            heartbeatInterval: heartbeat, nodeDownTimeout: downTimeout, cgroupParent: cgroupParent ?? file.cgroupParent ?? "flotilla", dev: dev, maxQueryWait: maxWait, cluster: cluster,
+            dns: try dnsSettings(file))
         logger.info("starting", metadata: ["node": "\(configuration.nodeName)", "state": "\(stateDirectory)", "dev": "\(dev)"])
         if cluster?.role == .client {
+            if let dns = configuration.dns, dnsAddr != nil || file.dnsAddress != nil {
+                logger.notice("a client agent serves no DNS yet: ask a server's (--dns-addr of a server)", metadata: ["asked": "\(dns.host):\(dns.port)"])
+            }
             try await ClientAgent.make(configuration: configuration, logger: logger, registry: registry).run()
         } else {
             try await Agent.make(configuration: configuration, logger: logger, registry: registry).run()
         }
+    }
+
+    /// The DNS server's settings from the flags and the file; nil with `--dns-addr off`.
+    func dnsSettings(_ file: AgentConfigFile) throws -> DNSSettings? {
+        let addressText = dnsAddr ?? file.dnsAddress ?? "127.0.0.1:\(DNSSettings.defaultPort)"
+        guard addressText != "off" else { return nil }
+        guard let address = HostPort(addressText) else {
+            throw ValidationError("--dns-addr \(addressText): write HOST:PORT, e.g. 127.0.0.1:8600, or off")
+        }
+        let domain = (dnsDomain ?? file.dnsDomain ?? "flotilla").lowercased()
+        let labels = domain.hasSuffix(".") ? domain.dropLast().split(separator: ".", omittingEmptySubsequences: false) : domain.split(separator: ".", omittingEmptySubsequences: false)
+        guard !labels.isEmpty, labels.allSatisfy({ label in
+            (1...63).contains(label.count) && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") } && label.first != "-" && label.last != "-"
+        }) else {
+            throw ValidationError("--dns-domain \(domain): write DNS labels joined by dots (letters, digits and -), e.g. flotilla or consul.internal")
+        }
+        var ttl = Duration.zero
+        if let text = dnsTtl ?? file.dnsTTL {
+            do {
+                ttl = try DurationText.parse(text)
+            } catch {
+                throw ValidationError("--dns-ttl \(text) \(error.message)")
+            }
+            guard ttl <= .seconds(3600) else { throw ValidationError("--dns-ttl \(text): give at most 1h; answers change as instances come and go") }
+        }
+        return DNSSettings(host: address.host, port: address.port, domain: domain, ttl: ttl)
     }
 
     /// A duration flag's value, which must be above zero.
@@ -284,13 +324,16 @@ struct AgentConfigFile: Codable {
     var server: Bool?
     var heartbeatInterval: String?
     var nodeDownTimeout: String?
+    var dnsAddress: String?
+    var dnsDomain: String?
+    var dnsTTL: String?
 
     static func load(_ path: String) throws -> AgentConfigFile {
         guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read the configuration file \(path)") }
         let known: Set<String> = [
             "nodeName", "stateDirectory", "apiSocket", "apiTCP", "tokenFile", "labels", "portRange", "advertiseAddress", "bootstrap", "join",
             "joinToken", "clusterListen", "certificateLifetime", "server", "heartbeatInterval", "nodeDownTimeout", "bootstrapExpect",
-            "caDirectory", "cgroupParent", "logLevel", "maxQueryWait",
+            "caDirectory", "cgroupParent", "logLevel", "maxQueryWait", "dnsAddress", "dnsDomain", "dnsTTL",
         ]
         if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             for key in object.keys where !known.contains(key) {

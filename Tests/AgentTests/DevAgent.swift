@@ -76,6 +76,8 @@ final class DevAgent: @unchecked Sendable {
         process.arguments = (dev ? ["--dev"] : []) + [
             "--state-dir", stateDirectory + "/state", "--api-socket", socket, "--cgroup-parent", cgroupParent,
             "--port-range", "\(portRange.lowerBound)-\(portRange.upperBound)", "--node-name", nodeName, "--log-level", "info",
+            // Agents of parallel tests share the host: each lets the kernel pick its DNS port.
+            "--dns-addr", "127.0.0.1:0",
         ] + extraArguments
         _ = FileManager.default.createFile(atPath: stateDirectory + "/agentd.log", contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: stateDirectory + "/agentd.log"))

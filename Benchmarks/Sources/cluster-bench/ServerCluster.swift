@@ -84,7 +84,7 @@ final class ServerCluster: @unchecked Sendable {
         process.arguments = [
             "--state-dir", directory, "--node-name", "s\(number)", "--api-socket", socket,
             "--advertise", "127.0.0.1:\(port)", "--cluster-listen", "127.0.0.1:\(port)",
-            "--cgroup-parent", "\(Self.cgroupPrefix)\(number)", "--log-level", "warning",
+            "--cgroup-parent", "\(Self.cgroupPrefix)\(number)", "--log-level", "warning", "--dns-addr", "off",
         ] + extra
         _ = FileManager.default.createFile(atPath: directory + "/agentd.log", contents: nil)
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/agentd.log"))
