@@ -17,6 +17,16 @@ extension APIHandler {
         return .ok(.init(headers: .init(xFlotillaIndex: index), body: .json(services)))
     }
 
+    func getCatalog(_ input: Operations.GetCatalog.Input) async throws -> Operations.GetCatalog.Output {
+        let query = input.query
+        let (state, index) = try await blockingRead(index: query.index, wait: query.wait, consistent: query.consistent) { $0 }
+        let catalog = Catalog(state)
+        let snapshot = Schemas.CatalogSnapshot(
+            instances: catalog.instances.map(APIMapping.catalogInstance),
+            nodes: catalog.nodes.sorted { $0.key < $1.key }.map { Schemas.CatalogNodeInfo(name: $0.key, address: $0.value) })
+        return .ok(.init(headers: .init(xFlotillaIndex: index), body: .json(snapshot)))
+    }
+
     func getCatalogService(_ input: Operations.GetCatalogService.Input) async throws -> Operations.GetCatalogService.Output {
         let (name, query) = (input.path.name, input.query)
         let lookup = { @Sendable (catalog: Catalog) in

@@ -181,3 +181,20 @@ extension APIMapping {
         Schemas.PortInfo(name: port.name, number: port.number, _protocol: port.protocol == .udp ? .udp : .tcp)
     }
 }
+
+extension APIMapping {
+    /// The wire's whole catalog back as the catalog it was rendered from.
+    static func catalog(_ snapshot: Schemas.CatalogSnapshot, index: UInt64) -> Catalog {
+        let instances = snapshot.instances.map { info in
+            CatalogInstance(
+                id: info.id, name: info.name, service: ServiceKey(info.application, info.service), node: info.node, address: info.address,
+                port: info.port.map(assignedPort), ports: info.ports.map(assignedPort), tags: info.tags, revision: UInt64(clamping: info.revision),
+                weight: info.weight, health: info.health == .passing ? .passing : .critical, modifiedIndex: UInt64(clamping: info.modifiedIndex))
+        }
+        return Catalog(instances: instances, nodes: Dictionary(snapshot.nodes.map { ($0.name, $0.address) }) { first, _ in first }, index: index)
+    }
+
+    static func assignedPort(_ port: Schemas.PortInfo) -> AssignedPort {
+        AssignedPort(name: port.name, number: port.number, protocol: port._protocol == .udp ? .udp : .tcp)
+    }
+}

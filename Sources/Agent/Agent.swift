@@ -103,7 +103,10 @@ public final class Agent: Sendable {
         try cluster?.forwardedAPI.serve(api)
         // Bound before anything else runs, so that a taken port stops the agent with the reason.
         var dns: DiscoveryDNS?
-        if let settings = configuration.dns { dns = try await DiscoveryDNS.start(settings: settings, gateway: gateway, logger: logger) }
+        if let settings = configuration.dns {
+            let source = ReplicaCatalogSource(gateway: gateway)
+            dns = try await DiscoveryDNS.start(settings: settings, source: source, initial: await source.catalog(after: 0) ?? Catalog(), logger: logger)
+        }
         var services: [any Service] = [
             LoopService(name: "raft-metrics") { await self.publishRaftMetrics() },
             LoopService(name: "leader") { await LeaderLoop(gateway: self.gateway, logger: self.logger).run() },

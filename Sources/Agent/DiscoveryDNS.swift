@@ -23,19 +23,18 @@ public struct DNSSettings: Sendable, Hashable {
     }
 }
 
-/// The agent's DNS server, answering from its own copy of the catalog: rebuilt from the local
-/// replica at every change of the state (the change feed), and handed to the server only when
-/// the catalog itself changed, so that status reports on other things cost a comparison.
+/// The agent's DNS server, answering from its own copy of the catalog: a new one from its
+/// source at every change, handed to the server only when the catalog itself changed, so that
+/// status reports on other things cost a comparison.
 final class DiscoveryDNS: Sendable {
     let settings: DNSSettings
     let server: DNSServer
-    let gateway: ClusterGateway
+    let source: any CatalogSource
     let logger: Logger
 
-    /// Binds the server's UDP and TCP sockets, answering from the current catalog.
-    static func start(settings: DNSSettings, gateway: ClusterGateway, logger: Logger) async throws -> DiscoveryDNS {
-        // The state is read on the node's actor; the catalog is built off it.
-        let catalog = (try? await gateway.read { $0 }).map(Catalog.init) ?? Catalog()
+    /// Binds the server's UDP and TCP sockets, answering from `initial` until ``run()`` has the
+    /// source's first catalog (which a client, whose servers may not answer, does not wait for).
+    static func start(settings: DNSSettings, source: any CatalogSource, initial catalog: Catalog = Catalog(), logger: Logger) async throws -> DiscoveryDNS {
         let server: DNSServer
         do {
             server = try DNSServer(
@@ -46,32 +45,30 @@ final class DiscoveryDNS: Sendable {
             throw AgentError.configuration(
                 "DNS on \(settings.host):\(settings.port): \(error); give --dns-addr another HOST:PORT, or --dns-addr off to serve no DNS")
         }
-        let dns = DiscoveryDNS(settings: settings, server: server, gateway: gateway, logger: logger)
+        let dns = DiscoveryDNS(settings: settings, server: server, source: source, logger: logger)
         logger.info("serving DNS", metadata: ["address": "\(settings.host):\(server.port ?? settings.port)", "domain": "\(settings.domain)"])
         return dns
     }
 
-    private init(settings: DNSSettings, server: DNSServer, gateway: ClusterGateway, logger: Logger) {
+    private init(settings: DNSSettings, server: DNSServer, source: any CatalogSource, logger: Logger) {
         self.settings = settings
         self.server = server
-        self.gateway = gateway
+        self.source = source
         self.logger = logger
     }
 
-    /// Follows the state until cancelled, then closes the server.
+    /// Follows the catalog until cancelled, then closes the server. While the source has none
+    /// (a client that reaches no server), the last one stays answered.
     func run() async {
         var answered: Catalog?
         var seen: UInt64 = 0
         while !Task.isCancelled {
-            if let state = try? await gateway.read({ $0 }) {
-                let catalog = Catalog(state)
-                seen = catalog.index
-                if catalog.instances != answered?.instances || catalog.nodes != answered?.nodes {
-                    update(catalog)
-                    answered = catalog
-                }
+            guard let catalog = await source.catalog(after: seen) else { continue }
+            seen = catalog.index
+            if catalog.instances != answered?.instances || catalog.nodes != answered?.nodes {
+                update(catalog)
+                answered = catalog
             }
-            seen = await gateway.feed.wait(after: seen, timeout: .seconds(5))
         }
         try? await server.stop()
     }

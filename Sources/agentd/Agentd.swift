@@ -183,9 +183,6 @@ struct Agentd: AsyncParsableCommand {
             dns: try dnsSettings(file))
         logger.info("starting", metadata: ["node": "\(configuration.nodeName)", "state": "\(stateDirectory)", "dev": "\(dev)"])
         if cluster?.role == .client {
-            if let dns = configuration.dns, dnsAddr != nil || file.dnsAddress != nil {
-                logger.notice("a client agent serves no DNS yet: ask a server's (--dns-addr of a server)", metadata: ["asked": "\(dns.host):\(dns.port)"])
-            }
             try await ClientAgent.make(configuration: configuration, logger: logger, registry: registry).run()
         } else {
             try await Agent.make(configuration: configuration, logger: logger, registry: registry).run()

@@ -8,9 +8,10 @@ import TestSupport
 import Glibc
 #endif
 
-/// Discovery across hosts: three servers in network namespaces, one instance on each; every
-/// agent answers all three over DNS (its own, on 127.0.0.1:8600 in its namespace) and HTTP, and
-/// an instance that dies leaves every agent's answers.
+/// Discovery across hosts: three servers and a client in network namespaces, three instances on
+/// three of them; every agent answers all three over DNS (its own, on 127.0.0.1:8600 in its
+/// namespace; the client's from a server's catalog) and HTTP, and an instance that dies leaves
+/// every agent's answers.
 @Suite(.dedicatedThread, .timeLimit(.minutes(10)))
 struct NetnsDiscoveryTests {
     static let manifest = """
@@ -33,15 +34,22 @@ struct NetnsDiscoveryTests {
         return answer.stdout.split(separator: "\n").map(String.init).sorted()
     }
 
-    @Test("every agent answers every host's instances, and drops one that dies")
+    @Test("every agent, the client's too, answers every host's instances, and drops one that dies")
     func everyAgentAnswersTheWholeCatalog() throws {
-        let network = try HostNetwork(hostCount: 3)
-        let (root, servers) = NetnsClusterTests.agents(3)
+        let network = try HostNetwork(hostCount: 4)
+        let (root, servers) = NetnsClusterTests.agents(4)
         defer { NetnsClusterTests.cleanUp(network, root: root, servers) }
         try NetnsClusterTests.form(network, servers, servers: 3)
         let applied = try servers[0].deployctl(["apply", "-f", "-", "--timeout", "90s"], input: Self.manifest)
         #expect(applied.status == 0, "\(applied.output)")
-        let hostAddresses = try (1...3).map { try network.address(of: $0) }.sorted()
+        var instances: [Components.Schemas.InstanceInfo] = []
+        try NetnsClusterTests.waitUntil("three instances with their processes", timeout: 60) {
+            let (_, body) = try UnixHTTP.request("GET", "/v1/instances?application=site", socket: servers[0].socket)
+            instances = try JSONDecoder().decode([Components.Schemas.InstanceInfo].self, from: Data(body.utf8)).filter { $0.mainPID != nil }
+            return instances.count == 3
+        }
+        let hostAddresses = try instances.map { try network.address(of: Int($0.node.dropFirst()) ?? 0) }.sorted()
+        #expect(Set(hostAddresses).count == 3)
         for server in servers {
             try NetnsClusterTests.waitUntil("host \(server.host) to answer all three hosts\n\(server.log)", timeout: 60) {
                 try Self.addresses(network, host: server.host) == hostAddresses
@@ -53,9 +61,7 @@ struct NetnsDiscoveryTests {
         }
 
         // One instance dies for good (restart never): gone from every agent's answers.
-        let (_, body) = try UnixHTTP.request("GET", "/v1/instances?application=site", socket: servers[0].socket)
-        let instances = try JSONDecoder().decode([Components.Schemas.InstanceInfo].self, from: Data(body.utf8))
-        let victim = try #require(instances.first { $0.mainPID != nil })
+        let victim = try #require(instances.first)
         let victimAddress = try network.address(of: Int(victim.node.dropFirst()) ?? 0)
         let killed = Date()
         kill(try #require(victim.mainPID), SIGKILL)

@@ -60,6 +60,12 @@ public final class ClientAgent: Sendable {
                 await self.membership.renewCertificates { follower.knownServers() }
             },
         ]
+        // Served from a server's catalog, through the same relay as the API.
+        if let settings = configuration.dns {
+            let dns = try await DiscoveryDNS.start(
+                settings: settings, source: RelayedCatalogSource { request, timeout in try await follower.relay(request, timeout: timeout) }, logger: logger)
+            services.append(LoopService(name: "dns") { await dns.run() })
+        }
         let relayTimeout = configuration.maxQueryWait + .seconds(15)
         services += try APIListeners.services(
             configuration: configuration, logger: logger, readyStatus: "relaying the API to the servers on \(configuration.apiSocketPath)",
