@@ -60,6 +60,12 @@ public struct Catalog: Sendable, Hashable {
         return instance.status == .healthy || (instance.status == .running && service.health == nil) ? .passing : .critical
     }
 
+    /// What can be told without the manifest: it runs ready or healthy (not `unhealthy`) on a
+    /// node that is up.
+    static func mayPass(_ instance: InstanceRecord, in state: ClusterState) -> Bool {
+        (instance.status == .running || instance.status == .healthy) && state.nodes[instance.node].map { !$0.isDown } == true
+    }
+
     /// Whether its process runs, as its node last said (not lost with its node).
     private static func runs(_ instance: InstanceRecord) -> Bool {
         switch instance.status {

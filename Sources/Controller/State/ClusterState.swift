@@ -182,8 +182,10 @@ public struct ClusterState: Sendable, Hashable {
     @discardableResult
     mutating func stop(_ id: InstanceID, reason: String, at index: UInt64) -> Bool {
         guard var instance = instances[id], instance.desiredState == .run else { return false }
-        if let service = manifest(of: instance), Catalog.health(of: instance, service: service, in: self) == .passing,
-            service.discovery.drainDelay > .zero
+        // Only an instance that could be passing needs its manifest, which for an older
+        // revision (every instance a rollout replaces) is decoded from the log's JSON.
+        if Catalog.mayPass(instance, in: self), let service = manifest(of: instance),
+            Catalog.health(of: instance, service: service, in: self) == .passing, service.discovery.drainDelay > .zero
         {
             instance.drainDelay = service.discovery.drainDelay
         }
