@@ -1,4 +1,4 @@
-import Balancing
+@testable import Balancing
 
 /// Backends `b0`, `b1`, … on 10.0.0.x:8080, with the given weights (1 each by default).
 func makeBackends(_ count: Int, weights: [Int]? = nil) -> [Backend] {
@@ -39,15 +39,5 @@ func outstandingByID(_ balancer: Balancer) -> [String: Int] {
 }
 
 /// The workload's own randomness (which lease finishes next), independent of the balancer's:
-/// SplitMix64 (Steele, Lea and Flood, 2014).
-struct WorkloadRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// the library's own SplitMix64, seeded apart.
+typealias WorkloadRandom = SplitMix64

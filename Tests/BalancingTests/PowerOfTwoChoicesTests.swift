@@ -1,4 +1,4 @@
-import Balancing
+@testable import Balancing
 import Testing
 
 @Suite("power-of-two-choices")
