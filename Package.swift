@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "Supervisor",
             dependencies: [
-                "Manifest", "CSpawn", "CSeccomp", "CSystemd",
+                "Manifest", "Balancing", "CSpawn", "CSeccomp", "CSystemd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -102,17 +102,18 @@ public final class Agent: Sendable {
         api.joinTokens = cluster?.joinTokens
         try cluster?.forwardedAPI.serve(api)
         // Bound before anything else runs, so that a taken port stops the agent with the reason.
+        let catalogSource = ReplicaCatalogSource(gateway: gateway)
         var dns: DiscoveryDNS?
         if let settings = configuration.dns {
-            let source = ReplicaCatalogSource(gateway: gateway)
-            dns = try await DiscoveryDNS.start(settings: settings, source: source, initial: await source.catalog(after: 0) ?? Catalog(), logger: logger)
+            dns = try await DiscoveryDNS.start(settings: settings, initial: await catalogSource.catalog(after: 0) ?? Catalog(), logger: logger)
         }
+        let catalogFollower = CatalogFollower(source: catalogSource, dns: dns, upstreams: supervisor.upstreams)
         var services: [any Service] = [
             LoopService(name: "raft-metrics") { await self.publishRaftMetrics() },
             LoopService(name: "leader") { await LeaderLoop(gateway: self.gateway, logger: self.logger).run() },
             LoopService(name: "node") { await self.worker.run() },
         ]
-        if let dns { services.append(LoopService(name: "dns") { await dns.run() }) }
+        services.append(LoopService(name: "catalog") { await catalogFollower.run() })
         if let cluster {
             services.append(LoopService(name: "cluster") { await cluster.run(gateway: self.gateway) })
             services.append(LoopService(name: "certificate-renewal") {

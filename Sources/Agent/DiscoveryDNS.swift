@@ -23,18 +23,16 @@ public struct DNSSettings: Sendable, Hashable {
     }
 }
 
-/// The agent's DNS server, answering from its own copy of the catalog: a new one from its
-/// source at every change, handed to the server only when the catalog itself changed, so that
-/// status reports on other things cost a comparison.
+/// The agent's DNS server, answering from its own copy of the catalog (handed over by the
+/// agent's `CatalogFollower` at each change).
 final class DiscoveryDNS: Sendable {
     let settings: DNSSettings
     let server: DNSServer
-    let source: any CatalogSource
     let logger: Logger
 
-    /// Binds the server's UDP and TCP sockets, answering from `initial` until ``run()`` has the
-    /// source's first catalog (which a client, whose servers may not answer, does not wait for).
-    static func start(settings: DNSSettings, source: any CatalogSource, initial catalog: Catalog = Catalog(), logger: Logger) async throws -> DiscoveryDNS {
+    /// Binds the server's UDP and TCP sockets, answering from `initial` until the follower has
+    /// the source's first catalog (which a client, whose servers may not answer, does not wait for).
+    static func start(settings: DNSSettings, initial catalog: Catalog = Catalog(), logger: Logger) async throws -> DiscoveryDNS {
         let server: DNSServer
         do {
             server = try DNSServer(
@@ -45,35 +43,24 @@ final class DiscoveryDNS: Sendable {
             throw AgentError.configuration(
                 "DNS on \(settings.host):\(settings.port): \(error); give --dns-addr another HOST:PORT, or --dns-addr off to serve no DNS")
         }
-        let dns = DiscoveryDNS(settings: settings, server: server, source: source, logger: logger)
+        let dns = DiscoveryDNS(settings: settings, server: server, logger: logger)
         logger.info("serving DNS", metadata: ["address": "\(settings.host):\(server.port ?? settings.port)", "domain": "\(settings.domain)"])
         return dns
     }
 
-    private init(settings: DNSSettings, server: DNSServer, source: any CatalogSource, logger: Logger) {
+    private init(settings: DNSSettings, server: DNSServer, logger: Logger) {
         self.settings = settings
         self.server = server
-        self.source = source
         self.logger = logger
     }
 
-    /// Follows the catalog until cancelled, then closes the server. While the source has none
-    /// (a client that reaches no server), the last one stays answered.
-    func run() async {
-        var answered: Catalog?
-        var seen: UInt64 = 0
-        while !Task.isCancelled {
-            guard let catalog = await source.catalog(after: seen) else { continue }
-            seen = catalog.index
-            if catalog.instances != answered?.instances || catalog.nodes != answered?.nodes {
-                update(catalog)
-                answered = catalog
-            }
-        }
+    /// Closes the server.
+    func stop() async {
         try? await server.stop()
     }
 
-    private func update(_ catalog: Catalog) {
+    /// Answers from `catalog` from now on.
+    func update(_ catalog: Catalog) {
         do {
             let problems = try server.update(Self.dnsCatalog(catalog, settings: settings))
             for problem in problems { logger.warning("left out of DNS", metadata: ["what": "\(problem)"]) }

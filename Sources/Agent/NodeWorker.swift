@@ -38,6 +38,13 @@ public final class NodeWorker: Sendable {
         let worker = NodeWorker(
             control: control, supervisor: supervisor, registration: registration, heartbeatInterval: configuration.heartbeatInterval, logger: logger)
         workerBox.worker = worker
+        supervisor.upstreams.onEjection { ejection in
+            Counter(label: "flotilla_upstream_ejections_total", dimensions: [("upstream", ejection.service)]).increment()
+            logger.warning("upstream instance ejected", metadata: [
+                "upstream": "\(ejection.service)", "instance": "\(ejection.instanceID)", "address": "\(ejection.address)",
+                "failures": "\(ejection.failures)", "error": "\(ejection.error)",
+            ])
+        }
         return worker
     }
 

@@ -82,7 +82,7 @@ public final class Balancer: Sendable {
         core.withLock { $0.finish(reference) }
     }
 
-    func record(success: Bool, for reference: SlotReference, now: ContinuousClock.Instant) {
+    func record(success: Bool, for reference: SlotReference, now: ContinuousClock.Instant) -> Bool {
         core.withLock { $0.record(success: success, for: reference, now: now) }
     }
 }
@@ -124,12 +124,14 @@ public final class Lease: Sendable {
     /// The backend served (for the L4 proxy: the connection was established): ends its
     /// failure streak.
     public func recordSuccess(now: ContinuousClock.Instant = .now) {
-        balancer.record(success: true, for: reference, now: now)
+        _ = balancer.record(success: true, for: reference, now: now)
     }
 
     /// The backend failed (for the L4 proxy: connecting was refused, reset or timed out):
     /// one more in its failure streak, which may eject it. Report each attempt once.
-    public func recordFailure(now: ContinuousClock.Instant = .now) {
+    /// Returns whether this failure ejected the backend (for a log line or a metric).
+    @discardableResult
+    public func recordFailure(now: ContinuousClock.Instant = .now) -> Bool {
         balancer.record(success: false, for: reference, now: now)
     }
 }

@@ -82,20 +82,22 @@ struct BalancerCore: Sendable {
     }
 
     /// Counts a success or a failure towards ejection.
-    mutating func record(success: Bool, for reference: SlotReference, now: ContinuousClock.Instant) {
-        guard let policy = configuration.outlierDetection else { return }
+    /// Returns whether this failure ejected the backend.
+    mutating func record(success: Bool, for reference: SlotReference, now: ContinuousClock.Instant) -> Bool {
+        guard let policy = configuration.outlierDetection else { return false }
         returnDueBackends(now: now)
-        guard let index = resolve(reference) else { return }
+        guard let index = resolve(reference) else { return false }
         if success {
             slots[index].outlier.recordSuccess()
-            return
+            return false
         }
         guard slots[index].outlier.recordFailure(policy),
             ejectedCount < policy.maximumEjected(of: slots.count)
-        else { return }
+        else { return false }
         slots[index].outlier.eject(now: now, policy)
         ejectedCount += 1
         noteEjectionsChanged()
+        return true
     }
 
     private func resolve(_ reference: SlotReference) -> Int? {

@@ -917,6 +917,9 @@ done:
     return result;
 }
 
+int fl_spawn_pending_pid(const struct fl_spawn_pending *p) { return (int)p->pid; }
+int fl_spawn_pending_pidfd(const struct fl_spawn_pending *p) { return p->pidfd; }
+
 void fl_spawn_abort(struct fl_spawn_pending *p) {
     fl_kill_and_reap(p->pidfd);
     close(p->pidfd);

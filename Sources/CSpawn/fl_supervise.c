@@ -187,7 +187,9 @@ int fl_loopback_connect(int port) {
     return fl_connect_loopback_socket(fd, port, 1);
 }
 
-int fl_loopback_connect_in(int netns_fd, int home_netns_fd, int port, int reset_on_close) {
+/// A TCP socket of the namespace `netns_fd`, made by entering it and coming back home; -errno,
+/// or -ENOTRECOVERABLE when the thread could not come back.
+static int fl_tcp_socket_in(int netns_fd, int home_netns_fd) {
     if (setns(netns_fd, CLONE_NEWNET) < 0) return -errno;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int error = fd < 0 ? errno : 0;
@@ -195,7 +197,12 @@ int fl_loopback_connect_in(int netns_fd, int home_netns_fd, int port, int reset_
         if (fd >= 0) close(fd);
         return -ENOTRECOVERABLE;
     }
-    if (fd < 0) return -error;
+    return fd < 0 ? -error : fd;
+}
+
+int fl_loopback_connect_in(int netns_fd, int home_netns_fd, int port, int reset_on_close) {
+    int fd = fl_tcp_socket_in(netns_fd, home_netns_fd);
+    if (fd < 0) return fd;
     return fl_connect_loopback_socket(fd, port, reset_on_close);
 }
 
@@ -236,6 +243,32 @@ int fl_tcp_listen(const char *ipv4, int port, int backlog, const char **failed_c
     return fd;
 fail:;
     int error = errno;
+    close(fd);
+    return -error;
+}
+
+int fl_loopback_listen_in(int netns_fd, int home_netns_fd, int port, int backlog, const char **failed_call) {
+    *failed_call = "socket";
+    int fd = fl_tcp_socket_in(netns_fd, home_netns_fd);
+    if (fd < 0) return fd;
+    int error;
+    struct sockaddr_in address;
+    memset(&address, 0, sizeof address);
+    address.sin_family = AF_INET;
+    address.sin_port = htons((uint16_t)port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    *failed_call = "setsockopt";
+    if (setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof one) < 0) goto fail;
+    *failed_call = "bind";
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0) goto fail;
+    *failed_call = "listen";
+    if (listen(fd, backlog) < 0) goto fail;
+    *failed_call = NULL;
+    return fd;
+fail:
+    error = errno;
     close(fd);
     return -error;
 }

@@ -29,6 +29,7 @@ extension LaunchSpec {
                 environment[port.environmentName] = String(number)
             }
         }
+        for upstream in service.upstreams { environment[upstream.environmentName] = upstream.localAddress }
         environment.merge(instance.environment) { _, node in node }
 
         let root: LaunchRoot

@@ -70,7 +70,8 @@ struct Launcher: Sendable {
     /// namespace, and runs there (see `join_flags` in fl_spawn.h).
     func spawn(_ launch: PreparedLaunch, cgroup instanceCgroup: InstanceCgroup, cgroupDirectory: Int32,
                join: (pidFD: Int32, namespaces: NamespaceSet)? = nil,
-               placement: () throws(SpawnError) -> [Int32])
+               placement: () throws(SpawnError) -> [Int32],
+               prepare: ((_ pid: pid_t, _ pidFD: Int32) throws(SpawnError) -> Void)? = nil)
         throws(SpawnError) -> (pid: pid_t, pidFD: Int32)
     {
         let spec = launch.spec
@@ -150,6 +151,15 @@ struct Launcher: Sendable {
             } catch {
                 fl_spawn_abort(pending)
                 throw error
+            }
+            if let prepare {
+                do throws(SpawnError) {
+                    try prepare(pid_t(fl_spawn_pending_pid(pending)), fl_spawn_pending_pidfd(pending))
+                } catch {
+                    for fd in tasks { close(fd) }
+                    fl_spawn_abort(pending)
+                    throw error
+                }
             }
             defer { for fd in tasks { close(fd) } }
             let rc = tasks.withUnsafeBufferPointer { fl_spawn_finish(pending, $0.baseAddress, Int32($0.count), &result) }

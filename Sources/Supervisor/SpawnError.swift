@@ -11,6 +11,9 @@ public enum SpawnError: Error, Sendable, Hashable, CustomStringConvertible {
     case seccomp(SystemCallError)
     /// A step of the launch itself failed, in the parent or in the child before execve.
     case launch(stage: SpawnStage, SystemCallError)
+    /// Preparing the new process's surroundings before it runs failed (a listener in its
+    /// network namespace), with what and why.
+    case preparation(String)
 
     /// The one-line message, e.g. `pivot_root "/srv/web/rootfs": Invalid argument`.
     public var description: String {
@@ -18,6 +21,7 @@ public enum SpawnError: Error, Sendable, Hashable, CustomStringConvertible {
         case .invalidSpec(let problems): return "invalid launch spec: " + problems.joined(separator: "; ")
         case .unknownIdentity(let message): return message
         case .cgroup(let error), .seccomp(let error), .launch(_, let error): return error.description
+        case .preparation(let message): return message
         }
     }
 }

@@ -51,8 +51,12 @@ public final class Supervisor: Sendable {
     }
 
     /// Starts an instance and returns once it runs the service's program (after execve).
-    /// On failure nothing is left: no process, no cgroup, no mount.
-    public func launch(_ spec: LaunchSpec) throws(SpawnError) -> InstanceHandle {
+    /// On failure nothing is left: no process, no cgroup, no mount. `prepare` runs while the new
+    /// process, its namespaces made, waits to run the service (with its pid and pidfd); what it
+    /// throws fails the launch.
+    public func launch(_ spec: LaunchSpec, prepare: ((_ pid: pid_t, _ pidFD: Int32) throws(SpawnError) -> Void)? = nil)
+        throws(SpawnError) -> InstanceHandle
+    {
         let prepared = try launcher.prepare(spec)
         let cgroup = try cgroups.beginInstance(spec.instanceID, limits: spec.cgroupLimits)
         do throws(SpawnError) {
@@ -72,6 +76,8 @@ public final class Supervisor: Sendable {
                 } catch {
                     throw SpawnError.cgroup(error)
                 }
+            } prepare: { pid, pidFD throws(SpawnError) in
+                try prepare?(pid, pidFD)
             }
             let instance = InstanceHandle(instanceID: spec.instanceID, pid: pid, pidFD: PidFD(descriptor: pidFD),
                                           cgroup: cgroup, mayLeaveOrphans: !spec.namespaces.contains(.pid))

@@ -60,12 +60,13 @@ public final class ClientAgent: Sendable {
                 await self.membership.renewCertificates { follower.knownServers() }
             },
         ]
-        // Served from a server's catalog, through the same relay as the API.
-        if let settings = configuration.dns {
-            let dns = try await DiscoveryDNS.start(
-                settings: settings, source: RelayedCatalogSource { request, timeout in try await follower.relay(request, timeout: timeout) }, logger: logger)
-            services.append(LoopService(name: "dns") { await dns.run() })
-        }
+        // DNS and the local proxy follow a server's catalog, through the same relay as the API.
+        var dns: DiscoveryDNS?
+        if let settings = configuration.dns { dns = try await DiscoveryDNS.start(settings: settings, logger: logger) }
+        let catalogFollower = CatalogFollower(
+            source: RelayedCatalogSource { request, timeout in try await follower.relay(request, timeout: timeout) }, dns: dns,
+            upstreams: worker.supervisor.upstreams)
+        services.append(LoopService(name: "catalog") { await catalogFollower.run() })
         let relayTimeout = configuration.maxQueryWait + .seconds(15)
         services += try APIListeners.services(
             configuration: configuration, logger: logger, readyStatus: "relaying the API to the servers on \(configuration.apiSocketPath)",

@@ -211,6 +211,12 @@ struct fl_spawn_pending *fl_spawn_start(const struct fl_spawn_request *req, stru
 int fl_spawn_finish(struct fl_spawn_pending *pending, const int32_t *tasks_fds, int32_t tasks_count,
                     struct fl_spawn_result *out);
 
+/// The started child's pid and pidfd, valid until fl_spawn_finish or fl_spawn_abort.
+/// Why: the parent may prepare the child's namespaces (a listener inside its network namespace)
+/// while the child waits, before anything of the service runs.
+int fl_spawn_pending_pid(const struct fl_spawn_pending *pending);
+int fl_spawn_pending_pidfd(const struct fl_spawn_pending *pending);
+
 /// Kills and reaps a started child (its cgroups could not be made) and frees `pending`.
 void fl_spawn_abort(struct fl_spawn_pending *pending);
 

@@ -100,6 +100,14 @@ int fl_open_net_namespace(int pidfd, int pid);
 /// in use fails the launch with a clear message (sockaddr_in is awkward from Swift).
 int fl_tcp_listen(const char *ipv4, int port, int backlog, const char **failed_call);
 
+/// Like fl_tcp_listen on 127.0.0.1, but the socket belongs to the network namespace `netns_fd`
+/// (entered and left as fl_loopback_connect_in does), bound with IP_FREEBIND: the namespace's
+/// loopback may not be up yet (a child between clone and exec brings it up), and the listener
+/// takes connections once it is. Returns the descriptor or -errno (-ENOTRECOVERABLE as there).
+/// Why: an upstream's local port exists inside a private namespace before the service's first
+/// instruction, so the service never finds it refused.
+int fl_loopback_listen_in(int netns_fd, int home_netns_fd, int port, int backlog, const char **failed_call);
+
 /// The pending error of a socket (SO_ERROR): 0 once a connect has succeeded.
 int fl_socket_error(int fd);
 

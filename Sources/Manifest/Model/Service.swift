@@ -31,6 +31,8 @@ public struct Service: ManifestObject, Hashable {
     public var placement: Placement
     public var disconnect: DisconnectPolicy
     public var discovery: Discovery
+    /// Services called through the agent's local proxy.
+    public var upstreams: [Upstream]
     public var logs: LogPolicy
 
     public init(name: String, command: [String]) {
@@ -61,6 +63,7 @@ public struct Service: ManifestObject, Hashable {
         self.placement = Placement()
         self.disconnect = DisconnectPolicy()
         self.discovery = Discovery()
+        self.upstreams = []
         self.logs = LogPolicy()
     }
 
@@ -119,6 +122,7 @@ public struct Service: ManifestObject, Hashable {
             FieldSpec("placement", Placement.self, default: [:], doc: "Which nodes may run instances."),
             FieldSpec("disconnect", DisconnectPolicy.self, default: [:], doc: "When instances of a node that stopped answering are replaced."),
             FieldSpec("discovery", Discovery.self, default: [:], doc: "Registration in the service catalog, answered over HTTP and DNS by every agent."),
+            FieldSpec("upstreams", [Upstream].self, default: [], example: [["service": "api", "localPort": 9000, "strategy": "least-outstanding"]], doc: "Services this one calls through the agent's local proxy, on 127.0.0.1 ports of its own choosing."),
             FieldSpec("logs", LogPolicy.self, default: [:], doc: "How much output is kept per instance."),
         ])
 
@@ -150,6 +154,7 @@ public struct Service: ManifestObject, Hashable {
         placement = reader.read("placement") ?? Placement()
         disconnect = reader.read("disconnect") ?? DisconnectPolicy()
         discovery = reader.read("discovery") ?? Discovery()
+        upstreams = reader.read("upstreams") ?? []
         logs = reader.read("logs") ?? LogPolicy()
         // Cross-field checks run even when name or command is missing, so that one pass
         // reports everything; the service itself is then not built.
@@ -171,6 +176,8 @@ public struct Service: ManifestObject, Hashable {
                 reader.report(at: keyPath, problem)
             } else if key.hasPrefix("PORT_"), let index = portVariables.firstIndex(of: key) {
                 reader.report(at: keyPath, "is set by Flotilla to the number of network.ports[\(index)]; remove it, or rename the port")
+            } else if key.hasPrefix("UPSTREAM_"), let index = upstreams.firstIndex(where: { $0.environmentName == key }) {
+                reader.report(at: keyPath, "is set by Flotilla to the local address of upstreams[\(index)]; remove it")
             } else if Self.reservedEnvironment.contains(key) {
                 reader.report(at: keyPath, "is set by Flotilla itself; remove it")
             }
@@ -179,6 +186,7 @@ public struct Service: ManifestObject, Hashable {
         reportMountConflicts(reader)
         reportKeyBindingConflicts(reader)
         reportPortReferences(reader)
+        reportUpstreamConflicts(reader)
         reportNamespaceConflicts(reader)
         // A health check that is written but broken is reported where it is broken.
         if readiness == .health, health == nil, !reader.isInvalid("health") {
@@ -254,6 +262,23 @@ public struct Service: ManifestObject, Hashable {
         }
     }
 
+    /// Each local port is listened on once, beside the service's own ports; each upstream
+    /// service gets one address variable.
+    private func reportUpstreamConflicts(_ reader: ObjectReader) {
+        for (index, upstream) in upstreams.enumerated() {
+            let path = reader.path.appending("upstreams").appending(index)
+            let earlier = upstreams[..<index]
+            if let first = earlier.firstIndex(where: { $0.localPort == upstream.localPort }) {
+                reader.report(at: path.appending("localPort"), "\(upstream.localPort) is already the localPort of upstreams[\(first)]; give each upstream a port of its own")
+            } else if let port = network.ports.firstIndex(where: { $0.number == upstream.localPort && $0.protocol == .tcp }) {
+                reader.report(at: path.appending("localPort"), "\(upstream.localPort) is the service's own port network.ports[\(port)]; choose another localPort")
+            }
+            if let first = earlier.firstIndex(where: { $0.service == upstream.service }) {
+                reader.report(at: path.appending("service"), "\"\(upstream.service)\" is already the service of upstreams[\(first)]; call each service through one local port")
+            }
+        }
+    }
+
     private func reportNamespaceConflicts(_ reader: ObjectReader) {
         let namespacesPath = reader.path.appending("isolation").appending("namespaces")
         // network.mode as written, not its default in place of a broken value.
@@ -308,6 +333,7 @@ public struct Service: ManifestObject, Hashable {
         writer.write("placement", placement)
         writer.write("disconnect", disconnect)
         writer.write("discovery", discovery)
+        writer.write("upstreams", upstreams)
         writer.write("logs", logs)
     }
 }

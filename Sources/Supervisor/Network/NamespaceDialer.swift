@@ -55,6 +55,22 @@ final class NamespaceDialer: Sendable {
         }
     }
 
+    /// A socket of `namespace` listening on 127.0.0.1:`port`, made on the calling thread, which
+    /// enters the namespace for a moment: call it only from a thread of our own (a launch
+    /// thread), never from an event loop or the cooperative pool.
+    func listen(in namespace: NetworkNamespace, port: Int, backlog: Int32) throws(SystemCallError) -> Int32 {
+        var failedCall: UnsafePointer<CChar>?
+        let fd = fl_loopback_listen_in(namespace.descriptor, homeNamespace, Int32(clamping: port), backlog, &failedCall)
+        guard fd >= 0 else {
+            if fd == -ENOTRECOVERABLE {
+                // A thread stuck in the instance's namespace must not make sockets for the node.
+                fatalError("setns back to the node's network namespace failed; this thread is no longer in it")
+            }
+            throw SystemCallError(call: failedCall.map { String(cString: $0) } ?? "bind", path: "127.0.0.1:\(port)", errno: -fd)
+        }
+        return fd
+    }
+
     /// Like `connect`, but the future completes only once the connection is established (or
     /// fails with the connect's error, or with ETIMEDOUT after `timeout`): what NIO's
     /// `withConnectedSocket` needs. On loopback the handshake has almost always completed when

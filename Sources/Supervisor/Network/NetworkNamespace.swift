@@ -9,9 +9,14 @@ final class NetworkNamespace: Sendable {
     let descriptor: Int32
 
     /// The namespace of the process `handle` holds.
-    init(of handle: InstanceHandle) throws(SystemCallError) {
-        let fd = fl_open_net_namespace(handle.pidFD.descriptor, handle.pid)
-        guard fd >= 0 else { throw SystemCallError(call: "open", path: "/proc/\(handle.pid)/ns/net", errno: -fd) }
+    convenience init(of handle: InstanceHandle) throws(SystemCallError) {
+        try self.init(pid: handle.pid, pidFD: handle.pidFD.descriptor)
+    }
+
+    /// The namespace of process `pid`, held by `pidFD` (a child not yet released, say).
+    init(pid: pid_t, pidFD: Int32) throws(SystemCallError) {
+        let fd = fl_open_net_namespace(pidFD, pid)
+        guard fd >= 0 else { throw SystemCallError(call: "open", path: "/proc/\(pid)/ns/net", errno: -fd) }
         descriptor = fd
     }
 

@@ -32,10 +32,8 @@ final class PortPublisher: Sendable {
     }
 
     private struct State {
-        /// Bound descriptors not yet handed to NIO (closed by `close` if never started).
+        /// Bound descriptors not yet handed to the server (closed by `close` if never served).
         var unserved: [Listener]
-        var servers: [Channel] = []
-        var connections: [ObjectIdentifier: Channel] = [:]
         var closed = false
     }
 
@@ -46,6 +44,7 @@ final class PortPublisher: Sendable {
 
     let address: String
     private let state: Mutex<State>
+    private let server = ForwardingServer()
 
     private init(address: String, listeners: [Listener]) {
         self.address = address
@@ -79,115 +78,29 @@ final class PortPublisher: Sendable {
         }
         for listener in listeners {
             let port = listener.port
-            let server = ServerBootstrap(group: group)
-                .childChannelOption(.autoRead, value: false)
-                .childChannelOption(.allowRemoteHalfClosure, value: true)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .childChannelInitializer { [self] inbound in
-                    // Dialing waits for the accepted channel to be active: NIO registers it in a
-                    // task of its own after this initializer, and a fast dial could finish first.
-                    let start = StartOnActive { self.forward(inbound, to: port, in: namespace, dialer: dialer, watcher: watcher) }
-                    return inbound.eventLoop.makeCompletedFuture { try inbound.pipeline.syncOperations.addHandler(start) }
-                }
-                .withBoundSocket(listener.descriptor)
-            server.whenComplete { [self] (result: Result<Channel, Error>) in
-                guard case .success(let channel) = result else { return }
-                let closeNow = state.withLock { state -> Bool in
-                    if !state.closed { state.servers.append(channel) }
-                    return state.closed
-                }
-                if closeNow { channel.close(promise: nil) }
+            server.serve(descriptor: listener.descriptor, group: group) { inbound in
+                let loop = inbound.eventLoop
+                return dialer.connected(into: namespace, port: port, on: loop, watcher: watcher, timeout: Self.connectTimeout)
+                    .flatMap { fd in
+                        ClientBootstrap(group: loop)
+                            .channelOption(.autoRead, value: false)
+                            .channelOption(.allowRemoteHalfClosure, value: true)
+                            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                            .withConnectedSocket(fd)
+                    }
             }
         }
     }
 
     /// Closes the listeners and every forwarded connection. Idempotent.
     func close() {
-        let (unserved, servers, connections) = state.withLock { state in
+        let unserved = state.withLock { state in
             state.closed = true
-            defer {
-                state.unserved = []
-                state.servers = []
-                state.connections = [:]
-            }
-            return (state.unserved, state.servers, Array(state.connections.values))
+            defer { state.unserved = [] }
+            return state.unserved
         }
         for listener in unserved { Glibc.close(listener.descriptor) }
-        for channel in servers + connections { channel.close(promise: nil) }
-    }
-
-    /// One accepted connection: dial the service inside its namespace, then glue the two.
-    private func forward(_ inbound: Channel, to port: Int, in namespace: NetworkNamespace, dialer: NamespaceDialer,
-                         watcher: DescriptorWatcher)
-    {
-        let key = ObjectIdentifier(inbound)
-        let accepted = state.withLock { state -> Bool in
-            guard !state.closed else { return false }
-            state.connections[key] = inbound
-            return true
-        }
-        guard accepted else {
-            inbound.close(promise: nil)
-            return
-        }
-        inbound.closeFuture.whenComplete { [self] _ in state.withLock { _ = $0.connections.removeValue(forKey: key) } }
-        let loop = inbound.eventLoop
-        dialer.connected(into: namespace, port: port, on: loop, watcher: watcher, timeout: Self.connectTimeout)
-            .flatMap { fd -> EventLoopFuture<Channel> in
-                // Not reading until glued: a service that speaks first (a banner, a greeting)
-                // must not have its first bytes read into an empty pipeline.
-                ClientBootstrap(group: loop)
-                    .channelOption(.autoRead, value: false)
-                    .channelOption(.allowRemoteHalfClosure, value: true)
-                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                    .withConnectedSocket(fd)
-            }
-            .hop(to: loop)
-            .assumeIsolated()
-            .whenComplete { result in
-                switch result {
-                case .failure:
-                    // Refused inside the namespace (nothing listens yet): the client sees its
-                    // connection closed, as docker-proxy does.
-                    inbound.close(promise: nil)
-                case .success(let outbound):
-                    guard outbound.eventLoop === loop else {
-                        outbound.close(promise: nil)
-                        inbound.close(promise: nil)
-                        return
-                    }
-                    let (inside, outside) = GlueHandler.matchedPair()
-                    do {
-                        try outbound.pipeline.syncOperations.addHandler(inside)
-                        try inbound.pipeline.syncOperations.addHandler(outside)
-                    } catch {
-                        outbound.close(promise: nil)
-                        inbound.close(promise: nil)
-                        return
-                    }
-                    // Both sides start reading only now that they have somewhere to write to.
-                    for channel in [inbound, outbound] {
-                        channel.setOption(.autoRead, value: true).whenFailure { _ in channel.close(promise: nil) }
-                    }
-                    if !inbound.isActive { outbound.close(promise: nil) }
-                }
-            }
-    }
-}
-
-/// Runs `start` once, when its channel becomes active, then leaves the pipeline.
-private final class StartOnActive: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    private let start: @Sendable () -> Void
-
-    init(_ start: @escaping @Sendable () -> Void) {
-        self.start = start
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        start()
-        context.fireChannelActive()
-        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        server.close()
     }
 }
 

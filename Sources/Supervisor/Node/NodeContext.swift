@@ -25,6 +25,8 @@ final class NodeContext: Sendable {
     let proxyGroup: EventLoopGroup
     let dialer: NamespaceDialer
     let publishAddress: String
+    /// The node's local proxy for upstreams.
+    let upstreams: UpstreamDirectory
     private let random: Mutex<SeededGenerator>
 
     init(supervisor: Supervisor, loop: EventLoop, control: DescriptorWatcher, logPump: DescriptorWatcher,
@@ -43,6 +45,7 @@ final class NodeContext: Sendable {
         self.proxyGroup = proxyGroup
         self.dialer = dialer
         self.publishAddress = publishAddress
+        upstreams = UpstreamDirectory(group: proxyGroup)
         random = Mutex(SeededGenerator(seed: seed))
         launches.start()
     }

@@ -108,6 +108,11 @@ public final class NodeSupervisor: Sendable {
             proxyGroup: proxyGroup, dialer: try NamespaceDialer(), publishAddress: configuration.publishAddress)
     }
 
+    /// The node's local proxy: the agent hands it the catalog's passing instances at each change.
+    public var upstreams: UpstreamDirectory {
+        context.upstreams
+    }
+
     /// Whether output is forwarded to journald.
     public var forwardsToJournal: Bool {
         context.journal != nil

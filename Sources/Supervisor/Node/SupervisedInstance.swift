@@ -28,6 +28,8 @@ public final class SupervisedInstance: Sendable {
         /// The process's own network namespace and published ports (`private` network mode).
         var namespace: NetworkNamespace?
         var publisher: PortPublisher?
+        /// The local ports of its upstreams.
+        var upstreams: InstanceUpstreams?
         var adopted = false
         var notify: NotifySocket?
         var timer: Scheduled<Void>?
@@ -267,11 +269,20 @@ public final class SupervisedInstance: Sendable {
             input { machine, now in machine.launchFailed(now: now, message: "\(error)") }
             return
         }
+        let hostUpstreams: InstanceUpstreams?
+        do {
+            hostUpstreams = try attachHostUpstreams()
+        } catch {
+            publisher?.close()
+            input { machine, now in machine.launchFailed(now: now, message: "\(error)") }
+            return
+        }
         let output: (stdout: Int32, stderr: Int32)
         do {
             output = try log.openForLaunch()
         } catch {
             publisher?.close()
+            hostUpstreams?.close()
             input { machine, now in machine.launchFailed(now: now, message: "log pipes: \(error)") }
             return
         }
@@ -284,18 +295,63 @@ public final class SupervisedInstance: Sendable {
                 close(output.stdout)
                 close(output.stderr)
                 let error = SystemCallError(call: "launch", path: nil, errno: ECANCELED)
-                loop.execute { self.launchFinished(.failure(.launch(stage: .clone3, error)), publisher: publisher) }
+                let network = PreparedNetwork(publisher: publisher, upstreams: hostUpstreams)
+                loop.execute { self.launchFinished(.failure(.launch(stage: .clone3, error)), network: network) }
                 return
             }
             context.removeLeftoverCgroup(instanceID)
-            let result = Result { () throws(SpawnError) in try context.supervisor.launch(spec) }
+            let inside = PreparedInside()
+            let result = Result { () throws(SpawnError) in
+                try context.supervisor.launch(spec, prepare: prepareNamespace(into: inside))
+            }
             close(output.stdout)
             close(output.stderr)
-            loop.execute { self.launchFinished(result, publisher: publisher) }
+            var network = PreparedNetwork(publisher: publisher, upstreams: hostUpstreams)
+            if let (namespace, upstreams) = inside.take() {
+                network.namespace = namespace
+                network.upstreams = upstreams
+            }
+            let prepared = network
+            loop.execute { self.launchFinished(result, network: prepared) }
         }
     }
 
-    private func launchFinished(_ result: Result<InstanceHandle, SpawnError>, publisher: PortPublisher?) {
+    /// What is made for the new process's network before it runs: its published ports, its
+    /// upstreams' local ports, and (`private` mode, with upstreams) its namespace, opened while
+    /// the child waits to be released.
+    struct PreparedNetwork: Sendable {
+        var publisher: PortPublisher?
+        var upstreams: InstanceUpstreams?
+        var namespace: NetworkNamespace?
+
+        func close() {
+            publisher?.close()
+            upstreams?.close()
+        }
+    }
+
+    /// The launch's `prepare` step for a `private`-network service with upstreams: their
+    /// listeners, bound inside the new namespace before the service's first instruction, on
+    /// this launch thread.
+    private func prepareNamespace(into inside: PreparedInside) -> ((pid_t, Int32) throws(SpawnError) -> Void)? {
+        guard service.hasPrivateNetwork, !service.upstreams.isEmpty else { return nil }
+        return { [service, context] pid, pidFD throws(SpawnError) in
+            let namespace: NetworkNamespace
+            do {
+                namespace = try NetworkNamespace(pid: pid, pidFD: pidFD)
+            } catch {
+                throw .preparation("upstreams: \(error)")
+            }
+            do throws(UpstreamBindFailure) {
+                let upstreams = try InstanceUpstreams.bind(service.upstreams, in: namespace, dialer: context.dialer, directory: context.upstreams)
+                inside.set(namespace: namespace, upstreams: upstreams)
+            } catch {
+                throw .preparation(error.description)
+            }
+        }
+    }
+
+    private func launchFinished(_ result: Result<InstanceHandle, SpawnError>, network: PreparedNetwork) {
         let waiters = state.withLock { state in
             defer {
                 state.launching = false
@@ -309,7 +365,7 @@ public final class SupervisedInstance: Sendable {
         case .success(let launched):
             handle = launched
         case .failure(let error):
-            publisher?.close()
+            network.close()
             input { machine, now in machine.launchFailed(now: now, message: "\(error)") }
             return
         }
@@ -319,7 +375,7 @@ public final class SupervisedInstance: Sendable {
             state.process = identity
             state.adopted = false
         }
-        attachNetwork(handle, publisher: publisher)
+        attachNetwork(handle, network: network)
         watchExit(handle)
         input { machine, now in machine.launched(now: now, detail: "pid \(handle.pid)") }
     }
@@ -330,38 +386,85 @@ public final class SupervisedInstance: Sendable {
         return try PortPublisher.bind(service.ports, address: context.publishAddress)
     }
 
-    /// Opens the new process's network namespace and forwards the published ports into it. A
-    /// process that is gone already has no namespace to open: its exit is on its way.
-    private func attachNetwork(_ handle: InstanceHandle, publisher: PortPublisher?) {
-        guard service.hasPrivateNetwork else { return }
-        guard let namespace = try? NetworkNamespace(of: handle) else {
-            publisher?.close()
-            return
+    /// The node's listeners of a `host`-mode service's upstreams (joined, or opened), or nil.
+    private func attachHostUpstreams() throws(UpstreamBindFailure) -> InstanceUpstreams? {
+        guard !service.hasPrivateNetwork, !service.upstreams.isEmpty else { return nil }
+        return try InstanceUpstreams.attachHost(service.upstreams, serviceName: serviceName, directory: context.upstreams)
+    }
+
+    /// Opens the new process's network namespace (unless the launch did) and forwards the
+    /// published ports into it; serves its upstreams' local ports. A process that is gone
+    /// already has no namespace to open: its exit is on its way.
+    private func attachNetwork(_ handle: InstanceHandle, network: PreparedNetwork) {
+        var namespace: NetworkNamespace?
+        if service.hasPrivateNetwork {
+            namespace = network.namespace ?? (try? NetworkNamespace(of: handle))
+            guard namespace != nil else {
+                network.close()
+                return
+            }
         }
         let current = state.withLock { state -> Bool in
             guard state.handle === handle else { return false }
             state.namespace = namespace
-            state.publisher = publisher
+            state.publisher = network.publisher
+            state.upstreams = network.upstreams
             return true
         }
         guard current else {
-            publisher?.close()
+            network.close()
             return
         }
-        publisher?.serve(into: namespace, group: context.proxyGroup, dialer: context.dialer, watcher: context.control)
+        if let namespace {
+            network.publisher?.serve(into: namespace, group: context.proxyGroup, dialer: context.dialer, watcher: context.control)
+        }
+        network.upstreams?.serve(caller: instanceID)
     }
 
     /// Stops forwarding into the namespace of a process that has ended (or is left to the next
-    /// agent), closing the listeners and every forwarded connection.
+    /// agent), closing the listeners and every forwarded connection, and leaves its upstreams.
     private func detachNetwork() {
-        let publisher = state.withLock { state -> PortPublisher? in
+        let (publisher, upstreams) = state.withLock { state -> (PortPublisher?, InstanceUpstreams?) in
             defer {
                 state.namespace = nil
                 state.publisher = nil
+                state.upstreams = nil
             }
-            return state.publisher
+            return (state.publisher, state.upstreams)
         }
         publisher?.close()
+        upstreams?.close()
+    }
+
+    /// An adopted `private`-network process's upstreams: the previous agent's listeners died
+    /// with it; new ones are bound inside the namespace on a launch thread (it enters the
+    /// namespace), then served if the process is still the current one.
+    private func attachAdoptedUpstreams(_ handle: InstanceHandle) {
+        guard service.hasPrivateNetwork, !service.upstreams.isEmpty,
+              let namespace = state.withLock({ $0.handle === handle ? $0.namespace : nil })
+        else { return }
+        context.launches.submit { [self] work in
+            guard case .active = work else { return }
+            let result = Result { () throws(UpstreamBindFailure) in
+                try InstanceUpstreams.bind(service.upstreams, in: namespace, dialer: context.dialer, directory: context.upstreams)
+            }
+            loop.execute { [self] in
+                switch result {
+                case .success(let upstreams):
+                    let current = state.withLock { state -> Bool in
+                        guard state.handle === handle, state.upstreams == nil else { return false }
+                        state.upstreams = upstreams
+                        return true
+                    }
+                    if current { upstreams.serve(caller: instanceID) } else { upstreams.close() }
+                case .failure(let error):
+                    input { machine, now in
+                        machine.publishFailed(now: now, detail: error.description)
+                        return []
+                    }
+                }
+            }
+        }
     }
 
     private func watchExit(_ handle: InstanceHandle) {
@@ -473,22 +576,27 @@ public final class SupervisedInstance: Sendable {
             state.process = handle == nil ? nil : identity
             state.adopted = handle != nil
         }
-        var publishFailure: PortPublisher.BindFailure?
+        var publishFailure: String?
         if let handle {
             try? log.attachReaders()
+            var network = PreparedNetwork()
             do {
-                attachNetwork(handle, publisher: try bindPublishedPorts())
+                network.publisher = try bindPublishedPorts()
+                network.upstreams = try attachHostUpstreams()
+            } catch let error as PortPublisher.BindFailure {
+                publishFailure = error.description
             } catch {
-                publishFailure = error
-                attachNetwork(handle, publisher: nil)
+                publishFailure = "\(error)"
             }
+            attachNetwork(handle, network: network)
+            attachAdoptedUpstreams(handle)
             watchExit(handle)
         }
         let phase = Double(context.nextRandomFraction())
         input { machine, now in machine.adopt(now: now, exit: exit, detail: detail, healthPhase: phase) }
         if let publishFailure {
             input { machine, now in
-                machine.publishFailed(now: now, detail: publishFailure.description)
+                machine.publishFailed(now: now, detail: publishFailure)
                 return []
             }
         }
@@ -509,5 +617,22 @@ public final class SupervisedInstance: Sendable {
         log.detach()
         detachNetwork()
         state.withLock { $0.notify = nil }
+    }
+}
+
+/// What the launch's `prepare` step made inside the new namespace, handed back to the launch
+/// thread that asked for it.
+private final class PreparedInside: Sendable {
+    private let made = Mutex<(NetworkNamespace, InstanceUpstreams)?>(nil)
+
+    func set(namespace: NetworkNamespace, upstreams: InstanceUpstreams) {
+        made.withLock { $0 = (namespace, upstreams) }
+    }
+
+    func take() -> (NetworkNamespace, InstanceUpstreams)? {
+        made.withLock { made in
+            defer { made = nil }
+            return made
+        }
     }
 }

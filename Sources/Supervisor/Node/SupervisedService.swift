@@ -12,6 +12,8 @@ public struct SupervisedService: Sendable, Hashable {
     /// Port numbers by port name, for HTTP and TCP checks, and the ports published on the node
     /// for a private network.
     public var ports: [String: Int]
+    /// Services called through the node's local proxy.
+    public var upstreams: [Upstream]
     /// Log rotation: the size at which a file is rotated, and the files kept.
     public var logMaxFileBytes: Int
     public var logMaxFiles: Int
@@ -25,8 +27,9 @@ public struct SupervisedService: Sendable, Hashable {
 
     /// A service from its parts; the log defaults are the manifest's (10 MiB, 5 files).
     public init(serviceName: String, launch: LaunchSpec, policy: SupervisionPolicy = SupervisionPolicy(),
-                ports: [String: Int] = [:], logMaxFileBytes: Int = 10 << 20, logMaxFiles: Int = 5)
+                ports: [String: Int] = [:], upstreams: [Upstream] = [], logMaxFileBytes: Int = 10 << 20, logMaxFiles: Int = 5)
     {
+        self.upstreams = upstreams
         self.serviceName = serviceName
         self.launch = launch
         self.policy = policy
@@ -42,7 +45,7 @@ public struct SupervisedService: Sendable, Hashable {
             if let number = instance.assignedPorts[port.name] ?? port.number { ports[port.name] = number }
         }
         self.init(serviceName: service.name, launch: LaunchSpec(service: service, instance: instance),
-                  policy: SupervisionPolicy(service: service), ports: ports,
+                  policy: SupervisionPolicy(service: service), ports: ports, upstreams: service.upstreams,
                   logMaxFileBytes: Int(max(service.logs.maxSize.bytes, 4096)), logMaxFiles: service.logs.files)
     }
 }

@@ -1,0 +1,128 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The TCP forwarding that published ports and upstreams share: it accepts on listening sockets
+/// bound elsewhere (on the node, or inside an instance's network namespace), opens the other
+/// side of each connection with a `Dial` of its owner's, and glues the two with backpressure and
+/// half-close. The owner decides where connections go; this decides nothing.
+final class ForwardingServer: Sendable {
+    /// Opens the outbound side of an accepted connection, on the accepted channel's event loop.
+    /// A failure closes the accepted connection (the client sees it closed, as docker-proxy's do).
+    typealias Dial = @Sendable (_ inbound: Channel) -> EventLoopFuture<Channel>
+
+    private struct State {
+        var servers: [Channel] = []
+        var connections: [ObjectIdentifier: Channel] = [:]
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+
+    init() {}
+
+    /// Starts accepting on `descriptor` (a bound, listening socket, which the server now owns)
+    /// and forwarding each connection to what `dial` opens.
+    func serve(descriptor: Int32, group: EventLoopGroup, dial: @escaping Dial) {
+        let server = ServerBootstrap(group: group)
+            .childChannelOption(.autoRead, value: false)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] inbound in
+                // Dialing waits for the accepted channel to be active: NIO registers it in a
+                // task of its own after this initializer, and a fast dial could finish first.
+                let start = StartOnActive { self.forward(inbound, dial: dial) }
+                return inbound.eventLoop.makeCompletedFuture { try inbound.pipeline.syncOperations.addHandler(start) }
+            }
+            .withBoundSocket(descriptor)
+        server.whenComplete { [self] (result: Result<Channel, Error>) in
+            guard case .success(let channel) = result else { return }
+            let closeNow = state.withLock { state -> Bool in
+                if !state.closed { state.servers.append(channel) }
+                return state.closed
+            }
+            if closeNow { channel.close(promise: nil) }
+        }
+    }
+
+    /// Closes the listeners and every forwarded connection. Idempotent.
+    func close() {
+        let channels = state.withLock { state -> [Channel] in
+            state.closed = true
+            defer {
+                state.servers = []
+                state.connections = [:]
+            }
+            return state.servers + Array(state.connections.values)
+        }
+        for channel in channels { channel.close(promise: nil) }
+    }
+
+    /// Connections being forwarded now.
+    var connectionCount: Int {
+        state.withLock { $0.connections.count }
+    }
+
+    private func forward(_ inbound: Channel, dial: Dial) {
+        let key = ObjectIdentifier(inbound)
+        let accepted = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            state.connections[key] = inbound
+            return true
+        }
+        guard accepted else {
+            inbound.close(promise: nil)
+            return
+        }
+        inbound.closeFuture.whenComplete { [self] _ in state.withLock { _ = $0.connections.removeValue(forKey: key) } }
+        let loop = inbound.eventLoop
+        dial(inbound).hop(to: loop).assumeIsolated().whenComplete { result in
+            switch result {
+            case .failure:
+                inbound.close(promise: nil)
+            case .success(let outbound):
+                Self.glue(inbound, outbound)
+            }
+        }
+    }
+
+    /// Joins two channels of one event loop, both created with autoRead off: neither reads until
+    /// both have somewhere to write to (a service that speaks first must not have its first
+    /// bytes read into an empty pipeline).
+    private static func glue(_ inbound: Channel, _ outbound: Channel) {
+        guard outbound.eventLoop === inbound.eventLoop else {
+            outbound.close(promise: nil)
+            inbound.close(promise: nil)
+            return
+        }
+        let (inside, outside) = GlueHandler.matchedPair()
+        do {
+            try outbound.pipeline.syncOperations.addHandler(inside)
+            try inbound.pipeline.syncOperations.addHandler(outside)
+        } catch {
+            outbound.close(promise: nil)
+            inbound.close(promise: nil)
+            return
+        }
+        for channel in [inbound, outbound] {
+            channel.setOption(.autoRead, value: true).whenFailure { _ in channel.close(promise: nil) }
+        }
+        if !inbound.isActive { outbound.close(promise: nil) }
+    }
+}
+
+/// Runs `start` once, when its channel becomes active, then leaves the pipeline.
+private final class StartOnActive: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    private let start: @Sendable () -> Void
+
+    init(_ start: @escaping @Sendable () -> Void) {
+        self.start = start
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start()
+        context.fireChannelActive()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+}

@@ -1,0 +1,232 @@
+import AgentAPI
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private let isRoot = getuid() == 0
+
+/// The agent's local proxy for `upstreams`, with real services behind it: connections spread
+/// over passing instances only, follow the catalog, survive a deregistration for the drain
+/// delay, retry and eject an instance that refuses them, and exist inside a private network
+/// namespace before the caller's first instruction.
+@Suite(.dedicatedThread, .serialized, .enabled(if: isRoot, "needs root: agentd launches services in namespaces and cgroups"), .timeLimit(.minutes(10)))
+struct UpstreamProxyTests {
+    static let busybox = "/var/lib/flotilla/images/busybox"
+
+    /// An application `name` of one service that calls `upstreams` and otherwise sleeps.
+    static func caller(_ name: String, mode: String = "host", replicas: Int = 1, upstreams: String, command: String = "exec sleep 100000") -> String {
+        """
+        { "name": "\(name)", "services": [ {
+            "name": "\(name)", "command": ["/bin/sh", "-c", \(jsonString(command))], "rootfs": "\(busybox)",
+            "mounts": [ { "type": "tmpfs", "target": "/tmp/out", "size": "1Mi" } ],
+            "resources": { "cpu": 0.1, "memory": "16Mi" }, "network": { "mode": "\(mode)" }, "replicas": \(replicas),
+            "upstreams": \(upstreams) } ] }
+        """
+    }
+
+    static func jsonString(_ text: String) -> String {
+        String(decoding: try! JSONEncoder().encode(text), as: UTF8.self)
+    }
+
+    static func passing(_ agent: DevAgent, _ name: String) throws -> [CatalogInstanceInfo] {
+        try agent.get("/v1/catalog/service/\(name)", as: [CatalogInstanceInfo].self)
+    }
+
+    /// The instance that answered a GET through the proxy (web.json's page names its host,
+    /// which is the instance id).
+    static func answerer(port: Int) throws -> String {
+        let (status, body) = try UnixHTTP.request("GET", "/index.html", port: port)
+        guard status == 200, let range = body.range(of: "Hello from ") else { throw TestFailure("answer \(status): \(body)") }
+        return String(body[range.upperBound...].prefix { $0 != "<" && $0 != "\n" })
+    }
+
+    @Test func aHostModeCallerSpreadsOverPassingInstancesAndDrainsDeregisteredOnes() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        let web = try String(contentsOfFile: DevAgent.repositoryRoot + "/manifests/web.json", encoding: .utf8)
+            .replacingOccurrences(of: "\"discovery\": { \"tags\": [\"static\"] }", with: "\"discovery\": { \"tags\": [\"static\"], \"drainDelay\": \"10s\" }")
+        #expect(web.contains("drainDelay"))
+        #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "90s", input: web).status == 0, "\(agent.agentLog())")
+        try agent.waitUntil("3 passing instances") { try Self.passing(agent, "web").count == 3 }
+        let port = freeTCPPort()
+        let manifest = Self.caller("caller", replicas: 2, upstreams: "[ { \"service\": \"web\", \"localPort\": \(port), \"strategy\": \"round-robin\" } ]")
+        #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest).status == 0, "\(agent.agentLog())")
+        // Two instances share the node's listener; each finds its address in the environment.
+        let callers = try agent.get("/v1/instances?application=caller", as: [InstanceInfo].self)
+        #expect(callers.count == 2 && callers.allSatisfy { $0.status == .running }, "\(callers)")
+        for caller in callers {
+            let pid = try #require(caller.mainPID)
+            let environment = try String(contentsOfFile: "/proc/\(pid)/environ", encoding: .utf8)
+            #expect(environment.split(separator: "\0").contains("UPSTREAM_WEB_ADDR=127.0.0.1:\(port)"))
+        }
+
+        // Round robin over the three passing instances: ten connections each.
+        let registered = Set(try Self.passing(agent, "web").map(\.id))
+        var counts: [String: Int] = [:]
+        for _ in 0..<30 { counts[try Self.answerer(port: port), default: 0] += 1 }
+        #expect(Set(counts.keys) == registered, "\(counts)")
+        #expect(counts.values.allSatisfy { $0 == 10 }, "\(counts)")
+
+        // Three connections open, one on each instance, their requests unfinished.
+        let open = try (0..<3).map { _ in try PartialRequest(port: port) }
+        usleep(200_000)
+        #expect(try agent.deployctl("scale", "web", "2").status == 0)
+        var gone = ""
+        try agent.waitUntil("one instance to leave the catalog", timeout: 10) {
+            let left = registered.subtracting(try Self.passing(agent, "web").map(\.id))
+            gone = left.first ?? ""
+            return !gone.isEmpty
+        }
+        // Deregistered before these connections began: none of them reaches it.
+        var after: [String: Int] = [:]
+        for _ in 0..<20 { after[try Self.answerer(port: port), default: 0] += 1 }
+        #expect(after[gone] == nil, "\(after) after \(gone) left")
+        #expect(after.count == 2, "\(after)")
+        // Begun before: each is answered, the one on the deregistered instance too (drained).
+        let answers = try open.map { try $0.finish() }
+        #expect(answers.contains { $0.contains("Hello from \(gone)") }, "\(answers)")
+        #expect(answers.allSatisfy { $0.contains("200 OK") }, "\(answers)")
+
+        // No passing instance: a connection is closed at once, not left hanging.
+        #expect(try agent.deployctl("delete", "web").status == 0)
+        try agent.waitUntil("web to leave the catalog", timeout: 20) { try Self.passing(agent, "web").isEmpty }
+        let began = Date()
+        #expect(throws: (any Error).self) { try Self.answerer(port: port) }
+        #expect(Date().timeIntervalSince(began) < 3)
+    }
+
+    @Test func aPrivateNetworkCallerFindsItsUpstreamBeforeItsFirstInstruction() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        #expect(try agent.deployctl("apply", "-f", "manifests/web.json", "--timeout", "90s").status == 0, "\(agent.agentLog())")
+        try agent.waitUntil("3 passing instances") { try Self.passing(agent, "web").count == 3 }
+        // The caller's very first command goes through its local port, inside its own network
+        // namespace: no retry, no wait.
+        // Its first command (shell built-ins, no fork) copies its namespace's TCP sockets: the
+        // listener on 127.0.0.1:9000 (0100007F:2328) must be among them.
+        let manifest = Self.caller(
+            "caller", mode: "private", replicas: 4, upstreams: "[ { \"service\": \"web\", \"localPort\": 9000 } ]",
+            command: "while read -r line; do echo \"$line\"; done < /proc/net/tcp > /tmp/out/tcp; "
+                + "wget -q -O /tmp/out/page http://$UPSTREAM_WEB_ADDR/index.html; echo $? > /tmp/out/status; exec sleep 100000")
+        #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest).status == 0, "\(agent.agentLog())")
+        let pids = try agent.get("/v1/instances?application=caller", as: [InstanceInfo].self).compactMap(\.mainPID)
+        #expect(pids.count == 4)
+        for pid in pids {
+            try agent.waitUntil("the first request to finish", timeout: 20) { FileManager.default.fileExists(atPath: "/proc/\(pid)/root/tmp/out/status") }
+            let sockets = try String(contentsOfFile: "/proc/\(pid)/root/tmp/out/tcp", encoding: .utf8)
+            #expect(sockets.contains("0100007F:2328 00000000:0000 0A"), "listening before the first instruction: \(sockets)")
+            let status = try String(contentsOfFile: "/proc/\(pid)/root/tmp/out/status", encoding: .utf8)
+            let page = (try? String(contentsOfFile: "/proc/\(pid)/root/tmp/out/page", encoding: .utf8)) ?? ""
+            #expect(status == "0\n", "wget's exit status")
+            #expect(page.contains("Hello from "), "\(page)")
+        }
+        // Port 9000 of the node is not involved: the listener is the namespace's own.
+        #expect(throws: (any Error).self) { try UnixHTTP.request("GET", "/index.html", port: 9000, timeoutSeconds: 2) }
+    }
+
+    @Test func anInstanceThatRefusesConnectionsIsRetriedAroundAndEjected() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        let lock = "/tmp/flotilla-upstream-test-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: lock) }
+        // Three passing instances (no health check), of which the first to start listens on
+        // nothing: its connections are refused.
+        let command = "if mkdir \(lock) 2>/dev/null; then exec sleep 100000; fi; "
+            + "d=$(mktemp -d); echo \"<h1>Hello from $(hostname)</h1>\" > $d/index.html; exec \(Self.busybox)/bin/busybox httpd -f -p $PORT_HTTP -h $d"
+        let flaky = """
+            { "name": "flaky", "services": [ { "name": "flaky", "command": ["/bin/sh", "-c", \(Self.jsonString(command))],
+              "resources": { "cpu": 0.1, "memory": "32Mi" }, "network": { "ports": [ { "name": "http" } ] }, "replicas": 3 } ] }
+            """
+        #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: flaky).status == 0, "\(agent.agentLog())")
+        try agent.waitUntil("3 passing instances") { try Self.passing(agent, "flaky").count == 3 }
+        // The others may take a moment to listen once running.
+        var refusing: [CatalogInstanceInfo] = []
+        try agent.waitUntil("two instances to answer", timeout: 20) {
+            refusing = try Self.passing(agent, "flaky").filter { instance in
+                (try? UnixHTTP.request("GET", "/index.html", port: instance.port?.number ?? 0, timeoutSeconds: 2)) == nil
+            }
+            return refusing.count == 1
+        }
+        let port = freeTCPPort()
+        let manifest = Self.caller(
+            "caller", upstreams: "[ { \"service\": \"flaky\", \"localPort\": \(port), \"strategy\": \"round-robin\", \"ejectAfter\": 2, \"ejectFor\": \"1m\" } ]")
+        #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest).status == 0, "\(agent.agentLog())")
+
+        // Every connection is answered: one refused by an instance is retried on another.
+        var answered: [String: Int] = [:]
+        for _ in 0..<12 { answered[try Self.answerer(port: port), default: 0] += 1 }
+        #expect(answered.count == 2 && answered.values.reduce(0, +) == 12, "\(answered)")
+        let log = agent.agentLog()
+        let ejection = log.split(separator: "\n").first { $0.contains("upstream instance ejected") }
+        #expect(ejection?.contains(refusing.first?.id ?? "?") == true, "\(ejection ?? "no ejection logged"): \(log.suffix(3000))")
+
+        // Another service may not take over the node's local port for a different upstream.
+        let intruder = Self.caller("intruder", upstreams: "[ { \"service\": \"web\", \"localPort\": \(port) } ]")
+        _ = try agent.deployctl("apply", "-f", "-", "--timeout", "5s", input: intruder)
+        try agent.waitUntil("the intruder's launch to fail with the reason", timeout: 20) {
+            let (_, body) = try UnixHTTP.request("GET", "/v1/instances?application=intruder", socket: agent.socket)
+            return body.contains("is the local port of flaky for service caller")
+        }
+        #expect(try agent.deployctl("delete", "intruder").status == 0)
+    }
+}
+
+/// A TCP connection to the proxy with an HTTP request sent all but its final empty line.
+private final class PartialRequest {
+    let descriptor: Int32
+
+    init(port: Int) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(descriptor)
+            throw TestFailure("connect 127.0.0.1:\(port): errno \(errno)")
+        }
+        try send("GET /index.html HTTP/1.0\r\nHost: web\r\n")
+    }
+
+    deinit { close(descriptor) }
+
+    private func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        guard Glibc.send(descriptor, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else { throw TestFailure("send: errno \(errno)") }
+    }
+
+    /// Ends the request and reads the whole answer.
+    func finish() throws -> String {
+        try send("\r\n")
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            answer += buffer[..<count]
+        }
+        return String(decoding: answer, as: UTF8.self)
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+private func freeTCPPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
