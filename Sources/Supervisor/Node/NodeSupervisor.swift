@@ -94,9 +94,10 @@ public final class NodeSupervisor: Sendable {
                                         cgroupParent: configuration.cgroupParent)
         self.supervisor = supervisor
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        // Forwarded bytes get a loop of their own: heavy traffic must not delay the instances'
-        // state machines and timers on `group`.
-        proxyGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // Forwarded bytes (published ports, upstreams) get loops of their own, one per CPU as
+        // HAProxy's threads: heavy traffic must not delay the instances' state machines and
+        // timers on `group`, and one loop would cap the local proxy at one core.
+        proxyGroup = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
         let bootID = (try? FileIO.readText("/proc/sys/kernel/random/boot_id"))
             .map { String($0.trimmingNewlines) } ?? ""
         var seedGenerator = SeededGenerator.random()
