@@ -21,17 +21,16 @@ struct ReplicaCatalogSource: CatalogSource {
     }
 }
 
-/// A client's: `GET /v1/catalog?index=N&wait=5s`, relayed to a server.
+/// A client's: `GET /v1/catalog?index=N&wait=60s`, relayed to a server.
 struct RelayedCatalogSource: CatalogSource {
     let relay: @Sendable (ForwardedHTTPRequest, Duration) async throws -> ForwardedHTTPResponse
 
-    /// Short: a relayed call does not end when its task is cancelled, so the agent's shutdown
-    /// waits for the one under way (with 60 s, a client took 74 s to stop). One relayed call
-    /// every 5 s while nothing changes costs a server next to nothing.
-    static let wait = Duration.seconds(5)
+    /// A relayed call ends when its task is cancelled (the agent stopping), so the wait can be
+    /// long: one call a minute while nothing changes.
+    static let wait = Duration.seconds(60)
 
     func catalog(after index: UInt64) async -> Catalog? {
-        let target = index == 0 ? "/v1/catalog" : "/v1/catalog?index=\(index)&wait=5s"
+        let target = index == 0 ? "/v1/catalog" : "/v1/catalog?index=\(index)&wait=60s"
         do {
             let answer = try await relay(ForwardedHTTPRequest(method: "GET", target: target, headers: [], body: Data()), Self.wait + .seconds(15))
             guard answer.status == 200 else { throw CatalogUnavailable() }

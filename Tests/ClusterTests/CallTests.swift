@@ -79,6 +79,13 @@ struct CallTests {
             try await pair.one.call(2, payload: Array("slow".utf8), timeout: .milliseconds(200))
         }
         #expect(slow == .failure(.timedOut(2, .milliseconds(200))))
+        // The caller's task is cancelled while the callee takes its time: the call ends at once.
+        let began = ContinuousClock.now
+        let waiting = Task { await Self.outcome { () async throws(CallError) in try await pair.one.call(2, payload: Array("slow".utf8), timeout: .seconds(10)) } }
+        try await Task.sleep(for: .milliseconds(100))
+        waiting.cancel()
+        #expect(await waiting.value == .failure(.cancelled(2)))
+        #expect(ContinuousClock.now - began < .seconds(1), "not the callee's 2 s")
         // The callee goes away while answering.
         async let lost = Self.outcome { () async throws(CallError) in
             try await pair.one.call(2, payload: Array("slow".utf8), timeout: .seconds(10))

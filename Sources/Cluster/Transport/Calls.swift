@@ -16,6 +16,8 @@ public enum CallError: Error, Sendable, Hashable, CustomStringConvertible {
     case connectionLost(NodeID)
     case timedOut(NodeID, Duration)
     case failed(NodeID, reason: String)
+    /// The caller's task was cancelled while it waited; the member may or may not act on it.
+    case cancelled(NodeID)
 
     public var description: String {
         switch self {
@@ -23,6 +25,7 @@ public enum CallError: Error, Sendable, Hashable, CustomStringConvertible {
         case .connectionLost(let peer): "the connection to member \(peer) ended before it answered; it may or may not have acted"
         case .timedOut(let peer, let timeout): "member \(peer) did not answer within \(timeout); it may or may not have acted"
         case .failed(let peer, let reason): "member \(peer): \(reason)"
+        case .cancelled(let peer): "the call to member \(peer) was cancelled before it answered; it may or may not have acted"
         }
     }
 }
@@ -51,7 +54,13 @@ final class PendingCalls: Sendable {
             take(id)?.fail(CallError.connectionLost(peer))
         }
         do {
-            let answer = try await promise.futureResult.get()
+            // A cancelled caller stops waiting at once (an agent stopping, a watch given up);
+            // a late reply then finds no call and is ignored.
+            let answer = try await withTaskCancellationHandler {
+                try await promise.futureResult.get()
+            } onCancel: { [self] in
+                take(id)?.fail(CallError.cancelled(peer))
+            }
             timer.cancel()
             return answer
         } catch let error as CallError {
