@@ -94,10 +94,12 @@ public final class NodeSupervisor: Sendable {
                                         cgroupParent: configuration.cgroupParent)
         self.supervisor = supervisor
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        // Forwarded bytes (published ports, upstreams) get loops of their own, one per CPU as
-        // HAProxy's threads: heavy traffic must not delay the instances' state machines and
-        // timers on `group`, and one loop would cap the local proxy at one core.
-        proxyGroup = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
+        // Forwarded bytes (published ports, upstreams) get a loop of their own: heavy traffic
+        // must not delay the instances' state machines and timers on `group`. One loop, not one
+        // per CPU: on 2 cores shared with the load generator and the backends, two loops made
+        // the proxy slower (proxy-bench: 0.49–0.65× HAProxy's keep-alive throughput against
+        // 0.69–0.73× with one), their context switches costing more than the second core gave.
+        proxyGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let bootID = (try? FileIO.readText("/proc/sys/kernel/random/boot_id"))
             .map { String($0.trimmingNewlines) } ?? ""
         var seedGenerator = SeededGenerator.random()
