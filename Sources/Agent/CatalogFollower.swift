@@ -19,7 +19,7 @@ struct CatalogFollower: Sendable {
             guard let catalog = await source.catalog(after: seen) else { continue }
             seen = catalog.index
             if catalog.instances != handed?.instances || catalog.nodes != handed?.nodes {
-                upstreams.update(Self.endpoints(catalog), index: catalog.index)
+                upstreams.update(Self.endpoints(catalog))
                 dns?.update(catalog)
                 handed = catalog
             }

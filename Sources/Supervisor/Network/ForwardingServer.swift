@@ -58,11 +58,6 @@ final class ForwardingServer: Sendable {
         for channel in channels { channel.close(promise: nil) }
     }
 
-    /// Connections being forwarded now.
-    var connectionCount: Int {
-        state.withLock { $0.connections.count }
-    }
-
     private func forward(_ inbound: Channel, dial: Dial) {
         let key = ObjectIdentifier(inbound)
         let accepted = state.withLock { state -> Bool in

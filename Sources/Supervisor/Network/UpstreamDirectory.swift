@@ -20,7 +20,6 @@ public final class UpstreamDirectory: Sendable {
         var upstream: Upstream
         var serviceName: String
         var server: ForwardingServer
-        var route: UpstreamRoute
         var users: Int
     }
 
@@ -28,9 +27,22 @@ public final class UpstreamDirectory: Sendable {
         var endpoints: [UpstreamEndpoint] = []
         var routes: [Upstream: RouteEntry] = [:]
         var hostListeners: [Int: HostListener] = [:]
-        /// The catalog index of the endpoints, for whoever waits for the proxy to follow.
-        var index: UInt64 = 0
         var ejectionHandler: (@Sendable (UpstreamEjection) -> Void)?
+
+        /// The route of `key`, made if none is in use, counted as used once more.
+        mutating func acquire(_ key: Upstream, making make: (Upstream, [UpstreamEndpoint]) -> UpstreamRoute) -> UpstreamRoute {
+            var entry = routes[key] ?? RouteEntry(route: make(key, endpoints), users: 0)
+            entry.users += 1
+            routes[key] = entry
+            return entry.route
+        }
+
+        /// Counts one use of the route of `key` less; the last one drops it.
+        mutating func release(_ key: Upstream) {
+            guard var entry = routes[key] else { return }
+            entry.users -= 1
+            routes[key] = entry.users > 0 ? entry : nil
+        }
     }
 
     private let state = Mutex(State())
@@ -40,13 +52,12 @@ public final class UpstreamDirectory: Sendable {
         self.group = group
     }
 
-    /// The passing instances of the catalog at `index`: every route follows at once. New
-    /// connections go to these only; established ones are left to finish (an instance that
-    /// left is drained for its `drainDelay` before it is signalled).
-    public func update(_ endpoints: [UpstreamEndpoint], index: UInt64) {
+    /// The passing instances of the catalog: every route follows at once. New connections go
+    /// to these only; established ones are left to finish (an instance that left is drained
+    /// for its `drainDelay` before it is signalled).
+    public func update(_ endpoints: [UpstreamEndpoint]) {
         let routes = state.withLock { state -> [UpstreamRoute] in
             state.endpoints = endpoints
-            state.index = index
             return state.routes.values.map(\.route)
         }
         for route in routes { route.update(endpoints) }
@@ -63,33 +74,13 @@ public final class UpstreamDirectory: Sendable {
         }
     }
 
-    /// The catalog index the routes follow.
-    public var index: UInt64 {
-        state.withLock { $0.index }
-    }
-
     /// The shared route of `upstream`, counted as used until ``releaseRoute(_:)``.
     func acquireRoute(_ upstream: Upstream) -> UpstreamRoute {
-        let key = Self.routeKey(upstream)
-        return state.withLock { state in
-            if var entry = state.routes[key] {
-                entry.users += 1
-                state.routes[key] = entry
-                return entry.route
-            }
-            let route = makeRoute(key, endpoints: state.endpoints)
-            state.routes[key] = RouteEntry(route: route, users: 1)
-            return route
-        }
+        state.withLock { $0.acquire(Self.routeKey(upstream), making: makeRoute) }
     }
 
     func releaseRoute(_ upstream: Upstream) {
-        let key = Self.routeKey(upstream)
-        state.withLock { state in
-            guard var entry = state.routes[key] else { return }
-            entry.users -= 1
-            state.routes[key] = entry.users > 0 ? entry : nil
-        }
+        state.withLock { $0.release(Self.routeKey(upstream)) }
     }
 
     /// Listens for a `host`-mode instance of `serviceName` on 127.0.0.1:`localPort` of the node,
@@ -111,20 +102,11 @@ public final class UpstreamDirectory: Sendable {
             guard fd >= 0 else {
                 throw UpstreamBindFailure(upstream: upstream, call: failedCall.map { String(cString: $0) } ?? "bind", errno: -fd, detail: nil)
             }
-            let key = Self.routeKey(upstream)
-            let route: UpstreamRoute
-            if var entry = state.routes[key] {
-                entry.users += 1
-                state.routes[key] = entry
-                route = entry.route
-            } else {
-                route = makeRoute(key, endpoints: state.endpoints)
-                state.routes[key] = RouteEntry(route: route, users: 1)
-            }
+            let route = state.acquire(Self.routeKey(upstream), making: makeRoute)
             let server = ForwardingServer()
             // Callers share the listener: `consistent-hash` has no caller to key on here.
             server.serve(descriptor: fd, group: group) { inbound in route.dial(inbound, key: nil) }
-            state.hostListeners[upstream.localPort] = HostListener(upstream: upstream, serviceName: serviceName, server: server, route: route, users: 1)
+            state.hostListeners[upstream.localPort] = HostListener(upstream: upstream, serviceName: serviceName, server: server, users: 1)
         }
     }
 
@@ -138,11 +120,7 @@ public final class UpstreamDirectory: Sendable {
                 return nil
             }
             state.hostListeners[upstream.localPort] = nil
-            let key = Self.routeKey(upstream)
-            if var entry = state.routes[key] {
-                entry.users -= 1
-                state.routes[key] = entry.users > 0 ? entry : nil
-            }
+            state.release(Self.routeKey(upstream))
             return listener.server
         }
         closing?.close()

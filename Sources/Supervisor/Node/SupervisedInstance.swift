@@ -583,8 +583,6 @@ public final class SupervisedInstance: Sendable {
             do {
                 network.publisher = try bindPublishedPorts()
                 network.upstreams = try attachHostUpstreams()
-            } catch let error as PortPublisher.BindFailure {
-                publishFailure = error.description
             } catch {
                 publishFailure = "\(error)"
             }
