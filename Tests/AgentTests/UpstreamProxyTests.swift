@@ -128,6 +128,46 @@ struct UpstreamProxyTests {
         #expect(throws: (any Error).self) { try UnixHTTP.request("GET", "/index.html", port: 9000, timeoutSeconds: 2) }
     }
 
+    /// A restarted agent adopts its running instances; their upstreams' listeners died with the
+    /// old agent and are made again: inside a private namespace, and on the node.
+    @Test func adoptedInstancesGetTheirUpstreamsBack() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        #expect(try agent.deployctl("apply", "-f", "manifests/web.json", "--timeout", "90s").status == 0, "\(agent.agentLog())")
+        try agent.waitUntil("3 passing instances") { try Self.passing(agent, "web").count == 3 }
+        let port = freeTCPPort()
+        let inside = Self.caller("inside", mode: "private", upstreams: "[ { \"service\": \"web\", \"localPort\": 9000 } ]")
+        let outside = Self.caller("outside", upstreams: "[ { \"service\": \"web\", \"localPort\": \(port) } ]")
+        for manifest in [inside, outside] {
+            #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest).status == 0, "\(agent.agentLog())")
+        }
+        let pid = try #require(try agent.get("/v1/instances?application=inside", as: [InstanceInfo].self).first?.mainPID)
+        /// A GET through the private instance's local port, from inside its namespace (the
+        /// host's curl: busybox-static's wget crashes outside its own root).
+        func insideAnswers() -> Bool {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+            process.arguments = ["--net=/proc/\(pid)/ns/net", "curl", "-s", "-m", "2", "http://127.0.0.1:9000/index.html"]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            guard (try? process.run()) != nil else { return false }
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return process.terminationStatus == 0 && text.contains("Hello from ")
+        }
+        #expect(insideAnswers())
+        #expect(try Self.answerer(port: port).hasPrefix("web."))
+
+        agent.kill9()
+        #expect(!insideAnswers(), "the listeners went with the agent")
+        try agent.start()
+        try agent.waitUntil("the adopted instances' upstreams to answer again", timeout: 30) {
+            insideAnswers() && (try? Self.answerer(port: port)) != nil
+        }
+        #expect(try agent.get("/v1/instances?application=inside", as: [InstanceInfo].self).first?.mainPID == pid, "adopted, not restarted")
+    }
+
     @Test func anInstanceThatRefusesConnectionsIsRetriedAroundAndEjected() throws {
         let agent = try DevAgent()
         defer { agent.shutdown() }
