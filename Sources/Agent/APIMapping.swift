@@ -72,7 +72,18 @@ enum APIMapping {
                 ? record.revisions.map {
                     Schemas.RevisionInfo(number: signed($0.number), appliedIndex: signed($0.appliedIndex), appliedAt: $0.appliedAt.unixMilliseconds)
                 } : nil,
-            manifest: detail ? record.revisions.last?.manifestJSON : nil)
+            manifest: detail ? record.revisions.last?.manifestJSON : nil,
+            rollout: record.rollout.map(rollout), lastHealthyRevision: record.lastHealthyRevision.map(signed))
+    }
+
+    static func rollout(_ rollout: Rollout) -> Schemas.RolloutInfo {
+        Schemas.RolloutInfo(
+            revision: signed(rollout.revision), services: rollout.services,
+            phase: Schemas.RolloutInfo.PhasePayload(rawValue: rollout.phase.rawValue) ?? .failed,
+            startedIndex: signed(rollout.startedIndex), startedAt: rollout.startedAt.unixMilliseconds, updated: rollout.updated,
+            progressAt: rollout.progressAt.unixMilliseconds, endedAt: rollout.endedAt?.unixMilliseconds, message: rollout.message,
+            revertOf: rollout.revertOf.map(signed),
+            events: rollout.events.map { Schemas.RolloutEvent(time: $0.time.unixMilliseconds, message: $0.message) })
     }
 
     static func node(_ record: NodeRecord, in state: ClusterState) -> Schemas.NodeInfo {

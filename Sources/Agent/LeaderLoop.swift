@@ -43,10 +43,10 @@ public struct LeaderLoop: Sendable {
             if let idle, idle.index == state.lastChangeIndex, idle.revisitAt.map({ now < $0 }) ?? true { continue }
             let decisions = Reconciler.reconcile(state, for: .all, at: now)
             let plan = Scheduler().place(decisions, in: state, placementLimit: Scheduler.defaultPlacementLimit)
-            idle = plan.changesNoInstance ? (state.lastChangeIndex, decisions.revisitAt) : nil
-            // A plan that places and stops nothing changes only the unplaced reasons; commit it
-            // once, not on every wake-up.
-            if plan.changesNoInstance && (plan.unplaced.isEmpty || plan == lastPlan) { continue }
+            idle = plan.decidesNothing ? (state.lastChangeIndex, decisions.revisitAt) : nil
+            // A plan that decides nothing changes only the unplaced reasons; commit it once,
+            // not on every wake-up.
+            if plan.decidesNothing && (plan.unplaced.isEmpty || plan == lastPlan) { continue }
             lastPlan = plan
             do {
                 let (result, _) = try await gateway.submit(.commitPlan(plan))

@@ -48,8 +48,10 @@ struct RolloutFollower {
                     lastText = text
                 }
             }
-            if let failure = progress.failure { return .failed(failure) }
-            if progress.isComplete {
+            if let failure = progress.failure ?? Self.failure(of: info.rollout, revision: revision) { return .failed(failure) }
+            // Complete once the instances are up and the cluster's rollout of this revision
+            // (if it has one) says so: its new instances stayed ready for minHealthyTime.
+            if progress.isComplete, Self.hasEnded(info.rollout, revision: revision) {
                 terminal?.write(terminal.map { $0.paint("✔", .green) } ?? "")
                 terminal?.write(" \(application.name) revision \(revision): every instance is up.\n")
                 return .complete
@@ -64,6 +66,24 @@ struct RolloutFollower {
             }
             if ContinuousClock.now >= deadline { return .timedOut(progress.summary) }
         }
+    }
+
+    /// Whether the cluster's rollout of `revision`, if it has one, is over.
+    static func hasEnded(_ rollout: RolloutInfo?, revision: UInt64) -> Bool {
+        guard let rollout, UInt64(clamping: rollout.revision) == revision else { return true }
+        return rollout.phase != .running
+    }
+
+    /// What the cluster's rollout says about revision `revision`: failed, or reverted.
+    static func failure(of rollout: RolloutInfo?, revision: UInt64) -> String? {
+        guard let rollout else { return nil }
+        if rollout.revertOf.map({ UInt64(clamping: $0) }) == revision {
+            let why = rollout.events.first?.message ?? ""
+            return "the rollout of revision \(revision) failed and was reverted: \(why)"
+        }
+        guard UInt64(clamping: rollout.revision) == revision, rollout.phase == .failed else { return nil }
+        let note = rollout.events.last.map { $0.message.hasPrefix("not reverted") ? " (\($0.message))" : "" } ?? ""
+        return "the rollout of revision \(revision) \(rollout.message ?? "failed")\(note)"
     }
 }
 

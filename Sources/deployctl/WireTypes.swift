@@ -6,6 +6,7 @@ typealias ApplicationInfo = Components.Schemas.ApplicationInfo
 typealias ClusterStatus = Components.Schemas.ClusterStatus
 typealias CommandOutcome = Components.Schemas.CommandOutcome
 typealias InstanceInfo = Components.Schemas.InstanceInfo
+typealias RolloutInfo = Components.Schemas.RolloutInfo
 typealias NodeInfo = Components.Schemas.NodeInfo
 typealias ServiceDescription = Components.Schemas.ServiceDescription
 typealias ServiceStatus = Components.Schemas.ServiceStatus

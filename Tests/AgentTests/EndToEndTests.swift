@@ -99,7 +99,8 @@ struct EndToEndTests {
 
     /// A service that handles SIGTERM and carries on: each stop takes its whole timeout. Four such
     /// stops run side by side (about one timeout, not four), and the starts of another
-    /// application do not wait behind them.
+    /// application do not wait behind them (`minHealthyTime` 0s: `apply` returns once its
+    /// rollout succeeded, which is what is timed).
     @Test func slowStopsHoldUpNeitherEachOtherNorOtherStarts() throws {
         let agent = try DevAgent()
         defer { agent.shutdown() }
@@ -108,7 +109,8 @@ struct EndToEndTests {
             {"name": "\(name)", "services": [{"name": "sleeper", "user": "nobody",
               "command": ["/bin/sh", "-c", "trap 'echo ignoring TERM' TERM; while true; do sleep 1; done"],
               "rootfs": "/var/lib/flotilla/images/busybox", "readOnlyRootfs": true, "stopTimeout": "4s",
-              "resources": {"cpu": 0.01, "memory": "8Mi", "pids": 4}, "replicas": \(replicas), "discovery": {"enabled": false}}]}
+              "resources": {"cpu": 0.01, "memory": "8Mi", "pids": 4}, "replicas": \(replicas), "discovery": {"enabled": false},
+              "update": {"minHealthyTime": "0s"}}]}
             """
         }
         #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest("stubborn", replicas: 4)).status == 0, "\(agent.agentLog())")

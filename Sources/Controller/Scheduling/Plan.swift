@@ -86,15 +86,45 @@ public struct Plan: Sendable, Hashable, Codable {
     public var placements: [InstancePlacement]
     /// Slots no node could take, and why, per evaluated service.
     public var unplaced: [UnplacedInstances]
+    /// Steps of rollouts: progress, success, failure (applied after the instances).
+    public var rollouts: [RolloutUpdate]
 
     /// A plan as the scheduler (or a test) builds it.
-    public init(evaluated: [ServiceKey] = [], stops: [InstanceStop] = [], placements: [InstancePlacement] = [], unplaced: [UnplacedInstances] = []) {
+    public init(
+        evaluated: [ServiceKey] = [], stops: [InstanceStop] = [], placements: [InstancePlacement] = [], unplaced: [UnplacedInstances] = [],
+        rollouts: [RolloutUpdate] = []
+    ) {
         self.evaluated = evaluated
         self.stops = stops
         self.placements = placements
         self.unplaced = unplaced
+        self.rollouts = rollouts
     }
 
     /// Whether committing it would change no instance (its unplaced reasons may still be news).
     public var changesNoInstance: Bool { stops.isEmpty && placements.isEmpty }
+
+    /// Whether committing it would change nothing the leader decides: no instance, no rollout.
+    public var decidesNothing: Bool { changesNoInstance && rollouts.isEmpty }
+
+    private enum CodingKeys: String, CodingKey { case evaluated, stops, placements, unplaced, rollouts }
+
+    /// Plans in logs written before rollouts were kept have none.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        evaluated = try container.decode([ServiceKey].self, forKey: .evaluated)
+        stops = try container.decode([InstanceStop].self, forKey: .stops)
+        placements = try container.decode([InstancePlacement].self, forKey: .placements)
+        unplaced = try container.decode([UnplacedInstances].self, forKey: .unplaced)
+        rollouts = try container.decodeIfPresent([RolloutUpdate].self, forKey: .rollouts) ?? []
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(evaluated, forKey: .evaluated)
+        try container.encode(stops, forKey: .stops)
+        try container.encode(placements, forKey: .placements)
+        try container.encode(unplaced, forKey: .unplaced)
+        if !rollouts.isEmpty { try container.encode(rollouts, forKey: .rollouts) }
+    }
 }

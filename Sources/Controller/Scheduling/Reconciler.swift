@@ -30,6 +30,10 @@ public struct ReconcileResult: Sendable, Hashable {
     /// lost instance's grace ends, or a draining node's deadline passes. Nil when only a
     /// change of the state can change the decisions (and without `now`).
     public var revisitAt: Timestamp?
+    /// Steps of running rollouts: more instances updated, success, failure.
+    public var rollouts: [RolloutUpdate] = []
+    /// Each reconciled service's part in its application's running rollout.
+    var rolloutParts: [ServiceKey: RolloutPart] = [:]
 
     mutating func revisit(at time: Timestamp) {
         revisitAt = min(revisitAt ?? time, time)
@@ -50,9 +54,14 @@ public struct ReconcileResult: Sendable, Hashable {
 /// - Instances that ended (completed batch jobs, `failed` after their restart policy gave
 ///   up) are left alone while current: rescheduling failed instances is not done here.
 ///
-/// Not here yet (the rollout issue): canaries and promotion, `minHealthyTime`, deadlines and
-/// `autoRevert`. A current instance that never becomes ready holds its slot "in progress", so
-/// a bad revision stops after `maxParallel` instances, which is the safe half of that.
+/// - A new instance counts as updated once ready for its service's `update.minHealthyTime`
+///   (with `now`; without it, once ready): only then is the old one stopped.
+/// - The application's running rollout (``Rollout``) gets its steps: progress, success, and
+///   failure when an instance of it fails or misses its `healthyDeadline`, or none is updated
+///   for a `progressDeadline` (deadlines only with `now`). Once it failed, outdated instances
+///   are no longer replaced; those on a draining or down node still are.
+///
+/// Not here yet (the rollout issue): canaries and promotion, pause and resume.
 public enum Reconciler {
     /// What to stop and which slots to fill for the services `evaluation` names, plus the
     /// stop of any instance whose service no longer exists. `now` (the leader's clock) decides
@@ -80,6 +89,7 @@ public enum Reconciler {
             guard let instance = state.instances[id] else { continue }
             result.stops.append(InstanceStop(id: id, reason: "service \(instance.service) no longer exists"))
         }
+        result.rollouts = RolloutPart.updates(state, result.rolloutParts)
         return result
     }
 
@@ -143,6 +153,8 @@ private struct ServiceReconciliation {
         var takenFromSlot: [Int: String] = [:]
         var extras: [InstanceRecord] = []
         var withinGrace: Set<InstanceID> = []
+        let rollout = application.rollout.flatMap { $0.services.contains(key.service) ? $0 : nil }
+        var standing = rollout.flatMap { $0.phase == .running ? RolloutStanding(key: key, rollout: $0, service: service) : nil }
 
         for instance in instances {
             if let now, let deadline = state.drainDeadline(for: instance), now < deadline { result.revisit(at: deadline) }
@@ -202,7 +214,9 @@ private struct ServiceReconciliation {
             }
             if let kept = current.first {
                 live += kept.status.isTerminal ? 0 : 1
-                if Reconciler.isDone(kept, service) {
+                let updated = isUpdated(kept, service, revisit: &result)
+                standing?.record(kept, slot: slot, updated: updated, outdated: !outdated.isEmpty)
+                if updated {
                     for old in outdated { stops.append(InstanceStop(id: old.id, reason: "replaced by \(kept.id)")) }
                 } else {
                     inProgress += 1
@@ -210,14 +224,21 @@ private struct ServiceReconciliation {
                 }
             } else if !outdated.isEmpty {
                 live += outdated.count
+                standing?.slotWaiting()
                 waiting.append((slot, outdated))
             } else {
+                standing?.slotWaiting()
                 let reason = takenFromSlot[slot] ?? "slot \(slot) has no instance"
                 requests.append(PlacementRequest(service: key, index: slot, revision: revision, replaces: [], surgesBeside: [], reason: reason))
                 live += 1
             }
         }
 
+        let part = standing?.finish(now: now, revisit: &result)
+        if let part { result.rolloutParts[key] = part }
+        // A failed rollout (or one failing in this pass) replaces no more: the outdated
+        // instances keep serving. Those on a node that is draining or down still move.
+        if rollout?.phase == .failed || part?.failure != nil { waiting.removeAll { $0.outdated.allSatisfy(isOnUsableNode) } }
         let update = service.update
         for (slot, outdated) in waiting.prefix(max(0, update.maxParallel - inProgress)) {
             let ids = outdated.map(\.id)
@@ -232,6 +253,24 @@ private struct ServiceReconciliation {
         }
         result.stops += stops
         result.requests += requests
+    }
+
+    /// Whether a current instance counts as updated: done starting, and (for a server) ready
+    /// for the service's `minHealthyTime`, measured from the event that made it ready.
+    private func isUpdated(_ instance: InstanceRecord, _ service: Service, revisit result: inout ReconcileResult) -> Bool {
+        guard Reconciler.isDone(instance, service) else { return false }
+        guard let now, instance.status == .healthy || instance.status == .running, let since = instance.statusSince else { return true }
+        let settled = since.adding(service.update.minHealthyTime)
+        if now < settled {
+            result.revisit(at: settled)
+            return false
+        }
+        return true
+    }
+
+    private func isOnUsableNode(_ instance: InstanceRecord) -> Bool {
+        guard let status = state.nodes[instance.node]?.status else { return false }
+        return status == .ready || status == .ineligible
     }
 
     private func outdatedReason(_ instance: InstanceRecord) -> String {

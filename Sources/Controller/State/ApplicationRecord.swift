@@ -81,6 +81,11 @@ public struct ApplicationRecord: Sendable, Hashable {
     public internal(set) var createdIndex: UInt64
     /// The log index of the last change to its manifest or services.
     public internal(set) var modifiedIndex: UInt64
+    /// The latest rollout, kept once it ended for `deployctl rollout status`.
+    public internal(set) var rollout: Rollout?
+    /// The latest revision whose rollout succeeded: what `autoRevert` goes back to. Kept when
+    /// older revisions are pruned.
+    public internal(set) var lastHealthyRevision: UInt64?
 
     /// Revisions kept for `deployctl history` and rollbacks (Kubernetes' revisionHistoryLimit is 10 too).
     public static let revisionHistoryLimit = 10
@@ -105,7 +110,7 @@ public struct ApplicationRecord: Sendable, Hashable {
 }
 
 extension ApplicationRecord: Codable {
-    private enum CodingKeys: String, CodingKey { case revisions, services, createdIndex, modifiedIndex }
+    private enum CodingKeys: String, CodingKey { case revisions, services, createdIndex, modifiedIndex, rollout, lastHealthyRevision }
 
     /// Restores the decoded manifest from the current revision's text: snapshots carry text
     /// only, the one form every version of the decoder agrees on.
@@ -115,6 +120,9 @@ extension ApplicationRecord: Codable {
         services = try container.decode([String: ServiceRecord].self, forKey: .services)
         createdIndex = try container.decode(UInt64.self, forKey: .createdIndex)
         modifiedIndex = try container.decode(UInt64.self, forKey: .modifiedIndex)
+        // Absent from snapshots written before rollouts were kept.
+        rollout = try container.decodeIfPresent(Rollout.self, forKey: .rollout)
+        lastHealthyRevision = try container.decodeIfPresent(UInt64.self, forKey: .lastHealthyRevision)
         guard let current = revisions.last else {
             throw DecodingError.dataCorruptedError(forKey: .revisions, in: container, debugDescription: "an application without revisions")
         }
@@ -132,5 +140,7 @@ extension ApplicationRecord: Codable {
         try container.encode(services, forKey: .services)
         try container.encode(createdIndex, forKey: .createdIndex)
         try container.encode(modifiedIndex, forKey: .modifiedIndex)
+        try container.encodeIfPresent(rollout, forKey: .rollout)
+        try container.encodeIfPresent(lastHealthyRevision, forKey: .lastHealthyRevision)
     }
 }

@@ -1,7 +1,11 @@
 import Manifest
 
 extension ClusterState {
-    mutating func applyApplication(_ manifestJSON: String, expectedRevision: UInt64?, at index: UInt64, time: Timestamp) throws(ControllerError) -> CommandResult {
+    /// Applies a manifest. `revert`: the revision whose failed rollout this apply reverts
+    /// (`autoRevert`) and why it failed, recorded on the rollout it starts.
+    mutating func applyApplication(
+        _ manifestJSON: String, expectedRevision: UInt64?, at index: UInt64, time: Timestamp, revert: (of: UInt64, reason: String)? = nil
+    ) throws(ControllerError) -> CommandResult {
         let application: Application
         do {
             application = try ManifestDecoder.decode(Array(manifestJSON.utf8))
@@ -55,6 +59,13 @@ extension ClusterState {
                 instances[id]?.modifiedIndex = index
             }
         }
+        let rolled = diff.added + diff.replaced
+        if rolled.isEmpty {
+            carryRollout(of: application.name, from: current)
+        } else {
+            let reason = revert.map { "reverts revision \($0.of), whose rollout failed: \($0.reason)" } ?? (existing == nil ? "created" : "applied")
+            startRollout(of: application.name, services: rolled, reason: reason, revertOf: revert?.of, at: index, time: time)
+        }
         pruneRevisions(of: application.name)
         lastChangeIndex = index
         return .applicationApplied(name: application.name, revision: number, diff: diff)
@@ -91,9 +102,10 @@ extension ClusterState {
         return .serviceScaled(key, replicas: replicas)
     }
 
-    mutating func restartService(_ key: ServiceKey, at index: UInt64) throws(ControllerError) -> CommandResult {
+    mutating func restartService(_ key: ServiceKey, at index: UInt64, time: Timestamp) throws(ControllerError) -> CommandResult {
         _ = try existingService(key)
         applications[key.application]?.services[key.service]?.restartIndex = index
+        startRollout(of: key.application, services: [key.service], reason: "\(key.service) restarted", at: index, time: time)
         applications[key.application]?.modifiedIndex = index
         lastChangeIndex = index
         return .serviceRestarted(key, restartIndex: index)
@@ -109,7 +121,9 @@ extension ClusterState {
     /// runs: its node needs that manifest to run and to stop it.
     private mutating func pruneRevisions(of name: String) {
         guard var record = applications[name], record.revisions.count > ApplicationRecord.revisionHistoryLimit else { return }
-        let inUse = Set(instances.values.filter { $0.service.application == name }.map(\.revision))
+        var inUse = Set(instances.values.filter { $0.service.application == name }.map(\.revision))
+        // What `autoRevert` would go back to.
+        if let healthy = record.lastHealthyRevision { inUse.insert(healthy) }
         let current = record.currentRevision
         var excess = record.revisions.count - ApplicationRecord.revisionHistoryLimit
         record.revisions.removeAll { revision in

@@ -5,7 +5,7 @@ extension ClusterState {
     /// then compared and applied by the store. A change of a key moves the store's
     /// `lastChangeIndex`, not the state's: nothing that plans or watches the cluster's
     /// applications and nodes has anything to do for it.
-    mutating func applyKVTransaction(_ transaction: KVTransaction, at index: UInt64) throws(ControllerError) -> CommandResult {
+    mutating func applyKVTransaction(_ transaction: KVTransaction, at index: UInt64, time: Timestamp) throws(ControllerError) -> CommandResult {
         try transaction.validate()
         // Only keys some service reads and this transaction may write are compared (none, most
         // of the time).
@@ -21,6 +21,11 @@ extension ClusterState {
         for service in changedServices {
             applications[service.application]?.services[service.service]?.keyChangeIndex = index
             applications[service.application]?.modifiedIndex = index
+        }
+        let byApplication = Dictionary(grouping: changedServices, by: \.application)
+        for name in byApplication.keys.sorted() {
+            let services = (byApplication[name] ?? []).map(\.service)
+            startRollout(of: name, services: services, reason: "a key read by \(services.sorted().joined(separator: ", ")) changed", at: index, time: time)
         }
         if !changedServices.isEmpty { lastChangeIndex = index }
         return .kvTransactionApplied(result)

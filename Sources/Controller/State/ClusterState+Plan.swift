@@ -62,6 +62,7 @@ extension ClusterState {
                 changed = true
             }
         }
+        if applyRolloutUpdates(plan.rollouts, at: index, time: time) { changed = true }
         if changed { lastChangeIndex = index }
         return .planCommitted(outcome)
     }

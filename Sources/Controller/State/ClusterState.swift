@@ -52,7 +52,7 @@ public struct ClusterState: Sendable, Hashable {
             case .scaleService(let key, let replicas, let expectedRevision):
                 return try scaleService(key, replicas: replicas, expectedRevision: expectedRevision, at: index)
             case .restartService(let key):
-                return try restartService(key, at: index)
+                return try restartService(key, at: index, time: time)
             case .registerNode(let registration):
                 return try registerNode(registration, at: index, time: time)
             case .nodeHeartbeat(let name):
@@ -74,7 +74,7 @@ public struct ClusterState: Sendable, Hashable {
             case .setJoinToken(let token):
                 return setJoinToken(token, at: index)
             case .kvTransaction(let transaction):
-                return try applyKVTransaction(transaction, at: index)
+                return try applyKVTransaction(transaction, at: index, time: time)
             }
         } catch {
             return .rejected(error)

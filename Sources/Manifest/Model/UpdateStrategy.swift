@@ -23,14 +23,14 @@ public struct UpdateStrategy: ManifestObject, Hashable {
 
     public static let spec = ObjectSpec(
         "UpdateStrategy",
-        doc: "How a new revision rolls out: `maxParallel` instances at a time, new ones started beside old ones while the service stays within `replicas + maxSurge`; a new instance that does not become ready holds the rollout there. `minHealthyTime`, `healthyDeadline`, `progressDeadline`, `autoRevert` and `canaries` are checked and kept, but not acted on yet: deadlines, canaries and promotion come with a later rollout engine.",
+        doc: "How a new revision rolls out: `maxParallel` instances at a time, new ones started beside old ones while the service stays within `replicas + maxSurge`. A new instance counts as updated once ready for `minHealthyTime`, and only then is the instance it replaces stopped. The rollout fails when a new instance is not updated within `healthyDeadline` (or gives up restarting), or none is for `progressDeadline`; a failed rollout replaces nothing more (the old instances keep serving) and, with `autoRevert`, goes back to the last revision that rolled out whole. `canaries` is checked and kept, but not acted on yet.",
         fields: [
             FieldSpec("maxParallel", Int.self, default: 1, constraints: [.integerRange(1...10_000)], doc: "Instances replaced at the same time."),
             FieldSpec("maxSurge", Int.self, default: 0, constraints: [.integerRange(0...10_000)], doc: "Extra instances that may run above `replicas` during the rollout (new started before old stopped)."),
-            FieldSpec("minHealthyTime", Duration.self, default: "10s", doc: "How long a new instance must stay healthy to count as updated (not acted on yet)."),
-            FieldSpec("healthyDeadline", Duration.self, default: "5m", constraints: [.positiveDuration], doc: "How long a new instance has to become healthy; after it, the instance counts as failed (not acted on yet)."),
-            FieldSpec("progressDeadline", Duration.self, default: "10m", constraints: [.positiveDuration], doc: "How long the rollout may go without an instance becoming healthy before it fails as a whole. Longer than `healthyDeadline` (not acted on yet)."),
-            FieldSpec("autoRevert", Bool.self, default: false, doc: "When the rollout fails, roll back to the last revision that was fully healthy (not acted on yet)."),
+            FieldSpec("minHealthyTime", Duration.self, default: "10s", doc: "How long a new instance must stay ready (healthy, or running under `exec` readiness) to count as updated; the instance it replaces is stopped only then."),
+            FieldSpec("healthyDeadline", Duration.self, default: "5m", constraints: [.positiveDuration], doc: "How long a new instance has to count as updated; after it, the rollout fails, naming the instance and its last event."),
+            FieldSpec("progressDeadline", Duration.self, default: "10m", constraints: [.positiveDuration], doc: "How long the rollout may go without one more instance counting as updated before it fails as a whole (new instances that cannot be placed, for one). Longer than `healthyDeadline`."),
+            FieldSpec("autoRevert", Bool.self, default: false, doc: "When the rollout fails, apply the last revision whose rollout succeeded again, as a new revision with a rollout of its own. A revert that fails is not reverted again."),
             FieldSpec("canaries", Int.self, default: 0, constraints: [.integerRange(0...10_000)], doc: "New instances started beside the old ones before the rollout proceeds; at most `replicas` (not acted on yet)."),
         ])
 

@@ -1,0 +1,129 @@
+import Manifest
+
+/// Where one service stands in its application's running rollout, as the reconciler walks its
+/// slots: how many are updated, whether every one is, and the first reason it cannot go on.
+struct RolloutStanding {
+    let key: ServiceKey
+    let rollout: Rollout
+    let service: Service
+    /// Slots whose current instance counts as updated.
+    private(set) var updated = 0
+    /// A slot is not updated, or still has an outdated instance beside its new one.
+    private(set) var incomplete = false
+    /// Why the rollout cannot go on, for people; the first found.
+    private(set) var failure: String?
+    /// Instances of the rollout not updated yet, with when their `healthyDeadline` ends.
+    private var pending: [(instance: InstanceRecord, slot: Int, deadline: Timestamp)] = []
+
+    init(key: ServiceKey, rollout: Rollout, service: Service) {
+        self.key = key
+        self.rollout = rollout
+        self.service = service
+    }
+
+    /// The current instance kept in `slot`; `outdated`: an older one is still there beside it.
+    mutating func record(_ instance: InstanceRecord, slot: Int, updated isUpdated: Bool, outdated: Bool) {
+        if isUpdated {
+            updated += 1
+            if outdated { incomplete = true }
+            return
+        }
+        incomplete = true
+        // A server that gave up restarting is not coming: a batch job's failed run is done.
+        if instance.status == .failed, service.restart.policy != .never {
+            failure = failure ?? "\(name(slot)) failed\(Self.detail(instance))"
+            return
+        }
+        // Counted from the rollout's start for an instance it did not create (carried over
+        // from a superseded rollout): its deadline is this rollout's to enforce.
+        let since = max(instance.createdAt, rollout.startedAt)
+        pending.append((instance, slot, since.adding(service.update.healthyDeadline)))
+    }
+
+    /// A slot with no current instance (being placed, or outdated ones waiting their turn).
+    mutating func slotWaiting() {
+        incomplete = true
+    }
+
+    /// The service's part once every slot was recorded, with the deadlines applied at `now`
+    /// (none without it).
+    func finish(now: Timestamp?, revisit result: inout ReconcileResult) -> RolloutPart {
+        RolloutPart(updated: updated, complete: !incomplete, failure: failure ?? missedDeadline(now: now, revisit: &result))
+    }
+
+    private func missedDeadline(now: Timestamp?, revisit result: inout ReconcileResult) -> String? {
+        guard let now, incomplete else { return nil }
+        let deadlines = service.update
+        for (instance, slot, deadline) in pending {
+            if now >= deadline {
+                return "\(name(slot)) not healthy after \(DurationText.formatRounded(deadlines.healthyDeadline)) (its healthyDeadline)\(Self.detail(instance))"
+            }
+            result.revisit(at: deadline)
+        }
+        let stalled = rollout.progressAt.adding(deadlines.progressDeadline)
+        guard now < stalled else {
+            return "no instance of \(key.service) updated for \(DurationText.formatRounded(deadlines.progressDeadline)) (its progressDeadline)"
+        }
+        result.revisit(at: stalled)
+        return nil
+    }
+
+    private func name(_ slot: Int) -> String { "\(key.service)[\(slot)]" }
+
+    /// The instance's last event, which says what it is waiting for or why it failed.
+    private static func detail(_ instance: InstanceRecord) -> String {
+        guard let event = instance.events.last else { return "" }
+        return ": \(event.message)"
+    }
+
+}
+
+/// One service's part in its application's running rollout, as one reconciliation found it.
+struct RolloutPart: Sendable, Hashable {
+    /// Slots whose current instance counts as updated.
+    var updated: Int
+    /// Every slot updated, no outdated instance left.
+    var complete: Bool
+    /// Why the rollout cannot go on.
+    var failure: String?
+
+    /// The steps of each application's running rollout, from its services' parts: progress
+    /// when more instances are updated, success when every service is complete, failure with
+    /// the first reason found (services in name order). An application some of whose rolled
+    /// services were not reconciled (an evaluation of one service) is left for a later pass.
+    static func updates(_ state: ClusterState, _ parts: [ServiceKey: RolloutPart]) -> [RolloutUpdate] {
+        var updates: [RolloutUpdate] = []
+        for name in state.applications.keys.sorted() {
+            guard let record = state.applications[name], let rollout = record.rollout, rollout.phase == .running else { continue }
+            let found = rollout.services.filter { record.services[$0] != nil }.map { parts[ServiceKey(name, $0)] }
+            guard found.allSatisfy({ $0 != nil }) else { continue }
+            let services = found.compactMap { $0 }
+            let change: RolloutUpdate.Change
+            if let failure = services.lazy.compactMap(\.failure).first {
+                change = .failed(reason: failure)
+            } else if services.allSatisfy(\.complete) {
+                change = .succeeded
+            } else {
+                let updated = services.reduce(0) { $0 + $1.updated }
+                guard updated > rollout.updated else { continue }
+                change = .progressed(updated: updated)
+            }
+            updates.append(RolloutUpdate(application: name, startedIndex: rollout.startedIndex, change: change))
+        }
+        return updates
+    }
+}
+
+extension InstanceRecord {
+    /// Since when the instance has been in its current status: the time of the first event of
+    /// the latest run of events with that status. When the events kept all have it, the oldest
+    /// kept: later than the truth, never earlier, so a minimum time is never cut short.
+    var statusSince: Timestamp? {
+        var since: Timestamp?
+        for event in events.reversed() {
+            guard event.status == status else { break }
+            since = event.time
+        }
+        return since
+    }
+}

@@ -1,0 +1,187 @@
+@testable import Controller
+import Manifest
+import Testing
+
+/// The rollout engine's decisions, driven as the leader drives them: plans computed at the
+/// leader's `now`, committed through the log encoding.
+@Suite("Rollouts: minHealthyTime, deadlines, success, autoRevert")
+struct RolloutTests {
+    let key = ServiceKey("app", "s")
+
+    /// A cluster running revision 1 of `app` (its rollout succeeded), then revision 2 applied.
+    func upgraded(replicas: Int = 1, update: UpdateStrategy, nodes: [NodeRegistration] = [makeNode("a")]) -> TestCluster {
+        var cluster = TestCluster(nodes: nodes)
+        var application = makeApplication("app", makeService("s", replicas: replicas, update: update, command: ["/bin/v1"]))
+        cluster.apply(application)
+        cluster.converge()
+        application.services[0].command = ["/bin/v2"]
+        cluster.apply(application)
+        return cluster
+    }
+
+    @Test func anOldInstanceStopsOnlyOnceItsReplacementStayedHealthyForMinHealthyTime() throws {
+        var cluster = upgraded(update: UpdateStrategy(maxSurge: 1, minHealthyTime: .seconds(30)))
+        let old = try #require(cluster.live(key).first).id
+        let (first, _) = cluster.schedule(at: cluster.now)
+        #expect(first.placements.count == 1 && first.stops.isEmpty)
+        cluster.reportAll()
+        let healthyAt = cluster.now
+        let (early, _) = cluster.schedule(at: healthyAt.adding(.seconds(29)))
+        #expect(early.stops.isEmpty, "the old instance stopped before its replacement was healthy for 30s")
+        let decisions = Reconciler.reconcile(cluster.state, for: .all, at: healthyAt.adding(.seconds(29)))
+        #expect(decisions.revisitAt == healthyAt.adding(.seconds(30)))
+        let (due, _) = cluster.schedule(at: healthyAt.adding(.seconds(30)))
+        #expect(due.stops.map(\.id) == [old])
+        #expect(due.rollouts.map(\.change) == [.progressed(updated: 1)])
+        cluster.reportAll()
+        #expect(cluster.schedule(at: healthyAt.adding(.seconds(31))).plan.rollouts.map(\.change) == [.succeeded])
+    }
+
+    @Test func aRolloutSucceedsOnceEverySlotIsUpdatedAndRecordsTheRevisionAsHealthy() throws {
+        var cluster = upgraded(replicas: 3, update: UpdateStrategy(maxParallel: 1, minHealthyTime: .zero))
+        #expect(cluster.state.applications["app"]?.lastHealthyRevision == 1)
+        #expect(cluster.state.applications["app"]?.rollout?.phase == .running)
+        #expect(cluster.state.applications["app"]?.rollout?.revision == 2)
+        var progress: [Int] = []
+        for _ in 0..<12 {
+            let (plan, _) = cluster.schedule(at: cluster.now)
+            for update in plan.rollouts { if case .progressed(let count) = update.change { progress.append(count) } }
+            cluster.reportAll()
+            if cluster.state.applications["app"]?.rollout?.phase != .running { break }
+        }
+        let record = try #require(cluster.state.applications["app"])
+        #expect(record.rollout?.phase == .succeeded)
+        #expect(record.lastHealthyRevision == 2)
+        #expect(progress == [1, 2])
+        #expect(record.rollout?.events.last?.message == "revision 2 rolled out")
+        #expect(cluster.live(key).allSatisfy { $0.revision == 2 })
+    }
+
+    @Test func anInstanceNotHealthyByItsDeadlineFailsTheRolloutAndNothingMoreIsReplaced() throws {
+        let update = UpdateStrategy(maxParallel: 2, minHealthyTime: .seconds(30), healthyDeadline: .seconds(60))
+        var cluster = upgraded(replicas: 3, update: update)
+        let old = cluster.live(key).map(\.id)
+        let (first, outcome) = cluster.schedule(at: cluster.now)
+        #expect(first.placements.map(\.index) == [0, 1])
+        let good = outcome.placed[0], bad = outcome.placed[1]
+        cluster.reportAll(.healthy, only: [good])
+        cluster.reportAll(.unhealthy, only: [bad])
+        let created = try #require(cluster.state.instances[bad]).createdAt
+        let healthyAt = try #require(cluster.state.instances[good]?.statusSince)
+        let (early, _) = cluster.schedule(at: healthyAt.adding(.seconds(29)))
+        #expect(early.rollouts.isEmpty && early.changesNoInstance)
+        // At the deadline the good one has been healthy for its 30s, which would free a place
+        // for the last slot: the failure of the other holds it in the same plan.
+        let (due, _) = cluster.schedule(at: created.adding(.seconds(60)))
+        #expect(due.changesNoInstance)
+        guard case .failed(let reason) = due.rollouts.first?.change else {
+            Issue.record("no failure at the deadline: \(due.rollouts)")
+            return
+        }
+        #expect(reason.hasPrefix("s[1] not healthy after 1m (its healthyDeadline): "), "\(reason)")
+        let rollout = try #require(cluster.state.applications["app"]?.rollout)
+        #expect(rollout.phase == .failed && rollout.message == "failed: \(reason)")
+        cluster.reportAll(.stopped, only: [old[0], old[1]])
+        // Without autoRevert it stops where it is: the last old instance keeps serving and is
+        // not replaced, though maxParallel would allow one more.
+        for _ in 0..<3 {
+            let (plan, _) = cluster.schedule(at: created.adding(.seconds(120)))
+            #expect(plan.placements.isEmpty && plan.stops.isEmpty)
+        }
+        #expect(cluster.live(key).filter { $0.revision == 1 }.map(\.id) == [old[2]])
+        #expect(cluster.state.applications["app"]?.currentRevision == 2)
+    }
+
+    @Test func aFailedRolloutWithAutoRevertRollsBackToTheLastHealthyRevision() throws {
+        var cluster = upgraded(replicas: 2, update: UpdateStrategy(minHealthyTime: .zero, healthyDeadline: .seconds(60), autoRevert: true))
+        cluster.schedule(at: cluster.now)
+        cluster.reportAll(.unhealthy)
+        let (failing, _) = cluster.schedule(at: cluster.now.adding(.seconds(61)))
+        #expect(failing.rollouts.count == 1)
+        let record = try #require(cluster.state.applications["app"])
+        #expect(record.currentRevision == 3)
+        #expect(record.application.services[0].command == ["/bin/v1"])
+        #expect(record.rollout?.revertOf == 2 && record.rollout?.phase == .running)
+        let started = try #require(record.rollout?.events.first?.message)
+        #expect(started.hasPrefix("revision 3: reverts revision 2, whose rollout failed: s[0] not healthy after 1m (its healthyDeadline): "), "\(started)")
+        #expect(started.hasSuffix("; rolling s"), "\(started)")
+        cluster.converge()
+        let reverted = try #require(cluster.state.applications["app"])
+        #expect(reverted.rollout?.phase == .succeeded && reverted.lastHealthyRevision == 3)
+        let live = cluster.live(key)
+        #expect(live.count == 2 && live.allSatisfy { $0.revision == 3 && $0.status == .healthy })
+    }
+
+    @Test func aRevertThatFailsIsNotRevertedAgain() throws {
+        var cluster = upgraded(update: UpdateStrategy(minHealthyTime: .zero, healthyDeadline: .seconds(60), autoRevert: true))
+        cluster.schedule(at: cluster.now)
+        cluster.reportAll(.unhealthy)
+        cluster.schedule(at: cluster.now.adding(.seconds(61)))
+        #expect(cluster.state.applications["app"]?.currentRevision == 3)
+        cluster.schedule(at: cluster.now)
+        cluster.reportAll(.unhealthy)
+        cluster.schedule(at: cluster.now.adding(.seconds(61)))
+        let record = try #require(cluster.state.applications["app"])
+        #expect(record.currentRevision == 3 && record.rollout?.phase == .failed)
+        #expect(record.rollout?.events.last?.message == "not reverted: it was itself a revert")
+    }
+
+    @Test func anInstanceThatGaveUpRestartingFailsTheRolloutAtOnce() throws {
+        var cluster = upgraded(update: UpdateStrategy(minHealthyTime: .zero))
+        cluster.schedule(at: cluster.now)
+        cluster.reportAll(.failed)
+        let (plan, _) = cluster.schedule(at: cluster.now)
+        guard case .failed(let reason) = plan.rollouts.first?.change else {
+            Issue.record("a failed instance did not fail the rollout: \(plan.rollouts)")
+            return
+        }
+        #expect(reason.hasPrefix("s[0] failed"), "\(reason)")
+    }
+
+    @Test func aRolloutWhoseInstancesCannotBePlacedFailsAtItsProgressDeadline() throws {
+        var cluster = TestCluster(nodes: [makeNode("a", memoryBytes: gibibyte)])
+        var application = makeApplication("app", makeService("s", update: UpdateStrategy(minHealthyTime: .zero, progressDeadline: .seconds(600))))
+        cluster.apply(application)
+        cluster.converge()
+        application.services[0].resources = Resources(cpu: 0.25, memory: .mebibytes(4096), pids: 64)
+        cluster.apply(application)
+        let started = try #require(cluster.state.applications["app"]?.rollout).startedAt
+        let (waiting, _) = cluster.schedule(at: started.adding(.seconds(599)))
+        #expect(waiting.placements.isEmpty && waiting.rollouts.isEmpty && !waiting.unplaced.isEmpty)
+        let (due, _) = cluster.schedule(at: started.adding(.seconds(600)))
+        #expect(due.rollouts.map(\.change) == [.failed(reason: "no instance of s updated for 10m (its progressDeadline)")])
+        #expect(cluster.live(key).count == 1 && cluster.live(key)[0].revision == 1, "the old instance keeps serving")
+    }
+
+    @Test func aNewApplySupersedesARunningRolloutAndCarriesItsServices() throws {
+        var cluster = TestCluster(nodes: [makeNode("a")])
+        var application = makeApplication("app", makeService("s", command: ["/bin/v1"]), makeService("t", command: ["/bin/v1"]))
+        cluster.apply(application)
+        cluster.converge()
+        application.services[0].command = ["/bin/v2"]
+        cluster.apply(application)
+        let first = try #require(cluster.state.applications["app"]?.rollout)
+        #expect(first.services == ["s"])
+        application.services[1].command = ["/bin/v2"]
+        cluster.apply(application)
+        let second = try #require(cluster.state.applications["app"]?.rollout)
+        #expect(second.services == ["s", "t"] && second.revision == 3 && second.startedIndex > first.startedIndex)
+        // A step decided for the superseded rollout does not touch the new one.
+        cluster.apply(.commitPlan(Plan(rollouts: [RolloutUpdate(application: "app", startedIndex: first.startedIndex, change: .failed(reason: "late"))])))
+        #expect(cluster.state.applications["app"]?.rollout?.phase == .running)
+        cluster.converge()
+        #expect(cluster.state.applications["app"]?.rollout?.phase == .succeeded)
+    }
+
+    @Test func aRestartAndAKeyChangeStartRollouts() throws {
+        var cluster = TestCluster(nodes: [makeNode("a")])
+        cluster.apply(makeApplication("app", makeService("s")))
+        cluster.converge()
+        cluster.apply(.restartService(key))
+        let rollout = try #require(cluster.state.applications["app"]?.rollout)
+        #expect(rollout.phase == .running && rollout.services == ["s"] && rollout.revision == 1)
+        #expect(rollout.events.first?.message == "revision 1: s restarted; rolling s")
+        cluster.converge()
+        #expect(cluster.state.applications["app"]?.rollout?.phase == .succeeded)
+    }
+}
