@@ -81,6 +81,37 @@ extension APIHandler {
         return .ok(.init(headers: .init(xFlotillaIndex: APIMapping.signed(index)), body: .json(Self.outcome(message, index))))
     }
 
+    func pauseRollout(_ input: Operations.PauseRollout.Input) async throws -> Operations.PauseRollout.Output {
+        let (message, index) = try await controlRollout(input.path.name, .pause)
+        return .ok(.init(headers: .init(xFlotillaIndex: APIMapping.signed(index)), body: .json(Self.outcome(message, index))))
+    }
+
+    func resumeRollout(_ input: Operations.ResumeRollout.Input) async throws -> Operations.ResumeRollout.Output {
+        let (message, index) = try await controlRollout(input.path.name, .resume)
+        return .ok(.init(headers: .init(xFlotillaIndex: APIMapping.signed(index)), body: .json(Self.outcome(message, index))))
+    }
+
+    func undoRollout(_ input: Operations.UndoRollout.Input) async throws -> Operations.UndoRollout.Output {
+        var requested: UInt64?
+        if case .json(let body) = input.body, let revision = body.toRevision {
+            // The document says minimum 1; the parameter check covers paths and queries, not bodies.
+            guard revision >= 1 else { throw APIError(code: APIErrorCode.badRequest, message: "toRevision \(revision) is not a revision; revisions start at 1", path: "toRevision") }
+            requested = UInt64(revision)
+        }
+        let (message, index) = try await controlRollout(input.path.name, .undo(to: requested))
+        return .ok(.init(headers: .init(xFlotillaIndex: APIMapping.signed(index)), body: .json(Self.outcome(message, index))))
+    }
+
+    private func controlRollout(_ name: String, _ action: RolloutAction) async throws -> (String, UInt64) {
+        let (result, index) = try await api.gateway.submit(.controlRollout(application: name, action: action))
+        guard case .rolloutControlled(let name, let phase, let revision) = result else { throw Self.refusal(result) }
+        switch action {
+        case .pause, .resume: return ("\(name): rollout of revision \(revision) \(phase.rawValue)", index)
+        case .undo(let target):
+            return ("\(name): at revision \(revision)\(target.map { ", the manifest of revision \($0)" } ?? ""); its rollout is \(phase.rawValue)", index)
+        }
+    }
+
     func stopService(_ input: Operations.StopService.Input) async throws -> Operations.StopService.Output {
         // Stopping keeps the service and its manifest, with no instance: a scale to zero.
         let key = ServiceKey(input.path.name, input.path.service)

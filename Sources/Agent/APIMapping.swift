@@ -70,7 +70,9 @@ enum APIMapping {
             services: record.application.services.compactMap { service($0.name, of: record, in: state) },
             revisions: detail
                 ? record.revisions.map {
-                    Schemas.RevisionInfo(number: signed($0.number), appliedIndex: signed($0.appliedIndex), appliedAt: $0.appliedAt.unixMilliseconds)
+                    Schemas.RevisionInfo(
+                        number: signed($0.number), appliedIndex: signed($0.appliedIndex), appliedAt: $0.appliedAt.unixMilliseconds,
+                        rolledOutAt: $0.rolledOutAt?.unixMilliseconds, origin: $0.origin)
                 } : nil,
             manifest: detail ? record.revisions.last?.manifestJSON : nil,
             rollout: record.rollout.map(rollout), lastHealthyRevision: record.lastHealthyRevision.map(signed))

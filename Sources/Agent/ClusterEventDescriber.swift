@@ -45,7 +45,17 @@ enum ClusterEventDescriber {
                     index: index, time: millis, kind: "placement.rejected", application: rejection.placement.service.application,
                     service: rejection.placement.service.service, node: rejection.placement.node, message: rejection.reason))
             }
+            if case .commitPlan(let plan) = command { events += rolloutEvents(plan.rollouts, at: index, millis: millis, in: state) }
             return events
+        case .rolloutControlled(let name, _, let revision):
+            guard case .controlRollout(_, let action) = command else { return [] }
+            let (kind, message) =
+                switch action {
+                case .pause: ("rollout.paused", "rollout paused")
+                case .resume: ("rollout.resumed", "rollout resumed")
+                case .undo: ("rollout.undone", state.applications[name]?.revisions.last?.origin.map { "revision \(revision): \($0)" } ?? "already at that revision's manifest")
+                }
+            return [ClusterEvent(index: index, time: millis, kind: kind, application: name, message: message)]
         case .memberUpdated(let id):
             let member = state.members[id]
             return [ClusterEvent(
@@ -72,5 +82,28 @@ enum ClusterEventDescriber {
         case .rejected:
             return []
         }
+    }
+
+    /// The rollout steps of a committed plan that took effect.
+    private static func rolloutEvents(_ updates: [RolloutUpdate], at index: UInt64, millis: Int64, in state: ClusterState) -> [ClusterEvent] {
+        var events: [ClusterEvent] = []
+        for update in updates {
+            guard let record = state.applications[update.application], let rollout = record.rollout else { continue }
+            let name = update.application
+            if rollout.startedIndex == index, let reverted = rollout.revertOf {
+                events.append(ClusterEvent(index: index, time: millis, kind: "rollout.failed", application: name, message: "the rollout of revision \(reverted) failed"))
+                events.append(ClusterEvent(index: index, time: millis, kind: "rollout.reverted", application: name, message: rollout.events.first?.message ?? ""))
+                continue
+            }
+            guard rollout.startedIndex == update.startedIndex, let last = rollout.events.last, last.time.unixMilliseconds == millis else { continue }
+            let kind: String
+            switch update.change {
+            case .progressed: kind = "rollout.progressed"
+            case .succeeded: kind = "rollout.succeeded"
+            case .failed: kind = "rollout.failed"
+            }
+            events.append(ClusterEvent(index: index, time: millis, kind: kind, application: name, message: last.message))
+        }
+        return events
     }
 }

@@ -52,9 +52,9 @@ public enum APIErrorCode {
         switch code {
         case badRequest: 400
         case unauthorized: 401
-        case notFound, "application_not_found", "service_not_found", "node_not_found", instanceNotFound, keyNotFound: 404
+        case notFound, "application_not_found", "service_not_found", "node_not_found", instanceNotFound, keyNotFound, "revision_not_found": 404
         case methodNotAllowed: 405
-        case revisionConflict, "stale_heartbeat", "member_conflict", casFailed, compareFailed: 409
+        case revisionConflict, "stale_heartbeat", "member_conflict", casFailed, compareFailed, "rollout_state", "revision_not_rolled_out": 409
         case payloadTooLarge, "value_too_large": 413
         // Well-formed requests the controller refuses (Kubernetes answers invalid objects so).
         case invalidManifest, "invalid_replicas", "invalid_node", "invalid_key", "invalid_transaction", conflictingParameters: 422

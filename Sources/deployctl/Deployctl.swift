@@ -8,11 +8,12 @@ struct Deployctl: AsyncParsableCommand {
         discussion: """
             Exit status: 0 success; 1 the request was understood but refused or failed \
             (e.g. an invalid manifest, a failed instance); 2 usage error or a file that cannot be \
-            read; 3 the agent cannot be reached; 4 a rollout still running when --timeout ran out.
+            read; 3 the agent cannot be reached; 4 a rollout still running when --timeout ran out; \
+            5 a rollout that failed and was reverted; 6 a paused rollout (`rollout status`).
             """,
         version: FlotillaVersion.current,
         subcommands: [
-            Apply.self, Status.self, Describe.self, Logs.self, Scale.self, Restart.self, Stop.self, Delete.self, Events.self,
+            Apply.self, Status.self, Describe.self, Logs.self, Scale.self, Restart.self, Stop.self, Delete.self, RolloutCommand.self, Events.self,
             Nodes.self, Services.self, KV.self, ClusterCommand.self, Validate.self, Schema.self, Version.self,
         ])
 }

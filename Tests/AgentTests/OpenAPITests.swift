@@ -49,15 +49,18 @@ struct OpenAPITests {
                 // Harmless on the one node: a drain ended, eligibility kept.
                 case ("post", "/v1/nodes/{name}/drain"): #"{"enable": false}"#
                 case ("post", "/v1/nodes/{name}/eligibility"): #"{"eligible": true}"#
+                case ("post", "/v1/applications/{name}/rollout/undo"): "{}"
                 default: nil
                 }
             let (code, answer) = try UnixHTTP.request(method.uppercased(), path, body: body, socket: agent.socket)
             // A dev agent is one server that holds no CA: no join token (404), and it may not
-            // remove itself, the leader (409). Both are documented answers.
+            // remove itself, the leader (409). The batch job's rollout has ended and it has no
+            // earlier revision: pause, resume and undo are refused (409). All documented answers.
             let expected: Range<Int> =
                 switch template {
                 case "/v1/cluster/token", "/v1/cluster/token/rotate": 404..<405
                 case "/v1/cluster/members/{id}": 409..<410
+                case let t where t.hasPrefix("/v1/applications/{name}/rollout/"): 409..<410
                 default: 200..<300
                 }
             #expect(expected.contains(code), "\(method.uppercased()) \(path) answered \(code): \(answer)")

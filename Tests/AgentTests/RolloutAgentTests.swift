@@ -14,13 +14,14 @@ private let isRoot = getuid() == 0
 @Suite(.dedicatedThread, .serialized, .enabled(if: isRoot, "needs root: agentd launches services in namespaces and cgroups"), .timeLimit(.minutes(5)))
 struct RolloutAgentTests {
     /// A service of two instances whose health check is `check`.
-    func manifest(check: String) -> String {
+    func manifest(check: String, version: String = "1", minHealthyTime: String = "1s") -> String {
         """
         {"name": "roll", "services": [{"name": "web", "command": ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"],
+          "env": {"VERSION": "\(version)"},
           "rootfs": "/var/lib/flotilla/images/busybox", "readOnlyRootfs": true, "user": "nobody", "group": "nogroup",
           "resources": {"cpu": 0.1, "memory": "16Mi", "pids": 16}, "replicas": 2, "discovery": {"enabled": false},
           "health": {"exec": {"command": ["\(check)"]}, "interval": "500ms", "timeout": "400ms"},
-          "update": {"maxParallel": 1, "minHealthyTime": "1s", "healthyDeadline": "4s", "progressDeadline": "20s", "autoRevert": true}}]}
+          "update": {"maxParallel": 1, "minHealthyTime": "\(minHealthyTime)", "healthyDeadline": "4s", "progressDeadline": "20s", "autoRevert": true}}]}
         """
     }
 
@@ -47,5 +48,39 @@ struct RolloutAgentTests {
         #expect(application.revision == 3 && application.lastHealthyRevision == 3 && application.rollout?.revertOf == 2)
         let instances = try agent.get("/v1/instances?application=roll", as: [InstanceInfo].self).filter { $0.desired == .run }
         #expect(instances.count == 2 && instances.allSatisfy { $0.revision == 3 && $0.status == .healthy }, "\(instances.map { ($0.id, $0.revision, $0.status) })")
+    }
+
+    @Test func pauseResumeUndoAndHistoryFromDeployctl() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest(check: "/bin/true")).status == 0, "\(agent.agentLog())")
+        // Each new instance must stay healthy 3s: time enough to pause after the first.
+        let applied = try agent.deployctl("apply", "-f", "-", "--no-wait", input: manifest(check: "/bin/true", version: "2", minHealthyTime: "3s"))
+        #expect(applied.status == 0, "\(applied)")
+        let paused = try agent.deployctl("rollout", "pause", "roll")
+        #expect(paused.status == 0 && paused.output.contains("roll: rollout of revision 2 paused"), "\(paused)")
+        let again = try agent.deployctl("rollout", "pause", "roll")
+        #expect(again.status == 1 && again.error.contains("no rollout is running (its latest, of revision 2, paused)"), "\(again)")
+        sleep(5)
+        let status = try agent.deployctl("rollout", "status", "roll", "--no-follow")
+        #expect(status.status == 6 && status.output.contains("rollout paused"), "\(status)")
+        let old = try agent.get("/v1/instances?application=roll", as: [InstanceInfo].self).filter { $0.desired == .run && $0.revision == 1 }
+        #expect(old.count == 1, "a paused rollout replaced \(2 - old.count) of 2 old instances")
+
+        #expect(try agent.deployctl("rollout", "resume", "roll").status == 0)
+        let resumed = try agent.deployctl("rollout", "status", "roll", "--timeout", "60s")
+        #expect(resumed.status == 0 && resumed.output.contains("revision 2, rollout succeeded"), "\(resumed)")
+        let history = try agent.deployctl("rollout", "history", "roll")
+        #expect(history.status == 0 && history.output.contains("2 (current)") && !history.output.contains(" no "), "\(history)")
+
+        let undo = try agent.deployctl("rollout", "undo", "roll")
+        #expect(undo.status == 0 && undo.output.contains("roll: at revision 3"), "\(undo)")
+        #expect(try agent.deployctl("rollout", "status", "roll", "--timeout", "60s").status == 0)
+        let application = try agent.get("/v1/applications/roll?detail=true", as: ApplicationInfo.self)
+        #expect(application.revision == 3 && application.revisions?.last?.origin == "undo to revision 1")
+        let instances = try agent.get("/v1/instances?application=roll", as: [InstanceInfo].self).filter { $0.desired == .run }
+        #expect(instances.count == 2 && instances.allSatisfy { $0.revision == 3 }, "\(instances.map { ($0.id, $0.revision) })")
+        let missing = try agent.deployctl("rollout", "undo", "roll", "--to-revision", "9")
+        #expect(missing.status == 1 && missing.error.contains("has no revision 9; it keeps 1, 2, 3") && missing.error.contains("[revision_not_found]"), "\(missing)")
     }
 }

@@ -27,6 +27,8 @@ struct ConvergenceTests {
                 let key = ServiceKey(record.name, name)
                 let wanted = cluster.state.instances(of: key).filter { $0.desiredState == .run }
                 let stalled = wanted.contains { cluster.state.isCurrent($0) && $0.status == .failed && $0.index < service.replicas }
+                // A paused or failed rollout replaces nothing more, and says so.
+                let held = record.rollout.map { ($0.phase == .paused || $0.phase == .failed) && $0.services.contains(name) } ?? false
                 #expect(wanted.allSatisfy { $0.index < service.replicas }, "seed \(seed): \(key) runs above its count")
                 for slot in 0..<service.replicas {
                     let here = wanted.filter { $0.index == slot }
@@ -35,10 +37,11 @@ struct ConvergenceTests {
                     #expect(current.count <= 1, "seed \(seed): \(key) slot \(slot) has \(describe)")
                     if current.count == 1, here.count == 1 { continue }
                     // Otherwise the slot waits for a rollout that stopped, which happens only
-                    // when a new instance failed (it keeps its slot "in progress"), or the
-                    // slot could not be placed, which the service says. (A rollout interrupted
-                    // by another revision may leave two old instances beside the new one.)
-                    #expect(stalled || !service.unplaced.isEmpty, "seed \(seed): \(key) slot \(slot) has \(describe)")
+                    // when a new instance failed (it keeps its slot "in progress"), the rollout
+                    // is paused or failed, or the slot could not be placed, which the service
+                    // says. (A rollout interrupted by another revision may leave two old
+                    // instances beside the new one.)
+                    #expect(stalled || held || !service.unplaced.isEmpty, "seed \(seed): \(key) slot \(slot) has \(describe)")
                 }
             }
         }

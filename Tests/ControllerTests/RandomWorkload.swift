@@ -35,11 +35,16 @@ struct RandomWorkload {
         case 44..<47: return .setNodeDraining(node: pick(Self.nodeNames), draining: chance(40))
         case 47..<70:
             let evaluation: Evaluation = pick([.all, .application(pick(Self.applicationNames)), .service(randomService(state)), .node(pick(Self.nodeNames))])
-            let plan = scheduler.schedule(state, for: evaluation)
+            // Now and then at a leader's clock an hour on, which ends every rollout deadline.
+            let now = chance(10) ? Timestamp(unixMilliseconds: 1_700_003_600_000) : nil
+            let plan = scheduler.schedule(state, for: evaluation, at: now)
             if chance(20) { stalePlans.append(plan) }
             return .commitPlan(plan)
         case 70..<74 where !stalePlans.isEmpty:
             return .commitPlan(stalePlans.removeFirst())
+        case 74..<78:
+            let action = pick([RolloutAction.pause, .resume, .undo(to: nil), .undo(to: UInt64.random(in: 1...4, using: &random))])
+            return .controlRollout(application: pick(Self.applicationNames), action: action)
         case 95..<100:
             return kvTransaction(state)
         default:

@@ -184,4 +184,66 @@ struct RolloutTests {
         cluster.converge()
         #expect(cluster.state.applications["app"]?.rollout?.phase == .succeeded)
     }
+
+    @Test func aPausedRolloutReplacesNothingAndRunsNoDeadlineUntilResumed() throws {
+        var cluster = upgraded(replicas: 3, update: UpdateStrategy(maxParallel: 1, minHealthyTime: .zero, healthyDeadline: .seconds(60)))
+        let (first, outcome) = cluster.schedule(at: cluster.now)
+        #expect(first.placements.count == 1)
+        #expect(cluster.apply(.controlRollout(application: "app", action: .pause)) == .rolloutControlled(name: "app", phase: .paused, revision: 2))
+        #expect(cluster.apply(.controlRollout(application: "app", action: .pause)).error?.code == "rollout_state")
+        // The instance already starting goes on and its old one stops; nothing else moves, and
+        // an hour later no deadline has failed it.
+        cluster.reportAll()
+        let later = cluster.now.adding(.seconds(3600))
+        for _ in 0..<3 {
+            let (plan, _) = cluster.schedule(at: later)
+            #expect(plan.placements.isEmpty && plan.rollouts.isEmpty, "\(plan)")
+            cluster.reportAll()
+        }
+        #expect(cluster.live(key).filter { $0.revision == 1 }.count == 2)
+        #expect(cluster.state.instances[outcome.placed[0]]?.status == .healthy)
+        #expect(cluster.apply(.controlRollout(application: "app", action: .resume)) == .rolloutControlled(name: "app", phase: .running, revision: 2))
+        #expect(cluster.apply(.controlRollout(application: "app", action: .resume)).error?.code == "rollout_state")
+        let resumed = try #require(cluster.state.applications["app"]?.rollout)
+        #expect(resumed.resumedAt == cluster.now.adding(.seconds(-1)) && resumed.progressAt == resumed.resumedAt)
+        #expect(resumed.events.suffix(2).map(\.message) == ["paused", "resumed"])
+        for _ in 0..<8 {
+            cluster.schedule(at: cluster.now)
+            cluster.reportAll()
+        }
+        #expect(cluster.state.applications["app"]?.rollout?.phase == .succeeded)
+        #expect(cluster.live(key).allSatisfy { $0.revision == 2 })
+    }
+
+    @Test func undoGoesBackToARevisionThatRolledOutWholeAndRefusesOthers() throws {
+        var cluster = TestCluster(nodes: [makeNode("a")])
+        var application = makeApplication("app", makeService("s", replicas: 2, command: ["/bin/v1"]))
+        cluster.apply(application)
+        cluster.converge()
+        application.services[0].command = ["/bin/v2"]
+        cluster.apply(application)
+        cluster.converge()
+        application.services[0].command = ["/bin/v3"]
+        cluster.apply(application)
+        cluster.schedule()
+        cluster.reportAll(.unhealthy)
+        // Revision 3 never rolled out; 1 and 2 did.
+        let record = try #require(cluster.state.applications["app"])
+        #expect(record.revisions.map { $0.rolledOutAt != nil } == [true, true, false])
+        #expect(cluster.apply(.controlRollout(application: "app", action: .undo(to: 3))).error?.code == "revision_not_rolled_out")
+        #expect(cluster.apply(.controlRollout(application: "app", action: .undo(to: 9))).error?.code == "revision_not_found")
+        #expect(cluster.apply(.controlRollout(application: "nope", action: .undo(to: nil))).error?.code == "application_not_found")
+        // Without a revision: the latest before the current one that rolled out whole.
+        #expect(cluster.apply(.controlRollout(application: "app", action: .undo(to: nil))) == .rolloutControlled(name: "app", phase: .running, revision: 4))
+        var now = try #require(cluster.state.applications["app"])
+        #expect(now.application.services[0].command == ["/bin/v2"] && now.revisions.last?.origin == "undo to revision 2")
+        #expect(now.rollout?.events.first?.message == "revision 4: undo to revision 2; rolling s")
+        cluster.converge()
+        #expect(cluster.live(key).allSatisfy { $0.revision == 4 } && cluster.state.applications["app"]?.rollout?.phase == .succeeded)
+        // To a named one, further back.
+        #expect(cluster.apply(.controlRollout(application: "app", action: .undo(to: 1))) == .rolloutControlled(name: "app", phase: .running, revision: 5))
+        now = try #require(cluster.state.applications["app"])
+        #expect(now.application.services[0].command == ["/bin/v1"])
+        #expect(cluster.apply(.controlRollout(application: "app", action: .undo(to: 5))).error?.code == "revision_not_rolled_out")
+    }
 }

@@ -55,6 +55,7 @@ struct SnapshotTests {
         #expect(codes.isSuperset(of: ["invalid_manifest", "revision_conflict", "application_not_found", "service_not_found", "stale_heartbeat", "node_not_found"]), "\(codes)")
         #expect(placed > 50 && rejectedPlacements > 0, "placed \(placed), rejected \(rejectedPlacements)")
         #expect(state.instances.values.contains { $0.status == .lost } || results.contains { $0 == .nodeUpdated(name: "n0", status: .down) })
+        #expect(codes.contains("rollout_state") && results.contains { if case .rolloutControlled = $0 { true } else { false } }, "\(codes)")
     }
 
     @Test func replicasApplyingTheSameEntriesAgreeByteForByte() throws {
@@ -82,7 +83,12 @@ struct SnapshotTests {
                     ports: [AssignedPort(name: "http", number: 20_123), AssignedPort(name: "dns", number: 53, protocol: .udp)], replaces: ["web.web.1-2"],
                     reason: "replaces web.web.1-2")
             ],
-            unplaced: [UnplacedInstances(service: ServiceKey("web", "web"), count: 2, reason: "insufficient memory on all 3 nodes")])
+            unplaced: [UnplacedInstances(service: ServiceKey("web", "web"), count: 2, reason: "insufficient memory on all 3 nodes")],
+            rollouts: [
+                RolloutUpdate(application: "web", startedIndex: 7, change: .progressed(updated: 2)),
+                RolloutUpdate(application: "web", startedIndex: 7, change: .succeeded),
+                RolloutUpdate(application: "web", startedIndex: 7, change: .failed(reason: "web[1] failed")),
+            ])
         let commands: [ControllerCommand] = [
             .applyApplication(manifestJSON: "{\"name\": \"web\"}", expectedRevision: 3),
             .applyApplication(manifestJSON: "{}", expectedRevision: nil),
@@ -95,6 +101,10 @@ struct SnapshotTests {
             .markNodeDown(node: "n1", lastHeartbeatSeen: nil),
             .setNodeDraining(node: "n1", draining: true),
             .commitPlan(plan),
+            .controlRollout(application: "web", action: .pause),
+            .controlRollout(application: "web", action: .resume),
+            .controlRollout(application: "web", action: .undo(to: nil)),
+            .controlRollout(application: "web", action: .undo(to: 3)),
             .reportInstanceStatus(
                 node: "n1",
                 reports: [

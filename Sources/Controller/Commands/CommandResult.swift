@@ -16,6 +16,9 @@ public enum CommandResult: Sendable, Hashable {
     case memberUpdated(id: UInt64)
     case memberRemoved(id: UInt64)
     case joinTokenSet
+    /// The application's rollout is now in `phase`; `revision` is the application's current
+    /// revision (new after an undo).
+    case rolloutControlled(name: String, phase: Rollout.Phase, revision: UInt64)
     /// A key-value transaction was applied, or refused by a comparison (then nothing changed).
     case kvTransactionApplied(KVTransactionResult)
     case rejected(ControllerError)

@@ -4,12 +4,13 @@ extension ControllerCommand: Codable {
     private enum Kind: String, Codable {
         case applyApplication, deleteApplication, scaleService, restartService, registerNode
         case nodeHeartbeat, markNodeDown, setNodeDraining, setNodeEligibility, commitPlan, reportInstanceStatus
-        case addMember, removeMember, setJoinToken, kvTransaction
+        case addMember, removeMember, setJoinToken, kvTransaction, controlRollout
     }
 
     private enum CodingKeys: String, CodingKey {
         case type, manifest, expectedRevision, application, service, replicas, node, registration
         case lastHeartbeatSeen, draining, deadline, eligible, plan, reports, memberID, address, role, token, transaction
+        case action, toRevision
     }
 
     public init(from decoder: any Decoder) throws {
@@ -62,6 +63,17 @@ extension ControllerCommand: Codable {
             self = .setJoinToken(try container.decode(String.self, forKey: .token))
         case .kvTransaction:
             self = .kvTransaction(try container.decode(KVTransaction.self, forKey: .transaction))
+        case .controlRollout:
+            let name = try container.decode(String.self, forKey: .application)
+            let action: RolloutAction
+            switch try container.decode(String.self, forKey: .action) {
+            case "pause": action = .pause
+            case "resume": action = .resume
+            case "undo": action = .undo(to: try container.decodeIfPresent(UInt64.self, forKey: .toRevision))
+            case let other:
+                throw DecodingError.dataCorruptedError(forKey: .action, in: container, debugDescription: "unknown rollout action \(other)")
+            }
+            self = .controlRollout(application: name, action: action)
         }
     }
 
@@ -129,6 +141,16 @@ extension ControllerCommand: Codable {
         case .kvTransaction(let transaction):
             try container.encode(Kind.kvTransaction, forKey: .type)
             try container.encode(transaction, forKey: .transaction)
+        case .controlRollout(let name, let action):
+            try container.encode(Kind.controlRollout, forKey: .type)
+            try container.encode(name, forKey: .application)
+            switch action {
+            case .pause: try container.encode("pause", forKey: .action)
+            case .resume: try container.encode("resume", forKey: .action)
+            case .undo(let revision):
+                try container.encode("undo", forKey: .action)
+                try container.encodeIfPresent(revision, forKey: .toRevision)
+            }
         }
     }
 }

@@ -37,7 +37,20 @@ public enum ControllerCommand: Sendable, Hashable {
     /// The join token every server admits joins with (its text, `flt1.…`): replicated, so
     /// that any server can admit and a rotation reaches all of them at once.
     case setJoinToken(String)
+    /// Pauses, resumes or undoes an application's rollout.
+    case controlRollout(application: String, action: RolloutAction)
     /// Applies a key-value transaction (a put, check-and-set or delete is one of one or two
     /// parts): comparisons, then operations, all or nothing.
     case kvTransaction(KVTransaction)
+}
+
+/// What an operator asks of a rollout.
+public enum RolloutAction: Sendable, Hashable {
+    /// Hold the running rollout: no further instance is replaced, no deadline runs.
+    case pause
+    /// Go on with a paused rollout; its progress deadline starts again.
+    case resume
+    /// Apply an earlier revision that rolled out whole again, as a new revision: `to`, or the
+    /// latest such revision before the current one.
+    case undo(to: UInt64?)
 }

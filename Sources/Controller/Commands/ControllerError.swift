@@ -29,6 +29,12 @@ public enum ControllerError: Error, Sendable, Hashable, CustomStringConvertible 
     case valueTooLarge(key: String, bytes: Int, limit: Int)
     /// A key-value transaction no replica may apply (empty, too many parts).
     case invalidTransaction(String)
+    /// A rollout command that makes no sense in the rollout's state, and why.
+    case rolloutState(application: String, reason: String)
+    /// A revision the application does not have (any more): the ones it keeps.
+    case revisionNotFound(application: String, revision: UInt64, kept: [UInt64])
+    /// `undo` to a revision that never rolled out whole, or none to go back to.
+    case revisionNotRolledOut(application: String, reason: String)
 
     /// A short identifier that never changes meaning.
     public var code: String {
@@ -47,6 +53,9 @@ public enum ControllerError: Error, Sendable, Hashable, CustomStringConvertible 
         case .invalidKey: "invalid_key"
         case .valueTooLarge: "value_too_large"
         case .invalidTransaction: "invalid_transaction"
+        case .rolloutState: "rollout_state"
+        case .revisionNotFound: "revision_not_found"
+        case .revisionNotRolledOut: "revision_not_rolled_out"
         }
     }
 
@@ -85,6 +94,12 @@ public enum ControllerError: Error, Sendable, Hashable, CustomStringConvertible 
             "the value for key \"\(key)\" is \(bytes) bytes; values are at most \(limit) (\(limit / 1024) KiB)"
         case .invalidTransaction(let reason):
             reason
+        case .rolloutState(let application, let reason):
+            "application \"\(application)\": \(reason)"
+        case .revisionNotFound(let application, let revision, let kept):
+            "application \"\(application)\" has no revision \(revision); it keeps \(kept.map(String.init).joined(separator: ", ")) (see `deployctl rollout history \(application)`)"
+        case .revisionNotRolledOut(let application, let reason):
+            "application \"\(application)\": \(reason)"
         }
     }
 

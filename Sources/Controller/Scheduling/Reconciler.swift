@@ -58,10 +58,11 @@ public struct ReconcileResult: Sendable, Hashable {
 ///   (with `now`; without it, once ready): only then is the old one stopped.
 /// - The application's running rollout (``Rollout``) gets its steps: progress, success, and
 ///   failure when an instance of it fails or misses its `healthyDeadline`, or none is updated
-///   for a `progressDeadline` (deadlines only with `now`). Once it failed, outdated instances
-///   are no longer replaced; those on a draining or down node still are.
+///   for a `progressDeadline` (deadlines only with `now`). Once it failed, or while it is
+///   paused, outdated instances are no longer replaced; those on a draining or down node
+///   still are.
 ///
-/// Not here yet (the rollout issue): canaries and promotion, pause and resume.
+/// Not here yet (the rollout issue): canaries and promotion.
 public enum Reconciler {
     /// What to stop and which slots to fill for the services `evaluation` names, plus the
     /// stop of any instance whose service no longer exists. `now` (the leader's clock) decides
@@ -236,9 +237,9 @@ private struct ServiceReconciliation {
 
         let part = standing?.finish(now: now, revisit: &result)
         if let part { result.rolloutParts[key] = part }
-        // A failed rollout (or one failing in this pass) replaces no more: the outdated
+        // A failed or paused rollout (or one failing in this pass) replaces no more: the outdated
         // instances keep serving. Those on a node that is draining or down still move.
-        if rollout?.phase == .failed || part?.failure != nil { waiting.removeAll { $0.outdated.allSatisfy(isOnUsableNode) } }
+        if rollout?.phase == .failed || rollout?.phase == .paused || part?.failure != nil { waiting.removeAll { $0.outdated.allSatisfy(isOnUsableNode) } }
         let update = service.update
         for (slot, outdated) in waiting.prefix(max(0, update.maxParallel - inProgress)) {
             let ids = outdated.map(\.id)

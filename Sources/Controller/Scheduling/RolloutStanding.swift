@@ -35,8 +35,9 @@ struct RolloutStanding {
             return
         }
         // Counted from the rollout's start for an instance it did not create (carried over
-        // from a superseded rollout): its deadline is this rollout's to enforce.
-        let since = max(instance.createdAt, rollout.startedAt)
+        // from a superseded rollout): its deadline is this rollout's to enforce. A pause does
+        // not count against it.
+        let since = max(instance.createdAt, rollout.resumedAt ?? rollout.startedAt)
         pending.append((instance, slot, since.adding(service.update.healthyDeadline)))
     }
 

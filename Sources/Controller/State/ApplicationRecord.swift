@@ -31,6 +31,11 @@ public struct Revision: Sendable, Hashable, Codable {
     public var appliedIndex: UInt64
     /// The proposer's time of that entry.
     public var appliedAt: Timestamp
+    /// When its rollout succeeded, if it ever did: what `undo` may go back to.
+    public var rolledOutAt: Timestamp?
+    /// How it came to be when not by an apply of a manifest: "reverts revision 3", "undo to
+    /// revision 1".
+    public var origin: String?
 }
 
 /// What the cluster keeps per service besides its manifest: the operator's imperative changes.

@@ -1,10 +1,10 @@
 import Manifest
 
 extension ClusterState {
-    /// Applies a manifest. `revert`: the revision whose failed rollout this apply reverts
-    /// (`autoRevert`) and why it failed, recorded on the rollout it starts.
+    /// Applies a manifest. `origin`: how it came back when it is an earlier revision's (a
+    /// revert or an undo), recorded on the revision and the rollout it starts.
     mutating func applyApplication(
-        _ manifestJSON: String, expectedRevision: UInt64?, at index: UInt64, time: Timestamp, revert: (of: UInt64, reason: String)? = nil
+        _ manifestJSON: String, expectedRevision: UInt64?, at index: UInt64, time: Timestamp, origin: RevisionOrigin? = nil
     ) throws(ControllerError) -> CommandResult {
         let application: Application
         do {
@@ -35,7 +35,8 @@ extension ClusterState {
         record.application = application
         record.modifiedIndex = index
         record.revisions.append(
-            Revision(number: number, manifestJSON: JSONWriter.compact(application.json), appliedIndex: index, appliedAt: time))
+            Revision(
+                number: number, manifestJSON: JSONWriter.compact(application.json), appliedIndex: index, appliedAt: time, origin: origin?.summary))
         var services: [String: ServiceRecord] = [:]
         for service in application.services {
             // The manifest's count wins over an earlier `scale`, as `kubectl apply` does: the
@@ -63,8 +64,8 @@ extension ClusterState {
         if rolled.isEmpty {
             carryRollout(of: application.name, from: current)
         } else {
-            let reason = revert.map { "reverts revision \($0.of), whose rollout failed: \($0.reason)" } ?? (existing == nil ? "created" : "applied")
-            startRollout(of: application.name, services: rolled, reason: reason, revertOf: revert?.of, at: index, time: time)
+            let reason = origin?.reason ?? (existing == nil ? "created" : "applied")
+            startRollout(of: application.name, services: rolled, reason: reason, revertOf: origin?.reverted, at: index, time: time)
         }
         pruneRevisions(of: application.name)
         lastChangeIndex = index

@@ -7,7 +7,7 @@ extension ClusterState {
     mutating func startRollout(of name: String, services: [String], reason: String, revertOf: UInt64? = nil, at index: UInt64, time: Timestamp) {
         guard var record = applications[name] else { return }
         var rolled = Set(services)
-        if var previous = record.rollout, previous.phase == .running {
+        if var previous = record.rollout, !previous.phase.isFinal {
             rolled.formUnion(previous.services.filter { record.services[$0] != nil })
             previous.end(.superseded, "superseded by \(reason)", at: time)
             record.rollout = previous
@@ -28,11 +28,12 @@ extension ClusterState {
     mutating func carryRollout(of name: String, from previous: UInt64) {
         guard var record = applications[name] else { return }
         let current = record.currentRevision
-        if var rollout = record.rollout, rollout.phase == .running, rollout.revision == previous {
+        if var rollout = record.rollout, !rollout.phase.isFinal, rollout.revision == previous {
             rollout.revision = current
             record.rollout = rollout
         } else if record.lastHealthyRevision == previous, record.rollout?.phase != .failed {
             record.lastHealthyRevision = current
+            record.markRolledOut(current, at: record.revisions.last?.appliedAt ?? .zero)
         }
         applications[name] = record
     }
@@ -53,6 +54,7 @@ extension ClusterState {
             case .succeeded:
                 rollout.end(.succeeded, "revision \(rollout.revision) rolled out", at: time)
                 record.lastHealthyRevision = rollout.revision
+                record.markRolledOut(rollout.revision, at: time)
             case .failed(let reason):
                 rollout.end(.failed, "failed: \(reason)", at: time)
             }
@@ -77,7 +79,8 @@ extension ClusterState {
             refusal = "it was itself a revert"
         } else if let target = record.lastHealthyRevision, target != rollout.revision, let revision = record.revision(target) {
             do throws(ControllerError) {
-                _ = try applyApplication(revision.manifestJSON, expectedRevision: nil, at: index, time: time, revert: (rollout.revision, reason))
+                _ = try applyApplication(
+                    revision.manifestJSON, expectedRevision: nil, at: index, time: time, origin: .revert(of: rollout.revision, reason: reason))
                 refusal = nil
             } catch {
                 refusal = "revision \(target) no longer applies: \(error)"
@@ -86,5 +89,106 @@ extension ClusterState {
             refusal = "no earlier revision rolled out whole"
         }
         if let refusal { applications[name]?.rollout?.record("not reverted: \(refusal)", at: time) }
+    }
+
+    /// An operator's command to a rollout: pause, resume, undo.
+    mutating func controlRollout(_ name: String, _ action: RolloutAction, at index: UInt64, time: Timestamp) throws(ControllerError) -> CommandResult {
+        guard var record = applications[name] else { throw .applicationNotFound(name) }
+        switch action {
+        case .pause:
+            guard var rollout = record.rollout, rollout.phase == .running else {
+                throw .rolloutState(application: name, reason: "no rollout is running (\(Self.latest(record.rollout))); pause holds a running one")
+            }
+            rollout.phase = .paused
+            rollout.record("paused", at: time)
+            record.rollout = rollout
+        case .resume:
+            guard var rollout = record.rollout, rollout.phase == .paused else {
+                throw .rolloutState(application: name, reason: "its rollout is not paused (\(Self.latest(record.rollout))); resume goes on with a paused one")
+            }
+            rollout.phase = .running
+            rollout.resumedAt = time
+            rollout.progressAt = time
+            rollout.record("resumed", at: time)
+            record.rollout = rollout
+        case .undo(let requested):
+            let revision = try undoTarget(of: record, requested: requested)
+            _ = try applyApplication(revision.manifestJSON, expectedRevision: nil, at: index, time: time, origin: .undo(to: revision.number))
+            let now = applications[name] ?? record
+            return .rolloutControlled(name: name, phase: now.rollout?.phase ?? .succeeded, revision: now.currentRevision)
+        }
+        record.modifiedIndex = index
+        applications[name] = record
+        lastChangeIndex = index
+        return .rolloutControlled(name: name, phase: record.rollout?.phase ?? .succeeded, revision: record.currentRevision)
+    }
+
+    /// The revision `undo` goes back to: `requested`, which must be kept, not current, and
+    /// have rolled out whole; or the latest such revision before the current one.
+    private func undoTarget(of record: ApplicationRecord, requested: UInt64?) throws(ControllerError) -> Revision {
+        let name = record.name
+        let healthy = record.revisions.filter { $0.rolledOutAt != nil }.map(\.number)
+        let listed = healthy.isEmpty ? "none has" : "\(healthy.map(String.init).joined(separator: ", ")) did"
+        guard let requested else {
+            guard let target = record.revisions.last(where: { $0.rolledOutAt != nil && $0.number < record.currentRevision }) else {
+                throw .revisionNotRolledOut(application: name, reason: "no revision before \(record.currentRevision) rolled out whole; undo has nothing to go back to")
+            }
+            return target
+        }
+        guard let target = record.revision(requested) else {
+            throw .revisionNotFound(application: name, revision: requested, kept: record.revisions.map(\.number))
+        }
+        guard requested != record.currentRevision else {
+            throw .revisionNotRolledOut(application: name, reason: "revision \(requested) is the current one; undo goes to an earlier revision")
+        }
+        guard target.rolledOutAt != nil else {
+            throw .revisionNotRolledOut(
+                application: name, reason: "revision \(requested) never rolled out whole (of those kept, \(listed)); undo goes only to one that did")
+        }
+        return target
+    }
+
+    /// The latest rollout in words, for refusals: "its latest, of revision 3, succeeded".
+    private static func latest(_ rollout: Rollout?) -> String {
+        guard let rollout else { return "it has had none" }
+        return "its latest, of revision \(rollout.revision), \(rollout.phase.rawValue)"
+    }
+}
+
+/// How an earlier revision's manifest came back as a new revision.
+enum RevisionOrigin {
+    /// `autoRevert` after the rollout of revision `of` failed, for `reason`.
+    case revert(of: UInt64, reason: String)
+    /// `deployctl rollout undo`, to revision `to`.
+    case undo(to: UInt64)
+
+    /// What the revision's history says.
+    var summary: String {
+        switch self {
+        case .revert(let failed, _): "reverts revision \(failed)"
+        case .undo(let target): "undo to revision \(target)"
+        }
+    }
+
+    /// Why its rollout started.
+    var reason: String {
+        switch self {
+        case .revert(let failed, let why): "reverts revision \(failed), whose rollout failed: \(why)"
+        case .undo(let target): "undo to revision \(target)"
+        }
+    }
+
+    /// The failed revision, for a revert.
+    var reverted: UInt64? {
+        if case .revert(let failed, _) = self { return failed }
+        return nil
+    }
+}
+
+extension ApplicationRecord {
+    /// Records that revision `number` rolled out whole.
+    mutating func markRolledOut(_ number: UInt64, at time: Timestamp) {
+        guard let position = revisions.firstIndex(where: { $0.number == number }), revisions[position].rolledOutAt == nil else { return }
+        revisions[position].rolledOutAt = time
     }
 }

@@ -75,6 +75,8 @@ public struct ClusterState: Sendable, Hashable {
                 return setJoinToken(token, at: index)
             case .kvTransaction(let transaction):
                 return try applyKVTransaction(transaction, at: index, time: time)
+            case .controlRollout(let name, let action):
+                return try controlRollout(name, action, at: index, time: time)
             }
         } catch {
             return .rejected(error)

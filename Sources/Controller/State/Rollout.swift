@@ -7,6 +7,9 @@ public struct Rollout: Sendable, Hashable, Codable {
     public enum Phase: String, Sendable, Hashable, Codable {
         /// Replacing instances under each service's `update` strategy.
         case running
+        /// Held by an operator: instances already starting go on, no further one is replaced,
+        /// no deadline runs.
+        case paused
         /// Every slot of every service it rolls has an updated instance and no outdated one is left.
         case succeeded
         /// An instance failed or missed its `healthyDeadline`, or nothing was updated for a
@@ -16,7 +19,7 @@ public struct Rollout: Sendable, Hashable, Codable {
         case superseded
 
         /// Whether the rollout is over.
-        public var isFinal: Bool { self != .running }
+        public var isFinal: Bool { self != .running && self != .paused }
     }
 
     /// The application revision it rolls out.
@@ -33,6 +36,9 @@ public struct Rollout: Sendable, Hashable, Codable {
     public var updated: Int
     /// When `updated` last grew, or the rollout started: what `progressDeadline` counts from.
     public var progressAt: Timestamp
+    /// When it was last resumed: the `healthyDeadline` of an instance started before counts
+    /// from here, the pause not against it.
+    public var resumedAt: Timestamp?
     /// When it ended.
     public var endedAt: Timestamp?
     /// Why it failed or was superseded.
