@@ -91,6 +91,11 @@ extension APIHandler {
         return .ok(.init(headers: .init(xFlotillaIndex: APIMapping.signed(index)), body: .json(Self.outcome(message, index))))
     }
 
+    func promoteRollout(_ input: Operations.PromoteRollout.Input) async throws -> Operations.PromoteRollout.Output {
+        let (message, index) = try await controlRollout(input.path.name, .promote)
+        return .ok(.init(headers: .init(xFlotillaIndex: APIMapping.signed(index)), body: .json(Self.outcome(message, index))))
+    }
+
     func undoRollout(_ input: Operations.UndoRollout.Input) async throws -> Operations.UndoRollout.Output {
         var requested: UInt64?
         if case .json(let body) = input.body, let revision = body.toRevision {
@@ -107,6 +112,7 @@ extension APIHandler {
         guard case .rolloutControlled(let name, let phase, let revision) = result else { throw Self.refusal(result) }
         switch action {
         case .pause, .resume: return ("\(name): rollout of revision \(revision) \(phase.rawValue)", index)
+        case .promote: return ("\(name): canaries of revision \(revision) promoted; the rollout replaces the rest", index)
         case .undo(let target):
             return ("\(name): at revision \(revision)\(target.map { ", the manifest of revision \($0)" } ?? ""); its rollout is \(phase.rawValue)", index)
         }

@@ -85,7 +85,9 @@ enum APIMapping {
             startedIndex: signed(rollout.startedIndex), startedAt: rollout.startedAt.unixMilliseconds, updated: rollout.updated,
             progressAt: rollout.progressAt.unixMilliseconds, endedAt: rollout.endedAt?.unixMilliseconds, message: rollout.message,
             revertOf: rollout.revertOf.map(signed),
-            events: rollout.events.map { Schemas.RolloutEvent(time: $0.time.unixMilliseconds, message: $0.message) })
+            events: rollout.events.map { Schemas.RolloutEvent(time: $0.time.unixMilliseconds, message: $0.message) },
+            canaries: rollout.canary.map { .init(additionalProperties: $0.counts) }, awaitingPromotion: rollout.canary?.awaitingPromotion,
+            promoted: rollout.canary?.promoted)
     }
 
     static func node(_ record: NodeRecord, in state: ClusterState) -> Schemas.NodeInfo {

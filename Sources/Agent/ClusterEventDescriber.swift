@@ -53,6 +53,7 @@ enum ClusterEventDescriber {
                 switch action {
                 case .pause: ("rollout.paused", "rollout paused")
                 case .resume: ("rollout.resumed", "rollout resumed")
+                case .promote: ("rollout.promoted", "canaries promoted")
                 case .undo: ("rollout.undone", state.applications[name]?.revisions.last?.origin.map { "revision \(revision): \($0)" } ?? "already at that revision's manifest")
                 }
             return [ClusterEvent(index: index, time: millis, kind: kind, application: name, message: message)]
@@ -101,6 +102,8 @@ enum ClusterEventDescriber {
             case .progressed: kind = "rollout.progressed"
             case .succeeded: kind = "rollout.succeeded"
             case .failed: kind = "rollout.failed"
+            case .awaitingPromotion: kind = "rollout.awaitingPromotion"
+            case .promoted: kind = "rollout.promoted"
             }
             events.append(ClusterEvent(index: index, time: millis, kind: kind, application: name, message: last.message))
         }

@@ -91,6 +91,8 @@ struct Apply: AsyncParsableCommand {
             switch outcome {
             case .complete:
                 return
+            case .awaitingPromotion:
+                out.write("Canaries of \(application.name) revision \(result.revision) are up; the rollout waits: `deployctl rollout promote \(application.name)` to go on, `deployctl rollout undo \(application.name)` to go back.\n")
             case .failed(let reason):
                 throw CommandFailure.failed(reason)
             case .timedOut(let summary):

@@ -8,7 +8,7 @@ import Manifest
 struct RolloutCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rollout", abstract: "Follow and steer an application's rollout.",
-        subcommands: [RolloutStatus.self, RolloutPause.self, RolloutResume.self, RolloutUndo.self, RolloutHistory.self])
+        subcommands: [RolloutStatus.self, RolloutPause.self, RolloutResume.self, RolloutPromote.self, RolloutUndo.self, RolloutHistory.self])
 }
 
 /// `deployctl rollout status APP`: live until the rollout ends; the exit status says how.
@@ -17,7 +17,7 @@ struct RolloutStatus: AsyncParsableCommand {
         commandName: "status", abstract: "Show an application's rollout, live until it ends.",
         discussion: """
             Exit status: 0 succeeded; 1 failed; 5 the revision failed and was reverted (autoRevert); \
-            6 paused; 4 still running when --timeout ran out.
+            6 paused; 7 its canaries wait for promotion; 4 still running when --timeout ran out.
             """)
 
     @OptionGroup var connection: ConnectionOptions
@@ -62,6 +62,7 @@ struct RolloutStatus: AsyncParsableCommand {
         case .failed: throw ExitCode(1)
         case .reverted: throw ExitCode(5)
         case .paused: throw ExitCode(6)
+        case .awaitingPromotion: throw ExitCode(7)
         case .running: if !noFollow { throw ExitCode(4) }
         }
     }
@@ -93,6 +94,22 @@ struct RolloutResume: AsyncParsableCommand {
     func run() async throws {
         try await reportFailures {
             let outcome = try await connection.client().perform { api in try await api.resumeRollout(path: .init(name: reference.application)).ok.body.json }
+            Terminal.standardOutput.write(outcome.message + "\n")
+        }
+    }
+}
+
+/// `deployctl rollout promote APP`.
+struct RolloutPromote: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "promote", abstract: "Let a rollout whose canaries are up replace the rest of the old instances.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "APPLICATION.") var reference: ServiceReference
+
+    func run() async throws {
+        try await reportFailures {
+            let outcome = try await connection.client().perform { api in try await api.promoteRollout(path: .init(name: reference.application)).ok.body.json }
             Terminal.standardOutput.write(outcome.message + "\n")
         }
     }

@@ -7,6 +7,8 @@ import Manifest
 struct RolloutFollower {
     enum Outcome {
         case complete
+        /// The revision's canaries are up and the rollout waits for an operator.
+        case awaitingPromotion
         case failed(String)
         case timedOut(String)
     }
@@ -49,6 +51,11 @@ struct RolloutFollower {
                 }
             }
             if let failure = progress.failure ?? Self.failure(of: info.rollout, revision: revision) { return .failed(failure) }
+            if let rollout = info.rollout, UInt64(clamping: rollout.revision) == revision, rollout.phase == .running,
+                rollout.awaitingPromotion == true, rollout.promoted != true
+            {
+                return .awaitingPromotion
+            }
             // Complete once the instances are up and the cluster's rollout of this revision
             // (if it has one) says so: its new instances stayed ready for minHealthyTime.
             if progress.isComplete, Self.hasEnded(info.rollout, revision: revision) {

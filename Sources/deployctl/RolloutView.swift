@@ -7,7 +7,7 @@ import Manifest
 /// not ready yet how long it has left before its `healthyDeadline`.
 struct RolloutView {
     enum Outcome: Equatable {
-        case running, paused, succeeded, failed, reverted
+        case running, paused, awaitingPromotion, succeeded, failed, reverted
     }
 
     let application: ApplicationInfo
@@ -29,7 +29,7 @@ struct RolloutView {
         guard let rollout = application.rollout else { return .succeeded }
         if rollout.revertOf != nil, rollout.phase != .running, rollout.phase != .paused { return .reverted }
         switch rollout.phase {
-        case .running: return .running
+        case .running: return rollout.awaitingPromotion == true && rollout.promoted != true ? .awaitingPromotion : .running
         case .paused: return .paused
         case .succeeded: return .succeeded
         case .failed, .superseded: return .failed
@@ -43,6 +43,13 @@ struct RolloutView {
         text += ", started \(Self.ago(rollout.startedAt, now: now))\n"
         for name in rollout.services {
             text += line(for: name, revision: rollout.revision, out)
+        }
+        if let canaries = rollout.canaries?.additionalProperties, !canaries.isEmpty {
+            let counts = canaries.keys.sorted().map { "\($0) \(canaries[$0] ?? 0)" }.joined(separator: ", ")
+            let state =
+                rollout.promoted == true
+                ? "promoted" : rollout.awaitingPromotion == true ? "up; waiting for `deployctl rollout promote \(application.name)`" : "starting"
+            text += "  canaries (\(counts)): \(state)\n"
         }
         if rollout.phase == .running { text += waiting(revision: rollout.revision, now: now).map { "  waiting: \($0)\n" }.joined() }
         if let message = rollout.message { text += "  \(message)\n" }

@@ -14,14 +14,14 @@ private let isRoot = getuid() == 0
 @Suite(.dedicatedThread, .serialized, .enabled(if: isRoot, "needs root: agentd launches services in namespaces and cgroups"), .timeLimit(.minutes(5)))
 struct RolloutAgentTests {
     /// A service of two instances whose health check is `check`.
-    func manifest(check: String, version: String = "1", minHealthyTime: String = "1s") -> String {
+    func manifest(check: String, version: String = "1", minHealthyTime: String = "1s", canaries: Int = 0) -> String {
         """
         {"name": "roll", "services": [{"name": "web", "command": ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"],
           "env": {"VERSION": "\(version)"},
           "rootfs": "/var/lib/flotilla/images/busybox", "readOnlyRootfs": true, "user": "nobody", "group": "nogroup",
           "resources": {"cpu": 0.1, "memory": "16Mi", "pids": 16}, "replicas": 2, "discovery": {"enabled": false},
           "health": {"exec": {"command": ["\(check)"]}, "interval": "500ms", "timeout": "400ms"},
-          "update": {"maxParallel": 1, "minHealthyTime": "\(minHealthyTime)", "healthyDeadline": "4s", "progressDeadline": "20s", "autoRevert": true}}]}
+          "update": {"maxParallel": 1, "minHealthyTime": "\(minHealthyTime)", "healthyDeadline": "4s", "progressDeadline": "20s", "autoRevert": true, "canaries": \(canaries)}}]}
         """
     }
 
@@ -82,5 +82,25 @@ struct RolloutAgentTests {
         #expect(instances.count == 2 && instances.allSatisfy { $0.revision == 3 }, "\(instances.map { ($0.id, $0.revision) })")
         let missing = try agent.deployctl("rollout", "undo", "roll", "--to-revision", "9")
         #expect(missing.status == 1 && missing.error.contains("has no revision 9; it keeps 1, 2, 3") && missing.error.contains("[revision_not_found]"), "\(missing)")
+    }
+
+    @Test func aCanaryRunsBesideTheOldInstancesUntilPromoted() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest(check: "/bin/true", canaries: 1)).status == 0, "\(agent.agentLog())")
+        let apply = try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest(check: "/bin/true", version: "2", canaries: 1))
+        #expect(apply.status == 0 && apply.output.contains("Canaries of roll revision 2 are up; the rollout waits"), "\(apply)")
+        let status = try agent.deployctl("rollout", "status", "roll", "--no-follow")
+        #expect(status.status == 7 && status.output.contains("canaries (web 1): up; waiting for `deployctl rollout promote roll`"), "\(status)")
+        let running = try agent.get("/v1/instances?application=roll", as: [InstanceInfo].self).filter { $0.desired == .run }
+        #expect(running.filter { $0.revision == 1 }.count == 2 && running.filter { $0.revision == 2 }.count == 1, "\(running.map { ($0.id, $0.revision) })")
+        let promote = try agent.deployctl("rollout", "promote", "roll")
+        #expect(promote.status == 0 && promote.output.contains("canaries of revision 2 promoted"), "\(promote)")
+        let done = try agent.deployctl("rollout", "status", "roll", "--timeout", "60s")
+        #expect(done.status == 0 && done.output.contains("rollout succeeded"), "\(done)")
+        let again = try agent.deployctl("rollout", "promote", "roll")
+        #expect(again.status == 1 && again.error.contains("[rollout_state]"), "\(again)")
+        let instances = try agent.get("/v1/instances?application=roll", as: [InstanceInfo].self).filter { $0.desired == .run }
+        #expect(instances.count == 2 && instances.allSatisfy { $0.revision == 2 }, "\(instances.map { ($0.id, $0.revision) })")
     }
 }

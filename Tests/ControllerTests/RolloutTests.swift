@@ -246,4 +246,62 @@ struct RolloutTests {
         #expect(now.application.services[0].command == ["/bin/v1"])
         #expect(cluster.apply(.controlRollout(application: "app", action: .undo(to: 5))).error?.code == "revision_not_rolled_out")
     }
+
+    @Test func canariesRunBesideTheOldInstancesAndTheRolloutWaitsForPromotion() throws {
+        var cluster = upgraded(replicas: 3, update: UpdateStrategy(maxParallel: 1, minHealthyTime: .zero, progressDeadline: .seconds(600), canaries: 1))
+        let old = cluster.live(key).map(\.id)
+        #expect(cluster.state.applications["app"]?.rollout?.canary?.counts == ["s": 1])
+        let (first, placed) = cluster.schedule(at: cluster.now)
+        #expect(first.placements.map(\.index) == [0] && first.placements[0].replaces.isEmpty && first.stops.isEmpty)
+        #expect(first.placements[0].reason == "canary beside \(old[0]) (revision 1, now 2)")
+        let early = cluster.apply(.controlRollout(application: "app", action: .promote))
+        #expect(early.error?.message.contains("do not all count as updated yet") == true, "\(early)")
+        cluster.reportAll()
+        let (ready, _) = cluster.schedule(at: cluster.now)
+        #expect(ready.rollouts.map(\.change) == [.awaitingPromotion] && ready.changesNoInstance)
+        // Waiting for an operator: the old instances all serve beside the canary, and no
+        // deadline ends the wait.
+        for _ in 0..<3 {
+            let (plan, _) = cluster.schedule(at: cluster.now.adding(.seconds(3600)))
+            #expect(plan.changesNoInstance, "\(plan)")
+        }
+        let waiting = try #require(cluster.state.applications["app"]?.rollout)
+        #expect(waiting.phase == .running && waiting.canary?.awaitingPromotion == true)
+        #expect(cluster.live(key).count == 4 && Set(old).isSubset(of: cluster.live(key).map(\.id)))
+        #expect(cluster.apply(.controlRollout(application: "app", action: .promote)) == .rolloutControlled(name: "app", phase: .running, revision: 2))
+        #expect(cluster.apply(.controlRollout(application: "app", action: .promote)).error?.message.contains("promoted already") == true)
+        let (promoted, _) = cluster.schedule(at: cluster.now)
+        #expect(promoted.stops.map(\.id) == [old[0]] && promoted.placements.map(\.index) == [1])
+        for _ in 0..<8 {
+            cluster.reportAll()
+            cluster.schedule(at: cluster.now)
+            #expect(cluster.live(key).count <= 4)
+        }
+        #expect(cluster.state.applications["app"]?.rollout?.phase == .succeeded)
+        let live = cluster.live(key)
+        #expect(live.count == 3 && live.allSatisfy { $0.revision == 2 } && live.contains { $0.id == placed.placed[0] }, "the canary stays")
+    }
+
+    @Test func autoPromoteGoesOnOnceEveryCanaryCountsAsUpdated() throws {
+        let update = UpdateStrategy(maxParallel: 2, minHealthyTime: .seconds(20), canaries: 2, autoPromote: true)
+        var cluster = upgraded(replicas: 4, update: update)
+        let (first, _) = cluster.schedule(at: cluster.now)
+        #expect(first.placements.map(\.index) == [0, 1])
+        cluster.reportAll()
+        let healthyAt = cluster.now
+        #expect(cluster.schedule(at: healthyAt.adding(.seconds(19))).plan.decidesNothing)
+        let (due, _) = cluster.schedule(at: healthyAt.adding(.seconds(20)))
+        #expect(due.rollouts.map(\.change) == [.promoted] && due.changesNoInstance)
+        #expect(cluster.state.applications["app"]?.rollout?.events.last?.message == "canaries updated and promoted (autoPromote)")
+        let (next, _) = cluster.schedule(at: healthyAt.adding(.seconds(21)))
+        #expect(next.stops.count == 2 && next.placements.map(\.index) == [2, 3])
+    }
+
+    @Test func aNewServiceRunsNoCanaries() throws {
+        var cluster = TestCluster(nodes: [makeNode("a")])
+        cluster.apply(makeApplication("app", makeService("s", replicas: 2, update: UpdateStrategy(minHealthyTime: .zero, canaries: 1))))
+        #expect(cluster.state.applications["app"]?.rollout?.canary == nil)
+        cluster.converge()
+        #expect(cluster.live(key).count == 2 && cluster.state.applications["app"]?.rollout?.phase == .succeeded)
+    }
 }

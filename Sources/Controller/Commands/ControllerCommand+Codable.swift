@@ -69,6 +69,7 @@ extension ControllerCommand: Codable {
             switch try container.decode(String.self, forKey: .action) {
             case "pause": action = .pause
             case "resume": action = .resume
+            case "promote": action = .promote
             case "undo": action = .undo(to: try container.decodeIfPresent(UInt64.self, forKey: .toRevision))
             case let other:
                 throw DecodingError.dataCorruptedError(forKey: .action, in: container, debugDescription: "unknown rollout action \(other)")
@@ -147,6 +148,7 @@ extension ControllerCommand: Codable {
             switch action {
             case .pause: try container.encode("pause", forKey: .action)
             case .resume: try container.encode("resume", forKey: .action)
+            case .promote: try container.encode("promote", forKey: .action)
             case .undo(let revision):
                 try container.encode("undo", forKey: .action)
                 try container.encodeIfPresent(revision, forKey: .toRevision)

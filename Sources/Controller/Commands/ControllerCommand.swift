@@ -50,6 +50,8 @@ public enum RolloutAction: Sendable, Hashable {
     case pause
     /// Go on with a paused rollout; its progress deadline starts again.
     case resume
+    /// Let a rollout whose canaries all count as updated replace the rest.
+    case promote
     /// Apply an earlier revision that rolled out whole again, as a new revision: `to`, or the
     /// latest such revision before the current one.
     case undo(to: UInt64?)

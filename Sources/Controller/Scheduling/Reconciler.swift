@@ -62,7 +62,9 @@ public struct ReconcileResult: Sendable, Hashable {
 ///   paused, outdated instances are no longer replaced; those on a draining or down node
 ///   still are.
 ///
-/// Not here yet (the rollout issue): canaries and promotion.
+/// - With `update.canaries`, a rollout first runs that many new instances beside the old ones
+///   of the first slots and replaces nothing else until the canaries are promoted (by an
+///   operator, or by `autoPromote` once they all count as updated).
 public enum Reconciler {
     /// What to stop and which slots to fill for the services `evaluation` names, plus the
     /// stop of any instance whose service no longer exists. `now` (the leader's clock) decides
@@ -156,6 +158,10 @@ private struct ServiceReconciliation {
         var withinGrace: Set<InstanceID> = []
         let rollout = application.rollout.flatMap { $0.services.contains(key.service) ? $0 : nil }
         var standing = rollout.flatMap { $0.phase == .running ? RolloutStanding(key: key, rollout: $0, service: service) : nil }
+        // While the rollout's canaries run, the first `canaries` slots get a new instance beside
+        // their old one, which keeps serving; nothing else is replaced until they are promoted.
+        let canaries = rollout.map { $0.phase.isFinal ? 0 : min($0.canaries(of: key.service), replicas) } ?? 0
+        var canariesUpdated = 0
 
         for instance in instances {
             if let now, let deadline = state.drainDeadline(for: instance), now < deadline { result.revisit(at: deadline) }
@@ -217,7 +223,10 @@ private struct ServiceReconciliation {
                 live += kept.status.isTerminal ? 0 : 1
                 let updated = isUpdated(kept, service, revisit: &result)
                 standing?.record(kept, slot: slot, updated: updated, outdated: !outdated.isEmpty)
-                if updated {
+                if updated, slot < canaries { canariesUpdated += 1 }
+                if updated, canaries > 0, !outdated.isEmpty {
+                    live += outdated.count
+                } else if updated {
                     for old in outdated { stops.append(InstanceStop(id: old.id, reason: "replaced by \(kept.id)")) }
                 } else {
                     inProgress += 1
@@ -235,12 +244,22 @@ private struct ServiceReconciliation {
             }
         }
 
-        let part = standing?.finish(now: now, revisit: &result)
+        let part = standing?.finish(now: now, canaries: (canaries, canariesUpdated), revisit: &result)
         if let part { result.rolloutParts[key] = part }
         // A failed or paused rollout (or one failing in this pass) replaces no more: the outdated
         // instances keep serving. Those on a node that is draining or down still move.
         if rollout?.phase == .failed || rollout?.phase == .paused || part?.failure != nil { waiting.removeAll { $0.outdated.allSatisfy(isOnUsableNode) } }
         let update = service.update
+        if canaries > 0 {
+            for (slot, outdated) in waiting where slot < canaries {
+                let why = "\(outdated.map(\.id).joined(separator: ", ")) (\(outdatedReason(outdated[0])))"
+                requests.append(PlacementRequest(
+                    service: key, index: slot, revision: revision, replaces: [], surgesBeside: outdated.map(\.id), reason: "canary beside \(why)"))
+                live += 1
+            }
+            // Until promotion only instances that must move (a draining or down node) are replaced.
+            waiting.removeAll { $0.slot < canaries || $0.outdated.allSatisfy(isOnUsableNode) }
+        }
         for (slot, outdated) in waiting.prefix(max(0, update.maxParallel - inProgress)) {
             let ids = outdated.map(\.id)
             let why = "\(outdated.map(\.id).joined(separator: ", ")) (\(outdatedReason(outdated[0])))"

@@ -48,8 +48,10 @@ struct RolloutStanding {
 
     /// The service's part once every slot was recorded, with the deadlines applied at `now`
     /// (none without it).
-    func finish(now: Timestamp?, revisit result: inout ReconcileResult) -> RolloutPart {
-        RolloutPart(updated: updated, complete: !incomplete, failure: failure ?? missedDeadline(now: now, revisit: &result))
+    func finish(now: Timestamp?, canaries: (count: Int, updated: Int), revisit result: inout ReconcileResult) -> RolloutPart {
+        RolloutPart(
+            updated: updated, complete: !incomplete, failure: failure ?? missedDeadline(now: now, revisit: &result), canaries: canaries.count,
+            canariesUpdated: canaries.updated, autoPromote: service.update.autoPromote)
     }
 
     private func missedDeadline(now: Timestamp?, revisit result: inout ReconcileResult) -> String? {
@@ -61,6 +63,8 @@ struct RolloutStanding {
             }
             result.revisit(at: deadline)
         }
+        // Canaries waiting for an operator are not a stall.
+        if let canary = rollout.canary, canary.awaitingPromotion, !canary.promoted { return nil }
         let stalled = rollout.progressAt.adding(deadlines.progressDeadline)
         guard now < stalled else {
             return "no instance of \(key.service) updated for \(DurationText.formatRounded(deadlines.progressDeadline)) (its progressDeadline)"
@@ -87,6 +91,12 @@ struct RolloutPart: Sendable, Hashable {
     var complete: Bool
     /// Why the rollout cannot go on.
     var failure: String?
+    /// Canaries it runs before promotion (0 without, or once promoted), and how many of them
+    /// count as updated.
+    var canaries = 0
+    var canariesUpdated = 0
+    /// The service promotes its canaries by itself.
+    var autoPromote = false
 
     /// The steps of each application's running rollout, from its services' parts: progress
     /// when more instances are updated, success when every service is complete, failure with
@@ -100,8 +110,13 @@ struct RolloutPart: Sendable, Hashable {
             guard found.allSatisfy({ $0 != nil }) else { continue }
             let services = found.compactMap { $0 }
             let change: RolloutUpdate.Change
+            let canaryParts = services.filter { $0.canaries > 0 }
             if let failure = services.lazy.compactMap(\.failure).first {
                 change = .failed(reason: failure)
+            } else if !canaryParts.isEmpty, canaryParts.allSatisfy({ $0.canariesUpdated >= $0.canaries }),
+                canaryParts.allSatisfy(\.autoPromote) || rollout.canary?.awaitingPromotion != true
+            {
+                change = canaryParts.allSatisfy(\.autoPromote) ? .promoted : .awaitingPromotion
             } else if services.allSatisfy(\.complete) {
                 change = .succeeded
             } else {

@@ -17,9 +17,17 @@ extension ClusterState {
             return
         }
         let revision = record.currentRevision
+        // Canaries only where there are old instances for them to stand beside.
+        var canaries: [String: Int] = [:]
+        for service in rolled {
+            guard let count = record.service(named: service)?.update.canaries, count > 0 else { continue }
+            let key = ServiceKey(name, service)
+            if instances.values.contains(where: { $0.service == key && $0.isLive && !isCurrent($0) }) { canaries[service] = count }
+        }
+        var message = "revision \(revision): \(reason); rolling \(rolled.sorted().joined(separator: ", "))"
+        if !canaries.isEmpty { message += "; canaries: " + canaries.keys.sorted().map { "\($0) \(canaries[$0] ?? 0)" }.joined(separator: ", ") }
         record.rollout = Rollout(
-            revision: revision, services: Array(rolled), startedIndex: index, startedAt: time, revertOf: revertOf,
-            message: "revision \(revision): \(reason); rolling \(rolled.sorted().joined(separator: ", "))")
+            revision: revision, services: Array(rolled), startedIndex: index, startedAt: time, revertOf: revertOf, canaries: canaries, message: message)
         applications[name] = record
     }
 
@@ -57,6 +65,17 @@ extension ClusterState {
                 record.markRolledOut(rollout.revision, at: time)
             case .failed(let reason):
                 rollout.end(.failed, "failed: \(reason)", at: time)
+            case .awaitingPromotion:
+                guard var canary = rollout.canary, !canary.promoted, !canary.awaitingPromotion else { continue }
+                canary.awaitingPromotion = true
+                rollout.canary = canary
+                rollout.record("canaries updated; waiting for `deployctl rollout promote \(update.application)`", at: time)
+            case .promoted:
+                guard var canary = rollout.canary, !canary.promoted else { continue }
+                canary.promoted = true
+                rollout.canary = canary
+                rollout.progressAt = time
+                rollout.record("canaries updated and promoted (autoPromote)", at: time)
             }
             record.rollout = rollout
             record.modifiedIndex = index
@@ -110,6 +129,23 @@ extension ClusterState {
             rollout.resumedAt = time
             rollout.progressAt = time
             rollout.record("resumed", at: time)
+            record.rollout = rollout
+        case .promote:
+            guard var rollout = record.rollout, rollout.phase == .running || rollout.phase == .paused else {
+                throw .rolloutState(application: name, reason: "no rollout is running (\(Self.latest(record.rollout))); promote applies to one whose canaries wait")
+            }
+            guard var canary = rollout.canary else {
+                throw .rolloutState(application: name, reason: "its rollout of revision \(rollout.revision) has no canaries to promote")
+            }
+            guard !canary.promoted else { throw .rolloutState(application: name, reason: "its canaries were promoted already") }
+            guard canary.awaitingPromotion else {
+                throw .rolloutState(
+                    application: name, reason: "its canaries do not all count as updated yet; promote once `deployctl rollout status \(name)` says they wait")
+            }
+            canary.promoted = true
+            rollout.canary = canary
+            rollout.progressAt = time
+            rollout.record("promoted", at: time)
             record.rollout = rollout
         case .undo(let requested):
             let revision = try undoTarget(of: record, requested: requested)

@@ -47,12 +47,17 @@ public struct Rollout: Sendable, Hashable, Codable {
     public var revertOf: UInt64?
     /// The latest events, oldest first, at most ``Rollout/eventLimit``.
     public var events: [RolloutEvent]
+    /// Its canaries, when a rolled service asked for some: nil without.
+    public var canary: CanaryState?
 
     /// Events kept per rollout: what `deployctl rollout status` shows.
     public static let eventLimit = 20
 
     /// A rollout as the state machine starts it.
-    public init(revision: UInt64, services: [String], startedIndex: UInt64, startedAt: Timestamp, revertOf: UInt64? = nil, message: String) {
+    public init(
+        revision: UInt64, services: [String], startedIndex: UInt64, startedAt: Timestamp, revertOf: UInt64? = nil, canaries: [String: Int] = [:],
+        message: String
+    ) {
         self.revision = revision
         self.services = services.sorted()
         self.startedIndex = startedIndex
@@ -62,6 +67,15 @@ public struct Rollout: Sendable, Hashable, Codable {
         progressAt = startedAt
         self.revertOf = revertOf
         events = [RolloutEvent(time: startedAt, message: message)]
+        let counts = canaries.filter { $0.value > 0 }
+        canary = counts.isEmpty ? nil : CanaryState(counts: counts)
+    }
+
+    /// The canaries still to run beside the old instances of `service` before it rolls on:
+    /// none once promoted (or without canaries).
+    public func canaries(of service: String) -> Int {
+        guard let canary, !canary.promoted else { return 0 }
+        return canary.counts[service] ?? 0
     }
 
     mutating func record(_ message: String, at time: Timestamp) {
@@ -75,6 +89,16 @@ public struct Rollout: Sendable, Hashable, Codable {
         if phase != .succeeded { self.message = message }
         record(message, at: time)
     }
+}
+
+/// A rollout's canaries: new instances beside the old ones, then a wait for promotion.
+public struct CanaryState: Sendable, Hashable, Codable {
+    /// Canaries per service (only services with some).
+    public var counts: [String: Int]
+    /// Every canary counts as updated: the rollout waits for `deployctl rollout promote`.
+    public var awaitingPromotion = false
+    /// Promoted: the rollout replaces the rest.
+    public var promoted = false
 }
 
 /// One line of a rollout's history.
@@ -97,6 +121,10 @@ public struct RolloutUpdate: Sendable, Hashable, Codable {
         case succeeded
         /// It cannot go on, for this reason ("web[3] not healthy after 5m (healthyDeadline): …").
         case failed(reason: String)
+        /// Every canary counts as updated; the rollout waits for promotion.
+        case awaitingPromotion
+        /// Every canary counts as updated and every service with canaries asks for `autoPromote`.
+        case promoted
     }
 
     /// The application whose rollout it is.

@@ -7,10 +7,11 @@ public struct UpdateStrategy: ManifestObject, Hashable {
     public var progressDeadline: Duration
     public var autoRevert: Bool
     public var canaries: Int
+    public var autoPromote: Bool
 
     public init(
         maxParallel: Int = 1, maxSurge: Int = 0, minHealthyTime: Duration = .seconds(10), healthyDeadline: Duration = .seconds(300),
-        progressDeadline: Duration = .seconds(600), autoRevert: Bool = false, canaries: Int = 0
+        progressDeadline: Duration = .seconds(600), autoRevert: Bool = false, canaries: Int = 0, autoPromote: Bool = false
     ) {
         self.maxParallel = maxParallel
         self.maxSurge = maxSurge
@@ -19,11 +20,12 @@ public struct UpdateStrategy: ManifestObject, Hashable {
         self.progressDeadline = progressDeadline
         self.autoRevert = autoRevert
         self.canaries = canaries
+        self.autoPromote = autoPromote
     }
 
     public static let spec = ObjectSpec(
         "UpdateStrategy",
-        doc: "How a new revision rolls out: `maxParallel` instances at a time, new ones started beside old ones while the service stays within `replicas + maxSurge`. A new instance counts as updated once ready for `minHealthyTime`, and only then is the instance it replaces stopped. The rollout fails when a new instance is not updated within `healthyDeadline` (or gives up restarting), or none is for `progressDeadline`; a failed rollout replaces nothing more (the old instances keep serving) and, with `autoRevert`, goes back to the last revision that rolled out whole. `canaries` is checked and kept, but not acted on yet.",
+        doc: "How a new revision rolls out: `maxParallel` instances at a time, new ones started beside old ones while the service stays within `replicas + maxSurge`. A new instance counts as updated once ready for `minHealthyTime`, and only then is the instance it replaces stopped. The rollout fails when a new instance is not updated within `healthyDeadline` (or gives up restarting), or none is for `progressDeadline`; a failed rollout replaces nothing more (the old instances keep serving) and, with `autoRevert`, goes back to the last revision that rolled out whole. With `canaries`, that many new instances run beside the old ones first, and the rollout waits for their promotion.",
         fields: [
             FieldSpec("maxParallel", Int.self, default: 1, constraints: [.integerRange(1...10_000)], doc: "Instances replaced at the same time."),
             FieldSpec("maxSurge", Int.self, default: 0, constraints: [.integerRange(0...10_000)], doc: "Extra instances that may run above `replicas` during the rollout (new started before old stopped)."),
@@ -31,7 +33,8 @@ public struct UpdateStrategy: ManifestObject, Hashable {
             FieldSpec("healthyDeadline", Duration.self, default: "5m", constraints: [.positiveDuration], doc: "How long a new instance has to count as updated; after it, the rollout fails, naming the instance and its last event."),
             FieldSpec("progressDeadline", Duration.self, default: "10m", constraints: [.positiveDuration], doc: "How long the rollout may go without one more instance counting as updated before it fails as a whole (new instances that cannot be placed, for one). Longer than `healthyDeadline`."),
             FieldSpec("autoRevert", Bool.self, default: false, doc: "When the rollout fails, apply the last revision whose rollout succeeded again, as a new revision with a rollout of its own. A revert that fails is not reverted again."),
-            FieldSpec("canaries", Int.self, default: 0, constraints: [.integerRange(0...10_000)], doc: "New instances started beside the old ones before the rollout proceeds; at most `replicas` (not acted on yet)."),
+            FieldSpec("canaries", Int.self, default: 0, constraints: [.integerRange(0...10_000)], doc: "When a new revision replaces running instances: that many new instances started beside the old ones (beyond `maxSurge`), after which the rollout waits for `deployctl rollout promote` (or `autoPromote`) before it replaces anything; at most `replicas`. Not used when the service is created."),
+            FieldSpec("autoPromote", Bool.self, default: false, doc: "Promote the canaries once every one of them counts as updated (ready for `minHealthyTime`), without waiting for `deployctl rollout promote`."),
         ])
 
     public init?(reading reader: ObjectReader) {
@@ -42,6 +45,7 @@ public struct UpdateStrategy: ManifestObject, Hashable {
         progressDeadline = reader.read("progressDeadline") ?? .seconds(600)
         autoRevert = reader.read("autoRevert") ?? false
         canaries = reader.read("canaries") ?? 0
+        autoPromote = reader.read("autoPromote") ?? false
         // Nomad's rule: an instance must be able to be healthy for minHealthyTime before its
         // deadline, and the rollout's deadline must leave room for one instance's. A broken
         // value is not compared: its own problem is reported already.
@@ -62,5 +66,6 @@ public struct UpdateStrategy: ManifestObject, Hashable {
         writer.write("progressDeadline", progressDeadline)
         writer.write("autoRevert", autoRevert)
         writer.write("canaries", canaries)
+        writer.write("autoPromote", autoPromote)
     }
 }
