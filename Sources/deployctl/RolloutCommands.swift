@@ -77,10 +77,7 @@ struct RolloutPause: AsyncParsableCommand {
     @Argument(help: "APPLICATION.") var reference: ServiceReference
 
     func run() async throws {
-        try await reportFailures {
-            let outcome = try await connection.client().perform { api in try await api.pauseRollout(path: .init(name: reference.application)).ok.body.json }
-            Terminal.standardOutput.write(outcome.message + "\n")
-        }
+        try await sendRolloutCommand(connection) { api in try await api.pauseRollout(path: .init(name: reference.application)).ok.body.json }
     }
 }
 
@@ -92,10 +89,7 @@ struct RolloutResume: AsyncParsableCommand {
     @Argument(help: "APPLICATION.") var reference: ServiceReference
 
     func run() async throws {
-        try await reportFailures {
-            let outcome = try await connection.client().perform { api in try await api.resumeRollout(path: .init(name: reference.application)).ok.body.json }
-            Terminal.standardOutput.write(outcome.message + "\n")
-        }
+        try await sendRolloutCommand(connection) { api in try await api.resumeRollout(path: .init(name: reference.application)).ok.body.json }
     }
 }
 
@@ -108,10 +102,7 @@ struct RolloutPromote: AsyncParsableCommand {
     @Argument(help: "APPLICATION.") var reference: ServiceReference
 
     func run() async throws {
-        try await reportFailures {
-            let outcome = try await connection.client().perform { api in try await api.promoteRollout(path: .init(name: reference.application)).ok.body.json }
-            Terminal.standardOutput.write(outcome.message + "\n")
-        }
+        try await sendRolloutCommand(connection) { api in try await api.promoteRollout(path: .init(name: reference.application)).ok.body.json }
     }
 }
 
@@ -131,11 +122,8 @@ struct RolloutUndo: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportFailures {
-            let outcome = try await connection.client().perform { api in
-                try await api.undoRollout(path: .init(name: reference.application), body: .json(.init(toRevision: toRevision))).ok.body.json
-            }
-            Terminal.standardOutput.write(outcome.message + "\n")
+        try await sendRolloutCommand(connection) { api in
+            try await api.undoRollout(path: .init(name: reference.application), body: .json(.init(toRevision: toRevision))).ok.body.json
         }
     }
 }
@@ -161,5 +149,13 @@ struct RolloutHistory: AsyncParsableCommand {
             }
             Terminal.standardOutput.write(table.render(Terminal.standardOutput))
         }
+    }
+}
+
+/// Sends one rollout command and prints the agent's answer.
+private func sendRolloutCommand(_ connection: ConnectionOptions, _ call: (Client) async throws -> CommandOutcome) async throws {
+    try await reportFailures {
+        let outcome = try await connection.client().perform(call)
+        Terminal.standardOutput.write(outcome.message + "\n")
     }
 }

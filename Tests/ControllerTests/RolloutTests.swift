@@ -304,4 +304,28 @@ struct RolloutTests {
         cluster.converge()
         #expect(cluster.live(key).count == 2 && cluster.state.applications["app"]?.rollout?.phase == .succeeded)
     }
+
+    @Test func aReplacementJoinsTheCatalogOnlyAfterMinHealthyTimeInTheEntryThatStopsTheOldOne() throws {
+        var service = makeService("s", update: UpdateStrategy(maxSurge: 1, minHealthyTime: .seconds(30)), command: ["/bin/v1"])
+        service.discovery = Discovery(enabled: true, name: "web")
+        var cluster = TestCluster(nodes: [makeNode("a")])
+        cluster.apply(makeApplication("app", service))
+        cluster.converge()
+        let old = try #require(cluster.live(key).first).id
+        #expect(Catalog(cluster.state).instances(named: "web").map(\.id) == [old], "a new service's instances pass once ready")
+        service.command = ["/bin/v2"]
+        cluster.apply(makeApplication("app", service))
+        let (_, outcome) = cluster.schedule(at: cluster.now)
+        let new = try #require(outcome.placed.first)
+        cluster.reportAll()
+        let healthyAt = cluster.now
+        #expect(cluster.state.instances[new]?.status == .healthy)
+        #expect(Catalog(cluster.state).instances(named: "web").map(\.id) == [old], "healthy, not yet for its minHealthyTime")
+        #expect(Catalog(cluster.state).instances(named: "web", passingOnly: false).map(\.id).sorted() == [old, new].sorted())
+        #expect(cluster.schedule(at: healthyAt.adding(.seconds(29))).plan.decidesNothing)
+        let (due, _) = cluster.schedule(at: healthyAt.adding(.seconds(30)))
+        #expect(due.settled == [new] && due.stops.map(\.id) == [old])
+        // One entry: the new one passes and the old one is gone from the catalog.
+        #expect(Catalog(cluster.state).instances(named: "web").map(\.id) == [new])
+    }
 }

@@ -57,13 +57,15 @@ public struct Catalog: Sendable, Hashable {
     /// How an instance wanted running shows in the catalog; nil when it is not in it.
     static func health(of instance: InstanceRecord, service: Service, in state: ClusterState) -> CatalogHealth? {
         guard service.discovery.enabled, runs(instance), let node = state.nodes[instance.node], !node.isDown else { return nil }
+        guard !instance.awaitsMinHealthyTime else { return .critical }
         return instance.status == .healthy || (instance.status == .running && service.health == nil) ? .passing : .critical
     }
 
     /// What can be told without the manifest: it runs ready or healthy (not `unhealthy`) on a
     /// node that is up.
     static func mayPass(_ instance: InstanceRecord, in state: ClusterState) -> Bool {
-        (instance.status == .running || instance.status == .healthy) && state.nodes[instance.node].map { !$0.isDown } == true
+        (instance.status == .running || instance.status == .healthy) && !instance.awaitsMinHealthyTime
+            && state.nodes[instance.node].map { !$0.isDown } == true
     }
 
     /// Whether its process runs, as its node last said (not lost with its node).

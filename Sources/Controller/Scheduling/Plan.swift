@@ -88,26 +88,30 @@ public struct Plan: Sendable, Hashable, Codable {
     public var unplaced: [UnplacedInstances]
     /// Steps of rollouts: progress, success, failure (applied after the instances).
     public var rollouts: [RolloutUpdate]
+    /// Rollout replacements that have been ready for their `minHealthyTime`: they join the
+    /// catalog's passing instances (applied before the stops).
+    public var settled: [InstanceID]
 
     /// A plan as the scheduler (or a test) builds it.
     public init(
         evaluated: [ServiceKey] = [], stops: [InstanceStop] = [], placements: [InstancePlacement] = [], unplaced: [UnplacedInstances] = [],
-        rollouts: [RolloutUpdate] = []
+        rollouts: [RolloutUpdate] = [], settled: [InstanceID] = []
     ) {
         self.evaluated = evaluated
         self.stops = stops
         self.placements = placements
         self.unplaced = unplaced
         self.rollouts = rollouts
+        self.settled = settled
     }
 
     /// Whether committing it would change no instance (its unplaced reasons may still be news).
     public var changesNoInstance: Bool { stops.isEmpty && placements.isEmpty }
 
     /// Whether committing it would change nothing the leader decides: no instance, no rollout.
-    public var decidesNothing: Bool { changesNoInstance && rollouts.isEmpty }
+    public var decidesNothing: Bool { changesNoInstance && rollouts.isEmpty && settled.isEmpty }
 
-    private enum CodingKeys: String, CodingKey { case evaluated, stops, placements, unplaced, rollouts }
+    private enum CodingKeys: String, CodingKey { case evaluated, stops, placements, unplaced, rollouts, settled }
 
     /// Plans in logs written before rollouts were kept have none.
     public init(from decoder: any Decoder) throws {
@@ -117,6 +121,7 @@ public struct Plan: Sendable, Hashable, Codable {
         placements = try container.decode([InstancePlacement].self, forKey: .placements)
         unplaced = try container.decode([UnplacedInstances].self, forKey: .unplaced)
         rollouts = try container.decodeIfPresent([RolloutUpdate].self, forKey: .rollouts) ?? []
+        settled = try container.decodeIfPresent([InstanceID].self, forKey: .settled) ?? []
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -126,5 +131,6 @@ public struct Plan: Sendable, Hashable, Codable {
         try container.encode(placements, forKey: .placements)
         try container.encode(unplaced, forKey: .unplaced)
         if !rollouts.isEmpty { try container.encode(rollouts, forKey: .rollouts) }
+        if !settled.isEmpty { try container.encode(settled, forKey: .settled) }
     }
 }

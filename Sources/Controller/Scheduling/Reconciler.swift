@@ -32,6 +32,8 @@ public struct ReconcileResult: Sendable, Hashable {
     public var revisitAt: Timestamp?
     /// Steps of running rollouts: more instances updated, success, failure.
     public var rollouts: [RolloutUpdate] = []
+    /// Rollout replacements now ready for their `minHealthyTime`: they join the catalog.
+    public var settled: [InstanceID] = []
     /// Each reconciled service's part in its application's running rollout.
     var rolloutParts: [ServiceKey: RolloutPart] = [:]
 
@@ -211,6 +213,8 @@ private struct ServiceReconciliation {
                     stops.append(InstanceStop(id: instance.id, reason: "outdated (\(outdatedReason(instance))) and ended"))
                 } else {
                     outdated.append(instance)
+                    // A replacement overtaken by a newer revision still serves until replaced.
+                    if instance.awaitsMinHealthyTime, isUpdated(instance, service, revisit: &result) { result.settled.append(instance.id) }
                 }
             }
             // Two current instances in one slot come from a plan that raced another; keep the
@@ -224,6 +228,7 @@ private struct ServiceReconciliation {
                 let updated = isUpdated(kept, service, revisit: &result)
                 standing?.record(kept, slot: slot, updated: updated, outdated: !outdated.isEmpty)
                 if updated, slot < canaries { canariesUpdated += 1 }
+                if updated, kept.awaitsMinHealthyTime { result.settled.append(kept.id) }
                 if updated, canaries > 0, !outdated.isEmpty {
                     live += outdated.count
                 } else if updated {

@@ -28,7 +28,7 @@ public struct Scheduler: Sendable {
     /// leaves their unplaced reasons as they were.
     public func place(_ decisions: ReconcileResult, in state: ClusterState, placementLimit: Int = .max) -> Plan {
         var pass = SchedulingPass(state: state)
-        var plan = Plan(evaluated: decisions.evaluated, stops: decisions.stops, rollouts: decisions.rollouts)
+        var plan = Plan(evaluated: decisions.evaluated, stops: decisions.stops, rollouts: decisions.rollouts, settled: decisions.settled)
         for stop in decisions.stops {
             pass.release(stop.id)
         }

@@ -19,13 +19,22 @@ extension ClusterState {
     mutating func commitPlan(_ plan: Plan, at index: UInt64, time: Timestamp) -> CommandResult {
         var outcome = PlanOutcome()
         var usage = ClusterUsage(self)
+        // Settled first: a replacement joins the catalog in the entry that stops what it replaces.
+        var settledAny = false
+        for id in plan.settled where instances[id]?.awaitsMinHealthyTime == true && instances[id]?.desiredState == .run {
+            instances[id]?.awaitsMinHealthyTime = false
+            instances[id]?.modifiedIndex = index
+            settledAny = true
+        }
         for stop in plan.stops {
             guard let instance = instances[stop.id], instance.desiredState == .run else { continue }
             if instance.isLive { usage.remove(instance.reservation, on: instance.node) }
             self.stop(stop.id, reason: stop.reason, at: index)
             outcome.stopped.append(stop.id)
         }
-        var occupants = currentOccupants()
+        var occupants: [SlotKey: [InstanceID]]
+        let rolling: Set<SlotKey>
+        (occupants, rolling) = slotOccupants()
         for placement in plan.placements {
             let slot = SlotKey(service: placement.service, index: placement.index)
             switch check(placement, occupants: occupants[slot] ?? [], usage: usage) {
@@ -46,14 +55,15 @@ extension ClusterState {
                     ports: placement.ports, reservedCPUMillicores: service.resources.reservedCPUMillicores,
                     reservedMemoryBytes: service.resources.reservedMemory.bytes, desiredState: .run, stopReason: nil, status: .pending,
                     exit: nil, events: [InstanceEvent(time: time, status: .pending, message: "placed on \(placement.node): \(placement.reason)")],
-                    createdIndex: index, createdAt: time, modifiedIndex: index)
+                    createdIndex: index, createdAt: time, modifiedIndex: index,
+                    awaitsMinHealthyTime: !placement.replaces.isEmpty || rolling.contains(slot))
                 setInstance(instance, id: id)
                 usage.add(instance.reservation, on: instance.node)
                 occupants[slot, default: []].append(id)
                 outcome.placed.append(id)
             }
         }
-        var changed = !outcome.placed.isEmpty || !outcome.stopped.isEmpty
+        var changed = settledAny || !outcome.placed.isEmpty || !outcome.stopped.isEmpty
         for key in plan.evaluated {
             guard let record = applications[key.application]?.services[key.service] else { continue }
             let unplaced = plan.unplaced.filter { $0.service == key }
@@ -68,14 +78,17 @@ extension ClusterState {
     }
 
     /// The live, current instances in each slot: a placement into an occupied slot comes from
-    /// a plan computed before the slot was filled, and would make a duplicate.
-    private func currentOccupants() -> [SlotKey: [InstanceID]] {
+    /// a plan computed before the slot was filled, and would make a duplicate. And the slots
+    /// where an outdated instance runs: a new instance there replaces it, as a rollout does.
+    private func slotOccupants() -> (current: [SlotKey: [InstanceID]], rolling: Set<SlotKey>) {
         var occupants: [SlotKey: [InstanceID]] = [:]
-        for instance in instances.values where instance.isLive && !isLost(instance) && isCurrent(instance) {
-            occupants[SlotKey(service: instance.service, index: instance.index), default: []].append(instance.id)
+        var rolling: Set<SlotKey> = []
+        for instance in instances.values where instance.isLive && !isLost(instance) {
+            let slot = SlotKey(service: instance.service, index: instance.index)
+            if isCurrent(instance) { occupants[slot, default: []].append(instance.id) } else { rolling.insert(slot) }
         }
         // Sorted, so that a refusal names the same occupant on every replica.
-        return occupants.mapValues { $0.sorted() }
+        return (occupants.mapValues { $0.sorted() }, rolling)
     }
 
     /// Whether a placement still holds; the service's manifest when it does.

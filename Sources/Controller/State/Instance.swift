@@ -161,6 +161,10 @@ public struct InstanceRecord: Sendable, Hashable, Codable {
     public var createdAt: Timestamp
     /// The log index of its last change.
     public var modifiedIndex: UInt64
+    /// A rollout's replacement of a running instance, kept out of the catalog's passing
+    /// instances until it has been ready for its service's `minHealthyTime`: then the leader
+    /// clears it, in the plan that stops the instance it replaces.
+    public var awaitsMinHealthyTime = false
 
     /// Events kept per instance: enough to explain a crash loop, small enough for snapshots.
     public static let eventLimit = 10

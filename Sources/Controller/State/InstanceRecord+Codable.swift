@@ -4,7 +4,7 @@
 extension InstanceRecord {
     private enum CodingKeys: String, CodingKey {
         case id, service, index, revision, node, ports, reservedCPUMillicores, reservedMemoryBytes, desiredState, stopReason, drainMilliseconds
-        case status, exit, mainPID, restartCount, lastExit, events, createdIndex, createdAt, modifiedIndex
+        case status, exit, mainPID, restartCount, lastExit, events, createdIndex, createdAt, modifiedIndex, awaitsMinHealthyTime
     }
 
     public init(from decoder: any Decoder) throws {
@@ -29,6 +29,7 @@ extension InstanceRecord {
         createdIndex = try container.decode(UInt64.self, forKey: .createdIndex)
         createdAt = try container.decode(Timestamp.self, forKey: .createdAt)
         modifiedIndex = try container.decode(UInt64.self, forKey: .modifiedIndex)
+        awaitsMinHealthyTime = try container.decodeIfPresent(Bool.self, forKey: .awaitsMinHealthyTime) ?? false
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -53,5 +54,6 @@ extension InstanceRecord {
         try container.encode(createdIndex, forKey: .createdIndex)
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(modifiedIndex, forKey: .modifiedIndex)
+        if awaitsMinHealthyTime { try container.encode(true, forKey: .awaitsMinHealthyTime) }
     }
 }

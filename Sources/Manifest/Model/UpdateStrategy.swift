@@ -29,7 +29,7 @@ public struct UpdateStrategy: ManifestObject, Hashable {
         fields: [
             FieldSpec("maxParallel", Int.self, default: 1, constraints: [.integerRange(1...10_000)], doc: "Instances replaced at the same time."),
             FieldSpec("maxSurge", Int.self, default: 0, constraints: [.integerRange(0...10_000)], doc: "Extra instances that may run above `replicas` during the rollout (new started before old stopped)."),
-            FieldSpec("minHealthyTime", Duration.self, default: "10s", doc: "How long a new instance must stay ready (healthy, or running under `exec` readiness) to count as updated; the instance it replaces is stopped only then."),
+            FieldSpec("minHealthyTime", Duration.self, default: "10s", doc: "How long a new instance must stay ready (healthy, or running under `exec` readiness) to count as updated; the instance it replaces is stopped only then, and only then does the new one pass in service discovery."),
             FieldSpec("healthyDeadline", Duration.self, default: "5m", constraints: [.positiveDuration], doc: "How long a new instance has to count as updated; after it, the rollout fails, naming the instance and its last event."),
             FieldSpec("progressDeadline", Duration.self, default: "10m", constraints: [.positiveDuration], doc: "How long the rollout may go without one more instance counting as updated before it fails as a whole (new instances that cannot be placed, for one). Longer than `healthyDeadline`."),
             FieldSpec("autoRevert", Bool.self, default: false, doc: "When the rollout fails, apply the last revision whose rollout succeeded again, as a new revision with a rollout of its own. A revert that fails is not reverted again."),
