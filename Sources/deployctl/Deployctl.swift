@@ -13,7 +13,8 @@ struct Deployctl: AsyncParsableCommand {
             """,
         version: FlotillaVersion.current,
         subcommands: [
-            Apply.self, Status.self, Describe.self, Logs.self, Scale.self, Restart.self, Stop.self, Delete.self, RolloutCommand.self, Events.self,
+            Apply.self, Status.self, Describe.self, Logs.self, Scale.self, Restart.self, Stop.self, Delete.self, Upgrade.self, RolloutCommand.self,
+            Events.self,
             Nodes.self, Services.self, KV.self, ClusterCommand.self, Validate.self, Schema.self, Version.self,
         ])
 }

@@ -8,7 +8,9 @@ import Manifest
 struct RolloutCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rollout", abstract: "Follow and steer an application's rollout.",
-        subcommands: [RolloutStatus.self, RolloutPause.self, RolloutResume.self, RolloutPromote.self, RolloutUndo.self, RolloutHistory.self])
+        subcommands: [
+            RolloutStatus.self, RolloutPause.self, RolloutResume.self, RolloutPromote.self, RolloutUndo.self, RolloutHistory.self, RolloutRestart.self,
+        ])
 }
 
 /// `deployctl rollout status APP`: live until the rollout ends; the exit status says how.
@@ -103,6 +105,22 @@ struct RolloutPromote: AsyncParsableCommand {
 
     func run() async throws {
         try await sendRolloutCommand(connection) { api in try await api.promoteRollout(path: .init(name: reference.application)).ok.body.json }
+    }
+}
+
+/// `deployctl rollout restart APP/SERVICE`: `deployctl restart` under the rollout commands, as
+/// `kubectl rollout restart`.
+struct RolloutRestart: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restart", abstract: "Re-create every instance of a service at the same revision, under its update strategy.")
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "APPLICATION/SERVICE.") var reference: ServiceReference
+
+    func run() async throws {
+        try await sendRolloutCommand(connection) { api in
+            try await api.restartService(path: .init(name: reference.application, service: reference.service)).ok.body.json
+        }
     }
 }
 

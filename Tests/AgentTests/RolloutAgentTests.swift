@@ -103,4 +103,26 @@ struct RolloutAgentTests {
         let instances = try agent.get("/v1/instances?application=roll", as: [InstanceInfo].self).filter { $0.desired == .run }
         #expect(instances.count == 2 && instances.allSatisfy { $0.revision == 2 }, "\(instances.map { ($0.id, $0.revision) })")
     }
+
+    @Test func upgradeChangesOneFieldAndRollsItOut() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest(check: "/bin/true")).status == 0, "\(agent.agentLog())")
+        let upgrade = try agent.deployctl("upgrade", "roll/web", "--env", "VERSION=7", "--set", "update.maxParallel=2", "--timeout", "60s")
+        #expect(upgrade.status == 0, "\(upgrade)")
+        let application = try agent.get("/v1/applications/roll?detail=true", as: ApplicationInfo.self)
+        let manifest = try #require(application.manifest)
+        #expect(application.revision == 2 && manifest.contains(#""VERSION":"7""#) && manifest.contains(#""maxParallel":2"#), "\(manifest)")
+        #expect(application.rollout?.phase == .succeeded)
+        let instances = try agent.get("/v1/instances?application=roll", as: [InstanceInfo].self).filter { $0.desired == .run }
+        #expect(instances.count == 2 && instances.allSatisfy { $0.revision == 2 })
+        // A field that is not one: the agent's located error, and nothing changes.
+        let bad = try agent.deployctl("upgrade", "roll/web", "--set", "update.maxParalel=2")
+        #expect(bad.status == 1 && bad.output.contains(#"services[0].update.maxParalel: unknown field; did you mean "maxParallel"?"#), "\(bad)")
+        let missing = try agent.deployctl("upgrade", "roll/nope", "--env", "A=1")
+        #expect(missing.status == 1 && missing.error.contains("no service nope (it has web)"), "\(missing)")
+        #expect(try agent.get("/v1/applications/roll", as: ApplicationInfo.self).revision == 2)
+        let restart = try agent.deployctl("rollout", "restart", "roll/web")
+        #expect(restart.status == 0 && restart.output.contains("every instance will be replaced"), "\(restart)")
+    }
 }
