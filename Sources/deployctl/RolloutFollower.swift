@@ -51,10 +51,11 @@ struct RolloutFollower {
                 }
             }
             if let failure = progress.failure ?? Self.failure(of: info.rollout, revision: revision) { return .failed(failure) }
-            if let rollout = info.rollout, UInt64(clamping: rollout.revision) == revision, rollout.phase == .running,
-                rollout.awaitingPromotion == true, rollout.promoted != true
-            {
-                return .awaitingPromotion
+            if let rollout = info.rollout, UInt64(clamping: rollout.revision) == revision {
+                if rollout.phase == .running, rollout.awaitingPromotion == true, rollout.promoted != true { return .awaitingPromotion }
+                if rollout.phase == .paused {
+                    return .failed("the rollout of revision \(revision) is paused; `deployctl rollout resume \(name)` goes on with it")
+                }
             }
             // Complete once the instances are up and the cluster's rollout of this revision
             // (if it has one) says so: its new instances stayed ready for minHealthyTime.

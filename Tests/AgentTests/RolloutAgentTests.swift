@@ -66,6 +66,9 @@ struct RolloutAgentTests {
         #expect(status.status == 6 && status.output.contains("rollout paused"), "\(status)")
         let old = try agent.get("/v1/instances?application=roll", as: [InstanceInfo].self).filter { $0.desired == .run && $0.revision == 1 }
         #expect(old.count == 1, "a paused rollout replaced \(2 - old.count) of 2 old instances")
+        // Following a paused rollout says so at once rather than waiting out the timeout.
+        let follow = try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest(check: "/bin/true", version: "2", minHealthyTime: "3s"))
+        #expect(follow.status == 1 && follow.error.contains("the rollout of revision 2 is paused; `deployctl rollout resume roll` goes on with it"), "\(follow)")
 
         #expect(try agent.deployctl("rollout", "resume", "roll").status == 0)
         let resumed = try agent.deployctl("rollout", "status", "roll", "--timeout", "60s")
