@@ -26,7 +26,11 @@ public struct LeaderLoop: Sendable {
         // of a second, which every wake-up of an idle leader spent for nothing.
         var idle: (index: UInt64, revisitAt: Timestamp?)?
         while !Task.isCancelled {
-            seen = await gateway.feed.wait(after: seen, timeout: interval)
+            // Woken by a change, at the interval, or when the idle state next calls for a decision
+            // (a minHealthyTime or a deadline ending): a rollout's next batch must not wait for
+            // the next tick of the interval (up to a second per batch).
+            let due = idle?.revisitAt.map { max(.milliseconds(1), min(interval, $0.duration(since: ClusterGateway.now()))) }
+            seen = await gateway.feed.wait(after: seen, timeout: due ?? interval)
             guard !Task.isCancelled else { return }
             let raft = await gateway.raftStatus()
             guard raft.leader == gateway.node.id else {
