@@ -175,8 +175,16 @@ struct RolloutTests {
 
     @Test func aRestartAndAKeyChangeStartRollouts() throws {
         var cluster = TestCluster(nodes: [makeNode("a")])
-        cluster.apply(makeApplication("app", makeService("s")))
+        var service = makeService("s")
+        service.kv = [KeyBinding(key: "app/flag", env: "FLAG")]
+        cluster.apply(makeApplication("app", service))
         cluster.converge()
+        cluster.apply(.kvTransaction(KVTransaction(operations: [.set(try KVKey(validating: "app/flag"), Array("on".utf8))])))
+        let keyed = try #require(cluster.state.applications["app"]?.rollout)
+        #expect(keyed.phase == .running && keyed.services == ["s"])
+        #expect(keyed.events.first?.message == "revision 1: a key read by s changed; rolling s")
+        cluster.converge()
+        #expect(cluster.state.applications["app"]?.rollout?.phase == .succeeded)
         cluster.apply(.restartService(key))
         let rollout = try #require(cluster.state.applications["app"]?.rollout)
         #expect(rollout.phase == .running && rollout.services == ["s"] && rollout.revision == 1)

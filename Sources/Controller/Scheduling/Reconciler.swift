@@ -253,21 +253,21 @@ private struct ServiceReconciliation {
         if let part { result.rolloutParts[key] = part }
         // A failed or paused rollout (or one failing in this pass) replaces no more: the outdated
         // instances keep serving. Those on a node that is draining or down still move.
-        if rollout?.phase == .failed || rollout?.phase == .paused || part?.failure != nil { waiting.removeAll { $0.outdated.allSatisfy(isOnUsableNode) } }
+        if rollout?.phase == .failed || rollout?.phase == .paused || part?.failure != nil { waiting.removeAll { $0.outdated.allSatisfy(state.isOnKeepingNode) } }
         let update = service.update
         if canaries > 0 {
             for (slot, outdated) in waiting where slot < canaries {
-                let why = "\(outdated.map(\.id).joined(separator: ", ")) (\(outdatedReason(outdated[0])))"
                 requests.append(PlacementRequest(
-                    service: key, index: slot, revision: revision, replaces: [], surgesBeside: outdated.map(\.id), reason: "canary beside \(why)"))
+                    service: key, index: slot, revision: revision, replaces: [], surgesBeside: outdated.map(\.id),
+                    reason: "canary beside \(describe(outdated))"))
                 live += 1
             }
             // Until promotion only instances that must move (a draining or down node) are replaced.
-            waiting.removeAll { $0.slot < canaries || $0.outdated.allSatisfy(isOnUsableNode) }
+            waiting.removeAll { $0.slot < canaries || $0.outdated.allSatisfy(state.isOnKeepingNode) }
         }
         for (slot, outdated) in waiting.prefix(max(0, update.maxParallel - inProgress)) {
             let ids = outdated.map(\.id)
-            let why = "\(outdated.map(\.id).joined(separator: ", ")) (\(outdatedReason(outdated[0])))"
+            let why = describe(outdated)
             if live + 1 <= replicas + update.maxSurge {
                 requests.append(PlacementRequest(service: key, index: slot, revision: revision, replaces: [], surgesBeside: ids, reason: "will replace \(why)"))
                 live += 1
@@ -293,9 +293,9 @@ private struct ServiceReconciliation {
         return true
     }
 
-    private func isOnUsableNode(_ instance: InstanceRecord) -> Bool {
-        guard let status = state.nodes[instance.node]?.status else { return false }
-        return status == .ready || status == .ineligible
+    /// The outdated instances of a slot and why they are, for a placement's reason.
+    private func describe(_ outdated: [InstanceRecord]) -> String {
+        "\(outdated.map(\.id).joined(separator: ", ")) (\(outdatedReason(outdated[0])))"
     }
 
     private func outdatedReason(_ instance: InstanceRecord) -> String {

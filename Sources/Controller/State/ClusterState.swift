@@ -136,10 +136,16 @@ public struct ClusterState: Sendable, Hashable {
     /// the last restart, on a node that is ready (not draining).
     public func isCurrent(_ instance: InstanceRecord) -> Bool {
         guard let application = applications[instance.service.application],
-            let service = application.services[instance.service.service],
-            let status = nodes[instance.node]?.status, status == .ready || status == .ineligible
+            let service = application.services[instance.service.service], isOnKeepingNode(instance)
         else { return false }
         return instance.revision == application.currentRevision && instance.createdIndex >= service.replaceBefore
+    }
+
+    /// Whether the instance's node keeps what runs there: ready, or ineligible for new
+    /// instances; not draining, down or gone.
+    public func isOnKeepingNode(_ instance: InstanceRecord) -> Bool {
+        guard let status = nodes[instance.node]?.status else { return false }
+        return status == .ready || status == .ineligible
     }
 
     static func bySlotThenAge(_ a: InstanceRecord, _ b: InstanceRecord) -> Bool {
