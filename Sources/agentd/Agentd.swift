@@ -182,6 +182,9 @@ struct Agentd: AsyncParsableCommand {
             heartbeatInterval: heartbeat, nodeDownTimeout: downTimeout, cgroupParent: cgroupParent ?? file.cgroupParent ?? "flotilla", dev: dev, maxQueryWait: maxWait, cluster: cluster,
             dns: try dnsSettings(file))
         logger.info("starting", metadata: ["node": "\(configuration.nodeName)", "state": "\(stateDirectory)", "dev": "\(dev)"])
+        if let overlap = EphemeralPortRange.overlap(with: range) {
+            logger.warning("\(EphemeralPortRange.warning(for: range, overlap: overlap))")
+        }
         if cluster?.role == .client {
             try await ClientAgent.make(configuration: configuration, logger: logger, registry: registry).run()
         } else {

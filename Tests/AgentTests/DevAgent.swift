@@ -41,8 +41,10 @@ final class DevAgent: @unchecked Sendable {
         stateDirectory = "/tmp/flotilla-e2e-\(id)"
         socket = stateDirectory + "/api/api.sock"
         cgroupParent = "flotilla-e2e-\(id)"
-        let low = Int.random(in: 30...55) * 1000
-        portRange = low...(low + 999)
+        // One of 24 ranges of 500 ports, so that agents running side by side rarely share one,
+        // all below the kernel's ephemeral ports (32768-60999), which outgoing connections hold.
+        let low = Int.random(in: 40...63) * 500
+        portRange = low...(low + 499)
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         do {
             if waits { try start() } else { try startWithoutWaiting() }
