@@ -51,7 +51,13 @@ struct RolloutView {
                 ? "promoted" : rollout.awaitingPromotion == true ? "up; waiting for `deployctl rollout promote \(application.name)`" : "starting"
             text += "  canaries (\(counts)): \(state)\n"
         }
-        if rollout.phase == .running { text += waiting(revision: rollout.revision, now: now).map { "  waiting: \($0)\n" }.joined() }
+        if rollout.phase == .running {
+            text += waiting(revision: rollout.revision, now: now).map { "  waiting: \($0)\n" }.joined()
+            // Slots the scheduler could not fill have no instance to list, only a reason.
+            for service in application.services where rollout.services.contains(service.name) {
+                text += service.unplaced.map { "  waiting: \(service.name): cannot place \($0)\n" }.joined()
+            }
+        }
         if let message = rollout.message { text += "  \(message)\n" }
         for event in rollout.events.suffix(6) {
             text += "  \(out.paint(Self.clock(event.time), .dim)) \(event.message)\n"
@@ -84,7 +90,10 @@ struct RolloutView {
                 let age = Duration.seconds(max(0, Int64(now.timeIntervalSince(created))))
                 let deadline = manifest?.service(named: instance.service)?.update.healthyDeadline
                 let of = deadline.map { " of its \(DurationText.formatRounded($0)) deadline" } ?? ""
-                let last = instance.events.last.map { ": \($0.message)" } ?? ""
+                // Its latest failed check or exit says more than the relaunch that followed it
+                // (as RolloutStanding.detail chooses).
+                let telling = instance.events.last { ![.pending, .running, .healthy].contains($0.status) } ?? instance.events.last
+                let last = telling.map { ": \($0.message)" } ?? ""
                 return "\(instance.service)[\(instance.index)] \(instance.status.rawValue) after \(DurationText.formatRounded(age))\(of)\(last)"
             }
     }

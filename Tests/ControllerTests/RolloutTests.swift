@@ -149,7 +149,9 @@ struct RolloutTests {
         let (waiting, _) = cluster.schedule(at: started.adding(.seconds(599)))
         #expect(waiting.placements.isEmpty && waiting.rollouts.isEmpty && !waiting.unplaced.isEmpty)
         let (due, _) = cluster.schedule(at: started.adding(.seconds(600)))
-        #expect(due.rollouts.map(\.change) == [.failed(reason: "no instance of s updated for 10m (its progressDeadline)")])
+        let unplaced = try #require(waiting.unplaced.first)
+        #expect(unplaced.reason.contains("memory"), "\(unplaced.reason)")
+        #expect(due.rollouts.map(\.change) == [.failed(reason: "no instance of s updated for 10m (its progressDeadline); 1 cannot be placed: \(unplaced.reason)")])
         #expect(cluster.live(key).count == 1 && cluster.live(key)[0].revision == 1, "the old instance keeps serving")
     }
 

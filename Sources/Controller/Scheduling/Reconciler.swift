@@ -159,7 +159,7 @@ private struct ServiceReconciliation {
         var extras: [InstanceRecord] = []
         var withinGrace: Set<InstanceID> = []
         let rollout = application.rollout.flatMap { $0.services.contains(key.service) ? $0 : nil }
-        var standing = rollout.flatMap { $0.phase == .running ? RolloutStanding(key: key, rollout: $0, service: service) : nil }
+        var standing = rollout.flatMap { $0.phase == .running ? RolloutStanding(key: key, rollout: $0, service: service, unplaced: record.unplaced) : nil }
         // While the rollout's canaries run, the first `canaries` slots get a new instance beside
         // their old one, which keeps serving; nothing else is replaced until they are promoted.
         let canaries = rollout.map { $0.phase.isFinal ? 0 : min($0.canaries(of: key.service), replicas) } ?? 0

@@ -12,13 +12,17 @@ struct RolloutStanding {
     private(set) var incomplete = false
     /// Why the rollout cannot go on, for people; the first found.
     private(set) var failure: String?
+    /// Why the scheduler could not place some of the service's instances at its last pass: the
+    /// usual reason for a stall, so a missed `progressDeadline` names it.
+    let unplaced: [UnplacedInstances]
     /// Instances of the rollout not updated yet, with when their `healthyDeadline` ends.
     private var pending: [(instance: InstanceRecord, slot: Int, deadline: Timestamp)] = []
 
-    init(key: ServiceKey, rollout: Rollout, service: Service) {
+    init(key: ServiceKey, rollout: Rollout, service: Service, unplaced: [UnplacedInstances]) {
         self.key = key
         self.rollout = rollout
         self.service = service
+        self.unplaced = unplaced
     }
 
     /// The current instance kept in `slot`; `outdated`: an older one is still there beside it.
@@ -67,7 +71,9 @@ struct RolloutStanding {
         if let canary = rollout.canary, canary.awaitingPromotion, !canary.promoted { return nil }
         let stalled = rollout.progressAt.adding(deadlines.progressDeadline)
         guard now < stalled else {
+            let why = unplaced.map { "\($0.count) cannot be placed: \($0.reason)" }
             return "no instance of \(key.service) updated for \(DurationText.formatRounded(deadlines.progressDeadline)) (its progressDeadline)"
+                + (why.isEmpty ? "" : "; " + why.joined(separator: "; "))
         }
         result.revisit(at: stalled)
         return nil
@@ -75,9 +81,12 @@ struct RolloutStanding {
 
     private func name(_ slot: Int) -> String { "\(key.service)[\(slot)]" }
 
-    /// The instance's last event, which says what it is waiting for or why it failed.
+    /// What says best why the instance is not updated: its latest event other than a placement,
+    /// a launch or a pass (a restarting instance's last event is its relaunch, which says
+    /// nothing; the one before says which check failed or how it exited), else its last event.
     private static func detail(_ instance: InstanceRecord) -> String {
-        guard let event = instance.events.last else { return "" }
+        let telling = instance.events.last { ![.pending, .running, .healthy].contains($0.status) }
+        guard let event = telling ?? instance.events.last else { return "" }
         return ": \(event.message)"
     }
 
