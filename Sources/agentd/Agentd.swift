@@ -56,7 +56,7 @@ struct Agentd: AsyncParsableCommand {
     @Option(help: "A file holding the bearer token TCP API clients must present.")
     var tokenFile: String?
 
-    @Option(help: "Ports handed to dynamic ports of instances, LOW-HIGH (default 20000-32000).")
+    @Option(help: "Ports handed to dynamic ports of instances, LOW-HIGH (default 20000-32000; keep it out of net.ipv4.ip_local_port_range, which outgoing connections use).")
     var portRange: String?
 
     @Option(help: "The cgroup every instance of this node goes under (default flotilla).")
