@@ -45,7 +45,7 @@ enum ClusterEventDescriber {
                     index: index, time: millis, kind: "placement.rejected", application: rejection.placement.service.application,
                     service: rejection.placement.service.service, node: rejection.placement.node, message: rejection.reason))
             }
-            if case .commitPlan(let plan) = command { events += rolloutEvents(plan.rollouts, at: index, millis: millis, in: state) }
+            events += rolloutEvents(outcome.rollouts, at: index, millis: millis, in: state)
             return events
         case .rolloutControlled(let name, _, let revision):
             guard case .controlRollout(_, let action) = command else { return [] }
@@ -85,28 +85,24 @@ enum ClusterEventDescriber {
         }
     }
 
-    /// The rollout steps of a committed plan that took effect.
-    private static func rolloutEvents(_ updates: [RolloutUpdate], at index: UInt64, millis: Int64, in state: ClusterState) -> [ClusterEvent] {
-        var events: [ClusterEvent] = []
-        for update in updates {
-            guard let record = state.applications[update.application], let rollout = record.rollout else { continue }
-            let name = update.application
-            if rollout.startedIndex == index, let reverted = rollout.revertOf {
-                events.append(ClusterEvent(index: index, time: millis, kind: "rollout.failed", application: name, message: "the rollout of revision \(reverted) failed"))
-                events.append(ClusterEvent(index: index, time: millis, kind: "rollout.reverted", application: name, message: rollout.events.first?.message ?? ""))
-                continue
-            }
-            guard rollout.startedIndex == update.startedIndex, let last = rollout.events.last, last.time.unixMilliseconds == millis else { continue }
+    /// The rollout steps a committed plan took; a failure that `autoRevert` answered at once
+    /// also says so.
+    private static func rolloutEvents(_ steps: [AppliedRolloutStep], at index: UInt64, millis: Int64, in state: ClusterState) -> [ClusterEvent] {
+        steps.flatMap { step -> [ClusterEvent] in
+            let name = step.update.application
             let kind: String
-            switch update.change {
+            switch step.update.change {
             case .progressed: kind = "rollout.progressed"
             case .succeeded: kind = "rollout.succeeded"
             case .failed: kind = "rollout.failed"
             case .awaitingPromotion: kind = "rollout.awaitingPromotion"
             case .promoted: kind = "rollout.promoted"
             }
-            events.append(ClusterEvent(index: index, time: millis, kind: kind, application: name, message: last.message))
+            var events = [ClusterEvent(index: index, time: millis, kind: kind, application: name, message: step.message)]
+            if case .failed = step.update.change, let revert = state.applications[name]?.rollout, revert.startedIndex == index, revert.revertOf != nil {
+                events.append(ClusterEvent(index: index, time: millis, kind: "rollout.reverted", application: name, message: revert.events.first?.message ?? ""))
+            }
+            return events
         }
-        return events
     }
 }

@@ -47,6 +47,13 @@ struct RolloutAgentTests {
             return application.rollout?.phase == .succeeded
         }
         #expect(application.revision == 3 && application.lastHealthyRevision == 3 && application.rollout?.revertOf == 2)
+        // The event stream tells the same story, one event per step that took effect.
+        let events = try agent.get("/v1/events", as: [Components.Schemas.ClusterEvent].self).filter { $0.kind.hasPrefix("rollout.") }
+        let story = events.map { "\($0.kind) \($0.message)" }
+        #expect(story.contains { $0.hasPrefix("rollout.failed failed: web[0] not healthy after 4s") }, "\(story)")
+        #expect(story.contains { $0.hasPrefix("rollout.reverted revision 3: reverts revision 2") }, "\(story)")
+        #expect(story.filter { $0 == "rollout.succeeded revision 1 rolled out" || $0 == "rollout.succeeded revision 3 rolled out" }.count == 2, "\(story)")
+        #expect(story.contains("rollout.progressed 1 instance updated"), "\(story)")
         let instances = try agent.get("/v1/instances?application=roll", as: [InstanceInfo].self).filter { $0.desired == .run }
         #expect(instances.count == 2 && instances.allSatisfy { $0.revision == 3 && $0.status == .healthy }, "\(instances.map { ($0.id, $0.revision, $0.status) })")
     }

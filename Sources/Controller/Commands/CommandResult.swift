@@ -38,6 +38,9 @@ public struct PlanOutcome: Sendable, Hashable {
     public var stopped: [InstanceID] = []
     /// Placements that no longer fit the state the plan was committed to.
     public var rejected: [RejectedPlacement] = []
+    /// The plan's rollout steps that took effect (a step for a rollout that ended or was
+    /// superseded since the plan was made does not).
+    public var rollouts: [AppliedRolloutStep] = []
 
     /// An outcome with nothing in it yet.
     public init() {}

@@ -72,7 +72,8 @@ extension ClusterState {
                 changed = true
             }
         }
-        if applyRolloutUpdates(plan.rollouts, at: index, time: time) { changed = true }
+        outcome.rollouts = applyRolloutUpdates(plan.rollouts, at: index, time: time)
+        if !outcome.rollouts.isEmpty { changed = true }
         if changed { lastChangeIndex = index }
         return .planCommitted(outcome)
     }

@@ -47,43 +47,49 @@ extension ClusterState {
     }
 
     /// Applies the rollout steps of a committed plan, each to the rollout it was decided for.
-    mutating func applyRolloutUpdates(_ updates: [RolloutUpdate], at index: UInt64, time: Timestamp) -> Bool {
-        var changed = false
+    mutating func applyRolloutUpdates(_ updates: [RolloutUpdate], at index: UInt64, time: Timestamp) -> [AppliedRolloutStep] {
+        var applied: [AppliedRolloutStep] = []
         for update in updates {
             guard var record = applications[update.application], var rollout = record.rollout,
                 rollout.startedIndex == update.startedIndex, rollout.phase == .running
             else { continue }
+            let message: String
             switch update.change {
             case .progressed(let updated):
                 guard updated > rollout.updated else { continue }
                 rollout.updated = updated
                 rollout.progressAt = time
-                rollout.record("\(updated) instance\(updated == 1 ? "" : "s") updated", at: time)
+                message = "\(updated) instance\(updated == 1 ? "" : "s") updated"
+                rollout.record(message, at: time)
             case .succeeded:
-                rollout.end(.succeeded, "revision \(rollout.revision) rolled out", at: time)
+                message = "revision \(rollout.revision) rolled out"
+                rollout.end(.succeeded, message, at: time)
                 record.lastHealthyRevision = rollout.revision
                 record.markRolledOut(rollout.revision, at: time)
             case .failed(let reason):
-                rollout.end(.failed, "failed: \(reason)", at: time)
+                message = "failed: \(reason)"
+                rollout.end(.failed, message, at: time)
             case .awaitingPromotion:
                 guard var canary = rollout.canary, !canary.promoted, !canary.awaitingPromotion else { continue }
                 canary.awaitingPromotion = true
                 rollout.canary = canary
-                rollout.record("canaries updated; waiting for `deployctl rollout promote \(update.application)`", at: time)
+                message = "canaries updated; waiting for `deployctl rollout promote \(update.application)`"
+                rollout.record(message, at: time)
             case .promoted:
                 guard var canary = rollout.canary, !canary.promoted else { continue }
                 canary.promoted = true
                 rollout.canary = canary
                 rollout.progressAt = time
-                rollout.record("canaries updated and promoted (autoPromote)", at: time)
+                message = "canaries updated and promoted (autoPromote)"
+                rollout.record(message, at: time)
             }
             record.rollout = rollout
             record.modifiedIndex = index
             applications[update.application] = record
-            changed = true
+            applied.append(AppliedRolloutStep(update: update, message: message))
             if case .failed(let reason) = update.change { revertIfAsked(update.application, failed: rollout, reason: reason, at: index, time: time) }
         }
-        return changed
+        return applied
     }
 
     /// `autoRevert`: a failed rollout of a service that asks for it applies the last revision

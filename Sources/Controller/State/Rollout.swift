@@ -109,6 +109,13 @@ public struct RolloutEvent: Sendable, Hashable, Codable {
     public var message: String
 }
 
+/// A rollout step that took effect when its plan was committed, with the event it recorded.
+public struct AppliedRolloutStep: Sendable, Hashable {
+    public var update: RolloutUpdate
+    /// The text of the event the step added to the rollout's record.
+    public var message: String
+}
+
 /// A step of a rollout the leader decided, carried by a plan. Applied only to the rollout it
 /// was decided for (same application and start), and only while that rollout runs: a plan
 /// computed before a newer apply must not end the newer rollout.
