@@ -106,7 +106,7 @@ struct NetnsClusterTests {
         }
         func start(_ agent: Server, _ role: [String]) throws {
             let address = try network.address(of: agent.host)
-            let low = 30_000 + agent.host * 1_000
+            let low = 20_000 + agent.host * 1_000  // below the kernel's ephemeral ports (32768-60999)
             try network.start(
                 host: agent.host,
                 arguments: [
@@ -154,6 +154,12 @@ struct NetnsClusterTests {
 
     static func cleanUp(_ network: HostNetwork, root: String, _ agents: [Server]) {
         try? network.shutdown()
+        // FLOTILLA_KEEP_LOGS=DIR keeps each agent's log, for reading a failure after the fact.
+        if let keep = ProcessInfo.processInfo.environment["FLOTILLA_KEEP_LOGS"] {
+            for agent in agents {
+                try? FileManager.default.copyItem(atPath: agent.directory + "/agentd.log", toPath: keep + "/\(root.split(separator: "/").last ?? "")-h\(agent.host).log")
+            }
+        }
         for agent in agents {
             CgroupCleanup.killAndRemove(parent: agent.cgroupParent)
             Mounts.unmountAll(under: agent.directory)
