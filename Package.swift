@@ -49,6 +49,10 @@ let package = Package(
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         // libsystemd: sd_notify for agentd under systemd, sd_journal_sendv for forwarding service logs.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // libarchive: reading OCI layer tarballs (plain, gzip, zstd) and extracting them safely.
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        // syncfs and the xattr calls, which Swift's Glibc import leaves out: C, libc only.
+        .target(name: "CImages"),
         // Launching services in namespaces and cgroups, holding them by pidfd, and keeping them
         // alive: restart, health, readiness, notify, logs, adoption after an agent restart.
         .target(
