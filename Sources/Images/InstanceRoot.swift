@@ -1,0 +1,86 @@
+import Glibc
+
+/// An instance's root filesystem: its image's unpacked layers stacked by overlayfs, with a
+/// private upper directory for what the instance writes, removed with the instance.
+///
+/// Layout under the instance directory: `upper/` (the instance's changes), `work/` (overlayfs's
+/// scratch space; it must be on the same filesystem as `upper/`) and `rootfs/` (the mount point).
+public struct InstanceRoot: Sendable {
+    /// The unpacked layer directories, lowest (the base image) first, as images list them.
+    public let layers: [String]
+    /// The instance's own directory.
+    public let directory: String
+
+    public var upper: String { directory + "/upper" }
+    public var work: String { directory + "/work" }
+    /// Where `mount` mounts the overlay.
+    public var rootfs: String { directory + "/rootfs" }
+
+    /// The kernel copies mount options into one page; longer ones fail with a bare EINVAL.
+    static let optionsLimitBytes = 4096
+
+    /// Checks that overlayfs can take every path; nothing is created yet.
+    public init(layers: [String], directory: String) throws(ImageError) {
+        guard !layers.isEmpty else { throw .overlay(reason: "an instance root needs at least one layer") }
+        for path in layers + [directory] {
+            // `:` separates lower directories and `,` separates options; overlayfs's escaping of
+            // them is not worth the risk for paths the store makes itself (hex names).
+            if path.contains(":") || path.contains(",") || path.contains("\\") || !path.hasPrefix("/") {
+                throw .overlay(reason: "path \"\(path)\" must be absolute and free of ':', ',' and '\\'")
+            }
+        }
+        self.layers = layers
+        self.directory = directory
+    }
+
+    /// The writable overlay's options. overlayfs lists lower directories top-most first, the
+    /// reverse of an image's layer order.
+    public var options: String {
+        "lowerdir=" + layers.reversed().joined(separator: ":") + ",upperdir=" + upper + ",workdir=" + work
+    }
+
+    /// A read-only overlay's options: lower directories only. The kernel needs at least two
+    /// lower directories without an upper one.
+    public var readOnlyOptions: String {
+        "lowerdir=" + layers.reversed().joined(separator: ":")
+    }
+
+    /// Creates `upper/`, `work/` and `rootfs/` (mode 0755: the overlay root takes upper's mode).
+    public func prepare() throws(ImageError) {
+        try FileSystem.makeDirectories(directory)
+        for path in [upper, work, rootfs] {
+            if mkdir(path, 0o755) != 0 && errno != EEXIST { throw .lastSystemError("mkdir", path) }
+        }
+    }
+
+    /// Prepares the directories and mounts the overlay at `rootfs` (root only).
+    public func mount(readOnly: Bool = false) throws(ImageError) {
+        let options = readOnly ? readOnlyOptions : options
+        if readOnly && layers.count < 2 {
+            throw .overlay(reason: "a read-only overlay needs at least two layers (overlayfs refuses one lower directory without an upper)")
+        }
+        guard options.utf8.count < Self.optionsLimitBytes else {
+            throw .overlay(reason: "mount options are \(options.utf8.count) bytes, over the kernel's \(Self.optionsLimitBytes)-byte page (\(layers.count) layers)")
+        }
+        try prepare()
+        let flags = readOnly ? UInt(MS_RDONLY) : 0
+        let status = options.withCString { Glibc.mount("overlay", rootfs, "overlay", flags, $0) }
+        guard status == 0 else {
+            throw .lastSystemError("mount overlay", rootfs)
+        }
+    }
+
+    /// Unmounts the overlay if it is mounted, then removes `upper/`, `work/` and `rootfs/`:
+    /// what the instance wrote goes with it. The layers are untouched.
+    public func unmountAndRemove() throws(ImageError) {
+        // EINVAL: nothing is mounted there (never mounted, or unmounted before a crash).
+        if umount2(rootfs, 0) != 0 && errno != EINVAL && errno != ENOENT {
+            throw .lastSystemError("umount", rootfs)
+        }
+        // rmdir, not a recursive removal: were anything still mounted there, a recursive
+        // removal would walk into it; an empty mount point is all that may be left.
+        guard rmdir(rootfs) == 0 || errno == ENOENT else { throw .lastSystemError("rmdir", rootfs) }
+        try FileSystem.removeTree(upper)
+        try FileSystem.removeTree(work)
+    }
+}
