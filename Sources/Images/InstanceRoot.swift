@@ -45,10 +45,11 @@ public struct InstanceRoot: Sendable {
         "lowerdir=" + layers.reversed().joined(separator: ":")
     }
 
-    /// Creates `upper/`, `work/` and `rootfs/` (mode 0755: the overlay root takes upper's mode).
-    public func prepare() throws(ImageError) {
+    /// Creates `upper/`, `work/` and `rootfs/` (mode 0755: the overlay root takes upper's
+    /// mode); a read-only root needs `rootfs/` alone.
+    public func prepare(readOnly: Bool = false) throws(ImageError) {
         try FileSystem.makeDirectories(directory)
-        for path in [upper, work, rootfs] {
+        for path in readOnly ? [rootfs] : [upper, work, rootfs] {
             if mkdir(path, 0o755) != 0 && errno != EEXIST { throw .lastSystemError("mkdir", path) }
         }
     }
@@ -62,7 +63,7 @@ public struct InstanceRoot: Sendable {
         guard options.utf8.count < Self.optionsLimitBytes else {
             throw .overlay(reason: "mount options are \(options.utf8.count) bytes, over the kernel's \(Self.optionsLimitBytes)-byte page (\(layers.count) layers)")
         }
-        try prepare()
+        try prepare(readOnly: readOnly)
         let flags = readOnly ? UInt(MS_RDONLY) : 0
         let status = options.withCString { Glibc.mount("overlay", rootfs, "overlay", flags, $0) }
         guard status == 0 else {

@@ -49,7 +49,7 @@ struct InstanceRootTests {
         }
     }
 
-    @Test("a read-only overlay of two layers refuses writes", .enabled(if: isRoot, needsRoot))
+    @Test("a read-only overlay of two layers has no upper directory and refuses writes", .enabled(if: isRoot, needsRoot))
     func mountsReadOnly() async throws {
         try await withTestDirectory { directory in
             let image = try await TwoLayerImage(in: directory, base: .none, top: .none)
@@ -57,6 +57,7 @@ struct InstanceRootTests {
             defer { try? instance.unmountAndRemove() }
             try instance.mount(readOnly: true)
             #expect(fileStatus(instance.rootfs + "/etc/hidden") == nil)
+            #expect(fileStatus(instance.upper) == nil, "a read-only root has no upper directory")
             #expect(open(instance.rootfs + "/etc/new", O_WRONLY | O_CREAT, 0o644) == -1 && errno == EROFS)
         }
     }

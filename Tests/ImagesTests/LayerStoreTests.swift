@@ -91,15 +91,26 @@ struct LayerStoreTests {
             let layer = try await addBaseLayer(directory, .gzip, to: blobs)
             let outcomes = Mutex<[LayerStore.UnpackOutcome]>([])
             let failures = Mutex<[String]>([])
-            // Threads, not tasks: unpacking blocks on the layer's lock.
-            DispatchQueue.concurrentPerform(iterations: 4) { _ in
-                do {
-                    let outcome = try layers.unpack(layer)
-                    outcomes.withLock { $0.append(outcome) }
-                } catch {
-                    failures.withLock { $0.append("\(error)") }
-                }
+            // Threads of their own, not tasks (unpacking blocks on the layer's lock), released
+            // together so that they all ask before any has finished.
+            let start = DispatchSemaphore(value: 0)
+            let done = DispatchGroup()
+            let unpackers = 6
+            for _ in 0..<unpackers {
+                done.enter()
+                Thread {
+                    start.wait()
+                    do {
+                        let outcome = try layers.unpack(layer)
+                        outcomes.withLock { $0.append(outcome) }
+                    } catch {
+                        failures.withLock { $0.append("\(error)") }
+                    }
+                    done.leave()
+                }.start()
             }
+            for _ in 0..<unpackers { start.signal() }
+            done.wait()
             #expect(failures.withLock { $0 } == [])
             #expect(outcomes.withLock { $0.filter { $0 == .unpacked }.count } == 1)
             #expect(try layers.unpack(layer) == .alreadyPresent)
