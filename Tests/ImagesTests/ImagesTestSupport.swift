@@ -109,6 +109,7 @@ struct TarEntry: Sendable {
     var mode: mode_t = 0o644
     var hardlink: String? = nil
     var symlink: String? = nil
+    var xattrs: [String: String] = [:]
     var content: [UInt8] = []
 }
 
@@ -125,6 +126,9 @@ func writeTarball(_ entries: [TarEntry], to path: String) throws {
         archive_entry_set_filetype(entry, UInt32(item.type))
         archive_entry_set_perm(entry, item.mode)
         archive_entry_set_size(entry, la_int64_t(item.content.count))
+        for (name, value) in item.xattrs {
+            archive_entry_xattr_add_entry(entry, name, value, value.utf8.count)
+        }
         if let symlink = item.symlink {
             archive_entry_set_symlink(entry, symlink)
         }

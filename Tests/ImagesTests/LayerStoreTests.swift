@@ -19,6 +19,11 @@ func makeBaseStaging(in directory: TestDirectory) throws -> String {
     try "base\n".write(toFile: staging + "/etc/hidden", atomically: false, encoding: .utf8)
     try "kept\n".write(toFile: staging + "/etc/kept", atomically: false, encoding: .utf8)
     try "old\n".write(toFile: staging + "/opt/old", atomically: false, encoding: .utf8)
+    // A setgid directory (allowed: Debian's /var/mail is one) and a FIFO (allowed: inert).
+    try files.createDirectory(atPath: staging + "/var/mail", withIntermediateDirectories: true)
+    guard chmod(staging + "/var/mail", 0o2775) == 0, mkfifo(staging + "/var/fifo", 0o600) == 0 else {
+        throw TestFailure("chmod or mkfifo in \(staging)")
+    }
     // An owner that is nobody on this host: layers keep numeric owners.
     guard chown(staging + "/etc/kept", 4321, 8765) == 0 else { throw TestFailure("chown") }
     return staging
@@ -79,6 +84,8 @@ struct LayerStoreTests {
             let kept = try #require(fileStatus(root + "/etc/kept"))
             #expect(kept.st_uid == 4321 && kept.st_gid == 8765)
             #expect(try #require(fileStatus(root + "/bin/busybox")).st_mode & 0o777 == 0o755)
+            #expect(try #require(fileStatus(root + "/var/mail")).st_mode & 0o7777 == 0o2775)
+            #expect(try #require(fileStatus(root + "/var/fifo")).st_mode & S_IFMT == S_IFIFO)
             #expect(try layers.list() == [layer])
             #expect(try temporaries(in: layers.directory).isEmpty)
         }
@@ -196,6 +203,17 @@ struct LayerStoreTests {
             name: "setgid file",
             entries: { _ in [TarEntry(path: "bin/wall", mode: 0o2755, content: [1])] }, path: "bin/wall", reason: "setgid"),
         Refused(
+            name: "file capability",
+            entries: { _ in [TarEntry(path: "bin/ping", xattrs: ["security.capability": "x"], content: [1])] },
+            path: "bin/ping", reason: "security.capability"),
+        Refused(
+            name: "forged overlay xattr",
+            entries: { _ in [TarEntry(path: "etc", type: S_IFDIR, mode: 0o755, xattrs: ["trusted.overlay.redirect": "/x"])] },
+            path: "etc/", reason: "trusted.overlay.redirect"),
+        Refused(
+            name: "aufs whiteout metadata",
+            entries: { _ in [TarEntry(path: ".wh..wh.plnk", content: [1])] }, path: ".wh..wh.plnk", reason: "whiteout"),
+        Refused(
             name: "write through a symlink",
             entries: { directory in
                 [
@@ -205,7 +223,7 @@ struct LayerStoreTests {
             }, path: "etc/passwd", reason: "symlink"),
     ]
 
-    @Test("escaping paths, devices and setuid files are refused, naming the entry", arguments: refused)
+    @Test("escaping paths, devices, setuid files, file capabilities and overlay xattrs are refused, naming the entry", arguments: refused)
     func refuses(_ case: Refused) async throws {
         try await withTestDirectory { directory in
             let (blobs, layers) = try directory.stores()
