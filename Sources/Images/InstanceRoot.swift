@@ -6,7 +6,8 @@ import Glibc
 /// Layout under the instance directory: `upper/` (the instance's changes), `work/` (overlayfs's
 /// scratch space; it must be on the same filesystem as `upper/`) and `rootfs/` (the mount point).
 public struct InstanceRoot: Sendable {
-    /// The unpacked layer directories, lowest (the base image) first, as images list them.
+    /// The unpacked layer directories, lowest (the base image) first, as images list them, with
+    /// a repeated layer kept only at its top-most place (see `init`).
     public let layers: [String]
     /// The instance's own directory.
     public let directory: String
@@ -20,6 +21,11 @@ public struct InstanceRoot: Sendable {
     static let optionsLimitBytes = 4096
 
     /// Checks that overlayfs can take every path; nothing is created yet.
+    ///
+    /// An image may list one layer twice (the empty layer is a common repeat), and overlayfs
+    /// refuses a lower directory given twice ("conflicting lowerdir path", ELOOP). Only the
+    /// top-most occurrence is kept, which stacks to the same tree: every path the layer
+    /// defines, hides or makes opaque is decided by that occurrence before a lower one is read.
     public init(layers: [String], directory: String) throws(ImageError) {
         guard !layers.isEmpty else { throw .overlay(reason: "an instance root needs at least one layer") }
         for path in layers + [directory] {
@@ -29,7 +35,8 @@ public struct InstanceRoot: Sendable {
                 throw .overlay(reason: "path \"\(path)\" must be absolute and free of ':', ',' and '\\'")
             }
         }
-        self.layers = layers
+        var seen: Set<String> = []
+        self.layers = layers.reversed().filter { seen.insert($0).inserted }.reversed()
         self.directory = directory
     }
 

@@ -13,6 +13,12 @@ struct InstanceRootTests {
         #expect(root.readOnlyOptions == "lowerdir=/l/top:/l/middle:/l/base")
     }
 
+    @Test("a layer listed twice is kept at its top-most place only (overlayfs refuses a lower directory twice)")
+    func repeatedLayer() throws {
+        let root = try InstanceRoot(layers: ["/l/empty", "/l/base", "/l/empty", "/l/top"], directory: "/i/web-1")
+        #expect(root.readOnlyOptions == "lowerdir=/l/top:/l/empty:/l/base")
+    }
+
     @Test("paths overlayfs would split on are refused, naming the path")
     func refusesSeparators() {
         #expect(throws: ImageError.overlay(reason: "path \"/l/a:b\" must be absolute and free of ':', ',' and '\\'")) {
