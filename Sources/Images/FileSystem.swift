@@ -58,16 +58,25 @@ enum FileSystem {
     }
 
     /// Removes a file or a whole tree; nothing there is fine. `lstat` decides what each path is,
-    /// so a symlink is unlinked, never followed out of the tree.
+    /// so a symlink is unlinked, never followed out of the tree; and a directory on another
+    /// filesystem than the tree's top (a mount point: an overlay still mounted) is refused, never
+    /// emptied: removing through an overlay would delete from what it is mounted over.
     static func removeTree(_ path: String) throws(ImageError) {
+        try removeTree(path, device: nil)
+    }
+
+    private static func removeTree(_ path: String, device: dev_t?) throws(ImageError) {
         var info = stat()
         guard lstat(path, &info) == 0 else {
             if errno == ENOENT { return }
             throw .lastSystemError("lstat", path)
         }
         if info.st_mode & S_IFMT == S_IFDIR {
+            if let device, info.st_dev != device {
+                throw .system(call: "remove (a mount point, left alone)", path: path, errno: EBUSY)
+            }
             for name in try names(in: path) {
-                try removeTree(path + "/" + name)
+                try removeTree(path + "/" + name, device: info.st_dev)
             }
             guard rmdir(path) == 0 || errno == ENOENT else { throw .lastSystemError("rmdir", path) }
         } else {

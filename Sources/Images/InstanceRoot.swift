@@ -82,8 +82,19 @@ public struct InstanceRoot: Sendable {
     /// what the instance wrote goes with it. The layers are untouched.
     public func unmountAndRemove() throws(ImageError) {
         // EINVAL: nothing is mounted there (never mounted, or unmounted before a crash).
-        if umount2(rootfs, 0) != 0 && errno != EINVAL && errno != ENOENT {
-            throw .lastSystemError("umount", rootfs)
+        // EBUSY with the instance's processes gone: a child another thread was forking at that
+        // moment inherited a descriptor into the overlay (fork copies every descriptor, and
+        // Foundation opens files without O_CLOEXEC). Detaching drops the mount from the tree now
+        // and frees it when that descriptor closes; the instance's files are going anyway.
+        if umount2(rootfs, 0) != 0 {
+            switch errno {
+            case EINVAL, ENOENT:
+                break
+            case EBUSY:
+                guard umount2(rootfs, Int32(MNT_DETACH)) == 0 else { throw .lastSystemError("umount (detach)", rootfs) }
+            default:
+                throw .lastSystemError("umount", rootfs)
+            }
         }
         // rmdir, not a recursive removal: were anything still mounted there, a recursive
         // removal would walk into it; an empty mount point is all that may be left.

@@ -55,6 +55,38 @@ struct InstanceRootTests {
         }
     }
 
+    @Test(
+        "unmounting succeeds while a descriptor into the overlay is still open (a forked child's)",
+        .enabled(if: isRoot, needsRoot))
+    func unmountsWhileBusy() async throws {
+        try await withTestDirectory { directory in
+            let image = try await TwoLayerImage(in: directory, base: .none, top: .none)
+            let instance = try InstanceRoot(layers: image.paths, directory: directory.path + "/instances/busy")
+            defer { try? instance.unmountAndRemove() }
+            try instance.mount()
+            let fd = open(instance.rootfs + "/etc/kept", O_RDONLY | O_CLOEXEC)
+            #expect(fd >= 0)
+            defer { close(fd) }
+            try instance.unmountAndRemove()
+            let mounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+            #expect(!mounts.contains(instance.rootfs))
+            #expect(fileStatus(instance.upper) == nil && fileStatus(instance.rootfs) == nil)
+        }
+    }
+
+    @Test("removing a tree stops at a mount point: an overlay still mounted is never emptied", .enabled(if: isRoot, needsRoot))
+    func removalStopsAtMount() async throws {
+        try await withTestDirectory { directory in
+            let image = try await TwoLayerImage(in: directory, base: .none, top: .none)
+            let instance = try InstanceRoot(layers: image.paths, directory: directory.path + "/instances/mounted")
+            defer { try? instance.unmountAndRemove() }
+            try instance.mount()
+            #expect(throws: ImageError.self) { try FileSystem.removeTree(instance.directory) }
+            #expect(fileStatus(instance.rootfs + "/etc/kept") != nil)
+            #expect(fileStatus(instance.upper + "/etc") == nil, "nothing was deleted through the overlay")
+        }
+    }
+
     @Test("a read-only overlay of two layers has no upper directory and refuses writes", .enabled(if: isRoot, needsRoot))
     func mountsReadOnly() async throws {
         try await withTestDirectory { directory in
