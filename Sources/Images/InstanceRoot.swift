@@ -82,10 +82,11 @@ public struct InstanceRoot: Sendable {
     /// what the instance wrote goes with it. The layers are untouched.
     public func unmountAndRemove() throws(ImageError) {
         // EINVAL: nothing is mounted there (never mounted, or unmounted before a crash).
-        // EBUSY with the instance's processes gone: a child another thread was forking at that
-        // moment inherited a descriptor into the overlay (fork copies every descriptor, and
-        // Foundation opens files without O_CLOEXEC). Detaching drops the mount from the tree now
-        // and frees it when that descriptor closes; the instance's files are going anyway.
+        // EBUSY with the instance's processes gone: something still holds a reference, such as
+        // a child another thread forked at that moment, which inherited a descriptor into the
+        // overlay (fork copies every descriptor not marked close-on-exec). Detaching drops the
+        // mount from the tree now and frees it when the last reference goes; the instance's
+        // files are going anyway.
         if umount2(rootfs, 0) != 0 {
             switch errno {
             case EINVAL, ENOENT:
