@@ -49,6 +49,17 @@ let package = Package(
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         // libsystemd: sd_notify for agentd under systemd, sd_journal_sendv for forwarding service logs.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // libarchive: reading OCI layer tarballs (plain, gzip, zstd) and extracting them safely.
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        // syncfs and the xattr calls, which Swift's Glibc import leaves out: C, libc only.
+        .target(name: "CImages"),
+        // Node-local image storage (issue 17): the content-addressed blob store, layers unpacked
+        // once into read-only directories with OCI whiteouts in overlayfs form, overlay mounts
+        // for instances, and garbage collection. Knows nothing of the Agent or the Controller.
+        .target(
+            name: "Images",
+            dependencies: ["CArchive", "CImages", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
         // Launching services in namespaces and cgroups, holding them by pidfd, and keeping them
         // alive: restart, health, readiness, notify, logs, adoption after an agent restart.
         .target(
@@ -153,6 +164,8 @@ let package = Package(
         .target(name: "Linearizability", dependencies: ["Raft"], path: "Tests/Linearizability", swiftSettings: strict),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "Raft", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
+        // Blobs, layers and overlay mounts on real files and the real kernel (root: mknod, mount).
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "CArchive", "CImages"], swiftSettings: strict),
         // The real agentd and deployctl, end to end (root: they launch real services).
         .testTarget(
             name: "AgentTests", dependencies: ["Agent", "AgentAPI", "Cluster", "Controller", "Raft", "agentd", "deployctl", "TestSupport", "NetnsHarness", "Linearizability"], swiftSettings: strict),
