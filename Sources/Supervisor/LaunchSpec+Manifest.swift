@@ -8,12 +8,48 @@ public struct InstanceFacts: Sendable, Hashable {
     public var assignedPorts: [String: Int]
     /// Environment the node adds (NOTIFY_SOCKET and the like); wins over the manifest's.
     public var environment: [String: String]
+    /// For a service with an image: the instance's root and the image's defaults.
+    public var image: ImageRootfs?
 
     /// Facts about one instance.
-    public init(instanceID: String, assignedPorts: [String: Int] = [:], environment: [String: String] = [:]) {
+    public init(instanceID: String, assignedPorts: [String: Int] = [:], environment: [String: String] = [:], image: ImageRootfs? = nil) {
         self.instanceID = instanceID
         self.assignedPorts = assignedPorts
         self.environment = environment
+        self.image = image
+    }
+}
+
+/// An instance's root filesystem made from an image, and what the image's config sets: the
+/// defaults of what the manifest leaves out.
+public struct ImageRootfs: Sendable, Hashable {
+    /// The instance's mounted root (an overlay of the image's layers).
+    public var rootfs: String
+    public var entrypoint: [String]
+    public var cmd: [String]
+    /// The config's `Env`, in order; a later entry wins, as in Docker.
+    public var environment: [String]
+    public var workingDirectory: String?
+    /// The config's `User`: `user`, `uid`, `user:group` or `uid:gid`.
+    public var user: String?
+
+    public init(rootfs: String, entrypoint: [String] = [], cmd: [String] = [], environment: [String] = [], workingDirectory: String? = nil, user: String? = nil) {
+        self.rootfs = rootfs
+        self.entrypoint = entrypoint
+        self.cmd = cmd
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.user = user
+    }
+
+    /// What runs when the manifest has no command: Docker's rule, entrypoint then cmd.
+    var command: [String] { entrypoint + cmd }
+
+    /// The user and group of the config's `User`, empty parts meaning "not set".
+    var userAndGroup: (user: String, group: String?)? {
+        guard let user, !user.isEmpty else { return nil }
+        let parts = user.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        return (parts[0].isEmpty ? "0" : parts[0], parts.count == 2 && !parts[1].isEmpty ? parts[1] : nil)
     }
 }
 
@@ -23,6 +59,10 @@ extension LaunchSpec {
     /// launch. Output is discarded until logging is wired.
     public init(service: Service, instance: InstanceFacts) {
         var environment: [String: String] = [:]
+        for entry in instance.image?.environment ?? [] {
+            let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts.count == 2, !parts[0].isEmpty { environment[String(parts[0])] = String(parts[1]) }
+        }
         for (key, value) in service.env { environment[key] = value }
         for port in service.network.ports {
             if let number = instance.assignedPorts[port.name] ?? port.number {
@@ -34,9 +74,15 @@ extension LaunchSpec {
 
         let root: LaunchRoot
         switch service.rootfs {
+        case _ where instance.image != nil: root = .directory(instance.image!.rootfs)
         case .host: root = .host
         case .directory(let path): root = .directory(path)
         }
+        let imageUser = instance.image?.userAndGroup
+        let user = service.user?.description ?? imageUser?.user ?? "0"
+        // The image's group goes with the image's user only: a manifest that names its own user
+        // gets that user's primary group.
+        let group = service.group?.description ?? (service.user == nil ? imageUser?.group : nil)
         var namespaces = NamespaceSet()
         for kind in service.namespaces { namespaces.insert(NamespaceSet(kind)) }
         let isolation = service.isolation
@@ -64,12 +110,13 @@ extension LaunchSpec {
 
         self.init(
             instanceID: instance.instanceID,
-            command: service.command,
+            command: service.command.isEmpty ? instance.image?.command ?? [] : service.command,
             environment: environment,
-            workingDirectory: service.workingDir,
-            user: UserSpec(user: service.user.description, group: service.group?.description,
-                           additionalGroups: service.supplementaryGroups.map(\.description)),
+            workingDirectory: service.workingDir ?? instance.image?.workingDirectory.flatMap { $0.isEmpty ? nil : $0 } ?? "/",
+            user: UserSpec(user: user, group: group, additionalGroups: service.supplementaryGroups.map(\.description)),
             root: root,
+            // An image's overlay keeps its upper directory (the launcher may create /proc, /dev
+            // and /sys in it) and is remounted read-only by the launcher like any root.
             readOnlyRoot: service.readOnlyRootfs,
             mounts: service.mounts.map(LaunchMount.init(manifest:)),
             namespaces: namespaces,

@@ -10,6 +10,7 @@ struct Upgrade: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Change one service's manifest in place (environment, any field) and roll it out.",
         discussion: """
+            --image sets the service's image (its tag is resolved when the revision is made). \
             --set takes a dotted path inside the service (update.maxParallel=2, \
             resources.memory=256Mi, command.0=/bin/web); the value is read as JSON when it is \
             JSON, else as a string. Exit status as for apply.
@@ -19,11 +20,15 @@ struct Upgrade: AsyncParsableCommand {
     @Argument(help: "APPLICATION/SERVICE.") var reference: ServiceReference
     @Option(name: .customLong("env"), help: "Set an environment variable: K=V (repeatable).") var environment: [String] = []
     @Option(name: .customLong("set"), help: "Set a field of the service: PATH=VALUE (repeatable).") var fields: [String] = []
+    @Option(help: "Run another image, e.g. registry.example:5000/team/web:1.5; its tag is resolved to a digest when the revision is made.") var image: String?
     @Flag(help: "Return once the change is committed, without following the rollout.") var noWait = false
     @Option(help: "How long to follow the rollout, e.g. 5m.") var timeout: String = "5m"
 
     func validate() throws {
-        guard !environment.isEmpty || !fields.isEmpty else { throw ValidationError("nothing to change: give --env K=V or --set PATH=VALUE") }
+        guard !environment.isEmpty || !fields.isEmpty || image != nil else {
+            throw ValidationError("nothing to change: give --env K=V, --set PATH=VALUE or --image REF")
+        }
+        if let image, image.isEmpty { throw ValidationError("--image: give an image reference, e.g. registry.example:5000/team/web:1.5") }
         for pair in environment + fields where !pair.contains("=") || pair.hasPrefix("=") {
             throw ValidationError("\(pair): write NAME=VALUE")
         }
@@ -40,7 +45,7 @@ struct Upgrade: AsyncParsableCommand {
         guard let current else { return }
         let changed: Data
         do {
-            changed = try ManifestEdit(text: current.text).changing(service: reference.service, environment: environment, fields: fields)
+            changed = try ManifestEdit(text: current.text).changing(service: reference.service, environment: environment, fields: fields, image: image)
         } catch {
             Terminal.standardError.write("\(Terminal.standardError.paint("error", .red)): \(error)\n")
             throw ExitCode(1)
@@ -68,7 +73,7 @@ struct ManifestEdit {
     let text: String
 
     /// The manifest with `service`'s environment and fields set.
-    func changing(service name: String, environment: [String], fields: [String]) throws -> Data {
+    func changing(service name: String, environment: [String], fields: [String], image: String? = nil) throws -> Data {
         guard var root = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
             var services = root["services"] as? [[String: Any]]
         else { throw Problem(description: "the application's manifest has no services") }
@@ -89,6 +94,8 @@ struct ManifestEdit {
             // Setting into an object always gives an object back.
             service = try Self.set(value, at: path.split(separator: ".").map(String.init), in: service, path: path) as? [String: Any] ?? service
         }
+        // A string as given: an image reference is never JSON.
+        if let image { service["image"] = image }
         services[position] = service
         root["services"] = services
         return try JSONSerialization.data(withJSONObject: root, options: [.sortedKeys, .prettyPrinted])

@@ -52,8 +52,16 @@ private let cases: [InvalidCase] = [
     InvalidCase(service(#""labels": {"tier": 3}"#), "services[0].labels.tier", "must be a string", #"write "3""#),
     InvalidCase(service(#""descripton": "x""#), "services[0].descripton", "unknown field", #"did you mean "description"?"#),
     InvalidCase(service(#""zzz": 1"#), "services[0].zzz", "unknown field; remove it", "Service has:"),
+    // Images.
+    InvalidCase(#"{"name": "app", "services": [{"name": "web", "image": "Busybox"}]}"#, "services[0].image", "not an image reference", "lowercase", "registry.example:5000/team/web:1.4"),
+    InvalidCase(#"{"name": "app", "services": [{"name": "web", "image": "busybox@sha256:abc"}]}"#, "services[0].image", "64 lowercase hex digits"),
+    InvalidCase(#"{"name": "app", "services": [{"name": "web", "image": "busybox:"}]}"#, "services[0].image", "the tag after ':' is empty"),
+    InvalidCase(#"{"name": "app", "services": [{"name": "web", "image": "reg.example:99999/web"}]}"#, "services[0].image", "invalid port"),
+    InvalidCase(#"{"name": "app", "services": [{"name": "web", "image": "team//web"}]}"#, "services[0].image", "a path component is empty"),
+    InvalidCase(#"{"name": "app", "services": [{"name": "web", "image": "busybox", "rootfs": "/srv/root"}]}"#, "services[0].rootfs", "cannot be set with image"),
+    InvalidCase(#"{"name": "app", "services": [{"name": "web", "image": "busybox", "command": []}]}"#, "services[0].command", "must not be empty"),
     // Process.
-    InvalidCase(#"{"name": "app", "services": [{"name": "web"}]}"#, "services[0].command", "is required"),
+    InvalidCase(#"{"name": "app", "services": [{"name": "web"}]}"#, "services[0].command", "is required without an image"),
     InvalidCase(#"{"name": "app", "services": [{"name": "web", "command": []}]}"#, "services[0].command", "must not be empty"),
     InvalidCase(#"{"name": "app", "services": [{"name": "web", "command": "/bin/true"}]}"#, "services[0].command", "must be an array", #"write ["/bin/true"]"#),
     InvalidCase(#"{"name": "app", "services": [{"name": "web", "command": ["", "x"]}]}"#, "services[0].command[0]", "program must not be empty"),

@@ -46,6 +46,29 @@ struct ManifestMappingTests {
         #expect(spec.problems().isEmpty)
     }
 
+    @Test func anImagesConfigGivesWhatTheManifestLeavesOut() throws {
+        let image = ImageRootfs(
+            rootfs: "/var/lib/flotilla/images/instances/web-1/rootfs", entrypoint: ["/bin/sh"], cmd: ["-c", "exec httpd"],
+            environment: ["PATH=/opt/bin:/bin", "FOO=image", "BAR=image", "BROKEN"], workingDirectory: "/srv", user: "100:200")
+        let bare = try ManifestDecoder.decode(Array(#"{"name": "a", "services": [{"name": "web", "image": "web:1", "env": {"FOO": "manifest"}}]}"#.utf8))
+        let spec = LaunchSpec(service: bare.services[0], instance: InstanceFacts(instanceID: "web-1", image: image))
+        #expect(spec.root == .directory(image.rootfs))
+        #expect(spec.command == ["/bin/sh", "-c", "exec httpd"])
+        #expect(spec.environment == ["PATH": "/opt/bin:/bin", "FOO": "manifest", "BAR": "image"])
+        #expect(spec.workingDirectory == "/srv")
+        #expect(spec.user == UserSpec(user: "100", group: "200"))
+
+        // What the manifest writes wins: its command replaces entrypoint and cmd, and its user
+        // comes with that user's own primary group, not the image's.
+        let written = try ManifestDecoder.decode(Array(#"""
+            {"name": "a", "services": [{"name": "web", "image": "web:1", "command": ["/bin/true"], "workingDir": "/", "user": "web"}]}
+            """#.utf8))
+        let overridden = LaunchSpec(service: written.services[0], instance: InstanceFacts(instanceID: "web-1", image: image))
+        #expect(overridden.command == ["/bin/true"])
+        #expect(overridden.workingDirectory == "/")
+        #expect(overridden.user == UserSpec(user: "web", group: nil))
+    }
+
     @Test func userNamespaceTakesTheManifestsMappings() throws {
         var service = Service(name: "s", command: ["/bin/true"])
         service.isolation.namespaces = [.pid, .mount, .user]

@@ -4,10 +4,16 @@ public struct Service: ManifestObject, Hashable {
     public var name: String
     public var description: String
     public var labels: StringMap
+    /// An OCI image whose layers are the root filesystem and whose config gives the defaults
+    /// of `command`, `env`, `workingDir` and `user`; nil: `rootfs`.
+    public var image: ImageName?
+    /// Empty only with an image: its entrypoint and cmd.
     public var command: [String]
     public var env: StringMap
-    public var workingDir: String
-    public var user: UserReference
+    /// nil only with an image, when not written: the image's, else `/`.
+    public var workingDir: String?
+    /// nil only with an image, when not written: the image's, else root.
+    public var user: UserReference?
     /// nil: the user's primary group (from the root filesystem's /etc/passwd), or 0 for a numeric user without an entry.
     public var group: UserReference?
     public var supplementaryGroups: [UserReference]
@@ -39,6 +45,7 @@ public struct Service: ManifestObject, Hashable {
         self.name = name
         self.description = ""
         self.labels = StringMap()
+        self.image = nil
         self.command = command
         self.env = StringMap()
         self.workingDir = "/"
@@ -98,15 +105,16 @@ public struct Service: ManifestObject, Hashable {
             FieldSpec("name", String.self, required: true, example: "web", constraints: [.dnsLabel(maxLength: 63)], doc: "Unique within the application; lowercase letters, digits and `-`, starting with a letter (a DNS label)."),
             FieldSpec("description", String.self, default: "", example: "Static site", doc: "Free text for people."),
             FieldSpec("labels", StringMap.self, default: [:], example: ["tier": "frontend"], doc: "Key-value metadata; keys are letters, digits, `.`, `_`, `-` and `/`."),
-            FieldSpec("command", [String].self, required: true, example: ["/bin/httpd", "-f", "-p", "8080"], constraints: [.nonEmpty], doc: "The argv to execute, no shell involved. A first element without `/` is looked up in `PATH` inside the root filesystem."),
+            FieldSpec("image", ImageName.self, example: "registry.example:5000/team/web:1.4", doc: "An OCI image to run, instead of `rootfs`: `[registry[:port]/]repository[:tag][@sha256:…]` (Docker Hub without a registry, `latest` without a tag or digest). A tag is resolved to a digest once, when the revision is made, and the revision keeps both (`web:1.4@sha256:…`): every node runs the same bytes, and a tag pushed again changes nothing until the next apply. Each node pulls the image, checks every blob against its digest, unpacks each layer once and gives each instance an overlay of its own. The image's entrypoint and cmd, env, working directory and user are the defaults of `command`, `env`, `workingDir` and `user`. Registry credentials and CAs are the node's (`agentd --registry-credentials`, `--registry-ca`), never the manifest's."),
+            FieldSpec("command", [String].self, defaultDescription: "with `image`, the image's entrypoint followed by its cmd; required without one", example: ["/bin/httpd", "-f", "-p", "8080"], constraints: [.nonEmpty], doc: "The argv to execute, no shell involved. A first element without `/` is looked up in `PATH` inside the root filesystem. With `image` it replaces both the image's entrypoint and cmd."),
             FieldSpec("env", StringMap.self, default: [:], example: ["LOG_LEVEL": "info"], doc: "Environment variables, added to `PATH`, `HOME` and the `PORT_<NAME>` of each port. `NOTIFY_SOCKET` and the `PORT_` of declared ports are set by Flotilla and cannot be set here."),
-            FieldSpec("workingDir", String.self, default: "/", example: "/srv", constraints: [.absolutePath], doc: "The working directory, inside the root filesystem."),
-            FieldSpec("user", UserReference.self, default: 0, example: "nobody", doc: "The user to run as: a name from the root filesystem's `/etc/passwd` or a number."),
+            FieldSpec("workingDir", String.self, defaultDescription: "`/`, or with `image` the image's working directory", example: "/srv", constraints: [.absolutePath], doc: "The working directory, inside the root filesystem."),
+            FieldSpec("user", UserReference.self, defaultDescription: "`0`, or with `image` the image's user", example: "nobody", doc: "The user to run as: a name from the root filesystem's `/etc/passwd` or a number."),
             FieldSpec("group", UserReference.self, defaultDescription: "the user's primary group", example: "nogroup", doc: "The group to run as: a name from the root filesystem's `/etc/group` or a number."),
             FieldSpec("supplementaryGroups", [UserReference].self, default: [], example: ["audio"], doc: "Further groups, by name or number."),
             FieldSpec("stopSignal", StopSignal.self, default: "SIGTERM", example: "SIGQUIT", doc: "The signal that asks the service to stop; `TERM` and `SIGTERM` are the same."),
             FieldSpec("stopTimeout", Duration.self, default: "10s", doc: "How long to wait after `stopSignal` before every process in the instance's cgroup is killed. Not waited for when the signal cannot work: the main process is pid 1 of its own pid namespace and has no handler for it, which the kernel then drops (busybox `httpd`, `sleep`)."),
-            FieldSpec("rootfs", RootFilesystem.self, default: "host", example: "/var/lib/flotilla/images/busybox", doc: "`\"host\"` runs on the host's own filesystem, seen through a private mount namespace; an absolute path to a directory makes it the service's `/` (with its own `/proc`, a minimal `/dev` and a read-only `/sys`)."),
+            FieldSpec("rootfs", RootFilesystem.self, default: "host", example: "/var/lib/flotilla/images/busybox", doc: "`\"host\"` runs on the host's own filesystem, seen through a private mount namespace; an absolute path to a directory makes it the service's `/` (with its own `/proc`, a minimal `/dev` and a read-only `/sys`). Not with `image`, which gives the root filesystem."),
             FieldSpec("readOnlyRootfs", Bool.self, default: false, doc: "Mount the root filesystem read-only; write only to `mounts`."),
             FieldSpec("mounts", [Mount].self, default: [], example: [["type": "tmpfs", "target": "/tmp", "size": "64Mi"]], doc: "Bind and tmpfs mounts."),
             FieldSpec("kv", [KeyBinding].self, default: [], example: [["key": "web/config/port", "env": "LISTEN_PORT"]], doc: "Keys of the cluster's key-value store given to each instance as environment variables or read-only files; a change of one replaces the instances under `update`."),
@@ -128,12 +136,16 @@ public struct Service: ManifestObject, Hashable {
 
     public init?(reading reader: ObjectReader) {
         let name = reader.read("name", as: String.self)
+        image = reader.read("image")
         let command = reader.read("command", as: [String].self)
         description = reader.read("description") ?? ""
         labels = reader.read("labels") ?? StringMap()
         env = reader.read("env") ?? StringMap()
-        workingDir = reader.read("workingDir") ?? "/"
-        user = reader.read("user") ?? .id(0)
+        // Without an image the defaults are fixed; with one they are the image's, known when
+        // a node has pulled it, so an unwritten value stays nil.
+        let imageGivesDefaults = image != nil || reader.isInvalid("image")
+        workingDir = reader.read("workingDir") ?? (imageGivesDefaults ? nil : "/")
+        user = reader.read("user") ?? (imageGivesDefaults ? nil : .id(0))
         group = reader.read("group")
         supplementaryGroups = reader.read("supplementaryGroups") ?? []
         stopSignal = reader.read("stopSignal") ?? .SIGTERM
@@ -160,15 +172,22 @@ public struct Service: ManifestObject, Hashable {
         // reports everything; the service itself is then not built.
         self.name = name ?? ""
         self.command = command ?? []
-        if let command { Command.reportProblems(command, at: reader.path.appending("command"), reader) }
+        if let command {
+            Command.reportProblems(command, at: reader.path.appending("command"), reader)
+        } else if !reader.isPresent("command"), !reader.isPresent("image") {
+            reader.report("command", "is required without an image; for example [\"/bin/httpd\",\"-f\",\"-p\",\"8080\"], or name an image whose entrypoint runs")
+        }
         crossCheck(reader)
-        if name == nil || command == nil { return nil }
+        if name == nil || (command == nil && image == nil) { return nil }
     }
 
     /// Checks that relate one part of the service to another.
     private func crossCheck(_ reader: ObjectReader) {
         let path = reader.path
         ManifestLabels.reportProblems(labels, at: path.appending("labels"), reader)
+        if reader.isPresent("image"), reader.isPresent("rootfs") {
+            reader.report("rootfs", "cannot be set with image, whose layers are the root filesystem; remove one of them")
+        }
         let portVariables = network.ports.map(\.environmentName)
         for (key, value) in env {
             let keyPath = path.appending("env").appending(key)
@@ -309,7 +328,8 @@ public struct Service: ManifestObject, Hashable {
         writer.write("name", name)
         writer.write("description", description)
         writer.write("labels", labels)
-        writer.write("command", command)
+        writer.write("image", image)
+        if !command.isEmpty || image == nil { writer.write("command", command) }
         writer.write("env", env)
         writer.write("workingDir", workingDir)
         writer.write("user", user)
@@ -317,7 +337,7 @@ public struct Service: ManifestObject, Hashable {
         writer.write("supplementaryGroups", supplementaryGroups)
         writer.write("stopSignal", stopSignal)
         writer.write("stopTimeout", stopTimeout)
-        writer.write("rootfs", rootfs)
+        if image == nil { writer.write("rootfs", rootfs) }
         writer.write("readOnlyRootfs", readOnlyRootfs)
         writer.write("mounts", mounts)
         writer.write("kv", kv)
