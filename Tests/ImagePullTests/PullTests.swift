@@ -1,0 +1,331 @@
+import Foundation
+import Glibc
+import Images
+import Synchronization
+import Testing
+import TestSupport
+
+@testable import ImagePull
+
+let isRoot = getuid() == 0
+
+/// Pulls from a real docker-registry on loopback over TLS (`TestRegistry`), each test with a
+/// registry and a store of its own. Root: unpacking makes overlay whiteouts (mknod) and chowns.
+@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: unpacking layers mknods whiteouts and chowns"), .timeLimit(.minutes(5)))
+struct PullTests {
+    /// A store under a temp dir and a puller trusting the registry's CA, both gone after `body`.
+    func withPuller(
+        _ registry: TestRegistry, credentialsFile: String? = nil, architecture: String = "amd64",
+        retry: RetryPolicy = RetryPolicy(attempts: 3, initialDelay: .milliseconds(100)),
+        _ body: (ImagePuller, String) async throws -> Void
+    ) async throws {
+        let root = registry.directory + "/store-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        let puller = try ImagePuller(
+            root: root, access: RegistryAccess(caFile: registry.caFile, credentialsFile: credentialsFile, architecture: architecture),
+            retry: retry)
+        do {
+            try await body(puller, root)
+        } catch {
+            try await puller.shutdown()
+            throw error
+        }
+        try await puller.shutdown()
+    }
+
+    @Test func pulls_and_unpacks_busybox_over_tls() async throws {
+        try await withRegistry { registry in
+            let image = try TestImage(layers: [try TestImage.busyboxLayer()])
+            let pushed = try await registry.push(image, to: "team/busybox", tag: "1.0")
+            try await withPuller(registry) { puller, root in
+                let reference = try ImageReference(parsing: "\(registry.host)/team/busybox:1.0")
+                let phases = Locked<[PullProgress.Phase]>([])
+                let pulled = try await puller.pull(reference) { report in phases.withLock { $0.append(report.phase) } }
+                #expect(pulled.reference == reference.pinned(to: pushed))
+                #expect(pulled.manifestDigest == pushed)
+                #expect(pulled.configDigest == image.configDigest)
+                #expect(pulled.layers == image.layerDigests)
+                #expect(pulled.config.entrypoint == ["/bin/sh"])
+                #expect(pulled.config.env == ["PATH=/bin"])
+                #expect(pulled.size == Int64(image.config.count + image.layers[0].count))
+                let busybox = root + "/layers/sha256/\(image.layerDigests[0].hex)/bin/busybox"
+                let attributes = try FileManager.default.attributesOfItem(atPath: busybox)
+                let original = try FileManager.default.attributesOfItem(atPath: "/bin/busybox")
+                #expect(attributes[.size] as? Int == original[.size] as? Int)
+                #expect(try FileManager.default.destinationOfSymbolicLink(atPath: root + "/layers/sha256/\(image.layerDigests[0].hex)/bin/sh") == "busybox")
+                #expect(phases.withLock { $0.first == .resolving && $0.last == .done && $0.contains(.unpacking) })
+                #expect(try puller.images() == [pulled])
+                // The config is in the store: a second pull fetches nothing.
+                let before = registry.requestCount("GET", "/v2/team/busybox/blobs/\(image.layerDigests[0])")
+                #expect(try await puller.pull(reference) == pulled)
+                #expect(registry.requestCount("GET", "/v2/team/busybox/blobs/\(image.layerDigests[0])") == before)
+                try puller.removeRecord(of: pulled.reference)
+                #expect(try puller.images() == [])
+            }
+        }
+    }
+
+    @Test func resolves_a_tag_to_the_digest_skopeo_reports() async throws {
+        try await withRegistry { registry in
+            let image = try TestImage(layers: [try TestImage.busyboxLayer()], docker: true)
+            try await registry.push(image, to: "web", tag: "1.4")
+            try await withPuller(registry) { puller, _ in
+                let resolved = try await puller.resolve(try ImageReference(parsing: "\(registry.host)/web:1.4"))
+                let certificates = registry.directory + "/skopeo-certs"
+                try FileManager.default.createDirectory(atPath: certificates, withIntermediateDirectories: true)
+                try FileManager.default.copyItem(atPath: registry.caFile, toPath: certificates + "/ca.crt")
+                let skopeo = try runTool("/usr/bin/skopeo", [
+                    "inspect", "--cert-dir", certificates, "--format", "{{.Digest}}", "docker://\(registry.host)/web:1.4",
+                ])
+                #expect(resolved.description == skopeo.trimmingCharacters(in: .whitespacesAndNewlines))
+                #expect(resolved == image.manifestDigest)
+                await #expect {
+                    try await puller.resolve(try ImageReference(parsing: "\(registry.host)/web:9.9"))
+                } throws: { error in
+                    "\(error)" == "pull \(registry.host)/web:9.9: manifest unknown (HTTP 404)"
+                }
+            }
+        }
+    }
+
+    @Test func pulls_by_pinned_digest() async throws {
+        try await withRegistry { registry in
+            let image = try TestImage(layers: [try TestImage.busyboxLayer()])
+            let digest = try await registry.push(image, to: "pinned", tag: nil)
+            try await withPuller(registry) { puller, _ in
+                let reference = try ImageReference(parsing: "\(registry.host)/pinned@\(digest)")
+                #expect(try await puller.resolve(reference) == digest)
+                let pulled = try await puller.pull(reference)
+                #expect(pulled.reference == reference)
+                #expect(pulled.reference.tag == nil)
+                #expect(pulled.manifestDigest == digest)
+                // A digest the registry does not have.
+                let other = Digest.of(Array("no such manifest".utf8))
+                await #expect {
+                    try await puller.pull(try ImageReference(parsing: "\(registry.host)/pinned@\(other)"))
+                } throws: { error in
+                    "\(error)".contains("manifest unknown")
+                }
+            }
+        }
+    }
+
+    @Test func whiteout_over_a_lower_layer_becomes_an_overlay_whiteout() async throws {
+        try await withRegistry { registry in
+            let lower = try TestImage.layer { root in
+                try "keep\n".write(toFile: root + "/kept", atomically: false, encoding: .utf8)
+                try "gone\n".write(toFile: root + "/gone", atomically: false, encoding: .utf8)
+            }
+            let upper = try TestImage.layer { root in
+                _ = FileManager.default.createFile(atPath: root + "/.wh.gone", contents: nil)
+            }
+            let image = try TestImage(layers: [lower, upper])
+            try await registry.push(image, to: "whiteout", tag: "1")
+            try await withPuller(registry) { puller, root in
+                let pulled = try await puller.pull(try ImageReference(parsing: "\(registry.host)/whiteout:1"))
+                #expect(pulled.layers == image.layerDigests)
+                var info = stat()
+                let upperPath = root + "/layers/sha256/\(image.layerDigests[1].hex)"
+                #expect(lstat(upperPath + "/gone", &info) == 0)
+                #expect(info.st_mode & S_IFMT == S_IFCHR && info.st_rdev == 0)
+                #expect(!FileManager.default.fileExists(atPath: upperPath + "/.wh.gone"))
+                #expect(FileManager.default.fileExists(atPath: root + "/layers/sha256/\(image.layerDigests[0].hex)/gone"))
+            }
+        }
+    }
+
+    @Test func a_corrupted_blob_is_refused_and_nothing_is_kept() async throws {
+        try await withRegistry { registry in
+            let image = try TestImage(layers: [try TestImage.busyboxLayer()])
+            try await registry.push(image, to: "corrupt", tag: "1")
+            let layer = image.layerDigests[0]
+            // Same size, one byte flipped: the registry serves it as the blob.
+            var bytes = image.layers[0]
+            bytes[bytes.count / 2] ^= 0xff
+            let path = registry.blobDataPath(layer)
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            try await withPuller(registry) { puller, root in
+                await #expect {
+                    try await puller.pull(try ImageReference(parsing: "\(registry.host)/corrupt:1"))
+                } throws: { error in
+                    "\(error)".contains("layer \(layer): digest mismatch: expected \(layer), got \(Digest.of(bytes))")
+                }
+                let stored = try FileManager.default.contentsOfDirectory(atPath: root + "/blobs/sha256")
+                #expect(!stored.contains { $0.contains(layer.hex) })
+                #expect(!FileManager.default.fileExists(atPath: root + "/layers/sha256/\(layer.hex)"))
+                #expect(try puller.images() == [])
+            }
+        }
+    }
+
+    @Test func a_registry_that_is_down_is_unreachable_after_the_retries() async throws {
+        let port = try freeLoopbackPort()
+        let root = "/tmp/flotilla-pull-test-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let puller = try ImagePuller(
+            root: root, access: RegistryAccess(), retry: RetryPolicy(attempts: 3, initialDelay: .milliseconds(100)))
+        let reference = try ImageReference(parsing: "127.0.0.1:\(port)/web:1.4")
+        let started = ContinuousClock.now
+        await #expect {
+            try await puller.pull(reference)
+        } throws: { error in
+            "\(error)" == "pull 127.0.0.1:\(port)/web:1.4: registry 127.0.0.1:\(port) unreachable: connection refused (after 3 attempts)"
+        }
+        // 100 + 200 ms of backoff between the three attempts.
+        #expect(ContinuousClock.now - started >= .milliseconds(300))
+        await #expect(throws: ImagePullError.self) { try await puller.resolve(reference) }
+        try await puller.shutdown()
+    }
+
+    @Test func a_registry_that_dies_mid_pull_and_comes_back_is_resumed() async throws {
+        try await withRegistry { registry in
+            // 24 MiB that gzip cannot shrink: the kill lands mid-body.
+            let layer = try TestImage.layer { root in
+                let random = (0..<(24 << 20) / 8).map { _ in UInt64.random(in: 0...UInt64.max) }
+                try random.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: root + "/random")) }
+            }
+            let image = try TestImage(layers: [layer])
+            try await registry.push(image, to: "flaky", tag: "1")
+            let digest = image.layerDigests[0]
+            struct Seen { var killedAt: Int64?; var afterKill: [Int64] = [] }
+            let seen = Locked(Seen())
+            try await withPuller(registry, retry: RetryPolicy(attempts: 6, initialDelay: .milliseconds(200))) { puller, _ in
+                let restarted = Task {
+                    while seen.withLock({ $0.killedAt == nil }) { try await Task.sleep(for: .milliseconds(20)) }
+                    try await Task.sleep(for: .milliseconds(300))
+                    try await registry.start()
+                }
+                let pulled = try await puller.pull(try ImageReference(parsing: "\(registry.host)/flaky:1")) { report in
+                    guard report.digest == digest, report.phase == .downloading else { return }
+                    seen.withLock { seen in
+                        if seen.killedAt == nil, report.bytesDone > 4 << 20 {
+                            registry.kill()
+                            seen.killedAt = report.bytesDone
+                        } else if seen.killedAt != nil {
+                            seen.afterKill.append(report.bytesDone)
+                        }
+                    }
+                }
+                try await restarted.value
+                #expect(pulled.layers == [digest])
+                let seenNow = seen.withLock { $0 }
+                let killedAt = try #require(seenNow.killedAt)
+                // Resumed with Range: no report after the kill starts again from zero.
+                #expect(seenNow.afterKill.min() ?? 0 >= killedAt)
+                #expect(seenNow.afterKill.max() == Int64(layer.count))
+                // The restarted registry served the rest of the blob: 206 Partial Content. (The
+                // killed registry never logged its request, which it did not finish.)
+                let requests = registry.requests("GET", "/v2/flaky/blobs/\(digest)")
+                #expect(requests.count == 1 && requests.allSatisfy { $0.contains(" HTTP/1.1\" 206 ") }, "\(requests)")
+            }
+        }
+    }
+
+    @Test func concurrent_pulls_fetch_each_blob_once() async throws {
+        try await withRegistry { registry in
+            let image = try TestImage(layers: [try TestImage.busyboxLayer(), try TestImage.layer { root in
+                try "a\n".write(toFile: root + "/a", atomically: false, encoding: .utf8)
+            }])
+            try await registry.push(image, to: "shared", tag: "1")
+            try await withPuller(registry) { puller, _ in
+                let reference = try ImageReference(parsing: "\(registry.host)/shared:1")
+                async let first = puller.pull(reference)
+                async let second = puller.pull(reference)
+                let (a, b) = try await (first, second)
+                #expect(a == b)
+                for digest in image.layerDigests + [image.configDigest] {
+                    #expect(registry.requestCount("GET", "/v2/shared/blobs/\(digest)") == 1, "blob \(digest)")
+                }
+            }
+        }
+    }
+
+    @Test func htpasswd_registry_with_and_without_credentials() async throws {
+        try await withRegistry(htpasswd: true) { registry in
+            let image = try TestImage(layers: [try TestImage.busyboxLayer()])
+            try await registry.push(image, to: "private", tag: "1")
+            let reference = try ImageReference(parsing: "\(registry.host)/private:1")
+            try await withPuller(registry) { puller, _ in
+                await #expect {
+                    try await puller.pull(reference)
+                } throws: { error in
+                    "\(error)" == "pull \(reference): unauthorized: registry \(registry.host): it requires credentials and no credentials file is configured"
+                }
+            }
+            let good = registry.directory + "/good.json"
+            let auth = Data("tester:s3cret".utf8).base64EncodedString()
+            try #"{"auths": {"\#(registry.host)": {"auth": "\#(auth)"}}}"#.write(toFile: good, atomically: true, encoding: .utf8)
+            try await withPuller(registry, credentialsFile: good) { puller, _ in
+                let pulled = try await puller.pull(reference)
+                #expect(pulled.layers == image.layerDigests)
+            }
+            let bad = registry.directory + "/bad.json"
+            try #"{"auths": {"\#(registry.host)": {"username": "tester", "password": "wrong"}}}"#
+                .write(toFile: bad, atomically: true, encoding: .utf8)
+            try await withPuller(registry, credentialsFile: bad) { puller, _ in
+                await #expect {
+                    try await puller.resolve(reference)
+                } throws: { error in
+                    "\(error)".contains("unauthorized: registry \(registry.host): the credentials for it in \(bad) were refused")
+                }
+            }
+        }
+    }
+
+    @Test func an_index_gives_this_platform_or_says_what_it_has() async throws {
+        try await withRegistry { registry in
+            let amd64 = try TestImage(layers: [try TestImage.busyboxLayer()], architecture: "amd64")
+            let arm64 = try TestImage(layers: [try TestImage.layer { root in
+                try "arm\n".write(toFile: root + "/arch", atomically: false, encoding: .utf8)
+            }], architecture: "arm64")
+            try await registry.push(amd64, to: "multi", tag: nil)
+            try await registry.push(arm64, to: "multi", tag: nil)
+            let index = try TestImage.index([(arm64, "arm64"), (amd64, "amd64")])
+            let indexDigest = try await registry.pushManifest("multi", "1", index, mediaType: "application/vnd.oci.image.index.v1+json")
+            let reference = try ImageReference(parsing: "\(registry.host)/multi:1")
+            try await withPuller(registry, architecture: "amd64") { puller, _ in
+                #expect(try await puller.resolve(reference) == indexDigest)
+                let pulled = try await puller.pull(reference)
+                #expect(pulled.reference == reference.pinned(to: indexDigest))
+                #expect(pulled.manifestDigest == amd64.manifestDigest)
+                #expect(pulled.layers == amd64.layerDigests)
+            }
+            try await withPuller(registry, architecture: "riscv64") { puller, _ in
+                await #expect {
+                    try await puller.pull(reference)
+                } throws: { error in
+                    "\(error)" == "pull \(reference.pinned(to: indexDigest)): no manifest for linux/riscv64 in the index (has: linux/arm64, linux/amd64)"
+                }
+            }
+            // A single manifest for another architecture is refused too, by its config.
+            try await withPuller(registry, architecture: "amd64") { puller, _ in
+                await #expect {
+                    try await puller.pull(try ImageReference(parsing: "\(registry.host)/multi@\(arm64.manifestDigest)"))
+                } throws: { error in
+                    "\(error)".hasSuffix(": the image is for linux/arm64, not for this node's linux/amd64")
+                }
+            }
+        }
+    }
+
+    @Test func a_layer_type_we_do_not_unpack_is_refused() async throws {
+        try await withRegistry { registry in
+            let image = try TestImage(layers: [try TestImage.busyboxLayer()], layerMediaType: "application/vnd.example.unknown")
+            try await registry.push(image, to: "odd", tag: "1")
+            try await withPuller(registry) { puller, root in
+                await #expect {
+                    try await puller.pull(try ImageReference(parsing: "\(registry.host)/odd:1"))
+                } throws: { error in
+                    "\(error)".contains("media type \"application/vnd.example.unknown\": not a layer type we unpack")
+                }
+                #expect(!FileManager.default.fileExists(atPath: root + "/blobs/sha256/\(image.layerDigests[0].hex)"))
+            }
+        }
+    }
+}
+
+/// A value behind a mutex, shareable with progress callbacks and tasks.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<T>(_ body: (inout Value) -> T) -> T { mutex.withLock { body(&$0) } }
+}

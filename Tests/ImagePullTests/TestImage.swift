@@ -1,0 +1,76 @@
+import Foundation
+import Images
+
+/// An image built by the tests: gzip'd tar layers made with `tar` from directories the test
+/// fills, an OCI config and an OCI (or Docker schema 2) manifest.
+struct TestImage {
+    var layers: [[UInt8]]
+    var config: [UInt8]
+    var manifest: [UInt8]
+    var manifestMediaType: String
+
+    var manifestDigest: Digest { Digest.of(manifest) }
+    var configDigest: Digest { Digest.of(config) }
+    var layerDigests: [Digest] { layers.map { Digest.of($0) } }
+
+    /// An image of `layers` (bottom first) for `architecture`, with an entrypoint and env.
+    init(layers: [[UInt8]], architecture: String = "amd64", docker: Bool = false, layerMediaType: String? = nil) throws {
+        self.layers = layers
+        let config: [String: Any] = [
+            "architecture": architecture, "os": "linux",
+            "config": ["Entrypoint": ["/bin/sh"], "Cmd": ["-c", "echo hello"], "Env": ["PATH=/bin"], "WorkingDir": "/"],
+            "rootfs": ["type": "layers", "diff_ids": layers.map { _ in "sha256:" + String(repeating: "0", count: 64) }],
+        ]
+        self.config = Array(try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]))
+        manifestMediaType = docker
+            ? "application/vnd.docker.distribution.manifest.v2+json" : "application/vnd.oci.image.manifest.v1+json"
+        let layerType = layerMediaType
+            ?? (docker ? "application/vnd.docker.image.rootfs.diff.tar.gzip" : "application/vnd.oci.image.layer.v1.tar+gzip")
+        let manifest: [String: Any] = [
+            "schemaVersion": 2,
+            "mediaType": manifestMediaType,
+            "config": [
+                "mediaType": docker ? "application/vnd.docker.container.image.v1+json" : "application/vnd.oci.image.config.v1+json",
+                "digest": Digest.of(self.config).description, "size": self.config.count,
+            ],
+            "layers": layers.map { ["mediaType": layerType, "digest": Digest.of($0).description, "size": $0.count] as [String: Any] },
+        ]
+        self.manifest = Array(try JSONSerialization.data(withJSONObject: manifest, options: [.sortedKeys]))
+    }
+
+    /// A layer: `fill` writes into a fresh directory, which is tarred (owner root) and gzip'd.
+    static func layer(_ fill: (String) throws -> Void) throws -> [UInt8] {
+        let directory = "/tmp/flotilla-pull-layer-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        try FileManager.default.createDirectory(atPath: directory + "/root", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try fill(directory + "/root")
+        try runTool("/usr/bin/tar", [
+            "-C", directory + "/root", "--owner=0", "--group=0", "--numeric-owner", "-czf", directory + "/layer.tar.gz", ".",
+        ])
+        return Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/layer.tar.gz")))
+    }
+
+    /// busybox-static as `/bin/busybox` with `/bin/sh` linked to it.
+    static func busyboxLayer() throws -> [UInt8] {
+        try layer { root in
+            try FileManager.default.createDirectory(atPath: root + "/bin", withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: root + "/bin/busybox")
+            try FileManager.default.createSymbolicLink(atPath: root + "/bin/sh", withDestinationPath: "busybox")
+        }
+    }
+
+    /// An OCI index of `manifests` with their platforms.
+    static func index(_ manifests: [(image: TestImage, architecture: String)]) throws -> [UInt8] {
+        let index: [String: Any] = [
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests.map {
+                [
+                    "mediaType": $0.image.manifestMediaType, "digest": $0.image.manifestDigest.description,
+                    "size": $0.image.manifest.count, "platform": ["os": "linux", "architecture": $0.architecture],
+                ] as [String: Any]
+            },
+        ]
+        return Array(try JSONSerialization.data(withJSONObject: index, options: [.sortedKeys]))
+    }
+}
