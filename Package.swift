@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "Manifest", targets: ["Manifest"]),
         .library(name: "Raft", targets: ["Raft"]),
         .library(name: "Supervisor", targets: ["Supervisor"]),
+        .library(name: "Images", targets: ["Images"]),
+        .library(name: "ImagePull", targets: ["ImagePull"]),
         .library(name: "Controller", targets: ["Controller"]),
         // Load-balancing strategies and outlier ejection, for the agent's proxy and Swift clients.
         .library(name: "Balancing", targets: ["Balancing"]),
@@ -126,7 +128,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "AgentAPI", "Cluster", "Controller", "Discovery", "Manifest", "Raft", "Supervisor",
+                "AgentAPI", "Cluster", "Controller", "Discovery", "ImagePull", "Images", "Manifest", "Raft", "Supervisor",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -182,10 +184,20 @@ let package = Package(
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CArchive", "CImages"], swiftSettings: strict),
         // The pull client against a real docker-registry on loopback with TLS from a test CA,
         // images built from busybox-static and pushed by the tests' own client (TestRegistry).
+        .target(
+            name: "RegistryTestSupport",
+            dependencies: [
+                "Images", "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Tests/RegistryTestSupport", swiftSettings: strict),
         .testTarget(
             name: "ImagePullTests",
             dependencies: [
-                "ImagePull", "Images", "TestSupport",
+                "ImagePull", "Images", "TestSupport", "RegistryTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -195,7 +207,8 @@ let package = Package(
             swiftSettings: strict),
         // The real agentd and deployctl, end to end (root: they launch real services).
         .testTarget(
-            name: "AgentTests", dependencies: ["Agent", "AgentAPI", "Cluster", "Controller", "Raft", "agentd", "deployctl", "TestSupport", "NetnsHarness", "Linearizability"], swiftSettings: strict),
+            name: "AgentTests", dependencies: ["Agent", "AgentAPI", "Cluster", "Controller", "Raft", "agentd", "deployctl", "TestSupport", "NetnsHarness", "Linearizability", "Images", "RegistryTestSupport"],
+            swiftSettings: strict),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),
         .testTarget(name: "BalancingTests", dependencies: ["Balancing"], swiftSettings: strict),
         .testTarget(

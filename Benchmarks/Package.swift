@@ -39,6 +39,13 @@ let package = Package(
             swiftSettings: strict),
         // supervisor-bench's floor for forwarding: the same lines sent to journald from a bare C loop.
         .target(name: "CJournalBench", linkerSettings: [.linkedLibrary("systemd")]),
+        // Issue 17: a cold pull and unpack against skopeo + umoci, the start from an unpacked image
+        // against a rootfs directory, and the disk 20 instances of one image take.
+        .executableTarget(
+            name: "image-bench",
+            dependencies: [.product(name: "ImagePull", package: "Flotilla"), .product(name: "Images", package: "Flotilla"),
+                           .product(name: "Supervisor", package: "Flotilla")],
+            swiftSettings: strict),
         // The Raft core alone: committed entries per second through 3 in-process cores.
         .executableTarget(
             name: "raft-core-bench",

@@ -29,7 +29,10 @@ extension APIHandler {
             guard revision >= 0 else { throw Self.negative("revision", revision) }
             return UInt64(revision)
         }
-        let command = ControllerCommand.applyApplication(manifestJSON: String(decoding: bytes, as: UTF8.self), expectedRevision: revision)
+        // A tag names whatever was pushed last; the revision records the digest it names now.
+        let pinned = try await pinImages(of: manifest)
+        let manifestJSON = pinned == manifest ? String(decoding: bytes, as: UTF8.self) : JSONWriter.compact(pinned.json)
+        let command = ControllerCommand.applyApplication(manifestJSON: manifestJSON, expectedRevision: revision)
         let result: CommandResult
         let index: UInt64
         let dryRun = input.query.dryRun ?? false
@@ -46,6 +49,30 @@ extension APIHandler {
         default:
             throw Self.refusal(result)
         }
+    }
+
+    /// The manifest with each service's image pinned to the digest its tag names now, asked of
+    /// the registry once per image. A reference that cannot be resolved refuses the apply, at
+    /// the service's `image`, with the registry's reason.
+    private func pinImages(of manifest: Manifest.Application) async throws -> Manifest.Application {
+        var pinned = manifest
+        var resolved: [ImageName: String] = [:]
+        for (index, service) in manifest.services.enumerated() {
+            guard let image = service.image, image.digest == nil else { continue }
+            if resolved[image] == nil {
+                do {
+                    guard let images = api.images else { throw ImageResolutionUnavailable() }
+                    resolved[image] = try await images.resolve(image)
+                } catch {
+                    let path = "services[\(index)].image"
+                    var refusal = APIError(code: APIErrorCode.invalidManifest, message: "\(path): cannot resolve \(image): \(error)", path: path)
+                    refusal.issues = [Schemas.ManifestIssue(path: path, message: "cannot resolve \(image): \(error)")]
+                    throw refusal
+                }
+            }
+            pinned.services[index].image = image.pinned(to: resolved[image]!)
+        }
+        return pinned
     }
 
     func deleteApplication(_ input: Operations.DeleteApplication.Input) async throws -> Operations.DeleteApplication.Output {
@@ -186,4 +213,9 @@ extension APIHandler {
         if case .rejected(let error) = result { return APIMapping.error(error) }
         return APIError(code: APIErrorCode.internalError, message: "the command answered \(result), which this endpoint does not expect")
     }
+}
+
+/// An agent built without access to registries (none today; the API context's images are optional for tests).
+struct ImageResolutionUnavailable: Error, CustomStringConvertible {
+    var description: String { "this agent has no image store" }
 }

@@ -18,6 +18,8 @@ public struct APIContext: Sendable {
     public var queryLimits: QueryLimits
     /// The join token, where this agent holds the cluster CA.
     var joinTokens: (any JoinTokenKeeper)?
+    /// This node's images: resolves a manifest's image tags to digests when a revision is made.
+    var images: NodeImages?
 
     public init(
         gateway: ClusterGateway, logs: any InstanceLogSource, nodeName: String, version: String, metrics: @escaping @Sendable () -> String,

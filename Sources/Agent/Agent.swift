@@ -100,6 +100,7 @@ public final class Agent: Sendable {
             metrics: { [registry] in registry.emitToString() },
             queryLimits: QueryLimits(maxWait: configuration.maxQueryWait))
         api.joinTokens = cluster?.joinTokens
+        api.images = worker.images
         try cluster?.forwardedAPI.serve(api)
         // Bound before anything else runs, so that a taken port stops the agent with the reason.
         let catalogSource = ReplicaCatalogSource(gateway: gateway)

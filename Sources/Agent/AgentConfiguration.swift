@@ -1,3 +1,4 @@
+import ImagePull
 import Controller
 
 /// How an agent runs: from `agentd`'s flags and configuration file.
@@ -34,6 +35,10 @@ public struct AgentConfiguration: Sendable {
     public var cluster: ClusterSettings?
     /// Where the catalog is answered over DNS; nil serves no DNS.
     public var dns: DNSSettings?
+    /// How this node reaches image registries: its extra CA, its credentials, its platform.
+    public var registryAccess = RegistryAccess()
+    /// How long an image no instance uses stays on the node.
+    public var imageGracePeriod: Duration = .seconds(3600)
 
     public init(
         nodeName: String, stateDirectory: String, apiSocketPath: String = "/run/flotilla/api.sock", apiTCPHost: String? = nil, apiTCPPort: Int? = nil,

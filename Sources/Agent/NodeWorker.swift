@@ -1,4 +1,5 @@
 import Controller
+import ImagePull
 import Logging
 import Manifest
 import Metrics
@@ -13,6 +14,8 @@ public final class NodeWorker: Sendable {
     let supervisor: NodeSupervisor
     let registration: NodeRegistration
     let heartbeatInterval: Duration
+    /// Images pulled for this node's instances and their roots.
+    let images: NodeImages
     let logger: Logger
     /// Status reports not yet sent, latest per instance.
     private let pending = Mutex<[InstanceID: InstanceStatusReport]>([:])
@@ -35,8 +38,11 @@ public final class NodeWorker: Sendable {
             eventHandler: { id, event in workerBox.worker?.supervisorEvent(id, event) }))
         let registration = NodeIdentity.registration(
             name: configuration.nodeName, address: configuration.advertiseAddress, labels: configuration.labels, ports: configuration.portRange)
+        let images = try NodeImages(
+            stateDirectory: configuration.stateDirectory, access: configuration.registryAccess, grace: configuration.imageGracePeriod, logger: logger)
         let worker = NodeWorker(
-            control: control, supervisor: supervisor, registration: registration, heartbeatInterval: configuration.heartbeatInterval, logger: logger)
+            control: control, supervisor: supervisor, registration: registration, heartbeatInterval: configuration.heartbeatInterval,
+            images: images, logger: logger)
         workerBox.worker = worker
         supervisor.upstreams.onEjection { ejection in
             Counter(label: "flotilla_upstream_ejections_total", dimensions: [("upstream", ejection.service)]).increment()
@@ -48,11 +54,13 @@ public final class NodeWorker: Sendable {
         return worker
     }
 
-    init(control: any NodeControl, supervisor: NodeSupervisor, registration: NodeRegistration, heartbeatInterval: Duration, logger: Logger) {
+    init(control: any NodeControl, supervisor: NodeSupervisor, registration: NodeRegistration, heartbeatInterval: Duration, images: NodeImages,
+         logger: Logger) {
         self.control = control
         self.supervisor = supervisor
         self.registration = registration
         self.heartbeatInterval = heartbeatInterval
+        self.images = images
         self.logger = logger
         (reporterWakes, wakeReporter) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -84,6 +92,7 @@ public final class NodeWorker: Sendable {
             }
             group.addTask { await self.reportLoop() }
             group.addTask { await self.reconcileLoop() }
+            group.addTask { await self.imageCollectionLoop() }
             await group.waitForAll()
         }
     }
@@ -114,6 +123,26 @@ public final class NodeWorker: Sendable {
                 logger.debug("heartbeat not delivered", metadata: ["error": "\(error)"])
             }
         }
+    }
+
+    /// Collects unused images now and then; the grace period, not this pace, decides how long
+    /// an unused image stays.
+    private func imageCollectionLoop() async {
+        while !Task.isCancelled {
+            let keeping = Set(supervisor.recordedInstanceIDs()).union(operations.withLock { Set($0.keys) })
+            images.collect(keeping: keeping)
+            do {
+                try await Task.sleep(for: Self.imageCollectionInterval(grace: images.grace))
+            } catch {
+                return
+            }
+        }
+    }
+
+    /// Every minute, or twice per grace period when that is shorter, so that an image goes
+    /// within about one and a half grace periods of its last use.
+    static func imageCollectionInterval(grace: Duration) -> Duration {
+        min(.seconds(60), max(.milliseconds(500), grace / 2))
     }
 
     // MARK: Reconciling
@@ -153,6 +182,7 @@ public final class NodeWorker: Sendable {
             begin(.stop, id) {
                 await self.supervisor.remove(id)
                 self.keyFiles.remove(instance: id)
+                self.images.release(instance: id)
             }
         }
         for instance in mine where wanted.contains(instance.id) && supervisor.instance(instance.id) == nil {
@@ -206,12 +236,24 @@ public final class NodeWorker: Sendable {
             return
         }
         let service = bound.service
+        var image: ImageRootfs?
+        if let name = service.image {
+            do {
+                image = try await images.prepare(instance: instance.id, image: name, progress: pullReporter(instance.id, name))
+            } catch {
+                logger.error("could not make an instance's root from its image", metadata: ["instance": "\(instance.id)", "error": "\(error)"])
+                images.release(instance: instance.id)
+                enqueue(InstanceStatusReport(id: instance.id, status: .failed, exit: nil, message: "could not start: \(error)"))
+                return
+            }
+        }
         let facts = InstanceFacts(
             instanceID: instance.id, assignedPorts: ports,
             environment: bound.environment.merging([
                 "FLOTILLA_INSTANCE": instance.id, "FLOTILLA_SERVICE": service.name, "FLOTILLA_APPLICATION": instance.service.application,
                 "FLOTILLA_NODE": registration.name,
-            ]) { $1 })
+            ]) { $1 },
+            image: image)
         let begin = ContinuousClock.now
         do {
             let supervised = try await supervisor.supervise(SupervisedService(service: service, instance: facts))
@@ -219,8 +261,26 @@ public final class NodeWorker: Sendable {
             let status = await supervised.status()
             enqueue(Self.report(instance.id, status, event: nil))
         } catch {
+            images.release(instance: instance.id)
             logger.error("could not start an instance", metadata: ["instance": "\(instance.id)", "error": "\(error)"])
             enqueue(InstanceStatusReport(id: instance.id, status: .failed, exit: nil, message: "could not start: \(error)"))
+        }
+    }
+
+    /// Reports an instance's pull as its status message, at most once a second and at each
+    /// change of phase: every report is a log entry.
+    private func pullReporter(_ id: InstanceID, _ image: ImageName) -> @Sendable (PullProgress) -> Void {
+        let last = Mutex<(at: ContinuousClock.Instant, phase: String)?>(nil)
+        return { progress in
+            let now = ContinuousClock.now
+            let phase = "\(progress.phase)"
+            let due = last.withLock { last in
+                guard last == nil || last!.phase != phase || now - last!.at >= .seconds(1) else { return false }
+                last = (now, phase)
+                return true
+            }
+            guard due else { return }
+            self.enqueue(InstanceStatusReport(id: id, status: .starting, exit: nil, message: "pulling \(image): \(progress)"))
         }
     }
 
@@ -235,6 +295,7 @@ public final class NodeWorker: Sendable {
             await supervisor.remove(id)
         }
         keyFiles.remove(instance: id)
+        images.release(instance: id)
         enqueue(InstanceStatusReport(id: id, status: .stopped, exit: nil, message: reason))
     }
 

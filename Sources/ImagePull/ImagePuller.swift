@@ -12,8 +12,10 @@ public final class ImagePuller: Sendable {
     /// The image store's root (the state directory's `images`).
     public let root: String
     let client: RegistryClient
-    let blobs: BlobStore
-    let layers: LayerStore
+    /// The blobs pulled, by digest.
+    public let blobs: BlobStore
+    /// The layers unpacked from them.
+    public let layers: LayerStore
     private let ownsHTTPClient: Bool
     private let blobFlights = SingleFlight<Digest>()
     private let unpackFlights = SingleFlight<Digest>()
@@ -335,6 +337,21 @@ public final class ImagePuller: Sendable {
         return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.compactMap { name in
             (try? Data(contentsOf: URL(fileURLWithPath: recordsDirectory + "/" + name))).flatMap { try? decoder.decode(PulledImage.self, from: $0) }
         }.sorted { $0.reference.description < $1.reference.description }
+    }
+
+    /// When an instance last used the image (`markUsed`), else when it was pulled: what a
+    /// garbage collection's grace period counts from.
+    public func lastUse(of reference: ImageReference) throws -> Date {
+        let path = recordPath(reference)
+        guard let date = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date else {
+            throw ImagePullError.store(reference: reference, .system(call: "stat", path: path, errno: ENOENT))
+        }
+        return date
+    }
+
+    /// Records that an instance used the image until now (its record's mtime).
+    public func markUsed(_ reference: ImageReference) {
+        _ = utimensat(AT_FDCWD, recordPath(reference), nil, 0)
     }
 
     /// Removes an image's record (its blobs and layers go with garbage collection once no

@@ -71,7 +71,7 @@ extension ImageReference: Codable {
 }
 
 /// Where a pull is, for `deployctl apply` and events.
-public struct PullProgress: Sendable, Hashable {
+public struct PullProgress: Sendable, Hashable, CustomStringConvertible {
     /// The steps of a pull, in order; a blob goes through downloading and verifying, a layer
     /// then through unpacking.
     public enum Phase: String, Sendable, Hashable {
@@ -94,5 +94,14 @@ public struct PullProgress: Sendable, Hashable {
         self.phase = phase
         self.bytesDone = bytesDone
         self.bytesTotal = bytesTotal
+    }
+
+    /// `downloading sha256:0123456789ab 12.3 of 48.0 MB`, as an instance's status message.
+    public var description: String {
+        guard let digest else { return phase.rawValue }
+        let blob = "sha256:" + digest.hex.prefix(12)
+        guard bytesTotal > 0 else { return "\(phase.rawValue) \(blob)" }
+        let megabytes = { (bytes: Int64) in String(format: "%.1f", Double(bytes) / 1_000_000) }
+        return "\(phase.rawValue) \(blob) \(megabytes(bytesDone)) of \(megabytes(bytesTotal)) MB"
     }
 }

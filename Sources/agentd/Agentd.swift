@@ -23,7 +23,8 @@ struct Agentd: AsyncParsableCommand {
             "portRange": "20000-32000", "advertiseAddress": "10.0.0.1:4647", "bootstrap": true, "join": ["10.0.0.2:4647"], \
             "joinToken": "flt1...", "server": true, "clusterListen": "0.0.0.0:4647", "certificateLifetime": "24h", \
             "heartbeatInterval": "2s", "nodeDownTimeout": "15s", "bootstrapExpect": 3, "caDirectory": "...", "cgroupParent": "flotilla", "logLevel": "info", "maxQueryWait": "5m", \
-            "dnsAddress": "127.0.0.1:8600", "dnsDomain": "flotilla", "dnsTTL": "0s"}. \
+            "dnsAddress": "127.0.0.1:8600", "dnsDomain": "flotilla", "dnsTTL": "0s", "registryCA": "/etc/flotilla/registry-ca.pem", \
+            "registryCredentials": "/etc/flotilla/registry-auth.json", "imageGrace": "1h"}. \
             Flags win over the file.
             A cluster: the first server runs with --bootstrap, or N servers form it together, each with --bootstrap-expect N \
             --ca-dir DIR --join HOST:PORT (the others); every next server with --server --join HOST:PORT --token T \
@@ -110,6 +111,15 @@ struct Agentd: AsyncParsableCommand {
     @Option(help: "The TTL of DNS answers, as manifests write durations (default 0s: clients ask again, and see a deregistration at once).")
     var dnsTtl: String?
 
+    @Option(help: "A PEM file of CA certificates trusted for image registries, beside the system's.")
+    var registryCa: String?
+
+    @Option(help: "A JSON file of registry credentials, as Docker's config.json writes them: {\"auths\": {\"registry.example:5000\": {\"auth\": \"BASE64(user:password)\"}}}.")
+    var registryCredentials: String?
+
+    @Option(help: "How long an image no instance uses stays on this node, as manifests write durations (default 1h).")
+    var imageGrace: String?
+
     func run() async throws {
         let file = try config.map(AgentConfigFile.load) ?? AgentConfigFile()
         let levelText = logLevel ?? file.logLevel ?? "info"
@@ -175,12 +185,24 @@ struct Agentd: AsyncParsableCommand {
         guard downTimeout > heartbeat * 2 else {
             throw ValidationError("--node-down-timeout must be more than twice --heartbeat-interval (\(heartbeat)), or one late heartbeat marks a node down")
         }
-        let configuration = AgentConfiguration(
+        var configuration = AgentConfiguration(
             nodeName: nodeName ?? file.nodeName ?? NodeIdentity.hostname(), stateDirectory: stateDirectory,
             apiSocketPath: apiSocket ?? file.apiSocket ?? "/run/flotilla/api.sock", apiTCPHost: tcpHost, apiTCPPort: tcpPort, apiToken: token,
             labels: labelMap, portRange: range, advertiseAddress: advertise ?? file.advertiseAddress ?? "127.0.0.1:4647",
             heartbeatInterval: heartbeat, nodeDownTimeout: downTimeout, cgroupParent: cgroupParent ?? file.cgroupParent ?? "flotilla", dev: dev, maxQueryWait: maxWait, cluster: cluster,
             dns: try dnsSettings(file))
+        configuration.registryAccess.caFile = registryCa ?? file.registryCA
+        configuration.registryAccess.credentialsFile = registryCredentials ?? file.registryCredentials
+        for (flag, path) in [("--registry-ca", configuration.registryAccess.caFile), ("--registry-credentials", configuration.registryAccess.credentialsFile)] {
+            if let path, !FileManager.default.isReadableFile(atPath: path) { throw ValidationError("\(flag) \(path): cannot read the file") }
+        }
+        if let text = imageGrace ?? file.imageGrace {
+            do {
+                configuration.imageGracePeriod = try DurationText.parse(text)
+            } catch {
+                throw ValidationError("--image-grace \(text) \(error.message)")
+            }
+        }
         logger.info("starting", metadata: ["node": "\(configuration.nodeName)", "state": "\(stateDirectory)", "dev": "\(dev)"])
         if let overlap = EphemeralPortRange.overlap(with: range) {
             logger.warning("\(EphemeralPortRange.warning(for: range, overlap: overlap))")
@@ -327,13 +349,17 @@ struct AgentConfigFile: Codable {
     var dnsAddress: String?
     var dnsDomain: String?
     var dnsTTL: String?
+    var registryCA: String?
+    var registryCredentials: String?
+    var imageGrace: String?
 
     static func load(_ path: String) throws -> AgentConfigFile {
         guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read the configuration file \(path)") }
         let known: Set<String> = [
             "nodeName", "stateDirectory", "apiSocket", "apiTCP", "tokenFile", "labels", "portRange", "advertiseAddress", "bootstrap", "join",
             "joinToken", "clusterListen", "certificateLifetime", "server", "heartbeatInterval", "nodeDownTimeout", "bootstrapExpect",
-            "caDirectory", "cgroupParent", "logLevel", "maxQueryWait", "dnsAddress", "dnsDomain", "dnsTTL",
+            "caDirectory", "cgroupParent", "logLevel", "maxQueryWait", "dnsAddress", "dnsDomain", "dnsTTL", "registryCA", "registryCredentials",
+            "imageGrace",
         ]
         if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             for key in object.keys where !known.contains(key) {

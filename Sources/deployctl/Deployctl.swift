@@ -15,7 +15,7 @@ struct Deployctl: AsyncParsableCommand {
         subcommands: [
             Apply.self, Status.self, Describe.self, Logs.self, Scale.self, Restart.self, Stop.self, Delete.self, Upgrade.self, RolloutCommand.self,
             Events.self,
-            Nodes.self, Services.self, KV.self, ClusterCommand.self, Validate.self, Schema.self, Version.self,
+            Nodes.self, Images.self, Services.self, KV.self, ClusterCommand.self, Validate.self, Schema.self, Version.self,
         ])
 }
 

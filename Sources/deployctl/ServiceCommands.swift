@@ -42,6 +42,13 @@ struct Describe: AsyncParsableCommand {
             var text = "\(out.paint(reference.description, .bold))  revision \(status.revision)\(status.isBatch ? "  (batch)" : "")\n"
             text += "ready \(readyText(status)); \(countsText(status, out))\n"
             for reason in status.unplaced { text += out.paint("unplaced: ", .yellow) + reason + "\n" }
+            // The revision records the digest its tag named when it was made: both, apart.
+            if let object = try? JSONSerialization.jsonObject(with: Data(description.manifest.utf8)) as? [String: Any],
+                let image = object["image"] as? String
+            {
+                let parts = image.split(separator: "@", maxSplits: 1).map(String.init)
+                text += "image \(parts[0])" + (parts.count == 2 ? "  digest \(parts[1])" : "") + "\n"
+            }
             text += "\nmanifest:\n"
             if let json = try? JSONSerialization.jsonObject(with: Data(description.manifest.utf8)),
                 let pretty = try? JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])

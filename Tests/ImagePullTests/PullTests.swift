@@ -4,6 +4,7 @@ import Images
 import Synchronization
 import Testing
 import TestSupport
+import RegistryTestSupport
 
 @testable import ImagePull
 

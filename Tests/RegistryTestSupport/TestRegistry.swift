@@ -11,29 +11,29 @@ import TestSupport
 /// and its access log in a temp dir, optionally behind htpasswd; and a client of its push API
 /// (distribution-spec "Push": monolithic blob uploads, manifests by tag or digest) to put the
 /// tests' images there. For the pull tests and later agent-level tests.
-final class TestRegistry: @unchecked Sendable {
+public final class TestRegistry: @unchecked Sendable {
     // @unchecked: `process` is replaced only by `kill`/`restart`, called from one test task.
     /// The temp dir: `ca.pem`, `server.pem`, `config.yml`, `storage/`, `registry.log`.
-    let directory: String
-    let port: Int
+    public let directory: String
+    public let port: Int
     /// htpasswd user and password when the registry requires them.
-    let credentials: (user: String, password: String)?
+    public let credentials: (user: String, password: String)?
     private var process: Process?
     private let http: HTTPClient
 
     /// `127.0.0.1:<port>`.
-    var host: String { "127.0.0.1:\(port)" }
+    public var host: String { "127.0.0.1:\(port)" }
     /// The test CA, for `RegistryAccess.caFile`.
-    var caFile: String { directory + "/ca.pem" }
-    var logFile: String { directory + "/registry.log" }
-    var storage: String { directory + "/storage" }
+    public var caFile: String { directory + "/ca.pem" }
+    public var logFile: String { directory + "/registry.log" }
+    public var storage: String { directory + "/storage" }
 
     /// A bcrypt hash (cost 4, made with Python's crypt) of "s3cret": docker-registry's htpasswd
     /// takes only bcrypt, and Debian has no htpasswd tool without apache2-utils.
-    static let passwordHash = "$2b$04$rk1/10ROwYJCCZS8sJw6RevWHbAm5gwzbpSoOoEdc5zDmeSVRg5TW"
+    public static let passwordHash = "$2b$04$rk1/10ROwYJCCZS8sJw6RevWHbAm5gwzbpSoOoEdc5zDmeSVRg5TW"
 
     /// Makes the CA and the server certificate, writes the config and starts the registry.
-    init(htpasswd: Bool = false) async throws {
+    public init(htpasswd: Bool = false) async throws {
         directory = "/tmp/flotilla-pull-test-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         try FileManager.default.createDirectory(atPath: directory + "/storage", withIntermediateDirectories: true)
         port = try freeLoopbackPort()
@@ -80,14 +80,14 @@ final class TestRegistry: @unchecked Sendable {
     }
 
     /// Kills the registry and removes its directory; safe to call twice.
-    func stop() async {
+    public func stop() async {
         kill()
         try? await http.shutdown()
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// SIGKILLs the registry (a registry dying mid-pull) and reaps it.
-    func kill() {
+    public func kill() {
         guard let process, process.isRunning else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -95,7 +95,7 @@ final class TestRegistry: @unchecked Sendable {
     }
 
     /// Starts the registry (again, on the same port and storage) and waits until it accepts connections.
-    func start() async throws {
+    public func start() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
         process.arguments = ["serve", directory + "/config.yml"]
@@ -113,36 +113,36 @@ final class TestRegistry: @unchecked Sendable {
             guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw TestFailure("docker-registry did not listen on \(host): \(log: (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "")")
+        throw RegistryTestFailure("docker-registry did not listen on \(host): \(log: (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "")")
     }
 
     /// How many requests the access log shows with `method path` (e.g. `GET /v2/web/blobs/sha256:…`).
     /// A request killed mid-response is not logged (the line is written when it completes).
-    func requestCount(_ method: String, _ path: String) -> Int {
+    public func requestCount(_ method: String, _ path: String) -> Int {
         requests(method, path).count
     }
 
     /// The access log's lines (combined format: `… "GET /v2/… HTTP/1.1" 206 …`) for `method path`.
-    func requests(_ method: String, _ path: String) -> [String] {
+    public func requests(_ method: String, _ path: String) -> [String] {
         let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
         return log.split(separator: "\n").filter { $0.contains("\"\(method) \(path) HTTP/") }.map(String.init)
     }
 
     /// Where the registry's filesystem driver keeps a blob's bytes.
-    func blobDataPath(_ digest: Digest) -> String {
+    public func blobDataPath(_ digest: Digest) -> String {
         "\(storage)/docker/registry/v2/blobs/sha256/\(digest.hex.prefix(2))/\(digest.hex)/data"
     }
 
     // MARK: Pushing
 
     /// Uploads a blob in one request (POST an upload, PUT its content with `?digest=`).
-    func pushBlob(_ repository: String, _ bytes: [UInt8]) async throws -> Digest {
+    public func pushBlob(_ repository: String, _ bytes: [UInt8]) async throws -> Digest {
         let digest = Digest.of(bytes)
         var start = HTTPClientRequest(url: "https://\(host)/v2/\(repository)/blobs/uploads/")
         start.method = .POST
         let started = try await execute(start)
         guard started.status == .accepted, let location = started.headers.first(name: "Location") else {
-            throw TestFailure("POST blob upload to \(repository): \(started.status)")
+            throw RegistryTestFailure("POST blob upload to \(repository): \(started.status)")
         }
         let url = location.hasPrefix("/") ? "https://\(host)\(location)" : location
         var put = HTTPClientRequest(url: url + (url.contains("?") ? "&" : "?") + "digest=\(digest)")
@@ -150,13 +150,13 @@ final class TestRegistry: @unchecked Sendable {
         put.headers.add(name: "Content-Type", value: "application/octet-stream")
         put.body = .bytes(ByteBuffer(bytes: bytes))
         let finished = try await execute(put)
-        guard finished.status == .created else { throw TestFailure("PUT blob \(digest) to \(repository): \(finished.status)") }
+        guard finished.status == .created else { throw RegistryTestFailure("PUT blob \(digest) to \(repository): \(finished.status)") }
         return digest
     }
 
     /// Puts a manifest or index under `reference` (a tag or its digest); returns its digest.
     @discardableResult
-    func pushManifest(_ repository: String, _ reference: String, _ bytes: [UInt8], mediaType: String) async throws -> Digest {
+    public func pushManifest(_ repository: String, _ reference: String, _ bytes: [UInt8], mediaType: String) async throws -> Digest {
         var put = HTTPClientRequest(url: "https://\(host)/v2/\(repository)/manifests/\(reference)")
         put.method = .PUT
         put.headers.add(name: "Content-Type", value: mediaType)
@@ -164,14 +164,14 @@ final class TestRegistry: @unchecked Sendable {
         let response = try await execute(put)
         guard response.status == .created else {
             let body = try await response.body.collect(upTo: 1 << 20)
-            throw TestFailure("PUT manifest \(repository):\(reference): \(response.status) \(String(buffer: body))")
+            throw RegistryTestFailure("PUT manifest \(repository):\(reference): \(response.status) \(String(buffer: body))")
         }
         return Digest.of(bytes)
     }
 
     /// Pushes an image's layers, config and manifest, the manifest under `tag` (or only by digest).
     @discardableResult
-    func push(_ image: TestImage, to repository: String, tag: String?) async throws -> Digest {
+    public func push(_ image: TestImage, to repository: String, tag: String?) async throws -> Digest {
         for layer in image.layers { _ = try await pushBlob(repository, layer) }
         _ = try await pushBlob(repository, image.config)
         return try await pushManifest(repository, tag ?? image.manifestDigest.description, image.manifest, mediaType: image.manifestMediaType)
@@ -211,7 +211,7 @@ final class TestRegistry: @unchecked Sendable {
 }
 
 /// Runs a registry for the body, stopped however the body ends.
-func withRegistry(htpasswd: Bool = false, _ body: (TestRegistry) async throws -> Void) async throws {
+public func withRegistry(htpasswd: Bool = false, _ body: (TestRegistry) async throws -> Void) async throws {
     let registry = try await TestRegistry(htpasswd: htpasswd)
     do {
         try await body(registry)
@@ -224,7 +224,7 @@ func withRegistry(htpasswd: Bool = false, _ body: (TestRegistry) async throws ->
 
 /// Runs a program to completion; throws with its stderr if it fails; returns its stdout.
 @discardableResult
-func runTool(_ program: String, _ arguments: [String]) throws -> String {
+public func runTool(_ program: String, _ arguments: [String]) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: program)
     process.arguments = arguments
@@ -238,19 +238,19 @@ func runTool(_ program: String, _ arguments: [String]) throws -> String {
     let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-        throw TestFailure("\(program) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(message)")
+        throw RegistryTestFailure("\(program) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(message)")
     }
     return String(decoding: out, as: UTF8.self)
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct RegistryTestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 extension DefaultStringInterpolation {
     /// The last lines of a log, for a failure message.
-    mutating func appendInterpolation(log: String) {
+    public mutating func appendInterpolation(log: String) {
         appendInterpolation(log.split(separator: "\n").suffix(10).joined(separator: "\n"))
     }
 }

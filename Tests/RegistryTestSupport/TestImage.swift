@@ -3,22 +3,29 @@ import Images
 
 /// An image built by the tests: gzip'd tar layers made with `tar` from directories the test
 /// fills, an OCI config and an OCI (or Docker schema 2) manifest.
-struct TestImage {
-    var layers: [[UInt8]]
-    var config: [UInt8]
-    var manifest: [UInt8]
-    var manifestMediaType: String
+public struct TestImage {
+    public var layers: [[UInt8]]
+    public var config: [UInt8]
+    public var manifest: [UInt8]
+    public var manifestMediaType: String
 
-    var manifestDigest: Digest { Digest.of(manifest) }
-    var configDigest: Digest { Digest.of(config) }
-    var layerDigests: [Digest] { layers.map { Digest.of($0) } }
+    public var manifestDigest: Digest { Digest.of(manifest) }
+    public var configDigest: Digest { Digest.of(config) }
+    public var layerDigests: [Digest] { layers.map { Digest.of($0) } }
 
-    /// An image of `layers` (bottom first) for `architecture`, with an entrypoint and env.
-    init(layers: [[UInt8]], architecture: String = "amd64", docker: Bool = false, layerMediaType: String? = nil) throws {
+    /// An image of `layers` (bottom first) for `architecture`, whose config sets the entrypoint,
+    /// cmd, env, working directory and user given (a `User` only when `user` is not nil).
+    public init(
+        layers: [[UInt8]], architecture: String = "amd64", docker: Bool = false, layerMediaType: String? = nil,
+        entrypoint: [String] = ["/bin/sh"], cmd: [String] = ["-c", "echo hello"], env: [String] = ["PATH=/bin"], workingDir: String = "/",
+        user: String? = nil
+    ) throws {
         self.layers = layers
+        var settings: [String: Any] = ["Entrypoint": entrypoint, "Cmd": cmd, "Env": env, "WorkingDir": workingDir]
+        if let user { settings["User"] = user }
         let config: [String: Any] = [
             "architecture": architecture, "os": "linux",
-            "config": ["Entrypoint": ["/bin/sh"], "Cmd": ["-c", "echo hello"], "Env": ["PATH=/bin"], "WorkingDir": "/"],
+            "config": settings,
             "rootfs": ["type": "layers", "diff_ids": layers.map { _ in "sha256:" + String(repeating: "0", count: 64) }],
         ]
         self.config = Array(try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]))
@@ -39,7 +46,7 @@ struct TestImage {
     }
 
     /// A layer: `fill` writes into a fresh directory, which is tarred (owner root) and gzip'd.
-    static func layer(_ fill: (String) throws -> Void) throws -> [UInt8] {
+    public static func layer(_ fill: (String) throws -> Void) throws -> [UInt8] {
         let directory = "/tmp/flotilla-pull-layer-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         try FileManager.default.createDirectory(atPath: directory + "/root", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -51,7 +58,7 @@ struct TestImage {
     }
 
     /// busybox-static as `/bin/busybox` with `/bin/sh` linked to it.
-    static func busyboxLayer() throws -> [UInt8] {
+    public static func busyboxLayer() throws -> [UInt8] {
         try layer { root in
             try FileManager.default.createDirectory(atPath: root + "/bin", withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: root + "/bin/busybox")
@@ -60,7 +67,7 @@ struct TestImage {
     }
 
     /// An OCI index of `manifests` with their platforms.
-    static func index(_ manifests: [(image: TestImage, architecture: String)]) throws -> [UInt8] {
+    public static func index(_ manifests: [(image: TestImage, architecture: String)]) throws -> [UInt8] {
         let index: [String: Any] = [
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.index.v1+json",

@@ -1,0 +1,130 @@
+import Controller
+import Foundation
+import ImagePull
+import Images
+import Logging
+import Manifest
+import Supervisor
+import Synchronization
+
+/// This node's images: pulled for the instances placed here, each instance given an overlay of
+/// its image's layers with an upper directory of its own, which goes with the instance; images no
+/// instance uses are collected after a grace period.
+///
+/// Layout under `<state>/images`: the puller's blob store and unpacked layers, and
+/// `instances/<id>/` per instance with its overlay (`upper`, `work`, `rootfs`) and `image.json`,
+/// the image it runs. Those records are what "in use" means, so that it survives an agent
+/// restart with instances still running.
+final class NodeImages: Sendable {
+    let puller: ImagePuller
+    let instancesDirectory: String
+    let grace: Duration
+    let logger: Logger
+    /// Instances whose root is being made: a collection waits until there is none, rather than
+    /// remove blobs a pull has written and no record names yet.
+    private let preparing = Mutex<Set<InstanceID>>([])
+
+    init(stateDirectory: String, access: RegistryAccess, grace: Duration, logger: Logger) throws {
+        let root = stateDirectory + "/images"
+        puller = try ImagePuller(root: root, access: access)
+        instancesDirectory = root + "/instances"
+        try FileManager.default.createDirectory(atPath: instancesDirectory, withIntermediateDirectories: true)
+        self.grace = grace
+        self.logger = logger
+    }
+
+    /// The digest the image's tag names now at its registry.
+    func resolve(_ image: ImageName) async throws -> String {
+        try await puller.resolve(ImageReference(parsing: image.text)).description
+    }
+
+    /// The instance's root made from `image` (pulled and unpacked first when needed), mounted,
+    /// with the image's defaults. `progress` hears how the pull goes.
+    func prepare(instance id: InstanceID, image: ImageName, progress: @escaping @Sendable (PullProgress) -> Void) async throws -> ImageRootfs {
+        let reference = try ImageReference(parsing: image.text)
+        preparing.withLock { _ = $0.insert(id) }
+        defer { preparing.withLock { _ = $0.remove(id) } }
+        let pulled = try await puller.pull(reference, progress: progress)
+        let directory = instanceDirectory(id)
+        let root = try InstanceRoot(layers: pulled.layers.map { puller.layers.path(of: $0) }, directory: directory)
+        // A root left mounted by an earlier attempt (an agent killed between mount and launch)
+        // is replaced: the instance has not run in it.
+        try? root.unmountAndRemove()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try JSONEncoder().encode(pulled).write(to: URL(fileURLWithPath: directory + "/image.json"), options: .atomic)
+        try root.mount()
+        let config = pulled.config
+        return ImageRootfs(
+            rootfs: root.rootfs, entrypoint: config.entrypoint ?? [], cmd: config.cmd ?? [], environment: config.env ?? [],
+            workingDirectory: config.workingDir, user: config.user)
+    }
+
+    /// Unmounts and removes the instance's root, if it has one; its image's grace period starts.
+    func release(instance id: InstanceID) {
+        let directory = instanceDirectory(id)
+        guard FileManager.default.fileExists(atPath: directory) else { return }
+        if let pulled = try? record(at: directory) { puller.markUsed(pulled.reference) }
+        do {
+            let layers = (try? record(at: directory))?.layers.map { puller.layers.path(of: $0) } ?? []
+            if let root = try? InstanceRoot(layers: layers.isEmpty ? ["/"] : layers, directory: directory) {
+                try root.unmountAndRemove()
+            }
+            try FileManager.default.removeItem(atPath: directory)
+        } catch {
+            logger.error("could not remove an instance's root", metadata: ["instance": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    /// Removes the roots of instances the supervisor no longer has (left by a crash between a
+    /// stop and its cleanup), then the images no instance uses, older than the grace period.
+    func collect(keeping instances: Set<InstanceID>) {
+        guard preparing.withLock({ $0.isEmpty }) else { return }
+        let present = (try? FileManager.default.contentsOfDirectory(atPath: instancesDirectory)) ?? []
+        for id in present where !instances.contains(id) { release(instance: id) }
+        var inUse: Set<Digest> = []
+        for id in (try? FileManager.default.contentsOfDirectory(atPath: instancesDirectory)) ?? [] {
+            guard let pulled = try? record(at: instanceDirectory(id)) else { continue }
+            inUse.formUnion(pulled.digests)
+            if let index = pulled.reference.digest { inUse.insert(index) }
+        }
+        do {
+            // An image's record goes first (it is what `images` lists), once no instance has used
+            // the image for the grace period; its blobs and layers then go with the collector,
+            // which keeps whatever a remaining record names.
+            let cutoff = Date().addingTimeInterval(-Double(grace.components.seconds) - Double(grace.components.attoseconds) / 1e18)
+            var kept = inUse
+            for image in try puller.images() {
+                if !inUse.contains(image.manifestDigest), try puller.lastUse(of: image.reference) < cutoff {
+                    try puller.removeRecord(of: image.reference)
+                } else {
+                    kept.formUnion(image.digests)
+                    if let index = image.reference.digest { kept.insert(index) }
+                }
+            }
+            inUse = kept
+            let report = try GarbageCollector(blobs: puller.blobs, layers: puller.layers).collect(inUse: inUse, grace: grace)
+            if !report.removedLayers.isEmpty || !report.removedBlobs.isEmpty {
+                logger.info("collected unused images", metadata: [
+                    "layers": "\(report.removedLayers.count)", "blobs": "\(report.removedBlobs.count)",
+                ])
+            }
+        } catch {
+            logger.error("could not collect unused images", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Images on this node, with the instances that use each.
+    func images() throws -> [(image: PulledImage, instances: [InstanceID])] {
+        var users: [Digest: [InstanceID]] = [:]
+        for id in (try? FileManager.default.contentsOfDirectory(atPath: instancesDirectory)) ?? [] {
+            if let pulled = try? record(at: instanceDirectory(id)) { users[pulled.manifestDigest, default: []].append(id) }
+        }
+        return try puller.images().map { ($0, (users[$0.manifestDigest] ?? []).sorted()) }
+    }
+
+    private func instanceDirectory(_ id: InstanceID) -> String { instancesDirectory + "/" + id }
+
+    private func record(at directory: String) throws -> PulledImage {
+        try JSONDecoder().decode(PulledImage.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/image.json")))
+    }
+}
