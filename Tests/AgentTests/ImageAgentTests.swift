@@ -102,6 +102,37 @@ struct ImageAgentTests {
         }
     }
 
+    @Test func theImagesConfigRunsWhatTheManifestLeavesOut() async throws {
+        try await withRegistry { registry in
+            // No command, working directory or user in the manifest: the image's entrypoint and
+            // cmd run, in its working directory, as its user and group, with its env under the
+            // manifest's.
+            let image = try TestImage(
+                layers: [try TestImage.busyboxLayer(), try TestImage.layer { root in
+                    try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
+                    try "root:x:0:0::/root:/bin/sh\nsite:x:4321:4321::/srv:/bin/sh\n".write(toFile: root + "/etc/passwd", atomically: true, encoding: .utf8)
+                    try "root:x:0:\nsite:x:4321:\nweb:x:8765:\n".write(toFile: root + "/etc/group", atomically: true, encoding: .utf8)
+                    try FileManager.default.createDirectory(atPath: root + "/srv", withIntermediateDirectories: true)
+                }],
+                entrypoint: ["/bin/busybox", "sh", "-c"], cmd: ["echo \"$SITE $NAME $(pwd) $(/bin/busybox id -u):$(/bin/busybox id -g)\"; /bin/busybox touch /x || echo read-only; exec /bin/busybox sleep 600"],
+                env: ["PATH=/bin", "SITE=image", "NAME=image"], workingDir: "/srv", user: "site:web")
+            _ = try await registry.push(image, to: "conf", tag: "1")
+            let agent = try agent(registry)
+            defer { agent.shutdown() }
+            let manifest = """
+                {"name": "img", "services": [{"name": "conf", "image": "\(registry.host)/conf:1", "env": {"NAME": "manifest"},
+                  "readOnlyRootfs": true, "resources": {"cpu": 0.1, "memory": "32Mi", "pids": 16}, "discovery": {"enabled": false}}]}
+                """
+            let apply = try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest)
+            #expect(apply.status == 0, "\(apply)\n\(agent.agentLog())")
+            try agent.waitUntil("the service has logged", timeout: 20) {
+                try agent.deployctl("logs", "img/conf").output.contains("read-only")
+            }
+            let logs = try agent.deployctl("logs", "img/conf").output
+            #expect(logs.contains("image manifest /srv 4321:8765"), "\(logs)")
+        }
+    }
+
     @Test func anUpgradeToAnotherTagRollsOutAndTheOldImageIsCollected() async throws {
         try await withRegistry { registry in
             // Tag 2 is tag 1 and a layer above that changes index.html and removes old.html with
