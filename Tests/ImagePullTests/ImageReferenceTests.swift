@@ -44,18 +44,18 @@ import Testing
     }
 
     @Test(arguments: [
-        ("", "empty"),
-        ("Reg.example/Web", "must be lowercase"),
-        ("reg.example/web:", "empty tag"),
+        ("", "repository name is missing"),
+        ("Reg.example/Web", "lowercase"),
+        ("reg.example/web:", "tag after ':' is empty"),
         ("reg.example/web:-x", "tag \"-x\""),
-        ("reg.example/web@sha256:abc", "not a digest"),
-        ("reg.example/web@md5:\(hex)", "not a digest"),
+        ("reg.example/web@sha256:abc", "64 lowercase hex digits"),
+        ("reg.example/web@md5:\(hex)", "must be sha256:"),
         ("reg.example:99999/web", "invalid port"),
-        ("reg.example/web//x", "empty path component"),
+        ("reg.example/web//x", "path component is empty"),
         ("reg.example/-web", "must start and end"),
-        ("reg.example/we..b", "in a row"),
-        ("reg.example/web app", "whitespace"),
-        ("reg.example/", "no repository name"),
+        ("reg.example/we..b", "\"..\""),
+        ("reg.example/web app", "\" \""),
+        ("reg.example/", "repository name is missing"),
     ])
     func refuses(text: String, reason: String) {
         #expect {
