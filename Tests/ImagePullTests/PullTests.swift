@@ -272,6 +272,37 @@ struct PullTests {
         }
     }
 
+    @Test func a_registry_with_token_authentication_is_pulled_with_a_bearer_token_fetched_once_per_scope() async throws {
+        try await withRegistry(tokenAuth: true) { registry in
+            let tokens = try #require(registry.tokenServer)
+            let image = try TestImage(layers: [try TestImage.busyboxLayer(), try TestImage.layer { root in
+                try "two\n".write(toFile: root + "/two", atomically: false, encoding: .utf8)
+            }])
+            try await registry.push(image, to: "team/private", tag: "1")
+            let reference = try ImageReference(parsing: "\(registry.host)/team/private:1")
+            // Without credentials the token endpoint refuses, and the error says where and why.
+            try await withPuller(registry) { puller, _ in
+                await #expect {
+                    try await puller.resolve(reference)
+                } throws: { error in
+                    "\(error)".contains("the token endpoint \(tokens.realm) requires credentials and there are none for this registry")
+                }
+            }
+            let credentials = registry.directory + "/auth.json"
+            let auth = Data("tester:s3cret".utf8).base64EncodedString()
+            try #"{"auths": {"\#(registry.host)": {"auth": "\#(auth)"}}}"#.write(toFile: credentials, atomically: true, encoding: .utf8)
+            try await withPuller(registry, credentialsFile: credentials) { puller, root in
+                let before = tokens.issuedScopes.count
+                let pulled = try await puller.pull(reference)
+                #expect(pulled.layers == image.layerDigests)
+                #expect(FileManager.default.fileExists(atPath: root + "/layers/sha256/\(image.layerDigests[1].hex)/two"))
+                // A manifest and three blobs, all under one scope: one token, cached for the rest.
+                let asked = Array(tokens.issuedScopes.dropFirst(before))
+                #expect(asked == ["repository:team/private:pull"], "\(asked)")
+            }
+        }
+    }
+
     @Test func an_index_gives_this_platform_or_says_what_it_has() async throws {
         try await withRegistry { registry in
             let amd64 = try TestImage(layers: [try TestImage.busyboxLayer()], architecture: "amd64")

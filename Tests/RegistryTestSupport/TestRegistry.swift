@@ -20,6 +20,8 @@ public final class TestRegistry: @unchecked Sendable {
     public let credentials: (user: String, password: String)?
     private var process: Process?
     private let http: HTTPClient
+    /// With token authentication: the token endpoint the registry sends clients to.
+    public private(set) var tokenServer: TokenServer?
 
     /// `127.0.0.1:<port>`.
     public var host: String { "127.0.0.1:\(port)" }
@@ -33,11 +35,13 @@ public final class TestRegistry: @unchecked Sendable {
     public static let passwordHash = "$2b$04$rk1/10ROwYJCCZS8sJw6RevWHbAm5gwzbpSoOoEdc5zDmeSVRg5TW"
 
     /// Makes the CA and the server certificate, writes the config and starts the registry.
-    public init(htpasswd: Bool = false) async throws {
+    /// With `htpasswd` the registry asks for Basic credentials; with `tokenAuth` it sends
+    /// clients to a `TokenServer` for bearer tokens, which want the same credentials.
+    public init(htpasswd: Bool = false, tokenAuth: Bool = false) async throws {
         directory = "/tmp/flotilla-pull-test-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         try FileManager.default.createDirectory(atPath: directory + "/storage", withIntermediateDirectories: true)
         port = try freeLoopbackPort()
-        credentials = htpasswd ? ("tester", "s3cret") : nil
+        credentials = htpasswd || tokenAuth ? ("tester", "s3cret") : nil
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.additionalTrustRoots = [.file(directory + "/ca.pem")]
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
@@ -71,6 +75,19 @@ public final class TestRegistry: @unchecked Sendable {
 
                     """
             }
+            if tokenAuth {
+                let tokens = try await TokenServer(directory: directory, user: "tester", password: "s3cret")
+                tokenServer = tokens
+                config += """
+                    auth:
+                      token:
+                        realm: \(tokens.realm)
+                        service: \(tokens.service)
+                        issuer: \(tokens.issuer)
+                        rootcertbundle: \(tokens.certificate)
+
+                    """
+            }
             try config.write(toFile: directory + "/config.yml", atomically: true, encoding: .utf8)
             try await start()
         } catch {
@@ -82,6 +99,7 @@ public final class TestRegistry: @unchecked Sendable {
     /// Kills the registry and removes its directory; safe to call twice.
     public func stop() async {
         kill()
+        tokenServer?.stop()
         try? await http.shutdown()
         try? FileManager.default.removeItem(atPath: directory)
     }
@@ -179,7 +197,12 @@ public final class TestRegistry: @unchecked Sendable {
 
     private func execute(_ request: HTTPClientRequest) async throws -> HTTPClientResponse {
         var request = request
-        if let credentials {
+        if let tokenServer {
+            // The test pushes with a token it makes itself, for the repository in the URL.
+            let path = request.url.components(separatedBy: "/v2/").last ?? ""
+            let repository = path.components(separatedBy: "/blobs/").first?.components(separatedBy: "/manifests/").first ?? path
+            request.headers.add(name: "Authorization", value: "Bearer " + (try tokenServer.token(scopes: ["repository:\(repository):pull,push"], subject: "tester")))
+        } else if let credentials {
             request.headers.add(
                 name: "Authorization", value: "Basic " + Data("\(credentials.user):\(credentials.password)".utf8).base64EncodedString())
         }
@@ -211,8 +234,8 @@ public final class TestRegistry: @unchecked Sendable {
 }
 
 /// Runs a registry for the body, stopped however the body ends.
-public func withRegistry(htpasswd: Bool = false, _ body: (TestRegistry) async throws -> Void) async throws {
-    let registry = try await TestRegistry(htpasswd: htpasswd)
+public func withRegistry(htpasswd: Bool = false, tokenAuth: Bool = false, _ body: (TestRegistry) async throws -> Void) async throws {
+    let registry = try await TestRegistry(htpasswd: htpasswd, tokenAuth: tokenAuth)
     do {
         try await body(registry)
     } catch {
