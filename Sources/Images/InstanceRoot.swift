@@ -52,11 +52,19 @@ public struct InstanceRoot: Sendable {
         "lowerdir=" + layers.reversed().joined(separator: ":")
     }
 
-    /// Creates `upper/`, `work/` and `rootfs/` (mode 0755: the overlay root takes upper's
-    /// mode); a read-only root needs `rootfs/` alone.
+    /// The mount points every instance's launch mounts on (docs/supervision.md): made in the
+    /// upper directory beforehand, on the host's filesystem, rather than by the launcher through
+    /// overlayfs, whose mkdir costs a copy-up of the parent and a rename from its work directory
+    /// at every start (image-bench, two runs each: a start from an image was 1.23 and 1.15× a
+    /// start from a rootfs directory before, 1.13 and 1.11× after).
+    static let mountPoints = ["proc", "dev", "sys"]
+
+    /// Creates `upper/` (with the launch's mount points), `work/` and `rootfs/` (mode 0755: the
+    /// overlay root takes upper's mode); a read-only root needs `rootfs/` alone.
     public func prepare(readOnly: Bool = false) throws(ImageError) {
         try FileSystem.makeDirectories(directory)
-        for path in readOnly ? [rootfs] : [upper, work, rootfs] {
+        let paths = readOnly ? [rootfs] : [upper, work, rootfs] + Self.mountPoints.map { upper + "/" + $0 }
+        for path in paths {
             if mkdir(path, 0o755) != 0 && errno != EEXIST { throw .lastSystemError("mkdir", path) }
         }
     }

@@ -20,6 +20,7 @@ final class BenchRegistry {
         try files.createDirectory(atPath: directory + "/tls", withIntermediateDirectories: true)
         try files.createDirectory(atPath: directory + "/storage", withIntermediateDirectories: true)
         let tls = directory + "/tls"
+        let caFile = directory + "/certs/ca.crt"
         try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=image-bench CA",
                                      "-keyout", tls + "/ca.key", "-out", caFile])
         try run("/usr/bin/openssl", ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
