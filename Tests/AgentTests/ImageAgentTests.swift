@@ -76,6 +76,12 @@ struct ImageAgentTests {
             var application = try agent.get("/v1/applications/img?detail=true", as: ApplicationInfo.self)
             #expect(application.manifest?.contains("\(registry.host)/site:1@\(first)") == true, "\(application.manifest ?? "")")
             #expect(try bodies(agent) == ["200 one", "200 one"])
+            // The pull shows as the starting instances' message, in their events and the cluster's.
+            let pulling = "pulling \(registry.host)/site:1@\(first): "
+            let instanceEvents = try agent.get("/v1/instances?application=img", as: [InstanceInfo].self).flatMap(\.events).map(\.message)
+            #expect(instanceEvents.contains { $0.hasPrefix(pulling) && $0.contains(" MB") }, "\(instanceEvents)")
+            let clusterEvents = try agent.get("/v1/events", as: [Components.Schemas.ClusterEvent].self).filter { $0.kind == "instance.status" }
+            #expect(clusterEvents.contains { $0.message.hasPrefix("starting: " + pulling) }, "\(clusterEvents.map(\.message))")
 
             // One copy of the layers: both overlays stack the same two unpacked directories.
             let mounted = try overlays(agent)
