@@ -303,6 +303,22 @@ struct PullTests {
         }
     }
 
+    @Test(arguments: [TestImage.LayerCompression.zstd, .none])
+    func layers_compressed_with_zstd_or_not_at_all_are_unpacked(_ compression: TestImage.LayerCompression) async throws {
+        try await withRegistry { registry in
+            let layer = try TestImage.layer(compression: compression) { root in
+                try "plain\n".write(toFile: root + "/file", atomically: false, encoding: .utf8)
+            }
+            let image = try TestImage(layers: [layer], layerMediaType: compression.mediaType)
+            try await registry.push(image, to: "formats", tag: "1")
+            try await withPuller(registry) { puller, root in
+                let pulled = try await puller.pull(try ImageReference(parsing: "\(registry.host)/formats:1"))
+                let file = root + "/layers/sha256/\(pulled.layers[0].hex)/file"
+                #expect((try? String(contentsOfFile: file, encoding: .utf8)) == "plain\n")
+            }
+        }
+    }
+
     @Test func an_index_gives_this_platform_or_says_what_it_has() async throws {
         try await withRegistry { registry in
             let amd64 = try TestImage(layers: [try TestImage.busyboxLayer()], architecture: "amd64")

@@ -46,15 +46,36 @@ public struct TestImage {
     }
 
     /// A layer: `fill` writes into a fresh directory, which is tarred (owner root) and gzip'd.
-    public static func layer(_ fill: (String) throws -> Void) throws -> [UInt8] {
+    public static func layer(compression: LayerCompression = .gzip, _ fill: (String) throws -> Void) throws -> [UInt8] {
         let directory = "/tmp/flotilla-pull-layer-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         try FileManager.default.createDirectory(atPath: directory + "/root", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try fill(directory + "/root")
         try runTool("/usr/bin/tar", [
-            "-C", directory + "/root", "--owner=0", "--group=0", "--numeric-owner", "-czf", directory + "/layer.tar.gz", ".",
-        ])
-        return Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/layer.tar.gz")))
+            "-C", directory + "/root", "--owner=0", "--group=0", "--numeric-owner", "-c", "-f", directory + "/layer",
+        ] + compression.tarOptions + ["."])
+        return Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/layer")))
+    }
+
+    /// How a layer's tar is compressed, with the OCI media type that says so.
+    public enum LayerCompression: Sendable {
+        case gzip, zstd, none
+
+        var tarOptions: [String] {
+            switch self {
+            case .gzip: ["--gzip"]
+            case .zstd: ["--zstd"]
+            case .none: []
+            }
+        }
+
+        public var mediaType: String {
+            switch self {
+            case .gzip: "application/vnd.oci.image.layer.v1.tar+gzip"
+            case .zstd: "application/vnd.oci.image.layer.v1.tar+zstd"
+            case .none: "application/vnd.oci.image.layer.v1.tar"
+            }
+        }
     }
 
     /// busybox-static as `/bin/busybox` with `/bin/sh` linked to it.
