@@ -210,6 +210,40 @@ public final class TestRegistry: @unchecked Sendable {
         return response
     }
 
+    /// A configuration for a second registry process serving this one's storage on
+    /// `address:port`, with a certificate for that address from the same CA: a registry on
+    /// another host (a network namespace) with the images pushed here. Returns its path.
+    public func configuration(serving address: String, port: Int) throws -> String {
+        let name = "serve-\(address)-\(port)"
+        let d = directory
+        try "subjectAltName=IP:\(address)\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+            .write(toFile: "\(d)/\(name).ext", atomically: true, encoding: .utf8)
+        try runTool("/usr/bin/openssl", [
+            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "\(d)/\(name).key",
+            "-out", "\(d)/\(name).csr", "-subj", "/CN=\(address)",
+        ])
+        try runTool("/usr/bin/openssl", [
+            "x509", "-req", "-in", "\(d)/\(name).csr", "-CA", "\(d)/ca.pem", "-CAkey", "\(d)/ca.key", "-CAcreateserial",
+            "-out", "\(d)/\(name).pem", "-days", "1", "-extfile", "\(d)/\(name).ext",
+        ])
+        let config = """
+            version: 0.1
+            log:
+              level: info
+            storage:
+              filesystem:
+                rootdirectory: \(d)/storage
+            http:
+              addr: \(address):\(port)
+              tls:
+                certificate: \(d)/\(name).pem
+                key: \(d)/\(name).key
+
+            """
+        try config.write(toFile: "\(d)/\(name).yml", atomically: true, encoding: .utf8)
+        return "\(d)/\(name).yml"
+    }
+
     // MARK: Set-up
 
     /// A CA and a server certificate for 127.0.0.1 signed by it (P-256, one day).
