@@ -216,16 +216,7 @@ public final class TestRegistry: @unchecked Sendable {
     public func configuration(serving address: String, port: Int) throws -> String {
         let name = "serve-\(address)-\(port)"
         let d = directory
-        try "subjectAltName=IP:\(address)\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-            .write(toFile: "\(d)/\(name).ext", atomically: true, encoding: .utf8)
-        try runTool("/usr/bin/openssl", [
-            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "\(d)/\(name).key",
-            "-out", "\(d)/\(name).csr", "-subj", "/CN=\(address)",
-        ])
-        try runTool("/usr/bin/openssl", [
-            "x509", "-req", "-in", "\(d)/\(name).csr", "-CA", "\(d)/ca.pem", "-CAkey", "\(d)/ca.key", "-CAcreateserial",
-            "-out", "\(d)/\(name).pem", "-days", "1", "-extfile", "\(d)/\(name).ext",
-        ])
+        try issueServerCertificate(for: address, name: name)
         let config = """
             version: 0.1
             log:
@@ -248,21 +239,27 @@ public final class TestRegistry: @unchecked Sendable {
 
     /// A CA and a server certificate for 127.0.0.1 signed by it (P-256, one day).
     private func makeCertificates() throws {
-        try "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-            .write(toFile: directory + "/server.ext", atomically: true, encoding: .utf8)
         let d = directory
         try runTool("/usr/bin/openssl", [
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "\(d)/ca.key",
             "-out", "\(d)/ca.pem", "-days", "1", "-subj", "/CN=flotilla pull test CA",
             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
         ])
+        try issueServerCertificate(for: "127.0.0.1", name: "server")
+    }
+
+    /// `<name>.key` and `<name>.pem`: a server certificate for the IP `address`, from the CA.
+    private func issueServerCertificate(for address: String, name: String) throws {
+        let d = directory
+        try "subjectAltName=IP:\(address)\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+            .write(toFile: "\(d)/\(name).ext", atomically: true, encoding: .utf8)
         try runTool("/usr/bin/openssl", [
-            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "\(d)/server.key",
-            "-out", "\(d)/server.csr", "-subj", "/CN=127.0.0.1",
+            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "\(d)/\(name).key",
+            "-out", "\(d)/\(name).csr", "-subj", "/CN=\(address)",
         ])
         try runTool("/usr/bin/openssl", [
-            "x509", "-req", "-in", "\(d)/server.csr", "-CA", "\(d)/ca.pem", "-CAkey", "\(d)/ca.key", "-CAcreateserial",
-            "-out", "\(d)/server.pem", "-days", "1", "-extfile", "\(d)/server.ext",
+            "x509", "-req", "-in", "\(d)/\(name).csr", "-CA", "\(d)/ca.pem", "-CAkey", "\(d)/ca.key", "-CAcreateserial",
+            "-out", "\(d)/\(name).pem", "-days", "1", "-extfile", "\(d)/\(name).ext",
         ])
     }
 }
