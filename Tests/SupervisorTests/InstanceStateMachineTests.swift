@@ -96,6 +96,37 @@ import Testing
         #expect(exited?.reason == "killed by signal 9 (SIGKILL), after the supervisor stopped it: failed health check: HTTP 500")
     }
 
+    @Test func anUnhealthyInstanceIsDrainedBeforeItsStopSignal() {
+        let policy = SupervisionPolicy(restart: .testing(initial: .seconds(1)), health: .testing(interval: .seconds(1), unhealthy: 1),
+                                       readiness: .health, stopSignal: 15, stopTimeout: .seconds(3), unhealthyDrain: .seconds(2))
+        var machine = Self.machine(policy)
+        var clock = ManualClock()
+        _ = machine.start(now: clock.now)
+        _ = machine.launched(now: clock.now, detail: "pid 1")
+        #expect(Self.tickAtDeadline(&machine, &clock) == [.runHealthCheck(timeout: .seconds(2))])
+        _ = machine.healthCheckCompleted(now: clock.now, passed: true, detail: "HTTP 200")
+        #expect(Self.tickAtDeadline(&machine, &clock) == [.runHealthCheck(timeout: .seconds(2))])
+        // Unhealthy: reported at once (not ready, health unhealthy), still running, not checked.
+        #expect(value(machine.healthCheckCompleted(now: clock.now, passed: false, detail: "HTTP 500")) == [.persist])
+        #expect(!machine.isReady && machine.phase == .running && machine.health?.status == .unhealthy)
+        let failed = clock.now
+        #expect(machine.nextDeadline == failed + .seconds(2))
+        // The stop signal comes at the end of the drain, with the check's reason.
+        #expect(Self.tickAtDeadline(&machine, &clock) == [.signal(15), .persist])
+        #expect(clock.now == failed + .seconds(2))
+        #expect(machine.phase == .stopping(cause: .unhealthy(detail: "HTTP 500")))
+        // Exiting by itself during a drain ends it like any exit.
+        var again = Self.machine(policy)
+        var other = ManualClock()
+        _ = again.start(now: other.now)
+        _ = again.launched(now: other.now, detail: "pid 1")
+        _ = Self.tickAtDeadline(&again, &other)
+        _ = again.healthCheckCompleted(now: other.now, passed: false, detail: "refused")
+        #expect(again.unhealthyStop != nil)
+        _ = again.exited(now: other.now, reason: .exited(code: 1))
+        #expect(again.unhealthyStop == nil && again.lastExit == .exited(code: 1))
+    }
+
     @Test func stoppingACrashLoopingInstanceCancelsItsPendingRestart() {
         var machine = Self.machine(SupervisionPolicy(restart: .testing(initial: .seconds(30))))
         var clock = ManualClock()

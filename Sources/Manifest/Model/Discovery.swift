@@ -31,7 +31,7 @@ public struct Discovery: ManifestObject, Hashable {
             FieldSpec("tags", [String].self, default: [], example: ["primary", "v2"], doc: "Tags to filter on (`<tag>.<name>.service.flotilla`); each a DNS label."),
             FieldSpec("port", String.self, defaultDescription: "the first of `network.ports`", example: "http", doc: "The name of the port to advertise."),
             FieldSpec("weight", Int.self, default: 1, constraints: [.integerRange(1...65535)], doc: "Each instance's share of traffic relative to other instances of the name: the SRV weight in DNS, and the weight of `weighted` balancing."),
-            FieldSpec("drainDelay", Duration.self, default: "0s", example: "5s", doc: "Time between an instance's deregistration and its stop signal, for clients, DNS caches and proxies to stop sending it new requests (Nomad's `shutdown_delay`)."),
+            FieldSpec("drainDelay", Duration.self, default: "0s", example: "5s", doc: "Time between an instance's deregistration and its stop signal, for clients, DNS caches and proxies to stop sending it new requests (Nomad's `shutdown_delay`): when the cluster stops it, and when a failed health check restarts it (it runs on, unhealthy and unchecked, for the delay)."),
         ])
 
     public init?(reading reader: ObjectReader) {

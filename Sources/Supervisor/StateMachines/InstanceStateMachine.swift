@@ -22,6 +22,9 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
     public private(set) var launchedAt: BootInstant?
     /// While stopping: when the cgroup is killed.
     public private(set) var killAt: BootInstant?
+    /// After a failed health check, with `policy.unhealthyDrain`: when the stop signal is sent,
+    /// and why. The instance runs on meanwhile, unhealthy and unchecked.
+    public private(set) var unhealthyStop: (at: BootInstant, detail: String)?
     /// Processes launched over the instance's life (adoptions do not count).
     public private(set) var launchCount = 0
     /// The last exit's reason.
@@ -52,6 +55,7 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         case .backingOff(let until): return until
         case .stopping: return killAt
         case .running:
+            if let unhealthyStop { return unhealthyStop.at }
             var deadlines: [BootInstant] = []
             if let next = health?.nextDeadline { deadlines.append(next) }
             if let readiness, !readiness.isReady, let deadline = readiness.deadline { deadlines.append(deadline) }
@@ -118,7 +122,7 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
 
     /// A health check that `tick` asked for ended.
     public mutating func healthCheckCompleted(now: BootInstant, passed: Bool, detail: String) -> [InstanceAction] {
-        guard phase == .running, var machine = health, machine.runningSince != nil else { return [] }
+        guard phase == .running, unhealthyStop == nil, var machine = health, machine.runningSince != nil else { return [] }
         let transition = machine.completed(passed: passed, detail: detail, now: now)
         health = machine
         switch transition {
@@ -129,7 +133,11 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         case .becameUnhealthy(let why):
             record(now, .unhealthy, why)
             noteReadiness(readiness?.healthChanged(healthy: false, detail: why), now: now)
-            return beginSupervisorStop(.unhealthy(detail: why), now: now)
+            // Requests in flight, and clients that have not yet heard of the deregistration,
+            // get the drain delay before the stop signal, as when the cluster stops it.
+            guard policy.unhealthyDrain > .zero else { return beginSupervisorStop(.unhealthy(detail: why), now: now) }
+            unhealthyStop = (now + policy.unhealthyDrain, why)
+            return [.persist]
         case nil:
             return []
         }
@@ -252,6 +260,10 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
             record(now, .killed, "still running \(DurationText.formatRounded(policy.stopTimeout)) after the stop signal: killing its cgroup")
             return [.killCgroup]
         case .running:
+            if let unhealthyStop {
+                guard now >= unhealthyStop.at else { return [] }
+                return beginSupervisorStop(.unhealthy(detail: unhealthyStop.detail), now: now)
+            }
             if readiness?.hasTimedOut(now: now) == true {
                 return beginSupervisorStop(.readinessTimeout, now: now)
             }
@@ -293,6 +305,7 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
     }
 
     private mutating func endRunning() {
+        unhealthyStop = nil
         health = nil
         watchdog = nil
         readiness = nil

@@ -18,12 +18,17 @@ public struct SupervisionPolicy: Sendable, Hashable {
     /// How long a `readiness: notify` instance has to send `READY=1` (systemd's TimeoutStartSec,
     /// also 90 s by default); `EXTEND_TIMEOUT_USEC` pushes it out.
     public var readinessTimeout: Duration
+    /// How long an instance that failed its health check keeps running, reported unhealthy, before
+    /// its stop signal: the catalog deregisters it meanwhile, and clients, DNS caches and proxies
+    /// stop sending it requests (the manifest's `discovery.drainDelay`, as for a stop the cluster asks).
+    public var unhealthyDrain: Duration
 
     /// A policy; the defaults are the manifest's.
     public init(restart: RestartPolicy = RestartPolicy(), health: HealthCheck? = nil, readiness: ReadinessMode = .exec,
                 watchdog: Duration? = nil, stopSignal: Int32 = 15, stopTimeout: Duration = .seconds(10),
-                readinessTimeout: Duration = .seconds(90))
+                readinessTimeout: Duration = .seconds(90), unhealthyDrain: Duration = .zero)
     {
+        self.unhealthyDrain = unhealthyDrain
         self.restart = restart
         self.health = health
         self.readiness = readiness
@@ -36,6 +41,7 @@ public struct SupervisionPolicy: Sendable, Hashable {
     /// A manifest service's policy.
     public init(service: Service) {
         self.init(restart: service.restart, health: service.health, readiness: service.readinessMode,
-                  watchdog: service.watchdog, stopSignal: service.stopSignal.number, stopTimeout: service.stopTimeout)
+                  watchdog: service.watchdog, stopSignal: service.stopSignal.number, stopTimeout: service.stopTimeout,
+                  unhealthyDrain: service.discovery.enabled ? service.discovery.drainDelay : .zero)
     }
 }
