@@ -62,7 +62,7 @@ struct HealthTests {
             #expect(kinds.filter { $0 == .healthy }.count == 2)
             #expect(kinds.filter { $0 == .unhealthy }.count == 1)
             let unhealthy = instance.events().first { $0.kind == .unhealthy }
-            #expect(unhealthy?.reason == "HTTP 404")
+            #expect(unhealthy?.reason == "failed health check: HTTP 404")
         }
     }
 

@@ -131,7 +131,9 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
             noteReadiness(readiness?.healthChanged(healthy: true, detail: detail), now: now)
             return [.persist]
         case .becameUnhealthy(let why):
-            record(now, .unhealthy, why)
+            // Worded as the exit it leads to: a rollout waiting on the instance names the
+            // failed check whether the instance is still draining or already restarting.
+            record(now, .unhealthy, ExitReason.healthCheckFailed(detail: why).description)
             noteReadiness(readiness?.healthChanged(healthy: false, detail: why), now: now)
             // Requests in flight, and clients that have not yet heard of the deregistration,
             // get the drain delay before the stop signal, as when the cluster stops it.
