@@ -89,6 +89,8 @@ struct ImageAgentTests {
             let layers = try FileManager.default.contentsOfDirectory(atPath: agent.stateDirectory + "/state/images/layers/sha256")
                 .filter { !$0.hasPrefix(".") && !$0.hasSuffix(".lock") }
             #expect(layers.count == 2, "\(layers)")
+            let described = try agent.deployctl("describe", "service", "img/web")
+            #expect(described.output.contains("image \(registry.host)/site:1  digest \(first)"), "\(described.output)")
             let listed = try agent.deployctl("images")
             #expect(listed.status == 0 && listed.output.contains("\(registry.host)/site:1") && listed.output.contains("img.web.0") && listed.output.contains("img.web.1"), "\(listed)")
 
@@ -160,6 +162,13 @@ struct ImageAgentTests {
             #expect(upgrade.status == 0, "\(upgrade)\n\(agent.agentLog())")
             #expect(try bodies(agent) == ["200 two", "200 two"])
             #expect(try bodies(agent, path: "/old.html").allSatisfy { $0.hasPrefix("404") })
+            // The replaced instances' roots went with them: two overlays, two instance directories.
+            let running = Set(try agent.get("/v1/instances?application=img", as: [InstanceInfo].self).filter { $0.desired == .run }.map(\.id))
+            try agent.waitUntil("the old instances' roots are gone", timeout: 20) {
+                let roots = try FileManager.default.contentsOfDirectory(atPath: agent.stateDirectory + "/state/images/instances")
+                let mounted = try overlays(agent).count
+                return Set(roots) == running && mounted == 2
+            }
 
             // Tag 1's image is no instance's any more: it goes after the grace period, and the
             // layers tag 2 shares with it stay.
