@@ -118,11 +118,14 @@ struct APIForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
     let forwardStream: @Sendable (ForwardedHTTPRequest) async throws -> (ForwardedHTTPResponse, AsyncThrowingStream<[UInt8], any Error>)
     /// The longest a relayed stream lasts (the server ends its own sooner, at its --max-query-wait).
     let streamLimit: Duration
+    /// What this agent answers itself, about its own node, instead of relaying; nil: relay.
+    var answerLocally: @Sendable (Request) throws -> Response? = { _ in nil }
 
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             try token?.authorize(request)
+            if let answer = try answerLocally(request) { return answer }
             let query = request.uri.queryParameters
             let streams = query["stream"] == "true" || query["follow"] == "true"
             var request = request

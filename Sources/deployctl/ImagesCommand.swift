@@ -26,8 +26,9 @@ struct Images: AsyncParsableCommand {
                 table.add(name, digest, String(image.layers.count), bytesText(image.sizeBytes),
                           image.instances.isEmpty ? "-" : image.instances.joined(separator: ","))
             }
-            out.write(table.render(out))
-            if list.images.isEmpty { out.write("no images on \(list.node)\n") }
+            if !list.images.isEmpty { out.write(table.render(out)) }
+            let count = list.images.count
+            out.write(count == 0 ? "no images on \(list.node)\n" : "\(count) image\(count == 1 ? "" : "s") on \(list.node)\n")
         }
     }
 }

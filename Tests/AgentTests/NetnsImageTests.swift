@@ -64,7 +64,16 @@ struct NetnsImageTests {
             #expect(served == ["h1": "one", "h2": "one"], "\(served)")
             let manifest = try NetnsRolloutTests.get("/v1/applications/img?detail=true", from: agents[1], as: ApplicationInfo.self).manifest ?? ""
             #expect(manifest.contains("\(address):5000/site:1@\(first)"), "\(manifest)")
+            // Each agent lists its own node's images, the client's too (it answers this itself
+            // rather than relay it to a server): one image, used by the one instance placed there.
             for agent in agents {
+                let list = try NetnsRolloutTests.get("/v1/images", from: agent, as: Components.Schemas.ImageList.self)
+                #expect(list.node == "h\(agent.host)", "\(list)")
+                #expect(list.images.map(\.reference) == ["\(address):5000/site:1@\(first)"], "h\(agent.host): \(list)")
+                let users = list.images.first?.instances ?? []
+                let placed = try NetnsRolloutTests.get("/v1/instances?application=img", from: agents[0], as: [InstanceInfo].self)
+                    .filter { $0.desired == .run && $0.node == "h\(agent.host)" }.map(\.id)
+                #expect(users == placed && users.count == 1, "h\(agent.host): \(users) against \(placed)")
                 let images = try agent.deployctl(["images"])
                 #expect(images.status == 0 && images.output.contains("\(address):5000/site:1"), "h\(agent.host): \(images.output)")
             }

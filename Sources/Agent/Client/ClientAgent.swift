@@ -76,7 +76,12 @@ public final class ClientAgent: Sendable {
             router.add(
                 middleware: APIForwardingMiddleware(
                     token: token.map(BearerToken.init), forward: { request in try await follower.relay(request, timeout: relayTimeout) },
-                    forwardStream: { request in try await follower.relayStream(request) }, streamLimit: relayTimeout))
+                    forwardStream: { request in try await follower.relayStream(request) }, streamLimit: relayTimeout,
+                    answerLocally: { [worker, nodeName = configuration.nodeName] request in
+                        guard request.method == .get, request.uri.path == "/v1/images" else { return nil }
+                        let body = try JSONEncoder().encode(APIMapping.imageList(node: nodeName, worker.images))
+                        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(data: body)))
+                    }))
             return router
         }
         await Agent.runUntilTerminated(services, logger: logger)
