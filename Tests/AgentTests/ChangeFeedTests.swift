@@ -9,7 +9,7 @@ import Testing
         feed.publish(index: 5, events: [])
         let start = ContinuousClock.now
         #expect(await feed.wait(after: 3, timeout: .seconds(10)) == 5)
-        #expect(ContinuousClock.now - start < .seconds(1))
+        #expect(ContinuousClock.now - start < .seconds(5), "not the 10 s timeout")
     }
 
     @Test func waitWakesOnTheNextChange() async {

@@ -42,7 +42,9 @@ struct RaftNodeTests {
         await #expect(throws: RaftNodeError.notLeader(leaderHint: leaderID)) {
             _ = try await follower.propose(Array("nope".utf8))
         }
-        #expect(clock.now - started < .milliseconds(100))
+        // Refused at once rather than waiting out the proposal's deadline (30 s by default). The
+        // bound leaves room for a loaded machine: a clean-clone CI run took 154 ms against 100 ms.
+        #expect(clock.now - started < .seconds(2))
         await cluster.stopAll()
     }
 
