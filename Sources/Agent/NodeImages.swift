@@ -63,9 +63,10 @@ final class NodeImages: Sendable {
     func release(instance id: InstanceID) {
         let directory = instanceDirectory(id)
         guard FileManager.default.fileExists(atPath: directory) else { return }
-        if let pulled = try? record(at: directory) { puller.markUsed(pulled.reference) }
+        let pulled = try? record(at: directory)
+        if let pulled { puller.markUsed(pulled.reference) }
         do {
-            let layers = (try? record(at: directory))?.layers.map { puller.layers.path(of: $0) } ?? []
+            let layers = pulled?.layers.map { puller.layers.path(of: $0) } ?? []
             if let root = try? InstanceRoot(layers: layers.isEmpty ? ["/"] : layers, directory: directory) {
                 try root.unmountAndRemove()
             }
@@ -85,20 +86,18 @@ final class NodeImages: Sendable {
         for id in (try? FileManager.default.contentsOfDirectory(atPath: instancesDirectory)) ?? [] {
             guard let pulled = try? record(at: instanceDirectory(id)) else { continue }
             inUse.formUnion(pulled.digests)
-            if let index = pulled.reference.digest { inUse.insert(index) }
         }
         do {
             // An image's record goes first (it is what `images` lists), once no instance has used
             // the image for the grace period; its blobs and layers then go with the collector,
             // which keeps whatever a remaining record names.
-            let cutoff = Date().addingTimeInterval(-Double(grace.components.seconds) - Double(grace.components.attoseconds) / 1e18)
+            let cutoff = GarbageCollector.cutoff(grace: grace)
             var kept = inUse
             for image in try puller.images() {
                 if !inUse.contains(image.manifestDigest), try puller.lastUse(of: image.reference) < cutoff {
                     try puller.removeRecord(of: image.reference)
                 } else {
                     kept.formUnion(image.digests)
-                    if let index = image.reference.digest { kept.insert(index) }
                 }
             }
             inUse = kept

@@ -22,12 +22,16 @@ public struct GarbageCollector: Sendable {
         public var removedTemporaries: [String] = []
     }
 
+    /// What was last modified (or used) before this is past the grace period.
+    public static func cutoff(grace: Duration, now: Date = Date()) -> Date {
+        now.addingTimeInterval(-(Double(grace.components.seconds) + Double(grace.components.attoseconds) / 1e18))
+    }
+
     /// Removes every blob and layer not in `inUse` last modified before `now - grace`.
     /// `inUse` holds every digest the node's images reference: manifests, configs and layers.
     /// The caller must not start new instances from unlisted digests meanwhile.
     public func collect(inUse: Set<Digest>, grace: Duration, now: Date = Date()) throws(ImageError) -> Report {
-        let graceSeconds = Double(grace.components.seconds) + Double(grace.components.attoseconds) / 1e18
-        let cutoff = now.addingTimeInterval(-graceSeconds)
+        let cutoff = Self.cutoff(grace: grace, now: now)
         var report = Report()
         func isOld(_ path: String) throws(ImageError) -> Bool {
             guard let modified = try FileSystem.modificationTime(path) else { return false }
