@@ -1,5 +1,6 @@
 import ImagePull
 import Controller
+import Supervisor
 
 /// How an agent runs: from `agentd`'s flags and configuration file.
 public struct AgentConfiguration: Sendable {
@@ -39,6 +40,9 @@ public struct AgentConfiguration: Sendable {
     public var registryAccess = RegistryAccess()
     /// How long an image no instance uses stays on the node.
     public var imageGracePeriod: Duration = .seconds(3600)
+    /// The nice value of the thread forwarding published ports and upstreams (see
+    /// `NodeSupervisor.Configuration.forwardingNice`).
+    public var forwardingNice: Int32 = NodeSupervisor.Configuration.defaultForwardingNice
 
     public init(
         nodeName: String, stateDirectory: String, apiSocketPath: String = "/run/flotilla/api.sock", apiTCPHost: String? = nil, apiTCPPort: Int? = nil,

@@ -35,7 +35,10 @@ public final class NodeWorker: Sendable {
         let workerBox = WorkerBox()
         let supervisor = try NodeSupervisor(NodeSupervisor.Configuration(
             stateDirectory: configuration.stateDirectory + "/supervisor", cgroupParent: configuration.cgroupParent,
-            eventHandler: { id, event in workerBox.worker?.supervisorEvent(id, event) }))
+            eventHandler: { id, event in workerBox.worker?.supervisorEvent(id, event) }, forwardingNice: configuration.forwardingNice))
+        if let problem = supervisor.forwardingPriorityError {
+            logger.warning("the forwarding thread keeps its nice value", metadata: ["wanted": "\(configuration.forwardingNice)", "error": "\(problem)"])
+        }
         let registration = NodeIdentity.registration(
             name: configuration.nodeName, address: configuration.advertiseAddress, labels: configuration.labels, ports: configuration.portRange)
         let images = try NodeImages(

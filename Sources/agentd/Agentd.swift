@@ -24,7 +24,7 @@ struct Agentd: AsyncParsableCommand {
             "joinToken": "flt1...", "server": true, "clusterListen": "0.0.0.0:4647", "certificateLifetime": "24h", \
             "heartbeatInterval": "2s", "nodeDownTimeout": "15s", "bootstrapExpect": 3, "caDirectory": "...", "cgroupParent": "flotilla", "logLevel": "info", "maxQueryWait": "5m", \
             "dnsAddress": "127.0.0.1:8600", "dnsDomain": "flotilla", "dnsTTL": "0s", "registryCA": "/etc/flotilla/registry-ca.pem", \
-            "registryCredentials": "/etc/flotilla/registry-auth.json", "imageGrace": "1h"}. \
+            "registryCredentials": "/etc/flotilla/registry-auth.json", "imageGrace": "1h", "proxyNice": -10}. \
             Flags win over the file.
             A cluster: the first server runs with --bootstrap, or N servers form it together, each with --bootstrap-expect N \
             --ca-dir DIR --join HOST:PORT (the others); every next server with --server --join HOST:PORT --token T \
@@ -120,6 +120,9 @@ struct Agentd: AsyncParsableCommand {
     @Option(help: "How long an image no instance uses stays on this node, as manifests write durations (default 1h).")
     var imageGrace: String?
 
+    @Option(parsing: .unconditional, help: "The nice value (-20 to 19) of the thread forwarding published ports and upstreams (default -10: the instances' traffic goes ahead of their computing; 0 treats it as any task).")
+    var proxyNice: Int32?
+
     func run() async throws {
         let file = try config.map(AgentConfigFile.load) ?? AgentConfigFile()
         let levelText = logLevel ?? file.logLevel ?? "info"
@@ -202,6 +205,12 @@ struct Agentd: AsyncParsableCommand {
             } catch {
                 throw ValidationError("--image-grace \(text) \(error.message)")
             }
+        }
+        if let nice = proxyNice ?? file.proxyNice {
+            guard (-20...19).contains(nice) else {
+                throw ValidationError("\(proxyNice == nil ? "proxyNice" : "--proxy-nice") \(nice): give a nice value from -20 to 19, e.g. -10")
+            }
+            configuration.forwardingNice = nice
         }
         logger.info("starting", metadata: ["node": "\(configuration.nodeName)", "state": "\(stateDirectory)", "dev": "\(dev)"])
         if let overlap = EphemeralPortRange.overlap(with: range) {
@@ -352,6 +361,7 @@ struct AgentConfigFile: Codable {
     var registryCA: String?
     var registryCredentials: String?
     var imageGrace: String?
+    var proxyNice: Int32?
 
     static func load(_ path: String) throws -> AgentConfigFile {
         guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read the configuration file \(path)") }
@@ -359,7 +369,7 @@ struct AgentConfigFile: Codable {
             "nodeName", "stateDirectory", "apiSocket", "apiTCP", "tokenFile", "labels", "portRange", "advertiseAddress", "bootstrap", "join",
             "joinToken", "clusterListen", "certificateLifetime", "server", "heartbeatInterval", "nodeDownTimeout", "bootstrapExpect",
             "caDirectory", "cgroupParent", "logLevel", "maxQueryWait", "dnsAddress", "dnsDomain", "dnsTTL", "registryCA", "registryCredentials",
-            "imageGrace",
+            "imageGrace", "proxyNice",
         ]
         if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             for key in object.keys where !known.contains(key) {

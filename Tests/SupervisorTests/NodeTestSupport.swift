@@ -12,13 +12,14 @@ final class TestNode: Sendable {
     let stateDirectory: String
     let parent: String
 
-    init(journal: NodeSupervisor.JournalMode = .disabled, seed: UInt64 = 1, publishAddress: String = "0.0.0.0") throws {
+    init(journal: NodeSupervisor.JournalMode = .disabled, seed: UInt64 = 1, publishAddress: String = "0.0.0.0",
+         forwardingNice: Int32 = NodeSupervisor.Configuration.defaultForwardingNice) throws {
         let tag = UUID().uuidString.prefix(8).lowercased()
         stateDirectory = NSTemporaryDirectory() + "flotilla-node-" + tag
         parent = "flotilla-test-" + tag
         node = try NodeSupervisor(NodeSupervisor.Configuration(stateDirectory: stateDirectory, cgroupParent: parent,
                                                                journal: journal, seed: seed,
-                                                               publishAddress: publishAddress))
+                                                               publishAddress: publishAddress, forwardingNice: forwardingNice))
     }
 
     /// The next supervisor of `previous`'s node (same state directory and parent cgroup), as an
@@ -60,9 +61,10 @@ final class TestNode: Sendable {
 
 /// Runs `body` with a fresh node and tears it down whatever happens.
 func withTestNode(journal: NodeSupervisor.JournalMode = .disabled, publishAddress: String = "0.0.0.0",
+                  forwardingNice: Int32 = NodeSupervisor.Configuration.defaultForwardingNice,
                   _ body: (TestNode) async throws -> Void) async throws
 {
-    let test = try TestNode(journal: journal, publishAddress: publishAddress)
+    let test = try TestNode(journal: journal, publishAddress: publishAddress, forwardingNice: forwardingNice)
     do {
         try await body(test)
     } catch {
