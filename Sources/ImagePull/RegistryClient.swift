@@ -44,8 +44,10 @@ final class RegistryClient: Sendable {
 
     private struct AuthState {
         var tokens: [String: (token: String, expires: ContinuousClock.Instant)] = [:]
-        /// Registries that answered with a Basic challenge: credentials go with every request.
-        var basic: Set<String> = []
+        /// The Authorization header for each registry that answered with a Basic challenge,
+        /// sent with every later request. The credentials file is read again only when the
+        /// registry refuses it, so a rotated password is picked up without a file read per blob.
+        var basic: [String: String] = [:]
     }
 
     init(http: HTTPClient, access: RegistryAccess, retry: RetryPolicy) {
@@ -161,19 +163,17 @@ final class RegistryClient: Sendable {
             let credentials = try access.credentials(for: reference.registry)
             guard round == 0 else {
                 let reason = authorization != nil && credentials != nil
-                    ? "the credentials for it in \(access.credentialsFile ?? "") were refused"
-                    : "it requires credentials and \(access.credentialsFile.map { "the credentials file \($0) has none for it" } ?? "no credentials file is configured")"
+                    ? "the credentials for it in \(access.credentialsFile ?? "") were refused" : missingCredentials
                 throw ImagePullError.unauthorized(reference: reference, registry: reference.registry, reason: reason)
             }
             if let bearer = challenges.first(where: { $0.scheme == "bearer" }) {
                 authorization = "Bearer " + (try await token(for: reference, challenge: bearer, scope: scope, credentials: credentials))
             } else if challenges.contains(where: { $0.scheme == "basic" }), let credentials {
-                state.withLock { _ = $0.basic.insert(reference.registry) }
-                authorization = Self.basic(credentials)
+                let header = Self.basic(credentials)
+                state.withLock { $0.basic[reference.registry] = header }
+                authorization = header
             } else {
-                let reason = challenges.isEmpty
-                    ? "401 without a WWW-Authenticate challenge"
-                    : "it requires credentials and \(access.credentialsFile.map { "the credentials file \($0) has none for it" } ?? "no credentials file is configured")"
+                let reason = challenges.isEmpty ? "401 without a WWW-Authenticate challenge" : missingCredentials
                 throw ImagePullError.unauthorized(reference: reference, registry: reference.registry, reason: reason)
             }
         }
@@ -183,17 +183,16 @@ final class RegistryClient: Sendable {
 
     private func cachedAuthorization(registry: String, scope: String) -> String? {
         let now = ContinuousClock.now
-        let cached: String?? = state.withLock { state in
-            if let token = state.tokens[registry + " " + scope], token.expires > now { return .some("Bearer " + token.token) }
-            return state.basic.contains(registry) ? .some(nil) : nil
+        return state.withLock { state in
+            if let token = state.tokens[registry + " " + scope], token.expires > now { return "Bearer " + token.token }
+            return state.basic[registry]
         }
-        switch cached {
-        case .some(.some(let bearer)): return bearer
-        case .some(.none):
-            guard let credentials = try? access.credentials(for: registry) else { return nil }
-            return Self.basic(credentials)
-        case .none: return nil
-        }
+    }
+
+    /// Why a registry that asks for credentials gets none.
+    private var missingCredentials: String {
+        "it requires credentials and "
+            + (access.credentialsFile.map { "the credentials file \($0) has none for it" } ?? "no credentials file is configured")
     }
 
     static func basic(_ credentials: (user: String, password: String)) -> String {

@@ -272,6 +272,38 @@ struct PullTests {
         }
     }
 
+    @Test func basic_credentials_are_read_once_and_read_again_when_refused() async throws {
+        try await withRegistry(htpasswd: true) { registry in
+            let image = try TestImage(layers: [try TestImage.busyboxLayer()])
+            try await registry.push(image, to: "private", tag: "1")
+            let reference = try ImageReference(parsing: "\(registry.host)/private:1")
+            let file = registry.directory + "/rotating.json"
+            func write(password: String) throws {
+                try #"{"auths": {"\#(registry.host)": {"username": "tester", "password": "\#(password)"}}}"#
+                    .write(toFile: file, atomically: true, encoding: .utf8)
+            }
+            try write(password: "old")
+            try await withPuller(registry, credentialsFile: file) { puller, _ in
+                await #expect {
+                    try await puller.resolve(reference)
+                } throws: { error in
+                    "\(error)".contains("the credentials for it in \(file) were refused")
+                }
+                // The operator puts the right password in the file: the refused header sends the
+                // same puller back to the file, without a restart.
+                try write(password: "s3cret")
+                let pulled = try await puller.pull(reference)
+                #expect(pulled.layers == image.layerDigests)
+                let digest = try await puller.resolve(reference)
+                // Accepted credentials are kept: the file is not read for every blob, so its
+                // removal changes nothing until the registry refuses them.
+                try FileManager.default.removeItem(atPath: file)
+                let again = try await puller.resolve(reference)
+                #expect(again == digest)
+            }
+        }
+    }
+
     @Test func a_registry_with_token_authentication_is_pulled_with_a_bearer_token_fetched_once_per_scope() async throws {
         try await withRegistry(tokenAuth: true) { registry in
             let tokens = try #require(registry.tokenServer)
