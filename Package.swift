@@ -146,7 +146,7 @@ let package = Package(
         .executableTarget(
             name: "agentd",
             dependencies: [
-                "Agent", "Cluster", "Controller", "Manifest",
+                "Agent", "Cluster", "Controller", "Manifest", "Supervisor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -7,6 +7,7 @@ import Logging
 import Manifest
 import Metrics
 import Prometheus
+import Supervisor
 
 /// agentd: runs on every host; `--dev` runs a one-node cluster for trying Flotilla out.
 @main
@@ -207,7 +208,7 @@ struct Agentd: AsyncParsableCommand {
             }
         }
         if let nice = proxyNice ?? file.proxyNice {
-            guard (-20...19).contains(nice) else {
+            guard NodeSupervisor.Configuration.niceValues.contains(nice) else {
                 throw ValidationError("\(proxyNice == nil ? "proxyNice" : "--proxy-nice") \(nice): give a nice value from -20 to 19, e.g. -10")
             }
             configuration.forwardingNice = nice

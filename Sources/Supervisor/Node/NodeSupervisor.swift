@@ -37,8 +37,8 @@ public final class NodeSupervisor: Sendable {
         /// bytes. Below the default 0 so that, on a busy node, the instances' own traffic does not
         /// queue behind the instances' computing: the thread sleeps unless it carries their bytes,
         /// the way the kernel's network processing runs ahead of tasks. On 2 cores saturated by
-        /// wrk and 3 nginx, the local proxy's p99 was 3–15× HAProxy's (two threads) at 0 and
-        /// 0.7–1.0× at -10 (proxy-bench). Under cgroup v2 the instances' CPU weights still rule
+        /// wrk and 3 nginx, the local proxy's p99 was 3–16× HAProxy's (two threads) at 0 and
+        /// 0.73–2.06×, median 0.93×, at -10 (proxy-bench). Under cgroup v2 the instances' CPU weights still rule
         /// between cgroups; this orders the thread among the tasks it shares a level with.
         public var forwardingNice: Int32
 
@@ -62,6 +62,8 @@ public final class NodeSupervisor: Sendable {
 
         /// The forwarding thread's nice value unless configured.
         public static let defaultForwardingNice: Int32 = -10
+        /// The nice values Linux has; setpriority clamps others silently, so they are refused.
+        public static let niceValues: ClosedRange<Int32> = -20...19
     }
 
     /// Journald forwarding.
@@ -125,8 +127,8 @@ public final class NodeSupervisor: Sendable {
             proxyGroup: proxyGroup, dialer: try NamespaceDialer(), publishAddress: configuration.publishAddress)
     }
 
-    /// Why the forwarding thread runs at another nice value than configured (setpriority's
-    /// error: EPERM without CAP_SYS_NICE, EINVAL out of range); nil when it took.
+    /// Why the forwarding thread runs at another nice value than configured (a value outside
+    /// `Configuration.niceValues`, or setpriority's EPERM without CAP_SYS_NICE); nil when it took.
     public let forwardingPriorityError: String?
 
     /// The nice value the forwarding thread runs at.
@@ -139,7 +141,7 @@ public final class NodeSupervisor: Sendable {
     private static func setNice(_ nice: Int32, of group: MultiThreadedEventLoopGroup) -> String? {
         do {
             return try group.next().submit { () -> String? in
-                guard (-20...19).contains(nice) else { return "nice \(nice) is outside -20...19" }
+                guard Configuration.niceValues.contains(nice) else { return "nice \(nice) is outside \(Configuration.niceValues)" }
                 guard setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice) == 0 else {
                     return "setpriority(\(nice)): \(String(cString: strerror(errno)))"
                 }
@@ -151,7 +153,7 @@ public final class NodeSupervisor: Sendable {
     }
 
     private static func currentThreadNice() -> Int32 {
-        return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
     }
 
     /// The node's local proxy: the agent hands it the catalog's passing instances at each change.
