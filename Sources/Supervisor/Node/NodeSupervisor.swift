@@ -38,8 +38,9 @@ public final class NodeSupervisor: Sendable {
         /// queue behind the instances' computing: the thread sleeps unless it carries their bytes,
         /// the way the kernel's network processing runs ahead of tasks. On 2 cores saturated by
         /// wrk and 3 nginx, the local proxy's p99 was 3–16× HAProxy's (two threads) at 0 and
-        /// 0.73–2.06×, median 0.93×, at -10 (proxy-bench). Under cgroup v2 the instances' CPU weights still rule
-        /// between cgroups; this orders the thread among the tasks it shares a level with.
+        /// 0.73–2.06×, median 1.04×, at -10 (proxy-bench, 6 rounds). Under cgroup v2 the
+        /// instances' CPU weights still rule between cgroups; this orders the thread among the
+        /// tasks it shares a level with.
         public var forwardingNice: Int32
 
         /// A configuration; defaults: parent cgroup `flotilla`, journal when present, 1 MiB pipes,
