@@ -172,6 +172,27 @@ import Testing
         }
     }
 
+    /// A response is written into 1232 bytes first and again into the full size when it does not
+    /// fit there: 200 addresses (3,238 bytes) come whole over TCP and over UDP with a 4096-byte
+    /// EDNS0 size, and are cut at 4096 when there are more than that holds.
+    @Test func answersLargerThanTheFirstBufferAreComplete() async throws {
+        try await DNSFixture.withServer(DNSFixture.bigCatalog(count: 200)) { _, port in
+            let tcp = try DigResult.run(port: port, ["+noedns", "+tcp", "big.service.flotilla.", "A"])
+            #expect(!tcp.flags.contains("tc"))
+            #expect(tcp.answer.count == 200)
+            let udp = try DigResult.run(port: port, ["+bufsize=4096", "+ignore", "big.service.flotilla.", "A"])
+            #expect(!udp.flags.contains("tc"))
+            #expect(udp.answer.count == 200)
+        }
+        try await DNSFixture.withServer(DNSFixture.bigCatalog(count: 300)) { _, port in
+            let udp = try DigResult.run(port: port, ["+bufsize=4096", "+ignore", "big.service.flotilla.", "A"])
+            #expect(udp.flags.contains("tc"))
+            // 4096 - 12 - 26 - 11 (our OPT) = 4047 bytes: 252 records.
+            #expect(udp.answer.count == 252)
+            #expect(try DigResult.run(port: port, ["+noedns", "+tcp", "big.service.flotilla.", "A"]).answer.count == 300)
+        }
+    }
+
     @Test func ednsBufferSizeIsHonoured() async throws {
         try await DNSFixture.withServer(DNSFixture.bigCatalog(count: 60)) { _, port in
             let small = try DigResult.run(port: port, ["+bufsize=600", "+ignore", "big.service.flotilla.", "A"])

@@ -56,13 +56,26 @@ enum DNSResponder {
         case .drop:
             return .drop
         case .headerOnly(let header, let code):
-            var writer = DNSMessageWriter(
-                buffer: allocator.buffer(capacity: DNSWireLimit.headerBytes), id: header.id,
-                flags: responseFlags(header.flags), limit: DNSWireLimit.headerBytes)
-            return .send(writer.finish(responseCode: code.rawValue, truncated: false), code, truncated: false)
+            let response = message(capacity: DNSWireLimit.headerBytes, allocator: allocator) { memory in
+                var writer = DNSMessageWriter(
+                    memory: memory, id: header.id, flags: responseFlags(header.flags), limit: DNSWireLimit.headerBytes)
+                return writer.finish(responseCode: code.rawValue, truncated: false)
+            }
+            return .send(response, code, truncated: false)
         case .query(let query):
             return answer(query, zone: zone, transport: transport, limits: limits, random: &random, allocator: allocator)
         }
+    }
+
+    /// A ByteBuffer of at most `capacity` bytes written by `write`, which returns how many it wrote.
+    private static func message(
+        capacity: Int, allocator: ByteBufferAllocator, _ write: (UnsafeMutableRawBufferPointer) -> Int
+    ) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: capacity)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { memory in
+            write(UnsafeMutableRawBufferPointer(rebasing: memory.prefix(capacity)))
+        }
+        return buffer
     }
 
     /// QR set; opcode, RD and CD copied (RFC 1035 §4.1.1, RFC 4035 §3.2.2); RA clear: no
@@ -86,58 +99,76 @@ enum DNSResponder {
                 limit = max(limit, min(Int(edns.udpPayloadBytes), limits.maxUDPPayloadBytes))
             }
         }
+        // Most answers are a few hundred bytes: write into that much first, and again into the
+        // full size only when they do not fit (a large SRV set over TCP or a large EDNS0 size).
+        let firstCapacity = min(limit, Self.firstCapacity)
+        let first = compose(query, zone: zone, capacity: firstCapacity, limit: limit, limits: limits, random: &random, allocator: allocator)
+        if case .send(_, _, truncated: true) = first, firstCapacity < limit {
+            return compose(query, zone: zone, capacity: limit, limit: limit, limits: limits, random: &random, allocator: allocator)
+        }
+        return first
+    }
+
+    /// The size of the memory a response is first written into.
+    static let firstCapacity = 1232
+
+    /// The response to `query` written into `capacity` bytes, the whole message kept within `limit`.
+    private static func compose(
+        _ query: DNSQuery, zone: DNSZone, capacity: Int, limit: Int, limits: DNSPayloadLimits, random: inout DNSRandom,
+        allocator: ByteBufferAllocator
+    ) -> DNSReply {
         // Keep room for the OPT, which even a truncated response carries (RFC 6891 §7).
-        let recordLimit = limit - (query.edns == nil ? 0 : DNSMessageWriter.optBytes)
+        let optBytes = query.edns == nil ? 0 : DNSMessageWriter.optBytes
+        let recordLimit = min(limit, capacity) - optBytes
 
         var code = DNSResponseCode.noError
-        var authoritative = false
-        var writer = DNSMessageWriter(
-            buffer: allocator.buffer(capacity: 512), id: query.header.id,
-            flags: responseFlags(query.header.flags), limit: recordLimit)
-        writer.writeQuestion(name: query.name, type: query.type, questionClass: query.questionClass)
         var truncated = false
+        let response = message(capacity: capacity, allocator: allocator) { memory in
+            var authoritative = false
+            var writer = DNSMessageWriter(
+                memory: memory, id: query.header.id, flags: responseFlags(query.header.flags), limit: recordLimit)
+            writer.writeQuestion(name: query.name, type: query.type, questionClass: query.questionClass)
 
-        if let edns = query.edns, edns.version != 0 {
-            // RFC 6891 §6.1.3: an unknown version gets BADVERS, with our version (0) in the OPT.
-            code = .badVersion
-        } else if query.questionClass != DNSClass.internet && query.questionClass != DNSClass.any {
-            code = .refused  // CHAOS (version.bind) and the like: not ours.
-        } else if query.type == DNSRecordType.axfr || query.type == DNSRecordType.ixfr {
-            code = .refused  // No zone transfers: the zone is the catalog, replicated by Raft.
-        } else {
-            switch zone.lookup(query.name) {
-            case .outside:
-                code = .refused  // RFC 1035 §4.1.1: we do not recurse for names not ours.
-            case .nonexistent(let domainOffset):
-                code = .nameError
-                authoritative = true
-                truncated = !appendSOA(&writer, .authority, zone: zone, domainOffset: domainOffset)
-            case .found(let entry, let domainOffset):
-                authoritative = true
-                truncated = !appendAnswers(
-                    &writer, entry: entry, type: query.type, zone: zone, domainOffset: domainOffset, random: &random)
-                // RFC 2308 §2.2: NODATA is NOERROR with no answer and the SOA in authority.
-                if !truncated && writer.answerCount == 0 {
+            if let edns = query.edns, edns.version != 0 {
+                // RFC 6891 §6.1.3: an unknown version gets BADVERS, with our version (0) in the OPT.
+                code = .badVersion
+            } else if query.questionClass != DNSClass.internet && query.questionClass != DNSClass.any {
+                code = .refused  // CHAOS (version.bind) and the like: not ours.
+            } else if query.type == DNSRecordType.axfr || query.type == DNSRecordType.ixfr {
+                code = .refused  // No zone transfers: the zone is the catalog, replicated by Raft.
+            } else {
+                switch zone.lookup(query.name) {
+                case .outside:
+                    code = .refused  // RFC 1035 §4.1.1: we do not recurse for names not ours.
+                case .nonexistent(let domainOffset):
+                    code = .nameError
+                    authoritative = true
                     truncated = !appendSOA(&writer, .authority, zone: zone, domainOffset: domainOffset)
+                case .found(let entry, let domainOffset):
+                    authoritative = true
+                    truncated = !appendAnswers(
+                        &writer, entry: entry, type: query.type, zone: zone, domainOffset: domainOffset, random: &random)
+                    // RFC 2308 §2.2: NODATA is NOERROR with no answer and the SOA in authority.
+                    if !truncated && writer.answerCount == 0 {
+                        truncated = !appendSOA(&writer, .authority, zone: zone, domainOffset: domainOffset)
+                    }
                 }
             }
+            if let edns = query.edns {
+                writer.appendOPT(
+                    udpPayloadBytes: limits.advertisedUDPPayloadBytes, extendedCode: UInt8(code.rawValue >> 4),
+                    dnssecOK: edns.dnssecOK)
+            }
+            return writer.finish(responseCode: code.rawValue, truncated: truncated, authoritative: authoritative)
         }
-        if let edns = query.edns {
-            writer.appendOPT(
-                udpPayloadBytes: limits.advertisedUDPPayloadBytes, extendedCode: UInt8(code.rawValue >> 4),
-                dnssecOK: edns.dnssecOK)
-        }
-        let buffer = writer.finish(responseCode: code.rawValue, truncated: truncated, authoritative: authoritative)
-        return .send(buffer, code, truncated: truncated)
+        return .send(response, code, truncated: truncated)
     }
 
     private static func appendSOA(
         _ writer: inout DNSMessageWriter, _ section: DNSMessageWriter.Section, zone: DNSZone, domainOffset: Int
     ) -> Bool {
-        writer.append(section) { buffer in
-            buffer.writeDNSSOARecord(
-                domainOffset: DNSMessageWriter.questionOffset + domainOffset, serial: zone.serial, ttl: zone.ttlSeconds)
-        }
+        writer.appendSOA(
+            section, domainOffset: DNSMessageWriter.questionOffset + domainOffset, serial: zone.serial, ttl: zone.ttlSeconds)
     }
 
     /// Writes the records of `entry` that answer `type`. Returns false when an answer did not fit
@@ -151,12 +182,12 @@ enum DNSResponder {
         let ttl = zone.ttlSeconds
         func appendIPv4(_ random: inout DNSRandom) -> Bool {
             forEachShuffled(entry.ipv4.count, &random) { index in
-                writer.append(.answer) { $0.writeDNSRecord(ownerOffset: owner, ipv4: entry.ipv4[index], ttl: ttl) }
+                writer.appendA(.answer, ownerOffset: owner, ipv4: entry.ipv4[index], ttl: ttl)
             }
         }
         func appendIPv6(_ random: inout DNSRandom) -> Bool {
             forEachShuffled(entry.ipv6.count, &random) { index in
-                writer.append(.answer) { $0.writeDNSRecord(ownerOffset: owner, ipv6: entry.ipv6[index], ttl: ttl) }
+                writer.appendAAAA(.answer, ownerOffset: owner, ipv6: entry.ipv6[index], ttl: ttl)
             }
         }
         switch type {
@@ -191,11 +222,9 @@ enum DNSResponder {
         // At the apex the question's name is the domain: domainOffset is 0.
         let domainAt = DNSMessageWriter.questionOffset + domainOffset
         if type == DNSRecordType.soa {
-            return writer.append(.answer) { $0.writeDNSSOARecord(domainOffset: domainAt, serial: zone.serial, ttl: zone.ttlSeconds) }
+            return writer.appendSOA(.answer, domainOffset: domainAt, serial: zone.serial, ttl: zone.ttlSeconds)
         }
-        var targetOffset = 0
-        guard writer.append(.answer, { targetOffset = $0.writeDNSNSRecord(domainOffset: domainAt, ttl: zone.ttlSeconds) })
-        else { return false }
+        guard let targetOffset = writer.appendNS(domainOffset: domainAt, ttl: zone.ttlSeconds) else { return false }
         appendAddresses(&writer, of: zone.nameserver, at: targetOffset, ttl: zone.ttlSeconds)
         return true
     }
@@ -207,25 +236,24 @@ enum DNSResponder {
         _ writer: inout DNSMessageWriter, entry: DNSZoneEntry, zone: DNSZone, random: inout DNSRandom
     ) -> Bool {
         guard !entry.services.isEmpty else { return true }
-        var written: [(target: Int32, offset: Int)] = []
-        written.reserveCapacity(entry.services.count)
-        let complete = forEachShuffled(entry.services.count, &random) { index in
-            let service = entry.services[index]
-            var offset = 0
-            let target = zone.targets[Int(service.target)]
-            guard writer.append(.answer, { buffer in
-                offset = buffer.writeDNSRecord(
-                    ownerOffset: DNSMessageWriter.questionOffset, service: service, target: target.name, ttl: zone.ttlSeconds)
-            }) else { return false }
-            if !written.contains(where: { $0.target == service.target }) {
-                written.append((service.target, offset))
+        // The targets written so far, each once, with where its name is: on the stack.
+        return withUnsafeTemporaryAllocation(of: (target: Int32, offset: Int).self, capacity: entry.services.count) { written in
+            var writtenCount = 0
+            let complete = forEachShuffled(entry.services.count, &random) { index in
+                let service = entry.services[index]
+                guard let offset = writer.appendSRV(service: service, target: zone.targets[Int(service.target)].name, ttl: zone.ttlSeconds)
+                else { return false }
+                if !written[..<writtenCount].contains(where: { $0.target == service.target }) {
+                    written.initializeElement(at: writtenCount, to: (service.target, offset))
+                    writtenCount += 1
+                }
+                return true
             }
-            return true
+            for (target, offset) in written[..<writtenCount] {
+                guard appendAddresses(&writer, of: zone.targets[Int(target)], at: offset, ttl: zone.ttlSeconds) else { break }
+            }
+            return complete
         }
-        for (target, offset) in written {
-            guard appendAddresses(&writer, of: zone.targets[Int(target)], at: offset, ttl: zone.ttlSeconds) else { break }
-        }
-        return complete
     }
 
     /// A and AAAA records of a target, owned by the name at `offset`. Stops at the first that
@@ -233,10 +261,10 @@ enum DNSResponder {
     @discardableResult
     private static func appendAddresses(_ writer: inout DNSMessageWriter, of target: DNSTarget, at offset: Int, ttl: UInt32) -> Bool {
         for address in target.ipv4 {
-            guard writer.append(.additional, { $0.writeDNSRecord(ownerOffset: offset, ipv4: address, ttl: ttl) }) else { return false }
+            guard writer.appendA(.additional, ownerOffset: offset, ipv4: address, ttl: ttl) else { return false }
         }
         for address in target.ipv6 {
-            guard writer.append(.additional, { $0.writeDNSRecord(ownerOffset: offset, ipv6: address, ttl: ttl) }) else { return false }
+            guard writer.appendAAAA(.additional, ownerOffset: offset, ipv6: address, ttl: ttl) else { return false }
         }
         return true
     }
