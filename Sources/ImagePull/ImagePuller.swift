@@ -199,8 +199,12 @@ public final class ImagePuller: Sendable {
             throw client.classify(error, reference)
         }
         let digest = Digest.of(bytes)
-        if let expected, expected != digest {
-            throw ImagePullError.digestMismatch(reference: reference, kind: "manifest", expected: expected, actual: digest)
+        // By tag, the digest the registry announces (Docker-Content-Digest) is the one the bytes
+        // must have, as containerd checks: a registry whose storage or cache serves other bytes
+        // under it is refused, rather than its bytes believed and recorded as the tag's image.
+        let announced = expected ?? response.headers.first(name: "Docker-Content-Digest").flatMap { try? Digest(parsing: $0) }
+        if let announced, announced != digest {
+            throw ImagePullError.digestMismatch(reference: reference, kind: "manifest", expected: announced, actual: digest)
         }
         let (document, mediaType) = ManifestDocument.decode(bytes, contentType: response.headers.first(name: "Content-Type"))
         guard let document else {

@@ -110,6 +110,35 @@ struct PullTests {
         }
     }
 
+    /// A registry (or a cache in front of it) that serves other bytes under a manifest's digest
+    /// is refused, by tag and by pinned digest alike: the bytes are hashed, not the
+    /// `Docker-Content-Digest` header believed. The stand-in bytes are still a valid manifest
+    /// (one digit of the layer's digest changed), so the registry serves them as it would.
+    @Test func a_manifest_whose_bytes_are_not_its_digest_is_refused() async throws {
+        try await withRegistry { registry in
+            let image = try TestImage(layers: [try TestImage.busyboxLayer()])
+            let digest = try await registry.push(image, to: "tampered", tag: "1")
+            let layerHex = Array(image.layerDigests[0].hex.utf8)
+            var bytes = image.manifest
+            let at = try #require(bytes.indices.first { bytes[$0...].starts(with: layerHex) }) + layerHex.count - 1
+            bytes[at] = bytes[at] == UInt8(ascii: "0") ? UInt8(ascii: "1") : UInt8(ascii: "0")
+            try Data(bytes).write(to: URL(fileURLWithPath: registry.blobDataPath(digest)))
+            try await withPuller(registry) { puller, root in
+                for reference in ["\(registry.host)/tampered:1", "\(registry.host)/tampered@\(digest)"] {
+                    await #expect {
+                        try await puller.pull(try ImageReference(parsing: reference))
+                    } throws: { error in
+                        "\(error)".hasSuffix("manifest \(digest): digest mismatch: expected \(digest), got \(Digest.of(bytes))")
+                    }
+                }
+                let images = try puller.images()
+                #expect(images.isEmpty)
+                let stored = (try? FileManager.default.contentsOfDirectory(atPath: root + "/blobs/sha256")) ?? []
+                #expect(!stored.contains { $0.contains(digest.hex) })
+            }
+        }
+    }
+
     @Test func whiteout_over_a_lower_layer_becomes_an_overlay_whiteout() async throws {
         try await withRegistry { registry in
             let lower = try TestImage.layer { root in
