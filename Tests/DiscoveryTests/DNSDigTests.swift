@@ -172,9 +172,10 @@ import Testing
         }
     }
 
-    /// A response is written into 1232 bytes first and again into the full size when it does not
-    /// fit there: 200 addresses (3,238 bytes) come whole over TCP and over UDP with a 4096-byte
-    /// EDNS0 size, and are cut at 4096 when there are more than that holds.
+    /// A response is written into 1232 bytes first and again into the full size when something
+    /// did not fit there: 200 addresses (3,238 bytes) come whole over TCP and over UDP with a
+    /// 4096-byte EDNS0 size, and are cut at 4096 when there are more than that holds; additional
+    /// records left out of the first write are there in the second.
     @Test func answersLargerThanTheFirstBufferAreComplete() async throws {
         try await DNSFixture.withServer(DNSFixture.bigCatalog(count: 200)) { _, port in
             let tcp = try DigResult.run(port: port, ["+noedns", "+tcp", "big.service.flotilla.", "A"])
@@ -183,6 +184,15 @@ import Testing
             let udp = try DigResult.run(port: port, ["+bufsize=4096", "+ignore", "big.service.flotilla.", "A"])
             #expect(!udp.flags.contains("tc"))
             #expect(udp.answer.count == 200)
+        }
+        // 30 SRV answers fit in 1232 bytes, their 30 targets' addresses do not: over TCP and
+        // with a 4096-byte EDNS0 size every one comes in the additional section.
+        try await DNSFixture.withServer(DNSFixture.bigCatalog(count: 30)) { _, port in
+            for options in [["+noedns", "+tcp"], ["+bufsize=4096", "+ignore"]] {
+                let srv = try DigResult.run(port: port, options + ["big.service.flotilla.", "SRV"])
+                #expect(srv.answer.count == 30)
+                #expect(srv.additional.filter { $0[3] == "A" }.count == 30)
+            }
         }
         try await DNSFixture.withServer(DNSFixture.bigCatalog(count: 300)) { _, port in
             let udp = try DigResult.run(port: port, ["+bufsize=4096", "+ignore", "big.service.flotilla.", "A"])

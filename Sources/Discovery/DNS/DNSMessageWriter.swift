@@ -25,6 +25,9 @@ struct DNSMessageWriter {
     let limit: Int
     /// The bytes written so far.
     private(set) var length = 0
+    /// Whether a record was left out for lack of room: an answer (TC follows) or an additional
+    /// record (which RFC 2181 §9 lets go without TC).
+    private(set) var leftOut = false
     private var counts: (answer: UInt16, authority: UInt16, additional: UInt16) = (0, 0, 0)
     private let flags: UInt16
 
@@ -138,9 +141,13 @@ struct DNSMessageWriter {
     /// Owner (a compression pointer), type, class, TTL and RDLENGTH.
     private static let recordHeadBytes = 12
 
-    /// Whether `bytes` more fit under the limit.
-    private func reserve(_ bytes: Int) -> Bool {
-        length + bytes <= limit
+    /// Whether `bytes` more fit under the limit; notes it when they do not.
+    private mutating func reserve(_ bytes: Int) -> Bool {
+        guard length + bytes <= limit else {
+            leftOut = true
+            return false
+        }
+        return true
     }
 
     private mutating func count(_ section: Section) -> Bool {

@@ -100,29 +100,32 @@ enum DNSResponder {
             }
         }
         // Most answers are a few hundred bytes: write into that much first, and again into the
-        // full size only when they do not fit (a large SRV set over TCP or a large EDNS0 size).
+        // full size when anything was left out there, an answer or an additional record (a
+        // large SRV set over TCP or with a large EDNS0 size).
         let firstCapacity = min(limit, Self.firstCapacity)
         let first = compose(query, zone: zone, capacity: firstCapacity, limit: limit, limits: limits, random: &random, allocator: allocator)
-        if case .send(_, _, truncated: true) = first, firstCapacity < limit {
-            return compose(query, zone: zone, capacity: limit, limit: limit, limits: limits, random: &random, allocator: allocator)
+        if first.leftOut && firstCapacity < limit {
+            return compose(query, zone: zone, capacity: limit, limit: limit, limits: limits, random: &random, allocator: allocator).reply
         }
-        return first
+        return first.reply
     }
 
     /// The size of the memory a response is first written into.
     static let firstCapacity = 1232
 
-    /// The response to `query` written into `capacity` bytes, the whole message kept within `limit`.
+    /// The response to `query` written into `capacity` bytes, the whole message kept within
+    /// `limit`, and whether a record was left out for lack of room.
     private static func compose(
         _ query: DNSQuery, zone: DNSZone, capacity: Int, limit: Int, limits: DNSPayloadLimits, random: inout DNSRandom,
         allocator: ByteBufferAllocator
-    ) -> DNSReply {
+    ) -> (reply: DNSReply, leftOut: Bool) {
         // Keep room for the OPT, which even a truncated response carries (RFC 6891 §7).
         let optBytes = query.edns == nil ? 0 : DNSMessageWriter.optBytes
         let recordLimit = min(limit, capacity) - optBytes
 
         var code = DNSResponseCode.noError
         var truncated = false
+        var leftOut = false
         let response = message(capacity: capacity, allocator: allocator) { memory in
             var authoritative = false
             var writer = DNSMessageWriter(
@@ -159,9 +162,10 @@ enum DNSResponder {
                     udpPayloadBytes: limits.advertisedUDPPayloadBytes, extendedCode: UInt8(code.rawValue >> 4),
                     dnssecOK: edns.dnssecOK)
             }
+            leftOut = writer.leftOut
             return writer.finish(responseCode: code.rawValue, truncated: truncated, authoritative: authoritative)
         }
-        return .send(response, code, truncated: truncated)
+        return (.send(response, code, truncated: truncated), leftOut)
     }
 
     private static func appendSOA(
