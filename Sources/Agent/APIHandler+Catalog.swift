@@ -42,8 +42,7 @@ extension APIHandler {
         // status rather than a stream that ends at once.
         let first = try await api.gateway.read(consistent: query.consistent ?? false) { $0 }
         let answers = CatalogWatch(gateway: api.gateway, first: first, after: query.index.map(UInt64.init) ?? 0, lookup: lookup)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let encoder = APIJSON.encoder()
         let events = Self.bounded(answers.events(), for: duration).map { item -> ArraySlice<UInt8> in
             guard let (index, instances) = item else { return ArraySlice(": keepalive\n\n".utf8) }
             let data = String(decoding: try encoder.encode(instances), as: UTF8.self)

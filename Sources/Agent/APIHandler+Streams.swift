@@ -20,7 +20,7 @@ extension APIHandler {
             return .ok(.init(body: .json(try await api.logs.tail(instance: id, lines: lines, since: query.since))))
         }
         let source = try await api.logs.follow(instance: id, lines: lines, since: query.since)
-        let encoder = JSONEncoder()
+        let encoder = APIJSON.encoder()
         let records = Self.bounded(source, for: duration).map { line -> ArraySlice<UInt8> in
             var bytes = try ArraySlice(encoder.encode(line))
             bytes.append(0x0A)
@@ -48,8 +48,7 @@ extension APIHandler {
             return .ok(.init(headers: .init(xFlotillaIndex: index), body: .json(feed.recent(after: after))))
         }
         let duration = try api.queryLimits.wait(query.wait, fallback: api.queryLimits.maxWait)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let encoder = APIJSON.encoder()
         let events = Self.bounded(Self.keepingAlive(feed.subscribe(after: after)), for: duration).map { item -> ArraySlice<UInt8> in
             guard let event = item else { return ArraySlice(": keepalive\n\n".utf8) }
             let data = String(decoding: try encoder.encode(event), as: UTF8.self)

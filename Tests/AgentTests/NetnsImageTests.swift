@@ -68,6 +68,9 @@ struct NetnsImageTests {
             // rather than relay it to a server): one image, used by the one instance placed there.
             for agent in agents {
                 let list = try NetnsRolloutTests.get("/v1/images", from: agent, as: Components.Schemas.ImageList.self)
+                // Written as every answer of the API is: slashes as they are, keys sorted.
+                let raw = try UnixHTTP.request("GET", "/v1/images", socket: agent.socket).body
+                #expect(!raw.contains("\\/") && raw.hasPrefix("{\"images\":"), "h\(agent.host): \(raw)")
                 #expect(list.node == "h\(agent.host)", "\(list)")
                 #expect(list.images.map(\.reference) == ["\(address):5000/site:1@\(first)"], "h\(agent.host): \(list)")
                 let users = list.images.first?.instances ?? []

@@ -79,7 +79,7 @@ public final class ClientAgent: Sendable {
                     forwardStream: { request in try await follower.relayStream(request) }, streamLimit: relayTimeout,
                     answerLocally: { [worker, nodeName = configuration.nodeName] request in
                         guard request.method == .get, request.uri.path == "/v1/images" else { return nil }
-                        let body = try JSONEncoder().encode(APIMapping.imageList(node: nodeName, worker.images))
+                        let body = try APIJSON.encoder().encode(APIMapping.imageList(node: nodeName, worker.images))
                         return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(data: body)))
                     }))
             return router
