@@ -12,12 +12,9 @@ enum APIRouter {
         let router = Router(context: RouterContext.self)
         let routes = try DocumentRoutes(document: APIDocument.bytes)
         router.add(middleware: APIMiddleware(routes: routes, token: token.map(BearerToken.init), metrics: APIMetrics()))
-        // Compact answers, as before the API was generated: scripts pipe them, and pretty
-        // printing costs the agent time on every read. What the agent encodes itself (streams,
-        // a client agent's own answers) is written the same way, by `APIJSON.encoder()`.
         try APIHandler(api: api).registerHandlers(
             on: APITransport(router: router, routes: routes, documents: BuiltInDocuments(routes: routes)),
-            configuration: .init(jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]))
+            configuration: .init(jsonEncodingOptions: APIJSON.generatedOptions))
         return router
     }
 }

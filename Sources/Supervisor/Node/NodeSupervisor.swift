@@ -36,11 +36,10 @@ public final class NodeSupervisor: Sendable {
         /// The nice value (-20...19) of the thread that forwards published ports' and upstreams'
         /// bytes. Below the default 0 so that, on a busy node, the instances' own traffic does not
         /// queue behind the instances' computing: the thread sleeps unless it carries their bytes,
-        /// the way the kernel's network processing runs ahead of tasks. On 2 cores saturated by
-        /// wrk and 3 nginx, the local proxy's p99 was 3–16× HAProxy's (two threads) at 0 and
-        /// 0.73–2.06×, median 1.04×, at -10 (proxy-bench, 6 rounds). Under cgroup v2 the
-        /// instances' CPU weights still rule between cgroups; this orders the thread among the
-        /// tasks it shares a level with.
+        /// the way the kernel's network processing runs ahead of tasks. What proxy-bench measured
+        /// at 0 and at -10 is in docs/discovery.md ("Its thread"), kept there only. Under cgroup
+        /// v2 the instances' CPU weights still rule between cgroups; this orders the thread among
+        /// the tasks it shares a level with.
         public var forwardingNice: Int32
 
         /// A configuration; defaults: parent cgroup `flotilla`, journal when present, 1 MiB pipes,
