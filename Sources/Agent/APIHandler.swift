@@ -210,8 +210,10 @@ struct APIHandler: APIProtocol {
     ) async throws(APIError) -> (Result, Int64) {
         let limit = try api.queryLimits.wait(wait, fallback: api.queryLimits.defaultWait)
         if let index { try await waitForChange(after: index, limit: limit) }
+        let observed = StateAnswerCache.observed
         let (result, stateIndex) = try await api.gateway.readWithRaftStatus(consistent: consistent ?? false) { state, raft in
-            (body(state, raft), state.lastChangeIndex)
+            observed?.record(StateAnswerCache.Source(state, raft))
+            return (body(state, raft), state.lastChangeIndex)
         }
         return (result, APIMapping.signed(stateIndex))
     }

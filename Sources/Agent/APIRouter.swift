@@ -13,7 +13,8 @@ enum APIRouter {
         let routes = try DocumentRoutes(document: APIDocument.bytes)
         router.add(middleware: APIMiddleware(routes: routes, token: token.map(BearerToken.init), metrics: APIMetrics()))
         try APIHandler(api: api).registerHandlers(
-            on: APITransport(router: router, routes: routes, documents: BuiltInDocuments(routes: routes)),
+            on: APITransport(
+                router: router, routes: routes, documents: BuiltInDocuments(routes: routes), answers: StateAnswerCache(gateway: api.gateway)),
             configuration: .init(jsonEncodingOptions: APIJSON.generatedOptions))
         return router
     }

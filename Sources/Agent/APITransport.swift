@@ -16,12 +16,11 @@ import OpenAPIRuntime
 /// path (`DocumentRoutes`) is mounted with Hummingbird's `**`, and the rest, as sent, is that
 /// parameter (the generated code percent-decodes it).
 struct APITransport<Context: RequestContext>: ServerTransport {
-    /// Bodies above this are left streaming rather than held in memory at once.
-    static var wholeLimitBytes: Int64 { 4 << 20 }
-
     let router: Router<Context>
     let routes: DocumentRoutes
     let documents: BuiltInDocuments
+    /// Answers of `StateAnswerCache.paths`, kept between changes of the state.
+    let answers: StateAnswerCache
 
     func register(
         _ handler: @escaping @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?),
@@ -35,7 +34,8 @@ struct APITransport<Context: RequestContext>: ServerTransport {
         let routerPath = restOfPath.map { String(path.dropLast($0.count + 2)) + "**" } ?? path
         // The segments before the rest, counted once here rather than on every request.
         let fixedSegments = routerPath.split(separator: "/").count - 1
-        router.on(RouterPath(routerPath), method: method) { request, context in
+        let cached = StateAnswerCache.caches(method: method, path: path)
+        router.on(RouterPath(routerPath), method: method) { [answers] request, context in
             let body: HTTPBody
             if let contentLength = request.headers[.contentLength] {
                 let length: HTTPBody.Length = if let declared = Int64(contentLength) { .known(declared) } else { .unknown }
@@ -51,18 +51,25 @@ struct APITransport<Context: RequestContext>: ServerTransport {
             if let restOfPath {
                 pathParameters[restOfPath] = DocumentRoutes.rest(of: request.uri.path, after: fixedSegments).map { $0[...] }
             }
-            let (head, responseBody) = try await handler(request.head, body, ServerRequestMetadata(pathParameters: pathParameters))
-            return try await Self.response(head, body: responseBody)
+            let metadata = ServerRequestMetadata(pathParameters: pathParameters)
+            if cached {
+                return try await answers.answer(request, path: path) { try await handler(request.head, body, metadata) }
+            }
+            let (head, responseBody) = try await handler(request.head, body, metadata)
+            return try await APIAnswer.response(head, body: responseBody)
         }
     }
+}
+
+/// A generated operation's answer as Hummingbird's response.
+enum APIAnswer {
+    /// Bodies above this are left streaming rather than held in memory at once.
+    static var wholeLimitBytes: Int64 { 4 << 20 }
 
     static func response(_ head: HTTPResponse, body: HTTPBody?) async throws -> Response {
-        guard let body else { return Response(status: head.status, headers: head.headerFields, body: ResponseBody(byteBuffer: ByteBuffer())) }
+        if let whole = try await whole(body) { return response(head, whole: whole) }
+        guard let body else { return response(head, whole: ByteBuffer()) }
         switch body.length {
-        case .known(let length) where length <= wholeLimitBytes:
-            var buffer = ByteBufferAllocator().buffer(capacity: Int(length))
-            for try await chunk in body { buffer.writeBytes(chunk) }
-            return Response(status: head.status, headers: head.headerFields, body: ResponseBody(byteBuffer: buffer))
         case .known(let length):
             let chunks = body.map { ByteBuffer(bytes: $0) }
             return Response(
@@ -74,5 +81,19 @@ struct APITransport<Context: RequestContext>: ServerTransport {
         case .unknown:
             return Response(status: head.status, headers: head.headerFields, body: ResponseBody(asyncSequence: body.map { ByteBuffer(bytes: $0) }))
         }
+    }
+
+    static func response(_ head: HTTPResponse, whole: ByteBuffer) -> Response {
+        Response(status: head.status, headers: head.headerFields, body: ResponseBody(byteBuffer: whole))
+    }
+
+    /// The body in one buffer (empty when there is none), if its length is known and at most
+    /// `wholeLimitBytes`; nil otherwise, with the body left unread.
+    static func whole(_ body: HTTPBody?) async throws -> ByteBuffer? {
+        guard let body else { return ByteBuffer() }
+        guard case .known(let length) = body.length, length <= wholeLimitBytes else { return nil }
+        var buffer = ByteBufferAllocator().buffer(capacity: Int(length))
+        for try await chunk in body { buffer.writeBytes(chunk) }
+        return buffer
     }
 }

@@ -263,6 +263,9 @@ struct ClusterFormationTests {
         var agents: [DevAgent] = []
         defer { for agent in agents { agent.shutdown() } }
         _ = try Self.threeVoters(into: &agents)
+        // Asked twice first, so that node 1's answer is kept (StateAnswerCache) when the lead
+        // moves: a change of leader or term alone changes no state, and must show all the same.
+        for _ in 0..<2 { #expect(try agents[0].get("/v1/status", as: Status.self).leader == "1") }
         // Asked on node 3 (a follower), to move the lead to node 2.
         let moved = try agents[2].deployctl("cluster", "transfer-leadership", "2")
         #expect(moved.status == 0, "\(moved.output)\(moved.error)")

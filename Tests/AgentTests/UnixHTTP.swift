@@ -18,8 +18,10 @@ enum UnixHTTP {
     }
 
     /// A request over the unix socket, with the answer's headers (names lowercased).
-    static func exchange(_ method: String, _ path: String, body: String? = nil, socket socketPath: String, timeout: Duration = .seconds(60)) throws
-        -> (status: Int, headers: [String: String], body: String)
+    static func exchange(
+        _ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:], socket socketPath: String,
+        timeout: Duration = .seconds(60)
+    ) throws -> (status: Int, headers: [String: String], body: String)
     {
         let descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw TestFailure("socket: \(errno)") }
@@ -33,7 +35,7 @@ enum UnixHTTP {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard connected == 0 else { throw NotConnected(description: "connect \(socketPath): errno \(errno)") }
-        return try exchange(descriptor, method: method, path: path, host: "agentd", body: body, timeout: timeout)
+        return try exchange(descriptor, method: method, path: path, host: "agentd", body: body, headers: headers, timeout: timeout)
     }
 
     static func request(_ method: String, _ path: String, host: String = "127.0.0.1", port: Int, headers: [String: String] = [:], timeoutSeconds: Int = 5) throws -> (status: Int, body: String) {
