@@ -35,12 +35,20 @@ enum APIErrorResponse {
     }
 
     /// A refusal by the generated code: a handler's own error passes through; a parameter or
-    /// body the document does not allow is the client's mistake.
+    /// body the document does not allow is the client's mistake: 406 for an `Accept` the answer
+    /// cannot meet and 415 for a body's content type, as the runtime classes them, 400 otherwise.
     static func apiError(_ error: ServerError) -> APIError {
         if let own = error.underlyingError as? APIError { return own }
-        // "Unexpected value for query item index: abc" and the like name the parameter.
-        let cause = "\(error.causeDescription): \(error.underlyingError)"
-        return APIError(code: APIErrorCode.badRequest, message: "\(cause); see /v1/openapi.json for operation \(error.operationID)")
+        // "Unexpected value for query item index: abc" and the like name the parameter. The
+        // runtime's own errors are their cause: said once, not twice.
+        let underlying = "\(error.underlyingError)"
+        let cause = underlying == error.causeDescription ? underlying : "\(error.causeDescription): \(underlying)"
+        let code = switch error.httpStatus {
+        case .notAcceptable: APIErrorCode.notAcceptable
+        case .unsupportedMediaType: APIErrorCode.unsupportedMediaType
+        default: APIErrorCode.badRequest
+        }
+        return APIError(code: code, message: "\(cause); see /v1/openapi.json for operation \(error.operationID)")
     }
 
     static func response(_ error: APIError) -> Response {

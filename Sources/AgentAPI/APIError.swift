@@ -47,6 +47,11 @@ public enum APIErrorCode {
     /// A transaction's comparison that did not hold.
     public static let compareFailed = "compare_failed"
 
+    /// An `Accept` that allows none of the operation's answer's content types.
+    public static let notAcceptable = "not_acceptable"
+    /// A request body of a content type the operation does not take.
+    public static let unsupportedMediaType = "unsupported_media_type"
+
     /// The HTTP status for a code.
     public static func httpStatus(for code: String) -> Int {
         switch code {
@@ -54,8 +59,10 @@ public enum APIErrorCode {
         case unauthorized: 401
         case notFound, "application_not_found", "service_not_found", "node_not_found", instanceNotFound, keyNotFound, "revision_not_found": 404
         case methodNotAllowed: 405
+        case notAcceptable: 406
         case revisionConflict, "stale_heartbeat", "member_conflict", casFailed, compareFailed, "rollout_state", "revision_not_rolled_out": 409
         case payloadTooLarge, "value_too_large": 413
+        case unsupportedMediaType: 415
         // Well-formed requests the controller refuses (Kubernetes answers invalid objects so).
         case invalidManifest, "invalid_replicas", "invalid_node", "invalid_key", "invalid_transaction", conflictingParameters: 422
         case noLeader, overloaded: 503

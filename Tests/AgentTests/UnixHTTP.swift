@@ -61,7 +61,10 @@ enum UnixHTTP {
         // HTTP/1.1 with `Connection: close`: the server ends the connection after its answer.
         var request = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
-        if let body { request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
+        if let body {
+            if !headers.keys.contains(where: { $0.lowercased() == "content-type" }) { request += "Content-Type: application/json\r\n" }
+            request += "Content-Length: \(body.utf8.count)\r\n"
+        }
         request += "\r\n" + (body ?? "")
         let bytes = Array(request.utf8)
         // Send and receive together: a server may answer (413, say) before it has read the whole
