@@ -227,7 +227,7 @@ final class RegistryClient: Sendable {
             throw classify(error, reference)
         }
         if response.status.code >= 500 || response.status == .tooManyRequests {
-            throw TransientFailure(reason: "token endpoint \(realm) answered \(response.status.code)")
+            throw TransientFailure(reason: "token endpoint \(realm) answered \(response.status.code)", retryAfter: Self.retryAfter(response))
         }
         guard response.status == .ok else {
             let reason = response.status == .unauthorized || response.status == .forbidden
@@ -257,13 +257,17 @@ final class RegistryClient: Sendable {
         let body = (try? await response.body.collect(upTo: 1 << 20)).map { Array($0.readableBytesView) } ?? []
         let message = Self.errorMessage(body) ?? (code == 404 ? unknown : response.status.reasonPhrase.lowercased())
         if code >= 500 || code == 429 {
-            let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) }
-            throw TransientFailure(reason: "HTTP \(code): \(message)", retryAfter: retryAfter)
+            throw TransientFailure(reason: "HTTP \(code): \(message)", retryAfter: Self.retryAfter(response))
         }
         if code == 401 || code == 403 {
             throw ImagePullError.unauthorized(reference: reference, registry: reference.registry, reason: message)
         }
         throw ImagePullError.registry(reference: reference, subject: subject, status: code, message: message)
+    }
+
+    /// What a 429's or 5xx's `Retry-After` asks for, in either of its forms.
+    static func retryAfter(_ response: HTTPClientResponse) -> Duration? {
+        response.headers.first(name: "Retry-After").flatMap { RetryAfter.delay($0) }
     }
 
     /// The messages of a distribution-spec error body: `{"errors": [{"code", "message"}]}`.

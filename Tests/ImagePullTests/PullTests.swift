@@ -364,6 +364,36 @@ struct PullTests {
         }
     }
 
+    @Test func a_rate_limited_token_endpoint_is_asked_again_when_its_retry_after_says_in_either_form() async throws {
+        try await withRegistry(tokenAuth: true) { registry in
+            let tokens = try #require(registry.tokenServer)
+            let image = try TestImage(layers: [try TestImage.busyboxLayer()])
+            let digest = try await registry.push(image, to: "team/limited", tag: "1")
+            let reference = try ImageReference(parsing: "\(registry.host)/team/limited:1")
+            let credentials = registry.directory + "/auth.json"
+            let auth = Data("tester:s3cret".utf8).base64EncodedString()
+            try #"{"auths": {"\#(registry.host)": {"auth": "\#(auth)"}}}"#.write(toFile: credentials, atomically: true, encoding: .utf8)
+            let imfFixdate = DateFormatter()
+            imfFixdate.locale = Locale(identifier: "en_US_POSIX")
+            imfFixdate.timeZone = TimeZone(identifier: "GMT")
+            imfFixdate.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+            // Seconds, and a date 3 s ahead (whole seconds: 2 to 3 s from now); the policy's own
+            // first wait is 100 ms.
+            for retryAfter in [{ "2" }, { imfFixdate.string(from: Date() + 3) }] {
+                try await withPuller(registry, credentialsFile: credentials) { puller, _ in
+                    let value = retryAfter()
+                    tokens.refuseNext(status: 429, retryAfter: value)
+                    let before = tokens.tokenRequestTimes.count
+                    #expect(try await puller.resolve(reference) == digest)
+                    let times = Array(tokens.tokenRequestTimes.dropFirst(before))
+                    try #require(times.count == 2, "Retry-After: \(value): \(times.count) token requests")
+                    let waited = times[1] - times[0]
+                    #expect(waited >= .milliseconds(1500) && waited < .seconds(8), "Retry-After: \(value): asked again after \(waited)")
+                }
+            }
+        }
+    }
+
     @Test(arguments: [TestImage.LayerCompression.zstd, .none])
     func layers_compressed_with_zstd_or_not_at_all_are_unpacked(_ compression: TestImage.LayerCompression) async throws {
         try await withRegistry { registry in

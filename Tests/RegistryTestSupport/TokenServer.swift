@@ -20,12 +20,23 @@ public final class TokenServer: Sendable {
     private let certificateDER: Data
     private let task: Mutex<Task<Void, any Error>?> = Mutex(nil)
     private let issued = Mutex<[String]>([])
+    private let refusals = Mutex<[(status: Int, retryAfter: String)]>([])
+    private let requestTimes = Mutex<[ContinuousClock.Instant]>([])
 
     /// `http://127.0.0.1:<port>/token`, the registry's `realm`.
     public var realm: String { "http://127.0.0.1:\(port)/token" }
 
     /// The scopes of every token asked for over HTTP, in order (one entry per request).
     public var issuedScopes: [String] { issued.withLock { $0 } }
+
+    /// When each token request came, refused or not, in order.
+    public var tokenRequestTimes: [ContinuousClock.Instant] { requestTimes.withLock { $0 } }
+
+    /// The next token request is answered `status` with `Retry-After: retryAfter`, as a rate
+    /// limit or an outage would (queued: each call refuses one more).
+    public func refuseNext(status: Int, retryAfter: String) {
+        refusals.withLock { $0.append((status, retryAfter)) }
+    }
 
     /// Makes a P-256 key and its self-signed certificate in `directory` and starts serving.
     public init(directory: String, user: String, password: String) async throws {
@@ -45,6 +56,11 @@ public final class TokenServer: Sendable {
 
         let router = Router()
         router.get("token") { [self] request, _ -> Response in
+            self.requestTimes.withLock { $0.append(.now) }
+            if let refusal = self.refusals.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
+                return Response(status: .init(code: refusal.status), headers: [.retryAfter: refusal.retryAfter],
+                                body: .init(byteBuffer: ByteBuffer(string: #"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#)))
+            }
             let expected = "Basic " + Data("\(self.user):\(self.password)".utf8).base64EncodedString()
             guard request.headers[.authorization] == expected else {
                 return Response(status: .unauthorized, headers: [.contentType: "application/json"],
