@@ -14,7 +14,7 @@ import Synchronization
 /// third of the agent's time under `wrk` (issue 12's figure).
 ///
 /// Only plain requests are answered from it: no query (a blocking query waits, `?consistent`
-/// confirms leadership first) and the same `Accept` as the request that filled it (the
+/// confirms leadership first) and the same `Accept` lines as the request that filled it (the
 /// generated code refuses what it cannot serve).
 final class StateAnswerCache: Sendable {
     /// What an answer was computed from: every change of the state moves `index` (blocking
@@ -47,7 +47,7 @@ final class StateAnswerCache: Sendable {
 
     private struct Answer {
         var source: Source
-        var accept: String?
+        var accept: [String]
         var head: HTTPResponse
         var body: ByteBuffer
     }
@@ -73,7 +73,8 @@ final class StateAnswerCache: Sendable {
             let (head, body) = try await compute()
             return try await APIAnswer.response(head, body: body)
         }
-        let accept = request.headers[.accept]
+        // Every Accept line, as the generated code reads them all.
+        let accept = request.headers[values: .accept]
         let current = try await gateway.readWithRaftStatus { state, raft in Source(state, raft) }
         if let kept = answers.withLock({ $0[path] }), kept.source == current, kept.accept == accept {
             return APIAnswer.response(kept.head, whole: kept.body)

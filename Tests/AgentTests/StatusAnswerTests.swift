@@ -43,6 +43,12 @@ import Testing
         #expect(refused.status == 406, "Accept: text/plain answered \(refused.status): \(refused.body)")
         let json = try UnixHTTP.exchange("GET", "/v1/status", headers: ["Accept": "application/json"], socket: agent.socket)
         #expect(json.status == 200)
+        // Two Accept lines, the second allowing JSON, are served and kept; the first line alone
+        // is still refused (headers are sent in the order written).
+        let twoLines = try UnixHTTP.exchange("GET", "/v1/status", headers: ["Accept": "text/plain", "accept": "application/json"], socket: agent.socket)
+        #expect(twoLines.status == 200, "\(twoLines.status): \(twoLines.body)")
+        let firstLine = try UnixHTTP.exchange("GET", "/v1/status", headers: ["Accept": "text/plain"], socket: agent.socket)
+        #expect(firstLine.status == 406, "\(firstLine.status): \(firstLine.body)")
         let badQuery = try UnixHTTP.exchange("GET", "/v1/status?index=x", socket: agent.socket)
         #expect(badQuery.status == 400, "?index=x answered \(badQuery.status): \(badQuery.body)")
     }

@@ -19,7 +19,7 @@ enum UnixHTTP {
 
     /// A request over the unix socket, with the answer's headers (names lowercased).
     static func exchange(
-        _ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:], socket socketPath: String,
+        _ method: String, _ path: String, body: String? = nil, headers: KeyValuePairs<String, String> = [:], socket socketPath: String,
         timeout: Duration = .seconds(60)
     ) throws -> (status: Int, headers: [String: String], body: String)
     {
@@ -38,7 +38,7 @@ enum UnixHTTP {
         return try exchange(descriptor, method: method, path: path, host: "agentd", body: body, headers: headers, timeout: timeout)
     }
 
-    static func request(_ method: String, _ path: String, host: String = "127.0.0.1", port: Int, headers: [String: String] = [:], timeoutSeconds: Int = 5) throws -> (status: Int, body: String) {
+    static func request(_ method: String, _ path: String, host: String = "127.0.0.1", port: Int, headers: KeyValuePairs<String, String> = [:], timeoutSeconds: Int = 5) throws -> (status: Int, body: String) {
         let descriptor = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw TestFailure("socket: \(errno)") }
         defer { close(descriptor) }
@@ -55,14 +55,14 @@ enum UnixHTTP {
     }
 
     private static func exchange(
-        _ descriptor: Int32, method: String, path: String, host: String, body: String?, headers: [String: String] = [:],
+        _ descriptor: Int32, method: String, path: String, host: String, body: String?, headers: KeyValuePairs<String, String> = [:],
         timeout: Duration = .seconds(60)
     ) throws -> (status: Int, headers: [String: String], body: String) {
         // HTTP/1.1 with `Connection: close`: the server ends the connection after its answer.
         var request = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
         if let body {
-            if !headers.keys.contains(where: { $0.lowercased() == "content-type" }) { request += "Content-Type: application/json\r\n" }
+            if !headers.contains(where: { $0.key.lowercased() == "content-type" }) { request += "Content-Type: application/json\r\n" }
             request += "Content-Length: \(body.utf8.count)\r\n"
         }
         request += "\r\n" + (body ?? "")
