@@ -33,6 +33,15 @@ struct PullTests {
         try await puller.shutdown()
     }
 
+    /// `date` as a `Retry-After` HTTP-date (IMF-fixdate, whole seconds).
+    static func httpDate(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return formatter.string(from: date)
+    }
+
     @Test func pulls_and_unpacks_busybox_over_tls() async throws {
         try await withRegistry { registry in
             let image = try TestImage(layers: [try TestImage.busyboxLayer()])
@@ -373,13 +382,9 @@ struct PullTests {
             let credentials = registry.directory + "/auth.json"
             let auth = Data("tester:s3cret".utf8).base64EncodedString()
             try #"{"auths": {"\#(registry.host)": {"auth": "\#(auth)"}}}"#.write(toFile: credentials, atomically: true, encoding: .utf8)
-            let imfFixdate = DateFormatter()
-            imfFixdate.locale = Locale(identifier: "en_US_POSIX")
-            imfFixdate.timeZone = TimeZone(identifier: "GMT")
-            imfFixdate.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
             // Seconds, and a date 3 s ahead (whole seconds: 2 to 3 s from now); the policy's own
             // first wait is 100 ms.
-            for retryAfter in [{ "2" }, { imfFixdate.string(from: Date() + 3) }] {
+            for retryAfter in [{ "2" }, { Self.httpDate(Date() + 3) }] {
                 try await withPuller(registry, credentialsFile: credentials) { puller, _ in
                     let value = retryAfter()
                     tokens.refuseNext(status: 429, retryAfter: value)
@@ -391,6 +396,40 @@ struct PullTests {
                     #expect(waited >= .milliseconds(1500) && waited < .seconds(8), "Retry-After: \(value): asked again after \(waited)")
                 }
             }
+        }
+    }
+
+    @Test func a_registry_that_sheds_load_is_asked_again_when_its_retry_after_says() async throws {
+        try await withRegistry { registry in
+            let front = try await RegistryFront(registry)
+            do {
+                let image = try TestImage(layers: [try TestImage.busyboxLayer()])
+                let digest = try await registry.push(image, to: "shed/load", tag: "1")
+                let reference = try ImageReference(parsing: "\(front.host)/shed/load:1")
+                // The manifest: 503 until a date 3 s ahead (whole seconds: 2 to 3 s from now); the
+                // layer: 429 for 2 s; the config: a 500 with no Retry-After, retried after the
+                // policy's own 100 ms.
+                let layer = "/blobs/\(image.layerDigests[0])"
+                let config = "/blobs/\(image.configDigest)"
+                front.refuseNext(pathContaining: "/manifests/", status: 503, retryAfter: Self.httpDate(Date() + 3))
+                front.refuseNext(pathContaining: layer, status: 429, retryAfter: "2")
+                front.refuseNext(pathContaining: config, status: 500)
+                try await withPuller(registry) { puller, _ in
+                    let pulled = try await puller.pull(reference)
+                    #expect(pulled.manifestDigest == digest)
+                    #expect(pulled.layers == image.layerDigests)
+                }
+                for (path, least, most) in [("/manifests/", 1.5, 8.0), (layer, 1.5, 8.0), (config, 0.05, 1.0)] {
+                    let times = front.requestTimes(pathContaining: path)
+                    try #require(times.count >= 2, "\(path): \(times.count) requests")
+                    let waited = times[1] - times[0]
+                    #expect(waited >= .seconds(least) && waited < .seconds(most), "\(path): asked again after \(waited)")
+                }
+            } catch {
+                await front.stop()
+                throw error
+            }
+            await front.stop()
         }
     }
 

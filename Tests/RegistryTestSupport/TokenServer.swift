@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Hummingbird
+import Logging
 import Synchronization
 import TestSupport
 
@@ -72,7 +73,10 @@ public final class TokenServer: Sendable {
             return Response(status: .ok, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(string: #"{"token":"\#(token)","expires_in":300}"#)))
         }
-        let application = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
+        // Stopping is a cancellation, which Hummingbird logs as errors; a test's output is not the place.
+        var logger = Logger(label: "token-server")
+        logger.logLevel = .critical
+        let application = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
         task.withLock { $0 = Task { try await application.runService() } }
         let deadline = ContinuousClock.now + .seconds(10)
         while !loopbackAccepts(port: port) {

@@ -1,0 +1,107 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import Synchronization
+import TestSupport
+
+/// A TLS front to a `TestRegistry`, as a load balancer or CDN in front of a real registry: it
+/// passes pulls (GET and HEAD) through, except those it is told to refuse, which it answers
+/// itself with the status and `Retry-After` given (a rate limit, an overloaded backend).
+/// docker-registry cannot be made to send a 429 or a 503; this can.
+public final class RegistryFront: Sendable {
+    public let port: Int
+    private let registry: TestRegistry
+    private let http: HTTPClient
+    private let task: Mutex<Task<Void, any Error>?> = Mutex(nil)
+    private let refusals = Mutex<[Refusal]>([])
+    private let seen = Mutex<[(path: String, time: ContinuousClock.Instant)]>([])
+
+    private struct Refusal {
+        var pathContaining: String
+        var status: Int
+        var retryAfter: String?
+    }
+
+    /// `127.0.0.1:<port>`: what an image reference names to pull through the front.
+    public var host: String { "127.0.0.1:\(port)" }
+
+    /// Serves on a free loopback port with the registry's own certificate (issued for
+    /// 127.0.0.1 by the registry's CA, so a puller trusting `registry.caFile` trusts the front).
+    public init(_ registry: TestRegistry) async throws {
+        self.registry = registry
+        port = try freeLoopbackPort()
+        var client = TLSConfiguration.makeClientConfiguration()
+        client.additionalTrustRoots = [.file(registry.caFile)]
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: client))
+        let server = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(registry.directory + "/server.pem").map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: registry.directory + "/server.key", format: .pem)))
+        let router = Router()
+        for method in [HTTPRequest.Method.get, .head] {
+            router.on("**", method: method) { [self] request, _ in try await self.answer(request) }
+        }
+        // Stopping is a cancellation, which Hummingbird logs as errors; a test's output is not the place.
+        var logger = Logger(label: "registry-front")
+        logger.logLevel = .critical
+        let application = Application(
+            router: router, server: try .tls(tlsConfiguration: server), configuration: .init(address: .hostname("127.0.0.1", port: port)),
+            logger: logger)
+        task.withLock { $0 = Task { try await application.runService() } }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !loopbackAccepts(port: port) {
+            guard ContinuousClock.now < deadline else { throw RegistryTestFailure("the registry front did not listen on \(port)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// The next request whose path contains `pathContaining` is answered `status` (with
+    /// `Retry-After: retryAfter` when given) instead of going to the registry. Queued: each
+    /// call refuses one more request.
+    public func refuseNext(pathContaining: String, status: Int, retryAfter: String? = nil) {
+        refusals.withLock { $0.append(Refusal(pathContaining: pathContaining, status: status, retryAfter: retryAfter)) }
+    }
+
+    /// When each request whose path contains `pathContaining` came, refused or passed, in order.
+    public func requestTimes(pathContaining: String) -> [ContinuousClock.Instant] {
+        seen.withLock { $0.filter { $0.path.contains(pathContaining) }.map(\.time) }
+    }
+
+    public func stop() async {
+        task.withLock { $0?.cancel() }
+        try? await http.shutdown()
+    }
+
+    private func answer(_ request: Request) async throws -> Response {
+        let path = request.uri.string
+        seen.withLock { $0.append((path, .now)) }
+        let refusal = refusals.withLock { refusals -> Refusal? in
+            guard let index = refusals.firstIndex(where: { path.contains($0.pathContaining) }) else { return nil }
+            return refusals.remove(at: index)
+        }
+        if let refusal {
+            var headers: HTTPFields = [.contentType: "application/json"]
+            if let retryAfter = refusal.retryAfter { headers[.retryAfter] = retryAfter }
+            return Response(
+                status: .init(code: refusal.status), headers: headers,
+                body: .init(byteBuffer: ByteBuffer(string: #"{"errors":[{"code":"TOOMANYREQUESTS","message":"try again later"}]}"#)))
+        }
+        var forwarded = HTTPClientRequest(url: "https://\(registry.host)\(path)")
+        forwarded.method = HTTPMethod(rawValue: request.method.rawValue)
+        for field in request.headers where field.name != .connection {
+            forwarded.headers.add(name: field.name.rawName, value: field.value)
+        }
+        let response = try await http.execute(forwarded, deadline: .now() + .seconds(30))
+        let body = try await response.body.collect(upTo: 256 << 20)
+        var headers = HTTPFields()
+        for (name, value) in response.headers where !["connection", "transfer-encoding", "content-length"].contains(name.lowercased()) {
+            if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }
+        }
+        return Response(status: .init(code: Int(response.status.code)), headers: headers, body: .init(byteBuffer: body))
+    }
+}
