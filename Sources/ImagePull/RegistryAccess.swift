@@ -13,6 +13,12 @@ public struct RegistryAccess: Sendable {
     public var architecture: String
     /// This node's OS in OCI terms.
     public var os: String = "linux"
+    /// Registries (`host:port` as images name them) that may be reached over plain HTTP when
+    /// they do not speak TLS, as Docker's `insecure-registries`: a developer's `registry:2`.
+    public var plainHTTPRegistries: [String] = []
+    /// Whether a registry on this machine (`localhost`, 127.0.0.0/8, `::1`) may be reached over
+    /// plain HTTP without being listed, as Docker allows: its traffic never leaves the host.
+    public var plainHTTPOnLoopback = true
 
     /// Settings for this machine's architecture.
     public init(caFile: String? = nil, credentialsFile: String? = nil, architecture: String = RegistryAccess.hostArchitecture, os: String = "linux") {
@@ -20,6 +26,25 @@ public struct RegistryAccess: Sendable {
         self.credentialsFile = credentialsFile
         self.architecture = architecture
         self.os = os
+    }
+
+    /// Whether `registry` may be asked over plain HTTP once it turns out not to speak TLS
+    /// (TLS is always tried first).
+    func mayUsePlainHTTP(_ registry: String) -> Bool {
+        plainHTTPRegistries.contains(registry) || (plainHTTPOnLoopback && Self.isLoopback(registry))
+    }
+
+    /// `localhost`, an address in 127.0.0.0/8 or `[::1]`, with or without a port.
+    static func isLoopback(_ registry: String) -> Bool {
+        var host = Substring(registry)
+        if host.hasPrefix("[") {
+            host = host.dropFirst().prefix(while: { $0 != "]" })
+        } else if let colon = host.lastIndex(of: ":") {
+            host = host[..<colon]
+        }
+        if host == "localhost" || host == "::1" { return true }
+        var address = in_addr()
+        return inet_pton(AF_INET, String(host), &address) == 1 && UInt32(bigEndian: address.s_addr) >> 24 == 127
     }
 
     /// `uname -m` in the names the OCI image spec takes from Go's GOARCH.

@@ -48,6 +48,8 @@ final class RegistryClient: Sendable {
         /// sent with every later request. The credentials file is read again only when the
         /// registry refuses it, so a rotated password is picked up without a file read per blob.
         var basic: [String: String] = [:]
+        /// Registries that answered TLS in plain HTTP and may be asked so (`RegistryAccess.mayUsePlainHTTP`).
+        var plainHTTP: Set<String> = []
     }
 
     init(http: HTTPClient, access: RegistryAccess, retry: RetryPolicy) {
@@ -100,9 +102,28 @@ final class RegistryClient: Sendable {
         if error is ImagePullError || error is CancellationError || error is TransientFailure { return error }
         if let error = error as? HTTPClientError, error == .cancelled { return CancellationError() }
         if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
-            return ImagePullError.transport(reference: reference, registry: reference.registry, reason: "TLS: \(error)")
+            let reason = Self.isPlainHTTPAnswer(error)
+                ? "it answers in plain HTTP, not TLS; this node reaches a plain-HTTP registry only on this machine or when listed "
+                    + "(agentd --registry-plain-http \(reference.registry))"
+                : "TLS: \(error)"
+            return ImagePullError.transport(reference: reference, registry: reference.registry, reason: reason)
         }
         return TransientFailure(reason: Self.describe(error))
+    }
+
+    /// Whether a TLS failure is a server answering the handshake in plain HTTP: BoringSSL reads
+    /// "HTTP/1.1 400" as a record of an unknown version.
+    static func isPlainHTTPAnswer(_ error: any Error) -> Bool {
+        "\(error)".contains("WRONG_VERSION_NUMBER")
+    }
+
+    /// A registry that answered TLS in plain HTTP and may be asked so: remembered, so that this
+    /// request and every later one go over HTTP (Docker's insecure registries, which also try
+    /// TLS first). False when it may not.
+    private func fallsBackToPlainHTTP(after error: any Error, _ reference: ImageReference) -> Bool {
+        guard Self.isPlainHTTPAnswer(error), access.mayUsePlainHTTP(reference.registry) else { return false }
+        _ = state.withLock { $0.plainHTTP.insert(reference.registry) }
+        return true
     }
 
     /// A transport error in a few words: `connection refused`, `connection reset by peer`.
@@ -144,10 +165,11 @@ final class RegistryClient: Sendable {
         deadline: NIODeadline = .now() + .seconds(60)
     ) async throws -> HTTPClientResponse {
         let scope = "repository:\(reference.repository):pull"
-        let url = "https://\(reference.requestHost)/v2/\(reference.repository)/\(path)"
         var authorization = cachedAuthorization(registry: reference.registry, scope: scope)
-        for round in 0..<2 {
-            var request = HTTPClientRequest(url: url)
+        var round = 0
+        while round < 2 {
+            let scheme = state.withLock { $0.plainHTTP.contains(reference.registry) } ? "http" : "https"
+            var request = HTTPClientRequest(url: "\(scheme)://\(reference.requestHost)/v2/\(reference.repository)/\(path)")
             request.method = method
             for (name, value) in headers { request.headers.add(name: name, value: value) }
             if let authorization { request.headers.replaceOrAdd(name: "Authorization", value: authorization) }
@@ -155,13 +177,15 @@ final class RegistryClient: Sendable {
             do {
                 response = try await http.execute(request, deadline: deadline)
             } catch {
+                if scheme == "https", fallsBackToPlainHTTP(after: error, reference) { continue }
                 throw classify(error, reference)
             }
+            round += 1
             guard response.status == .unauthorized else { return response }
             _ = try? await response.body.collect(upTo: 64 * 1024)
             let challenges = response.headers["WWW-Authenticate"].flatMap(AuthChallenge.parse)
             let credentials = try access.credentials(for: reference.registry)
-            guard round == 0 else {
+            guard round == 1 else {
                 let reason = authorization != nil && credentials != nil
                     ? "the credentials for it in \(access.credentialsFile ?? "") were refused" : missingCredentials
                 throw ImagePullError.unauthorized(reference: reference, registry: reference.registry, reason: reason)

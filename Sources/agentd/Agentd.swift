@@ -25,7 +25,8 @@ struct Agentd: AsyncParsableCommand {
             "joinToken": "flt1...", "server": true, "clusterListen": "0.0.0.0:4647", "certificateLifetime": "24h", \
             "heartbeatInterval": "2s", "nodeDownTimeout": "15s", "bootstrapExpect": 3, "caDirectory": "...", "cgroupParent": "flotilla", "logLevel": "info", "maxQueryWait": "5m", \
             "dnsAddress": "127.0.0.1:8600", "dnsDomain": "flotilla", "dnsTTL": "0s", "registryCA": "/etc/flotilla/registry-ca.pem", \
-            "registryCredentials": "/etc/flotilla/registry-auth.json", "imageGrace": "1h", "proxyNice": -10}. \
+            "registryCredentials": "/etc/flotilla/registry-auth.json", "registryPlainHTTP": ["registry.lan:5000"], "imageGrace": "1h", \
+            "proxyNice": -10}. \
             Flags win over the file.
             A cluster: the first server runs with --bootstrap, or N servers form it together, each with --bootstrap-expect N \
             --ca-dir DIR --join HOST:PORT (the others); every next server with --server --join HOST:PORT --token T \
@@ -118,6 +119,9 @@ struct Agentd: AsyncParsableCommand {
     @Option(help: "A JSON file of registry credentials, as Docker's config.json writes them: {\"auths\": {\"registry.example:5000\": {\"auth\": \"BASE64(user:password)\"}}}.")
     var registryCredentials: String?
 
+    @Option(help: "A registry, HOST:PORT as images name it, that this node may reach over plain HTTP when it does not speak TLS (Docker's insecure-registries; TLS is tried first); repeat for more. Registries on this machine (localhost, 127.0.0.0/8, [::1]) need not be listed.")
+    var registryPlainHttp: [String] = []
+
     @Option(help: "How long an image no instance uses stays on this node, as manifests write durations (default 1h).")
     var imageGrace: String?
 
@@ -197,6 +201,7 @@ struct Agentd: AsyncParsableCommand {
             dns: try dnsSettings(file))
         configuration.registryAccess.caFile = registryCa ?? file.registryCA
         configuration.registryAccess.credentialsFile = registryCredentials ?? file.registryCredentials
+        configuration.registryAccess.plainHTTPRegistries = try Self.plainHTTPRegistries(registryPlainHttp.isEmpty ? file.registryPlainHTTP ?? [] : registryPlainHttp)
         for (flag, path) in [("--registry-ca", configuration.registryAccess.caFile), ("--registry-credentials", configuration.registryAccess.credentialsFile)] {
             if let path, !FileManager.default.isReadableFile(atPath: path) { throw ValidationError("\(flag) \(path): cannot read the file") }
         }
@@ -222,6 +227,15 @@ struct Agentd: AsyncParsableCommand {
         } else {
             try await Agent.make(configuration: configuration, logger: logger, registry: registry).run()
         }
+    }
+
+    /// `--registry-plain-http` values, each a registry as image references name it.
+    static func plainHTTPRegistries(_ values: [String]) throws -> [String] {
+        for value in values where value.isEmpty || value.contains("/") || value.contains(where: \.isWhitespace) {
+            throw ValidationError(
+                "--registry-plain-http \"\(value)\": give a registry as images name it, HOST or HOST:PORT (registry.lan:5000), without a scheme or path")
+        }
+        return values
     }
 
     /// The DNS server's settings from the flags and the file; nil with `--dns-addr off`.
@@ -361,6 +375,7 @@ struct AgentConfigFile: Codable {
     var dnsTTL: String?
     var registryCA: String?
     var registryCredentials: String?
+    var registryPlainHTTP: [String]?
     var imageGrace: String?
     var proxyNice: Int32?
 
@@ -370,7 +385,7 @@ struct AgentConfigFile: Codable {
             "nodeName", "stateDirectory", "apiSocket", "apiTCP", "tokenFile", "labels", "portRange", "advertiseAddress", "bootstrap", "join",
             "joinToken", "clusterListen", "certificateLifetime", "server", "heartbeatInterval", "nodeDownTimeout", "bootstrapExpect",
             "caDirectory", "cgroupParent", "logLevel", "maxQueryWait", "dnsAddress", "dnsDomain", "dnsTTL", "registryCA", "registryCredentials",
-            "imageGrace", "proxyNice",
+            "registryPlainHTTP", "imageGrace", "proxyNice",
         ]
         if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             for key in object.keys where !known.contains(key) {

@@ -110,6 +110,27 @@ struct ImageAgentTests {
         }
     }
 
+    @Test func aPlainHTTPRegistryOnThisMachineServesImagesAndTheFlagIsChecked() async throws {
+        // A malformed --registry-plain-http stops agentd with the flag and what to write.
+        let refused = try DevAgent(extraArguments: ["--registry-plain-http", "http://registry.lan:5000"], waits: false)
+        defer { refused.shutdown() }
+        try refused.waitUntil("agentd to exit", timeout: 20) { refused.process?.isRunning == false }
+        #expect(refused.agentLog().contains("--registry-plain-http \"http://registry.lan:5000\": give a registry as images name it"), "\(refused.agentLog())")
+        // A developer's registry:2 on this machine speaks plain HTTP: the apply resolves the tag
+        // through it and the instances run, with no CA and no flag (listing another registry
+        // changes nothing for it).
+        try await withRegistry(plainHTTP: true) { registry in
+            let digest = try await registry.push(try Self.site(["index.html": "plain\n"]), to: "dev/site", tag: "1")
+            let agent = try DevAgent(extraArguments: ["--registry-plain-http", "registry.lan:5000"])
+            defer { agent.shutdown() }
+            let apply = try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: Self.manifest("\(registry.host)/dev/site:1"))
+            #expect(apply.status == 0, "\(apply)\n\(agent.agentLog())")
+            #expect(try bodies(agent) == ["200 plain", "200 plain"])
+            let described = try agent.deployctl("describe", "service", "img/web")
+            #expect(described.output.contains("image \(registry.host)/dev/site:1  digest \(digest)"), "\(described.output)")
+        }
+    }
+
     @Test func theImagesConfigRunsWhatTheManifestLeavesOut() async throws {
         try await withRegistry { registry in
             // No command, working directory or user in the manifest: the image's entrypoint and

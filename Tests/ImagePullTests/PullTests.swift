@@ -18,12 +18,14 @@ struct PullTests {
     func withPuller(
         _ registry: TestRegistry, credentialsFile: String? = nil, architecture: String = "amd64",
         retry: RetryPolicy = RetryPolicy(attempts: 3, initialDelay: .milliseconds(100)),
+        plainHTTPOnLoopback: Bool = true, plainHTTPRegistries: [String] = [],
         _ body: (ImagePuller, String) async throws -> Void
     ) async throws {
         let root = registry.directory + "/store-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        let puller = try ImagePuller(
-            root: root, access: RegistryAccess(caFile: registry.caFile, credentialsFile: credentialsFile, architecture: architecture),
-            retry: retry)
+        var access = RegistryAccess(caFile: registry.caFile, credentialsFile: credentialsFile, architecture: architecture)
+        access.plainHTTPOnLoopback = plainHTTPOnLoopback
+        access.plainHTTPRegistries = plainHTTPRegistries
+        let puller = try ImagePuller(root: root, access: access, retry: retry)
         do {
             try await body(puller, root)
         } catch {
@@ -430,6 +432,32 @@ struct PullTests {
                 throw error
             }
             await front.stop()
+        }
+    }
+
+    @Test func a_plain_http_registry_is_pulled_on_this_machine_or_when_listed_and_refused_otherwise() async throws {
+        try await withRegistry(plainHTTP: true) { registry in
+            let image = try TestImage(layers: [try TestImage.busyboxLayer()])
+            let digest = try await registry.push(image, to: "dev/web", tag: "1")
+            let reference = try ImageReference(parsing: "\(registry.host)/dev/web:1")
+            // On 127.0.0.1: TLS is tried, the registry answers in plain HTTP, and the pull goes on over HTTP.
+            try await withPuller(registry) { puller, _ in
+                let pulled = try await puller.pull(reference)
+                #expect(pulled.manifestDigest == digest && pulled.layers == image.layerDigests)
+            }
+            // Not allowed (loopback not trusted, not listed): refused, saying what to do.
+            try await withPuller(registry, plainHTTPOnLoopback: false) { puller, _ in
+                await #expect {
+                    try await puller.resolve(reference)
+                } throws: { error in
+                    "\(error)".contains("answers in plain HTTP, not TLS") && "\(error)".contains("--registry-plain-http \(registry.host)")
+                }
+            }
+            // Listed.
+            try await withPuller(registry, plainHTTPOnLoopback: false, plainHTTPRegistries: [registry.host]) { puller, _ in
+                let resolved = try await puller.resolve(reference)
+                #expect(resolved == digest)
+            }
         }
     }
 

@@ -26,3 +26,15 @@ struct RetryAfterTests {
         #expect(RetryAfter.delay("99999999999999999999999") == .seconds(Int.max))
     }
 }
+
+/// Which registries count as on this machine for plain HTTP.
+struct LoopbackRegistryTests {
+    @Test func loopbackNamesAndAddresses() {
+        for registry in ["localhost", "localhost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000", "[::1]"] {
+            #expect(RegistryAccess.isLoopback(registry), "\(registry)")
+        }
+        for registry in ["registry.example:5000", "128.0.0.1:5000", "localhost.example:5000", "10.0.0.1", "[::2]:5000", "docker.io"] {
+            #expect(!RegistryAccess.isLoopback(registry), "\(registry)")
+        }
+    }
+}

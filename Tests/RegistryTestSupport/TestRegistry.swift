@@ -25,6 +25,10 @@ public final class TestRegistry: @unchecked Sendable {
 
     /// `127.0.0.1:<port>`.
     public var host: String { "127.0.0.1:\(port)" }
+    /// Whether it serves plain HTTP (a developer's local registry) rather than TLS.
+    public let plainHTTP: Bool
+    /// `https`, or `http` for a plain registry.
+    public var scheme: String { plainHTTP ? "http" : "https" }
     /// The test CA, for `RegistryAccess.caFile`.
     public var caFile: String { directory + "/ca.pem" }
     public var logFile: String { directory + "/registry.log" }
@@ -36,8 +40,10 @@ public final class TestRegistry: @unchecked Sendable {
 
     /// Makes the CA and the server certificate, writes the config and starts the registry.
     /// With `htpasswd` the registry asks for Basic credentials; with `tokenAuth` it sends
-    /// clients to a `TokenServer` for bearer tokens, which want the same credentials.
-    public init(htpasswd: Bool = false, tokenAuth: Bool = false) async throws {
+    /// clients to a `TokenServer` for bearer tokens, which want the same credentials. With
+    /// `plainHTTP` it serves plain HTTP, as `registry:2` does unless given a certificate.
+    public init(htpasswd: Bool = false, tokenAuth: Bool = false, plainHTTP: Bool = false) async throws {
+        self.plainHTTP = plainHTTP
         directory = "/tmp/flotilla-pull-test-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         try FileManager.default.createDirectory(atPath: directory + "/storage", withIntermediateDirectories: true)
         port = try freeLoopbackPort()
@@ -60,11 +66,16 @@ public final class TestRegistry: @unchecked Sendable {
                     enabled: true
                 http:
                   addr: 127.0.0.1:\(port)
-                  tls:
-                    certificate: \(directory)/server.pem
-                    key: \(directory)/server.key
 
                 """
+            if !plainHTTP {
+                config += """
+                      tls:
+                        certificate: \(directory)/server.pem
+                        key: \(directory)/server.key
+
+                    """
+            }
             if htpasswd {
                 try "tester:\(Self.passwordHash)\n".write(toFile: directory + "/htpasswd", atomically: true, encoding: .utf8)
                 config += """
@@ -156,13 +167,13 @@ public final class TestRegistry: @unchecked Sendable {
     /// Uploads a blob in one request (POST an upload, PUT its content with `?digest=`).
     public func pushBlob(_ repository: String, _ bytes: [UInt8]) async throws -> Digest {
         let digest = Digest.of(bytes)
-        var start = HTTPClientRequest(url: "https://\(host)/v2/\(repository)/blobs/uploads/")
+        var start = HTTPClientRequest(url: "\(scheme)://\(host)/v2/\(repository)/blobs/uploads/")
         start.method = .POST
         let started = try await execute(start)
         guard started.status == .accepted, let location = started.headers.first(name: "Location") else {
             throw RegistryTestFailure("POST blob upload to \(repository): \(started.status)")
         }
-        let url = location.hasPrefix("/") ? "https://\(host)\(location)" : location
+        let url = location.hasPrefix("/") ? "\(scheme)://\(host)\(location)" : location
         var put = HTTPClientRequest(url: url + (url.contains("?") ? "&" : "?") + "digest=\(digest)")
         put.method = .PUT
         put.headers.add(name: "Content-Type", value: "application/octet-stream")
@@ -175,7 +186,7 @@ public final class TestRegistry: @unchecked Sendable {
     /// Puts a manifest or index under `reference` (a tag or its digest); returns its digest.
     @discardableResult
     public func pushManifest(_ repository: String, _ reference: String, _ bytes: [UInt8], mediaType: String) async throws -> Digest {
-        var put = HTTPClientRequest(url: "https://\(host)/v2/\(repository)/manifests/\(reference)")
+        var put = HTTPClientRequest(url: "\(scheme)://\(host)/v2/\(repository)/manifests/\(reference)")
         put.method = .PUT
         put.headers.add(name: "Content-Type", value: mediaType)
         put.body = .bytes(ByteBuffer(bytes: bytes))
@@ -265,8 +276,10 @@ public final class TestRegistry: @unchecked Sendable {
 }
 
 /// Runs a registry for the body, stopped however the body ends.
-public func withRegistry(htpasswd: Bool = false, tokenAuth: Bool = false, _ body: (TestRegistry) async throws -> Void) async throws {
-    let registry = try await TestRegistry(htpasswd: htpasswd, tokenAuth: tokenAuth)
+public func withRegistry(
+    htpasswd: Bool = false, tokenAuth: Bool = false, plainHTTP: Bool = false, _ body: (TestRegistry) async throws -> Void
+) async throws {
+    let registry = try await TestRegistry(htpasswd: htpasswd, tokenAuth: tokenAuth, plainHTTP: plainHTTP)
     do {
         try await body(registry)
     } catch {
