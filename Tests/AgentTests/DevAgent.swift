@@ -148,6 +148,17 @@ final class DevAgent: @unchecked Sendable {
     /// holds `expected` (after `then` ran, once it started) or `timeout` passes; stops it and
     /// answers what it printed.
     func following(_ arguments: [String], until expected: String, timeout: TimeInterval = 20, then action: () throws -> Void = {}) throws -> String {
+        try withoutActuallyEscaping(action) { action in
+            try following(arguments, steps: [(waitFor: "", then: { usleep(500_000); try action() })], until: expected, timeout: timeout)
+        }
+    }
+
+    /// `following` in steps: each step's action runs once the output holds its `waitFor`, so a
+    /// watcher has shown one state before the next is made (a watch answers the state it finds,
+    /// and changes made faster than it asks are seen as their last).
+    func following(
+        _ arguments: [String], steps: [(waitFor: String, then: () throws -> Void)], until expected: String, timeout: TimeInterval = 20
+    ) throws -> String {
         let outputPath = stateDirectory + "/following-\(UInt32.random(in: 0...UInt32.max)).out"
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
@@ -167,17 +178,23 @@ final class DevAgent: @unchecked Sendable {
             if process.isRunning { process.terminate() }
             process.waitUntilExit()
         }
-        usleep(500_000)
-        try action()
         let deadline = Date().addingTimeInterval(timeout)
-        var output = ""
-        while Date() < deadline {
-            output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-            if output.contains(expected) { return output }
-            guard process.isRunning else { break }
-            usleep(100_000)
+        func printed(_ text: String) throws -> String {
+            var output = ""
+            while Date() < deadline {
+                output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+                if text.isEmpty || output.contains(text) { return output }
+                guard process.isRunning else { break }
+                usleep(100_000)
+            }
+            throw TestFailure(
+                "deployctl \(arguments.joined(separator: " ")) did not print \"\(text)\" within \(Int(timeout)) s; it printed:\n\(output)\nagentd log:\n\(agentLog())")
         }
-        throw TestFailure("deployctl \(arguments.joined(separator: " ")) did not print \"\(expected)\" within \(Int(timeout)) s; it printed:\n\(output)\nagentd log:\n\(agentLog())")
+        for step in steps {
+            _ = try printed(step.waitFor)
+            try step.then()
+        }
+        return try printed(expected)
     }
 
     /// A JSON answer of the API, through deployctl's `-o json` where it has one, else curl-free:

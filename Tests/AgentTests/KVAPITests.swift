@@ -200,13 +200,17 @@ struct KVAPITests {
         }
         #expect(try appeared.status == 200 && value(entry(appeared.body)) == "5432")
 
-        // deployctl kv watch prints the value, each change, and the key's absence.
-        let watched = try agent.following(["kv", "watch", "svc/web/port"], until: "(absent)\n83\n") {
-            _ = try put(agent, "/v1/kv/svc/web/port", "82")
-            _ = try put(agent, "/v1/kv/svc/unrelated", "y")
-            _ = try UnixHTTP.request("DELETE", "/v1/kv/svc/web/port", socket: agent.socket)
-            _ = try put(agent, "/v1/kv/svc/web/port", "83")
-        }
+        // deployctl kv watch prints the value, each change, and the key's absence: each change
+        // is made once the one before has been printed (a watch shows the state it finds; a
+        // delete and a put made faster than it asks again show as the put alone).
+        let watched = try agent.following(["kv", "watch", "svc/web/port"], steps: [
+            (waitFor: "81\n", then: { _ = try put(agent, "/v1/kv/svc/web/port", "82") }),
+            (waitFor: "82\n", then: {
+                _ = try put(agent, "/v1/kv/svc/unrelated", "y")
+                _ = try UnixHTTP.request("DELETE", "/v1/kv/svc/web/port", socket: agent.socket)
+            }),
+            (waitFor: "(absent)\n", then: { _ = try put(agent, "/v1/kv/svc/web/port", "83") }),
+        ], until: "(absent)\n83\n")
         #expect(watched.hasPrefix("81\n82\n(absent)\n83\n"), "\(watched)")
     }
 
