@@ -131,6 +131,25 @@ struct ImageAgentTests {
         }
     }
 
+    @Test func theImageExampleRunsFromARegistryOnThisMachine() async throws {
+        // manifests/image.json names localhost:5000, where a user pushes busybox; here the test
+        // registry (plain HTTP, as registry:2 is) holds a busybox image, at a port of its own.
+        try await withRegistry(plainHTTP: true) { registry in
+            _ = try await registry.push(try TestImage(layers: [try TestImage.busyboxLayer()]), to: "examples/busybox", tag: "1")
+            let example = try String(contentsOfFile: DevAgent.repositoryRoot + "/manifests/image.json", encoding: .utf8)
+            #expect(example.contains("\"localhost:5000/examples/busybox:1\""))
+            let agent = try DevAgent()
+            defer { agent.shutdown() }
+            let apply = try agent.deployctl(
+                "apply", "-f", "-", "--timeout", "90s", input: example.replacingOccurrences(of: "localhost:5000", with: registry.host))
+            #expect(apply.status == 0, "\(apply)\n\(agent.agentLog())")
+            let pages = try agent.get("/v1/instances?application=hello-image", as: [InstanceInfo].self)
+                .filter { $0.status == .healthy }.compactMap { $0.ports.first?.number }
+                .map { try UnixHTTP.request("GET", "/index.html", port: $0).body }
+            #expect(pages.count == 2 && pages.allSatisfy { $0.contains("run from an image") }, "\(pages)")
+        }
+    }
+
     @Test func theImagesConfigRunsWhatTheManifestLeavesOut() async throws {
         try await withRegistry { registry in
             // No command, working directory or user in the manifest: the image's entrypoint and
