@@ -67,8 +67,8 @@ enum APIAnswer {
     static var wholeLimitBytes: Int64 { 4 << 20 }
 
     static func response(_ head: HTTPResponse, body: HTTPBody?) async throws -> Response {
-        if let whole = try await whole(body) { return response(head, whole: whole) }
         guard let body else { return response(head, whole: ByteBuffer()) }
+        if let whole = try await whole(body) { return response(head, whole: whole) }
         switch body.length {
         case .known(let length):
             let chunks = body.map { ByteBuffer(bytes: $0) }
@@ -87,10 +87,9 @@ enum APIAnswer {
         Response(status: head.status, headers: head.headerFields, body: ResponseBody(byteBuffer: whole))
     }
 
-    /// The body in one buffer (empty when there is none), if its length is known and at most
-    /// `wholeLimitBytes`; nil otherwise, with the body left unread.
-    static func whole(_ body: HTTPBody?) async throws -> ByteBuffer? {
-        guard let body else { return ByteBuffer() }
+    /// The body in one buffer, if its length is known and at most `wholeLimitBytes`; nil
+    /// otherwise, with the body left unread.
+    static func whole(_ body: HTTPBody) async throws -> ByteBuffer? {
         guard case .known(let length) = body.length, length <= wholeLimitBytes else { return nil }
         var buffer = ByteBufferAllocator().buffer(capacity: Int(length))
         for try await chunk in body { buffer.writeBytes(chunk) }

@@ -81,7 +81,7 @@ final class StateAnswerCache: Sendable {
         }
         let observed = Observed()
         let (head, body) = try await Self.$observed.withValue(observed) { try await compute() }
-        guard head.status == .ok, let source = observed.source, let whole = try await APIAnswer.whole(body) else {
+        guard head.status == .ok, let source = observed.source, let body, let whole = try await APIAnswer.whole(body) else {
             return try await APIAnswer.response(head, body: body)
         }
         answers.withLock { $0[path] = Answer(source: source, accept: accept, head: head, body: whole) }

@@ -49,8 +49,12 @@ import Testing
         #expect(twoLines.status == 200, "\(twoLines.status): \(twoLines.body)")
         let firstLine = try UnixHTTP.exchange("GET", "/v1/status", headers: ["Accept": "text/plain"], socket: agent.socket)
         #expect(firstLine.status == 406, "\(firstLine.status): \(firstLine.body)")
-        let badQuery = try UnixHTTP.exchange("GET", "/v1/status?index=x", socket: agent.socket)
-        #expect(badQuery.status == 400, "?index=x answered \(badQuery.status): \(badQuery.body)")
+        // A blocking query at the kept answer's index waits for a change (here, its whole
+        // second): a query is the operation's to answer, never the kept bytes'.
+        let kept = try Self.status(agent)
+        let start = ContinuousClock.now
+        let blocking = try UnixHTTP.exchange("GET", "/v1/status?index=\(kept.decoded.index)&wait=1s", socket: agent.socket)
+        #expect(blocking.status == 200 && ContinuousClock.now - start >= .milliseconds(900), "answered \(blocking.status) after \(ContinuousClock.now - start)")
     }
 
     private static func status(_ agent: DevAgent) throws -> (decoded: Status, body: String, indexHeader: String?) {
