@@ -229,11 +229,14 @@ struct Agentd: AsyncParsableCommand {
         }
     }
 
-    /// `--registry-plain-http` values, each a registry as image references name it.
+    /// `--registry-plain-http` values, each a registry as image references name it: by the
+    /// manifest's image grammar (`ImageName`), so that a value no image could name (a scheme, a
+    /// path, a bare name that images read as a Docker Hub account) is refused, not kept unused.
     static func plainHTTPRegistries(_ values: [String]) throws -> [String] {
-        for value in values where value.isEmpty || value.contains("/") || value.contains(where: \.isWhitespace) {
+        for value in values where (try? ImageName(parsing: value + "/image"))?.registry != value {
             throw ValidationError(
-                "--registry-plain-http \"\(value)\": give a registry as images name it, HOST or HOST:PORT (registry.lan:5000), without a scheme or path")
+                "--registry-plain-http \"\(value)\": give a registry as images name it, HOST:PORT, a host with a dot, or localhost "
+                    + "(registry.lan:5000), without a scheme or path")
         }
         return values
     }

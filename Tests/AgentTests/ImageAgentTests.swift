@@ -112,10 +112,13 @@ struct ImageAgentTests {
 
     @Test func aPlainHTTPRegistryOnThisMachineServesImagesAndTheFlagIsChecked() async throws {
         // A malformed --registry-plain-http stops agentd with the flag and what to write.
-        let refused = try DevAgent(extraArguments: ["--registry-plain-http", "http://registry.lan:5000"], waits: false)
-        defer { refused.shutdown() }
-        try refused.waitUntil("agentd to exit", timeout: 20) { refused.process?.isRunning == false }
-        #expect(refused.agentLog().contains("--registry-plain-http \"http://registry.lan:5000\": give a registry as images name it"), "\(refused.agentLog())")
+        // "myregistry" would name a Docker Hub account in an image, never a registry.
+        for value in ["http://registry.lan:5000", "myregistry"] {
+            let refused = try DevAgent(extraArguments: ["--registry-plain-http", value], waits: false)
+            defer { refused.shutdown() }
+            try refused.waitUntil("agentd to exit", timeout: 20) { refused.process?.isRunning == false }
+            #expect(refused.agentLog().contains("--registry-plain-http \"\(value)\": give a registry as images name it"), "\(refused.agentLog())")
+        }
         // A developer's registry:2 on this machine speaks plain HTTP: the apply resolves the tag
         // through it and the instances run, with no CA and no flag (listing another registry
         // changes nothing for it).
