@@ -3,7 +3,6 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTLS
-import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -46,18 +45,8 @@ public final class RegistryFront: Sendable {
         for method in [HTTPRequest.Method.get, .head] {
             router.on("**", method: method) { [self] request, _ in try await self.answer(request) }
         }
-        // Stopping is a cancellation, which Hummingbird logs as errors; a test's output is not the place.
-        var logger = Logger(label: "registry-front")
-        logger.logLevel = .critical
-        let application = Application(
-            router: router, server: try .tls(tlsConfiguration: server), configuration: .init(address: .hostname("127.0.0.1", port: port)),
-            logger: logger)
-        task.withLock { $0 = Task { try await application.runService() } }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !loopbackAccepts(port: port) {
-            guard ContinuousClock.now < deadline else { throw RegistryTestFailure("the registry front did not listen on \(port)") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        let running = try await serveOnLoopback(router, port: port, server: try .tls(tlsConfiguration: server), name: "registry front")
+        task.withLock { $0 = running }
     }
 
     /// The next request whose path contains `pathContaining` is answered `status` (with

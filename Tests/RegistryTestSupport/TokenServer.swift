@@ -1,7 +1,6 @@
 import Crypto
 import Foundation
 import Hummingbird
-import Logging
 import Synchronization
 import TestSupport
 
@@ -73,16 +72,8 @@ public final class TokenServer: Sendable {
             return Response(status: .ok, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(string: #"{"token":"\#(token)","expires_in":300}"#)))
         }
-        // Stopping is a cancellation, which Hummingbird logs as errors; a test's output is not the place.
-        var logger = Logger(label: "token-server")
-        logger.logLevel = .critical
-        let application = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
-        task.withLock { $0 = Task { try await application.runService() } }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !loopbackAccepts(port: port) {
-            guard ContinuousClock.now < deadline else { throw RegistryTestFailure("the token server did not listen on \(port)") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        let running = try await serveOnLoopback(router, port: port, name: "token server")
+        task.withLock { $0 = running }
     }
 
     public func stop() {
