@@ -118,12 +118,17 @@ final class RegistryClient: Sendable {
     }
 
     /// A registry that answered TLS in plain HTTP and may be asked so: remembered, so that this
-    /// request and every later one go over HTTP (Docker's insecure registries, which also try
-    /// TLS first). False when it may not.
+    /// request and later ones go over HTTP (Docker's insecure registries, which also try TLS
+    /// first) until HTTP fails there (`send`). False when it may not.
     private func fallsBackToPlainHTTP(after error: any Error, _ reference: ImageReference) -> Bool {
         guard Self.isPlainHTTPAnswer(error), access.mayUsePlainHTTP(reference.registry) else { return false }
         _ = state.withLock { $0.plainHTTP.insert(reference.registry) }
         return true
+    }
+
+    /// Asks `registry` over TLS again from the next request on.
+    private func forgetPlainHTTP(_ registry: String) {
+        _ = state.withLock { $0.plainHTTP.remove(registry) }
     }
 
     /// A transport error in a few words: `connection refused`, `connection reset by peer`.
@@ -167,6 +172,10 @@ final class RegistryClient: Sendable {
         let scope = "repository:\(reference.repository):pull"
         var authorization = cachedAuthorization(registry: reference.registry, scope: scope)
         var round = 0
+        // A registry remembered as plain HTTP is asked over TLS once more when HTTP fails it:
+        // it may have gained a certificate since (a Go server answers HTTP on its TLS port with
+        // 400), and otherwise it answers TLS in plain HTTP again and is remembered again.
+        var tlsProbed = false
         while round < 2 {
             let scheme = state.withLock { $0.plainHTTP.contains(reference.registry) } ? "http" : "https"
             var request = HTTPClientRequest(url: "\(scheme)://\(reference.requestHost)/v2/\(reference.repository)/\(path)")
@@ -178,7 +187,14 @@ final class RegistryClient: Sendable {
                 response = try await http.execute(request, deadline: deadline)
             } catch {
                 if scheme == "https", fallsBackToPlainHTTP(after: error, reference) { continue }
+                if scheme == "http" { forgetPlainHTTP(reference.registry) }
                 throw classify(error, reference)
+            }
+            if scheme == "http", response.status == .badRequest, !tlsProbed {
+                tlsProbed = true
+                forgetPlainHTTP(reference.registry)
+                _ = try? await response.body.collect(upTo: 64 * 1024)
+                continue
             }
             round += 1
             guard response.status == .unauthorized else { return response }

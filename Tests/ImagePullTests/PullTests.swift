@@ -444,6 +444,12 @@ struct PullTests {
             try await withPuller(registry) { puller, _ in
                 let pulled = try await puller.pull(reference)
                 #expect(pulled.manifestDigest == digest && pulled.layers == image.layerDigests)
+                // The registry gains a certificate on the same port: the same puller, which
+                // remembered it as plain HTTP, asks over TLS again when HTTP fails there.
+                try await registry.serve(plainHTTP: false)
+                #expect(try await puller.resolve(reference) == digest)
+                try await registry.serve(plainHTTP: true)
+                #expect(try await puller.resolve(reference) == digest)
             }
             // Not allowed (loopback not trusted, not listed): refused, saying what to do.
             try await withPuller(registry, plainHTTPOnLoopback: false) { puller, _ in

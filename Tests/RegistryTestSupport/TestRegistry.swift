@@ -12,7 +12,8 @@ import TestSupport
 /// (distribution-spec "Push": monolithic blob uploads, manifests by tag or digest) to put the
 /// tests' images there. For the pull tests and later agent-level tests.
 public final class TestRegistry: @unchecked Sendable {
-    // @unchecked: `process` is replaced only by `kill`/`restart`, called from one test task.
+    // @unchecked: `process` and `plainHTTP` are replaced only by `kill`, `start` and `serve`, called
+    // from one test task.
     /// The temp dir: `ca.pem`, `server.pem`, `config.yml`, `storage/`, `registry.log`.
     public let directory: String
     public let port: Int
@@ -26,7 +27,8 @@ public final class TestRegistry: @unchecked Sendable {
     /// `127.0.0.1:<port>`.
     public var host: String { "127.0.0.1:\(port)" }
     /// Whether it serves plain HTTP (a developer's local registry) rather than TLS.
-    public let plainHTTP: Bool
+    public private(set) var plainHTTP: Bool
+    private let htpasswd: Bool
     /// `https`, or `http` for a plain registry.
     public var scheme: String { plainHTTP ? "http" : "https" }
     /// The test CA, for `RegistryAccess.caFile`.
@@ -44,6 +46,7 @@ public final class TestRegistry: @unchecked Sendable {
     /// `plainHTTP` it serves plain HTTP, as `registry:2` does unless given a certificate.
     public init(htpasswd: Bool = false, tokenAuth: Bool = false, plainHTTP: Bool = false) async throws {
         self.plainHTTP = plainHTTP
+        self.htpasswd = htpasswd
         directory = "/tmp/flotilla-pull-test-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         try FileManager.default.createDirectory(atPath: directory + "/storage", withIntermediateDirectories: true)
         port = try freeLoopbackPort()
@@ -53,58 +56,75 @@ public final class TestRegistry: @unchecked Sendable {
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
         do {
             try makeCertificates()
-            var config = """
-                version: 0.1
-                log:
-                  level: info
-                  accesslog:
-                    disabled: false
-                storage:
-                  filesystem:
-                    rootdirectory: \(directory)/storage
-                  delete:
-                    enabled: true
-                http:
-                  addr: 127.0.0.1:\(port)
-
-                """
-            if !plainHTTP {
-                config += """
-                      tls:
-                        certificate: \(directory)/server.pem
-                        key: \(directory)/server.key
-
-                    """
-            }
             if htpasswd {
                 try "tester:\(Self.passwordHash)\n".write(toFile: directory + "/htpasswd", atomically: true, encoding: .utf8)
-                config += """
-                    auth:
-                      htpasswd:
-                        realm: flotilla-test
-                        path: \(directory)/htpasswd
-
-                    """
             }
             if tokenAuth {
-                let tokens = try await TokenServer(directory: directory, user: "tester", password: "s3cret")
-                tokenServer = tokens
-                config += """
-                    auth:
-                      token:
-                        realm: \(tokens.realm)
-                        service: \(tokens.service)
-                        issuer: \(tokens.issuer)
-                        rootcertbundle: \(tokens.certificate)
-
-                    """
+                tokenServer = try await TokenServer(directory: directory, user: "tester", password: "s3cret")
             }
-            try config.write(toFile: directory + "/config.yml", atomically: true, encoding: .utf8)
+            try writeConfig()
             try await start()
         } catch {
             await stop()
             throw error
         }
+    }
+
+    /// config.yml for the registry as it is now configured.
+    private func writeConfig() throws {
+        var config = """
+            version: 0.1
+            log:
+              level: info
+              accesslog:
+                disabled: false
+            storage:
+              filesystem:
+                rootdirectory: \(directory)/storage
+              delete:
+                enabled: true
+            http:
+              addr: 127.0.0.1:\(port)
+
+            """
+        if !plainHTTP {
+            config += """
+                  tls:
+                    certificate: \(directory)/server.pem
+                    key: \(directory)/server.key
+
+                """
+        }
+        if htpasswd {
+            config += """
+                auth:
+                  htpasswd:
+                    realm: flotilla-test
+                    path: \(directory)/htpasswd
+
+                """
+        }
+        if let tokens = tokenServer {
+            config += """
+                auth:
+                  token:
+                    realm: \(tokens.realm)
+                    service: \(tokens.service)
+                    issuer: \(tokens.issuer)
+                    rootcertbundle: \(tokens.certificate)
+
+                """
+        }
+        try config.write(toFile: directory + "/config.yml", atomically: true, encoding: .utf8)
+    }
+
+    /// Serves the same storage on the same port again, over TLS or in plain HTTP: a developer's
+    /// registry that gains a certificate, or loses it.
+    public func serve(plainHTTP: Bool) async throws {
+        kill()
+        self.plainHTTP = plainHTTP
+        try writeConfig()
+        try await start()
     }
 
     /// Kills the registry and removes its directory; safe to call twice.
