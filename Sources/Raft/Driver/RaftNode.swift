@@ -11,11 +11,12 @@ import Synchronization
 ///
 /// The node is a default actor, on the shared pool, on purpose. Run on the event loop of its
 /// cluster connections (a custom executor), it would step and send without a thread handoff,
-/// but every `await` of a request handler on it (propose, `read`, `withStateMachine`) becomes
-/// a wakeup of that loop and another back, where a pool thread finding the actor free runs it
-/// in place. Measured both ways with kv-bench (stop 34): on a loop of the shared group, or one
-/// of its own, linearizable reads fell from 13,220 to 2,707 and 3,574 per second, and writes
-/// at 16 clients gained nothing (2,739 and 3,346 against 3,353 per second).
+/// but it measured slower (kv-bench, stop 34, each against the default actor in the same
+/// conditions): on a loop of its own, linearizable reads 3,574 per second against 13,220 and
+/// writes at 64 clients 5,988 against 7,263 (16 clients: 3,346 against 3,353); on a loop of
+/// the shared group, writes at 64 clients 4,154 against 4,978. The likely reason: every `await`
+/// of a request handler on the node (propose, `read`, `withStateMachine`) becomes a wakeup of
+/// that loop and another back, where a pool thread finding the actor free runs it in place.
 public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     /// How the node runs.
     public struct Options: Sendable {
