@@ -27,12 +27,14 @@ extension RaftNode {
     private func handle(_ ready: Ready) async throws {
         // 1. Persist: a leader's snapshot's file first (its fsync off this actor), then the
         // snapshot marker, entries and hard state in one WAL batch. When only the commit index
-        // moved (mustSync false) the write is queued but not waited for (etcd raft).
+        // moved (mustSync false) the write is queued but neither waited for (etcd raft) nor
+        // synced on its own: it goes to disk with the next batch that must be durable.
         // A leader's appends go first, so that its followers' fsyncs overlap its own.
         if ready.messagesMayPrecedePersist && !ready.messages.isEmpty { transport.send(ready.messages) }
         if let snapshot = ready.snapshot { try await storage.writeSnapshotFile(snapshot) }
         if ready.snapshot != nil || !ready.entries.isEmpty || ready.hardState != nil {
-            let ticket = try storage.submit(hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot)
+            let ticket = try storage.submit(
+                hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot, mustSync: ready.mustSync)
             if ready.mustSync { try await storage.waitUntilDurable(ticket) }
         }
         if terminalError != nil { return }

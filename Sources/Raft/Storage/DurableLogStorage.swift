@@ -152,8 +152,11 @@ public final class DurableLogStorage: LogStorage, Sendable {
     /// on it). A snapshot's file must have been written by `writeSnapshotFile` first: it must be
     /// durable before the WAL says it exists (a marker without its file refuses to start; a file
     /// without its marker is merely unused), and its fsync does not belong here, where the
-    /// caller holds its actor.
-    public func submit(hardState: HardState? = nil, entries: [Entry] = [], snapshot: Snapshot? = nil) throws -> WriteAheadLog.Ticket {
+    /// caller holds its actor. `mustSync` false lets the batch wait for a later sync
+    /// (`WriteAheadLog.submit`); a batch with entries or a snapshot is always synced.
+    public func submit(
+        hardState: HardState? = nil, entries: [Entry] = [], snapshot: Snapshot? = nil, mustSync: Bool = true
+    ) throws -> WriteAheadLog.Ticket {
         if let snapshot, state.withLock({ $0.writtenSnapshotFile }) != snapshot.metadata {
             throw StorageError.invalidArgument(
                 "snapshot at index \(snapshot.metadata.index) term \(snapshot.metadata.term) submitted before writeSnapshotFile wrote it")
@@ -180,7 +183,7 @@ public final class DurableLogStorage: LogStorage, Sendable {
             if let gap {
                 throw StorageError.invalidArgument("entry \(gap.index) would leave a gap after \(gap.expected - 1) in the log")
             }
-            let ticket = try log.submit(records)
+            let ticket = try log.submit(records, mustSync: mustSync || !entries.isEmpty || snapshot != nil)
             if let snapshot { locked.log.apply(snapshot: snapshot.metadata) }
             for entry in entries { _ = locked.log.append(entry) }
             if let hardState { locked.log.hardState = hardState }

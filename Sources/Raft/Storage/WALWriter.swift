@@ -14,6 +14,8 @@ struct WALBatch: Sendable {
     var lastHardState: HardState?
     var lastSnapshot: SnapshotMetadata?
     var recordCount: Int
+    /// False for a batch that may wait for a later sync (see `WriteAheadLog.submit`).
+    var mustSync = true
 }
 
 /// A segment the writer knows about, oldest first.

@@ -31,14 +31,20 @@ public final class WriteAheadLog: Sendable {
         /// the power (`UnsyncedChanges`); nil in real use.
         public var unsyncedChanges: UnsyncedChanges?
 
-        /// Options with `segmentBytes` (64 MiB by default) and a 200 µs commit delay limit.
+        /// The longest a batch submitted with `mustSync` false waits for company before it is
+        /// written anyway (`submit`).
+        public var deferLimit: Duration
+
+        /// Options with `segmentBytes` (64 MiB by default), a 200 µs commit delay limit and a
+        /// 1 s defer limit.
         public init(
             segmentBytes: Int = 64 << 20, commitDelayLimit: Duration = .microseconds(200),
-            unsyncedChanges: UnsyncedChanges? = nil
+            unsyncedChanges: UnsyncedChanges? = nil, deferLimit: Duration = .seconds(1)
         ) {
             self.segmentBytes = segmentBytes
             self.commitDelayLimit = commitDelayLimit
             self.unsyncedChanges = unsyncedChanges
+            self.deferLimit = deferLimit
         }
     }
 
@@ -100,6 +106,8 @@ public final class WriteAheadLog: Sendable {
 
     private struct Shared {
         var pending: [WALBatch] = []
+        /// How many of `pending` must be synced now (`submit`'s `mustSync`).
+        var pendingMustSync = 0
         var nextTicket: UInt64 = 1
         var durableTicket: UInt64 = 0
         var waiters: [Waiter] = []
@@ -123,14 +131,15 @@ public final class WriteAheadLog: Sendable {
         let outcome = try WALRecovery.recover(
             directory: directory, segmentBytes: options.segmentBytes, changes: options.unsyncedChanges)
         let log = try WriteAheadLog(
-            directory: directory, writer: outcome.writer, lockFile: lockFile, commitDelayLimit: options.commitDelayLimit)
+            directory: directory, writer: outcome.writer, lockFile: lockFile, commitDelayLimit: options.commitDelayLimit,
+            deferLimit: options.deferLimit)
         let recovered = Recovered(
             hardState: outcome.state.hardState, snapshot: outcome.state.snapshot,
             entries: outcome.state.entries, tornTail: outcome.tornTail)
         return (log, recovered)
     }
 
-    private init(directory: String, writer: WALWriter, lockFile: LockFile, commitDelayLimit: Duration) throws {
+    private init(directory: String, writer: WALWriter, lockFile: LockFile, commitDelayLimit: Duration, deferLimit: Duration) throws {
         self.directory = directory
         self.lockFile = lockFile
         var initial = Shared()
@@ -138,7 +147,7 @@ public final class WriteAheadLog: Sendable {
         let shared = ConditionLock(initial)
         self.shared = shared
         let owned = WriterOwnership(writer)
-        thread = Mutex(try OSThread { WriteAheadLog.runWriter(owned.writer, shared, commitDelayLimit: commitDelayLimit) })
+        thread = Mutex(try OSThread { WriteAheadLog.runWriter(owned.writer, shared, commitDelayLimit: commitDelayLimit, deferLimit: deferLimit) })
     }
 
     deinit {
@@ -148,8 +157,15 @@ public final class WriteAheadLog: Sendable {
 
     /// Frames `records` and queues them as one batch, written contiguously and made durable by
     /// one sync (shared with whatever else is queued). Returns without waiting for the disk.
-    public func submit(_ records: [WALRecord]) throws -> Ticket {
+    ///
+    /// With `mustSync` false the batch may wait in the queue until a batch that must be durable
+    /// comes, a caller waits for it, the log closes, or `Options.deferLimit` has passed: for records
+    /// whose loss is harmless (a hard state whose commit index alone moved, which a Raft node
+    /// learns again from its leader). Writing it at once cost a write and an fdatasync of its
+    /// own, and the next batch that mattered waited behind that sync.
+    public func submit(_ records: [WALRecord], mustSync: Bool = true) throws -> Ticket {
         var batch = WALBatch(ticket: 0, bytes: [], maxEntryIndex: nil, lastHardState: nil, lastSnapshot: nil, recordCount: records.count)
+        batch.mustSync = mustSync
         var capacity = 0
         for record in records {
             guard case .entry(let entry) = record else {
@@ -178,9 +194,10 @@ public final class WriteAheadLog: Sendable {
             batch.ticket = state.nextTicket
             state.nextTicket += 1
             state.pending.append(batch)
+            if mustSync { state.pendingMustSync += 1 }
             return batch.ticket
         }
-        shared.signal()
+        if mustSync { shared.signal() }
         return Ticket(sequence: ticket)
     }
 
@@ -194,14 +211,15 @@ public final class WriteAheadLog: Sendable {
         }
         if settled { return }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let outcome: Result<Void, StorageError>? = shared.withLock { state in
-                if state.durableTicket >= ticket.sequence { return .success(()) }
-                if let failure = state.failure { return .failure(failure) }
-                if state.closing && state.pending.isEmpty { return .failure(.closed) }
+            let (outcome, kick): (Result<Void, StorageError>?, Bool) = shared.withLock { state in
+                if state.durableTicket >= ticket.sequence { return (.success(()), false) }
+                if let failure = state.failure { return (.failure(failure), false) }
+                if state.closing && state.pending.isEmpty { return (.failure(.closed), false) }
                 state.waiters.append(Waiter(ticket: ticket.sequence, wake: .task(continuation)))
-                return nil
+                return (nil, Self.waitsForDeferred(state))
             }
             if let outcome { continuation.resume(with: outcome) }
+            if kick { shared.signal() }
         }
     }
 
@@ -215,12 +233,13 @@ public final class WriteAheadLog: Sendable {
     public func appendBlocking(_ records: [WALRecord]) throws {
         let ticket = try submit(records)
         let slot = ConditionLock<Result<Void, StorageError>?>(nil)
-        let settled: Result<Void, StorageError>? = shared.withLock { state in
-            if state.durableTicket >= ticket.sequence { return .success(()) }
-            if let failure = state.failure { return .failure(failure) }
+        let (settled, kick): (Result<Void, StorageError>?, Bool) = shared.withLock { state in
+            if state.durableTicket >= ticket.sequence { return (.success(()), false) }
+            if let failure = state.failure { return (.failure(failure), false) }
             state.waiters.append(Waiter(ticket: ticket.sequence, wake: .thread(slot)))
-            return nil
+            return (nil, Self.waitsForDeferred(state))
         }
+        if kick { shared.signal() }
         let outcome = settled ?? slot.withLock(whenReady: { $0 != nil }) { $0 ?? .failure(.closed) }
         try outcome.get()
     }
@@ -241,9 +260,24 @@ public final class WriteAheadLog: Sendable {
         lockFile.release()
     }
 
+    /// Whether a caller that just began to wait may be waiting for a deferred batch, which the
+    /// writer then has to be told of: with a batch that must be synced queued, the writer is
+    /// on its way already, and a signal would only wake it early from its commit delay.
+    private static func waitsForDeferred(_ state: Shared) -> Bool {
+        state.pendingMustSync == 0 && !state.pending.isEmpty
+    }
+
+    /// Whether the writer has to write now: a batch must be durable, somebody waits for one, or
+    /// the log is closing or failed.
+    private static func mustWrite(_ state: Shared) -> Bool {
+        state.pendingMustSync > 0 || (!state.pending.isEmpty && !state.waiters.isEmpty) || state.closing || state.failure != nil
+    }
+
     /// The writer thread: take everything queued, write and sync it as one group, wake the
     /// waiters it covers, repeat.
-    private static func runWriter(_ writer: WALWriter, _ shared: ConditionLock<Shared>, commitDelayLimit: Duration) {
+    private static func runWriter(
+        _ writer: WALWriter, _ shared: ConditionLock<Shared>, commitDelayLimit: Duration, deferLimit: Duration
+    ) {
         let clock = ContinuousClock()
         // Callers at work in the last round: those just woken plus those still waiting. With
         // closed-loop callers and syncs far slower than a resubmission, a group taken at once
@@ -254,17 +288,24 @@ public final class WriteAheadLog: Sendable {
         var expectedBatches = 0
         var lastSyncDuration = Duration.zero
         while true {
-            shared.withLock(whenReady: { !$0.pending.isEmpty || $0.closing || $0.failure != nil }) { _ in }
+            // Deferred batches alone do not start a write (see `submit`), until `deferLimit`.
+            shared.withLock(whenReady: { Self.mustWrite($0) }, timeout: deferLimit) { _ in }
             let delay = min(commitDelayLimit, lastSyncDuration / 2)
             if expectedBatches > 1 && delay > .zero {
                 shared.withLock(whenReady: { $0.pending.count >= expectedBatches || $0.closing || $0.failure != nil },
                                 timeout: delay) { _ in }
             }
             let (group, closing) = shared.withLock { state in
-                defer { state.pending.removeAll(keepingCapacity: true) }
+                defer {
+                    state.pending.removeAll(keepingCapacity: true)
+                    state.pendingMustSync = 0
+                }
                 return (state.pending, state.closing || state.failure != nil)
             }
-            if group.isEmpty && closing { break }
+            if group.isEmpty {
+                if closing { break }
+                continue
+            }
             var failure: StorageError?
             let syncStarted = clock.now
             do {

@@ -31,6 +31,20 @@ struct RaftNodeTests {
         await cluster.stopAll()
     }
 
+    /// Each sequential proposal needs one sync of its entry on the leader; the commit index
+    /// that moves after it (a Ready of its own, which needs no sync) rides with the next entry.
+    @Test func aCommitIndexThatAloneMovedCostsNoSyncOfItsOwn() async throws {
+        let cluster = try TestCluster()
+        try await cluster.startAll()
+        let leader = try cluster.node(try await cluster.waitForLeader())
+        let log = await leader.storage.log
+        let before = log.statistics.syncs
+        for number in 1...20 { _ = try await leader.propose(Array("item-\(number)".utf8)) }
+        let syncs = log.statistics.syncs - before
+        #expect(syncs >= 20 && syncs <= 22, "\(syncs) syncs on the leader for 20 sequential proposals")
+        await cluster.stopAll()
+    }
+
     @Test func followerProposalFailsFastWithTheLeaderHint() async throws {
         let cluster = try TestCluster()
         try await cluster.startAll()
