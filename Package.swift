@@ -247,6 +247,6 @@ let package = Package(
         .testTarget(
             name: "RaftStorageTests", dependencies: ["Raft", "raft-wal-crasher", "TestSupport"], swiftSettings: strict),
         // Unit tests, plain-text scenarios (testdata/*.txt) and the deterministic simulation.
-        .testTarget(name: "RaftTests", dependencies: ["Raft"], exclude: ["testdata"], swiftSettings: strict),
+        .testTarget(name: "RaftTests", dependencies: ["Raft", "TestSupport"], exclude: ["testdata"], swiftSettings: strict),
     ]
 )

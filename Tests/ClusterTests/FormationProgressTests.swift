@@ -1,5 +1,6 @@
 import Cluster
 import Raft
+import TestSupport
 import Testing
 
 /// Servers forming a cluster with `--bootstrap-expect`: they agree on the same servers and ids
@@ -44,7 +45,7 @@ import Testing
         return servers
     }
 
-    @Test("three servers, each given only the next one's address, all form the same cluster, ids by name", arguments: 0..<200)
+    @Test("three servers, each given only the next one's address, all form the same cluster, ids by name", .cpuBound, arguments: 0..<200)
     func everyServerDecidesTheSame(seed: UInt64) {
         let names = ["gamma", "alpha", "beta"]
         let servers = Self.simulate(names: names, expect: 3, seed: seed) { [($0 + 1) % 3] }
@@ -60,7 +61,7 @@ import Testing
 
     /// Four servers all told to expect three: however they talk, no two decide differently;
     /// those that cannot decide fail with what is wrong.
-    @Test("one server too many never makes two clusters", arguments: 0..<400)
+    @Test("one server too many never makes two clusters", .cpuBound, arguments: 0..<400)
     func oneTooManyNeverSplits(seed: UInt64) {
         let names = ["a", "b", "c", "d"]
         let servers = Self.simulate(names: names, expect: 3, seed: seed) { [($0 + 1) % 4] }

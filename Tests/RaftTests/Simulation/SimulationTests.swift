@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Runs the simulation over many seeds. `RAFT_SIM_SEEDS=N` sets how many (default 2,000,
@@ -11,13 +12,14 @@ import Testing
     static let firstSeed = environment["RAFT_SIM_FIRST_SEED"].flatMap(UInt64.init) ?? 1
     static let seedCount = environment["RAFT_SIM_SEEDS"].flatMap(UInt64.init) ?? 2_000
 
-    /// Batches of seeds, so that test cases run in parallel without one per seed.
+    /// Batches of seeds, so that test cases can run in parallel without one per seed (as many
+    /// at once as `CPUBoundTrait` allows).
     static var batches: [UInt64] {
         if replaySeed != nil { return [0] }
         return Array(0..<((seedCount + seedsPerBatch - 1) / seedsPerBatch))
     }
 
-    @Test(arguments: batches)
+    @Test(.cpuBound, arguments: batches)
     func seeds(batch: UInt64) throws {
         if let seed = Self.replaySeed {
             let tracing = Self.environment["RAFT_SIM_TRACE"] == "1"
