@@ -39,7 +39,7 @@ struct RolloutStatus: AsyncParsableCommand {
         var outcome: RolloutView.Outcome = .running
         let limit = (try? DurationText.parse(timeout)) ?? .seconds(600)
         try await reportFailures {
-            let client = try connection.client()
+            let client = connection.client()
             let deadline = ContinuousClock.now + limit
             var index: Int64?
             var drawn = 0

@@ -250,7 +250,7 @@ struct ClusterFormationTests {
         #expect(moved.status == 0, "\(moved)")
         agents[1].kill9()
         agents[2].kill9()
-        nonisolated(unsafe) let beta = agents[1]
+        let beta = agents[1]
         DispatchQueue.global().asyncAfter(deadline: .now() + 9) { try? beta.startWithoutWaiting() }
         let client = try Self.agent("c1", port: try Self.freePort(), joining: (ports[0], token), client: true)
         agents.append(client)

@@ -64,7 +64,7 @@ struct KVAPITests {
         // deployctl: any bytes in and out, a folder's lines, a refusal's code and exit status.
         let binary = agent.stateDirectory + "/binary-value"
         let bytes: [UInt8] = [0, 255, 10, 13, 0xC3, 0x28]
-        FileManager.default.createFile(atPath: binary, contents: Data(bytes))
+        #expect(FileManager.default.createFile(atPath: binary, contents: Data(bytes)))
         #expect(try agent.deployctl("kv", "put", "bin/blob", "--file", binary).status == 0)
         let json = try agent.deployctl("kv", "get", "bin/blob", "-o", "json")
         #expect(Data(base64Encoded: try entry(json.output).value ?? "") == Data(bytes), "\(json)")

@@ -32,7 +32,7 @@ final class CollectingReceiver: RaftMessageReceiver {
 
 /// Records what a transport logs, so that a test can check the reason a connection was
 /// closed for (the reason is what an operator reads).
-final class RecordingLogHandler: LogHandler {
+struct RecordingLogHandler: LogHandler {
     static let lines = Mutex<[String: [String]]>([:])
     let label: String
     var metadata: Logger.Metadata = [:]

@@ -127,7 +127,7 @@ extension ClusterJoin {
     /// One request and its answer (a `JoinResponse`) on a new TLS connection speaking `protocol`.
     static func exchange(
         host: String, port: Int, protocol applicationProtocol: String, request: Frame, timeout: Duration, group: any EventLoopGroup,
-        tls: @escaping () throws -> NIOSSLClientHandler
+        tls: @escaping @Sendable () throws -> NIOSSLClientHandler
     ) async throws -> JoinResponse {
         let frame = try await exchange(
             host: host, port: port, protocol: applicationProtocol, request: request, answerKind: .joinResponse, timeout: timeout, group: group,
@@ -139,7 +139,7 @@ extension ClusterJoin {
     /// `protocol`.
     static func exchange(
         host: String, port: Int, protocol applicationProtocol: String, request: Frame, answerKind: Frame.Kind, timeout: Duration,
-        group: any EventLoopGroup, tls: @escaping () throws -> NIOSSLClientHandler
+        group: any EventLoopGroup, tls: @escaping @Sendable () throws -> NIOSSLClientHandler
     ) async throws -> Frame {
         let answer = group.any().makePromise(of: Frame.self)
         let channel: any Channel
