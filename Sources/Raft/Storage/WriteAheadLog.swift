@@ -106,8 +106,6 @@ public final class WriteAheadLog: Sendable {
 
     private struct Shared {
         var pending: [WALBatch] = []
-        /// How many of `pending` must be synced now (`submit`'s `mustSync`).
-        var pendingMustSync = 0
         var nextTicket: UInt64 = 1
         var durableTicket: UInt64 = 0
         var waiters: [Waiter] = []
@@ -194,7 +192,6 @@ public final class WriteAheadLog: Sendable {
             batch.ticket = state.nextTicket
             state.nextTicket += 1
             state.pending.append(batch)
-            if mustSync { state.pendingMustSync += 1 }
             return batch.ticket
         }
         if mustSync { shared.signal() }
@@ -264,13 +261,14 @@ public final class WriteAheadLog: Sendable {
     /// writer then has to be told of: with a batch that must be synced queued, the writer is
     /// on its way already, and a signal would only wake it early from its commit delay.
     private static func waitsForDeferred(_ state: Shared) -> Bool {
-        state.pendingMustSync == 0 && !state.pending.isEmpty
+        !state.pending.isEmpty && !state.pending.contains(where: \.mustSync)
     }
 
     /// Whether the writer has to write now: a batch must be durable, somebody waits for one, or
     /// the log is closing or failed.
     private static func mustWrite(_ state: Shared) -> Bool {
-        state.pendingMustSync > 0 || (!state.pending.isEmpty && !state.waiters.isEmpty) || state.closing || state.failure != nil
+        state.pending.contains(where: \.mustSync) || (!state.pending.isEmpty && !state.waiters.isEmpty) || state.closing
+            || state.failure != nil
     }
 
     /// The writer thread: take everything queued, write and sync it as one group, wake the
@@ -296,10 +294,7 @@ public final class WriteAheadLog: Sendable {
                                 timeout: delay) { _ in }
             }
             let (group, closing) = shared.withLock { state in
-                defer {
-                    state.pending.removeAll(keepingCapacity: true)
-                    state.pendingMustSync = 0
-                }
+                defer { state.pending.removeAll(keepingCapacity: true) }
                 return (state.pending, state.closing || state.failure != nil)
             }
             if group.isEmpty {
