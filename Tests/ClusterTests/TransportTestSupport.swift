@@ -5,6 +5,7 @@ import NIOPosix
 import NIOSSL
 import Raft
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import Cluster
@@ -60,17 +61,10 @@ struct RecordingLogHandler: LogHandler {
 
 /// Polls `condition` every 10 ms until it holds, failing after `timeout`.
 func eventually(_ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while clock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(10))
+    guard try await pollCondition(timeout: timeout, every: .milliseconds(10), condition) else {
+        Issue.record("timed out waiting for \(what)")
+        throw CancellationError()
     }
-    // Once more after the deadline: a task starved of the pool (the full suite's simulations
-    // fill it) may wake only after the deadline, having never looked.
-    if try await condition() { return }
-    Issue.record("timed out waiting for \(what)")
-    throw CancellationError()
 }
 
 /// A cluster CA and node credentials for transport tests.

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Manifest
+import TestSupport
 import Testing
 
 @testable import Supervisor
@@ -110,12 +111,7 @@ func freePort() -> Int {
 
 /// Polls `condition` every 20 ms until it holds; false if `timeout` passes first.
 func eventually(within timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
+    try await pollCondition(timeout: timeout, every: .milliseconds(20), condition)
 }
 
 /// The supervisor-testd executable, built beside the tests (`swift build --build-tests` builds it).

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Raft
 
@@ -27,16 +28,9 @@ struct Timeout: Error, CustomStringConvertible {
 
 /// Polls `condition` every 10 ms until it holds, failing after `timeout`.
 func eventually(_ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while clock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(10))
+    guard try await pollCondition(timeout: timeout, every: .milliseconds(10), condition) else {
+        throw Timeout(description: "timed out waiting for \(what)")
     }
-    // Once more after the deadline: a task starved of the pool (the full suite's simulations
-    // fill it) may wake only after the deadline, having never looked.
-    if try await condition() { return }
-    throw Timeout(description: "timed out waiting for \(what)")
 }
 
 /// Three (or more) real nodes in one process: each with its own data directory, WAL and
