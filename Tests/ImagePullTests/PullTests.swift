@@ -467,6 +467,26 @@ struct PullTests {
         }
     }
 
+    @Test func a_registry_remembered_as_plain_http_is_asked_over_tls_again_when_http_fails_there() async throws {
+        try await withRegistry(plainHTTP: true) { registry in
+            let image = try TestImage(layers: [try TestImage.busyboxLayer()])
+            let digest = try await registry.push(image, to: "dev/web", tag: "1")
+            let reference = try ImageReference(parsing: "\(registry.host)/dev/web:1")
+            try await withPuller(registry) { puller, _ in
+                #expect(try await puller.resolve(reference) == digest)  // Remembered as plain HTTP.
+                // Its port answers TLS now, from a server that closes a connection speaking plain
+                // HTTP (docker-registry would answer it 400, which a test above covers): only the
+                // failed HTTP request itself can send the puller back to TLS.
+                registry.kill()
+                let front = try await RegistryFront(registry, port: registry.port)
+                front.refuseNext(pathContaining: "/manifests/", status: 404)
+                await #expect(throws: ImagePullError.self) { try await puller.resolve(reference) }
+                #expect(front.requestTimes(pathContaining: "/manifests/").count == 1)
+                await front.stop()
+            }
+        }
+    }
+
     @Test(arguments: [TestImage.LayerCompression.zstd, .none])
     func layers_compressed_with_zstd_or_not_at_all_are_unpacked(_ compression: TestImage.LayerCompression) async throws {
         try await withRegistry { registry in

@@ -30,11 +30,12 @@ public final class RegistryFront: Sendable {
     /// `127.0.0.1:<port>`: what an image reference names to pull through the front.
     public var host: String { "127.0.0.1:\(port)" }
 
-    /// Serves on a free loopback port with the registry's own certificate (issued for
-    /// 127.0.0.1 by the registry's CA, so a puller trusting `registry.caFile` trusts the front).
-    public init(_ registry: TestRegistry) async throws {
+    /// Serves on `port` (default: a free loopback port) with the registry's own certificate
+    /// (issued for 127.0.0.1 by the registry's CA, so a puller trusting `registry.caFile`
+    /// trusts the front).
+    public init(_ registry: TestRegistry, port: Int? = nil) async throws {
         self.registry = registry
-        port = try freeLoopbackPort()
+        self.port = try port ?? freeLoopbackPort()
         var client = TLSConfiguration.makeClientConfiguration()
         client.additionalTrustRoots = [.file(registry.caFile)]
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: client))
@@ -45,7 +46,7 @@ public final class RegistryFront: Sendable {
         for method in [HTTPRequest.Method.get, .head] {
             router.on("**", method: method) { [self] request, _ in try await self.answer(request) }
         }
-        let running = try await serveOnLoopback(router, port: port, server: try .tls(tlsConfiguration: server), name: "registry front")
+        let running = try await serveOnLoopback(router, port: self.port, server: try .tls(tlsConfiguration: server), name: "registry front")
         task.withLock { $0 = running }
     }
 
