@@ -45,7 +45,7 @@ public final class ClusterTransport: RaftTransport, Sendable {
     public func start() async throws -> Int {
         let core = self.core
         var bootstrap = ServerBootstrap(group: group).serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-        for (option, value) in Self.connectionOptions(core.configuration) { bootstrap = bootstrap.childChannelOption(option, value: value) }
+        for (option, value) in Self.connectionOptions(unacknowledgedTimeout: core.configuration.unacknowledgedTimeout) { bootstrap = bootstrap.childChannelOption(option, value: value) }
         let channel = try await bootstrap
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -113,12 +113,14 @@ public final class ClusterTransport: RaftTransport, Sendable {
     static let keepaliveCount = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: CInt(TCP_KEEPCNT)))
 
     /// The options of every connection between agents, accepted or dialled alike.
-    static func connectionOptions(_ configuration: TransportConfiguration) -> [(ChannelOptions.Types.SocketOption, SocketOptionValue)] {
+    /// TCP_NODELAY is a TCP-level option: `.socketOption(.tcp_nodelay)` would set option 1 of
+    /// SOL_SOCKET, which is SO_DEBUG.
+    static func connectionOptions(unacknowledgedTimeout timeout: Duration) -> [(ChannelOptions.Types.SocketOption, SocketOptionValue)] {
         [
-            (.socketOption(.tcp_nodelay), 1),
-            (unacknowledgedTimeout, milliseconds(configuration.unacknowledgedTimeout)),
+            (.tcpOption(.tcp_nodelay), 1),
+            (unacknowledgedTimeout, milliseconds(timeout)),
             (.socketOption(.so_keepalive), 1),
-            (keepaliveIdle, seconds(configuration.unacknowledgedTimeout)),
+            (keepaliveIdle, seconds(timeout)),
             (keepaliveInterval, 1),
             (keepaliveCount, 3),
         ]
@@ -155,7 +157,7 @@ public final class ClusterTransport: RaftTransport, Sendable {
         let loop = group.next()
         let configuration = core.configuration
         var bootstrap = ClientBootstrap(group: loop)
-        for (option, value) in Self.connectionOptions(configuration) { bootstrap = bootstrap.channelOption(option, value: value) }
+        for (option, value) in Self.connectionOptions(unacknowledgedTimeout: configuration.unacknowledgedTimeout) { bootstrap = bootstrap.channelOption(option, value: value) }
         bootstrap
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelInitializer { [core] channel in

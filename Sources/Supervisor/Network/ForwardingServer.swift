@@ -27,7 +27,7 @@ final class ForwardingServer: Sendable {
         let server = ServerBootstrap(group: group)
             .childChannelOption(.autoRead, value: false)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] inbound in
                 // Dialing waits for the accepted channel to be active: NIO registers it in a
                 // task of its own after this initializer, and a fast dial could finish first.

@@ -85,7 +85,7 @@ final class PortPublisher: Sendable {
                         ClientBootstrap(group: loop)
                             .channelOption(.autoRead, value: false)
                             .channelOption(.allowRemoteHalfClosure, value: true)
-                            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                             .withConnectedSocket(fd)
                     }
             }

@@ -54,7 +54,7 @@ final class UpstreamRoute: Sendable {
             .connectTimeout(.nanoseconds(Int64(clamping: upstream.connectTimeout.nanosecondsClamped)))
             .channelOption(.autoRead, value: false)
             .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
         let connecting: EventLoopFuture<Channel>
         if let address = try? SocketAddress(ipAddress: backend.address, port: backend.port) {
             connecting = bootstrap.connect(to: address)
