@@ -25,9 +25,7 @@ final class ForwardingServer: Sendable {
     /// and forwarding each connection to what `dial` opens.
     func serve(descriptor: Int32, group: EventLoopGroup, dial: @escaping Dial) {
         let server = ServerBootstrap(group: group)
-            .childChannelOption(.autoRead, value: false)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .forwardedConnectionOptions()
             .childChannelInitializer { [self] inbound in
                 // Dialing waits for the accepted channel to be active: NIO registers it in a
                 // task of its own after this initializer, and a fast dial could finish first.

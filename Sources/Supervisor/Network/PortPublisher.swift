@@ -82,11 +82,7 @@ final class PortPublisher: Sendable {
                 let loop = inbound.eventLoop
                 return dialer.connected(into: namespace, port: port, on: loop, watcher: watcher, timeout: Self.connectTimeout)
                     .flatMap { fd in
-                        ClientBootstrap(group: loop)
-                            .channelOption(.autoRead, value: false)
-                            .channelOption(.allowRemoteHalfClosure, value: true)
-                            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                            .withConnectedSocket(fd)
+                        ClientBootstrap(group: loop).forwardedConnectionOptions().withConnectedSocket(fd)
                     }
             }
         }

@@ -52,9 +52,7 @@ final class UpstreamRoute: Sendable {
         let backend = lease.backend
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(.nanoseconds(Int64(clamping: upstream.connectTimeout.nanosecondsClamped)))
-            .channelOption(.autoRead, value: false)
-            .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .forwardedConnectionOptions()
         let connecting: EventLoopFuture<Channel>
         if let address = try? SocketAddress(ipAddress: backend.address, port: backend.port) {
             connecting = bootstrap.connect(to: address)
