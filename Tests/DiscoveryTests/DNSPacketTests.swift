@@ -240,6 +240,27 @@ import Testing
         try await group.shutdownGracefully()
     }
 
+    /// Queries queued faster than one read takes them (the server reads a burst per wakeup):
+    /// every one is answered, none left in the socket until another datagram happens to come.
+    /// 100 small queries fit the server's default receive buffer (about 1 KiB each, of 208 KiB).
+    @Test func queriesQueuedBeyondOneReadAreAllAnswered() async throws {
+        try await DNSFixture.withServer { server, port in
+            let client = try TestUDPClient(port: port)
+            let ids = (1...100).map { UInt16($0) }
+            for id in ids {
+                client.send(TestQuery.make(id: id, name: "web.service.flotilla."))
+            }
+            var answered = Set<UInt16>()
+            while answered.count < ids.count, let bytes = client.receive() {
+                let response = try TestMessage(bytes)
+                #expect(response.answers.count == 3)
+                answered.insert(response.id)
+            }
+            #expect(answered == Set(ids), "unanswered: \(Set(ids).subtracting(answered).sorted())")
+            #expect(server.counts.responses[.noError] == UInt64(ids.count))
+        }
+    }
+
     /// Two UDP sockets on one port (SO_REUSEPORT): the kernel spreads clients by their source
     /// port, and whichever socket a client lands on answers it.
     @Test func severalUDPSocketsShareThePort() async throws {

@@ -220,8 +220,14 @@ public final class DNSServer: Sendable {
         return DNSRandom(seed: system.next())
     }
 
-    /// Datagrams read per recvmmsg call.
-    private static let udpReadBurst = 16
+    /// Datagrams read per recvmmsg call, and per wakeup: one call each (`maxMessagesPerRead` 1).
+    /// NIO calls recvmmsg again until one finds nothing, and at a steady rate (3 queries per
+    /// wakeup at 30,000 per second) every wakeup ended in a call that found nothing: 0.31 calls
+    /// per query. With one call per wakeup, datagrams left over wake the level-triggered epoll
+    /// again at once: half the recvmmsg calls, and CPU per query at 30,000/s down about 4% (stop 37,
+    /// the two builds alternated, 6 runs each: median 7.33 against 7.60 us, 1.09x against 1.14x
+    /// dnsmasq's). Under saturation a wakeup found 19 queries on average, hence 32 per call.
+    private static let udpReadBurst = 32
 
     /// SO_REUSEPORT, which NIO does not name: 15 in Linux's asm-generic/socket.h, 0x200 in
     /// Darwin's sys/socket.h (spelled out to keep this target off Glibc).
@@ -244,7 +250,7 @@ public final class DNSServer: Sendable {
             .channelOption(.datagramVectorReadMessageCount, value: Self.udpReadBurst)
             .channelOption(
                 .recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.udpReadBurst * DNSWireLimit.udpQueryBytes))
-            .channelOption(.maxMessagesPerRead, value: UInt(Self.udpReadBurst))
+            .channelOption(.maxMessagesPerRead, value: 1)
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(DNSUDPHandler(shared: shared, random: self.nextRandom()))
