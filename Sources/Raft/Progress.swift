@@ -21,6 +21,9 @@ struct Progress {
     var probeSent = false
     /// Messages in flight while replicating.
     var inflights: Inflights
+    /// An append (entries or a newer commit index) was held back for the answer to the one in
+    /// flight (`holdsPartialAppends`): that answer sends it.
+    var holdingAppend = false
     /// Whether the follower has been heard from since the last check-quorum round (thesis §6.2).
     var recentActive = false
     /// The highest read round this follower has acknowledged (thesis §6.4).
@@ -40,6 +43,20 @@ struct Progress {
         case .replicate: inflights.isFull
         case .snapshot: true
         }
+    }
+
+    /// Whether an append that would carry every entry left to send, and so is not full, waits
+    /// for the answer to the one in flight: Nagle's algorithm, for appends. The entries that
+    /// come meanwhile then go in one message when it is answered. A follower syncs its log one
+    /// batch at a time, so entries sent sooner would mostly wait in its queue for the same sync;
+    /// held here, they cost it one message, one read and one wakeup instead of one each. Full
+    /// messages (a follower catching up) are still pipelined up to the inflight bound. Under
+    /// kv-bench's writes at 16 clients it cut the three servers' CPU per write by about a tenth
+    /// (161–208 µs against 197–238 µs); at 256, where appends are large anyway, no difference
+    /// showed beyond the spread between runs.
+    var holdsPartialAppends: Bool {
+        if case .replicate = state { return inflights.count > 0 }
+        return false
     }
 
     mutating func becomeProbe() {
@@ -71,6 +88,7 @@ struct Progress {
     /// Records entries just sent: pipelining advances `next` optimistically (thesis §10.2.2);
     /// a probe waits for its answer.
     mutating func sentEntries(count: Int, lastIndex: UInt64) {
+        holdingAppend = false
         switch state {
         case .replicate:
             if count > 0 {
@@ -130,12 +148,13 @@ struct Progress {
         return true
     }
 
-    /// The follower answered a heartbeat: it is reachable, so a probe may go out again, and a
-    /// full window gets one slot back in case the appends in flight were lost; the next
-    /// append then either lands or is rejected, which resets replication (etcd raft).
+    /// The follower answered a heartbeat: it is reachable, so a probe may go out again, and
+    /// the window gets one slot back in case the appends in flight were lost, so that a full
+    /// window or a held partial append (`holdsPartialAppends`) can go; the next append then
+    /// either lands or is rejected, which resets replication (etcd raft frees a full window).
     mutating func heartbeatAnswered(readRound: UInt64) -> ReplicationState {
         probeSent = false
-        if case .replicate = state, inflights.isFull { inflights.freeFirst() }
+        if case .replicate = state, inflights.count > 0 { inflights.freeFirst() }
         readRoundAcked = max(readRoundAcked, readRound)
         return state
     }

@@ -71,9 +71,10 @@ extension RaftCore {
     // MARK: - Leader: sending
 
     /// Sends the next entries to `peer` if its flow control allows; sends a snapshot instead
-    /// when they have been compacted. Returns whether a message went out.
+    /// when they have been compacted. Returns whether a message went out. `mayHold` false
+    /// sends a partial append even while one is in flight (`Progress.holdsPartialAppends`).
     @discardableResult
-    mutating func sendAppend(to peer: NodeID, sendIfEmpty: Bool = true) -> Bool {
+    mutating func sendAppend(to peer: NodeID, sendIfEmpty: Bool = true, mayHold: Bool = true) -> Bool {
         guard let progress = leaderState.progress[peer], peer != id, !progress.isPaused else { return false }
         let prevIndex = progress.next - 1
         let lastIndex = log.lastIndex
@@ -88,6 +89,10 @@ extension RaftCore {
             preconditionFailure("leader \(id) cannot read its log at \(prevIndex): \(error)")
         }
         if entries.isEmpty && !sendIfEmpty { return false }
+        if mayHold && prevIndex + UInt64(entries.count) == lastIndex && progress.holdsPartialAppends {
+            leaderState.progress[peer]?.holdingAppend = true
+            return false
+        }
         send(to: peer, .append(AppendRequest(prevLogIndex: prevIndex, prevLogTerm: prevTerm,
                                              entries: entries, commit: log.committed)))
         leaderState.progress[peer]?.sentEntries(count: entries.count, lastIndex: prevIndex + UInt64(entries.count))
@@ -133,7 +138,7 @@ extension RaftCore {
         if maybeCommit() {
             guard isLeader else { return }
             broadcastAppend()
-        } else if outcome.wasPaused {
+        } else if outcome.wasPaused || leaderState.progress[peer]?.holdingAppend == true {
             sendAppend(to: peer)
         }
         // Fill the pipeline up to the inflight bound.

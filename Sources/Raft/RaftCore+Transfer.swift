@@ -13,7 +13,9 @@ extension RaftCore {
         if leaderState.progress[target]?.match == log.lastIndex {
             sendTimeoutNow(to: target)
         } else {
-            sendAppend(to: target)
+            // Not held for an append in flight: that one may be lost, and the transfer's clock
+            // is running.
+            sendAppend(to: target, mayHold: false)
         }
     }
 
