@@ -138,7 +138,7 @@ extension RaftCore {
         if maybeCommit() {
             guard isLeader else { return }
             broadcastAppend()
-        } else if outcome.wasPaused || leaderState.progress[peer]?.holdingAppend == true {
+        } else if outcome.wasPaused {
             sendAppend(to: peer)
         }
         // Fill the pipeline up to the inflight bound.
