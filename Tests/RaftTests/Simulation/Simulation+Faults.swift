@@ -103,7 +103,7 @@ extension Simulation {
     }
 
     /// One server at a time: add a new learner, promote a learner, demote or remove a member
-    /// (the leader included). Often asks for a second change at once, which the core must
+    /// (the leader included). Mostly asks for a second change at once, which the core must
     /// refuse while the first is uncommitted: two changes in flight let majorities of the old
     /// and the newest membership be disjoint, and the partitions that follow can split there.
     func changeMembership(again: Bool = true) throws(SafetyChecker.Violation) {
@@ -139,7 +139,10 @@ extension Simulation {
             schedule(.tick(change.nodeID), after: UInt64(random.int(in: 1...Int(Self.tickUnits))))
         }
         try afterStep(leader)
-        if again && random.chance(0.4) { try changeMembership(again: false) }
+        // Mostly (0.8): at 0.4, a core accepting the second change failed in only 3 of 80
+        // batches of 25 seeds (scripts/raft-mutations), the fewest of the planted bugs; at 0.8
+        // in 12. The least reached bug is then read-index-unconfirmed, in 5 batches (8 at 0.4).
+        if again && random.chance(0.8) { try changeMembership(again: false) }
         // The network splits while the change is still on its way: the moment at which old
         // and new majorities can disagree.
         if again && random.chance(0.3) {
