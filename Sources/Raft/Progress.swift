@@ -82,6 +82,7 @@ struct Progress {
         state = newState
         probeSent = false
         inflights.reset()
+        holdingAppend = false  // Nothing in flight: nothing waits for an answer.
         snapshotTransfer = nil
     }
 

@@ -64,7 +64,7 @@ extension Simulation {
         case 10:
             startLeaderChurn()
         default:
-            lastFaultAction = "none"
+            break  // No fault this time (the event starts from "none").
         }
     }
 
