@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "Supervisor",
             dependencies: [
-                "Manifest", "Balancing", "CSpawn", "CSeccomp", "CSystemd",
+                "AcceptPause", "Manifest", "Balancing", "CSpawn", "CSeccomp", "CSystemd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -95,7 +95,7 @@ let package = Package(
         .target(
             name: "Cluster",
             dependencies: [
-                "Raft",
+                "AcceptPause", "Raft",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -110,10 +110,15 @@ let package = Package(
         .target(name: "Controller", dependencies: ["Manifest"], swiftSettings: strict),
         // Load-balancing strategies and outlier ejection: the standard library and Synchronization only.
         .target(name: "Balancing", swiftSettings: strict),
+        // Listeners that stop accepting for a while when descriptors run out, instead of spinning.
+        .target(
+            name: "AcceptPause",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strict),
         // Service discovery's network side: the DNS server (a zone per catalog change, UDP and TCP).
         .target(
             name: "Discovery",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["AcceptPause", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict),
         // agentd's HTTP API, generated from its one OpenAPI document (openapi.json in the target):
         // the wire types, the server protocol agentd implements and deployctl's client. The
@@ -217,6 +222,10 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),
         .testTarget(name: "BalancingTests", dependencies: ["Balancing"], swiftSettings: strict),
+        .testTarget(
+            name: "AcceptPauseTests",
+            dependencies: ["AcceptPause", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strict),
         .testTarget(
             name: "DiscoveryTests",
             dependencies: ["Discovery", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],

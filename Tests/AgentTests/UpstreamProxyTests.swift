@@ -99,6 +99,36 @@ struct UpstreamProxyTests {
         #expect(Date().timeIntervalSince(began) < 3)
     }
 
+    /// Out of descriptors, an accept fails (EMFILE) while the connection waits in the backlog:
+    /// the listener must back off, not retry at once and spin the forwarding thread, and must
+    /// take the connection once descriptors are back.
+    @Test func anAcceptFailingForWantOfDescriptorsBacksOffAndRecovers() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        let port = freeTCPPort()
+        let manifest = Self.caller("lonely", upstreams: "[ { \"service\": \"ghost\", \"localPort\": \(port) } ]")
+        #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest).status == 0, "\(agent.agentLog())")
+        let pid = try #require(agent.processIdentifier)
+        // No instance of ghost: a connection is accepted and closed at once.
+        try agent.waitUntil("the upstream listener to accept and close", timeout: 10) { try closedByPeer(port: port) }
+
+        let limits = try prlimitNoFile(pid).split(separator: " ", omittingEmptySubsequences: true)
+        let (soft, hard) = (try #require(limits.first), try #require(limits.last))
+        // A soft limit of 0: every new descriptor of the agent's fails, open ones keep working.
+        _ = try prlimitNoFile(pid, set: "0:\(hard)")
+        let client = try connectLoopback(port: port)
+        defer { close(client) }
+        let before = cpuTicks(pid)
+        usleep(1_000_000)
+        let spent = cpuTicks(pid) - before
+        _ = try prlimitNoFile(pid, set: "\(soft):\(hard)")
+        // A spinning accept takes a whole core, about 100 ticks a second.
+        #expect(spent < 30, "the agent spent \(spent) ticks in the second accepts failed")
+        // Descriptors back: the waiting connection is accepted (and closed: still no instance).
+        var byte: UInt8 = 0
+        #expect(read(client, &byte, 1) == 0, "the connection waiting in the backlog was not served")
+    }
+
     @Test func aPrivateNetworkCallerFindsItsUpstreamBeforeItsFirstInstruction() throws {
         let agent = try DevAgent()
         defer { agent.shutdown() }
@@ -209,7 +239,7 @@ struct UpstreamProxyTests {
         _ = try agent.deployctl("apply", "-f", "-", "--timeout", "5s", input: intruder)
         try agent.waitUntil("the intruder's launch to fail with the reason", timeout: 20) {
             let (_, body) = try UnixHTTP.request("GET", "/v1/instances?application=intruder", socket: agent.socket)
-            return body.contains("is the local port of flaky for service caller")
+            return body.contains("127.0.0.1:\(port) is a local port of service caller; give this upstream another localPort")
         }
         #expect(try agent.deployctl("delete", "intruder").status == 0)
     }
@@ -269,4 +299,53 @@ private func freeTCPPort() -> Int {
     _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
     _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
     return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// A blocking connection to 127.0.0.1:`port` with a 10 s receive timeout.
+private func connectLoopback(port: Int) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = UInt16(port).bigEndian
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+    let rc = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard fd >= 0, rc == 0 else {
+        close(fd)
+        throw TestFailure("connect 127.0.0.1:\(port): errno \(errno)")
+    }
+    return fd
+}
+
+/// Whether a connection to `port` is accepted and then closed by the other side.
+private func closedByPeer(port: Int) throws -> Bool {
+    guard let fd = try? connectLoopback(port: port) else { return false }
+    defer { close(fd) }
+    var byte: UInt8 = 0
+    return read(fd, &byte, 1) == 0
+}
+
+/// User and system CPU time of process `pid` in clock ticks (fields 14 and 15 of its stat).
+private func cpuTicks(_ pid: pid_t) -> Int {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return 0 }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
+}
+
+/// `prlimit --pid PID --nofile` (util-linux): the soft and hard limits, or sets them to `set`
+/// ("SOFT:HARD").
+private func prlimitNoFile(_ pid: pid_t, set: String? = nil) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+    process.arguments = ["--pid", "\(pid)"] + (set.map { ["--nofile=\($0)"] } ?? ["--nofile", "--raw", "--noheadings", "--output", "SOFT,HARD"])
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw TestFailure("prlimit \(process.arguments ?? []): status \(process.terminationStatus)") }
+    return text.trimmingCharacters(in: .whitespacesAndNewlines)
 }

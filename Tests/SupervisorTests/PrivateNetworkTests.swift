@@ -276,28 +276,6 @@ private func listenTCP(port: Int) throws -> Int32 {
     return fd
 }
 
-/// Writes all of `bytes`.
-private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(SystemCallError) {
-    var offset = 0
-    while offset < bytes.count {
-        let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard n > 0 else { throw SystemCallError(call: "write", errno: errno) }
-        offset += n
-    }
-}
-
-/// Reads until end of file.
-private func readAll(_ fd: Int32) throws(SystemCallError) -> [UInt8] {
-    var result: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 { throw SystemCallError(call: "read", errno: errno) }
-        if n == 0 { return result }
-        result += buffer[0..<n]
-    }
-}
-
 /// An HTTP/1.0 GET of `path`: the whole response, status line to body.
 private func httpGet(host: String = "127.0.0.1", port: Int, path: String) throws(SystemCallError) -> String {
     let fd = try connectTCP(host: host, port: port)

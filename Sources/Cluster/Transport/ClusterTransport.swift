@@ -1,3 +1,4 @@
+import AcceptPause
 import Logging
 import NIOCore
 import NIOPosix
@@ -45,6 +46,7 @@ public final class ClusterTransport: RaftTransport, Sendable {
     public func start() async throws -> Int {
         let core = self.core
         var bootstrap = ServerBootstrap(group: group).serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .pausingAcceptOnResourceErrors()
         for (option, value) in Self.connectionOptions(unacknowledgedTimeout: core.configuration.unacknowledgedTimeout) { bootstrap = bootstrap.childChannelOption(option, value: value) }
         let channel = try await bootstrap
             .childChannelInitializer { channel in

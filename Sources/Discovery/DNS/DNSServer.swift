@@ -1,3 +1,4 @@
+import AcceptPause
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -271,6 +272,7 @@ public final class DNSServer: Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .pausingAcceptOnResourceErrors()
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 16 * 1024, high: 64 * 1024))
             .childChannelInitializer { [self] channel in

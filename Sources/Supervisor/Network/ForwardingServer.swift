@@ -1,3 +1,4 @@
+import AcceptPause
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -26,11 +27,14 @@ final class ForwardingServer: Sendable {
     func serve(descriptor: Int32, group: EventLoopGroup, dial: @escaping Dial) {
         let server = ServerBootstrap(group: group)
             .forwardedConnectionOptions()
+            .pausingAcceptOnResourceErrors()
             .childChannelInitializer { [self] inbound in
                 // Dialing waits for the accepted channel to be active: NIO registers it in a
                 // task of its own after this initializer, and a fast dial could finish first.
                 let start = StartOnActive { self.forward(inbound, dial: dial) }
-                return inbound.eventLoop.makeCompletedFuture { try inbound.pipeline.syncOperations.addHandler(start) }
+                return inbound.eventLoop.makeCompletedFuture {
+                    try inbound.pipeline.syncOperations.addHandlers(start, EarlyInputBuffer())
+                }
             }
             .withBoundSocket(descriptor)
         server.whenComplete { [self] (result: Result<Channel, Error>) in
@@ -92,6 +96,9 @@ final class ForwardingServer: Sendable {
         do {
             try outbound.pipeline.syncOperations.addHandler(inside)
             try inbound.pipeline.syncOperations.addHandler(outside)
+            // What the client sent and half-closed before now goes to the glue on leaving.
+            let early = try inbound.pipeline.syncOperations.handler(type: EarlyInputBuffer.self)
+            inbound.pipeline.syncOperations.removeHandler(early, promise: nil)
         } catch {
             outbound.close(promise: nil)
             inbound.close(promise: nil)

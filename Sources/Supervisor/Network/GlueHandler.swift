@@ -3,7 +3,10 @@ import NIOCore
 /// Joins two channels of the same event loop into one byte stream each way, with backpressure:
 /// a side reads only while its partner can take more, and a half-close (EOF) on one side is
 /// passed on as a half-close of the other. After the `GlueHandler` of swift-nio's
-/// NIOConnectProxy example (NIO ships it as example code, not as a library).
+/// NIOConnectProxy example (NIO ships it as example code, not as a library), except at the end:
+/// there a side that goes away closes its partner only once the partner has written what it
+/// still holds (the example closes at once, dropping up to a high-water mark of bytes that a
+/// slow reader had not taken yet).
 final class GlueHandler {
     private var partner: GlueHandler?
     private var context: ChannelHandlerContext?
@@ -32,8 +35,15 @@ final class GlueHandler {
         context?.close(mode: .output, promise: nil)
     }
 
-    private func partnerCloseFull() {
-        context?.close(promise: nil)
+    /// Closes this side after the bytes it still has to send. A close at once would drop them,
+    /// and so would a half-close when the input is already shut (NIO escalates that to a full
+    /// close): a zero-length write completes after every write before it.
+    private func partnerCloseAfterPendingWrites() {
+        guard let context else { return }
+        let channel = context.channel
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: written)
+        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
     }
 
     private func partnerBecameWritable() {
@@ -71,7 +81,7 @@ extension GlueHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        partner?.partnerCloseFull()
+        partner?.partnerCloseAfterPendingWrites()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -82,7 +92,7 @@ extension GlueHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        partner?.partnerCloseFull()
+        partner?.partnerCloseAfterPendingWrites()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -8,7 +8,7 @@ import Synchronization
 /// declaration, shared by the node's instances), kept current from the catalog by the agent
 /// through ``update(_:)``, and the listeners of `host`-mode instances, which share the node's
 /// loopback: the first instance of a service to need a local port binds it, the last to go
-/// closes it, and a different upstream on the same port is refused.
+/// closes it, and another service's upstream on the same port is refused.
 public final class UpstreamDirectory: Sendable {
     private struct RouteEntry {
         var route: UpstreamRoute
@@ -16,11 +16,15 @@ public final class UpstreamDirectory: Sendable {
     }
 
     private struct HostListener {
-        /// The declaration it serves (local port included) and the service that declared it.
-        var upstream: Upstream
+        /// The service whose instances declared it: only they share it.
         var serviceName: String
         var server: ForwardingServer
-        var users: Int
+        /// Where its connections go: the route of the declaration attached last.
+        var route: CurrentRoute
+        /// The instances attached, by their declaration of this local port: two revisions of
+        /// the service (a rollout starts the new before it stops the old) may declare it with
+        /// other settings, a strategy or a timeout, and the newer takes the port over.
+        var users: [(upstream: Upstream, count: Int)]
     }
 
     private struct State {
@@ -84,16 +88,23 @@ public final class UpstreamDirectory: Sendable {
     }
 
     /// Listens for a `host`-mode instance of `serviceName` on 127.0.0.1:`localPort` of the node,
-    /// or joins the listener its service's other instances opened. Throws with what is in the way.
+    /// or joins the listener its service's other instances opened; a declaration of the port
+    /// other than theirs (a new revision's) takes it over from then on. Throws with what is in
+    /// the way: another program, or another service's upstream.
     func attachHost(_ upstream: Upstream, serviceName: String) throws(UpstreamBindFailure) {
         try state.withLock { (state: inout State) throws(UpstreamBindFailure) in
             if var listener = state.hostListeners[upstream.localPort] {
-                guard listener.upstream == upstream, listener.serviceName == serviceName else {
+                guard listener.serviceName == serviceName else {
                     throw UpstreamBindFailure(
                         upstream: upstream, call: "bind", errno: EADDRINUSE,
-                        detail: "the node's 127.0.0.1:\(upstream.localPort) is the local port of \(listener.upstream.service) for service \(listener.serviceName); give this upstream another localPort")
+                        detail: "the node's 127.0.0.1:\(upstream.localPort) is a local port of service \(listener.serviceName); give this upstream another localPort")
                 }
-                listener.users += 1
+                if let position = listener.users.firstIndex(where: { $0.upstream == upstream }) {
+                    listener.users[position].count += 1
+                } else {
+                    listener.users.append((upstream, 1))
+                    listener.route.set(state.acquire(Self.routeKey(upstream), making: makeRoute))
+                }
                 state.hostListeners[upstream.localPort] = listener
                 return
             }
@@ -102,26 +113,34 @@ public final class UpstreamDirectory: Sendable {
             guard fd >= 0 else {
                 throw UpstreamBindFailure(upstream: upstream, call: failedCall.map { String(cString: $0) } ?? "bind", errno: -fd, detail: nil)
             }
-            let route = state.acquire(Self.routeKey(upstream), making: makeRoute)
+            let route = CurrentRoute(state.acquire(Self.routeKey(upstream), making: makeRoute))
             let server = ForwardingServer()
             // Callers share the listener: `consistent-hash` has no caller to key on here.
-            server.serve(descriptor: fd, group: group) { inbound in route.dial(inbound, key: nil) }
-            state.hostListeners[upstream.localPort] = HostListener(upstream: upstream, serviceName: serviceName, server: server, users: 1)
+            server.serve(descriptor: fd, group: group) { inbound in route.get().dial(inbound, key: nil) }
+            state.hostListeners[upstream.localPort] = HostListener(serviceName: serviceName, server: server, route: route, users: [(upstream, 1)])
         }
     }
 
-    /// One `host`-mode instance no longer needs the listener; the last one closes it.
+    /// One `host`-mode instance no longer needs the listener; the last one closes it. When
+    /// the last instance of the declaration in use goes, the one attached before it is used.
     func detachHost(_ upstream: Upstream) {
         let closing = state.withLock { state -> ForwardingServer? in
-            guard var listener = state.hostListeners[upstream.localPort], listener.upstream == upstream else { return nil }
-            listener.users -= 1
-            guard listener.users == 0 else {
-                state.hostListeners[upstream.localPort] = listener
-                return nil
+            guard var listener = state.hostListeners[upstream.localPort],
+                let position = listener.users.firstIndex(where: { $0.upstream == upstream })
+            else { return nil }
+            listener.users[position].count -= 1
+            if listener.users[position].count == 0 {
+                listener.users.remove(at: position)
+                state.release(Self.routeKey(upstream))
+                guard let latest = listener.users.last else {
+                    state.hostListeners[upstream.localPort] = nil
+                    return listener.server
+                }
+                // Still held: each declaration attached holds its route until it detaches.
+                if let route = state.routes[Self.routeKey(latest.upstream)]?.route { listener.route.set(route) }
             }
-            state.hostListeners[upstream.localPort] = nil
-            state.release(Self.routeKey(upstream))
-            return listener.server
+            state.hostListeners[upstream.localPort] = listener
+            return nil
         }
         closing?.close()
     }
@@ -133,6 +152,19 @@ public final class UpstreamDirectory: Sendable {
         key.localPort = 0
         return key
     }
+}
+
+/// The route a shared listener dials through, changed when another declaration takes it over.
+final class CurrentRoute: Sendable {
+    private let route: Mutex<UpstreamRoute>
+
+    init(_ route: UpstreamRoute) {
+        self.route = Mutex(route)
+    }
+
+    func get() -> UpstreamRoute { route.withLock { $0 } }
+
+    func set(_ new: UpstreamRoute) { route.withLock { $0 = new } }
 }
 
 /// A local port of an upstream that could not be listened on.

@@ -1,0 +1,114 @@
+import Foundation
+import Glibc
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import Supervisor
+
+/// `ForwardingServer` between a client and a backend of this process, over loopback sockets.
+@Suite(.timeLimit(.minutes(1)))
+struct ForwardingServerTests {
+    /// The client half-closes first; the backend then sends more than the socket buffers and the
+    /// proxy's high-water mark hold, and closes. The proxy's outbound side sees EOF with its
+    /// output already shut, so NIO closes it fully, while the client, reading slowly, has not
+    /// taken the last bytes yet: those must still reach it.
+    @Test func aSlowClientGetsEveryByteOfABackendThatClosesAfterTheClientHalfClosed() throws {
+        let body = [UInt8]((0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 11) })
+        try withForwarding(backend: { fd in
+            _ = try? readAll(fd)
+            try? writeAll(fd, body)
+        }) { proxyPort in
+            let client = try loopbackConnection(port: proxyPort, receiveBuffer: 4096)
+            defer { close(client) }
+            try writeAll(client, [1])
+            // Glued by now: the half-close goes the usual way, not the one before gluing.
+            usleep(200_000)
+            shutdown(client, Int32(SHUT_WR))
+            // The backend writes while nobody reads: the proxy holds what the client has not taken.
+            usleep(500_000)
+            let received = try readAll(client)
+            #expect(received.count == body.count)
+            // A Bool: on failure swift-testing would diff two 4 MiB arrays, for minutes.
+            let same = received == body
+            #expect(same, "the bytes received differ from those sent")
+        }
+    }
+
+    /// A request and its half-close sent at once, before the proxy has its connection to the
+    /// backend: NIO reads them on the EOF notification, and they must reach the backend, which
+    /// answers once it has the whole request.
+    @Test func aRequestHalfClosedBeforeTheBackendIsReachedGetsThere() throws {
+        let request = Array("GET / HTTP/1.0\r\n\r\n".utf8)
+        try withForwarding(backend: { fd in
+            let received = (try? readAll(fd)) ?? []
+            try? writeAll(fd, Array("got \(received.count) bytes".utf8))
+        }) { proxyPort in
+            for _ in 0..<20 {
+                let client = try loopbackConnection(port: proxyPort, receiveBuffer: 65536)
+                defer { close(client) }
+                try writeAll(client, request)
+                shutdown(client, Int32(SHUT_WR))
+                let answer = String(decoding: try readAll(client), as: UTF8.self)
+                #expect(answer == "got \(request.count) bytes")
+            }
+        }
+    }
+}
+
+/// Runs `body` with the port of a `ForwardingServer` whose connections go to a backend of this
+/// process: `serve` on a thread, for each connection it accepts, closing it after.
+private func withForwarding(backend serve: @escaping @Sendable (Int32) -> Void, _ body: (Int) throws -> Void) throws {
+    let backend = try LoopbackListener(nonBlocking: false)
+    let backendPort = backend.port
+    Thread.detachNewThread {
+        while true {
+            let fd = accept(backend.descriptor, nil, nil)
+            guard fd >= 0 else { return }
+            serve(fd)
+            close(fd)
+        }
+    }
+    // Ends the backend's accept loop.
+    defer { shutdown(backend.descriptor, Int32(SHUT_RDWR)); close(backend.descriptor) }
+    let listener = try LoopbackListener()
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let server = ForwardingServer()
+    // The server owns the listening descriptor from here, and closes it.
+    server.serve(descriptor: listener.descriptor, group: group) { inbound in
+        ClientBootstrap(group: inbound.eventLoop).forwardedConnectionOptions().connect(host: "127.0.0.1", port: backendPort)
+    }
+    defer {
+        server.close()
+        try? group.syncShutdownGracefully()
+    }
+    try body(listener.port)
+}
+
+/// A socket listening on 127.0.0.1 at a port the kernel chose; non-blocking for an event loop
+/// (`ForwardingServer` takes it as the node's listeners are made), blocking for a thread.
+private final class LoopbackListener: Sendable {
+    let descriptor: Int32
+    let port: Int
+
+    init(nonBlocking: Bool = true) throws {
+        let flags = SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue | (nonBlocking ? SOCK_NONBLOCK.rawValue : 0)
+        let fd = socket(AF_INET, Int32(flags), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard fd >= 0, bound else {
+            let error = errno
+            close(fd)
+            throw SystemCallError(call: "bind", path: "127.0.0.1:0", errno: error)
+        }
+        descriptor = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Glibc
+import Manifest
+import NIOPosix
+import Testing
+
+@testable import Supervisor
+
+/// The node's shared `host`-mode listeners, with real backends on loopback.
+@Suite(.timeLimit(.minutes(1)))
+struct UpstreamDirectoryTests {
+    /// A rollout of a `host`-mode service starts the new revision's instance before it stops the
+    /// old one; when the new revision changes its upstream's settings (here the tag it selects),
+    /// the new instance must get the port, not be refused for a port its own service holds.
+    @Test func aNewRevisionsDeclarationTakesTheListenerOverAndHandsItBack() throws {
+        let one = try Greeter("one")
+        let two = try Greeter("two")
+        // Listening until the end: ARC may end an object after its last use, before the scope's end.
+        defer { withExtendedLifetime([one, two]) {} }
+        let directory = UpstreamDirectory(group: MultiThreadedEventLoopGroup.singleton)
+        directory.update([
+            UpstreamEndpoint(id: "api-1", service: "api", tags: ["v1"], address: "127.0.0.1", ports: ["http": one.port], advertisedPort: "http", weight: 1),
+            UpstreamEndpoint(id: "api-2", service: "api", tags: ["v2"], address: "127.0.0.1", ports: ["http": two.port], advertisedPort: "http", weight: 1),
+        ])
+        let port = try freeLoopbackPort()
+        let old = Upstream(service: "api", localPort: port, tag: "v1")
+        let new = Upstream(service: "api", localPort: port, tag: "v2", strategy: .roundRobin)
+
+        try directory.attachHost(old, serviceName: "web")
+        #expect(try greeting(port: port) == "one")
+        try directory.attachHost(new, serviceName: "web")
+        #expect(try greeting(port: port) == "two")
+        // Another service's upstream on the port is still refused, naming the holder.
+        #expect {
+            try directory.attachHost(Upstream(service: "api", localPort: port), serviceName: "worker")
+        } throws: { "\($0)".contains("is a local port of service web") }
+
+        // The old instance stops: the new declaration keeps the port.
+        directory.detachHost(old)
+        #expect(try greeting(port: port) == "two")
+        // An old instance back (a restart before the rollout ends) takes it until it goes.
+        try directory.attachHost(old, serviceName: "web")
+        #expect(try greeting(port: port) == "one")
+        directory.detachHost(old)
+        #expect(try greeting(port: port) == "two")
+        directory.detachHost(new)
+        #expect(throws: (any Error).self) { try greeting(port: port) }
+    }
+}
+
+/// A backend that writes `text` to each connection and closes it.
+private final class Greeter: Sendable {
+    let port: Int
+    private let descriptor: Int32
+
+    init(_ text: String) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let fd = descriptor
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard bound else { throw SystemCallError(call: "bind", path: "127.0.0.1:0", errno: errno) }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        Thread.detachNewThread {
+            while true {
+                let client = accept(fd, nil, nil)
+                guard client >= 0 else { return }
+                try? writeAll(client, Array(text.utf8))
+                close(client)
+            }
+        }
+    }
+
+    deinit {
+        shutdown(descriptor, Int32(SHUT_RDWR))
+        close(descriptor)
+    }
+}
+
+/// What a connection to 127.0.0.1:`port` is sent before it is closed.
+private func greeting(port: Int) throws -> String {
+    let fd = try loopbackConnection(port: port, receiveBuffer: 65536)
+    defer { close(fd) }
+    let text = String(decoding: try readAll(fd), as: UTF8.self)
+    guard !text.isEmpty else { throw SystemCallError(call: "read", path: "127.0.0.1:\(port) closed with nothing", errno: 0) }
+    return text
+}
+
+/// A loopback port free when asked.
+private func freeLoopbackPort() throws -> Int {
+    let greeter = try Greeter("")
+    return greeter.port
+}
