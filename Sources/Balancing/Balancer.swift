@@ -43,8 +43,12 @@ public final class Balancer: Sendable {
     /// `pick(key:now:)` with the key already hashed (`StableHash.hash(bytes:)` of a client
     /// address, say). Under `consistent-hash` without a key, a random ring position is used:
     /// keyless requests spread like `random`, within the load bound.
-    public func pick(keyHash: UInt64?, now: ContinuousClock.Instant = .now) -> Lease? {
-        guard let (reference, backend) = core.withLock({ $0.pick(keyHash: keyHash, now: now) }) else {
+    ///
+    /// `excluding`: backend ids not to pick, for a retry after they failed; nil when no
+    /// eligible backend is left besides them. A retry goes where the strategy would send it
+    /// among the rest (under `consistent-hash`, to the next owner on the ring from the key).
+    public func pick(keyHash: UInt64?, excluding: Set<String> = [], now: ContinuousClock.Instant = .now) -> Lease? {
+        guard let (reference, backend) = core.withLock({ $0.pick(keyHash: keyHash, excluding: excluding, now: now) }) else {
             return nil
         }
         return Lease(balancer: self, backend: backend, reference: reference)

@@ -33,25 +33,11 @@ struct BalancerCore: Sendable {
     /// Chooses a backend and counts a request in flight on it; nil when the set is empty.
     /// `keyHash` matters to `consistent-hash` only; without one, it hashes a random point,
     /// which spreads keyless requests like `random` while still honouring the load bound.
-    mutating func pick(keyHash: UInt64?, now: ContinuousClock.Instant) -> (SlotReference, Backend)? {
+    /// `excluded`: ids a retry must not get again (those that just failed it); nil when every
+    /// eligible backend is among them.
+    mutating func pick(keyHash: UInt64?, excluding excluded: Set<String> = [], now: ContinuousClock.Instant) -> (SlotReference, Backend)? {
         returnDueBackends(now: now)
-        let chosen: Int?
-        switch configuration.strategy {
-        case .roundRobin:
-            chosen = roundRobin.pick(from: eligible)
-        case .random:
-            // Uniform: Swift's `next(upperBound:)` is Lemire's unbiased bounded draw.
-            chosen = eligible.isEmpty ? nil : eligible[Int(random.next(upperBound: UInt64(eligible.count)))]
-        case .weighted:
-            chosen = weighted.next(slots: &slots)
-        case .leastOutstanding:
-            chosen = leastOutstanding.first
-        case .powerOfTwoChoices:
-            chosen = PowerOfTwoChoices.pick(from: eligible, slots: slots, using: &random)
-        case .consistentHash:
-            chosen = ring.owner(
-                forKeyHash: keyHash ?? random.next(), slots: slots, capacity: boundedLoadCapacity())
-        }
+        let chosen = excluded.isEmpty ? choose(keyHash: keyHash) : choose(keyHash: keyHash, excluding: excluded)
         guard let index = chosen else { return nil }
         pickSequence += 1
         slots[index].outstanding += 1
@@ -60,6 +46,50 @@ struct BalancerCore: Sendable {
         if configuration.strategy == .leastOutstanding { leastOutstanding.changed(index, slots: slots) }
         let slot = slots[index]
         return (SlotReference(index: index, incarnation: slot.incarnation, id: slot.backend.id), slot.backend)
+    }
+
+    private mutating func choose(keyHash: UInt64?) -> Int? {
+        switch configuration.strategy {
+        case .roundRobin:
+            return roundRobin.pick(from: eligible)
+        case .random:
+            // Uniform: Swift's `next(upperBound:)` is Lemire's unbiased bounded draw.
+            return eligible.isEmpty ? nil : eligible[Int(random.next(upperBound: UInt64(eligible.count)))]
+        case .weighted:
+            return weighted.next(slots: &slots)
+        case .leastOutstanding:
+            return leastOutstanding.first
+        case .powerOfTwoChoices:
+            return PowerOfTwoChoices.pick(from: eligible, slots: slots, using: &random)
+        case .consistentHash:
+            return ring.owner(forKeyHash: keyHash ?? random.next(), slots: slots, capacity: boundedLoadCapacity())
+        }
+    }
+
+    /// A retry's choice: the strategy's own among the eligible backends not excluded, O(n)
+    /// (retries are rare next to first picks). `consistent-hash` walks on from the key's home
+    /// to the next owner, so that a key keeps one fallback; past the load bound if the only
+    /// backends under it are excluded.
+    private mutating func choose(keyHash: UInt64?, excluding excluded: Set<String>) -> Int? {
+        let candidates = eligible.filter { !excluded.contains(slots[$0].backend.id) }
+        guard !candidates.isEmpty else { return nil }
+        switch configuration.strategy {
+        case .roundRobin:
+            return roundRobin.pick(from: candidates)
+        case .random:
+            return candidates[Int(random.next(upperBound: UInt64(candidates.count)))]
+        case .weighted:
+            return weighted.next(among: candidates, slots: &slots)
+        case .leastOutstanding:
+            return candidates.min { LeastOutstandingQueue.FewestOutstanding.precedes($0, $1, in: slots) }
+        case .powerOfTwoChoices:
+            return PowerOfTwoChoices.pick(from: candidates, slots: slots, using: &random)
+        case .consistentHash:
+            let point = keyHash ?? random.next()
+            let skipped = Set(eligible).subtracting(candidates)
+            return ring.owner(forKeyHash: point, slots: slots, capacity: boundedLoadCapacity(), skipping: skipped)
+                ?? ring.owner(forKeyHash: point, slots: slots, capacity: nil, skipping: skipped)
+        }
     }
 
     /// Mirrokni, Thorup and Zadimoghaddam's capacity for the request being placed:

@@ -72,13 +72,14 @@ struct HashRing: Sendable {
     /// and, when `capacity` is given, has fewer than `capacity` requests in flight. O(log P)
     /// to find the start; the walk past full backends is short in expectation (the paper's
     /// O(1/ε²) for c = 1 + ε) and never longer than the ring.
-    func owner(forKeyHash keyHash: UInt64, slots: [BackendSlot], capacity: Int?) -> Int? {
+    /// `skipping`: slot indexes passed over as if not eligible (a retry's failed backends).
+    func owner(forKeyHash keyHash: UInt64, slots: [BackendSlot], capacity: Int?, skipping: Set<Int> = []) -> Int? {
         guard !points.isEmpty else { return nil }
         var position = lowerBound(keyHash)
         for _ in 0..<points.count {
             if position == points.count { position = 0 }
             let owner = Int(owners[position])
-            if slots[owner].isEligible, capacity.map({ slots[owner].outstanding < $0 }) ?? true {
+            if slots[owner].isEligible, !skipping.contains(owner), capacity.map({ slots[owner].outstanding < $0 }) ?? true {
                 return owner
             }
             position += 1

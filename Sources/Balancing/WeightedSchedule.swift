@@ -37,8 +37,21 @@ struct WeightedSchedule: Sendable {
 
     /// The slot whose turn it is; its next turn is one stride later.
     mutating func next(slots: inout [BackendSlot]) -> Int? {
-        guard let index = heap.first, let pass = slots[index].weightedPass else { return nil }
-        virtualTime = pass
+        guard let index = heap.first else { return nil }
+        return giveTurn(to: index, slots: &slots)
+    }
+
+    /// The slot of `candidates` (scheduled slots) whose turn comes first, O(n): a retry's,
+    /// which must not go to the backends it already tried.
+    mutating func next(among candidates: [Int], slots: inout [BackendSlot]) -> Int? {
+        guard let index = candidates.min(by: { EarliestPass.precedes($0, $1, in: slots) }) else { return nil }
+        return giveTurn(to: index, slots: &slots)
+    }
+
+    private mutating func giveTurn(to index: Int, slots: inout [BackendSlot]) -> Int? {
+        guard let pass = slots[index].weightedPass else { return nil }
+        // A retry's turn may come after others not given yet: time does not go back for them.
+        if Self.isBefore(virtualTime, pass) { virtualTime = pass }
         slots[index].weightedPass = pass &+ Self.stride(weight: slots[index].backend.weight)
         heap.keyChanged(index, slots: slots)
         return index

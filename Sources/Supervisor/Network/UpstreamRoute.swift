@@ -81,16 +81,8 @@ final class UpstreamRoute: Sendable {
     /// A lease on an instance not tried yet for this connection, or on any when every one
     /// left has been (one instance, or the rest ejected).
     private func pickUntried(key: UInt64?, tried: Set<String>) -> Lease? {
-        var fallback: Lease?
-        for _ in 0..<4 {
-            guard let lease = balancer.pick(keyHash: key) else { return nil }
-            if !tried.contains(lease.backend.id) {
-                fallback?.finish()
-                return lease
-            }
-            if fallback == nil { fallback = lease } else { lease.finish() }
-        }
-        return fallback
+        if tried.isEmpty { return balancer.pick(keyHash: key) }
+        return balancer.pick(keyHash: key, excluding: tried) ?? balancer.pick(keyHash: key)
     }
 }
 
