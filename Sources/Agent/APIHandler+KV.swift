@@ -11,10 +11,10 @@ extension APIHandler {
         let query = input.query
         let prefix = Array((query.prefix ?? "").utf8)
         let withValues = !(query.keys ?? false)
-        let read = try await kvRead(index: query.index, wait: query.wait, stale: query.stale) { store in
-            (store.list(prefix: prefix).map { APIMapping.kvEntry($0, withValue: withValues) }, store.changeIndex(underPrefix: prefix))
-        }
-        return .ok(.init(headers: read.listHeaders(), body: .json(read.result)))
+        let read = try await kvRead(
+            index: query.index, wait: query.wait, stale: query.stale, changeIndex: { $0.changeIndex(underPrefix: prefix) }
+        ) { $0.list(prefix: prefix) }
+        return .ok(.init(headers: read.listHeaders(), body: .json(read.result.map { APIMapping.kvEntry($0, withValue: withValues) })))
     }
 
     func getKV(_ input: Operations.GetKV.Input) async throws -> Operations.GetKV.Output {
@@ -26,17 +26,17 @@ extension APIHandler {
         }
         let key = try KVRequestDecoding.key(input.path.key, at: "key")
         if recurse {
-            let read = try await kvRead(index: query.index, wait: query.wait, stale: query.stale) { store in
-                (store.list(prefix: key.bytes).map { APIMapping.kvEntry($0, withValue: true) }, store.changeIndex(underPrefix: key.bytes))
-            }
-            return .ok(.init(headers: read.headers(), body: .json(.KVEntryList(read.result))))
+            let read = try await kvRead(
+                index: query.index, wait: query.wait, stale: query.stale, changeIndex: { $0.changeIndex(underPrefix: key.bytes) }
+            ) { $0.list(prefix: key.bytes) }
+            return .ok(.init(headers: read.headers(), body: .json(.KVEntryList(read.result.map { APIMapping.kvEntry($0, withValue: true) }))))
         }
-        let read = try await kvRead(index: query.index, wait: query.wait, stale: query.stale) { store in
-            (store.get(key), store.changeIndex(of: key))
-        }
+        let read = try await kvRead(
+            index: query.index, wait: query.wait, stale: query.stale, changeIndex: { $0.changeIndex(of: key) }
+        ) { $0.get(key) }
         guard let entry = read.result else {
             return .notFound(.init(
-                headers: .init(xFlotillaIndex: read.index),
+                headers: .init(xFlotillaIndex: read.index, xFlotillaLastContact: read.lastContactMilliseconds, xFlotillaKnownLeader: read.leaderContact != nil),
                 body: .json(APIError(code: APIErrorCode.keyNotFound, message: "no key \"\(key)\"; list keys with `deployctl kv ls`", path: "key"))))
         }
         if raw { return .ok(.init(headers: read.headers(), body: .binary(HTTPBody(entry.value)))) }
@@ -108,23 +108,32 @@ extension APIHandler {
     }
 
     /// Reads the store, linearizably unless `stale`; with `?index=N`, first waits (up to
-    /// `?wait=`) until `body`'s change index passes N. The index is at least 1, as Consul's, so
-    /// that passing it back always blocks.
+    /// `?wait=`) until the change index `changeIndex` finds passes N. The index is at least 1,
+    /// as Consul's, so that passing it back always blocks. Only the first read takes the
+    /// ReadIndex barrier: what this replica applies after it is newer still, so a read woken by
+    /// a change is as linearizable without another round to the leader. `body` is done on the
+    /// Raft node's actor: the caller maps what it returns into answers.
     func kvRead<Result: Sendable>(
-        index: Int64?, wait: String?, stale: Bool?, _ body: @escaping @Sendable (KVStore) -> (Result, UInt64)
+        index: Int64?, wait: String?, stale: Bool?, changeIndex: @escaping @Sendable (KVStore) -> UInt64,
+        _ body: @escaping @Sendable (KVStore) -> Result
     ) async throws(APIError) -> KVRead<Result> {
         let limit = try api.queryLimits.wait(wait, fallback: api.queryLimits.defaultWait)
         if let index, index < 0 { throw Self.negative("index", index) }
         let deadline = ContinuousClock.now + limit
+        var consistent = !(stale ?? false)
         while true {
-            let read = try await api.gateway.readKV(consistent: !(stale ?? false), body)
-            let changeIndex = max(read.result.1, 1)
-            if let index, changeIndex <= UInt64(index), ContinuousClock.now < deadline, !api.gateway.kvFeed.isFinished {
+            // A client gone away cancels this task: its wait returns at once, so read and end.
+            let blocking = index.flatMap {
+                ContinuousClock.now < deadline && !api.gateway.kvFeed.isFinished && !Task.isCancelled ? UInt64($0) : nil
+            }
+            let read = try await api.gateway.readKV(consistent: consistent, after: blocking, changeIndex: changeIndex, body)
+            consistent = false
+            guard let result = read.result else {
                 // Any change of the store wakes this; only one past what was read counts.
                 _ = await api.gateway.kvFeed.wait(after: read.stateIndex, timeout: deadline - .now)
                 continue
             }
-            return KVRead(result: read.result.0, index: APIMapping.signed(changeIndex), leaderContact: read.leaderContact)
+            return KVRead(result: result, index: APIMapping.signed(read.changeIndex), leaderContact: read.leaderContact)
         }
     }
 

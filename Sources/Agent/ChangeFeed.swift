@@ -8,6 +8,9 @@ public final class ChangeFeed: Sendable {
     private struct Waiter {
         var afterIndex: UInt64
         var continuation: CheckedContinuation<UInt64, Never>
+        /// Ends the wait at its timeout; cancelled when something else ends it first, or
+        /// every blocking query woken early would leave a task asleep until its deadline.
+        var timer: Task<Void, Never>
     }
 
     private struct Storage {
@@ -18,6 +21,8 @@ public final class ChangeFeed: Sendable {
         var subscribers: [Int: AsyncStream<ClusterEvent>.Continuation] = [:]
         /// Set by ``finish()``: waits return at once from then on.
         var finished = false
+        /// Timeout tasks not yet ended, cancelled or not.
+        var timers = 0
     }
 
     /// Events kept for late subscribers (`deployctl events` shows recent history first).
@@ -34,20 +39,23 @@ public final class ChangeFeed: Sendable {
 
     /// Records a change at `index` with its events, and wakes whoever waits for it.
     public func publish(index: UInt64, events: [ClusterEvent]) {
-        let (woken, subscribers) = storage.withLock { storage -> ([CheckedContinuation<UInt64, Never>], [AsyncStream<ClusterEvent>.Continuation]) in
+        let (woken, subscribers) = storage.withLock { storage -> ([Waiter], [AsyncStream<ClusterEvent>.Continuation]) in
             storage.index = max(storage.index, index)
             storage.recentEvents.append(contentsOf: events)
             if storage.recentEvents.count > Self.retainedEvents {
                 storage.recentEvents.removeFirst(storage.recentEvents.count - Self.retainedEvents)
             }
-            var woken: [CheckedContinuation<UInt64, Never>] = []
+            var woken: [Waiter] = []
             for (id, waiter) in storage.waiters where waiter.afterIndex < storage.index {
-                woken.append(waiter.continuation)
+                woken.append(waiter)
                 storage.waiters[id] = nil
             }
             return (woken, Array(storage.subscribers.values))
         }
-        for continuation in woken { continuation.resume(returning: index) }
+        for waiter in woken {
+            waiter.timer.cancel()
+            waiter.continuation.resume(returning: index)
+        }
         for subscriber in subscribers {
             for event in events { subscriber.yield(event) }
         }
@@ -58,26 +66,46 @@ public final class ChangeFeed: Sendable {
 
     /// Returns once the state has changed past `index`, or after `timeout` with the current
     /// index (a blocking query that times out answers with what is there), or at once when the
-    /// feed is finished.
+    /// feed is finished or the waiting task is cancelled (its client went away).
     public func wait(after index: UInt64, timeout: Duration) async -> UInt64 {
-        await withCheckedContinuation { continuation in
-            let id: Int? = storage.withLock { storage in
-                guard storage.index <= index, !storage.finished else { return nil }
-                storage.nextWaiterID += 1
-                storage.waiters[storage.nextWaiterID] = Waiter(afterIndex: index, continuation: continuation)
-                return storage.nextWaiterID
-            }
-            guard let id else {
-                continuation.resume(returning: self.index)
-                return
-            }
-            Task {
-                try? await Task.sleep(for: timeout)
-                if let waiter = self.storage.withLock({ $0.waiters.removeValue(forKey: id) }) {
-                    waiter.continuation.resume(returning: self.index)
-                }
-            }
+        let id = storage.withLock { storage in
+            storage.nextWaiterID += 1
+            return storage.nextWaiterID
         }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                // Cancellation is checked under the lock that `end` takes: a cancellation
+                // either comes before and is seen here, or after and finds the waiter.
+                let waiting = storage.withLock { storage -> Bool in
+                    guard storage.index <= index, !storage.finished, !Task.isCancelled else { return false }
+                    storage.timers += 1
+                    let timer = Task { [weak self] in
+                        defer { self?.storage.withLock { $0.timers -= 1 } }
+                        try? await Task.sleep(for: timeout)
+                        guard !Task.isCancelled else { return }
+                        self?.end(id)
+                    }
+                    storage.waiters[id] = Waiter(afterIndex: index, continuation: continuation, timer: timer)
+                    return true
+                }
+                if !waiting { continuation.resume(returning: self.index) }
+            }
+        } onCancel: {
+            end(id)
+        }
+    }
+
+    /// Ends wait `id` with the current index, if it still waits.
+    private func end(_ id: Int) {
+        guard let waiter = storage.withLock({ $0.waiters.removeValue(forKey: id) }) else { return }
+        waiter.timer.cancel()
+        waiter.continuation.resume(returning: index)
+    }
+
+    /// Waits in progress, and the tasks that would time them out (and any that have not ended
+    /// yet since they no longer need to): what blocking queries hold.
+    public var pending: (waits: Int, timers: Int) {
+        storage.withLock { ($0.waiters.count, $0.timers) }
     }
 
     /// The retained events with an index above `afterIndex`, oldest first.
@@ -116,6 +144,9 @@ public final class ChangeFeed: Sendable {
             return (Array(storage.subscribers.values), Array(storage.waiters.values), storage.index)
         }
         for subscriber in subscribers { subscriber.finish() }
-        for waiter in waiters { waiter.continuation.resume(returning: index) }
+        for waiter in waiters {
+            waiter.timer.cancel()
+            waiter.continuation.resume(returning: index)
+        }
     }
 }

@@ -187,20 +187,29 @@ public final class ClusterGateway: Sendable {
     }
 
     /// A read of the key-value store: behind a ReadIndex barrier when `consistent`, with the
-    /// store's last change (what a blocking read waits past, on `kvFeed`) and how long ago this node heard from
-    /// the leader (nil: no leader known), taken in the same visit to the node.
+    /// change index `changeIndex` finds for what is read (what a blocking read waits past), the
+    /// store's last change (what it waits past on `kvFeed`) and how long ago this node heard
+    /// from the leader (nil: no leader known), taken in the same visit to the node. `body`
+    /// runs only when the change index is past `after`: a blocking read woken by a change
+    /// elsewhere in the store costs the node a lookup, not a listing.
     func readKV<Result: Sendable>(
-        consistent: Bool, _ body: @Sendable (KVStore) -> Result
-    ) async throws(APIError) -> (result: Result, stateIndex: UInt64, leaderContact: Duration?) {
+        consistent: Bool, after: UInt64?, changeIndex: @Sendable (KVStore) -> UInt64, _ body: @Sendable (KVStore) -> Result
+    ) async throws(APIError) -> KVStoreRead<Result> {
         if consistent { try await readBarrier() }
-        return await Self.readKV(on: node, body)
+        return await Self.readKV(on: node, after: after, changeIndex: changeIndex, body)
     }
 
     private static func readKV<Result: Sendable>(
-        on node: isolated RaftNode<ControllerMachine>, _ body: @Sendable (KVStore) -> Result
-    ) -> (result: Result, stateIndex: UInt64, leaderContact: Duration?) {
+        on node: isolated RaftNode<ControllerMachine>, after: UInt64?, changeIndex: @Sendable (KVStore) -> UInt64,
+        _ body: @Sendable (KVStore) -> Result
+    ) -> KVStoreRead<Result> {
         let contact = node.leaderContactAge
-        return node.withStateMachine { (body($0.state.kv), $0.state.kv.lastChangeIndex, contact) }
+        return node.withStateMachine { machine in
+            let store = machine.state.kv
+            let index = max(changeIndex(store), 1)
+            let result = after.map { index <= $0 } == true ? nil : body(store)
+            return KVStoreRead(result: result, changeIndex: index, stateIndex: store.lastChangeIndex, leaderContact: contact)
+        }
     }
 
     /// The node's view of the Raft group.
@@ -247,4 +256,15 @@ public final class ClusterGateway: Sendable {
 /// connection broke on the way, it may be sent again.
 struct UnsentForward: Error {
     let error: APIError
+}
+
+/// What ``ClusterGateway/readKV(consistent:after:changeIndex:_:)`` read.
+struct KVStoreRead<Result: Sendable>: Sendable {
+    /// nil when the change index had not passed the one waited past.
+    var result: Result?
+    /// The change index of what was read, at least 1.
+    var changeIndex: UInt64
+    /// The store's last change.
+    var stateIndex: UInt64
+    var leaderContact: Duration?
 }

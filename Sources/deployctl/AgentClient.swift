@@ -52,6 +52,21 @@ enum CommandFailure: Error, CustomStringConvertible {
         }
     }
 
+    /// Worth asking again after a while, as a watch does: the agent unreachable (restarting,
+    /// say), or answering that it cannot now (no leader during an election, overloaded, a
+    /// timeout, an internal error). A refusal of the request itself is not.
+    var isTransient: Bool {
+        switch self {
+        case .unreachable: return true
+        case .refused(let error): return Self.transientCodes.contains(error.code)
+        case .failed: return false
+        }
+    }
+
+    private static let transientCodes: Set<String> = [
+        APIErrorCode.noLeader, APIErrorCode.overloaded, APIErrorCode.timeout, APIErrorCode.internalError,
+    ]
+
     var exitCode: Int32 {
         switch self {
         case .refused, .failed: 1

@@ -144,29 +144,51 @@ extension KV {
 
         func run() async throws {
             let client = connection.client()
+            try await reportFailures { try await watch(client) }
+        }
+
+        /// Prints the value now and at every change, until interrupted or refused.
+        private func watch(_ client: AgentClient) async throws(CommandFailure) {
             let out = Terminal.standardOutput
-            try await reportFailures {
-                var index: Int64?
-                var shown: String?
-                while true {
-                    let text: String
-                    if recurse {
-                        let listed = try await KVReading.list(client, under: key, stale: options.stale, after: index, wait: wait)
-                        index = listed.index
-                        text = options.output == .json ? compactJSON(listed.entries) : KVReading.lines(listed.entries) + "\n"
-                    } else {
-                        let found = try await KVReading.entry(client, key: key, stale: options.stale, after: index, wait: wait)
-                        index = found.index
-                        text = options.output == .json
-                            ? (found.entry.map(compactJSON) ?? "null\n")
-                            : (found.entry.map { String(decoding: KVReading.value($0), as: UTF8.self) + "\n" } ?? "(absent)\n")
-                    }
-                    // A blocking query may answer when something else under the index moved,
-                    // or when its wait ran out: only a different answer is a change.
-                    if text != shown { out.write(text) }
-                    shown = text
+            var index: Int64?
+            var shown: String?
+            var retry = Self.firstRetry
+            while true {
+                let answer: (text: String, index: Int64)
+                do throws(CommandFailure) {
+                    answer = try await next(client, after: index)
+                } catch {
+                    guard error.isTransient else { throw error }
+                    // As `consul watch` does: an election or a restarting agent is waited out.
+                    Terminal.standardError.write("deployctl: \(error); asking again in \(retry)\n")
+                    try? await Task.sleep(for: retry)
+                    let doubled: Duration = retry * 2
+                    retry = doubled < Self.lastRetry ? doubled : Self.lastRetry
+                    continue
                 }
+                retry = Self.firstRetry
+                index = answer.index
+                // A blocking query may answer when something else under the index moved, or
+                // when its wait ran out: only a different answer is a change.
+                if answer.text != shown { out.write(answer.text) }
+                shown = answer.text
             }
+        }
+
+        static let firstRetry = Duration.seconds(1)
+        static let lastRetry = Duration.seconds(30)
+
+        /// What to print for the key or prefix once it changes past `index`, and its new index.
+        private func next(_ client: AgentClient, after index: Int64?) async throws(CommandFailure) -> (text: String, index: Int64) {
+            if recurse {
+                let listed = try await KVReading.list(client, under: key, stale: options.stale, after: index, wait: wait)
+                return (options.output == .json ? compactJSON(listed.entries) : KVReading.lines(listed.entries) + "\n", listed.index)
+            }
+            let found = try await KVReading.entry(client, key: key, stale: options.stale, after: index, wait: wait)
+            let text = options.output == .json
+                ? (found.entry.map(compactJSON) ?? "null\n")
+                : (found.entry.map { String(decoding: KVReading.value($0), as: UTF8.self) + "\n" } ?? "(absent)\n")
+            return (text, found.index)
         }
     }
 }

@@ -3,7 +3,7 @@ import Testing
 
 @testable import Agent
 
-@Suite struct ChangeFeedTests {
+@Suite(.timeLimit(.minutes(1))) struct ChangeFeedTests {
     @Test func waitReturnsAtOnceWhenAlreadyPast() async {
         let feed = ChangeFeed()
         feed.publish(index: 5, events: [])
@@ -33,6 +33,43 @@ import Testing
         let start = ContinuousClock.now
         #expect(await feed.wait(after: 7, timeout: .milliseconds(200)) == 7)
         #expect(ContinuousClock.now - start >= .milliseconds(200))
+    }
+
+    /// A blocking query woken by a change waits again (it rereads its key): each wait woken early
+    /// must not leave its timeout asleep until the deadline, or a busy store piles them up.
+    @Test func aWaitWokenByAChangeLeavesNoTimeoutBehind() async {
+        let feed = ChangeFeed()
+        for index in 1...UInt64(500) {
+            async let woken = feed.wait(after: index - 1, timeout: .seconds(3600))
+            // Published once the wait is registered, or it would return at once (also fine).
+            while feed.pending.waits == 0 && feed.index < index { await Task.yield() }
+            feed.publish(index: index, events: [])
+            _ = await woken
+        }
+        let start = ContinuousClock.now
+        while feed.pending.timers > 0 && ContinuousClock.now - start < .seconds(20) {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(feed.pending.waits == 0)
+        #expect(feed.pending.timers == 0, "timeouts of woken waits still asleep")
+    }
+
+    /// A blocking query whose client went away (its task cancelled) stops waiting at once.
+    @Test func aCancelledWaitReturnsAtOnce() async {
+        let feed = ChangeFeed()
+        feed.publish(index: 3, events: [])
+        let waiting = Task { await feed.wait(after: 3, timeout: .seconds(3600)) }
+        while feed.pending.waits == 0 { await Task.yield() }
+        waiting.cancel()
+        #expect(await waiting.value == 3)
+        #expect(feed.pending.waits == 0)
+        // Cancelled before it waits: no wait at all.
+        let cancelledFirst = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await feed.wait(after: 3, timeout: .seconds(3600))
+        }
+        #expect(await cancelledFirst.value == 3)
+        #expect(feed.pending.waits == 0)
     }
 
     @Test func subscribersGetRecentThenNewEventsAndRetentionIsBounded() async {

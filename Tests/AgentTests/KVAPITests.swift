@@ -57,6 +57,10 @@ struct KVAPITests {
 
         let missing = try UnixHTTP.exchange("GET", "/v1/kv/app/config/none", socket: agent.socket)
         #expect(missing.status == 404 && error(missing.body)?.code == "key_not_found" && missing.headers["x-flotilla-index"] != nil)
+        // How current an absence is, as for a key found: a stale read of nothing has an age too.
+        let staleMissing = try UnixHTTP.exchange("GET", "/v1/kv/app/config/none?stale=true", socket: agent.socket)
+        #expect(staleMissing.status == 404 && staleMissing.headers["x-flotilla-known-leader"] == "true", "\(staleMissing.headers)")
+        #expect(staleMissing.headers["x-flotilla-last-contact"] != nil, "\(staleMissing.headers)")
         let deleted = try UnixHTTP.request("DELETE", "/v1/kv/app/?recurse=true", socket: agent.socket)
         #expect(deleted.status == 200 && deleted.body.contains(#""deleted":3"#), "\(deleted.body)")
         #expect(try agent.get("/v1/kv", as: [KVEntry].self).map(\.key) == ["apple"])
@@ -212,6 +216,19 @@ struct KVAPITests {
             (waitFor: "(absent)\n", then: { _ = try put(agent, "/v1/kv/svc/web/port", "83") }),
         ], until: "(absent)\n83\n")
         #expect(watched.hasPrefix("81\n82\n(absent)\n83\n"), "\(watched)")
+
+        // A watch outlives its agent's restart: it asks again until the agent answers, and
+        // prints the change made meanwhile.
+        let outlived = try agent.following(["kv", "watch", "svc/web/port"], steps: [
+            (waitFor: "83\n", then: {
+                agent.kill9()
+                usleep(1_500_000)
+                try agent.start()
+                _ = try put(agent, "/v1/kv/svc/web/port", "84")
+            }),
+        ], until: "84\n", timeout: 60)
+        #expect(outlived.contains("asking again in"), "\(outlived)")
+        #expect(outlived.hasSuffix("84\n"), "\(outlived)")
     }
 
     @Test func aStoppingAgentAnswersItsBlockingQueriesInsteadOfWaitingThemOut() throws {
