@@ -106,7 +106,7 @@ public final class Agent: Sendable {
         let catalogSource = ReplicaCatalogSource(gateway: gateway)
         var dns: DiscoveryDNS?
         if let settings = configuration.dns {
-            dns = try await DiscoveryDNS.start(settings: settings, initial: await catalogSource.catalog(after: 0) ?? Catalog(), logger: logger)
+            dns = try await DiscoveryDNS.start(settings: settings, initial: await catalogSource.catalog(after: nil) ?? Catalog(), logger: logger)
         }
         let catalogFollower = CatalogFollower(source: catalogSource, dns: dns, upstreams: supervisor.upstreams)
         var services: [any Service] = [

@@ -14,7 +14,9 @@ struct CatalogFollower: Sendable {
     /// catalog stays in use. Closes the DNS server at the end.
     func run() async {
         var handed: Catalog?
-        var seen: UInt64 = 0
+        // nil until the first catalog: then its index, even 0 (a server whose state has not
+        // changed yet, waiting for its peers), so that the next call waits for a change.
+        var seen: UInt64?
         while !Task.isCancelled {
             guard let catalog = await source.catalog(after: seen) else { continue }
             seen = catalog.index

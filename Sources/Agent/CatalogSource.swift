@@ -6,8 +6,9 @@ import Foundation
 /// keeps none) a server's answer to a blocking query.
 protocol CatalogSource: Sendable {
     /// The catalog once the state has moved past `index` (at once when it already has, and
-    /// after a while when it does not); nil when there is none to be had for now.
-    func catalog(after index: UInt64) async -> Catalog?
+    /// after a while when it does not), or as it is now for nil; nil when there is none to be
+    /// had for now. A state that has not changed yet is at index 0, which is waited past too.
+    func catalog(after index: UInt64?) async -> Catalog?
 }
 
 /// A server's: built from its replica at each change of the state (the change feed). The state
@@ -15,8 +16,8 @@ protocol CatalogSource: Sendable {
 struct ReplicaCatalogSource: CatalogSource {
     let gateway: ClusterGateway
 
-    func catalog(after index: UInt64) async -> Catalog? {
-        if index > 0 { _ = await gateway.feed.wait(after: index, timeout: .seconds(5)) }
+    func catalog(after index: UInt64?) async -> Catalog? {
+        if let index { _ = await gateway.feed.wait(after: index, timeout: .seconds(5)) }
         return (try? await gateway.read { $0 }).map(Catalog.init)
     }
 }
@@ -29,13 +30,13 @@ struct RelayedCatalogSource: CatalogSource {
     /// long: one call a minute while nothing changes.
     static let wait = Duration.seconds(60)
 
-    func catalog(after index: UInt64) async -> Catalog? {
-        let target = index == 0 ? "/v1/catalog" : "/v1/catalog?index=\(index)&wait=60s"
+    func catalog(after index: UInt64?) async -> Catalog? {
+        let target = index.map { "/v1/catalog?index=\($0)&wait=60s" } ?? "/v1/catalog"
         do {
             let answer = try await relay(ForwardedHTTPRequest(method: "GET", target: target, headers: [], body: Data()), Self.wait + .seconds(15))
             guard answer.status == 200 else { throw CatalogUnavailable() }
             let snapshot = try JSONDecoder().decode(Components.Schemas.CatalogSnapshot.self, from: answer.body)
-            let stateIndex = answer.headers.first { $0.first?.lowercased() == "x-flotilla-index" }?.last.flatMap { UInt64($0) } ?? index
+            let stateIndex = answer.headers.first { $0.first?.lowercased() == "x-flotilla-index" }?.last.flatMap { UInt64($0) } ?? index ?? 0
             return APIMapping.catalog(snapshot, index: stateIndex)
         } catch {
             // No server answers now: the last catalog stays answered; try again in a second.

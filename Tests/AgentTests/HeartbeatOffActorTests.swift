@@ -13,26 +13,9 @@ import Testing
 @Suite struct HeartbeatOffActorTests {
     @Test("a heartbeat is answered while the Raft node's actor is held, and still tells a known node from an unknown one", .timeLimit(.minutes(2)))
     func aHeartbeatDoesNotWaitForTheActor() async throws {
-        let directory = NSTemporaryDirectory() + "flotilla-heartbeat-\(UInt32.random(in: 0...UInt32.max))"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let storage = try DurableLogStorage.open(directory: directory, bootstrap: ConfState(voters: [1]))
-        let feed = ChangeFeed()
-        let members = MembershipDirectory()
-        let network = InProcessNetwork()
-        let node = try RaftNode(
-            options: .init(raft: RaftConfig(id: 1, electionTimeoutTicks: 10, heartbeatIntervalTicks: 1), tickInterval: .milliseconds(10)),
-            storage: storage, machine: ControllerMachine(feed: feed, directory: members), transport: network)
-        network.register(1, node)
-        await node.start()
-        // Elected at once, as a dev agent is: a loaded machine may be slow to time out.
-        await node.campaign()
-        let elected = ContinuousClock.now + .seconds(30)
-        while node.lastKnownLeader != 1, ContinuousClock.now < elected { try await Task.sleep(for: .milliseconds(10)) }
-        let gateway = ClusterGateway(node: node, feed: feed, directory: members)
-        let registration = NodeRegistration(
-            name: "n1", address: "n1:7070", labels: [:],
-            attributes: NodeAttributes(os: "linux", arch: "x86_64", kernel: "6.1", cpus: 2, memoryBytes: 1 << 30),
-            capacity: NodeCapacity(cpuMillicores: 2000, memoryBytes: 1 << 30), dynamicPorts: .defaultDynamic)
+        let group = try await OneNodeGateway(name: "heartbeat")
+        let (node, gateway) = (group.node, group.gateway)
+        let registration = OneNodeGateway.registration("n1")
         _ = try await gateway.submit(.registerNode(registration))
         #expect(try await gateway.heartbeat(node: "n1"))
         #expect(try await !gateway.heartbeat(node: "n2"))
@@ -59,6 +42,6 @@ import Testing
         #expect(known)
         #expect(answeredWhileHeld, "the heartbeat was answered only after the actor was released")
         await hold.value
-        await node.stop()
+        await group.stop()
     }
 }
