@@ -203,6 +203,27 @@ import Testing
         }
     }
 
+    /// Over TCP an answer may pass 16 KiB, beyond what a compression pointer (14 bits) reaches:
+    /// a target written past that cannot own additional records by pointer. 500 SRV answers
+    /// (about 19 KB): every address in the additional section must belong to the name it is
+    /// given for; targets out of a pointer's reach get none (RFC 2181 §9 allows leaving them out).
+    @Test func additionalRecordsOfTargetsBeyondPointerReachAreLeftOut() async throws {
+        let count = 500
+        try await DNSFixture.withServer(DNSFixture.bigCatalog(count: count)) { _, port in
+            let result = try DigResult.run(port: port, ["+noedns", "+tcp", "big.service.flotilla.", "SRV"])
+            #expect(result.status == "NOERROR")
+            #expect(!result.flags.contains("tc"))
+            #expect(result.answer.count == count)
+            let addresses = result.additional.filter { $0[3] == "A" }
+            #expect(addresses.count > 100 && addresses.count < count)
+            for record in addresses {
+                let index = Int(record[0].dropFirst().prefix { $0 != "." }) ?? -1
+                #expect(record[0] == "b\(index).node.flotilla.", "an address owned by \(record[0])")
+                #expect(record[4] == "198.51.\(100 + index >> 8).\(index & 255)", "\(record[0]) given \(record[4])")
+            }
+        }
+    }
+
     @Test func ednsBufferSizeIsHonoured() async throws {
         try await DNSFixture.withServer(DNSFixture.bigCatalog(count: 60)) { _, port in
             let small = try DigResult.run(port: port, ["+bufsize=600", "+ignore", "big.service.flotilla.", "A"])

@@ -247,7 +247,11 @@ enum DNSResponder {
                 let service = entry.services[index]
                 guard let offset = writer.appendSRV(service: service, target: zone.targets[Int(service.target)].name, ttl: zone.ttlSeconds)
                 else { return false }
-                if !written[..<writtenCount].contains(where: { $0.target == service.target }) {
+                // A name written past 16 KiB (TCP only) is out of a pointer's 14 bits: its
+                // addresses, which would point to it, are left out (RFC 2181 §9 allows that).
+                if offset <= DNSWireLimit.compressionOffsetMax,
+                    !written[..<writtenCount].contains(where: { $0.target == service.target })
+                {
                     written.initializeElement(at: writtenCount, to: (service.target, offset))
                     writtenCount += 1
                 }
