@@ -61,16 +61,19 @@ struct ForwardingServerTests {
 private func withForwarding(backend serve: @escaping @Sendable (Int32) -> Void, _ body: (Int) throws -> Void) throws {
     let backend = try LoopbackListener(nonBlocking: false)
     let backendPort = backend.port
+    // The thread closes the listener once accept fails: closed from here instead, its number
+    // could go to another test's socket before the thread's next accept.
     Thread.detachNewThread {
         while true {
             let fd = accept(backend.descriptor, nil, nil)
-            guard fd >= 0 else { return }
+            guard fd >= 0 else { break }
             serve(fd)
             close(fd)
         }
+        close(backend.descriptor)
     }
     // Ends the backend's accept loop.
-    defer { shutdown(backend.descriptor, Int32(SHUT_RDWR)); close(backend.descriptor) }
+    defer { shutdown(backend.descriptor, Int32(SHUT_RDWR)) }
     let listener = try LoopbackListener()
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let server = ForwardingServer()

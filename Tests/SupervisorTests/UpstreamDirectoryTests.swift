@@ -67,19 +67,22 @@ private final class Greeter: Sendable {
         }
         guard bound else { throw SystemCallError(call: "bind", path: "127.0.0.1:0", errno: errno) }
         port = Int(UInt16(bigEndian: address.sin_port))
+        // The thread closes the socket when accept fails (after the shutdown in deinit): closed
+        // by deinit instead, its number could be reused by another test's socket before the
+        // thread's next accept, which would then take that socket's connections.
         Thread.detachNewThread {
             while true {
                 let client = accept(fd, nil, nil)
-                guard client >= 0 else { return }
+                guard client >= 0 else { break }
                 try? writeAll(client, Array(text.utf8))
                 close(client)
             }
+            close(fd)
         }
     }
 
     deinit {
         shutdown(descriptor, Int32(SHUT_RDWR))
-        close(descriptor)
     }
 }
 
@@ -94,6 +97,15 @@ private func greeting(port: Int) throws -> String {
 
 /// A loopback port free when asked.
 private func freeLoopbackPort() throws -> Int {
-    let greeter = try Greeter("")
-    return greeter.port
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw SystemCallError(call: "bind", path: "127.0.0.1:0", errno: errno) }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
