@@ -111,6 +111,8 @@ struct KVStoreTests {
         let big = [UInt8](repeating: 7, count: KVEntry.maxValueBytes + 1)
         #expect(state.apply(.kvTransaction(KVTransaction(operations: [.set(a, [1]), .set(a, big)])), at: 3, time: time).error
             == .valueTooLarge(key: "a", bytes: 524_289, limit: 524_288))
+        #expect(state.apply(.kvTransaction(KVTransaction(compares: [.value(a, equals: big)], operations: [.get(a)])), at: 3, time: time).error
+            == .valueTooLarge(key: "a", bytes: 524_289, limit: 524_288), "a comparison with a value no key can hold")
         #expect(state.kv.count == 0 && state.kv.lastChangeIndex == 0, "a refused transaction changed something")
         let largest = [UInt8](repeating: 7, count: KVEntry.maxValueBytes)
         #expect(applied(state.apply(.kvTransaction(KVTransaction(operations: [.set(a, largest)])), at: 4, time: time))?.succeeded == true)

@@ -39,8 +39,6 @@ public struct KVTransaction: Sendable, Hashable {
         self.operations = operations
     }
 
-    /// Refuses what no replica may apply: no operation, more than 64 parts, a value over
-    /// 512 KiB. Keys are valid by construction (`KVKey(validating:)`).
     /// Whether an operation of this transaction may write `key`: a set or delete of it, or a
     /// deleteTree of a prefix of it.
     func mayChange(_ key: KVKey) -> Bool {
@@ -53,6 +51,8 @@ public struct KVTransaction: Sendable, Hashable {
         }
     }
 
+    /// Refuses what no replica may apply: no operation, more than 64 parts, a value over
+    /// 512 KiB, to set or to compare with. Keys are valid by construction (`KVKey(validating:)`).
     public func validate() throws(ControllerError) {
         guard !operations.isEmpty else {
             throw .invalidTransaction("a transaction needs at least one operation (get, set, delete or deleteTree)")
@@ -64,6 +64,13 @@ public struct KVTransaction: Sendable, Hashable {
         }
         for operation in operations {
             if case .set(let key, let value) = operation, value.count > KVEntry.maxValueBytes {
+                throw .valueTooLarge(key: key.description, bytes: value.count, limit: KVEntry.maxValueBytes)
+            }
+        }
+        // No stored value is longer, so such a comparison could never hold; it would only
+        // carry up to the request's limit into the log.
+        for compare in compares {
+            if case .value(let key, let value) = compare, value.count > KVEntry.maxValueBytes {
                 throw .valueTooLarge(key: key.description, bytes: value.count, limit: KVEntry.maxValueBytes)
             }
         }
