@@ -84,7 +84,13 @@ struct ImageAgentTests {
             #expect(clusterEvents.contains { $0.message.hasPrefix("starting: " + pulling) }, "\(clusterEvents.map(\.message))")
 
             // One copy of the layers: both overlays stack the same two unpacked directories.
-            let mounted = try overlays(agent)
+            // Both as mounted when both run: under a loaded CI an instance was seen between a
+            // health-check restart's unmount and mount (400 ms probe timeout), one overlay only.
+            var mounted: [String: String] = [:]
+            try agent.waitUntil("both instances' overlays to be mounted", timeout: 30) {
+                mounted = try overlays(agent)
+                return mounted.count == 2
+            }
             #expect(mounted.count == 2 && Set(mounted.values).count == 1, "\(mounted)")
             let layers = try FileManager.default.contentsOfDirectory(atPath: agent.stateDirectory + "/state/images/layers/sha256")
                 .filter { !$0.hasPrefix(".") && !$0.hasSuffix(".lock") }
