@@ -174,7 +174,9 @@ let package = Package(
             ],
             swiftSettings: strict),
         // What several test targets share: running a blocking test on a thread of its own.
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .target(
+            name: "TestSupport", dependencies: [.product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport",
+            swiftSettings: strict),
         // Hosts as network namespaces on a private bridge, with faults to inject: the harness of
         // the multi-host tests (issue 13), and its own tests on the real kernel (root).
         .target(name: "NetnsHarness", path: "Tests/NetnsHarness", swiftSettings: strict),

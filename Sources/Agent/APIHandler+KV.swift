@@ -68,8 +68,17 @@ extension APIHandler {
             guard cas >= 1 else { throw APIError(code: APIErrorCode.badRequest, message: "cas=\(cas): a key to delete has a modify index of at least 1", path: "cas") }
             compares.append(.modifyIndex(key, equals: UInt64(cas)))
         }
-        let outcome = try await submitKV(KVTransaction(compares: compares, operations: [recurse ? .deleteTree(prefix: key) : .delete(key)]), checkAndSet: true)
-        guard case .deleted(let count) = outcome.results.first else { throw Self.unexpected(outcome) }
+        let outcome = try await proposeKV(KVTransaction(compares: compares, operations: [recurse ? .deleteTree(prefix: key) : .delete(key)]))
+        var count = 0
+        if let failed = outcome.failedCompare {
+            // A key already gone when the delete applied is deleted as asked, whatever index
+            // `cas` named (Consul answers true too): a retried delete whose first try went
+            // through, or another client's, is no conflict. Changed since, it is one.
+            guard failed.current == nil else { throw APIMapping.compareFailed(failed, checkAndSet: true) }
+        } else {
+            guard case .deleted(let deleted) = outcome.results.first else { throw Self.unexpected(outcome) }
+            count = deleted
+        }
         return .ok(.init(
             headers: .init(xFlotillaIndex: APIMapping.signed(outcome.index)),
             body: .json(Schemas.KVDeleteResult(deleted: Int64(count), index: APIMapping.signed(outcome.index)))))
@@ -140,6 +149,14 @@ extension APIHandler {
     /// Proposes a transaction, refused here first if no replica would take it; a comparison
     /// that does not hold is a conflict that names it (`?cas=`'s, with `checkAndSet`).
     func submitKV(_ transaction: KVTransaction, checkAndSet: Bool = false) async throws(APIError) -> KVTransactionResult {
+        let outcome = try await proposeKV(transaction)
+        if let failed = outcome.failedCompare { throw APIMapping.compareFailed(failed, checkAndSet: checkAndSet) }
+        return outcome
+    }
+
+    /// Proposes a transaction, refused here first if no replica would take it; applied, it is
+    /// returned whether its comparisons held or not.
+    func proposeKV(_ transaction: KVTransaction) async throws(APIError) -> KVTransactionResult {
         do {
             try transaction.validate()
         } catch {
@@ -147,7 +164,6 @@ extension APIHandler {
         }
         let (result, _) = try await api.gateway.submit(.kvTransaction(transaction))
         guard case .kvTransactionApplied(let outcome) = result else { throw Self.refusal(result) }
-        if let failed = outcome.failedCompare { throw APIMapping.compareFailed(failed, checkAndSet: checkAndSet) }
         return outcome
     }
 

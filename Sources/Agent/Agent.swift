@@ -1,4 +1,5 @@
 import AgentAPI
+import Cluster
 import Controller
 import Foundation
 import Hummingbird
@@ -106,7 +107,9 @@ public final class Agent: Sendable {
         let catalogSource = ReplicaCatalogSource(gateway: gateway)
         var dns: DiscoveryDNS?
         if let settings = configuration.dns {
-            dns = try await DiscoveryDNS.start(settings: settings, initial: await catalogSource.catalog(after: nil) ?? Catalog(), logger: logger)
+            dns = try await DiscoveryDNS.start(
+                settings: settings, advertisedHost: HostPort(configuration.advertiseAddress)?.host,
+                initial: await catalogSource.catalog(after: nil) ?? Catalog(), logger: logger)
         }
         let catalogFollower = CatalogFollower(source: catalogSource, dns: dns, upstreams: supervisor.upstreams)
         var services: [any Service] = [

@@ -61,6 +61,16 @@ struct KVAPITests {
         let staleMissing = try UnixHTTP.exchange("GET", "/v1/kv/app/config/none?stale=true", socket: agent.socket)
         #expect(staleMissing.status == 404 && staleMissing.headers["x-flotilla-known-leader"] == "true", "\(staleMissing.headers)")
         #expect(staleMissing.headers["x-flotilla-last-contact"] != nil, "\(staleMissing.headers)")
+        // A delete with cas: refused while the key has another index; taken at its index; and
+        // taken again when the key is already gone (a retry), as Consul does.
+        let staleDelete = try UnixHTTP.exchange("DELETE", "/v1/kv/app/config/name?cas=\(swapped.modifyIndex + 100)", socket: agent.socket)
+        #expect(staleDelete.status == 409 && error(staleDelete.body)?.code == "cas_failed", "\(staleDelete.body)")
+        let name = try entry(try UnixHTTP.request("GET", "/v1/kv/app/config/name", socket: agent.socket).body)
+        for attempt in 1...2 {
+            let casDelete = try UnixHTTP.exchange("DELETE", "/v1/kv/app/config/name?cas=\(name.modifyIndex)", socket: agent.socket)
+            #expect(casDelete.status == 200 && casDelete.body.contains(#""deleted":\#(attempt == 1 ? 1 : 0)"#), "\(attempt): \(casDelete.body)")
+        }
+        _ = try put(agent, "/v1/kv/app/config/name", "web")
         let deleted = try UnixHTTP.request("DELETE", "/v1/kv/app/?recurse=true", socket: agent.socket)
         #expect(deleted.status == 200 && deleted.body.contains(#""deleted":3"#), "\(deleted.body)")
         #expect(try agent.get("/v1/kv", as: [KVEntry].self).map(\.key) == ["apple"])

@@ -31,34 +31,6 @@ final class CollectingReceiver: RaftMessageReceiver {
     var count: Int { messages.withLock { $0.count } }
 }
 
-/// Records what a transport logs, so that a test can check the reason a connection was
-/// closed for (the reason is what an operator reads).
-struct RecordingLogHandler: LogHandler {
-    static let lines = Mutex<[String: [String]]>([:])
-    let label: String
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .debug
-
-    init(label: String) { self.label = label }
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let reason = event.metadata?["reason"].map { " \($0)" } ?? ""
-        Self.lines.withLock { $0[label, default: []].append("\(event.level) \(event.message)\(reason)") }
-    }
-
-    /// A logger whose lines `lines(of:)` answers; each test uses its own label.
-    static func logger(_ label: String) -> Logger {
-        Logger(label: label) { RecordingLogHandler(label: $0) }
-    }
-
-    static func lines(of label: String) -> [String] { lines.withLock { $0[label] ?? [] } }
-}
-
 /// Polls `condition` every 10 ms until it holds, failing after `timeout`.
 func eventually(_ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
     guard try await pollCondition(timeout: timeout, every: .milliseconds(10), condition) else {

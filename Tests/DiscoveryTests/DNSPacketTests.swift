@@ -4,7 +4,7 @@ import Testing
 
 /// Hand-made and malformed packets over real sockets: each is answered (FORMERR or another code)
 /// or dropped, and the server goes on serving. Serialized: the tests block on sockets.
-@Suite(.serialized) struct DNSPacketTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct DNSPacketTests {
     static let good = TestQuery.make(id: 0xABCD, name: "web.service.flotilla.")
 
     /// Sends a good query and checks that it, and nothing before it, is answered.
@@ -51,6 +51,8 @@ import Testing
         ("ARCOUNT larger than the data", TestQuery.header(id: 7, ar: 2) + TestQuery.name("web.service.flotilla.") + [0, 1, 0, 1] + TestQuery.opt()),
         ("two OPT records", TestQuery.header(id: 7, ar: 2) + TestQuery.name("web.service.flotilla.") + [0, 1, 0, 1] + TestQuery.opt() + TestQuery.opt()),
         ("OPT not at the root", TestQuery.header(id: 7, ar: 1) + TestQuery.name("web.service.flotilla.") + [0, 1, 0, 1] + [0xC0, 0x0C] + TestQuery.opt().dropFirst()),
+        ("OPT in the answer section", TestQuery.header(id: 7, an: 1) + TestQuery.name("web.service.flotilla.") + [0, 1, 0, 1] + TestQuery.opt()),
+        ("OPT in the authority section", TestQuery.header(id: 7, ns: 1) + TestQuery.name("web.service.flotilla.") + [0, 1, 0, 1] + TestQuery.opt()),
         ("RDLENGTH past the end", TestQuery.header(id: 7, ar: 1) + TestQuery.name("web.service.flotilla.") + [0, 1, 0, 1] + [0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 9]),
     ]
 
@@ -94,6 +96,31 @@ import Testing
                 #expect(response.rcode == 4, "opcode \(opcode)")
                 #expect((response.flags >> 11) & 0xF == opcode)
             }
+        }
+    }
+
+    /// RFC 6891 §7: a response to a query with an OPT carries one, errors included: NOTIMP to
+    /// another opcode, FORMERR to QDCOUNT 0 or 2. Our payload size is in it.
+    @Test func errorResponsesToEDNSQueriesCarryAnOPT() async throws {
+        try await DNSFixture.withServer { _, port in
+            let client = try TestUDPClient(port: port)
+            let question = TestQuery.name("web.service.flotilla.") + [0, 1, 0, 1]
+            let cases: [(String, [UInt8], UInt16)] = [
+                ("NOTIFY", TestQuery.header(id: 21, flags: 4 << 11, ar: 1) + question + TestQuery.opt(), 4),
+                ("QDCOUNT 0", TestQuery.header(id: 22, qd: 0, ar: 1) + TestQuery.opt(), 1),
+                ("QDCOUNT 2", TestQuery.header(id: 23, qd: 2, ar: 1) + question + question + TestQuery.opt(), 1),
+            ]
+            for (description, packet, rcode) in cases {
+                let response = try client.exchange(packet)
+                #expect(response.rcode == rcode, "\(description): rcode \(response.rcode)")
+                let opt = response.additional.filter { $0.type == 41 }
+                #expect(opt.count == 1, "\(description): \(opt.count) OPT records")
+                #expect(opt.first?.recordClass == 1232, "\(description): payload size")
+            }
+            // Without an OPT in the query, none in the response (RFC 6891 §7).
+            let plain = try client.exchange(TestQuery.make(id: 24, name: "web.service.flotilla.", flags: 4 << 11))
+            #expect(plain.rcode == 4)
+            #expect(plain.additional.isEmpty)
         }
     }
 
@@ -155,6 +182,37 @@ import Testing
             // The same connection takes more queries afterwards.
             client.send(TestTCPClient.frame(Self.good))
             #expect(try TestMessage(try #require(client.receiveMessage())).answers.count == 3)
+        }
+    }
+
+    /// A client that pipelines queries with large answers and does not read: what the server
+    /// holds of its answers stays near its write buffer's water mark (64 KiB) plus one answer,
+    /// rather than the answers to every query of its last read (one read of 2 KiB is 50 queries
+    /// here, 19 KB of answer each). What the kernel holds (the server's send queue, the client's
+    /// receive queue) is taken from /proc/net/tcp. Once the client reads, every query is
+    /// answered, in order.
+    @Test func tcpAnswersWaitWhileTheClientDoesNotRead() async throws {
+        try await DNSFixture.withServer(DNSFixture.bigCatalog(count: 500)) { server, port in
+            let client = try TestTCPClient(port: port, timeoutMilliseconds: 5000, receiveBufferBytes: 4096)
+            let query = { (id: Int) in TestTCPClient.frame(TestQuery.make(id: UInt16(id), name: "big.service.flotilla.", type: 33)) }
+            client.send(query(0))
+            let answerBytes = 2 + (try #require(client.receiveMessage())).count
+            let count = 300
+            client.send((1...count).flatMap(query))
+            try await Task.sleep(for: .seconds(1))
+            let answered = Int(server.counts.responses[.noError] ?? 0) - 1
+            let serverSide = try #require(try TestTCPClient.kernelQueues(localPort: port, remotePort: client.localPort))
+            let clientSide = try #require(try TestTCPClient.kernelQueues(localPort: client.localPort, remotePort: port))
+            let heldByServer = answered * answerBytes - serverSide.transmit - clientSide.receive
+            #expect(
+                heldByServer <= 200_000,
+                "\(answered) answers of about \(answerBytes) bytes, \(serverSide.transmit) + \(clientSide.receive) in the kernel")
+            var inOrder = true
+            for id in 1...count {
+                let response = try TestMessage(try #require(client.receiveMessage(), "answer \(id)"))
+                inOrder = inOrder && response.id == UInt16(id) && response.answers.count == 500
+            }
+            #expect(inOrder)
         }
     }
 

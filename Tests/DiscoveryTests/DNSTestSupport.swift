@@ -299,9 +299,14 @@ final class TestUDPClient {
 final class TestTCPClient {
     let fd: Int32
 
-    init(port: Int, timeoutMilliseconds: Int = 2000) throws {
+    /// `receiveBufferBytes` sets SO_RCVBUF before connecting (the kernel doubles it), so that a
+    /// client that does not read holds little in the kernel.
+    init(port: Int, timeoutMilliseconds: Int = 2000, receiveBufferBytes: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }
+        if var bytes = receiveBufferBytes {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, socklen_t(MemoryLayout<Int32>.size))
+        }
         var timeout = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: (timeoutMilliseconds % 1000) * 1000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
@@ -318,8 +323,36 @@ final class TestTCPClient {
 
     deinit { close(fd) }
 
+    /// The connection's port on this side.
+    var localPort: Int {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     func send(_ bytes: [UInt8]) {
         _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// What the kernel holds of the TCP connection 127.0.0.1:`localPort` to 127.0.0.1:`remotePort`,
+    /// from /proc/net/tcp: bytes written and not yet acknowledged (or not yet sent), and bytes
+    /// received and not yet read. Nil when there is no such connection.
+    static func kernelQueues(localPort: Int, remotePort: Int) throws -> (transmit: Int, receive: Int)? {
+        let local = String(format: "0100007F:%04X", localPort)
+        let remote = String(format: "0100007F:%04X", remotePort)
+        // Read to its end: /proc files report a size of 0, and a read by size stops at a page.
+        let table = String(decoding: try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/net/tcp")).readToEnd() ?? Data(), as: UTF8.self)
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            guard fields.count > 4, fields[1] == local, fields[2] == remote else { continue }
+            let queues = fields[4].split(separator: ":")
+            guard queues.count == 2, let transmit = Int(queues[0], radix: 16), let receive = Int(queues[1], radix: 16) else { return nil }
+            return (transmit, receive)
+        }
+        return nil
     }
 
     static func frame(_ message: [UInt8]) -> [UInt8] {

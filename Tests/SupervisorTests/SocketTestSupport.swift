@@ -47,3 +47,31 @@ func loopbackConnection(port: Int, receiveBuffer: Int32) throws -> Int32 {
     }
     return fd
 }
+
+/// A socket listening on 127.0.0.1 at a port the kernel chose; non-blocking for an event loop
+/// (`ForwardingServer` takes it as the node's listeners are made), blocking for a thread.
+final class LoopbackListener: Sendable {
+    let descriptor: Int32
+    let port: Int
+
+    init(nonBlocking: Bool = true) throws {
+        let flags = SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue | (nonBlocking ? SOCK_NONBLOCK.rawValue : 0)
+        let fd = socket(AF_INET, Int32(flags), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard fd >= 0, bound else {
+            let error = errno
+            close(fd)
+            throw SystemCallError(call: "bind", path: "127.0.0.1:0", errno: error)
+        }
+        descriptor = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+}

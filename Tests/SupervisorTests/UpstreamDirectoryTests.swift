@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Manifest
 import NIOPosix
+import TestSupport
 import Testing
 
 @testable import Supervisor
@@ -54,19 +55,10 @@ private final class Greeter: Sendable {
     private let descriptor: Int32
 
     init(_ text: String) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listener = try LoopbackListener(nonBlocking: false)
+        descriptor = listener.descriptor
+        port = listener.port
         let fd = descriptor
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard bound else { throw SystemCallError(call: "bind", path: "127.0.0.1:0", errno: errno) }
-        port = Int(UInt16(bigEndian: address.sin_port))
         // The thread closes the socket when accept fails (after the shutdown in deinit): closed
         // by deinit instead, its number could be reused by another test's socket before the
         // thread's next accept, which would then take that socket's connections.
@@ -93,19 +85,4 @@ private func greeting(port: Int) throws -> String {
     let text = String(decoding: try readAll(fd), as: UTF8.self)
     guard !text.isEmpty else { throw SystemCallError(call: "read", path: "127.0.0.1:\(port) closed with nothing", errno: 0) }
     return text
-}
-
-/// A loopback port free when asked.
-private func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard bound else { throw SystemCallError(call: "bind", path: "127.0.0.1:0", errno: errno) }
-    return Int(UInt16(bigEndian: address.sin_port))
 }

@@ -62,7 +62,10 @@ public final class ClientAgent: Sendable {
         ]
         // DNS and the local proxy follow a server's catalog, through the same relay as the API.
         var dns: DiscoveryDNS?
-        if let settings = configuration.dns { dns = try await DiscoveryDNS.start(settings: settings, logger: logger) }
+        if let settings = configuration.dns {
+            dns = try await DiscoveryDNS.start(
+                settings: settings, advertisedHost: HostPort(configuration.advertiseAddress)?.host, logger: logger)
+        }
         let catalogFollower = CatalogFollower(
             source: RelayedCatalogSource { request, timeout in try await follower.relay(request, timeout: timeout) }, dns: dns,
             upstreams: worker.supervisor.upstreams)

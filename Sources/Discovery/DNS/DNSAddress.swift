@@ -20,6 +20,14 @@ public enum DNSAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// 0.0.0.0 or ::, which a socket binds to mean every address and nobody can send to.
+    public var isUnspecified: Bool {
+        switch self {
+        case .ipv4(let value): value == 0
+        case .ipv6(let high, let low): high == 0 && low == 0
+        }
+    }
+
     /// Text form: dotted quad, or IPv6 with the longest run of zero groups shortened (RFC 5952).
     public var description: String {
         switch self {

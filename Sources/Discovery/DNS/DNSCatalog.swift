@@ -103,6 +103,11 @@ public struct DNSCatalogProblem: Sendable, Equatable, CustomStringConvertible {
     /// What is wrong and what was left out.
     public var message: String
 
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
     /// `path: message`.
     public var description: String { "\(path): \(message)" }
 }

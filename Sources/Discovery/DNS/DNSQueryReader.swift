@@ -19,6 +19,8 @@ enum DNSParseError: Error, Equatable {
     case duplicateOPT
     /// An OPT record whose owner is not the root (RFC 6891 §6.1.2).
     case optNotAtRoot
+    /// An OPT record in the answer or authority section (RFC 6891 §6.1.1: additional only).
+    case optOutsideAdditional
 }
 
 /// The fixed 12-byte header (RFC 1035 §4.1.1).
@@ -80,19 +82,39 @@ struct DNSQueryReader {
         let type = try reader.readUInt16()
         let questionClass = try reader.readUInt16()
         // Further questions are not read: the responder answers FORMERR to QDCOUNT != 1 first.
-        let skipped = Int(header.answerCount) + Int(header.authorityCount)
-        for _ in 0..<skipped {
-            try reader.skipRecord()
+        let edns = try reader.readEDNS(after: header)
+        // Bytes after the counted records are ignored, as most servers do.
+        return DNSQuery(header: header, name: DNSWireName(bytes: name), type: type, questionClass: questionClass, edns: edns)
+    }
+
+    /// The OPT of a message that is not answered as a query (an opcode other than QUERY, a
+    /// QDCOUNT other than 1), so that its error response carries an OPT as RFC 6891 §7 requires.
+    /// Every question is read past.
+    static func edns(ofUnanswered bytes: UnsafeRawBufferPointer) throws(DNSParseError) -> DNSEDNS? {
+        var reader = DNSQueryReader(bytes)
+        let header = try reader.readHeader()
+        var ignored: [UInt8] = []
+        for _ in 0..<header.questionCount {
+            try reader.readName(into: &ignored, keep: false)
+            try reader.skip(4)  // type and class
+        }
+        return try reader.readEDNS(after: header)
+    }
+
+    /// Reads the answer, authority and additional sections: the EDNS0 fields of the one OPT
+    /// record, nil without one.
+    private mutating func readEDNS(after header: DNSHeader) throws(DNSParseError) -> DNSEDNS? {
+        for _ in 0..<(Int(header.answerCount) + Int(header.authorityCount)) {
+            try skipRecord()
         }
         var edns: DNSEDNS? = nil
         for _ in 0..<header.additionalCount {
-            if let opt = try reader.readAdditionalRecord() {
+            if let opt = try readAdditionalRecord() {
                 guard edns == nil else { throw .duplicateOPT }
                 edns = opt
             }
         }
-        // Bytes after the counted records are ignored, as most servers do.
-        return DNSQuery(header: header, name: DNSWireName(bytes: name), type: type, questionClass: questionClass, edns: edns)
+        return edns
     }
 
     mutating func readHeader() throws(DNSParseError) -> DNSHeader {
@@ -168,7 +190,7 @@ struct DNSQueryReader {
     private mutating func skipRecord() throws(DNSParseError) {
         var ignored: [UInt8] = []
         try readName(into: &ignored, keep: false)
-        _ = try readUInt16()  // type
+        guard try readUInt16() != DNSRecordType.opt else { throw .optOutsideAdditional }
         _ = try readUInt16()  // class
         _ = try readUInt32()  // TTL
         try skip(Int(try readUInt16()))

@@ -31,7 +31,8 @@ enum DNSReply {
 enum DNSResponder {
     private enum Parsed {
         case drop
-        case headerOnly(DNSHeader, DNSResponseCode)
+        /// An error answered with the header alone, and an OPT when the query had one.
+        case headerOnly(DNSHeader, DNSResponseCode, DNSEDNS?)
         case query(DNSQuery)
     }
 
@@ -43,22 +44,28 @@ enum DNSResponder {
         let parsed: Parsed = request.withUnsafeReadableBytes { bytes in
             guard let header = DNSQueryReader.header(of: bytes), !header.isResponse else { return .drop }
             // RFC 1035 §4.1.1: only opcode 0 (QUERY) is served; NOTIFY, UPDATE... are not.
-            guard header.opcode == 0 else { return .headerOnly(header, .notImplemented) }
+            guard header.opcode == 0 else {
+                return .headerOnly(header, .notImplemented, (try? DNSQueryReader.edns(ofUnanswered: bytes)) ?? nil)
+            }
             // RFC 9619: QDCOUNT must be 1 for QUERY.
-            guard header.questionCount == 1 else { return .headerOnly(header, .formatError) }
+            guard header.questionCount == 1 else {
+                return .headerOnly(header, .formatError, (try? DNSQueryReader.edns(ofUnanswered: bytes)) ?? nil)
+            }
             do {
                 return .query(try DNSQueryReader.query(from: bytes))
             } catch {
-                return .headerOnly(header, .formatError)
+                // Unreadable: whether it had a (single, well-placed) OPT is not known.
+                return .headerOnly(header, .formatError, nil)
             }
         }
         switch parsed {
         case .drop:
             return .drop
-        case .headerOnly(let header, let code):
-            let response = message(capacity: DNSWireLimit.headerBytes, allocator: allocator) { memory in
-                var writer = DNSMessageWriter(
-                    memory: memory, id: header.id, flags: responseFlags(header.flags), limit: DNSWireLimit.headerBytes)
+        case .headerOnly(let header, let code, let edns):
+            let capacity = DNSWireLimit.headerBytes + DNSMessageWriter.optBytes
+            let response = message(capacity: capacity, allocator: allocator) { memory in
+                var writer = DNSMessageWriter(memory: memory, id: header.id, flags: responseFlags(header.flags), limit: capacity)
+                appendOPT(&writer, answering: edns, code: code, limits: limits)
                 return writer.finish(responseCode: code.rawValue, truncated: false)
             }
             return .send(response, code, truncated: false)
@@ -157,15 +164,21 @@ enum DNSResponder {
                     }
                 }
             }
-            if let edns = query.edns {
-                writer.appendOPT(
-                    udpPayloadBytes: limits.advertisedUDPPayloadBytes, extendedCode: UInt8(code.rawValue >> 4),
-                    dnssecOK: edns.dnssecOK)
-            }
+            appendOPT(&writer, answering: query.edns, code: code, limits: limits)
             leftOut = writer.leftOut
             return writer.finish(responseCode: code.rawValue, truncated: truncated, authoritative: authoritative)
         }
         return (.send(response, code, truncated: truncated), leftOut)
+    }
+
+    /// Our OPT (RFC 6891 §7), when the query had one: our payload size, the response code's
+    /// upper 8 bits, DO copied.
+    private static func appendOPT(
+        _ writer: inout DNSMessageWriter, answering edns: DNSEDNS?, code: DNSResponseCode, limits: DNSPayloadLimits
+    ) {
+        guard let edns else { return }
+        writer.appendOPT(
+            udpPayloadBytes: limits.advertisedUDPPayloadBytes, extendedCode: UInt8(code.rawValue >> 4), dnssecOK: edns.dnssecOK)
     }
 
     private static func appendSOA(

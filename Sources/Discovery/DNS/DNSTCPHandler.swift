@@ -31,9 +31,11 @@ struct DNSTCPFrameDecoder: ByteToMessageDecoder {
 }
 
 /// Answers the queries of one TCP connection in the order they came (RFC 7766 §6.2.1.1 allows
-/// pipelining; answering in order is the simple, allowed choice). Reading pauses while the
-/// connection's write buffer is above its high-water mark, so a client that sends queries without
-/// reading answers cannot make us buffer without bound. Idle connections are closed (§6.2.3).
+/// pipelining; answering in order is the simple, allowed choice). Queries are answered only while
+/// the connection's write buffer is below its high-water mark; those read meanwhile wait, and
+/// reading pauses until they are answered. So a client that sends queries without reading the
+/// answers holds us to the water mark plus one answer: one read of small queries could otherwise
+/// become hundreds of answers of up to 64 KiB each. Idle connections are closed (§6.2.3).
 final class DNSTCPHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = Never
@@ -41,6 +43,8 @@ final class DNSTCPHandler: ChannelDuplexHandler {
 
     private let shared: DNSServerShared
     private var random: DNSRandom
+    /// Queries read and not answered yet, in order.
+    private var waiting = CircularBuffer<ByteBuffer>()
     private var needsFlush = false
     private var readPending = false
 
@@ -50,29 +54,17 @@ final class DNSTCPHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let query = unwrapInboundIn(data)
-        let reply = DNSResponder.respond(
-            to: query, zone: shared.zone, transport: .tcp, limits: shared.limits, random: &random,
-            allocator: context.channel.allocator)
-        shared.counters.record(reply)
-        guard case .send(var response, _, _) = reply else { return }
-        var frame = context.channel.allocator.buffer(capacity: 2 + response.readableBytes)
-        frame.writeInteger(UInt16(response.readableBytes))
-        frame.writeBuffer(&response)
-        context.write(wrapOutboundOut(frame), promise: nil)
-        needsFlush = true
+        waiting.append(unwrapInboundIn(data))
+        answerWaiting(context: context)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if needsFlush {
-            needsFlush = false
-            context.flush()
-        }
+        flushIfNeeded(context: context)
         context.fireChannelReadComplete()
     }
 
     func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
+        if context.channel.isWritable && waiting.isEmpty {
             context.read()
         } else {
             readPending = true
@@ -80,11 +72,38 @@ final class DNSTCPHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable && readPending {
-            readPending = false
-            context.read()
+        if context.channel.isWritable {
+            answerWaiting(context: context)
+            flushIfNeeded(context: context)
+            if readPending && waiting.isEmpty {
+                readPending = false
+                context.read()
+            }
         }
         context.fireChannelWritabilityChanged()
+    }
+
+    /// Answers waiting queries, oldest first, while the channel is writable.
+    private func answerWaiting(context: ChannelHandlerContext) {
+        while context.channel.isWritable, let query = waiting.popFirst() {
+            let reply = DNSResponder.respond(
+                to: query, zone: shared.zone, transport: .tcp, limits: shared.limits, random: &random,
+                allocator: context.channel.allocator)
+            shared.counters.record(reply)
+            guard case .send(var response, _, _) = reply else { continue }
+            var frame = context.channel.allocator.buffer(capacity: 2 + response.readableBytes)
+            frame.writeInteger(UInt16(response.readableBytes))
+            frame.writeBuffer(&response)
+            context.write(wrapOutboundOut(frame), promise: nil)
+            needsFlush = true
+        }
+    }
+
+    private func flushIfNeeded(context: ChannelHandlerContext) {
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
