@@ -5,6 +5,11 @@ struct BalancerCore: Sendable {
     let configuration: BalancerConfiguration
     private(set) var slots: [BackendSlot] = []
     private var indexByID: [String: Int] = [:]
+    /// Backends that left the set with requests still in flight, by id. One that comes back (an
+    /// instance that failed its health check and passes again) comes back with them counted, so
+    /// that `least-outstanding` and the load bound do not take it for idle while its earlier
+    /// connections drain. Dropped once its last request finishes.
+    private var departed: [String: BackendSlot] = [:]
     /// Slot indexes a pick may choose, ascending: those not ejected, or all in panic mode.
     private(set) var eligible: [Int] = []
     /// Every backend is ejected, so picks go to all of them.
@@ -105,10 +110,20 @@ struct BalancerCore: Sendable {
     /// Ends a request: one fewer in flight. Does nothing if the backend has left the set
     /// (or left and came back: its requests were forgotten with it).
     mutating func finish(_ reference: SlotReference) {
-        guard let index = resolve(reference), slots[index].outstanding > 0 else { return }
+        guard let index = resolve(reference) else {
+            finishDeparted(reference)
+            return
+        }
+        guard slots[index].outstanding > 0 else { return }
         slots[index].outstanding -= 1
         if slots[index].isEligible { eligibleOutstanding -= 1 }
         if configuration.strategy == .leastOutstanding { leastOutstanding.changed(index, slots: slots) }
+    }
+
+    private mutating func finishDeparted(_ reference: SlotReference) {
+        guard var slot = departed[reference.id], slot.incarnation == reference.incarnation else { return }
+        slot.outstanding -= 1
+        departed[reference.id] = slot.outstanding > 0 ? slot : nil
     }
 
     /// Counts a success or a failure towards ejection.
@@ -181,8 +196,9 @@ struct BalancerCore: Sendable {
     // MARK: Updates
 
     /// Replaces the set. A backend whose id stays keeps its requests in flight, its failure
-    /// streak and ejection, its weighted pass and its round-robin turn; one that leaves is
-    /// forgotten (its leases finish harmlessly). All or nothing: an invalid set changes nothing.
+    /// streak and ejection, its weighted pass and its round-robin turn. One that leaves is
+    /// forgotten but for its requests in flight: back before they finish, it has them counted
+    /// (and a clean record). All or nothing: an invalid set changes nothing.
     mutating func update(backends: [Backend]) throws(BalancingError) {
         let problems = Backend.problems(in: backends)
         guard problems.isEmpty else { throw .invalid(problems) }
@@ -190,10 +206,18 @@ struct BalancerCore: Sendable {
         newSlots.reserveCapacity(backends.count)
         var newIndexByID: [String: Int] = [:]
         newIndexByID.reserveCapacity(backends.count)
+        let staying = Set(backends.map(\.id))
+        for slot in slots where slot.outstanding > 0 && !staying.contains(slot.backend.id) {
+            departed[slot.backend.id] = slot
+        }
         for backend in backends {
             if let old = indexByID[backend.id] {
                 var slot = slots[old]
                 slot.backend = backend
+                newSlots.append(slot)
+            } else if let left = departed.removeValue(forKey: backend.id) {
+                var slot = BackendSlot(backend: backend, incarnation: left.incarnation)
+                slot.outstanding = left.outstanding
                 newSlots.append(slot)
             } else {
                 newSlots.append(BackendSlot(backend: backend, incarnation: nextIncarnation))

@@ -37,13 +37,36 @@ struct UpdateTests {
         #expect(outstandingByID(balancer) == ["b1": 0])
     }
 
-    @Test("a lease from before a remove-and-add does not count down the new arrival")
-    func reincarnation() throws {
+    @Test("a backend back before its requests finished has them counted; a lease finishes once")
+    func returnWithRequestsInFlight() throws {
+        let balancer = makeBalancer(.leastOutstanding, makeBackends(2))
+        let held = (0..<6).compactMap { _ in balancer.pick() }  // b0: 3, b1: 3
+        let heldByB0 = held.filter { $0.backend.id == "b0" }
+        #expect(heldByB0.count == 3)
+        // b0 fails its health check and leaves; one of its connections ends meanwhile.
+        try balancer.update(backends: [makeBackends(2)[1]])
+        heldByB0[0].finish()
+        heldByB0[0].finish()
+        #expect(outstandingByID(balancer) == ["b1": 3])
+        // Back, it has its two connections still open: not the least loaded of the two.
+        try balancer.update(backends: makeBackends(2))
+        #expect(outstandingByID(balancer) == ["b0": 2, "b1": 3])
+        let fresh = try #require(balancer.pick())
+        #expect(fresh.backend.id == "b0")  // 3 and 3 now
+        for lease in held { lease.finish() }
+        #expect(outstandingByID(balancer) == ["b0": 1, "b1": 0])
+        fresh.finish()
+    }
+
+    @Test("a backend whose requests all finished while it was out comes back idle")
+    func returnAfterRequestsFinished() throws {
         let balancer = makeBalancer(.roundRobin, makeBackends(1))
         let old = try #require(balancer.pick())
         try balancer.update(backends: [])
         #expect(balancer.pick() == nil)
+        old.finish()
         try balancer.update(backends: makeBackends(1))
+        #expect(outstandingByID(balancer) == ["b0": 0])
         let new = try #require(balancer.pick())
         old.finish()
         #expect(outstandingByID(balancer) == ["b0": 1])
