@@ -43,7 +43,8 @@ public final class AcceptPauseHandler: ChannelInboundHandler {
         resuming = nil
     }
 
-    static let resourceErrors: Set<Int32> = [EMFILE, ENFILE, ENOBUFS, ENOMEM]
+    /// The errors of a host out of descriptors, buffers or memory.
+    public static let resourceErrors: Set<Int32> = [EMFILE, ENFILE, ENOBUFS, ENOMEM]
 }
 
 extension ServerBootstrap {

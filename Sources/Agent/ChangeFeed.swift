@@ -103,8 +103,8 @@ public final class ChangeFeed: Sendable {
     }
 
     /// Waits in progress, and the tasks that would time them out (and any that have not ended
-    /// yet since they no longer need to): what blocking queries hold.
-    public var pending: (waits: Int, timers: Int) {
+    /// yet since they no longer need to): what blocking queries hold. For tests.
+    var pending: (waits: Int, timers: Int) {
         storage.withLock { ($0.waiters.count, $0.timers) }
     }
 

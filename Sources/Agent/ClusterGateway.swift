@@ -207,7 +207,9 @@ public final class ClusterGateway: Sendable {
         return node.withStateMachine { machine in
             let store = machine.state.kv
             let index = max(changeIndex(store), 1)
-            let result = after.map { index <= $0 } == true ? nil : body(store)
+            // Unchanged since `after`: the caller waits again, so the body is not run.
+            let unchanged = after.map { index <= $0 } ?? false
+            let result = unchanged ? nil : body(store)
             return KVStoreRead(result: result, changeIndex: index, stateIndex: store.lastChangeIndex, leaderContact: contact)
         }
     }

@@ -129,6 +129,50 @@ struct UpstreamProxyTests {
         #expect(read(client, &byte, 1) == 0, "the connection waiting in the backlog was not served")
     }
 
+    /// Out of descriptors after the accept, the proxy's connect to the instance fails at
+    /// socket(2) with EMFILE: this host's condition, which must not count against the instance
+    /// (here one failure would eject it), nor be retried on another.
+    @Test func aConnectFailingForWantOfDescriptorsIsNotCountedAgainstTheInstance() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        // One instance without a health check: no probe takes descriptors while the limit is low.
+        let backend = """
+            { "name": "plain", "services": [ {
+                "name": "plain", "rootfs": "\(Self.busybox)", "replicas": 1,
+                "command": ["/bin/sh", "-c", "echo ok > /tmp/www/index.html && exec httpd -f -p $PORT_HTTP -h /tmp/www"],
+                "mounts": [ { "type": "tmpfs", "target": "/tmp/www", "size": "1Mi" } ],
+                "resources": { "cpu": 0.1, "memory": "16Mi" }, "network": { "ports": [ { "name": "http" } ] } } ] }
+            """
+        #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: backend).status == 0, "\(agent.agentLog())")
+        let port = freeTCPPort()
+        let caller = Self.caller("needy", upstreams: "[ { \"service\": \"plain\", \"localPort\": \(port), \"ejectAfter\": 1 } ]")
+        #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: caller).status == 0, "\(agent.agentLog())")
+        try agent.waitUntil("the proxy to reach the instance", timeout: 20) { (try? UnixHTTP.request("GET", "/index.html", port: port).status) == 200 }
+
+        let pid = try #require(agent.processIdentifier)
+        let limits = try prlimitNoFile(pid).split(separator: " ", omittingEmptySubsequences: true)
+        let (soft, hard) = (try #require(limits.first), try #require(limits.last))
+        // The limit bounds descriptor numbers, and a new descriptor takes the lowest free one:
+        // a soft limit at the second free number leaves one, which the accept takes. Another
+        // descriptor opened meanwhile makes the accept fail instead; then try again.
+        var refusedForWant = false
+        for _ in 0..<10 where !refusedForWant {
+            let open = Set(try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap { Int($0) })
+            let free = (0...).lazy.filter { !open.contains($0) }.prefix(2)
+            _ = try prlimitNoFile(pid, set: "\(Array(free)[1]):\(hard)")
+            let client = try connectLoopback(port: port)
+            var timeout = timeval(tv_sec: 2, tv_usec: 0)
+            setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var byte: UInt8 = 0
+            refusedForWant = read(client, &byte, 1) == 0
+            _ = try prlimitNoFile(pid, set: "\(soft):\(hard)")
+            close(client)
+        }
+        #expect(refusedForWant, "no connection was closed for want of a descriptor")
+        #expect(!agent.agentLog().contains("upstream instance ejected"), "\(agent.agentLog())")
+        #expect(try UnixHTTP.request("GET", "/index.html", port: port).status == 200)
+    }
+
     @Test func aPrivateNetworkCallerFindsItsUpstreamBeforeItsFirstInstruction() throws {
         let agent = try DevAgent()
         defer { agent.shutdown() }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AcceptPause
 import Balancing
 import Manifest
 import NIOCore
@@ -67,6 +71,12 @@ final class UpstreamRoute: Sendable {
             outbound.closeFuture.whenComplete { _ in lease.finish() }
             return outbound
         }.flatMapError { error in
+            // Out of descriptors, buffers or local ports: this host's condition, not the
+            // instance's. Not counted against it, and not retried on another (it would fail alike).
+            guard !Self.isLocalExhaustion(error) else {
+                lease.finish()
+                return loop.makeFailedFuture(error)
+            }
             if lease.recordFailure() {
                 self.reportEjection(UpstreamEjection(
                     service: self.upstream.service, instanceID: backend.id, address: "\(backend.address):\(backend.port)",
@@ -78,11 +88,17 @@ final class UpstreamRoute: Sendable {
         }
     }
 
+    /// Whether a connect failed for want of something on this host: a socket (EMFILE, ENFILE),
+    /// buffers or memory (ENOBUFS, ENOMEM), or a local port (EADDRNOTAVAIL).
+    static func isLocalExhaustion(_ error: any Error) -> Bool {
+        guard let error = error as? IOError else { return false }
+        return AcceptPauseHandler.resourceErrors.contains(error.errnoCode) || error.errnoCode == EADDRNOTAVAIL
+    }
+
     /// A lease on an instance not tried yet for this connection, or on any when every one
     /// left has been (one instance, or the rest ejected).
     private func pickUntried(key: UInt64?, tried: Set<String>) -> Lease? {
-        if tried.isEmpty { return balancer.pick(keyHash: key) }
-        return balancer.pick(keyHash: key, excluding: tried) ?? balancer.pick(keyHash: key)
+        balancer.pick(keyHash: key, excluding: tried) ?? balancer.pick(keyHash: key)
     }
 }
 
