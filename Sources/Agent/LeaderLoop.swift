@@ -72,7 +72,7 @@ public struct LeaderLoop: Sendable {
         guard let nodes = try? await gateway.read({ state in state.nodes.mapValues { ($0.isDown, $0.lastHeartbeat) } }) else { return }
         let transitions = gateway.liveness.withLock { liveness in
             if newTerm { liveness.becameLeader(at: now, nodes: nodes.keys) }
-            for node in liveness.unknown(among: nodes.keys) { liveness.heard(from: node, at: now) }
+            for node in liveness.unknown(among: nodes.keys) { liveness.startGrace(for: node, at: now) }
             return liveness.transitions(committed: nodes.mapValues(\.0), at: now)
         }
         for transition in transitions {

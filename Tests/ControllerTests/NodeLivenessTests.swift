@@ -43,12 +43,25 @@ import Testing
         #expect(liveness.transitions(committed: ["a": false, "b": false], at: at(110.5)) == [.down(node: "a"), .down(node: "b")])
     }
 
+    /// A node down under the old leader stays down under a new one until it beats again: the
+    /// grace a new leader gives keeps up nodes up, and does not bring down ones back (which
+    /// would make a dead node eligible for placements until its grace ran out).
+    @Test func aNewLeadersGraceDoesNotBringADownNodeBack() {
+        var liveness = NodeLiveness(ttl: .seconds(10))
+        liveness.becameLeader(at: at(100), nodes: ["a", "dead"])
+        #expect(liveness.transitions(committed: ["a": false, "dead": true], at: at(101)).isEmpty)
+        liveness.startGrace(for: "late", at: at(102))
+        #expect(liveness.transitions(committed: ["a": false, "dead": true, "late": true], at: at(103)).isEmpty)
+        liveness.heard(from: "dead", at: at(104))
+        #expect(liveness.transitions(committed: ["a": false, "dead": true, "late": true], at: at(104)) == [.up(node: "dead")])
+    }
+
     @Test func unknownNodesGetNoVerdictUntilTheirGraceStarts() {
         var liveness = NodeLiveness(ttl: .seconds(10))
         liveness.becameLeader(at: at(0), nodes: ["a"])
         #expect(liveness.transitions(committed: ["a": false, "late": false], at: at(50)) == [.down(node: "a")])
         #expect(liveness.unknown(among: ["a", "late"]) == ["late"])
-        liveness.heard(from: "late", at: at(50))
+        liveness.startGrace(for: "late", at: at(50))
         liveness.forget("a")
         #expect(liveness.transitions(committed: ["a": false, "late": false], at: at(55)).isEmpty)
         // A heartbeat that arrives out of order does not move the clock back.
