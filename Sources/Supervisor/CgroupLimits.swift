@@ -19,12 +19,17 @@ public struct CgroupLimits: Sendable, Hashable {
         self.pidsMax = pidsMax
     }
 
-    /// The CFS period the quota is expressed in (the kernel's default, 100 ms).
-    static let cpuPeriodMicroseconds: UInt64 = 100_000
+    /// The CFS period the quota is expressed in: the kernel's default, 100 ms; or its longest,
+    /// 1 s, for a limit under 0.01 core, whose quota per 100 ms would be under the kernel's 1 ms
+    /// minimum (writing it fails with EINVAL, and so would every launch).
+    var cpuPeriodMicroseconds: UInt64? {
+        cpuMaxMicroCores.map { $0 < 10_000 ? 1_000_000 : 100_000 }
+    }
 
     /// Quota per period for `cpuMaxMicroCores`.
     var cpuQuotaMicroseconds: UInt64? {
-        cpuMaxMicroCores.map { $0 * Self.cpuPeriodMicroseconds / 1_000_000 }
+        guard let cpuMaxMicroCores, let period = cpuPeriodMicroseconds else { return nil }
+        return cpuMaxMicroCores * period / 1_000_000
     }
 
     /// cpu.shares for `cpuWeight`, as systemd maps CPUWeight to CPUShares (weight × 1024 / 100,
@@ -51,9 +56,8 @@ public struct CgroupLimits: Sendable, Hashable {
                 writes.append(CgroupFileWrite(controller: "memory", file: "memory.swap.max", value: "0"))
             }
         }
-        if let quota = cpuQuotaMicroseconds {
-            writes.append(
-                CgroupFileWrite(controller: "cpu", file: "cpu.max", value: "\(quota) \(Self.cpuPeriodMicroseconds)"))
+        if let quota = cpuQuotaMicroseconds, let period = cpuPeriodMicroseconds {
+            writes.append(CgroupFileWrite(controller: "cpu", file: "cpu.max", value: "\(quota) \(period)"))
         }
         if let cpuWeight {
             writes.append(CgroupFileWrite(controller: "cpu", file: "cpu.weight", value: "\(cpuWeight)"))
@@ -66,8 +70,8 @@ public struct CgroupLimits: Sendable, Hashable {
 
     /// The writes for cgroup v1 (cgroup-v1/memory.rst, scheduler/sched-bwc.rst, cgroup-v1/pids.rst).
     /// memsw is memory plus swap: equal to the memory limit, no swap is possible. It must be
-    /// written after memory.limit_in_bytes, which may never exceed it. The period is left at
-    /// its default, which `cpuQuotaMicroseconds` assumes.
+    /// written after memory.limit_in_bytes, which may never exceed it. The period is written
+    /// before the quota, which the kernel checks against it.
     func legacyWrites(memswFileExists: Bool) -> [CgroupFileWrite] {
         var writes: [CgroupFileWrite] = []
         if let memoryMaxBytes {
@@ -77,7 +81,8 @@ public struct CgroupLimits: Sendable, Hashable {
                     CgroupFileWrite(controller: "memory", file: "memory.memsw.limit_in_bytes", value: "\(memoryMaxBytes)"))
             }
         }
-        if let quota = cpuQuotaMicroseconds {
+        if let quota = cpuQuotaMicroseconds, let period = cpuPeriodMicroseconds {
+            writes.append(CgroupFileWrite(controller: "cpu", file: "cpu.cfs_period_us", value: "\(period)"))
             writes.append(CgroupFileWrite(controller: "cpu", file: "cpu.cfs_quota_us", value: "\(quota)"))
         }
         if let shares = cpuShares {

@@ -59,12 +59,12 @@ import TestSupport
         #expect(CgroupLimits().unifiedWrites(swapFileExists: true).isEmpty)
     }
 
-    /// cgroup-v1/memory.rst (memsw after the limit, never below it), sched-bwc.rst (quota per
-    /// 100 ms period), cpu.shares with systemd's mapping (weight 100 is shares 1024), pids.
+    /// cgroup-v1/memory.rst (memsw after the limit, never below it), sched-bwc.rst (period, then
+    /// quota), cpu.shares with systemd's mapping (weight 100 is shares 1024), pids.
     @Test func legacyWritesUseTheKernelFormats() {
         let limits = CgroupLimits(memoryMaxBytes: 32 << 20, cpuMaxMicroCores: 500_000, cpuWeight: 200, pidsMax: 16)
         #expect(limits.legacyWrites(memswFileExists: true).map { "\($0.file)=\($0.value)" } == [
-            "memory.limit_in_bytes=33554432", "memory.memsw.limit_in_bytes=33554432", "cpu.cfs_quota_us=50000",
+            "memory.limit_in_bytes=33554432", "memory.memsw.limit_in_bytes=33554432", "cpu.cfs_period_us=100000", "cpu.cfs_quota_us=50000",
             "cpu.shares=2048", "pids.max=16",
         ])
     }

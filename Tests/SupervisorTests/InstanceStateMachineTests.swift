@@ -164,6 +164,21 @@ import Testing
         #expect(other.killAt == clock.now + .seconds(20))
     }
 
+    /// The longest stop timeout a manifest takes (`2562047h`, what systemd's `infinity` comes
+    /// to) on a host up for more than 47 minutes: past the end of Int64 nanoseconds, the kill
+    /// must be as late as can be, not wrapped into the past (which killed at once).
+    @Test func anEndlessStopTimeoutNeverKills() {
+        var machine = Self.machine(SupervisionPolicy(stopSignal: 15, stopTimeout: .seconds(2_562_047 * 3600)))
+        var clock = ManualClock()
+        clock.advance(.seconds(3600))
+        _ = machine.start(now: clock.now)
+        _ = machine.launched(now: clock.now, detail: "")
+        #expect(value(machine.stop(now: clock.now)) == [.signal(15), .persist])
+        #expect((machine.killAt ?? clock.now) > clock.now)
+        clock.advance(.seconds(86_400))
+        #expect(value(machine.tick(now: clock.now)) == [])
+    }
+
     /// A stop signal the kernel drops kills at once; the timeout's kill does not come again, and
     /// outside a stop the input does nothing.
     @Test func aDiscardedStopSignalKillsWithoutWaiting() {

@@ -370,6 +370,24 @@ struct IsolationTests {
         try test.finish()
     }
 
+    /// A limit under 0.01 core (the manifest takes 0.001): its quota per 100 ms would be under
+    /// the kernel's 1 ms minimum, which refuses it; over a 1 s period it is 1 ms, and the
+    /// instance launches with it.
+    @Test func aCPULimitOfAThousandthOfACoreLaunches() async throws {
+        let rootfs = try BusyboxRootfs()
+        let test = try TestSupervisor()
+        var launch = spec(["/bin/sleep", "100"], rootfs: rootfs)
+        launch.cgroupLimits = CgroupLimits(cpuMaxMicroCores: 1_000)
+        let instance = try test.supervisor.launch(launch)
+        if let directory = instance.cgroup.directory(for: "cpu") {
+            let file = directory + (instance.cgroup.unifiedPath == directory ? "/cpu.max" : "/cpu.cfs_quota_us")
+            let written = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(written == "1000 1000000" || written == "1000", "\(file): \(written)")
+        }
+        _ = await instance.stop(timeout: .milliseconds(100))
+        try test.finish()
+    }
+
     /// A pid-namespace init without a handler ignores SIGTERM; a shell that traps it exits
     /// within the timeout, with no kill.
     @Test func stopSignalsFirstAndKillsOnlyAfterTheTimeout() async throws {

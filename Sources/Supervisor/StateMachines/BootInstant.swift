@@ -27,12 +27,21 @@ public struct BootInstant: Comparable, Hashable, Sendable, Codable, CustomString
         lhs.nanosecondsSinceBoot < rhs.nanosecondsSinceBoot
     }
 
+    /// Saturating: a duration past the end of Int64 (the longest a manifest takes, `2562047h`,
+    /// for systemd's `infinity`) gives the latest instant, not one in the past.
     public static func + (lhs: BootInstant, rhs: Duration) -> BootInstant {
-        BootInstant(nanosecondsSinceBoot: lhs.nanosecondsSinceBoot &+ rhs.nanosecondsClamped)
+        BootInstant(nanosecondsSinceBoot: saturating(lhs.nanosecondsSinceBoot.addingReportingOverflow(rhs.nanosecondsClamped), sign: rhs))
     }
 
+    /// Saturating, as `+`.
     public static func - (lhs: BootInstant, rhs: Duration) -> BootInstant {
-        BootInstant(nanosecondsSinceBoot: lhs.nanosecondsSinceBoot &- rhs.nanosecondsClamped)
+        BootInstant(nanosecondsSinceBoot: saturating(lhs.nanosecondsSinceBoot.subtractingReportingOverflow(rhs.nanosecondsClamped), sign: .zero - rhs))
+    }
+
+    /// The result, or the end of Int64 on the side `sign` moved towards.
+    private static func saturating(_ result: (partialValue: Int64, overflow: Bool), sign: Duration) -> Int64 {
+        guard result.overflow else { return result.partialValue }
+        return sign < .zero ? .min : .max
     }
 
     public static func - (lhs: BootInstant, rhs: BootInstant) -> Duration {
