@@ -127,6 +127,26 @@ import Testing
         #expect(again.unhealthyStop == nil && again.lastExit == .exited(code: 1))
     }
 
+    /// The agent restarts while an unhealthy instance drains: the adopted instance is still
+    /// stopped at the end of the drain (checks have stopped, so nothing else would stop it).
+    @Test func anUnhealthyInstanceAdoptedDuringItsDrainIsStillStopped() {
+        let policy = SupervisionPolicy(restart: .testing(initial: .seconds(1)), health: .testing(interval: .seconds(1), unhealthy: 1),
+                                       readiness: .health, stopSignal: 15, stopTimeout: .seconds(3), unhealthyDrain: .seconds(5))
+        var machine = Self.machine(policy)
+        var clock = ManualClock()
+        _ = machine.start(now: clock.now)
+        _ = machine.launched(now: clock.now, detail: "pid 7")
+        _ = Self.tickAtDeadline(&machine, &clock)
+        _ = machine.healthCheckCompleted(now: clock.now, passed: false, detail: "HTTP 500")
+        let failed = clock.now
+        clock.advance(.seconds(1))
+        var adopted = Machine(policy: policy, random: SeededGenerator(seed: 2), restoring: machine.snapshot)
+        _ = adopted.adopt(now: clock.now, exit: nil, detail: "pid 7 still running", healthPhase: 0.5)
+        #expect(adopted.nextDeadline == failed + .seconds(5))
+        #expect(Self.tickAtDeadline(&adopted, &clock) == [.signal(15), .persist])
+        #expect(adopted.phase == .stopping(cause: .unhealthy(detail: "HTTP 500")))
+    }
+
     @Test func stoppingACrashLoopingInstanceCancelsItsPendingRestart() {
         var machine = Self.machine(SupervisionPolicy(restart: .testing(initial: .seconds(30))))
         var clock = ManualClock()

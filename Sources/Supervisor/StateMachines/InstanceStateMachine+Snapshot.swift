@@ -17,6 +17,10 @@ public struct InstanceSnapshot: Sendable, Hashable, Codable {
     public var statusText: String?
     public var readinessDeadline: BootInstant?
     public var watchdogTimeout: Duration?
+    /// A stop pending at the end of an unhealthy instance's drain: when, and the failed check.
+    /// (Absent from snapshots of agents before it was kept: decoded as nil.)
+    public var unhealthyStopAt: BootInstant?
+    public var unhealthyStopDetail: String?
 }
 
 extension InstanceStateMachine {
@@ -28,7 +32,8 @@ extension InstanceStateMachine {
             restartCount: restart.restartCount, healthStatus: health?.status, healthPasses: health?.consecutivePasses ?? 0,
             healthFailures: health?.consecutiveFailures ?? 0, ready: readiness?.isReady ?? false,
             reloading: readiness?.isReloading ?? false, statusText: readiness?.statusText,
-            readinessDeadline: readiness?.deadline, watchdogTimeout: watchdog?.timeout)
+            readinessDeadline: readiness?.deadline, watchdogTimeout: watchdog?.timeout, unhealthyStopAt: unhealthyStop?.at,
+            unhealthyStopDetail: unhealthyStop?.detail)
     }
 
     /// A machine restored from what a previous agent persisted. Nothing runs until `adopt`.

@@ -390,6 +390,12 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         if let timeout = snapshot?.watchdogTimeout ?? policy.watchdog {
             watchdog = WatchdogStateMachine(timeout: timeout, armedAt: now)
         }
+        // An unhealthy instance was draining towards its stop: the stop stays due (no further
+        // check could bring it about, as checks stop once the instance is unhealthy). A
+        // snapshot from before the stop was kept has the status only: the drain is over.
+        if snapshot?.healthStatus == .unhealthy {
+            unhealthyStop = (snapshot?.unhealthyStopAt ?? now, snapshot?.unhealthyStopDetail ?? "unhealthy when the agent restarted")
+        }
     }
 }
 
