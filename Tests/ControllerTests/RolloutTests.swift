@@ -92,6 +92,41 @@ struct RolloutTests {
         #expect(cluster.state.applications["app"]?.currentRevision == 2)
     }
 
+    /// healthyDeadline is how long a new instance has to become healthy: one that did, in this
+    /// rollout, and fails a check later (while the rollout goes on elsewhere) does not fail the
+    /// rollout for a deadline long past. The rollout waits for it (progressDeadline still holds).
+    @Test func anInstanceHealthyOnceInTheRolloutIsNotHeldToItsHealthyDeadlineAgain() throws {
+        let update = UpdateStrategy(maxParallel: 1, minHealthyTime: .zero, healthyDeadline: .seconds(60))
+        var cluster = upgraded(replicas: 2, update: update)
+        let (first, placedFirst) = cluster.schedule(at: cluster.now)
+        #expect(first.placements.map(\.index) == [0])
+        let s0 = try #require(placedFirst.placed.first)
+        let created = try #require(cluster.state.instances[s0]).createdAt
+        cluster.reportAll(.healthy, only: [s0])
+        // s[0] counts as updated; its old instance goes and s[1]'s replacement is placed, 30 s on.
+        cluster.now = created.adding(.seconds(30))
+        for _ in 0..<3 {
+            cluster.schedule(at: cluster.now)
+            cluster.reportAll(.stopped, only: Set(cluster.live(key).filter { $0.revision == 1 && $0.desiredState == .stop }.map(\.id)))
+        }
+        let s1 = try #require(cluster.live(key).first { $0.index == 1 && $0.revision == 2 }).id
+        #expect(cluster.state.applications["app"]?.rollout?.updated == 1)
+        // 61 s after s[0] was created (s[1] was created later, its own deadline not reached), s[0] fails a check.
+        cluster.now = created.adding(.seconds(61))
+        cluster.reportAll(.unhealthy, only: [s0])
+        let (flapped, _) = cluster.schedule(at: created.adding(.seconds(62)))
+        let failure = flapped.rollouts.compactMap { if case .failed(let reason) = $0.change { reason } else { nil } }
+        #expect(failure.isEmpty, "\(failure)")
+        #expect(cluster.state.applications["app"]?.rollout?.phase == .running)
+        // Both healthy: it succeeds once s[1]'s old instance is gone.
+        cluster.reportAll(.healthy, only: [s0, s1])
+        for _ in 0..<3 {
+            cluster.schedule(at: cluster.now)
+            cluster.reportAll()
+        }
+        #expect(cluster.state.applications["app"]?.rollout?.phase == .succeeded)
+    }
+
     @Test func aFailedRolloutWithAutoRevertRollsBackToTheLastHealthyRevision() throws {
         var cluster = upgraded(replicas: 2, update: UpdateStrategy(minHealthyTime: .zero, healthyDeadline: .seconds(60), autoRevert: true))
         cluster.schedule(at: cluster.now)

@@ -117,7 +117,11 @@ public enum Reconciler {
     /// run, not a server that must stay available. A service's failed instance is not done:
     /// the old instance it was to replace keeps serving, and the rollout stops there.
     static func isDone(_ instance: InstanceRecord, _ service: Service) -> Bool {
-        switch instance.status {
+        isDone(instance.status, service)
+    }
+
+    static func isDone(_ status: InstanceStatus, _ service: Service) -> Bool {
+        switch status {
         case .healthy, .completed: true
         case .running: service.readinessMode == .exec
         case .failed, .stopped: service.restart.policy == .never

@@ -38,6 +38,14 @@ struct RolloutStanding {
             failure = failure ?? "\(name(slot)) failed\(Self.detail(instance))"
             return
         }
+        // Created by this rollout and settled (done for minHealthyTime) before it failed a check:
+        // it met its healthyDeadline, which is not enforced again (Nomad keeps an allocation's
+        // deployment health once set). The rollout waits for it; progressDeadline still holds.
+        if instance.createdAt >= rollout.startedAt, !instance.awaitsMinHealthyTime,
+            instance.events.contains(where: { Reconciler.isDone($0.status, service) })
+        {
+            return
+        }
         // Counted from the rollout's start for an instance it did not create (carried over
         // from a superseded rollout): its deadline is this rollout's to enforce. A pause does
         // not count against it.
