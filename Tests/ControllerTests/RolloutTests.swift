@@ -127,6 +127,40 @@ struct RolloutTests {
         #expect(cluster.state.applications["app"]?.rollout?.phase == .succeeded)
     }
 
+    /// A rollout that failed left services not rolled out whole. The next rollout of the
+    /// application (a change to another service) watches them again: it does not replace their
+    /// old instances unwatched, nor record the revision as healthy while they are broken.
+    @Test func aServiceOfAFailedRolloutIsRolledAgainByTheNextRollout() throws {
+        let update = UpdateStrategy(maxParallel: 1, minHealthyTime: .zero, healthyDeadline: .seconds(60))
+        var cluster = TestCluster(nodes: [makeNode("a")])
+        var application = makeApplication(
+            "app", makeService("web", replicas: 2, update: update, command: ["/bin/web1"]),
+            makeService("worker", update: update, command: ["/bin/worker1"]))
+        cluster.apply(application)
+        cluster.converge()
+        application.services[0].command = ["/bin/web2"]
+        cluster.apply(application)
+        let (first, placed) = cluster.schedule(at: cluster.now)
+        #expect(first.placements.count == 1)
+        cluster.reportAll(.unhealthy, only: Set(placed.placed))
+        let created = try #require(placed.placed.first.flatMap { cluster.state.instances[$0] }).createdAt
+        cluster.schedule(at: created.adding(.seconds(61)))
+        #expect(cluster.state.applications["app"]?.rollout?.phase == .failed)
+
+        application.services[1].command = ["/bin/worker2"]
+        cluster.apply(application)
+        let rollout = try #require(cluster.state.applications["app"]?.rollout)
+        #expect(rollout.services.sorted() == ["web", "worker"], "\(rollout.services)")
+        // The worker rolls out; web's new instance stays unhealthy: the revision is not healthy.
+        for _ in 0..<6 {
+            cluster.schedule(at: cluster.now)
+            cluster.reportAll(.healthy, only: Set(cluster.live(ServiceKey("app", "worker")).map(\.id)))
+            cluster.reportAll(.stopped, only: Set(cluster.state.instances.values.filter { $0.desiredState == .stop }.map(\.id)))
+        }
+        #expect(cluster.state.applications["app"]?.lastHealthyRevision == 1)
+        #expect(cluster.state.applications["app"]?.rollout?.phase != .succeeded)
+    }
+
     @Test func aFailedRolloutWithAutoRevertRollsBackToTheLastHealthyRevision() throws {
         var cluster = upgraded(replicas: 2, update: UpdateStrategy(minHealthyTime: .zero, healthyDeadline: .seconds(60), autoRevert: true))
         cluster.schedule(at: cluster.now)

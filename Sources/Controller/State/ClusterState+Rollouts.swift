@@ -3,14 +3,17 @@ import Manifest
 extension ClusterState {
     /// Starts a rollout of `services` of application `name` at its current revision. A rollout
     /// still running is superseded and its services carried over: their outdated instances
-    /// still need replacing, now under the new rollout.
+    /// still need replacing, now under the new rollout. So are the services of a rollout that
+    /// failed: they were not rolled out whole, and the new revision is healthy only once they are.
     mutating func startRollout(of name: String, services: [String], reason: String, revertOf: UInt64? = nil, at index: UInt64, time: Timestamp) {
         guard var record = applications[name] else { return }
         var rolled = Set(services)
-        if var previous = record.rollout, !previous.phase.isFinal {
+        if var previous = record.rollout, !previous.phase.isFinal || previous.phase == .failed {
             rolled.formUnion(previous.services.filter { record.services[$0] != nil })
-            previous.end(.superseded, "superseded by \(reason)", at: time)
-            record.rollout = previous
+            if !previous.phase.isFinal {
+                previous.end(.superseded, "superseded by \(reason)", at: time)
+                record.rollout = previous
+            }
         }
         guard !rolled.isEmpty else {
             applications[name] = record
