@@ -161,6 +161,23 @@ struct RolloutTests {
         #expect(cluster.state.applications["app"]?.rollout?.phase != .succeeded)
     }
 
+    /// `stop` (scale 0) during a rollout ends it with nothing run: the revision is not recorded
+    /// as healthy, so a later undo or autoRevert does not go back to it.
+    @Test func aRolloutScaledToZeroDoesNotMakeItsRevisionHealthy() throws {
+        var cluster = upgraded(replicas: 2, update: UpdateStrategy(maxParallel: 1, minHealthyTime: .zero))
+        cluster.schedule(at: cluster.now)
+        cluster.reportAll(.unhealthy)
+        cluster.apply(.scaleService(key, replicas: 0, expectedRevision: nil))
+        for _ in 0..<3 {
+            cluster.schedule(at: cluster.now)
+            cluster.reportAll(.stopped)
+        }
+        let record = try #require(cluster.state.applications["app"])
+        #expect(record.rollout?.phase == .succeeded)
+        #expect(record.lastHealthyRevision == 1)
+        #expect(record.rollout?.events.last?.message == "revision 2 rolled out; not recorded as healthy: s run no instance")
+    }
+
     @Test func aFailedRolloutWithAutoRevertRollsBackToTheLastHealthyRevision() throws {
         var cluster = upgraded(replicas: 2, update: UpdateStrategy(minHealthyTime: .zero, healthyDeadline: .seconds(60), autoRevert: true))
         cluster.schedule(at: cluster.now)

@@ -65,10 +65,17 @@ extension ClusterState {
                 message = "\(updated) instance\(updated == 1 ? "" : "s") updated"
                 rollout.record(message, at: time)
             case .succeeded:
-                message = "revision \(rollout.revision) rolled out"
+                // A service scaled to 0 (`stop`, `scale 0`) completes with nothing run: no proof
+                // that the revision works, so it does not become the one to revert or undo to.
+                let unproven = rollout.services.filter { (record.services[$0]?.replicas ?? 0) == 0 }.sorted()
+                if unproven.isEmpty {
+                    message = "revision \(rollout.revision) rolled out"
+                    record.lastHealthyRevision = rollout.revision
+                    record.markRolledOut(rollout.revision, at: time)
+                } else {
+                    message = "revision \(rollout.revision) rolled out; not recorded as healthy: \(unproven.joined(separator: ", ")) run no instance"
+                }
                 rollout.end(.succeeded, message, at: time)
-                record.lastHealthyRevision = rollout.revision
-                record.markRolledOut(rollout.revision, at: time)
             case .failed(let reason):
                 message = "failed: \(reason)"
                 rollout.end(.failed, message, at: time)
