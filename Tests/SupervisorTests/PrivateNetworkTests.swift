@@ -192,6 +192,28 @@ struct PrivateNetworkTests {
         }
     }
 
+    /// systemd's `RestartSec=0` as `initialDelay: 0s`, with a port in use: each relaunch fails
+    /// before anything starts. The failures are taken one loop turn at a time, up to
+    /// `maxRestarts`, then the instance fails: taken at once, each relaunch ran inside the
+    /// last failure, and 20,000 of them overflowed the stack.
+    @Test func launchFailuresWithNoRestartDelayEndInFailureNotInAStackOverflow() async throws {
+        let rootfs = try BusyboxRootfs()
+        let port = freePort()
+        let squatter = try listenTCP(port: port)
+        defer { close(squatter) }
+        try await withTestNode { test in
+            let restart = RestartPolicy(initialDelay: .zero, maxDelay: .zero, maxRestarts: 20_000, window: .seconds(3600))
+            let service = try Self.privateWebServer(rootfs, port: port, restart: restart)
+            let instance = try await test.node.supervise(service)
+            let status = try await instance.wait(timeout: .seconds(120)) { $0.isFinished }
+            guard case .failed = status.phase else {
+                Issue.record("\(status.phase)")
+                return
+            }
+            #expect(status.launchCount == 0)
+        }
+    }
+
     /// A service that speaks first: its greeting reaches a client that has sent nothing.
     @Test func aGreetingFromTheServiceReachesTheClient() async throws {
         let rootfs = try BusyboxRootfs()

@@ -255,6 +255,13 @@ public final class SupervisedInstance: Sendable {
 
     // MARK: - Actions
 
+    /// A launch that failed before anything was started, reported on a later turn of the loop:
+    /// reported at once, with no restart delay (`initialDelay: 0s`) the relaunch it leads to would
+    /// fail inside it again, one stack frame deeper each time, up to `maxRestarts` deep.
+    private func failLaunch(_ message: String) {
+        loop.execute { self.input { machine, now in machine.launchFailed(now: now, message: message) } }
+    }
+
     /// Launches off the event loop: `fl_spawn` returns only once the child has set up its
     /// namespaces and called execve (so that a failure is exact), a few milliseconds during which
     /// the loop keeps serving the other instances and launches of a batch overlap. The machine
@@ -266,7 +273,7 @@ public final class SupervisedInstance: Sendable {
         do {
             publisher = try bindPublishedPorts()
         } catch {
-            input { machine, now in machine.launchFailed(now: now, message: "\(error)") }
+            failLaunch("\(error)")
             return
         }
         let hostUpstreams: InstanceUpstreams?
@@ -274,7 +281,7 @@ public final class SupervisedInstance: Sendable {
             hostUpstreams = try attachHostUpstreams()
         } catch {
             publisher?.close()
-            input { machine, now in machine.launchFailed(now: now, message: "\(error)") }
+            failLaunch("\(error)")
             return
         }
         let output: (stdout: Int32, stderr: Int32)
@@ -283,7 +290,7 @@ public final class SupervisedInstance: Sendable {
         } catch {
             publisher?.close()
             hostUpstreams?.close()
-            input { machine, now in machine.launchFailed(now: now, message: "log pipes: \(error)") }
+            failLaunch("log pipes: \(error)")
             return
         }
         spec.standardOutput = .fileDescriptor(output.stdout)
