@@ -178,6 +178,25 @@ struct RolloutTests {
         #expect(record.rollout?.events.last?.message == "revision 2 rolled out; not recorded as healthy: s run no instance")
     }
 
+    /// A pause holds until the operator resumes: a new revision applied meanwhile starts its
+    /// rollout paused, and nothing is replaced until `resume`.
+    @Test func aPausedRolloutStaysPausedWhenANewRolloutSupersedesIt() throws {
+        var cluster = upgraded(replicas: 2, update: UpdateStrategy(maxParallel: 1, minHealthyTime: .zero))
+        #expect(cluster.apply(.controlRollout(application: "app", action: .pause)) == .rolloutControlled(name: "app", phase: .paused, revision: 2))
+        cluster.apply(makeApplication("app", makeService("s", replicas: 2, update: UpdateStrategy(maxParallel: 1, minHealthyTime: .zero), command: ["/bin/v3"])))
+        let rollout = try #require(cluster.state.applications["app"]?.rollout)
+        #expect(rollout.revision == 3 && rollout.phase == .paused, "\(rollout.phase)")
+        for _ in 0..<3 {
+            let (plan, _) = cluster.schedule(at: cluster.now)
+            #expect(plan.placements.isEmpty, "replaced while paused")
+            cluster.reportAll()
+        }
+        #expect(cluster.apply(.controlRollout(application: "app", action: .resume)) == .rolloutControlled(name: "app", phase: .running, revision: 3))
+        cluster.converge()
+        #expect(cluster.state.applications["app"]?.rollout?.phase == .succeeded)
+        #expect(cluster.live(key).allSatisfy { $0.revision == 3 })
+    }
+
     @Test func aFailedRolloutWithAutoRevertRollsBackToTheLastHealthyRevision() throws {
         var cluster = upgraded(replicas: 2, update: UpdateStrategy(minHealthyTime: .zero, healthyDeadline: .seconds(60), autoRevert: true))
         cluster.schedule(at: cluster.now)

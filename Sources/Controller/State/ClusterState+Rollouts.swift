@@ -8,6 +8,10 @@ extension ClusterState {
     mutating func startRollout(of name: String, services: [String], reason: String, revertOf: UInt64? = nil, at index: UInt64, time: Timestamp) {
         guard var record = applications[name] else { return }
         var rolled = Set(services)
+        // An operator's pause holds until the operator resumes, whatever starts the next
+        // rollout (a key change, another service's restart, an apply): as a paused Kubernetes
+        // Deployment takes template changes without rolling them.
+        let held = record.rollout?.phase == .paused
         if var previous = record.rollout, !previous.phase.isFinal || previous.phase == .failed {
             rolled.formUnion(previous.services.filter { record.services[$0] != nil })
             if !previous.phase.isFinal {
@@ -29,8 +33,13 @@ extension ClusterState {
         }
         var message = "revision \(revision): \(reason); rolling \(rolled.sorted().joined(separator: ", "))"
         if !canaries.isEmpty { message += "; canaries: " + canaries.keys.sorted().map { "\($0) \(canaries[$0] ?? 0)" }.joined(separator: ", ") }
-        record.rollout = Rollout(
+        var rollout = Rollout(
             revision: revision, services: Array(rolled), startedIndex: index, startedAt: time, revertOf: revertOf, canaries: canaries, message: message)
+        if held {
+            rollout.phase = .paused
+            rollout.record("paused, as the rollout it supersedes was; `deployctl rollout resume \(name)` goes on", at: time)
+        }
+        record.rollout = rollout
         applications[name] = record
     }
 
