@@ -111,7 +111,11 @@ struct RolloutProgress {
     var unplaced: String?
 
     init(application: Application, status: ApplicationInfo, instances: [InstanceInfo], revision: UInt64) {
-        for service in application.services {
+        // With a rollout of this revision, its services are what this apply changed: another
+        // service's failed instance (a batch run that failed, a server that gave up restarting,
+        // moved to the new revision unchanged) is not this revision's doing.
+        let rolled = status.rollout.flatMap { UInt64(clamping: $0.revision) == revision ? Set($0.services) : nil }
+        for service in application.services where rolled?.contains(service.name) ?? true {
             let wanted = status.services.first { $0.name == service.name }?.replicas ?? service.replicas
             let mine = instances.filter { $0.service == service.name && $0.desired == .run }
             let current = mine.filter { UInt64(clamping: $0.revision) >= revision }
