@@ -197,6 +197,28 @@ struct RolloutTests {
         #expect(cluster.live(key).allSatisfy { $0.revision == 3 })
     }
 
+    /// A slot whose only instance is on a node that went down, within its `lostAfter` grace,
+    /// is not updated: the rollout cannot succeed on it (nothing shows the revision works).
+    @Test func aSlotHeldForALostInstanceKeepsTheRolloutFromSucceeding() throws {
+        var cluster = TestCluster(nodes: [makeNode("a")])
+        var service = makeService("s", update: UpdateStrategy(minHealthyTime: .zero), command: ["/bin/v1"])
+        service.disconnect = DisconnectPolicy(lostAfter: .seconds(300))
+        cluster.apply(makeApplication("app", service))
+        cluster.converge()
+        service.command = ["/bin/v2"]
+        cluster.apply(makeApplication("app", service))
+        for _ in 0..<3 {
+            cluster.schedule(at: cluster.now)
+            cluster.reportAll(.starting)
+        }
+        #expect(cluster.live(key).map(\.revision) == [2])
+        cluster.apply(.markNodeDown(node: "a", lastHeartbeatSeen: nil))
+        let (plan, _) = cluster.schedule(at: cluster.now)
+        #expect(!plan.rollouts.contains { $0.change == .succeeded }, "\(plan.rollouts)")
+        #expect(cluster.state.applications["app"]?.rollout?.phase == .running)
+        #expect(cluster.state.applications["app"]?.lastHealthyRevision == 1)
+    }
+
     @Test func aFailedRolloutWithAutoRevertRollsBackToTheLastHealthyRevision() throws {
         var cluster = upgraded(replicas: 2, update: UpdateStrategy(minHealthyTime: .zero, healthyDeadline: .seconds(60), autoRevert: true))
         cluster.schedule(at: cluster.now)

@@ -203,9 +203,17 @@ private struct ServiceReconciliation {
             var here = slots[slot] ?? []
             if here.contains(where: { withinGrace.contains($0.id) }) {
                 // Held for a lost instance: not replaced, not rolled, until its grace ends.
+                let held = here.filter { withinGrace.contains($0.id) }
                 here.removeAll { withinGrace.contains($0.id) }
                 if here.isEmpty {
                     live += 1
+                    // The rollout counts it as it last stood: updated only if it was, and
+                    // otherwise waits for it (its healthyDeadline still runs).
+                    if let current = held.first(where: state.isCurrent) {
+                        standing?.record(current, slot: slot, updated: isUpdated(current, service, revisit: &result), outdated: false)
+                    } else {
+                        standing?.slotWaiting()
+                    }
                     continue
                 }
             }
