@@ -36,6 +36,38 @@ extension ClusterGateway {
         }
     }
 
+    /// Adds member `id` to Raft as a learner (a joining server, already in the member list),
+    /// through the leader wherever this runs; the leader promotes it once it has caught up.
+    public func addLearner(_ id: NodeID) async throws(APIError) {
+        let leader = await node.leader
+        if leader == node.id { return try await addLearnerHere(id) }
+        guard leader != 0 else { throw Self.apiError(RaftNodeError.notLeader(leaderHint: 0)) }
+        _ = try await forward(.addLearner(id), to: leader)
+    }
+
+    /// On the leader. One membership change at a time: while another is in flight (a
+    /// promotion, a join beside this one) the core refuses; wait for it, then say "not now"
+    /// (overloaded), which the joiner retries (it keeps its id: the member record is in).
+    func addLearnerHere(_ id: NodeID) async throws(APIError) {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while true {
+            do {
+                _ = try await node.proposeConfChange(ConfChange(.addLearner, id))
+                return
+            } catch RaftNodeError.rejected(.invalidConfChange) {
+                // Already a member (a server joining again with a fresh state): keep its role.
+                return
+            } catch RaftNodeError.rejected(let busy) where busy.isTransient {
+                guard ContinuousClock.now < deadline else {
+                    throw APIError(code: APIErrorCode.overloaded, message: "the cluster is busy with another membership change (\(busy))")
+                }
+                try? await Task.sleep(for: .milliseconds(50))
+            } catch {
+                throw Self.apiError(error)
+            }
+        }
+    }
+
     /// Takes member `id` out of Raft and out of the member list, through the leader wherever
     /// this runs; returns the index of the list's change.
     public func removeMember(_ id: NodeID) async throws(APIError) -> UInt64 {

@@ -226,24 +226,9 @@ final class ClusterMembership: Sendable {
             attempt += 1
             guard case .memberConflict = error, attempt < 5 else { throw error }
         }
-        if role == .server {
-            // One membership change at a time: while another is in flight (a promotion, a
-            // join beside this one) the leader refuses; wait for it, then say "not now", which
-            // the joiner retries (it keeps its id: the member record is in).
-            let deadline = ContinuousClock.now + .seconds(5)
-            while true {
-                do {
-                    _ = try await gateway.node.proposeConfChange(ConfChange(.addLearner, id))
-                    break
-                } catch RaftNodeError.rejected(.invalidConfChange) {
-                    // Already a member (a server joining again with a fresh state): keep its role.
-                    break
-                } catch RaftNodeError.rejected(let busy) where busy.isTransient {
-                    guard ContinuousClock.now < deadline else { throw JoinUnavailable(reason: "the cluster is busy with another membership change (\(busy))") }
-                    try await Task.sleep(for: .milliseconds(50))
-                }
-            }
-        }
+        // Through the leader, wherever the join arrived: a follower cannot change the
+        // configuration, and answering "refused" would end the join for good.
+        if role == .server { try await gateway.addLearner(id) }
         let servers = try await gateway.read { $0.servers }
         return (id, servers.compactMap(peer))
     }

@@ -14,6 +14,8 @@ enum LeaderRequest: Sendable, Hashable {
     case removeMember(NodeID)
     /// Node `node` is alive; the answer is 1 when the cluster knows it, 0 when it does not.
     case heartbeat(node: String)
+    /// Add this member to Raft as a learner (a server joining through a follower).
+    case addLearner(NodeID)
 
     var encoded: [UInt8] {
         switch self {
@@ -21,6 +23,7 @@ enum LeaderRequest: Sendable, Hashable {
         case .transferLeadership(let target): [2] + Self.bytes(target)
         case .removeMember(let id): [3] + Self.bytes(id)
         case .heartbeat(let node): [4] + Array(node.utf8)
+        case .addLearner(let id): [5] + Self.bytes(id)
         }
     }
 
@@ -30,6 +33,7 @@ enum LeaderRequest: Sendable, Hashable {
         case (2, 9): self = .transferLeadership(to: Self.number(bytes.dropFirst()))
         case (3, 9): self = .removeMember(Self.number(bytes.dropFirst()))
         case (4, _): self = .heartbeat(node: String(decoding: bytes.dropFirst(), as: UTF8.self))
+        case (5, 9): self = .addLearner(Self.number(bytes.dropFirst()))
         default: throw APIError(code: APIErrorCode.badRequest, message: "a request to the leader this agent does not know")
         }
     }
@@ -136,6 +140,9 @@ struct LeaderRequests: CallHandler {
             index = try await gateway.removeMemberHere(id)
         case .heartbeat(let node):
             index = try await gateway.heartbeatHere(node: node) ? 1 : 0
+        case .addLearner(let id):
+            try await gateway.addLearnerHere(id)
+            index = 0
         }
         return LeaderAnswer.done(index).encoded
     }

@@ -158,6 +158,20 @@ struct ClusterFormationTests {
         #expect(deleted.status == 0, "\(deleted.output)\(deleted.error)")
     }
 
+    @Test("a server joining through a follower is added to Raft through the leader")
+    func aServerJoinsThroughAFollower() throws {
+        var agents: [DevAgent] = []
+        defer { for agent in agents { agent.shutdown() } }
+        let (ports, token) = try Self.threeVoters(into: &agents)
+        let leaderID = try agents[0].get("/v1/status", as: Status.self).leader
+        let followerIndex = try #require(agents.indices.first { String($0 + 1) != leaderID })
+        agents.append(try Self.server("delta", port: try Self.freePort(), joining: (ports[followerIndex], token)))
+        try agents[0].waitUntil("delta to be a member of Raft", timeout: 30) {
+            let members = try agents[0].deployctl("cluster", "members").output
+            return members.split(separator: "\n").contains { $0.contains("delta") && ($0.contains("voter") || $0.contains("learner")) }
+        }
+    }
+
     @Test("a join with a token that is not the cluster's fails, and agentd says why")
     func aWrongTokenIsRefused() throws {
         let port = try Self.freePort()
