@@ -68,6 +68,30 @@ extension ClusterGateway {
         }
     }
 
+    /// Refuses to remove voter `id` when the voters left that this leader reaches would be no
+    /// majority of them (etcd's strict reconfiguration check): removing a live voter while
+    /// another is down leaves a group that cannot commit until the down one returns. A voter
+    /// is reached when its connection is up and Raft heard from it in the current check-quorum
+    /// round; the flags are cleared at each round, so the check looks a few times over one.
+    func requireMajorityReachable(withoutVoter id: NodeID) async throws(APIError) {
+        var heard: Set<NodeID> = [node.id]
+        var voters: Set<NodeID> = []
+        for poll in 0..<4 {
+            if poll > 0 { try? await Task.sleep(for: .milliseconds(250)) }
+            let status = await node.status
+            voters = status.confState.voters.subtracting([id])
+            heard.formUnion(status.progress.filter { $0.value.recentActive && forwarder?.isConnected(to: $0.key) != false }.keys)
+            heard = heard.filter { $0 == node.id || forwarder?.isConnected(to: $0) != false }
+            if voters.intersection(heard).count > voters.count / 2 { return }
+        }
+        let silent = voters.subtracting(heard).sorted()
+        throw APIError(
+            code: "member_conflict",
+            message: "removing node \(id) would leave \(voters.count) voters of which \(voters.intersection(heard).count) answer the leader, "
+                + "no majority: the cluster could not commit until node \(silent.map(String.init).joined(separator: ", node ")) returns. "
+                + "Bring it back, or remove it first")
+    }
+
     /// Takes member `id` out of Raft and out of the member list, through the leader wherever
     /// this runs; returns the index of the list's change.
     public func removeMember(_ id: NodeID) async throws(APIError) -> UInt64 {
@@ -86,6 +110,7 @@ extension ClusterGateway {
                 message: "node \(id) leads; transfer leadership first (`deployctl cluster transfer-leadership ID`), then remove it")
         }
         let status = await node.status
+        if status.confState.voters.contains(id) { try await requireMajorityReachable(withoutVoter: id) }
         if status.confState.voters.contains(id) || status.confState.learners.contains(id) {
             do {
                 _ = try await node.proposeConfChange(ConfChange(.removeNode, id))

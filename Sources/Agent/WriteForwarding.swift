@@ -52,6 +52,9 @@ enum LeaderRequest: Sendable, Hashable {
 public protocol WriteForwarder: Sendable {
     /// Sends `request` (a `LeaderRequest`'s bytes) to `leader`; returns the index it answers.
     func forward(_ request: [UInt8], to leader: NodeID) async throws -> UInt64
+    /// Whether a connection to `member` is up now (a member killed loses it at once, before
+    /// Raft stops hearing from it).
+    func isConnected(to member: NodeID) -> Bool
 }
 
 /// The leader's answer to a ``LeaderRequest``: `[u8 kind][u64 little-endian]`.
