@@ -167,7 +167,18 @@ final class ClusterMembership: Sendable {
         let gateway = self.gateway
         let authority =
             identity.role == .server
-            ? ServerJoinAuthority(ca: identity.ca, token: identity.joinToken, certificateLifetime: settings.certificateLifetime) { request in
+            ? ServerJoinAuthority(
+                ca: identity.ca, token: identity.joinToken, certificateLifetime: settings.certificateLifetime,
+                isMember: { id, name in
+                    guard let gateway = gateway.value else { throw JoinUnavailable(reason: "the server is still starting") }
+                    return try await gateway.read { state in
+                        // Before the first leader of a formed cluster has recorded its members
+                        // (then the token), membership cannot be told: renew.
+                        guard state.joinToken != nil else { return true }
+                        return state.members[id].map { NodeName.same($0.name, name) } ?? false
+                    }
+                }
+            ) { request in
                 guard let gateway = gateway.value else { throw JoinUnavailable(reason: "the server is still starting") }
                 // New ids follow the formed servers' once the first leader has recorded them
                 // (and then the token): before, a new member could be given a formed one's id.

@@ -17,13 +17,22 @@ final class ServerJoinAuthority: JoinAuthority {
         var ca: ClusterCA
     }
 
+    /// Whether member `id` is in the member list under `name`; throws `JoinUnavailable` when
+    /// that cannot be told now.
+    typealias IsMember = @Sendable (_ id: NodeID, _ name: String) async throws -> Bool
+
     private let held = Mutex<Held?>(nil)
     private let certificateLifetime: Duration
     private let assignNodeID: TokenJoinAuthority.AssignNodeID
+    private let isMember: IsMember
 
-    init(ca: ClusterCA?, token: JoinToken?, certificateLifetime: Duration, assignNodeID: @escaping TokenJoinAuthority.AssignNodeID) {
+    init(
+        ca: ClusterCA?, token: JoinToken?, certificateLifetime: Duration, isMember: @escaping IsMember,
+        assignNodeID: @escaping TokenJoinAuthority.AssignNodeID
+    ) {
         self.certificateLifetime = certificateLifetime
         self.assignNodeID = assignNodeID
+        self.isMember = isMember
         if let ca, let token { hold(ca, token: token) }
     }
 
@@ -49,8 +58,20 @@ final class ServerJoinAuthority: JoinAuthority {
         return await authority.admit(request, from: remoteAddress)
     }
 
+    /// Renews only for a member still in the list: a node removed from the cluster loses access
+    /// when its certificate ends, instead of renewing for ever.
     func renew(_ request: RenewRequest, presented: VerifiedPeer, from remoteAddress: String) async -> JoinResponse {
         guard let authority = held.withLock({ $0?.authority }) else { return .unavailable(reason: Self.notYet) }
+        do {
+            guard try await isMember(request.nodeID, presented.nodeName) else {
+                return .refused(
+                    reason: "node \(presented.nodeName) (id \(request.nodeID)) is not a member of this cluster (removed?), so its certificate is not renewed; join again with the cluster's token")
+            }
+        } catch let busy as JoinUnavailable {
+            return .unavailable(reason: busy.reason)
+        } catch {
+            return .unavailable(reason: "\(error)")
+        }
         return await authority.renew(request, presented: presented, from: remoteAddress)
     }
 }

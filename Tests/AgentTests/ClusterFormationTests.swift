@@ -233,6 +233,25 @@ struct ClusterFormationTests {
         #expect(try second.deployctl("delete", "worker").status == 0)
     }
 
+    @Test("a member removed from the cluster is refused the renewal of its certificate")
+    func aRemovedMemberIsNotRenewed() throws {
+        let lifetime = ["--certificate-lifetime", "15s"]
+        let port = try Self.freePort()
+        var agents: [DevAgent] = []
+        defer { for agent in agents { agent.shutdown() } }
+        agents.append(try Self.server("alpha", port: port, extra: lifetime))
+        let token = try Self.joinToken(of: agents[0])
+        agents.append(try Self.agent("c1", port: try Self.freePort(), joining: (port, token), client: true, extra: lifetime))
+        let (server, client) = (agents[0], agents[1])
+        try server.waitUntil("c1 registered", timeout: 30) { try server.deployctl("nodes").output.contains("c1") }
+        // Member 2: the one after the bootstrap server.
+        let removed = try server.deployctl("cluster", "remove-peer", "2")
+        #expect(removed.status == 0, "\(removed)")
+        // Renewal is due at two thirds of 15 s.
+        try client.waitUntil("the renewal refused", timeout: 30) { client.agentLog().contains("is not a member of this cluster") }
+        #expect(!client.agentLog().contains("renewed the node certificate"), "\(client.agentLog())")
+    }
+
     @Test("after the server that bootstrapped the cluster is lost for good, the others still admit agents and renew their certificates")
     func theClusterOutlivesItsBootstrapServer() throws {
         var agents: [DevAgent] = []
