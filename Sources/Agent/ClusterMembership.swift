@@ -79,8 +79,9 @@ final class ClusterMembership: Sendable {
     let forwardedAPI: ForwardedAPIResponder
     /// The servers the join answered with (empty when the identity was loaded).
     let joinedServers: [MemberRecord]
-    /// The members that are clients: their connections may call, never speak Raft.
-    private let clientIDs = Deferred<Set<NodeID>>()
+    /// The Raft members as the node last knew them: only they may speak Raft (a client's
+    /// certificate is the cluster's too, and a hello's id is the sender's word).
+    private let raftMembers = Deferred<@Sendable () -> Set<NodeID>>()
     /// This node's own instance output, for other agents that ask (``InstanceLogCall``).
     let localLogs = Deferred<any InstanceLogSource>()
     /// The streams this agent serves to others (``StreamCall``).
@@ -198,7 +199,7 @@ final class ClusterMembership: Sendable {
             tls: try identity.credentials.tlsMaterial(), verifier: identity.credentials.peerVerifier)
         configuration.dialsEveryPeer = identity.role == .client
         transport = try ClusterTransport(
-            configuration: configuration, receiver: ForwardingReceiver(target: receiver, clientIDs: clientIDs), joinAuthority: authority,
+            configuration: configuration, receiver: ForwardingReceiver(target: receiver, raftMembers: raftMembers), joinAuthority: authority,
             callHandler: identity.role == .server
                 ? DeferredCallHandler(gateway: gateway, api: forwardedAPI, authority: authority, logs: localLogs, streams: streams)
                 : ClientCallHandler(logs: localLogs, streams: streams),
@@ -216,6 +217,7 @@ final class ClusterMembership: Sendable {
     /// Connects the node once it exists.
     func attach(node: RaftNode<ControllerMachine>, gateway: ClusterGateway) {
         receiver.set(node)
+        raftMembers.set { node.lastKnownMembers }
         self.gateway.set(gateway)
     }
 
@@ -257,7 +259,6 @@ final class ClusterMembership: Sendable {
             let formed = replicatedToken == nil ? formationMembers(missingFrom: members) : [:]
             let known = members.merging(formed) { recorded, _ in recorded }
             if known != peered {
-                clientIDs.set(Set(known.values.filter { $0.role == .client }.map(\.id)))
                 transport.setPeers(known.values.filter { $0.role == .server }.compactMap(Self.peer))
                 peered = known
             }
@@ -358,15 +359,18 @@ final class Deferred<Value: Sendable>: Sendable {
 }
 
 /// Delivers to the node once it is attached; before, messages are dropped (Raft resends).
-/// A client's certificate is the cluster's too, but a client is no Raft member: what a client
-/// sends as Raft is dropped.
+/// Only the node's Raft members speak Raft: a client's certificate is the cluster's too, and
+/// the id in a hello is the sender's word, checked against the name only for listed servers,
+/// so a client could otherwise send Raft under an id of its choosing (etcd's transport drops
+/// what comes from a non-member likewise). A node that holds no configuration yet (a server
+/// that has just joined) takes everything: the leader's messages bring it one.
 struct ForwardingReceiver: RaftMessageReceiver {
     let target: Deferred<any RaftMessageReceiver>
-    let clientIDs: Deferred<Set<NodeID>>
+    let raftMembers: Deferred<@Sendable () -> Set<NodeID>>
 
     func receive(_ messages: [Message]) {
-        let clients = clientIDs.value ?? []
-        target.value?.receive(clients.isEmpty ? messages : messages.filter { !clients.contains($0.from) })
+        let members = raftMembers.value?() ?? []
+        target.value?.receive(members.isEmpty ? messages : messages.filter { members.contains($0.from) })
     }
 }
 

@@ -76,6 +76,9 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     /// ``leader`` as of the core's last step, readable without waiting for the actor: for
     /// answers that may be a moment stale but must not wait behind a long apply (heartbeats).
     private nonisolated let publishedLeader = Atomic<NodeID>(0)
+    /// The configuration as of the core's last step, for the transport's side (see
+    /// ``lastKnownMembers``).
+    private nonisolated let publishedConfiguration = Mutex(ConfState())
     let options: Options
     var core: RaftCore
     let storage: DurableLogStorage
@@ -286,12 +289,21 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     /// applying a large entry): up to one step of the core stale.
     public nonisolated var lastKnownLeader: NodeID { publishedLeader.load(ordering: .relaxed) }
 
+    /// Voters and learners as this node last knew them, without a hop onto the actor: whom a
+    /// transport may take Raft messages from. Empty until the node holds a configuration (a
+    /// server that has just joined learns it from the leader's messages).
+    public nonisolated var lastKnownMembers: Set<NodeID> {
+        publishedConfiguration.withLock { $0.voters.union($0.learners) }
+    }
+
     /// Called after every step of the core (``scheduleReadyLoop()`` follows each). A node that
     /// has just stopped leading fails the proposals it still holds: whether they commit is up
     /// to the next leader, and a leader cut off with a minority would otherwise keep its
     /// proposers waiting until the partition heals (etcd answers "leader changed" so).
     func publishLeader() {
         publishedLeader.store(core.leader, ordering: .relaxed)
+        let configuration = core.membership.current
+        publishedConfiguration.withLock { if $0 != configuration { $0 = configuration } }
         let leads = core.isLeader
         defer { wasLeader = leads }
         guard wasLeader, !leads, !proposals.isEmpty else { return }
