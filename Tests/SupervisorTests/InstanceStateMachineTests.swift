@@ -147,6 +147,20 @@ import Testing
         #expect(adopted.phase == .stopping(cause: .unhealthy(detail: "HTTP 500")))
     }
 
+    /// READY=1 sent right after execve can reach the machine before the launch's report (they
+    /// come by different threads): it is kept, and the instance is ready once launched, not
+    /// killed later as "not ready in time".
+    @Test func aReadyNotificationBeforeTheLaunchReportCounts() {
+        var machine = Self.machine(SupervisionPolicy(restart: .testing(.never), readiness: .notify, readinessTimeout: .seconds(10)))
+        let clock = ManualClock()
+        _ = machine.start(now: clock.now)
+        var ready = NotifyMessage()
+        ready.ready = true
+        #expect(value(machine.notified(now: clock.now, message: ready)) == [])
+        _ = machine.launched(now: clock.now, detail: "pid 7")
+        #expect(machine.isReady)
+    }
+
     @Test func stoppingACrashLoopingInstanceCancelsItsPendingRestart() {
         var machine = Self.machine(SupervisionPolicy(restart: .testing(initial: .seconds(30))))
         var clock = ManualClock()

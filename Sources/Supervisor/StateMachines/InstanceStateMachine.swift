@@ -25,6 +25,8 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
     /// After a failed health check, with `policy.unhealthyDrain`: when the stop signal is sent,
     /// and why. The instance runs on meanwhile, unhealthy and unchecked.
     public private(set) var unhealthyStop: (at: BootInstant, detail: String)?
+    /// Notifications that arrived while the launch was under way, for `launched`.
+    private var notifiedWhileStarting: [NotifyMessage] = []
     /// Processes launched over the instance's life (adoptions do not count).
     public private(set) var launchCount = 0
     /// The last exit's reason.
@@ -87,11 +89,18 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         }
         phase = .running
         beginRunning(now: now)
+        let early = notifiedWhileStarting
+        notifiedWhileStarting = []
+        for message in early { _ = notified(now: now, message: message) }
         return [.persist]
     }
 
+    /// How many notifications are kept while a launch is under way (a service sends a few).
+    static var notificationsKeptWhileStarting: Int { 16 }
+
     /// The launch asked for failed.
     public mutating func launchFailed(now: BootInstant, message: String) -> [InstanceAction] {
+        notifiedWhileStarting = []
         record(now, .launchFailed, message)
         launchedAt = nil
         if case .stopping(.requested) = phase {
@@ -147,6 +156,12 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
 
     /// An sd_notify message from the instance's own cgroup.
     public mutating func notified(now: BootInstant, message: NotifyMessage) -> [InstanceAction] {
+        // A service may notify right after its execve, before the launch's own report has
+        // reached this machine (the two travel by different threads): kept for `launched`.
+        if phase == .starting {
+            if notifiedWhileStarting.count < Self.notificationsKeptWhileStarting { notifiedWhileStarting.append(message) }
+            return []
+        }
         guard phase == .running || phase.isStopping else { return [] }
         var changed = false
         if let text = message.status {
