@@ -237,6 +237,18 @@ struct RolloutTests {
         #expect(reverted.rollout?.phase == .succeeded && reverted.lastHealthyRevision == 3)
         let live = cluster.live(key)
         #expect(live.count == 2 && live.allSatisfy { $0.revision == 3 && $0.status == .healthy })
+        // Revision 3 runs revision 1's manifest: an undo to it would change nothing, and says
+        // so instead of answering as if it had gone back (and resetting any scale).
+        cluster.apply(.scaleService(key, replicas: 3, expectedRevision: nil))
+        for requested in [nil, 1] as [UInt64?] {
+            guard case .rejected(let error) = cluster.apply(.controlRollout(application: "app", action: .undo(to: requested))) else {
+                Issue.record("undo to \(String(describing: requested)) was taken")
+                continue
+            }
+            #expect("\(error)".contains(requested == nil ? "with another manifest" : "undo would change nothing"), "\(error)")
+        }
+        #expect(cluster.state.applications["app"]?.currentRevision == 3)
+        #expect(cluster.state.applications["app"]?.services["s"]?.replicas == 3)
     }
 
     @Test func aRevertThatFailsIsNotRevertedAgain() throws {

@@ -121,6 +121,10 @@ extension ClusterState {
         let refusal: String?
         if rollout.revertOf != nil {
             refusal = "it was itself a revert"
+        } else if let target = record.lastHealthyRevision, target != rollout.revision, let revision = record.revision(target),
+            Self.runs(revision, in: record)
+        {
+            refusal = "revision \(target)'s manifest is the one running"
         } else if let target = record.lastHealthyRevision, target != rollout.revision, let revision = record.revision(target) {
             do throws(ControllerError) {
                 _ = try applyApplication(
@@ -191,8 +195,13 @@ extension ClusterState {
         let healthy = record.revisions.filter { $0.rolledOutAt != nil }.map(\.number)
         let listed = healthy.isEmpty ? "none has" : "\(healthy.map(String.init).joined(separator: ", ")) did"
         guard let requested else {
-            guard let target = record.revisions.last(where: { $0.rolledOutAt != nil && $0.number < record.currentRevision }) else {
-                throw .revisionNotRolledOut(application: name, reason: "no revision before \(record.currentRevision) rolled out whole; undo has nothing to go back to")
+            // The latest that would change something: one whose manifest is the running one
+            // (an undo or a revert made it current again) is passed over.
+            guard let target = record.revisions.last(where: {
+                $0.rolledOutAt != nil && $0.number < record.currentRevision && !Self.runs($0, in: record)
+            }) else {
+                throw .revisionNotRolledOut(
+                    application: name, reason: "no revision before \(record.currentRevision) rolled out whole with another manifest; undo has nothing to go back to")
             }
             return target
         }
@@ -206,7 +215,18 @@ extension ClusterState {
             throw .revisionNotRolledOut(
                 application: name, reason: "revision \(requested) never rolled out whole (of those kept, \(listed)); undo goes only to one that did")
         }
+        guard !Self.runs(target, in: record) else {
+            throw .rolloutState(
+                application: name, reason: "revision \(requested)'s manifest is the one revision \(record.currentRevision) runs; undo would change nothing")
+        }
         return target
+    }
+
+    /// Whether `revision`'s manifest is what the application runs now (applying it again would
+    /// change nothing; it would not even make a revision).
+    static func runs(_ revision: Revision, in record: ApplicationRecord) -> Bool {
+        guard let manifest = try? ManifestDecoder.decode(Array(revision.manifestJSON.utf8)) else { return false }
+        return ApplicationDiff(from: record.application, to: manifest).isEmpty
     }
 
     /// The latest rollout in words, for refusals: "its latest, of revision 3, succeeded".
