@@ -219,6 +219,21 @@ struct RolloutTests {
         #expect(cluster.state.applications["app"]?.lastHealthyRevision == 1)
     }
 
+    /// A canary runs beside the old instance or not at all: with no room beside it, it waits
+    /// (unplaced, which the service reports) instead of stopping the old instance first.
+    @Test func aCanaryWithNoRoomBesideTheOldInstanceWaitsInsteadOfReplacingIt() throws {
+        var cluster = TestCluster(nodes: [makeNode("a")])
+        var service = makeService("s", cpu: 3, update: UpdateStrategy(minHealthyTime: .zero, canaries: 1), command: ["/bin/v1"])
+        cluster.apply(makeApplication("app", service))
+        cluster.converge()
+        let old = try #require(cluster.live(key).first).id
+        service.command = ["/bin/v2"]
+        cluster.apply(makeApplication("app", service))
+        let (plan, _) = cluster.schedule(at: cluster.now)
+        #expect(plan.placements.isEmpty && plan.stops.isEmpty, "\(plan.placements) \(plan.stops)")
+        #expect(cluster.live(key).map(\.id) == [old])
+    }
+
     @Test func aFailedRolloutWithAutoRevertRollsBackToTheLastHealthyRevision() throws {
         var cluster = upgraded(replicas: 2, update: UpdateStrategy(minHealthyTime: .zero, healthyDeadline: .seconds(60), autoRevert: true))
         cluster.schedule(at: cluster.now)

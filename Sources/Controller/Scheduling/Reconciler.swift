@@ -16,6 +16,9 @@ public struct PlacementRequest: Sendable, Hashable {
     public var surgesBeside: [InstanceID]
     /// For people: why the slot needs an instance.
     public var reason: String
+    /// A canary: it runs beside the old instances or waits for room; it never replaces them,
+    /// which would cut capacity before anyone promoted it.
+    public var besideOnly = false
 }
 
 /// What the desired state asks for, before any node is chosen.
@@ -271,7 +274,7 @@ private struct ServiceReconciliation {
             for (slot, outdated) in waiting where slot < canaries {
                 requests.append(PlacementRequest(
                     service: key, index: slot, revision: revision, replaces: [], surgesBeside: outdated.map(\.id),
-                    reason: "canary beside \(describe(outdated))"))
+                    reason: "canary beside \(describe(outdated))", besideOnly: true))
                 live += 1
             }
             // Until promotion only instances that must move (a draining or down node) are replaced.

@@ -125,7 +125,7 @@ struct SchedulingPass {
             let service = application.service(named: request.service.service)
         else { return .failure(Unplaceable(reason: "service \(request.service) no longer exists")) }
         let first = attempt(request, service, freeing: request.replaces)
-        if case .failure = first, !request.surgesBeside.isEmpty {
+        if case .failure = first, !request.surgesBeside.isEmpty, !request.besideOnly {
             // No room beside the old instances: replace them instead, as with no surge at all.
             var fallback = request
             fallback.replaces = request.surgesBeside
