@@ -231,9 +231,19 @@ final class ClusterMembership: Sendable {
         var attempt = 0
         var id: NodeID
         while true {
-            id = try await gateway.read { state in
-                state.members.values.first { $0.name == request.nodeName }?.id ?? state.nextMemberID
+            // Names compare as the transport and the certificates do, case aside: a client
+            // joining as "S1" beside server "s1" would otherwise be a new member whose
+            // certificate the transport takes for s1's.
+            let existing = try await gateway.read { state in
+                (state.members.values.first { NodeName.same($0.name, request.nodeName) }, state.nextMemberID)
             }
+            if let member = existing.0, member.role != role {
+                throw APIError(
+                    code: "member_conflict",
+                    message: "\(request.nodeName) is the name of \(member.role == .server ? "a server" : "a client") of this cluster (member \(member.id), \(member.name)); "
+                        + "join under a name of your own (--node-name)")
+            }
+            id = existing.0?.id ?? existing.1
             let (result, _) = try await gateway.submit(.addMember(id: id, name: request.nodeName, address: request.advertiseAddress, role: role))
             guard let error = result.error else { break }
             attempt += 1

@@ -172,6 +172,21 @@ struct ClusterFormationTests {
         }
     }
 
+    @Test("a client cannot join under a server's name, whatever its case: it would be taken for that server")
+    func aClientCannotTakeAServersName() throws {
+        let port = try Self.freePort()
+        let server = try Self.server("alpha", port: port)
+        defer { server.shutdown() }
+        let token = try Self.joinToken(of: server)
+        do {
+            let impostor = try Self.agent("ALPHA", port: try Self.freePort(), joining: (port, token), client: true)
+            impostor.shutdown()
+            Issue.record("a client joined under the server's name")
+        } catch {
+            #expect("\(error)".contains("is the name of a server of this cluster"), "\(error)")
+        }
+    }
+
     @Test("a join with a token that is not the cluster's fails, and agentd says why")
     func aWrongTokenIsRefused() throws {
         let port = try Self.freePort()
