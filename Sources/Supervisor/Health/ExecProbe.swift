@@ -86,7 +86,7 @@ extension Supervisor {
 /// Were the child killed first, the command would be reparented to the supervisor (a subreaper)
 /// as a zombie inside the service's pid namespace, and that namespace's init could not finish
 /// exiting until someone reaped it.
-private final class ExecCheckRun: Sendable {
+final class ExecCheckRun: Sendable {
     let process: PidFD
     let pid: pid_t
     let output: Int32
@@ -142,7 +142,17 @@ private final class ExecCheckRun: Sendable {
     }
 
     private func exited() {
-        guard let termination = try? process.reap() else { return }
+        let termination: InstanceExit.Termination
+        do {
+            // nil: a wake-up before the exit.
+            guard let ended = try process.reap() else { return }
+            termination = ended
+        } catch {
+            // ECHILD: reaped by another waiter (the cgroup's orphan reaper of an instance
+            // without its own pid namespace). It ended, status unknown; left pending, its
+            // pidfd would stay readable and wake the watcher's thread for ever.
+            termination = .unknown
+        }
         // If the child died before the command, the command came to us: reap it.
         grandchild.withLock { $0 }?.reap(within: .seconds(1))
         let text = ExecProbe.readOutput(output)
