@@ -74,20 +74,21 @@ extension ClusterGateway {
     /// is reached when its connection is up and Raft heard from it in the current check-quorum
     /// round; the flags are cleared at each round, so the check looks a few times over one.
     func requireMajorityReachable(withoutVoter id: NodeID) async throws(APIError) {
-        var heard: Set<NodeID> = [node.id]
+        var heard: Set<NodeID> = []
         var voters: Set<NodeID> = []
+        var reached: Set<NodeID> = []
         for poll in 0..<4 {
             if poll > 0 { try? await Task.sleep(for: .milliseconds(250)) }
             let status = await node.status
             voters = status.confState.voters.subtracting([id])
-            heard.formUnion(status.progress.filter { $0.value.recentActive && forwarder?.isConnected(to: $0.key) != false }.keys)
-            heard = heard.filter { $0 == node.id || forwarder?.isConnected(to: $0) != false }
-            if voters.intersection(heard).count > voters.count / 2 { return }
+            heard.formUnion(status.progress.filter(\.value.recentActive).keys)
+            reached = voters.filter { $0 == node.id || (heard.contains($0) && forwarder?.isConnected(to: $0) != false) }
+            if reached.count > voters.count / 2 { return }
         }
-        let silent = voters.subtracting(heard).sorted()
+        let silent = voters.subtracting(reached).sorted()
         throw APIError(
             code: "member_conflict",
-            message: "removing node \(id) would leave \(voters.count) voters of which \(voters.intersection(heard).count) answer the leader, "
+            message: "removing node \(id) would leave \(voters.count) voters of which \(reached.count) answer the leader, "
                 + "no majority: the cluster could not commit until node \(silent.map(String.init).joined(separator: ", node ")) returns. "
                 + "Bring it back, or remove it first")
     }

@@ -76,9 +76,11 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     /// ``leader`` as of the core's last step, readable without waiting for the actor: for
     /// answers that may be a moment stale but must not wait behind a long apply (heartbeats).
     private nonisolated let publishedLeader = Atomic<NodeID>(0)
-    /// The configuration as of the core's last step, for the transport's side (see
-    /// ``lastKnownMembers``).
-    private nonisolated let publishedConfiguration = Mutex(ConfState())
+    /// Voters and learners as of the core's last configuration change, for the transport's
+    /// side (see ``lastKnownMembers``): published only when the configuration's index moves,
+    /// so that neither a step nor a received batch builds a set.
+    private nonisolated let publishedMembers = Mutex<Set<NodeID>>([])
+    private var publishedMembershipIndex: UInt64?
     let options: Options
     var core: RaftCore
     let storage: DurableLogStorage
@@ -293,7 +295,7 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     /// transport may take Raft messages from. Empty until the node holds a configuration (a
     /// server that has just joined learns it from the leader's messages).
     public nonisolated var lastKnownMembers: Set<NodeID> {
-        publishedConfiguration.withLock { $0.voters.union($0.learners) }
+        publishedMembers.withLock { $0 }
     }
 
     /// Called after every step of the core (``scheduleReadyLoop()`` follows each). A node that
@@ -302,8 +304,11 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     /// proposers waiting until the partition heals (etcd answers "leader changed" so).
     func publishLeader() {
         publishedLeader.store(core.leader, ordering: .relaxed)
-        let configuration = core.membership.current
-        publishedConfiguration.withLock { if $0 != configuration { $0 = configuration } }
+        if core.membership.currentIndex != publishedMembershipIndex {
+            publishedMembershipIndex = core.membership.currentIndex
+            let configuration = core.membership.current
+            publishedMembers.withLock { $0 = configuration.voters.union(configuration.learners) }
+        }
         let leads = core.isLeader
         defer { wasLeader = leads }
         guard wasLeader, !leads, !proposals.isEmpty else { return }
