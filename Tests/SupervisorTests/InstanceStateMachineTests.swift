@@ -96,9 +96,14 @@ import Testing
         #expect(exited?.reason == "killed by signal 9 (SIGKILL), after the supervisor stopped it: failed health check: HTTP 500")
     }
 
+    /// Checked every second, unhealthy at the first failure, stopped with SIGTERM after `drain`.
+    static func drainingPolicy(_ drain: Duration) -> SupervisionPolicy {
+        SupervisionPolicy(restart: .testing(initial: .seconds(1)), health: .testing(interval: .seconds(1), unhealthy: 1),
+                          readiness: .health, stopSignal: 15, stopTimeout: .seconds(3), unhealthyDrain: drain)
+    }
+
     @Test func anUnhealthyInstanceIsDrainedBeforeItsStopSignal() {
-        let policy = SupervisionPolicy(restart: .testing(initial: .seconds(1)), health: .testing(interval: .seconds(1), unhealthy: 1),
-                                       readiness: .health, stopSignal: 15, stopTimeout: .seconds(3), unhealthyDrain: .seconds(2))
+        let policy = Self.drainingPolicy(.seconds(2))
         var machine = Self.machine(policy)
         var clock = ManualClock()
         _ = machine.start(now: clock.now)
@@ -130,8 +135,7 @@ import Testing
     /// The agent restarts while an unhealthy instance drains: the adopted instance is still
     /// stopped at the end of the drain (checks have stopped, so nothing else would stop it).
     @Test func anUnhealthyInstanceAdoptedDuringItsDrainIsStillStopped() {
-        let policy = SupervisionPolicy(restart: .testing(initial: .seconds(1)), health: .testing(interval: .seconds(1), unhealthy: 1),
-                                       readiness: .health, stopSignal: 15, stopTimeout: .seconds(3), unhealthyDrain: .seconds(5))
+        let policy = Self.drainingPolicy(.seconds(5))
         var machine = Self.machine(policy)
         var clock = ManualClock()
         _ = machine.start(now: clock.now)
