@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/syscall.h>
+#include <pthread.h>
 
 #ifndef SO_PASSPIDFD
 #define SO_PASSPIDFD 76
@@ -279,3 +280,7 @@ int fl_socket_error(int fd) {
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0) return errno;
     return error;
 }
+
+int fl_thread_id(void) { return (int)gettid(); }
+
+int fl_thread_set_name(const char *name) { return pthread_setname_np(pthread_self(), name); }

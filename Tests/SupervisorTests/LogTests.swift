@@ -57,6 +57,70 @@ struct LogTests {
         }
     }
 
+    /// A full disk: the output waits in the pipe, the log pump does not spin on the write
+    /// error (level-triggered epoll calls it back while the pipe stays readable), and capture
+    /// resumes once there is room again.
+    @Test func aFullDiskNeitherSpinsTheLogPumpNorLosesOutput() async throws {
+        let rootfs = try BusyboxRootfs()
+        let disk = NSTemporaryDirectory() + "flotilla-full-disk-" + UUID().uuidString.prefix(8).lowercased()
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        guard mount("tmpfs", disk, "tmpfs", 0, "size=4m") == 0 else {
+            Issue.record("mount tmpfs: \(String(cString: strerror(errno)))")
+            return
+        }
+        defer {
+            umount2(disk, Int32(MNT_DETACH))
+            rmdir(disk)
+        }
+        let test = try TestNode(directory: disk + "/state")
+        do {
+            var service = shellService("i=0; while true; do i=$((i+1)); echo \"line $i\"; done", rootfs: rootfs)
+            // At most 512 KiB of files: room for them again once the filler is gone.
+            service.logMaxFileBytes = 256 << 10
+            service.logMaxFiles = 2
+            let instance = try await test.node.supervise(service)
+            _ = try await instance.wait(timeout: .seconds(30)) { $0.phase == .running }
+            // Every byte the tmpfs has left, taken.
+            let filler = disk + "/filler"
+            let fd = open(filler, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+            #expect(fd >= 0)
+            let block = [UInt8](repeating: 0, count: 4096)
+            while block.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
+            #expect(errno == ENOSPC)
+            close(fd)
+            // The files stop growing; the service blocks on its full pipe.
+            var captured = instance.log.bytesCaptured
+            for _ in 0..<50 {
+                try await Task.sleep(for: .milliseconds(100))
+                let now = instance.log.bytesCaptured
+                if now == captured { break }
+                captured = now
+            }
+            let pump = test.node.context.logPump.threadID.load(ordering: .relaxed)
+            #expect(pump > 0)
+            let before = try Self.cpuTicks(thread: pump)
+            try await Task.sleep(for: .seconds(2))
+            let spent = try Self.cpuTicks(thread: pump) - before
+            // Spinning, the pump takes a core: about 200 ticks in 2 s.
+            #expect(spent < 20, "the log pump spent \(spent) ticks in 2 s on a full disk")
+            #expect(unlink(filler) == 0)
+            let resumed = await eventually(within: .seconds(10)) { instance.log.bytesCaptured > captured }
+            #expect(resumed, "no output captured after the disk had room again")
+        } catch {
+            await test.teardown()
+            throw error
+        }
+        await test.teardown()
+    }
+
+    /// utime + stime of one thread of this process, in clock ticks.
+    static func cpuTicks(thread: Int32) throws -> Int {
+        let text = try String(contentsOfFile: "/proc/self/task/\(thread)/stat", encoding: .utf8)
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let fields = text[text.index(after: text.lastIndex(of: ")")!)...].split(separator: " ")
+        return Int(fields[11])! + Int(fields[12])!
+    }
+
     @Test func rotationKeepsTheConfiguredNumberOfFiles() async throws {
         let rootfs = try BusyboxRootfs()
         try await withTestNode { test in

@@ -13,10 +13,11 @@ final class TestNode: Sendable {
     let stateDirectory: String
     let parent: String
 
+    /// `directory`, the state directory; nil: a new one under the temporary directory.
     init(journal: NodeSupervisor.JournalMode = .disabled, seed: UInt64 = 1, publishAddress: String = "0.0.0.0",
-         forwardingNice: Int32 = NodeSupervisor.Configuration.defaultForwardingNice) throws {
+         forwardingNice: Int32 = NodeSupervisor.Configuration.defaultForwardingNice, directory: String? = nil) throws {
         let tag = UUID().uuidString.prefix(8).lowercased()
-        stateDirectory = NSTemporaryDirectory() + "flotilla-node-" + tag
+        stateDirectory = directory ?? NSTemporaryDirectory() + "flotilla-node-" + tag
         parent = "flotilla-test-" + tag
         node = try NodeSupervisor(NodeSupervisor.Configuration(stateDirectory: stateDirectory, cgroupParent: parent,
                                                                journal: journal, seed: seed,

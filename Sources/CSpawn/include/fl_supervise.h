@@ -120,6 +120,11 @@ int fl_epoll_wait_events(int epfd, uint64_t *tokens, uint32_t *events, int max_e
 /// Why: as fl_epoll_add, for probes that wait to be writable (a connect) and then readable.
 int fl_epoll_set(int epfd, int op, int fd, uint64_t token, uint32_t events);
 
+/// The calling thread's kernel id, and its name (at most 15 bytes, for top -H and /proc).
+/// Why: gettid and pthread_setname_np are GNU extensions, which Glibc's Swift module leaves out.
+int fl_thread_id(void);
+int fl_thread_set_name(const char *name);
+
 /// The EPOLL* bits a watcher looks at.
 enum {
     FL_EPOLLIN = 0x001,

@@ -126,7 +126,12 @@ public final class InstanceLog: Sendable {
     private func pumpWokeUp(_ stream: LogStream, hangUp: Bool) {
         state.withLock { state in
             guard let reader = state.readers[stream] else { return }
-            let moved = drain(&state, stream, reader: reader, budget: 4 << 20)
+            var failed = false
+            let moved = drain(&state, stream, reader: reader, budget: 4 << 20, failed: &failed)
+            // The files refused the output (a full or failing disk): it stays in the pipe, which
+            // stays readable, and the level-triggered pump would call back at once for ever.
+            // Try again in a second.
+            if failed { pump.pause(reader.fd, token: reader.token, for: Self.retryAfterWriteError) }
             // The hang-up may be stale: a relaunch may have opened the FIFO for writing since.
             if moved == 0 && hangUp && Self.isHungUp(reader.fd) && fl_pipe_queued(reader.fd) <= 0 {
                 closeReader(&state, stream)
@@ -176,8 +181,17 @@ public final class InstanceLog: Sendable {
         }
     }
 
-    /// Moves what is queued, up to `budget` bytes; returns the bytes moved.
+    /// How long the pump leaves a pipe alone after the files refused its output.
+    static var retryAfterWriteError: Duration { .seconds(1) }
+
+    /// Moves what is queued, up to `budget` bytes; returns the bytes moved. `failed` is set when
+    /// it stopped because the files refused the output.
     private func drain(_ state: inout State, _ stream: LogStream, reader: Reader, budget: Int) -> Int {
+        var failed = false
+        return drain(&state, stream, reader: reader, budget: budget, failed: &failed)
+    }
+
+    private func drain(_ state: inout State, _ stream: LogStream, reader: Reader, budget: Int, failed: inout Bool) -> Int {
         var moved = 0
         while moved < budget {
             let queued = Int(fl_pipe_queued(reader.fd))
@@ -190,6 +204,7 @@ public final class InstanceLog: Sendable {
             } catch {
                 // A full or failing disk: the output stays queued in the pipe (the service
                 // blocks when it is full) rather than being dropped.
+                failed = true
                 break
             }
             if result.moved == 0 { break }

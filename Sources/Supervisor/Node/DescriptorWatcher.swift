@@ -30,6 +30,13 @@ final class DescriptorWatcher: Sendable {
     }
 
     private let handlers = Mutex<[UInt64: Entry]>([:])
+    /// Descriptors taken off epoll for a while (`pause`), by token: each goes back at its
+    /// deadline unless it was removed meanwhile. Changed and resumed under this lock, which
+    /// `remove` takes too, so that a descriptor removed (and then closed by its owner) is never
+    /// added back.
+    private let paused = Mutex<[UInt64: (fd: Int32, until: ContinuousClock.Instant)]>([:])
+    /// The watcher thread's kernel id (gettid), once it runs: tests read its CPU time.
+    let threadID = Atomic<Int32>(0)
     private let nextToken = Atomic<UInt64>(1)
     private let stopping = Atomic<Bool>(false)
     private let thread = Mutex<pthread_t?>(nil)
@@ -128,8 +135,39 @@ final class DescriptorWatcher: Sendable {
     /// Stops watching `fd` (before its owner closes it). A wake-up already taken for it may still
     /// call its handler once, on the watcher's thread; handlers check their own state.
     func remove(_ fd: Int32, token: UInt64) {
-        _ = fl_epoll_del(epollFD, fd)
+        paused.withLock { paused in
+            paused.removeValue(forKey: token)
+            _ = fl_epoll_del(epollFD, fd)
+        }
         _ = handlers.withLock { $0.removeValue(forKey: token) }
+    }
+
+    /// Takes `fd`, added with `add(_:handler:)`, off epoll for `duration`, then watches it for
+    /// readability again. For a handler that cannot consume what is ready (a log pipe while the
+    /// disk is full): level-triggered epoll would otherwise call it again at once, for ever.
+    func pause(_ fd: Int32, token: UInt64, for duration: Duration) {
+        paused.withLock { paused in
+            guard fl_epoll_del(epollFD, fd) == 0 || paused[token] != nil else { return }
+            paused[token] = (fd, ContinuousClock.now + duration)
+        }
+        // The thread recomputes how long it may wait (a no-op when the caller is that thread).
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    /// Puts back the paused descriptors whose time has come; returns how long until the next
+    /// one is due, in milliseconds (-1: none is paused).
+    private func resumeDue() -> Int32 {
+        paused.withLock { paused in
+            let now = ContinuousClock.now
+            for (token, entry) in paused where entry.until <= now {
+                paused.removeValue(forKey: token)
+                _ = fl_epoll_add_mode(epollFD, entry.fd, token, 0)
+            }
+            guard let next = paused.values.map(\.until).min() else { return -1 }
+            let (seconds, attoseconds) = (next - now).components
+            return Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
+        }
     }
 
     /// Drops the handler of a descriptor already closed (closing removed it from epoll).
@@ -138,16 +176,25 @@ final class DescriptorWatcher: Sendable {
     }
 
     private func run() {
+        threadID.store(fl_thread_id(), ordering: .relaxed)
+        // Named for `top -H` and /proc (at most 15 bytes); the thread has no other name.
+        _ = fl_thread_set_name(String(name.utf8.prefix(15))!)
         var tokens = [UInt64](repeating: 0, count: 64)
         var events = [UInt32](repeating: 0, count: 64)
         while !stopping.load(ordering: .sequentiallyConsistent) {
+            let timeout = resumeDue()
             let ready = tokens.withUnsafeMutableBufferPointer { tokenBuffer in
                 events.withUnsafeMutableBufferPointer { eventBuffer in
-                    fl_epoll_wait_events(epollFD, tokenBuffer.baseAddress, eventBuffer.baseAddress, 64, -1)
+                    fl_epoll_wait_events(epollFD, tokenBuffer.baseAddress, eventBuffer.baseAddress, 64, timeout)
                 }
             }
             if ready == -EINTR { continue }
             if ready < 0 { return }
+            for index in 0..<Int(ready) where tokens[index] == 0 {
+                // The wake eventfd (stop, pause): emptied, or it would stay ready.
+                var count: UInt64 = 0
+                _ = read(wakeFD, &count, 8)
+            }
             for index in 0..<Int(ready) where tokens[index] != 0 {
                 let token = tokens[index]
                 guard let entry = handlers.withLock({ handlers -> Entry? in
