@@ -509,7 +509,12 @@ static void fl_child_join(struct fl_child_context *ctx) {
         FL_SYS2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
         return;
     }
+    // This process is a copy of the supervisor's, descriptors included (no CLONE_FILES), and it
+    // never execs, so close-on-exec never closes them: it would hold every listener, pipe and
+    // socket of the supervisor for as long as the command runs (a restart's bind failing on a
+    // published port, a launch's status pipe kept open). It needs none of them to wait.
     FL_SYS1(SYS_close, ctx->status_fd);
+    FL_SYS3(SYS_close_range, 0, ~0U, 0);
     int status = 0;
     do {
         rc = FL_SYS4(SYS_wait4, pid, &status, 0, 0);

@@ -141,6 +141,68 @@ struct HealthTests {
         }
     }
 
+    /// The process that enters the service's namespaces and waits for the check's command is a
+    /// copy of this one, fd table included (clone without CLONE_FILES, no exec). It keeps none
+    /// of those descriptors while it waits: a listener it kept open would make a restart's bind
+    /// fail, a launch's status pipe it kept would make that launch wait out its timeout.
+    @Test func theProcessWaitingForAnExecCheckHoldsNoDescriptors() async throws {
+        let rootfs = try BusyboxRootfs()
+        let marker = "exec-check-fds-" + String(UInt32.random(in: 0...UInt32.max))
+        try await withTestNode { test in
+            let check = HealthCheck(probe: .exec(ExecCheck(command: ["/bin/sh", "-c", "sleep 5; : \(marker)"])),
+                                    interval: .milliseconds(200), timeout: .seconds(10))
+            let policy = SupervisionPolicy(health: check, stopTimeout: .milliseconds(300))
+            _ = try await test.node.supervise(shellService("exec sleep 1000", rootfs: rootfs, policy: policy))
+            var waiter: Int32?
+            _ = await eventually(within: .seconds(10)) {
+                waiter = Self.parent(ofProcessWhoseCommandLineHas: marker)
+                return waiter != nil
+            }
+            let middle = try #require(waiter, "the check's command never ran")
+            let held = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(middle)/fd")) ?? ["unreadable"]
+            #expect(held.isEmpty, "the check's waiting process \(middle) holds descriptors \(held)")
+        }
+    }
+
+    /// The check's waiting process dies before its command (as under a stop, whose cgroup kill
+    /// takes both in no set order, or the OOM killer): the command, orphaned inside the
+    /// service's pid namespace, comes to the supervisor (a subreaper) as a zombie. Unreaped,
+    /// the namespace's init never finished exiting and the stop waited for ever. The waiting
+    /// process is killed by hand here, which makes the order certain.
+    @Test func aStopAfterAnExecChecksWaitingProcessDiedEnds() async throws {
+        let rootfs = try BusyboxRootfs()
+        let marker = "exec-check-stop-" + String(UInt32.random(in: 0...UInt32.max))
+        try await withTestNode { test in
+            let check = HealthCheck(probe: .exec(ExecCheck(command: ["/bin/sh", "-c", "sleep 20; : \(marker)"])),
+                                    interval: .milliseconds(200), timeout: .seconds(30))
+            let policy = SupervisionPolicy(health: check, stopTimeout: .milliseconds(300))
+            let instance = try await test.node.supervise(shellService("exec sleep 1000", rootfs: rootfs, policy: policy))
+            var waiter: Int32?
+            _ = await eventually(within: .seconds(10)) {
+                waiter = Self.parent(ofProcessWhoseCommandLineHas: marker)
+                return waiter != nil
+            }
+            let middle = try #require(waiter, "the check's command never ran")
+            #expect(kill(middle, SIGKILL) == 0)
+            instance.requestStop()
+            let status = try await instance.wait(timeout: .seconds(10)) { $0.isFinished }
+            #expect(status.phase == .stopped)
+        }
+    }
+
+    /// The parent pid of the process whose command line contains `text`.
+    static func parent(ofProcessWhoseCommandLineHas text: String) -> Int32? {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int32(entry) != nil {
+            guard let commandLine = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
+                  String(decoding: commandLine, as: UTF8.self).contains(text),
+                  let status = try? String(contentsOfFile: "/proc/\(entry)/status", encoding: .utf8),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("PPid:") })
+            else { continue }
+            return Int32(line.dropFirst(5).trimmingCharacters(in: .whitespaces))
+        }
+        return nil
+    }
+
     @Test func anHTTPCheckWithoutAnAnswerTimesOut() async throws {
         let rootfs = try BusyboxRootfs()
         let port = freePort()

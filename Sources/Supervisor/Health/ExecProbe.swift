@@ -81,11 +81,13 @@ extension Supervisor {
     }
 }
 
-/// One exec check in flight: the joining child (`process`), its output file, and on a timeout
-/// the command itself (the child's only child), which is killed first so that the child reaps it.
-/// Were the child killed first, the command would be reparented to the supervisor (a subreaper)
-/// as a zombie inside the service's pid namespace, and that namespace's init could not finish
-/// exiting until someone reaped it.
+/// One exec check in flight: the joining child (`process`), its output file, and the command
+/// itself (the child's only child, held by a pidfd from the start). On a timeout the command is
+/// killed first, so that the child reaps it. When the child dies first anyway (the instance's
+/// cgroup killed by a stop while the check runs), the command is reparented to the supervisor
+/// (a subreaper) as a zombie inside the service's pid namespace, and that namespace's init
+/// cannot finish exiting until someone reaps it: the stop would wait for ever. So the command is
+/// reaped here too once the child has ended.
 final class ExecCheckRun: Sendable {
     let process: PidFD
     let pid: pid_t
@@ -112,6 +114,8 @@ final class ExecCheckRun: Sendable {
     }
 
     func watch() {
+        // The command has called execve (`launchJoined` returns then): it is the child's child.
+        if let command = Self.onlyChild(of: pid) { grandchild.withLock { $0 = command } }
         do {
             let added = try watcher.add(process.descriptor) { [self] _ in exited() }
             token.withLock { $0 = added }
@@ -125,20 +129,20 @@ final class ExecCheckRun: Sendable {
         }
     }
 
-    /// The timeout: SIGKILL to the command (found as the child's child), else to the child.
+    /// The timeout: SIGKILL to the command, else (it is gone already) to the child.
     func timeOut() {
         timedOut.store(true, ordering: .releasing)
+        let killed = grandchild.withLock { $0 }.map { (try? $0.send(SIGKILL)) != nil } ?? false
+        if !killed { try? process.send(SIGKILL) }
+    }
+
+    /// The process's one child, held by a pidfd; nil when it has none (or it is gone).
+    private static func onlyChild(of pid: pid_t) -> PidFD? {
         let children = ((try? FileIO.readText("/proc/\(pid)/task/\(pid)/children")) ?? "")
             .split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: ["\n"])) }
-        var killed = false
-        for child in children {
-            let fd = fl_pidfd_open(child)
-            guard fd >= 0 else { continue }
-            let held = PidFD(descriptor: fd)
-            grandchild.withLock { $0 = held }
-            killed = (try? held.send(SIGKILL)) != nil
-        }
-        if !killed { try? process.send(SIGKILL) }
+        guard let child = children.first else { return nil }
+        let fd = fl_pidfd_open(child)
+        return fd >= 0 ? PidFD(descriptor: fd) : nil
     }
 
     private func exited() {
@@ -153,7 +157,8 @@ final class ExecCheckRun: Sendable {
             // pidfd would stay readable and wake the watcher's thread for ever.
             termination = .unknown
         }
-        // If the child died before the command, the command came to us: reap it.
+        // If the child died before the command, the command came to us: reap it (a command the
+        // child reaped is not our child, and this returns at once).
         grandchild.withLock { $0 }?.reap(within: .seconds(1))
         let text = ExecProbe.readOutput(output)
         close(output)
