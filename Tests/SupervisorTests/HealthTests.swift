@@ -147,18 +147,8 @@ struct HealthTests {
     /// fail, a launch's status pipe it kept would make that launch wait out its timeout.
     @Test func theProcessWaitingForAnExecCheckHoldsNoDescriptors() async throws {
         let rootfs = try BusyboxRootfs()
-        let marker = "exec-check-fds-" + String(UInt32.random(in: 0...UInt32.max))
         try await withTestNode { test in
-            let check = HealthCheck(probe: .exec(ExecCheck(command: ["/bin/sh", "-c", "sleep 5; : \(marker)"])),
-                                    interval: .milliseconds(200), timeout: .seconds(10))
-            let policy = SupervisionPolicy(health: check, stopTimeout: .milliseconds(300))
-            _ = try await test.node.supervise(shellService("exec sleep 1000", rootfs: rootfs, policy: policy))
-            var waiter: Int32?
-            _ = await eventually(within: .seconds(10)) {
-                waiter = Self.parent(ofProcessWhoseCommandLineHas: marker)
-                return waiter != nil
-            }
-            let middle = try #require(waiter, "the check's command never ran")
+            let (_, middle) = try await Self.superviseWithAnExecCheckInFlight(on: test, rootfs: rootfs)
             let held = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(middle)/fd")) ?? ["unreadable"]
             #expect(held.isEmpty, "the check's waiting process \(middle) holds descriptors \(held)")
         }
@@ -171,23 +161,29 @@ struct HealthTests {
     /// process is killed by hand here, which makes the order certain.
     @Test func aStopAfterAnExecChecksWaitingProcessDiedEnds() async throws {
         let rootfs = try BusyboxRootfs()
-        let marker = "exec-check-stop-" + String(UInt32.random(in: 0...UInt32.max))
         try await withTestNode { test in
-            let check = HealthCheck(probe: .exec(ExecCheck(command: ["/bin/sh", "-c", "sleep 20; : \(marker)"])),
-                                    interval: .milliseconds(200), timeout: .seconds(30))
-            let policy = SupervisionPolicy(health: check, stopTimeout: .milliseconds(300))
-            let instance = try await test.node.supervise(shellService("exec sleep 1000", rootfs: rootfs, policy: policy))
-            var waiter: Int32?
-            _ = await eventually(within: .seconds(10)) {
-                waiter = Self.parent(ofProcessWhoseCommandLineHas: marker)
-                return waiter != nil
-            }
-            let middle = try #require(waiter, "the check's command never ran")
+            let (instance, middle) = try await Self.superviseWithAnExecCheckInFlight(on: test, rootfs: rootfs)
             #expect(kill(middle, SIGKILL) == 0)
             instance.requestStop()
             let status = try await instance.wait(timeout: .seconds(10)) { $0.isFinished }
             #expect(status.phase == .stopped)
         }
+    }
+
+    /// A service whose exec check's command (`sleep 20`) is running, and the pid of the process
+    /// that waits for that command.
+    static func superviseWithAnExecCheckInFlight(on test: TestNode, rootfs: BusyboxRootfs) async throws -> (SupervisedInstance, Int32) {
+        let marker = "exec-check-" + String(UInt32.random(in: 0...UInt32.max))
+        let check = HealthCheck(probe: .exec(ExecCheck(command: ["/bin/sh", "-c", "sleep 20; : \(marker)"])),
+                                interval: .milliseconds(200), timeout: .seconds(30))
+        let policy = SupervisionPolicy(health: check, stopTimeout: .milliseconds(300))
+        let instance = try await test.node.supervise(shellService("exec sleep 1000", rootfs: rootfs, policy: policy))
+        var waiter: Int32?
+        _ = await eventually(within: .seconds(10)) {
+            waiter = Self.parent(ofProcessWhoseCommandLineHas: marker)
+            return waiter != nil
+        }
+        return (instance, try #require(waiter, "the check's command never ran"))
     }
 
     /// The parent pid of the process whose command line contains `text`.
