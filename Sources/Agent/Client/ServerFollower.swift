@@ -133,7 +133,9 @@ final class ServerFollower: NodeControl {
 
     /// An API request made on this client's socket, answered by a server.
     func relay(_ request: ForwardedHTTPRequest, timeout: Duration) async throws -> ForwardedHTTPResponse {
-        let answer = try await callServer(ServerRequest.api(Array(JSONEncoder().encode(request))).encoded, timeout: timeout)
+        let answer = try await callServer(
+            ServerRequest.api(Array(JSONEncoder().encode(request))).encoded, timeout: timeout,
+            repeatable: Self.safeMethods.contains(request.method.uppercased()))
         return try JSONDecoder().decode(ForwardedHTTPResponse.self, from: Data(answer))
     }
 
@@ -180,8 +182,16 @@ final class ServerFollower: NodeControl {
         }
     }
 
-    /// Calls the server that answered last, else each connected one in turn.
-    private func callServer(_ payload: [UInt8], timeout: Duration) async throws -> [UInt8] {
+    /// The methods whose requests may run twice (RFC 9110 §9.2.1): only these go to another
+    /// server after one that may have acted.
+    private static let safeMethods: Set<String> = ["GET", "HEAD", "OPTIONS"]
+
+    /// Calls the server that answered last, else each connected one in turn. A request that is
+    /// not `repeatable` goes to the next server only when the last certainly did not act on it
+    /// (no connection, or it refused): after a timeout or a lost connection it may have, and a
+    /// second run would, say, refuse a `PUT ?cas` as a conflict with the first, or record an
+    /// apply twice. That error goes back to the caller, whose to decide.
+    private func callServer(_ payload: [UInt8], timeout: Duration, repeatable: Bool = true) async throws -> [UInt8] {
         // One pass over the connected servers; a server's refusal or silence is the caller's
         // to retry, not a reason to ask every server twenty times.
         var lastError: (any Error)?
@@ -192,6 +202,7 @@ final class ServerFollower: NodeControl {
                 return answer
             } catch {
                 lastError = error
+                if !repeatable && error.mayHaveActed { break }
             }
         }
         throw lastError ?? noServer()

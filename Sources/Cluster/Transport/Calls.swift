@@ -19,6 +19,15 @@ public enum CallError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The caller's task was cancelled while it waited; the member may or may not act on it.
     case cancelled(NodeID)
 
+    /// Whether the member may have acted on the call: it went out, and no answer came back.
+    /// Asking another member then may do it twice.
+    public var mayHaveActed: Bool {
+        switch self {
+        case .noConnection, .failed: false
+        case .connectionLost, .timedOut, .cancelled: true
+        }
+    }
+
     public var description: String {
         switch self {
         case .noConnection(let peer): "no connection to member \(peer) now"

@@ -1,0 +1,80 @@
+import Cluster
+import Controller
+import Foundation
+import Logging
+import Raft
+import Synchronization
+import Testing
+import TestSupport
+
+@testable import Agent
+
+/// A client agent relays an API request to a server; when that server gives no answer in time,
+/// it may still have acted. A write then goes to no other server (it would run twice: a
+/// `PUT ?cas` refused as a conflict with its own first run, an apply recorded twice); a read
+/// does.
+@Suite(.dedicatedThread, .timeLimit(.minutes(2)))
+struct RelayRepeatTests {
+    /// Answers every call with a relayed 200, after `delay`; counts the calls.
+    final class Server: CallHandler {
+        let delay: Duration
+        let calls = Atomic<Int>(0)
+
+        init(delay: Duration) { self.delay = delay }
+
+        func answer(_ payload: [UInt8], from caller: NodeID) async throws -> [UInt8] {
+            calls.add(1, ordering: .relaxed)
+            try await Task.sleep(for: delay)
+            return Array(try JSONEncoder().encode(ForwardedHTTPResponse(status: 200, headers: [], body: Data())))
+        }
+    }
+
+    struct Silent: RaftMessageReceiver {
+        func receive(_ messages: [Message]) {}
+    }
+
+    @Test func aRelayedWriteIsNotSentToASecondServerAfterOneThatMayHaveActed() async throws {
+        let ca = try ClusterCA.create(clusterID: "relay", now: Date())
+        func configuration(_ id: NodeID) throws -> TransportConfiguration {
+            TransportConfiguration(
+                localID: id, localName: "node-\(id)", listenHost: "127.0.0.1", listenPort: 0,
+                tls: try ca.issueNodeCredentials(nodeName: "node-\(id)", now: Date()).tlsMaterial(), verifier: ca.peerVerifier)
+        }
+        // Server 1, asked first, acts but answers after the relay's timeout; server 2 at once.
+        let slow = Server(delay: .seconds(2))
+        let quick = Server(delay: .zero)
+        let one = try ClusterTransport(configuration: configuration(1), receiver: Silent(), callHandler: slow)
+        let two = try ClusterTransport(configuration: configuration(2), receiver: Silent(), callHandler: quick)
+        var clientConfiguration = try configuration(10)
+        clientConfiguration.dialsEveryPeer = true
+        let client = try ClusterTransport(configuration: clientConfiguration, receiver: Silent())
+        let servers = [
+            MemberRecord(id: 1, name: "node-1", address: "127.0.0.1:\(try await one.start())", addedIndex: 1),
+            MemberRecord(id: 2, name: "node-2", address: "127.0.0.1:\(try await two.start())", addedIndex: 2),
+        ]
+        _ = try await client.start()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("relay-" + UUID().uuidString).path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let follower = try ServerFollower(
+            nodeName: "node-10", transport: client, store: try AssignmentStore(stateDirectory: directory), joinedServers: servers,
+            logger: Logger(label: "relay-test"))
+        #expect(await pollCondition(timeout: .seconds(10), every: .milliseconds(20)) { client.isConnected(to: 1) && client.isConnected(to: 2) })
+
+        let write = ForwardedHTTPRequest(method: "PUT", target: "/v1/kv/flag?cas=3", headers: [], body: Data("on".utf8))
+        await #expect(throws: CallError.timedOut(1, .milliseconds(300))) {
+            _ = try await follower.relay(write, timeout: .milliseconds(300))
+        }
+        #expect(slow.calls.load(ordering: .relaxed) == 1)
+        #expect(quick.calls.load(ordering: .relaxed) == 0, "the write went to a second server")
+
+        let read = ForwardedHTTPRequest(method: "GET", target: "/v1/kv/flag", headers: [], body: Data())
+        let answer = try await follower.relay(read, timeout: .milliseconds(300))
+        #expect(answer.status == 200)
+        #expect(quick.calls.load(ordering: .relaxed) == 1)
+
+        await client.shutdown()
+        await one.shutdown()
+        await two.shutdown()
+    }
+}
