@@ -13,7 +13,7 @@ import TestSupport
 /// it may still have acted. A write then goes to no other server (it would run twice: a
 /// `PUT ?cas` refused as a conflict with its own first run, an apply recorded twice); a read
 /// does.
-@Suite(.dedicatedThread, .timeLimit(.minutes(2)))
+@Suite(.dedicatedThread, .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct RelayRepeatTests {
     /// Answers every call with a relayed 200, after `delay`; counts the calls.
     final class Server: CallHandler {

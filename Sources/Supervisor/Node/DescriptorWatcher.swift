@@ -178,7 +178,7 @@ final class DescriptorWatcher: Sendable {
     private func run() {
         threadID.store(fl_thread_id(), ordering: .relaxed)
         // Named for `top -H` and /proc (at most 15 bytes); the thread has no other name.
-        _ = fl_thread_set_name(String(name.utf8.prefix(15))!)
+        _ = fl_thread_set_name(String(decoding: name.utf8.prefix(15), as: UTF8.self))
         var tokens = [UInt64](repeating: 0, count: 64)
         var events = [UInt32](repeating: 0, count: 64)
         while !stopping.load(ordering: .sequentiallyConsistent) {
