@@ -15,16 +15,17 @@ import TestSupport
 /// does.
 @Suite(.dedicatedThread, .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct RelayRepeatTests {
-    /// Answers every call with a relayed 200, after `delay`; counts the calls.
+    /// Answers every call with a relayed 200, at once or (`holding`) once released; counts the calls.
     final class Server: CallHandler {
-        let delay: Duration
+        let holding: Bool
         let calls = Atomic<Int>(0)
+        let released = Atomic<Bool>(false)
 
-        init(delay: Duration) { self.delay = delay }
+        init(holding: Bool) { self.holding = holding }
 
         func answer(_ payload: [UInt8], from caller: NodeID) async throws -> [UInt8] {
             calls.add(1, ordering: .relaxed)
-            try await Task.sleep(for: delay)
+            while holding && !released.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(10)) }
             return Array(try JSONEncoder().encode(ForwardedHTTPResponse(status: 200, headers: [], body: Data())))
         }
     }
@@ -40,9 +41,11 @@ struct RelayRepeatTests {
                 localID: id, localName: "node-\(id)", listenHost: "127.0.0.1", listenPort: 0,
                 tls: try ca.issueNodeCredentials(nodeName: "node-\(id)", now: Date()).tlsMaterial(), verifier: ca.peerVerifier)
         }
-        // Server 1, asked first, acts but answers after the relay's timeout; server 2 at once.
-        let slow = Server(delay: .seconds(2))
-        let quick = Server(delay: .zero)
+        // Server 1, asked first, acts but answers only after the relay's timeout; server 2 at
+        // once. The timeout is long enough for a loaded machine to deliver the call.
+        let slow = Server(holding: true)
+        let quick = Server(holding: false)
+        let timeout = Duration.seconds(3)
         let one = try ClusterTransport(configuration: configuration(1), receiver: Silent(), callHandler: slow)
         let two = try ClusterTransport(configuration: configuration(2), receiver: Silent(), callHandler: quick)
         var clientConfiguration = try configuration(10)
@@ -62,16 +65,18 @@ struct RelayRepeatTests {
         #expect(await pollCondition(timeout: .seconds(10), every: .milliseconds(20)) { client.isConnected(to: 1) && client.isConnected(to: 2) })
 
         let write = ForwardedHTTPRequest(method: "PUT", target: "/v1/kv/flag?cas=3", headers: [], body: Data("on".utf8))
-        await #expect(throws: CallError.timedOut(1, .milliseconds(300))) {
-            _ = try await follower.relay(write, timeout: .milliseconds(300))
+        await #expect(throws: CallError.timedOut(1, timeout)) {
+            _ = try await follower.relay(write, timeout: timeout)
         }
         #expect(slow.calls.load(ordering: .relaxed) == 1)
         #expect(quick.calls.load(ordering: .relaxed) == 0, "the write went to a second server")
 
         let read = ForwardedHTTPRequest(method: "GET", target: "/v1/kv/flag", headers: [], body: Data())
-        let answer = try await follower.relay(read, timeout: .milliseconds(300))
+        let answer = try await follower.relay(read, timeout: timeout)
         #expect(answer.status == 200)
         #expect(quick.calls.load(ordering: .relaxed) == 1)
+
+        slow.released.store(true, ordering: .relaxed)
 
         await client.shutdown()
         await one.shutdown()

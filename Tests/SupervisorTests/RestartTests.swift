@@ -33,6 +33,19 @@ struct RestartTests {
         }
     }
 
+    /// A wait that times out leaves no waiter behind: each was kept, its predicate run at every
+    /// change, for the instance's whole life.
+    @Test func timedOutWaitsLeaveNoWaiterBehind() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            let instance = try await test.node.supervise(shellService("exec sleep 1000", rootfs: rootfs))
+            for _ in 0..<20 {
+                await #expect(throws: SupervisedInstance.WaitTimeout.self) { try await instance.wait(timeout: .milliseconds(10)) { _ in false } }
+            }
+            #expect(await eventually(within: .seconds(5)) { instance.pendingWaits == 0 }, "\(instance.pendingWaits) waits left")
+        }
+    }
+
     @Test func onFailureCompletesAfterACleanExit() async throws {
         let rootfs = try BusyboxRootfs()
         try await withTestNode { test in

@@ -108,12 +108,20 @@ public final class SupervisedInstance: Sendable {
             promise.fail(WaitTimeout(instanceID: self.instanceID, timeout: timeout, lastEvents: Array(self.events().suffix(8))))
         }
         defer { timer.cancel() }
+        // A wait given up (timed out, cancelled) leaves no waiter behind: each would be kept,
+        // and its predicate run at every change, for the instance's whole life.
+        promise.futureResult.whenFailure { _ in
+            self.state.withLock { $0.waiters.removeAll { $0.promise.futureResult === promise.futureResult } }
+        }
         return try await withTaskCancellationHandler {
             try await promise.futureResult.get()
         } onCancel: {
             promise.fail(CancellationError())
         }
     }
+
+    /// Waits not yet satisfied, failed or given up.
+    var pendingWaits: Int { state.withLock { $0.waiters.count } }
 
     /// Stops the instance for good (stop signal, then its cgroup is killed after the stop
     /// timeout; a pending restart is cancelled) and returns once it has ended.
