@@ -497,8 +497,9 @@ static void fl_child_descriptors(struct fl_child_context *ctx) {
 /// which goes on to exec the command, while this process waits for it and exits with its status.
 /// setns(2) with a pidfd enters all the namespaces at once; a pid namespace only applies to
 /// children, hence the fork (as nsenter(1) does). Without CLONE_VM the grandchild has its own copy
-/// of memory, so it may return into C. PR_SET_PDEATHSIG: killing this process at a check's
-/// timeout kills the command too.
+/// of memory, so it may return into C. PR_SET_PDEATHSIG: killing this process kills the command
+/// too, but only while the command runs as root: taking the service's user later clears it, and
+/// the supervisor (ExecCheckRun) ends and reaps a command that outlived this process.
 static void fl_child_join(struct fl_child_context *ctx) {
     const struct fl_spawn_request *req = ctx->req;
     long rc = FL_SYS2(SYS_setns, req->join_pidfd, req->join_flags);

@@ -80,22 +80,25 @@ struct LogTests {
             service.logMaxFiles = 2
             let instance = try await test.node.supervise(service)
             _ = try await instance.wait(timeout: .seconds(30)) { $0.phase == .running }
-            // Every byte the tmpfs has left, taken.
+            // Every byte the tmpfs has left, taken, until the files stop growing (a rotation
+            // deletes the oldest file and frees room: taken again) and the service blocks on
+            // its full pipe.
             let filler = disk + "/filler"
-            let fd = open(filler, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-            #expect(fd >= 0)
+            let fd = open(filler, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+            try #require(fd >= 0)
             let block = [UInt8](repeating: 0, count: 4096)
-            while block.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
-            #expect(errno == ENOSPC)
-            close(fd)
-            // The files stop growing; the service blocks on its full pipe.
             var captured = instance.log.bytesCaptured
-            for _ in 0..<50 {
-                try await Task.sleep(for: .milliseconds(100))
+            var stalled = false
+            for _ in 0..<20 where !stalled {
+                while block.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
+                #expect(errno == ENOSPC)
+                try await Task.sleep(for: .milliseconds(300))
                 let now = instance.log.bytesCaptured
-                if now == captured { break }
+                stalled = now == captured
                 captured = now
             }
+            close(fd)  // before the unlink below, which frees nothing while it is open
+            try #require(stalled, "the files kept growing on a full disk")
             let pump = test.node.context.logPump.threadID.load(ordering: .relaxed)
             #expect(pump > 0)
             let before = try Self.cpuTicks(thread: pump)

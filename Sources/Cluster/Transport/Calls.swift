@@ -59,8 +59,10 @@ final class PendingCalls: Sendable {
         let timer = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in
             take(id)?.fail(CallError.timedOut(peer, timeout))
         }
+        // A write that failed never put the whole frame on the wire (the connection closed
+        // under it): the member cannot have acted, and the caller may ask another.
         channel.writeAndFlush(Call(id: id, payload: payload).frame).whenFailure { [self] _ in
-            take(id)?.fail(CallError.connectionLost(peer))
+            take(id)?.fail(CallError.noConnection(peer))
         }
         do {
             // A cancelled caller stops waiting at once (an agent stopping, a watch given up);

@@ -138,11 +138,20 @@ final class ExecCheckRun: Sendable {
 
     /// The process's one child, held by a pidfd; nil when it has none (or it is gone).
     private static func onlyChild(of pid: pid_t) -> PidFD? {
-        let children = ((try? FileIO.readText("/proc/\(pid)/task/\(pid)/children")) ?? "")
-            .split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: ["\n"])) }
-        guard let child = children.first else { return nil }
+        func children() -> [pid_t] {
+            ((try? FileIO.readText("/proc/\(pid)/task/\(pid)/children")) ?? "")
+                .split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: ["\n"])) }
+        }
+        guard let child = children().first else { return nil }
         let fd = fl_pidfd_open(child)
-        return fd >= 0 ? PidFD(descriptor: fd) : nil
+        guard fd >= 0 else { return nil }
+        // Still listed after the open: the pidfd is that child, not a process given its number
+        // after it was reaped (the child forks once, so nothing else can take its place there).
+        guard children().contains(child) else {
+            close(fd)
+            return nil
+        }
+        return PidFD(descriptor: fd)
     }
 
     private func exited() {
@@ -157,9 +166,14 @@ final class ExecCheckRun: Sendable {
             // pidfd would stay readable and wake the watcher's thread for ever.
             termination = .unknown
         }
-        // If the child died before the command, the command came to us: reap it (a command the
-        // child reaped is not our child, and this returns at once).
-        grandchild.withLock { $0 }?.reap(within: .seconds(1))
+        // If the child died before the command, the command came to us: end it and reap it. Its
+        // PR_SET_PDEATHSIG does not: taking the service's user clears it (credentials change),
+        // so a command of a non-root service outlives a killed child. A command the child
+        // reaped is gone and not our child: the signal fails and the reap returns at once.
+        if let command = grandchild.withLock({ $0 }) {
+            try? command.send(SIGKILL)
+            command.reap(within: .seconds(1))
+        }
         let text = ExecProbe.readOutput(output)
         close(output)
         var detail: String
