@@ -116,6 +116,13 @@ struct ServerRequests: Sendable {
             try requireOwnNode(node, caller: caller)
             return try await watch(node: node, after: after, digest: digest, wait: min(wait, Self.maximumWatch))
         case .api(let bytes):
+            // A member's only: a removed client's certificate still verifies until it expires
+            // (up to a day), and its relayed requests run with the API's full authority.
+            guard gateway.directory.member(caller) != nil else {
+                throw APIError(
+                    code: APIErrorCode.unauthorized,
+                    message: "member \(caller) is not in this server's member list (removed?); its API requests are refused")
+            }
             let request = try JSONDecoder().decode(ForwardedHTTPRequest.self, from: Data(bytes))
             return Array(try JSONEncoder().encode(try await api.answer(request)))
         }

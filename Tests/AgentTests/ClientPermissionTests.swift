@@ -13,7 +13,7 @@ struct ClientPermissionTests {
         func receive(_ messages: [Message]) {}
     }
 
-    @Test("a client may not have the leader propose an entry, nor register or report for another node")
+    @Test("a client may not have the leader propose an entry, nor register or report for another node, nor relay API requests once removed")
     func aClientSpeaksForItsOwnNodeOnly() async throws {
         let port = try ClusterFormationTests.freePort()
         let server = try ClusterFormationTests.agent("alpha", port: port)
@@ -45,5 +45,23 @@ struct ClientPermissionTests {
         #expect(try await transport.call(leader, payload: [17] + Array("rogue".utf8)) == [0])
         let members = try server.deployctl("cluster", "members").output
         #expect(!members.contains("intruder"), "\(members)")
+
+        // Kind 19, an API request relayed: answered while it is a member, refused once removed
+        // (its certificate still verifies: it lasts up to a day).
+        let version = [19] + Array(#"{"method":"GET","target":"/v1/version","headers":[],"body":""}"#.utf8)
+        #expect(try await transport.call(leader, payload: version).count > 2)
+        let removed = try server.deployctl("cluster", "remove-peer", String(identity.nodeID))
+        #expect(removed.status == 0, "\(removed)")
+        var refusal: CallError?
+        for _ in 0..<100 {
+            do throws(CallError) {
+                _ = try await transport.call(leader, payload: version)
+                try? await Task.sleep(for: .milliseconds(50))
+            } catch {
+                refusal = error
+                break
+            }
+        }
+        #expect(refusal.map { "\($0)".contains("removed?") } == true, "\(String(describing: refusal))")
     }
 }
