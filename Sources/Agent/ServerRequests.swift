@@ -102,27 +102,27 @@ struct ServerRequests: Sendable {
     static let maximumWatch = Duration.seconds(60)
 
     func answer(_ request: ServerRequest, from caller: NodeID) async throws -> [UInt8] {
+        // A member's only: a removed client's certificate still verifies until it expires (up
+        // to a day), and a relayed API request runs with the API's full authority.
+        guard let member = gateway.directory.member(caller) else {
+            throw APIError(
+                code: APIErrorCode.unauthorized,
+                message: "member \(caller) is not in this server's member list (removed?); its requests are refused")
+        }
         switch request {
         case .submit(let bytes):
             let entry = try ControllerEntry.decode(bytes)
-            try requireOwnNode(Self.node(of: entry.command), caller: caller)
+            try requireOwnNode(Self.node(of: entry.command), member: member)
             let (result, index) = try await gateway.submit(entry)
             if let error = result.error { return SubmitAnswer.refused("\(error)").encoded }
             return SubmitAnswer.applied(index: index).encoded
         case .heartbeat(let node):
-            try requireOwnNode(node, caller: caller)
+            try requireOwnNode(node, member: member)
             return [try await gateway.heartbeat(node: node) ? 1 : 0]
         case .watch(let node, let after, let digest, let wait):
-            try requireOwnNode(node, caller: caller)
+            try requireOwnNode(node, member: member)
             return try await watch(node: node, after: after, digest: digest, wait: min(wait, Self.maximumWatch))
         case .api(let bytes):
-            // A member's only: a removed client's certificate still verifies until it expires
-            // (up to a day), and its relayed requests run with the API's full authority.
-            guard gateway.directory.member(caller) != nil else {
-                throw APIError(
-                    code: APIErrorCode.unauthorized,
-                    message: "member \(caller) is not in this server's member list (removed?); its API requests are refused")
-            }
             let request = try JSONDecoder().decode(ForwardedHTTPRequest.self, from: Data(bytes))
             return Array(try JSONEncoder().encode(try await api.answer(request)))
         }
@@ -154,12 +154,11 @@ struct ServerRequests: Sendable {
         }
     }
 
-    private func requireOwnNode(_ node: String?, caller: NodeID) throws {
-        let member = gateway.directory.member(caller)
-        guard let member, let node, NodeName.same(member.name, node) else {
+    private func requireOwnNode(_ node: String?, member: MemberRecord) throws {
+        guard let node, NodeName.same(member.name, node) else {
             throw APIError(
                 code: APIErrorCode.unauthorized,
-                message: "member \(caller) (\(member?.name ?? "unknown here")) may register, report and heartbeat its own node only")
+                message: "member \(member.id) (\(member.name)) may register, report and heartbeat its own node only")
         }
     }
 }

@@ -147,7 +147,8 @@ public final class InstanceLog: Sendable {
             var moved = 0
             for stream in LogStream.allCases {
                 guard let reader = state.readers[stream] else { continue }
-                moved += drain(&state, stream, reader: reader, budget: .max)
+                var failed = false  // the readers close next: nothing to retry
+                moved += drain(&state, stream, reader: reader, budget: .max, failed: &failed)
                 closeReader(&state, stream)
             }
             if moved > 0 { wakeSubscribers(state) }
@@ -186,11 +187,6 @@ public final class InstanceLog: Sendable {
 
     /// Moves what is queued, up to `budget` bytes; returns the bytes moved. `failed` is set when
     /// it stopped because the files refused the output.
-    private func drain(_ state: inout State, _ stream: LogStream, reader: Reader, budget: Int) -> Int {
-        var failed = false
-        return drain(&state, stream, reader: reader, budget: budget, failed: &failed)
-    }
-
     private func drain(_ state: inout State, _ stream: LogStream, reader: Reader, budget: Int, failed: inout Bool) -> Int {
         var moved = 0
         while moved < budget {
