@@ -3,6 +3,7 @@ import Glibc
 import NIOCore
 import NIOPosix
 import Testing
+import TestSupport
 
 @testable import Supervisor
 
@@ -28,12 +29,76 @@ import Testing
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let promise = loop.makePromise(of: ProbeOutcome.self)
         let run = ExecCheckRun(
-            process: PidFD(descriptor: fd), pid: pid, output: pipeEnds[0], command: "/bin/true", timeout: .seconds(5), watcher: watcher,
+            process: PidFD(descriptor: fd), pid: pid, commandProcess: nil, output: pipeEnds[0], command: "/bin/true", timeout: .seconds(5), watcher: watcher,
             promise: promise)
         run.watch()
         let timer = loop.scheduleTask(in: .seconds(5)) { promise.fail(CancellationError()) }
         defer { timer.cancel() }
         let outcome = try await promise.futureResult.get()
         #expect(!outcome.passed && outcome.detail.contains("status unknown"), "\(outcome)")
+    }
+
+    /// A check's command whose waiting process died before the command was found (a stop's
+    /// cgroup kill landing between the launch and the lookup) came to the supervisor, a
+    /// subreaper; inside the service's pid namespace it kept that namespace's init from ever
+    /// finishing its exit, so the stop waited for ever. `endOrphanedCommands` ends and reaps it,
+    /// and nothing else: not the namespace's init, not a process of the supervisor's own namespace.
+    @Test(.enabled(if: isRoot, "needs root: a pid namespace"))
+    func anOrphanedCommandInsideAPidNamespaceIsEndedAndReaped() throws {
+        #expect(fl_set_child_subreaper() == 0)
+        // A pid namespace whose init is `sleep`, as a service's is its main process.
+        let holder = try Self.spawn(["/usr/bin/unshare", "--pid", "--fork", "/bin/sleep", "1000"])
+        guard let namespaceInit = Self.child(of: holder) else {
+            kill(holder, SIGKILL)
+            waitpid(holder, nil, 0)
+            Issue.record("unshare started no init")
+            return
+        }
+        var orphan: pid_t?
+        defer {
+            // The init's end takes the whole namespace with it; whatever of it became ours is
+            // reaped, the orphan first: the init's exit waits for it.
+            kill(namespaceInit, SIGKILL)
+            kill(holder, SIGKILL)
+            if let orphan { waitpid(orphan, nil, 0) }
+            waitpid(holder, nil, 0)
+            waitpid(namespaceInit, nil, 0)
+        }
+        // A command entered into it from outside (as by a check's waiting process), whose
+        // entering process is then killed: the command is orphaned to us.
+        let entering = try Self.spawn(["/usr/bin/nsenter", "-t", "\(namespaceInit)", "-p", "/bin/sleep", "1000"])
+        let command = try #require(Self.child(of: entering), "nsenter started no command")
+        kill(entering, SIGKILL)
+        waitpid(entering, nil, 0)
+        orphan = command
+        var adopted = false
+        for _ in 0..<200 where !adopted {
+            adopted = InstanceHandle.ownChildren().contains(command)
+            if !adopted { usleep(10_000) }
+        }
+        try #require(adopted, "the orphaned command \(command) never came to this process")
+
+        ExecCheckRun.endOrphanedCommands()
+        #expect(kill(command, 0) != 0 && errno == ESRCH, "the orphaned command \(command) is still there")
+        #expect(kill(namespaceInit, 0) == 0, "the namespace's init was ended too")
+        #expect(kill(holder, 0) == 0, "a process of this namespace was ended too")
+    }
+
+    static func spawn(_ arguments: [String]) throws -> pid_t {
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for argument in argv { free(argument) } }
+        try #require(posix_spawn(&pid, arguments[0], nil, nil, argv, environ) == 0, "could not start \(arguments[0])")
+        return pid
+    }
+
+    /// The first child of `pid`, waited for up to 2 s.
+    static func child(of pid: pid_t) -> pid_t? {
+        for _ in 0..<200 {
+            let text = (try? FileIO.readText("/proc/\(pid)/task/\(pid)/children")) ?? ""
+            if let child = text.split(separator: " ").compactMap({ pid_t($0.trimmingCharacters(in: ["\n"])) }).first { return child }
+            usleep(10_000)
+        }
+        return nil
     }
 }

@@ -181,6 +181,35 @@ struct HealthTests {
         }
     }
 
+    /// An exec check's launch waits for its command's execve, up to the check's timeout when
+    /// that does not come (here the instance's cgroup is frozen, so the process joining it stops
+    /// at once). It ran on the node's event loop, and every other instance's timers and state
+    /// changes waited with it: another instance's stop took until the check timed out.
+    @Test(.enabled(if: cgroup2Freezes, "needs cgroup2's cgroup.freeze"))
+    func anExecCheckThatCannotReachExecHoldsUpNoOtherInstance() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            let check = HealthCheck(probe: .exec(ExecCheck(command: ["/bin/true"])), interval: .milliseconds(200), timeout: .seconds(6))
+            let policy = SupervisionPolicy(health: check, stopTimeout: .milliseconds(300))
+            let checked = try await test.node.supervise(shellService("exec sleep 1000", rootfs: rootfs, id: "checked", policy: policy))
+            _ = try await checked.wait(timeout: .seconds(30)) { $0.health == .healthy }
+            let other = try await test.node.supervise(
+                shellService("exec sleep 1000", rootfs: rootfs, id: "other", policy: SupervisionPolicy(stopTimeout: .milliseconds(300))))
+            _ = try await other.wait(timeout: .seconds(30)) { $0.phase == .running }
+            let freeze = try #require(test.node.context.cgroup(of: checked.instanceID).unifiedPath) + "/cgroup.freeze"
+            try "1".write(toFile: freeze, atomically: false, encoding: .utf8)
+            defer { try? "0".write(toFile: freeze, atomically: false, encoding: .utf8) }
+            // Past the next check's start: its launch now waits for an execve that cannot come.
+            try await Task.sleep(for: .milliseconds(700))
+            let start = ContinuousClock.now
+            other.requestStop()
+            let status = try await other.wait(timeout: .seconds(20)) { $0.isFinished }
+            let took = ContinuousClock.now - start
+            #expect(status.phase == .stopped)
+            #expect(took < .seconds(2), "another instance's stop took \(took) while a check's launch waited")
+        }
+    }
+
     /// A service whose exec check's command (`sleep 20`) is running, and the pid of the process
     /// that waits for that command.
     static func superviseWithAnExecCheckInFlight(on test: TestNode, rootfs: BusyboxRootfs, user: String? = nil) async throws -> (SupervisedInstance, Int32) {
@@ -234,4 +263,10 @@ struct HealthTests {
     func statusLinesParse(text: String, code: Int?) {
         #expect(NetworkProbe.statusCode(Array(text.utf8)) == code)
     }
+}
+
+/// Whether instance cgroups can be frozen through cgroup2's cgroup.freeze (pure cgroup v1 has
+/// only the v1 freezer, where SIGKILL does not end a frozen process).
+let cgroup2Freezes = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"].contains {
+    FileManager.default.fileExists(atPath: $0 + "/cgroup.controllers")
 }

@@ -2,6 +2,7 @@ import CSpawn
 import Glibc
 import Manifest
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Exec checks: the command runs inside the instance's namespaces and cgroup, as its user, with
@@ -13,33 +14,45 @@ enum ExecProbe {
     /// How much of the command's output an outcome quotes.
     static let outputBytes = 4096
 
+    /// Runs `command` as a check of `instance`. The launch runs on `launches`, not on `loop`: it
+    /// returns only once the command has called execve, which takes up to `timeout` when that
+    /// does not come (the instance's cgroup frozen, a slow filesystem), and on the node's loop
+    /// that wait held up every instance's timers and state changes.
     static func run(_ command: [String], like service: LaunchSpec, in instance: InstanceHandle, supervisor: Supervisor,
-                    watcher: DescriptorWatcher, loop: EventLoop, timeout: Duration) -> EventLoopFuture<ProbeOutcome>
+                    watcher: DescriptorWatcher, launches: NIOThreadPool, loop: EventLoop, timeout: Duration)
+        -> EventLoopFuture<ProbeOutcome>
     {
-        let promise = loop.makePromise(of: ProbeOutcome.self)
         let output = fl_memfd("flotilla-exec-check")
         guard output >= 0 else {
-            promise.succeed(ProbeOutcome(passed: false, detail: "\(SystemCallError.last("memfd_create"))"))
-            return promise.futureResult
+            return loop.makeSucceededFuture(ProbeOutcome(passed: false, detail: "\(SystemCallError.last("memfd_create"))"))
         }
         var spec = service
         spec.command = command
         spec.standardOutput = .fileDescriptor(output)
         spec.standardError = .fileDescriptor(output)
         spec.startTimeout = timeout
-        let started: (pid: pid_t, pidFD: Int32)
-        do {
-            started = try supervisor.launchJoined(spec, into: instance)
-        } catch {
-            close(output)
-            promise.succeed(ProbeOutcome(passed: false, detail: "could not run \(command[0]): \(error)"))
-            return promise.futureResult
+        let launched = launches.runIfActive(eventLoop: loop) { [spec] in
+            let started = try supervisor.launchJoined(spec, into: instance)
+            // The command (which has called execve) is found at once, on this thread: the longer
+            // until then, the likelier a stop's cgroup kill has taken its waiting process first.
+            return (started, ExecCheckRun.onlyChild(of: started.pid))
         }
-        let run = ExecCheckRun(process: PidFD(descriptor: started.pidFD), pid: started.pid, output: output,
-                               command: command[0], timeout: timeout, watcher: watcher, promise: promise)
-        let timer = loop.scheduleTask(in: .nanoseconds(timeout.nanosecondsClamped)) { run.timeOut() }
-        run.watch()
-        promise.futureResult.whenComplete { _ in timer.cancel() }
+        let promise = loop.makePromise(of: ProbeOutcome.self)
+        launched.whenComplete { result in
+            switch result {
+            case .success(let (started, commandProcess)):
+                let run = ExecCheckRun(process: PidFD(descriptor: started.pidFD), pid: started.pid, commandProcess: commandProcess,
+                                       output: output, command: command[0], timeout: timeout, watcher: watcher, promise: promise)
+                let timer = loop.scheduleTask(in: .nanoseconds(timeout.nanosecondsClamped)) { run.timeOut() }
+                run.watch()
+                promise.futureResult.whenComplete { _ in timer.cancel() }
+            case .failure(let error):
+                // Nothing was started (or the pool had stopped): the output file is ours to close.
+                close(output)
+                let reason = error is NIOThreadPoolError.ThreadPoolInactive ? "the supervisor is shutting down" : "\(error)"
+                promise.succeed(ProbeOutcome(passed: false, detail: "could not run \(command[0]): \(reason)"))
+            }
+        }
         return promise.futureResult
     }
 
@@ -99,13 +112,16 @@ final class ExecCheckRun: Sendable {
     private let finished = Atomic<Bool>(false)
     private let timedOut = Atomic<Bool>(false)
     private let token = Mutex<UInt64?>(nil)
-    private let grandchild = Mutex<PidFD?>(nil)
+    private let grandchild: Mutex<PidFD?>
 
-    init(process: PidFD, pid: pid_t, output: Int32, command: String, timeout: Duration, watcher: DescriptorWatcher,
-         promise: EventLoopPromise<ProbeOutcome>)
+    /// `commandProcess`: the command, found as `process`'s child once it had called execve; nil
+    /// when it was gone by then.
+    init(process: PidFD, pid: pid_t, commandProcess: PidFD?, output: Int32, command: String, timeout: Duration,
+         watcher: DescriptorWatcher, promise: EventLoopPromise<ProbeOutcome>)
     {
         self.process = process
         self.pid = pid
+        self.grandchild = Mutex(commandProcess)
         self.output = output
         self.command = command
         self.timeout = timeout
@@ -114,8 +130,6 @@ final class ExecCheckRun: Sendable {
     }
 
     func watch() {
-        // The command has called execve (`launchJoined` returns then): it is the child's child.
-        if let command = Self.onlyChild(of: pid) { grandchild.withLock { $0 = command } }
         do {
             let added = try watcher.add(process.descriptor) { [self] _ in exited() }
             token.withLock { $0 = added }
@@ -136,8 +150,35 @@ final class ExecCheckRun: Sendable {
         if !killed { try? process.send(SIGKILL) }
     }
 
+    /// Ends and reaps every child of the supervisor inside a pid namespace of its own that is not
+    /// that namespace's init: only a check's command, orphaned by its waiting process, is one
+    /// (an instance's processes are the init of their namespace or its descendants, whose orphans
+    /// go to that init). A child's pid is not reused before its parent reaps it, so the signal
+    /// reaches that command.
+    static func endOrphanedCommands() {
+        // Counted from the supervisor's own depth: it may itself run in a pid namespace.
+        let ownDepth = namespacePids(of: "self").count
+        guard ownDepth > 0 else { return }
+        for pid in InstanceHandle.ownChildren() {
+            let namespacePids = namespacePids(of: "\(pid)")
+            guard namespacePids.count > ownDepth, namespacePids.last != "1" else { continue }
+            let fd = fl_pidfd_open(pid)
+            guard fd >= 0 else { continue }
+            let command = PidFD(descriptor: fd)
+            try? command.send(SIGKILL)
+            command.reap(within: .seconds(1))
+        }
+    }
+
+    /// A process's pid in each pid namespace it is in, outermost first (`NSpid:` of its status).
+    private static func namespacePids(of process: String) -> [Substring] {
+        let status = (try? FileIO.readText("/proc/\(process)/status")) ?? ""
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("NSpid:") }) else { return [] }
+        return line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" })
+    }
+
     /// The process's one child, held by a pidfd; nil when it has none (or it is gone).
-    private static func onlyChild(of pid: pid_t) -> PidFD? {
+    static func onlyChild(of pid: pid_t) -> PidFD? {
         func children() -> [pid_t] {
             ((try? FileIO.readText("/proc/\(pid)/task/\(pid)/children")) ?? "")
                 .split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: ["\n"])) }
@@ -173,6 +214,10 @@ final class ExecCheckRun: Sendable {
         if let command = grandchild.withLock({ $0 }) {
             try? command.send(SIGKILL)
             command.reap(within: .seconds(1))
+        } else if case .signaled = termination {
+            // Killed before the command was found: the launch runs on another thread than the
+            // stop's cgroup kill, which can land between the command's execve and the lookup.
+            Self.endOrphanedCommands()
         }
         let text = ExecProbe.readOutput(output)
         close(output)
