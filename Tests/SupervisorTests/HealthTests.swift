@@ -189,18 +189,11 @@ struct HealthTests {
     func anExecCheckThatCannotReachExecHoldsUpNoOtherInstance() async throws {
         let rootfs = try BusyboxRootfs()
         try await withTestNode { test in
-            let check = HealthCheck(probe: .exec(ExecCheck(command: ["/bin/true"])), interval: .milliseconds(200), timeout: .seconds(6))
-            let policy = SupervisionPolicy(health: check, stopTimeout: .milliseconds(300))
-            let checked = try await test.node.supervise(shellService("exec sleep 1000", rootfs: rootfs, id: "checked", policy: policy))
-            _ = try await checked.wait(timeout: .seconds(30)) { $0.health == .healthy }
             let other = try await test.node.supervise(
                 shellService("exec sleep 1000", rootfs: rootfs, id: "other", policy: SupervisionPolicy(stopTimeout: .milliseconds(300))))
             _ = try await other.wait(timeout: .seconds(30)) { $0.phase == .running }
-            let freeze = try #require(test.node.context.cgroup(of: checked.instanceID).unifiedPath) + "/cgroup.freeze"
-            try "1".write(toFile: freeze, atomically: false, encoding: .utf8)
-            defer { try? "0".write(toFile: freeze, atomically: false, encoding: .utf8) }
-            // Past the next check's start: its launch now waits for an execve that cannot come.
-            try await Task.sleep(for: .milliseconds(700))
+            let frozen = try await Self.superviseFrozenWithACheckStuck(on: test, rootfs: rootfs, id: "frozen")
+            defer { Self.thaw(frozen) }
             let start = ContinuousClock.now
             other.requestStop()
             let status = try await other.wait(timeout: .seconds(20)) { $0.isFinished }
@@ -208,6 +201,44 @@ struct HealthTests {
             #expect(status.phase == .stopped)
             #expect(took < .seconds(2), "another instance's stop took \(took) while a check's launch waited")
         }
+    }
+
+    /// Two such checks at once: instances still start. The checks' launches have threads of
+    /// their own; on the two that launch instances they held every start and restart.
+    @Test(.enabled(if: cgroup2Freezes, "needs cgroup2's cgroup.freeze"))
+    func twoExecChecksThatCannotReachExecHoldUpNoLaunch() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            let first = try await Self.superviseFrozenWithACheckStuck(on: test, rootfs: rootfs, id: "frozen-1")
+            defer { Self.thaw(first) }
+            let second = try await Self.superviseFrozenWithACheckStuck(on: test, rootfs: rootfs, id: "frozen-2")
+            defer { Self.thaw(second) }
+            let start = ContinuousClock.now
+            let launched = try await test.node.supervise(
+                shellService("exec sleep 1000", rootfs: rootfs, id: "launched", policy: SupervisionPolicy(stopTimeout: .milliseconds(300))))
+            _ = try await launched.wait(timeout: .seconds(30)) { $0.phase == .running }
+            let took = ContinuousClock.now - start
+            #expect(took < .seconds(2), "an instance took \(took) to start while two checks' launches waited")
+        }
+    }
+
+    /// A healthy instance with an exec check (timeout 6 s), then frozen through cgroup2's
+    /// cgroup.freeze until its next check's launch waits for an execve that cannot come.
+    /// Returns the cgroup.freeze file, for `thaw`.
+    static func superviseFrozenWithACheckStuck(on test: TestNode, rootfs: BusyboxRootfs, id: String) async throws -> String {
+        let check = HealthCheck(probe: .exec(ExecCheck(command: ["/bin/true"])), interval: .milliseconds(200), timeout: .seconds(6))
+        let policy = SupervisionPolicy(health: check, stopTimeout: .milliseconds(300))
+        let checked = try await test.node.supervise(shellService("exec sleep 1000", rootfs: rootfs, id: id, policy: policy))
+        _ = try await checked.wait(timeout: .seconds(30)) { $0.health == .healthy }
+        let freeze = try #require(test.node.context.cgroup(of: checked.instanceID).unifiedPath) + "/cgroup.freeze"
+        try "1".write(toFile: freeze, atomically: false, encoding: .utf8)
+        // Past the next check's start (every 200 ms).
+        try await Task.sleep(for: .milliseconds(700))
+        return freeze
+    }
+
+    static func thaw(_ freeze: String) {
+        try? "0".write(toFile: freeze, atomically: false, encoding: .utf8)
     }
 
     /// A service whose exec check's command (`sleep 20`) is running, and the pid of the process

@@ -17,6 +17,11 @@ final class NodeContext: Sendable {
     /// `SupervisedInstance.launchProcess`). Threads of their own: a launch blocks until the child
     /// has called execve, and must not hold up the Swift concurrency pool meanwhile.
     let launches = NIOThreadPool(numberOfThreads: 2)
+    /// Where exec checks' launches run (`ExecProbe.run`): threads apart from `launches`, since a
+    /// check's launch waits up to the check's timeout for an execve that does not come (the
+    /// instance's cgroup frozen, a hung filesystem), and two such checks on `launches` would
+    /// hold up every instance's start and restart for as long.
+    let checkLaunches = NIOThreadPool(numberOfThreads: 2)
     let bootID: String
     let journal: JournalForwarder?
     let eventHandler: (@Sendable (String, InstanceEvent) -> Void)?
@@ -48,6 +53,7 @@ final class NodeContext: Sendable {
         upstreams = UpstreamDirectory(group: proxyGroup)
         random = Mutex(SeededGenerator(seed: seed))
         launches.start()
+        checkLaunches.start()
     }
 
     /// A generator for one instance's machine, drawn from the node's seed (one seed replays a

@@ -245,6 +245,7 @@ public final class NodeSupervisor: Sendable {
         // Launches under way finish first (on the loop, which still runs), so that every process
         // started is recorded for the next agent.
         try? await context.launches.shutdownGracefully()
+        try? await context.checkLaunches.shutdownGracefully()
         let all = instances.withLock { Array($0.values) }
         for instance in all { try? await context.loop.submit { instance.detach() }.get() }
         context.writer.flush()

@@ -538,7 +538,7 @@ public final class SupervisedInstance: Sendable {
                                       inside: inside)
         case .exec(let exec):
             future = ExecProbe.run(exec.command, like: service.launch, in: handle, supervisor: context.supervisor,
-                                   watcher: context.control, launches: context.launches, loop: loop, timeout: timeout)
+                                   watcher: context.control, launches: context.checkLaunches, loop: loop, timeout: timeout)
         }
         future.hop(to: loop).whenSuccess { outcome in
             let current = self.state.withLock { state -> Bool in
