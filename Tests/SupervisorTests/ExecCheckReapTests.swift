@@ -21,20 +21,7 @@ import TestSupport
         // Reaped here first, as the orphan reaper would.
         var info = siginfo_t()
         #expect(fl_waitid_pidfd(fd, &info, WEXITED) == 0)
-        var pipeEnds: [Int32] = [0, 0]
-        #expect(pipe(&pipeEnds) == 0)
-        close(pipeEnds[1])
-        let watcher = try DescriptorWatcher(name: "exec-check-reap")
-        defer { watcher.stop() }
-        let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let promise = loop.makePromise(of: ProbeOutcome.self)
-        let run = ExecCheckRun(
-            process: PidFD(descriptor: fd), pid: pid, commandProcess: nil, output: pipeEnds[0], command: "/bin/true", timeout: .seconds(5), watcher: watcher,
-            promise: promise)
-        run.watch()
-        let timer = loop.scheduleTask(in: .seconds(5)) { promise.fail(CancellationError()) }
-        defer { timer.cancel() }
-        let outcome = try await promise.futureResult.get()
+        let outcome = try await Self.outcome(ofACheckWhoseWaitingProcess: fd, pid: pid, cgroupPath: "/flotilla/none") {}
         #expect(!outcome.passed && outcome.detail.contains("status unknown"), "\(outcome)")
     }
 
@@ -42,9 +29,12 @@ import TestSupport
     /// cgroup kill landing between the launch and the lookup) came to the supervisor, a
     /// subreaper; inside the service's pid namespace it kept that namespace's init from ever
     /// finishing its exit, so the stop waited for ever. `endOrphanedCommands` ends and reaps it,
-    /// and nothing else: not the namespace's init, not a process of the supervisor's own namespace.
-    @Test(.enabled(if: isRoot, "needs root: a pid namespace"))
-    func anOrphanedCommandInsideAPidNamespaceIsEndedAndReaped() throws {
+    /// and nothing else: not the namespace's init, not a process of the supervisor's own namespace,
+    /// not an orphan in another cgroup than the instance's.
+    /// Run two ways: by the function itself, and by a check whose waiting process is killed
+    /// before its command was known (the path `ExecCheckRun.exited` takes).
+    @Test(.enabled(if: isRoot, "needs root: a pid namespace"), arguments: [false, true])
+    func anOrphanedCommandInsideAPidNamespaceIsEndedAndReaped(throughAnEndedCheck: Bool) async throws {
         #expect(fl_set_child_subreaper() == 0)
         // A pid namespace whose init is `sleep`, as a service's is its main process.
         let holder = try Self.spawn(["/usr/bin/unshare", "--pid", "--fork", "/bin/sleep", "1000"])
@@ -64,24 +54,64 @@ import TestSupport
             waitpid(holder, nil, 0)
             waitpid(namespaceInit, nil, 0)
         }
+        // What this process starts is in its cgroup.
+        let cgroupLine = try FileIO.readText("/proc/self/cgroup").split(separator: "\n").first ?? ""
+        let ownCgroup = String(cgroupLine.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).last ?? "")
         // A command entered into it from outside (as by a check's waiting process), whose
         // entering process is then killed: the command is orphaned to us.
         let entering = try Self.spawn(["/usr/bin/nsenter", "-t", "\(namespaceInit)", "-p", "/bin/sleep", "1000"])
-        let command = try #require(Self.child(of: entering), "nsenter started no command")
-        kill(entering, SIGKILL)
-        waitpid(entering, nil, 0)
-        orphan = command
-        var adopted = false
-        for _ in 0..<200 where !adopted {
-            adopted = InstanceHandle.ownChildren().contains(command)
-            if !adopted { usleep(10_000) }
+        let entered = Self.child(of: entering)
+        if throughAnEndedCheck, let entered {
+            orphan = entered
+            let fd = fl_pidfd_open(entering)
+            try #require(fd >= 0)
+            let outcome = try await Self.outcome(ofACheckWhoseWaitingProcess: fd, pid: entering, cgroupPath: ownCgroup) {
+                kill(entering, SIGKILL)
+            }
+            #expect(outcome.detail.contains("killed by signal 9"), "\(outcome)")
+        } else {
+            kill(entering, SIGKILL)
+            waitpid(entering, nil, 0)
+            let command = try #require(entered, "nsenter started no command")
+            orphan = command
+            var adopted = false
+            for _ in 0..<200 where !adopted {
+                adopted = InstanceHandle.ownChildren().contains(command)
+                if !adopted { usleep(10_000) }
+            }
+            try #require(adopted, "the orphaned command \(command) never came to this process")
+            ExecCheckRun.endOrphanedCommands(inCgroup: ownCgroup + "/not-this-one")
+            #expect(kill(command, 0) == 0, "an orphan of another cgroup was ended")
+            ExecCheckRun.endOrphanedCommands(inCgroup: ownCgroup)
         }
-        try #require(adopted, "the orphaned command \(command) never came to this process")
-
-        ExecCheckRun.endOrphanedCommands()
-        #expect(kill(command, 0) != 0 && errno == ESRCH, "the orphaned command \(command) is still there")
+        let command = try #require(entered, "nsenter started no command")
+        let gone = kill(command, 0) != 0 && errno == ESRCH
+        #expect(gone, "the orphaned command \(command) is still there")
+        if gone { orphan = nil }  // Reaped: its pid may be another's by now.
         #expect(kill(namespaceInit, 0) == 0, "the namespace's init was ended too")
         #expect(kill(holder, 0) == 0, "a process of this namespace was ended too")
+    }
+
+    /// The outcome of a check whose waiting process is `fd` (`pid`), its command unknown (as
+    /// when it was gone before the lookup), once watched and `then` has run; at most 5 s.
+    static func outcome(
+        ofACheckWhoseWaitingProcess fd: Int32, pid: pid_t, cgroupPath: String, then: () -> Void
+    ) async throws -> ProbeOutcome {
+        var pipeEnds: [Int32] = [0, 0]
+        #expect(pipe(&pipeEnds) == 0)
+        close(pipeEnds[1])
+        let watcher = try DescriptorWatcher(name: "exec-check-test")
+        defer { watcher.stop() }
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let promise = loop.makePromise(of: ProbeOutcome.self)
+        let run = ExecCheckRun(
+            process: PidFD(descriptor: fd), pid: pid, commandProcess: nil, cgroupPath: cgroupPath, output: pipeEnds[0],
+            command: "/bin/true", timeout: .seconds(5), watcher: watcher, promise: promise)
+        run.watch()
+        then()
+        let timer = loop.scheduleTask(in: .seconds(5)) { promise.fail(CancellationError()) }
+        defer { timer.cancel() }
+        return try await promise.futureResult.get()
     }
 
     static func spawn(_ arguments: [String]) throws -> pid_t {

@@ -199,7 +199,7 @@ struct HealthTests {
             let status = try await other.wait(timeout: .seconds(20)) { $0.isFinished }
             let took = ContinuousClock.now - start
             #expect(status.phase == .stopped)
-            #expect(took < .seconds(2), "another instance's stop took \(took) while a check's launch waited")
+            #expect(took < .seconds(3), "another instance's stop took \(took) while a check's launch waited")
         }
     }
 
@@ -218,27 +218,45 @@ struct HealthTests {
                 shellService("exec sleep 1000", rootfs: rootfs, id: "launched", policy: SupervisionPolicy(stopTimeout: .milliseconds(300))))
             _ = try await launched.wait(timeout: .seconds(30)) { $0.phase == .running }
             let took = ContinuousClock.now - start
-            #expect(took < .seconds(2), "an instance took \(took) to start while two checks' launches waited")
+            #expect(took < .seconds(3), "an instance took \(took) to start while two checks' launches waited")
         }
     }
 
-    /// A healthy instance with an exec check (timeout 6 s), then frozen through cgroup2's
-    /// cgroup.freeze until its next check's launch waits for an execve that cannot come.
-    /// Returns the cgroup.freeze file, for `thaw`.
+    /// A healthy instance with an exec check (timeout 10 s), then frozen through cgroup2's
+    /// cgroup.freeze until a check's launch waits for an execve that cannot come: its waiting
+    /// process, a child of the supervisor (this process) other than the main process, is in the
+    /// frozen cgroup with no child of its own. (A freeze that lands while a check's command runs
+    /// freezes that command instead; the next check, after its timeout, gets stuck.) Returns the
+    /// cgroup.freeze file, for `thaw`.
     static func superviseFrozenWithACheckStuck(on test: TestNode, rootfs: BusyboxRootfs, id: String) async throws -> String {
-        let check = HealthCheck(probe: .exec(ExecCheck(command: ["/bin/true"])), interval: .milliseconds(200), timeout: .seconds(6))
+        let check = HealthCheck(probe: .exec(ExecCheck(command: ["/bin/true"])), interval: .milliseconds(200), timeout: .seconds(10))
         let policy = SupervisionPolicy(health: check, stopTimeout: .milliseconds(300))
         let checked = try await test.node.supervise(shellService("exec sleep 1000", rootfs: rootfs, id: id, policy: policy))
-        _ = try await checked.wait(timeout: .seconds(30)) { $0.health == .healthy }
-        let freeze = try #require(test.node.context.cgroup(of: checked.instanceID).unifiedPath) + "/cgroup.freeze"
-        try "1".write(toFile: freeze, atomically: false, encoding: .utf8)
-        // Past the next check's start (every 200 ms).
-        try await Task.sleep(for: .milliseconds(700))
-        return freeze
+        let healthy = try await checked.wait(timeout: .seconds(30)) { $0.health == .healthy }
+        let cgroup = try #require(test.node.context.cgroup(of: checked.instanceID).unifiedPath)
+        try "1".write(toFile: cgroup + "/cgroup.freeze", atomically: false, encoding: .utf8)
+        let stuck = await eventually(within: .seconds(25)) {
+            let members = ((try? String(contentsOfFile: cgroup + "/cgroup.procs", encoding: .utf8)) ?? "").split(separator: "\n")
+            return members.compactMap { Int32($0) }.contains { pid in
+                pid != healthy.pid && Self.parent(of: pid) == getpid() && Self.hasNoChild(pid)
+            }
+        }
+        try #require(stuck, "no check's launch got stuck in the frozen cgroup of \(checked.instanceID)")
+        return cgroup + "/cgroup.freeze"
     }
 
     static func thaw(_ freeze: String) {
         try? "0".write(toFile: freeze, atomically: false, encoding: .utf8)
+    }
+
+    static func parent(of pid: Int32) -> Int32? {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        return status.split(separator: "\n").first { $0.hasPrefix("PPid:") }.flatMap { Int32($0.dropFirst(5).trimmingCharacters(in: .whitespaces)) }
+    }
+
+    static func hasNoChild(_ pid: Int32) -> Bool {
+        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? "unreadable"
+        return children.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
     }
 
     /// A service whose exec check's command (`sleep 20`) is running, and the pid of the process

@@ -14,13 +14,14 @@ enum ExecProbe {
     /// How much of the command's output an outcome quotes.
     static let outputBytes = 4096
 
-    /// Runs `command` as a check of `instance`. The launch runs on `launches`, not on `loop`: it
+    /// Runs `command` as a check of `instance`, whose cgroup is `cgroupPath` below each
+    /// hierarchy's root (`/flotilla/web-1`). The launch runs on `launches`, not on `loop`: it
     /// returns only once the command has called execve, which takes up to `timeout` when that
     /// does not come (the instance's cgroup frozen, a slow filesystem), and on the node's loop
     /// that wait held up every instance's timers and state changes.
-    static func run(_ command: [String], like service: LaunchSpec, in instance: InstanceHandle, supervisor: Supervisor,
-                    watcher: DescriptorWatcher, launches: NIOThreadPool, loop: EventLoop, timeout: Duration)
-        -> EventLoopFuture<ProbeOutcome>
+    static func run(_ command: [String], like service: LaunchSpec, in instance: InstanceHandle, cgroupPath: String,
+                    supervisor: Supervisor, watcher: DescriptorWatcher, launches: NIOThreadPool, loop: EventLoop,
+                    timeout: Duration) -> EventLoopFuture<ProbeOutcome>
     {
         let output = fl_memfd("flotilla-exec-check")
         guard output >= 0 else {
@@ -32,7 +33,15 @@ enum ExecProbe {
         spec.standardError = .fileDescriptor(output)
         spec.startTimeout = timeout
         let launched = launches.runIfActive(eventLoop: loop) { [spec] in
-            let started = try supervisor.launchJoined(spec, into: instance)
+            let started: (pid: pid_t, pidFD: Int32)
+            do {
+                started = try supervisor.launchJoined(spec, into: instance)
+            } catch {
+                // A launch that timed out after the fork killed only the waiting process: its
+                // command, stuck before execve (a frozen cgroup), is ours now.
+                ExecCheckRun.endOrphanedCommands(inCgroup: cgroupPath)
+                throw error
+            }
             // The command (which has called execve) is found at once, on this thread: the longer
             // until then, the likelier a stop's cgroup kill has taken its waiting process first.
             return (started, ExecCheckRun.onlyChild(of: started.pid))
@@ -42,7 +51,8 @@ enum ExecProbe {
             switch result {
             case .success(let (started, commandProcess)):
                 let run = ExecCheckRun(process: PidFD(descriptor: started.pidFD), pid: started.pid, commandProcess: commandProcess,
-                                       output: output, command: command[0], timeout: timeout, watcher: watcher, promise: promise)
+                                       cgroupPath: cgroupPath, output: output, command: command[0], timeout: timeout,
+                                       watcher: watcher, promise: promise)
                 let timer = loop.scheduleTask(in: .nanoseconds(timeout.nanosecondsClamped)) { run.timeOut() }
                 run.watch()
                 promise.futureResult.whenComplete { _ in timer.cancel() }
@@ -113,15 +123,18 @@ final class ExecCheckRun: Sendable {
     private let timedOut = Atomic<Bool>(false)
     private let token = Mutex<UInt64?>(nil)
     private let grandchild: Mutex<PidFD?>
+    /// The instance's cgroup below each hierarchy's root: where an orphaned command is looked for.
+    let cgroupPath: String
 
     /// `commandProcess`: the command, found as `process`'s child once it had called execve; nil
     /// when it was gone by then.
-    init(process: PidFD, pid: pid_t, commandProcess: PidFD?, output: Int32, command: String, timeout: Duration,
-         watcher: DescriptorWatcher, promise: EventLoopPromise<ProbeOutcome>)
+    init(process: PidFD, pid: pid_t, commandProcess: PidFD?, cgroupPath: String, output: Int32, command: String,
+         timeout: Duration, watcher: DescriptorWatcher, promise: EventLoopPromise<ProbeOutcome>)
     {
         self.process = process
         self.pid = pid
         self.grandchild = Mutex(commandProcess)
+        self.cgroupPath = cgroupPath
         self.output = output
         self.command = command
         self.timeout = timeout
@@ -150,23 +163,35 @@ final class ExecCheckRun: Sendable {
         if !killed { try? process.send(SIGKILL) }
     }
 
-    /// Ends and reaps every child of the supervisor inside a pid namespace of its own that is not
-    /// that namespace's init: only a check's command, orphaned by its waiting process, is one
-    /// (an instance's processes are the init of their namespace or its descendants, whose orphans
-    /// go to that init). A child's pid is not reused before its parent reaps it, so the signal
-    /// reaches that command.
-    static func endOrphanedCommands() {
+    /// Ends and reaps every child of the supervisor in the instance's cgroup (`cgroupPath`, below
+    /// a hierarchy's root, as /proc/PID/cgroup lists it; a zombie keeps its cgroup) and inside a
+    /// pid namespace deeper than the supervisor's that it is not the init of: a check's command
+    /// orphaned by its waiting process. An instance's own processes are the init of their
+    /// namespace or its descendants, whose orphans go to that init; the processes of an instance
+    /// without a pid namespace of its own share the supervisor's. Each is held by a pidfd before
+    /// it is checked, so that a pid reaped and reused meanwhile is not signalled.
+    static func endOrphanedCommands(inCgroup cgroupPath: String) {
         // Counted from the supervisor's own depth: it may itself run in a pid namespace.
         let ownDepth = namespacePids(of: "self").count
         guard ownDepth > 0 else { return }
         for pid in InstanceHandle.ownChildren() {
-            let namespacePids = namespacePids(of: "\(pid)")
-            guard namespacePids.count > ownDepth, namespacePids.last != "1" else { continue }
             let fd = fl_pidfd_open(pid)
             guard fd >= 0 else { continue }
-            let command = PidFD(descriptor: fd)
-            try? command.send(SIGKILL)
-            command.reap(within: .seconds(1))
+            let process = PidFD(descriptor: fd)
+            let namespacePids = namespacePids(of: "\(pid)")
+            guard namespacePids.count > ownDepth, namespacePids.last != "1", isMember(pid, of: cgroupPath),
+                  InstanceHandle.ownChildren().contains(pid)
+            else { continue }
+            try? process.send(SIGKILL)
+            process.reap(within: .seconds(1))
+        }
+    }
+
+    /// Whether /proc/PID/cgroup puts `pid` in `cgroupPath` in some hierarchy (cgroup2's or a v1 one).
+    private static func isMember(_ pid: pid_t, of cgroupPath: String) -> Bool {
+        let text = (try? FileIO.readText("/proc/\(pid)/cgroup")) ?? ""
+        return text.split(separator: "\n").contains { line in
+            line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).last.map { $0 == cgroupPath } ?? false
         }
     }
 
@@ -196,6 +221,10 @@ final class ExecCheckRun: Sendable {
     }
 
     private func exited() {
+        // Ended already: the pidfd stays readable after the reap, and level-triggered epoll
+        // calls again until `watch` has the token to remove it (a second pass would close
+        // `output` twice).
+        guard !finished.load(ordering: .acquiring) else { return }
         let termination: InstanceExit.Termination
         do {
             // nil: a wake-up before the exit.
@@ -217,7 +246,7 @@ final class ExecCheckRun: Sendable {
         } else if case .signaled = termination {
             // Killed before the command was found: the launch runs on another thread than the
             // stop's cgroup kill, which can land between the command's execve and the lookup.
-            Self.endOrphanedCommands()
+            Self.endOrphanedCommands(inCgroup: cgroupPath)
         }
         let text = ExecProbe.readOutput(output)
         close(output)

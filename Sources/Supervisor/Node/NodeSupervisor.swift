@@ -245,9 +245,11 @@ public final class NodeSupervisor: Sendable {
         // Launches under way finish first (on the loop, which still runs), so that every process
         // started is recorded for the next agent.
         try? await context.launches.shutdownGracefully()
-        try? await context.checkLaunches.shutdownGracefully()
         let all = instances.withLock { Array($0.values) }
         for instance in all { try? await context.loop.submit { instance.detach() }.get() }
+        // Only now: a check refused by a stopped pool counts as failed, and one more failure
+        // could make a healthy instance unhealthy and stop it on its way to the next agent.
+        try? await context.checkLaunches.shutdownGracefully()
         context.writer.flush()
         context.control.stop()
         context.logPump.stop()
