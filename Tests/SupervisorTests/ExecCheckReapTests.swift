@@ -21,7 +21,7 @@ import TestSupport
         // Reaped here first, as the orphan reaper would.
         var info = siginfo_t()
         #expect(fl_waitid_pidfd(fd, &info, WEXITED) == 0)
-        let outcome = try await Self.outcome(ofACheckWhoseWaitingProcess: fd, pid: pid, cgroupPath: "/flotilla/none") {}
+        let outcome = try await Self.outcome(ofACheckWhoseWaitingProcess: fd, pid: pid, cgroup: "/flotilla/none") {}
         #expect(!outcome.passed && outcome.detail.contains("status unknown"), "\(outcome)")
     }
 
@@ -33,7 +33,7 @@ import TestSupport
     /// not an orphan in another cgroup than the instance's.
     /// Run two ways: by the function itself, and by a check whose waiting process is killed
     /// before its command was known (the path `ExecCheckRun.exited` takes).
-    @Test(.enabled(if: isRoot, "needs root: a pid namespace"), arguments: [false, true])
+    @Test(.enabled(if: isRoot && cgroup2Freezes, "needs root (a pid namespace) and cgroup2"), arguments: [false, true])
     func anOrphanedCommandInsideAPidNamespaceIsEndedAndReaped(throughAnEndedCheck: Bool) async throws {
         #expect(fl_set_child_subreaper() == 0)
         // A pid namespace whose init is `sleep`, as a service's is its main process.
@@ -55,8 +55,7 @@ import TestSupport
             waitpid(namespaceInit, nil, 0)
         }
         // What this process starts is in its cgroup.
-        let cgroupLine = try FileIO.readText("/proc/self/cgroup").split(separator: "\n").first ?? ""
-        let ownCgroup = String(cgroupLine.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).last ?? "")
+        let ownCgroup = try #require(InstanceHandle.unifiedCgroup(of: getpid()), "needs cgroup2")
         // A command entered into it from outside (as by a check's waiting process), whose
         // entering process is then killed: the command is orphaned to us.
         let entering = try Self.spawn(["/usr/bin/nsenter", "-t", "\(namespaceInit)", "-p", "/bin/sleep", "1000"])
@@ -65,7 +64,7 @@ import TestSupport
             orphan = entered
             let fd = fl_pidfd_open(entering)
             try #require(fd >= 0)
-            let outcome = try await Self.outcome(ofACheckWhoseWaitingProcess: fd, pid: entering, cgroupPath: ownCgroup) {
+            let outcome = try await Self.outcome(ofACheckWhoseWaitingProcess: fd, pid: entering, cgroup: ownCgroup) {
                 kill(entering, SIGKILL)
             }
             #expect(outcome.detail.contains("killed by signal 9"), "\(outcome)")
@@ -95,7 +94,7 @@ import TestSupport
     /// The outcome of a check whose waiting process is `fd` (`pid`), its command unknown (as
     /// when it was gone before the lookup), once watched and `then` has run; at most 5 s.
     static func outcome(
-        ofACheckWhoseWaitingProcess fd: Int32, pid: pid_t, cgroupPath: String, then: () -> Void
+        ofACheckWhoseWaitingProcess fd: Int32, pid: pid_t, cgroup: String, then: () -> Void
     ) async throws -> ProbeOutcome {
         var pipeEnds: [Int32] = [0, 0]
         #expect(pipe(&pipeEnds) == 0)
@@ -105,7 +104,7 @@ import TestSupport
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let promise = loop.makePromise(of: ProbeOutcome.self)
         let run = ExecCheckRun(
-            process: PidFD(descriptor: fd), pid: pid, commandProcess: nil, cgroupPath: cgroupPath, output: pipeEnds[0],
+            process: PidFD(descriptor: fd), pid: pid, commandProcess: nil, cgroup: cgroup, output: pipeEnds[0],
             command: "/bin/true", timeout: .seconds(5), watcher: watcher, promise: promise)
         run.watch()
         then()

@@ -281,11 +281,9 @@ struct HealthTests {
     static func parent(ofProcessWhoseCommandLineHas text: String) -> Int32? {
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int32(entry) != nil {
             guard let commandLine = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
-                  String(decoding: commandLine, as: UTF8.self).contains(text),
-                  let status = try? String(contentsOfFile: "/proc/\(entry)/status", encoding: .utf8),
-                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("PPid:") })
+                  String(decoding: commandLine, as: UTF8.self).contains(text), let pid = Int32(entry)
             else { continue }
-            return Int32(line.dropFirst(5).trimmingCharacters(in: .whitespaces))
+            return parent(of: pid)
         }
         return nil
     }

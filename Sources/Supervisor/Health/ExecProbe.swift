@@ -14,15 +14,15 @@ enum ExecProbe {
     /// How much of the command's output an outcome quotes.
     static let outputBytes = 4096
 
-    /// Runs `command` as a check of `instance`, whose cgroup is `cgroupPath` below each
-    /// hierarchy's root (`/flotilla/web-1`). The launch runs on `launches`, not on `loop`: it
+    /// Runs `command` as a check of `instance`. The launch runs on `launches`, not on `loop`: it
     /// returns only once the command has called execve, which takes up to `timeout` when that
     /// does not come (the instance's cgroup frozen, a slow filesystem), and on the node's loop
     /// that wait held up every instance's timers and state changes.
-    static func run(_ command: [String], like service: LaunchSpec, in instance: InstanceHandle, cgroupPath: String,
-                    supervisor: Supervisor, watcher: DescriptorWatcher, launches: NIOThreadPool, loop: EventLoop,
-                    timeout: Duration) -> EventLoopFuture<ProbeOutcome>
+    static func run(_ command: [String], like service: LaunchSpec, in instance: InstanceHandle, supervisor: Supervisor,
+                    watcher: DescriptorWatcher, launches: NIOThreadPool, loop: EventLoop, timeout: Duration)
+        -> EventLoopFuture<ProbeOutcome>
     {
+        let cgroup = instance.cgroup.unifiedRelativePath
         let output = fl_memfd("flotilla-exec-check")
         guard output >= 0 else {
             return loop.makeSucceededFuture(ProbeOutcome(passed: false, detail: "\(SystemCallError.last("memfd_create"))"))
@@ -39,7 +39,7 @@ enum ExecProbe {
             } catch {
                 // A launch that timed out after the fork killed only the waiting process: its
                 // command, stuck before execve (a frozen cgroup), is ours now.
-                ExecCheckRun.endOrphanedCommands(inCgroup: cgroupPath)
+                ExecCheckRun.endOrphanedCommands(inCgroup: cgroup)
                 throw error
             }
             // The command (which has called execve) is found at once, on this thread: the longer
@@ -51,7 +51,7 @@ enum ExecProbe {
             switch result {
             case .success(let (started, commandProcess)):
                 let run = ExecCheckRun(process: PidFD(descriptor: started.pidFD), pid: started.pid, commandProcess: commandProcess,
-                                       cgroupPath: cgroupPath, output: output, command: command[0], timeout: timeout,
+                                       cgroup: cgroup, output: output, command: command[0], timeout: timeout,
                                        watcher: watcher, promise: promise)
                 let timer = loop.scheduleTask(in: .nanoseconds(timeout.nanosecondsClamped)) { run.timeOut() }
                 run.watch()
@@ -122,19 +122,19 @@ final class ExecCheckRun: Sendable {
     private let finished = Atomic<Bool>(false)
     private let timedOut = Atomic<Bool>(false)
     private let token = Mutex<UInt64?>(nil)
-    private let grandchild: Mutex<PidFD?>
-    /// The instance's cgroup below each hierarchy's root: where an orphaned command is looked for.
-    let cgroupPath: String
+    /// The command, found as `process`'s child once it had called execve; nil when it was gone
+    /// by then.
+    private let grandchild: PidFD?
+    /// The instance's cgroup2 path below the root: where an orphaned command is looked for.
+    let cgroup: String?
 
-    /// `commandProcess`: the command, found as `process`'s child once it had called execve; nil
-    /// when it was gone by then.
-    init(process: PidFD, pid: pid_t, commandProcess: PidFD?, cgroupPath: String, output: Int32, command: String,
+    init(process: PidFD, pid: pid_t, commandProcess: PidFD?, cgroup: String?, output: Int32, command: String,
          timeout: Duration, watcher: DescriptorWatcher, promise: EventLoopPromise<ProbeOutcome>)
     {
         self.process = process
         self.pid = pid
-        self.grandchild = Mutex(commandProcess)
-        self.cgroupPath = cgroupPath
+        self.grandchild = commandProcess
+        self.cgroup = cgroup
         self.output = output
         self.command = command
         self.timeout = timeout
@@ -159,39 +159,32 @@ final class ExecCheckRun: Sendable {
     /// The timeout: SIGKILL to the command, else (it is gone already) to the child.
     func timeOut() {
         timedOut.store(true, ordering: .releasing)
-        let killed = grandchild.withLock { $0 }.map { (try? $0.send(SIGKILL)) != nil } ?? false
+        let killed = grandchild.map { (try? $0.send(SIGKILL)) != nil } ?? false
         if !killed { try? process.send(SIGKILL) }
     }
 
-    /// Ends and reaps every child of the supervisor in the instance's cgroup (`cgroupPath`, below
-    /// a hierarchy's root, as /proc/PID/cgroup lists it; a zombie keeps its cgroup) and inside a
-    /// pid namespace deeper than the supervisor's that it is not the init of: a check's command
+    /// Ends and reaps every child of the supervisor in the instance's cgroup (its cgroup2 path, as
+    /// `InstanceHandle.reapOrphans` finds orphans: a zombie keeps its cgroup2 membership, not its
+    /// v1 one; without cgroup2 nothing is found) and inside a pid namespace deeper than the
+    /// supervisor's that it is not the init of: a check's command
     /// orphaned by its waiting process. An instance's own processes are the init of their
     /// namespace or its descendants, whose orphans go to that init; the processes of an instance
     /// without a pid namespace of its own share the supervisor's. Each is held by a pidfd before
     /// it is checked, so that a pid reaped and reused meanwhile is not signalled.
-    static func endOrphanedCommands(inCgroup cgroupPath: String) {
+    static func endOrphanedCommands(inCgroup cgroup: String?) {
         // Counted from the supervisor's own depth: it may itself run in a pid namespace.
         let ownDepth = namespacePids(of: "self").count
-        guard ownDepth > 0 else { return }
+        guard let cgroup, ownDepth > 0 else { return }
         for pid in InstanceHandle.ownChildren() {
             let fd = fl_pidfd_open(pid)
             guard fd >= 0 else { continue }
             let process = PidFD(descriptor: fd)
             let namespacePids = namespacePids(of: "\(pid)")
-            guard namespacePids.count > ownDepth, namespacePids.last != "1", isMember(pid, of: cgroupPath),
+            guard namespacePids.count > ownDepth, namespacePids.last != "1", InstanceHandle.unifiedCgroup(of: pid) == cgroup,
                   InstanceHandle.ownChildren().contains(pid)
             else { continue }
             try? process.send(SIGKILL)
             process.reap(within: .seconds(1))
-        }
-    }
-
-    /// Whether /proc/PID/cgroup puts `pid` in `cgroupPath` in some hierarchy (cgroup2's or a v1 one).
-    private static func isMember(_ pid: pid_t, of cgroupPath: String) -> Bool {
-        let text = (try? FileIO.readText("/proc/\(pid)/cgroup")) ?? ""
-        return text.split(separator: "\n").contains { line in
-            line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).last.map { $0 == cgroupPath } ?? false
         }
     }
 
@@ -240,13 +233,13 @@ final class ExecCheckRun: Sendable {
         // PR_SET_PDEATHSIG does not: taking the service's user clears it (credentials change),
         // so a command of a non-root service outlives a killed child. A command the child
         // reaped is gone and not our child: the signal fails and the reap returns at once.
-        if let command = grandchild.withLock({ $0 }) {
+        if let command = grandchild {
             try? command.send(SIGKILL)
             command.reap(within: .seconds(1))
         } else if case .signaled = termination {
             // Killed before the command was found: the launch runs on another thread than the
             // stop's cgroup kill, which can land between the command's execve and the lookup.
-            Self.endOrphanedCommands(inCgroup: cgroupPath)
+            Self.endOrphanedCommands(inCgroup: cgroup)
         }
         let text = ExecProbe.readOutput(output)
         close(output)

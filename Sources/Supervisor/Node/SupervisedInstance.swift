@@ -537,8 +537,7 @@ public final class SupervisedInstance: Sendable {
             future = NetworkProbe.tcp(on: loop, watcher: context.control, port: service.ports[tcp.port] ?? 0, timeout: timeout,
                                       inside: inside)
         case .exec(let exec):
-            future = ExecProbe.run(exec.command, like: service.launch, in: handle, cgroupPath: context.relativeCgroupPath(instanceID),
-                                   supervisor: context.supervisor,
+            future = ExecProbe.run(exec.command, like: service.launch, in: handle, supervisor: context.supervisor,
                                    watcher: context.control, launches: context.checkLaunches, loop: loop, timeout: timeout)
         }
         future.hop(to: loop).whenSuccess { outcome in
