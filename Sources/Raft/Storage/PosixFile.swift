@@ -62,24 +62,29 @@ final class PosixFile {
         try bytes.withUnsafeBytes { try write($0, at: offset) }
     }
 
+    /// Fills `buffer` from `offset`; returns how many bytes it read, fewer only at the end of
+    /// the file.
+    @discardableResult
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
+        guard let base = buffer.baseAddress else { return 0 }
+        var done = 0
+        while done < buffer.count {
+            let result = pread(descriptor, base + done, buffer.count - done, off_t(offset + done))
+            if result < 0 {
+                if Glibc.errno == EINTR { continue }
+                throw PosixFile.error("pread", path)
+            }
+            if result == 0 { break }
+            done += result
+        }
+        return done
+    }
+
     /// Reads the whole file.
     func readAll() throws -> [UInt8] {
-        let size = try self.size()
-        var bytes = [UInt8](repeating: 0, count: size)
-        var done = 0
-        try bytes.withUnsafeMutableBytes { buffer in
-            guard let base = buffer.baseAddress else { return }
-            while done < size {
-                let result = pread(descriptor, base + done, size - done, off_t(done))
-                if result < 0 {
-                    if Glibc.errno == EINTR { continue }
-                    throw PosixFile.error("pread", path)
-                }
-                if result == 0 { break }
-                done += result
-            }
-        }
-        if done < size { bytes.removeLast(size - done) }
+        var bytes = [UInt8](repeating: 0, count: try size())
+        let done = try bytes.withUnsafeMutableBytes { try read(into: $0, at: 0) }
+        bytes.removeLast(bytes.count - done)
         return bytes
     }
 

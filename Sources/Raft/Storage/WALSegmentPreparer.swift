@@ -15,11 +15,27 @@ final class WALSegmentPreparer {
     let directory: String
     let segmentBytes: Int
     let changes: UnsyncedChanges?
-    private var inFlight: (sequence: UInt64, thread: OSThread?, failure: FailureBox)?
+    private var inFlight: (sequence: UInt64, thread: OSThread?, preparation: Preparation)?
 
-    /// Where the preparing thread leaves its error.
-    private final class FailureBox: Sendable {
+    /// What the preparing thread and the writer share: its error, and whether the writer waits.
+    final class Preparation: Sendable {
         let error = Mutex<StorageError?>(nil)
+        /// Set once the writer waits for the file: from then on no pause between chunks.
+        let hurry = Atomic<Bool>(false)
+
+        /// The pause after each mebibyte in the background: preparation starts when the live
+        /// segment is half full, and the 64 chunks of a 64 MiB segment then take about 3.3 s
+        /// rather than a burst of a few hundred milliseconds that every server of a cluster,
+        /// rolling over together, spends at once.
+        static let pause: Duration = .milliseconds(50)
+
+        func pauseUnlessHurried() {
+            guard !hurry.load(ordering: .relaxed) else { return }
+            let (seconds, attoseconds) = Self.pause.components
+            var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+            var remaining = timespec()
+            while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+        }
     }
 
     init(directory: String, segmentBytes: Int, changes: UnsyncedChanges?) {
@@ -32,16 +48,27 @@ final class WALSegmentPreparer {
         directory + "/" + WALSegmentName.fileName(sequence: sequence) + ".tmp"
     }
 
-    /// Creates the zero-filled, synced file for `sequence`.
-    static func prepare(directory: String, sequence: UInt64, segmentBytes: Int, changes: UnsyncedChanges?) throws {
-        let file = try PosixFile(
-            path: temporaryPath(directory: directory, sequence: sequence), flags: O_WRONLY | O_CREAT | O_TRUNC, changes: changes)
+    /// Creates the zero-filled, synced file for `sequence`; with `preparation`, pausing between
+    /// chunks until it says to hurry.
+    static func prepare(
+        directory: String, sequence: UInt64, segmentBytes: Int, changes: UnsyncedChanges?, preparation: Preparation? = nil
+    ) throws {
+        let path = temporaryPath(directory: directory, sequence: sequence)
+        let between: () -> Void = { preparation?.pauseUnlessHurried() }
+        // Power-cut tests record every change through the page cache (`UnsyncedChanges`), so
+        // they take the buffered way; so does a file system without O_DIRECT (tmpfs).
+        if changes == nil, segmentBytes % SegmentZeroFill.blockBytes == 0,
+            try SegmentZeroFill.direct(path: path, segmentBytes: segmentBytes, between: between)
+        {
+            return
+        }
+        let file = try PosixFile(path: path, flags: O_WRONLY | O_CREAT | O_TRUNC, changes: changes)
         // A mebibyte at a time, each synced: one 64 MiB flush at the end would sit in the disk's
         // queue ahead of the live segment's group commits for tens of milliseconds.
-        let chunkBytes = 1 << 20
         var offset = 0
         while offset < segmentBytes {
-            let count = min(chunkBytes, segmentBytes - offset)
+            if offset > 0 { between() }
+            let count = min(SegmentZeroFill.chunkBytes, segmentBytes - offset)
             try file.writeZeros(from: offset, count: count)
             try file.dataSync()
             offset += count
@@ -54,17 +81,18 @@ final class WALSegmentPreparer {
     /// Starts preparing the file for `sequence` on a thread of its own.
     func startPreparing(sequence: UInt64) {
         discard()
-        let failure = FailureBox()
+        let preparation = Preparation()
         let (directory, segmentBytes, changes) = (self.directory, self.segmentBytes, self.changes)
         // If no thread can be had, `take` prepares the file itself.
         let thread = try? OSThread {
             do {
-                try WALSegmentPreparer.prepare(directory: directory, sequence: sequence, segmentBytes: segmentBytes, changes: changes)
+                try WALSegmentPreparer.prepare(
+                    directory: directory, sequence: sequence, segmentBytes: segmentBytes, changes: changes, preparation: preparation)
             } catch {
-                failure.error.withLock { $0 = error as? StorageError ?? .failed(underlying: "\(error)") }
+                preparation.error.withLock { $0 = error as? StorageError ?? .failed(underlying: "\(error)") }
             }
         }
-        inFlight = (sequence, thread, failure)
+        inFlight = (sequence, thread, preparation)
     }
 
     /// The temporary path of a prepared file for `sequence`, waiting for it if need be.
@@ -72,8 +100,9 @@ final class WALSegmentPreparer {
         let path = WALSegmentPreparer.temporaryPath(directory: directory, sequence: sequence)
         if let inFlight, inFlight.sequence == sequence, let thread = inFlight.thread {
             self.inFlight = nil
+            inFlight.preparation.hurry.store(true, ordering: .relaxed)
             thread.join()
-            if let failure = inFlight.failure.error.withLock({ $0 }) { throw failure }
+            if let failure = inFlight.preparation.error.withLock({ $0 }) { throw failure }
             return path
         }
         discard()
@@ -85,6 +114,7 @@ final class WALSegmentPreparer {
     func discard() {
         guard let inFlight else { return }
         self.inFlight = nil
+        inFlight.preparation.hurry.store(true, ordering: .relaxed)
         inFlight.thread?.join()
         // Recovery deletes a leftover temporary file anyway, so a failure here costs nothing.
         try? FileSystem.unlink(WALSegmentPreparer.temporaryPath(directory: directory, sequence: inFlight.sequence), changes: changes)
