@@ -160,6 +160,33 @@ struct SecurityNodeCertificateTests {
         #expect(loaded.nodeName == "node-a")
     }
 
+    @Test("a save cut off between the key and the certificate leaves the previous pair, which loads")
+    func saveCutOffBetweenKeyAndCertificate() throws {
+        let directory = try SecurityTemporaryDirectory()
+        let ca = try ClusterCA.create(clusterID: "files", now: Date())
+        let old = try ca.issueNodeCredentials(nodeName: "node-a", now: Date())
+        let renewed = try ca.issueNodeCredentials(nodeName: "node-a", now: Date())
+        try old.save(to: directory.path)
+        // The certificate's temporary file cannot be made (a directory is in its place): the
+        // new key is written, the certificate is not, as a crash between the two would leave.
+        let blocker = directory.appending("node.pem.tmp")
+        try FileManager.default.createDirectory(atPath: blocker + "/in-the-way", withIntermediateDirectories: true)
+        #expect(throws: ClusterSecurityError.self) { try renewed.save(to: directory.path) }
+        #expect(try PEMFiles.privateKey(at: directory.appending("node-key.pem")).rawRepresentation == renewed.privateKey.rawRepresentation)
+
+        let loaded = try NodeCredentials.load(from: directory.path)
+        #expect(loaded.certificate == old.certificate)
+        #expect(loaded.privateKey.rawRepresentation == old.privateKey.rawRepresentation)
+
+        // The next save completes and leaves no previous key behind.
+        try FileManager.default.removeItem(atPath: blocker)
+        try renewed.save(to: directory.path)
+        let reloaded = try NodeCredentials.load(from: directory.path)
+        #expect(reloaded.certificate == renewed.certificate)
+        #expect(reloaded.privateKey.rawRepresentation == renewed.privateKey.rawRepresentation)
+        #expect(!FileManager.default.fileExists(atPath: directory.appending("node-key.previous.pem")))
+    }
+
     @Test("an issued certificate for another key or of another CA is not taken into credentials")
     func credentialsCheckTheAnswer() throws {
         let ca = try ClusterCA.create(clusterID: "answer", now: testEpoch)

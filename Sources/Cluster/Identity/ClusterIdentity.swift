@@ -4,7 +4,8 @@ import Raft
 /// What makes this agent a member of its cluster, kept under one directory (mode 0700):
 ///
 /// * `member`: `id=<Raft id>` and `role=server|client`, one per line;
-/// * `node.pem`, `node-key.pem` (0600): its certificate (then the CA's) and key;
+/// * `node.pem`, `node-key.pem` (0600): its certificate (then the CA's) and key; while a
+///   renewal is being saved, `node-key.previous.pem` (0600), the key it replaces;
 /// * on a server of a cluster formed with `--bootstrap-expect`: `formation` (JSON), the
 ///   servers that formed it and their ids, which are its first voters;
 /// * on a server holding the CA (the bootstrap server makes it; every other server receives

@@ -82,6 +82,12 @@ public enum SecurityFile {
         return text
     }
 
+    /// Removes `path` if it exists. The directory is not synced: callers remove only what is
+    /// harmless if a power cut brings it back.
+    static func remove(_ path: String) throws(ClusterSecurityError) {
+        if unlink(path) != 0, errno != ENOENT { throw failure("unlink", path) }
+    }
+
     /// Whether `path` exists (any kind of file).
     static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
