@@ -209,6 +209,8 @@ final class TransportCore: Sendable {
     let logger: Logger
     private let links = Mutex<[NodeID: PeerLink]>([:])
     private let counters = Mutex(ClusterTransport.Statistics())
+    /// Accepted connections that have not identified themselves yet (`admitUnidentified`).
+    private let unidentified = Mutex(0)
 
     init(
         configuration: TransportConfiguration, receiver: any RaftMessageReceiver, joinAuthority: (any JoinAuthority)?,
@@ -230,15 +232,21 @@ final class TransportCore: Sendable {
     /// TLS, then frames, then the peer logic, on a new connection (on its event loop).
     func installHandlers(on channel: any Channel, role: PeerChannelHandler.Role) throws {
         let tls: NIOSSLHandler
+        let limit: FrameSizeLimit
         switch role {
-        case .acceptor: tls = NIOSSLServerHandler(context: contexts.withLock { $0.server })
-        case .dialer: tls = try NIOSSLClientHandler(context: contexts.withLock { $0.client }, serverHostname: nil)
+        case .acceptor:
+            tls = NIOSSLServerHandler(context: contexts.withLock { $0.server })
+            limit = FrameSizeLimit(configuration.maximumUnidentifiedFramePayloadBytes)
+        case .dialer:
+            // The server dialed is identified by its certificate in the handshake, before any frame.
+            tls = try NIOSSLClientHandler(context: contexts.withLock { $0.client }, serverHostname: nil)
+            limit = FrameSizeLimit(configuration.maximumFramePayloadBytes)
         }
         try channel.pipeline.syncOperations.addHandlers([
             tls,
-            ByteToMessageHandler(FrameDecoder(maximumPayloadBytes: configuration.maximumFramePayloadBytes)),
+            ByteToMessageHandler(FrameDecoder(limit: limit)),
             MessageToByteHandler(FrameEncoder()),
-            PeerChannelHandler(role: role, core: self),
+            PeerChannelHandler(role: role, core: self, frameLimit: limit),
         ])
     }
 
@@ -310,6 +318,21 @@ final class TransportCore: Sendable {
     }
 
     func countDropped(_ count: Int) { counters.withLock { $0.messagesDropped += count } }
+
+    /// Counts an accepted connection that has not identified itself yet; false (and not counted)
+    /// when `maximumUnidentifiedConnections` are open already.
+    func admitUnidentified() -> Bool {
+        unidentified.withLock { count in
+            guard count < configuration.maximumUnidentifiedConnections else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    /// An accepted connection has identified itself, or ended before it did.
+    func unidentifiedEnded() {
+        unidentified.withLock { $0 -= 1 }
+    }
 
     func connectionRefused(_ reason: String) {
         counters.withLock { $0.connectionsRefused += 1 }

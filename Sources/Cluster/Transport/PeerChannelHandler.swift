@@ -36,10 +36,44 @@ final class PeerChannelHandler: ChannelInboundHandler {
     private let role: Role
     private let core: TransportCore
     private var state = State.handshaking
+    /// Raised to the configuration's maximum once the peer is a member (its decoder's limit).
+    private let frameLimit: FrameSizeLimit
+    /// An accepted connection counted as not identified yet, with its deadline to be.
+    private var unidentified: Scheduled<Void>?
 
-    init(role: Role, core: TransportCore) {
+    init(role: Role, core: TransportCore, frameLimit: FrameSizeLimit) {
         self.role = role
         self.core = core
+        self.frameLimit = frameLimit
+    }
+
+    /// An accepted connection is a stranger until its first frame says who it is: counted, and
+    /// closed unless that comes within the identification timeout (TLS lets a joiner in without
+    /// a certificate, so without these a stranger could hold connections and buffers for ever).
+    func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+        guard case .acceptor = role else { return }
+        guard core.admitUnidentified() else {
+            return refuse(
+                context,
+                "\(core.configuration.maximumUnidentifiedConnections) connections that have not identified themselves are open already; refused another")
+        }
+        let timeout = core.configuration.identificationTimeout
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        unidentified = context.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
+            let (handler, context) = bound.value
+            handler.refuse(context, "\(handler.peerDescription) did not identify itself within \(timeout) of connecting")
+        }
+    }
+
+    /// The connection is no longer a stranger's: a member's (`raisingFrameLimit`) or one
+    /// carrying a single request that is now being answered; or it ends.
+    private func identified(raisingFrameLimit: Bool = false) {
+        if raisingFrameLimit { frameLimit.set(core.configuration.maximumFramePayloadBytes) }
+        guard let unidentified else { return }
+        self.unidentified = nil
+        unidentified.cancel()
+        core.unidentifiedEnded()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -104,6 +138,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
                     return refuse(context, reason)
                 case .taken(let link):
                     state = .established(link.peer, link)
+                    identified(raisingFrameLimit: true)
                     link.attach(context.channel)
                 }
             case (.established(let peer, _), .raft):
@@ -118,14 +153,17 @@ final class PeerChannelHandler: ChannelInboundHandler {
                 core.calls.complete(try Reply(frame: frame), from: peer.id, on: context.channel)
             case (.awaitingJoin(let authority), .joinRequest):
                 state = .joining
+                identified()
                 let request = try JoinRequest(frame: frame)
                 answer(context, what: "a join", node: request.nodeName) { await authority.admit(request, from: $0) }
             case (.awaitingRenewal(let authority, let peer), .renewRequest):
                 state = .joining
+                identified()
                 let request = try RenewRequest(frame: frame)
                 answer(context, what: "a renewal", node: peer.nodeName) { await authority.renew(request, presented: peer, from: $0) }
             case (.awaitingFormation(let responder, let peer), .formationRequest):
                 state = .joining
+                identified()
                 let request = try FormationRequest(frame: frame)
                 let channel = context.channel
                 let promise = context.eventLoop.makePromise(of: FormationResponse.self)
@@ -154,6 +192,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        identified()
         core.calls.connectionEnded(context.channel)
         if case .established(_, let link) = state {
             link.detach(context.channel)
@@ -228,6 +267,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
     }
 
     private func refuse(_ context: ChannelHandlerContext, _ reason: String) {
+        identified()
         if case .closing = state { return }
         if case .established(_, let link) = state {
             link.detach(context.channel)

@@ -72,6 +72,15 @@ public struct TransportConfiguration: Sendable {
     /// (``ClusterTransport/unacknowledgedTimeout``): a few Raft heartbeats, longer than any
     /// healthy round trip.
     public var unacknowledgedTimeout: Duration = .seconds(5)
+    /// An accepted connection until it has shown who it is (a hello a member's certificate
+    /// backs, or a join, renewal or formation request, all a few kilobytes), which TLS does not
+    /// require since a joiner has no certificate yet: its largest frame, how long it has from
+    /// the accept to that first frame, and how many such connections may be open at once.
+    /// Together they bound what a stranger on the network can make an agent hold: at most
+    /// 128 × 64 KiB, each for at most 10 s.
+    public var maximumUnidentifiedFramePayloadBytes = 64 << 10
+    public var identificationTimeout: Duration = .seconds(10)
+    public var maximumUnidentifiedConnections = 128
     /// Dial every listed peer, not only those with a higher id: a client agent, which servers
     /// never list and never dial, keeps its own connections to them.
     public var dialsEveryPeer = false

@@ -1,15 +1,35 @@
 import NIOCore
+import Synchronization
+
+/// The largest frame payload a connection accepts now: small until the peer has shown who it is,
+/// raised by the connection's last handler once it has (its decoder and handler share one).
+public final class FrameSizeLimit: Sendable {
+    private let bytes: Atomic<Int>
+
+    public init(_ bytes: Int) { self.bytes = Atomic(bytes) }
+
+    public var current: Int { bytes.load(ordering: .relaxed) }
+
+    public func set(_ value: Int) { bytes.store(value, ordering: .relaxed) }
+}
 
 /// Splits the byte stream from a peer into frames, refusing any longer than `maximumPayloadBytes`
 /// before buffering it (the length is checked as soon as the header is in).
 public struct FrameDecoder: ByteToMessageDecoder, Sendable {
     public typealias InboundOut = Frame
 
-    /// The largest payload accepted.
-    public let maximumPayloadBytes: Int
+    private let limit: FrameSizeLimit
+
+    /// The largest payload accepted now.
+    public var maximumPayloadBytes: Int { limit.current }
 
     public init(maximumPayloadBytes: Int) {
-        self.maximumPayloadBytes = maximumPayloadBytes
+        limit = FrameSizeLimit(maximumPayloadBytes)
+    }
+
+    /// A decoder whose limit `limit` sets, frame by frame.
+    public init(limit: FrameSizeLimit) {
+        self.limit = limit
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
