@@ -235,13 +235,25 @@ final class ClusterMembership: Sendable {
             // joining as "S1" beside server "s1" would otherwise be a new member whose
             // certificate the transport takes for s1's.
             let existing = try await gateway.read { state in
-                (state.members.values.first { NodeName.same($0.name, request.nodeName) }, state.nextMemberID)
+                let member = state.members.values.first { NodeName.same($0.name, request.nodeName) }
+                let node = state.nodes.values.first { NodeName.same($0.name, request.nodeName) }
+                return (member, state.nextMemberID, node.map { !$0.isDown } ?? false)
             }
             if let member = existing.0, member.role != role {
                 throw APIError(
                     code: "member_conflict",
                     message: "\(request.nodeName) is the name of \(member.role == .server ? "a server" : "a client") of this cluster (member \(member.id), \(member.name)); "
                         + "join under a name of your own (--node-name)")
+            }
+            // The same name from another address while the member is up is a second host (a
+            // cloned machine, a reused hostname), not that member with its state lost: taken
+            // over, the two would share one id and keep closing each other's connections.
+            // Consul refuses such a join too, until the old node has failed.
+            if let member = existing.0, existing.2, member.address != request.advertiseAddress {
+                throw APIError(
+                    code: "member_conflict",
+                    message: "\(member.name) is a member of this cluster at \(member.address) that is up; a second agent under its name from \(request.advertiseAddress) "
+                        + "would take it over. Join under a name of your own (--node-name), or stop that one: once it is marked down its name can be taken")
             }
             id = existing.0?.id ?? existing.1
             let (result, _) = try await gateway.submit(.addMember(id: id, name: request.nodeName, address: request.advertiseAddress, role: role))

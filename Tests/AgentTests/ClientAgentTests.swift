@@ -59,6 +59,30 @@ struct ClientAgentTests {
 
     static func isAlive(_ pid: Int) -> Bool { processIsRunning(Int32(pid)) }
 
+    @Test("a second agent under a member's name from another address is refused while that member is up; once it is marked down the name can be taken")
+    func aLiveMembersNameIsNotTakenOver() throws {
+        let liveness = ["--heartbeat-interval", "500ms", "--node-down-timeout", "3s"]
+        let (server, first, port, token) = try Self.serverAndClient(extra: liveness)
+        var running = [server, first]
+        defer { for agent in running { agent.shutdown() } }
+        try server.waitUntil("c1 registered and up", timeout: 30) { try Self.nodeStatus(server, "c1") == "ready" }
+        do {
+            // A cloned host: the same name from another address.
+            let clone = try ClusterFormationTests.agent("c1", port: try ClusterFormationTests.freePort(), joining: (port, token), client: true, extra: liveness)
+            running.append(clone)
+            Issue.record("a second client joined under the name of a client that is up")
+        } catch {
+            #expect("\(error)".contains("that is up; a second agent under its name"), "\(error)")
+        }
+        first.shutdown()
+        try server.waitUntil("c1 marked down", timeout: 30) { try Self.nodeStatus(server, "c1") == "down" }
+        // The host replaced, its state lost, at a new address: it takes its name (and id) back.
+        let replacement = try ClusterFormationTests.agent(
+            "c1", port: try ClusterFormationTests.freePort(), joining: (port, token), client: true, extra: liveness)
+        running.append(replacement)
+        try server.waitUntil("c1 up again", timeout: 30) { try Self.nodeStatus(server, "c1") == "ready" }
+    }
+
     @Test("a client runs what is placed on it, relays the API, keeps its services through the loss of every server and its own restart, and picks up changes when a server returns")
     func clientSurvivesTheLossOfEveryServer() throws {
         let (server, client, _, _) = try Self.serverAndClient()
