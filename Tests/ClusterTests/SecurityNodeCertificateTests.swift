@@ -178,13 +178,28 @@ struct SecurityNodeCertificateTests {
         #expect(loaded.certificate == old.certificate)
         #expect(loaded.privateKey.rawRepresentation == old.privateKey.rawRepresentation)
 
+        // A second renewal cut off the same way (a retry, with a fresh key): the key that
+        // fits the certificate is still the one kept.
+        let retried = try ca.issueNodeCredentials(nodeName: "node-a", now: Date())
+        #expect(throws: ClusterSecurityError.self) { try retried.save(to: directory.path) }
+        let loadedAgain = try NodeCredentials.load(from: directory.path)
+        #expect(loadedAgain.certificate == old.certificate)
+        #expect(loadedAgain.privateKey.rawRepresentation == old.privateKey.rawRepresentation)
+
         // The next save completes and leaves no previous key behind.
         try FileManager.default.removeItem(atPath: blocker)
         try renewed.save(to: directory.path)
         let reloaded = try NodeCredentials.load(from: directory.path)
         #expect(reloaded.certificate == renewed.certificate)
         #expect(reloaded.privateKey.rawRepresentation == renewed.privateKey.rawRepresentation)
-        #expect(!FileManager.default.fileExists(atPath: directory.appending("node-key.previous.pem")))
+        let previous = directory.appending("node-key.previous.pem")
+        #expect(!FileManager.default.fileExists(atPath: previous))
+
+        // A save cut off after the chain, before the previous key was removed: the next load
+        // removes it (the old certificate is valid for a while yet; its key is not left about).
+        try FileManager.default.copyItem(atPath: directory.appending("node-key.pem"), toPath: previous)
+        _ = try NodeCredentials.load(from: directory.path)
+        #expect(!FileManager.default.fileExists(atPath: previous))
     }
 
     @Test("an issued certificate for another key or of another CA is not taken into credentials")

@@ -43,6 +43,7 @@ struct UnidentifiedConnectionTests {
         try await eventually("the refusal logged") {
             RecordingLogHandler.lines(of: #function).contains { $0.contains("is over the limit of \(64 << 10)") }
         }
+        try await eventually("its place given back") { server.transport.statistics.unidentifiedConnections == 0 }
 
         let member = try await RawPeerConnection(port: server.port, tls: try pki.material(for: "node-1"))
         try await member.send(Hello(nodeID: 1, nodeName: "node-1").frame)
@@ -65,24 +66,23 @@ struct UnidentifiedConnectionTests {
         try await eventually("the refusal logged") {
             RecordingLogHandler.lines(of: #function).contains { $0.contains("did not identify itself within") }
         }
+        try await eventually("its place given back") { server.transport.statistics.unidentifiedConnections == 0 }
         await server.transport.shutdown()
     }
 
-    @Test("past the limit of strangers a new one is refused at once; one leaving makes room; members do not count")
+    @Test("past the limit of strangers a new one is refused at once; one leaving makes room; members do not count and are not kept out")
     func strangersAreBounded() async throws {
         let pki = try TestPKI()
         let server = try await Self.endpoint(pki, log: #function) { $0.maximumUnidentifiedConnections = 2 }
-        server.transport.setPeers([TransportTests.peer(1, 1)])
-        // A member, identified at its hello, holds no stranger's place.
+        server.transport.setPeers([TransportTests.peer(1, 1), TransportTests.peer(3, 3)])
+        // A member, identified by its certificate in the handshake, holds no stranger's place.
         let member = try await RawPeerConnection(port: server.port, tls: try pki.material(for: "node-1"))
         try await member.send(Hello(nodeID: 1, nodeName: "node-1").frame)
         try await eventually("the member attached") { server.transport.isConnected(to: 1) }
 
         let first = try await RawPeerConnection(port: server.port, withoutCertificateSpeaking: ClusterProtocol.join)
         let second = try await RawPeerConnection(port: server.port, withoutCertificateSpeaking: ClusterProtocol.join)
-        // Both accepted and counted before the third comes (each has completed its handshake).
-        _ = try await first.peerCertificateDER()
-        _ = try await second.peerCertificateDER()
+        try await eventually("two strangers counted") { server.transport.statistics.unidentifiedConnections == 2 }
         let third = try await RawPeerConnection(port: server.port, withoutCertificateSpeaking: ClusterProtocol.join)
         #expect(await third.closedByPeer(within: .seconds(5)), "a third stranger was let in")
         try await eventually("the refusal logged") {
@@ -90,17 +90,20 @@ struct UnidentifiedConnectionTests {
         }
         #expect(!(await first.closedByPeer(within: .milliseconds(200))))
 
+        // With every place taken, another member still gets in.
+        let another = try await RawPeerConnection(port: server.port, tls: try pki.material(for: "node-3"))
+        try await another.send(Hello(nodeID: 3, nodeName: "node-3").frame)
+        try await eventually("the second member attached") { server.transport.isConnected(to: 3) }
+
         await first.close()
         // The server sees the close on its own time; a new stranger is let in once it has.
-        try await eventually("room for another stranger") {
-            let next = try await RawPeerConnection(port: server.port, withoutCertificateSpeaking: ClusterProtocol.join)
-            let refused = await next.closedByPeer(within: .milliseconds(300))
-            await next.close()
-            return !refused
-        }
+        try await eventually("room for another stranger") { server.transport.statistics.unidentifiedConnections == 1 }
+        let next = try await RawPeerConnection(port: server.port, withoutCertificateSpeaking: ClusterProtocol.join)
+        #expect(!(await next.closedByPeer(within: .milliseconds(500))), "a stranger was refused with a place free")
         #expect(server.transport.isConnected(to: 1))
-        await second.close()
-        await member.close()
+        for connection in [second, next, member, another] { await connection.close() }
+        // Every place given back: by closes, by the refusal, by the members' handshakes.
+        try await eventually("no stranger counted") { server.transport.statistics.unidentifiedConnections == 0 }
         await server.transport.shutdown()
     }
 }

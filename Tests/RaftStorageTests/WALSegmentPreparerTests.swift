@@ -51,7 +51,8 @@ struct WALSegmentPreparerTests {
     static func takesDirectIO(_ directory: String) -> Bool {
         let probe = directory + "/direct-probe"
         defer { unlink(probe) }
-        let fd = open(probe, O_WRONLY | O_CREAT | SegmentZeroFill.openDirect, 0o600)
+        guard let openDirect = SegmentZeroFill.openDirect else { return false }
+        let fd = open(probe, O_WRONLY | O_CREAT | openDirect, 0o600)
         guard fd >= 0 else { return false }
         close(fd)
         return true

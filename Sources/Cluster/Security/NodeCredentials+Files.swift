@@ -12,7 +12,11 @@ extension NodeCredentials {
         let chain = try PEMFiles.certificates(at: certificatePath, count: 2...2)
         let key = try PEMFiles.privateKey(at: keyPath)
         do {
-            return try NodeCredentials(privateKey: key, certificate: chain[0], caCertificate: chain[1])
+            let credentials = try NodeCredentials(privateKey: key, certificate: chain[0], caCertificate: chain[1])
+            // Left by a save that finished all but this: the old certificate's key, still valid
+            // for a while, has no business on disk any more.
+            try? SecurityFile.remove(previousKeyPath)
+            return credentials
         } catch .keyDoesNotMatchCertificate {
             if SecurityFile.exists(previousKeyPath), let previous = try? PEMFiles.privateKey(at: previousKeyPath),
                 let credentials = try? NodeCredentials(privateKey: previous, certificate: chain[0], caCertificate: chain[1])
@@ -26,24 +30,27 @@ extension NodeCredentials {
     }
 
     /// Saves into `directory` (created with mode 0700 if missing): the key (0600) first, then
-    /// the chain (0644), each replaced atomically. The key being replaced is first kept as
-    /// `node-key.previous.pem` (0600) until the chain is in place: a crash between the two files
-    /// leaves the new key with the old certificate, and ``load(from:)`` then takes the previous
-    /// key, so the agent starts with its old pair and renews again.
+    /// the chain (0644), each replaced atomically. The key of the certificate being replaced is
+    /// first kept as `node-key.previous.pem` (0600) until the chain is in place: a crash between
+    /// the two files leaves the new key with the old certificate, and ``load(from:)`` then takes
+    /// the previous key, so the agent starts with its old pair and renews again. That key is
+    /// the one ``load(from:)`` pairs with the certificate on disk, not whatever `node-key.pem`
+    /// holds: after a save cut off, that is a key without a certificate, and a second save cut
+    /// off would otherwise keep it in place of the only key that still fits.
     ///
     /// The CA certificate also goes alone into `cluster-ca.pem` (0644), on every agent: what an
     /// operator gives deployctl (`--ca-file`) to verify the TCP API of any agent.
     public func save(to directory: String) throws(ClusterSecurityError) {
-        let keyPath = SecurityFile.path(directory, Self.privateKeyFileName)
         let previousKeyPath = SecurityFile.path(directory, Self.previousPrivateKeyFileName)
-        if SecurityFile.exists(keyPath) {
+        if let current = try? Self.load(from: directory) {
             try SecurityFile.writeAtomically(
-                Array(try SecurityFile.readText(keyPath).utf8), to: previousKeyPath, mode: SecurityFile.privateKeyMode)
+                Array(current.privateKey.pemRepresentation.utf8) + [UInt8(ascii: "\n")], to: previousKeyPath,
+                mode: SecurityFile.privateKeyMode)
         }
         try PEMFiles.save(
             privateKey: privateKey, keyFileName: Self.privateKeyFileName, certificates: [certificate, caCertificate],
             certificateFileName: Self.certificateFileName, in: directory)
-        // Left behind by a crash here, it matches no certificate and is replaced next time.
+        // Left behind by a crash here, the next load removes it.
         try SecurityFile.remove(previousKeyPath)
         try SecurityFile.writeAtomically(
             try PEMFiles.encode([caCertificate]), to: SecurityFile.path(directory, Self.caCertificateFileName), mode: SecurityFile.certificateMode)

@@ -82,10 +82,14 @@ public enum SecurityFile {
         return text
     }
 
-    /// Removes `path` if it exists. The directory is not synced: callers remove only what is
-    /// harmless if a power cut brings it back.
+    /// Removes `path` if it exists, and syncs its directory so that a power cut does not bring
+    /// it back.
     static func remove(_ path: String) throws(ClusterSecurityError) {
-        if unlink(path) != 0, errno != ENOENT { throw failure("unlink", path) }
+        guard unlink(path) == 0 else {
+            if errno == ENOENT { return }
+            throw failure("unlink", path)
+        }
+        try syncDirectory(directoryOf(path))
     }
 
     /// Whether `path` exists (any kind of file).

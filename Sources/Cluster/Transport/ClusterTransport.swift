@@ -18,6 +18,8 @@ public final class ClusterTransport: RaftTransport, Sendable {
         public var messagesReceived = 0
         public var messagesMisaddressed = 0
         public var connectionsRefused = 0
+        /// Accepted connections open now that have not identified themselves yet.
+        public var unidentifiedConnections = 0
     }
 
     let core: TransportCore
@@ -341,6 +343,7 @@ final class TransportCore: Sendable {
 
     var statistics: ClusterTransport.Statistics {
         var total = counters.withLock { $0 }
+        total.unidentifiedConnections = unidentified.withLock { $0 }
         for link in links.withLock({ Array($0.values) }) {
             let statistics = link.statistics
             total.messagesSent += statistics.messagesSent

@@ -38,8 +38,10 @@ final class PeerChannelHandler: ChannelInboundHandler {
     private var state = State.handshaking
     /// Raised to the configuration's maximum once the peer is a member (its decoder's limit).
     private let frameLimit: FrameSizeLimit
-    /// An accepted connection counted as not identified yet, with its deadline to be.
-    private var unidentified: Scheduled<Void>?
+    /// An accepted connection counted as not identified yet (released when it is, or when it
+    /// has closed), and its deadline to be.
+    private var countedAsUnidentified = false
+    private var identificationDeadline: Scheduled<Void>?
 
     init(role: Role, core: TransportCore, frameLimit: FrameSizeLimit) {
         self.role = role
@@ -47,32 +49,50 @@ final class PeerChannelHandler: ChannelInboundHandler {
         self.frameLimit = frameLimit
     }
 
-    /// An accepted connection is a stranger until its first frame says who it is: counted, and
-    /// closed unless that comes within the identification timeout (TLS lets a joiner in without
-    /// a certificate, so without these a stranger could hold connections and buffers for ever).
+    /// An accepted connection is a stranger until it shows who it is, which TLS does not
+    /// require (a joiner has no certificate yet): it has the identification timeout from the
+    /// accept, and without a certificate it takes one of a bounded number of places when its
+    /// handshake is done (`admitStranger`). Without these a stranger could hold connections
+    /// and buffers for ever.
     func channelActive(context: ChannelHandlerContext) {
         context.fireChannelActive()
         guard case .acceptor = role else { return }
-        guard core.admitUnidentified() else {
-            return refuse(
-                context,
-                "\(core.configuration.maximumUnidentifiedConnections) connections that have not identified themselves are open already; refused another")
-        }
         let timeout = core.configuration.identificationTimeout
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-        unidentified = context.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
+        identificationDeadline = context.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
             let (handler, context) = bound.value
             handler.refuse(context, "\(handler.peerDescription) did not identify itself within \(timeout) of connecting")
         }
     }
 
-    /// The connection is no longer a stranger's: a member's (`raisingFrameLimit`) or one
-    /// carrying a single request that is now being answered; or it ends.
+    /// After the handshake of an accepted connection: one with a certificate of this cluster's
+    /// CA (TLS verified it) is a member's, or a former member's, and takes no stranger's place
+    /// (its frames stay small until its hello); one without takes a place, or is refused when
+    /// none is left. False when refused.
+    private func admitStranger(_ context: ChannelHandlerContext) -> Bool {
+        if case .success = verifiedPeer(context, names: nil) {
+            identified()
+            return true
+        }
+        guard core.admitUnidentified() else {
+            refuse(
+                context,
+                "\(core.configuration.maximumUnidentifiedConnections) connections that have not identified themselves are open already; refused another")
+            return false
+        }
+        countedAsUnidentified = true
+        return true
+    }
+
+    /// The connection is no longer a stranger's: its certificate verified in the handshake, or
+    /// a member's hello (`raisingFrameLimit`: only then larger frames), or a single request now
+    /// being answered; or it has closed.
     private func identified(raisingFrameLimit: Bool = false) {
         if raisingFrameLimit { frameLimit.set(core.configuration.maximumFramePayloadBytes) }
-        guard let unidentified else { return }
-        self.unidentified = nil
-        unidentified.cancel()
+        identificationDeadline?.cancel()
+        identificationDeadline = nil
+        guard countedAsUnidentified else { return }
+        countedAsUnidentified = false
         core.unidentifiedEnded()
     }
 
@@ -93,6 +113,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
             state = .established(peer, link)
             link.attach(context.channel)
         case .acceptor:
+            guard admitStranger(context) else { return }
             switch negotiated {
             case ClusterProtocol.peer:
                 state = .awaitingHello
@@ -267,7 +288,10 @@ final class PeerChannelHandler: ChannelInboundHandler {
     }
 
     private func refuse(_ context: ChannelHandlerContext, _ reason: String) {
-        identified()
+        // Its place among the strangers is given back once the socket has closed (channelInactive):
+        // TLS may hold it a while yet for the peer's close_notify.
+        identificationDeadline?.cancel()
+        identificationDeadline = nil
         if case .closing = state { return }
         if case .established(_, let link) = state {
             link.detach(context.channel)

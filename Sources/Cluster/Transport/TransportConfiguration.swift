@@ -72,12 +72,14 @@ public struct TransportConfiguration: Sendable {
     /// (``ClusterTransport/unacknowledgedTimeout``): a few Raft heartbeats, longer than any
     /// healthy round trip.
     public var unacknowledgedTimeout: Duration = .seconds(5)
-    /// An accepted connection until it has shown who it is (a hello a member's certificate
-    /// backs, or a join, renewal or formation request, all a few kilobytes), which TLS does not
-    /// require since a joiner has no certificate yet: its largest frame, how long it has from
-    /// the accept to that first frame, and how many such connections may be open at once.
-    /// Together they bound what a stranger on the network can make an agent hold: at most
-    /// 128 × 64 KiB, each for at most 10 s.
+    /// An accepted connection until it has shown who it is (a certificate of the cluster's CA
+    /// in the handshake, or a join request, a few kilobytes), which TLS does not require since
+    /// a joiner has no certificate yet: its largest frame (until a member's hello), how long it
+    /// has from the accept, and how many connections without a certificate may be open at once
+    /// after their handshake. Together they bound what a stranger on the network can make an
+    /// agent hold to 128 such connections of at most 64 KiB of frame each, each refused 10 s
+    /// after its accept (TLS then waits up to its shutdown timeout for the close before the
+    /// place is free). One stranger can still take every place and keep joiners out, not members.
     public var maximumUnidentifiedFramePayloadBytes = 64 << 10
     public var identificationTimeout: Duration = .seconds(10)
     public var maximumUnidentifiedConnections = 128

@@ -18,12 +18,15 @@ enum SegmentZeroFill {
     /// 4 KiB covers every block size in use.
     static let blockBytes = 4096
     static let chunkBytes = 1 << 20
-    /// open(2)'s O_DIRECT, which Glibc's module map leaves out (it is behind _GNU_SOURCE); the
-    /// value of asm-generic/fcntl.h (x86-64, riscv64, s390x), arm64's own otherwise.
-    #if arch(arm64) || arch(arm)
-    static let openDirect: Int32 = 0o200000
+    /// open(2)'s O_DIRECT, which Glibc's module map leaves out (it is behind _GNU_SOURCE): the
+    /// value of asm-generic/fcntl.h where an architecture uses it, arm's own; nil elsewhere
+    /// (powerpc's 0o400000, for one, is not written down here), where segments are buffered.
+    #if arch(x86_64) || arch(riscv64) || arch(s390x)
+    static let openDirect: Int32? = 0o40000
+    #elseif arch(arm64) || arch(arm)
+    static let openDirect: Int32? = 0o200000
     #else
-    static let openDirect: Int32 = 0o40000
+    static let openDirect: Int32? = nil
     #endif
 
     /// Writes `segmentBytes` zeros to a new file at `path` with O_DIRECT, syncing each
@@ -31,6 +34,7 @@ enum SegmentZeroFill {
     /// when the file system does not take direct I/O (EINVAL), having written nothing that the
     /// caller's O_TRUNC does not undo.
     static func direct(path: String, segmentBytes: Int, between: () -> Void) throws -> Bool {
+        guard let openDirect else { return false }
         let file: PosixFile
         do {
             file = try PosixFile(path: path, flags: O_WRONLY | O_CREAT | O_TRUNC | openDirect)

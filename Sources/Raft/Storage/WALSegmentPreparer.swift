@@ -20,8 +20,9 @@ final class WALSegmentPreparer {
     /// What the preparing thread and the writer share: its error, and whether the writer waits.
     final class Preparation: Sendable {
         let error = Mutex<StorageError?>(nil)
-        /// Set once the writer waits for the file: from then on no pause between chunks.
-        let hurry = Atomic<Bool>(false)
+        /// Set once the writer waits for the file: from then on no pause between chunks, and a
+        /// pause under way ends at once.
+        private let hurried = ConditionLock(false)
 
         /// The pause after each mebibyte in the background: preparation starts when the live
         /// segment is half full, and the 64 chunks of a 64 MiB segment then take about 3.3 s
@@ -29,12 +30,13 @@ final class WALSegmentPreparer {
         /// rolling over together, spends at once.
         static let pause: Duration = .milliseconds(50)
 
+        func hurry() {
+            hurried.withLock { $0 = true }
+            hurried.signal()
+        }
+
         func pauseUnlessHurried() {
-            guard !hurry.load(ordering: .relaxed) else { return }
-            let (seconds, attoseconds) = Self.pause.components
-            var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
-            var remaining = timespec()
-            while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+            hurried.withLock(whenReady: { $0 }, timeout: Self.pause) { _ in }
         }
     }
 
@@ -56,7 +58,8 @@ final class WALSegmentPreparer {
         let path = temporaryPath(directory: directory, sequence: sequence)
         let between: () -> Void = { preparation?.pauseUnlessHurried() }
         // Power-cut tests record every change through the page cache (`UnsyncedChanges`), so
-        // they take the buffered way; so does a file system without O_DIRECT (tmpfs).
+        // they take the buffered way; so does a file system that refuses O_DIRECT (tmpfs
+        // before Linux 6.6) and an architecture whose O_DIRECT is not known here.
         if changes == nil, segmentBytes % SegmentZeroFill.blockBytes == 0,
             try SegmentZeroFill.direct(path: path, segmentBytes: segmentBytes, between: between)
         {
@@ -100,7 +103,7 @@ final class WALSegmentPreparer {
         let path = WALSegmentPreparer.temporaryPath(directory: directory, sequence: sequence)
         if let inFlight, inFlight.sequence == sequence, let thread = inFlight.thread {
             self.inFlight = nil
-            inFlight.preparation.hurry.store(true, ordering: .relaxed)
+            inFlight.preparation.hurry()
             thread.join()
             if let failure = inFlight.preparation.error.withLock({ $0 }) { throw failure }
             return path
@@ -114,7 +117,7 @@ final class WALSegmentPreparer {
     func discard() {
         guard let inFlight else { return }
         self.inFlight = nil
-        inFlight.preparation.hurry.store(true, ordering: .relaxed)
+        inFlight.preparation.hurry()
         inFlight.thread?.join()
         // Recovery deletes a leftover temporary file anyway, so a failure here costs nothing.
         try? FileSystem.unlink(WALSegmentPreparer.temporaryPath(directory: directory, sequence: inFlight.sequence), changes: changes)
