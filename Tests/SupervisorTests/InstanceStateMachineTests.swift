@@ -82,10 +82,13 @@ import Testing
         #expect(value(machine.healthCheckCompleted(now: clock.now, passed: false, detail: "HTTP 500")) == [.signal(15), .persist])
         #expect(!machine.isReady)
         #expect(machine.phase == .stopping(cause: .unhealthy(detail: "HTTP 500")))
-        // It ignores the signal: killed at the stop timeout.
+        // It ignores the signal: killed at the stop timeout, the kill naming the failed check (a
+        // rollout waiting on the instance names its latest event).
         let signalled = clock.now
         #expect(Self.tickAtDeadline(&machine, &clock) == [.killCgroup])
         #expect(clock.now == signalled + .seconds(3))
+        #expect(machine.takeEvents().last { $0.kind == .killed }?.reason
+            == "failed health check: HTTP 500; still running 3s after the stop signal: killing its cgroup")
         _ = machine.exited(now: clock.now, reason: .signaled(signal: 9))
         #expect(machine.lastExit == .healthCheckFailed(detail: "HTTP 500"))
         guard case .backingOff = machine.phase else {

@@ -260,8 +260,8 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
     public mutating func stopSignalDiscarded(now: BootInstant) -> [InstanceAction] {
         guard case .stopping = phase, killAt != nil else { return [] }
         killAt = nil
-        record(now, .killed, "\(ExitReason.signalName(policy.stopSignal)) is dropped by the kernel (pid 1 of the service's pid "
-            + "namespace has no handler for it): killing its cgroup without waiting \(DurationText.formatRounded(policy.stopTimeout))")
+        record(now, .killed, killReason("\(ExitReason.signalName(policy.stopSignal)) is dropped by the kernel (pid 1 of the service's pid "
+            + "namespace has no handler for it): killing its cgroup without waiting \(DurationText.formatRounded(policy.stopTimeout))"))
         return [.killCgroup]
     }
 
@@ -274,7 +274,7 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         case .stopping:
             guard let deadline = killAt, now >= deadline else { return [] }
             killAt = nil
-            record(now, .killed, "still running \(DurationText.formatRounded(policy.stopTimeout)) after the stop signal: killing its cgroup")
+            record(now, .killed, killReason("still running \(DurationText.formatRounded(policy.stopTimeout)) after the stop signal: killing its cgroup"))
             return [.killCgroup]
         case .running:
             if let unhealthyStop {
@@ -364,6 +364,14 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         case .becameNotReady(let reason): record(now, .notReady, reason)
         case nil: break
         }
+    }
+
+    /// A kill's reason, after the cause of the stop when the supervisor stopped it (a failed
+    /// check, a missed watchdog): the kill is the latest event, and a rollout waiting on the
+    /// instance names that event, which must say why, not only how.
+    private func killReason(_ how: String) -> String {
+        guard let cause = phase.stopCause?.exitReason else { return how }
+        return "\(cause.description); \(how)"
     }
 
     private mutating func record(_ at: BootInstant, _ kind: InstanceEvent.Kind, _ reason: String) {
