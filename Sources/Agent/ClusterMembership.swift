@@ -236,8 +236,8 @@ final class ClusterMembership: Sendable {
             // certificate the transport takes for s1's.
             let existing = try await gateway.read { state in
                 let member = state.members.values.first { NodeName.same($0.name, request.nodeName) }
-                let node = state.nodes.values.first { NodeName.same($0.name, request.nodeName) }
-                return (member, state.nextMemberID, node.map { !$0.isDown } ?? false)
+                let up = state.nodes.values.contains { NodeName.same($0.name, request.nodeName) && !$0.isDown }
+                return (member, state.nextMemberID, up)
             }
             if let member = existing.0, member.role != role {
                 throw APIError(

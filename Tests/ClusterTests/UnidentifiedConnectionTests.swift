@@ -57,10 +57,14 @@ struct UnidentifiedConnectionTests {
         await server.transport.shutdown()
     }
 
-    @Test("a connection that says nothing is closed after the identification timeout")
+    @Test("a connection that says nothing is closed after the identification timeout, with a certificate or without")
     func silentStrangersAreClosed() async throws {
         let pki = try TestPKI()
         let server = try await Self.endpoint(pki, log: #function) { $0.identificationTimeout = .milliseconds(300) }
+        server.transport.setPeers([TransportTests.peer(1, 1)])
+        // A member's certificate (or a removed member's, valid a while yet) and no hello.
+        let silentMember = try await RawPeerConnection(port: server.port, tls: try pki.material(for: "node-1"))
+        #expect(await silentMember.closedByPeer(within: .seconds(5)), "a silent connection with a certificate is still open")
         let silent = try await RawPeerConnection(port: server.port, withoutCertificateSpeaking: ClusterProtocol.join)
         #expect(await silent.closedByPeer(within: .seconds(5)), "a silent connection is still open")
         try await eventually("the refusal logged") {

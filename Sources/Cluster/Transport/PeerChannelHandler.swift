@@ -67,13 +67,10 @@ final class PeerChannelHandler: ChannelInboundHandler {
 
     /// After the handshake of an accepted connection: one with a certificate of this cluster's
     /// CA (TLS verified it) is a member's, or a former member's, and takes no stranger's place
-    /// (its frames stay small until its hello); one without takes a place, or is refused when
-    /// none is left. False when refused.
+    /// (its frames stay small and its deadline runs until its hello or request); one without
+    /// takes a place, or is refused when none is left. False when refused.
     private func admitStranger(_ context: ChannelHandlerContext) -> Bool {
-        if case .success = verifiedPeer(context, names: nil) {
-            identified()
-            return true
-        }
+        if case .success = verifiedPeer(context, names: nil) { return true }
         guard core.admitUnidentified() else {
             refuse(
                 context,

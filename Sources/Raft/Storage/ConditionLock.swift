@@ -20,7 +20,13 @@ final class ConditionLock<State>: @unchecked Sendable {
         pthread_mutex_init(mutex, nil)
         condition = .allocate(capacity: 1)
         condition.initialize(to: pthread_cond_t())
-        pthread_cond_init(condition, nil)
+        // Timed waits measure on the monotonic clock: a step of the wall clock must not stretch
+        // the writer's commit delay or the segment preparer's pause.
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
@@ -49,7 +55,7 @@ final class ConditionLock<State>: @unchecked Sendable {
         whenReady isReady: (State) -> Bool, timeout: Duration, _ body: (inout State) throws -> Result
     ) rethrows -> Result {
         var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
+        clock_gettime(CLOCK_MONOTONIC, &now)
         let (seconds, attoseconds) = timeout.components
         let nanoseconds = Int(now.tv_nsec) + Int(attoseconds / 1_000_000_000)
         var deadline = timespec(
