@@ -87,11 +87,16 @@ struct UnidentifiedConnectionTests {
         let first = try await RawPeerConnection(port: server.port, withoutCertificateSpeaking: ClusterProtocol.join)
         let second = try await RawPeerConnection(port: server.port, withoutCertificateSpeaking: ClusterProtocol.join)
         try await eventually("two strangers counted") { server.transport.statistics.unidentifiedConnections == 2 }
-        let third = try await RawPeerConnection(port: server.port, withoutCertificateSpeaking: ClusterProtocol.join)
-        #expect(await third.closedByPeer(within: .seconds(5)), "a third stranger was let in")
+        // Four more, one after the other: each refused, one line logged for them all (a
+        // stranger reconnecting in a loop must not write a line per attempt).
+        for attempt in 1...4 {
+            let refused = try await RawPeerConnection(port: server.port, withoutCertificateSpeaking: ClusterProtocol.join)
+            #expect(await refused.closedByPeer(within: .seconds(5)), "stranger \(attempt) past the limit was let in")
+        }
         try await eventually("the refusal logged") {
             RecordingLogHandler.lines(of: #function).contains { $0.contains("2 connections that have not identified themselves are open already") }
         }
+        #expect(RecordingLogHandler.lines(of: #function).filter { $0.contains("are open already") }.count == 1)
         #expect(!(await first.closedByPeer(within: .milliseconds(200))))
 
         // With every place taken, another member still gets in.

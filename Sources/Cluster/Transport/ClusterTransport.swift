@@ -213,6 +213,8 @@ final class TransportCore: Sendable {
     private let counters = Mutex(ClusterTransport.Statistics())
     /// Accepted connections that have not identified themselves yet (`admitUnidentified`).
     private let unidentified = Mutex(0)
+    /// Refusals at that cap since the last line about them, and when that was (`strangerRefusedAtCap`).
+    private let capRefusals = Mutex<(count: Int, lastLogged: ContinuousClock.Instant?)>((0, nil))
 
     init(
         configuration: TransportConfiguration, receiver: any RaftMessageReceiver, joinAuthority: (any JoinAuthority)?,
@@ -339,6 +341,26 @@ final class TransportCore: Sendable {
     func connectionRefused(_ reason: String) {
         counters.withLock { $0.connectionsRefused += 1 }
         logger.warning("closed a cluster connection", metadata: ["reason": "\(reason)"])
+    }
+
+    /// A stranger refused because `maximumUnidentifiedConnections` are open: counted, and
+    /// logged at most every 10 s with how many since, since a stranger reconnecting in a loop
+    /// would otherwise write a line per attempt.
+    func strangerRefusedAtCap() {
+        counters.withLock { $0.connectionsRefused += 1 }
+        let now = ContinuousClock.now
+        let refusedSinceLastLine: Int? = capRefusals.withLock { state in
+            state.count += 1
+            if let last = state.lastLogged, now - last < .seconds(10) { return nil }
+            defer { state = (0, now) }
+            return state.count
+        }
+        guard let refusedSinceLastLine else { return }
+        logger.warning(
+            "closed a cluster connection",
+            metadata: [
+                "reason": "\(configuration.maximumUnidentifiedConnections) connections that have not identified themselves are open already; refused \(refusedSinceLastLine) such connection(s) since this was last logged (at most every 10 s)"
+            ])
     }
 
     var statistics: ClusterTransport.Statistics {

@@ -72,9 +72,11 @@ final class PeerChannelHandler: ChannelInboundHandler {
     private func admitStranger(_ context: ChannelHandlerContext) -> Bool {
         if case .success = verifiedPeer(context, names: nil) { return true }
         guard core.admitUnidentified() else {
-            refuse(
-                context,
-                "\(core.configuration.maximumUnidentifiedConnections) connections that have not identified themselves are open already; refused another")
+            identificationDeadline?.cancel()
+            identificationDeadline = nil
+            state = .closing
+            core.strangerRefusedAtCap()
+            context.close(promise: nil)
             return false
         }
         countedAsUnidentified = true
