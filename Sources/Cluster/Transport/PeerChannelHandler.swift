@@ -83,9 +83,9 @@ final class PeerChannelHandler: ChannelInboundHandler {
         return true
     }
 
-    /// The connection is no longer a stranger's: its certificate verified in the handshake, or
-    /// a member's hello (`raisingFrameLimit`: only then larger frames), or a single request now
-    /// being answered; or it has closed.
+    /// The connection has shown who it is: a member's hello (`raisingFrameLimit`: only then
+    /// larger frames), or a single request now being answered; or it has closed. Its deadline
+    /// ends, and its stranger's place, if it took one, is given back.
     private func identified(raisingFrameLimit: Bool = false) {
         if raisingFrameLimit { frameLimit.set(core.configuration.maximumFramePayloadBytes) }
         identificationDeadline?.cancel()
