@@ -156,13 +156,20 @@ final class DescriptorWatcher: Sendable {
     }
 
     /// Puts back the paused descriptors whose time has come; returns how long until the next
-    /// one is due, in milliseconds (-1: none is paused).
+    /// one is due, in milliseconds (-1: none is paused). A descriptor epoll does not take back
+    /// (ENOMEM, or ENOSPC at the user's `max_user_watches`) stays paused and is tried again
+    /// after `resumeRetry`: dropped, it would never be watched again, and a log pipe nobody
+    /// drains blocks its service at its next write once full.
     private func resumeDue() -> Int32 {
         paused.withLock { paused in
             let now = ContinuousClock.now
             for (token, entry) in paused where entry.until <= now {
-                paused.removeValue(forKey: token)
-                _ = fl_epoll_add_mode(epollFD, entry.fd, token, 0)
+                let rc = fl_epoll_add_mode(epollFD, entry.fd, token, 0)
+                if rc == 0 || rc == -EEXIST {
+                    paused.removeValue(forKey: token)
+                } else {
+                    paused[token]?.until = now + Self.resumeRetry
+                }
             }
             guard let next = paused.values.map(\.until).min() else { return -1 }
             let (seconds, attoseconds) = (next - now).components
@@ -170,8 +177,13 @@ final class DescriptorWatcher: Sendable {
         }
     }
 
+    /// How long a descriptor epoll refused to take back stays paused before the next try.
+    static let resumeRetry: Duration = .milliseconds(100)
+
     /// Drops the handler of a descriptor already closed (closing removed it from epoll).
     func forget(token: UInt64) {
+        // Nor is it to be put back: its number may be another descriptor's by now.
+        _ = paused.withLock { $0.removeValue(forKey: token) }
         _ = handlers.withLock { $0.removeValue(forKey: token) }
     }
 
