@@ -10,7 +10,7 @@ import Testing
         let count = Mutex(0)
     }
 
-    @Test func aPausedDescriptorThatEpollDoesNotTakeBackIsTriedAgain() throws {
+    @Test func aPausedDescriptorThatEpollDoesNotTakeBackIsTriedAgain() async throws {
         var ends: [Int32] = [0, 0]
         try #require(pipe(&ends) == 0)
         let (reader, writer) = (ends[0], ends[1])
@@ -29,7 +29,7 @@ import Testing
         #expect(fcntl(reader, F_SETFL, O_NONBLOCK) == 0)
         var one: UInt8 = 1
         #expect(write(writer, &one, 1) == 1)
-        #expect(Self.eventually { calls.count.withLock { $0 } >= 1 }, "the handler was never called")
+        #expect(await eventually(within: .seconds(3)) { calls.count.withLock { $0 } >= 1 }, "the handler was never called")
 
         // Paused, and while paused the descriptor's number is made a regular file's, which
         // epoll refuses (EPERM) when the pause ends: it must be tried again, not forgotten.
@@ -48,16 +48,7 @@ import Testing
         try #require(dup2(pipeReader, reader) == reader)
         let before = calls.count.withLock { $0 }
         #expect(write(writer, &one, 1) == 1)
-        #expect(Self.eventually { calls.count.withLock { $0 } > before }, "the descriptor was not watched again after epoll refused it once")
+        #expect(await eventually(within: .seconds(3)) { calls.count.withLock { $0 } > before }, "the descriptor was not watched again after epoll refused it once")
         watcher.remove(reader, token: token)
-    }
-
-    static func eventually(within seconds: Double = 3, _ condition: () -> Bool) -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            usleep(10_000)
-        }
-        return condition()
     }
 }

@@ -72,11 +72,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
     private func admitStranger(_ context: ChannelHandlerContext) -> Bool {
         if case .success = verifiedPeer(context, names: nil) { return true }
         guard core.admitUnidentified() else {
-            identificationDeadline?.cancel()
-            identificationDeadline = nil
-            state = .closing
-            core.strangerRefusedAtCap()
-            context.close(promise: nil)
+            refuse(context) { $0.strangerRefusedAtCap() }
             return false
         }
         countedAsUnidentified = true
@@ -287,6 +283,11 @@ final class PeerChannelHandler: ChannelInboundHandler {
     }
 
     private func refuse(_ context: ChannelHandlerContext, _ reason: String) {
+        refuse(context) { $0.connectionRefused(reason) }
+    }
+
+    /// Closes the connection once, `count` telling the transport (counted and logged).
+    private func refuse(_ context: ChannelHandlerContext, counting count: (TransportCore) -> Void) {
         // Its place among the strangers is given back once the socket has closed (channelInactive):
         // TLS may hold it a while yet for the peer's close_notify.
         identificationDeadline?.cancel()
@@ -297,7 +298,7 @@ final class PeerChannelHandler: ChannelInboundHandler {
             core.connectionEnded(on: link)
         }
         state = .closing
-        core.connectionRefused(reason)
+        count(core)
         context.close(promise: nil)
     }
 

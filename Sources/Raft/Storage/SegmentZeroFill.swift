@@ -47,20 +47,30 @@ enum SegmentZeroFill {
         let readBack = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: blockBytes)
         defer { readBack.deallocate() }
         let reader = try PosixFile(path: path, flags: O_RDONLY)
-        var offset = 0
-        while offset < segmentBytes {
-            if offset > 0 { between() }
-            let count = min(chunkBytes, segmentBytes - offset)
-            do {
+        do {
+            try inChunks(of: segmentBytes, between: between) { offset, count in
                 try file.rawWrite(UnsafeRawBufferPointer(rebasing: buffer[0..<count]), at: offset)
-            } catch StorageError.systemCall(let failure) where failure.errno == EINVAL && offset == 0 {
-                // Some file systems accept the flag at open and refuse the write.
-                return false
+                try file.dataSync()
+                try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: readBack[0..<count]), at: offset)
             }
-            try file.dataSync()
-            try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: readBack[0..<count]), at: offset)
-            offset += count
+        } catch StorageError.systemCall(let failure) where failure.errno == EINVAL && failure.call == "pwrite" {
+            // Some file systems accept the flag at open and refuse the write; the caller then
+            // writes the whole file again, buffered.
+            return false
         }
         return true
+    }
+
+    /// Calls `body` for each mebibyte of `bytes` in order (offset, count), `between` between two.
+    /// A mebibyte at a time, each synced by `body`: one 64 MiB flush at the end would sit in the
+    /// disk's queue ahead of the live segment's group commits for tens of milliseconds.
+    static func inChunks(of bytes: Int, between: () -> Void, _ body: (Int, Int) throws -> Void) throws {
+        var offset = 0
+        while offset < bytes {
+            if offset > 0 { between() }
+            let count = min(chunkBytes, bytes - offset)
+            try body(offset, count)
+            offset += count
+        }
     }
 }

@@ -66,15 +66,9 @@ final class WALSegmentPreparer {
             return
         }
         let file = try PosixFile(path: path, flags: O_WRONLY | O_CREAT | O_TRUNC, changes: changes)
-        // A mebibyte at a time, each synced: one 64 MiB flush at the end would sit in the disk's
-        // queue ahead of the live segment's group commits for tens of milliseconds.
-        var offset = 0
-        while offset < segmentBytes {
-            if offset > 0 { between() }
-            let count = min(SegmentZeroFill.chunkBytes, segmentBytes - offset)
+        try SegmentZeroFill.inChunks(of: segmentBytes, between: between) { offset, count in
             try file.writeZeros(from: offset, count: count)
             try file.dataSync()
-            offset += count
         }
     }
 
