@@ -207,6 +207,11 @@ final class PeerChannelHandler: ChannelInboundHandler {
         refuse(context, "\(peerDescription): \(error)")
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if case .established(_, let link) = state, context.channel.isWritable { link.resumeFlushing(context.channel) }
+        context.fireChannelWritabilityChanged()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         identified()
         core.calls.connectionEnded(context.channel)

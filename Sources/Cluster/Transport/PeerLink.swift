@@ -8,6 +8,11 @@ import Synchronization
 /// queued up to the configured bounds (past them they are dropped and counted: Raft resends
 /// what matters), and a flush is scheduled on the connection's event loop, which writes
 /// everything queued by then as one frame and flushes once.
+///
+/// Only while the connection is writable: a peer that stops reading (hung, or its network
+/// gone silent before TCP gives up) fills the socket, and what would be written then waits
+/// here, within the bounds, instead of in the channel's buffer, which has none. The
+/// connection's writability coming back (`resumeFlushing`) writes it.
 final class PeerLink: Sendable {
     /// Counters, for tests and metrics.
     struct Statistics: Sendable, Hashable {
@@ -84,9 +89,9 @@ final class PeerLink: Sendable {
         channel.map(scheduleFlush)
     }
 
-    /// The channel to flush on, if one is attached and no flush is pending yet.
+    /// The channel to flush on, if one is attached, writable, and no flush is pending yet.
     private static func claimFlush(_ state: inout State) -> (any Channel)? {
-        guard let channel = state.channel, !state.flushScheduled, !state.queue.isEmpty else { return nil }
+        guard let channel = state.channel, !state.flushScheduled, !state.queue.isEmpty, channel.isWritable else { return nil }
         state.flushScheduled = true
         return channel
     }
@@ -100,7 +105,7 @@ final class PeerLink: Sendable {
     private func flush(on channel: any Channel) {
         let batch = state.withLock { state -> [[UInt8]] in
             state.flushScheduled = false
-            guard state.channel === channel else { return [] }
+            guard state.channel === channel, channel.isWritable else { return [] }
             defer {
                 state.queue.removeAll(keepingCapacity: true)
                 state.queuedBytes = 0
@@ -133,6 +138,12 @@ final class PeerLink: Sendable {
             return (previous, Self.claimFlush(&state))
         }
         previous?.close(promise: nil)
+        flushOn.map(scheduleFlush)
+    }
+
+    /// On `channel`'s event loop, when it has become writable again: what queued meanwhile goes out.
+    func resumeFlushing(_ channel: any Channel) {
+        let flushOn = state.withLock { state in state.channel === channel ? Self.claimFlush(&state) : nil }
         flushOn.map(scheduleFlush)
     }
 

@@ -1,0 +1,115 @@
+import NIOCore
+import NIOPosix
+import NIOSSL
+import NIOTLS
+import Raft
+import Synchronization
+import Testing
+
+@testable import Cluster
+
+/// A peer's listener that completes the TLS handshake with a member's certificate and then
+/// reads nothing until told to (`resume`), counting what it reads from then on: a hung agent,
+/// or a network gone silent before TCP gives up, as the sending side sees it.
+final class StalledPeer: Sendable {
+    let port: Int
+    private let server: any Channel
+    private let shared = Shared()
+    /// Bytes read since `resume` (after TLS).
+    var bytesRead: Int { shared.bytesRead.withLock { $0 } }
+
+    init(tls: ClusterTLSMaterial) async throws {
+        let context = try tls.context(server: true)
+        let shared = self.shared
+        server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            // A small receive buffer, fixed (no autotuning up to tcp_rmem's 32 MiB): the
+            // sender's socket fills after a few megabytes, not tens.
+            .childChannelOption(.socketOption(.so_rcvbuf), value: 64 << 10)
+            .childChannelInitializer { channel in
+                shared.connection.withLock { $0 = channel }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        NIOSSLServerHandler(context: context), StopReadingAfterHandshake(shared: shared),
+                    ])
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        port = server.localAddress?.port ?? 0
+    }
+
+    /// Reads again, and goes on reading everything sent.
+    func resume() async throws {
+        guard let channel = shared.connection.withLock({ $0 }) else { return }
+        try await channel.setOption(.autoRead, value: true)
+    }
+
+    func close() async {
+        try? await shared.connection.withLock({ $0 })?.close()
+        try? await server.close()
+    }
+
+    private final class Shared: Sendable {
+        let connection = Mutex<(any Channel)?>(nil)
+        let bytesRead = Mutex(0)
+    }
+
+    private final class StopReadingAfterHandshake: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let shared: Shared
+
+        init(shared: Shared) { self.shared = shared }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if case .handshakeCompleted = event as? TLSUserEvent {
+                context.channel.setOption(.autoRead, value: false).whenComplete { _ in }
+            }
+            context.fireUserInboundEventTriggered(event)
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let count = unwrapInboundIn(data).readableBytes
+            shared.bytesRead.withLock { $0 += count }
+        }
+    }
+}
+
+@Suite("A peer that stops reading")
+struct StalledPeerTests {
+    @Test("costs its sender a bounded queue, not a channel buffer without bound; what waited goes out when it reads again")
+    func aStalledPeerCostsABoundedQueue() async throws {
+        let pki = try TestPKI()
+        let peer = try await StalledPeer(tls: pki.material(for: "node-2"))
+        let one = try await TransportTests.endpoint(pki, id: 1, maximumQueuedMessages: 64, log: #function)
+        one.transport.setPeers([TransportTests.peer(2, peer.port)])
+        try await eventually("connected") { one.transport.isConnected(to: 2) }
+        // 600 appends of 60 KB, 36 MB in all: the sender's socket (tcp_wmem at most 4 MiB
+        // here) and the peer's fixed 64 KiB take a few megabytes of it.
+        let append = Message(
+            from: 1, to: 2, term: 1,
+            payload: .append(AppendRequest(prevLogIndex: 0, prevLogTerm: 0, entries: [Entry(term: 1, index: 1, data: Array(repeating: 7, count: 60_000))], commit: 0)))
+        let offered = 600
+        for _ in 0..<offered {
+            one.transport.send([append])
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        let stalled = one.transport.statistics
+        // Written to the connection: what the sockets hold, a watermark's worth and the batch
+        // that crossed it; the rest waited in the queue (64 at most) or was dropped.
+        #expect(stalled.messagesSent * 60_000 < 12_000_000, "\(stalled.messagesSent) of \(offered) written to a connection nobody reads")
+        #expect(stalled.messagesDropped >= offered - stalled.messagesSent - 64)
+        #expect(stalled.messagesDropped > 0)
+
+        // Reading again: the queue goes out, nothing is lost that was not counted as dropped.
+        try await peer.resume()
+        try await eventually("the queue written") {
+            let now = one.transport.statistics
+            return now.messagesSent + now.messagesDropped == offered
+        }
+        let drained = one.transport.statistics
+        #expect(drained.messagesSent > stalled.messagesSent)
+        try await eventually("everything written read by the peer") { peer.bytesRead > drained.messagesSent * 60_000 }
+        await one.transport.shutdown()
+        await peer.close()
+    }
+}
