@@ -5,7 +5,7 @@ import Testing
 
 /// The replicated member list: what servers set their peers from.
 @Suite struct MemberCommandTests {
-    @Test func membersAreRecordedUpdatedAndRemovedThroughTheLog() {
+    @Test func membersAreRecordedUpdatedAndRemovedThroughTheLog() throws {
         var cluster = TestCluster()
         // Id 1 is the bootstrap server's, even before it recorded itself.
         #expect(cluster.state.nextMemberID == 2)
@@ -18,8 +18,15 @@ import Testing
         #expect(cluster.state.members[2] == MemberRecord(id: 2, name: "beta", address: "10.0.0.9:7946", addedIndex: addedAt ?? 0))
         #expect(cluster.apply(.removeMember(id: 2)) == .memberRemoved(id: 2))
         #expect(cluster.state.members.keys.sorted() == [1])
-        // Ids are not reused while a higher one exists; here the highest left, so 2 is next.
-        #expect(cluster.state.nextMemberID == 2)
+        // Ids are never given twice: the highest left, and 3 is next, not 2 again.
+        #expect(cluster.state.nextMemberID == 3)
+        // Snapshots keep it; one from before it was kept derives it from the members.
+        let restored = try JSONDecoder().decode(ClusterState.self, from: Data(cluster.state.snapshot()))
+        #expect(restored.nextMemberID == 3)
+        var older = try JSONSerialization.jsonObject(with: Data(cluster.state.snapshot())) as? [String: Any] ?? [:]
+        older["highestMemberID"] = nil
+        let fromOlder = try JSONDecoder().decode(ClusterState.self, from: JSONSerialization.data(withJSONObject: older))
+        #expect(fromOlder.nextMemberID == 2)
     }
 
     @Test func conflictsAreRefusedAndChangeNothing() {

@@ -16,6 +16,7 @@ extension ClusterState {
         }
         if members[id]?.address == address { return .memberUpdated(id: id) }
         members[id] = MemberRecord(id: id, name: name, address: address, addedIndex: members[id]?.addedIndex ?? index, role: role)
+        highestMemberID = max(highestMemberID, id)
         lastChangeIndex = index
         return .memberUpdated(id: id)
     }
@@ -36,10 +37,10 @@ extension ClusterState {
         return .memberRemoved(id: id)
     }
 
-    /// The id a new member would get now: one past the highest recorded here, and never 1,
-    /// the bootstrap server's (which records itself only once it leads: a join that comes
-    /// before must not take its id).
-    public var nextMemberID: UInt64 { max(members.keys.max() ?? 0, 1) + 1 }
+    /// The id a new member would get now: one past the highest ever recorded here (a removed
+    /// member's id is not given again), and never 1, the bootstrap server's (which records
+    /// itself only once it leads: a join that comes before must not take its id).
+    public var nextMemberID: UInt64 { max(highestMemberID, members.keys.max() ?? 0, 1) + 1 }
 }
 
 extension ClusterState {

@@ -6,7 +6,7 @@ import Foundation
 
 extension ClusterState: Codable {
     private enum CodingKeys: String, CodingKey {
-        case formatVersion, applications, nodes, instances, lastChangeIndex, nextInstanceSerial, members, joinToken, kv
+        case formatVersion, applications, nodes, instances, lastChangeIndex, nextInstanceSerial, members, highestMemberID, joinToken, kv
     }
 
     /// Bumped when the snapshot encoding changes incompatibly.
@@ -28,6 +28,8 @@ extension ClusterState: Codable {
         nextInstanceSerial = try container.decode(UInt64.self, forKey: .nextInstanceSerial)
         // Absent in snapshots of single-node agents from before the cluster.
         members = try container.decodeIfPresent([UInt64: MemberRecord].self, forKey: .members) ?? [:]
+        // Absent in snapshots from before it was kept: the highest id among the members then.
+        highestMemberID = try container.decodeIfPresent(UInt64.self, forKey: .highestMemberID) ?? members.keys.max() ?? 0
         // Absent in snapshots from before the token was replicated.
         joinToken = try container.decodeIfPresent(String.self, forKey: .joinToken)
         // Absent in snapshots from before the key-value store.
@@ -43,6 +45,7 @@ extension ClusterState: Codable {
         try container.encode(lastChangeIndex, forKey: .lastChangeIndex)
         try container.encode(nextInstanceSerial, forKey: .nextInstanceSerial)
         try container.encode(members, forKey: .members)
+        try container.encode(highestMemberID, forKey: .highestMemberID)
         try container.encodeIfPresent(joinToken, forKey: .joinToken)
         try container.encode(kv, forKey: .kv)
     }

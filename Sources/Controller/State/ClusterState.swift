@@ -26,6 +26,10 @@ public struct ClusterState: Sendable, Hashable {
     public internal(set) var lastChangeIndex: UInt64 = 0
     /// The server members, by Raft id.
     public internal(set) var members: [UInt64: MemberRecord] = [:]
+    /// The highest member id ever recorded, removed members' included: ids are not given
+    /// twice, so that a removed member's certificate (valid up to a day) never names an id
+    /// another member holds by then.
+    public internal(set) var highestMemberID: UInt64 = 0
     /// The join token servers admit joins with, once the bootstrap server recorded it.
     public internal(set) var joinToken: String?
     /// The key-value store.
