@@ -273,9 +273,14 @@ final class ClusterMembership: Sendable {
     func run(gateway: ClusterGateway) async {
         var seen: UInt64 = 0
         var peered: [UInt64: MemberRecord]?
+        var refused: Set<UInt64> = []
         var nextFetch = ContinuousClock.now
         while !Task.isCancelled {
-            let (members, replicatedToken) = (try? await gateway.read { ($0.members, $0.joinToken) }) ?? ([:], nil)
+            let (members, replicatedToken, removed) = (try? await gateway.read { ($0.members, $0.joinToken, $0.removedMemberIDs) }) ?? ([:], nil, [])
+            if removed != refused {
+                transport.setRemovedMembers(removed)
+                refused = removed
+            }
             // Until the first leader of a formation has recorded its servers (then the token),
             // they are known from the formation alone.
             let formed = replicatedToken == nil ? formationMembers(missingFrom: members) : [:]

@@ -83,6 +83,28 @@ struct ClientAgentTests {
         try server.waitUntil("c1 up again", timeout: 30) { try Self.nodeStatus(server, "c1") == "ready" }
     }
 
+    @Test("a removed client is cut off: the servers close its connections and refuse new ones though its certificate is still valid, and it relays the API no more")
+    func aRemovedClientIsCutOff() throws {
+        let (server, client, _, _) = try Self.serverAndClient()
+        defer {
+            client.shutdown()
+            server.shutdown()
+        }
+        #expect(try client.deployctl("nodes").status == 0)
+        let listed = try server.deployctl("cluster", "members", "-o", "json").output
+        let members = try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]] ?? []
+        let id = try #require(members.first { $0["name"] as? String == "c1" }?["id"] as? Int, "\(listed)")
+        let removed = try server.deployctl("cluster", "remove-peer", "\(id)")
+        #expect(removed.status == 0, "\(removed.output)\(removed.error)")
+        try client.waitUntil("the client's relay refused", timeout: 20) { try client.deployctl("nodes").status != 0 }
+        // Its calls were refused before (the servers check the caller's membership); now its
+        // connections themselves are, and with them any Raft message it would send.
+        #expect(server.agentLog().contains("which was removed from this cluster"), "\(server.agentLog())")
+        // Still refused a few reconnections later.
+        Thread.sleep(forTimeInterval: 3)
+        #expect(try client.deployctl("nodes").status != 0)
+    }
+
     @Test("a client runs what is placed on it, relays the API, keeps its services through the loss of every server and its own restart, and picks up changes when a server returns")
     func clientSurvivesTheLossOfEveryServer() throws {
         let (server, client, _, _) = try Self.serverAndClient()

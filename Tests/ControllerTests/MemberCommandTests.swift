@@ -20,13 +20,20 @@ import Testing
         #expect(cluster.state.members.keys.sorted() == [1])
         // Ids are never given twice: the highest left, and 3 is next, not 2 again.
         #expect(cluster.state.nextMemberID == 3)
+        #expect(cluster.state.removedMemberIDs == [2])
         // Snapshots keep it; one from before it was kept derives it from the members.
         let restored = try JSONDecoder().decode(ClusterState.self, from: Data(cluster.state.snapshot()))
         #expect(restored.nextMemberID == 3)
+        #expect(restored.removedMemberIDs == [2])
         var older = try JSONSerialization.jsonObject(with: Data(cluster.state.snapshot())) as? [String: Any] ?? [:]
         older["highestMemberID"] = nil
+        older["removedMemberIDs"] = nil
         let fromOlder = try JSONDecoder().decode(ClusterState.self, from: JSONSerialization.data(withJSONObject: older))
         #expect(fromOlder.nextMemberID == 2)
+        // Recorded again (its own address re-recorded by a removed leader in its last moments),
+        // it is no longer refused.
+        #expect(cluster.apply(.addMember(id: 2, name: "beta", address: "10.0.0.9:7946")) == .memberUpdated(id: 2))
+        #expect(cluster.state.removedMemberIDs.isEmpty)
     }
 
     @Test func conflictsAreRefusedAndChangeNothing() {

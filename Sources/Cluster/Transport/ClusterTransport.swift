@@ -71,6 +71,12 @@ public final class ClusterTransport: RaftTransport, Sendable {
         for link in toDial { dial(link, after: core.configuration.reconnectInitial) }
     }
 
+    /// Members removed from the cluster: their connections are closed now and refused from now
+    /// on (Raft messages and calls alike), though their certificates stay valid up to a day.
+    public func setRemovedMembers(_ ids: Set<NodeID>) {
+        for link in core.setRemoved(ids) { link.close() }
+    }
+
     public func send(_ messages: [Message]) {
         var byPeer: [NodeID: [[UInt8]]] = [:]
         for message in messages { byPeer[message.to, default: []].append(message.encoded()) }
@@ -196,6 +202,8 @@ extension TimeAmount {
 enum InboundLink {
     case taken(PeerLink)
     case refused(String)
+    /// A removed member, which redials until its certificate ends (up to a day).
+    case removed(NodeID, String)
 }
 
 /// The state every connection handler of one transport shares.
@@ -210,6 +218,12 @@ final class TransportCore: Sendable {
     private let contexts: Mutex<(server: NIOSSLContext, client: NIOSSLContext)>
     let logger: Logger
     private let links = Mutex<[NodeID: PeerLink]>([:])
+    /// Ids of removed members (`setRemovedMembers`); read under `links`' lock.
+    private let removed = Mutex<Set<NodeID>>([])
+    /// The removed members whose refusal was logged as a warning: the later ones are logged at
+    /// debug level, since a removed member redials every few seconds for as long as its
+    /// certificate lasts.
+    private let removedRefusalsLogged = Mutex<Set<NodeID>>([])
     private let counters = Mutex(ClusterTransport.Statistics())
     /// Accepted connections that have not identified themselves yet (`admitUnidentified`).
     private let unidentified = Mutex(0)
@@ -280,13 +294,25 @@ final class TransportCore: Sendable {
         }
     }
 
+    /// Replaces the removed members; returns their links, taken out, to close.
+    func setRemoved(_ ids: Set<NodeID>) -> [PeerLink] {
+        links.withLock { links in
+            removed.withLock { $0 = ids }
+            return ids.compactMap { links.removeValue(forKey: $0) }
+        }
+    }
+
     /// The link for a connection whose certificate verified and whose hello says `hello`: the
     /// listed peer's, when the name matches; else, for a member this node does not list yet, a
     /// link of its own that lasts as long as the connection (a server that joined after this
     /// node's copy of the member list was written still reaches it, and the log it sends
-    /// brings that list). A name that a listed member with another id holds is refused.
+    /// brings that list). A name that a listed member with another id holds is refused, and so
+    /// is a removed member.
     func inboundLink(for hello: Hello, from address: SocketAddress?) -> InboundLink {
         links.withLock { links in
+            if removed.withLock({ $0.contains(hello.nodeID) }) {
+                return .removed(hello.nodeID, "hello from node \(hello.nodeID) (\(hello.nodeName)), which was removed from this cluster; to come back it joins again with the cluster's token, under a new id")
+            }
             if let link = links[hello.nodeID] {
                 guard NodeName.same(link.peer.name, hello.nodeName) else {
                     return .refused("hello from node \(hello.nodeID) (\(hello.nodeName)), but node \(hello.nodeID) is \(link.peer.name)")
@@ -341,6 +367,15 @@ final class TransportCore: Sendable {
     func connectionRefused(_ reason: String) {
         counters.withLock { $0.connectionsRefused += 1 }
         logger.warning("closed a cluster connection", metadata: ["reason": "\(reason)"])
+    }
+
+    /// A removed member's connection refused: counted; logged as a warning the first time.
+    func removedMemberRefused(_ id: NodeID, _ reason: String) {
+        counters.withLock { $0.connectionsRefused += 1 }
+        let first = removedRefusalsLogged.withLock { $0.insert(id).inserted }
+        logger.log(
+            level: first ? .warning : .debug, "closed a cluster connection",
+            metadata: ["reason": "\(reason)\(first ? " (its next attempts are logged at debug level)" : "")"])
     }
 
     /// A stranger refused because `maximumUnidentifiedConnections` are open: counted, and

@@ -152,6 +152,8 @@ final class PeerChannelHandler: ChannelInboundHandler {
                 switch core.inboundLink(for: hello, from: context.channel.remoteAddress) {
                 case .refused(let reason):
                     return refuse(context, reason)
+                case .removed(let id, let reason):
+                    return refuse(context) { $0.removedMemberRefused(id, reason) }
                 case .taken(let link):
                     state = .established(link.peer, link)
                     identified(raisingFrameLimit: true)

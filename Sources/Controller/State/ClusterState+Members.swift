@@ -17,6 +17,7 @@ extension ClusterState {
         if members[id]?.address == address { return .memberUpdated(id: id) }
         members[id] = MemberRecord(id: id, name: name, address: address, addedIndex: members[id]?.addedIndex ?? index, role: role)
         highestMemberID = max(highestMemberID, id)
+        removedMemberIDs.remove(id)
         lastChangeIndex = index
         return .memberUpdated(id: id)
     }
@@ -33,6 +34,7 @@ extension ClusterState {
     /// Forgets a member (after it was removed from Raft).
     mutating func removeMember(id: UInt64, at index: UInt64) throws(ControllerError) -> CommandResult {
         guard members.removeValue(forKey: id) != nil else { throw .memberConflict("member \(id) is not a member") }
+        removedMemberIDs.insert(id)
         lastChangeIndex = index
         return .memberRemoved(id: id)
     }

@@ -6,7 +6,7 @@ import Foundation
 
 extension ClusterState: Codable {
     private enum CodingKeys: String, CodingKey {
-        case formatVersion, applications, nodes, instances, lastChangeIndex, nextInstanceSerial, members, highestMemberID, joinToken, kv
+        case formatVersion, applications, nodes, instances, lastChangeIndex, nextInstanceSerial, members, highestMemberID, removedMemberIDs, joinToken, kv
     }
 
     /// Bumped when the snapshot encoding changes incompatibly.
@@ -30,6 +30,8 @@ extension ClusterState: Codable {
         members = try container.decodeIfPresent([UInt64: MemberRecord].self, forKey: .members) ?? [:]
         // Absent in snapshots from before it was kept: the highest id among the members then.
         highestMemberID = try container.decodeIfPresent(UInt64.self, forKey: .highestMemberID) ?? members.keys.max() ?? 0
+        // Absent in snapshots from before it was kept: removals before then are not known.
+        removedMemberIDs = Set(try container.decodeIfPresent([UInt64].self, forKey: .removedMemberIDs) ?? [])
         // Absent in snapshots from before the token was replicated.
         joinToken = try container.decodeIfPresent(String.self, forKey: .joinToken)
         // Absent in snapshots from before the key-value store.
@@ -46,6 +48,8 @@ extension ClusterState: Codable {
         try container.encode(nextInstanceSerial, forKey: .nextInstanceSerial)
         try container.encode(members, forKey: .members)
         try container.encode(highestMemberID, forKey: .highestMemberID)
+        // Sorted: equal states give equal bytes.
+        try container.encode(removedMemberIDs.sorted(), forKey: .removedMemberIDs)
         try container.encodeIfPresent(joinToken, forKey: .joinToken)
         try container.encode(kv, forKey: .kv)
     }

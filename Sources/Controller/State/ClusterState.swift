@@ -30,6 +30,9 @@ public struct ClusterState: Sendable, Hashable {
     /// twice, so that a removed member's certificate (valid up to a day) never names an id
     /// another member holds by then.
     public internal(set) var highestMemberID: UInt64 = 0
+    /// The ids of members removed (and not recorded again since): the transport refuses their
+    /// connections, whose certificates stay valid up to a day after the removal.
+    public internal(set) var removedMemberIDs: Set<UInt64> = []
     /// The join token servers admit joins with, once the bootstrap server recorded it.
     public internal(set) var joinToken: String?
     /// The key-value store.
