@@ -234,7 +234,9 @@ final class ClusterMembership: Sendable {
             // Names compare as the transport and the certificates do, case aside: a client
             // joining as "S1" beside server "s1" would otherwise be a new member whose
             // certificate the transport takes for s1's.
-            let existing = try await gateway.read { state in
+            // A consistent read: a replica behind the log could give out the id of a member
+            // removed in an entry it has not applied yet.
+            let existing = try await gateway.read(consistent: true) { state in
                 let member = state.members.values.first { NodeName.same($0.name, request.nodeName) }
                 let up = state.nodes.values.contains { NodeName.same($0.name, request.nodeName) && !$0.isDown }
                 return (member, state.nextMemberID, up)
@@ -277,14 +279,14 @@ final class ClusterMembership: Sendable {
         var nextFetch = ContinuousClock.now
         while !Task.isCancelled {
             let (members, replicatedToken, removed) = (try? await gateway.read { ($0.members, $0.joinToken, $0.removedMemberIDs) }) ?? ([:], nil, [])
-            if removed != refused {
-                transport.setRemovedMembers(removed)
-                refused = removed
-            }
             // Until the first leader of a formation has recorded its servers (then the token),
             // they are known from the formation alone.
             let formed = replicatedToken == nil ? formationMembers(missingFrom: members) : [:]
             let known = members.merging(formed) { recorded, _ in recorded }
+            if known != peered || removed != refused {
+                transport.setMemberDirectory(names: known.mapValues(\.name), removed: removed)
+                refused = removed
+            }
             if known != peered {
                 transport.setPeers(known.values.filter { $0.role == .server }.compactMap(Self.peer))
                 peered = known

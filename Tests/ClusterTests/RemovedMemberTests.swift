@@ -23,11 +23,12 @@ struct RemovedMemberTests {
         }
 
         let refusedBefore = two.transport.statistics.connectionsRefused
-        two.transport.setRemovedMembers([1])
+        two.transport.setMemberDirectory(names: [:], removed: [1])
         // What was on its way before the close may still arrive: counted from a moment later.
         try await Task.sleep(for: .milliseconds(100))
         let received = two.received.count
-        // The dialer redials every 20–200 ms here: a second of sending spans several attempts.
+        // The dialer backs off from 20 ms to 200 ms here: a second of sending spans several
+        // attempts, each refused after its handshake.
         for _ in 0..<50 {
             term += 1
             one.transport.send(TransportTests.numbered(term...term, from: 1, to: 2))
@@ -39,8 +40,11 @@ struct RemovedMemberTests {
         let refusals = RecordingLogHandler.lines(of: #function).filter { $0.contains("which was removed from this cluster") }
         #expect(refusals.filter { $0.hasPrefix("warning") }.count == 1, "\(refusals)")
         #expect(refusals.count >= 2 && refusals.dropFirst().allSatisfy { $0.hasPrefix("debug") }, "\(refusals)")
+        // Backing off, about 8 in a second (20, 40, 80, 160, then 200 ms, ±50%), not one every
+        // handshake's time because each got attached for a moment.
+        #expect(refusals.count <= 15, "\(refusals.count) refusals in a second")
 
-        two.transport.setRemovedMembers([])
+        two.transport.setMemberDirectory(names: [:], removed: [])
         try await eventually("delivery once no longer removed") {
             term += 1
             one.transport.send(TransportTests.numbered(term...term, from: 1, to: 2))
@@ -48,6 +52,24 @@ struct RemovedMemberTests {
             return two.received.count > received
         }
         await one.transport.shutdown()
+        await two.transport.shutdown()
+    }
+
+    @Test("a hello must give a member's id with its name: a member saying another's id is refused, though that one is not connected")
+    func aHelloWithAnotherMembersIDIsRefused() async throws {
+        let pki = try TestPKI()
+        let two = try await TransportTests.endpoint(pki, id: 2, log: #function)
+        two.transport.setMemberDirectory(names: [1: "node-1", 2: "node-2", 3: "node-3"], removed: [])
+        // node-1's certificate (the name is all it names), saying node 3's id.
+        let impostor = try await RawPeerConnection(port: two.port, tls: try pki.material(for: "node-1"))
+        try await impostor.send(Hello(nodeID: 3, nodeName: "node-1").frame)
+        #expect(await impostor.closedByPeer(within: .seconds(5)), "taken as node 3")
+        #expect(RecordingLogHandler.lines(of: #function).contains { $0.contains("but member 3 is node-3") })
+        // Its own id with its name is taken.
+        let itself = try await RawPeerConnection(port: two.port, tls: try pki.material(for: "node-1"))
+        try await itself.send(Hello(nodeID: 1, nodeName: "node-1").frame)
+        #expect(await !itself.closedByPeer(within: .milliseconds(500)))
+        await itself.close()
         await two.transport.shutdown()
     }
 }

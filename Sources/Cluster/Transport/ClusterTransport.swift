@@ -71,10 +71,13 @@ public final class ClusterTransport: RaftTransport, Sendable {
         for link in toDial { dial(link, after: core.configuration.reconnectInitial) }
     }
 
-    /// Members removed from the cluster: their connections are closed now and refused from now
-    /// on (Raft messages and calls alike), though their certificates stay valid up to a day.
-    public func setRemovedMembers(_ ids: Set<NodeID>) {
-        for link in core.setRemoved(ids) { link.close() }
+    /// The members' names by id, and the ids of members removed from the cluster. A hello must
+    /// give a member's id with its name (certificates name the node, not its id: without this
+    /// a member could say another's id while that one is not connected). A removed member's
+    /// connections are closed now and refused from now on (Raft messages and calls alike),
+    /// though its certificate stays valid up to a day.
+    public func setMemberDirectory(names: [NodeID: String], removed: Set<NodeID>) {
+        for link in core.setMemberDirectory(names: names, removed: removed) { link.close() }
     }
 
     public func send(_ messages: [Message]) {
@@ -157,7 +160,7 @@ public final class ClusterTransport: RaftTransport, Sendable {
     }
 
     /// Keeps a connection to the peer of `link` while the link lives: connect, wait for it to
-    /// close, wait a backoff (doubling, with jitter, reset by a connection that got attached),
+    /// close, wait a backoff (doubling, with jitter, reset by a connection that got attached and lasted),
     /// and again. Driven by the event loop's futures and timers rather than a task, so that a
     /// busy cooperative pool cannot hold reconnection back.
     private func dial(_ link: PeerLink, after delay: Duration) {
@@ -176,13 +179,24 @@ public final class ClusterTransport: RaftTransport, Sendable {
                 }
             }
             .connect(host: peer.host, port: peer.port)
-            .flatMap { channel in channel.closeFuture }
+            .flatMap { channel in
+                let connected = ContinuousClock.now
+                return channel.closeFuture.map { connected }
+            }
             .whenComplete { [core] result in
-                if case .failure(let error) = result {
+                var lasted = Duration.zero
+                switch result {
+                case .success(let connected): lasted = .now - connected
+                case .failure(let error):
                     core.logger.debug(
                         "cannot reach peer", metadata: ["peer": "\(peer.id)", "address": "\(peer.host):\(peer.port)", "error": "\(error)"])
                 }
-                let base = link.statistics.connectionsAttached > attachedBefore ? configuration.reconnectInitial : delay
+                // Back to the shortest wait only after a connection that was attached and lasted
+                // the longest wait: one closed right after its handshake (the peer refused the
+                // hello, as it does a removed member's) backs off further, instead of redialing
+                // every few tens of milliseconds for as long as the certificate lasts.
+                let worked = link.statistics.connectionsAttached > attachedBefore && lasted >= configuration.reconnectMaximum
+                let base = worked ? configuration.reconnectInitial : delay
                 let jittered = base * Double.random(in: 0.5...1.5)
                 let next = min(base * 2, configuration.reconnectMaximum)
                 loop.scheduleTask(in: TimeAmount(jittered)) { self.dial(link, after: next) }
@@ -218,8 +232,9 @@ final class TransportCore: Sendable {
     private let contexts: Mutex<(server: NIOSSLContext, client: NIOSSLContext)>
     let logger: Logger
     private let links = Mutex<[NodeID: PeerLink]>([:])
-    /// Ids of removed members (`setRemovedMembers`); read under `links`' lock.
-    private let removed = Mutex<Set<NodeID>>([])
+    /// Members' names by id and the ids of removed members (`setMemberDirectory`); read under
+    /// `links`' lock.
+    private let directory = Mutex<(names: [NodeID: String], removed: Set<NodeID>)>(([:], []))
     /// The removed members whose refusal was logged as a warning: the later ones are logged at
     /// debug level, since a removed member redials every few seconds for as long as its
     /// certificate lasts.
@@ -294,11 +309,12 @@ final class TransportCore: Sendable {
         }
     }
 
-    /// Replaces the removed members; returns their links, taken out, to close.
-    func setRemoved(_ ids: Set<NodeID>) -> [PeerLink] {
-        links.withLock { links in
-            removed.withLock { $0 = ids }
-            return ids.compactMap { links.removeValue(forKey: $0) }
+    /// Replaces the member directory; returns the removed members' links, taken out, to close.
+    func setMemberDirectory(names: [NodeID: String], removed: Set<NodeID>) -> [PeerLink] {
+        removedRefusalsLogged.withLock { $0.formIntersection(removed) }
+        return links.withLock { links in
+            directory.withLock { $0 = (names, removed) }
+            return removed.compactMap { links.removeValue(forKey: $0) }
         }
     }
 
@@ -307,11 +323,15 @@ final class TransportCore: Sendable {
     /// link of its own that lasts as long as the connection (a server that joined after this
     /// node's copy of the member list was written still reaches it, and the log it sends
     /// brings that list). A name that a listed member with another id holds is refused, and so
-    /// is a removed member.
+    /// are an id the directory gives another name and a removed member.
     func inboundLink(for hello: Hello, from address: SocketAddress?) -> InboundLink {
         links.withLock { links in
-            if removed.withLock({ $0.contains(hello.nodeID) }) {
+            let (names, removed) = directory.withLock { $0 }
+            if removed.contains(hello.nodeID) {
                 return .removed(hello.nodeID, "hello from node \(hello.nodeID) (\(hello.nodeName)), which was removed from this cluster; to come back it joins again with the cluster's token, under a new id")
+            }
+            if let name = names[hello.nodeID], !NodeName.same(name, hello.nodeName) {
+                return .refused("hello from node \(hello.nodeID) (\(hello.nodeName)), but member \(hello.nodeID) is \(name)")
             }
             if let link = links[hello.nodeID] {
                 guard NodeName.same(link.peer.name, hello.nodeName) else {

@@ -131,6 +131,8 @@ final class PeerLink: Sendable {
     /// earlier one, and what was queued goes out.
     func attach(_ channel: any Channel) {
         let (previous, flushOn) = state.withLock { state -> ((any Channel)?, (any Channel)?) in
+            // Closed (its peer removed) between the hello's lookup and now: the connection goes too.
+            guard !state.closed else { return (channel, nil) }
             let previous = state.channel === channel ? nil : state.channel
             state.channel = channel
             state.flushScheduled = false
