@@ -235,13 +235,17 @@ final class ClusterMembership: Sendable {
             // joining as "S1" beside server "s1" would otherwise be a new member whose
             // certificate the transport takes for s1's.
             // A consistent read: a replica behind the log could give out the id of a member
-            // removed in an entry it has not applied yet.
-            let existing = try await gateway.read(consistent: true) { state in
+            // removed in an entry it has not applied yet. Without a leader to confirm it, the
+            // joiner is told "not now" (it asks again), as a submit without one would tell it.
+            let existing = try await Self.consistentRead(through: gateway) { state in
                 let member = state.members.values.first { NodeName.same($0.name, request.nodeName) }
-                let up = state.nodes.values.contains { NodeName.same($0.name, request.nodeName) && !$0.isDown }
-                return (member, state.nextMemberID, up)
+                // Up unless marked down: a member whose node has not registered yet (it joined a
+                // moment ago) counts as up too.
+                let records = state.nodes.values.filter { NodeName.same($0.name, request.nodeName) }
+                let up = records.isEmpty || records.contains { !$0.isDown }
+                return (member: member, nextID: state.nextMemberID, up: up, unregistered: records.isEmpty)
             }
-            if let member = existing.0, member.role != role {
+            if let member = existing.member, member.role != role {
                 throw APIError(
                     code: "member_conflict",
                     message: "\(request.nodeName) is the name of \(member.role == .server ? "a server" : "a client") of this cluster (member \(member.id), \(member.name)); "
@@ -251,14 +255,21 @@ final class ClusterMembership: Sendable {
             // cloned machine, a reused hostname), not that member with its state lost: taken
             // over, the two would share one id and keep closing each other's connections.
             // Consul refuses such a join too, until the old node has failed.
-            if let member = existing.0, existing.2, member.address != request.advertiseAddress {
+            if let member = existing.member, existing.up, member.address != request.advertiseAddress {
+                let (what, way) =
+                    existing.unregistered
+                    ? ("whose node has not registered yet", "if it never will, remove it (deployctl cluster remove-peer \(member.id))")
+                    : ("that is up", "stop that one: once it is marked down its name can be taken")
                 throw APIError(
                     code: "member_conflict",
-                    message: "\(member.name) is a member of this cluster at \(member.address) that is up; a second agent under its name from \(request.advertiseAddress) "
-                        + "would take it over. Join under a name of your own (--node-name), or stop that one: once it is marked down its name can be taken")
+                    message: "\(member.name) is a member of this cluster at \(member.address) \(what); a second agent under its name from \(request.advertiseAddress) "
+                        + "would take it over. Join under a name of your own (--node-name), or \(way)")
             }
-            id = existing.0?.id ?? existing.1
-            let (result, _) = try await gateway.submit(.addMember(id: id, name: request.nodeName, address: request.advertiseAddress, role: role))
+            id = existing.member?.id ?? existing.nextID
+            // The member's address as read: a second join under its name racing this one read it
+            // too, and the log takes only the first of them.
+            let (result, _) = try await gateway.submit(
+                .addMember(id: id, name: request.nodeName, address: request.advertiseAddress, role: role, expectedAddress: existing.member?.address))
             guard let error = result.error else { break }
             attempt += 1
             guard case .memberConflict = error, attempt < 5 else { throw error }
@@ -268,6 +279,18 @@ final class ClusterMembership: Sendable {
         if role == .server { try await gateway.addLearner(id) }
         let servers = try await gateway.read { $0.servers }
         return (id, servers.compactMap(peer))
+    }
+
+    /// A read after a ReadIndex barrier; a barrier not confirmed (no leader, or none reachable
+    /// in time) fails as the cluster having no leader.
+    private static func consistentRead<Result: Sendable>(
+        through gateway: ClusterGateway, _ body: @escaping @Sendable (ClusterState) -> Result
+    ) async throws(APIError) -> Result {
+        do {
+            return try await gateway.read(consistent: true, body)
+        } catch where error.code == APIErrorCode.internalError {
+            throw APIError(code: APIErrorCode.noLeader, message: "the member list cannot be read up to date now (\(error.message))")
+        }
     }
 
     /// Runs while the agent runs: the member list drives the transport's peers; the

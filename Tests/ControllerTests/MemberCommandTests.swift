@@ -36,6 +36,20 @@ import Testing
         #expect(cluster.state.removedMemberIDs.isEmpty)
     }
 
+    @Test("a join under a member's name moves it only from the address it read: of two racing joins, the second is refused")
+    func aJoinMovesAMemberOnlyFromTheAddressItRead() {
+        // TestCluster applies entries as the log holds them: encoded and decoded again.
+        var cluster = TestCluster()
+        cluster.apply(.addMember(id: 2, name: "c1", address: "10.0.0.2:7946", role: .client))
+        // Two clones of c1 both read 10.0.0.2; the first moves it.
+        #expect(cluster.apply(.addMember(id: 2, name: "c1", address: "10.0.0.3:7946", role: .client, expectedAddress: "10.0.0.2:7946")) == .memberUpdated(id: 2))
+        let before = cluster.state
+        let second = cluster.apply(.addMember(id: 2, name: "c1", address: "10.0.0.4:7946", role: .client, expectedAddress: "10.0.0.2:7946"))
+        #expect(second.error?.code == "member_conflict")
+        #expect(second.error?.message.contains("is at 10.0.0.3:7946 now, not at 10.0.0.2:7946") == true, "\(second)")
+        #expect(cluster.state == before)
+    }
+
     @Test func conflictsAreRefusedAndChangeNothing() {
         var cluster = TestCluster()
         cluster.apply(.addMember(id: 1, name: "alpha", address: "10.0.0.1:7946"))

@@ -1,0 +1,36 @@
+import Cluster
+import Foundation
+import Testing
+import TestSupport
+
+/// A join under a member's name from another address takes that member over only once it is
+/// marked down; one whose node has not registered yet counts as up.
+@Suite(.dedicatedThread, .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
+struct MemberTakeoverTests {
+    @Test("a member that joined but has not registered its node is not taken over from another address; from its own address it gets its id back")
+    func aMemberNotRegisteredYetIsNotTakenOver() async throws {
+        let port = try ClusterFormationTests.freePort()
+        let server = try ClusterFormationTests.agent("alpha", port: port)
+        defer { server.shutdown() }
+        let token = try JoinToken(parsing: String(contentsOfFile: server.stateDirectory + "/state/cluster/join-token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines))
+        func join(_ directory: String, advertising address: String) async throws -> ClusterIdentity {
+            try await ClusterIdentity.join(
+                directory: server.stateDirectory + "/" + directory, host: "127.0.0.1", port: port, token: token, nodeName: "ghost", role: .client,
+                advertiseAddress: address
+            ).identity
+        }
+        // Joined, and never starts: no node record.
+        let first = try await join("ghost-1", advertising: "127.0.0.1:1")
+        do {
+            _ = try await join("ghost-2", advertising: "127.0.0.1:2")
+            Issue.record("a second agent took over the name of a member whose node has not registered")
+        } catch {
+            #expect("\(error)".contains("whose node has not registered yet"), "\(error)")
+            #expect("\(error)".contains("remove-peer \(first.nodeID)"), "\(error)")
+        }
+        // The same member with its state lost, from its own address.
+        let again = try await join("ghost-3", advertising: "127.0.0.1:1")
+        #expect(again.nodeID == first.nodeID)
+    }
+}
