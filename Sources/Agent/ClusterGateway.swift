@@ -238,6 +238,10 @@ public final class ClusterGateway: Sendable {
                 return APIError(
                     code: APIErrorCode.timeout,
                     message: "this change (log index \(index)) was not committed in time (a slow disk or quorum); it may still take effect: check `deployctl events` before retrying")
+            case .readTimedOut:
+                return APIError(
+                    code: APIErrorCode.timeout,
+                    message: "no leader confirmed this read in time (the cluster may have no leader right now); retry in a moment")
             case .rejected(.tooManyUncommitted(let bytes, let limit)):
                 return APIError(
                     code: APIErrorCode.overloaded,

@@ -230,14 +230,17 @@ final class ClusterMembership: Sendable {
         // once may pick the same new id; the log refuses the second, which picks again.
         var attempt = 0
         var id: NodeID
+        // The address under the name at the first read (nil: no member): a join that finds
+        // another agent recorded under it since came second in a race with it.
+        var firstRead: String??
         while true {
             // Names compare as the transport and the certificates do, case aside: a client
             // joining as "S1" beside server "s1" would otherwise be a new member whose
             // certificate the transport takes for s1's.
             // A consistent read: a replica behind the log could give out the id of a member
-            // removed in an entry it has not applied yet. Without a leader to confirm it, the
-            // joiner is told "not now" (it asks again), as a submit without one would tell it.
-            let existing = try await Self.consistentRead(through: gateway) { state in
+            // removed in an entry it has not applied yet. Without a leader to confirm it in
+            // time, the joiner is told "not now" (a timeout) and asks again.
+            let existing = try await gateway.read(consistent: true) { state in
                 let member = state.members.values.first { NodeName.same($0.name, request.nodeName) }
                 // Up unless marked down: a member whose node has not registered yet (it joined a
                 // moment ago) counts as up too.
@@ -245,6 +248,13 @@ final class ClusterMembership: Sendable {
                 let up = records.isEmpty || records.contains { !$0.isDown }
                 return (member: member, nextID: state.nextMemberID, up: up, unregistered: records.isEmpty)
             }
+            if let seen = firstRead, let member = existing.member, member.address != seen, member.address != request.advertiseAddress {
+                throw APIError(
+                    code: "member_conflict",
+                    message: "another agent under the name \(member.name) joined from \(member.address) while this join from \(request.advertiseAddress) was under way; "
+                        + "join under a name of your own (--node-name)")
+            }
+            if firstRead == nil { firstRead = .some(existing.member?.address) }
             if let member = existing.member, member.role != role {
                 throw APIError(
                     code: "member_conflict",
@@ -266,10 +276,12 @@ final class ClusterMembership: Sendable {
                         + "would take it over. Join under a name of your own (--node-name), or \(way)")
             }
             id = existing.member?.id ?? existing.nextID
-            // The member's address as read: a second join under its name racing this one read it
+            // What was read under the id: a second join under the name racing this one read it
             // too, and the log takes only the first of them.
             let (result, _) = try await gateway.submit(
-                .addMember(id: id, name: request.nodeName, address: request.advertiseAddress, role: role, expectedAddress: existing.member?.address))
+                .addMember(
+                    id: id, name: request.nodeName, address: request.advertiseAddress, role: role,
+                    expecting: existing.member.map { .at($0.address) } ?? .absent))
             guard let error = result.error else { break }
             attempt += 1
             guard case .memberConflict = error, attempt < 5 else { throw error }
@@ -279,18 +291,6 @@ final class ClusterMembership: Sendable {
         if role == .server { try await gateway.addLearner(id) }
         let servers = try await gateway.read { $0.servers }
         return (id, servers.compactMap(peer))
-    }
-
-    /// A read after a ReadIndex barrier; a barrier not confirmed (no leader, or none reachable
-    /// in time) fails as the cluster having no leader.
-    private static func consistentRead<Result: Sendable>(
-        through gateway: ClusterGateway, _ body: @escaping @Sendable (ClusterState) -> Result
-    ) async throws(APIError) -> Result {
-        do {
-            return try await gateway.read(consistent: true, body)
-        } catch where error.code == APIErrorCode.internalError {
-            throw APIError(code: APIErrorCode.noLeader, message: "the member list cannot be read up to date now (\(error.message))")
-        }
     }
 
     /// Runs while the agent runs: the member list drives the transport's peers; the

@@ -32,5 +32,30 @@ struct MemberTakeoverTests {
         // The same member with its state lost, from its own address.
         let again = try await join("ghost-3", advertising: "127.0.0.1:1")
         #expect(again.nodeID == first.nodeID)
+
+        // Two agents under one new name joining at the same moment (two clones booting): both
+        // read "no such member", both pick the same id; the log records only the first.
+        for pair in 0..<5 {
+            let name = "twin-\(pair)"
+            async let one = Self.outcome { try await ClusterIdentity.join(
+                directory: server.stateDirectory + "/\(name)-a", host: "127.0.0.1", port: port, token: token, nodeName: name, role: .client,
+                advertiseAddress: "127.0.0.1:\(100 + pair)") }
+            async let other = Self.outcome { try await ClusterIdentity.join(
+                directory: server.stateDirectory + "/\(name)-b", host: "127.0.0.1", port: port, token: token, nodeName: name, role: .client,
+                advertiseAddress: "127.0.0.1:\(200 + pair)") }
+            let outcomes = await [one, other]
+            #expect(outcomes.filter { $0 == nil }.count == 1, "\(name): \(outcomes)")
+            for case let refusal? in outcomes { #expect(refusal.contains(name), "\(refusal)") }
+        }
+    }
+
+    /// Nil when `join` succeeded, else its error's text.
+    static func outcome(_ join: () async throws -> (identity: ClusterIdentity, servers: [ClusterPeer])) async -> String? {
+        do {
+            _ = try await join()
+            return nil
+        } catch {
+            return "\(error)"
+        }
     }
 }

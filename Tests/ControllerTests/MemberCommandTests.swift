@@ -42,12 +42,18 @@ import Testing
         var cluster = TestCluster()
         cluster.apply(.addMember(id: 2, name: "c1", address: "10.0.0.2:7946", role: .client))
         // Two clones of c1 both read 10.0.0.2; the first moves it.
-        #expect(cluster.apply(.addMember(id: 2, name: "c1", address: "10.0.0.3:7946", role: .client, expectedAddress: "10.0.0.2:7946")) == .memberUpdated(id: 2))
+        #expect(cluster.apply(.addMember(id: 2, name: "c1", address: "10.0.0.3:7946", role: .client, expecting: .at("10.0.0.2:7946"))) == .memberUpdated(id: 2))
         let before = cluster.state
-        let second = cluster.apply(.addMember(id: 2, name: "c1", address: "10.0.0.4:7946", role: .client, expectedAddress: "10.0.0.2:7946"))
+        let second = cluster.apply(.addMember(id: 2, name: "c1", address: "10.0.0.4:7946", role: .client, expecting: .at("10.0.0.2:7946")))
         #expect(second.error?.code == "member_conflict")
         #expect(second.error?.message.contains("is at 10.0.0.3:7946 now, not at 10.0.0.2:7946") == true, "\(second)")
         #expect(cluster.state == before)
+        // Two new agents under one new name pick the same id; the second finds it taken.
+        let absent = cluster.apply(.addMember(id: 3, name: "c2", address: "10.0.0.5:7946", role: .client, expecting: .absent))
+        #expect(absent == .memberUpdated(id: 3))
+        let racing = cluster.apply(.addMember(id: 3, name: "c2", address: "10.0.0.6:7946", role: .client, expecting: .absent))
+        #expect(racing.error?.message.contains("joined from 10.0.0.5:7946 while this join was under way") == true, "\(racing)")
+        #expect(cluster.state.members[3]?.address == "10.0.0.5:7946")
     }
 
     @Test func conflictsAreRefusedAndChangeNothing() {

@@ -9,7 +9,7 @@ extension ControllerCommand: Codable {
 
     private enum CodingKeys: String, CodingKey {
         case type, manifest, expectedRevision, application, service, replicas, node, registration
-        case lastHeartbeatSeen, draining, deadline, eligible, plan, reports, memberID, address, role, token, transaction, expectedAddress
+        case lastHeartbeatSeen, draining, deadline, eligible, plan, reports, memberID, address, role, token, transaction, expectedAddress, expectedAbsent
         case action, toRevision
     }
 
@@ -57,7 +57,8 @@ extension ControllerCommand: Codable {
                 id: try container.decode(UInt64.self, forKey: .memberID), name: try container.decode(String.self, forKey: .node),
                 address: try container.decode(String.self, forKey: .address),
                 role: try container.decodeIfPresent(MemberRole.self, forKey: .role) ?? .server,
-                expectedAddress: try container.decodeIfPresent(String.self, forKey: .expectedAddress))
+                expecting: try container.decodeIfPresent(Bool.self, forKey: .expectedAbsent) == true
+                    ? .absent : try container.decodeIfPresent(String.self, forKey: .expectedAddress).map(MemberExpectation.at))
         case .removeMember:
             self = .removeMember(id: try container.decode(UInt64.self, forKey: .memberID))
         case .setJoinToken:
@@ -128,10 +129,14 @@ extension ControllerCommand: Codable {
             try container.encode(Kind.reportInstanceStatus, forKey: .type)
             try container.encode(node, forKey: .node)
             try container.encode(reports, forKey: .reports)
-        case .addMember(let id, let name, let address, let role, let expectedAddress):
+        case .addMember(let id, let name, let address, let role, let expecting):
             try container.encode(Kind.addMember, forKey: .type)
             if role != .server { try container.encode(role, forKey: .role) }
-            try container.encodeIfPresent(expectedAddress, forKey: .expectedAddress)
+            switch expecting {
+            case .absent?: try container.encode(true, forKey: .expectedAbsent)
+            case .at(let expected)?: try container.encode(expected, forKey: .expectedAddress)
+            case nil: break
+            }
             try container.encode(id, forKey: .memberID)
             try container.encode(name, forKey: .node)
             try container.encode(address, forKey: .address)

@@ -30,10 +30,10 @@ public enum ControllerCommand: Sendable, Hashable {
     /// What a node's supervisor saw happen to its instances since its last report.
     case reportInstanceStatus(node: String, reports: [InstanceStatusReport])
     /// Records a server member (a joining server, before it enters Raft as a learner), or
-    /// its new address. With `expectedAddress` (a join under a member's name), refused unless
-    /// the member is still at that address: two joins under one name racing each other both
-    /// read the old address, and only the first may move the member.
-    case addMember(id: UInt64, name: String, address: String, role: MemberRole = .server, expectedAddress: String? = nil)
+    /// its new address. With `expecting` (a join), refused unless the member list still holds
+    /// what the join read under the id: of two joins under one name racing each other, only
+    /// the first records itself.
+    case addMember(id: UInt64, name: String, address: String, role: MemberRole = .server, expecting: MemberExpectation? = nil)
     /// Forgets a server member removed from Raft.
     case removeMember(id: UInt64)
     /// The join token every server admits joins with (its text, `flt1.…`): replicated, so

@@ -1,10 +1,10 @@
 extension ClusterState {
     /// Records a member, or updates its address. Refused when the id belongs to another
     /// name or the name to another id: two joins that picked the same id at once, or a second
-    /// server under a name already taken; and when the member is no longer at
-    /// `expectedAddress` (given: another join under its name came first).
+    /// server under a name already taken; and when the id no longer holds what `expecting`
+    /// says the join read (another join under the name came first).
     mutating func addMember(
-        id: UInt64, name: String, address: String, role: MemberRole, expectedAddress: String? = nil, at index: UInt64
+        id: UInt64, name: String, address: String, role: MemberRole, expecting: MemberExpectation? = nil, at index: UInt64
     ) throws(ControllerError) -> CommandResult {
         guard id != 0 else { throw .memberConflict("member id 0 is not an id (ids start at 1)") }
         guard !name.isEmpty, role == .client || !address.isEmpty else { throw .memberConflict("member \(id) needs a name and an address") }
@@ -17,9 +17,16 @@ extension ClusterState {
         if let existing = members[id], existing.role != role {
             throw .memberConflict("member \(id) (\(name)) is a \(existing.role.rawValue); remove it before it joins as a \(role.rawValue)")
         }
-        if let expectedAddress, let existing = members[id], existing.address != expectedAddress {
+        switch (expecting, members[id]) {
+        case (.absent?, let existing?):
+            throw .memberConflict("member \(id) (\(existing.name)) joined from \(existing.address) while this join was under way")
+        case (.at(let expected)?, let existing?) where existing.address != expected:
             throw .memberConflict(
-                "member \(id) (\(name)) is at \(existing.address) now, not at \(expectedAddress) as when this join began: another agent under its name joined meanwhile")
+                "member \(id) (\(name)) is at \(existing.address) now, not at \(expected) as when this join began: another agent under its name joined meanwhile")
+        case (.at?, nil):
+            throw .memberConflict("member \(id) (\(name)) was removed while this join was under way")
+        default:
+            break
         }
         if members[id]?.address == address { return .memberUpdated(id: id) }
         members[id] = MemberRecord(id: id, name: name, address: address, addedIndex: members[id]?.addedIndex ?? index, role: role)

@@ -74,8 +74,8 @@ public struct ClusterState: Sendable, Hashable {
                 return commitPlan(plan, at: index, time: time)
             case .reportInstanceStatus(let node, let reports):
                 return try recordStatus(from: node, reports, at: index, time: time)
-            case .addMember(let id, let name, let address, let role, let expectedAddress):
-                return try addMember(id: id, name: name, address: address, role: role, expectedAddress: expectedAddress, at: index)
+            case .addMember(let id, let name, let address, let role, let expecting):
+                return try addMember(id: id, name: name, address: address, role: role, expecting: expecting, at: index)
             case .removeMember(let id):
                 return try removeMember(id: id, at: index)
             case .setJoinToken(let token):

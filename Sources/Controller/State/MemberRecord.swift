@@ -41,3 +41,13 @@ public enum MemberRole: String, Sendable, Hashable, Codable {
     /// Runs services only.
     case client
 }
+
+/// What a join found under its member id when it read the member list: the log applies its
+/// `addMember` only if that still holds, so that of two joins under one name racing each other
+/// (two clones of a host), only the first records itself.
+public enum MemberExpectation: Sendable, Hashable {
+    /// No member with the id yet: a new member.
+    case absent
+    /// The member at this address: a member joining again, from here or from a new address.
+    case at(String)
+}
