@@ -64,16 +64,31 @@ struct RemovedMemberTests {
         let pki = try TestPKI()
         let two = try await TransportTests.endpoint(pki, id: 2, log: #function)
         two.transport.setMemberDirectory(names: [1: "node-1", 2: "node-2", 3: "node-3"], removed: [])
-        // node-1's certificate (the name is all it names), saying node 3's id.
-        let impostor = try await RawPeerConnection(port: two.port, tls: try pki.material(for: "node-1"))
-        try await impostor.send(Hello(nodeID: 3, nodeName: "node-1").frame)
-        #expect(await impostor.closedByPeer(within: .seconds(5)), "taken as node 3")
-        #expect(RecordingLogHandler.lines(of: #function).contains { $0.contains("but member 3 is node-3") })
-        // Its own id with its name is taken.
-        let itself = try await RawPeerConnection(port: two.port, tls: try pki.material(for: "node-1"))
-        try await itself.send(Hello(nodeID: 1, nodeName: "node-1").frame)
-        #expect(await !itself.closedByPeer(within: .milliseconds(500)))
-        await itself.close()
+        // node-1's certificate (the name is all it names), saying node 3's id. Tried twice: on
+        // a loaded machine a connection can also close for another reason (the 10 s to
+        // identify itself), which the log would tell.
+        let label = #function
+        func refusedAsImpostor() -> Bool {
+            RecordingLogHandler.lines(of: label).contains { $0.contains("but member 3 is node-3") }
+        }
+        for _ in 0..<2 where !refusedAsImpostor() {
+            let impostor = try await RawPeerConnection(port: two.port, tls: try pki.material(for: "node-1"))
+            try? await impostor.send(Hello(nodeID: 3, nodeName: "node-1").frame)
+            _ = await impostor.closedByPeer(within: .seconds(5))
+            await impostor.close()
+        }
+        #expect(refusedAsImpostor(), "\(RecordingLogHandler.lines(of: #function))")
+        // Under its own id it is let in: a real transport of node 1 delivers.
+        let one = try await TransportTests.endpoint(pki, id: 1, log: #function + "1")
+        one.transport.setPeers([TransportTests.peer(2, two.port)])
+        var term: UInt64 = 0
+        try await eventually("delivery from node 1 under its own id") {
+            term += 1
+            one.transport.send(TransportTests.numbered(term...term, from: 1, to: 2))
+            try await Task.sleep(for: .milliseconds(20))
+            return two.received.count > 0
+        }
+        await one.transport.shutdown()
         await two.transport.shutdown()
     }
 }

@@ -5,6 +5,7 @@ import NIOSSL
 import NIOTLS
 import Raft
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import Cluster
@@ -18,6 +19,8 @@ final class StalledPeer: Sendable {
     private let shared = Shared()
     /// Bytes read since `resume` (after TLS).
     var bytesRead: Int { shared.bytesRead.withLock { $0 } }
+    /// Connections accepted so far.
+    var connectionsAccepted: Int { shared.accepted.withLock { $0 } }
 
     init(tls: ClusterTLSMaterial) async throws {
         let context = try tls.context(server: true)
@@ -28,6 +31,7 @@ final class StalledPeer: Sendable {
             .childChannelOption(.socketOption(.so_rcvbuf), value: 64 << 10)
             .childChannelInitializer { channel in
                 shared.connection.withLock { $0 = channel }
+                shared.accepted.withLock { $0 += 1 }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
                         NIOSSLServerHandler(context: context), StopReadingAfterHandshake(shared: shared),
@@ -52,6 +56,7 @@ final class StalledPeer: Sendable {
     private final class Shared: Sendable {
         let connection = Mutex<(any Channel)?>(nil)
         let bytesRead = Mutex(0)
+        let accepted = Mutex(0)
     }
 
     private final class StopReadingAfterHandshake: ChannelInboundHandler, Sendable {
@@ -80,9 +85,15 @@ struct StalledPeerTests {
     func aStalledPeerCostsABoundedQueue() async throws {
         let pki = try TestPKI()
         let peer = try await StalledPeer(tls: pki.material(for: "node-2"))
-        let one = try await TransportTests.endpoint(pki, id: 1, maximumQueuedMessages: 64, log: #function)
-        one.transport.setPeers([TransportTests.peer(2, peer.port)])
-        try await eventually("connected") { one.transport.isConnected(to: 2) }
+        // TCP_USER_TIMEOUT drops a connection whose data stays unacknowledged (5 s by default, a
+        // zero window included): long here, so that a slow run of the test on a loaded machine
+        // still stalls one connection instead of filling a second after a reconnect.
+        var configuration = try pki.configuration(id: 1, maximumQueuedMessages: 64)
+        configuration.unacknowledgedTimeout = .seconds(300)
+        let transport = try ClusterTransport(configuration: configuration, receiver: CollectingReceiver(), logger: RecordingLogHandler.logger(#function))
+        _ = try await transport.start()
+        transport.setPeers([TransportTests.peer(2, peer.port)])
+        try await eventually("connected") { transport.isConnected(to: 2) }
         // What the connection can hold with the peer reading nothing: the sender's socket (at
         // most tcp_wmem's maximum), the peer's fixed 64 KiB (doubled by the kernel), NIO's
         // high watermark (64 KiB) and one batch that crossed it (the queue's 64 messages).
@@ -95,11 +106,12 @@ struct StalledPeerTests {
             from: 1, to: 2, term: 1,
             payload: .append(AppendRequest(prevLogIndex: 0, prevLogTerm: 0, entries: [Entry(term: 1, index: 1, data: Array(repeating: 7, count: 60_000))], commit: 0)))
         for _ in 0..<offered {
-            one.transport.send([append])
+            transport.send([append])
             try await Task.sleep(for: .milliseconds(1))
         }
         try await Task.sleep(for: .milliseconds(200))
-        let stalled = one.transport.statistics
+        let stalled = transport.statistics
+        #expect(peer.connectionsAccepted == 1)
         // Written to the connection: what it holds, at most; the rest waited in the queue (64
         // at most) or was dropped.
         #expect(stalled.messagesSent * 60_000 <= holds, "\(stalled.messagesSent) of \(offered) written to a connection nobody reads")
@@ -108,13 +120,13 @@ struct StalledPeerTests {
         // Reading again: the queue goes out, nothing is lost that was not counted as dropped.
         try await peer.resume()
         try await eventually("the queue written") {
-            let now = one.transport.statistics
+            let now = transport.statistics
             return now.messagesSent + now.messagesDropped == offered
         }
-        let drained = one.transport.statistics
+        let drained = transport.statistics
         #expect(drained.messagesSent > stalled.messagesSent)
         try await eventually("everything written read by the peer") { peer.bytesRead > drained.messagesSent * 60_000 }
-        await one.transport.shutdown()
+        await transport.shutdown()
         await peer.close()
     }
 }
