@@ -238,6 +238,14 @@ public final class ClusterGateway: Sendable {
                 return APIError(
                     code: APIErrorCode.timeout,
                     message: "this change (log index \(index)) was not committed in time (a slow disk or quorum); it may still take effect: check `deployctl events` before retrying")
+            case .proposalDropped(let index):
+                return APIError(
+                    code: APIErrorCode.noLeader,
+                    message: "a new leader replaced this change (log index \(index)) with its own entry before it committed; it did not take effect: retry")
+            case .proposalOutcomeUnknown(let index):
+                return APIError(
+                    code: APIErrorCode.timeout,
+                    message: "this agent caught up from a snapshot that covers this change (log index \(index)); it may or may not have taken effect: check `deployctl events` before retrying")
             case .readTimedOut:
                 return APIError(
                     code: APIErrorCode.timeout,

@@ -283,8 +283,13 @@ final class ClusterMembership: Sendable {
                     id: id, name: request.nodeName, address: request.advertiseAddress, role: role,
                     expecting: existing.member.map { .at($0.address) } ?? .absent))
             guard let error = result.error else { break }
+            guard case .memberConflict = error else { throw error }
+            // Joins under other names at once took the id picked (each round's losers pick the
+            // same next one): past a few rounds, "not now", which the joiner asks again after.
             attempt += 1
-            guard case .memberConflict = error, attempt < 5 else { throw error }
+            if attempt == 8 {
+                throw APIError(code: APIErrorCode.overloaded, message: "many agents are joining at once and took the ids this join picked; ask again")
+            }
         }
         // Through the leader, wherever the join arrived: a follower cannot change the
         // configuration, and answering "refused" would end the join for good.

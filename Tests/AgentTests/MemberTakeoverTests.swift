@@ -1,5 +1,6 @@
 import Cluster
 import Foundation
+import Raft
 import Testing
 import TestSupport
 
@@ -47,6 +48,35 @@ struct MemberTakeoverTests {
             #expect(outcomes.filter { $0 == nil }.count == 1, "\(name): \(outcomes)")
             for case let refusal? in outcomes { #expect(refusal.contains(name), "\(refusal)") }
         }
+    }
+
+    @Test("a burst of agents under different names joining at once all get in, each with an id of its own")
+    func aBurstOfJoinsAllGetIn() async throws {
+        let port = try ClusterFormationTests.freePort()
+        let server = try ClusterFormationTests.agent("alpha", port: port)
+        defer { server.shutdown() }
+        let token = try JoinToken(parsing: String(contentsOfFile: server.stateDirectory + "/state/cluster/join-token", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines))
+        // Each as agentd joins: asking again after an answer that is not final.
+        let ids = try await withThrowingTaskGroup(of: NodeID.self) { group in
+            for n in 0..<12 {
+                group.addTask {
+                    for _ in 0..<50 {
+                        do {
+                            return try await ClusterIdentity.join(
+                                directory: server.stateDirectory + "/burst-\(n)", host: "127.0.0.1", port: port, token: token, nodeName: "burst-\(n)",
+                                role: .client, advertiseAddress: "127.0.0.1:\(300 + n)"
+                            ).identity.nodeID
+                        } catch let error as JoinError where !error.isFinal {
+                            try await Task.sleep(for: .milliseconds(50))
+                        }
+                    }
+                    throw CancellationError()
+                }
+            }
+            return try await group.reduce(into: [NodeID]()) { $0.append($1) }
+        }
+        #expect(Set(ids).count == 12, "\(ids.sorted())")
     }
 
     /// Nil when `join` succeeded, else its error's text.
