@@ -230,9 +230,9 @@ final class ClusterMembership: Sendable {
         // once may pick the same new id; the log refuses the second, which picks again.
         var attempt = 0
         var id: NodeID
-        // The address under the name at the first read (nil: no member): a join that finds
-        // another agent recorded under it since came second in a race with it.
-        var firstRead: String??
+        // The address under the name at the first read (nil: no member): a join that finds,
+        // asking again, another agent recorded under it since came second in a race with it.
+        var firstAddress: String?
         while true {
             // Names compare as the transport and the certificates do, case aside: a client
             // joining as "S1" beside server "s1" would otherwise be a new member whose
@@ -248,13 +248,13 @@ final class ClusterMembership: Sendable {
                 let up = records.isEmpty || records.contains { !$0.isDown }
                 return (member: member, nextID: state.nextMemberID, up: up, unregistered: records.isEmpty)
             }
-            if let seen = firstRead, let member = existing.member, member.address != seen, member.address != request.advertiseAddress {
+            if attempt > 0, let member = existing.member, member.address != firstAddress, member.address != request.advertiseAddress {
                 throw APIError(
                     code: "member_conflict",
                     message: "another agent under the name \(member.name) joined from \(member.address) while this join from \(request.advertiseAddress) was under way; "
                         + "join under a name of your own (--node-name)")
             }
-            if firstRead == nil { firstRead = .some(existing.member?.address) }
+            if attempt == 0 { firstAddress = existing.member?.address }
             if let member = existing.member, member.role != role {
                 throw APIError(
                     code: "member_conflict",

@@ -18,8 +18,7 @@ struct ClientPermissionTests {
         let port = try ClusterFormationTests.freePort()
         let server = try ClusterFormationTests.agent("alpha", port: port)
         defer { server.shutdown() }
-        let token = try JoinToken(parsing: String(contentsOfFile: server.stateDirectory + "/state/cluster/join-token", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines))
+        let token = try JoinToken(parsing: ClusterFormationTests.joinToken(of: server))
         let directory = server.stateDirectory + "/rogue"
         let (identity, servers) = try await ClusterIdentity.join(
             directory: directory, host: "127.0.0.1", port: port, token: token, nodeName: "rogue", role: .client, advertiseAddress: "127.0.0.1:1")

@@ -13,8 +13,7 @@ struct MemberTakeoverTests {
         let port = try ClusterFormationTests.freePort()
         let server = try ClusterFormationTests.agent("alpha", port: port)
         defer { server.shutdown() }
-        let token = try JoinToken(parsing: String(contentsOfFile: server.stateDirectory + "/state/cluster/join-token", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines))
+        let token = try JoinToken(parsing: ClusterFormationTests.joinToken(of: server))
         func join(_ directory: String, advertising address: String) async throws -> ClusterIdentity {
             try await ClusterIdentity.join(
                 directory: server.stateDirectory + "/" + directory, host: "127.0.0.1", port: port, token: token, nodeName: "ghost", role: .client,
@@ -55,8 +54,7 @@ struct MemberTakeoverTests {
         let port = try ClusterFormationTests.freePort()
         let server = try ClusterFormationTests.agent("alpha", port: port)
         defer { server.shutdown() }
-        let token = try JoinToken(parsing: String(contentsOfFile: server.stateDirectory + "/state/cluster/join-token", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines))
+        let token = try JoinToken(parsing: ClusterFormationTests.joinToken(of: server))
         // Each as agentd joins: asking again after an answer that is not final.
         let ids = try await withThrowingTaskGroup(of: NodeID.self) { group in
             for n in 0..<12 {
