@@ -131,8 +131,9 @@ public final class Agent: Sendable {
         // Last, so that it is told of the shutdown first (ServiceGroup stops services in
         // reverse order, each after the one behind it has ended): blocking queries and streams
         // answer now, rather than the API's graceful shutdown waiting out their waits.
-        services.append(LoopService(name: "release-waiting-queries") { [feed = gateway.feed, kvFeed = gateway.kvFeed] in
+        services.append(LoopService(name: "release-waiting-queries") { [feed = gateway.feed, kvFeed = gateway.kvFeed, logger] in
             try? await gracefulShutdown()
+            logger.info("stopping: blocking queries answered; other requests get \(Agent.shutdownLimit) to end")
             feed.finish()
             kvFeed.finish()
         })
@@ -146,12 +147,18 @@ public final class Agent: Sendable {
         logger.info("agent stopped; services left running")
     }
 
+    /// How long a stop waits for what is running to end (requests still open above all) before
+    /// it cancels it: a client that holds a request open must not hold the agent up.
+    static let shutdownLimit = Duration.seconds(10)
+
     /// Runs `services` until SIGTERM or SIGINT (telling systemd's watchdog all is well
     /// meanwhile), then tells systemd the agent is stopping.
     static func runUntilTerminated(_ services: [any Service], logger: Logger) async {
         let watchdog = SystemdNotifier().startWatchdog()
         defer { watchdog?.cancel() }
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = shutdownLimit
+        let group = ServiceGroup(configuration: configuration)
         do {
             try await group.run()
         } catch {

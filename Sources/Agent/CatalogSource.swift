@@ -17,7 +17,7 @@ struct ReplicaCatalogSource: CatalogSource {
     let gateway: ClusterGateway
 
     func catalog(after index: UInt64?) async -> Catalog? {
-        if let index { _ = await gateway.feed.wait(after: index, timeout: .seconds(5)) }
+        if let index { _ = await gateway.feed.pace(after: index, timeout: .seconds(5)) }
         return (try? await gateway.read { $0 }).map(Catalog.init)
     }
 }

@@ -328,7 +328,7 @@ final class ClusterMembership: Sendable {
                 } catch {
                     logger.info("recording the formed servers as members: not yet", metadata: ["reason": "\(error)"])
                 }
-                seen = await gateway.feed.wait(after: seen, timeout: .milliseconds(250))
+                seen = await gateway.feed.pace(after: seen, timeout: .milliseconds(250))
                 continue
             }
             await keepAuthorityCurrent(
@@ -346,7 +346,7 @@ final class ClusterMembership: Sendable {
                     }
                 }
             }
-            seen = await gateway.feed.wait(after: seen, timeout: .milliseconds(250))
+            seen = await gateway.feed.pace(after: seen, timeout: .milliseconds(250))
         }
     }
 

@@ -30,7 +30,7 @@ public struct LeaderLoop: Sendable {
             // (a minHealthyTime or a deadline ending): a rollout's next batch must not wait for
             // the next tick of the interval (up to a second per batch).
             let due = idle?.revisitAt.map { max(.milliseconds(1), min(interval, $0.duration(since: ClusterGateway.now()))) }
-            seen = await gateway.feed.wait(after: seen, timeout: due ?? interval)
+            seen = await gateway.feed.pace(after: seen, timeout: due ?? interval)
             guard !Task.isCancelled else { return }
             let raft = await gateway.raftStatus()
             guard raft.leader == gateway.node.id else {

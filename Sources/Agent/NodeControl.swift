@@ -71,6 +71,6 @@ final class ReplicaNodeControl: NodeControl {
     }
 
     func waitForChange(after version: UInt64, timeout: Duration) async -> UInt64 {
-        await gateway.feed.wait(after: version, timeout: timeout)
+        await gateway.feed.pace(after: version, timeout: timeout)
     }
 }

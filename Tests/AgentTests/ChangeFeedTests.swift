@@ -35,6 +35,24 @@ import Testing
         #expect(ContinuousClock.now - start >= .milliseconds(200))
     }
 
+    /// Once finished (the agent stopping), a wait answers at once and a pace waits out its
+    /// timeout, still woken by a change.
+    @Test func afterFinishWaitsAnswerAndPacesTimeOut() async {
+        let feed = ChangeFeed()
+        feed.publish(index: 3, events: [])
+        feed.finish()
+        var start = ContinuousClock.now
+        #expect(await feed.wait(after: 3, timeout: .seconds(30)) == 3)
+        #expect(ContinuousClock.now - start < .seconds(10))
+        start = ContinuousClock.now
+        #expect(await feed.pace(after: 3, timeout: .milliseconds(200)) == 3)
+        #expect(ContinuousClock.now - start >= .milliseconds(200))
+        async let woken = feed.pace(after: 3, timeout: .seconds(30))
+        while feed.pending.waits == 0 { await Task.yield() }
+        feed.publish(index: 4, events: [])
+        #expect(await woken == 4)
+    }
+
     /// A blocking query woken by a change waits again (it rereads its key): each wait woken early
     /// must not leave its timeout asleep until the deadline, or a busy store piles them up.
     @Test func aWaitWokenByAChangeLeavesNoTimeoutBehind() async {

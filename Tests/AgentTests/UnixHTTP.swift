@@ -23,19 +23,29 @@ enum UnixHTTP {
         timeout: Duration = .seconds(60)
     ) throws -> (status: Int, headers: [String: String], body: String)
     {
+        let descriptor = try connect(socket: socketPath)
+        defer { close(descriptor) }
+        return try exchange(descriptor, method: method, path: path, host: "agentd", body: body, headers: headers, timeout: timeout)
+    }
+
+    /// A connected unix socket, which the caller closes.
+    static func connect(socket socketPath: String) throws -> Int32 {
         let descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw TestFailure("socket: \(errno)") }
-        defer { close(descriptor) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { buffer in
             for (index, byte) in socketPath.utf8.enumerated() { buffer[index] = byte }
         }
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard connected == 0 else { throw NotConnected(description: "connect \(socketPath): errno \(errno)") }
-        return try exchange(descriptor, method: method, path: path, host: "agentd", body: body, headers: headers, timeout: timeout)
+        guard connected == 0 else {
+            let error = errno
+            close(descriptor)
+            throw NotConnected(description: "connect \(socketPath): errno \(error)")
+        }
+        return descriptor
     }
 
     static func request(_ method: String, _ path: String, host: String = "127.0.0.1", port: Int, headers: KeyValuePairs<String, String> = [:], timeoutSeconds: Int = 5) throws -> (status: Int, body: String) {
@@ -47,7 +57,7 @@ enum UnixHTTP {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         inet_pton(AF_INET, host, &address.sin_addr)
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw TestFailure("connect \(host):\(port): errno \(errno)") }
         let answer = try exchange(descriptor, method: method, path: path, host: host, body: nil, headers: headers, timeout: .seconds(timeoutSeconds))

@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// SIGTERM while a client holds a request open (a body announced and never sent): the stop
+/// waits for it up to `Agent.shutdownLimit` (10 s), without spinning meanwhile, and then ends.
+@Suite struct AgentShutdownTests {
+    @Test func aRequestHeldOpenNeitherSpinsNorHoldsTheStop() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        guard let process = agent.process else { throw TestFailure("agentd is not running") }
+        let descriptor = try UnixHTTP.connect(socket: agent.socket)
+        defer { close(descriptor) }
+        let head = "PUT /v1/kv/held HTTP/1.1\r\nHost: agentd\r\nContent-Length: 1000\r\n\r\nabc"
+        guard write(descriptor, head, head.utf8.count) == head.utf8.count else { throw TestFailure("write: errno \(errno)") }
+        usleep(300_000)
+        let signalled = Date()
+        kill(process.processIdentifier, SIGTERM)
+        // Well into the stop (the feeds finished, the API waiting for the request), 2 s of CPU
+        // time: a few ticks of timers, where the loops that went round without pause took
+        // about 300 (1.5 cores).
+        usleep(500_000)
+        let before = try Self.cpuTicks(of: process.processIdentifier)
+        usleep(2_000_000)
+        let spent = try Self.cpuTicks(of: process.processIdentifier) - before
+        #expect(process.isRunning, "agentd stopped at once: the request did not hold the stop, so nothing was measured")
+        #expect(spent < 40, "agentd took \(spent) ticks of CPU (of \(sysconf(Int32(_SC_CLK_TCK))) a second) in 2 s of waiting: \(agent.agentLog())")
+        while process.isRunning && Date().timeIntervalSince(signalled) < 30 { usleep(100_000) }
+        let took = Date().timeIntervalSince(signalled)
+        #expect(!process.isRunning, "agentd still running 30 s after SIGTERM: \(agent.agentLog())")
+        #expect(took >= 9 && took < 20, "stopped \(took) s after SIGTERM, where the limit is 10 s")
+        #expect(agent.agentLog().contains("stopping: blocking queries answered; other requests get 10.0 seconds to end"))
+    }
+
+    /// User and system time of `pid`, in clock ticks (/proc/PID/stat fields 14 and 15).
+    static func cpuTicks(of pid: pid_t) throws -> Int {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        guard let end = stat.lastIndex(of: ")") else { throw TestFailure("/proc/\(pid)/stat: \(stat)") }
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        // After the command: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+        guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { throw TestFailure("/proc/\(pid)/stat: \(stat)") }
+        return user + system
+    }
+}
