@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -7,7 +8,8 @@ import Glibc
 
 /// SIGTERM while a client holds a request open (a body announced and never sent): the stop
 /// waits for it up to `Agent.shutdownLimit` (10 s), without spinning meanwhile, and then ends.
-@Suite struct AgentShutdownTests {
+@Suite(.dedicatedThread, .enabled(if: getuid() == 0, "needs root: agentd launches services"), .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
+struct AgentShutdownTests {
     @Test func aRequestHeldOpenNeitherSpinsNorHoldsTheStop() throws {
         let agent = try DevAgent()
         defer { agent.shutdown() }

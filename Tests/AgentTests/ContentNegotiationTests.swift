@@ -1,11 +1,12 @@
 import AgentAPI
 import Foundation
+import TestSupport
 import Testing
 
 /// What a request says it sends and accepts is checked against the document, and a mismatch
 /// gets its own status in the API's error shape: 406 for an `Accept` the answer cannot meet,
 /// 415 for a body of a content type the operation does not take, each said once.
-@Suite struct ContentNegotiationTests {
+@Suite(.dedicatedThread, .timeLimit(.minutes(10))) struct ContentNegotiationTests {  // the limit also covers waiting for a dedicated-thread slot under the full suite
     @Test func acceptAndContentTypeMismatchesGetTheirOwnStatus() throws {
         let agent = try DevAgent()
         defer { agent.shutdown() }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -7,7 +8,7 @@ import Glibc
 
 /// agentd warns at start when its dynamic port range overlaps the kernel's ephemeral ports,
 /// which outgoing connections hold (EphemeralPortRange says what that cost in rollout-bench).
-@Suite(.enabled(if: getuid() == 0, "needs root: agentd runs as root"), .timeLimit(.minutes(2)))
+@Suite(.dedicatedThread, .enabled(if: getuid() == 0, "needs root: agentd runs as root"), .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct PortRangeWarningTests {
     @Test func aRangeInsideTheEphemeralPortsIsWarnedAboutAndOneBelowIsNot() throws {
         let inside = try DevAgent(extraArguments: ["--port-range", "40000-40499"])

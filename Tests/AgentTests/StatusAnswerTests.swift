@@ -1,10 +1,11 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `GET /v1/status` is answered from the answer kept for the state it was computed from
 /// (`StateAnswerCache`): each change must show at once, and what the operation checks in a
 /// request (its `Accept`, its query) must still be checked.
-@Suite(.serialized) struct StatusAnswerTests {
+@Suite(.dedicatedThread, .serialized, .timeLimit(.minutes(10))) struct StatusAnswerTests {  // the limit also covers waiting for a dedicated-thread slot under the full suite
     struct Status: Decodable {
         struct Node: Decodable { var name: String; var status: String }
         var index: Int

@@ -2,12 +2,13 @@ import Foundation
 import Glibc
 import NIOCore
 import NIOPosix
+import TestSupport
 import Testing
 
 @testable import Supervisor
 
 /// `ForwardingServer` between a client and a backend of this process, over loopback sockets.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.dedicatedThread, .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct ForwardingServerTests {
     /// The client half-closes first; the backend then sends more than the socket buffers and the
     /// proxy's high-water mark hold, and closes. The proxy's outbound side sees EOF with its
