@@ -10,6 +10,7 @@ import Prometheus
 import Raft
 import ServiceLifecycle
 import Supervisor
+import Synchronization
 
 /// The composition of one agent: the Raft node with the controller's state machine, the node
 /// worker with its supervisor, the leader's loops and the HTTP API.
@@ -156,13 +157,24 @@ public final class Agent: Sendable {
     static func runUntilTerminated(_ services: [any Service], logger: Logger) async {
         let watchdog = SystemdNotifier().startWatchdog()
         defer { watchdog?.cancel() }
-        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // Last, so that it is told of the stop first: when the stop began, to tell whether the
+        // limit cut it short (ServiceGroup says so only at debug level).
+        let stopBegan = Mutex<ContinuousClock.Instant?>(nil)
+        let stopClock = LoopService(name: "stop-clock") {
+            try? await gracefulShutdown()
+            stopBegan.withLock { $0 = .now }
+        }
+        var configuration = ServiceGroupConfiguration(
+            services: services + [stopClock], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         configuration.maximumGracefulShutdownDuration = shutdownLimit
         let group = ServiceGroup(configuration: configuration)
         do {
             try await group.run()
         } catch {
             logger.error("agent stopped with an error", metadata: ["error": "\(error)"])
+        }
+        if let began = stopBegan.withLock({ $0 }), ContinuousClock.now - began >= shutdownLimit - .milliseconds(100) {
+            logger.notice("stopping: what was still running after \(shutdownLimit) (requests held open) was cut off")
         }
         _ = SystemdNotifier().stopping()
     }

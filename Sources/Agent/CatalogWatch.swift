@@ -35,7 +35,9 @@ struct CatalogWatch: Sendable {
                         }
                         let seen = state.lastChangeIndex
                         _ = await gateway.feed.wait(after: seen, timeout: Self.keepaliveInterval)
-                        if Task.isCancelled { break }
+                        // A finished feed (the agent stopping) ends the stream, as blocking
+                        // queries answer: its waits would return at once from now on.
+                        if Task.isCancelled || gateway.feed.isFinished { break }
                         state = try await gateway.read { $0 }
                         if state.lastChangeIndex == seen { continuation.yield(nil) }
                     }

@@ -18,7 +18,7 @@ extension ClusterGateway {
                 return try await forwardUnapplied(.heartbeat(node: name), to: leader) == 1
             }
             guard ContinuousClock.now < deadline else { throw Self.apiError(RaftNodeError.notLeader(leaderHint: 0)) }
-            try? await Task.sleep(for: .milliseconds(50))
+            try await Self.pause(.milliseconds(50), cancelled: Self.cancelledWithoutLeader)
         }
     }
 

@@ -19,7 +19,8 @@ extension ClusterGateway {
             guard ContinuousClock.now < deadline else {
                 throw APIError(code: APIErrorCode.timeout, message: "node \(target) did not take over within 10s; it may be behind or unreachable")
             }
-            try? await Task.sleep(for: .milliseconds(20))
+            try await Self.pause(.milliseconds(20), cancelled: APIError(
+                code: APIErrorCode.timeout, message: "cancelled before node \(target) took over; it may still"))
         }
     }
 
@@ -61,7 +62,8 @@ extension ClusterGateway {
                 guard ContinuousClock.now < deadline else {
                     throw APIError(code: APIErrorCode.overloaded, message: "the cluster is busy with another membership change (\(busy))")
                 }
-                try? await Task.sleep(for: .milliseconds(50))
+                try await Self.pause(.milliseconds(50), cancelled: APIError(
+                    code: APIErrorCode.overloaded, message: "cancelled while the cluster was busy with another membership change (\(busy))"))
             } catch {
                 throw Self.apiError(error)
             }

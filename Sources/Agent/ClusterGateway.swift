@@ -80,14 +80,14 @@ public final class ClusterGateway: Sendable {
                 } catch is UnsentForward where ContinuousClock.now < deadline {
                     // Never sent (no connection to the leader this replica knows: it may have
                     // just died): safe to try again, once this replica hears of a new one.
-                    try? await Task.sleep(for: .milliseconds(10))
+                    try await Self.pause(.milliseconds(10), cancelled: Self.cancelledWithoutLeader)
                 } catch let unsent as UnsentForward {
                     throw unsent.error
                 } catch {
                     throw Self.apiError(error)
                 }
             } catch RaftNodeError.notLeader(0) where ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(10))
+                try await Self.pause(.milliseconds(10), cancelled: Self.cancelledWithoutLeader)
             } catch {
                 throw Self.apiError(error)
             }
@@ -96,6 +96,21 @@ public final class ClusterGateway: Sendable {
 
     /// How long a write waits for a leader to be known.
     static let leaderWait = Duration.seconds(7)
+
+    /// The pause between two looks of a loop that waits up to a deadline. A cancelled task
+    /// (its client gone, or the agent's stop cutting what is left) ends the loop with
+    /// `cancelled`: its sleep returns at once, and going round until the deadline took a core.
+    static func pause(_ pause: Duration, cancelled: @autoclosure () -> APIError) async throws(APIError) {
+        do {
+            try await Task.sleep(for: pause)
+        } catch {
+            throw cancelled()
+        }
+    }
+
+    static var cancelledWithoutLeader: APIError {
+        APIError(code: APIErrorCode.noLeader, message: "cancelled while waiting for a leader; nothing was proposed")
+    }
 
     /// Proposes through the leader and waits until this replica has applied the entry, so
     /// that its result is here (every replica computes the same one).
@@ -131,7 +146,9 @@ public final class ClusterGateway: Sendable {
                     code: APIErrorCode.timeout,
                     message: "the leader committed the change at index \(index), but this agent has not applied it within 30s; check `deployctl events`")
             }
-            try? await Task.sleep(for: .milliseconds(2))
+            try await Self.pause(.milliseconds(2), cancelled: APIError(
+                code: APIErrorCode.timeout,
+                message: "cancelled before this agent applied the change the leader committed at index \(index); check `deployctl events`"))
         }
         return index
     }

@@ -123,6 +123,7 @@ struct ServerRequests: Sendable {
             try requireOwnNode(node, member: member)
             return try await watch(node: node, after: after, digest: digest, wait: min(wait, Self.maximumWatch))
         case .api(let bytes):
+            try requireRunning()
             let request = try JSONDecoder().decode(ForwardedHTTPRequest.self, from: Data(bytes))
             return Array(try JSONEncoder().encode(try await api.answer(request)))
         }
@@ -142,7 +143,16 @@ struct ServerRequests: Sendable {
             let left = deadline - ContinuousClock.now
             guard left > .zero else { return [0] }
             seen = await gateway.feed.wait(after: max(seen, gateway.feed.index), timeout: left)
+            try requireRunning()
         }
+    }
+
+    /// Refuses once this server is stopping (its change feed finished): the client asks another
+    /// server. A watch woken by the finish would otherwise go round until its deadline (the
+    /// finished feed answers every wait at once), and a relayed blocking query (the client's
+    /// catalog follower) be answered at once and asked again, both until the server's exit.
+    private func requireRunning() throws {
+        guard !gateway.feed.isFinished else { throw ServerStopping() }
     }
 
     /// The node a client's entry speaks for; nil for an entry a client may not send.
@@ -161,4 +171,9 @@ struct ServerRequests: Sendable {
                 message: "member \(member.id) (\(member.name)) may register, report and heartbeat its own node only")
         }
     }
+}
+
+/// What a stopping server answers a client's watch or relayed request.
+struct ServerStopping: Error, CustomStringConvertible {
+    var description: String { "this server is stopping; ask another" }
 }
