@@ -5,7 +5,7 @@ import TestSupport
 /// Servers started with `--bootstrap-expect 3` on loopback: they find one another through
 /// the addresses they were given (each only the next one's), wait until all three are there,
 /// and start together as voters, over mutual TLS with the operator's CA from the first byte.
-@Suite(.dedicatedThread, .timeLimit(.minutes(6)))
+@Suite(.dedicatedThread, .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct BootstrapExpectTests {
     struct Member: Decodable {
         var id: Int

@@ -48,7 +48,10 @@ import Testing
         #expect(await feed.pace(after: 3, timeout: .milliseconds(200)) == 3)
         #expect(ContinuousClock.now - start >= .milliseconds(200))
         async let woken = feed.pace(after: 3, timeout: .seconds(30))
-        while feed.pending.waits == 0 { await Task.yield() }
+        // Bounded: a pace that returned at once never shows as waiting.
+        let registered = ContinuousClock.now + .seconds(5)
+        while feed.pending.waits == 0, ContinuousClock.now < registered { try? await Task.sleep(for: .milliseconds(1)) }
+        #expect(feed.pending.waits == 1)
         feed.publish(index: 4, events: [])
         #expect(await woken == 4)
     }

@@ -15,7 +15,7 @@ private let hasRegistry = FileManager.default.isExecutableFile(atPath: "/usr/bin
 /// Services run from images on a real agent, pulled from Debian's docker-registry over TLS on
 /// loopback, with images the tests build from busybox-static and push.
 @Suite(.dedicatedThread, .serialized, .enabled(if: isRoot, "needs root: agentd launches services in namespaces and cgroups"),
-       .enabled(if: hasRegistry, "needs docker-registry (scripts/setup installs it)"), .timeLimit(.minutes(6)))
+       .enabled(if: hasRegistry, "needs docker-registry (scripts/setup installs it)"), .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct ImageAgentTests {
     /// An image whose httpd serves `/www` on $PORT_HTTP: busybox below, the site above.
     static func site(_ files: [String: String], removing removed: [String] = []) throws -> TestImage {

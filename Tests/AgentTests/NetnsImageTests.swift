@@ -15,7 +15,7 @@ private let hasRegistry = FileManager.default.isExecutableFile(atPath: "/usr/bin
 /// Images across hosts: a registry on one network namespace, a server and a client agent on two
 /// others, each node pulling what is placed on it.
 @Suite(.dedicatedThread, .serialized, .enabled(if: isRoot, "needs root: network namespaces, cgroups, mounts"),
-       .enabled(if: hasRegistry, "needs docker-registry (scripts/setup installs it)"), .timeLimit(.minutes(6)))
+       .enabled(if: hasRegistry, "needs docker-registry (scripts/setup installs it)"), .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct NetnsImageTests {
     static func manifest(_ image: String) -> String {
         """

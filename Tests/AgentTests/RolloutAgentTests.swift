@@ -11,7 +11,7 @@ private let isRoot = getuid() == 0
 
 /// The rollout engine on a real agent: the leader's clock enforces the deadlines, and
 /// `deployctl apply` says how the rollout ended.
-@Suite(.dedicatedThread, .serialized, .enabled(if: isRoot, "needs root: agentd launches services in namespaces and cgroups"), .timeLimit(.minutes(5)))
+@Suite(.dedicatedThread, .serialized, .enabled(if: isRoot, "needs root: agentd launches services in namespaces and cgroups"), .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct RolloutAgentTests {
     /// A service of two instances whose health check is `check`.
     func manifest(check: String, version: String = "1", minHealthyTime: String = "1s", canaries: Int = 0) -> String {

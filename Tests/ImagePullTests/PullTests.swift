@@ -12,7 +12,7 @@ let isRoot = getuid() == 0
 
 /// Pulls from a real docker-registry on loopback over TLS (`TestRegistry`), each test with a
 /// registry and a store of its own. Root: unpacking makes overlay whiteouts (mknod) and chowns.
-@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: unpacking layers mknods whiteouts and chowns"), .timeLimit(.minutes(5)))
+@Suite(.dedicatedThread, .enabled(if: isRoot, "needs root: unpacking layers mknods whiteouts and chowns"), .timeLimit(.minutes(10)))  // the limit also covers waiting for a dedicated-thread slot under the full suite
 struct PullTests {
     /// A store under a temp dir and a puller trusting the registry's CA, both gone after `body`.
     func withPuller(
