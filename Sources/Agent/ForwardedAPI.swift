@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// An API request a client agent passes to a server (a client keeps no copy of the state to
 /// answer from), and the server's answer, as they travel in a call.
@@ -146,13 +147,40 @@ struct APIForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
                     status: HTTPResponse.Status(code: answer.status), headers: HTTPFields(pairs: answer.headers),
                     body: ResponseBody(asyncSequence: APIHandler.bounded(body, for: streamLimit).map { ByteBuffer(bytes: $0) }))
             }
-            let answer = try await forward(forwarded)
+            let answer = query["index"] != nil ? try await relayBlocking(forwarded) : try await forward(forwarded)
             return Response(status: HTTPResponse.Status(code: answer.status), headers: HTTPFields(pairs: answer.headers), body: ResponseBody(byteBuffer: ByteBuffer(data: answer.body)))
         } catch let error as APIError {
             return APIErrorResponse.response(error)
         } catch {
             return APIErrorResponse.response(APIError(code: APIErrorCode.noLeader, message: "no server answered this client's request: \(error)"))
         }
+    }
+}
+
+extension APIForwardingMiddleware {
+    /// A blocking query (`?index=`), relayed until this agent starts stopping; then asked again
+    /// without its wait, so that it answers at once with what is there, as a server's blocking
+    /// queries do when it stops. Otherwise its wait (up to --max-query-wait) held the stop up to
+    /// its limit.
+    func relayBlocking(_ request: ForwardedHTTPRequest) async throws -> ForwardedHTTPResponse {
+        do {
+            return try await cancelWhenGracefulShutdown { try await forward(request) }
+        } catch {
+            guard Task.isShuttingDownGracefully else { throw error }
+            var now = request
+            now.target = Self.withoutWait(request.target)
+            return try await forward(now)
+        }
+    }
+
+    /// `target` without its `index` and `wait` query parameters.
+    static func withoutWait(_ target: String) -> String {
+        guard let mark = target.firstIndex(of: "?") else { return target }
+        let kept = target[target.index(after: mark)...].split(separator: "&").filter { parameter in
+            let name = parameter.split(separator: "=", maxSplits: 1).first ?? ""
+            return name != "index" && name != "wait"
+        }
+        return String(target[..<mark]) + (kept.isEmpty ? "" : "?" + kept.joined(separator: "&"))
     }
 }
 

@@ -44,6 +44,44 @@ struct AgentShutdownTests {
         #expect(log.contains("stopping: what was still running after 10.0 seconds (requests held open) was cut off"), "\(log)")
     }
 
+    /// A client agent relays blocking queries to a server; stopping, it asks again without the
+    /// wait and answers at once, as a server does, instead of holding its stop up to the limit.
+    @Test func aClientAgentAnswersItsBlockingQueriesWhenItStops() throws {
+        let (server, client, _, _) = try ClientAgentTests.serverAndClient()
+        defer {
+            client.shutdown()
+            server.shutdown()
+        }
+        guard let process = client.process else { throw TestFailure("the client agent is not running") }
+        final class Answer: @unchecked Sendable {
+            let lock = NSLock()
+            var status: Int?
+            var error: String?
+        }
+        let answer = Answer()
+        let answered = DispatchSemaphore(value: 0)
+        let socket = client.socket
+        DispatchQueue.global().async {
+            do {
+                let reply = try UnixHTTP.exchange("GET", "/v1/kv/held?index=999999&wait=60s", socket: socket, timeout: .seconds(40))
+                answer.lock.withLock { answer.status = reply.status }
+            } catch {
+                answer.lock.withLock { answer.error = "\(error)" }
+            }
+            answered.signal()
+        }
+        usleep(1_500_000)
+        let signalled = Date()
+        kill(process.processIdentifier, SIGTERM)
+        #expect(answered.wait(timeout: .now() + 8) == .success, "the blocking query was not answered within 8 s of SIGTERM")
+        let (status, error) = answer.lock.withLock { (answer.status, answer.error) }
+        // No such key: the answer of the query asked again at once.
+        #expect(status == 404, "answered \(String(describing: status)), error \(error ?? "none"): \(client.agentLog())")
+        while process.isRunning && Date().timeIntervalSince(signalled) < 30 { usleep(100_000) }
+        let took = Date().timeIntervalSince(signalled)
+        #expect(took < 8, "the client agent stopped \(took) s after SIGTERM: \(client.agentLog())")
+    }
+
     static func send(_ text: String, on descriptor: Int32) throws {
         guard write(descriptor, text, text.utf8.count) == text.utf8.count else { throw TestFailure("write: errno \(errno)") }
     }
