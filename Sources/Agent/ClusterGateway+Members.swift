@@ -20,7 +20,7 @@ extension ClusterGateway {
                 throw APIError(code: APIErrorCode.timeout, message: "node \(target) did not take over within 10s; it may be behind or unreachable")
             }
             try await Self.pause(.milliseconds(20), cancelled: APIError(
-                code: APIErrorCode.timeout, message: "cancelled before node \(target) took over; it may still"))
+                code: APIErrorCode.timeout, message: "cancelled before node \(target) took over; it may still take over"))
         }
     }
 

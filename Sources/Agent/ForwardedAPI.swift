@@ -147,7 +147,8 @@ struct APIForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
                     status: HTTPResponse.Status(code: answer.status), headers: HTTPFields(pairs: answer.headers),
                     body: ResponseBody(asyncSequence: APIHandler.bounded(body, for: streamLimit).map { ByteBuffer(bytes: $0) }))
             }
-            let answer = query["index"] != nil ? try await relayBlocking(forwarded) : try await forward(forwarded)
+            let answer = Self.isBlockingQuery(method: request.method, index: query["index"])
+                ? try await relayBlocking(forwarded) : try await forward(forwarded)
             return Response(status: HTTPResponse.Status(code: answer.status), headers: HTTPFields(pairs: answer.headers), body: ResponseBody(byteBuffer: ByteBuffer(data: answer.body)))
         } catch let error as APIError {
             return APIErrorResponse.response(error)
@@ -171,6 +172,13 @@ extension APIForwardingMiddleware {
             now.target = Self.withoutWait(request.target)
             return try await forward(now)
         }
+    }
+
+    /// A blocking query: a GET with `index`. Only reads are asked again at a stop; a write
+    /// with a stray `index` (the API ignores parameters it does not declare) may already have
+    /// acted when its relay was cancelled.
+    static func isBlockingQuery(method: HTTPRequest.Method, index: Substring?) -> Bool {
+        method == .get && index != nil
     }
 
     /// `target` without its `index` and `wait` query parameters.

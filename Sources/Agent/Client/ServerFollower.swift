@@ -203,6 +203,9 @@ final class ServerFollower: NodeControl {
             } catch {
                 lastError = error
                 if !repeatable && error.mayHaveActed { break }
+                // Cancelled (its client gone, or this agent stopping): asking the next server
+                // would send the call again for nobody (a blocking query held there up to its wait).
+                if Task.isCancelled { break }
             }
         }
         throw lastError ?? noServer()
