@@ -115,7 +115,7 @@ private struct CollectingWriter: ResponseBodyWriter {
 struct APIForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: BearerToken?
     let forward: @Sendable (ForwardedHTTPRequest) async throws -> ForwardedHTTPResponse
-    /// A streaming request (`stream=true`, `follow=true`): the head, and the body as it comes.
+    /// A streaming request (`stream=true`, `follow=true`, `watch=true`): the head, and the body as it comes.
     let forwardStream: @Sendable (ForwardedHTTPRequest) async throws -> (ForwardedHTTPResponse, AsyncThrowingStream<[UInt8], any Error>)
     /// The longest a relayed stream lasts (the server ends its own sooner, at its --max-query-wait).
     let streamLimit: Duration
@@ -128,7 +128,9 @@ struct APIForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
             try token?.authorize(request)
             if let answer = try answerLocally(request) { return answer }
             let query = request.uri.queryParameters
-            let streams = query["stream"] == "true" || query["follow"] == "true"
+            // A catalog watch (`watch=true`, server-sent events) too: collected whole, its first
+            // answer came only when the server ended the stream, at its wait.
+            let streams = query["stream"] == "true" || query["follow"] == "true" || query["watch"] == "true"
             var request = request
             let body: ByteBuffer
             do {
