@@ -129,8 +129,9 @@ public final class Agent: Sendable {
             configuration: configuration, logger: logger, readyStatus: "serving the API on \(configuration.apiSocketPath)",
             certificate: cluster?.currentTLSMaterial
         ) { token in try APIRouter.router(api, token: token) }
-        // Last, so that it is told of the shutdown first (ServiceGroup stops services in
-        // reverse order, each after the one behind it has ended): blocking queries and streams
+        // Last of the agent's (only `runUntilTerminated`'s stop clock comes after it), so that
+        // it is told of the shutdown first (ServiceGroup stops services in reverse order, each
+        // after the one behind it has ended): blocking queries and streams
         // answer now, rather than the API's graceful shutdown waiting out their waits.
         services.append(LoopService(name: "release-waiting-queries") { [feed = gateway.feed, kvFeed = gateway.kvFeed, logger] in
             try? await gracefulShutdown()

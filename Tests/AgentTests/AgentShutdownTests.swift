@@ -18,10 +18,10 @@ struct AgentShutdownTests {
         defer { close(descriptor) }
         // A whole request first (its answer read), so that the connection is taken; then one
         // whose head is complete and whose body never comes, given a second to be read.
-        try Self.send("GET /v1/kv/held HTTP/1.1\r\nHost: agentd\r\n\r\n", on: descriptor)
+        try UnixHTTP.send("GET /v1/kv/held HTTP/1.1\r\nHost: agentd\r\n\r\n", on: descriptor)
         var answer = [UInt8](repeating: 0, count: 4096)
         guard read(descriptor, &answer, answer.count) > 0 else { throw TestFailure("no answer to the first request: errno \(errno)") }
-        try Self.send("PUT /v1/kv/held HTTP/1.1\r\nHost: agentd\r\nContent-Length: 1000\r\n\r\nabc", on: descriptor)
+        try UnixHTTP.send("PUT /v1/kv/held HTTP/1.1\r\nHost: agentd\r\nContent-Length: 1000\r\n\r\nabc", on: descriptor)
         usleep(1_000_000)
         let signalled = Date()
         kill(process.processIdentifier, SIGTERM)
@@ -30,9 +30,9 @@ struct AgentShutdownTests {
         // pause took about 150 a second (1.5 cores).
         while !agent.agentLog().contains("stopping: blocking queries answered"), Date().timeIntervalSince(signalled) < 5 { usleep(50_000) }
         usleep(200_000)
-        let before = try Self.cpuTicks(of: process.processIdentifier)
+        let before = try cpuTicks(statFile: "/proc/\(process.processIdentifier)/stat")
         usleep(5_000_000)
-        let spent = try Self.cpuTicks(of: process.processIdentifier) - before
+        let spent = try cpuTicks(statFile: "/proc/\(process.processIdentifier)/stat") - before
         #expect(process.isRunning, "agentd stopped early: the request did not hold the stop, so nothing was measured: \(agent.agentLog())")
         #expect(spent < 50, "agentd took \(spent) ticks of CPU (of \(sysconf(Int32(_SC_CLK_TCK))) a second) in 5 s of waiting: \(agent.agentLog())")
         while process.isRunning && Date().timeIntervalSince(signalled) < 30 { usleep(100_000) }
@@ -80,19 +80,5 @@ struct AgentShutdownTests {
         while process.isRunning && Date().timeIntervalSince(signalled) < 30 { usleep(100_000) }
         let took = Date().timeIntervalSince(signalled)
         #expect(took < 8, "the client agent stopped \(took) s after SIGTERM: \(client.agentLog())")
-    }
-
-    static func send(_ text: String, on descriptor: Int32) throws {
-        guard write(descriptor, text, text.utf8.count) == text.utf8.count else { throw TestFailure("write: errno \(errno)") }
-    }
-
-    /// User and system time of `pid`, in clock ticks (/proc/PID/stat fields 14 and 15).
-    static func cpuTicks(of pid: pid_t) throws -> Int {
-        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
-        guard let end = stat.lastIndex(of: ")") else { throw TestFailure("/proc/\(pid)/stat: \(stat)") }
-        let fields = stat[stat.index(after: end)...].split(separator: " ")
-        // After the command: state is field 3, so utime (14) and stime (15) are at 11 and 12.
-        guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { throw TestFailure("/proc/\(pid)/stat: \(stat)") }
-        return user + system
     }
 }

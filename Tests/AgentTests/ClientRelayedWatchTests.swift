@@ -18,8 +18,7 @@ struct ClientRelayedWatchTests {
         }
         let descriptor = try UnixHTTP.connect(socket: client.socket)
         defer { close(descriptor) }
-        let request = "GET /v1/catalog/service/web?watch=true&wait=30s HTTP/1.1\r\nHost: agentd\r\n\r\n"
-        guard write(descriptor, request, request.utf8.count) == request.utf8.count else { throw TestFailure("write: errno \(errno)") }
+        try UnixHTTP.send("GET /v1/catalog/service/web?watch=true&wait=30s HTTP/1.1\r\nHost: agentd\r\n\r\n", on: descriptor)
         var timeout = timeval(tv_sec: 1, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let asked = Date()

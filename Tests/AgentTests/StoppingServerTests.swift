@@ -44,7 +44,6 @@ import Testing
             options: .init(raft: RaftConfig(id: 1, electionTimeoutTicks: 10, heartbeatIntervalTicks: 1), tickInterval: .milliseconds(10)),
             storage: storage, machine: ControllerMachine(feed: feed, directory: members), transport: InProcessNetwork())
         await node.start()
-        defer { Task { await node.stop() } }
         let gateway = ClusterGateway(node: node, feed: feed, directory: members)
         let write = Task { try await gateway.submit(.setJoinToken("flt1-test")) }
         try await Task.sleep(for: .milliseconds(200))
@@ -54,6 +53,8 @@ import Testing
         #expect(ContinuousClock.now - cancelled < .seconds(3), "the write went on after its task was cancelled")
         #expect(throws: APIError.self) { try outcome.get() }
         if case .failure(let error as APIError) = outcome { #expect(error.message.contains("cancelled while waiting for a leader"), "\(error)") }
+        // Stopped before the deferred removal of its directory.
+        await node.stop()
     }
 
     @Test func aCatalogWatchEndsOnceTheServerStops() async throws {

@@ -28,6 +28,11 @@ enum UnixHTTP {
         return try exchange(descriptor, method: method, path: path, host: "agentd", body: body, headers: headers, timeout: timeout)
     }
 
+    /// Writes `text` whole on a connected socket (a request of the test's own making).
+    static func send(_ text: String, on descriptor: Int32) throws {
+        guard write(descriptor, text, text.utf8.count) == text.utf8.count else { throw TestFailure("write: errno \(errno)") }
+    }
+
     /// A connected unix socket, which the caller closes.
     static func connect(socket socketPath: String) throws -> Int32 {
         let descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -89,7 +94,7 @@ enum UnixHTTP {
             var ready = pollfd(fd: descriptor, events: Int16(POLLIN) | (sent < bytes.count ? Int16(POLLOUT) : 0), revents: 0)
             guard poll(&ready, 1, 1000) > 0 else { continue }
             if ready.revents & Int16(POLLOUT) != 0 && sent < bytes.count {
-                let count = bytes[sent...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                let count = bytes[sent...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 if count > 0 {
                     sent += count
                 } else if errno == EPIPE || errno == ECONNRESET {

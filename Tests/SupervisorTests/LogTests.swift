@@ -101,9 +101,9 @@ struct LogTests {
             try #require(stalled, "the files kept growing on a full disk")
             let pump = test.node.context.logPump.threadID.load(ordering: .relaxed)
             #expect(pump > 0)
-            let before = try Self.cpuTicks(thread: pump)
+            let before = try cpuTicks(statFile: "/proc/self/task/\(pump)/stat")
             try await Task.sleep(for: .seconds(2))
-            let spent = try Self.cpuTicks(thread: pump) - before
+            let spent = try cpuTicks(statFile: "/proc/self/task/\(pump)/stat") - before
             // Spinning, the pump takes a core: about 200 ticks in 2 s.
             #expect(spent < 20, "the log pump spent \(spent) ticks in 2 s on a full disk")
             #expect(unlink(filler) == 0)
@@ -114,14 +114,6 @@ struct LogTests {
             throw error
         }
         await test.teardown()
-    }
-
-    /// utime + stime of one thread of this process, in clock ticks.
-    static func cpuTicks(thread: Int32) throws -> Int {
-        let text = try String(contentsOfFile: "/proc/self/task/\(thread)/stat", encoding: .utf8)
-        // Fields after the command name, which is in parentheses and may hold spaces.
-        let fields = text[text.index(after: text.lastIndex(of: ")")!)...].split(separator: " ")
-        return Int(fields[11])! + Int(fields[12])!
     }
 
     @Test func rotationKeepsTheConfiguredNumberOfFiles() async throws {
