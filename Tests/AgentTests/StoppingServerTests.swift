@@ -50,9 +50,14 @@ import Testing
         let cancelled = ContinuousClock.now
         write.cancel()
         let outcome = await write.result
-        #expect(ContinuousClock.now - cancelled < .seconds(3), "the write went on after its task was cancelled")
+        let took = ContinuousClock.now - cancelled
         #expect(throws: APIError.self) { try outcome.get() }
-        if case .failure(let error as APIError) = outcome { #expect(error.message.contains("cancelled while waiting for a leader"), "\(error)") }
+        // The message tells, not the time: going on, the write ends at its 7 s deadline with "no
+        // leader right now" (6.8 s after the cancel alone; under the full suite a bound on the
+        // time failed once at 3.18 s with the fix in).
+        if case .failure(let error as APIError) = outcome {
+            #expect(error.message.contains("cancelled while waiting for a leader"), "\(error), \(took) after the cancel")
+        }
         // Stopped before the deferred removal of its directory.
         await node.stop()
     }
