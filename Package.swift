@@ -186,7 +186,7 @@ let package = Package(
         // Its random keys come from Raft's SplitMix64.
         .target(name: "Linearizability", dependencies: ["Raft"], path: "Tests/Linearizability", swiftSettings: strict),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "Raft", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ManifestTests", dependencies: ["Manifest"], swiftSettings: strict),
+        .testTarget(name: "ManifestTests", dependencies: ["Manifest", "TestSupport"], swiftSettings: strict),
         // Blobs, layers and overlay mounts on real files and the real kernel (root: mknod, mount).
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CArchive", "CImages"], swiftSettings: strict),
         // The pull client against a real docker-registry on loopback with TLS from a test CA,
@@ -222,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "AgentTests", dependencies: ["Agent", "AgentAPI", "Cluster", "Controller", "Raft", "agentd", "deployctl", "TestSupport", "NetnsHarness", "Linearizability", "Images", "RegistryTestSupport"],
             swiftSettings: strict),
-        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest"], swiftSettings: strict),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "BalancingTests", dependencies: ["Balancing"], swiftSettings: strict),
         .testTarget(
             name: "AcceptPauseTests",
@@ -230,7 +230,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "DiscoveryTests",
-            dependencies: ["Discovery", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["Discovery", "TestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict),
         // The transport and the CA on real sockets and real TLS, on loopback.
         .testTarget(

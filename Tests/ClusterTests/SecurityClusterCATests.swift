@@ -1,11 +1,12 @@
 import Crypto
 import Foundation
 import Testing
+import TestSupport
 import X509
 
 @testable import Cluster
 
-@Suite("Cluster CA")
+@Suite("Cluster CA", .dedicatedThread)
 struct SecurityClusterCATests {
     @Test("a new CA is a P-256 self-signed CA with the RFC 5280 extensions and ten years' validity")
     func createdCertificate() throws {

@@ -2,11 +2,12 @@ import Crypto
 import Foundation
 import SwiftASN1
 import Testing
+import TestSupport
 import X509
 
 @testable import Cluster
 
-@Suite("Node certificates")
+@Suite("Node certificates", .dedicatedThread)
 struct SecurityNodeCertificateTests {
     @Test("a node certificate from a request carries the node's names, usages and key")
     func issuedCertificate() throws {

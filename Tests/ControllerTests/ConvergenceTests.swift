@@ -1,12 +1,13 @@
 @testable import Controller
 import Manifest
 import Testing
+import TestSupport
 
 /// The leader's loop (schedule, commit, nodes report) after random churn: it must settle,
 /// never oscillate, and leave every slot filled or explained.
 @Suite("Convergence of the leader loop")
 struct ConvergenceTests {
-    @Test(arguments: seeds(32))
+    @Test(.cpuBound, arguments: seeds(32))
     func afterChurnEverySlotIsFilledOrExplained(seed: UInt64) throws {
         var workload = RandomWorkload(seed: seed &+ 1000)
         var cluster = TestCluster()

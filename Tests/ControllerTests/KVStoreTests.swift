@@ -1,5 +1,6 @@
 @testable import Controller
 import Testing
+import TestSupport
 
 @Suite("Key-value store: keys, indexes, check-and-set, transactions, snapshots")
 struct KVStoreTests {
@@ -158,7 +159,7 @@ struct KVStoreTests {
         #expect(restored == state && restored.kv.changeIndex(of: b) == 8, "the snapshot lost the tombstones")
     }
 
-    @Test func tombstonesAreBoundedAndTheFloorCoversTheOnesDropped() throws {
+    @Test(.cpuBound) func tombstonesAreBoundedAndTheFloorCoversTheOnesDropped() throws {
         var state = ClusterState()
         let count = KVTombstones.maxCount + 1
         let keys = try (0..<count).map { try key("t/\($0)") }

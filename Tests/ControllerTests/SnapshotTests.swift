@@ -1,6 +1,7 @@
 @testable import Controller
 import Manifest
 import Testing
+import TestSupport
 
 @Suite("Snapshots, determinism and the log format")
 struct SnapshotTests {
@@ -17,7 +18,7 @@ struct SnapshotTests {
         return results
     }
 
-    @Test(arguments: seeds(32))
+    @Test(.cpuBound, arguments: seeds(32))
     func aRestoredSnapshotIsTheSameStateAndStaysTheSame(seed: UInt64) throws {
         var workload = RandomWorkload(seed: seed)
         var state = ClusterState()
@@ -36,7 +37,7 @@ struct SnapshotTests {
         #expect(restored == state, "seed \(seed): the states drifted apart after restore")
     }
 
-    @Test func theWorkloadReachesEveryKindOfOutcome() throws {
+    @Test(.cpuBound) func theWorkloadReachesEveryKindOfOutcome() throws {
         var workload = RandomWorkload(seed: 99)
         var state = ClusterState()
         var index: UInt64 = 0
@@ -58,7 +59,7 @@ struct SnapshotTests {
         #expect(codes.contains("rollout_state") && results.contains { if case .rolloutControlled = $0 { true } else { false } }, "\(codes)")
     }
 
-    @Test func replicasApplyingTheSameEntriesAgreeByteForByte() throws {
+    @Test(.cpuBound) func replicasApplyingTheSameEntriesAgreeByteForByte() throws {
         for seed in [3, 17, 2024] as [UInt64] {
             var workload = RandomWorkload(seed: seed)
             var leader = ClusterState()

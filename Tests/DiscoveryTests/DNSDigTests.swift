@@ -1,8 +1,10 @@
 import Discovery
 import Testing
+import TestSupport
 
 /// Acceptance: Debian's `dig` against a running server, its output parsed.
-@Suite struct DNSDigTests {
+/// On threads of their own: each test waits for its `dig` processes.
+@Suite(.dedicatedThread) struct DNSDigTests {
     @Test func aRecordsAreThePassingInstancesOnly() async throws {
         try await DNSFixture.withServer { _, port in
             let result = try DigResult.run(port: port, ["web.service.flotilla.", "A"])

@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+import TestSupport
 
 @testable import Discovery
 
@@ -137,7 +138,7 @@ import Testing
     /// queries through the responder (no sockets, so thousands per second), each either dropped
     /// (exactly when the header is unreadable or QR is set) or answered with a message an
     /// independent decoder reads whole, with the query's ID.
-    @Test func mutatedQueriesGetWellFormedResponses() throws {
+    @Test(.cpuBound) func mutatedQueriesGetWellFormedResponses() throws {
         let zone = try DNSZone(catalog: DNSFixture.catalog())
         let seeds: [[UInt8]] = [
             TestQuery.make(id: 1, name: "web.service.flotilla.", type: 33, edns: true),

@@ -1,10 +1,11 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 @testable import Images
 
-@Suite("InstanceRoot", .timeLimit(.minutes(2)))
+@Suite("InstanceRoot", .dedicatedThread, .timeLimit(.minutes(10)))
 struct InstanceRootTests {
     @Test("overlay options list the lower directories top-most first")
     func options() throws {

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import Images
 
@@ -70,7 +71,7 @@ struct TwoLayerImage {
     var paths: [String] { [layers.path(of: base), layers.path(of: top)] }
 }
 
-@Suite("LayerStore", .timeLimit(.minutes(2)), .enabled(if: isRoot, needsRoot))
+@Suite("LayerStore", .dedicatedThread, .timeLimit(.minutes(10)), .enabled(if: isRoot, needsRoot))
 struct LayerStoreTests {
     @Test("a layer unpacks with contents, links, owners and modes", arguments: Compression.allCases)
     func unpacks(_ compression: Compression) async throws {

@@ -1,6 +1,7 @@
 import Raft
 import Linearizability
 import Testing
+import TestSupport
 
 /// The check against histories whose truth is known: linearizable by construction
 /// (`SimulatedHistory`), and the same with one read's value changed so that no order can
@@ -17,7 +18,7 @@ import Testing
         try checkLinearizability(history, deadline: .now + .seconds(60))
     }
 
-    @Test func historiesFromARealRegisterAreLinearizable() throws {
+    @Test(.cpuBound) func historiesFromARealRegisterAreLinearizable() throws {
         var outcomes: [String: Int] = [:]
         for seed in Self.seeds {
             let history = SimulatedHistory(Self.shape, seed: seed).operations
@@ -31,7 +32,7 @@ import Testing
 
     /// A value no operation wrote, or one written only by an operation called after the read
     /// returned: no order can explain either.
-    @Test func readsChangedToAnImpossibleValueAreViolations() throws {
+    @Test(.cpuBound) func readsChangedToAnImpossibleValueAreViolations() throws {
         var changedToFuture = 0
         for seed in Self.seeds {
             let history = SimulatedHistory(Self.shape, seed: seed).operations
@@ -55,7 +56,7 @@ import Testing
 
     /// A value some operation did write, at a read where it cannot be known in advance whether
     /// that is possible: only reported, as how often the check catches it.
-    @Test func readsChangedToAnotherWrittenValue() throws {
+    @Test(.cpuBound) func readsChangedToAnotherWrittenValue() throws {
         var caught = 0
         var tried = 0
         for seed in Self.seeds {

@@ -1,5 +1,6 @@
 import Manifest
 import Testing
+import TestSupport
 
 /// SplitMix64: a small seeded generator, so a failing mutation can be replayed from its seed.
 struct SeededGenerator: RandomNumberGenerator {
@@ -98,7 +99,7 @@ func locates(_ path: JSONPath, in document: JSONValue) -> Bool {
 }
 
 @Suite struct FuzzTests {
-    @Test func tenThousandMutationsNeverCrashAndAlwaysLocateTheirErrors() throws {
+    @Test(.cpuBound) func tenThousandMutationsNeverCrashAndAlwaysLocateTheirErrors() throws {
         let examples = try exampleManifestNames().map { try JSONParser.parse(try readRepositoryFile("manifests/\($0)")) }
         var accepted = 0
         var refused = 0

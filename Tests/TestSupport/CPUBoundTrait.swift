@@ -1,16 +1,18 @@
 import Foundation
 import Testing
 
-/// Runs the cases of CPU-bound tests (the Raft simulation's seed batches, the formation
-/// simulations' seeds) at most `limit` at a time across the run, the others waiting without
-/// holding a thread.
+/// Runs the cases of CPU-bound tests (the Raft simulation's seed batches, seeded property runs,
+/// fuzzers, history checks) each on a thread of its own (`DedicatedThreadExecutor`), at most
+/// `limit` at a time across the run, the others waiting without holding a thread.
 ///
-/// Swift Testing starts every case at once on Swift's pool, two threads here. Eighty seed
-/// batches of about a second each then filled it for the first 44-50 s of every full run:
-/// every other pure test's next step queued behind them, and a test with a bound on a wait
-/// (a stream's producer, the WAL's waiter) failed. Holding a turn, a batch runs on one pool
-/// thread and queues behind the others' steps when it ends. The limit comes from
-/// `FLOTILLA_CPU_BOUND_CONCURRENCY` (default 1; a run of the simulation alone wants 2).
+/// Swift Testing starts every case at once on Swift's pool, two threads here, and a synchronous
+/// test holds its pool thread until it returns. Two such tests at once stopped every other test
+/// in the process for seconds at a time (up to 5 s in the first minute of a full run, measured
+/// with a probe on the pool): the in-process Raft clusters, whose ticks and elections need the
+/// pool every 10 ms, found no leader within 10 s (`RaftNodeTests`, the CI failures of 91e0526
+/// and f6bb577). Off the pool, they share the cores through the kernel's scheduler, which keeps
+/// every thread going. The limit comes from `FLOTILLA_CPU_BOUND_CONCURRENCY` (default 1; a run
+/// of the simulation alone wants 2).
 public struct CPUBoundTrait: TestTrait, SuiteTrait, TestScoping {
     public var isRecursive: Bool { true }
 
@@ -25,11 +27,15 @@ public struct CPUBoundTrait: TestTrait, SuiteTrait, TestScoping {
     public func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
-        try await Self.limiter.withPermit { try await function() }
+        try await Self.limiter.withPermit {
+            let executor = DedicatedThreadExecutor(name: test.name)
+            defer { executor.shutdown() }
+            try await withTaskExecutorPreference(executor) { try await function() }
+        }
     }
 }
 
 extension Trait where Self == CPUBoundTrait {
-    /// At most one case of CPU-bound tests at a time (`CPUBoundTrait`).
+    /// Each case on a thread of its own, one CPU-bound case at a time (`CPUBoundTrait`).
     public static var cpuBound: Self { Self() }
 }

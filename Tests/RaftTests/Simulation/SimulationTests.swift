@@ -45,7 +45,7 @@ import Testing
 
     /// The runs must actually exercise what they claim to: elections, crashes, snapshots sent
     /// to followers, membership changes, transfers, leaders cut off by churn and a client workload.
-    @Test func simulationExercisesEveryFault() throws {
+    @Test(.cpuBound) func simulationExercisesEveryFault() throws {
         var total = Simulation.Summary()
         for seed: UInt64 in 100_001...100_020 {
             let summary = try Simulation(seed: seed).run()
