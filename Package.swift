@@ -223,7 +223,7 @@ let package = Package(
             name: "AgentTests", dependencies: ["Agent", "AgentAPI", "Cluster", "Controller", "Raft", "agentd", "deployctl", "TestSupport", "NetnsHarness", "Linearizability", "Images", "RegistryTestSupport"],
             swiftSettings: strict),
         .testTarget(name: "ControllerTests", dependencies: ["Controller", "Manifest", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "BalancingTests", dependencies: ["Balancing"], swiftSettings: strict),
+        .testTarget(name: "BalancingTests", dependencies: ["Balancing", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "AcceptPauseTests",
             dependencies: ["AcceptPause", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],

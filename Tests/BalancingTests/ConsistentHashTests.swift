@@ -1,7 +1,8 @@
 import Balancing
 import Testing
+import TestSupport
 
-@Suite("consistent-hash")
+@Suite("consistent-hash", .cpuBound)
 struct ConsistentHashTests {
     static let keys = (0..<3_000).map { "user-\($0)" }
 
@@ -111,7 +112,7 @@ struct ConsistentHashTests {
     }
 }
 
-@Suite("consistent-hash with bounded load")
+@Suite("consistent-hash with bounded load", .cpuBound)
 struct BoundedLoadTests {
     static func capacity(_ factor: Double, inFlight: Int, backends: Int) -> Int {
         Int((factor * Double(inFlight) / Double(backends)).rounded(.up))

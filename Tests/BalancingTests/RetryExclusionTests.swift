@@ -1,8 +1,9 @@
 import Balancing
 import Testing
+import TestSupport
 
 /// A retry names the backends that already failed it: whatever the strategy, it gets another.
-@Suite("picks that exclude backends already tried")
+@Suite("picks that exclude backends already tried", .cpuBound)
 struct RetryExclusionTests {
     static let strategies: [Strategy] = [.roundRobin, .random, .weighted, .leastOutstanding, .powerOfTwoChoices, .consistentHash]
 
