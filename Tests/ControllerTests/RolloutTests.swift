@@ -178,6 +178,49 @@ struct RolloutTests {
         #expect(record.rollout?.events.last?.message == "revision 2 rolled out; not recorded as healthy: s run no instance")
     }
 
+    /// The leader decides on a copy of the state; a `scale` can commit between the decision and
+    /// its plan. A success decided for two replicas does not end the rollout of four: the next
+    /// pass decides again, once the two new slots run the revision.
+    @Test func aSuccessDecidedBeforeAScaleUpIsNotAppliedAfterIt() throws {
+        var cluster = upgraded(replicas: 2, update: UpdateStrategy(maxParallel: 2, minHealthyTime: .zero))
+        for _ in 0..<4 where cluster.scheduler.schedule(cluster.state, for: .all, at: cluster.now).rollouts.map(\.change) != [.succeeded] {
+            cluster.schedule(at: cluster.now)
+            cluster.reportAll()
+        }
+        let plan = cluster.scheduler.schedule(cluster.state, for: .all, at: cluster.now)
+        #expect(plan.rollouts.map(\.change) == [.succeeded])
+        cluster.apply(.scaleService(key, replicas: 4, expectedRevision: nil))
+        guard case .planCommitted(let outcome) = cluster.apply(.commitPlan(plan)) else {
+            Issue.record("the plan was not applied as a plan")
+            return
+        }
+        #expect(outcome.rollouts.isEmpty, "\(outcome.rollouts)")
+        var record = try #require(cluster.state.applications["app"])
+        #expect(record.rollout?.phase == .running && record.lastHealthyRevision == 1)
+        cluster.converge()
+        record = try #require(cluster.state.applications["app"])
+        #expect(record.rollout?.phase == .succeeded && record.lastHealthyRevision == 2)
+        #expect(cluster.live(key).count == 4 && cluster.live(key).allSatisfy { $0.revision == 2 })
+    }
+
+    /// Decided with the service at zero replicas (nothing run), committed after a scale back to
+    /// two: the revision must not become the healthy one, which `autoRevert` and `undo` go back to.
+    @Test func aSuccessDecidedAtZeroReplicasIsNotAppliedAfterAScaleBackUp() throws {
+        var cluster = upgraded(replicas: 2, update: UpdateStrategy(maxParallel: 1, minHealthyTime: .zero))
+        cluster.apply(.scaleService(key, replicas: 0, expectedRevision: nil))
+        for _ in 0..<4 where cluster.scheduler.schedule(cluster.state, for: .all, at: cluster.now).rollouts.map(\.change) != [.succeeded] {
+            cluster.schedule(at: cluster.now)
+            cluster.reportAll(.stopped)
+        }
+        let plan = cluster.scheduler.schedule(cluster.state, for: .all, at: cluster.now)
+        #expect(plan.rollouts.map(\.change) == [.succeeded])
+        cluster.apply(.scaleService(key, replicas: 2, expectedRevision: nil))
+        cluster.apply(.commitPlan(plan))
+        let record = try #require(cluster.state.applications["app"])
+        #expect(record.rollout?.phase == .running, "\(String(describing: record.rollout?.events.last))")
+        #expect(record.lastHealthyRevision == 1 && record.revision(2)?.rolledOutAt == nil)
+    }
+
     /// A pause holds until the operator resumes: a new revision applied meanwhile starts its
     /// rollout paused, and nothing is replaced until `resume`.
     @Test func aPausedRolloutStaysPausedWhenANewRolloutSupersedesIt() throws {

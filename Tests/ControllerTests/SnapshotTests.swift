@@ -88,6 +88,7 @@ struct SnapshotTests {
             rollouts: [
                 RolloutUpdate(application: "web", startedIndex: 7, change: .progressed(updated: 2)),
                 RolloutUpdate(application: "web", startedIndex: 7, change: .succeeded),
+                RolloutUpdate(application: "web", startedIndex: 7, change: .succeeded, replicas: ["web": 3, "api": 0]),
                 RolloutUpdate(application: "web", startedIndex: 7, change: .failed(reason: "web[1] failed")),
             ])
         let commands: [ControllerCommand] = [

@@ -141,7 +141,8 @@ struct RolloutPart: Sendable, Hashable {
                 guard updated > rollout.updated else { continue }
                 change = .progressed(updated: updated)
             }
-            updates.append(RolloutUpdate(application: name, startedIndex: rollout.startedIndex, change: change))
+            updates.append(RolloutUpdate(
+                application: name, startedIndex: rollout.startedIndex, change: change, replicas: record.replicas(of: rollout.services)))
         }
         return updates
     }

@@ -65,6 +65,7 @@ extension ClusterState {
             guard var record = applications[update.application], var rollout = record.rollout,
                 rollout.startedIndex == update.startedIndex, rollout.phase == .running
             else { continue }
+            if let decided = update.replicas, decided != record.replicas(of: rollout.services) { continue }
             let message: String
             switch update.change {
             case .progressed(let updated):
@@ -267,6 +268,13 @@ enum RevisionOrigin {
 }
 
 extension ApplicationRecord {
+    /// The `replicas` of each of `services` the application has.
+    func replicas(of services: [String]) -> [String: Int] {
+        services.reduce(into: [:]) { counts, name in
+            if let service = self.services[name] { counts[name] = service.replicas }
+        }
+    }
+
     /// Records that revision `number` rolled out whole.
     mutating func markRolledOut(_ number: UInt64, at time: Timestamp) {
         guard let position = revisions.firstIndex(where: { $0.number == number }), revisions[position].rolledOutAt == nil else { return }

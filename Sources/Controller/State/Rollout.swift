@@ -139,11 +139,20 @@ public struct RolloutUpdate: Sendable, Hashable, Codable {
     /// The `startedIndex` of the rollout it was decided for.
     public var startedIndex: UInt64
     public var change: Change
+    /// Each rolled service's `replicas` as the step was decided (nil in the plans of agents
+    /// before it was added: such a step applies whatever the counts are now). The leader decides
+    /// on a copy of the state, and a `scale` can commit before its plan does: a success decided
+    /// for two replicas must not end a rollout that now has four, two of them never run, nor
+    /// one decided at zero (nothing run) record the revision as healthy once it is back at two.
+    /// A step whose counts differ from the state's is dropped; the next pass decides again.
+    public var replicas: [String: Int]?
 
-    /// A step for the rollout of `application` started at `startedIndex`.
-    public init(application: String, startedIndex: UInt64, change: Change) {
+    /// A step for the rollout of `application` started at `startedIndex`, decided with the
+    /// rolled services at `replicas`.
+    public init(application: String, startedIndex: UInt64, change: Change, replicas: [String: Int]? = nil) {
         self.application = application
         self.startedIndex = startedIndex
         self.change = change
+        self.replicas = replicas
     }
 }
