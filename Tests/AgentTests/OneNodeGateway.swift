@@ -13,7 +13,10 @@ struct OneNodeGateway {
 
     init(name: String) async throws {
         directory = NSTemporaryDirectory() + "flotilla-\(name)-\(UInt32.random(in: 0...UInt32.max))"
-        let storage = try DurableLogStorage.open(directory: directory, bootstrap: ConfState(voters: [1]))
+        // Small segments, as TestCluster's: opening a new log fills its first segment with zeros
+        // on the calling thread, a pool thread here (64 MiB by default, fsynced each MiB).
+        let storage = try DurableLogStorage.open(
+            directory: directory, bootstrap: ConfState(voters: [1]), walOptions: WriteAheadLog.Options(segmentBytes: 256 * 1024))
         let feed = ChangeFeed()
         let members = MembershipDirectory()
         let network = InProcessNetwork()

@@ -37,7 +37,8 @@ import Testing
         let directory = NSTemporaryDirectory() + "flotilla-leaderless-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // One voter of three, the other two never started: no leader, ever.
-        let storage = try DurableLogStorage.open(directory: directory, bootstrap: ConfState(voters: [1, 2, 3]))
+        let storage = try DurableLogStorage.open(
+            directory: directory, bootstrap: ConfState(voters: [1, 2, 3]), walOptions: WriteAheadLog.Options(segmentBytes: 256 * 1024))
         let feed = ChangeFeed()
         let members = MembershipDirectory()
         let node = try RaftNode(

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Testing
+import TestSupport
 @testable import Cluster
 @testable import Raft
 
@@ -92,7 +93,7 @@ import Testing
 
     /// Random bytes, and valid frames with random bytes flipped, through every decoder: each
     /// either decodes or throws a `FrameError`; nothing traps. `CLUSTER_FUZZ_ITERATIONS` runs more.
-    @Test func randomBytesNeverCrashTheDecoders() throws {
+    @Test(.cpuBound) func randomBytesNeverCrashTheDecoders() throws {
         let iterations = Int(ProcessInfo.processInfo.environment["CLUSTER_FUZZ_ITERATIONS"] ?? "") ?? 20_000
         var random = SplitMix64(seed: 0xF4A3)
         // Valid frames of every kind, to flip bytes in: the flips reach past each decoder's

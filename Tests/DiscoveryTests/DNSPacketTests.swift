@@ -6,7 +6,7 @@ import TestSupport
 /// Hand-made and malformed packets over real sockets: each is answered (FORMERR or another code)
 /// or dropped, and the server goes on serving. Serialized, on a thread of their own: the tests
 /// block on sockets.
-@Suite(.serialized, .dedicatedThread, .timeLimit(.minutes(5))) struct DNSPacketTests {
+@Suite(.serialized, .dedicatedThread, .timeLimit(.minutes(10))) struct DNSPacketTests {
     static let good = TestQuery.make(id: 0xABCD, name: "web.service.flotilla.")
 
     /// Sends a good query and checks that it, and nothing before it, is answered.

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import Images
 
-@Suite("GarbageCollector", .timeLimit(.minutes(2)), .enabled(if: isRoot, needsRoot))
+@Suite("GarbageCollector", .dedicatedThread, .timeLimit(.minutes(10)), .enabled(if: isRoot, needsRoot))
 struct GarbageCollectorTests {
     @Test("unused blobs and layers past the grace period go; in-use and recent ones stay")
     func collects() async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Raft
 
 /// The next segment's file, made ahead of use: its contents and pages, and that a writer
@@ -7,7 +8,7 @@ import Testing
 ///
 /// The fallback for a file system that refuses O_DIRECT is not tested: none is at hand here
 /// (tmpfs takes it since Linux 6.6).
-@Suite("WAL segment preparation")
+@Suite("WAL segment preparation", .dedicatedThread)
 struct WALSegmentPreparerTests {
     static let temporaryDirectoryTakesDirectIO: Bool = {
         guard let directory = try? TemporaryDirectory() else { return false }

@@ -1,11 +1,12 @@
 import Glibc
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import Supervisor
 
 /// The watcher's pause and resume, with epoll refusing to take a descriptor back.
-@Suite(.timeLimit(.minutes(1))) struct DescriptorWatcherTests {
+@Suite(.dedicatedThread, .timeLimit(.minutes(10))) struct DescriptorWatcherTests {
     final class Calls: Sendable {
         let count = Mutex(0)
     }

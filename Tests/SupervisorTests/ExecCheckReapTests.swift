@@ -10,7 +10,7 @@ import TestSupport
 /// An exec check's process reaped by another waiter first (the orphan reaper of an instance
 /// without its own pid namespace takes every child in the cgroup): the check ends, status
 /// unknown. Left pending, its pidfd stays readable and wakes the watcher's thread for ever.
-@Suite(.timeLimit(.minutes(1))) struct ExecCheckReapTests {
+@Suite(.dedicatedThread, .timeLimit(.minutes(10))) struct ExecCheckReapTests {
     @Test func aCheckWhoseProcessSomeoneElseReapedEnds() async throws {
         var pid: pid_t = 0
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Manifest
 import Testing
+import TestSupport
 
 @testable import Supervisor
 
@@ -77,7 +78,7 @@ struct ManifestMappingTests {
         #expect(spec.hostname == nil)
     }
 
-    @Test(.enabled(if: isRoot, "needs root: namespaces and cgroups"))
+    @Test(.enabled(if: isRoot, "needs root: namespaces and cgroups"), .dedicatedThread)
     func mappedServiceRunsAsTheManifestSays() async throws {
         let rootfs = try BusyboxRootfs()
         let test = try TestSupervisor()

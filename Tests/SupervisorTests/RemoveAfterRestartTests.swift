@@ -9,7 +9,7 @@ import TestSupport
 /// process must end, whether the new supervisor adopted it first or knows it only from its state
 /// directory. A client agent restarted and then told by the cluster that its instance was
 /// replaced elsewhere does exactly this.
-@Suite(.enabled(if: isRoot, "needs root: namespaces and cgroups"), .timeLimit(.minutes(2)))
+@Suite(.enabled(if: isRoot, "needs root: namespaces and cgroups"), .dedicatedThread, .timeLimit(.minutes(10)))
 struct RemoveAfterRestartTests {
     /// Starts a long sleep under a first supervisor, detaches it, and hands the state to a
     /// second one; returns the second node, the service and the process id.

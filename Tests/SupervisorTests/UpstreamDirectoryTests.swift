@@ -8,7 +8,7 @@ import Testing
 @testable import Supervisor
 
 /// The node's shared `host`-mode listeners, with real backends on loopback.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.dedicatedThread, .timeLimit(.minutes(10)))
 struct UpstreamDirectoryTests {
     /// A rollout of a `host`-mode service starts the new revision's instance before it stops the
     /// old one; when the new revision changes its upstream's settings (here the tag it selects),

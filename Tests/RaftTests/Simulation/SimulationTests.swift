@@ -72,7 +72,7 @@ import Testing
         #expect(total.operations > 500)
     }
 
-    @Test func oneSeedReplaysExactly() throws {
+    @Test(.cpuBound) func oneSeedReplaysExactly() throws {
         let first = Simulation(seed: 42)
         let second = Simulation(seed: 42)
         _ = try first.run()

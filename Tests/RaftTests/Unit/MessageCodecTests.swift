@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import Raft
 
 @Suite struct MessageCodecTests {
@@ -67,7 +68,7 @@ import Testing
 
     /// Random bytes, and valid messages with random bytes flipped: decoding either throws or
     /// yields a message; it never traps.
-    @Test func garbageNeverCrashes() {
+    @Test(.cpuBound) func garbageNeverCrashes() {
         var random = SplitMix64(seed: 7)
         for round in 0..<20_000 {
             var bytes: [UInt8]
