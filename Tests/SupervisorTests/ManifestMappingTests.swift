@@ -7,7 +7,8 @@ import TestSupport
 @testable import Supervisor
 
 /// A manifest's service becomes a launch spec, and that spec runs as the manifest says.
-@Suite(.timeLimit(.minutes(2)))
+// The limit also covers the wait of its one dedicated-thread test for a slot under the full suite.
+@Suite(.timeLimit(.minutes(10)))
 struct ManifestMappingTests {
     static func service(rootfs: String, script: String) throws -> Service {
         let text = """
