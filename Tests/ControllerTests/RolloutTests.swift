@@ -215,10 +215,19 @@ struct RolloutTests {
         let plan = cluster.scheduler.schedule(cluster.state, for: .all, at: cluster.now)
         #expect(plan.rollouts.map(\.change) == [.succeeded])
         cluster.apply(.scaleService(key, replicas: 2, expectedRevision: nil))
-        cluster.apply(.commitPlan(plan))
-        let record = try #require(cluster.state.applications["app"])
+        guard case .planCommitted(let outcome) = cluster.apply(.commitPlan(plan)) else {
+            Issue.record("the plan was not applied as a plan")
+            return
+        }
+        #expect(outcome.rollouts.isEmpty, "\(outcome.rollouts)")
+        var record = try #require(cluster.state.applications["app"])
         #expect(record.rollout?.phase == .running, "\(String(describing: record.rollout?.events.last))")
         #expect(record.lastHealthyRevision == 1 && record.revision(2)?.rolledOutAt == nil)
+        // Run at two, it is proved, and the next passes end the rollout with it healthy.
+        cluster.converge()
+        record = try #require(cluster.state.applications["app"])
+        #expect(record.rollout?.phase == .succeeded && record.lastHealthyRevision == 2)
+        #expect(cluster.live(key).count == 2 && cluster.live(key).allSatisfy { $0.revision == 2 })
     }
 
     /// A pause holds until the operator resumes: a new revision applied meanwhile starts its
