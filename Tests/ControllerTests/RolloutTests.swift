@@ -183,51 +183,51 @@ struct RolloutTests {
     /// pass decides again, once the two new slots run the revision.
     @Test func aSuccessDecidedBeforeAScaleUpIsNotAppliedAfterIt() throws {
         var cluster = upgraded(replicas: 2, update: UpdateStrategy(maxParallel: 2, minHealthyTime: .zero))
-        for _ in 0..<4 where cluster.scheduler.schedule(cluster.state, for: .all, at: cluster.now).rollouts.map(\.change) != [.succeeded] {
-            cluster.schedule(at: cluster.now)
-            cluster.reportAll()
-        }
-        let plan = cluster.scheduler.schedule(cluster.state, for: .all, at: cluster.now)
-        #expect(plan.rollouts.map(\.change) == [.succeeded])
-        cluster.apply(.scaleService(key, replicas: 4, expectedRevision: nil))
-        guard case .planCommitted(let outcome) = cluster.apply(.commitPlan(plan)) else {
-            Issue.record("the plan was not applied as a plan")
-            return
-        }
-        #expect(outcome.rollouts.isEmpty, "\(outcome.rollouts)")
-        var record = try #require(cluster.state.applications["app"])
-        #expect(record.rollout?.phase == .running && record.lastHealthyRevision == 1)
-        cluster.converge()
-        record = try #require(cluster.state.applications["app"])
-        #expect(record.rollout?.phase == .succeeded && record.lastHealthyRevision == 2)
-        #expect(cluster.live(key).count == 4 && cluster.live(key).allSatisfy { $0.revision == 2 })
+        try commitASuccessDecidedBeforeAScale(&cluster, to: 4, reporting: .healthy)
+        #expect(cluster.state.applications["app"]?.lastHealthyRevision == 1)
+        try expectTheRolloutEndsHealthy(&cluster, running: 4)
     }
 
     /// Decided with the service at zero replicas (nothing run), committed after a scale back to
-    /// two: the revision must not become the healthy one, which `autoRevert` and `undo` go back to.
+    /// two: the revision must not become the healthy one, which `autoRevert` and `undo` go back to,
+    /// until it has run at two.
     @Test func aSuccessDecidedAtZeroReplicasIsNotAppliedAfterAScaleBackUp() throws {
         var cluster = upgraded(replicas: 2, update: UpdateStrategy(maxParallel: 1, minHealthyTime: .zero))
         cluster.apply(.scaleService(key, replicas: 0, expectedRevision: nil))
-        for _ in 0..<4 where cluster.scheduler.schedule(cluster.state, for: .all, at: cluster.now).rollouts.map(\.change) != [.succeeded] {
+        try commitASuccessDecidedBeforeAScale(&cluster, to: 2, reporting: .stopped)
+        let record = try #require(cluster.state.applications["app"])
+        #expect(record.lastHealthyRevision == 1 && record.revision(2)?.rolledOutAt == nil)
+        try expectTheRolloutEndsHealthy(&cluster, running: 2)
+    }
+
+    /// Drives the rollout until the leader would decide its success (nodes reporting `status`),
+    /// lets a scale to `replicas` commit first, then commits that plan: its step is dropped and
+    /// the rollout still runs.
+    func commitASuccessDecidedBeforeAScale(_ cluster: inout TestCluster, to replicas: Int, reporting status: InstanceStatus) throws {
+        func decision(_ cluster: TestCluster) -> Plan { cluster.scheduler.schedule(cluster.state, for: .all, at: cluster.now) }
+        for _ in 0..<4 where decision(cluster).rollouts.map(\.change) != [.succeeded] {
             cluster.schedule(at: cluster.now)
-            cluster.reportAll(.stopped)
+            cluster.reportAll(status)
         }
-        let plan = cluster.scheduler.schedule(cluster.state, for: .all, at: cluster.now)
+        let plan = decision(cluster)
         #expect(plan.rollouts.map(\.change) == [.succeeded])
-        cluster.apply(.scaleService(key, replicas: 2, expectedRevision: nil))
+        cluster.apply(.scaleService(key, replicas: replicas, expectedRevision: nil))
         guard case .planCommitted(let outcome) = cluster.apply(.commitPlan(plan)) else {
             Issue.record("the plan was not applied as a plan")
             return
         }
         #expect(outcome.rollouts.isEmpty, "\(outcome.rollouts)")
-        var record = try #require(cluster.state.applications["app"])
-        #expect(record.rollout?.phase == .running, "\(String(describing: record.rollout?.events.last))")
-        #expect(record.lastHealthyRevision == 1 && record.revision(2)?.rolledOutAt == nil)
-        // Run at two, it is proved, and the next passes end the rollout with it healthy.
+        let rollout = try #require(cluster.state.applications["app"]?.rollout)
+        #expect(rollout.phase == .running, "\(String(describing: rollout.events.last))")
+    }
+
+    /// The next passes end the rollout with `count` instances of revision 2, which becomes the
+    /// healthy one.
+    func expectTheRolloutEndsHealthy(_ cluster: inout TestCluster, running count: Int) throws {
         cluster.converge()
-        record = try #require(cluster.state.applications["app"])
+        let record = try #require(cluster.state.applications["app"])
         #expect(record.rollout?.phase == .succeeded && record.lastHealthyRevision == 2)
-        #expect(cluster.live(key).count == 2 && cluster.live(key).allSatisfy { $0.revision == 2 })
+        #expect(cluster.live(key).count == count && cluster.live(key).allSatisfy { $0.revision == 2 })
     }
 
     /// A pause holds until the operator resumes: a new revision applied meanwhile starts its
