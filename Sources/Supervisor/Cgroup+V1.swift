@@ -8,6 +8,10 @@ extension InstanceCgroup {
     static func legacyFreezeAndKill(_ freezer: String) throws(SystemCallError) {
         let state = freezer + "/freezer.state"
         try FileIO.write("FROZEN", to: state)
+        // Thawed on every path: a cgroup left FROZEN after a failed read holds its processes,
+        // and the kills sent to them, until someone thaws it by hand.
+        var thawed = false
+        defer { if !thawed { try? FileIO.write("THAWED", to: state) } }
         var pause = Duration.microseconds(50)
         let deadline = ContinuousClock.now + .seconds(2)
         // FREEZING means some task has not stopped yet; writing FROZEN again retries it.
@@ -19,5 +23,6 @@ extension InstanceCgroup {
         }
         for pid in try processes(in: freezer) { Glibc.kill(pid, SIGKILL) }
         try FileIO.write("THAWED", to: state)
+        thawed = true
     }
 }

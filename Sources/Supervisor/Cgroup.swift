@@ -191,14 +191,36 @@ public struct InstanceCgroup: Sendable, Hashable {
     }
 
     /// Kills every process in the cgroup: cgroup.kill where cgroup2 has it (5.14+), else the v1
-    /// freezer's freeze-and-kill, else SIGKILL to each listed pid until none is left.
+    /// freezer's freeze-and-kill, else SIGKILL to each listed pid. When cgroup.kill or the
+    /// freezer fails (a write refused: a read-only mount, an LSM; the supervisor out of
+    /// descriptors), each listed pid is sent SIGKILL all the same, as systemd does after "Failed
+    /// to kill control group", and the error is thrown so that the caller can say so and try again.
     public func kill() throws(SystemCallError) {
-        if let unifiedPath, features.kill {
-            try FileIO.write("1", to: unifiedPath + "/cgroup.kill")
-        } else if let freezer = legacyPaths["freezer"] {
-            try Self.legacyFreezeAndKill(freezer)
-        } else if let any = directories.first {
-            for pid in try Self.processes(in: any) { Glibc.kill(pid, SIGKILL) }
+        guard let any = directories.first else { return }
+        do throws(SystemCallError) {
+            if let unifiedPath, features.kill {
+                try FileIO.write("1", to: unifiedPath + "/cgroup.kill")
+            } else if let freezer = legacyPaths["freezer"] {
+                try Self.legacyFreezeAndKill(freezer)
+            } else {
+                try Self.killEachListed(in: any)
+            }
+        } catch {
+            try? Self.killEachListed(in: any)
+            throw error
+        }
+    }
+
+    /// SIGKILL to each pid listed in `directory`, listing again until a pass finds no pid it has
+    /// not signalled (a process may fork between listing and killing). Not atomic as cgroup.kill
+    /// is: a pid may be reused between listing and kill, a window of microseconds.
+    static func killEachListed(in directory: String) throws(SystemCallError) {
+        var signalled = Set<pid_t>()
+        for _ in 0..<100 {
+            let fresh = try processes(in: directory).filter { !signalled.contains($0) }
+            if fresh.isEmpty { return }
+            for pid in fresh { Glibc.kill(pid, SIGKILL) }
+            signalled.formUnion(fresh)
         }
     }
 

@@ -54,13 +54,21 @@ public final class InstanceHandle: Sendable {
         try pidFD.send(signal)
     }
 
-    /// Kills every process of the instance at once (its whole cgroup).
+    /// Kills every process of the instance at once (its whole cgroup). If the cgroup cannot be
+    /// killed as a whole, each process it lists is killed instead, and the main process through
+    /// its pidfd, which needs no new descriptor and, as a pid-namespace init, takes its whole
+    /// namespace with it; then the cgroup's error is thrown.
     public func kill() throws(SystemCallError) {
         if mayLeaveOrphans {
             let members = holdMembers()
             state.withLock { $0.orphanCandidates += members }
         }
-        try cgroup.kill()
+        do {
+            try cgroup.kill()
+        } catch {
+            try? pidFD.send(SIGKILL)
+            throw error
+        }
     }
 
     /// Every process now in the cgroup, held by pidfd.
@@ -133,9 +141,12 @@ public final class InstanceHandle: Sendable {
             if try cgroup.removeIfEmpty(deadline: deadline) { return oomKillCount }
         }
         if try cgroup.isPopulated() {
-            try kill()
+            // A failed kill has killed each process instead (see `kill`): wait for them all the
+            // same, and name its error only if the cgroup does not empty.
+            var killError: SystemCallError?
+            do { try kill() } catch { killError = error }
             guard try cgroup.waitUntilEmpty(deadline: deadline) else {
-                throw SystemCallError(call: "wait for empty cgroup", path: cgroup.directories.first, errno: ETIMEDOUT)
+                throw killError ?? SystemCallError(call: "wait for empty cgroup", path: cgroup.directories.first, errno: ETIMEDOUT)
             }
         }
         let oomKillCount = try cgroup.oomKillCount()

@@ -241,6 +241,36 @@ import Testing
         #expect(machine.phase == .stopped)
     }
 
+    /// A failed cgroup kill is said once and tried again every second until the exit: before, it
+    /// was swallowed and the stop waited for an exit that nothing would cause.
+    @Test func aFailedKillIsRecordedOnceAndRetriedUntilTheExit() {
+        var machine = Self.machine(SupervisionPolicy(stopSignal: 15, stopTimeout: .seconds(30)))
+        var clock = ManualClock()
+        _ = machine.start(now: clock.now)
+        _ = machine.launched(now: clock.now, detail: "")
+        #expect(value(machine.killFailed(now: clock.now, detail: "not stopping")) == [])
+        #expect(machine.nextDeadline == nil)
+        _ = machine.stop(now: clock.now)
+        #expect(Self.tickAtDeadline(&machine, &clock) == [.killCgroup])
+        _ = machine.takeEvents()
+        let refused = "write \"/cg/cgroup.kill\": Read-only file system"
+        #expect(value(machine.killFailed(now: clock.now, detail: refused)) == [])
+        #expect(machine.nextDeadline == clock.now + .seconds(1))
+        #expect(value(machine.tick(now: clock.now + .milliseconds(999))) == [])
+        #expect(Self.tickAtDeadline(&machine, &clock) == [.killCgroup])
+        #expect(value(machine.killFailed(now: clock.now, detail: refused)) == [])
+        #expect(Self.tickAtDeadline(&machine, &clock) == [.killCgroup])
+        #expect(value(machine.killFailed(now: clock.now, detail: "open \"/cg/cgroup.procs\": Too many open files")) == [])
+        let events = value(machine.takeEvents())
+        #expect(events.map(\.kind) == [.killFailed, .killFailed], "\(events)")
+        #expect(events.first?.reason == refused + "; each process was sent SIGKILL instead, and the kill is tried again every 1s "
+            + "until the instance exits")
+        #expect(value(machine.exited(now: clock.now, reason: .signaled(signal: 9))) == [.persist])
+        #expect(machine.phase == .stopped)
+        #expect(machine.nextDeadline == nil)
+        #expect(value(machine.killFailed(now: clock.now, detail: refused)) == [])
+    }
+
     @Test func aMissedWatchdogRestartsTheInstance() {
         let policy = SupervisionPolicy(restart: .testing(initial: .seconds(1)), watchdog: .seconds(2), stopTimeout: .seconds(1))
         var machine = Self.machine(policy)

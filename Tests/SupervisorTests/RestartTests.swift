@@ -102,6 +102,65 @@ struct RestartTests {
         }
     }
 
+    /// A cgroup that refuses its kill (here cgroup.kill on a read-only bind mount; elsewhere an
+    /// LSM, or the supervisor out of descriptors) still ends: each process and the main process
+    /// are killed instead, and an event names the error. Before, the failure was swallowed and a
+    /// pid-namespace init that drops SIGTERM ran on while the stop waited an hour.
+    @Test func aRefusedCgroupKillStillEndsThePidNamespace() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            let policy = SupervisionPolicy(stopSignal: SIGTERM, stopTimeout: .seconds(60))
+            let instance = try await test.node.supervise(shellService("echo up; exec sleep 1000", rootfs: rootfs, policy: policy))
+            #expect(await eventually(within: .seconds(30)) { (try? capturedLines(instance)) == ["up"] })
+            let status = try await stopWithTheCgroupKillRefused(instance)
+            #expect(status.phase == .stopped)
+            #expect(status.lastExit == .signaled(signal: SIGKILL), "\(String(describing: status.lastExit))")
+        }
+    }
+
+    /// Without a pid namespace nothing ends the main process's children with it: each process the
+    /// cgroup lists must be killed, the forked one too.
+    @Test func aRefusedCgroupKillStillEndsEveryProcessWithoutAPidNamespace() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            let policy = SupervisionPolicy(stopSignal: SIGTERM, stopTimeout: .milliseconds(200))
+            var service = shellService("trap '' TERM; sleep 1000 & echo $!; wait", rootfs: rootfs, policy: policy)
+            service.launch.namespaces.remove(.pid)
+            let instance = try await test.node.supervise(service)
+            #expect(await eventually(within: .seconds(30)) { (try? capturedLines(instance))?.count == 1 })
+            let child = try #require(pid_t(try capturedLines(instance)[0]))
+            let status = try await stopWithTheCgroupKillRefused(instance, alsoKillingByHand: child)
+            #expect(status.phase == .stopped)
+            #expect(Glibc.kill(child, 0) == -1 && errno == ESRCH, "the forked sleep \(child) outlived its service")
+            #expect(!instance.events().contains { $0.kind == .exited && $0.reason.contains("cgroup cleanup failed") }, "\(instance.events())")
+        }
+    }
+
+    /// Stops `instance` with writes to its cgroup.kill refused (EROFS), and expects the event
+    /// that names the refusal. Should the stop not end within 10 s, the instance's main process
+    /// and `child` are killed by hand, or the teardown's stop would wait on them for an hour.
+    private func stopWithTheCgroupKillRefused(_ instance: SupervisedInstance, alsoKillingByHand child: pid_t? = nil)
+        async throws -> InstanceStatus
+    {
+        let cgroup = instance.context.cgroup(of: instance.instanceID)
+        let unified = try #require(cgroup.unifiedPath, "needs cgroup2")
+        try #require(cgroup.features.kill, "needs cgroup.kill (Linux 5.14)")
+        let refusing = try ReadOnlyBindMount(over: unified + "/cgroup.kill")
+        defer { refusing.remove() }
+        instance.requestStop()
+        let status: InstanceStatus
+        do {
+            status = try await instance.wait(timeout: .seconds(10)) { $0.isFinished }
+        } catch {
+            for pid in [await instance.status().pid, child].compactMap({ $0 }) { kill(pid, SIGKILL) }
+            throw error
+        }
+        let failed = instance.events().first { $0.kind == .killFailed }
+        #expect(failed?.reason.contains("cgroup.kill\": Read-only file system; each process was sent SIGKILL") == true,
+                "\(instance.events())")
+        return status
+    }
+
     @Test func stoppingACrashLoopCancelsThePendingRestart() async throws {
         let rootfs = try BusyboxRootfs()
         try await withTestNode { test in
@@ -122,5 +181,41 @@ struct RestartTests {
             #expect(later.launchCount == 1)
             #expect(instance.events().map(\.kind).suffix(3) == [.stopRequested, .restartCancelled, .stopped], "\(instance.events())")
         }
+    }
+}
+
+/// A read-only bind mount of an empty file over `target`, so that writes to it fail with EROFS.
+/// It is held by a descriptor of the mounted file and unmounted through it: removing the cgroup directory it
+/// is in leaves the mount in the table, no longer reachable by its path.
+final class ReadOnlyBindMount {
+    private let source: String
+    private var handle: Int32 = -1
+
+    init(over target: String) throws {
+        source = NSTemporaryDirectory() + "flotilla-ro-" + UUID().uuidString
+        guard FileManager.default.createFile(atPath: source, contents: Data()) else {
+            throw SystemCallError(call: "create", path: source, errno: EIO)
+        }
+        guard mount(source, target, nil, UInt(MS_BIND), nil) == 0 else {
+            let error = SystemCallError.last("mount", target)
+            unlink(source)
+            throw error
+        }
+        handle = open(target, O_RDONLY | O_CLOEXEC)
+        guard handle >= 0, mount(nil, target, nil, UInt(MS_REMOUNT | MS_BIND | MS_RDONLY), nil) == 0 else {
+            let error = SystemCallError.last("remount read-only", target)
+            remove()
+            if handle < 0 { umount2(target, Int32(MNT_DETACH)) }
+            throw error
+        }
+    }
+
+    func remove() {
+        if handle >= 0 {
+            umount2("/proc/self/fd/\(handle)", Int32(MNT_DETACH))
+            close(handle)
+            handle = -1
+        }
+        unlink(source)
     }
 }

@@ -183,7 +183,13 @@ public final class SupervisedInstance: Sendable {
                 let discarded = handle.discards(signal)
                 try? handle.signal(signal)
                 if discarded { loop.execute { self.input { machine, now in machine.stopSignalDiscarded(now: now) } } }
-            case .killCgroup: try? state.withLock { $0.handle }?.kill()
+            case .killCgroup:
+                guard let handle = state.withLock({ $0.handle }) else { continue }
+                do {
+                    try handle.kill()
+                } catch {
+                    loop.execute { self.input { machine, now in machine.killFailed(now: now, detail: "\(error)") } }
+                }
             case .runHealthCheck(let timeout): runHealthCheck(timeout: timeout)
             }
         }

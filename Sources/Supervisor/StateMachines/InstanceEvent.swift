@@ -5,6 +5,8 @@ public struct InstanceEvent: Sendable, Hashable, Codable, CustomStringConvertibl
     public enum Kind: String, Sendable, Hashable, Codable {
         case launched, adopted, launchFailed, exited, restartScheduled, restartCancelled, failed, completed
         case stopRequested, stopSignalSent, killed, stopped, lostWhileDown
+        /// The cgroup could not be killed as a whole; each process was killed instead.
+        case killFailed
         case healthStarting, healthy, unhealthy
         case ready, notReady, status, reloading, stopping, timeoutExtended
         case watchdogArmed, watchdogMissed, notifyRefused

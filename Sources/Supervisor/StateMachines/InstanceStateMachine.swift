@@ -20,8 +20,10 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
     public private(set) var watchdog: WatchdogStateMachine?
     /// When the current process was launched.
     public private(set) var launchedAt: BootInstant?
-    /// While stopping: when the cgroup is killed.
+    /// While stopping: when the cgroup is killed (again, after a failed kill).
     public private(set) var killAt: BootInstant?
+    /// While stopping after a cgroup kill failed: its error, for telling a new one from a repeat.
+    private var killFailure: String?
     /// After a failed health check, with `policy.unhealthyDrain`: when the stop signal is sent,
     /// and why. The instance runs on meanwhile, unhealthy and unchecked.
     public private(set) var unhealthyStop: (at: BootInstant, detail: String)?
@@ -120,6 +122,7 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         record(now, .exited, stoppedBySupervisor ? "\(reason), after the supervisor stopped it: \(effective)" : "\(reason)")
         endRunning()
         killAt = nil
+        killFailure = nil
         lastExit = effective
         if cause == .requested {
             phase = .stopped
@@ -265,6 +268,27 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         return [.killCgroup]
     }
 
+    /// How long after a failed cgroup kill it is tried again.
+    public static var killRetryDelay: Duration { .seconds(1) }
+
+    /// The cgroup kill failed (`detail`: the error: cgroup.kill or the freezer refused the write,
+    /// the supervisor out of descriptors). The driver has sent SIGKILL to each process it could
+    /// list and to the main process instead, which ends a pid-namespace init and so its whole
+    /// namespace; the kill is tried again after `killRetryDelay` for as long as the instance has
+    /// not exited (a process forked between listing and killing, an error that passes). Without
+    /// this a stop would wait for an exit that no signal is coming to cause. A repeat of the same
+    /// error is not recorded again.
+    public mutating func killFailed(now: BootInstant, detail: String) -> [InstanceAction] {
+        guard phase.isStopping else { return [] }
+        if detail != killFailure {
+            record(now, .killFailed, "\(detail); each process was sent SIGKILL instead, and the kill is tried again every "
+                + DurationText.formatRounded(Self.killRetryDelay) + " until the instance exits")
+        }
+        killFailure = detail
+        killAt = now + Self.killRetryDelay
+        return []
+    }
+
     /// The clock reached `now` (at or after `nextDeadline`).
     public mutating func tick(now: BootInstant) -> [InstanceAction] {
         switch phase {
@@ -274,7 +298,10 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         case .stopping:
             guard let deadline = killAt, now >= deadline else { return [] }
             killAt = nil
-            record(now, .killed, killReason("still running \(DurationText.formatRounded(policy.stopTimeout)) after the stop signal: killing its cgroup"))
+            // A retry after a failed kill: `killFailed` said so already.
+            if killFailure == nil {
+                record(now, .killed, killReason("still running \(DurationText.formatRounded(policy.stopTimeout)) after the stop signal: killing its cgroup"))
+            }
             return [.killCgroup]
         case .running:
             if let unhealthyStop {
