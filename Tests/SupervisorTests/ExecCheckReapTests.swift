@@ -79,9 +79,11 @@ import TestSupport
                 if !adopted { usleep(10_000) }
             }
             try #require(adopted, "the orphaned command \(command) never came to this process")
-            ExecCheckRun.endOrphanedCommands(inCgroup: ownCgroup + "/not-this-one")
+            let watcher = try DescriptorWatcher(name: "exec-check-test")
+            defer { watcher.stop() }
+            ExecCheckRun.endOrphanedCommands(inCgroup: ownCgroup + "/not-this-one", watcher: watcher)
             #expect(kill(command, 0) == 0, "an orphan of another cgroup was ended")
-            ExecCheckRun.endOrphanedCommands(inCgroup: ownCgroup)
+            ExecCheckRun.endOrphanedCommands(inCgroup: ownCgroup, watcher: watcher)
         }
         let command = try #require(entered, "nsenter started no command")
         let gone = kill(command, 0) != 0 && errno == ESRCH
@@ -89,6 +91,52 @@ import TestSupport
         if gone { orphan = nil }  // Reaped: its pid may be another's by now.
         #expect(kill(namespaceInit, 0) == 0, "the namespace's init was ended too")
         #expect(kill(holder, 0) == 0, "a process of this namespace was ended too")
+    }
+
+    /// A killed command that ends only after the wait for it is over (here: writing to a frozen
+    /// filesystem, uninterruptible until the thaw) is still reaped when it ends. Before, it was
+    /// waited for 1 s and dropped: a zombie child of the supervisor inside the service's pid
+    /// namespace, whose init could then never finish exiting.
+    @Test(.enabled(if: isRoot && cgroup2Freezes, "needs root (a pid namespace, a loop mount) and cgroup2"))
+    func aCommandThatEndsAfterTheWaitForItIsReapedWhenItEnds() async throws {
+        #expect(fl_set_child_subreaper() == 0)
+        let frozen = try FrozenFilesystem()
+        defer { frozen.remove() }
+        let holder = try Self.spawn(["/usr/bin/unshare", "--pid", "--fork", "/bin/sleep", "1000"])
+        let namespaceInit = Self.child(of: holder)
+        // Blocks at once in the frozen filesystem's write barrier (state D), which no signal ends.
+        let entering = try Self.spawn(["/usr/bin/nsenter", "-t", "\(namespaceInit ?? 0)", "-p", "/usr/bin/touch",
+                                       frozen.mountPoint + "/file"])
+        let command = Self.child(of: entering)
+        var reaped = false
+        defer {
+            frozen.thaw()
+            for pid in [namespaceInit, holder, entering, command].compactMap({ $0 }) { kill(pid, SIGKILL) }
+            if let command, !reaped { waitpid(command, nil, 0) }
+            for pid in [entering, holder, namespaceInit].compactMap({ $0 }) { waitpid(pid, nil, 0) }
+        }
+        let ownCgroup = try #require(InstanceHandle.unifiedCgroup(of: getpid()), "needs cgroup2")
+        let orphan = try #require(command, "nsenter started no command")
+        try #require(namespaceInit != nil, "unshare started no init")
+        kill(entering, SIGKILL)
+        waitpid(entering, nil, 0)
+        #expect(await eventually(within: .seconds(2)) { InstanceHandle.ownChildren().contains(orphan) },
+                "the orphaned command \(orphan) never came to this process")
+        let watcher = try DescriptorWatcher(name: "exec-check-test")
+        defer { watcher.stop() }
+        ExecCheckRun.endOrphanedCommands(inCgroup: ownCgroup, watcher: watcher)
+        // Past the old 1 s wait: killed, not yet ended.
+        try await Task.sleep(for: .milliseconds(1200))
+        #expect(Self.state(of: orphan).hasPrefix("State:\tD"), Comment(rawValue: Self.state(of: orphan)))
+        frozen.thaw()
+        reaped = await eventually(within: .seconds(5)) { kill(orphan, 0) != 0 && errno == ESRCH }
+        #expect(reaped, "the command \(orphan) ended after the thaw and was left: \(Self.state(of: orphan))")
+    }
+
+    /// The State line of /proc/PID/status ("Z (zombie)").
+    static func state(of pid: pid_t) -> String {
+        let status = (try? FileIO.readText("/proc/\(pid)/status")) ?? ""
+        return status.split(separator: "\n").first { $0.hasPrefix("State:") }.map(String.init) ?? "gone"
     }
 
     /// The outcome of a check whose waiting process is `fd` (`pid`), its command unknown (as
@@ -129,5 +177,56 @@ import TestSupport
             usleep(10_000)
         }
         return nil
+    }
+}
+
+/// A small ext4 filesystem on a loop device, frozen (fsfreeze): a write to it blocks,
+/// uninterruptibly, until `thaw`.
+struct FrozenFilesystem {
+    let mountPoint: String
+    private let image: String
+
+    init() throws {
+        let base = "/tmp/flotilla-frozen-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        image = base + ".img"
+        mountPoint = base
+        guard mkdir(mountPoint, 0o755) == 0 else { throw SystemCallError.last("mkdir", mountPoint) }
+        do {
+            try Self.run(["/usr/bin/truncate", "-s", "16M", image])
+            try Self.run(["/sbin/mkfs.ext4", "-q", "-F", image])
+            try Self.run(["/bin/mount", "-o", "loop", image, mountPoint])
+            try Self.run(["/sbin/fsfreeze", "-f", mountPoint])
+        } catch {
+            remove()
+            throw error
+        }
+    }
+
+    func thaw() {
+        try? Self.run(["/sbin/fsfreeze", "-u", mountPoint], quietly: true)
+    }
+
+    /// Thaws, unmounts (the loop device goes with it: mount -o loop sets autoclear) and deletes.
+    func remove() {
+        thaw()
+        try? Self.run(["/bin/umount", mountPoint], quietly: true)
+        rmdir(mountPoint)
+        unlink(image)
+    }
+
+    private static func run(_ arguments: [String], quietly: Bool = false) throws {
+        var pid: pid_t = 0
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if quietly { posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0) }
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for argument in argv { free(argument) } }
+        guard posix_spawn(&pid, arguments[0], &actions, nil, argv, environ) == 0 else {
+            throw SystemCallError(call: "posix_spawn", path: arguments[0], errno: errno)
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        guard status == 0 else { throw SystemCallError(call: arguments.joined(separator: " "), errno: EIO) }
     }
 }

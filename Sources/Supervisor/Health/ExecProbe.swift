@@ -1,4 +1,5 @@
 import CSpawn
+import Dispatch
 import Glibc
 import Manifest
 import NIOCore
@@ -39,7 +40,7 @@ enum ExecProbe {
             } catch {
                 // A launch that timed out after the fork killed only the waiting process: its
                 // command, stuck before execve (a frozen cgroup), is ours now.
-                ExecCheckRun.endOrphanedCommands(inCgroup: cgroup)
+                ExecCheckRun.endOrphanedCommands(inCgroup: cgroup, watcher: watcher)
                 throw error
             }
             // The command (which has called execve) is found at once, on this thread: the longer
@@ -171,7 +172,7 @@ final class ExecCheckRun: Sendable {
     /// namespace or its descendants, whose orphans go to that init; the processes of an instance
     /// without a pid namespace of its own share the supervisor's. Each is held by a pidfd before
     /// it is checked, so that a pid reaped and reused meanwhile is not signalled.
-    static func endOrphanedCommands(inCgroup cgroup: String?) {
+    static func endOrphanedCommands(inCgroup cgroup: String?, watcher: DescriptorWatcher) {
         // Counted from the supervisor's own depth: it may itself run in a pid namespace.
         let ownDepth = namespacePids(of: "self").count
         guard let cgroup, ownDepth > 0 else { return }
@@ -184,7 +185,34 @@ final class ExecCheckRun: Sendable {
                   InstanceHandle.ownChildren().contains(pid)
             else { continue }
             try? process.send(SIGKILL)
-            process.reap(within: .seconds(1))
+            reapOnceEnded(process, watcher: watcher)
+        }
+    }
+
+    /// How long a killed command is waited for on the calling thread (the watcher's, or a launch
+    /// thread) before its reap is left to the watcher. A SIGKILL ends a process within
+    /// microseconds, unless it is in a frozen v1 cgroup (killed only once thawed) or in
+    /// uninterruptible sleep.
+    static let reapPatience = Duration.milliseconds(100)
+
+    /// Reaps `process`, just sent SIGKILL, once it has ended: at once if it ends within
+    /// `reapPatience`, else when its pidfd turns readable, on `watcher`'s thread. Given up after a
+    /// fixed wait, a command that ended later was a zombie nobody waited for, and inside the
+    /// service's pid namespace it kept that namespace's init from finishing its exit: the next
+    /// stop of the instance waited for ever.
+    static func reapOnceEnded(_ process: PidFD, watcher: DescriptorWatcher) {
+        var descriptor = pollfd(fd: process.descriptor, events: Int16(POLLIN), revents: 0)
+        if poll(&descriptor, 1, Int32(reapPatience / .milliseconds(1))) == 1 {
+            _ = try? process.reap()
+            return
+        }
+        do {
+            // The handler holds `process`, and so its descriptor, until it has run.
+            try watcher.addOneShot(process.descriptor) { _ in _ = try? process.reap() }
+        } catch {
+            // epoll refused (ENOMEM, max_user_watches): a thread of Dispatch's waits instead, as
+            // long as it takes, rather than the watcher's.
+            DispatchQueue.global().async { _ = try? process.reap(blocking: true) }
         }
     }
 
@@ -235,11 +263,11 @@ final class ExecCheckRun: Sendable {
         // reaped is gone and not our child: the signal fails and the reap returns at once.
         if let command = grandchild {
             try? command.send(SIGKILL)
-            command.reap(within: .seconds(1))
+            Self.reapOnceEnded(command, watcher: watcher)
         } else if case .signaled = termination {
             // Killed before the command was found: the launch runs on another thread than the
             // stop's cgroup kill, which can land between the command's execve and the lookup.
-            Self.endOrphanedCommands(inCgroup: cgroup)
+            Self.endOrphanedCommands(inCgroup: cgroup, watcher: watcher)
         }
         let text = ExecProbe.readOutput(output)
         close(output)
