@@ -27,11 +27,7 @@ public struct CPUBoundTrait: TestTrait, SuiteTrait, TestScoping {
     public func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
-        try await Self.limiter.withPermit {
-            let executor = DedicatedThreadExecutor(name: test.name)
-            defer { executor.shutdown() }
-            try await withTaskExecutorPreference(executor) { try await function() }
-        }
+        try await runOnAThreadOfItsOwn(test, limiter: Self.limiter, function)
     }
 }
 

@@ -22,11 +22,19 @@ public struct DedicatedThreadTrait: TestTrait, SuiteTrait, TestScoping {
     public func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
-        try await Self.limiter.withPermit {
-            let executor = DedicatedThreadExecutor(name: test.name)
-            defer { executor.shutdown() }
-            try await withTaskExecutorPreference(executor) { try await function() }
-        }
+        try await runOnAThreadOfItsOwn(test, limiter: Self.limiter, function)
+    }
+}
+
+/// Runs `function` (a test case) on a thread of its own once `limiter` gives it a permit: what
+/// `DedicatedThreadTrait` and `CPUBoundTrait` share; they differ only in their limiter.
+func runOnAThreadOfItsOwn(
+    _ test: Test, limiter: AsyncLimiter, _ function: @Sendable () async throws -> Void
+) async throws {
+    try await limiter.withPermit {
+        let executor = DedicatedThreadExecutor(name: test.name)
+        defer { executor.shutdown() }
+        try await withTaskExecutorPreference(executor) { try await function() }
     }
 }
 
