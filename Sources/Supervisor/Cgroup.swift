@@ -206,6 +206,8 @@ public struct InstanceCgroup: Sendable, Hashable {
                 try Self.killEachListed(in: any)
             }
         } catch {
+            // Gone: removed after its last process exited (a retried kill racing the cleanup).
+            if error.errno == ENOENT { return }
             try? Self.killEachListed(in: any)
             throw error
         }
@@ -319,9 +321,11 @@ public struct InstanceCgroup: Sendable, Hashable {
         return value
     }
 
-    /// The pids listed in a cgroup.procs (as the supervisor's pid namespace sees them).
+    /// The pids listed in a cgroup.procs (as the supervisor's pid namespace sees them). A process
+    /// outside that namespace is listed as 0, which is left out: kill(0, SIGKILL) would kill the
+    /// supervisor's own process group.
     static func processes(in directory: String) throws(SystemCallError) -> [pid_t] {
-        try FileIO.readText(directory + "/cgroup.procs").split(separator: "\n").compactMap { pid_t($0) }
+        try FileIO.readText(directory + "/cgroup.procs").split(separator: "\n").compactMap { pid_t($0) }.filter { $0 > 0 }
     }
 
     static func sleep(_ duration: Duration) {

@@ -20,6 +20,8 @@ public final class InstanceHandle: Sendable {
         var exitCallbacks: [@Sendable (InstanceExit) -> Void] = []
         /// Members of the cgroup seen just before a kill, that may end up as our zombies.
         var orphanCandidates: [PidFD] = []
+        /// Their pids: a kill retried every second (see `kill`) holds each process once.
+        var heldPids: Set<pid_t> = []
     }
 
     /// Without its own pid namespace a service's orphans are reparented to the supervisor (a
@@ -60,8 +62,12 @@ public final class InstanceHandle: Sendable {
     /// namespace with it; then the cgroup's error is thrown.
     public func kill() throws(SystemCallError) {
         if mayLeaveOrphans {
-            let members = holdMembers()
-            state.withLock { $0.orphanCandidates += members }
+            let held = state.withLock { $0.heldPids }
+            let members = holdMembers(except: held)
+            state.withLock { state in
+                state.orphanCandidates += members.map(\.process)
+                state.heldPids.formUnion(members.map(\.pid))
+            }
         }
         do {
             try cgroup.kill()
@@ -71,12 +77,12 @@ public final class InstanceHandle: Sendable {
         }
     }
 
-    /// Every process now in the cgroup, held by pidfd.
-    private func holdMembers() -> [PidFD] {
+    /// Every process now in the cgroup but those of `held`, each held by a pidfd.
+    private func holdMembers(except held: Set<pid_t>) -> [(pid: pid_t, process: PidFD)] {
         guard let directory = cgroup.directories.first else { return [] }
-        return ((try? InstanceCgroup.processes(in: directory)) ?? []).compactMap { pid in
+        return ((try? InstanceCgroup.processes(in: directory)) ?? []).filter { !held.contains($0) }.compactMap { pid in
             let fd = fl_pidfd_open(pid)
-            return fd >= 0 ? PidFD(descriptor: fd) : nil
+            return fd >= 0 ? (pid, PidFD(descriptor: fd)) : nil
         }
     }
 

@@ -10,7 +10,9 @@ import TestSupport
 /// An exec check's process reaped by another waiter first (the orphan reaper of an instance
 /// without its own pid namespace takes every child in the cgroup): the check ends, status
 /// unknown. Left pending, its pidfd stays readable and wakes the watcher's thread for ever.
-@Suite(.dedicatedThread, .timeLimit(.minutes(10))) struct ExecCheckReapTests {
+/// Serialized: `endOrphanedCommands` ends every orphaned command of this process's cgroup, the
+/// other tests' too.
+@Suite(.dedicatedThread, .serialized, .timeLimit(.minutes(10))) struct ExecCheckReapTests {
     @Test func aCheckWhoseProcessSomeoneElseReapedEnds() async throws {
         var pid: pid_t = 0
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
@@ -104,22 +106,31 @@ import TestSupport
         defer { frozen.remove() }
         let holder = try Self.spawn(["/usr/bin/unshare", "--pid", "--fork", "/bin/sleep", "1000"])
         let namespaceInit = Self.child(of: holder)
-        // Blocks at once in the frozen filesystem's write barrier (state D), which no signal ends.
-        let entering = try Self.spawn(["/usr/bin/nsenter", "-t", "\(namespaceInit ?? 0)", "-p", "/usr/bin/touch",
-                                       frozen.mountPoint + "/file"])
-        let command = Self.child(of: entering)
+        var entering: pid_t?
+        var command: pid_t?
         var reaped = false
         defer {
             frozen.thaw()
             for pid in [namespaceInit, holder, entering, command].compactMap({ $0 }) { kill(pid, SIGKILL) }
-            if let command, !reaped { waitpid(command, nil, 0) }
-            for pid in [entering, holder, namespaceInit].compactMap({ $0 }) { waitpid(pid, nil, 0) }
+            // The command is ours only once its parent is gone: that one first.
+            for pid in [entering, command, holder, namespaceInit].compactMap({ $0 }) where pid != command || !reaped {
+                waitpid(pid, nil, 0)
+            }
         }
+        // Blocks at once in the frozen filesystem's write barrier (state D), which no signal ends.
+        entering = try Self.spawn(["/usr/bin/nsenter", "-t", "\(namespaceInit ?? 0)", "-p", "/usr/bin/touch",
+                                   frozen.mountPoint + "/file"])
+        command = entering.flatMap(Self.child(of:))
         let ownCgroup = try #require(InstanceHandle.unifiedCgroup(of: getpid()), "needs cgroup2")
         let orphan = try #require(command, "nsenter started no command")
         try #require(namespaceInit != nil, "unshare started no init")
-        kill(entering, SIGKILL)
-        waitpid(entering, nil, 0)
+        // Blocked before its parent goes: killed earlier, it ends at once and tests nothing.
+        #expect(await eventually(within: .seconds(5)) { Self.state(of: orphan).hasPrefix("State:\tD") },
+                Comment(rawValue: Self.state(of: orphan)))
+        let parent = try #require(entering)
+        kill(parent, SIGKILL)
+        waitpid(parent, nil, 0)
+        entering = nil
         #expect(await eventually(within: .seconds(2)) { InstanceHandle.ownChildren().contains(orphan) },
                 "the orphaned command \(orphan) never came to this process")
         let watcher = try DescriptorWatcher(name: "exec-check-test")
@@ -206,10 +217,11 @@ struct FrozenFilesystem {
         try? Self.run(["/sbin/fsfreeze", "-u", mountPoint], quietly: true)
     }
 
-    /// Thaws, unmounts (the loop device goes with it: mount -o loop sets autoclear) and deletes.
+    /// Thaws, unmounts (lazily, should a process still use it; the loop device goes with the
+    /// mount: mount -o loop sets autoclear) and deletes.
     func remove() {
         thaw()
-        try? Self.run(["/bin/umount", mountPoint], quietly: true)
+        umount2(mountPoint, Int32(MNT_DETACH))
         rmdir(mountPoint)
         unlink(image)
     }
@@ -222,9 +234,8 @@ struct FrozenFilesystem {
         if quietly { posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0) }
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for argument in argv { free(argument) } }
-        guard posix_spawn(&pid, arguments[0], &actions, nil, argv, environ) == 0 else {
-            throw SystemCallError(call: "posix_spawn", path: arguments[0], errno: errno)
-        }
+        let spawned = posix_spawn(&pid, arguments[0], &actions, nil, argv, environ)
+        guard spawned == 0 else { throw SystemCallError(call: "posix_spawn", path: arguments[0], errno: spawned) }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         guard status == 0 else { throw SystemCallError(call: arguments.joined(separator: " "), errno: EIO) }

@@ -254,13 +254,13 @@ import Testing
         #expect(Self.tickAtDeadline(&machine, &clock) == [.killCgroup])
         _ = machine.takeEvents()
         let refused = "write \"/cg/cgroup.kill\": Read-only file system"
-        #expect(value(machine.killFailed(now: clock.now, detail: refused)) == [])
+        #expect(value(machine.killFailed(now: clock.now, detail: refused)) == [.persist])
         #expect(machine.nextDeadline == clock.now + .seconds(1))
         #expect(value(machine.tick(now: clock.now + .milliseconds(999))) == [])
         #expect(Self.tickAtDeadline(&machine, &clock) == [.killCgroup])
         #expect(value(machine.killFailed(now: clock.now, detail: refused)) == [])
         #expect(Self.tickAtDeadline(&machine, &clock) == [.killCgroup])
-        #expect(value(machine.killFailed(now: clock.now, detail: "open \"/cg/cgroup.procs\": Too many open files")) == [])
+        #expect(value(machine.killFailed(now: clock.now, detail: "open \"/cg/cgroup.procs\": Too many open files")) == [.persist])
         let events = value(machine.takeEvents())
         #expect(events.map(\.kind) == [.killFailed, .killFailed], "\(events)")
         #expect(events.first?.reason == refused + "; each process was sent SIGKILL instead, and the kill is tried again every 1s "

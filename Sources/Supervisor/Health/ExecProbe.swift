@@ -182,10 +182,10 @@ final class ExecCheckRun: Sendable {
             let process = PidFD(descriptor: fd)
             let namespacePids = namespacePids(of: "\(pid)")
             guard namespacePids.count > ownDepth, namespacePids.last != "1", InstanceHandle.unifiedCgroup(of: pid) == cgroup,
-                  InstanceHandle.ownChildren().contains(pid)
+                  InstanceHandle.ownChildren().contains(pid), !awaitingReap.withLock({ $0.contains(pid) })
             else { continue }
             try? process.send(SIGKILL)
-            reapOnceEnded(process, watcher: watcher)
+            reapOnceEnded(process, pid: pid, watcher: watcher)
         }
     }
 
@@ -200,21 +200,31 @@ final class ExecCheckRun: Sendable {
     /// fixed wait, a command that ended later was a zombie nobody waited for, and inside the
     /// service's pid namespace it kept that namespace's init from finishing its exit: the next
     /// stop of the instance waited for ever.
-    static func reapOnceEnded(_ process: PidFD, watcher: DescriptorWatcher) {
+    static func reapOnceEnded(_ process: PidFD, pid: pid_t?, watcher: DescriptorWatcher) {
         var descriptor = pollfd(fd: process.descriptor, events: Int16(POLLIN), revents: 0)
         if poll(&descriptor, 1, Int32(reapPatience / .milliseconds(1))) == 1 {
             _ = try? process.reap()
             return
         }
+        // Left for later: `endOrphanedCommands` skips it meanwhile, or each of its calls would
+        // wait for it again and watch it once more. Its pid cannot be reused before the reap.
+        if let pid { awaitingReap.withLock { _ = $0.insert(pid) } }
+        let reap: @Sendable () -> Void = {
+            _ = try? process.reap(blocking: true)
+            if let pid { awaitingReap.withLock { _ = $0.remove(pid) } }
+        }
         do {
             // The handler holds `process`, and so its descriptor, until it has run.
-            try watcher.addOneShot(process.descriptor) { _ in _ = try? process.reap() }
+            try watcher.addOneShot(process.descriptor) { _ in reap() }
         } catch {
-            // epoll refused (ENOMEM, max_user_watches): a thread of Dispatch's waits instead, as
-            // long as it takes, rather than the watcher's.
-            DispatchQueue.global().async { _ = try? process.reap(blocking: true) }
+            // epoll refused (ENOMEM, max_user_watches) or the watcher is stopping: a thread of
+            // Dispatch's waits instead, as long as it takes, rather than the watcher's.
+            DispatchQueue.global().async { reap() }
         }
     }
+
+    /// The pids of killed commands whose reap was left to the watcher.
+    static let awaitingReap = Mutex<Set<pid_t>>([])
 
     /// A process's pid in each pid namespace it is in, outermost first (`NSpid:` of its status).
     private static func namespacePids(of process: String) -> [Substring] {
@@ -263,7 +273,7 @@ final class ExecCheckRun: Sendable {
         // reaped is gone and not our child: the signal fails and the reap returns at once.
         if let command = grandchild {
             try? command.send(SIGKILL)
-            Self.reapOnceEnded(command, watcher: watcher)
+            Self.reapOnceEnded(command, pid: nil, watcher: watcher)
         } else if case .signaled = termination {
             // Killed before the command was found: the launch runs on another thread than the
             // stop's cgroup kill, which can land between the command's execve and the lookup.

@@ -116,7 +116,9 @@ final class DescriptorWatcher: Sendable {
     }
 
     /// Watches `fd` until it first becomes readable (a pidfd: its process exited); the watcher
-    /// stops watching it, then calls `handler` once.
+    /// stops watching it, then calls `handler` once. Throws ESHUTDOWN once the watcher is
+    /// stopping: the handler would never run.
+    /// Throws ESHUTDOWN once the watcher is stopping: the handler would never run.
     func addOneShot(_ fd: Int32, handler: @escaping Handler) throws(SystemCallError) {
         let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
         handlers.withLock { $0[token] = Entry(handler: handler, oneShotFD: fd) }
@@ -124,6 +126,13 @@ final class DescriptorWatcher: Sendable {
         guard rc == 0 else {
             _ = handlers.withLock { $0.removeValue(forKey: token) }
             throw SystemCallError(call: "epoll_ctl", path: name, errno: -rc)
+        }
+        // Checked after the registration: `stop` sets the flag before it drops every handler,
+        // so a registration it may have missed is seen here.
+        if stopping.load(ordering: .sequentiallyConsistent) {
+            _ = handlers.withLock { $0.removeValue(forKey: token) }
+            _ = fl_epoll_del(epollFD, fd)
+            throw SystemCallError(call: "watch", path: name, errno: ESHUTDOWN)
         }
     }
 

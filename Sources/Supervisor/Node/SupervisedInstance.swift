@@ -188,7 +188,10 @@ public final class SupervisedInstance: Sendable {
                 do {
                     try handle.kill()
                 } catch {
-                    loop.execute { self.input { machine, now in machine.killFailed(now: now, detail: "\(error)") } }
+                    // In this same input, not queued: an exit queued meanwhile would otherwise
+                    // come first and the failure go unrecorded, or a later stop inherit it.
+                    let more = state.withLock { $0.detached ? [] : $0.machine.killFailed(now: now, detail: "\(error)") }
+                    perform(more, now: now)
                 }
             case .runHealthCheck(let timeout): runHealthCheck(timeout: timeout)
             }

@@ -280,13 +280,14 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
     /// error is not recorded again.
     public mutating func killFailed(now: BootInstant, detail: String) -> [InstanceAction] {
         guard phase.isStopping else { return [] }
-        if detail != killFailure {
+        let recorded = detail != killFailure
+        if recorded {
             record(now, .killFailed, "\(detail); each process was sent SIGKILL instead, and the kill is tried again every "
                 + DurationText.formatRounded(Self.killRetryDelay) + " until the instance exits")
         }
         killFailure = detail
         killAt = now + Self.killRetryDelay
-        return []
+        return recorded ? [.persist] : []
     }
 
     /// The clock reached `now` (at or after `nextDeadline`).
