@@ -24,24 +24,44 @@ struct Events: AsyncParsableCommand {
             }
             // The agent ends a stream after its --max-query-wait; resume after the last event.
             var last = after.map { Int64(clamping: $0) }
+            var pacer = FollowPacer()
             while true {
-                let body = try await client.perform(timeout: .seconds(24 * 3600)) { api in
-                    try await api.listEvents(query: .init(after: last, stream: true)).ok.body.textEventStream
-                }
-                do {
-                    for try await message in body.asDecodedServerSentEventsWithJSONData(of: ClusterEvent.self) {
-                        guard let event = message.data else { continue }
-                        last = event.index
-                        if output == .json {
-                            Terminal.standardOutput.write(String(decoding: (try? JSONEncoder().encode(event)) ?? Data(), as: UTF8.self) + "\n")
-                        } else {
-                            show(event)
-                        }
-                    }
+                let opened = ContinuousClock.now
+                let shownBefore = last
+                let pause: Duration
+                do throws(CommandFailure) {
+                    try await stream(client, after: &last)
+                    pause = pacer.afterAnswer(changed: last != shownBefore, took: ContinuousClock.now - opened)
                 } catch {
-                    throw CommandFailure.unreachable("the event stream broke off: \(error)")
+                    guard error.isTransient else { throw error }
+                    // As `kv watch` does: a restarting agent or an election is waited out, and
+                    // the stream resumes after the last event shown.
+                    pause = pacer.afterFailure()
+                    Terminal.standardError.write("deployctl: \(error); asking again in \(pause)\n")
+                }
+                if pause > .zero { try? await Task.sleep(for: pause) }
+            }
+        }
+    }
+
+    /// Shows the events after `last` as they come, until the agent ends the stream; `last` is
+    /// the index of the last one shown.
+    private func stream(_ client: AgentClient, after last: inout Int64?) async throws(CommandFailure) {
+        let body = try await client.perform(timeout: .seconds(24 * 3600)) { [last] api in
+            try await api.listEvents(query: .init(after: last, stream: true)).ok.body.textEventStream
+        }
+        do {
+            for try await message in body.asDecodedServerSentEventsWithJSONData(of: ClusterEvent.self) {
+                guard let event = message.data else { continue }
+                last = event.index
+                if output == .json {
+                    Terminal.standardOutput.write(String(decoding: (try? JSONEncoder().encode(event)) ?? Data(), as: UTF8.self) + "\n")
+                } else {
+                    show(event)
                 }
             }
+        } catch {
+            throw CommandFailure.unreachable("the event stream broke off: \(error)")
         }
     }
 

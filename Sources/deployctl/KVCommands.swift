@@ -152,31 +152,30 @@ extension KV {
             let out = Terminal.standardOutput
             var index: Int64?
             var shown: String?
-            var retry = Self.firstRetry
+            var pacer = FollowPacer()
+            let waitDuration = try? DurationText.parse(wait)
             while true {
+                let asked = ContinuousClock.now
                 let answer: (text: String, index: Int64)
                 do throws(CommandFailure) {
                     answer = try await next(client, after: index)
                 } catch {
                     guard error.isTransient else { throw error }
                     // As `consul watch` does: an election or a restarting agent is waited out.
-                    Terminal.standardError.write("deployctl: \(error); asking again in \(retry)\n")
-                    try? await Task.sleep(for: retry)
-                    let doubled: Duration = retry * 2
-                    retry = doubled < Self.lastRetry ? doubled : Self.lastRetry
+                    let pause = pacer.afterFailure()
+                    Terminal.standardError.write("deployctl: \(error); asking again in \(pause)\n")
+                    try? await Task.sleep(for: pause)
                     continue
                 }
-                retry = Self.firstRetry
+                let pause = pacer.afterAnswer(changed: index != answer.index, took: ContinuousClock.now - asked, ofAWait: waitDuration)
                 index = answer.index
                 // A blocking query may answer when something else under the index moved, or
                 // when its wait ran out: only a different answer is a change.
                 if answer.text != shown { out.write(answer.text) }
                 shown = answer.text
+                if pause > .zero { try? await Task.sleep(for: pause) }
             }
         }
-
-        static let firstRetry = Duration.seconds(1)
-        static let lastRetry = Duration.seconds(30)
 
         /// What to print for the key or prefix once it changes past `index`, and its new index.
         private func next(_ client: AgentClient, after index: Int64?) async throws(CommandFailure) -> (text: String, index: Int64) {

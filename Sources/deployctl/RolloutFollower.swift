@@ -25,16 +25,19 @@ struct RolloutFollower {
         var drawnLines = 0
         var lastText = ""
         var unplacedSince: ContinuousClock.Instant?
+        var pacer = FollowPacer()
         while true {
             let remaining = deadline - ContinuousClock.now
             let wait = max(.milliseconds(100), min(remaining, .seconds(10)))
             let name = application.name
             let since = index == 0 ? nil : index
             let waitText = "\(max(1, wait.components.seconds))s"
+            let asked = ContinuousClock.now
             let (instances, stateIndex) = try await client.perform(timeout: wait + .seconds(10)) { api in
                 let answer = try await api.listInstances(query: .init(index: since, wait: waitText, application: name)).ok
                 return (try answer.body.json, answer.headers.xFlotillaIndex)
             }
+            let pause = pacer.afterAnswer(changed: stateIndex != index, took: ContinuousClock.now - asked, ofAWait: wait)
             index = stateIndex
             let info = try await client.perform { api in try await api.getApplication(path: .init(name: name)).ok.body.json }
             let progress = RolloutProgress(application: application, status: info, instances: instances, revision: revision)
@@ -73,6 +76,7 @@ struct RolloutFollower {
                 unplacedSince = nil
             }
             if ContinuousClock.now >= deadline { return .timedOut(progress.summary) }
+            if pause > .zero { try? await Task.sleep(for: min(pause, deadline - ContinuousClock.now)) }
         }
     }
 

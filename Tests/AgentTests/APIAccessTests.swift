@@ -67,6 +67,26 @@ struct APIAccessTests {
         #expect(live.contains("completed"))
     }
 
+    /// `events --follow` outlives its agent's restart, as `kv watch` does: it asks again until the
+    /// agent answers, and resumes after the last event it showed. Before, it ended with "the event
+    /// stream broke off".
+    @Test func anEventStreamOutlivesItsAgentsRestart() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        let outlived = try agent.following(["events", "--follow"], steps: [
+            (waitFor: "node.updated", then: {
+                agent.kill9()
+                usleep(1_500_000)
+                try agent.start()
+                #expect(try agent.deployctl("apply", "-f", "manifests/batch.json", "--timeout", "60s").status == 0)
+            }),
+        ], until: "application.applied", timeout: 90)
+        #expect(outlived.contains("asking again in"), "\(outlived)")
+        // Resumed after the last event shown: the restart's replay shows nothing twice.
+        let lines = outlived.split(separator: "\n").filter { $0.first?.isNumber == true }
+        #expect(Set(lines).count == lines.count, "\(outlived)")
+    }
+
     /// Reads what `descriptor` delivers until `done` holds for all of it, the writer closes, or
     /// `limit` passes; poll(2) keeps the deadline even when nothing arrives.
     private func readPipe(_ descriptor: Int32, for limit: Duration, until done: (String) -> Bool) -> String {
