@@ -49,6 +49,18 @@ import Testing
         #expect(Self.run(&machine, [false], clock: &clock) == [.becameUnhealthy(detail: "refused")])
     }
 
+    /// `healthyThreshold` passes must come in a row: a failure in the start period does not count
+    /// towards unhealthy, but it ends a run of passes. Before, pass, fail, pass, fail, pass made
+    /// an instance with a threshold of 3 healthy (and ready, with `readiness: health`).
+    @Test func aFailureInTheStartPeriodEndsARunOfPasses() {
+        var clock = ManualClock()
+        var machine = HealthCheckStateMachine(check: .testing(interval: .seconds(1), startPeriod: .seconds(60), healthy: 3, unhealthy: 1),
+                                              launchedAt: clock.now, firstCheckAt: clock.now + .seconds(1))
+        #expect(Self.run(&machine, [true, false, true, false, true], clock: &clock).allSatisfy { $0 == nil })
+        #expect(machine.status == .starting)
+        #expect(Self.run(&machine, [true, true], clock: &clock) == [nil, .becameHealthy])
+    }
+
     @Test func aFailureAfterTheStartPeriodCounts() {
         var clock = ManualClock()
         var machine = HealthCheckStateMachine(check: .testing(interval: .seconds(2), startPeriod: .seconds(3), unhealthy: 1),
@@ -152,5 +164,9 @@ import Testing
         #expect(NotifyMessage(parsing: "WATCHDOG=trigger").watchdog == .trigger)
         #expect(NotifyMessage(parsing: "READY=0\nX=1").isEmpty)
         #expect(NotifyMessage(parsing: "STATUS=a=b").status == "a=b")
+        // 0 and USEC_INFINITY turn the watchdog off (a zero timeout); garbage is skipped.
+        #expect(NotifyMessage(parsing: "WATCHDOG_USEC=0").watchdogTimeout == .zero)
+        #expect(NotifyMessage(parsing: "WATCHDOG_USEC=18446744073709551615").watchdogTimeout == .zero)
+        #expect(NotifyMessage(parsing: "WATCHDOG_USEC=-5").watchdogTimeout == nil)
     }
 }

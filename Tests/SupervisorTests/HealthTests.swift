@@ -305,6 +305,7 @@ struct HealthTests {
 
     @Test(arguments: [
         ("HTTP/1.1 200 OK\r\n", 200), ("HTTP/1.0 404 Not Found\r\nServer: x\r\n", 404), ("HTTP/1.1 503\n", 503),
+        ("HTTP/1.1 204\r\n", 204), ("HTTP/1.1 2040\r\n", nil),
         ("HTTP/1.1 200 OK", nil), ("SSH-2.0-OpenSSH\r\n", nil), ("HTTP/1.1 20 OK\r\n", nil),
     ] as [(String, Int?)])
     func statusLinesParse(text: String, code: Int?) {

@@ -271,6 +271,38 @@ import Testing
         #expect(value(machine.killFailed(now: clock.now, detail: refused)) == [])
     }
 
+    /// A timeout from WATCHDOG_USEC is persisted, so that the next agent arms it rather than the
+    /// manifest's (before, it armed the manifest's 10 s and killed a service pinging every 30 s);
+    /// WATCHDOG_USEC=0 turns the watchdog off, across an agent restart too.
+    @Test func watchdogUsecIsPersistedAndZeroTurnsTheWatchdogOff() {
+        let policy = SupervisionPolicy(watchdog: .seconds(10), stopTimeout: .seconds(1))
+        var machine = Self.machine(policy)
+        var clock = ManualClock()
+        _ = machine.start(now: clock.now)
+        _ = machine.launched(now: clock.now, detail: "")
+        #expect(value(machine.notified(now: clock.now, message: NotifyMessage(parsing: "WATCHDOG_USEC=60000000"))) == [.persist])
+        #expect(machine.snapshot.watchdogTimeout == .seconds(60))
+        var restored = Machine(policy: policy, random: SeededGenerator(seed: 2), restoring: machine.snapshot)
+        _ = restored.adopt(now: clock.now, exit: nil, detail: "", healthPhase: 0)
+        #expect(restored.watchdog?.timeout == .seconds(60))
+
+        #expect(value(machine.notified(now: clock.now, message: NotifyMessage(parsing: "WATCHDOG_USEC=0"))) == [.persist])
+        #expect(machine.watchdog == nil)
+        #expect(value(machine.takeEvents()).last?.kind == .watchdogDisarmed)
+        clock.advance(.seconds(120))
+        #expect(value(machine.tick(now: clock.now)) == [])
+        #expect(machine.phase == .running)
+        #expect(machine.snapshot.watchdogTimeout == .zero)
+        restored = Machine(policy: policy, random: SeededGenerator(seed: 2), restoring: machine.snapshot)
+        _ = restored.adopt(now: clock.now, exit: nil, detail: "", healthPhase: 0)
+        #expect(restored.watchdog == nil)
+        // A new process starts with the manifest's watchdog again.
+        _ = machine.exited(now: clock.now, reason: .exited(code: 1))
+        if case .backingOff = machine.phase { _ = Self.tickAtDeadline(&machine, &clock) }
+        _ = machine.launched(now: clock.now, detail: "")
+        #expect(machine.watchdog?.timeout == .seconds(10))
+    }
+
     @Test func aMissedWatchdogRestartsTheInstance() {
         let policy = SupervisionPolicy(restart: .testing(initial: .seconds(1)), watchdog: .seconds(2), stopTimeout: .seconds(1))
         var machine = Self.machine(policy)

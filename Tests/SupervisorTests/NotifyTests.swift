@@ -66,6 +66,22 @@ struct NotifyTests {
         }
     }
 
+    /// A message over the socket's 4096 bytes arrives cut short, its last assignment perhaps cut
+    /// too (WATCHDOG_USEC=30000000 read as =300): ignored whole, as systemd does. Before, its
+    /// first 4096 bytes were acted on: here READY=1, before a status too long to fit.
+    @Test func aMessageCutShortIsIgnored() async throws {
+        try await withTestNode { test in
+            let policy = SupervisionPolicy(readiness: .notify, stopTimeout: .milliseconds(300))
+            let instance = try await test.node.supervise(hostShellService(
+                "$TESTD notify READY=1 STATUS=$(printf '%05000d' 0); $TESTD notify STATUS=after; exec sleep 1000", policy: policy))
+            #expect(await eventually(within: .seconds(30)) { await instance.status().statusText == "after" })
+            let status = await instance.status()
+            #expect(!status.isReady)
+            let refused = instance.events().first { $0.kind == .notifyRefused }?.reason ?? ""
+            #expect(refused.contains("cut short, ignored as systemd does"), "\(instance.events().map(\.description))")
+        }
+    }
+
     @Test func theSocketIsMountedIntoAnInstanceWithItsOwnRoot() async throws {
         let rootfs = try BusyboxRootfs()
         try await withTestNode { test in

@@ -174,7 +174,7 @@ public struct HealthCheck: ManifestObject, Hashable {
             FieldSpec("exec", ExecCheck.self, example: ["command": ["/bin/pg_isready"]], doc: "Probe with a command inside the instance."),
             FieldSpec("interval", Duration.self, default: "10s", constraints: [.positiveDuration], doc: "Time between the starts of two checks."),
             FieldSpec("timeout", Duration.self, default: "2s", constraints: [.positiveDuration], doc: "How long one check may take before it counts as failed; at most `interval`."),
-            FieldSpec("startPeriod", Duration.self, default: "0s", example: "30s", doc: "Grace time after start during which failures do not count."),
+            FieldSpec("startPeriod", Duration.self, default: "0s", example: "30s", doc: "Grace time after start during which failures do not count towards `unhealthyThreshold` (until the instance is first healthy); a failure still ends a run of passes."),
             FieldSpec("healthyThreshold", Int.self, default: 1, constraints: [.integerRange(1...100)], doc: "Consecutive passes that make the instance healthy."),
             FieldSpec("unhealthyThreshold", Int.self, default: 3, constraints: [.integerRange(1...100)], doc: "Consecutive failures that make it unhealthy."),
         ],

@@ -43,7 +43,9 @@ enum NetworkProbe {
 
     /// The status code of an HTTP/1.x status line (`HTTP/1.1 200 OK`), if `bytes` start with one.
     static func statusCode(_ bytes: [UInt8]) -> Int? {
-        guard let end = bytes.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        guard var end = bytes.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        // `HTTP/1.1 200\r\n`: the reason phrase may be left out (RFC 9112 §4).
+        if end > bytes.startIndex, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
         let fields = bytes[..<end].split(separator: UInt8(ascii: " "), maxSplits: 2)
         guard fields.count >= 2, fields[0].starts(with: Array("HTTP/1.".utf8)), fields[1].count == 3 else { return nil }
         return Int(String(decoding: fields[1], as: UTF8.self))

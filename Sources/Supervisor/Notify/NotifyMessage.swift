@@ -39,7 +39,8 @@ public struct NotifyMessage: Sendable, Hashable {
             case "WATCHDOG":
                 if value == "1" { watchdog = .ping } else if value == "trigger" { watchdog = .trigger }
             case "WATCHDOG_USEC":
-                if let micros = Int64(value), micros > 0 { watchdogTimeout = .microseconds(micros) }
+                // 0 and UINT64_MAX (USEC_INFINITY) turn the watchdog off, as in systemd.
+                if let micros = UInt64(value) { watchdogTimeout = micros == 0 || micros == .max ? .zero : .microseconds(micros) }
             case "EXTEND_TIMEOUT_USEC":
                 if let micros = Int64(value), micros > 0 { extendTimeout = .microseconds(micros) }
             default:

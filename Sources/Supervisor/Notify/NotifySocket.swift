@@ -85,6 +85,13 @@ final class NotifySocket: Sendable {
             let n = buffer.withUnsafeMutableBufferPointer { fl_notify_receive(fd, $0.baseAddress, $0.count, &sender) }
             if n < 0 { return }
             defer { if sender.pidfd >= 0 { close(sender.pidfd) } }
+            // Cut short, its last assignment may be cut too (WATCHDOG_USEC=30000000 read as
+            // =300): systemd ignores such a message, and so does this.
+            if sender.truncated != 0 {
+                deliver(.refused("a message of over \(buffer.count) bytes (or with more control data than fits) from pid \(sender.pid): "
+                    + "cut short, ignored as systemd does"))
+                continue
+            }
             let text = String(decoding: buffer[0..<Int(n)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
             switch verify(sender, against: expected) {
             case .success:

@@ -3,7 +3,8 @@ import Manifest
 /// Health of one running instance from its probe's results: *starting* until `healthyThreshold`
 /// passes in a row make it *healthy*; `unhealthyThreshold` failures in a row make it *unhealthy*,
 /// and as many passes make it healthy again. Failures within `startPeriod` of the launch do not
-/// count until the first pass (Docker's start period). Pure: the driver runs the probe when
+/// count while the instance has not yet been healthy (Docker's start period), but they do end a
+/// run of passes. Pure: the driver runs the probe when
 /// `tick` says so and reports the result.
 public struct HealthCheckStateMachine: Sendable, Hashable {
     /// The three states of an instance's health.
@@ -73,8 +74,9 @@ public struct HealthCheckStateMachine: Sendable, Hashable {
             }
             return nil
         }
-        if status == .starting, startedAt - launchedAt < check.startPeriod { return nil }
+        // Passes must be in a row, whether or not the failure between them counts.
         consecutivePasses = 0
+        if status == .starting, startedAt - launchedAt < check.startPeriod { return nil }
         consecutiveFailures += 1
         if status != .unhealthy, consecutiveFailures >= check.unhealthyThreshold {
             status = .unhealthy

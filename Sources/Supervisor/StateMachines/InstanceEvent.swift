@@ -10,6 +10,8 @@ public struct InstanceEvent: Sendable, Hashable, Codable, CustomStringConvertibl
         case healthStarting, healthy, unhealthy
         case ready, notReady, status, reloading, stopping, timeoutExtended
         case watchdogArmed, watchdogMissed, notifyRefused
+        /// The service turned its watchdog off (`WATCHDOG_USEC=0`).
+        case watchdogDisarmed
         /// An adopted `private`-network process whose ports could not be published again.
         case publishFailed
     }

@@ -16,6 +16,7 @@ public struct InstanceSnapshot: Sendable, Hashable, Codable {
     public var reloading: Bool
     public var statusText: String?
     public var readinessDeadline: BootInstant?
+    /// The watchdog's timeout; zero when the service turned it off (`WATCHDOG_USEC=0`).
     public var watchdogTimeout: Duration?
     /// A stop pending at the end of an unhealthy instance's drain: when, and the failed check.
     /// (Absent from snapshots of agents before it was kept: decoded as nil.)
@@ -32,7 +33,7 @@ extension InstanceStateMachine {
             restartCount: restart.restartCount, healthStatus: health?.status, healthPasses: health?.consecutivePasses ?? 0,
             healthFailures: health?.consecutiveFailures ?? 0, ready: readiness?.isReady ?? false,
             reloading: readiness?.isReloading ?? false, statusText: readiness?.statusText,
-            readinessDeadline: readiness?.deadline, watchdogTimeout: watchdog?.timeout, unhealthyStopAt: unhealthyStop?.at,
+            readinessDeadline: readiness?.deadline, watchdogTimeout: watchdog?.timeout ?? (watchdogIsTurnedOff ? .zero : nil), unhealthyStopAt: unhealthyStop?.at,
             unhealthyStopDetail: unhealthyStop?.detail)
     }
 

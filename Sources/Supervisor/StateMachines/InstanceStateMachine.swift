@@ -18,6 +18,10 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
     public private(set) var readiness: ReadinessStateMachine?
     /// The watchdog, while running with one.
     public private(set) var watchdog: WatchdogStateMachine?
+    /// The running process turned its watchdog off (`WATCHDOG_USEC=0`): kept across an agent
+    /// restart, where the manifest's watchdog would otherwise be armed again.
+    private var watchdogTurnedOff = false
+    var watchdogIsTurnedOff: Bool { watchdogTurnedOff }
     /// When the current process was launched.
     public private(set) var launchedAt: BootInstant?
     /// While stopping: when the cgroup is killed (again, after a failed kill).
@@ -187,12 +191,21 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
             changed = true
         }
         if let timeout = message.watchdogTimeout, phase == .running {
-            if watchdog == nil {
-                watchdog = WatchdogStateMachine(timeout: timeout, armedAt: now)
+            if timeout == .zero {
+                if watchdog != nil { record(now, .watchdogDisarmed, "WATCHDOG_USEC=0") }
+                watchdog = nil
+                watchdogTurnedOff = true
             } else {
-                watchdog?.setTimeout(timeout, now: now)
+                if watchdog == nil {
+                    watchdog = WatchdogStateMachine(timeout: timeout, armedAt: now)
+                } else {
+                    watchdog?.setTimeout(timeout, now: now)
+                }
+                watchdogTurnedOff = false
+                record(now, .watchdogArmed, "timeout \(DurationText.formatRounded(timeout)) (WATCHDOG_USEC)")
             }
-            record(now, .watchdogArmed, "timeout \(DurationText.formatRounded(timeout)) (WATCHDOG_USEC)")
+            // Persisted: the next agent arms the timeout the service asked for, not the manifest's.
+            changed = true
         }
         switch message.watchdog {
         case .ping: watchdog?.ping(now: now)
@@ -353,6 +366,7 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         unhealthyStop = nil
         health = nil
         watchdog = nil
+        watchdogTurnedOff = false
         readiness = nil
     }
 
@@ -438,8 +452,13 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         readiness = ReadinessStateMachine(
             mode: policy.readiness, isReady: snapshot?.ready ?? false, isReloading: snapshot?.reloading ?? false,
             statusText: snapshot?.statusText, deadline: snapshot?.readinessDeadline)
+        // A timeout of zero: the service turned its watchdog off.
         if let timeout = snapshot?.watchdogTimeout ?? policy.watchdog {
-            watchdog = WatchdogStateMachine(timeout: timeout, armedAt: now)
+            if timeout > .zero {
+                watchdog = WatchdogStateMachine(timeout: timeout, armedAt: now)
+            } else {
+                watchdogTurnedOff = true
+            }
         }
         // An unhealthy instance was draining towards its stop: the stop stays due (no further
         // check could bring it about, as checks stop once the instance is unhealthy). A
