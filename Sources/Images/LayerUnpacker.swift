@@ -39,7 +39,13 @@ struct LayerUnpacker {
     func unpack() throws(ImageError) {
         guard let reader = archive_read_new() else { throw archiveError(nil, "archive_read_new failed") }
         defer { archive_read_free(reader) }
-        archive_read_support_filter_all(reader)
+        // The compressions Docker reads layers in, each through a library linked into libarchive.
+        // Not `_all`: for lrzip, grzip or lzop data libarchive forks and execs an outside
+        // program (if installed), as root, from a multithreaded agent.
+        archive_read_support_filter_gzip(reader)
+        archive_read_support_filter_bzip2(reader)
+        archive_read_support_filter_xz(reader)
+        archive_read_support_filter_zstd(reader)
         archive_read_support_format_tar(reader)
         guard archive_read_open_filename(reader, archivePath, 64 * 1024) == ARCHIVE_OK else {
             throw archiveError(nil, message(reader))

@@ -57,9 +57,9 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// How a layer tarball is compressed.
+/// How a layer tarball is compressed: `allCases` are those a layer may use (Docker's).
 enum Compression: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case none, gzip, zstd
+    case none, gzip, zstd, bzip2, xz
     var testDescription: String { rawValue }
 }
 
@@ -77,6 +77,12 @@ func addLayer(staging: String, compression: Compression, to blobs: BlobStore, sc
     case .zstd:
         try run("/usr/bin/zstd", ["-q", "--rm", tarball])
         file = tarball + ".zst"
+    case .bzip2:
+        try run("/bin/bzip2", ["-q", tarball])
+        file = tarball + ".bz2"
+    case .xz:
+        try run("/usr/bin/xz", ["-q", tarball])
+        file = tarball + ".xz"
     }
     return try await addBlob(file: file, to: blobs)
 }

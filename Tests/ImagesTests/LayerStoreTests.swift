@@ -224,6 +224,23 @@ struct LayerStoreTests {
             }, path: "etc/passwd", reason: "symlink"),
     ]
 
+    /// Only the compressions Docker reads: before, every filter libarchive has was on, and for
+    /// some (lrzip, grzip, lzop) it runs an outside program as root. lz4, which it reads
+    /// in-process, stands for them here: the test needs no lrzip installed.
+    @Test("a layer in another compression than gzip, zstd, bzip2 or xz is refused")
+    func refusesOtherCompressions() async throws {
+        try await withTestDirectory { directory in
+            let (blobs, layers) = try directory.stores()
+            let tarball = directory.path + "/layer.tar"
+            try run("/bin/tar", ["--numeric-owner", "-cf", tarball, "-C", try makeBaseStaging(in: directory), "."])
+            try run("/usr/bin/lz4", ["-q", "--rm", tarball, tarball + ".lz4"])
+            let layer = try await addBlob(file: tarball + ".lz4", to: blobs)
+            let error = #expect(throws: ImageError.self) { try layers.unpack(layer) }
+            #expect(error?.description.contains("Unrecognized archive format") == true, "\(String(describing: error))")
+            #expect(!layers.contains(layer))
+        }
+    }
+
     @Test("escaping paths, devices, setuid files, file capabilities and overlay xattrs are refused, naming the entry", arguments: refused)
     func refuses(_ case: Refused) async throws {
         try await withTestDirectory { directory in
