@@ -20,9 +20,8 @@ final class NodeImages: Sendable {
     let instancesDirectory: String
     let grace: Duration
     let logger: Logger
-    /// Instances whose root is being made: a collection waits until there is none, rather than
-    /// remove blobs a pull has written and no record names yet.
-    private let preparing = Mutex<Set<InstanceID>>([])
+    /// Roots being made and collections exclude each other (see `ImageUseGate`).
+    let gate = ImageUseGate()
 
     init(stateDirectory: String, access: RegistryAccess, grace: Duration, logger: Logger) throws {
         let root = stateDirectory + "/images"
@@ -42,8 +41,8 @@ final class NodeImages: Sendable {
     /// with the image's defaults. `progress` hears how the pull goes.
     func prepare(instance id: InstanceID, image: ImageName, progress: @escaping @Sendable (PullProgress) -> Void) async throws -> ImageRootfs {
         let reference = try ImageReference(parsing: image.text)
-        preparing.withLock { _ = $0.insert(id) }
-        defer { preparing.withLock { _ = $0.remove(id) } }
+        await gate.enterPrepare(id)
+        defer { gate.leavePrepare(id) }
         let pulled = try await puller.pull(reference, progress: progress)
         let directory = instanceDirectory(id)
         let root = try InstanceRoot(layers: pulled.layers.map { puller.layers.path(of: $0) }, directory: directory)
@@ -79,7 +78,8 @@ final class NodeImages: Sendable {
     /// Removes the roots of instances the supervisor no longer has (left by a crash between a
     /// stop and its cleanup), then the images no instance uses, older than the grace period.
     func collect(keeping instances: Set<InstanceID>) {
-        guard preparing.withLock({ $0.isEmpty }) else { return }
+        guard gate.beginCollection() else { return }
+        defer { gate.endCollection() }
         let present = (try? FileManager.default.contentsOfDirectory(atPath: instancesDirectory)) ?? []
         for id in present where !instances.contains(id) { release(instance: id) }
         var inUse: Set<Digest> = []
@@ -109,6 +109,17 @@ final class NodeImages: Sendable {
             }
         } catch {
             logger.error("could not collect unused images", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// `collect` on a Dispatch thread: it removes directory trees, unmounts and fsyncs, which
+    /// would hold one of the few threads of Swift's pool (two on two cores) meanwhile.
+    func collectOffThePool(keeping instances: Set<InstanceID>) async {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                self.collect(keeping: instances)
+                continuation.resume()
+            }
         }
     }
 

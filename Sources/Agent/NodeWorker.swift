@@ -133,7 +133,7 @@ public final class NodeWorker: Sendable {
     private func imageCollectionLoop() async {
         while !Task.isCancelled {
             let keeping = Set(supervisor.recordedInstanceIDs()).union(operations.withLock { Set($0.keys) })
-            images.collect(keeping: keeping)
+            await images.collectOffThePool(keeping: keeping)
             do {
                 try await Task.sleep(for: Self.imageCollectionInterval(grace: images.grace))
             } catch {
