@@ -67,9 +67,16 @@ public final class ImagePuller: Sendable {
     /// Pulls `reference` (see the type's summary) and returns the recorded image. Blobs already
     /// in the store are not fetched; transient failures are retried, a partly downloaded blob
     /// resumed with `Range` where the registry allows; concurrent pulls of one blob run once.
+    /// A reference pinned to a digest whose image is whole on this node is not asked of the
+    /// registry at all (Docker's and Nomad's pull-if-missing): its bytes cannot have changed, and
+    /// an instance restarted or replaced on this node must not need the registry to be up.
     public func pull(
         _ reference: ImageReference, progress: @escaping @Sendable (PullProgress) -> Void = { _ in }
     ) async throws -> PulledImage {
+        if let local = localImage(pinnedBy: reference) {
+            progress(PullProgress(reference: local.reference, digest: nil, phase: .done, bytesDone: local.size, bytesTotal: local.size))
+            return local
+        }
         progress(PullProgress(reference: reference, digest: nil, phase: .resolving, bytesDone: 0, bytesTotal: 0))
         let top = try await client.withRetries(reference) { _ in
             try await fetchManifest(reference, manifestReference: reference.manifestReference, expected: reference.digest)
@@ -332,6 +339,18 @@ public final class ImagePuller: Sendable {
         } catch {
             throw ImagePullError.store(reference: image.reference, .system(call: "write", path: path, errno: EIO))
         }
+    }
+
+    /// The image `reference` names when it is pinned to a digest and recorded here with its
+    /// config and every layer present (a record is written only after them, and a collection
+    /// keeps what a record names: the check is for a store damaged by hand).
+    private func localImage(pinnedBy reference: ImageReference) -> PulledImage? {
+        guard reference.digest != nil,
+              let data = try? Data(contentsOf: URL(fileURLWithPath: recordPath(reference))),
+              let image = try? JSONDecoder().decode(PulledImage.self, from: data),
+              image.reference == reference, blobs.contains(image.configDigest), image.layers.allSatisfy(layers.contains)
+        else { return nil }
+        return image
     }
 
     /// The images recorded on this node, by reference.

@@ -130,6 +130,27 @@ struct PullTests {
         }
     }
 
+    /// An image pinned by digest and whole on this node starts without its registry (Docker's
+    /// and Nomad's pull-if-missing): before, every pull asked the registry for the manifest, so
+    /// with the registry down no instance of an image already here could be started or replaced.
+    /// A tag can move: it is still asked.
+    @Test func a_pinned_image_already_here_is_not_asked_of_the_registry() async throws {
+        try await withRegistry { registry in
+            let image = try TestImage(layers: [try TestImage.busyboxLayer()])
+            let digest = try await registry.push(image, to: "local", tag: "1.0")
+            try await withPuller(registry, retry: RetryPolicy(attempts: 1, initialDelay: .milliseconds(10))) { puller, _ in
+                let pinned = try ImageReference(parsing: "\(registry.host)/local@\(digest)")
+                let pulled = try await puller.pull(pinned)
+                registry.kill()
+                let again = try await puller.pull(pinned)
+                #expect(again == pulled)
+                await #expect(throws: ImagePullError.self) {
+                    try await puller.pull(try ImageReference(parsing: "\(registry.host)/local:1.0"))
+                }
+            }
+        }
+    }
+
     /// A registry (or a cache in front of it) that serves other bytes under a manifest's digest
     /// is refused, by tag and by pinned digest alike: the bytes are hashed, not the
     /// `Docker-Content-Digest` header believed. The stand-in bytes are still a valid manifest
