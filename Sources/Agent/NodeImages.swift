@@ -50,7 +50,7 @@ final class NodeImages: Sendable {
         // is replaced: the instance has not run in it.
         try? root.unmountAndRemove()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try JSONEncoder().encode(pulled).write(to: URL(fileURLWithPath: directory + "/image.json"), options: .atomic)
+        try DurableFile.write(Array(JSONEncoder().encode(pulled)), to: directory + "/image.json")
         try root.mount()
         let config = pulled.config
         return ImageRootfs(

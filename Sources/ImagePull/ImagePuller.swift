@@ -328,16 +328,16 @@ public final class ImagePuller: Sendable {
         recordsDirectory + "/" + Digest.of(Array(reference.description.utf8)).hex + ".json"
     }
 
-    /// Writes the image's record (temp file, then rename: a record that exists is whole).
+    /// Writes the image's record (temp file, fsync, rename, directory fsync: a record that
+    /// exists is whole, after a power cut too).
     private func record(_ image: PulledImage) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         let path = recordPath(image.reference)
         do {
-            let data = try encoder.encode(image)
-            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw ImagePullError.store(reference: image.reference, .system(call: "write", path: path, errno: EIO))
+            try DurableFile.write(Array(try encoder.encode(image)), to: path)
+        } catch let error as ImageError {
+            throw ImagePullError.store(reference: image.reference, error)
         }
     }
 

@@ -1,0 +1,38 @@
+import Glibc
+
+/// Small files of the image store that must survive a power cut whole (the records of pulled
+/// images, an instance's `image.json`): Foundation's `.atomic` write renames a temporary file
+/// into place but never fsyncs it, so after a crash the name can hold an empty file.
+public enum DurableFile {
+    /// Replaces `path` with `bytes`: a hidden temporary file beside it (`.<name>.tmp-…`, which
+    /// readers listing `*.json` skip), fsync, rename, fsync of the directory.
+    public static func write(_ bytes: [UInt8], to path: String) throws(ImageError) {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let temporary = directory + "/." + name + ".tmp-" + FileSystem.uniqueSuffix()
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw .lastSystemError("open", temporary) }
+        do throws(ImageError) {
+            var written = 0
+            while written < bytes.count {
+                let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw .lastSystemError("write", temporary) }
+                written += n
+            }
+            guard fsync(fd) == 0 else { throw .lastSystemError("fsync", temporary) }
+            guard close(fd) == 0 else { throw .lastSystemError("close", temporary) }
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        guard rename(temporary, path) == 0 else {
+            let error = ImageError.lastSystemError("rename", path)
+            unlink(temporary)
+            throw error
+        }
+        try FileSystem.sync(directory)
+    }
+}
