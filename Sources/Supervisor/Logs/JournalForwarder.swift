@@ -1,10 +1,30 @@
 import CSystemd
+import Dispatch
 import Glibc
+import Synchronization
 
 /// Sends service output to journald, line by line, through libsystemd's sd_journal_sendv (DESIGN.md
 /// §8), with fields naming the service, the instance and the stream. libsystemd always talks to
 /// the fixed socket `/run/systemd/journal/socket`; forwarding is on when that socket exists.
+///
+/// Lines are queued (up to `maxQueuedBytes`) and sent from a queue of their own, as Docker's
+/// journald driver does in its non-blocking mode: sd_journal_sendv blocks once journald's
+/// socket holds `net.unix.max_dgram_qlen` (512) datagrams, and sent from the log pump a stalled
+/// journald (a slow disk, a restart) stopped the capture of every service's output, each
+/// service then blocking on its full pipe, and an exit's last drain on the node's event loop.
+/// Past the limit lines are dropped and counted; the next line sent is preceded by a notice
+/// saying how many. The files under the state directory keep every line either way.
 final class JournalForwarder: Sendable {
+    /// How many bytes of entries may wait for journald.
+    static let maxQueuedBytes = 8 << 20
+
+    private let sender = DispatchQueue(label: "flotilla.journal-forwarder")
+    private let queuedBytes = Atomic<Int>(0)
+    private let dropped = Atomic<Int>(0)
+
+    /// Lines dropped since the last notice (for tests).
+    var droppedLines: Int { dropped.load(ordering: .relaxed) }
+
     /// Where journald listens for its native protocol (fixed in libsystemd).
     static let socketPath = "/run/systemd/journal/socket"
 
@@ -25,6 +45,35 @@ final class JournalForwarder: Sendable {
             Array("FLOTILLA_INSTANCE=\(instance)".utf8),
             Array("FLOTILLA_STREAM=\(stream.rawValue)".utf8),
         ]
+        let size = fields.reduce(0) { $0 + $1.count }
+        guard queuedBytes.add(size, ordering: .relaxed).newValue <= Self.maxQueuedBytes else {
+            queuedBytes.subtract(size, ordering: .relaxed)
+            dropped.add(1, ordering: .relaxed)
+            return
+        }
+        sender.async { [self] in
+            let lost = dropped.exchange(0, ordering: .relaxed)
+            if lost > 0 {
+                Self.write([
+                    Array("MESSAGE=flotilla: \(lost) lines of service output were not forwarded: journald did not keep up".utf8),
+                    Array("PRIORITY=4".utf8), Array("SYSLOG_IDENTIFIER=\(service)".utf8), Array("FLOTILLA_SERVICE=\(service)".utf8),
+                ])
+            }
+            Self.write(fields)
+            queuedBytes.subtract(size, ordering: .relaxed)
+        }
+    }
+
+    /// Waits up to `timeout` for the queued lines to be sent (an agent stopping): whether they were.
+    @discardableResult
+    func flush(within timeout: Duration) -> Bool {
+        let done = DispatchSemaphore(value: 0)
+        sender.async { done.signal() }
+        return done.wait(timeout: .now() + .nanoseconds(Int(timeout.nanosecondsClamped))) == .success
+    }
+
+    /// One entry, now (blocking while journald's socket is full).
+    private static func write(_ fields: [[UInt8]]) {
         // One buffer holds every field; the iovecs point into it while sd_journal_sendv runs.
         var storage = fields.flatMap { $0 }
         storage.withUnsafeMutableBytes { buffer in

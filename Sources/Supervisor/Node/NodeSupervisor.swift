@@ -253,6 +253,8 @@ public final class NodeSupervisor: Sendable {
         context.writer.flush()
         context.control.stop()
         context.logPump.stop()
+        // What the pump forwarded, sent before the agent goes (journald keeping up: at once).
+        context.journal?.flush(within: .seconds(2))
         await context.dialer.shutdown()
         try? await proxyGroup.shutdownGracefully()
         try? await group.shutdownGracefully()
