@@ -62,20 +62,24 @@ final class NotifySocket: Sendable {
         guard bound >= 0 else { throw SystemCallError(call: "bind", path: directory + "/" + Self.socketName, errno: -bound) }
         fd = bound
         let expected = self.expected
-        let socket = bound
+        let open = OpenDescriptor(bound)
         do throws(SystemCallError) {
-            token = try watcher.add(socket) { _ in
-                Self.receiveAll(socket, expected: expected, deliver: deliver)
+            token = try watcher.add(bound) { _ in
+                open.withOpen { Self.receiveAll($0, expected: expected, deliver: deliver) }
             }
         } catch {
-            close(socket)
+            close(bound)
             throw error
         }
+        openDescriptor = open
     }
+
+    /// Shared with the handler: the descriptor, closed under its lock.
+    private let openDescriptor: OpenDescriptor
 
     deinit {
         watcher.remove(fd, token: token)
-        close(fd)
+        openDescriptor.close()
     }
 
     private static func receiveAll(_ fd: Int32, expected: ExpectedSender, deliver: (Delivery) -> Void) {
@@ -144,5 +148,30 @@ final class NotifySocket: Sendable {
         let lines = text.split(separator: "\n")
         let line = lines.first { $0.hasPrefix("0::") } ?? lines.first { $0.contains(":pids:") } ?? lines.first
         return line.map { String($0.split(separator: ":", maxSplits: 2).last ?? "") } ?? "(unknown)"
+    }
+}
+
+/// A descriptor that a handler on another thread may still use once after its owner closed it
+/// (a wake-up already taken, see `DescriptorWatcher.remove`): by then the number may be another
+/// descriptor's, whose data the handler would take. Used and closed under one lock.
+final class OpenDescriptor: Sendable {
+    private let descriptor: Mutex<Int32?>
+
+    init(_ descriptor: Int32) {
+        self.descriptor = Mutex(descriptor)
+    }
+
+    /// Runs `body` with the descriptor unless it is closed.
+    func withOpen(_ body: (Int32) -> Void) {
+        descriptor.withLock { fd in
+            if let fd { body(fd) }
+        }
+    }
+
+    func close() {
+        descriptor.withLock { fd in
+            if let open = fd { Glibc.close(open) }
+            fd = nil
+        }
     }
 }
