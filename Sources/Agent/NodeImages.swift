@@ -77,9 +77,12 @@ final class NodeImages: Sendable {
 
     /// Removes the roots of instances the supervisor no longer has (left by a crash between a
     /// stop and its cleanup), then the images no instance uses, older than the grace period.
-    func collect(keeping instances: Set<InstanceID>) {
+    func collect(keeping keeping: () -> Set<InstanceID>) {
         guard gate.beginCollection() else { return }
         defer { gate.endCollection() }
+        // Read inside the gate: a root made after this list was taken outside it would be
+        // released as the root of an instance the supervisor does not have.
+        let instances = keeping()
         let present = (try? FileManager.default.contentsOfDirectory(atPath: instancesDirectory)) ?? []
         for id in present where !instances.contains(id) { release(instance: id) }
         var inUse: Set<Digest> = []
@@ -114,10 +117,10 @@ final class NodeImages: Sendable {
 
     /// `collect` on a Dispatch thread: it removes directory trees, unmounts and fsyncs, which
     /// would hold one of the few threads of Swift's pool (two on two cores) meanwhile.
-    func collectOffThePool(keeping instances: Set<InstanceID>) async {
+    func collectOffThePool(keeping: @escaping @Sendable () -> Set<InstanceID>) async {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
-                self.collect(keeping: instances)
+                self.collect(keeping: keeping)
                 continuation.resume()
             }
         }

@@ -132,8 +132,9 @@ public final class NodeWorker: Sendable {
     /// an unused image stays.
     private func imageCollectionLoop() async {
         while !Task.isCancelled {
-            let keeping = Set(supervisor.recordedInstanceIDs()).union(operations.withLock { Set($0.keys) })
-            await images.collectOffThePool(keeping: keeping)
+            await images.collectOffThePool { [self] in
+                Set(supervisor.recordedInstanceIDs()).union(operations.withLock { Set($0.keys) })
+            }
             do {
                 try await Task.sleep(for: Self.imageCollectionInterval(grace: images.grace))
             } catch {

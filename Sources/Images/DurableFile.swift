@@ -13,6 +13,7 @@ public enum DurableFile {
         let temporary = directory + "/." + name + ".tmp-" + FileSystem.uniqueSuffix()
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw .lastSystemError("open", temporary) }
+        var open = true
         do throws(ImageError) {
             var written = 0
             while written < bytes.count {
@@ -22,9 +23,11 @@ public enum DurableFile {
                 written += n
             }
             guard fsync(fd) == 0 else { throw .lastSystemError("fsync", temporary) }
+            // Released even when close fails: closing it again could close another thread's.
+            open = false
             guard close(fd) == 0 else { throw .lastSystemError("close", temporary) }
         } catch {
-            close(fd)
+            if open { close(fd) }
             unlink(temporary)
             throw error
         }

@@ -42,10 +42,14 @@ struct LayerUnpacker {
         // The compressions Docker reads layers in, each through a library linked into libarchive.
         // Not `_all`: for lrzip, grzip or lzop data libarchive forks and execs an outside
         // program (if installed), as root, from a multithreaded agent.
-        archive_read_support_filter_gzip(reader)
-        archive_read_support_filter_bzip2(reader)
-        archive_read_support_filter_xz(reader)
-        archive_read_support_filter_zstd(reader)
+        // ARCHIVE_WARN: this libarchive lacks the library and would run the outside program.
+        for (name, enable) in [("gzip", archive_read_support_filter_gzip), ("bzip2", archive_read_support_filter_bzip2),
+                               ("xz", archive_read_support_filter_xz), ("zstd", archive_read_support_filter_zstd)]
+            where enable(reader) != ARCHIVE_OK
+        {
+            throw archiveError(nil, "this libarchive reads \(name) only through an outside program, which is not run as root here: "
+                + "install a libarchive built with \(name) support (Debian's is)")
+        }
         archive_read_support_format_tar(reader)
         guard archive_read_open_filename(reader, archivePath, 64 * 1024) == ARCHIVE_OK else {
             throw archiveError(nil, message(reader))

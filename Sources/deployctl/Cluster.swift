@@ -25,15 +25,18 @@ struct Events: AsyncParsableCommand {
             // The agent ends a stream after its --max-query-wait; resume after the last event.
             var last = after.map { Int64(clamping: $0) }
             var pacer = FollowPacer()
+            var everOpened = false
             while true {
                 let opened = ContinuousClock.now
                 let shownBefore = last
                 let pause: Duration
                 do throws(CommandFailure) {
-                    try await stream(client, after: &last)
+                    try await stream(client, after: &last, opened: &everOpened)
                     pause = pacer.afterAnswer(changed: last != shownBefore, took: ContinuousClock.now - opened)
                 } catch {
-                    guard error.isTransient else { throw error }
+                    // Never reached at all, the address or the trust is wrong more likely than
+                    // the agent restarting: said at once (exit 3), as before.
+                    guard error.isTransient, everOpened else { throw error }
                     // As `kv watch` does: a restarting agent or an election is waited out, and
                     // the stream resumes after the last event shown.
                     pause = pacer.afterFailure()
@@ -46,10 +49,11 @@ struct Events: AsyncParsableCommand {
 
     /// Shows the events after `last` as they come, until the agent ends the stream; `last` is
     /// the index of the last one shown.
-    private func stream(_ client: AgentClient, after last: inout Int64?) async throws(CommandFailure) {
+    private func stream(_ client: AgentClient, after last: inout Int64?, opened: inout Bool) async throws(CommandFailure) {
         let body = try await client.perform(timeout: .seconds(24 * 3600)) { [last] api in
             try await api.listEvents(query: .init(after: last, stream: true)).ok.body.textEventStream
         }
+        opened = true
         do {
             for try await message in body.asDecodedServerSentEventsWithJSONData(of: ClusterEvent.self) {
                 guard let event = message.data else { continue }
@@ -60,6 +64,9 @@ struct Events: AsyncParsableCommand {
                     show(event)
                 }
             }
+        } catch let error as DecodingError {
+            // Not transient: asked again, the same event would come back.
+            throw CommandFailure.failed("an event this deployctl cannot read (\(error)); are deployctl's and the agent's versions the same?")
         } catch {
             throw CommandFailure.unreachable("the event stream broke off: \(error)")
         }

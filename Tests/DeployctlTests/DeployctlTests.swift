@@ -3,7 +3,10 @@ import Testing
 import TestSupport
 
 /// Runs the built `deployctl` (it sits beside the test bundle in the build directory).
-func runDeployctl(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String, error: String) {
+/// `killAfter`: SIGKILLed if still running then (a command that should have ended).
+func runDeployctl(_ arguments: [String], input: String? = nil, killAfter: Duration? = nil) throws
+    -> (status: Int32, output: String, error: String)
+{
     let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("deployctl")
     let process = Process()
     process.executableURL = executable
@@ -19,6 +22,12 @@ func runDeployctl(_ arguments: [String], input: String? = nil) throws -> (status
     process.standardError = error
     process.standardInput = inputPipe
     try process.run()
+    if let killAfter {
+        let pid = process.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(killAfter.components.seconds) * 1_000_000_000)) {
+            if process.isRunning { kill(pid, SIGKILL) }
+        }
+    }
     if let input { inputPipe.fileHandleForWriting.write(Data(input.utf8)) }
     try inputPipe.fileHandleForWriting.close()
     let outputData = output.fileHandleForReading.readDataToEndOfFile()
@@ -104,5 +113,20 @@ let repositoryRoot: String = {
         #expect(result.status == 0)
         let committed = try String(contentsOfFile: repositoryRoot + "/manifests/schema.json", encoding: .utf8)
         #expect(result.output == committed)
+    }
+}
+
+/// Following commands against an agent that was never reached.
+@Suite(.dedicatedThread) struct DeployctlFollowTests {
+    /// `events --follow` waits out an agent that goes away after answering (a restart), but one
+    /// never reached is a wrong address or trust more likely than a restart: it says so at once
+    /// with exit 3, instead of "asking again" for ever.
+    @Test func eventsFollowExitsWhenTheAgentWasNeverReached() throws {
+        let started = ContinuousClock.now
+        let missing = "/tmp/flotilla-no-agent-\(UInt32.random(in: 0...UInt32.max)).sock"
+        let result = try runDeployctl(["events", "--follow", "--address", missing], killAfter: .seconds(20))
+        #expect(result.status == 3, "\(result)")
+        #expect(result.error.contains("no agent socket at \(missing)"), "\(result)")
+        #expect(ContinuousClock.now - started < .seconds(20))
     }
 }

@@ -292,7 +292,7 @@ import Testing
         clock.advance(.seconds(120))
         #expect(value(machine.tick(now: clock.now)) == [])
         #expect(machine.phase == .running)
-        #expect(machine.snapshot.watchdogTimeout == .zero)
+        #expect(machine.snapshot.watchdogTimeout == nil && machine.snapshot.watchdogDisarmed == true)
         restored = Machine(policy: policy, random: SeededGenerator(seed: 2), restoring: machine.snapshot)
         _ = restored.adopt(now: clock.now, exit: nil, detail: "", healthPhase: 0)
         #expect(restored.watchdog == nil)

@@ -51,12 +51,14 @@ final class JournalForwarder: Sendable {
             dropped.add(1, ordering: .relaxed)
             return
         }
+        // Taken as this line is queued: the notice goes where the gap is, after the lines queued
+        // before the drops. The count covers every service's lines, so the notice is the agent's.
+        let lost = dropped.exchange(0, ordering: .relaxed)
         sender.async { [self] in
-            let lost = dropped.exchange(0, ordering: .relaxed)
             if lost > 0 {
                 Self.write([
-                    Array("MESSAGE=flotilla: \(lost) lines of service output were not forwarded: journald did not keep up".utf8),
-                    Array("PRIORITY=4".utf8), Array("SYSLOG_IDENTIFIER=\(service)".utf8), Array("FLOTILLA_SERVICE=\(service)".utf8),
+                    Array("MESSAGE=\(lost) lines of service output were not forwarded to the journal: journald did not keep up".utf8),
+                    Array("PRIORITY=4".utf8), Array("SYSLOG_IDENTIFIER=flotilla-agentd".utf8),
                 ])
             }
             Self.write(fields)

@@ -1,4 +1,5 @@
 import CSpawn
+import Dispatch
 import Glibc
 import NIOCore
 import NIOPosix
@@ -253,8 +254,16 @@ public final class NodeSupervisor: Sendable {
         context.writer.flush()
         context.control.stop()
         context.logPump.stop()
-        // What the pump forwarded, sent before the agent goes (journald keeping up: at once).
-        context.journal?.flush(within: .seconds(2))
+        // What the pump forwarded, sent before the agent goes (journald keeping up: at once),
+        // waited for on a Dispatch thread, not one of Swift's pool.
+        if let journal = context.journal {
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    journal.flush(within: .seconds(2))
+                    continuation.resume()
+                }
+            }
+        }
         await context.dialer.shutdown()
         try? await proxyGroup.shutdownGracefully()
         try? await group.shutdownGracefully()

@@ -65,7 +65,11 @@ final class NotifySocket: Sendable {
         let open = OpenDescriptor(bound)
         do throws(SystemCallError) {
             token = try watcher.add(bound) { _ in
-                open.withOpen { Self.receiveAll($0, expected: expected, deliver: deliver) }
+                // Delivered after the lock is released: a delivery can drop the last reference
+                // to the instance, whose socket's deinit then takes this lock to close it.
+                var deliveries: [Delivery] = []
+                open.withOpen { Self.receiveAll($0, expected: expected) { deliveries.append($0) } }
+                for delivery in deliveries { deliver(delivery) }
             }
         } catch {
             close(bound)

@@ -16,8 +16,11 @@ public struct InstanceSnapshot: Sendable, Hashable, Codable {
     public var reloading: Bool
     public var statusText: String?
     public var readinessDeadline: BootInstant?
-    /// The watchdog's timeout; zero when the service turned it off (`WATCHDOG_USEC=0`).
     public var watchdogTimeout: Duration?
+    /// The service turned its watchdog off (`WATCHDOG_USEC=0`); `watchdogTimeout` is then nil.
+    /// A field of its own, not a zero timeout: an older agent reads a zero timeout as a watchdog
+    /// that fires at once. (Absent from older snapshots: decoded as nil.)
+    public var watchdogDisarmed: Bool?
     /// A stop pending at the end of an unhealthy instance's drain: when, and the failed check.
     /// (Absent from snapshots of agents before it was kept: decoded as nil.)
     public var unhealthyStopAt: BootInstant?
@@ -33,7 +36,7 @@ extension InstanceStateMachine {
             restartCount: restart.restartCount, healthStatus: health?.status, healthPasses: health?.consecutivePasses ?? 0,
             healthFailures: health?.consecutiveFailures ?? 0, ready: readiness?.isReady ?? false,
             reloading: readiness?.isReloading ?? false, statusText: readiness?.statusText,
-            readinessDeadline: readiness?.deadline, watchdogTimeout: watchdog?.timeout ?? (watchdogIsTurnedOff ? .zero : nil), unhealthyStopAt: unhealthyStop?.at,
+            readinessDeadline: readiness?.deadline, watchdogTimeout: watchdog?.timeout, watchdogDisarmed: watchdogIsTurnedOff ? true : nil, unhealthyStopAt: unhealthyStop?.at,
             unhealthyStopDetail: unhealthyStop?.detail)
     }
 

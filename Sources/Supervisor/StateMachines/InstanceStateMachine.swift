@@ -452,13 +452,10 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         readiness = ReadinessStateMachine(
             mode: policy.readiness, isReady: snapshot?.ready ?? false, isReloading: snapshot?.reloading ?? false,
             statusText: snapshot?.statusText, deadline: snapshot?.readinessDeadline)
-        // A timeout of zero: the service turned its watchdog off.
-        if let timeout = snapshot?.watchdogTimeout ?? policy.watchdog {
-            if timeout > .zero {
-                watchdog = WatchdogStateMachine(timeout: timeout, armedAt: now)
-            } else {
-                watchdogTurnedOff = true
-            }
+        if snapshot?.watchdogDisarmed == true {
+            watchdogTurnedOff = true
+        } else if let timeout = snapshot?.watchdogTimeout ?? policy.watchdog {
+            watchdog = WatchdogStateMachine(timeout: timeout, armedAt: now)
         }
         // An unhealthy instance was draining towards its stop: the stop stays due (no further
         // check could bring it about, as checks stop once the instance is unhealthy). A
