@@ -175,11 +175,13 @@ import TestSupport
     }
 
     /// A response is written into 1232 bytes first and again into the full size when something
-    /// did not fit there: 200 addresses (3,238 bytes) come whole over TCP and over UDP with a
-    /// 4096-byte EDNS0 size, and are cut at 4096 when there are more than that holds; additional
-    /// records left out of the first write are there in the second.
+    /// did not fit there: 200 addresses (3,238 bytes) come whole over TCP and, from a server
+    /// configured to send up to 4096 bytes over UDP, with a 4096-byte EDNS0 size, and are cut at
+    /// 4096 when there are more than that holds; additional records left out of the first write
+    /// are there in the second.
     @Test func answersLargerThanTheFirstBufferAreComplete() async throws {
-        try await DNSFixture.withServer(DNSFixture.bigCatalog(count: 200)) { _, port in
+        let upTo4096 = DNSServer.Configuration(port: 0, maxUDPPayloadBytes: 4096, shuffleSeed: 1)
+        try await DNSFixture.withServer(DNSFixture.bigCatalog(count: 200), configuration: upTo4096) { _, port in
             let tcp = try DigResult.run(port: port, ["+noedns", "+tcp", "big.service.flotilla.", "A"])
             #expect(!tcp.flags.contains("tc"))
             #expect(tcp.answer.count == 200)
@@ -189,14 +191,14 @@ import TestSupport
         }
         // 30 SRV answers fit in 1232 bytes, their 30 targets' addresses do not: over TCP and
         // with a 4096-byte EDNS0 size every one comes in the additional section.
-        try await DNSFixture.withServer(DNSFixture.bigCatalog(count: 30)) { _, port in
+        try await DNSFixture.withServer(DNSFixture.bigCatalog(count: 30), configuration: upTo4096) { _, port in
             for options in [["+noedns", "+tcp"], ["+bufsize=4096", "+ignore"]] {
                 let srv = try DigResult.run(port: port, options + ["big.service.flotilla.", "SRV"])
                 #expect(srv.answer.count == 30)
                 #expect(srv.additional.filter { $0[3] == "A" }.count == 30)
             }
         }
-        try await DNSFixture.withServer(DNSFixture.bigCatalog(count: 300)) { _, port in
+        try await DNSFixture.withServer(DNSFixture.bigCatalog(count: 300), configuration: upTo4096) { _, port in
             let udp = try DigResult.run(port: port, ["+bufsize=4096", "+ignore", "big.service.flotilla.", "A"])
             #expect(udp.flags.contains("tc"))
             // 4096 - 12 - 26 - 11 (our OPT) = 4047 bytes: 252 records.
@@ -223,6 +225,20 @@ import TestSupport
                 #expect(record[0] == "b\(index).node.flotilla.", "an address owned by \(record[0])")
                 #expect(record[4] == "198.51.\(100 + index >> 8).\(index & 255)", "\(record[0]) given \(record[4])")
             }
+        }
+    }
+
+    /// By default no UDP answer passes the 1232 bytes we advertise, whatever the client offers:
+    /// before, a client offering 4096 (older dig, some stub resolvers) got up to 4096 bytes, IP
+    /// fragments on a real network (lost whole when one is dropped: a timeout, not TC and TCP)
+    /// and a 100-fold amplifier on a reachable address.
+    @Test func udpAnswersStayWithinWhatWeAdvertiseByDefault() async throws {
+        try await DNSFixture.withServer(DNSFixture.bigCatalog(count: 200)) { _, port in
+            let udp = try DigResult.run(port: port, ["+bufsize=4096", "+ignore", "big.service.flotilla.", "A"])
+            #expect(udp.flags.contains("tc"))
+            // 1232 - 12 - 26 - 11 (our OPT) = 1183 bytes: 73 records.
+            #expect(udp.answer.count == 73)
+            #expect(try DigResult.run(port: port, ["+noedns", "+tcp", "big.service.flotilla.", "A"]).answer.count == 200)
         }
     }
 

@@ -48,7 +48,11 @@ public final class DNSServer: Sendable {
         /// The UDP payload size our OPT record advertises (RFC 6891 §6.2.3): 1232, the DNS flag
         /// day 2020 value that avoids IP fragmentation.
         public var advertisedUDPPayloadBytes: UInt16
-        /// The largest UDP response sent, whatever the client's OPT allows (RFC 6891 §6.2.5).
+        /// The largest UDP response sent, whatever the client's OPT allows (RFC 6891 §6.2.5):
+        /// 1232 by default, what we advertise. A client that offers 4096 (older dig, some stub
+        /// resolvers) got up to 4096 bytes: IP fragments on a real network, lost as a whole when
+        /// one is dropped (a timeout instead of TC and a retry over TCP), and a 100-fold
+        /// amplifier on an address others can reach (DNS flag day 2020).
         public var maxUDPPayloadBytes: Int
         /// A TCP connection without a query for this long is closed (RFC 7766 §6.2.3).
         public var tcpIdleTimeout: Duration
@@ -65,7 +69,7 @@ public final class DNSServer: Sendable {
         /// A configuration; the defaults are the agent's.
         public init(
             host: String = "127.0.0.1", port: Int = 8600, advertisedUDPPayloadBytes: UInt16 = 1232,
-            maxUDPPayloadBytes: Int = 4096, tcpIdleTimeout: Duration = .seconds(10), maxTCPConnections: Int = 256,
+            maxUDPPayloadBytes: Int = 1232, tcpIdleTimeout: Duration = .seconds(10), maxTCPConnections: Int = 256,
             maxTCPQueryBytes: Int = 4096, udpSocketCount: Int = 1, shuffleSeed: UInt64? = nil
         ) {
             self.host = host
