@@ -1,3 +1,4 @@
+import Foundation
 import Manifest
 import Testing
 
@@ -64,5 +65,18 @@ import Testing
             #expect(!event.reason.contains("boot+"), "\(event.kind): \(event.reason)")
             #expect(!event.reason.contains("seconds"), "\(event.kind): \(event.reason)")
         }
+    }
+
+    /// An event kind from a later agent decodes as `unrecognized`, its time and reason kept, so
+    /// that a downgraded agent still reads the state file and adopts the instance.
+    @Test func anUnknownKindFromALaterAgentStillDecodes() throws {
+        let known = InstanceEvent(at: BootInstant(nanosecondsSinceBoot: 5), kind: .killFailed, reason: "EROFS")
+        let encoded = String(decoding: try JSONEncoder().encode(known), as: UTF8.self)
+        #expect(encoded.contains("\"killFailed\""))
+        let later = Data(encoded.replacingOccurrences(of: "\"killFailed\"", with: "\"someKindOfTomorrow\"").utf8)
+        let decoded = try JSONDecoder().decode(InstanceEvent.self, from: later)
+        #expect(decoded.kind == .unrecognized)
+        #expect(decoded.reason == "EROFS" && decoded.at == known.at)
+        #expect(try JSONDecoder().decode(InstanceEvent.self, from: Data(encoded.utf8)) == known)
     }
 }

@@ -12,6 +12,16 @@ public struct InstanceEvent: Sendable, Hashable, Codable, CustomStringConvertibl
         case watchdogArmed, watchdogMissed, notifyRefused
         /// The service turned its watchdog off (`WATCHDOG_USEC=0`).
         case watchdogDisarmed
+        /// A kind this version does not know, read from a state file a later agent wrote: kept
+        /// as an event of its own, so that after a downgrade the file still decodes and its
+        /// instance is adopted (a closed enum made the whole record unreadable, and the older
+        /// agent started the instance afresh beside the process still running).
+        case unrecognized
+
+        public init(from decoder: any Decoder) throws {
+            let raw = try decoder.singleValueContainer().decode(String.self)
+            self = Kind(rawValue: raw) ?? .unrecognized
+        }
         /// An adopted `private`-network process whose ports could not be published again.
         case publishFailed
     }
