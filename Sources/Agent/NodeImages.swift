@@ -77,7 +77,7 @@ final class NodeImages: Sendable {
 
     /// Removes the roots of instances the supervisor no longer has (left by a crash between a
     /// stop and its cleanup), then the images no instance uses, older than the grace period.
-    func collect(keeping keeping: () -> Set<InstanceID>) {
+    func collect(keeping: () -> Set<InstanceID>) {
         guard gate.beginCollection() else { return }
         defer { gate.endCollection() }
         // Read inside the gate: a root made after this list was taken outside it would be

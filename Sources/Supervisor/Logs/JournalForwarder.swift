@@ -22,9 +22,6 @@ final class JournalForwarder: Sendable {
     private let queuedBytes = Atomic<Int>(0)
     private let dropped = Atomic<Int>(0)
 
-    /// Lines dropped since the last notice (for tests).
-    var droppedLines: Int { dropped.load(ordering: .relaxed) }
-
     /// Where journald listens for its native protocol (fixed in libsystemd).
     static let socketPath = "/run/systemd/journal/socket"
 

@@ -36,7 +36,7 @@ extension InstanceStateMachine {
             restartCount: restart.restartCount, healthStatus: health?.status, healthPasses: health?.consecutivePasses ?? 0,
             healthFailures: health?.consecutiveFailures ?? 0, ready: readiness?.isReady ?? false,
             reloading: readiness?.isReloading ?? false, statusText: readiness?.statusText,
-            readinessDeadline: readiness?.deadline, watchdogTimeout: watchdog?.timeout, watchdogDisarmed: watchdogIsTurnedOff ? true : nil, unhealthyStopAt: unhealthyStop?.at,
+            readinessDeadline: readiness?.deadline, watchdogTimeout: watchdog?.timeout, watchdogDisarmed: watchdogTurnedOff ? true : nil, unhealthyStopAt: unhealthyStop?.at,
             unhealthyStopDetail: unhealthyStop?.detail)
     }
 

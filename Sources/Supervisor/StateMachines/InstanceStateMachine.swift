@@ -20,8 +20,7 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
     public private(set) var watchdog: WatchdogStateMachine?
     /// The running process turned its watchdog off (`WATCHDOG_USEC=0`): kept across an agent
     /// restart, where the manifest's watchdog would otherwise be armed again.
-    private var watchdogTurnedOff = false
-    var watchdogIsTurnedOff: Bool { watchdogTurnedOff }
+    private(set) var watchdogTurnedOff = false
     /// When the current process was launched.
     public private(set) var launchedAt: BootInstant?
     /// While stopping: when the cgroup is killed (again, after a failed kill).
