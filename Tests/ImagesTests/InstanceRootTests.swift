@@ -100,4 +100,47 @@ struct InstanceRootTests {
             #expect(open(instance.rootfs + "/etc/new", O_WRONLY | O_CREAT, 0o644) == -1 && errno == EROFS)
         }
     }
+
+    @Test(
+        "an image of 80 layers mounts, over mount(2)'s 4,096 bytes of options; the top-most layer's file wins",
+        .enabled(if: isRoot, needsRoot))
+    func mountsManyLayers() async throws {
+        try await withTestDirectory { directory in
+            // Paths as long as the layer store's (a sha256 hex name each): 80 of them are about
+            // 8 KiB of options.
+            let layers = try (0..<80).map { index -> String in
+                let path = directory.path + "/layers/" + String(repeating: String(format: "%02x", index), count: 32)
+                try FileSystem.makeDirectories(path)
+                try "\(index)\n".write(toFile: path + "/shared", atomically: false, encoding: .utf8)
+                try "".write(toFile: path + "/from-\(index)", atomically: false, encoding: .utf8)
+                return path
+            }
+            let instance = try InstanceRoot(layers: layers, directory: directory.path + "/instances/tall")
+            #expect(instance.options.utf8.count > InstanceRoot.optionsLimitBytes)
+            defer { try? instance.unmountAndRemove() }
+            try instance.mount()
+            #expect(try String(contentsOfFile: instance.rootfs + "/shared", encoding: .utf8) == "79\n")
+            #expect((0..<80).allSatisfy { fileStatus(instance.rootfs + "/from-\($0)") != nil })
+            try "written\n".write(toFile: instance.rootfs + "/shared", atomically: false, encoding: .utf8)
+            #expect(try String(contentsOfFile: layers[79] + "/shared", encoding: .utf8) == "79\n")
+            try instance.unmountAndRemove()
+
+            let readOnly = try InstanceRoot(layers: layers, directory: directory.path + "/instances/tall-ro")
+            defer { try? readOnly.unmountAndRemove() }
+            try readOnly.mount(readOnly: true)
+            #expect(open(readOnly.rootfs + "/new", O_WRONLY | O_CREAT, 0o644) == -1 && errno == EROFS)
+        }
+    }
+
+    @Test("a lower directory that is not there fails the mount naming the call, the root and the kernel's reason", .enabled(if: isRoot, needsRoot))
+    func missingLayerIsNamed() async throws {
+        try await withTestDirectory { directory in
+            let image = try await TwoLayerImage(in: directory, base: .none, top: .none)
+            let instance = try InstanceRoot(layers: image.paths + [directory.path + "/layers/gone"], directory: directory.path + "/instances/gone")
+            defer { try? instance.unmountAndRemove() }
+            let error = #expect(throws: ImageError.self) { try instance.mount() }
+            let text = error.map { "\($0)" } ?? ""
+            #expect(text.contains("lowerdir+") && text.contains(instance.rootfs) && text.contains("No such file or directory"), "\(text)")
+        }
+    }
 }

@@ -2,6 +2,7 @@
 #ifndef FL_IMAGES_H
 #define FL_IMAGES_H
 
+#include <stddef.h>
 // fsetxattr and lgetxattr: <sys/xattr.h> is not part of Swift's Glibc module. Images sets
 // trusted.overlay.opaque on opaque directories; the tests read it back.
 #include <sys/xattr.h>
@@ -10,5 +11,15 @@
 /// _GNU_SOURCE, which Swift's Glibc import does not define. An unpacked layer is thousands of
 /// files on one filesystem; one syncfs flushes them all before the layer is renamed into place.
 int fl_images_syncfs(int fd);
+
+/// Mounts an overlay at `target` through the mount API of Linux 5.2 (fsopen, fsconfig,
+/// fsmount, move_mount), giving each lower directory (top-most first) as a `lowerdir+`
+/// parameter of its own (Linux 6.8): mount(2) copies all options into one 4,096-byte page,
+/// which holds about 38 layers' paths. `upper` and `work` NULL: a read-only overlay.
+/// Returns 0, or -errno with `*failed_call` naming the call and `message` holding the kernel's
+/// explanation when it gave one (an older kernel refuses `lowerdir+` with EINVAL).
+int fl_images_mount_overlay(const char *target, const char *const *lowers, size_t lower_count,
+                            const char *upper, const char *work, int read_only,
+                            const char **failed_call, char *message, size_t message_capacity);
 
 #endif
