@@ -32,6 +32,30 @@ struct UpstreamProxyTests {
         String(decoding: try! JSONEncoder().encode(text), as: UTF8.self)
     }
 
+    /// Deploys application flaky: three passing instances (no health check) in network `mode`,
+    /// of which the first to start (the one to make directory `lock`) listens on nothing. Returns
+    /// that one, once the other two answer (they may take a moment to listen once running).
+    static func deployFlaky(_ agent: DevAgent, lock: String, mode: String) throws -> CatalogInstanceInfo {
+        let manifest = flaky(lock: lock, mode: mode)
+        #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest).status == 0, "\(agent.agentLog())")
+        try agent.waitUntil("3 passing instances") { try Self.passing(agent, "flaky").count == 3 }
+        var refusing: [CatalogInstanceInfo] = []
+        try agent.waitUntil("two instances to answer", timeout: 20) {
+            refusing = try Self.passing(agent, "flaky").filter { !Self.outcome(port: $0.port?.number ?? 0).hasPrefix("answered") }
+            return refusing.count == 1
+        }
+        return refusing[0]
+    }
+
+    private static func flaky(lock: String, mode: String) -> String {
+        let command = "if mkdir \(lock) 2>/dev/null; then exec sleep 100000; fi; "
+            + "d=$(mktemp -d); echo \"<h1>Hello from $(hostname)</h1>\" > $d/index.html; exec \(Self.busybox)/bin/busybox httpd -f -p $PORT_HTTP -h $d"
+        return """
+            { "name": "flaky", "services": [ { "name": "flaky", "command": ["/bin/sh", "-c", \(Self.jsonString(command))],
+              "resources": { "cpu": 0.1, "memory": "32Mi" }, "network": { "mode": "\(mode)", "ports": [ { "name": "http" } ] }, "replicas": 3 } ] }
+            """
+    }
+
     static func passing(_ agent: DevAgent, _ name: String) throws -> [CatalogInstanceInfo] {
         try agent.get("/v1/catalog/service/\(name)", as: [CatalogInstanceInfo].self)
     }
@@ -247,24 +271,7 @@ struct UpstreamProxyTests {
         defer { agent.shutdown() }
         let lock = "/tmp/flotilla-upstream-test-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: lock) }
-        // Three passing instances (no health check), of which the first to start listens on
-        // nothing: its connections are refused.
-        let command = "if mkdir \(lock) 2>/dev/null; then exec sleep 100000; fi; "
-            + "d=$(mktemp -d); echo \"<h1>Hello from $(hostname)</h1>\" > $d/index.html; exec \(Self.busybox)/bin/busybox httpd -f -p $PORT_HTTP -h $d"
-        let flaky = """
-            { "name": "flaky", "services": [ { "name": "flaky", "command": ["/bin/sh", "-c", \(Self.jsonString(command))],
-              "resources": { "cpu": 0.1, "memory": "32Mi" }, "network": { "ports": [ { "name": "http" } ] }, "replicas": 3 } ] }
-            """
-        #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: flaky).status == 0, "\(agent.agentLog())")
-        try agent.waitUntil("3 passing instances") { try Self.passing(agent, "flaky").count == 3 }
-        // The others may take a moment to listen once running.
-        var refusing: [CatalogInstanceInfo] = []
-        try agent.waitUntil("two instances to answer", timeout: 20) {
-            refusing = try Self.passing(agent, "flaky").filter { instance in
-                (try? UnixHTTP.request("GET", "/index.html", port: instance.port?.number ?? 0, timeoutSeconds: 2)) == nil
-            }
-            return refusing.count == 1
-        }
+        let refusing = try Self.deployFlaky(agent, lock: lock, mode: "host")
         let port = freeTCPPort()
         let manifest = Self.caller(
             "caller", upstreams: "[ { \"service\": \"flaky\", \"localPort\": \(port), \"strategy\": \"round-robin\", \"ejectAfter\": 2, \"ejectFor\": \"1m\" } ]")
@@ -276,7 +283,7 @@ struct UpstreamProxyTests {
         #expect(answered.count == 2 && answered.values.reduce(0, +) == 12, "\(answered)")
         let log = agent.agentLog()
         let ejection = log.split(separator: "\n").first { $0.contains("upstream instance ejected") }
-        #expect(ejection?.contains(refusing.first?.id ?? "?") == true, "\(ejection ?? "no ejection logged"): \(log.suffix(3000))")
+        #expect(ejection?.contains(refusing.id) == true, "\(ejection ?? "no ejection logged"): \(log.suffix(3000))")
 
         // Another service may not take over the node's local port for a different upstream.
         let intruder = Self.caller("intruder", upstreams: "[ { \"service\": \"web\", \"localPort\": \(port) } ]")
@@ -286,6 +293,69 @@ struct UpstreamProxyTests {
             return body.contains("127.0.0.1:\(port) is a local port of service caller; give this upstream another localPort")
         }
         #expect(try agent.deployctl("delete", "intruder").status == 0)
+    }
+
+    /// A `private`-network instance is reached through its agent's published port, which
+    /// accepts before it dials inside the namespace: an instance that listens on nothing there
+    /// is a reset, which the caller sees and which ejects the instance.
+    @Test func aPrivateInstanceThatRefusesBehindItsPublishedPortIsReportedAndEjected() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        let lock = "/tmp/flotilla-upstream-private-test-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: lock) }
+        let refusing = try Self.deployFlaky(agent, lock: lock, mode: "private")
+        // The published port itself, to a client that waits to be spoken to (a request sent
+        // would make the kernel reset a close anyway): a reset, as a refused connection would
+        // be, not an orderly end that reads as an empty answer.
+        #expect(Self.outcome(port: refusing.port?.number ?? 0, sendingRequest: false) == "reset")
+
+        let port = freeTCPPort()
+        let manifest = Self.caller(
+            "caller", upstreams: "[ { \"service\": \"flaky\", \"localPort\": \(port), \"strategy\": \"round-robin\", \"ejectAfter\": 2, \"ejectFor\": \"1m\" } ]")
+        #expect(try agent.deployctl("apply", "-f", "-", "--timeout", "60s", input: manifest).status == 0, "\(agent.agentLog())")
+        // Until it is ejected (two resets in a row), a connection to it is ended, as the local
+        // proxy ends any connection it cannot forward (closed, or reset when the kernel still
+        // held bytes of the request); after, every connection is answered by the other two.
+        let outcomes = (0..<12).map { _ in Self.outcome(port: port) }
+        #expect(outcomes.filter { $0 == "closed" || $0 == "reset" }.count == 2 && outcomes.filter { $0.hasPrefix("answered") }.count == 10, "\(outcomes)")
+        #expect(outcomes.suffix(6).allSatisfy { $0.hasPrefix("answered") }, "\(outcomes)")
+        let log = agent.agentLog()
+        let ejection = log.split(separator: "\n").first { $0.contains("upstream instance ejected") }
+        #expect(ejection?.contains(refusing.id) == true, "\(ejection ?? "no ejection logged"): \(log.suffix(3000))")
+        #expect(ejection?.contains("reset before its first byte") == true)
+    }
+
+    /// What a GET of /index.html on 127.0.0.1:`port` met: "answered by <instance>", "reset"
+    /// (ECONNRESET), "closed" (an end without an answer), or another failure. Without
+    /// `sendingRequest`, what a connection that sends nothing meets.
+    static func outcome(port: Int, sendingRequest: Bool = true) -> String {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return errno == ECONNREFUSED ? "refused" : "connect errno \(errno)" }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let request = Array("GET /index.html HTTP/1.0\r\nHost: flaky\r\n\r\n".utf8)
+        guard !sendingRequest || send(descriptor, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else {
+            return errno == ECONNRESET || errno == EPIPE ? "reset" : "send errno \(errno)"
+        }
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count < 0 { return errno == ECONNRESET ? "reset" : "recv errno \(errno)" }
+            if count == 0 { break }
+            answer += buffer[..<count]
+        }
+        let text = String(decoding: answer, as: UTF8.self)
+        guard let range = text.range(of: "Hello from ") else { return text.isEmpty ? "closed" : "other: \(text.prefix(100))" }
+        return "answered by " + String(text[range.upperBound...].prefix { $0 != "<" && $0 != "\n" })
     }
 }
 

@@ -6,7 +6,8 @@ import Synchronization
 
 /// The published ports of one process of a `private`-network instance: for each named port, a
 /// listening socket on the node at the port's number, whose connections are forwarded to
-/// 127.0.0.1 at the same number inside the instance's network namespace. A userspace proxy like
+/// 127.0.0.1 at the same number inside the instance's network namespace (a connection the
+/// instance does not take there is reset). A userspace proxy like
 /// Docker's docker-proxy, but inside the supervisor (DESIGN.md §3: no helper process per
 /// service); the service sees every connection come from 127.0.0.1.
 ///
@@ -80,9 +81,16 @@ final class PortPublisher: Sendable {
             let port = listener.port
             server.serve(descriptor: listener.descriptor, group: group) { inbound in
                 let loop = inbound.eventLoop
+                // A connection the instance does not take is reset, as the instance's own refusal
+                // would have been: closed in order, it reads as an answer of nothing, and another
+                // agent's proxy could not tell it from one (ResetBeforeFirstByte).
                 return dialer.connected(into: namespace, port: port, on: loop, watcher: watcher, timeout: Self.connectTimeout)
                     .flatMap { fd in
                         ClientBootstrap(group: loop).forwardedConnectionOptions().withConnectedSocket(fd)
+                    }
+                    .flatMapErrorThrowing { error in
+                        ConnectionReset.reset(inbound)
+                        throw error
                     }
             }
         }

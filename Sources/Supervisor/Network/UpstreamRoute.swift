@@ -63,10 +63,18 @@ final class UpstreamRoute: Sendable {
         } else {
             connecting = bootstrap.connect(host: backend.address, port: backend.port)
         }
-        // The success is this attempt's own: mapped before the retry is chained, so that a
-        // retry's success does not clear the failure streak of the instance that failed.
-        return connecting.map { outbound in
-            lease.recordSuccess()
+        // The outcome is this attempt's own: settled before the retry is chained, so that a
+        // retry's success does not clear the failure streak of the instance that failed. A
+        // connection taken is not yet a success: another agent's published port accepts before
+        // it knows whether the instance will, and resets when it does not (ResetBeforeFirstByte).
+        return connecting.flatMapThrowing { outbound in
+            let ejection = self.ejection(of: backend)
+            let refusalWatch = ResetBeforeFirstByte(
+                onAnswer: { lease.recordSuccess() },
+                onRefusal: {
+                    if lease.recordFailure() { self.reportEjection(ejection("reset before its first byte")) }
+                })
+            try outbound.pipeline.syncOperations.addHandler(refusalWatch)
             inbound.closeFuture.whenComplete { _ in lease.finish() }
             outbound.closeFuture.whenComplete { _ in lease.finish() }
             return outbound
@@ -77,14 +85,18 @@ final class UpstreamRoute: Sendable {
                 lease.finish()
                 return loop.makeFailedFuture(error)
             }
-            if lease.recordFailure() {
-                self.reportEjection(UpstreamEjection(
-                    service: self.upstream.service, instanceID: backend.id, address: "\(backend.address):\(backend.port)",
-                    failures: self.upstream.ejectAfter, error: "\(error)"))
-            }
+            if lease.recordFailure() { self.reportEjection(self.ejection(of: backend)("\(error)")) }
             lease.finish()
             guard remaining > 1, inbound.isActive else { return loop.makeFailedFuture(error) }
             return self.attempt(inbound, key: key, tried: tried.union([backend.id]), remaining: remaining - 1)
+        }
+    }
+
+    /// The report of `backend`'s ejection, given the failure that ejected it.
+    private func ejection(of backend: Backend) -> @Sendable (String) -> UpstreamEjection {
+        let (service, failures) = (upstream.service, upstream.ejectAfter)
+        return { error in
+            UpstreamEjection(service: service, instanceID: backend.id, address: "\(backend.address):\(backend.port)", failures: failures, error: error)
         }
     }
 
