@@ -3,6 +3,7 @@ import Glibc
 import NIOCore
 import NIOPosix
 import TestSupport
+import Synchronization
 import Testing
 
 @testable import Supervisor
@@ -55,12 +56,86 @@ struct ForwardingServerTests {
             }
         }
     }
+
+    /// The client sends its upload and half-closes before the backend is reached (so the proxy
+    /// has read the client's end already); the backend never reads the upload (which the proxy
+    /// then holds, its half-close with it), answers with more than the client, reading slowly,
+    /// takes at once, and half-closes. Passing that half-close on to a connection whose input is
+    /// shut, NIO closes it fully: what it still held for the client must reach it first.
+    @Test func aSlowClientWhoseEndWasReadGetsEveryByteOfABackendThatHalfClosesWithoutReading() throws {
+        let answer = [UInt8]((0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) })
+        try withForwarding(dialDelay: .milliseconds(300), backendReceiveBuffer: 2048, dialSendBuffer: 4096, backend: { fd in
+            // The proxy has read the client's upload and end by now, most of it held for here.
+            usleep(100_000)
+            try? writeAll(fd, answer)
+            shutdown(fd, Int32(SHUT_WR))
+            // The proxy sees the half-close while the upload is still unread here.
+            usleep(500_000)
+            _ = try? readAll(fd)
+        }) { proxyPort in
+            let client = try loopbackConnection(port: proxyPort, receiveBuffer: 4096)
+            defer { close(client) }
+            try writeAll(client, [UInt8](repeating: 42, count: 48 << 10))
+            shutdown(client, Int32(SHUT_WR))
+            usleep(800_000)
+            let received = try readAll(client)
+            #expect(received.count == answer.count)
+            let same = received == answer
+            #expect(same, "the bytes received differ from those sent")
+        }
+    }
+
+    /// A forwarded connection through which nothing goes either way for the idle timeout is
+    /// closed on both sides; one that carries a byte now and then is not.
+    @Test func aConnectionIdleForTheTimeoutIsClosedAndABusyOneIsNot() throws {
+        let backendSawEnd = Mutex(0)
+        try withForwarding(idleTimeout: .milliseconds(600), backend: { fd in
+            // Echoes until the end, then counts it.
+            var byte: UInt8 = 0
+            while read(fd, &byte, 1) == 1 { _ = write(fd, &byte, 1) }
+            backendSawEnd.withLock { $0 += 1 }
+        }) { proxyPort in
+            // The backend serves one connection at a time: this one is closed before the next.
+            let busy = try loopbackConnection(port: proxyPort, receiveBuffer: 4096)
+            for _ in 0..<8 {
+                try writeAll(busy, [7])
+                var echoed: UInt8 = 0
+                #expect(read(busy, &echoed, 1) == 1 && echoed == 7, "a connection used every 250 ms stays open")
+                usleep(250_000)
+            }
+            close(busy)
+            let idle = try loopbackConnection(port: proxyPort, receiveBuffer: 4096)
+            defer { close(idle) }
+            try writeAll(idle, [1])
+            var byte: UInt8 = 0
+            #expect(read(idle, &byte, 1) == 1)
+            let began = ContinuousClock.now
+            // SO_RCVTIMEO is 10 s: a read that returns 0 before then is the proxy's close.
+            #expect(read(idle, &byte, 1) == 0, "closed by the proxy")
+            #expect(ContinuousClock.now - began < .seconds(5))
+            // The backend's side too.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while backendSawEnd.withLock({ $0 }) < 2 && ContinuousClock.now < deadline { usleep(20_000) }
+            #expect(backendSawEnd.withLock { $0 } == 2)
+        }
+    }
 }
 
 /// Runs `body` with the port of a `ForwardingServer` whose connections go to a backend of this
-/// process: `serve` on a thread, for each connection it accepts, closing it after.
-private func withForwarding(backend serve: @escaping @Sendable (Int32) -> Void, _ body: (Int) throws -> Void) throws {
+/// process: `serve` on a thread, for each connection it accepts, closing it after. `dialDelay`
+/// holds each connection to the backend back; `backendReceiveBuffer` sets SO_RCVBUF of the
+/// backend's sockets (inherited from the listener, so the window is small from the start), and
+/// `dialSendBuffer` SO_SNDBUF of the proxy's connections to it: with both small, what the proxy
+/// writes to the backend stays in the proxy's own pending writes.
+private func withForwarding(
+    idleTimeout: TimeAmount = ForwardingServer.defaultIdleTimeout, dialDelay: TimeAmount = .zero,
+    backendReceiveBuffer: Int32? = nil, dialSendBuffer: Int32? = nil,
+    backend serve: @escaping @Sendable (Int32) -> Void, _ body: (Int) throws -> Void
+) throws {
     let backend = try LoopbackListener(nonBlocking: false)
+    if var size = backendReceiveBuffer {
+        setsockopt(backend.descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
     let backendPort = backend.port
     // The thread closes the listener once accept fails: closed from here instead, its number
     // could go to another test's socket before the thread's next accept.
@@ -77,10 +152,14 @@ private func withForwarding(backend serve: @escaping @Sendable (Int32) -> Void, 
     defer { shutdown(backend.descriptor, Int32(SHUT_RDWR)) }
     let listener = try LoopbackListener()
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    let server = ForwardingServer()
+    let server = ForwardingServer(idleTimeout: idleTimeout)
     // The server owns the listening descriptor from here, and closes it.
     server.serve(descriptor: listener.descriptor, group: group) { inbound in
-        ClientBootstrap(group: inbound.eventLoop).forwardedConnectionOptions().connect(host: "127.0.0.1", port: backendPort)
+        inbound.eventLoop.scheduleTask(in: dialDelay) {}.futureResult.flatMap {
+            var bootstrap = ClientBootstrap(group: inbound.eventLoop).forwardedConnectionOptions()
+            if let size = dialSendBuffer { bootstrap = bootstrap.channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(size)) }
+            return bootstrap.connect(host: "127.0.0.1", port: backendPort)
+        }
     }
     defer {
         server.close()

@@ -19,8 +19,16 @@ final class ForwardingServer: Sendable {
     }
 
     private let state = Mutex(State())
+    /// How long a forwarded connection may go without a byte either way before it is closed.
+    let idleTimeout: TimeAmount
 
-    init() {}
+    /// Envoy's TCP proxy's default: long enough for any connection that is used (a byte in an
+    /// hour), short enough that a peer that never reads nor closes gives its descriptors back.
+    static let defaultIdleTimeout = TimeAmount.hours(1)
+
+    init(idleTimeout: TimeAmount = ForwardingServer.defaultIdleTimeout) {
+        self.idleTimeout = idleTimeout
+    }
 
     /// Starts accepting on `descriptor` (a bound, listening socket, which the server now owns)
     /// and forwarding each connection to what `dial` opens.
@@ -78,7 +86,7 @@ final class ForwardingServer: Sendable {
             case .failure:
                 inbound.close(promise: nil)
             case .success(let outbound):
-                Self.glue(inbound, outbound)
+                Self.glue(inbound, outbound, idleTimeout: self.idleTimeout)
             }
         }
     }
@@ -86,13 +94,13 @@ final class ForwardingServer: Sendable {
     /// Joins two channels of one event loop, both created with autoRead off: neither reads until
     /// both have somewhere to write to (a service that speaks first must not have its first
     /// bytes read into an empty pipeline).
-    private static func glue(_ inbound: Channel, _ outbound: Channel) {
+    private static func glue(_ inbound: Channel, _ outbound: Channel, idleTimeout: TimeAmount) {
         guard outbound.eventLoop === inbound.eventLoop else {
             outbound.close(promise: nil)
             inbound.close(promise: nil)
             return
         }
-        let (inside, outside) = GlueHandler.matchedPair()
+        let (inside, outside) = GlueHandler.matchedPair(idleTimeout: idleTimeout)
         do {
             try outbound.pipeline.syncOperations.addHandler(inside)
             try inbound.pipeline.syncOperations.addHandler(outside)

@@ -4,20 +4,40 @@ import NIOCore
 /// a side reads only while its partner can take more, and a half-close (EOF) on one side is
 /// passed on as a half-close of the other. After the `GlueHandler` of swift-nio's
 /// NIOConnectProxy example (NIO ships it as example code, not as a library), except at the end:
-/// there a side that goes away closes its partner only once the partner has written what it
-/// still holds (the example closes at once, dropping up to a high-water mark of bytes that a
-/// slow reader had not taken yet).
+/// there a side that goes away, or half-closes, reaches its partner only once the partner has
+/// written what it still holds (the example closes at once, dropping up to a high-water mark of
+/// bytes that a slow reader had not taken yet); and a pair through which no byte went either
+/// way for `idleTimeout` is closed (Envoy's TCP proxy: one hour by default), so that a peer that
+/// never reads nor closes cannot hold two descriptors for ever.
 final class GlueHandler {
     private var partner: GlueHandler?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
+    private let activity: PairActivity
+    /// One of the pair keeps the idle timer.
+    private let keepsIdleTimer: Bool
 
-    private init() {}
+    /// When a byte last went through the pair, either way, and the timer that looks at it.
+    private final class PairActivity {
+        let idleTimeout: TimeAmount
+        var lastRead = NIODeadline.now()
+        var timer: Scheduled<Void>?
+
+        init(idleTimeout: TimeAmount) {
+            self.idleTimeout = idleTimeout
+        }
+    }
+
+    private init(activity: PairActivity, keepsIdleTimer: Bool) {
+        self.activity = activity
+        self.keepsIdleTimer = keepsIdleTimer
+    }
 
     /// Two handlers, one for each channel.
-    static func matchedPair() -> (GlueHandler, GlueHandler) {
-        let first = GlueHandler()
-        let second = GlueHandler()
+    static func matchedPair(idleTimeout: TimeAmount) -> (GlueHandler, GlueHandler) {
+        let activity = PairActivity(idleTimeout: idleTimeout)
+        let first = GlueHandler(activity: activity, keepsIdleTimer: true)
+        let second = GlueHandler(activity: activity, keepsIdleTimer: false)
         first.partner = second
         second.partner = first
         return (first, second)
@@ -31,19 +51,24 @@ final class GlueHandler {
         context?.flush()
     }
 
+    /// Half-closes this side after the bytes it still has to send. NIO waits for them itself,
+    /// except when this side's input is already shut: then it escalates to a full close at
+    /// once, and drops them. A zero-length write completes after every write before it.
     private func partnerWriteEOF() {
-        context?.close(mode: .output, promise: nil)
+        afterPendingWrites { channel in channel.close(mode: .output, promise: nil) }
     }
 
-    /// Closes this side after the bytes it still has to send. A close at once would drop them,
-    /// and so would a half-close when the input is already shut (NIO escalates that to a full
-    /// close): a zero-length write completes after every write before it.
+    /// Closes this side after the bytes it still has to send (a close at once would drop them).
     private func partnerCloseAfterPendingWrites() {
+        afterPendingWrites { channel in channel.close(promise: nil) }
+    }
+
+    private func afterPendingWrites(_ body: @escaping (Channel) -> Void) {
         guard let context else { return }
         let channel = context.channel
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: written)
-        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        written.futureResult.assumeIsolated().whenComplete { _ in body(channel) }
     }
 
     private func partnerBecameWritable() {
@@ -55,6 +80,21 @@ final class GlueHandler {
     private var partnerWritable: Bool {
         context?.channel.isWritable ?? false
     }
+
+    /// Looks at the pair's last read when the idle timeout could have passed since it, and
+    /// closes both sides if it has.
+    private func scheduleIdleCheck(at deadline: NIODeadline) {
+        guard let context else { return }
+        activity.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            let idleUntil = activity.lastRead + activity.idleTimeout
+            guard NIODeadline.now() >= idleUntil else {
+                scheduleIdleCheck(at: idleUntil)
+                return
+            }
+            self.context?.close(promise: nil)
+            partner?.context?.close(promise: nil)
+        }
+    }
 }
 
 extension GlueHandler: ChannelDuplexHandler {
@@ -64,14 +104,17 @@ extension GlueHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if keepsIdleTimer { scheduleIdleCheck(at: activity.lastRead + activity.idleTimeout) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         partner = nil
+        if keepsIdleTimer { activity.timer?.cancel() }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        activity.lastRead = .now()
         let buffer = unwrapInboundIn(data)
         partner?.partnerWrite(buffer)
     }
