@@ -18,8 +18,8 @@ public struct InstanceRoot: Sendable {
     /// Where `mount` mounts the overlay.
     public var rootfs: String { directory + "/rootfs" }
 
-    /// mount(2) copies its options into one page; longer ones fail with a bare EINVAL. Only a
-    /// kernel without `lowerdir+` (before 6.8) is held to it (see `mount`).
+    /// mount(2) copies its options into one page; longer ones fail with a bare EINVAL (`mount`
+    /// then takes the mount API).
     static let optionsLimitBytes = 4096
 
     /// Checks that overlayfs can take every path; nothing is created yet.
@@ -73,69 +73,58 @@ public struct InstanceRoot: Sendable {
 
     /// Prepares the directories and mounts the overlay at `rootfs` (root only).
     ///
-    /// Each lower directory goes to the kernel as a parameter of its own (`lowerdir+`, the
-    /// mount API of Linux 6.8): mount(2) takes every option in one 4,096-byte page, about 38
-    /// layers' paths, and images of 40 to 127 layers are common enough (Docker's limit is 127,
-    /// overlayfs's 500). A kernel without `lowerdir+` gets mount(2) with the options as one
-    /// string, refused here when they do not fit.
+    /// mount(2) takes every option in one 4,096-byte page: about 38 layers' paths. Images of
+    /// 40 to 127 layers are common enough (Docker's limit is 127, overlayfs's 500), so options
+    /// that do not fit go through the mount API instead, each lower directory a `lowerdir+`
+    /// parameter of its own, which overlayfs takes from Linux 6.8 on; an older kernel refuses
+    /// such an image with a message that says so. Options that fit keep mount(2), which every
+    /// kernel takes (before 6.5 overlayfs does not parse the mount API's parameters itself).
     public func mount(readOnly: Bool = false) throws(ImageError) {
         if readOnly && layers.count < 2 {
             throw .overlay(reason: "a read-only overlay needs at least two layers (overlayfs refuses one lower directory without an upper)")
         }
         try prepare(readOnly: readOnly)
-        let failure = mountEachLayerAsAParameter(readOnly: readOnly)
-        guard let failure else { return }
-        // ENOSYS: no fsopen (before 5.2, or a seccomp filter refusing it); EINVAL at the first
-        // `lowerdir+`: overlayfs does not know the parameter (before 6.8).
-        guard failure.errno == ENOSYS || (failure.call == "fsconfig lowerdir+" && failure.errno == EINVAL) else {
-            throw failure.error(rootfs)
-        }
-        try mountWithOptionsString(readOnly: readOnly)
-    }
-
-    private struct MountFailure {
-        var call: String
-        var errno: Int32
-        /// The kernel's own explanation, if it gave one ("overlay: ...").
-        var message: String
-
-        func error(_ rootfs: String) -> ImageError {
-            guard !message.isEmpty else { return .system(call: call, path: rootfs, errno: errno) }
-            return .overlay(reason: "\(call) \(rootfs): \(String(cString: strerror(errno))) (\(message))")
-        }
-    }
-
-    private func mountEachLayerAsAParameter(readOnly: Bool) -> MountFailure? {
-        // Top-most first, as overlayfs stacks them.
-        let lowers = layers.reversed().map { strdup($0) }
-        defer { for lower in lowers { free(lower) } }
-        var failedCall: UnsafePointer<CChar>?
-        var message = [CChar](repeating: 0, count: 512)
-        let status = lowers.map { UnsafePointer($0) }.withUnsafeBufferPointer { lowerPointers in
-            fl_images_mount_overlay(
-                rootfs, lowerPointers.baseAddress, lowerPointers.count, readOnly ? nil : upper, readOnly ? nil : work,
-                readOnly ? 1 : 0, &failedCall, &message, message.count)
-        }
-        guard status != 0 else { return nil }
-        // The kernel prefixes its message with its level ("e ").
-        let text = String(cString: message)
-        return MountFailure(
-            call: failedCall.map { String(cString: $0) } ?? "mount overlay", errno: -status,
-            message: text.hasPrefix("e ") ? String(text.dropFirst(2)) : text)
-    }
-
-    private func mountWithOptionsString(readOnly: Bool) throws(ImageError) {
         let options = readOnly ? readOnlyOptions : options
         guard options.utf8.count < Self.optionsLimitBytes else {
-            throw .overlay(
-                reason: "mount options are \(options.utf8.count) bytes, over mount(2)'s \(Self.optionsLimitBytes)-byte page (\(layers.count) layers); "
-                    + "a kernel of 6.8 or later takes any number of layers up to overlayfs's 500")
+            try mountEachLayerAsAParameter(readOnly: readOnly, optionsBytes: options.utf8.count)
+            return
         }
         let flags = readOnly ? UInt(MS_RDONLY) : 0
         let status = options.withCString { Glibc.mount("overlay", rootfs, "overlay", flags, $0) }
         guard status == 0 else {
             throw .lastSystemError("mount overlay", rootfs)
         }
+    }
+
+    private func mountEachLayerAsAParameter(readOnly: Bool, optionsBytes: Int) throws(ImageError) {
+        // Top-most first, as overlayfs stacks them.
+        let topFirst = Array(layers.reversed())
+        let lowers = topFirst.map { strdup($0) }
+        defer { for lower in lowers { free(lower) } }
+        var failedCall: UnsafePointer<CChar>?
+        var failedLower = 0
+        var message = [CChar](repeating: 0, count: 512)
+        let status = lowers.map { UnsafePointer($0) }.withUnsafeBufferPointer { lowerPointers in
+            fl_images_mount_overlay(
+                rootfs, lowerPointers.baseAddress, lowerPointers.count, readOnly ? nil : upper, readOnly ? nil : work,
+                readOnly ? 1 : 0, &failedCall, &failedLower, &message, message.count)
+        }
+        guard status != 0 else { return }
+        let errno = -status
+        let call = failedCall.map { String(cString: $0) } ?? "mount overlay"
+        var reason = "\(call) \(rootfs)"
+        if failedLower < topFirst.count { reason += " (layer \(topFirst[failedLower]))" }
+        reason += ": " + String(cString: strerror(errno))
+        let kernelSays = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if !kernelSays.isEmpty { reason += " (\(kernelSays))" }
+        // ENOSYS: no mount API (before 5.2, or a seccomp filter); EINVAL from a kernel whose
+        // overlayfs does not know `lowerdir+` (before 6.8: at the parameter, or at the create
+        // before 6.5, which passes parameters on unread).
+        if errno == ENOSYS || errno == EPERM || (errno == EINVAL && (call == "fsconfig create overlay" || kernelSays.contains("lowerdir+"))) {
+            reason += "; \(layers.count) layers need \(optionsBytes) bytes of mount options, over mount(2)'s \(Self.optionsLimitBytes)-byte page, "
+                + "and more than that needs Linux 6.8 or later"
+        }
+        throw .overlay(reason: reason)
     }
 
     /// Unmounts the overlay if it is mounted, then removes `upper/`, `work/` and `rootfs/`:

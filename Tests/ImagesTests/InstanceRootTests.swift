@@ -106,15 +106,7 @@ struct InstanceRootTests {
         .enabled(if: isRoot, needsRoot))
     func mountsManyLayers() async throws {
         try await withTestDirectory { directory in
-            // Paths as long as the layer store's (a sha256 hex name each): 80 of them are about
-            // 8 KiB of options.
-            let layers = try (0..<80).map { index -> String in
-                let path = directory.path + "/layers/" + String(repeating: String(format: "%02x", index), count: 32)
-                try FileSystem.makeDirectories(path)
-                try "\(index)\n".write(toFile: path + "/shared", atomically: false, encoding: .utf8)
-                try "".write(toFile: path + "/from-\(index)", atomically: false, encoding: .utf8)
-                return path
-            }
+            let layers = try Self.tallImage(in: directory)
             let instance = try InstanceRoot(layers: layers, directory: directory.path + "/instances/tall")
             #expect(instance.options.utf8.count > InstanceRoot.optionsLimitBytes)
             defer { try? instance.unmountAndRemove() }
@@ -132,15 +124,32 @@ struct InstanceRootTests {
         }
     }
 
-    @Test("a lower directory that is not there fails the mount naming the call, the root and the kernel's reason", .enabled(if: isRoot, needsRoot))
+    @Test(
+        "a lower directory that is not there fails a tall image's mount naming the call, the root, the layer and the reason",
+        .enabled(if: isRoot, needsRoot))
     func missingLayerIsNamed() async throws {
         try await withTestDirectory { directory in
-            let image = try await TwoLayerImage(in: directory, base: .none, top: .none)
-            let instance = try InstanceRoot(layers: image.paths + [directory.path + "/layers/gone"], directory: directory.path + "/instances/gone")
+            var layers = try Self.tallImage(in: directory)
+            layers[40] = directory.path + "/layers/gone"
+            let instance = try InstanceRoot(layers: layers, directory: directory.path + "/instances/gone")
             defer { try? instance.unmountAndRemove() }
             let error = #expect(throws: ImageError.self) { try instance.mount() }
             let text = error.map { "\($0)" } ?? ""
-            #expect(text.contains("lowerdir+") && text.contains(instance.rootfs) && text.contains("No such file or directory"), "\(text)")
+            #expect(
+                text.contains("lowerdir+") && text.contains(instance.rootfs) && text.contains("layer \(layers[40])")
+                    && text.contains("No such file or directory"), "\(text)")
+        }
+    }
+
+    /// 80 layer directories with paths as long as the layer store's (a sha256 hex name each),
+    /// about 8 KiB of options; each has a file of its own and `shared`, holding its index.
+    private static func tallImage(in directory: TestDirectory) throws -> [String] {
+        try (0..<80).map { index -> String in
+            let path = directory.path + "/layers/" + String(repeating: String(format: "%02x", index), count: 32)
+            try FileSystem.makeDirectories(path)
+            try "\(index)\n".write(toFile: path + "/shared", atomically: false, encoding: .utf8)
+            try "".write(toFile: path + "/from-\(index)", atomically: false, encoding: .utf8)
+            return path
         }
     }
 }
