@@ -8,7 +8,7 @@ import Synchronization
 /// guard let lease = balancer.pick() else { /* no backend: refuse the connection */ }
 /// connect(to: lease.backend.address, lease.backend.port) {
 ///     case .failed: lease.recordFailure(); lease.finish()
-///     case .connected: lease.recordSuccess()   // and lease.finish() when the connection closes
+///     case .answered: lease.recordSuccess()   // and lease.finish() when the connection closes
 /// }
 /// ```
 ///
@@ -125,8 +125,8 @@ public final class Lease: Sendable {
         finished.load(ordering: .acquiring)
     }
 
-    /// The backend served (for the L4 proxy: the connection was established): ends its
-    /// failure streak.
+    /// The backend served (for the L4 proxy: its first byte came back): ends its failure
+    /// streak.
     public func recordSuccess(now: ContinuousClock.Instant = .now) {
         _ = balancer.record(success: true, for: reference, now: now)
     }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
 
 /// Ending a forwarded connection with a reset (RST) rather than an orderly close (FIN): what a
@@ -15,25 +12,24 @@ enum ConnectionReset {
             channel.close(promise: nil)
             return
         }
-        options.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
+        options.setSoLinger(NIOLinger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
     }
 
-    /// Whether `error` is the peer's reset of the connection, as a read or a write meets it.
-    static func isReset(_ error: any Error) -> Bool {
-        guard let error = error as? IOError else { return false }
-        return error.errnoCode == ECONNRESET || error.errnoCode == EPIPE
-    }
 }
 
-/// Decides whether a dialled connection was taken by the instance: a reset before its first byte
-/// is a refusal that came after the connect, as from another agent's published port (which
-/// accepts before it dials inside the instance's namespace, and resets when that fails). Calls
-/// exactly one of its two closures: `onRefusal` for such a reset (before the error goes on to
-/// close the glued pair), `onAnswer` at the first byte or at an orderly end without one. Leaves
-/// the pipeline at the first byte.
-final class ResetBeforeFirstByte: ChannelInboundHandler, RemovableChannelHandler {
+/// Decides whether a dialled connection was taken by the instance. A connect that succeeds says
+/// little when the listener is another agent's published port, which accepts before it dials
+/// inside the instance's namespace and resets the connection when that fails. So the outcome
+/// waits: the instance's first byte is an answer (`onAnswer`); a read or write that fails before
+/// it (a reset, a timeout, an unreachable host) is a refusal (`onRefusal`, before the error goes
+/// on to close the glued pair); an orderly end before it, or a close of ours (the caller left,
+/// the idle timeout), is neither. At most one of the two is called. Leaves the pipeline at the
+/// first byte.
+final class FirstByteWatch: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private var outcome: (answer: () -> Void, refusal: () -> Void)?
 
@@ -50,17 +46,32 @@ final class ResetBeforeFirstByte: ChannelInboundHandler, RemovableChannelHandler
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if ConnectionReset.isReset(error), let refusal = outcome?.refusal {
-            outcome = nil
-            refusal()
-        }
+        refused(by: error)
         context.fireErrorCaught(error)
     }
 
+    /// A write that fails closes the channel without an `errorCaught` (NIO fails its promise),
+    /// and the kernel clears a reset once a write has reported it: watched by its promise.
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard outcome != nil else {
+            context.write(data, promise: promise)
+            return
+        }
+        let written = promise ?? context.eventLoop.makePromise()
+        written.futureResult.assumeIsolated().whenFailure { [self] error in refused(by: error) }
+        context.write(data, promise: written)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
-        let answer = outcome?.answer
         outcome = nil
-        answer?()
         context.fireChannelInactive()
+    }
+
+    /// The socket's own errors are the instance's (or its network's); NIO's channel errors are
+    /// ours (a write after our own close).
+    private func refused(by error: any Error) {
+        guard error is IOError, let refusal = outcome?.refusal else { return }
+        outcome = nil
+        refusal()
     }
 }

@@ -83,13 +83,15 @@ final class PortPublisher: Sendable {
                 let loop = inbound.eventLoop
                 // A connection the instance does not take is reset, as the instance's own refusal
                 // would have been: closed in order, it reads as an answer of nothing, and another
-                // agent's proxy could not tell it from one (ResetBeforeFirstByte).
+                // agent's proxy could not tell it from one (FirstByteWatch).
                 return dialer.connected(into: namespace, port: port, on: loop, watcher: watcher, timeout: Self.connectTimeout)
                     .flatMap { fd in
                         ClientBootstrap(group: loop).forwardedConnectionOptions().withConnectedSocket(fd)
                     }
                     .flatMapErrorThrowing { error in
-                        ConnectionReset.reset(inbound)
+                        // Out of descriptors or buffers here: the node's condition, not the
+                        // instance's refusal (an orderly close, which no proxy counts).
+                        if !UpstreamRoute.isLocalExhaustion(error) { ConnectionReset.reset(inbound) }
                         throw error
                     }
             }

@@ -66,15 +66,23 @@ final class UpstreamRoute: Sendable {
         // The outcome is this attempt's own: settled before the retry is chained, so that a
         // retry's success does not clear the failure streak of the instance that failed. A
         // connection taken is not yet a success: another agent's published port accepts before
-        // it knows whether the instance will, and resets when it does not (ResetBeforeFirstByte).
+        // it knows whether the instance will, and resets when it does not (FirstByteWatch).
         return connecting.flatMapThrowing { outbound in
             let ejection = self.ejection(of: backend)
-            let refusalWatch = ResetBeforeFirstByte(
+            let watch = FirstByteWatch(
                 onAnswer: { lease.recordSuccess() },
                 onRefusal: {
-                    if lease.recordFailure() { self.reportEjection(ejection("reset before its first byte")) }
+                    if lease.recordFailure() { self.reportEjection(ejection("failed before its first byte")) }
+                    // The caller sees what the instance did: no orderly end that reads as an
+                    // answer of nothing.
+                    ConnectionReset.reset(inbound)
                 })
-            try outbound.pipeline.syncOperations.addHandler(refusalWatch)
+            do {
+                try outbound.pipeline.syncOperations.addHandler(watch)
+            } catch {
+                outbound.close(promise: nil)
+                throw error
+            }
             inbound.closeFuture.whenComplete { _ in lease.finish() }
             outbound.closeFuture.whenComplete { _ in lease.finish() }
             return outbound
