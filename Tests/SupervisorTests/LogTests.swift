@@ -208,6 +208,58 @@ struct LogTests {
         #expect(lines.map(\.text) == ["hello", "half"])
     }
 
+    /// Lines that began in an older file than the one tail starts from are fragments there,
+    /// one per stream: none is returned as if whole.
+    @Test func tailNeverReturnsALineCutByAFileBoundary() throws {
+        let directory = NSTemporaryDirectory() + "flotilla-logtail-" + UUID().uuidString
+        defer { FileSystem.removeTree(directory) }
+        try FileSystem.makeDirectories(directory)
+        func record(_ stream: LogStream, _ text: String, at time: Int64) -> [UInt8] {
+            LogRecordHeader(timestampNanoseconds: time, stream: stream, length: text.utf8.count).bytes + Array(text.utf8)
+        }
+        let older = record(.stdout, "a1\nA-par", at: 1) + record(.stderr, "e1\nE-frag", at: 2)
+        let newer = record(.stderr, "ment\n", at: 3) + record(.stdout, "tial\n", at: 4) + record(.stdout, "x1\nx2\n", at: 5)
+            + record(.stderr, "y1\n", at: 6)
+        try Data(older).write(to: URL(fileURLWithPath: directory + "/" + LogFileName.name(1)))
+        try Data(newer).write(to: URL(fileURLWithPath: directory + "/" + LogFileName.name(2)))
+        let reader = LogReader(directory: directory)
+        #expect(try reader.lines().map(\.text) == ["a1", "e1", "E-fragment", "A-partial", "x1", "x2", "y1"])
+        for count in 1...7 {
+            #expect(try reader.tail(count).map(\.text) == Array(try reader.lines().map(\.text).suffix(count)), "tail(\(count))")
+        }
+    }
+
+    /// A follower starts from the last lines it is asked for, reading back only as far as they
+    /// need: not every file kept (up to maxFiles × maxFileBytes, for each follower).
+    @Test func lastLinesReadOnlyTheFilesTheyNeed() throws {
+        let directory = NSTemporaryDirectory() + "flotilla-loglast-" + UUID().uuidString
+        defer { FileSystem.removeTree(directory) }
+        try FileSystem.makeDirectories(directory)
+        func record(_ text: String, at time: Int64) -> [UInt8] {
+            LogRecordHeader(timestampNanoseconds: time, stream: .stdout, length: text.utf8.count).bytes + Array(text.utf8)
+        }
+        // The oldest file cannot be read at all (a directory in its place): reading it fails.
+        try FileSystem.makeDirectories(directory + "/" + LogFileName.name(1))
+        try Data(record("b1\nb2\n", at: 1)).write(to: URL(fileURLWithPath: directory + "/" + LogFileName.name(2)))
+        let newest = directory + "/" + LogFileName.name(3)
+        try Data(record("c1\nc2\nc3\nunfin", at: 2)).write(to: URL(fileURLWithPath: newest))
+        let reader = LogReader(directory: directory)
+        #expect(throws: SystemCallError.self) { try reader.read(after: nil) }
+
+        var (lines, cursor) = try reader.lastLines(2, unfinished: false)
+        #expect(lines.map(\.text) == ["c2", "c3"])
+        (lines, cursor) = try reader.lastLines(4, unfinished: false)
+        #expect(lines.map(\.text) == ["b2", "c1", "c2", "c3"])
+        #expect(try reader.lastLines(0, unfinished: false).lines.isEmpty)
+        #expect(try reader.tail(2).map(\.text) == ["c3", "unfin"])
+        // The cursor goes on from there: the unfinished line is completed by the next record.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: newest))
+        handle.seekToEndOfFile()
+        handle.write(Data(record("ished\n", at: 3)))
+        try handle.close()
+        #expect(try reader.read(after: cursor).0.map(\.text) == ["unfinished"])
+    }
+
     @Test func timestampsRoundTrip() {
         for nanoseconds: Int64 in [0, 1, 951_782_400_123_456_789, 1_795_728_372_972_318_000, 4_102_444_800_000_000_000] {
             let text = LogTimestamp.bytes(nanoseconds)

@@ -233,8 +233,8 @@ public final class InstanceLog: Sendable {
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {
-                    var (lines, cursor) = try reader.read(after: nil)
-                    for line in lines.suffix(tail) { continuation.yield(line) }
+                    var (lines, cursor) = try reader.lastLines(tail, unfinished: false)
+                    for line in lines { continuation.yield(line) }
                     for await _ in wakeups {
                         (lines, cursor) = try reader.read(after: cursor)
                         for line in lines { continuation.yield(line) }

@@ -41,20 +41,31 @@ public struct LogReader: Sendable {
 
     /// The last `count` lines (an unfinished last line of a stream counts, marked partial).
     public func tail(_ count: Int) throws(SystemCallError) -> [LogLine] {
+        guard count > 0 else { return [] }
+        return try lastLines(count, unfinished: true).lines
+    }
+
+    /// The last `count` lines and the cursor after them, reading back from the newest file only
+    /// as far as they need (a follower starts there, not at the oldest file kept). `unfinished`:
+    /// each stream's unfinished last line counts, marked partial (else it stays in the cursor).
+    public func lastLines(_ count: Int, unfinished: Bool) throws(SystemCallError) -> (lines: [LogLine], cursor: LogCursor) {
         let sequences = LogFileSet.sequences(in: directory)
-        guard !sequences.isEmpty, count > 0 else { return [] }
+        guard !sequences.isEmpty else { return try read(after: nil) }
         var first = sequences.count - 1
         while true {
-            let start = LogCursor(sequence: sequences[first], offset: 0)
-            var (lines, cursor) = try read(after: start)
-            lines += finishPending(cursor)
-            // Unless reading from the oldest file, the first line may have begun in the file before.
-            if first > 0 && lines.count <= count {
-                first -= 1
-                continue
+            var (lines, cursor) = try read(after: LogCursor(sequence: sequences[first], offset: 0))
+            if unfinished { lines += finishPending(cursor) }
+            // Unless reading from the oldest file, each stream's first line may have begun in
+            // the file before: a fragment, left out. Too few lines left: start a file earlier.
+            if first > 0 {
+                var seen: Set<LogStream> = []
+                lines.removeAll { seen.insert($0.stream).inserted }
+                if lines.count < count {
+                    first -= 1
+                    continue
+                }
             }
-            if first > 0 { lines.removeFirst() }
-            return Array(lines.suffix(count))
+            return (Array(lines.suffix(count)), cursor)
         }
     }
 
