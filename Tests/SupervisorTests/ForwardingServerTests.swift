@@ -119,6 +119,40 @@ struct ForwardingServerTests {
             #expect(backendSawEnd.withLock { $0 } == 2)
         }
     }
+
+    /// A client that never reads, whose backend sent a long answer and closed: the backend's
+    /// side goes first, and the client's, holding what it could not send, is closed by the idle
+    /// timeout all the same.
+    @Test func aClientThatNeverReadsIsClosedAfterItsBackendLeft() throws {
+        let answer = [UInt8](repeating: 9, count: 4 << 20)
+        // The proxy's socket to the client sends little (SO_SNDBUF inherited from the listener):
+        // what it cannot send stays in the proxy's own pending writes.
+        try withForwarding(idleTimeout: .milliseconds(600), listenerSendBuffer: 4096, backend: { fd in
+            try? writeAll(fd, answer)
+        }) { proxyPort in
+            let client = try loopbackConnection(port: proxyPort, receiveBuffer: 4096)
+            defer { close(client) }
+            try writeAll(client, [1])
+            /// The proxy's connections with the client (established, seen from the proxy's port).
+            func established() throws -> Int {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/ss")
+                process.arguments = ["-Htn", "state", "established", "( sport = :\(proxyPort) )"]
+                let output = Pipe()
+                process.standardOutput = output
+                try process.run()
+                let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                return text.split(separator: "\n").count
+            }
+            usleep(200_000)
+            let before = try established()
+            #expect(before == 1, "\(before)")
+            let deadline = ContinuousClock.now + .seconds(5)
+            while try established() > 0 && ContinuousClock.now < deadline { usleep(100_000) }
+            #expect(try established() == 0, "the proxy still holds the connection of a client that never reads")
+        }
+    }
 }
 
 /// Runs `body` with the port of a `ForwardingServer` whose connections go to a backend of this
@@ -126,10 +160,11 @@ struct ForwardingServerTests {
 /// holds each connection to the backend back; `backendReceiveBuffer` sets SO_RCVBUF of the
 /// backend's sockets (inherited from the listener, so the window is small from the start), and
 /// `dialSendBuffer` SO_SNDBUF of the proxy's connections to it: with both small, what the proxy
-/// writes to the backend stays in the proxy's own pending writes.
+/// writes to the backend stays in the proxy's own pending writes. `listenerSendBuffer`: SO_SNDBUF
+/// of the proxy's connections with its clients.
 private func withForwarding(
     idleTimeout: TimeAmount = ForwardingServer.defaultIdleTimeout, dialDelay: TimeAmount = .zero,
-    backendReceiveBuffer: Int32? = nil, dialSendBuffer: Int32? = nil,
+    backendReceiveBuffer: Int32? = nil, dialSendBuffer: Int32? = nil, listenerSendBuffer: Int32? = nil,
     backend serve: @escaping @Sendable (Int32) -> Void, _ body: (Int) throws -> Void
 ) throws {
     let backend = try LoopbackListener(nonBlocking: false)
@@ -151,6 +186,9 @@ private func withForwarding(
     // Ends the backend's accept loop.
     defer { shutdown(backend.descriptor, Int32(SHUT_RDWR)) }
     let listener = try LoopbackListener()
+    if var size = listenerSendBuffer {
+        setsockopt(listener.descriptor, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let server = ForwardingServer(idleTimeout: idleTimeout)
     // The server owns the listening descriptor from here, and closes it.

@@ -108,6 +108,7 @@ final class ForwardingServer: Sendable {
             let early = try inbound.pipeline.syncOperations.handler(type: EarlyInputBuffer.self)
             inbound.pipeline.syncOperations.removeHandler(early, promise: nil)
         } catch {
+            inside.unmatch()
             outbound.close(promise: nil)
             inbound.close(promise: nil)
             return

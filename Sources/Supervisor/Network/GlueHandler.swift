@@ -14,33 +14,44 @@ final class GlueHandler {
     private var context: ChannelHandlerContext?
     private var pendingRead = false
     private let activity: PairActivity
-    /// One of the pair keeps the idle timer.
-    private let keepsIdleTimer: Bool
 
-    /// When a byte last went through the pair, either way, and the timer that looks at it.
+    /// When a byte last went through the pair, either way, and the timer that looks at it. The
+    /// pair's timer outlives whichever side goes first: the other may be the one that hangs.
     private final class PairActivity {
         let idleTimeout: TimeAmount
-        var lastRead = NIODeadline.now()
+        var lastActivity = NIODeadline.now()
         var timer: Scheduled<Void>?
+        /// The two sides, while in their pipelines (weak: the pipelines own them).
+        weak var first: GlueHandler?
+        weak var second: GlueHandler?
 
         init(idleTimeout: TimeAmount) {
             self.idleTimeout = idleTimeout
         }
+
+        var sides: [GlueHandler] { [first, second].compactMap { $0 } }
     }
 
-    private init(activity: PairActivity, keepsIdleTimer: Bool) {
+    private init(activity: PairActivity) {
         self.activity = activity
-        self.keepsIdleTimer = keepsIdleTimer
     }
 
     /// Two handlers, one for each channel.
     static func matchedPair(idleTimeout: TimeAmount) -> (GlueHandler, GlueHandler) {
         let activity = PairActivity(idleTimeout: idleTimeout)
-        let first = GlueHandler(activity: activity, keepsIdleTimer: true)
-        let second = GlueHandler(activity: activity, keepsIdleTimer: false)
+        let first = GlueHandler(activity: activity)
+        let second = GlueHandler(activity: activity)
         first.partner = second
         second.partner = first
+        activity.first = first
+        activity.second = second
         return (first, second)
+    }
+
+    /// Undoes `matchedPair` for a pair that could not be added to its pipelines.
+    func unmatch() {
+        partner?.partner = nil
+        partner = nil
     }
 
     private func partnerWrite(_ buffer: ByteBuffer) {
@@ -68,7 +79,10 @@ final class GlueHandler {
         let channel = context.channel
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: written)
-        written.futureResult.assumeIsolated().whenComplete { _ in body(channel) }
+        written.futureResult.assumeIsolated().whenComplete { [activity] _ in
+            activity.lastActivity = .now()
+            body(channel)
+        }
     }
 
     private func partnerBecameWritable() {
@@ -81,18 +95,16 @@ final class GlueHandler {
         context?.channel.isWritable ?? false
     }
 
-    /// Looks at the pair's last read when the idle timeout could have passed since it, and
+    /// Looks at the pair's last activity when the idle timeout could have passed since it, and
     /// closes both sides if it has.
-    private func scheduleIdleCheck(at deadline: NIODeadline) {
-        guard let context else { return }
-        activity.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
-            let idleUntil = activity.lastRead + activity.idleTimeout
+    private static func scheduleIdleCheck(_ activity: PairActivity, at deadline: NIODeadline, on loop: EventLoop) {
+        activity.timer = loop.assumeIsolated().scheduleTask(deadline: deadline) {
+            let idleUntil = activity.lastActivity + activity.idleTimeout
             guard NIODeadline.now() >= idleUntil else {
-                scheduleIdleCheck(at: idleUntil)
+                scheduleIdleCheck(activity, at: idleUntil, on: loop)
                 return
             }
-            self.context?.close(promise: nil)
-            partner?.context?.close(promise: nil)
+            for side in activity.sides { side.context?.close(promise: nil) }
         }
     }
 }
@@ -104,17 +116,21 @@ extension GlueHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if keepsIdleTimer { scheduleIdleCheck(at: activity.lastRead + activity.idleTimeout) }
+        if activity.timer == nil {
+            Self.scheduleIdleCheck(activity, at: activity.lastActivity + activity.idleTimeout, on: context.eventLoop)
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         partner = nil
-        if keepsIdleTimer { activity.timer?.cancel() }
+        if activity.first === self { activity.first = nil }
+        if activity.second === self { activity.second = nil }
+        if activity.sides.isEmpty { activity.timer?.cancel() }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        activity.lastRead = .now()
+        activity.lastActivity = .now()
         let buffer = unwrapInboundIn(data)
         partner?.partnerWrite(buffer)
     }
@@ -139,7 +155,11 @@ extension GlueHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { partner?.partnerBecameWritable() }
+        // Writable again: the peer took bytes (a slow reader of a long answer is not idle).
+        if context.channel.isWritable {
+            activity.lastActivity = .now()
+            partner?.partnerBecameWritable()
+        }
     }
 
     func read(context: ChannelHandlerContext) {

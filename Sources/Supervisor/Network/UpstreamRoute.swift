@@ -111,8 +111,17 @@ final class UpstreamRoute: Sendable {
     /// Whether a connect failed for want of something on this host: a socket (EMFILE, ENFILE),
     /// buffers or memory (ENOBUFS, ENOMEM), or a local port (EADDRNOTAVAIL).
     static func isLocalExhaustion(_ error: any Error) -> Bool {
-        guard let error = error as? IOError else { return false }
-        return AcceptPauseHandler.resourceErrors.contains(error.errnoCode) || error.errnoCode == EADDRNOTAVAIL
+        // NIO's connects fail with IOError; NamespaceDialer's (a published port's) with
+        // SystemCallError.
+        let code: Int32
+        if let error = error as? IOError {
+            code = error.errnoCode
+        } else if let error = error as? SystemCallError {
+            code = error.errno
+        } else {
+            return false
+        }
+        return AcceptPauseHandler.resourceErrors.contains(code) || code == EADDRNOTAVAIL
     }
 
     /// A lease on an instance not tried yet for this connection, or on any when every one
