@@ -6,7 +6,7 @@ import Testing
 
 /// The thread forwarding published ports and upstreams runs at its configured nice value, and
 /// only it: the supervisor's other threads keep the process's.
-@Suite("The forwarding thread's priority")
+@Suite("The forwarding thread's priority", .serialized)
 struct ForwardingPriorityTests {
     @Test("by default the forwarding thread runs at nice -10, the rest of the process as it was")
     func defaultNice() async throws {
@@ -42,7 +42,10 @@ struct ForwardingPriorityTests {
         }
     }
 
-    /// Each thread of this process and its nice value (field 19 of /proc/self/task/TID/stat).
+    /// Each thread of this process and its nice value (field 19 of /proc/self/task/TID/stat),
+    /// keyed by its id and start time (field 22): other suites' nodes start and end threads
+    /// meanwhile, and a thread id ended and given to another test's forwarding thread is not
+    /// the thread that was there before (a CI run failed so: nice 0, then 3).
     static func threadNiceValues() -> [String: Int32] {
         var values: [String: Int32] = [:]
         for thread in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
@@ -51,7 +54,7 @@ struct ForwardingPriorityTests {
             else { continue }
             // After "pid (comm)": state is field 3, so nice (field 19) is the 17th from there.
             let fields = stat[stat.index(after: close)...].split(separator: " ")
-            if fields.count > 16, let nice = Int32(fields[16]) { values[thread] = nice }
+            if fields.count > 19, let nice = Int32(fields[16]) { values[thread + "@" + fields[19]] = nice }
         }
         return values
     }
