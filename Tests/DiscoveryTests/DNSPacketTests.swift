@@ -265,6 +265,25 @@ import TestSupport
         }
     }
 
+    /// A slowloris: a byte now and then, never a whole query, does not keep a connection.
+    @Test func aTCPConnectionTricklingBytesIsClosedAsIdle() async throws {
+        let configuration = DNSServer.Configuration(tcpIdleTimeout: .milliseconds(300))
+        try await DNSFixture.withServer(configuration: configuration) { _, port in
+            let client = try TestTCPClient(port: port, timeoutMilliseconds: 3000)
+            // A frame of 100 bytes announced, its bytes sent one each 100 ms.
+            client.send([0, 100])
+            let start = ContinuousClock.now
+            var closed = false
+            while !closed && ContinuousClock.now - start < .seconds(3) {
+                usleep(100_000)
+                client.send([0])
+                closed = client.isClosedByPeer(waiting: false)
+            }
+            #expect(closed, "still open after 3 s of a byte every 100 ms")
+            #expect(ContinuousClock.now - start < .seconds(2))
+        }
+    }
+
     @Test func tcpConnectionsBeyondTheCapAreClosed() async throws {
         let configuration = DNSServer.Configuration(maxTCPConnections: 2)
         try await DNSFixture.withServer(configuration: configuration) { server, port in

@@ -377,9 +377,11 @@ final class TestTCPClient {
         return receive(Int(length[0]) << 8 | Int(length[1]))
     }
 
-    /// Whether the server closed the connection (EOF) before the timeout.
-    func isClosedByPeer() -> Bool {
+    /// Whether the server closed the connection (EOF, or a reset) before the timeout; without
+    /// `waiting`, whether it has by now.
+    func isClosedByPeer(waiting: Bool = true) -> Bool {
         var byte: UInt8 = 0
-        return recv(fd, &byte, 1, 0) == 0
+        let got = recv(fd, &byte, 1, waiting ? 0 : Int32(MSG_DONTWAIT))
+        return got == 0 || (got < 0 && errno == ECONNRESET)
     }
 }

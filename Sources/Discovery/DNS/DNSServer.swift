@@ -54,7 +54,8 @@ public final class DNSServer: Sendable {
         /// one is dropped (a timeout instead of TC and a retry over TCP), and a 100-fold
         /// amplifier on an address others can reach (DNS flag day 2020).
         public var maxUDPPayloadBytes: Int
-        /// A TCP connection without a query for this long is closed (RFC 7766 §6.2.3).
+        /// A TCP connection without a whole query read or an answer written out for this long is
+        /// closed (RFC 7766 §6.2.3); bytes that make no query do not count.
         public var tcpIdleTimeout: Duration
         /// At most this many TCP connections at once; more are closed on accept.
         public var maxTCPConnections: Int
@@ -295,10 +296,9 @@ public final class DNSServer: Sendable {
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     let operations = channel.pipeline.syncOperations
-                    try operations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     try operations.addHandler(
                         ByteToMessageHandler(DNSTCPFrameDecoder(maxMessageBytes: maxQueryBytes), maximumBufferSize: 2 + maxQueryBytes + 65536))
-                    try operations.addHandler(DNSTCPHandler(shared: shared, random: self.nextRandom()))
+                    try operations.addHandler(DNSTCPHandler(shared: shared, random: self.nextRandom(), idleTimeout: idleTimeout))
                 }
             }
         do {

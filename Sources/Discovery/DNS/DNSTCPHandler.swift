@@ -35,7 +35,13 @@ struct DNSTCPFrameDecoder: ByteToMessageDecoder {
 /// the connection's write buffer is below its high-water mark; those read meanwhile wait, and
 /// reading pauses until they are answered. So a client that sends queries without reading the
 /// answers holds us to the water mark plus one answer: one read of small queries could otherwise
-/// become hundreds of answers of up to 64 KiB each. Idle connections are closed (§6.2.3).
+/// become hundreds of answers of up to 64 KiB each.
+///
+/// Idle connections are closed (§6.2.3): idle is `idleTimeout` without a whole query read or an
+/// answer written out. Bytes alone do not count: a client sending a byte now and then, never a
+/// whole query, would hold one of the server's few connections for ever (a slowloris); and an
+/// answer still going out to a client reading slowly keeps its connection, which a timeout on
+/// reads alone closed with answers owed.
 final class DNSTCPHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = Never
@@ -47,13 +53,38 @@ final class DNSTCPHandler: ChannelDuplexHandler {
     private var waiting = CircularBuffer<ByteBuffer>()
     private var needsFlush = false
     private var readPending = false
+    private let idleTimeout: TimeAmount
+    private var lastActivity = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
 
-    init(shared: DNSServerShared, random: DNSRandom) {
+    init(shared: DNSServerShared, random: DNSRandom, idleTimeout: TimeAmount) {
         self.shared = shared
         self.random = random
+        self.idleTimeout = idleTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        scheduleIdleCheck(context: context, at: lastActivity + idleTimeout)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+        idleCheck = nil
+    }
+
+    private func scheduleIdleCheck(context: ChannelHandlerContext, at deadline: NIODeadline) {
+        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            let idleUntil = lastActivity + idleTimeout
+            guard NIODeadline.now() >= idleUntil else {
+                scheduleIdleCheck(context: context, at: idleUntil)
+                return
+            }
+            context.close(promise: nil)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastActivity = .now()
         waiting.append(unwrapInboundIn(data))
         answerWaiting(context: context)
     }
@@ -94,7 +125,9 @@ final class DNSTCPHandler: ChannelDuplexHandler {
             var frame = context.channel.allocator.buffer(capacity: 2 + response.readableBytes)
             frame.writeInteger(UInt16(response.readableBytes))
             frame.writeBuffer(&response)
-            context.write(wrapOutboundOut(frame), promise: nil)
+            let written = context.eventLoop.makePromise(of: Void.self)
+            written.futureResult.assumeIsolated().whenSuccess { [self] in lastActivity = .now() }
+            context.write(wrapOutboundOut(frame), promise: written)
             needsFlush = true
         }
     }
@@ -103,14 +136,6 @@ final class DNSTCPHandler: ChannelDuplexHandler {
         if needsFlush {
             needsFlush = false
             context.flush()
-        }
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
-        } else {
-            context.fireUserInboundEventTriggered(event)
         }
     }
 
