@@ -96,18 +96,30 @@ final class NodeImages: Sendable {
             // which keeps whatever a remaining record names.
             let cutoff = GarbageCollector.cutoff(grace: grace)
             var kept = inUse
+            var failures: [String] = []
             for image in try puller.images() {
-                if !inUse.contains(image.manifestDigest), try puller.lastUse(of: image.reference) < cutoff {
-                    try puller.removeRecord(of: image.reference)
-                } else {
-                    kept.formUnion(image.digests)
+                do {
+                    if !inUse.contains(image.manifestDigest), try puller.lastUse(of: image.reference) < cutoff {
+                        try puller.removeRecord(of: image.reference)
+                        continue
+                    }
+                } catch {
+                    // Kept, with its blobs and layers, until a collection can remove its record.
+                    failures.append("image \(image.reference): \(error)")
                 }
+                kept.formUnion(image.digests)
             }
             inUse = kept
             let report = try GarbageCollector(blobs: puller.blobs, layers: puller.layers).collect(inUse: inUse, grace: grace)
             if !report.removedLayers.isEmpty || !report.removedBlobs.isEmpty {
                 logger.info("collected unused images", metadata: [
                     "layers": "\(report.removedLayers.count)", "blobs": "\(report.removedBlobs.count)",
+                ])
+            }
+            failures += report.failures
+            if !failures.isEmpty {
+                logger.warning("some unused images could not be collected; the next collection tries again", metadata: [
+                    "count": "\(failures.count)", "first": "\(failures[0])",
                 ])
             }
         } catch {

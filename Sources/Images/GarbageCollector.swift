@@ -20,6 +20,9 @@ public struct GarbageCollector: Sendable {
         public var removedLayers: [Digest] = []
         /// Temp files and directories of writes that never finished.
         public var removedTemporaries: [String] = []
+        /// What could not be looked at or removed, and why: left for the next collection, while
+        /// this one goes on with the rest.
+        public var failures: [String] = []
     }
 
     /// What was last modified (or used) before this is past the grace period.
@@ -37,15 +40,26 @@ public struct GarbageCollector: Sendable {
             guard let modified = try FileSystem.modificationTime(path) else { return false }
             return modified < cutoff
         }
+        // One item that cannot be looked at or removed (a mount left inside a layer, EIO) is
+        // reported and left for the next collection: it must not keep every other from going.
+        func attempt(_ what: String, _ body: () throws(ImageError) -> Void) {
+            do {
+                try body()
+            } catch {
+                report.failures.append("\(what): \(error)")
+            }
+        }
         // Layers first: a layer is unpacked from its blob, never the other way round.
         for layer in try layers.list() where !inUse.contains(layer) {
-            if try isOld(layers.path(of: layer)) {
+            attempt("layer \(layer)") { () throws(ImageError) in
+                guard try isOld(layers.path(of: layer)) else { return }
                 try layers.remove(layer)
                 report.removedLayers.append(layer)
             }
         }
         for blob in try blobs.list() where !inUse.contains(blob) {
-            if try isOld(blobs.path(of: blob)) {
+            attempt("blob \(blob)") { () throws(ImageError) in
+                guard try isOld(blobs.path(of: blob)) else { return }
                 try blobs.remove(blob)
                 report.removedBlobs.append(blob)
             }
@@ -53,12 +67,15 @@ public struct GarbageCollector: Sendable {
         // A blob temp file's mtime moves with every chunk, so only a stalled writer's is old.
         for name in try FileSystem.names(in: blobs.directory) where name.hasPrefix(BlobStore.temporaryPrefix) {
             let path = blobs.directory + "/" + name
-            if try isOld(path) {
+            attempt(path) { () throws(ImageError) in
+                guard try isOld(path) else { return }
                 try FileSystem.removeTree(path)
                 report.removedTemporaries.append(path)
             }
         }
-        report.removedTemporaries += try layers.removeLeftovers(isOld: isOld)
+        attempt("leftovers of \(layers.directory)") { () throws(ImageError) in
+            report.removedTemporaries += try layers.removeLeftovers(isOld: isOld)
+        }
         return report
     }
 }

@@ -32,4 +32,27 @@ struct GarbageCollectorTests {
             #expect(try FileSystem.names(in: layers.directory).allSatisfy { !$0.hasPrefix(".tmp-") })
         }
     }
+
+    @Test("a layer that cannot be removed is reported and the rest of the collection goes on")
+    func oneFailureDoesNotStopTheRest() async throws {
+        try await withTestDirectory { directory in
+            let image = try await TwoLayerImage(in: directory, base: .gzip, top: .gzip)
+            let (blobs, layers) = (image.blobs, image.layers)
+            // A mount left inside the base layer: its removal stops there (and must). The layer
+            // is renamed aside before its removal, the mount with it: unmounted by descriptor.
+            let mountPoint = layers.path(of: image.base) + "/etc"
+            try #require(mount("tmpfs", mountPoint, "tmpfs", 0, "size=64k") == 0)
+            let mounted = open(mountPoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            defer {
+                umount2("/proc/self/fd/\(mounted)", Int32(MNT_DETACH))
+                close(mounted)
+            }
+            let collector = GarbageCollector(blobs: blobs, layers: layers)
+            let report = try collector.collect(inUse: [], grace: .seconds(3600), now: Date().addingTimeInterval(7200))
+            #expect(report.removedLayers == [image.top])
+            #expect(Set(report.removedBlobs) == [image.base, image.top])
+            #expect(report.failures.first?.hasPrefix("layer \(image.base): remove (a mount point, left alone)") == true, "\(report.failures)")
+            #expect(!layers.contains(image.top))
+        }
+    }
 }
