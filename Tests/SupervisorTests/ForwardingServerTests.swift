@@ -127,8 +127,10 @@ struct ForwardingServerTests {
         let answer = [UInt8](repeating: 9, count: 4 << 20)
         // The proxy's socket to the client sends little (SO_SNDBUF inherited from the listener):
         // what it cannot send stays in the proxy's own pending writes.
+        let backendDone = Mutex(false)
         try withForwarding(idleTimeout: .milliseconds(600), listenerSendBuffer: 4096, backend: { fd in
             try? writeAll(fd, answer)
+            backendDone.withLock { $0 = true }
         }) { proxyPort in
             let client = try loopbackConnection(port: proxyPort, receiveBuffer: 4096)
             defer { close(client) }
@@ -145,9 +147,13 @@ struct ForwardingServerTests {
                 process.waitUntilExit()
                 return text.split(separator: "\n").count
             }
-            usleep(200_000)
+            usleep(100_000)
             let before = try established()
             #expect(before == 1, "\(before)")
+            // The backend has gone (its answer all taken by the proxy), else this tests nothing.
+            let gone = ContinuousClock.now + .seconds(5)
+            while !backendDone.withLock({ $0 }) && ContinuousClock.now < gone { usleep(20_000) }
+            try #require(backendDone.withLock { $0 }, "the backend could not write its answer")
             let deadline = ContinuousClock.now + .seconds(5)
             while try established() > 0 && ContinuousClock.now < deadline { usleep(100_000) }
             #expect(try established() == 0, "the proxy still holds the connection of a client that never reads")

@@ -227,6 +227,15 @@ struct LogTests {
         for count in 1...7 {
             #expect(try reader.tail(count).map(\.text) == Array(try reader.lines().map(\.text).suffix(count)), "tail(\(count))")
         }
+
+        // A stream's first line in the newest file may be whole and the newest line shown.
+        try Data(record(.stdout, "o0\n", at: 1)).write(to: URL(fileURLWithPath: directory + "/" + LogFileName.name(1)))
+        try Data(record(.stdout, "x1\nx2\nx3\n", at: 2) + record(.stderr, "err\n", at: 3))
+            .write(to: URL(fileURLWithPath: directory + "/" + LogFileName.name(2)))
+        for count in 1...5 {
+            #expect(try reader.tail(count).map(\.text) == Array(try reader.lines().map(\.text).suffix(count)), "tail(\(count))")
+        }
+        #expect(try reader.lastLines(1, unfinished: false).lines.map(\.text) == ["err"])
     }
 
     /// A follower starts from the last lines it is asked for, reading back only as far as they
@@ -258,6 +267,18 @@ struct LogTests {
         handle.write(Data(record("ished\n", at: 3)))
         try handle.close()
         #expect(try reader.read(after: cursor).0.map(\.text) == ["unfinished"])
+
+        // A line begun before the newest file and unfinished there: a follower starting from
+        // the newest file alone would carry only its end, and show that as the whole line.
+        try Data(record("b0\nb1\nprog", at: 1)).write(to: URL(fileURLWithPath: directory + "/" + LogFileName.name(2)))
+        try Data(record("ress", at: 2)).write(to: URL(fileURLWithPath: newest))
+        (lines, cursor) = try reader.lastLines(1, unfinished: false)
+        #expect(lines.map(\.text) == ["b1"])
+        let more = try FileHandle(forWritingTo: URL(fileURLWithPath: newest))
+        more.seekToEndOfFile()
+        more.write(Data(record(" done\n", at: 3)))
+        try more.close()
+        #expect(try reader.read(after: cursor).0.map(\.text) == ["progress done"])
     }
 
     @Test func timestampsRoundTrip() {

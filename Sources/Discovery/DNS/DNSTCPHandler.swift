@@ -70,10 +70,15 @@ final class DNSTCPHandler: ChannelDuplexHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         idleCheck?.cancel()
         idleCheck = nil
+        removed = true
     }
+
+    /// A check cancelled while already in the loop's batch of due tasks still runs.
+    private var removed = false
 
     private func scheduleIdleCheck(context: ChannelHandlerContext, at deadline: NIODeadline) {
         idleCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            guard !removed else { return }
             let idleUntil = lastActivity + idleTimeout
             guard NIODeadline.now() >= idleUntil else {
                 scheduleIdleCheck(context: context, at: idleUntil)

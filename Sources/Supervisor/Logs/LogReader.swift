@@ -50,23 +50,34 @@ public struct LogReader: Sendable {
     /// each stream's unfinished last line counts, marked partial (else it stays in the cursor).
     public func lastLines(_ count: Int, unfinished: Bool) throws(SystemCallError) -> (lines: [LogLine], cursor: LogCursor) {
         let sequences = LogFileSet.sequences(in: directory)
-        guard !sequences.isEmpty else { return try read(after: nil) }
+        guard !sequences.isEmpty else { return ([], try read(after: nil).1) }
+        var back = 1
         var first = sequences.count - 1
         while true {
             var (lines, cursor) = try read(after: LogCursor(sequence: sequences[first], offset: 0))
             if unfinished { lines += finishPending(cursor) }
-            // Unless reading from the oldest file, each stream's first line may have begun in
-            // the file before: a fragment, left out. Too few lines left: start a file earlier.
-            if first > 0 {
-                var seen: Set<LogStream> = []
-                lines.removeAll { seen.insert($0.stream).inserted }
-                if lines.count < count {
-                    first -= 1
-                    continue
-                }
+            // From the oldest file every line is whole. From a later one, each stream's first
+            // line may have begun in the file before: a fragment. It may not be shown, nor be
+            // the start of a line the cursor carries on (a stream with no line read yet).
+            if first > 0 && !Self.windowIsWhole(lines, count: count, pending: unfinished ? [:] : cursor.pending) {
+                // Back twice as far each time: each attempt reads its files again.
+                first = max(0, sequences.count - 1 - back)
+                back *= 2
+                continue
             }
             return (Array(lines.suffix(count)), cursor)
         }
+    }
+
+    /// Whether the last `count` of `lines`, read from the start of a file that is not the oldest,
+    /// hold no stream's first line (which may have begun before), and no stream carries an
+    /// unfinished line without a line read before it.
+    private static func windowIsWhole(_ lines: [LogLine], count: Int, pending: [LogStream: LogCursor.PendingLine]) -> Bool {
+        var seen: Set<LogStream> = []
+        for (index, line) in lines.enumerated() where seen.insert(line.stream).inserted {
+            if index >= lines.count - count { return false }
+        }
+        return pending.allSatisfy { $0.value.bytes.isEmpty || seen.contains($0.key) }
     }
 
     /// Lines completed after `cursor` (nil: from the oldest file kept) and the cursor after them.

@@ -99,6 +99,8 @@ final class GlueHandler {
     /// closes both sides if it has.
     private static func scheduleIdleCheck(_ activity: PairActivity, at deadline: NIODeadline, on loop: EventLoop) {
         activity.timer = loop.assumeIsolated().scheduleTask(deadline: deadline) {
+            // Cancelled, but already in the loop's batch of due tasks: nothing to look at.
+            guard !activity.sides.isEmpty else { return }
             let idleUntil = activity.lastActivity + activity.idleTimeout
             guard NIODeadline.now() >= idleUntil else {
                 scheduleIdleCheck(activity, at: idleUntil, on: loop)
