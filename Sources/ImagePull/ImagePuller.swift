@@ -279,6 +279,18 @@ public final class ImagePuller: Sendable {
             } else {
                 try await client.check(response, reference, subject: subject, unknown: "blob unknown")
             }
+            // A 206 must go on from where the download stopped (RFC 9110 §14.4): content from
+            // another offset, appended, would make a blob that fails its digest at the end, with
+            // nothing left to retry. Started over instead, without a Range.
+            if resumeAt > 0 && response.status == .partialContent {
+                let contentRange = response.headers.first(name: "Content-Range") ?? ""
+                guard Self.firstByte(ofContentRange: contentRange) == Int(resumeAt) else {
+                    writer.abandon()
+                    writer = try newWriter()
+                    throw TransientFailure(
+                        reason: "\(subject): asked for bytes from \(resumeAt), the registry answered '\(contentRange)'; starting over")
+                }
+            }
             report(.downloading)
             do {
                 for try await buffer in response.body {
@@ -308,6 +320,12 @@ public final class ImagePuller: Sendable {
         } catch {
             throw ImagePullError.store(reference: reference, error)
         }
+    }
+
+    /// The first byte of a `Content-Range: bytes FIRST-LAST/LENGTH`; nil when it is not one.
+    static func firstByte(ofContentRange value: String) -> Int? {
+        guard value.hasPrefix("bytes "), let dash = value.firstIndex(of: "-") else { return nil }
+        return Int(value[value.index(value.startIndex, offsetBy: 6)..<dash].trimmingCharacters(in: .whitespaces))
     }
 
     /// Runs blocking work (unpacking waits on a file lock and writes thousands of files) on a

@@ -477,6 +477,32 @@ struct PullTests {
         }
     }
 
+    @Test func a_resumed_download_answered_from_another_offset_starts_over() async throws {
+        try await withRegistry { registry in
+            let front = try await RegistryFront(registry)
+            do {
+                let image = try TestImage(layers: [try TestImage.busyboxLayer()])
+                let digest = try await registry.push(image, to: "range/wrong", tag: "1")
+                let reference = try ImageReference(parsing: "\(front.host)/range/wrong:1")
+                // The layer breaks off after 100 KiB; the Range asked for the rest is answered
+                // from byte 0 (with a Content-Range that says so), as a cache gone wrong would.
+                let layer = "/blobs/\(image.layerDigests[0])"
+                front.cutNext(pathContaining: layer, after: 100 << 10)
+                front.misplaceNextRange(pathContaining: layer)
+                try await withPuller(registry) { puller, _ in
+                    let pulled = try await puller.pull(reference)
+                    #expect(pulled.manifestDigest == digest)
+                }
+                #expect(front.rangesAsked == ["bytes=\(100 << 10)-"], "\(front.rangesAsked)")
+                #expect(front.requestTimes(pathContaining: layer).count == 3, "cut, misplaced range, whole again")
+            } catch {
+                await front.stop()
+                throw error
+            }
+            await front.stop()
+        }
+    }
+
     @Test func a_plain_http_registry_is_pulled_on_this_machine_or_when_listed_and_refused_otherwise() async throws {
         try await withRegistry(plainHTTP: true) { registry in
             let image = try TestImage(layers: [try TestImage.busyboxLayer()])

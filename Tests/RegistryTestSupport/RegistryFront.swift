@@ -20,6 +20,9 @@ public final class RegistryFront: Sendable {
     private let task: Mutex<Task<Void, any Error>?> = Mutex(nil)
     private let refusals = Mutex<[Refusal]>([])
     private let seen = Mutex<[(path: String, time: ContinuousClock.Instant)]>([])
+    private let cuts = Mutex<[(pathContaining: String, bytes: Int)]>([])
+    private let misplacedRanges = Mutex<[String]>([])
+    private let ranges = Mutex<[String]>([])
 
     private struct Refusal {
         var pathContaining: String
@@ -57,6 +60,22 @@ public final class RegistryFront: Sendable {
         refusals.withLock { $0.append(Refusal(pathContaining: pathContaining, status: status, retryAfter: retryAfter)) }
     }
 
+    /// The next answer whose path contains `pathContaining` breaks off after `bytes` bytes of
+    /// its body (its Content-Length says all of them): a connection lost mid-download.
+    public func cutNext(pathContaining: String, after bytes: Int) {
+        cuts.withLock { $0.append((pathContaining, bytes)) }
+    }
+
+    /// The next request with a Range header whose path contains `pathContaining` is answered
+    /// 206 with the whole content from its first byte (and a Content-Range that says so), not
+    /// from the offset asked: a cache that does ranges wrong.
+    public func misplaceNextRange(pathContaining: String) {
+        misplacedRanges.withLock { $0.append(pathContaining) }
+    }
+
+    /// The Range headers of the requests that had one, in order.
+    public var rangesAsked: [String] { ranges.withLock { $0 } }
+
     /// When each request whose path contains `pathContaining` came, refused or passed, in order.
     public func requestTimes(pathContaining: String) -> [ContinuousClock.Instant] {
         seen.withLock { $0.filter { $0.path.contains(pathContaining) }.map(\.time) }
@@ -81,9 +100,16 @@ public final class RegistryFront: Sendable {
                 status: .init(code: refusal.status), headers: headers,
                 body: .init(byteBuffer: ByteBuffer(string: #"{"errors":[{"code":"TOOMANYREQUESTS","message":"try again later"}]}"#)))
         }
+        let range = request.headers[.range]
+        if let range { ranges.withLock { $0.append(range) } }
+        let misplace = range != nil && misplacedRanges.withLock { misplaced -> Bool in
+            guard let index = misplaced.firstIndex(where: { path.contains($0) }) else { return false }
+            misplaced.remove(at: index)
+            return true
+        }
         var forwarded = HTTPClientRequest(url: "https://\(registry.host)\(path)")
         forwarded.method = HTTPMethod(rawValue: request.method.rawValue)
-        for field in request.headers where field.name != .connection {
+        for field in request.headers where field.name != .connection && !(misplace && field.name == .range) {
             forwarded.headers.add(name: field.name.rawName, value: field.value)
         }
         let response = try await http.execute(forwarded, deadline: .now() + .seconds(30))
@@ -92,6 +118,23 @@ public final class RegistryFront: Sendable {
         for (name, value) in response.headers where !["connection", "transfer-encoding", "content-length"].contains(name.lowercased()) {
             if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }
         }
-        return Response(status: .init(code: Int(response.status.code)), headers: headers, body: .init(byteBuffer: body))
+        var status = Int(response.status.code)
+        if misplace && status == 200 {
+            status = 206
+            headers[.contentRange] = "bytes 0-\(body.readableBytes - 1)/\(body.readableBytes)"
+        }
+        let cut = cuts.withLock { cuts -> Int? in
+            guard let index = cuts.firstIndex(where: { path.contains($0.pathContaining) }) else { return nil }
+            return cuts.remove(at: index).bytes
+        }
+        if let cut {
+            struct CutShort: Error {}
+            let sent = body.getSlice(at: body.readerIndex, length: min(cut, body.readableBytes)) ?? ByteBuffer()
+            return Response(status: .init(code: status), headers: headers, body: .init(contentLength: body.readableBytes) { writer in
+                try await writer.write(sent)
+                throw CutShort()
+            })
+        }
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: body))
     }
 }
