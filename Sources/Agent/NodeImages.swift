@@ -97,7 +97,15 @@ final class NodeImages: Sendable {
             let cutoff = GarbageCollector.cutoff(grace: grace)
             var kept = inUse
             var failures: [String] = []
-            for image in try puller.images() {
+            let records = try puller.recordsForCollection()
+            guard records.unreadable.isEmpty else {
+                // Whose blobs and layers those are is not known: nothing is removed until they read.
+                logger.warning("an image record cannot be read; no unused image is collected until it can", metadata: [
+                    "count": "\(records.unreadable.count)", "first": "\(records.unreadable[0])",
+                ])
+                return
+            }
+            for image in records.images {
                 do {
                     if !inUse.contains(image.manifestDigest), try puller.lastUse(of: image.reference) < cutoff {
                         try puller.removeRecord(of: image.reference)

@@ -282,7 +282,7 @@ public final class ImagePuller: Sendable {
             // A 206 must go on from where the download stopped (RFC 9110 §14.4): content from
             // another offset, appended, would make a blob that fails its digest at the end, with
             // nothing left to retry. Started over instead, without a Range.
-            if resumeAt > 0 && response.status == .partialContent {
+            if response.status == .partialContent {
                 let contentRange = response.headers.first(name: "Content-Range") ?? ""
                 guard Self.firstByte(ofContentRange: contentRange) == Int(resumeAt) else {
                     writer.abandon()
@@ -324,7 +324,8 @@ public final class ImagePuller: Sendable {
 
     /// The first byte of a `Content-Range: bytes FIRST-LAST/LENGTH`; nil when it is not one.
     static func firstByte(ofContentRange value: String) -> Int? {
-        guard value.hasPrefix("bytes "), let dash = value.firstIndex(of: "-") else { return nil }
+        // The unit is case-insensitive (RFC 9110 §14.1).
+        guard value.lowercased().hasPrefix("bytes "), let dash = value.firstIndex(of: "-") else { return nil }
         return Int(value[value.index(value.startIndex, offsetBy: 6)..<dash].trimmingCharacters(in: .whitespaces))
     }
 
@@ -378,6 +379,30 @@ public final class ImagePuller: Sendable {
         return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.compactMap { name in
             (try? Data(contentsOf: URL(fileURLWithPath: recordsDirectory + "/" + name))).flatMap { try? decoder.decode(PulledImage.self, from: $0) }
         }.sorted { $0.reference.description < $1.reference.description }
+    }
+
+    /// Every image record, and the names of those that could not be read or decoded: what a
+    /// collection must know before it removes anything (an unreadable record's blobs and layers
+    /// are not known to be unused). A records directory that cannot be listed throws; one that
+    /// is not there holds no records.
+    public func recordsForCollection() throws -> (images: [PulledImage], unreadable: [String]) {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: recordsDirectory)
+        } catch CocoaError.fileReadNoSuchFile {
+            return ([], [])
+        }
+        let decoder = JSONDecoder()
+        var images: [PulledImage] = []
+        var unreadable: [String] = []
+        for name in names where name.hasSuffix(".json") && !name.hasPrefix(".") {
+            do {
+                images.append(try decoder.decode(PulledImage.self, from: Data(contentsOf: URL(fileURLWithPath: recordsDirectory + "/" + name))))
+            } catch {
+                unreadable.append("\(name): \(error)")
+            }
+        }
+        return (images, unreadable)
     }
 
     /// When an instance last used the image (`markUsed`), else when it was pulled: what a

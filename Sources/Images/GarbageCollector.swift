@@ -74,7 +74,9 @@ public struct GarbageCollector: Sendable {
             }
         }
         attempt("leftovers of \(layers.directory)") { () throws(ImageError) in
-            report.removedTemporaries += try layers.removeLeftovers(isOld: isOld)
+            let leftovers = try layers.removeLeftovers(isOld: isOld)
+            report.removedTemporaries += leftovers.removed
+            report.failures += leftovers.failures
         }
         return report
     }

@@ -98,23 +98,29 @@ public struct LayerStore: Sendable {
     /// Removes the temp directories of unpacks and removals that never finished, and lock files
     /// of layers that are not there, each under its layer's lock: an unpack in progress holds
     /// that lock, so its temp directory is never taken from under it. Returns the paths removed.
-    func removeLeftovers(isOld: (String) throws(ImageError) -> Bool) throws(ImageError) -> [String] {
+    func removeLeftovers(isOld: (String) throws(ImageError) -> Bool) throws(ImageError) -> (removed: [String], failures: [String]) {
         var removed: [String] = []
+        var failures: [String] = []
         for name in try FileSystem.names(in: directory) {
             let path = directory + "/" + name
-            guard let layer = Self.layerOfLeftover(name), try isOld(path) else { continue }
-            let lock = try FileLock(path: self.path(of: layer) + Self.lockSuffix)
-            if name.hasSuffix(Self.lockSuffix) {
-                if !contains(layer) {
-                    lock.unlinkAndUnlock()
+            // Each on its own: one that cannot go (a mount inside) must not keep the rest.
+            do throws(ImageError) {
+                guard let layer = Self.layerOfLeftover(name), try isOld(path) else { continue }
+                let lock = try FileLock(path: self.path(of: layer) + Self.lockSuffix)
+                if name.hasSuffix(Self.lockSuffix) {
+                    if !contains(layer) {
+                        lock.unlinkAndUnlock()
+                        removed.append(path)
+                    }
+                } else {
+                    try FileSystem.removeTree(path)
                     removed.append(path)
                 }
-            } else {
-                try FileSystem.removeTree(path)
-                removed.append(path)
+            } catch {
+                failures.append("\(path): \(error)")
             }
         }
-        return removed
+        return (removed, failures)
     }
 
     /// The layer a temp directory (`.tmp-<hex>-…`, `.tmp-removing-<hex>-…`) or a lock file

@@ -238,6 +238,26 @@ struct LogTests {
         #expect(try reader.lastLines(1, unfinished: false).lines.map(\.text) == ["err"])
     }
 
+    /// Once files were rotated away, the oldest kept may begin in the middle of a line: each
+    /// stream's first line there is shown marked partial, by lines() and by a tail reaching it.
+    @Test func theOldestFileKeptAfterARotationBeginsWithPartialLines() throws {
+        let directory = NSTemporaryDirectory() + "flotilla-logrotated-" + UUID().uuidString
+        defer { FileSystem.removeTree(directory) }
+        try FileSystem.makeDirectories(directory)
+        func record(_ stream: LogStream, _ text: String, at time: Int64) -> [UInt8] {
+            LogRecordHeader(timestampNanoseconds: time, stream: stream, length: text.utf8.count).bytes + Array(text.utf8)
+        }
+        // File 1 is gone; file 2 begins with the ends of two lines.
+        try Data(record(.stdout, "ress\nout\n", at: 1) + record(.stderr, "ail\n", at: 2))
+            .write(to: URL(fileURLWithPath: directory + "/" + LogFileName.name(2)))
+        let reader = LogReader(directory: directory)
+        let lines = try reader.lines()
+        #expect(lines.map(\.text) == ["ress", "out", "ail"])
+        #expect(lines.map(\.isPartial) == [true, false, true])
+        #expect(try reader.tail(3).map(\.isPartial) == [true, false, true])
+        #expect(try reader.tail(1).map(\.isPartial) == [true])
+    }
+
     /// A follower starts from the last lines it is asked for, reading back only as far as they
     /// need: not every file kept (up to maxFiles × maxFileBytes, for each follower).
     @Test func lastLinesReadOnlyTheFilesTheyNeed() throws {

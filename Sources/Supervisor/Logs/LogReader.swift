@@ -33,10 +33,19 @@ public struct LogReader: Sendable {
     }
 
     /// Every line kept (complete ones, and each stream's unfinished last line marked partial).
+    /// Once files were rotated away, each stream's first line may have begun in one of them: it
+    /// is marked partial too.
     public func lines() throws(SystemCallError) -> [LogLine] {
         var (lines, cursor) = try read(after: nil)
         lines += finishPending(cursor)
+        if let oldest = LogFileSet.sequences(in: directory).first, oldest > 1 { Self.markFirstLinesPartial(&lines) }
         return lines
+    }
+
+    /// Marks each stream's first line partial: it may have begun in a file no longer kept.
+    private static func markFirstLinesPartial(_ lines: inout [LogLine]) {
+        var seen: Set<LogStream> = []
+        for index in lines.indices where seen.insert(lines[index].stream).inserted { lines[index].isPartial = true }
     }
 
     /// The last `count` lines (an unfinished last line of a stream counts, marked partial).
@@ -56,15 +65,18 @@ public struct LogReader: Sendable {
         while true {
             var (lines, cursor) = try read(after: LogCursor(sequence: sequences[first], offset: 0))
             if unfinished { lines += finishPending(cursor) }
-            // From the oldest file every line is whole. From a later one, each stream's first
-            // line may have begun in the file before: a fragment. It may not be shown, nor be
-            // the start of a line the cursor carries on (a stream with no line read yet).
+            // From a file that is not the oldest kept, each stream's first line may have begun
+            // in the file before: a fragment. It may not be shown, nor be the start of a line
+            // the cursor carries on (a stream with no line read yet).
             if first > 0 && !Self.windowIsWhole(lines, count: count, pending: unfinished ? [:] : cursor.pending) {
                 // Back twice as far each time: each attempt reads its files again.
                 first = max(0, sequences.count - 1 - back)
                 back *= 2
                 continue
             }
+            // The oldest kept, once older ones were rotated away: no earlier file to read, so
+            // such a line is shown marked partial.
+            if first == 0 && sequences[0] > 1 { Self.markFirstLinesPartial(&lines) }
             return (Array(lines.suffix(count)), cursor)
         }
     }
