@@ -374,11 +374,9 @@ public final class ImagePuller: Sendable {
 
     /// The images recorded on this node, by reference.
     public func images() throws -> [PulledImage] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: recordsDirectory)) ?? []
-        let decoder = JSONDecoder()
-        return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.compactMap { name in
-            (try? Data(contentsOf: URL(fileURLWithPath: recordsDirectory + "/" + name))).flatMap { try? decoder.decode(PulledImage.self, from: $0) }
-        }.sorted { $0.reference.description < $1.reference.description }
+        // A listing shows what it can read: a record that cannot be read is left out here (a
+        // collection, which must not, looks at them itself).
+        ((try? recordsForCollection().images) ?? []).sorted { $0.reference.description < $1.reference.description }
     }
 
     /// Every image record, and the names of those that could not be read or decoded: what a

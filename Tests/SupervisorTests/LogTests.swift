@@ -214,9 +214,6 @@ struct LogTests {
         let directory = NSTemporaryDirectory() + "flotilla-logtail-" + UUID().uuidString
         defer { FileSystem.removeTree(directory) }
         try FileSystem.makeDirectories(directory)
-        func record(_ stream: LogStream, _ text: String, at time: Int64) -> [UInt8] {
-            LogRecordHeader(timestampNanoseconds: time, stream: stream, length: text.utf8.count).bytes + Array(text.utf8)
-        }
         let older = record(.stdout, "a1\nA-par", at: 1) + record(.stderr, "e1\nE-frag", at: 2)
         let newer = record(.stderr, "ment\n", at: 3) + record(.stdout, "tial\n", at: 4) + record(.stdout, "x1\nx2\n", at: 5)
             + record(.stderr, "y1\n", at: 6)
@@ -244,9 +241,6 @@ struct LogTests {
         let directory = NSTemporaryDirectory() + "flotilla-logrotated-" + UUID().uuidString
         defer { FileSystem.removeTree(directory) }
         try FileSystem.makeDirectories(directory)
-        func record(_ stream: LogStream, _ text: String, at time: Int64) -> [UInt8] {
-            LogRecordHeader(timestampNanoseconds: time, stream: stream, length: text.utf8.count).bytes + Array(text.utf8)
-        }
         // File 1 is gone; file 2 begins with the ends of two lines.
         try Data(record(.stdout, "ress\nout\n", at: 1) + record(.stderr, "ail\n", at: 2))
             .write(to: URL(fileURLWithPath: directory + "/" + LogFileName.name(2)))
@@ -264,14 +258,11 @@ struct LogTests {
         let directory = NSTemporaryDirectory() + "flotilla-loglast-" + UUID().uuidString
         defer { FileSystem.removeTree(directory) }
         try FileSystem.makeDirectories(directory)
-        func record(_ text: String, at time: Int64) -> [UInt8] {
-            LogRecordHeader(timestampNanoseconds: time, stream: .stdout, length: text.utf8.count).bytes + Array(text.utf8)
-        }
         // The oldest file cannot be read at all (a directory in its place): reading it fails.
         try FileSystem.makeDirectories(directory + "/" + LogFileName.name(1))
-        try Data(record("b1\nb2\n", at: 1)).write(to: URL(fileURLWithPath: directory + "/" + LogFileName.name(2)))
+        try Data(record(.stdout, "b1\nb2\n", at: 1)).write(to: URL(fileURLWithPath: directory + "/" + LogFileName.name(2)))
         let newest = directory + "/" + LogFileName.name(3)
-        try Data(record("c1\nc2\nc3\nunfin", at: 2)).write(to: URL(fileURLWithPath: newest))
+        try Data(record(.stdout, "c1\nc2\nc3\nunfin", at: 2)).write(to: URL(fileURLWithPath: newest))
         let reader = LogReader(directory: directory)
         #expect(throws: SystemCallError.self) { try reader.read(after: nil) }
 
@@ -284,19 +275,19 @@ struct LogTests {
         // The cursor goes on from there: the unfinished line is completed by the next record.
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: newest))
         handle.seekToEndOfFile()
-        handle.write(Data(record("ished\n", at: 3)))
+        handle.write(Data(record(.stdout, "ished\n", at: 3)))
         try handle.close()
         #expect(try reader.read(after: cursor).0.map(\.text) == ["unfinished"])
 
         // A line begun before the newest file and unfinished there: a follower starting from
         // the newest file alone would carry only its end, and show that as the whole line.
-        try Data(record("b0\nb1\nprog", at: 1)).write(to: URL(fileURLWithPath: directory + "/" + LogFileName.name(2)))
-        try Data(record("ress", at: 2)).write(to: URL(fileURLWithPath: newest))
+        try Data(record(.stdout, "b0\nb1\nprog", at: 1)).write(to: URL(fileURLWithPath: directory + "/" + LogFileName.name(2)))
+        try Data(record(.stdout, "ress", at: 2)).write(to: URL(fileURLWithPath: newest))
         (lines, cursor) = try reader.lastLines(1, unfinished: false)
         #expect(lines.map(\.text) == ["b1"])
         let more = try FileHandle(forWritingTo: URL(fileURLWithPath: newest))
         more.seekToEndOfFile()
-        more.write(Data(record(" done\n", at: 3)))
+        more.write(Data(record(.stdout, " done\n", at: 3)))
         try more.close()
         #expect(try reader.read(after: cursor).0.map(\.text) == ["progress done"])
     }
@@ -309,4 +300,9 @@ struct LogTests {
         }
         #expect(LogTimestamp.format(951_782_400_123_456_789) == "2000-02-29T00:00:00.123456789Z")
     }
+}
+
+/// One record of a log file as the supervisor writes it: header, then the bytes.
+private func record(_ stream: LogStream, _ text: String, at time: Int64) -> [UInt8] {
+    LogRecordHeader(timestampNanoseconds: time, stream: stream, length: text.utf8.count).bytes + Array(text.utf8)
 }
