@@ -958,6 +958,19 @@ int fl_open_in_root(int dirfd, const char *path, int flags) {
 
 int fl_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
 
+int fl_pipe_read_nonblocking(int fds[2]) {
+    if (pipe2(fds, O_CLOEXEC) < 0) return -1;
+    int flags = fcntl(fds[0], F_GETFL);
+    if (flags < 0 || fcntl(fds[0], F_SETFL, flags | O_NONBLOCK) < 0) {
+        int saved = errno;
+        close(fds[0]);
+        close(fds[1]);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
 int fl_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
 int fl_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }

@@ -155,15 +155,14 @@ import TestSupport
     static func outcome(
         ofACheckWhoseWaitingProcess fd: Int32, pid: pid_t, cgroup: String, then: () -> Void
     ) async throws -> ProbeOutcome {
-        var pipeEnds: [Int32] = [0, 0]
-        #expect(pipe(&pipeEnds) == 0)
-        close(pipeEnds[1])
+        let output = try ExecCheckOutput()
+        output.closeWriteEnd()
         let watcher = try DescriptorWatcher(name: "exec-check-test")
         defer { watcher.stop() }
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let promise = loop.makePromise(of: ProbeOutcome.self)
         let run = ExecCheckRun(
-            process: PidFD(descriptor: fd), pid: pid, commandProcess: nil, cgroup: cgroup, output: pipeEnds[0],
+            process: PidFD(descriptor: fd), pid: pid, commandProcess: nil, cgroup: cgroup, output: output,
             command: "/bin/true", timeout: .seconds(5), watcher: watcher, promise: promise)
         run.watch()
         then()

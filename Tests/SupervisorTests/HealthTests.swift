@@ -129,6 +129,25 @@ struct HealthTests {
         }
     }
 
+    /// A check that prints far more than the instance's memory limit: the start of it is quoted
+    /// and the rest dropped as it comes. Held in a memory file, every page was charged to the
+    /// instance's cgroup (32 MiB here), and the OOM killer came for the instance's processes.
+    @Test func anExecCheckPrintingMoreThanTheInstancesMemoryIsQuotedFromItsStart() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            let check = HealthCheck(probe: .exec(ExecCheck(command: ["/bin/sh", "-c", "yes flotilla | head -c 100000000; exit 3"])),
+                                    interval: .milliseconds(100), timeout: .seconds(20), unhealthyThreshold: 1)
+            let policy = SupervisionPolicy(restart: RestartPolicy(policy: .never), health: check, stopTimeout: .milliseconds(300))
+            var service = shellService("exec sleep 1000", rootfs: rootfs, policy: policy)
+            service.launch.cgroupLimits = CgroupLimits(memoryMaxBytes: 32 << 20)
+            let instance = try await test.node.supervise(service)
+            let status = try await instance.wait(timeout: .seconds(60)) { $0.isFinished }
+            let quoted = String(String(repeating: "flotilla\n", count: ExecProbe.outputBytes / 9 + 1).prefix(ExecProbe.outputBytes))
+                .trimmingCharacters(in: .newlines)
+            #expect(status.phase == .failed(reason: "failed health check: /bin/sh exited with status 3: " + quoted), "\(status.phase)")
+        }
+    }
+
     @Test func aTimedOutExecCheckIsKilledAndFails() async throws {
         let rootfs = try BusyboxRootfs()
         try await withTestNode { test in

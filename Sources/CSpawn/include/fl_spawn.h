@@ -251,6 +251,10 @@ int fl_open_directory_path(const char *path);
 /// filters only to a descriptor.
 int fl_memfd(const char *name);
 
+/// pipe2(fds, O_CLOEXEC), then O_NONBLOCK on the read end (fds[0]) only: the writer, a child,
+/// waits on a full pipe. Why: pipe2 needs _GNU_SOURCE, which Swift's Glibc import does not define.
+int fl_pipe_read_nonblocking(int fds[2]);
+
 /// epoll_ctl(EPOLL_CTL_ADD) for readability, with `token` as the event's data. Why: struct
 /// epoll_event is packed on x86_64, which Swift does not import faithfully.
 int fl_epoll_add(int epfd, int fd, uint64_t token);

@@ -10,7 +10,8 @@ import Synchronization
 /// its capabilities, no_new_privs and seccomp filter (what `docker exec` gives), started by
 /// `fl_spawn` in join mode: a child enters the namespaces with setns(2) on the service's pidfd and
 /// forks the command into the joined pid namespace (C between clone and exec, DESIGN.md §2).
-/// Its output goes to a memory file, of which the first 4 KiB end up in the outcome.
+/// Its output goes to a pipe the supervisor drains (`ExecCheckOutput`); the first 4 KiB end up
+/// in the outcome.
 enum ExecProbe {
     /// How much of the command's output an outcome quotes.
     static let outputBytes = 4096
@@ -24,14 +25,16 @@ enum ExecProbe {
         -> EventLoopFuture<ProbeOutcome>
     {
         let cgroup = instance.cgroup.unifiedRelativePath
-        let output = fl_memfd("flotilla-exec-check")
-        guard output >= 0 else {
-            return loop.makeSucceededFuture(ProbeOutcome(passed: false, detail: "\(SystemCallError.last("memfd_create"))"))
+        let output: ExecCheckOutput
+        do {
+            output = try ExecCheckOutput()
+        } catch {
+            return loop.makeSucceededFuture(ProbeOutcome(passed: false, detail: "could not run \(command[0]): \(error)"))
         }
         var spec = service
         spec.command = command
-        spec.standardOutput = .fileDescriptor(output)
-        spec.standardError = .fileDescriptor(output)
+        spec.standardOutput = .fileDescriptor(output.writeEnd)
+        spec.standardError = .fileDescriptor(output.writeEnd)
         spec.startTimeout = timeout
         let launched = launches.runIfActive(eventLoop: loop) { [spec] in
             let started: (pid: pid_t, pidFD: Int32)
@@ -49,6 +52,9 @@ enum ExecProbe {
         }
         let promise = loop.makePromise(of: ProbeOutcome.self)
         launched.whenComplete { result in
+            // The command holds its own copies now (or was never started): the pipe ends when
+            // it and whatever it started have gone.
+            output.closeWriteEnd()
             switch result {
             case .success(let (started, commandProcess)):
                 let run = ExecCheckRun(process: PidFD(descriptor: started.pidFD), pid: started.pid, commandProcess: commandProcess,
@@ -58,25 +64,13 @@ enum ExecProbe {
                 run.watch()
                 promise.futureResult.whenComplete { _ in timer.cancel() }
             case .failure(let error):
-                // Nothing was started (or the pool had stopped): the output file is ours to close.
-                close(output)
+                // Nothing was started (or the pool had stopped): the pipe is ours to close.
+                output.close(watcher)
                 let reason = error is NIOThreadPoolError.ThreadPoolInactive ? "the supervisor is shutting down" : "\(error)"
                 promise.succeed(ProbeOutcome(passed: false, detail: "could not run \(command[0]): \(reason)"))
             }
         }
         return promise.futureResult
-    }
-
-    static func readOutput(_ fd: Int32) -> String {
-        var buffer = [UInt8](repeating: 0, count: outputBytes)
-        let n = buffer.withUnsafeMutableBytes { raw -> Int in
-            guard let base = raw.baseAddress else { return 0 }
-            return pread(fd, base, raw.count, 0)
-        }
-        guard n > 0 else { return "" }
-        var text = String(decoding: buffer[0..<n], as: UTF8.self)
-        while text.last == "\n" { text.removeLast() }
-        return text
     }
 }
 
@@ -105,7 +99,7 @@ extension Supervisor {
     }
 }
 
-/// One exec check in flight: the joining child (`process`), its output file, and the command
+/// One exec check in flight: the joining child (`process`), its output pipe, and the command
 /// itself (the child's only child, held by a pidfd from the start). On a timeout the command is
 /// killed first, so that the child reaps it. When the child dies first anyway (the instance's
 /// cgroup killed by a stop while the check runs), the command is reparented to the supervisor
@@ -115,7 +109,7 @@ extension Supervisor {
 final class ExecCheckRun: Sendable {
     let process: PidFD
     let pid: pid_t
-    let output: Int32
+    let output: ExecCheckOutput
     let command: String
     let timeout: Duration
     let watcher: DescriptorWatcher
@@ -129,7 +123,7 @@ final class ExecCheckRun: Sendable {
     /// The instance's cgroup2 path below the root: where an orphaned command is looked for.
     let cgroup: String?
 
-    init(process: PidFD, pid: pid_t, commandProcess: PidFD?, cgroup: String?, output: Int32, command: String,
+    init(process: PidFD, pid: pid_t, commandProcess: PidFD?, cgroup: String?, output: ExecCheckOutput, command: String,
          timeout: Duration, watcher: DescriptorWatcher, promise: EventLoopPromise<ProbeOutcome>)
     {
         self.process = process
@@ -145,6 +139,7 @@ final class ExecCheckRun: Sendable {
 
     func watch() {
         do {
+            try output.watch(on: watcher)
             let added = try watcher.add(process.descriptor) { [self] _ in exited() }
             token.withLock { $0 = added }
             // Finished before the token was known: `complete` could not unregister it.
@@ -152,7 +147,7 @@ final class ExecCheckRun: Sendable {
         } catch {
             timeOut()
             _ = try? process.reap(blocking: true)
-            close(output)
+            output.close(watcher)
             complete(ProbeOutcome(passed: false, detail: "\(error)"))
         }
     }
@@ -253,8 +248,8 @@ final class ExecCheckRun: Sendable {
 
     private func exited() {
         // Ended already: the pidfd stays readable after the reap, and level-triggered epoll
-        // calls again until `watch` has the token to remove it (a second pass would close
-        // `output` twice).
+        // calls again until `watch` has the token to remove it (a second pass would read a
+        // finished `output`).
         guard !finished.load(ordering: .acquiring) else { return }
         let termination: InstanceExit.Termination
         do {
@@ -279,8 +274,7 @@ final class ExecCheckRun: Sendable {
             // stop's cgroup kill, which can land between the command's execve and the lookup.
             Self.endOrphanedCommands(inCgroup: cgroup, watcher: watcher)
         }
-        let text = ExecProbe.readOutput(output)
-        close(output)
+        let text = output.finish(watcher)
         var detail: String
         if timedOut.load(ordering: .acquiring) {
             detail = "\(command) timed out after \(DurationText.formatRounded(timeout))"
