@@ -430,12 +430,22 @@ public final class ImagePuller: Sendable {
 
 /// Concurrent requests for one key run one operation: the first caller starts it, later callers
 /// wait for its outcome (in-process; across processes the stores' own locks and renames hold).
+/// A flight that fails fails its own caller only: a caller that joined it then runs its own
+/// operation, unshared. The failure may be the first caller's alone: one blob digest can be
+/// pulled from two repositories or registries, and the first may refuse it (a 404, credentials
+/// that do not reach it) where the second would serve it.
 actor SingleFlight<Key: Hashable & Sendable> {
     private var running: [Key: Task<Void, any Error>] = [:]
 
     func run(_ key: Key, _ operation: @escaping @Sendable () async throws -> Void) async throws {
         if let task = running[key] {
-            return try await task.value
+            do {
+                return try await task.value
+            } catch {
+                // Without registering it: another caller starting a flight of its own meanwhile
+                // keeps its place, and the stores take two writers of one digest.
+                return try await operation()
+            }
         }
         let task = Task { try await operation() }
         running[key] = task

@@ -310,6 +310,42 @@ struct PullTests {
         }
     }
 
+    /// Two repositories holding one layer, pulled at once: the first's request for it is
+    /// refused (404, after a second), while the second pull waits for that download to share
+    /// it. The refusal is the first repository's: the second pull then fetches the layer from
+    /// its own repository, where it was given the first pull's error before.
+    @Test func a_pull_that_shared_a_failed_download_fetches_the_blob_itself() async throws {
+        try await withRegistry { registry in
+            let front = try await RegistryFront(registry)
+            do {
+                let image = try TestImage(layers: [try TestImage.busyboxLayer()])
+                try await registry.push(image, to: "refused", tag: "1")
+                try await registry.push(image, to: "served", tag: "1")
+                let layer = "/blobs/\(image.layerDigests[0])"
+                front.refuseNext(pathContaining: "/v2/refused" + layer, status: 404, delay: .seconds(1))
+                try await withPuller(registry) { puller, _ in
+                    let refused = Task { try await puller.pull(ImageReference(parsing: "\(front.host)/refused:1")) }
+                    let deadline = ContinuousClock.now + .seconds(20)
+                    while front.requestTimes(pathContaining: "/v2/refused" + layer).isEmpty && ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    let served = try await puller.pull(ImageReference(parsing: "\(front.host)/served:1"))
+                    #expect(served.layers == image.layerDigests)
+                    await #expect(throws: (any Error).self) { try await refused.value }
+                }
+                // The second pull asked for the layer after the first's was refused: it had joined.
+                let refusedAt = front.requestTimes(pathContaining: "/v2/refused" + layer)
+                let servedAt = front.requestTimes(pathContaining: "/v2/served" + layer)
+                #expect(refusedAt.count == 1 && servedAt.count == 1 && servedAt[0] - refusedAt[0] >= .seconds(1),
+                        "refused at \(refusedAt), served at \(servedAt)")
+            } catch {
+                await front.stop()
+                throw error
+            }
+            await front.stop()
+        }
+    }
+
     @Test func htpasswd_registry_with_and_without_credentials() async throws {
         try await withRegistry(htpasswd: true) { registry in
             let image = try TestImage(layers: [try TestImage.busyboxLayer()])

@@ -28,6 +28,7 @@ public final class RegistryFront: Sendable {
         var pathContaining: String
         var status: Int
         var retryAfter: String?
+        var delay: Duration
     }
 
     /// `127.0.0.1:<port>`: what an image reference names to pull through the front.
@@ -54,10 +55,10 @@ public final class RegistryFront: Sendable {
     }
 
     /// The next request whose path contains `pathContaining` is answered `status` (with
-    /// `Retry-After: retryAfter` when given) instead of going to the registry. Queued: each
-    /// call refuses one more request.
-    public func refuseNext(pathContaining: String, status: Int, retryAfter: String? = nil) {
-        refusals.withLock { $0.append(Refusal(pathContaining: pathContaining, status: status, retryAfter: retryAfter)) }
+    /// `Retry-After: retryAfter` when given), `delay` after it came, instead of going to the
+    /// registry. Queued: each call refuses one more request.
+    public func refuseNext(pathContaining: String, status: Int, retryAfter: String? = nil, delay: Duration = .zero) {
+        refusals.withLock { $0.append(Refusal(pathContaining: pathContaining, status: status, retryAfter: retryAfter, delay: delay)) }
     }
 
     /// The next answer whose path contains `pathContaining` breaks off after `bytes` bytes of
@@ -94,6 +95,7 @@ public final class RegistryFront: Sendable {
             return refusals.remove(at: index)
         }
         if let refusal {
+            if refusal.delay > .zero { try await Task.sleep(for: refusal.delay) }
             var headers: HTTPFields = [.contentType: "application/json"]
             if let retryAfter = refusal.retryAfter { headers[.retryAfter] = retryAfter }
             return Response(
