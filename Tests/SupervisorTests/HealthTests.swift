@@ -148,6 +148,23 @@ struct HealthTests {
         }
     }
 
+    /// A check that leaves a process behind writing to the check's output: that process writes
+    /// on after the check has ended (drained and dropped), where a pipe closed under it would
+    /// kill it with SIGPIPE at its next write. It leaves a marker the next check finds.
+    @Test func aProcessAnExecCheckLeftBehindWritesOnAfterTheCheck() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            let command = ["/bin/sh", "-c", "test -f /scratch/survived && exit 0; (sleep 0.3; echo late; echo > /scratch/survived) & exit 1"]
+            let check = HealthCheck(probe: .exec(ExecCheck(command: command)), interval: .milliseconds(200), timeout: .seconds(2),
+                                    unhealthyThreshold: 1000)
+            var service = shellService("exec sleep 1000", rootfs: rootfs, policy: SupervisionPolicy(health: check, stopTimeout: .milliseconds(300)))
+            service.launch.mounts = [.tmpfs(at: "/scratch", mode: 0o1777)]
+            let instance = try await test.node.supervise(service)
+            let status = try await instance.wait(timeout: .seconds(15)) { $0.lastCheck?.passed == true }
+            #expect(status.lastCheck?.passed == true, "\(status.lastCheck?.detail ?? "no check")")
+        }
+    }
+
     @Test func aTimedOutExecCheckIsKilledAndFails() async throws {
         let rootfs = try BusyboxRootfs()
         try await withTestNode { test in

@@ -8,7 +8,8 @@ import Synchronization
 /// A memory file held all of it before: pages the command wrote are charged to the instance's
 /// cgroup, and a check that printed more than the instance's memory limit left brought the OOM
 /// killer into the instance. A command that writes faster than the watcher drains waits on the
-/// full pipe, as it would on a terminal.
+/// full pipe, as it would on a terminal; the copying is the watcher thread's CPU, not the
+/// instance's, for as long as the check runs (its timeout bounds it).
 final class ExecCheckOutput: Sendable {
     /// The command's end; ours is closed once the command holds it (`closeWriteEnd`).
     let writeEnd: Int32
@@ -18,11 +19,12 @@ final class ExecCheckOutput: Sendable {
         var kept: [UInt8] = []
         var writeEndOpen = true
         var readEndOpen = true
-        /// Set once watched; nil after `finish` or `close`.
+        /// The watcher's registration, while there is one.
         var token: UInt64?
-        /// The read end saw end-of-file (every writer gone) before it was watched: level-triggered
-        /// epoll would report the hang-up for ever, so `watch` removes it at once.
+        /// The read end saw end-of-file (every writer gone) or an error: nothing more will come.
         var ended = false
+        /// `finish` has quoted the output; what still comes is drained and dropped.
+        var finished = false
     }
 
     private let state = Mutex(State())
@@ -45,26 +47,40 @@ final class ExecCheckOutput: Sendable {
         }
     }
 
-    /// Drains the pipe on `watcher`'s thread from now on.
+    /// Drains the pipe on `watcher`'s thread from now on, until end-of-file. Registration and
+    /// removal happen under the lock that guards the descriptor, so that it is never removed
+    /// from epoll after it was closed (by then its number may be another descriptor's).
     func watch(on watcher: DescriptorWatcher) throws(SystemCallError) {
-        let token = try watcher.add(readEnd) { [self] _ in
-            if state.withLock({ Self.read(readEnd, into: &$0) }) { stopWatching(watcher) }
+        try state.withLock { (state) throws(SystemCallError) in
+            state.token = try watcher.add(readEnd) { [self] _ in drained(watcher) }
+            // An end-of-file the handler saw before the token was stored: level-triggered epoll
+            // would report the hang-up for ever.
+            if state.ended { Self.unwatch(&state, watcher, readEnd) }
         }
-        let endedAlready = state.withLock { state -> Bool in
-            state.token = token
-            return state.ended
-        }
-        if endedAlready { stopWatching(watcher) }
     }
 
-    /// What is still in the pipe is read (up to one wake-up's worth: a process the command left
-    /// behind may write on), the pipe closed, and the start of the output returned as text,
-    /// without its trailing newlines.
+    private func drained(_ watcher: DescriptorWatcher) {
+        state.withLock { state in
+            guard Self.read(readEnd, into: &state) else { return }
+            Self.unwatch(&state, watcher, readEnd)
+            if state.finished { Self.closeRead(&state, readEnd) }
+        }
+    }
+
+    /// The start of the output as text, without its trailing newlines, once the command has
+    /// ended: what is still in the pipe is read first (up to one wake-up's worth). A process
+    /// the command left running with the pipe as its output keeps it open: it is drained, its
+    /// output dropped, until that process closes it, rather than given SIGPIPE at its next
+    /// write (fatal by default) by a pipe closed under it.
     func finish(_ watcher: DescriptorWatcher) -> String {
-        stopWatching(watcher)
         let kept = state.withLock { state -> [UInt8] in
             _ = Self.read(readEnd, into: &state)
-            Self.closeAll(&state, readEnd: readEnd, writeEnd: writeEnd)
+            state.finished = true
+            Self.closeWrite(&state, writeEnd)
+            if state.ended || state.token == nil {
+                Self.unwatch(&state, watcher, readEnd)
+                Self.closeRead(&state, readEnd)
+            }
             return state.kept
         }
         var text = String(decoding: kept, as: UTF8.self)
@@ -74,24 +90,29 @@ final class ExecCheckOutput: Sendable {
 
     /// Closes both ends, unread (the check never ran, or could not be watched).
     func close(_ watcher: DescriptorWatcher) {
-        stopWatching(watcher)
-        state.withLock { Self.closeAll(&$0, readEnd: readEnd, writeEnd: writeEnd) }
+        state.withLock { state in
+            Self.unwatch(&state, watcher, readEnd)
+            Self.closeRead(&state, readEnd)
+            Self.closeWrite(&state, writeEnd)
+        }
     }
 
-    private func stopWatching(_ watcher: DescriptorWatcher) {
-        guard let token = state.withLock({ state -> UInt64? in defer { state.token = nil }; return state.token }) else { return }
+    private static func unwatch(_ state: inout State, _ watcher: DescriptorWatcher, _ readEnd: Int32) {
+        guard let token = state.token else { return }
+        state.token = nil
         watcher.remove(readEnd, token: token)
     }
 
-    private static func closeAll(_ state: inout State, readEnd: Int32, writeEnd: Int32) {
-        if state.readEndOpen {
-            state.readEndOpen = false
-            Glibc.close(readEnd)
-        }
-        if state.writeEndOpen {
-            state.writeEndOpen = false
-            Glibc.close(writeEnd)
-        }
+    private static func closeRead(_ state: inout State, _ readEnd: Int32) {
+        guard state.readEndOpen else { return }
+        state.readEndOpen = false
+        Glibc.close(readEnd)
+    }
+
+    private static func closeWrite(_ state: inout State, _ writeEnd: Int32) {
+        guard state.writeEndOpen else { return }
+        state.writeEndOpen = false
+        Glibc.close(writeEnd)
     }
 
     /// Reads what the pipe holds, up to `readPerWakeUp`, keeping the start of it; true at
@@ -103,7 +124,7 @@ final class ExecCheckOutput: Sendable {
         while total < readPerWakeUp {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n > 0 {
-                let room = ExecProbe.outputBytes - state.kept.count
+                let room = state.finished ? 0 : ExecProbe.outputBytes - state.kept.count
                 if room > 0 { state.kept += buffer[0..<min(n, room)] }
                 total += n
                 continue

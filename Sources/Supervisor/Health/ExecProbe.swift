@@ -52,8 +52,8 @@ enum ExecProbe {
         }
         let promise = loop.makePromise(of: ProbeOutcome.self)
         launched.whenComplete { result in
-            // The command holds its own copies now (or was never started): the pipe ends when
-            // it and whatever it started have gone.
+            // The command holds its own copies now (or was never started): the pipe reaches
+            // end-of-file once it, and whatever it started with the pipe as output, have gone.
             output.closeWriteEnd()
             switch result {
             case .success(let (started, commandProcess)):
@@ -248,8 +248,8 @@ final class ExecCheckRun: Sendable {
 
     private func exited() {
         // Ended already: the pidfd stays readable after the reap, and level-triggered epoll
-        // calls again until `watch` has the token to remove it (a second pass would read a
-        // finished `output`).
+        // calls again until `watch` has the token to remove it (a second pass would reap
+        // again, finding no status, and kill and reap the command again).
         guard !finished.load(ordering: .acquiring) else { return }
         let termination: InstanceExit.Termination
         do {
