@@ -55,6 +55,8 @@ let package = Package(
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         // syncfs and the xattr calls, which Swift's Glibc import leaves out: C, libc only.
         .target(name: "CImages"),
+        // UDP sends with a chosen source address (IP_PKTINFO), which NIO does not make: C, libc only.
+        .target(name: "CDatagram"),
         // Node-local image storage (issue 17): the content-addressed blob store, layers unpacked
         // once into read-only directories with OCI whiteouts in overlayfs form, overlay mounts
         // for instances, and garbage collection. Knows nothing of the Agent or the Controller.
@@ -118,7 +120,7 @@ let package = Package(
         // Service discovery's network side: the DNS server (a zone per catalog change, UDP and TCP).
         .target(
             name: "Discovery",
-            dependencies: ["AcceptPause", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["AcceptPause", "CDatagram", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict),
         // agentd's HTTP API, generated from its one OpenAPI document (openapi.json in the target):
         // the wire types, the server protocol agentd implements and deployctl's client. The

@@ -15,6 +15,24 @@ import TestSupport
         }
     }
 
+    /// On 0.0.0.0 an answer leaves from the address its query went to. A query to 127.0.0.2
+    /// (local, but not the loopback device's own address) got its answer from 127.0.0.1, the
+    /// address the kernel picks for the route back, and dig drops such an answer ("reply from
+    /// unexpected source") as every resolver does. Two sockets (SO_REUSEPORT) do the same.
+    /// On :: (both families on one socket) the same, IPv4 queries included.
+    @Test(arguments: [("0.0.0.0", 1), ("0.0.0.0", 2), ("::", 1)])
+    func onEveryAddressTheAnswerComesFromTheAddressAsked(host: String, udpSockets: Int) async throws {
+        let configuration = DNSServer.Configuration(port: 0, udpSocketCount: udpSockets, shuffleSeed: 1)
+        try await DNSFixture.withServer(configuration: configuration, host: host) { _, port in
+            for address in (host == "::" ? ["::1", "127.0.0.2"] : ["127.0.0.1", "127.0.0.2"]) {
+                for _ in 0..<4 {
+                    let result = try DigResult.run(port: port, ["@" + address, "web.service.flotilla.", "A"])
+                    #expect(result.status == "NOERROR" && result.answers("A").count == 3, "@\(address): \(result.output)")
+                }
+            }
+        }
+    }
+
     @Test func addressesComeInEveryOrderAcrossQueries() async throws {
         try await DNSFixture.withServer { _, port in
             var orders: Set<[String]> = []

@@ -55,13 +55,13 @@ enum DNSFixture {
         return catalog
     }
 
-    /// Runs `body` against a server on 127.0.0.1 with a kernel-chosen port, and stops it after.
+    /// Runs `body` against a server on `host` (127.0.0.1) with a kernel-chosen port, and stops it after.
     static func withServer(
         _ catalog: DNSCatalog = catalog(), configuration: DNSServer.Configuration = .init(port: 0, shuffleSeed: 1),
-        _ body: (DNSServer, Int) async throws -> Void
+        host: String = "127.0.0.1", _ body: (DNSServer, Int) async throws -> Void
     ) async throws {
         var configuration = configuration
-        configuration.host = "127.0.0.1"
+        configuration.host = host
         configuration.port = 0
         let server = try DNSServer(configuration: configuration, catalog: catalog)
         try await server.start()

@@ -1,4 +1,5 @@
 import AcceptPause
+import CDatagram
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -248,6 +249,17 @@ public final class DNSServer: Sendable {
         let reusePort = configuration.udpSocketCount > 1
         // No SO_REUSEADDR: on Linux it lets a second UDP socket bind the same address and port
         // and take our queries, without an error to either. UDP has no TIME_WAIT to skip.
+        // A wildcard address: a socket made here, whose descriptor the handler sends from.
+        let wildcard = try Self.wildcardAddress(configuration.host, port: port)
+        var wildcardSocket: Int32?
+        if let wildcard {
+            let made = wildcard.withSockAddr { fl_dgram_bind_wildcard($0, socklen_t($1), reusePort ? 1 : 0) }
+            guard made >= 0 else {
+                throw DNSServerError(
+                    code: "dns.bind", message: "bind UDP \(configuration.host):\(port): \(IOError(errnoCode: -made, reason: "bind"))")
+            }
+            wildcardSocket = made
+        }
         let bootstrap = DatagramBootstrap(group: group)
             .channelOption(.socketOption(Self.soReusePort), value: reusePort ? 1 : 0)
             // Read a burst of datagrams per wakeup with recvmmsg; answers go out per burst too.
@@ -259,14 +271,37 @@ public final class DNSServer: Sendable {
             .channelOption(.maxMessagesPerRead, value: 1)
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(DNSUDPHandler(shared: shared, random: self.nextRandom()))
+                    try channel.pipeline.syncOperations.addHandler(
+                        DNSUDPHandler(shared: shared, random: self.nextRandom(), wildcardSocket: wildcardSocket))
                 }
             }
         do {
-            return try await bootstrap.bind(host: configuration.host, port: port).get()
+            guard let wildcardSocket else { return try await bootstrap.bind(host: configuration.host, port: port).get() }
+            // The socket is the channel's from here on, closed with it (also when this fails).
+            let channel = try await bootstrap.withBoundSocket(wildcardSocket).get()
+            // NIO reads the destination of each datagram only when told to (the socket asks the
+            // kernel for it already).
+            do {
+                try await channel.setOption(.receivePacketInfo, value: true)
+            } catch {
+                try? await channel.close()
+                throw error
+            }
+            return channel
         } catch {
             throw DNSServerError(code: "dns.bind", message: "bind UDP \(configuration.host):\(port): \(error)", cause: error)
         }
+    }
+
+    /// `host`:`port` when `host` is 0.0.0.0 or :: (every address of the host), else nil.
+    private static func wildcardAddress(_ host: String, port: Int) throws -> SocketAddress? {
+        let address: SocketAddress
+        do {
+            address = try SocketAddress(ipAddress: host, port: port)
+        } catch {
+            return nil  // A name: NIO's bind resolves it, and says what is wrong with it.
+        }
+        return address.ipAddress == "0.0.0.0" || address.ipAddress == "::" ? address : nil
     }
 
     private func bindTCP(port: Int, group: any EventLoopGroup) async throws -> any Channel {

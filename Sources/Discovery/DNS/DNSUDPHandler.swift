@@ -1,8 +1,14 @@
+import CDatagram
 import NIOCore
 
 /// Answers queries arriving as datagrams: each datagram is one query (RFC 1035 §4.2.1).
 /// Responses are written as they are made and flushed once per read burst, so that NIO can send
 /// them together (sendmmsg).
+///
+/// On a wildcard address (`wildcardSocket`) each answer is sent by this handler itself, from
+/// the address its query was sent to: the kernel would pick the source of a wildcard socket's
+/// reply by the route back, and on a host with several addresses (or a query to 127.0.0.2)
+/// that can be another one, whose answer resolvers drop as coming from an unexpected source.
 final class DNSUDPHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
@@ -10,10 +16,14 @@ final class DNSUDPHandler: ChannelInboundHandler {
     private let shared: DNSServerShared
     private var random: DNSRandom
     private var needsFlush = false
+    /// The channel's socket when it is bound to a wildcard address; valid while the channel is
+    /// open, which it is whenever a read arrives.
+    private let wildcardSocket: Int32?
 
-    init(shared: DNSServerShared, random: DNSRandom) {
+    init(shared: DNSServerShared, random: DNSRandom, wildcardSocket: Int32? = nil) {
         self.shared = shared
         self.random = random
+        self.wildcardSocket = wildcardSocket
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -23,6 +33,11 @@ final class DNSUDPHandler: ChannelInboundHandler {
             allocator: context.channel.allocator)
         shared.counters.record(reply)
         guard case .send(let response, _, _) = reply else { return }
+        if let socket = wildcardSocket, let source = envelope.metadata?.packetInfo,
+           Self.send(response, to: envelope.remoteAddress, from: source, on: socket)
+        {
+            return
+        }
         context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: response)), promise: nil)
         needsFlush = true
     }
@@ -32,6 +47,20 @@ final class DNSUDPHandler: ChannelInboundHandler {
             needsFlush = false
             context.flush()
         }
+    }
+
+    /// Sends `response` from the address the query came to; false when that address cannot be
+    /// a source (a broadcast one: EINVAL), for NIO to send it as usual. A full socket buffer
+    /// drops the answer, as NIO would: the client asks again.
+    private static func send(_ response: ByteBuffer, to client: SocketAddress, from source: NIOPacketInfo, on socket: Int32) -> Bool {
+        let sent = response.withUnsafeReadableBytes { bytes in
+            client.withSockAddr { to, toLength in
+                source.destinationAddress.withSockAddr { from, _ in
+                    fl_dgram_send_from(socket, bytes.baseAddress, bytes.count, to, socklen_t(toLength), from, UInt32(clamping: source.interfaceIndex))
+                }
+            }
+        }
+        return sent != -Int(EINVAL)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
