@@ -245,7 +245,7 @@ public final class ImagePuller: Sendable {
         _ descriptor: OCIDescriptor, kind: String, _ reference: ImageReference, _ progress: @escaping @Sendable (PullProgress) -> Void
     ) async throws {
         if blobs.contains(descriptor.digest) { return }
-        try await blobFlights.run(descriptor.digest) {
+        try await blobFlights.run(descriptor.digest, ownAttemptAfterOthersFail: true) {
             if self.blobs.contains(descriptor.digest) { return }
             try await self.download(descriptor, kind: kind, reference, progress)
         }
@@ -430,26 +430,32 @@ public final class ImagePuller: Sendable {
 
 /// Concurrent requests for one key run one operation: the first caller starts it, later callers
 /// wait for its outcome (in-process; across processes the stores' own locks and renames hold).
-/// A flight that fails fails its own caller only: a caller that joined it then runs its own
-/// operation, unshared. The failure may be the first caller's alone: one blob digest can be
-/// pulled from two repositories or registries, and the first may refuse it (a 404, credentials
-/// that do not reach it) where the second would serve it.
 actor SingleFlight<Key: Hashable & Sendable> {
     private var running: [Key: Task<Void, any Error>] = [:]
 
-    func run(_ key: Key, _ operation: @escaping @Sendable () async throws -> Void) async throws {
-        if let task = running[key] {
+    /// With `ownAttemptAfterOthersFail`, a flight that fails fails its own caller only: a caller
+    /// that joined it then joins the flight another waiter started since, or starts its own
+    /// (shared in turn), so that each caller's own operation runs at most once. For downloads:
+    /// one blob digest can be pulled from two repositories or registries, and the first may
+    /// refuse it (a 404, credentials that do not reach it) where the second would serve it.
+    /// Without it, as for unpacking, which does the same for every caller, all get the one
+    /// failure.
+    func run(_ key: Key, ownAttemptAfterOthersFail: Bool = false, _ operation: @escaping @Sendable () async throws -> Void) async throws {
+        var joined = running[key]
+        while let task = joined {
             do {
                 return try await task.value
             } catch {
-                // Without registering it: another caller starting a flight of its own meanwhile
-                // keeps its place, and the stores take two writers of one digest.
-                return try await operation()
+                guard ownAttemptAfterOthersFail else { throw error }
+                try Task.checkCancellation()
+                // The failed flight may still be registered (its starter not resumed yet).
+                joined = running[key].flatMap { $0 == task ? nil : $0 }
             }
         }
         let task = Task { try await operation() }
         running[key] = task
-        defer { running[key] = nil }
+        // Only its own: a caller that saw this flight fail may have registered the next one.
+        defer { if running[key] == task { running[key] = nil } }
         try await task.value
     }
 }

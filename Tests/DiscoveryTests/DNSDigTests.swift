@@ -1,4 +1,5 @@
 import Discovery
+import Foundation
 import Testing
 import TestSupport
 
@@ -22,6 +23,10 @@ import TestSupport
     /// On :: (both families on one socket) the same, IPv4 queries included.
     @Test(arguments: [("0.0.0.0", 1), ("0.0.0.0", 2), ("::", 1)])
     func onEveryAddressTheAnswerComesFromTheAddressAsked(host: String, udpSockets: Int) async throws {
+        if host == "::", !((try? String(contentsOfFile: "/proc/net/if_inet6", encoding: .utf8)) ?? "").contains("00000000000000000000000000000001") {
+            print("skipped: ::1 is not available")  // A kernel without IPv6 on loopback.
+            return
+        }
         let configuration = DNSServer.Configuration(port: 0, udpSocketCount: udpSockets, shuffleSeed: 1)
         try await DNSFixture.withServer(configuration: configuration, host: host) { _, port in
             for address in (host == "::" ? ["::1", "127.0.0.2"] : ["127.0.0.1", "127.0.0.2"]) {

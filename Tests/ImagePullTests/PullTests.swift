@@ -333,11 +333,15 @@ struct PullTests {
                     #expect(served.layers == image.layerDigests)
                     await #expect(throws: (any Error).self) { try await refused.value }
                 }
-                // The second pull asked for the layer after the first's was refused: it had joined.
+                // The second pull had its manifest before the refusal came, and asked for the
+                // layer only after it: it had joined the first's download.
                 let refusedAt = front.requestTimes(pathContaining: "/v2/refused" + layer)
                 let servedAt = front.requestTimes(pathContaining: "/v2/served" + layer)
+                let servedManifestAt = front.requestTimes(pathContaining: "/v2/served/manifests/")
                 #expect(refusedAt.count == 1 && servedAt.count == 1 && servedAt[0] - refusedAt[0] >= .seconds(1),
                         "refused at \(refusedAt), served at \(servedAt)")
+                #expect(servedManifestAt.last.map { $0 - (refusedAt.first ?? $0) < .milliseconds(900) } == true,
+                        "the second pull's manifest at \(servedManifestAt), the refused request at \(refusedAt)")
             } catch {
                 await front.stop()
                 throw error
@@ -529,7 +533,11 @@ struct PullTests {
                     let pulled = try await puller.pull(reference)
                     #expect(pulled.manifestDigest == digest)
                 }
-                #expect(front.rangesAsked == ["bytes=\(100 << 10)-"], "\(front.rangesAsked)")
+                // One Range, from what arrived before the break: up to the 100 KiB sent (a busy
+                // machine's client may have read less of it before the connection went).
+                let offsets = front.rangesAsked.compactMap { Int($0.dropFirst("bytes=".count).dropLast()) }
+                #expect(offsets.count == 1 && front.rangesAsked.count == 1 && offsets.allSatisfy { (1...(100 << 10)).contains($0) },
+                        "\(front.rangesAsked)")
                 #expect(front.requestTimes(pathContaining: layer).count == 3, "cut, misplaced range, whole again")
             } catch {
                 await front.stop()

@@ -87,6 +87,15 @@ public final class RegistryFront: Sendable {
         try? await http.shutdown()
     }
 
+    /// A registry's error document for `status` (the distribution spec's error codes).
+    private static func errorBody(status: Int) -> String {
+        switch status {
+        case 404: #"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}"#
+        case 429: #"{"errors":[{"code":"TOOMANYREQUESTS","message":"try again later"}]}"#
+        default: #"{"errors":[{"code":"UNAVAILABLE","message":"try again later"}]}"#
+        }
+    }
+
     private func answer(_ request: Request) async throws -> Response {
         let path = request.uri.string
         seen.withLock { $0.append((path, .now)) }
@@ -100,7 +109,7 @@ public final class RegistryFront: Sendable {
             if let retryAfter = refusal.retryAfter { headers[.retryAfter] = retryAfter }
             return Response(
                 status: .init(code: refusal.status), headers: headers,
-                body: .init(byteBuffer: ByteBuffer(string: #"{"errors":[{"code":"TOOMANYREQUESTS","message":"try again later"}]}"#)))
+                body: .init(byteBuffer: ByteBuffer(string: Self.errorBody(status: refusal.status))))
         }
         let range = request.headers[.range]
         if let range { ranges.withLock { $0.append(range) } }

@@ -250,7 +250,7 @@ public final class DNSServer: Sendable {
         // No SO_REUSEADDR: on Linux it lets a second UDP socket bind the same address and port
         // and take our queries, without an error to either. UDP has no TIME_WAIT to skip.
         // A wildcard address: a socket made here, whose descriptor the handler sends from.
-        let wildcard = try Self.wildcardAddress(configuration.host, port: port)
+        let wildcard = Self.wildcardAddress(configuration.host, port: port)
         var wildcardSocket: Int32?
         if let wildcard {
             let made = wildcard.withSockAddr { fl_dgram_bind_wildcard($0, socklen_t($1), reusePort ? 1 : 0) }
@@ -277,24 +277,18 @@ public final class DNSServer: Sendable {
             }
         do {
             guard let wildcardSocket else { return try await bootstrap.bind(host: configuration.host, port: port).get() }
-            // The socket is the channel's from here on, closed with it (also when this fails).
-            let channel = try await bootstrap.withBoundSocket(wildcardSocket).get()
-            // NIO reads the destination of each datagram only when told to (the socket asks the
-            // kernel for it already).
-            do {
-                try await channel.setOption(.receivePacketInfo, value: true)
-            } catch {
-                try? await channel.close()
-                throw error
-            }
-            return channel
+            // NIO is to report each datagram's destination from the first one on: an option set
+            // before the channel reads (the socket asks the kernel for it already). Only here:
+            // NIO takes it only for a socket already bound. The socket is the channel's from
+            // here on, closed with it.
+            return try await bootstrap.channelOption(.receivePacketInfo, value: true).withBoundSocket(wildcardSocket).get()
         } catch {
             throw DNSServerError(code: "dns.bind", message: "bind UDP \(configuration.host):\(port): \(error)", cause: error)
         }
     }
 
     /// `host`:`port` when `host` is 0.0.0.0 or :: (every address of the host), else nil.
-    private static func wildcardAddress(_ host: String, port: Int) throws -> SocketAddress? {
+    private static func wildcardAddress(_ host: String, port: Int) -> SocketAddress? {
         let address: SocketAddress
         do {
             address = try SocketAddress(ipAddress: host, port: port)

@@ -49,9 +49,13 @@ final class DNSUDPHandler: ChannelInboundHandler {
         }
     }
 
-    /// Sends `response` from the address the query came to; false when that address cannot be
-    /// a source (a broadcast one: EINVAL), for NIO to send it as usual. A full socket buffer
-    /// drops the answer, as NIO would: the client asks again.
+    /// Sends `response` from the address the query came to, at once (one sendmsg per answer,
+    /// where NIO's own writes go out per read burst with sendmmsg: the price of a wildcard
+    /// address). False when it could not be sent so, for NIO to send it as usual: a destination
+    /// that cannot be a source (a broadcast or multicast one, EINVAL; a directed broadcast,
+    /// ENETUNREACH) or an address gone meanwhile. A full socket buffer (EAGAIN, ENOBUFS)
+    /// drops the answer, where NIO would queue it until writable: from the wrong source, it
+    /// would be dropped by the client anyway, which asks again.
     private static func send(_ response: ByteBuffer, to client: SocketAddress, from source: NIOPacketInfo, on socket: Int32) -> Bool {
         let sent = response.withUnsafeReadableBytes { bytes in
             client.withSockAddr { to, toLength in
@@ -60,7 +64,7 @@ final class DNSUDPHandler: ChannelInboundHandler {
                 }
             }
         }
-        return sent != -Int(EINVAL)
+        return sent >= 0 || sent == -Int(EAGAIN) || sent == -Int(ENOBUFS)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
