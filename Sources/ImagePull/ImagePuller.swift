@@ -34,6 +34,9 @@ public final class ImagePuller: Sendable {
         } catch {
             throw ImagePullError.store(reference: nil, .system(call: "mkdir", path: recordsDirectory, errno: EIO))
         }
+        // A record's write cut short by a crash leaves its hidden temporary: never read, never
+        // collected otherwise.
+        DurableFile.removeLeftovers(in: recordsDirectory)
     }
 
     /// Shuts down the HTTP client this puller made (not one it was given). Call it once, last.

@@ -4,6 +4,28 @@ import Glibc
 /// images, an instance's `image.json`): Foundation's `.atomic` write renames a temporary file
 /// into place but never fsyncs it, so after a crash the name can hold an empty file.
 public enum DurableFile {
+    /// Removes what `write` left behind when its process died between creating its temporary
+    /// file and renaming it: the hidden temporaries in `directory` last modified more than
+    /// `age` ago (a write takes milliseconds, so one in flight in another process is younger).
+    /// Best effort; returns the names removed.
+    @discardableResult
+    public static func removeLeftovers(in directory: String, olderThan age: Duration = .seconds(600)) -> [String] {
+        guard let listing = opendir(directory) else { return [] }
+        var names: [String] = []
+        while let entry = readdir(listing) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasPrefix("."), name.contains(".tmp-") { names.append(name) }
+        }
+        closedir(listing)
+        let cutoff = time(nil) - time_t(age.components.seconds)
+        return names.filter { name in
+            var info = stat()
+            let path = directory + "/" + name
+            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_mtim.tv_sec < cutoff else { return false }
+            return unlink(path) == 0
+        }
+    }
+
     /// Replaces `path` with `bytes`: a hidden temporary file beside it (`.<name>.tmp-…`, which
     /// readers listing `*.json` skip), fsync, rename, fsync of the directory.
     public static func write(_ bytes: [UInt8], to path: String) throws(ImageError) {

@@ -291,6 +291,22 @@ struct PullTests {
         }
     }
 
+    /// A record's temporary left by a crash (its write died before the rename) is removed when
+    /// the next puller opens the store, once it is older than any write in flight can be; a
+    /// young one, and the records, stay.
+    @Test func a_record_temporary_left_by_a_crash_is_removed_when_the_store_opens() async throws {
+        let root = NSTemporaryDirectory() + "flotilla-pull-leftovers-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/pulled", withIntermediateDirectories: true)
+        let old = root + "/pulled/.abc.json.tmp-4242-1", young = root + "/pulled/.def.json.tmp-4243-2", record = root + "/pulled/abc.json"
+        for path in [old, young, record] { #expect(FileManager.default.createFile(atPath: path, contents: Data("{".utf8))) }
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: old)
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: record)
+        let puller = try ImagePuller(root: root, access: RegistryAccess())
+        try await puller.shutdown()
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: root + "/pulled")) == [".def.json.tmp-4243-2", "abc.json"])
+    }
+
     @Test func concurrent_pulls_fetch_each_blob_once() async throws {
         try await withRegistry { registry in
             let image = try TestImage(layers: [try TestImage.busyboxLayer(), try TestImage.layer { root in
