@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "Supervisor",
             dependencies: [
-                "AcceptPause", "Manifest", "Balancing", "CSpawn", "CSeccomp", "CSystemd",
+                "AcceptPause", "IdleTimer", "Manifest", "Balancing", "CSpawn", "CSeccomp", "CSystemd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -112,6 +112,8 @@ let package = Package(
         .target(name: "Controller", dependencies: ["Manifest"], swiftSettings: strict),
         // Load-balancing strategies and outlier ejection: the standard library and Synchronization only.
         .target(name: "Balancing", swiftSettings: strict),
+        // The idle timeout of a connection (a forwarded pair, a DNS TCP connection), on NIO.
+        .target(name: "IdleTimer", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         // Listeners that stop accepting for a while when descriptors run out, instead of spinning.
         .target(
             name: "AcceptPause",
@@ -120,7 +122,7 @@ let package = Package(
         // Service discovery's network side: the DNS server (a zone per catalog change, UDP and TCP).
         .target(
             name: "Discovery",
-            dependencies: ["AcceptPause", "CDatagram", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["AcceptPause", "CDatagram", "IdleTimer", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict),
         // agentd's HTTP API, generated from its one OpenAPI document (openapi.json in the target):
         // the wire types, the server protocol agentd implements and deployctl's client. The

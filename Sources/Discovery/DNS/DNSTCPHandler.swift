@@ -1,3 +1,4 @@
+import IdleTimer
 import NIOCore
 
 /// Splits a TCP stream into DNS messages, each preceded by its 2-byte length (RFC 1035 §4.2.2,
@@ -53,43 +54,24 @@ final class DNSTCPHandler: ChannelDuplexHandler {
     private var waiting = CircularBuffer<ByteBuffer>()
     private var needsFlush = false
     private var readPending = false
-    private let idleTimeout: TimeAmount
-    private var lastActivity = NIODeadline.now()
-    private var idleCheck: Scheduled<Void>?
+    private let idle: IdleTimer
 
     init(shared: DNSServerShared, random: DNSRandom, idleTimeout: TimeAmount) {
         self.shared = shared
         self.random = random
-        self.idleTimeout = idleTimeout
+        idle = IdleTimer(timeout: idleTimeout)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        scheduleIdleCheck(context: context, at: lastActivity + idleTimeout)
+        idle.start(on: context.eventLoop) { context.close(promise: nil) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        idleCheck?.cancel()
-        idleCheck = nil
-        removed = true
-    }
-
-    /// A check cancelled while already in the loop's batch of due tasks still runs.
-    private var removed = false
-
-    private func scheduleIdleCheck(context: ChannelHandlerContext, at deadline: NIODeadline) {
-        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
-            guard !removed else { return }
-            let idleUntil = lastActivity + idleTimeout
-            guard NIODeadline.now() >= idleUntil else {
-                scheduleIdleCheck(context: context, at: idleUntil)
-                return
-            }
-            context.close(promise: nil)
-        }
+        idle.stop()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        lastActivity = .now()
+        idle.touch()
         waiting.append(unwrapInboundIn(data))
         answerWaiting(context: context)
     }
@@ -131,7 +113,7 @@ final class DNSTCPHandler: ChannelDuplexHandler {
             frame.writeInteger(UInt16(response.readableBytes))
             frame.writeBuffer(&response)
             let written = context.eventLoop.makePromise(of: Void.self)
-            written.futureResult.assumeIsolated().whenSuccess { [self] in lastActivity = .now() }
+            written.futureResult.assumeIsolated().whenSuccess { [idle] in idle.touch() }
             context.write(wrapOutboundOut(frame), promise: written)
             needsFlush = true
         }

@@ -1,3 +1,4 @@
+import IdleTimer
 import NIOCore
 
 /// Joins two channels of the same event loop into one byte stream each way, with backpressure:
@@ -15,18 +16,16 @@ final class GlueHandler {
     private var pendingRead = false
     private let activity: PairActivity
 
-    /// When a byte last went through the pair, either way, and the timer that looks at it. The
-    /// pair's timer outlives whichever side goes first: the other may be the one that hangs.
+    /// The pair's idle timer, touched when a byte goes through either way. It outlives whichever
+    /// side goes first: the other may be the one that hangs.
     private final class PairActivity {
-        let idleTimeout: TimeAmount
-        var lastActivity = NIODeadline.now()
-        var timer: Scheduled<Void>?
+        let idle: IdleTimer
         /// The two sides, while in their pipelines (weak: the pipelines own them).
         weak var first: GlueHandler?
         weak var second: GlueHandler?
 
         init(idleTimeout: TimeAmount) {
-            self.idleTimeout = idleTimeout
+            idle = IdleTimer(timeout: idleTimeout)
         }
 
         var sides: [GlueHandler] { [first, second].compactMap { $0 } }
@@ -80,7 +79,7 @@ final class GlueHandler {
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: written)
         written.futureResult.assumeIsolated().whenComplete { [activity] _ in
-            activity.lastActivity = .now()
+            activity.idle.touch()
             body(channel)
         }
     }
@@ -94,21 +93,6 @@ final class GlueHandler {
     private var partnerWritable: Bool {
         context?.channel.isWritable ?? false
     }
-
-    /// Looks at the pair's last activity when the idle timeout could have passed since it, and
-    /// closes both sides if it has.
-    private static func scheduleIdleCheck(_ activity: PairActivity, at deadline: NIODeadline, on loop: EventLoop) {
-        activity.timer = loop.assumeIsolated().scheduleTask(deadline: deadline) {
-            // Cancelled, but already in the loop's batch of due tasks: nothing to look at.
-            guard !activity.sides.isEmpty else { return }
-            let idleUntil = activity.lastActivity + activity.idleTimeout
-            guard NIODeadline.now() >= idleUntil else {
-                scheduleIdleCheck(activity, at: idleUntil, on: loop)
-                return
-            }
-            for side in activity.sides { side.context?.close(promise: nil) }
-        }
-    }
 }
 
 extension GlueHandler: ChannelDuplexHandler {
@@ -118,8 +102,9 @@ extension GlueHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if activity.timer == nil {
-            Self.scheduleIdleCheck(activity, at: activity.lastActivity + activity.idleTimeout, on: context.eventLoop)
+        // Started by the first side added; closes both sides still there.
+        activity.idle.start(on: context.eventLoop) { [activity] in
+            for side in activity.sides { side.context?.close(promise: nil) }
         }
     }
 
@@ -128,11 +113,11 @@ extension GlueHandler: ChannelDuplexHandler {
         partner = nil
         if activity.first === self { activity.first = nil }
         if activity.second === self { activity.second = nil }
-        if activity.sides.isEmpty { activity.timer?.cancel() }
+        if activity.sides.isEmpty { activity.idle.stop() }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        activity.lastActivity = .now()
+        activity.idle.touch()
         let buffer = unwrapInboundIn(data)
         partner?.partnerWrite(buffer)
     }
@@ -159,7 +144,7 @@ extension GlueHandler: ChannelDuplexHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         // Writable again: the peer took bytes (a slow reader of a long answer is not idle).
         if context.channel.isWritable {
-            activity.lastActivity = .now()
+            activity.idle.touch()
             partner?.partnerBecameWritable()
         }
     }
