@@ -148,6 +148,39 @@ struct HealthTests {
         }
     }
 
+    /// A check whose launch waits (the instance's cgroup frozen: the check's process, started in
+    /// it, cannot reach its execve until thawed 2 s later) ends its 3 s timeout after it began,
+    /// not 3 s after its command started: a timer started after the launch let a check run for
+    /// up to twice its timeout.
+    @Test func anExecChecksTimeoutCountsItsLaunch() async throws {
+        let rootfs = try BusyboxRootfs()
+        try await withTestNode { test in
+            let check = HealthCheck(probe: .exec(ExecCheck(command: ["/bin/sleep", "100"])), interval: .milliseconds(1500),
+                                    timeout: .seconds(3), unhealthyThreshold: 1)
+            let policy = SupervisionPolicy(restart: RestartPolicy(policy: .never), health: check, stopTimeout: .milliseconds(300))
+            let service = shellService("exec sleep 1000", rootfs: rootfs, policy: policy)
+            let instance = try await test.node.supervise(service)
+            let cgroup = try #require(test.node.context.cgroup(of: service.instanceID).unifiedPath)
+            func members() -> [Substring] {
+                ((try? String(contentsOfFile: cgroup + "/cgroup.procs", encoding: .utf8)) ?? "").split(separator: "\n")
+            }
+            let before = members().count
+            try "1".write(toFile: cgroup + "/cgroup.freeze", atomically: false, encoding: .utf8)
+            defer { try? "0".write(toFile: cgroup + "/cgroup.freeze", atomically: false, encoding: .utf8) }
+            // The check's process appears in the cgroup when its launch begins.
+            let began = ContinuousClock.now
+            let appeared = try await pollCondition(timeout: .seconds(10), every: .milliseconds(5)) { members().count > before }
+            try #require(appeared, "no check process in \(cgroup)")
+            let checkStarted = ContinuousClock.now
+            try await Task.sleep(for: .seconds(2))
+            try "0".write(toFile: cgroup + "/cgroup.freeze", atomically: false, encoding: .utf8)
+            let status = try await instance.wait(timeout: .seconds(20)) { $0.lastCheck != nil }
+            let took = ContinuousClock.now - checkStarted
+            #expect(status.lastCheck?.passed == false, "\(status.lastCheck?.detail ?? "")")
+            #expect(took < .seconds(4), "the check ended \(took) after its launch began (timeout 3s); waited \(checkStarted - began) for it")
+        }
+    }
+
     /// A check that leaves a process behind writing to the check's output: that process writes
     /// on after the check has ended (drained and dropped), where a pipe closed under it would
     /// kill it with SIGPIPE at its next write. It leaves a marker the next check finds.

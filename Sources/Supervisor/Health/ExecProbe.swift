@@ -24,6 +24,9 @@ enum ExecProbe {
                     watcher: DescriptorWatcher, launches: NIOThreadPool, loop: EventLoop, timeout: Duration)
         -> EventLoopFuture<ProbeOutcome>
     {
+        // The timeout counts from here: a launch that waits (up to `timeout` itself) is part of
+        // the check's time, or a check could take twice its timeout.
+        let deadline = NIODeadline.now() + .nanoseconds(timeout.nanosecondsClamped)
         let cgroup = instance.cgroup.unifiedRelativePath
         let output: ExecCheckOutput
         do {
@@ -60,7 +63,7 @@ enum ExecProbe {
                 let run = ExecCheckRun(process: PidFD(descriptor: started.pidFD), pid: started.pid, commandProcess: commandProcess,
                                        cgroup: cgroup, output: output, command: command[0], timeout: timeout,
                                        watcher: watcher, promise: promise)
-                let timer = loop.scheduleTask(in: .nanoseconds(timeout.nanosecondsClamped)) { run.timeOut() }
+                let timer = loop.scheduleTask(deadline: deadline) { run.timeOut() }
                 run.watch()
                 promise.futureResult.whenComplete { _ in timer.cancel() }
             case .failure(let error):
