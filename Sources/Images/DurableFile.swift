@@ -10,13 +10,7 @@ public enum DurableFile {
     /// Best effort; returns the names removed.
     @discardableResult
     public static func removeLeftovers(in directory: String, olderThan age: Duration = .seconds(600)) -> [String] {
-        guard let listing = opendir(directory) else { return [] }
-        var names: [String] = []
-        while let entry = readdir(listing) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasPrefix("."), name.contains(".tmp-") { names.append(name) }
-        }
-        closedir(listing)
+        let names = ((try? FileSystem.names(in: directory)) ?? []).filter(isTemporary)
         let cutoff = time(nil) - time_t(age.components.seconds)
         return names.filter { name in
             var info = stat()
@@ -26,13 +20,21 @@ public enum DurableFile {
         }
     }
 
+    /// What `write` puts between a file's name and the unique suffix of its temporary.
+    private static let temporaryMarker = ".tmp-"
+
+    /// Whether `name` is one of `write`'s temporaries (`.<name>.tmp-<suffix>`).
+    static func isTemporary(_ name: String) -> Bool {
+        name.hasPrefix(".") && name.contains(temporaryMarker)
+    }
+
     /// Replaces `path` with `bytes`: a hidden temporary file beside it (`.<name>.tmp-…`, which
     /// readers listing `*.json` skip), fsync, rename, fsync of the directory.
     public static func write(_ bytes: [UInt8], to path: String) throws(ImageError) {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[..<$0]) } ?? "."
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        let temporary = directory + "/." + name + ".tmp-" + FileSystem.uniqueSuffix()
+        let temporary = directory + "/." + name + temporaryMarker + FileSystem.uniqueSuffix()
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw .lastSystemError("open", temporary) }
         var open = true

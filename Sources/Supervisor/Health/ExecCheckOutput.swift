@@ -25,6 +25,8 @@ final class ExecCheckOutput: Sendable {
         var ended = false
         /// `finish` has quoted the output; what still comes is drained and dropped.
         var finished = false
+        /// What reads go through, made at the first wake-up and kept for the next ones.
+        var buffer: [UInt8] = []
     }
 
     private let state = Mutex(State())
@@ -106,6 +108,7 @@ final class ExecCheckOutput: Sendable {
     private static func closeRead(_ state: inout State, _ readEnd: Int32) {
         guard state.readEndOpen else { return }
         state.readEndOpen = false
+        state.buffer = []
         Glibc.close(readEnd)
     }
 
@@ -119,13 +122,13 @@ final class ExecCheckOutput: Sendable {
     /// end-of-file (or an error other than an empty pipe), when there is nothing more to wait for.
     private static func read(_ fd: Int32, into state: inout State) -> Bool {
         guard state.readEndOpen else { return false }
-        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        if state.buffer.isEmpty { state.buffer = [UInt8](repeating: 0, count: 64 << 10) }
         var total = 0
         while total < readPerWakeUp {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            let n = state.buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n > 0 {
                 let room = state.finished ? 0 : ExecProbe.outputBytes - state.kept.count
-                if room > 0 { state.kept += buffer[0..<min(n, room)] }
+                if room > 0 { state.kept += state.buffer[0..<min(n, room)] }
                 total += n
                 continue
             }
