@@ -164,6 +164,26 @@ public struct InstanceCgroup: Sendable, Hashable {
         }
     }
 
+    /// The id of the cgroup2 cgroup now at `unifiedPath` (its directory's inode number, which is
+    /// what the kernel reports as a process's cgroup id), or nil without one.
+    public var unifiedID: UInt64? {
+        unifiedPath.flatMap(Self.cgroupID(atPath:))
+    }
+
+    /// The id of the cgroup2 cgroup whose directory is `path`.
+    static func cgroupID(atPath path: String) -> UInt64? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return UInt64(info.st_ino)
+    }
+
+    /// The id of the cgroup2 cgroup whose directory `fd` holds open.
+    static func cgroupID(ofDirectory fd: Int32) -> UInt64? {
+        var info = stat()
+        guard fd >= 0, fstat(fd, &info) == 0 else { return nil }
+        return UInt64(info.st_ino)
+    }
+
     /// The cgroup2 directory for CLONE_INTO_CGROUP, or -1 without one. The caller closes it.
     func openUnifiedDirectory() throws(SystemCallError) -> Int32 {
         guard let unifiedPath else { return -1 }

@@ -12,6 +12,8 @@ public final class InstanceHandle: Sendable {
     public let pid: pid_t
     /// Its cgroup.
     public let cgroup: InstanceCgroup
+    /// Its cgroup2 cgroup's id (made anew for each process of the instance), when known.
+    public let cgroupID: UInt64?
     let pidFD: PidFD
     private let state = Mutex(State())
 
@@ -35,9 +37,10 @@ public final class InstanceHandle: Sendable {
     /// reap it: how else to learn its exit status (see `ForeignExit`).
     let foreignTermination: (@Sendable () -> InstanceExit.Termination?)?
 
-    init(instanceID: String, pid: pid_t, pidFD: PidFD, cgroup: InstanceCgroup, mayLeaveOrphans: Bool,
+    init(instanceID: String, pid: pid_t, pidFD: PidFD, cgroup: InstanceCgroup, cgroupID: UInt64?, mayLeaveOrphans: Bool,
          foreignTermination: (@Sendable () -> InstanceExit.Termination?)? = nil)
     {
+        self.cgroupID = cgroupID
         self.mayLeaveOrphans = mayLeaveOrphans
         self.foreignTermination = foreignTermination
         self.instanceID = instanceID

@@ -80,7 +80,7 @@ public final class Supervisor: Sendable {
                 try prepare?(pid, pidFD)
             }
             let instance = InstanceHandle(instanceID: spec.instanceID, pid: pid, pidFD: PidFD(descriptor: pidFD),
-                                          cgroup: cgroup, mayLeaveOrphans: !spec.namespaces.contains(.pid))
+                                          cgroup: cgroup, cgroupID: InstanceCgroup.cgroupID(ofDirectory: directory), mayLeaveOrphans: !spec.namespaces.contains(.pid))
             do {
                 try watcher.watch(instance)
             } catch {

@@ -168,6 +168,31 @@ import Testing
         #expect(machine.isReady)
     }
 
+    /// A READY=1 the previous process sent just before it ended can be read after a zero-backoff
+    /// restart has begun: from another cgroup than the new process's, it is refused, whether it
+    /// arrives during the launch or after it, and the new process is ready only once it says so.
+    @Test func aReadyNotificationOfThePreviousProcessDoesNotMakeTheNextOneReady() {
+        var machine = Self.machine(SupervisionPolicy(restart: .testing(initial: .zero, max: .zero), readiness: .notify,
+                                                     readinessTimeout: .seconds(10)))
+        var clock = ManualClock()
+        var ready = NotifyMessage()
+        ready.ready = true
+        _ = machine.start(now: clock.now)
+        _ = machine.launched(now: clock.now, detail: "pid 7", cgroupID: 100)
+        clock.advance(.milliseconds(1))
+        #expect(value(machine.exited(now: clock.now, reason: .exited(code: 1))) == [.persist, .launch])
+        // During the launch, then after it: both from the ended process's cgroup.
+        _ = machine.notified(now: clock.now, message: ready, senderCgroup: 100)
+        _ = machine.launched(now: clock.now, detail: "pid 8", cgroupID: 200)
+        #expect(!machine.isReady)
+        _ = machine.notified(now: clock.now, message: ready, senderCgroup: 100)
+        #expect(!machine.isReady)
+        let refused = value(machine.takeEvents()).filter { $0.kind == .notifyRefused }
+        #expect(refused.count == 2 && refused.allSatisfy { $0.reason.contains("previous process") }, "\(refused)")
+        _ = machine.notified(now: clock.now, message: ready, senderCgroup: 200)
+        #expect(machine.isReady)
+    }
+
     @Test func stoppingACrashLoopingInstanceCancelsItsPendingRestart() {
         var machine = Self.machine(SupervisionPolicy(restart: .testing(initial: .seconds(30))))
         var clock = ManualClock()

@@ -332,8 +332,9 @@ public final class NodeSupervisor: Sendable {
             return lost("pid \(process.pid) is no longer in cgroup \(relative)", unknown)
         }
         let pidFD = PidFD(descriptor: fd)
+        // Its cgroup id read while the process is in the cgroup, which cannot be made anew meanwhile.
         let handle = InstanceHandle(
-            instanceID: id, pid: process.pid, pidFD: pidFD, cgroup: cgroup,
+            instanceID: id, pid: process.pid, pidFD: pidFD, cgroup: cgroup, cgroupID: cgroup.unifiedID,
             mayLeaveOrphans: !service.launch.namespaces.contains(.pid),
             foreignTermination: { ForeignExit.termination(pidFD: pidFD.descriptor, identity: process) })
         do {

@@ -401,7 +401,7 @@ public final class SupervisedInstance: Sendable {
         }
         attachNetwork(handle, network: network)
         watchExit(handle)
-        input { machine, now in machine.launched(now: now, detail: "pid \(handle.pid)") }
+        input { machine, now in machine.launched(now: now, detail: "pid \(handle.pid)", cgroupID: handle.cgroupID) }
     }
 
     /// The listeners of the instance's published ports (`private` network mode), or nil.
@@ -516,8 +516,8 @@ public final class SupervisedInstance: Sendable {
 
     private func notifyReceived(_ delivery: NotifySocket.Delivery) {
         switch delivery {
-        case .accepted(let message):
-            input { machine, now in machine.notified(now: now, message: message) }
+        case .accepted(let message, let senderCgroup):
+            input { machine, now in machine.notified(now: now, message: message, senderCgroup: senderCgroup) }
         case .refused(let why):
             input { machine, now in
                 machine.notifyRefused(now: now, detail: why)

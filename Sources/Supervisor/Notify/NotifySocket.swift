@@ -10,8 +10,10 @@ import Synchronization
 final class NotifySocket: Sendable {
     /// A datagram's fate.
     enum Delivery: Sendable {
-        /// From the instance's cgroup: act on it.
-        case accepted(NotifyMessage)
+        /// From the instance's cgroup: act on it. With the id of the sender's cgroup where it is
+        /// known: the cgroup is made anew for each process of the instance, so the id tells a
+        /// message of the current process from one a previous process sent just before it ended.
+        case accepted(NotifyMessage, senderCgroup: UInt64?)
         /// From elsewhere: refused, with who sent it.
         case refused(String)
     }
@@ -38,9 +40,7 @@ final class NotifySocket: Sendable {
         var relativePath: String
 
         var cgroupID: UInt64? {
-            var info = stat()
-            guard let unifiedDirectory, stat(unifiedDirectory, &info) == 0 else { return nil }
-            return UInt64(info.st_ino)
+            unifiedDirectory.flatMap(InstanceCgroup.cgroupID(atPath:))
         }
     }
 
@@ -102,8 +102,8 @@ final class NotifySocket: Sendable {
             }
             let text = String(decoding: buffer[0..<Int(n)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
             switch verify(sender, against: expected) {
-            case .success:
-                deliver(.accepted(NotifyMessage(parsing: text)))
+            case .success(let senderCgroup):
+                deliver(.accepted(NotifyMessage(parsing: text), senderCgroup: senderCgroup))
             case .failure(let why):
                 deliver(.refused(why.why))
             }
@@ -116,8 +116,8 @@ final class NotifySocket: Sendable {
 
     /// The sender's cgroup from its pidfd (SCM_PIDFD, PIDFD_GET_INFO: still known after the
     /// sender has exited, which a short-lived `systemd-notify` often has by now), else from
-    /// /proc/PID/cgroup of its SCM_CREDENTIALS pid.
-    private static func verify(_ sender: fl_notify_sender, against expected: ExpectedSender) -> Result<Void, Refusal> {
+    /// /proc/PID/cgroup of its SCM_CREDENTIALS pid. Answers the sender's cgroup id where known.
+    private static func verify(_ sender: fl_notify_sender, against expected: ExpectedSender) -> Result<UInt64?, Refusal> {
         let who = "pid \(sender.pid) (uid \(sender.uid))"
         if sender.pidfd >= 0, let cgroupID = expected.cgroupID {
             var info = fl_pidfd_info()
@@ -131,10 +131,13 @@ final class NotifySocket: Sendable {
                 InstanceCgroup.sleep(.microseconds(250))
             }
             if info.mask & UInt64(FL_PIDFD_INFO_CGROUPID) != 0 {
-                if info.cgroup_id == cgroupID { return .success(()) }
+                if info.cgroup_id == cgroupID { return .success(cgroupID) }
                 return .failure(Refusal(why: "from \(who) in cgroup \(describeCgroup(sender.pid)) (id \(info.cgroup_id)), not this instance's"))
             }
         }
+        // The directory's id before and after the read: a sender alive in the cgroup keeps it
+        // from being removed, so the same id both times is the id of the sender's cgroup.
+        let idBefore = expected.cgroupID
         guard sender.pid > 0, let text = try? FileIO.readText("/proc/\(sender.pid)/cgroup") else {
             return .failure(Refusal(why: "from \(who): its cgroup cannot be read (it has exited)"))
         }
@@ -142,7 +145,10 @@ final class NotifySocket: Sendable {
             let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
             guard fields.count == 3 else { continue }
             let path = String(fields[2])
-            if path == expected.relativePath { return .success(()) }
+            if path == expected.relativePath {
+                let idAfter = expected.cgroupID
+                return .success(idBefore == idAfter ? idAfter : nil)
+            }
         }
         return .failure(Refusal(why: "from \(who) in cgroup \(describeCgroup(sender.pid)), not this instance's"))
     }

@@ -30,8 +30,13 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
     /// After a failed health check, with `policy.unhealthyDrain`: when the stop signal is sent,
     /// and why. The instance runs on meanwhile, unhealthy and unchecked.
     public private(set) var unhealthyStop: (at: BootInstant, detail: String)?
-    /// Notifications that arrived while the launch was under way, for `launched`.
-    private var notifiedWhileStarting: [NotifyMessage] = []
+    /// Notifications that arrived while the launch was under way, for `launched`, with their
+    /// sender's cgroup id where known.
+    private var notifiedWhileStarting: [(message: NotifyMessage, senderCgroup: UInt64?)] = []
+    /// The cgroup id of the running process, where known (not after an adoption): a message
+    /// from another cgroup of this instance is one its previous process sent before it ended,
+    /// read after the restart that followed (`notified`).
+    private var processCgroup: UInt64?
     /// Processes launched over the instance's life (adoptions do not count).
     public private(set) var launchCount = 0
     /// The last exit's reason.
@@ -82,9 +87,10 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         return [.launch]
     }
 
-    /// The launch asked for succeeded (`detail`: e.g. the pid).
-    public mutating func launched(now: BootInstant, detail: String) -> [InstanceAction] {
+    /// The launch asked for succeeded (`detail`: e.g. the pid), in the cgroup of id `cgroupID`.
+    public mutating func launched(now: BootInstant, detail: String, cgroupID: UInt64? = nil) -> [InstanceAction] {
         launchCount += 1
+        processCgroup = cgroupID
         launchedAt = now
         record(now, .launched, detail)
         if case .stopping(.requested) = phase {
@@ -96,7 +102,7 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         beginRunning(now: now)
         let early = notifiedWhileStarting
         notifiedWhileStarting = []
-        for message in early { _ = notified(now: now, message: message) }
+        for (message, sender) in early { _ = notified(now: now, message: message, senderCgroup: sender) }
         return [.persist]
     }
 
@@ -106,6 +112,7 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
     /// The launch asked for failed.
     public mutating func launchFailed(now: BootInstant, message: String) -> [InstanceAction] {
         notifiedWhileStarting = []
+        processCgroup = nil
         record(now, .launchFailed, message)
         launchedAt = nil
         if case .stopping(.requested) = phase {
@@ -124,6 +131,7 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         let stoppedBySupervisor = cause.map { $0 != .requested } ?? false
         record(now, .exited, stoppedBySupervisor ? "\(reason), after the supervisor stopped it: \(effective)" : "\(reason)")
         endRunning()
+        processCgroup = nil
         killAt = nil
         killFailure = nil
         lastExit = effective
@@ -160,12 +168,18 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         }
     }
 
-    /// An sd_notify message from the instance's own cgroup.
-    public mutating func notified(now: BootInstant, message: NotifyMessage) -> [InstanceAction] {
+    /// An sd_notify message from the instance's own cgroup, of id `senderCgroup` where known.
+    public mutating func notified(now: BootInstant, message: NotifyMessage, senderCgroup: UInt64? = nil) -> [InstanceAction] {
         // A service may notify right after its execve, before the launch's own report has
         // reached this machine (the two travel by different threads): kept for `launched`.
         if phase == .starting {
-            if notifiedWhileStarting.count < Self.notificationsKeptWhileStarting { notifiedWhileStarting.append(message) }
+            if notifiedWhileStarting.count < Self.notificationsKeptWhileStarting { notifiedWhileStarting.append((message, senderCgroup)) }
+            return []
+        }
+        // Sent by the previous process just before it ended (its READY=1 would make the new one
+        // ready before it said so): read after the restart, its cgroup is no longer the current.
+        if let senderCgroup, let processCgroup, senderCgroup != processCgroup {
+            record(now, .notifyRefused, "from the instance's previous process (cgroup id \(senderCgroup)), not the running one (cgroup id \(processCgroup))")
             return []
         }
         guard phase == .running || phase.isStopping else { return [] }
