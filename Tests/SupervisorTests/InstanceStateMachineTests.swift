@@ -193,6 +193,24 @@ import Testing
         #expect(machine.isReady)
     }
 
+    /// A stop asked for during a relaunch leaves the instance stopping with no process reported
+    /// yet: a message of the previous process read then is refused too (its STATUS= or
+    /// EXTEND_TIMEOUT_USEC= would otherwise be taken as the new one's).
+    @Test func aMessageOfThePreviousProcessDuringAStoppedRelaunchIsRefused() {
+        var machine = Self.machine(SupervisionPolicy(restart: .testing(initial: .zero, max: .zero)))
+        var clock = ManualClock()
+        _ = machine.start(now: clock.now)
+        _ = machine.launched(now: clock.now, detail: "pid 7", cgroupID: 100)
+        clock.advance(.milliseconds(1))
+        _ = machine.exited(now: clock.now, reason: .exited(code: 1))
+        _ = machine.stop(now: clock.now)
+        #expect(machine.phase.isStopping)
+        _ = machine.notified(now: clock.now, message: NotifyMessage(parsing: "STATUS=old"), senderCgroup: 100)
+        #expect(machine.readiness?.statusText == nil)
+        let kinds = value(machine.takeEvents()).map(\.kind)
+        #expect(kinds.contains(.notifyRefused) && !kinds.contains(.status), "\(kinds)")
+    }
+
     @Test func stoppingACrashLoopingInstanceCancelsItsPendingRestart() {
         var machine = Self.machine(SupervisionPolicy(restart: .testing(initial: .seconds(30))))
         var clock = ManualClock()

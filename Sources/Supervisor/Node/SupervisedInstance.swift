@@ -615,7 +615,8 @@ public final class SupervisedInstance: Sendable {
             watchExit(handle)
         }
         let phase = Double(context.nextRandomFraction())
-        input { machine, now in machine.adopt(now: now, exit: exit, detail: detail, healthPhase: phase) }
+        let cgroupID = handle?.cgroupID
+        input { machine, now in machine.adopt(now: now, exit: exit, detail: detail, healthPhase: phase, cgroupID: cgroupID) }
         if let publishFailure {
             input { machine, now in
                 machine.publishFailed(now: now, detail: publishFailure)

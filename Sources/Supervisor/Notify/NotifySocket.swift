@@ -143,11 +143,16 @@ final class NotifySocket: Sendable {
         }
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3 else { continue }
-            let path = String(fields[2])
-            if path == expected.relativePath {
+            // With a cgroup2 directory only its line counts: a v1 line keeps its path after the
+            // cgroup is removed, so a sender of the previous cgroup would match it.
+            guard fields.count == 3, expected.unifiedDirectory == nil || fields[0] == "0" else { continue }
+            if String(fields[2]) == expected.relativePath {
+                // The directory made anew meanwhile: which cgroup the sender was in is unknown.
                 let idAfter = expected.cgroupID
-                return .success(idBefore == idAfter ? idAfter : nil)
+                guard idBefore == idAfter else {
+                    return .failure(Refusal(why: "from \(who): the instance's cgroup was made anew while the message was checked"))
+                }
+                return .success(idAfter)
             }
         }
         return .failure(Refusal(why: "from \(who) in cgroup \(describeCgroup(sender.pid)), not this instance's"))

@@ -49,7 +49,10 @@ extension InstanceStateMachine {
     /// Takes over after an agent restart, at `now`. `exit` is nil when the process recorded in
     /// the state directory still runs (it is adopted as it is: no restart is counted), else how
     /// it ended while no supervisor watched (then the restart policy decides, as for any exit).
-    public mutating func adopt(now: BootInstant, exit: ExitReason?, detail: String, healthPhase: Double) -> [InstanceAction] {
+    /// `cgroupID`: the adopted process's cgroup id, where known.
+    public mutating func adopt(now: BootInstant, exit: ExitReason?, detail: String, healthPhase: Double,
+                               cgroupID: UInt64? = nil) -> [InstanceAction] {
+        processCgroup = exit == nil ? ProcessCgroup(cgroupID) : .noProcess
         switch phase {
         case .running, .stopping:
             if let exit {

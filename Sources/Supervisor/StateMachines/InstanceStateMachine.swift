@@ -33,10 +33,23 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
     /// Notifications that arrived while the launch was under way, for `launched`, with their
     /// sender's cgroup id where known.
     private var notifiedWhileStarting: [(message: NotifyMessage, senderCgroup: UInt64?)] = []
-    /// The cgroup id of the running process, where known (not after an adoption): a message
-    /// from another cgroup of this instance is one its previous process sent before it ended,
-    /// read after the restart that followed (`notified`).
-    private var processCgroup: UInt64?
+    /// The cgroup of the running process: a message from another cgroup of this instance is one
+    /// its previous process sent before it ended, read after the restart that followed (`notified`).
+    var processCgroup: ProcessCgroup = .unknown
+
+    /// What is known of the running process's cgroup.
+    enum ProcessCgroup: Sendable {
+        /// Not known (cgroup v1 only, an adoption without a cgroup2 directory): messages are not
+        /// told apart by cgroup.
+        case unknown
+        /// No process has been reported launched since the last one ended.
+        case noProcess
+        case id(UInt64)
+
+        init(_ id: UInt64?) {
+            self = id.map { .id($0) } ?? .unknown
+        }
+    }
     /// Processes launched over the instance's life (adoptions do not count).
     public private(set) var launchCount = 0
     /// The last exit's reason.
@@ -90,7 +103,7 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
     /// The launch asked for succeeded (`detail`: e.g. the pid), in the cgroup of id `cgroupID`.
     public mutating func launched(now: BootInstant, detail: String, cgroupID: UInt64? = nil) -> [InstanceAction] {
         launchCount += 1
-        processCgroup = cgroupID
+        processCgroup = ProcessCgroup(cgroupID)
         launchedAt = now
         record(now, .launched, detail)
         if case .stopping(.requested) = phase {
@@ -112,7 +125,7 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
     /// The launch asked for failed.
     public mutating func launchFailed(now: BootInstant, message: String) -> [InstanceAction] {
         notifiedWhileStarting = []
-        processCgroup = nil
+        processCgroup = .noProcess
         record(now, .launchFailed, message)
         launchedAt = nil
         if case .stopping(.requested) = phase {
@@ -131,7 +144,7 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         let stoppedBySupervisor = cause.map { $0 != .requested } ?? false
         record(now, .exited, stoppedBySupervisor ? "\(reason), after the supervisor stopped it: \(effective)" : "\(reason)")
         endRunning()
-        processCgroup = nil
+        processCgroup = .noProcess
         killAt = nil
         killFailure = nil
         lastExit = effective
@@ -177,10 +190,19 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
             return []
         }
         // Sent by the previous process just before it ended (its READY=1 would make the new one
-        // ready before it said so): read after the restart, its cgroup is no longer the current.
-        if let senderCgroup, let processCgroup, senderCgroup != processCgroup {
-            record(now, .notifyRefused, "from the instance's previous process (cgroup id \(senderCgroup)), not the running one (cgroup id \(processCgroup))")
-            return []
+        // ready before it said so): read after the restart, its cgroup is no longer the current,
+        // or no process is yet (a stop asked for during the launch).
+        if let senderCgroup {
+            switch processCgroup {
+            case .id(let current) where current != senderCgroup:
+                record(now, .notifyRefused, "from the instance's previous process (cgroup id \(senderCgroup)), not the running one (cgroup id \(current))")
+                return []
+            case .noProcess:
+                record(now, .notifyRefused, "from the instance's previous process (cgroup id \(senderCgroup)): no process of it is running")
+                return []
+            case .id, .unknown:
+                break
+            }
         }
         guard phase == .running || phase.isStopping else { return [] }
         var changed = false
