@@ -53,7 +53,7 @@ struct APIAccessTests {
         process.standardOutput = output
         try process.run()
         defer {
-            process.terminate()
+            if process.isRunning { process.terminate() }
             process.waitUntilExit()
         }
         let stream = output.fileHandleForReading.fileDescriptor

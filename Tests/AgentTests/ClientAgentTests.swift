@@ -223,6 +223,8 @@ struct ClientAgentTests {
 
         // c1 freezes (its services run on): marked down after 3 s, its instance lost.
         let frozen = try #require(first.processIdentifier)
+        // Running, or its pid may be another process's by now (a stopped one cannot end but by SIGKILL).
+        try #require(first.isRunning, "c1 ended: \(first.agentLog())")
         kill(frozen, SIGSTOP)
         defer { kill(frozen, SIGCONT) }
         // Marked down before the read that saw it, after the one before: counted from the

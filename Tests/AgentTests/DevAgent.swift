@@ -91,6 +91,9 @@ final class DevAgent: @unchecked Sendable {
         logHandle = log
     }
 
+    /// Whether the agent runs (its pid is its own, not yet reaped and free for another process).
+    var isRunning: Bool { process?.isRunning == true }
+
     /// The agent's pid while it runs.
     var processIdentifier: pid_t? { process.map { $0.processIdentifier } }
 
@@ -100,16 +103,19 @@ final class DevAgent: @unchecked Sendable {
 
     /// SIGKILL: no graceful anything.
     func kill9() {
-        guard let process else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        self.process = nil
+        signalAndWait(SIGKILL)
     }
 
     /// SIGTERM and wait: the graceful path.
     func terminate() {
+        signalAndWait(SIGTERM)
+    }
+
+    /// Signals the agent unless it has ended (agents of some tests exit by themselves): once
+    /// Foundation has reaped it, its pid may be another process's, another test's agent's.
+    private func signalAndWait(_ signal: Int32) {
         guard let process else { return }
-        kill(process.processIdentifier, SIGTERM)
+        if process.isRunning { kill(process.processIdentifier, signal) }
         process.waitUntilExit()
         self.process = nil
     }
