@@ -52,11 +52,16 @@ enum APIErrorResponse {
     }
 
     static func response(_ error: APIError) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let body = (try? encoder.encode(error)) ?? Data(#"{"code":"internal","issues":[],"message":"the error could not be encoded"}"#.utf8)
-        return Response(
-            status: HTTPResponse.Status(code: error.httpStatus), headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        Response(
+            status: HTTPResponse.Status(code: error.httpStatus), headers: [.contentType: contentType],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body(error))))
+    }
+
+    /// An error's content type.
+    static let contentType = "application/json"
+
+    /// An error's JSON.
+    static func body(_ error: APIError) -> Data {
+        (try? APIJSON.encoder().encode(error)) ?? Data(#"{"code":"internal","issues":[],"message":"the error could not be encoded"}"#.utf8)
     }
 }

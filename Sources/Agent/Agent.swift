@@ -127,7 +127,10 @@ public final class Agent: Sendable {
         }
         services += try APIListeners.services(
             configuration: configuration, logger: logger, readyStatus: "serving the API on \(configuration.apiSocketPath)",
-            certificate: cluster?.currentTLSMaterial
+            certificate: cluster?.currentTLSMaterial,
+            fastPath: { token in
+                KVWriteFastPath.Settings(handler: APIHandler(api: api), token: token.map(BearerToken.init), metrics: APIMetrics())
+            }
         ) { token in try APIRouter.router(api, token: token) }
         // Last of the agent's (only `runUntilTerminated`'s stop clock comes after it), so that
         // it is told of the shutdown first (ServiceGroup stops services in reverse order, each

@@ -11,14 +11,19 @@ struct BearerToken: Sendable {
     init(_ token: String) { expected = Array("Bearer \(token)".utf8) }
 
     func authorize(_ request: Request) throws(APIError) {
-        let given = Self.authorization(request.headers)
+        guard accepts(request.headers) else {
+            throw APIError(code: APIErrorCode.unauthorized, message: "this endpoint needs `Authorization: Bearer <token>`; pass --token or set FLOTILLA_TOKEN")
+        }
+    }
+
+    /// Whether `headers` carry the token.
+    func accepts(_ headers: HTTPFields) -> Bool {
+        let given = Self.authorization(headers)
         // Compare in constant time so that the token cannot be guessed byte by byte; the UTF-8
         // view is read in place (no copy of the header per request).
         var difference = given.utf8.count ^ expected.count
         for (a, b) in zip(given.utf8, expected) { difference |= Int(a ^ b) }
-        guard difference == 0 else {
-            throw APIError(code: APIErrorCode.unauthorized, message: "this endpoint needs `Authorization: Bearer <token>`; pass --token or set FLOTILLA_TOKEN")
-        }
+        return difference == 0
     }
 
     /// `headers[.authorization] ?? ""`, without the generic join that subscript goes through

@@ -1,0 +1,149 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private let isRoot = getuid() == 0
+
+/// Plain key-value writes are answered on the event loop (`KVWriteFastPath`), everything else
+/// by the router: the two answer alike, keep the connection as the router does, and the fast
+/// path takes exactly the plain writes (its counter says which it took).
+@Suite(.serialized, .enabled(if: isRoot, "needs root: agentd runs services in cgroups"), .timeLimit(.minutes(5)))
+struct KVWriteFastPathTests {
+    /// A kept-alive HTTP/1.1 connection to the agent's socket, answers read whole.
+    final class Connection {
+        let descriptor: Int32
+        private var pending: [UInt8] = []
+
+        init(_ agent: DevAgent) throws {
+            descriptor = try UnixHTTP.connect(socket: agent.socket)
+        }
+
+        deinit { close(descriptor) }
+
+        func send(_ text: String) throws {
+            try UnixHTTP.send(text, on: descriptor)
+        }
+
+        /// `PUT path` with `body`, and `extra` header lines.
+        static func put(_ path: String, _ body: String, extra: String = "") -> String {
+            "PUT \(path) HTTP/1.1\r\nHost: agentd\r\nContent-Length: \(body.utf8.count)\r\n\(extra)\r\n\(body)"
+        }
+
+        /// The next answer: its status line, its header lines in order, its body.
+        func answer(timeout: Duration = .seconds(30)) throws -> (status: String, headers: [String], body: String) {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                if let answer = Self.parse(&pending) { return answer }
+                var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                guard poll(&ready, 1, 200) > 0 else { continue }
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                let count = recv(descriptor, &buffer, buffer.count, 0)
+                guard count > 0 else { throw TestFailure("the connection ended; unread: \(String(decoding: pending, as: UTF8.self))") }
+                pending += buffer[0..<count]
+            }
+            throw TestFailure("no whole answer within \(timeout): \(String(decoding: pending, as: UTF8.self))")
+        }
+
+        /// Whether the server has closed the connection (end of file within `timeout`).
+        func isClosed(within timeout: Duration) -> Bool {
+            var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&ready, 1, Int32(timeout / .milliseconds(1))) > 0 else { return false }
+            var byte: UInt8 = 0
+            return recv(descriptor, &byte, 1, 0) == 0
+        }
+
+        private static func parse(_ bytes: inout [UInt8]) -> (status: String, headers: [String], body: String)? {
+            let text = String(decoding: bytes, as: UTF8.self)
+            guard let end = text.range(of: "\r\n\r\n") else { return nil }
+            let lines = text[..<end.lowerBound].split(separator: "\r\n").map(String.init)
+            let length = lines.first { $0.lowercased().hasPrefix("content-length:") }.flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+            let headLength = text[..<end.upperBound].utf8.count
+            guard bytes.count >= headLength + length else { return nil }
+            let body = String(decoding: bytes[headLength..<(headLength + length)], as: UTF8.self)
+            bytes.removeFirst(headLength + length)
+            return (lines[0], Array(lines.dropFirst()), body)
+        }
+    }
+
+    /// How many writes the fast path took, from the agent's metrics.
+    static func taken(_ agent: DevAgent) throws -> Int {
+        let metrics = try UnixHTTP.request("GET", "/metrics", socket: agent.socket).body
+        let line = metrics.split(separator: "\n").first { $0.hasPrefix("flotilla_api_kv_fast_writes_total ") }
+        return line.flatMap { Int(Double($0.split(separator: " ")[1]) ?? -1) } ?? 0
+    }
+
+    /// `headers` without the values that differ from answer to answer.
+    static func shape(_ headers: [String]) -> [String] {
+        headers.map { line in
+            let name = String(line.prefix { $0 != ":" })
+            return ["date", "x-flotilla-index", "content-length"].contains(name.lowercased()) ? name : line
+        }
+    }
+
+    @Test func aPlainWriteIsAnsweredAsTheRouterAnswersTheSameWrite() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        let before = try Self.taken(agent)
+        let connection = try Connection(agent)
+        // The same write twice: plain (the fast path), and with `cas=0` (the router's).
+        try connection.send(Connection.put("/v1/kv/app/one", "hello"))
+        let fast = try connection.answer()
+        try connection.send(Connection.put("/v1/kv/app/two?cas=0", "hello"))
+        let routed = try connection.answer()
+        #expect(try Self.taken(agent) == before + 1)
+        #expect(fast.status == "HTTP/1.1 200 OK" && routed.status == fast.status, "\(fast.status) / \(routed.status)")
+        #expect(Self.shape(fast.headers) == Self.shape(routed.headers), "\(fast.headers) / \(routed.headers)")
+        let date = try #require(fast.headers.first { $0.hasPrefix("Date: ") })
+        #expect(date.range(of: #"^Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$"#,
+                                options: .regularExpression) != nil, "\(date)")
+        let index = try #require(fast.headers.first { $0.hasPrefix("X-Flotilla-Index: ") }.map { String($0.dropFirst(18)) })
+        #expect(fast.body == #"{"createIndex":\#(index),"key":"app/one","modifyIndex":\#(index),"size":5}"#, "\(fast.body)")
+        let routedIndex = try #require(routed.headers.first { $0.hasPrefix("X-Flotilla-Index: ") }.map { String($0.dropFirst(18)) })
+        #expect(routed.body == #"{"createIndex":\#(routedIndex),"key":"app/two","modifyIndex":\#(routedIndex),"size":5}"#)
+
+        // The write is the store's: read back on the same connection, then written again
+        // (a new modify index), with two writes pipelined in one send, answered in order.
+        try connection.send("GET /v1/kv/app/one HTTP/1.1\r\nHost: agentd\r\n\r\n")
+        let read = try connection.answer()
+        #expect(read.body.contains(#""value":"aGVsbG8=""#), "\(read.body)")
+        try connection.send(Connection.put("/v1/kv/app/one", "again") + Connection.put("/v1/kv/app/three", "x"))
+        let second = try connection.answer()
+        let third = try connection.answer()
+        #expect(second.body.contains(#""key":"app/one""#) && second.body.contains(#""createIndex":\#(index),"#), "\(second.body)")
+        #expect(!second.body.contains(#""modifyIndex":\#(index)}"#), "\(second.body)")
+        #expect(third.body.contains(#""key":"app/three""#), "\(third.body)")
+        #expect(try Self.taken(agent) == before + 3)
+    }
+
+    @Test func writesItDoesNotTakeGetTheRoutersAnswers() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        let before = try Self.taken(agent)
+        let connection = try Connection(agent)
+        // A refused key, a percent-encoded one, a value over the limit, a chunked body.
+        try connection.send(Connection.put("/v1/kv/a/../b", "x"))
+        let dots = try connection.answer()
+        #expect(dots.status.hasPrefix("HTTP/1.1 400") && dots.body.contains(#""path":"key""#), "\(dots)")
+        try connection.send(Connection.put("/v1/kv/a%2Fb", "x"))
+        let encoded = try connection.answer()
+        #expect(encoded.status == "HTTP/1.1 200 OK" && encoded.body.contains(#""key":"a/b""#), "\(encoded)")
+        try connection.send("PUT /v1/kv/chunked HTTP/1.1\r\nHost: agentd\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+        let chunked = try connection.answer()
+        #expect(chunked.status == "HTTP/1.1 200 OK" && chunked.body.contains(#""size":2"#), "\(chunked)")
+        #expect(try Self.taken(agent) == before, "the fast path took a write that is the router's")
+        // Over the limit, on a connection of its own (the router may stop reading its body).
+        let other = try Connection(agent)
+        try other.send(Connection.put("/v1/kv/big", String(repeating: "v", count: 512 * 1024 + 1)))
+        let oversized = try other.answer()
+        #expect(oversized.status.hasPrefix("HTTP/1.1 413"), "\(oversized.status) \(oversized.body)")
+
+        // `Connection: close` is the router's too, which ends the connection after its answer.
+        try connection.send(Connection.put("/v1/kv/last", "x", extra: "Connection: close\r\n"))
+        #expect(try connection.answer().status == "HTTP/1.1 200 OK")
+        #expect(connection.isClosed(within: .seconds(10)))
+        #expect(try Self.taken(agent) == before)
+    }
+}
