@@ -58,6 +58,15 @@ final class KVWriteFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// A read the channel asked for while an answer was awaited: made once it has gone out, so
     /// that a client pipelining requests is read no faster than it is answered.
     private var readHeld = false
+    /// Events that came after the parts held or during a write taken here (a client's half
+    /// close, an error of the parser on what it sent next): passed on after them, or the
+    /// router, which ends the connection on them, would end it before the write is answered.
+    private var heldEvents: [HeldEvent] = []
+
+    private enum HeldEvent {
+        case user(Any)
+        case error(any Error)
+    }
     private let settings: Settings
     private var date = HTTPDate()
     /// False once removed from the pipeline: a write answered after that has nowhere to go.
@@ -86,7 +95,8 @@ final class KVWriteFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             if let (key, length) = taken(head) {
                 settings.taken.increment()
                 inFlight = .taken
-                reading = (key, context.channel.allocator.buffer(capacity: length), .now)
+                // Grown as the body comes: a header alone does not reserve 512 KiB.
+                reading = (key, context.channel.allocator.buffer(capacity: min(length, 64 << 10)), .now)
             } else {
                 inFlight = .routed
                 context.fireChannelRead(wrapInboundOut(part))
@@ -123,10 +133,36 @@ final class KVWriteFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             held.removeFirst()
             take(part, context: context)
         }
+        if !holdsEvents {
+            let events = heldEvents
+            heldEvents = []
+            for event in events {
+                switch event {
+                case .user(let event): context.fireUserInboundEventTriggered(event)
+                case .error(let error): context.fireErrorCaught(error)
+                }
+            }
+        }
         if readHeld, inFlight == nil || !requestRead {
             readHeld = false
             context.read()
         }
+    }
+
+    /// Whether an event now would overtake a request: one held, or a write taken here (the
+    /// router's own requests are behind it in the pipeline anyway).
+    private var holdsEvents: Bool {
+        !held.isEmpty || inFlight == .taken
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard holdsEvents else { return context.fireUserInboundEventTriggered(event) }
+        heldEvents.append(.user(event))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard holdsEvents else { return context.fireErrorCaught(error) }
+        heldEvents.append(.error(error))
     }
 
     private static func isHead(_ part: HTTPRequestPart) -> Bool {
@@ -138,7 +174,9 @@ final class KVWriteFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private func taken(_ head: HTTPRequest) -> (KVKey, Int)? {
         guard head.method == .put, let path = head.path, path.hasPrefix(Self.prefix) else { return nil }
         let fields = head.headerFields
+        // An `Accept` the generated server would check (406, or 400 malformed) is its to check.
         guard fields[.transferEncoding] == nil, fields[.expect] == nil, fields[.connection] == nil,
+            fields[.accept].map(Self.acceptsJSON) ?? true,
             let length = fields[.contentLength].flatMap(Int.init), length <= KVEntry.maxValueBytes,
             settings.token?.accepts(fields) ?? true
         else { return nil }
@@ -150,6 +188,11 @@ final class KVWriteFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private static let prefix = "/v1/kv/"
+
+    /// The `Accept` values a client sends that take the write's JSON as they stand.
+    private static func acceptsJSON(_ value: String) -> Bool {
+        value == "*/*" || value == "application/json"
+    }
 
     private static func isPlainKeyByte(_ byte: UInt8) -> Bool {
         switch byte {
@@ -219,6 +262,10 @@ final class KVWriteFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func answer(_ answer: Answer, started: ContinuousClock.Instant, context: ChannelHandlerContext) {
+        // As the middleware: answers count (the client gone or not), refusals do not.
+        if answer.succeeded {
+            settings.metrics.record(method: .put, route: Self.route, statusCode: answer.status.code, duration: .now - started)
+        }
         guard isAdded, context.channel.isActive else { return }
         var fields = HTTPFields()
         for (name, value) in answer.fields { fields.append(HTTPField(name: name, value: value)) }
@@ -229,10 +276,6 @@ final class KVWriteFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: answer.body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        // As the middleware: answers count, refusals do not.
-        if answer.succeeded {
-            settings.metrics.record(method: .put, route: Self.route, statusCode: answer.status.code, duration: .now - started)
-        }
         answered(context: context)
     }
 

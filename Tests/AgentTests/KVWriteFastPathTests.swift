@@ -118,6 +118,25 @@ struct KVWriteFastPathTests {
         #expect(try Self.taken(agent) == before + 3)
     }
 
+    /// A client that sends its requests and then shuts its side (`nc -N`, a script's pipe) is
+    /// answered every one: the half close reaches the router, which ends the connection on
+    /// it, only after the write taken here and the read behind it.
+    @Test func aClientThatHalfClosesAfterItsRequestsGetsEveryAnswer() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        let before = try Self.taken(agent)
+        let connection = try Connection(agent)
+        try connection.send(Connection.put("/v1/kv/half/closed", "hello", extra: "Accept: */*\r\n")
+            + "GET /v1/kv/half/closed HTTP/1.1\r\nHost: agentd\r\n\r\n")
+        #expect(shutdown(connection.descriptor, Int32(SHUT_WR)) == 0)
+        let written = try connection.answer()
+        #expect(written.status == "HTTP/1.1 200 OK" && written.body.contains(#""key":"half/closed""#), "\(written)")
+        let read = try connection.answer()
+        #expect(read.status == "HTTP/1.1 200 OK" && read.body.contains(#""value":"aGVsbG8=""#), "\(read)")
+        #expect(connection.isClosed(within: .seconds(10)))
+        #expect(try Self.taken(agent) == before + 1)
+    }
+
     @Test func writesItDoesNotTakeGetTheRoutersAnswers() throws {
         let agent = try DevAgent()
         defer { agent.shutdown() }
@@ -134,6 +153,9 @@ struct KVWriteFastPathTests {
         let chunked = try connection.answer()
         #expect(chunked.status == "HTTP/1.1 200 OK" && chunked.body.contains(#""size":2"#), "\(chunked)")
         #expect(try Self.taken(agent) == before, "the fast path took a write that is the router's")
+        try connection.send(Connection.put("/v1/kv/typed", "x", extra: "Accept: text/plain\r\n"))
+        let typed = try connection.answer()
+        #expect(typed.status.hasPrefix("HTTP/1.1 406"), "\(typed)")
         // Over the limit, on a connection of its own (the router may stop reading its body).
         let other = try Connection(agent)
         try other.send(Connection.put("/v1/kv/big", String(repeating: "v", count: 512 * 1024 + 1)))
