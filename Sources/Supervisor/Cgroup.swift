@@ -172,15 +172,18 @@ public struct InstanceCgroup: Sendable, Hashable {
 
     /// The id of the cgroup2 cgroup whose directory is `path`.
     static func cgroupID(atPath path: String) -> UInt64? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        return UInt64(info.st_ino)
+        cgroupID { stat(path, &$0) }
     }
 
     /// The id of the cgroup2 cgroup whose directory `fd` holds open.
     static func cgroupID(ofDirectory fd: Int32) -> UInt64? {
+        fd < 0 ? nil : cgroupID { fstat(fd, &$0) }
+    }
+
+    /// The inode number `fill` stats, which for a cgroup2 directory is the cgroup's id.
+    private static func cgroupID(_ fill: (inout stat) -> Int32) -> UInt64? {
         var info = stat()
-        guard fd >= 0, fstat(fd, &info) == 0 else { return nil }
+        guard fill(&info) == 0 else { return nil }
         return UInt64(info.st_ino)
     }
 

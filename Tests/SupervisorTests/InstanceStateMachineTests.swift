@@ -194,10 +194,11 @@ import Testing
     }
 
     /// A stop asked for during a relaunch leaves the instance stopping with no process reported
-    /// yet: a message of the previous process read then is refused too (its STATUS= or
-    /// EXTEND_TIMEOUT_USEC= would otherwise be taken as the new one's).
-    @Test func aMessageOfThePreviousProcessDuringAStoppedRelaunchIsRefused() {
-        var machine = Self.machine(SupervisionPolicy(restart: .testing(initial: .zero, max: .zero)))
+    /// yet: messages read then wait for the launch's report, which tells the previous
+    /// process's (refused: its STATUS= or EXTEND_TIMEOUT_USEC= would be taken as the new one's)
+    /// from the new one's (taken: its EXTEND_TIMEOUT_USEC= extends the stop).
+    @Test func messagesDuringAStoppedRelaunchWaitForTheLaunchToBeToldApart() {
+        var machine = Self.machine(SupervisionPolicy(restart: .testing(initial: .zero, max: .zero), stopTimeout: .seconds(10)))
         var clock = ManualClock()
         _ = machine.start(now: clock.now)
         _ = machine.launched(now: clock.now, detail: "pid 7", cgroupID: 100)
@@ -205,10 +206,16 @@ import Testing
         _ = machine.exited(now: clock.now, reason: .exited(code: 1))
         _ = machine.stop(now: clock.now)
         #expect(machine.phase.isStopping)
+        _ = machine.takeEvents()
         _ = machine.notified(now: clock.now, message: NotifyMessage(parsing: "STATUS=old"), senderCgroup: 100)
-        #expect(machine.readiness?.statusText == nil)
-        let kinds = value(machine.takeEvents()).map(\.kind)
-        #expect(kinds.contains(.notifyRefused) && !kinds.contains(.status), "\(kinds)")
+        _ = machine.notified(now: clock.now, message: NotifyMessage(parsing: "EXTEND_TIMEOUT_USEC=30000000"), senderCgroup: 200)
+        #expect(value(machine.takeEvents()).isEmpty)
+        #expect(value(machine.launched(now: clock.now, detail: "pid 8", cgroupID: 200)) == [.signal(15), .persist])
+        let events = value(machine.takeEvents())
+        #expect(events.contains { $0.kind == .notifyRefused && $0.reason.contains("previous process") }, "\(events)")
+        #expect(!events.contains { $0.kind == .status }, "\(events)")
+        #expect(events.contains { $0.kind == .timeoutExtended }, "\(events)")
+        #expect(machine.killAt == clock.now + .seconds(30))
     }
 
     @Test func stoppingACrashLoopingInstanceCancelsItsPendingRestart() {

@@ -38,9 +38,9 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
     var processCgroup: ProcessCgroup = .unknown
 
     /// What is known of the running process's cgroup.
-    enum ProcessCgroup: Sendable {
-        /// Not known (cgroup v1 only, an adoption without a cgroup2 directory): messages are not
-        /// told apart by cgroup.
+    enum ProcessCgroup: Sendable, Equatable {
+        /// Not known (cgroup v1 only, an adoption without a cgroup2 directory; a machine not yet
+        /// started): messages are not told apart by cgroup.
         case unknown
         /// No process has been reported launched since the last one ended.
         case noProcess
@@ -109,14 +109,21 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
         if case .stopping(.requested) = phase {
             killAt = now + policy.stopTimeout
             record(now, .stopSignalSent, "stop was requested during the launch")
+            replayNotifiedDuringLaunch(now: now)
             return [.signal(policy.stopSignal), .persist]
         }
         phase = .running
         beginRunning(now: now)
+        replayNotifiedDuringLaunch(now: now)
+        return [.persist]
+    }
+
+    /// The messages kept while the launch was under way, judged now that the process's cgroup
+    /// is known.
+    private mutating func replayNotifiedDuringLaunch(now: BootInstant) {
         let early = notifiedWhileStarting
         notifiedWhileStarting = []
         for (message, sender) in early { _ = notified(now: now, message: message, senderCgroup: sender) }
-        return [.persist]
     }
 
     /// How many notifications are kept while a launch is under way (a service sends a few).
@@ -185,7 +192,8 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
     public mutating func notified(now: BootInstant, message: NotifyMessage, senderCgroup: UInt64? = nil) -> [InstanceAction] {
         // A service may notify right after its execve, before the launch's own report has
         // reached this machine (the two travel by different threads): kept for `launched`.
-        if phase == .starting {
+        // Likewise while a stop asked for during the launch waits for it to be reported.
+        if phase == .starting || (phase.isStopping && processCgroup == .noProcess) {
             if notifiedWhileStarting.count < Self.notificationsKeptWhileStarting { notifiedWhileStarting.append((message, senderCgroup)) }
             return []
         }
