@@ -36,7 +36,7 @@ final class KVWriteFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         var token: BearerToken?
         var metrics: APIMetrics
         /// `flotilla_api_kv_fast_writes_total`: the writes this path took (answered or refused).
-        var taken = Counter(label: "flotilla_api_kv_fast_writes_total")
+        var fastWrites = Counter(label: "flotilla_api_kv_fast_writes_total")
     }
 
     /// The request whose answer is awaited: answers go out in the order of their requests
@@ -50,7 +50,7 @@ final class KVWriteFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     private var inFlight: InFlight?
     /// The request in flight has been read to its end.
-    private var requestRead = false
+    private var requestReadWhole = false
     /// The body so far of the write being read.
     private var reading: (key: KVKey, body: ByteBuffer, started: ContinuousClock.Instant)?
     /// Parts that came while a request was in flight (pipelined), taken in order once answered.
@@ -91,9 +91,9 @@ final class KVWriteFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private func take(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
-            requestRead = false
-            if let (key, length) = taken(head) {
-                settings.taken.increment()
+            requestReadWhole = false
+            if let (key, length) = plainWrite(head) {
+                settings.fastWrites.increment()
                 inFlight = .taken
                 // Grown as the body comes: a header alone does not reserve 512 KiB.
                 reading = (key, context.channel.allocator.buffer(capacity: min(length, 64 << 10)), .now)
@@ -105,10 +105,10 @@ final class KVWriteFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             guard reading != nil else { return context.fireChannelRead(wrapInboundOut(part)) }
             reading?.body.writeBuffer(&chunk)
         case .end:
-            requestRead = true
+            requestReadWhole = true
             guard let (key, body, started) = reading else { return context.fireChannelRead(wrapInboundOut(part)) }
             reading = nil
-            write(key, value: Array(body.readableBytesView), started: started, context: context)
+            submit(key, value: Array(body.readableBytesView), started: started, context: context)
         }
     }
 
@@ -122,17 +122,22 @@ final class KVWriteFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Holds the channel's reads while an answer is awaited and its request has been read whole.
     func read(context: ChannelHandlerContext) {
-        guard inFlight != nil, requestRead else { return context.read() }
+        guard inFlight != nil, requestReadWhole else { return context.read() }
         readHeld = true
     }
 
     /// The request in flight has been answered: the parts held come in, in order.
     private func answered(context: ChannelHandlerContext) {
         inFlight = nil
+        var tookHeld = false
         while let part = held.first, !(inFlight != nil && Self.isHead(part)) {
             held.removeFirst()
             take(part, context: context)
+            tookHeld = true
         }
+        // What was passed on is delivered at a read's end (NIOAsyncChannel's handler waits for
+        // one), and no read of the channel's may come while reads are held.
+        if tookHeld { context.fireChannelReadComplete() }
         if !holdsEvents {
             let events = heldEvents
             heldEvents = []
@@ -143,26 +148,37 @@ final class KVWriteFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 }
             }
         }
-        if readHeld, inFlight == nil || !requestRead {
+        if readHeld, inFlight == nil || !requestReadWhole {
             readHeld = false
             context.read()
         }
     }
 
-    /// Whether an event now would overtake a request: one held, or a write taken here (the
-    /// router's own requests are behind it in the pipeline anyway).
+    /// Whether an event now would overtake a request: one held, or a write taken here and read
+    /// whole (the router's own requests are behind it in the pipeline anyway).
     private var holdsEvents: Bool {
-        !held.isEmpty || inFlight == .taken
+        !held.isEmpty || (inFlight == .taken && reading == nil)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        abandonUnfinishedWrite()
         guard holdsEvents else { return context.fireUserInboundEventTriggered(event) }
         heldEvents.append(.user(event))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        abandonUnfinishedWrite()
         guard holdsEvents else { return context.fireErrorCaught(error) }
         heldEvents.append(.error(error))
+    }
+
+    /// A half close or a parser error in the middle of a taken write's body: the body will not
+    /// end, so the write is never made and the event goes on to the router, which ends the
+    /// connection (held, it would stay open for ever with the write counted in progress).
+    private func abandonUnfinishedWrite() {
+        guard reading != nil else { return }
+        reading = nil
+        inFlight = nil
     }
 
     private static func isHead(_ part: HTTPRequestPart) -> Bool {
@@ -171,7 +187,7 @@ final class KVWriteFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The key and the body's length of a write this path takes, else nil.
-    private func taken(_ head: HTTPRequest) -> (KVKey, Int)? {
+    private func plainWrite(_ head: HTTPRequest) -> (KVKey, Int)? {
         guard head.method == .put, let path = head.path, path.hasPrefix(Self.prefix) else { return nil }
         let fields = head.headerFields
         // An `Accept` the generated server would check (406, or 400 malformed) is its to check.
@@ -205,7 +221,7 @@ final class KVWriteFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Writes through `putKV` itself, off the loop, and answers back on the loop.
-    private func write(_ key: KVKey, value: [UInt8], started: ContinuousClock.Instant, context: ChannelHandlerContext) {
+    private func submit(_ key: KVKey, value: [UInt8], started: ContinuousClock.Instant, context: ChannelHandlerContext) {
         let handler = settings.handler
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)

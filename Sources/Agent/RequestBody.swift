@@ -8,7 +8,8 @@ import NIOCore
 enum RequestBody {
     static var limitBytes: Int { 16 << 20 }
 
-    /// The body `reading(_:context:next:)` read, while the request's handler runs.
+    /// The body `reading(_:context:next:)` read (or `KVWriteFastPath`, for the plain writes it
+    /// takes), while the request's handler runs.
     @TaskLocal static var bytes: [UInt8]?
 
     /// Runs `next` with the request's body read and kept in `bytes`; for a request that has a

@@ -47,12 +47,16 @@ struct KVWriteFastPathTests {
             throw TestFailure("no whole answer within \(timeout): \(String(decoding: pending, as: UTF8.self))")
         }
 
-        /// Whether the server has closed the connection (end of file within `timeout`).
+        /// Whether the server ends the connection within `timeout` (whatever it sends first).
         func isClosed(within timeout: Duration) -> Bool {
-            var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            guard poll(&ready, 1, Int32(timeout / .milliseconds(1))) > 0 else { return false }
-            var byte: UInt8 = 0
-            return recv(descriptor, &byte, 1, 0) == 0
+            let deadline = ContinuousClock.now + timeout
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while ContinuousClock.now < deadline {
+                var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                guard poll(&ready, 1, 200) > 0 else { continue }
+                if recv(descriptor, &buffer, buffer.count, 0) <= 0 { return true }
+            }
+            return false
         }
 
         private static func parse(_ bytes: inout [UInt8]) -> (status: String, headers: [String], body: String)? {
@@ -135,6 +139,35 @@ struct KVWriteFastPathTests {
         #expect(read.status == "HTTP/1.1 200 OK" && read.body.contains(#""value":"aGVsbG8=""#), "\(read)")
         #expect(connection.isClosed(within: .seconds(10)))
         #expect(try Self.taken(agent) == before + 1)
+    }
+
+    /// Requests pipelined behind a write taken here are answered as soon as it is, the router's
+    /// ones included, without the client sending anything more.
+    @Test func requestsPipelinedBehindAWriteAreAnsweredWithoutMoreBytes() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        let connection = try Connection(agent)
+        let get = "GET /v1/kv/piped HTTP/1.1\r\nHost: agentd\r\n\r\n"
+        try connection.send(Connection.put("/v1/kv/piped", "hello") + get + get)
+        #expect(try connection.answer(timeout: .seconds(10)).status == "HTTP/1.1 200 OK")
+        for _ in 0..<2 {
+            let read = try connection.answer(timeout: .seconds(10))
+            #expect(read.status == "HTTP/1.1 200 OK" && read.body.contains(#""value":"aGVsbG8=""#), "\(read)")
+        }
+    }
+
+    /// A client that half closes in the middle of a write's body: the write is not made and
+    /// the connection ends, rather than staying open with the write counted in progress.
+    @Test func aHalfCloseInTheMiddleOfABodyEndsTheConnection() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        let before = try Self.taken(agent)
+        let connection = try Connection(agent)
+        try connection.send("PUT /v1/kv/cut HTTP/1.1\r\nHost: agentd\r\nContent-Length: 10\r\n\r\nhalf")
+        #expect(shutdown(connection.descriptor, Int32(SHUT_WR)) == 0)
+        #expect(connection.isClosed(within: .seconds(10)))
+        #expect(try Self.taken(agent) == before + 1)
+        #expect(try UnixHTTP.request("GET", "/v1/kv/cut", socket: agent.socket).status == 404)
     }
 
     @Test func writesItDoesNotTakeGetTheRoutersAnswers() throws {
