@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Images
 import NIOCore
+import Synchronization
 
 /// Pulls images from registries into this node's image store (`Images`): index → this node's
 /// platform manifest → config and layers, every blob checked against its digest while it
@@ -433,6 +434,8 @@ public final class ImagePuller: Sendable {
 
 /// Concurrent requests for one key run one operation: the first caller starts it, later callers
 /// wait for its outcome (in-process; across processes the stores' own locks and renames hold).
+/// A caller cancelled while it waits stops waiting at once; the operation goes on for the others
+/// (and, if none is left, to its end: a blob half downloaded is kept for the next pull).
 actor SingleFlight<Key: Hashable & Sendable> {
     private var running: [Key: Task<Void, any Error>] = [:]
 
@@ -447,18 +450,51 @@ actor SingleFlight<Key: Hashable & Sendable> {
         var joined = running[key]
         while let task = joined {
             do {
-                return try await task.value
+                return try await Self.outcome(of: task)
             } catch {
-                guard ownAttemptAfterOthersFail else { throw error }
                 try Task.checkCancellation()
-                // The failed flight may still be registered (its starter not resumed yet).
+                guard ownAttemptAfterOthersFail else { throw error }
+                // The failed flight may still be registered (its end not yet seen here).
                 joined = running[key].flatMap { $0 == task ? nil : $0 }
             }
         }
         let task = Task { try await operation() }
         running[key] = task
+        // Registered until it ends, whether its starter still waits or not: a caller coming
+        // meanwhile joins it rather than starting the same operation again.
+        Task {
+            _ = await task.result
+            await self.ended(key, task)
+        }
+        try await Self.outcome(of: task)
+    }
+
+    private func ended(_ key: Key, _ task: Task<Void, any Error>) {
         // Only its own: a caller that saw this flight fail may have registered the next one.
-        defer { if running[key] == task { running[key] = nil } }
-        try await task.value
+        if running[key] == task { running[key] = nil }
+    }
+
+    /// `task`'s outcome, or CancellationError as soon as the caller is cancelled
+    /// (`task.value` waits for the task whatever happens to its waiter).
+    private static func outcome(of task: Task<Void, any Error>) async throws {
+        let waiter = Waiter()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                waiter.continuation.withLock { $0 = continuation }
+                Task { waiter.resume(with: await task.result) }
+                if Task.isCancelled { waiter.resume(with: .failure(CancellationError())) }
+            }
+        } onCancel: {
+            waiter.resume(with: .failure(CancellationError()))
+        }
+    }
+
+    /// One wait's continuation, resumed by whichever comes first: the outcome or a cancellation.
+    private final class Waiter: Sendable {
+        let continuation = Mutex<CheckedContinuation<Void, any Error>?>(nil)
+
+        func resume(with result: Result<Void, any Error>) {
+            continuation.withLock { $0.take() }?.resume(with: result)
+        }
     }
 }

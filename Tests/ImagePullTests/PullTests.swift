@@ -366,6 +366,45 @@ struct PullTests {
         }
     }
 
+    /// A pull cancelled while it waits for a download another pull started stops waiting at
+    /// once (it waited for the download's end, and then carried on as if not cancelled); the
+    /// download goes on and the other pull gets its image.
+    @Test func a_pull_cancelled_while_it_shares_a_download_ends_at_once() async throws {
+        try await withRegistry { registry in
+            let front = try await RegistryFront(registry)
+            do {
+                let image = try TestImage(layers: [try TestImage.busyboxLayer()])
+                try await registry.push(image, to: "slow", tag: "1")
+                let layer = "/v2/slow/blobs/\(image.layerDigests[0])"
+                // The first request for the layer is answered 503 after 6 s; the retry is served.
+                front.refuseNext(pathContaining: layer, status: 503, retryAfter: "0", delay: .seconds(6))
+                let reference = try ImageReference(parsing: "\(front.host)/slow:1")
+                try await withPuller(registry) { puller, _ in
+                    let first = Task { try await puller.pull(reference) }
+                    let deadline = ContinuousClock.now + .seconds(20)
+                    while front.requestTimes(pathContaining: layer).isEmpty && ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    let second = Task { try await puller.pull(reference) }
+                    // Its manifest and config are quick: by now it waits on the first's download.
+                    try await Task.sleep(for: .milliseconds(800))
+                    let cancelled = ContinuousClock.now
+                    second.cancel()
+                    let outcome = await second.result
+                    let waited = ContinuousClock.now - cancelled
+                    #expect(waited < .seconds(2), "the cancelled pull ended \(waited) after its cancellation")
+                    #expect(throws: CancellationError.self) { try outcome.get() }
+                    #expect(try await first.value.layers == image.layerDigests)
+                }
+                #expect(front.requestTimes(pathContaining: layer).count == 2, "\(front.requestTimes(pathContaining: layer))")
+            } catch {
+                await front.stop()
+                throw error
+            }
+            await front.stop()
+        }
+    }
+
     @Test func htpasswd_registry_with_and_without_credentials() async throws {
         try await withRegistry(htpasswd: true) { registry in
             let image = try TestImage(layers: [try TestImage.busyboxLayer()])
