@@ -458,6 +458,8 @@ actor SingleFlight<Key: Hashable & Sendable> {
                 joined = running[key].flatMap { $0 == task ? nil : $0 }
             }
         }
+        // A caller cancelled by now would start an operation nobody waits for.
+        try Task.checkCancellation()
         let task = Task { try await operation() }
         running[key] = task
         // Registered until it ends, whether its starter still waits or not: a caller coming
@@ -481,8 +483,11 @@ actor SingleFlight<Key: Hashable & Sendable> {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 waiter.continuation.withLock { $0 = continuation }
-                Task { waiter.resume(with: await task.result) }
-                if Task.isCancelled { waiter.resume(with: .failure(CancellationError())) }
+                if Task.isCancelled {
+                    waiter.resume(with: .failure(CancellationError()))
+                } else {
+                    Task { waiter.resume(with: await task.result) }
+                }
             }
         } onCancel: {
             waiter.resume(with: .failure(CancellationError()))

@@ -386,8 +386,12 @@ struct PullTests {
                         try await Task.sleep(for: .milliseconds(20))
                     }
                     let second = Task { try await puller.pull(reference) }
-                    // Its manifest and config are quick: by now it waits on the first's download.
-                    try await Task.sleep(for: .milliseconds(800))
+                    // Once it has its manifest (asked by tag twice in all), its config is in the
+                    // store already: it waits on the first's download a moment later.
+                    while front.requestTimes(pathContaining: "/v2/slow/manifests/1").count < 2 && ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    try await Task.sleep(for: .milliseconds(500))
                     let cancelled = ContinuousClock.now
                     second.cancel()
                     let outcome = await second.result
