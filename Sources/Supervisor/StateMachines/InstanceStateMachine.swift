@@ -198,19 +198,10 @@ public struct InstanceStateMachine<Random: RandomNumberGenerator & Sendable>: Se
             return []
         }
         // Sent by the previous process just before it ended (its READY=1 would make the new one
-        // ready before it said so): read after the restart, its cgroup is no longer the current,
-        // or no process is yet (a stop asked for during the launch).
-        if let senderCgroup {
-            switch processCgroup {
-            case .id(let current) where current != senderCgroup:
-                record(now, .notifyRefused, "from the instance's previous process (cgroup id \(senderCgroup)), not the running one (cgroup id \(current))")
-                return []
-            case .noProcess:
-                record(now, .notifyRefused, "from the instance's previous process (cgroup id \(senderCgroup)): no process of it is running")
-                return []
-            case .id, .unknown:
-                break
-            }
+        // ready before it said so): read after the restart, its cgroup is no longer the current.
+        if let senderCgroup, case .id(let current) = processCgroup, current != senderCgroup {
+            record(now, .notifyRefused, "from the instance's previous process (cgroup id \(senderCgroup)), not the running one (cgroup id \(current))")
+            return []
         }
         guard phase == .running || phase.isStopping else { return [] }
         var changed = false
