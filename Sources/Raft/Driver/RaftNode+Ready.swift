@@ -32,17 +32,28 @@ extension RaftNode {
         // A leader's appends go first, so that its followers' fsyncs overlap its own.
         if ready.messagesMayPrecedePersist && !ready.messages.isEmpty { transport.send(ready.messages) }
         if let snapshot = ready.snapshot { try await storage.writeSnapshotFile(snapshot) }
+        var ticket: WriteAheadLog.Ticket?
         if ready.snapshot != nil || !ready.entries.isEmpty || ready.hardState != nil {
-            let ticket = try storage.submit(
+            ticket = try storage.submit(
                 hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot, mustSync: ready.mustSync)
-            if ready.mustSync { try await storage.waitUntilDurable(ticket) }
         }
+        // Committed entries this node had made durable before this Ready (those before its own
+        // entries; a committed entry is never replaced) are applied while its write is on the
+        // way to the disk, not after: their proposers' answers do not wait for the sync of the
+        // entries proposed since (etcd applies beside its WAL write the same way). Measured
+        // with 16 writers, most Readies carry both, so otherwise every answer waited a sync more.
+        let appliedEarly = ready.snapshot == nil ? ready.committedEntries.prefix { $0.index < ready.entries.first?.index ?? .max }.count : 0
+        if appliedEarly > 0 {
+            for entry in ready.committedEntries.prefix(appliedEarly) { apply(entry) }
+            releaseReads()
+        }
+        if ready.mustSync, let ticket { try await storage.waitUntilDurable(ticket) }
         if terminalError != nil { return }
         // 2. Send: the messages promise what was just persisted.
         if !ready.messagesMayPrecedePersist && !ready.messages.isEmpty { transport.send(ready.messages) }
-        // 3. Apply.
+        // 3. Apply the rest.
         if let snapshot = ready.snapshot { try install(snapshot) }
-        for entry in ready.committedEntries { apply(entry) }
+        for entry in ready.committedEntries.dropFirst(appliedEarly) { apply(entry) }
         for readState in ready.readStates { confirmRead(readState) }
         releaseReads()
         core.advance(ready)

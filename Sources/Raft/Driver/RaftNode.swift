@@ -5,7 +5,8 @@ import Synchronization
 ///
 /// Everything the core asks for goes through one loop (`runReadyLoop`), in the order `Ready`
 /// prescribes: persist (one WAL batch per Ready, so concurrent proposals share an fdatasync), then
-/// send (DESIGN.md §1: persist before send), then apply, then advance. Inputs (ticks, messages,
+/// send (DESIGN.md §1: persist before send), then apply, then advance; committed entries
+/// already durable here are applied while the Ready's own write is syncing. Inputs (ticks, messages,
 /// proposals, reads) may arrive while the loop waits for the disk; the core queues their effects
 /// into the next Ready.
 ///

@@ -223,6 +223,45 @@ struct RaftNodeTests {
         await cluster.stopAll()
     }
 
+    /// An entry committed and durable here is answered while the entries proposed after it are
+    /// on their way to the disk: its proposer does not wait for their sync as well.
+    @Test func anEntryIsAnsweredWithoutWaitingForTheSyncOfLaterEntries() async throws {
+        let cluster = try TestCluster(size: 1)
+        let stalling = Mutex(false), stalls = Mutex(0), permits = DispatchSemaphore(value: 0)
+        let disk = UnsyncedChanges()
+        disk.beforeSync(ofPathsContaining: "/wal/") { _ in
+            guard stalling.withLock({ $0 }) else { return }
+            stalls.withLock { $0 += 1 }
+            _ = permits.wait(timeout: .now() + 10)
+        }
+        let node = try await cluster.start(1, disk: disk)
+        _ = try await cluster.waitForLeader()
+        _ = try await node.propose(Array("before".utf8))
+        let lastBefore = await node.status.lastIndex
+
+        stalling.withLock { $0 = true }
+        let first = Task { try await node.propose(Array("first".utf8)) }
+        try await eventually("the first entry's sync to stall") { stalls.withLock { $0 } == 1 }
+        let second = Task { try await node.propose(Array("second".utf8)) }
+        try await eventually("the second entry to be appended") { await node.status.lastIndex == lastBefore + 2 }
+        // The first entry's sync ends (it commits: a group of one); the second's stalls.
+        permits.signal()
+        try await eventually("the second entry's sync to stall") { stalls.withLock { $0 } == 2 }
+        let firstAnswered = StopFlag()
+        Task {
+            _ = try? await first.value
+            firstAnswered.set()
+        }
+        let answeredDuringTheStall = (try? await eventually("the first proposal's answer", timeout: .seconds(3)) { firstAnswered.isSet }) != nil
+        stalling.withLock { $0 = false }
+        permits.signal()
+        #expect(answeredDuringTheStall, "the first entry was committed and durable, yet its proposer waited for the second entry's sync")
+        _ = try await first.value
+        _ = try await second.value
+        try await cluster.waitForItems(["before", "first", "second"])
+        await cluster.stopAll()
+    }
+
     /// A proposal not applied by its deadline fails with `proposalTimedOut` rather than wait
     /// for a stalled disk, and may still commit once the disk moves again.
     @Test func aProposalPastItsDeadlineFailsAndMayStillCommit() async throws {
