@@ -95,6 +95,9 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     var nextReadID: UInt64 = 1
     var elapsedTicks = 0
     var readyLoopRunning = false
+    /// The application snapshot being written and recorded, beside the Ready loop (see
+    /// `handle`'s step 4); nil when none is.
+    var compaction: Task<Void, Never>?
     /// When a message of the current leader in its term last arrived: how stale a follower's
     /// copy may be (Consul's LastContact).
     private var lastLeaderContact: ContinuousClock.Instant?

@@ -262,6 +262,42 @@ struct RaftNodeTests {
         await cluster.stopAll()
     }
 
+    /// A snapshot is written beside the Ready loop: while its fsync stalls, proposals keep
+    /// committing and applying.
+    @Test func proposalsKeepCommittingWhileASnapshotIsWritten() async throws {
+        let cluster = try TestCluster(size: 1, snapshotEveryAppliedEntries: 5)
+        let stalling = Mutex(false), stalled = StopFlag(), release = DispatchSemaphore(value: 0)
+        let disk = UnsyncedChanges()
+        disk.beforeSync(ofPathsContaining: "/snap/") { _ in
+            // The first snapshot sync once the test asks for it stalls (10 s at most).
+            guard stalling.withLock({ armed in defer { armed = false }; return armed }) else { return }
+            stalled.set()
+            _ = release.wait(timeout: .now() + 10)
+        }
+        let node = try await cluster.start(1, disk: disk)
+        _ = try await cluster.waitForLeader()
+        var expected: [String] = []
+        func propose(_ numbers: ClosedRange<Int>) async throws {
+            for number in numbers {
+                expected.append("item-\(number)")
+                _ = try await node.propose(Array("item-\(number)".utf8))
+            }
+        }
+        try await propose(1...3)
+        stalling.withLock { $0 = true }
+        let started = ContinuousClock.now
+        // 30 entries take the node past the 5-entry threshold whatever it has applied so far.
+        try await propose(4...33)
+        let took = ContinuousClock.now - started
+        let stalledMeanwhile = stalled.isSet
+        release.signal()
+        #expect(stalledMeanwhile, "no snapshot was taken during 30 proposals")
+        #expect(took < .seconds(5), "30 proposals took \(took) while a snapshot's fsync stalled: the loop waited for it")
+        try await eventually("the snapshot to be recorded") { await node.storage.snapshotMetadata.index > 0 }
+        try await cluster.waitForItems(expected)
+        await cluster.stopAll()
+    }
+
     /// A proposal not applied by its deadline fails with `proposalTimedOut` rather than wait
     /// for a stalled disk, and may still commit once the disk moves again.
     @Test func aProposalPastItsDeadlineFailsAndMayStillCommit() async throws {
