@@ -131,6 +131,21 @@ struct DurableLogStorageTests {
         #expect(storage.firstIndex == 9)
     }
 
+    /// A snapshot older than the one the log holds changes nothing: the data served stays the
+    /// newer snapshot's, which the metadata names.
+    @Test func anOlderSnapshotSubmittedLateLeavesTheNewerOnesData() async throws {
+        let directory = try TemporaryDirectory()
+        let storage = try DurableLogStorage.open(directory: directory.path, walOptions: .init(segmentBytes: 1 << 20))
+        defer { storage.close() }
+        try await storage.save(entries: testEntries(1...10, term: 1))
+        let newer = Snapshot(metadata: SnapshotMetadata(index: 8, term: 1), data: [8])
+        let older = Snapshot(metadata: SnapshotMetadata(index: 5, term: 1), data: [5])
+        try await storage.save(snapshot: newer)
+        try await storage.writeSnapshotFile(older)
+        try await storage.waitUntilDurable(try storage.submit(snapshot: older))
+        #expect(try storage.snapshot() == newer)
+    }
+
     @Test func bootstrapMembershipIsDurableAndIgnoredOnRestart() async throws {
         let directory = try TemporaryDirectory()
         let bootstrap = BootstrapLog(members: ConfState(voters: [1, 2, 3]))

@@ -184,11 +184,13 @@ public final class DurableLogStorage: LogStorage, Sendable {
                 throw StorageError.invalidArgument("entry \(gap.index) would leave a gap after \(gap.expected - 1) in the log")
             }
             let ticket = try log.submit(records, mustSync: mustSync || !entries.isEmpty || snapshot != nil)
+            // The log ignores a snapshot older than its own; so must the data served with it.
+            let isNewest = snapshot.map { $0.metadata.index > locked.log.snapshot.index } ?? false
             if let snapshot { locked.log.apply(snapshot: snapshot.metadata) }
             for entry in entries { _ = locked.log.append(entry) }
             if let hardState { locked.log.hardState = hardState }
             if let snapshot {
-                locked.snapshotData = snapshot.data
+                if isNewest { locked.snapshotData = snapshot.data }
                 locked.pendingMarkers.append((ticket, snapshot.metadata.index))
             }
             return ticket

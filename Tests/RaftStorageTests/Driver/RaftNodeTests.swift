@@ -269,10 +269,10 @@ struct RaftNodeTests {
         let stalling = Mutex(false), stalled = StopFlag(), release = DispatchSemaphore(value: 0)
         let disk = UnsyncedChanges()
         disk.beforeSync(ofPathsContaining: "/snap/") { _ in
-            // The first snapshot sync once the test asks for it stalls (10 s at most).
+            // The first snapshot sync once the test asks for it stalls (20 s at most).
             guard stalling.withLock({ armed in defer { armed = false }; return armed }) else { return }
             stalled.set()
-            _ = release.wait(timeout: .now() + 10)
+            _ = release.wait(timeout: .now() + 20)
         }
         let node = try await cluster.start(1, disk: disk)
         _ = try await cluster.waitForLeader()
@@ -285,14 +285,15 @@ struct RaftNodeTests {
         }
         try await propose(1...3)
         stalling.withLock { $0 = true }
-        let started = ContinuousClock.now
+        let clock = ContinuousClock()
         // 30 entries take the node past the 5-entry threshold whatever it has applied so far.
-        try await propose(4...33)
-        let took = ContinuousClock.now - started
-        let stalledMeanwhile = stalled.isSet
+        let before = try await clock.measure { try await propose(4...33) }
+        try await eventually("a snapshot's fsync to stall") { stalled.isSet }
+        // And more while the stall surely lasts.
+        let during = try await clock.measure { try await propose(34...43) }
         release.signal()
-        #expect(stalledMeanwhile, "no snapshot was taken during 30 proposals")
-        #expect(took < .seconds(5), "30 proposals took \(took) while a snapshot's fsync stalled: the loop waited for it")
+        #expect(before < .seconds(5), "30 proposals took \(before): the loop waited for a snapshot's stalled fsync")
+        #expect(during < .seconds(5), "10 proposals took \(during) while a snapshot's fsync stalled")
         try await eventually("the snapshot to be recorded") { await node.storage.snapshotMetadata.index > 0 }
         try await cluster.waitForItems(expected)
         await cluster.stopAll()
