@@ -128,8 +128,8 @@ public final class Agent: Sendable {
         services += try APIListeners.services(
             configuration: configuration, logger: logger, readyStatus: "serving the API on \(configuration.apiSocketPath)",
             certificate: cluster?.currentTLSMaterial,
-            fastPath: { token in
-                KVWriteFastPath.Settings(handler: APIHandler(api: api), token: token.map(BearerToken.init), metrics: APIMetrics())
+            fastPath: { [logger] token in
+                KVWriteFastPath.Settings(handler: APIHandler(api: api), token: token.map(BearerToken.init), metrics: APIMetrics(), logger: logger)
             }
         ) { token in try APIRouter.router(api, token: token) }
         // Last of the agent's (only `runUntilTerminated`'s stop clock comes after it), so that

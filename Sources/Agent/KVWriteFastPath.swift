@@ -3,9 +3,11 @@ import Controller
 import Foundation
 import HTTPTypes
 import HummingbirdCore
+import Logging
 import Metrics
 import NIOCore
 import NIOHTTPTypes
+import Synchronization
 
 /// `PUT /v1/kv/{key}` in its plain form (no query, a `Content-Length` body) answered on the
 /// connection's event loop, beside Hummingbird's request handling rather than through it. The
@@ -35,6 +37,8 @@ final class KVWriteFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         /// Nil on the unix socket, which its permissions guard.
         var token: BearerToken?
         var metrics: APIMetrics
+        /// Where the installer says, once, that it could not install the path.
+        var logger: Logger
         /// `flotilla_api_kv_fast_writes_total`: the writes this path took (answered or refused).
         var fastWrites = Counter(label: "flotilla_api_kv_fast_writes_total")
     }
@@ -306,12 +310,22 @@ extension KVWriteFastPath {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let pipeline = context.pipeline.syncOperations
-            if let state = try? pipeline.handler(type: HTTPConnectionStateHandler.self) {
-                try? pipeline.addHandler(KVWriteFastPath(settings: settings), position: .after(state))
+            do {
+                let state = try pipeline.handler(type: HTTPConnectionStateHandler.self)
+                try pipeline.addHandler(KVWriteFastPath(settings: settings), position: .after(state))
+            } catch {
+                // The router then answers every write: right, but at the router's cost. Said
+                // once per process, not once per connection.
+                if !Self.toldOfFailure.exchange(true, ordering: .relaxed) {
+                    settings.logger.warning(
+                        "key-value writes go through the router: the fast path could not be put after Hummingbird's connection state handler (\(error))")
+                }
             }
             context.fireChannelRead(data)
             pipeline.removeHandler(context: context, promise: nil)
         }
+
+        private static let toldOfFailure = Atomic(false)
     }
 }
 
