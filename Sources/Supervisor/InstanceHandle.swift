@@ -225,7 +225,6 @@ extension InstanceHandle {
 
     /// The cgroup2 path of `pid` (the `0::` line of /proc/PID/cgroup).
     static func unifiedCgroup(of pid: pid_t) -> String? {
-        let text = (try? FileIO.readText("/proc/\(pid)/cgroup")) ?? ""
-        return text.split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) }
+        ProcessCgroups(pid: pid)?.unifiedPath
     }
 }

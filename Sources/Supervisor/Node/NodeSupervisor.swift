@@ -326,8 +326,7 @@ public final class NodeSupervisor: Sendable {
             return lost("pid \(process.pid) ended while no supervisor ran (its status read from the zombie)", status)
         }
         let relative = context.relativeCgroupPath(id)
-        let membership = (try? FileIO.readText("/proc/\(process.pid)/cgroup")) ?? ""
-        guard membership.split(separator: "\n").contains(where: { $0.hasSuffix(":" + relative) }) else {
+        guard ProcessCgroups(pid: process.pid)?.lines.contains(where: { $0.path == relative }) == true else {
             close(fd)
             return lost("pid \(process.pid) is no longer in cgroup \(relative)", unknown)
         }

@@ -138,15 +138,14 @@ final class NotifySocket: Sendable {
         // The directory's id before and after the read: a sender alive in the cgroup keeps it
         // from being removed, so the same id both times is the id of the sender's cgroup.
         let idBefore = expected.cgroupID
-        guard sender.pid > 0, let text = try? FileIO.readText("/proc/\(sender.pid)/cgroup") else {
+        guard let membership = ProcessCgroups(pid: sender.pid) else {
             return .failure(Refusal(why: "from \(who): its cgroup cannot be read (it has exited)"))
         }
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        for line in membership.lines {
             // With a cgroup2 directory only its line counts: a v1 line keeps its path after the
             // cgroup is removed, so a sender of the previous cgroup would match it.
-            guard fields.count == 3, expected.unifiedDirectory == nil || fields[0] == "0" else { continue }
-            if String(fields[2]) == expected.relativePath {
+            guard expected.unifiedDirectory == nil || line.hierarchy == "0" else { continue }
+            if line.path == expected.relativePath {
                 // The directory made anew meanwhile: which cgroup the sender was in is unknown.
                 let idAfter = expected.cgroupID
                 guard idBefore == idAfter else {
@@ -159,10 +158,10 @@ final class NotifySocket: Sendable {
     }
 
     private static func describeCgroup(_ pid: Int32) -> String {
-        guard pid > 0, let text = try? FileIO.readText("/proc/\(pid)/cgroup") else { return "(unknown: it has exited)" }
-        let lines = text.split(separator: "\n")
-        let line = lines.first { $0.hasPrefix("0::") } ?? lines.first { $0.contains(":pids:") } ?? lines.first
-        return line.map { String($0.split(separator: ":", maxSplits: 2).last ?? "") } ?? "(unknown)"
+        guard let membership = ProcessCgroups(pid: pid) else { return "(unknown: it has exited)" }
+        if let unified = membership.unifiedPath { return unified }
+        let line = membership.lines.first { $0.controllers.split(separator: ",").contains("pids") } ?? membership.lines.first
+        return line.map { String($0.path) } ?? "(unknown)"
     }
 }
 
