@@ -199,7 +199,7 @@ extension InstanceHandle {
             return state.orphanCandidates
         }
         if let relative = cgroup.unifiedRelativePath {
-            for pid in Self.ownChildren() where Self.unifiedCgroup(of: pid) == relative {
+            for pid in Self.ownChildren() where ProcessCgroups(pid: pid)?.unifiedPath == relative {
                 let fd = fl_pidfd_open(pid)
                 if fd >= 0 { candidates.append(PidFD(descriptor: fd)) }
             }
@@ -221,10 +221,5 @@ extension InstanceHandle {
             children += text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { pid_t($0) }
         }
         return children
-    }
-
-    /// The cgroup2 path of `pid` (the `0::` line of /proc/PID/cgroup).
-    static func unifiedCgroup(of pid: pid_t) -> String? {
-        ProcessCgroups(pid: pid)?.unifiedPath
     }
 }

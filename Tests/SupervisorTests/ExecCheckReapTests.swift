@@ -57,7 +57,7 @@ import TestSupport
             waitpid(namespaceInit, nil, 0)
         }
         // What this process starts is in its cgroup.
-        let ownCgroup = try #require(InstanceHandle.unifiedCgroup(of: getpid()), "needs cgroup2")
+        let ownCgroup = try #require(ProcessCgroups(pid: getpid())?.unifiedPath, "needs cgroup2")
         // A command entered into it from outside (as by a check's waiting process), whose
         // entering process is then killed: the command is orphaned to us.
         let entering = try Self.spawn(["/usr/bin/nsenter", "-t", "\(namespaceInit)", "-p", "/bin/sleep", "1000"])
@@ -121,7 +121,7 @@ import TestSupport
         entering = try Self.spawn(["/usr/bin/nsenter", "-t", "\(namespaceInit ?? 0)", "-p", "/usr/bin/touch",
                                    frozen.mountPoint + "/file"])
         command = entering.flatMap(Self.child(of:))
-        let ownCgroup = try #require(InstanceHandle.unifiedCgroup(of: getpid()), "needs cgroup2")
+        let ownCgroup = try #require(ProcessCgroups(pid: getpid())?.unifiedPath, "needs cgroup2")
         let orphan = try #require(command, "nsenter started no command")
         try #require(namespaceInit != nil, "unshare started no init")
         // Blocked before its parent goes: killed earlier, it ends at once and tests nothing.

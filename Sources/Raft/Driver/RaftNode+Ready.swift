@@ -34,6 +34,8 @@ extension RaftNode {
         if let snapshot = ready.snapshot {
             // One snapshot file in the making at a time: the storage names the last one written.
             await compaction?.value
+            // A compaction that failed has stopped the node: nothing more to write.
+            if terminalError != nil { return }
             try await storage.writeSnapshotFile(snapshot)
         }
         var ticket: WriteAheadLog.Ticket?

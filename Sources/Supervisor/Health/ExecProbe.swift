@@ -179,7 +179,7 @@ final class ExecCheckRun: Sendable {
             guard fd >= 0 else { continue }
             let process = PidFD(descriptor: fd)
             let namespacePids = namespacePids(of: "\(pid)")
-            guard namespacePids.count > ownDepth, namespacePids.last != "1", InstanceHandle.unifiedCgroup(of: pid) == cgroup,
+            guard namespacePids.count > ownDepth, namespacePids.last != "1", ProcessCgroups(pid: pid)?.unifiedPath == cgroup,
                   InstanceHandle.ownChildren().contains(pid), !awaitingReap.withLock({ $0.contains(pid) })
             else { continue }
             try? process.send(SIGKILL)
