@@ -91,6 +91,8 @@ public final class WriteAheadLog: Sendable {
             case task(CheckedContinuation<Void, any Error>)
             /// A thread blocked in `appendBlocking`.
             case thread(ConditionLock<Result<Void, StorageError>?>)
+            /// Work of `whenDurable`, done on the writer thread.
+            case action(@Sendable (Result<Void, StorageError>) -> Void)
         }
 
         func resume(_ outcome: Result<Void, StorageError>) {
@@ -100,6 +102,8 @@ public final class WriteAheadLog: Sendable {
             case .thread(let slot):
                 slot.withLock { $0 = outcome }
                 slot.signal()
+            case .action(let action):
+                action(outcome)
             }
         }
     }
@@ -220,6 +224,23 @@ public final class WriteAheadLog: Sendable {
         }
     }
 
+    /// Does `action` once the batch behind `ticket` (and every earlier one) is on stable
+    /// storage, or its write failed: on the writer thread, right after the sync and before the
+    /// waiters registered after it are resumed (at once on this thread if it is settled already).
+    /// For work that must follow durability without a hop through a task first (a follower's
+    /// acknowledgement); it must be quick and must not block, the next group waits for it.
+    public func whenDurable(_ ticket: Ticket, _ action: @escaping @Sendable (Result<Void, StorageError>) -> Void) {
+        let (settled, kick): (Result<Void, StorageError>?, Bool) = shared.withLock { state in
+            if state.durableTicket >= ticket.sequence { return (.success(()), false) }
+            if let failure = state.failure { return (.failure(failure), false) }
+            if state.closing && state.pending.isEmpty { return (.failure(.closed), false) }
+            state.waiters.append(Waiter(ticket: ticket.sequence, wake: .action(action)))
+            return (nil, Self.waitsForDeferred(state))
+        }
+        if let settled { action(settled) }
+        if kick { shared.signal() }
+    }
+
     /// Submits `records` as one batch and waits until it is durable.
     public func append(_ records: [WALRecord]) async throws {
         try await waitUntilDurable(try submit(records))
@@ -332,7 +353,9 @@ public final class WriteAheadLog: Sendable {
                     woken.append(waiter)
                     return true
                 }
-                expectedBatches = woken.count + state.waiters.count
+                // Batches, not waiters: work done when a batch is durable and a wait for it
+                // (a follower's acknowledgement and its Raft loop) are one caller's.
+                expectedBatches = Set(woken.map(\.ticket)).count + Set(state.waiters.map(\.ticket)).count
                 return woken
             }
             for waiter in woken {
