@@ -226,9 +226,11 @@ public final class WriteAheadLog: Sendable {
 
     /// Does `action` once the batch behind `ticket` (and every earlier one) is on stable
     /// storage, or its write failed: on the writer thread, right after the sync and before the
-    /// waiters registered after it are resumed (at once on this thread if it is settled already).
-    /// For work that must follow durability without a hop through a task first (a follower's
-    /// acknowledgement); it must be quick and must not block, the next group waits for it.
+    /// batch counts as durable for anyone else (at once on this thread if it is settled
+    /// already). For work that must follow durability without a hop through a task first (a
+    /// follower's acknowledgement). It must be quick and must not block (the next group waits
+    /// for it), and must not call `appendBlocking` or `close` on this log (the writer would
+    /// wait for itself).
     public func whenDurable(_ ticket: Ticket, _ action: @escaping @Sendable (Result<Void, StorageError>) -> Void) {
         let (settled, kick): (Result<Void, StorageError>?, Bool) = shared.withLock { state in
             if state.durableTicket >= ticket.sequence { return (.success(()), false) }
@@ -332,6 +334,27 @@ public final class WriteAheadLog: Sendable {
             } catch {
                 failure = .failed(underlying: "\(error)")
             }
+            // The work of `whenDurable` is done before the group is called durable: whoever
+            // sees it durable (a caller of `waitUntilDurable` that need not wait included) sees
+            // that work done, so what a Raft node sends next cannot overtake the
+            // acknowledgement sent here.
+            let actions = shared.withLock { state -> [Waiter] in
+                guard failure == nil, let last = group.last else { return [] }
+                state.statistics.syncs = writer.syncCount
+                state.statistics.batchesWritten += group.count
+                state.statistics.recordsWritten += group.reduce(0) { $0 + $1.recordCount }
+                state.statistics.segmentsCreated = writer.segmentsCreated
+                state.statistics.segmentsReleased = writer.segmentsReleased
+                state.statistics.segmentCount = writer.segments.count
+                var actions: [Waiter] = []
+                state.waiters.removeAll { waiter in
+                    guard case .action = waiter.wake, waiter.ticket <= last.ticket else { return false }
+                    actions.append(waiter)
+                    return true
+                }
+                return actions
+            }
+            for action in actions { action.resume(.success(())) }
             let woken = shared.withLock { state -> [Waiter] in
                 if let failure {
                     // Nothing in this group can be called durable; nor can anything after it.
@@ -341,12 +364,6 @@ public final class WriteAheadLog: Sendable {
                     return state.waiters
                 }
                 if let last = group.last { state.durableTicket = last.ticket }
-                state.statistics.syncs = writer.syncCount
-                state.statistics.batchesWritten += group.count
-                state.statistics.recordsWritten += group.reduce(0) { $0 + $1.recordCount }
-                state.statistics.segmentsCreated = writer.segmentsCreated
-                state.statistics.segmentsReleased = writer.segmentsReleased
-                state.statistics.segmentCount = writer.segments.count
                 var woken: [Waiter] = []
                 state.waiters.removeAll { waiter in
                     guard waiter.ticket <= state.durableTicket else { return false }

@@ -78,7 +78,7 @@ extension Simulation {
         if node.disk.inFlight != nil {
             // As the agent does while it waits for a sync: entries durable here whose commit
             // just arrived are applied at once.
-            let entries = node.core?.committedEntriesDurableNow(maxBytes: .max) ?? []
+            let entries = node.core?.committedEntriesDurableNow(maxBytes: node.config.maxApplyBytesPerReady) ?? []
             summary.appliedAsTheyCommittedDuringASync += entries.count
             try applyCommitted(entries, at: id)
             return

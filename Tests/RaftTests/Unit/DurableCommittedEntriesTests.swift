@@ -35,14 +35,31 @@ import Testing
 
         let inProgress = core.ready()
         #expect(inProgress.entries.map(\.index) == [8, 9])
-        // The leader says 4...9 committed while 8 and 9 are being written here.
+        // Handed to the storage, which holds them at once (as the agent's does, before its
+        // sync), while the leader says 4...9 committed.
+        storage.persist(inProgress)
         try core.step(Message(from: 1, to: 2, term: 2, payload: .heartbeat(Heartbeat(commit: 9))))
         #expect(core.committedEntriesDurableNow(maxBytes: .max).map(\.index) == [4, 5, 6, 7])
         #expect(core.committedEntriesDurableNow(maxBytes: .max).isEmpty)
-        storage.persist(inProgress)
         core.advance(inProgress)
         let next = core.ready()
         #expect(next.committedEntries.map(\.index) == [8, 9])
+    }
+
+    @Test func aByteLimitHandsThemOutAPieceAtATime() throws {
+        var (core, storage) = try Self.follower()
+        try Self.append(4...7, commit: 3, to: &core)
+        Self.persistNext(&core, storage)
+        try Self.append(8...8, commit: 3, to: &core)
+        let inProgress = core.ready()
+        try core.step(Message(from: 1, to: 2, term: 2, payload: .heartbeat(Heartbeat(commit: 8))))
+        // Each entry here is one byte; a limit below one entry still hands out one.
+        #expect(core.committedEntriesDurableNow(maxBytes: 1).map(\.index) == [4])
+        #expect(core.committedEntriesDurableNow(maxBytes: 1).map(\.index) == [5])
+        #expect(core.committedEntriesDurableNow(maxBytes: .max).map(\.index) == [6, 7])
+        storage.persist(inProgress)
+        core.advance(inProgress)
+        #expect(core.ready().committedEntries.map(\.index) == [8])
     }
 
     @Test func nothingPassesTheReadysOwnCommittedEntries() throws {
