@@ -50,37 +50,7 @@ extension RaftCore {
         readStates = []
         reportedSoftState = currentSoftState
         readyInProgress = true
-        if let last = ready.committedEntries.last { committedHandedOut = last.index }
         return ready
-    }
-
-    /// Committed entries to apply at once, while a `Ready` is being handled: those committed
-    /// since it was handed out that are already durable here (persisted by an earlier `Ready`),
-    /// after everything handed out so far. Call it only once the `Ready`'s committed entries
-    /// that precede its own entries are applied (which may be done before its sync); those
-    /// returned count as applied from here on. Empty when no `Ready` is in progress (the next one carries them),
-    /// while a received snapshot waits to be persisted, and while the `Ready`'s own committed
-    /// entries include some of its new ones (those must be applied first, once durable).
-    ///
-    /// A leader waiting for its own sync learns from its followers meanwhile that earlier
-    /// entries committed: applying them only with the next `Ready` made their proposers wait
-    /// for that sync too (etcd raft's asynchronous storage writes apply the same way).
-    public mutating func committedEntriesDurableNow(maxBytes: Int) -> [Entry] {
-        guard readyInProgress else { return [] }
-        let low = max(log.applied, committedHandedOut, log.firstIndex - 1) + 1
-        let high = min(log.committed, log.persistedLastIndex)
-        guard low <= high else { return [] }
-        let entries: [Entry]
-        do {
-            entries = try log.entries(from: low, upTo: high + 1, maxBytes: maxBytes)
-        } catch {
-            preconditionFailure("committed entries \(low)...\(high) unreadable: \(error)")
-        }
-        if let last = entries.last {
-            committedHandedOut = last.index
-            log.applied(to: last.index)
-        }
-        return entries
     }
 
     /// Acknowledges that `ready` was handled: its writes are durable (or at least ordered

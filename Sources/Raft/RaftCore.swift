@@ -35,9 +35,6 @@ public struct RaftCore {
     var reportedSoftState: SoftState
     /// Set between `ready()` and `advance(_:)`.
     var readyInProgress = false
-    /// The last committed entry handed out to apply, by a `Ready` or by
-    /// `committedEntriesDurableNow`; the application may not have applied it yet.
-    var committedHandedOut: UInt64 = 0
 
     /// Starts (or restarts) a node from what `storage` holds.
     ///

@@ -9,8 +9,7 @@
 ///    `messagesMayPrecedePersist` lets them go first;
 /// 4. apply `committedEntries` in order, and serve `readStates` once applied up to their index.
 ///    Those before the first of `entries` were made durable by an earlier `Ready`: they may be
-///    applied while step 2's writes are on their way to the disk, and so may those that
-///    `RaftCore.committedEntriesDurableNow` hands out meanwhile.
+///    applied while step 2's writes are on their way to the disk.
 public struct Ready: Sendable {
     /// Leader and role, when they changed since the last `Ready`.
     public var softState: SoftState?

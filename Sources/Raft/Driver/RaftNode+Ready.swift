@@ -43,14 +43,6 @@ extension RaftNode {
             ticket = try storage.submit(
                 hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot, mustSync: ready.mustSync)
         }
-        // Messages that must follow the write (a follower's acknowledgement, a vote) leave from
-        // the WAL's writer thread the moment it is durable: waiting to send them from here cost
-        // a wake-up of this actor first, on the path of every write the group commits.
-        let sentWhenDurable = !ready.messagesMayPrecedePersist && !ready.messages.isEmpty && ready.mustSync && ticket != nil
-        if sentWhenDurable, let ticket {
-            let transport = self.transport, messages = ready.messages
-            storage.whenDurable(ticket) { transport.send(messages) }
-        }
         // Committed entries this node had made durable before this Ready (those before its own
         // entries; a committed entry is never replaced) are applied while its write is on the
         // way to the disk, not after: their proposers' answers do not wait for the sync of the
@@ -64,7 +56,7 @@ extension RaftNode {
         if ready.mustSync, let ticket { try await storage.waitUntilDurable(ticket) }
         if terminalError != nil { return }
         // 2. Send: the messages promise what was just persisted.
-        if !ready.messagesMayPrecedePersist && !ready.messages.isEmpty && !sentWhenDurable { transport.send(ready.messages) }
+        if !ready.messagesMayPrecedePersist && !ready.messages.isEmpty { transport.send(ready.messages) }
         // 3. Apply the rest.
         if let snapshot = ready.snapshot { try install(snapshot) }
         for entry in ready.committedEntries.dropFirst(appliedEarly) { apply(entry) }
@@ -96,16 +88,6 @@ extension RaftNode {
             if terminalError == nil { terminate(.storageFailed(String(describing: error))) }
         }
         compaction = nil
-    }
-
-    /// Applies, while the Ready loop waits for a sync, the entries just committed that this
-    /// node had already made durable (`RaftCore.committedEntriesDurableNow`): their proposers
-    /// are answered now, not after the sync and the next Ready.
-    func applyDurableCommittedEntries() {
-        let entries = core.committedEntriesDurableNow(maxBytes: options.raft.maxApplyBytesPerReady)
-        guard !entries.isEmpty else { return }
-        for entry in entries { apply(entry) }
-        releaseReads()
     }
 
     private func install(_ snapshot: Snapshot) throws {

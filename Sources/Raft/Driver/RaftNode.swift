@@ -5,11 +5,10 @@ import Synchronization
 ///
 /// Everything the core asks for goes through one loop (`runReadyLoop`), in the order `Ready`
 /// prescribes: persist (one WAL batch per Ready, so concurrent proposals share an fdatasync), then
-/// send (DESIGN.md §1: persist before send; the WAL's writer sends them the moment the batch is
-/// durable), then apply, then advance. Inputs (ticks, messages, proposals, reads) may arrive
-/// while the loop waits for the disk; the core queues their effects into the next Ready, except
-/// for committed entries already durable here: those are applied while the Ready's own write
-/// is syncing, the ones it carries and the ones whose commit arrives meanwhile.
+/// send (DESIGN.md §1: persist before send), then apply, then advance; committed entries
+/// already durable here are applied while the Ready's own write is syncing. Inputs (ticks, messages,
+/// proposals, reads) may arrive while the loop waits for the disk; the core queues their effects
+/// into the next Ready.
 ///
 /// The node is a default actor, on the shared pool, on purpose. Run on the event loop of its
 /// cluster connections (a custom executor), it would step and send without a thread handoff,
@@ -178,7 +177,6 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
         if core.leader != 0, messages.contains(where: { $0.from == core.leader && $0.term == core.term }) {
             lastLeaderContact = .now
         }
-        applyDurableCommittedEntries()
         scheduleReadyLoop()
     }
 

@@ -147,14 +147,6 @@ public final class DurableLogStorage: LogStorage, Sendable {
         if let durableMarker { try snapshots.prune(olderThan: durableMarker) }
     }
 
-    /// Does `action` on the WAL's writer thread once the batch behind `ticket` is durable
-    /// (`WriteAheadLog.whenDurable`); not if its write failed.
-    public func whenDurable(_ ticket: WriteAheadLog.Ticket, _ action: @escaping @Sendable () -> Void) {
-        log.whenDurable(ticket) { outcome in
-            if case .success = outcome { action() }
-        }
-    }
-
     /// `save` without the wait: the in-memory log reflects the batch at once; pass the ticket to
     /// `waitUntilDurable` before acting on its durability (before sending messages that depend
     /// on it). A snapshot's file must have been written by `writeSnapshotFile` first: it must be

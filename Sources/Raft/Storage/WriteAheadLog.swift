@@ -91,8 +91,6 @@ public final class WriteAheadLog: Sendable {
             case task(CheckedContinuation<Void, any Error>)
             /// A thread blocked in `appendBlocking`.
             case thread(ConditionLock<Result<Void, StorageError>?>)
-            /// Work of `whenDurable`, done on the writer thread.
-            case action(@Sendable (Result<Void, StorageError>) -> Void)
         }
 
         func resume(_ outcome: Result<Void, StorageError>) {
@@ -102,8 +100,6 @@ public final class WriteAheadLog: Sendable {
             case .thread(let slot):
                 slot.withLock { $0 = outcome }
                 slot.signal()
-            case .action(let action):
-                action(outcome)
             }
         }
     }
@@ -224,25 +220,6 @@ public final class WriteAheadLog: Sendable {
         }
     }
 
-    /// Does `action` once the batch behind `ticket` (and every earlier one) is on stable
-    /// storage, or its write failed: on the writer thread, right after the sync and before the
-    /// batch counts as durable for anyone else (at once on this thread if it is settled
-    /// already). For work that must follow durability without a hop through a task first (a
-    /// follower's acknowledgement). It must be quick and must not block (the next group waits
-    /// for it), and must not call `appendBlocking` or `close` on this log (the writer would
-    /// wait for itself).
-    public func whenDurable(_ ticket: Ticket, _ action: @escaping @Sendable (Result<Void, StorageError>) -> Void) {
-        let (settled, kick): (Result<Void, StorageError>?, Bool) = shared.withLock { state in
-            if state.durableTicket >= ticket.sequence { return (.success(()), false) }
-            if let failure = state.failure { return (.failure(failure), false) }
-            if state.closing && state.pending.isEmpty { return (.failure(.closed), false) }
-            state.waiters.append(Waiter(ticket: ticket.sequence, wake: .action(action)))
-            return (nil, Self.waitsForDeferred(state))
-        }
-        if let settled { action(settled) }
-        if kick { shared.signal() }
-    }
-
     /// Submits `records` as one batch and waits until it is durable.
     public func append(_ records: [WALRecord]) async throws {
         try await waitUntilDurable(try submit(records))
@@ -334,27 +311,6 @@ public final class WriteAheadLog: Sendable {
             } catch {
                 failure = .failed(underlying: "\(error)")
             }
-            // The work of `whenDurable` is done before the group is called durable: whoever
-            // sees it durable (a caller of `waitUntilDurable` that need not wait included) sees
-            // that work done, so what a Raft node sends next cannot overtake the
-            // acknowledgement sent here.
-            let actions = shared.withLock { state -> [Waiter] in
-                guard failure == nil, let last = group.last else { return [] }
-                state.statistics.syncs = writer.syncCount
-                state.statistics.batchesWritten += group.count
-                state.statistics.recordsWritten += group.reduce(0) { $0 + $1.recordCount }
-                state.statistics.segmentsCreated = writer.segmentsCreated
-                state.statistics.segmentsReleased = writer.segmentsReleased
-                state.statistics.segmentCount = writer.segments.count
-                var actions: [Waiter] = []
-                state.waiters.removeAll { waiter in
-                    guard case .action = waiter.wake, waiter.ticket <= last.ticket else { return false }
-                    actions.append(waiter)
-                    return true
-                }
-                return actions
-            }
-            for action in actions { action.resume(.success(())) }
             let woken = shared.withLock { state -> [Waiter] in
                 if let failure {
                     // Nothing in this group can be called durable; nor can anything after it.
@@ -364,15 +320,19 @@ public final class WriteAheadLog: Sendable {
                     return state.waiters
                 }
                 if let last = group.last { state.durableTicket = last.ticket }
+                state.statistics.syncs = writer.syncCount
+                state.statistics.batchesWritten += group.count
+                state.statistics.recordsWritten += group.reduce(0) { $0 + $1.recordCount }
+                state.statistics.segmentsCreated = writer.segmentsCreated
+                state.statistics.segmentsReleased = writer.segmentsReleased
+                state.statistics.segmentCount = writer.segments.count
                 var woken: [Waiter] = []
                 state.waiters.removeAll { waiter in
                     guard waiter.ticket <= state.durableTicket else { return false }
                     woken.append(waiter)
                     return true
                 }
-                // Batches, not waiters: work done when a batch is durable and a wait for it
-                // (a follower's acknowledgement and its Raft loop) are one caller's.
-                expectedBatches = Set(woken.map(\.ticket)).count + Set(state.waiters.map(\.ticket)).count
+                expectedBatches = woken.count + state.waiters.count
                 return woken
             }
             for waiter in woken {

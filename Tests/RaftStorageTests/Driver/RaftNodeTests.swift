@@ -303,12 +303,16 @@ struct RaftNodeTests {
     /// for a stalled disk, and may still commit once the disk moves again.
     @Test func aProposalPastItsDeadlineFailsAndMayStillCommit() async throws {
         let cluster = try TestCluster(size: 1)
-        let stalling = StopFlag(), release = DispatchSemaphore(value: 0)
-        let node = try await cluster.startStallingWAL(1, while: stalling, release: release)
+        let stalling = Mutex(false), release = DispatchSemaphore(value: 0)
+        let disk = UnsyncedChanges()
+        disk.beforeSync(ofPathsContaining: "/wal/") { _ in
+            if stalling.withLock({ $0 }) { _ = release.wait(timeout: .now() + 10) }
+        }
+        let node = try await cluster.start(1, disk: disk)
         _ = try await cluster.waitForLeader()
         _ = try await node.propose(Array("before".utf8))
 
-        stalling.set()
+        stalling.withLock { $0 = true }
         let start = ContinuousClock.now
         var failure: (any Error)?
         do {
@@ -317,7 +321,7 @@ struct RaftNodeTests {
             failure = error
         }
         let waited = ContinuousClock.now - start
-        stalling.clear()
+        stalling.withLock { $0 = false }
         release.signal()
         guard case .proposalTimedOut = failure as? RaftNodeError else {
             Issue.record("expected proposalTimedOut, got \(String(describing: failure)) after \(waited)")
@@ -422,7 +426,6 @@ final class Acknowledged: Sendable {
 final class StopFlag: Sendable {
     private let state = Mutex(false)
     func set() { state.withLock { $0 = true } }
-    func clear() { state.withLock { $0 = false } }
     var isSet: Bool { state.withLock { $0 } }
 }
 

@@ -48,13 +48,9 @@ final class TestCluster {
     /// The WAL's `deferLimit` on every node.
     let walDeferLimit: Duration
 
-    /// In ticks of 10 ms.
-    let electionTimeoutTicks: Int
-
     init(size: Int = 3, snapshotEveryAppliedEntries: UInt64 = 10_000, snapshotEveryAppliedBytes: Int = 64 << 20,
-         walDeferLimit: Duration = .seconds(1), electionTimeoutTicks: Int = 10, label: String = #function) throws {
+         walDeferLimit: Duration = .seconds(1), label: String = #function) throws {
         root = try TemporaryDirectory(label)
-        self.electionTimeoutTicks = electionTimeoutTicks
         ids = (1...UInt64(size)).map { $0 }
         self.snapshotEveryAppliedEntries = snapshotEveryAppliedEntries
         self.snapshotEveryAppliedBytes = snapshotEveryAppliedBytes
@@ -70,7 +66,7 @@ final class TestCluster {
             directory: directory(of: id), bootstrap: ConfState(voters: Set(ids)),
             walOptions: WriteAheadLog.Options(segmentBytes: 256 * 1024, unsyncedChanges: disk, deferLimit: walDeferLimit))
         let options = TestNode.Options(
-            raft: RaftConfig(id: id, electionTimeoutTicks: electionTimeoutTicks, heartbeatIntervalTicks: 1),
+            raft: RaftConfig(id: id, electionTimeoutTicks: 10, heartbeatIntervalTicks: 1),
             tickInterval: .milliseconds(10), snapshotEveryAppliedEntries: snapshotEveryAppliedEntries,
             snapshotEveryAppliedBytes: snapshotEveryAppliedBytes)
         let node = try TestNode(options: options, storage: storage, machine: AppendOnlyList(), transport: network)
@@ -79,19 +75,6 @@ final class TestCluster {
         nodes[id] = node
         disks[id] = disk
         return node
-    }
-
-    /// Starts node `id` on a disk whose WAL syncs wait while `stalling` is set, until
-    /// `release` is signalled (10 s at most each).
-    /// `entered`, if given, is set when a sync starts to wait.
-    func startStallingWAL(_ id: NodeID, while stalling: StopFlag, release: DispatchSemaphore, entered: StopFlag? = nil) async throws -> TestNode {
-        let disk = UnsyncedChanges()
-        disk.beforeSync(ofPathsContaining: "/wal/") { _ in
-            guard stalling.isSet else { return }
-            entered?.set()
-            _ = release.wait(timeout: .now() + 10)
-        }
-        return try await start(id, disk: disk)
     }
 
     func startAll() async throws {

@@ -75,15 +75,7 @@ extension Simulation {
             }
         }
 
-        if node.disk.inFlight != nil {
-            // As the agent does while it waits for a sync: entries durable here whose commit
-            // just arrived are applied at once.
-            let entries = node.core?.committedEntriesDurableNow(maxBytes: node.config.maxApplyBytesPerReady) ?? []
-            summary.appliedAsTheyCommittedDuringASync += entries.count
-            try applyCommitted(entries, at: id)
-            return
-        }
-        guard view.hasReady, let ready = node.core?.ready() else { return }
+        guard node.disk.inFlight == nil, view.hasReady, let ready = node.core?.ready() else { return }
         if let first = ready.entries.first {
             try checker.observeWrite(node: id, entries: ready.entries,
                                      previousTerm: node.core?.simulationTerm(at: first.index - 1) ?? 0)
@@ -99,27 +91,6 @@ extension Simulation {
         }
         let latency = UInt64(random.int(in: 1...6))
         schedule(.synced(id, incarnation: node.incarnation), after: latency)
-        // Committed entries made durable by an earlier Ready apply while this one's write is
-        // on its way, as the agent applies them.
-        let durable = ready.committedEntries.prefix(Self.durableBefore(ready))
-        summary.appliedBeforeTheirReadySynced += durable.count
-        try applyCommitted(Array(durable), at: id)
-    }
-
-    /// How many of `ready`'s committed entries were durable before it: applied as it is handed
-    /// out, not once it is synced.
-    static func durableBefore(_ ready: Ready) -> Int {
-        ready.snapshot == nil ? ready.committedEntries.prefix { $0.index < ready.entries.first?.index ?? .max }.count : 0
-    }
-
-    /// Applies `entries` and answers the reads they let through.
-    func applyCommitted(_ entries: [Entry], at id: NodeID) throws(SafetyChecker.Violation) {
-        guard !entries.isEmpty else { return }
-        for entry in entries {
-            try apply(entry, at: id)
-            if nodes[index(id)].decommissioned { return }
-        }
-        serveReads(at: id)
     }
 
     /// The write reached the disk: now the Ready's messages may go, its entries apply.
@@ -138,7 +109,7 @@ extension Simulation {
             summary.snapshotsSent += 1
         }
         for message in ready.messages { send(message) }
-        for entry in ready.committedEntries.dropFirst(Self.durableBefore(ready)) {
+        for entry in ready.committedEntries {
             try apply(entry, at: id)
             if nodes[position].decommissioned { return }
         }

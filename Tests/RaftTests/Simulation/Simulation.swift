@@ -33,10 +33,6 @@ final class Simulation {
         var transfersCompleted = 0
         /// Leaders cut off by leader churn the moment they were elected.
         var churnedLeaders = 0
-        /// Entries applied while their node's Ready was being written: committed earlier,
-        /// or committed meanwhile (`RaftCore.committedEntriesDurableNow`).
-        var appliedBeforeTheirReadySynced = 0
-        var appliedAsTheyCommittedDuringASync = 0
     }
 
     enum Event {

@@ -44,8 +44,7 @@ import Testing
     }
 
     /// The runs must actually exercise what they claim to: elections, crashes, snapshots sent
-    /// to followers, membership changes, transfers, leaders cut off by churn, a client workload,
-    /// and entries applied while a Ready's write is under way.
+    /// to followers, membership changes, transfers, leaders cut off by churn and a client workload.
     @Test(.cpuBound) func simulationExercisesEveryFault() throws {
         var total = Simulation.Summary()
         for seed: UInt64 in 100_001...100_020 {
@@ -60,8 +59,6 @@ import Testing
             total.transfers += summary.transfers
             total.transfersCompleted += summary.transfersCompleted
             total.churnedLeaders += summary.churnedLeaders
-            total.appliedBeforeTheirReadySynced += summary.appliedBeforeTheirReadySynced
-            total.appliedAsTheyCommittedDuringASync += summary.appliedAsTheyCommittedDuringASync
         }
         print("20 seeds: \(total)")
         #expect(total.elections > 40)
@@ -73,8 +70,6 @@ import Testing
         #expect(total.transfersCompleted > 3)
         #expect(total.churnedLeaders > 3)
         #expect(total.operations > 500)
-        #expect(total.appliedBeforeTheirReadySynced > 100)
-        #expect(total.appliedAsTheyCommittedDuringASync > 100)
     }
 
     @Test(.cpuBound) func oneSeedReplaysExactly() throws {
