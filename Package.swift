@@ -44,8 +44,11 @@ let package = Package(
     targets: [
         // Manifest types, decoding with located errors, validation and the JSON Schema. Pure.
         .target(name: "Manifest", swiftSettings: strict),
-        // Consensus: the pure core, its storage and drivers. Depends on nothing of ours.
-        .target(name: "Raft", swiftSettings: strict),
+        // Blocking work (fsyncs, whole-file reads, mounts) on a Dispatch thread, off Swift's pool.
+        .target(name: "BlockingWork", swiftSettings: strict),
+        // Consensus: the pure core, its storage and drivers. Depends on nothing of ours but
+        // BlockingWork.
+        .target(name: "Raft", dependencies: ["BlockingWork"], swiftSettings: strict),
         // The code between clone3 and execve, and raw syscall wrappers: C, libc only (DESIGN.md §2).
         .target(name: "CSpawn"),
         // libseccomp, for the parent to compile seccomp filters to BPF.
@@ -71,7 +74,7 @@ let package = Package(
         .target(
             name: "ImagePull",
             dependencies: [
-                "Images", "Manifest",
+                "BlockingWork", "Images", "Manifest",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -84,7 +87,7 @@ let package = Package(
         .target(
             name: "Supervisor",
             dependencies: [
-                "AcceptPause", "IdleTimer", "Manifest", "Balancing", "CSpawn", "CSeccomp", "CSystemd",
+                "AcceptPause", "BlockingWork", "IdleTimer", "Manifest", "Balancing", "CSpawn", "CSeccomp", "CSystemd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -138,7 +141,8 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "AgentAPI", "Cluster", "Controller", "Discovery", "ImagePull", "Images", "Manifest", "Raft", "Supervisor",
+                "AgentAPI", "BlockingWork", "Cluster", "Controller", "Discovery", "ImagePull", "Images", "Manifest", "Raft",
+                "Supervisor",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -193,6 +197,7 @@ let package = Package(
         .target(name: "Linearizability", dependencies: ["Raft"], path: "Tests/Linearizability", swiftSettings: strict),
         .testTarget(name: "LinearizabilityTests", dependencies: ["Linearizability", "Raft", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "BlockingWorkTests", dependencies: ["BlockingWork"], swiftSettings: strict),
         // Blobs, layers and overlay mounts on real files and the real kernel (root: mknod, mount).
         .testTarget(name: "ImagesTests", dependencies: ["Images", "CArchive", "CImages"], swiftSettings: strict),
         // The pull client against a real docker-registry on loopback with TLS from a test CA,

@@ -1,3 +1,4 @@
+import BlockingWork
 import Controller
 import Foundation
 import ImagePull
@@ -46,12 +47,15 @@ final class NodeImages: Sendable {
         let pulled = try await puller.pull(reference, progress: progress)
         let directory = instanceDirectory(id)
         let root = try InstanceRoot(layers: pulled.layers.map { puller.layers.path(of: $0) }, directory: directory)
-        // A root left mounted by an earlier attempt (an agent killed between mount and launch)
-        // is replaced: the instance has not run in it.
-        try? root.unmountAndRemove()
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try DurableFile.write(Array(JSONEncoder().encode(pulled)), to: directory + "/image.json")
-        try root.mount()
+        // Unmounts, fsyncs and a mount: on a Dispatch thread, off Swift's pool.
+        try await BlockingWork.run {
+            // A root left mounted by an earlier attempt (an agent killed between mount and
+            // launch) is replaced: the instance has not run in it.
+            try? root.unmountAndRemove()
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try DurableFile.write(Array(JSONEncoder().encode(pulled)), to: directory + "/image.json")
+            try root.mount()
+        }
         let config = pulled.config
         return ImageRootfs(
             rootfs: root.rootfs, entrypoint: config.entrypoint ?? [], cmd: config.cmd ?? [], environment: config.env ?? [],
@@ -59,7 +63,13 @@ final class NodeImages: Sendable {
     }
 
     /// Unmounts and removes the instance's root, if it has one; its image's grace period starts.
-    func release(instance id: InstanceID) {
+    /// The unmount and the removal of the upper directory can take seconds: on a Dispatch
+    /// thread, off Swift's pool.
+    func release(instance id: InstanceID) async {
+        await BlockingWork.run { self.releaseBlocking(instance: id) }
+    }
+
+    private func releaseBlocking(instance id: InstanceID) {
         let directory = instanceDirectory(id)
         guard FileManager.default.fileExists(atPath: directory) else { return }
         let pulled = try? record(at: directory)
@@ -84,7 +94,7 @@ final class NodeImages: Sendable {
         // released as the root of an instance the supervisor does not have.
         let instances = keeping()
         let present = (try? FileManager.default.contentsOfDirectory(atPath: instancesDirectory)) ?? []
-        for id in present where !instances.contains(id) { release(instance: id) }
+        for id in present where !instances.contains(id) { releaseBlocking(instance: id) }
         var inUse: Set<Digest> = []
         for id in (try? FileManager.default.contentsOfDirectory(atPath: instancesDirectory)) ?? [] {
             guard let pulled = try? record(at: instanceDirectory(id)) else { continue }
@@ -138,12 +148,7 @@ final class NodeImages: Sendable {
     /// `collect` on a Dispatch thread: it removes directory trees, unmounts and fsyncs, which
     /// would hold one of the few threads of Swift's pool (two on two cores) meanwhile.
     func collectOffThePool(keeping: @escaping @Sendable () -> Set<InstanceID>) async {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                self.collect(keeping: keeping)
-                continuation.resume()
-            }
-        }
+        await BlockingWork.run { self.collect(keeping: keeping) }
     }
 
     /// Images on this node, with the instances that use each.

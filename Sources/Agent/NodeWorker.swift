@@ -186,7 +186,7 @@ public final class NodeWorker: Sendable {
             begin(.stop, id) {
                 await self.supervisor.remove(id)
                 self.keyFiles.remove(instance: id)
-                self.images.release(instance: id)
+                await self.images.release(instance: id)
             }
         }
         for instance in mine where wanted.contains(instance.id) && supervisor.instance(instance.id) == nil {
@@ -246,7 +246,7 @@ public final class NodeWorker: Sendable {
                 image = try await images.prepare(instance: instance.id, image: name, progress: pullReporter(instance.id, name))
             } catch {
                 logger.error("could not make an instance's root from its image", metadata: ["instance": "\(instance.id)", "error": "\(error)"])
-                images.release(instance: instance.id)
+                await images.release(instance: instance.id)
                 enqueue(InstanceStatusReport(id: instance.id, status: .failed, exit: nil, message: "could not start: \(error)"))
                 return
             }
@@ -265,7 +265,7 @@ public final class NodeWorker: Sendable {
             let status = await supervised.status()
             enqueue(Self.report(instance.id, status, event: nil))
         } catch {
-            images.release(instance: instance.id)
+            await images.release(instance: instance.id)
             logger.error("could not start an instance", metadata: ["instance": "\(instance.id)", "error": "\(error)"])
             enqueue(InstanceStatusReport(id: instance.id, status: .failed, exit: nil, message: "could not start: \(error)"))
         }
@@ -299,7 +299,7 @@ public final class NodeWorker: Sendable {
             await supervisor.remove(id)
         }
         keyFiles.remove(instance: id)
-        images.release(instance: id)
+        await images.release(instance: id)
         enqueue(InstanceStatusReport(id: id, status: .stopped, exit: nil, message: reason))
     }
 

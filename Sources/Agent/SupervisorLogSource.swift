@@ -1,4 +1,5 @@
 import AgentAPI
+import BlockingWork
 import Supervisor
 
 /// Instance output from this node's supervisor: its log files for a tail, its capture for
@@ -16,7 +17,8 @@ struct SupervisorLogSource: InstanceLogSource {
     func tail(instance: String, lines: Int?, since: Int64?) async throws(APIError) -> [AgentAPI.LogLine] {
         let log = try log(instance)
         do {
-            let all: [CapturedLine] = try lines.map { try log.reader.tail($0) } ?? log.reader.lines()
+            // Up to every kept file (50 MiB by default): read off Swift's pool.
+            let all: [CapturedLine] = try await BlockingWork.run { try lines.map { try log.reader.tail($0) } ?? log.reader.lines() }
             return all.filter { line in since.map { line.timestampNanoseconds / 1_000_000 >= $0 } ?? true }.map(Self.wire)
         } catch {
             throw APIError(code: APIErrorCode.internalError, message: "could not read the log of \(instance): \(error)")

@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-import Dispatch
+import BlockingWork
 import Foundation
 import Images
 import NIOCore
@@ -135,7 +135,8 @@ public final class ImagePuller: Sendable {
             progress(PullProgress(reference: pinned, digest: layer.digest, phase: .unpacking, bytesDone: layer.size, bytesTotal: layer.size))
             do {
                 try await unpackFlights.run(layer.digest) { [layers] in
-                    try await Self.offThePool { () throws(ImageError) in _ = try layers.unpack(layer.digest) }
+                    // Unpacking waits on a file lock and writes thousands of files.
+                    try await BlockingWork.run { () throws(ImageError) in _ = try layers.unpack(layer.digest) }
                 }
             } catch let error as ImageError {
                 throw ImagePullError.store(reference: pinned, error)
@@ -331,16 +332,6 @@ public final class ImagePuller: Sendable {
         // The unit is case-insensitive (RFC 9110 §14.1).
         guard value.lowercased().hasPrefix("bytes "), let dash = value.firstIndex(of: "-") else { return nil }
         return Int(value[value.index(value.startIndex, offsetBy: 6)..<dash].trimmingCharacters(in: .whitespaces))
-    }
-
-    /// Runs blocking work (unpacking waits on a file lock and writes thousands of files) on a
-    /// dispatch thread rather than on one of the cooperative pool's few.
-    static func offThePool(_ work: @escaping @Sendable () throws(ImageError) -> Void) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { () throws(ImageError) in try work() }.mapError { $0 as any Error })
-            }
-        }
     }
 
     // MARK: Records

@@ -1,3 +1,4 @@
+import BlockingWork
 import Synchronization
 
 /// A node's durable Raft state: the write-ahead log and snapshot store under one directory, and
@@ -123,12 +124,13 @@ public final class DurableLogStorage: LogStorage, Sendable {
     }
 
     /// Writes a snapshot's file and makes it durable (the file, then its directory): the first
-    /// and slow half of recording a snapshot, before `submit` names it in the WAL. `@concurrent`
-    /// so that it never runs on the caller's actor: a Raft node installing a leader's snapshot
-    /// keeps stepping messages and answering meanwhile, however long the disk takes.
-    @concurrent
+    /// and slow half of recording a snapshot, before `submit` names it in the WAL. On a Dispatch
+    /// thread (`BlockingWork`), so that it holds neither the caller's actor nor a thread of Swift's pool:
+    /// a Raft node installing a leader's snapshot keeps stepping messages and answering
+    /// meanwhile, however long the disk takes.
     public func writeSnapshotFile(_ snapshot: Snapshot) async throws {
-        try snapshots.save(snapshot)
+        let snapshots = self.snapshots
+        try await BlockingWork.run { try snapshots.save(snapshot) }
         state.withLock { $0.writtenSnapshotFile = snapshot.metadata }
     }
 
@@ -144,7 +146,11 @@ public final class DurableLogStorage: LogStorage, Sendable {
             }
             return latest
         }
-        if let durableMarker { try snapshots.prune(olderThan: durableMarker) }
+        if let durableMarker {
+            // Unlinks and a directory fsync: off the caller's thread, as `writeSnapshotFile`.
+            let snapshots = self.snapshots
+            try await BlockingWork.run { try snapshots.prune(olderThan: durableMarker) }
+        }
     }
 
     /// `save` without the wait: the in-memory log reflects the batch at once; pass the ticket to

@@ -1,3 +1,4 @@
+import BlockingWork
 import CSpawn
 import Dispatch
 import Glibc
@@ -214,18 +215,27 @@ public final class NodeSupervisor: Sendable {
     /// An instance only an earlier agent supervised (its state directory is all this one knows)
     /// has no stop signal to honour: its cgroup is killed and removed.
     public func remove(_ instanceID: String) async {
+        // The file work below blocks (a cgroup emptied by polling for up to 5 s, pending state
+        // writes with their fsyncs, a tree with up to 50 MiB of logs): on a Dispatch thread, not
+        // on one of the few threads of Swift's pool, which the caller's task runs on.
+        let context = self.context
         guard let instance = instance(instanceID) else {
             let directory = stateDirectory + "/instances/" + instanceID
             guard FileIO.exists(directory) else { return }
-            context.removeLeftoverCgroup(instanceID)
-            FileSystem.removeTree(directory)
+            await BlockingWork.run {
+                context.removeLeftoverCgroup(instanceID)
+                FileSystem.removeTree(directory)
+            }
             return
         }
         _ = await instance.stop()
         try? await context.loop.submit { instance.detach() }.get()
         instances.withLock { _ = $0.removeValue(forKey: instanceID) }
-        context.writer.flush()
-        FileSystem.removeTree(instance.directory)
+        let directory = instance.directory
+        await BlockingWork.run {
+            context.writer.flush()
+            FileSystem.removeTree(directory)
+        }
     }
 
     /// Stops every instance (each with its stop signal and timeout), then `detach`.
