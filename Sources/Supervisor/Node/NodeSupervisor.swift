@@ -267,12 +267,7 @@ public final class NodeSupervisor: Sendable {
         // What the pump forwarded, sent before the agent goes (journald keeping up: at once),
         // waited for on a Dispatch thread, not one of Swift's pool.
         if let journal = context.journal {
-            await withCheckedContinuation { continuation in
-                DispatchQueue.global().async {
-                    journal.flush(within: .seconds(2))
-                    continuation.resume()
-                }
-            }
+            await BlockingWork.run { journal.flush(within: .seconds(2)) }
         }
         await context.dialer.shutdown()
         try? await proxyGroup.shutdownGracefully()
