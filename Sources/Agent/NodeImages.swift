@@ -66,6 +66,8 @@ final class NodeImages: Sendable {
     /// The unmount and the removal of the upper directory can take seconds: on a Dispatch
     /// thread, off Swift's pool.
     func release(instance id: InstanceID) async {
+        // Most instances have no root (no image): no thread hop for them.
+        guard FileManager.default.fileExists(atPath: instanceDirectory(id)) else { return }
         await BlockingWork.run { self.releaseBlocking(instance: id) }
     }
 

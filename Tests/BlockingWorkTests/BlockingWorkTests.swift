@@ -29,14 +29,6 @@ import Testing
         for call in blocked { await call.value }
         #expect(allBegun - started < .seconds(5), "the blocking calls took \(allBegun - started) to begin")
     }
-
-    @Test func resultsAndTypedErrorsComeBack() async throws {
-        struct Refused: Error, Equatable { let path: String }
-        #expect(await BlockingWork.run { 6 * 7 } == 42)
-        await #expect(throws: Refused(path: "/x")) {
-            try await BlockingWork.run { () throws(Refused) -> Int in throw Refused(path: "/x") }
-        }
-    }
 }
 
 /// How many blocking calls have begun.

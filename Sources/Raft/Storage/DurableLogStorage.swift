@@ -129,8 +129,7 @@ public final class DurableLogStorage: LogStorage, Sendable {
     /// a Raft node installing a leader's snapshot keeps stepping messages and answering
     /// meanwhile, however long the disk takes.
     public func writeSnapshotFile(_ snapshot: Snapshot) async throws {
-        let snapshots = self.snapshots
-        try await BlockingWork.run { try snapshots.save(snapshot) }
+        try await BlockingWork.run { [snapshots] in try snapshots.save(snapshot) }
         state.withLock { $0.writtenSnapshotFile = snapshot.metadata }
     }
 
@@ -148,8 +147,7 @@ public final class DurableLogStorage: LogStorage, Sendable {
         }
         if let durableMarker {
             // Unlinks and a directory fsync: off the caller's thread, as `writeSnapshotFile`.
-            let snapshots = self.snapshots
-            try await BlockingWork.run { try snapshots.prune(olderThan: durableMarker) }
+            try await BlockingWork.run { [snapshots] in try snapshots.prune(olderThan: durableMarker) }
         }
     }
 
