@@ -5,7 +5,7 @@ extension RaftNode {
         publishLeader()
         guard !readyLoopRunning, terminalError == nil, core.hasReady else { return }
         readyLoopRunning = true
-        Task { await self.runReadyLoop() }
+        readyLoop = Task { await self.runReadyLoop() }
     }
 
     private func runReadyLoop() async {

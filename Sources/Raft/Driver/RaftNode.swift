@@ -95,6 +95,8 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     var nextReadID: UInt64 = 1
     var elapsedTicks = 0
     var readyLoopRunning = false
+    /// The Ready loop's latest run (finished or not): `stop` waits for it.
+    var readyLoop: Task<Void, Never>?
     /// The application snapshot being written and recorded, beside the Ready loop (see
     /// `handle`'s step 4); nil when none is.
     var compaction: Task<Void, Never>?
@@ -108,6 +110,8 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     private let inbox: AsyncStream<[Message]>
     private let inboxInput: AsyncStream<[Message]>.Continuation
     private var tasks: [Task<Void, Never>] = []
+    /// Set by `terminate`: ends once the storage is closed.
+    private var storageClosed: Task<Void, Never>?
 
     /// A node over `storage` (already opened, holding the bootstrap membership for a new
     /// group). The state machine starts from the storage's snapshot, and the committed entries
@@ -148,9 +152,14 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     /// Stops the node: no more ticks or messages, every waiting request fails with `.stopped`,
     /// and the storage is closed after writing what is queued. Like a crash, except that what
     /// was submitted to the WAL still reaches the disk.
-    public func stop() {
-        guard terminalError == nil else { return }
-        terminate(.stopped)
+    ///
+    /// Returns once nothing the node runs writes into its directory any more: a snapshot being
+    /// written beside the loop (its own or the leader's) is finished first. Closing the storage
+    /// releases the directory's lock, and a node opened on it next must not find a file still
+    /// being written there.
+    public func stop() async {
+        if terminalError == nil { terminate(.stopped) }
+        await storageClosed?.value
     }
 
     /// Takes messages from the transport; they are stepped in arrival order.
@@ -354,6 +363,15 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
         proposals = [:]
         for waiter in reads.values { waiter.continuation.resume(throwing: error) }
         reads = [:]
+        storageClosed = Task { await self.closeStorageOnceQuiet() }
+    }
+
+    /// Closes the storage once neither the Ready loop nor a compaction can write into it: both
+    /// may be in the middle of a snapshot's file, on a thread of their own (`BlockingWork`).
+    /// After `terminate` the loop starts no compaction, and no loop starts.
+    private func closeStorageOnceQuiet() async {
+        await readyLoop?.value
+        await compaction?.value
         storage.close()
     }
 }

@@ -266,15 +266,8 @@ struct RaftNodeTests {
     /// committing and applying.
     @Test func proposalsKeepCommittingWhileASnapshotIsWritten() async throws {
         let cluster = try TestCluster(size: 1, snapshotEveryAppliedEntries: 5)
-        let stalling = Mutex(false), stalled = StopFlag(), release = DispatchSemaphore(value: 0)
-        let disk = UnsyncedChanges()
-        disk.beforeSync(ofPathsContaining: "/snap/") { _ in
-            // The first snapshot sync once the test asks for it stalls (20 s at most).
-            guard stalling.withLock({ armed in defer { armed = false }; return armed }) else { return }
-            stalled.set()
-            _ = release.wait(timeout: .now() + 20)
-        }
-        let node = try await cluster.start(1, disk: disk)
+        let stall = SnapshotSyncStall()
+        let node = try await cluster.start(1, disk: stall.disk)
         _ = try await cluster.waitForLeader()
         var expected: [String] = []
         func propose(_ numbers: ClosedRange<Int>) async throws {
@@ -284,19 +277,48 @@ struct RaftNodeTests {
             }
         }
         try await propose(1...3)
-        stalling.withLock { $0 = true }
+        stall.arm()
         let clock = ContinuousClock()
         // 30 entries take the node past the 5-entry threshold whatever it has applied so far.
         let before = try await clock.measure { try await propose(4...33) }
-        try await eventually("a snapshot's fsync to stall") { stalled.isSet }
+        try await eventually("a snapshot's fsync to stall") { stall.stalled.isSet }
         // And more while the stall surely lasts.
         let during = try await clock.measure { try await propose(34...43) }
-        release.signal()
+        stall.release()
         #expect(before < .seconds(5), "30 proposals took \(before): the loop waited for a snapshot's stalled fsync")
         #expect(during < .seconds(5), "10 proposals took \(during) while a snapshot's fsync stalled")
         try await eventually("the snapshot to be recorded") { await node.storage.snapshotMetadata.index > 0 }
         try await cluster.waitForItems(expected)
         await cluster.stopAll()
+    }
+
+    /// `stop` returns only once the snapshot being written beside the loop is done: closing the
+    /// storage releases the directory's lock, and the next node opened there must not find a
+    /// snapshot still being written into it. What was being written reaches the disk.
+    @Test func stopWaitsForTheSnapshotBeingWritten() async throws {
+        let cluster = try TestCluster(size: 1, snapshotEveryAppliedEntries: 5)
+        let stall = SnapshotSyncStall()
+        let node = try await cluster.start(1, disk: stall.disk)
+        _ = try await cluster.waitForLeader()
+        stall.arm()
+        for number in 1...10 { _ = try await node.propose(Array("item-\(number)".utf8)) }
+        try await eventually("a snapshot's fsync to stall") { stall.stalled.isSet }
+
+        let stopped = StopFlag()
+        let stopping = Task {
+            await node.stop()
+            stopped.set()
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let returnedDuringTheWrite = stopped.isSet
+        stall.release()
+        await stopping.value
+        #expect(!returnedDuringTheWrite, "stop returned while the node's snapshot was still being written into its directory")
+        await cluster.stop(1)
+
+        let reopened = try DurableLogStorage.open(directory: cluster.directory(of: 1))
+        defer { reopened.close() }
+        #expect(reopened.snapshotMetadata.index >= 5, "the snapshot being written when the node stopped was not recorded")
     }
 
     /// A proposal not applied by its deadline fails with `proposalTimedOut` rather than wait
@@ -421,6 +443,25 @@ final class Acknowledged: Sendable {
     func add(_ item: String) { state.withLock { _ = $0.insert(item) } }
     var count: Int { state.withLock { $0.count } }
     var items: Set<String> { state.withLock { $0 } }
+}
+
+/// A disk whose first sync of a snapshot file once armed stalls until released (20 s at most).
+final class SnapshotSyncStall: Sendable {
+    let disk = UnsyncedChanges()
+    let stalled = StopFlag()
+    private let armed = Mutex(false)
+    private let permit = DispatchSemaphore(value: 0)
+
+    init() {
+        disk.beforeSync(ofPathsContaining: "/snap/") { [weak self] _ in
+            guard let self, armed.withLock({ armed in defer { armed = false }; return armed }) else { return }
+            stalled.set()
+            _ = permit.wait(timeout: .now() + 20)
+        }
+    }
+
+    func arm() { armed.withLock { $0 = true } }
+    func release() { permit.signal() }
 }
 
 final class StopFlag: Sendable {
