@@ -1,3 +1,4 @@
+import BlockingWork
 import AgentAPI
 import Cluster
 import Controller
@@ -73,7 +74,7 @@ final class ServerFollower: NodeControl {
                 let answer = try await callServer(request.encoded, timeout: Self.watchWait + .seconds(10))
                 if failures > 0 { logger.notice("a server answers again", metadata: ["after failures": "\(failures)"]) }
                 failures = 0
-                if answer.first == 1 { try adopt(AssignmentCoding.decode(answer.dropFirst())) }
+                if answer.first == 1 { try await adopt(AssignmentCoding.decode(answer.dropFirst())) }
             } catch {
                 failures += 1
                 if failures == 1 {
@@ -85,13 +86,16 @@ final class ServerFollower: NodeControl {
         }
     }
 
-    /// Saves a new assignment (disk first), then hands it to the worker.
-    private func adopt(_ assignment: NodeAssignment) throws {
-        try store.save(assignment)
+    /// Saves a new assignment (disk first), then hands it to the worker. The saves (a file
+    /// written, renamed and synced with its directory each) run on a Dispatch thread: they come
+    /// with every change of the assignment, and a thread of Swift's pool is one of two here.
+    private func adopt(_ assignment: NodeAssignment) async throws {
+        let store = self.store
+        try await BlockingWork.run { try store.save(assignment) }
         let servers = assignment.servers
         let serversChanged = !servers.isEmpty && state.withLock { $0.servers != servers }
         if serversChanged {
-            try store.save(servers: servers)
+            try await BlockingWork.run { try store.save(servers: servers) }
             transport.setPeers(servers.compactMap(ClusterMembership.peer))
         }
         let version = state.withLock { state in

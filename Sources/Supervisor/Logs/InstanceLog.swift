@@ -1,3 +1,4 @@
+import BlockingWork
 import CSpawn
 import Glibc
 import Synchronization
@@ -233,10 +234,13 @@ public final class InstanceLog: Sendable {
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {
-                    var (lines, cursor) = try reader.lastLines(tail, unfinished: false)
+                    // The reads run on a Dispatch thread: the first may take whole files (up
+                    // to 10 MiB each), and a chatty service wakes its followers often.
+                    var (lines, cursor) = try await BlockingWork.run { try reader.lastLines(tail, unfinished: false) }
                     for line in lines { continuation.yield(line) }
                     for await _ in wakeups {
-                        (lines, cursor) = try reader.read(after: cursor)
+                        let after = cursor
+                        (lines, cursor) = try await BlockingWork.run { try reader.read(after: after) }
                         for line in lines { continuation.yield(line) }
                     }
                     continuation.finish()
