@@ -45,7 +45,7 @@ extension APIHandler {
 
     func putKV(_ input: Operations.PutKV.Input) async throws -> Operations.PutKV.Output {
         let key = try KVRequestDecoding.key(input.path.key, at: "key")
-        // The body as read by the middleware (at most 16 MiB) or by `KVWriteFastPath` (at most
+        // The body as read by the middleware (at most 16 MiB) or by `KVFastPath` (at most
         // 512 KiB, the value limit); none is an empty value.
         let value = RequestBody.bytes ?? []
         var compares: [KVCompare] = []

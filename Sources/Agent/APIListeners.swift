@@ -22,7 +22,7 @@ enum APIListeners {
     static func services(
         configuration: AgentConfiguration, logger: Logger, readyStatus: String,
         certificate: (@Sendable () throws -> ClusterTLSMaterial)?,
-        fastPath: ((_ token: String?) -> KVWriteFastPath.Settings)? = nil,
+        fastPath: ((_ token: String?) -> KVFastPath.Settings)? = nil,
         router: (_ token: String?) throws -> Router<BasicRequestContext>
     ) throws -> [any Service] {
         try APISocket.prepare(configuration.apiSocketPath)
@@ -58,7 +58,7 @@ enum APIListeners {
     }
 
     /// HTTP/1.1, with key-value writes taken on the event loop when `fastPath` is given.
-    private static func http1(_ fastPath: KVWriteFastPath.Settings?) -> HTTPServerBuilder {
-        .http1(configuration: .init(additionalChannelHandlers: fastPath.map { [KVWriteFastPath.Installer(settings: $0)] } ?? []))
+    private static func http1(_ fastPath: KVFastPath.Settings?) -> HTTPServerBuilder {
+        .http1(configuration: .init(additionalChannelHandlers: fastPath.map { [KVFastPath.Installer(settings: $0)] } ?? []))
     }
 }

@@ -129,7 +129,7 @@ public final class Agent: Sendable {
             configuration: configuration, logger: logger, readyStatus: "serving the API on \(configuration.apiSocketPath)",
             certificate: cluster?.currentTLSMaterial,
             fastPath: { [logger] token in
-                KVWriteFastPath.Settings(handler: APIHandler(api: api), token: token.map(BearerToken.init), metrics: APIMetrics(), logger: logger)
+                KVFastPath.Settings(handler: APIHandler(api: api), token: token.map(BearerToken.init), metrics: APIMetrics(), logger: logger)
             }
         ) { token in try APIRouter.router(api, token: token) }
         // Last of the agent's (only `runUntilTerminated`'s stop clock comes after it), so that

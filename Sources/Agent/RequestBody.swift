@@ -8,7 +8,7 @@ import NIOCore
 enum RequestBody {
     static var limitBytes: Int { 16 << 20 }
 
-    /// The body `reading(_:context:next:)` read (or `KVWriteFastPath`, for the plain writes it
+    /// The body `reading(_:context:next:)` read (or `KVFastPath`, for the plain writes it
     /// takes), while the request's handler runs.
     @TaskLocal static var bytes: [UInt8]?
 

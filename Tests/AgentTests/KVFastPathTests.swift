@@ -7,11 +7,11 @@ import Glibc
 
 private let isRoot = getuid() == 0
 
-/// Plain key-value writes are answered on the event loop (`KVWriteFastPath`), everything else
-/// by the router: the two answer alike, keep the connection as the router does, and the fast
-/// path takes exactly the plain writes (its counter says which it took).
+/// Plain key-value writes and reads of one key are answered on the event loop (`KVFastPath`),
+/// everything else by the router: the two answer alike, keep the connection as the router
+/// does, and the fast path takes exactly the plain requests (its counters say which it took).
 @Suite(.serialized, .enabled(if: isRoot, "needs root: agentd runs services in cgroups"), .timeLimit(.minutes(5)))
-struct KVWriteFastPathTests {
+struct KVFastPathTests {
     /// A kept-alive HTTP/1.1 connection to the agent's socket, answers read whole.
     final class Connection {
         let descriptor: Int32
@@ -72,10 +72,10 @@ struct KVWriteFastPathTests {
         }
     }
 
-    /// How many writes the fast path took, from the agent's metrics.
-    static func taken(_ agent: DevAgent) throws -> Int {
+    /// How many writes (or reads) the fast path took, from the agent's metrics.
+    static func taken(_ agent: DevAgent, _ kind: String = "writes") throws -> Int {
         let metrics = try UnixHTTP.request("GET", "/metrics", socket: agent.socket).body
-        let line = metrics.split(separator: "\n").first { $0.hasPrefix("flotilla_api_kv_fast_writes_total ") }
+        let line = metrics.split(separator: "\n").first { $0.hasPrefix("flotilla_api_kv_fast_\(kind)_total ") }
         return line.flatMap { Int(Double($0.split(separator: " ")[1]) ?? -1) } ?? 0
     }
 
@@ -200,5 +200,63 @@ struct KVWriteFastPathTests {
         #expect(try connection.answer().status == "HTTP/1.1 200 OK")
         #expect(connection.isClosed(within: .seconds(10)))
         #expect(try Self.taken(agent) == before)
+    }
+
+    /// `GET path` with `extra` header lines.
+    static func get(_ path: String, extra: String = "") -> String {
+        "GET \(path) HTTP/1.1\r\nHost: agentd\r\n\(extra)\r\n"
+    }
+
+    @Test func aReadOfOneKeyIsAnsweredAsTheRouterAnswersTheSameRead() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        let connection = try Connection(agent)
+        try connection.send(Connection.put("/v1/kv/app/one", "hello"))
+        #expect(try connection.answer().status == "HTTP/1.1 200 OK")
+        let before = try Self.taken(agent, "reads")
+        // Each read twice: plain (the fast path), and with `recurse=false`, which asks the same
+        // (the router's). Nothing changes in between, so the answers are the same.
+        for (path, status) in [("/v1/kv/app/one", "HTTP/1.1 200 OK"), ("/v1/kv/app/one?stale=true", "HTTP/1.1 200 OK"),
+                               ("/v1/kv/app/missing", "HTTP/1.1 404 Not Found")] {
+            try connection.send(Self.get(path))
+            let fast = try connection.answer()
+            try connection.send(Self.get(path + (path.contains("?") ? "&" : "?") + "recurse=false"))
+            let routed = try connection.answer()
+            #expect(fast.status == status && routed.status == status, "\(path): \(fast.status) / \(routed.status)")
+            #expect(Self.shape(fast.headers) == Self.shape(routed.headers), "\(path): \(fast.headers) / \(routed.headers)")
+            #expect(fast.body == routed.body, "\(path): \(fast.body) / \(routed.body)")
+        }
+        #expect(try Self.taken(agent, "reads") == before + 3)
+        try connection.send(Self.get("/v1/kv/app/one"))
+        let read = try connection.answer()
+        #expect(read.body.contains(#""key":"app/one""#) && read.body.contains(#""value":"aGVsbG8=""#), "\(read.body)")
+        #expect(read.headers.contains("X-Flotilla-Known-Leader: true"), "\(read.headers)")
+    }
+
+    @Test func readsItDoesNotTakeGetTheRoutersAnswers() throws {
+        let agent = try DevAgent()
+        defer { agent.shutdown() }
+        let connection = try Connection(agent)
+        try connection.send(Connection.put("/v1/kv/app/one", "hello"))
+        let written = try connection.answer()
+        let index = try #require(written.headers.first { $0.hasPrefix("X-Flotilla-Index: ") }.map { String($0.dropFirst(18)) })
+        let before = try Self.taken(agent, "reads")
+        try connection.send(Self.get("/v1/kv/app/one?raw=true"))
+        let raw = try connection.answer()
+        #expect(raw.status == "HTTP/1.1 200 OK" && raw.body == "hello", "\(raw)")
+        try connection.send(Self.get("/v1/kv/app?recurse=true"))
+        let list = try connection.answer()
+        #expect(list.body.hasPrefix("[") && list.body.contains(#""key":"app/one""#), "\(list)")
+        try connection.send(Self.get("/v1/kv/app/one?stale=false"))
+        #expect(try connection.answer().status == "HTTP/1.1 200 OK")
+        // A blocking query on the key's own index answers at once (it is not behind it).
+        try connection.send(Self.get("/v1/kv/app/one?index=\(index)&wait=1s"))
+        #expect(try connection.answer().status == "HTTP/1.1 200 OK")
+        try connection.send(Self.get("/v1/kv/app%2Fone"))
+        let encoded = try connection.answer()
+        #expect(encoded.status == "HTTP/1.1 200 OK" && encoded.body.contains(#""key":"app/one""#), "\(encoded)")
+        try connection.send(Self.get("/v1/kv/app/one", extra: "Accept: application/octet-stream\r\n"))
+        #expect(try connection.answer().status.hasPrefix("HTTP/1.1 "))
+        #expect(try Self.taken(agent, "reads") == before, "the fast path took a read that is the router's")
     }
 }
