@@ -308,21 +308,10 @@ final class KVFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         /// `putKV`'s 200.
         static func written(_ output: Operations.PutKV.Output) -> Answer {
             if case .ok(let written) = output, case .json(let entry) = written.body {
-                return Answer.written(entry, index: written.headers.xFlotillaIndex)
+                // The entry without its value; `X-Flotilla-Index` alone before the content type.
+                return json(status: .ok, entry, index: written.headers.xFlotillaIndex, lastContact: nil, knownLeader: nil)
             }
             return refused(APIError(code: APIErrorCode.internalError, message: "putKV answered \(output), which a write does not"))
-        }
-
-        /// The entry without its value, `X-Flotilla-Index` before the content type as the
-        /// generated server sets them.
-        private static func written(_ entry: Components.Schemas.KVEntry, index: Int64) -> Answer {
-            do {
-                let body = try APIJSON.encoder().encode(entry)
-                return Answer(status: .ok, fields: [(.flotillaIndex, String(index)), (.contentType, "application/json; charset=utf-8")],
-                              body: body, succeeded: true)
-            } catch {
-                return refused(APIError(code: APIErrorCode.internalError, message: "the answer could not be encoded: \(error)"))
-            }
         }
 
         /// `getKV`'s 200 (the entry) or 404 (the API's error).
@@ -330,12 +319,12 @@ final class KVFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             switch output {
             case .ok(let found):
                 if case .json(let payload) = found.body {
-                    return read(status: .ok, payload, index: found.headers.xFlotillaIndex,
+                    return json(status: .ok, payload, index: found.headers.xFlotillaIndex,
                                 lastContact: found.headers.xFlotillaLastContact, knownLeader: found.headers.xFlotillaKnownLeader)
                 }
             case .notFound(let missing):
                 if case .json(let error) = missing.body {
-                    return read(status: .notFound, error, index: missing.headers.xFlotillaIndex,
+                    return json(status: .notFound, error, index: missing.headers.xFlotillaIndex,
                                 lastContact: missing.headers.xFlotillaLastContact, knownLeader: missing.headers.xFlotillaKnownLeader)
                 }
             default:
@@ -344,8 +333,9 @@ final class KVFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             return refused(APIError(code: APIErrorCode.internalError, message: "getKV answered \(output), which a read of one key does not"))
         }
 
-        /// The read's headers in the generated server's order, before the content type.
-        private static func read(status: HTTPResponse.Status, _ body: some Encodable, index: Int64, lastContact: Int64?, knownLeader: Bool?) -> Answer {
+        /// A JSON answer with the headers the generated server sets, in its order, before the
+        /// content type.
+        private static func json(status: HTTPResponse.Status, _ body: some Encodable, index: Int64, lastContact: Int64?, knownLeader: Bool?) -> Answer {
             do {
                 var fields: [(HTTPField.Name, String)] = [(.flotillaIndex, String(index))]
                 if let lastContact { fields.append((.flotillaLastContact, String(lastContact))) }
