@@ -55,9 +55,25 @@ extension RaftCore {
 
     /// Acknowledges that `ready` was handled: its writes are durable (or at least ordered
     /// before anything that depends on them), its messages sent, its committed entries applied.
-    public mutating func advance(_ ready: Ready) {
+    ///
+    /// `durable` false: the writes are submitted in order to storage that serves them at once,
+    /// but the disk has not confirmed them; report that with `persisted(through:)`. Only a
+    /// leader's `Ready` whose messages may precede persistence may be advanced so (etcd raft's
+    /// asynchronous storage writes): the leader counts itself toward a majority only for what
+    /// the disk confirmed, so an entry it calls committed is on a majority of disks, while its
+    /// next `Ready` (new appends, entries the followers committed) need not wait for its sync.
+    /// Before anything else is advanced as durable, the driver must have waited for every write
+    /// submitted earlier.
+    public mutating func advance(_ ready: Ready, durable: Bool = true) {
         precondition(readyInProgress, "advance() without ready()")
+        precondition(durable || ready.messagesMayPrecedePersist, "only a leader's Ready of an unchanged term may be advanced before it is durable")
         readyInProgress = false
+        if durable {
+            undurableTail = nil
+        } else if let last = ready.entries.last {
+            if undurableTail == nil { durableIndex = log.persistedLastIndex }
+            undurableTail = LogPosition(index: last.index, term: last.term)
+        }
         if let state = ready.hardState { persistedHardState = state }
         if let snapshot = ready.snapshot {
             log.stableSnapshot(to: snapshot.metadata.index)
@@ -73,13 +89,34 @@ extension RaftCore {
         }
         // The application may have compacted its storage since the last Ready.
         membership.compact(to: log.firstIndex - 1)
-        if isLeader {
-            // The leader counts itself toward a majority only for what it has persisted.
-            let persisted = log.persistedLastIndex
-            if leaderState.progress[id].map({ $0.match < persisted }) == true {
-                leaderState.progress[id]?.match = persisted
-                if maybeCommit(), isLeader { broadcastAppend() }
-            }
+        countOwnDurableEntries()
+    }
+
+    /// The disk confirmed this node's log through `position` (see `advance(_:durable:)`).
+    /// A position no longer in the log (replaced since) confirms nothing.
+    public mutating func persisted(through position: LogPosition) {
+        guard let tail = undurableTail, log.matchTerm(index: position.index, term: position.term) else { return }
+        if position.index >= tail.index {
+            undurableTail = nil
+        } else {
+            durableIndex = max(durableIndex, position.index)
+        }
+        countOwnDurableEntries()
+    }
+
+    /// The last index this node has on its disk and in its log.
+    var selfDurableIndex: UInt64 {
+        let persisted = log.persistedLastIndex
+        return undurableTail == nil ? persisted : min(persisted, durableIndex)
+    }
+
+    /// The leader counts itself toward a majority only for what it has on disk.
+    private mutating func countOwnDurableEntries() {
+        guard isLeader else { return }
+        let durable = selfDurableIndex
+        if leaderState.progress[id].map({ $0.match < durable }) == true {
+            leaderState.progress[id]?.match = durable
+            if maybeCommit(), isLeader { broadcastAppend() }
         }
     }
 }

@@ -35,6 +35,11 @@ public struct RaftCore {
     var reportedSoftState: SoftState
     /// Set between `ready()` and `advance(_:)`.
     var readyInProgress = false
+    /// The last entry a leader's `advance(_:durable:)` took before the disk confirmed it, until
+    /// `persisted(through:)` does; nil while every stable entry is durable.
+    var undurableTail: LogPosition?
+    /// While `undurableTail` is set: how far the disk has confirmed this node's log.
+    var durableIndex: UInt64 = 0
 
     /// Starts (or restarts) a node from what `storage` holds.
     ///
@@ -157,7 +162,7 @@ public struct RaftCore {
         leader = id
         roleState = .leader(LeaderState(
             membership: membership.current, selfID: id, lastIndex: log.lastIndex,
-            selfPersistedIndex: log.persistedLastIndex, maxInflight: config.maxInflightAppends))
+            selfPersistedIndex: selfDurableIndex, maxInflight: config.maxInflightAppends))
         // An empty entry of the new term: committing it commits everything before it (§5.4.2)
         // and tells the leader its commit index is current (thesis §6.4).
         appendAsLeader([Entry(term: term, index: 0)])

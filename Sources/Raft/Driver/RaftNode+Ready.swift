@@ -43,26 +43,23 @@ extension RaftNode {
             ticket = try storage.submit(
                 hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot, mustSync: ready.mustSync)
         }
-        // Committed entries this node had made durable before this Ready (those before its own
-        // entries; a committed entry is never replaced) are applied while its write is on the
-        // way to the disk, not after: their proposers' answers do not wait for the sync of the
-        // entries proposed since (etcd applies beside its WAL write the same way). Measured
-        // with 16 writers, most Readies carry both, so otherwise every answer waited a sync more.
-        let appliedEarly = ready.snapshot == nil ? ready.committedEntries.prefix { $0.index < ready.entries.first?.index ?? .max }.count : 0
-        if appliedEarly > 0 {
-            for entry in ready.committedEntries.prefix(appliedEarly) { apply(entry) }
+        if ready.messagesMayPrecedePersist {
+            // A leader of an unchanged term does not wait for its own sync (etcd raft's
+            // asynchronous storage writes): its entries count toward a majority once the WAL
+            // confirms them (`watchDurability`), and what the followers committed meanwhile is
+            // applied now. Waiting here held every next batch of appends and every answer behind
+            // the leader's fsync: with its WAL on tmpfs, 16 writers ran about 20 % faster.
+            for entry in ready.committedEntries { apply(entry) }
+            for readState in ready.readStates { confirmRead(readState) }
             releaseReads()
+            if let ticket, let last = ready.entries.last {
+                watchDurability(of: ticket, through: LogPosition(index: last.index, term: last.term))
+            }
+            core.advance(ready, durable: false)
+        } else {
+            try await handleInOrder(ready, ticket: ticket)
+            if terminalError != nil { return }
         }
-        if ready.mustSync, let ticket { try await storage.waitUntilDurable(ticket) }
-        if terminalError != nil { return }
-        // 2. Send: the messages promise what was just persisted.
-        if !ready.messagesMayPrecedePersist && !ready.messages.isEmpty { transport.send(ready.messages) }
-        // 3. Apply the rest.
-        if let snapshot = ready.snapshot { try install(snapshot) }
-        for entry in ready.committedEntries.dropFirst(appliedEarly) { apply(entry) }
-        for readState in ready.readStates { confirmRead(readState) }
-        releaseReads()
-        core.advance(ready)
         // 4. Compact once enough has been applied since the last snapshot: the snapshot is
         // taken here, between an advance and the next ready, and written beside the loop. Its
         // file's fsync, its directory's and its WAL record's took up to 230 ms under load (a new
@@ -76,6 +73,61 @@ extension RaftNode {
             let snapshot = try core.snapshot(at: appliedIndex, data: machine.snapshot())
             appliedBytesSinceSnapshot = 0
             compaction = Task { await self.compact(to: snapshot) }
+        }
+    }
+
+    /// The rest of a `Ready` that must be durable before its messages go (a follower's, a
+    /// candidate's, a leader's whose term or vote changed): persist, send, apply, advance.
+    private func handleInOrder(_ ready: Ready, ticket: WriteAheadLog.Ticket?) async throws {
+        // Committed entries this node had made durable before this Ready (those before its own
+        // entries; a committed entry is never replaced) are applied while its write is on the
+        // way to the disk, not after: their proposers' answers do not wait for the sync of the
+        // entries proposed since (etcd applies beside its WAL write the same way). Measured
+        // with 16 writers, most Readies carry both, so otherwise every answer waited a sync more.
+        let appliedEarly = ready.snapshot == nil ? ready.committedEntries.prefix { $0.index < ready.entries.first?.index ?? .max }.count : 0
+        if appliedEarly > 0 {
+            for entry in ready.committedEntries.prefix(appliedEarly) { apply(entry) }
+            releaseReads()
+        }
+        // What this Ready's messages promise covers every earlier write, a leader's unconfirmed
+        // ones included (it may just have stepped down): tickets become durable in order.
+        let mustWaitFor = [ready.mustSync ? ticket : nil, unconfirmedLeaderWrite?.ticket].compactMap { $0 }.max()
+        if let mustWaitFor { try await storage.waitUntilDurable(mustWaitFor) }
+        if terminalError != nil { return }
+        if let unconfirmed = unconfirmedLeaderWrite, let mustWaitFor, unconfirmed.ticket <= mustWaitFor {
+            unconfirmedLeaderWrite = nil
+        }
+        // 2. Send: the messages promise what was just persisted.
+        if !ready.messages.isEmpty { transport.send(ready.messages) }
+        // 3. Apply the rest.
+        if let snapshot = ready.snapshot { try install(snapshot) }
+        for entry in ready.committedEntries.dropFirst(appliedEarly) { apply(entry) }
+        for readState in ready.readStates { confirmRead(readState) }
+        releaseReads()
+        core.advance(ready)
+    }
+
+    /// Reports the leader's write behind `ticket` to the core once the WAL has made it durable.
+    /// One watch at a time, on the latest write: a sync makes every earlier batch durable too.
+    private func watchDurability(of ticket: WriteAheadLog.Ticket, through last: LogPosition) {
+        unconfirmedLeaderWrite = (ticket, last)
+        guard durabilityWatch == nil else { return }
+        durabilityWatch = Task { await self.reportDurability() }
+    }
+
+    private func reportDurability() async {
+        defer { durabilityWatch = nil }
+        while terminalError == nil, let write = unconfirmedLeaderWrite {
+            do {
+                try await storage.waitUntilDurable(write.ticket)
+            } catch {
+                if terminalError == nil { terminate(.storageFailed(String(describing: error))) }
+                return
+            }
+            if terminalError != nil { return }
+            if unconfirmedLeaderWrite?.ticket == write.ticket { unconfirmedLeaderWrite = nil }
+            core.persisted(through: write.last)
+            scheduleReadyLoop()
         }
     }
 

@@ -100,6 +100,10 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     /// The application snapshot being written and recorded, beside the Ready loop (see
     /// `handle`'s step 4); nil when none is.
     var compaction: Task<Void, Never>?
+    /// The latest leader write advanced before the WAL confirmed it (`handle`); nil once it did.
+    var unconfirmedLeaderWrite: (ticket: WriteAheadLog.Ticket, last: LogPosition)?
+    /// Waits for `unconfirmedLeaderWrite` to become durable; nil when nothing does.
+    var durabilityWatch: Task<Void, Never>?
     /// When a message of the current leader in its term last arrived: how stale a follower's
     /// copy may be (Consul's LastContact).
     private var lastLeaderContact: ContinuousClock.Instant?
@@ -178,6 +182,12 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
 
     func step(_ messages: [Message]) {
         guard terminalError == nil else { return }
+        // A follower's acknowledgement may complete a majority with the leader's own entries:
+        // count them if the WAL has synced them since, without waiting for the watch's hop.
+        if let write = unconfirmedLeaderWrite, storage.isDurable(write.ticket) {
+            unconfirmedLeaderWrite = nil
+            core.persisted(through: write.last)
+        }
         for message in messages {
             // A misaddressed or malformed message is the sender's problem; the core has
             // already refused it, and nothing here can do better than drop it.
@@ -372,6 +382,7 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     private func closeStorageOnceQuiet() async {
         await readyLoop?.value
         await compaction?.value
+        await durabilityWatch?.value
         storage.close()
     }
 }

@@ -213,6 +213,10 @@ public final class DurableLogStorage: LogStorage, Sendable {
         try await save(snapshot: snapshot)
     }
 
+    /// Whether the batch behind `ticket` is on stable storage already (`waitUntilDurable`
+    /// without the wait, and without pruning snapshot files).
+    public func isDurable(_ ticket: WriteAheadLog.Ticket) -> Bool { log.isDurable(ticket) }
+
     /// Stops the WAL writer after writing what is queued.
     public func close() { log.close() }
 }

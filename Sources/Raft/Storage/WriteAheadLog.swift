@@ -244,6 +244,11 @@ public final class WriteAheadLog: Sendable {
     /// Counters so far.
     public var statistics: Statistics { shared.withLock { $0.statistics } }
 
+    /// Whether the batch behind `ticket` is on stable storage already: one lock, no wait.
+    public func isDurable(_ ticket: Ticket) -> Bool {
+        shared.withLock { $0.durableTicket >= ticket.sequence }
+    }
+
     /// Writes whatever is queued, then stops the writer and closes the files. Later submissions
     /// throw `StorageError.closed`.
     public func close() {

@@ -31,8 +31,10 @@ struct RaftNodeTests {
         await cluster.stopAll()
     }
 
-    /// Each sequential proposal needs one sync of its entry on the leader; the commit index
-    /// that moves after it (a Ready of its own, which needs no sync) rides with the next entry.
+    /// Each sequential proposal needs at most one sync of its entry on the leader; the commit
+    /// index that moves after it (a Ready of its own, which needs no sync) rides with the next
+    /// entry. (Fewer is fine: the leader does not wait for its own sync, so an entry may be
+    /// answered through its followers and the next one join the sync still in flight.)
     @Test func aCommitIndexThatAloneMovedCostsNoSyncOfItsOwn() async throws {
         // A limit no pause of the test reaches: a stalled pool must not write deferred batches.
         let cluster = try TestCluster(walDeferLimit: .seconds(3600))
@@ -42,7 +44,7 @@ struct RaftNodeTests {
         let before = log.statistics.syncs
         for number in 1...20 { _ = try await leader.propose(Array("item-\(number)".utf8)) }
         let syncs = log.statistics.syncs - before
-        #expect(syncs >= 20 && syncs <= 22, "\(syncs) syncs on the leader for 20 sequential proposals")
+        #expect(syncs >= 1 && syncs <= 22, "\(syncs) syncs on the leader for 20 sequential proposals")
         await cluster.stopAll()
     }
 
@@ -262,11 +264,57 @@ struct RaftNodeTests {
         await cluster.stopAll()
     }
 
+    /// A leader does not wait for its own WAL sync: while that stalls, its followers'
+    /// acknowledgements commit its proposals. But it counts itself toward a majority only for
+    /// what its disk holds: with one follower down, nothing commits until the sync ends.
+    @Test func aLeaderCommitsThroughItsFollowersWhileItsOwnSyncStallsButNeverCountsItself() async throws {
+        let cluster = try TestCluster()
+        var stalls: [NodeID: SyncStall] = [:]
+        for id in cluster.ids {
+            let stall = SyncStall(ofPathsContaining: "/wal/")
+            stalls[id] = stall
+            try await cluster.start(id, disk: stall.disk)
+        }
+        let leader = try await cluster.waitForLeader()
+        let node = try cluster.node(leader)
+        _ = try await node.propose(Array("before".utf8))
+        let stall = try #require(stalls[leader])
+        stall.arm()
+        // Set once the proposal is applied (not when it fails: a leader whose loop waited for
+        // its disk sent no heartbeats either, and lost its leadership).
+        let duringDone = StopFlag(), afterDone = StopFlag()
+        let during = Task {
+            let index = try await node.propose(Array("during".utf8))
+            duringDone.set()
+            return index
+        }
+        try await eventually("the leader's sync to stall") { stall.stalled.isSet }
+        let duringAnswered = (try? await eventually("the proposal to commit through the followers", timeout: .seconds(3)) {
+            duringDone.isSet
+        }) != nil
+        #expect(duringAnswered, "the leader's own stalled sync held a proposal its followers had made durable")
+
+        let down = try #require(cluster.ids.first { $0 != leader })
+        await cluster.stop(down)
+        let after = Task {
+            let index = try await node.propose(Array("after".utf8))
+            afterDone.set()
+            return index
+        }
+        try await Task.sleep(for: .seconds(1))
+        #expect(!afterDone.isSet, "committed with one follower's disk and the leader's unsynced write")
+        stall.release()
+        _ = try await during.value
+        _ = try await after.value
+        try await cluster.waitForItems(["before", "during", "after"])
+        await cluster.stopAll()
+    }
+
     /// A snapshot is written beside the Ready loop: while its fsync stalls, proposals keep
     /// committing and applying.
     @Test func proposalsKeepCommittingWhileASnapshotIsWritten() async throws {
         let cluster = try TestCluster(size: 1, snapshotEveryAppliedEntries: 5)
-        let stall = SnapshotSyncStall()
+        let stall = SyncStall(ofPathsContaining: "/snap/")
         let node = try await cluster.start(1, disk: stall.disk)
         _ = try await cluster.waitForLeader()
         var expected: [String] = []
@@ -297,7 +345,7 @@ struct RaftNodeTests {
     /// snapshot still being written into it. What was being written reaches the disk.
     @Test func stopWaitsForTheSnapshotBeingWritten() async throws {
         let cluster = try TestCluster(size: 1, snapshotEveryAppliedEntries: 5)
-        let stall = SnapshotSyncStall()
+        let stall = SyncStall(ofPathsContaining: "/snap/")
         let node = try await cluster.start(1, disk: stall.disk)
         _ = try await cluster.waitForLeader()
         stall.arm()
@@ -445,15 +493,16 @@ final class Acknowledged: Sendable {
     var items: Set<String> { state.withLock { $0 } }
 }
 
-/// A disk whose first sync of a snapshot file once armed stalls until released (20 s at most).
-final class SnapshotSyncStall: Sendable {
+/// A disk whose first sync of a file under `ofPathsContaining` once armed stalls until released
+/// (20 s at most).
+final class SyncStall: Sendable {
     let disk = UnsyncedChanges()
     let stalled = StopFlag()
     private let armed = Mutex(false)
     private let permit = DispatchSemaphore(value: 0)
 
-    init() {
-        disk.beforeSync(ofPathsContaining: "/snap/") { [weak self] _ in
+    init(ofPathsContaining path: String) {
+        disk.beforeSync(ofPathsContaining: path) { [weak self] _ in
             guard let self, armed.withLock({ armed in defer { armed = false }; return armed }) else { return }
             stalled.set()
             _ = permit.wait(timeout: .now() + 20)

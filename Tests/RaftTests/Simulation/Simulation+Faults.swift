@@ -156,7 +156,8 @@ extension Simulation {
         nodes[index(victim)].pausedUntil = 0
         let lost = nodes[index(victim)].disk.crash(&random)
         nodes[index(victim)].stop()
-        lastFaultAction = "\(why) \(victim): \(lost)"
+        summary.leaderWritesLost += lost.lostAdvancedWrites
+        lastFaultAction = "\(why) \(victim): \(lost.trace)"
         crashedWhileHandling = lastFaultAction
         summary.crashes += 1
         schedule(.restart(victim), after: UInt64(random.int(in: 3...36)) * Self.tickUnits)

@@ -75,29 +75,51 @@ extension Simulation {
             }
         }
 
-        guard node.disk.inFlight == nil, view.hasReady, let ready = node.core?.ready() else { return }
+        // No Ready while the previous one is being handled (`hasReady` is false until it is
+        // advanced); a leader's advanced Readies may still be syncing, as in the agent.
+        guard view.hasReady, let ready = node.core?.ready() else { return }
         if let first = ready.entries.first {
             try checker.observeWrite(node: id, entries: ready.entries,
                                      previousTerm: node.core?.simulationTerm(at: first.index - 1) ?? 0)
         }
-        if ready.messagesMayPrecedePersist {
-            // A leader's appends leave before its disk syncs, as the agent sends them.
-            for message in ready.messages { send(message) }
-            var unsent = ready
-            unsent.messages = []
-            node.disk.beginWrite(unsent)
-        } else {
-            node.disk.beginWrite(ready)
-        }
         let latency = UInt64(random.int(in: 1...6))
         schedule(.synced(id, incarnation: node.incarnation), after: latency)
+        guard ready.messagesMayPrecedePersist else {
+            node.disk.beginWrite(ready, advanced: false)
+            return
+        }
+        // A leader's Ready, handled as the agent's driver does: appends leave before its disk
+        // syncs, what is committed applies, and the core counts the leader's own entries only
+        // once `persisted(through:)` reports them synced (`completeReady`).
+        for message in ready.messages { send(message) }
+        node.storage?.persist(ready)
+        var unsent = ready
+        unsent.messages = []
+        node.disk.beginWrite(unsent, advanced: true)
+        for entry in ready.committedEntries {
+            try apply(entry, at: id)
+            if node.decommissioned { return }
+        }
+        node.pendingReads += ready.readStates
+        serveReads(at: id)
+        node.core?.advance(ready, durable: false)
+        compactIfDue(id)
+        try afterStep(id)
     }
 
-    /// The write reached the disk: now the Ready's messages may go, its entries apply.
+    /// The oldest write in flight reached the disk: a leader's is reported to its core; any
+    /// other Ready's messages may now go, its entries apply.
     func completeReady(_ id: NodeID) throws(SafetyChecker.Violation) {
         let position = index(id)
-        guard let ready = nodes[position].disk.inFlight else { return }
-        nodes[position].disk.sync()
+        guard let write = nodes[position].disk.sync() else { return }
+        let ready = write.ready
+        if write.advanced {
+            if let last = ready.entries.last {
+                nodes[position].core?.persisted(through: LogPosition(index: last.index, term: last.term))
+            }
+            try afterStep(id)
+            return
+        }
         nodes[position].storage?.persist(ready)
         if let snapshot = ready.snapshot {
             nodes[position].store = KVStore(snapshotData: snapshot.data)

@@ -33,6 +33,8 @@ final class Simulation {
         var transfersCompleted = 0
         /// Leaders cut off by leader churn the moment they were elected.
         var churnedLeaders = 0
+        /// A leader's writes, advanced past before they were durable, that a crash lost or tore.
+        var leaderWritesLost = 0
     }
 
     enum Event {

@@ -44,7 +44,8 @@ import Testing
     }
 
     /// The runs must actually exercise what they claim to: elections, crashes, snapshots sent
-    /// to followers, membership changes, transfers, leaders cut off by churn and a client workload.
+    /// to followers, membership changes, transfers, leaders cut off by churn, leaders' writes
+    /// lost in a crash after the leader went on without waiting for them, and a client workload.
     @Test(.cpuBound) func simulationExercisesEveryFault() throws {
         var total = Simulation.Summary()
         for seed: UInt64 in 100_001...100_020 {
@@ -59,6 +60,7 @@ import Testing
             total.transfers += summary.transfers
             total.transfersCompleted += summary.transfersCompleted
             total.churnedLeaders += summary.churnedLeaders
+            total.leaderWritesLost += summary.leaderWritesLost
         }
         print("20 seeds: \(total)")
         #expect(total.elections > 40)
@@ -69,6 +71,7 @@ import Testing
         #expect(total.transfers > 5)
         #expect(total.transfersCompleted > 3)
         #expect(total.churnedLeaders > 3)
+        #expect(total.leaderWritesLost > 5)
         #expect(total.operations > 500)
     }
 

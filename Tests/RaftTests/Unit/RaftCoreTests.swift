@@ -91,6 +91,34 @@ import Testing
         _ = try core.propose([1])
     }
 
+    /// A leader's Readies advanced before its disk confirmed them (`advance(_:durable: false)`):
+    /// it counts itself toward a majority only up to what `persisted(through:)` reported, and
+    /// a reported position no longer in its log confirms nothing.
+    @Test func aLeaderCountsItselfOnlyForWhatItsDiskConfirmed() throws {
+        var core = Self.makeCore(id: 1, voters: [1])
+        let storage = try #require(core.log.storage as? MemoryStorage)
+        core.campaign()
+        while core.hasReady {
+            let ready = core.ready()
+            storage.persist(ready)
+            core.advance(ready)
+        }
+        let first = try core.propose([1])
+        let second = try core.propose([2])
+        let ready = core.ready()
+        #expect(ready.messagesMayPrecedePersist)
+        #expect(ready.entries.map(\.index) == [first.index, second.index])
+        storage.persist(ready)
+        core.advance(ready, durable: false)
+        #expect(core.commitIndex < first.index)
+        core.persisted(through: LogPosition(index: first.index, term: first.term + 1))
+        #expect(core.commitIndex < first.index)
+        core.persisted(through: first)
+        #expect(core.commitIndex == first.index)
+        core.persisted(through: second)
+        #expect(core.commitIndex == second.index)
+    }
+
     @Test func snapshotOnlyAtAnAppliedIndex() throws {
         var core = Self.makeCore(id: 1, voters: [1])
         // The bootstrap entry (index 1) is committed but not applied yet.
