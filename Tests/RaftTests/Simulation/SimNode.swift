@@ -35,13 +35,17 @@ final class SimNode {
     var lastObservedCommit = SafetyChecker.Position(index: 0, term: 0)
     /// The simulated time between this node's ticks.
     let tickUnits: UInt64
+    /// How long its disk takes to sync one write (simulated time, drawn per write).
+    let syncLatency: ClosedRange<Int>
 
     /// Whether the node runs; kept apart from `core` so that asking does not copy the core.
     private(set) var isUp = false
 
-    init(id: NodeID, conf: ConfState, config: RaftConfig, compactionThreshold: UInt64, tickUnits: UInt64) {
+    init(id: NodeID, conf: ConfState, config: RaftConfig, compactionThreshold: UInt64, tickUnits: UInt64,
+         syncLatency: ClosedRange<Int>) {
         self.id = id
         self.tickUnits = tickUnits
+        self.syncLatency = syncLatency
         self.disk = SimDisk(bootstrap: conf)
         self.config = config
         self.compactionThreshold = compactionThreshold

@@ -19,7 +19,11 @@ extension Simulation {
             maxApplyBytesPerReady: random.int(in: 64...4096), snapshotChunkBytes: random.int(in: 16...256))
         nodes.append(SimNode(id: id, conf: conf, config: config,
                              compactionThreshold: UInt64(random.int(in: 5...40)),
-                             tickUnits: UInt64(random.int(in: 8...12))))
+                             tickUnits: UInt64(random.int(in: 8...12)),
+                             // A quarter of the disks are slow while faults last (contended):
+                             // a leader on one then hears its followers' acknowledgements
+                             // before its own sync ends, and must not count itself meanwhile.
+                             syncLatency: random.chance(0.25) ? 1...40 : 1...6))
         groups.append(0)
     }
 
@@ -65,12 +69,21 @@ extension Simulation {
             // dying here.
             if view.role == .leader && advanced && now < faultEndTime
                 && (crashAtFirstCommit == id || random.chance(0.02)) {
-                if crashAtFirstCommit == id {
+                let churnEnds = crashAtFirstCommit == id
+                if churnEnds {
                     // Churn ends: the leader it left dies, and the partitions heal as it does.
                     crashAtFirstCommit = nil
                     groups = groups.map { _ in 0 }
                 }
                 crash(id, "crash on commit")
+                // Sometimes with a follower cut off at the same moment (the leader's rack):
+                // the entries it counted as committed must then be on the other disks. A
+                // leader that counted its own unsynced write has just lost it.
+                if !churnEnds && random.chance(0.3), let follower = random.pick(liveNodeIDs()) {
+                    isolate(follower)
+                    lastFaultAction += ", isolate \(follower)"
+                    crashedWhileHandling = lastFaultAction
+                }
                 return
             }
         }
@@ -82,8 +95,9 @@ extension Simulation {
             try checker.observeWrite(node: id, entries: ready.entries,
                                      previousTerm: node.core?.simulationTerm(at: first.index - 1) ?? 0)
         }
-        let latency = UInt64(random.int(in: 1...6))
-        schedule(.synced(id, incarnation: node.incarnation), after: latency)
+        // A slow disk is a fault like the others: the calm after them is for settling.
+        let latency = now < faultEndTime ? node.syncLatency : 1...6
+        schedule(.synced(id, incarnation: node.incarnation), after: UInt64(random.int(in: latency)))
         guard ready.messagesMayPrecedePersist else {
             node.disk.beginWrite(ready, advanced: false)
             return
