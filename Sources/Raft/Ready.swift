@@ -10,6 +10,10 @@
 /// 4. apply `committedEntries` in order, and serve `readStates` once applied up to their index.
 ///    Those before the first of `entries` were made durable by an earlier `Ready`: they may be
 ///    applied while step 2's writes are on their way to the disk.
+///
+/// A `Ready` whose `messagesMayPrecedePersist` is true may be advanced as soon as its writes are
+/// submitted, without waiting for the sync (`RaftCore.advance(_:durable: false)`, then
+/// `RaftCore.persisted(through:)` once synced); every committed entry may then be applied.
 public struct Ready: Sendable {
     /// Leader and role, when they changed since the last `Ready`.
     public var softState: SoftState?

@@ -6,9 +6,11 @@ import Synchronization
 /// Everything the core asks for goes through one loop (`runReadyLoop`), in the order `Ready`
 /// prescribes: persist (one WAL batch per Ready, so concurrent proposals share an fdatasync), then
 /// send (DESIGN.md §1: persist before send), then apply, then advance; committed entries
-/// already durable here are applied while the Ready's own write is syncing. Inputs (ticks, messages,
-/// proposals, reads) may arrive while the loop waits for the disk; the core queues their effects
-/// into the next Ready.
+/// already durable here are applied while the Ready's own write is syncing. A leader of an
+/// unchanged term does not wait for its sync at all: its messages promise nothing about its
+/// disk, and the core counts its entries toward a majority only once the WAL confirms them
+/// (`RaftCore.advance(_:durable:)`). Inputs (ticks, messages, proposals, reads) may arrive
+/// while the loop waits for the disk; the core queues their effects into the next Ready.
 ///
 /// The node is a default actor, on the shared pool, on purpose. Run on the event loop of its
 /// cluster connections (a custom executor), it would step and send without a thread handoff,
