@@ -352,21 +352,48 @@ struct RaftNodeTests {
         for number in 1...10 { _ = try await node.propose(Array("item-\(number)".utf8)) }
         try await eventually("a snapshot's fsync to stall") { stall.stalled.isSet }
 
-        let stopped = StopFlag()
-        let stopping = Task {
-            await node.stop()
-            stopped.set()
-        }
-        try await Task.sleep(for: .milliseconds(500))
-        let returnedDuringTheWrite = stopped.isSet
-        stall.release()
-        await stopping.value
+        let returnedDuringTheWrite = try await stopReturnsWithin500ms(node, whileStalled: stall)
         #expect(!returnedDuringTheWrite, "stop returned while the node's snapshot was still being written into its directory")
         await cluster.stop(1)
 
         let reopened = try DurableLogStorage.open(directory: cluster.directory(of: 1))
         defer { reopened.close() }
         #expect(reopened.snapshotMetadata.index >= 5, "the snapshot being written when the node stopped was not recorded")
+    }
+
+    /// Stops `node` while `stall` holds a sync; whether `stop` returned within 500 ms. Releases
+    /// the stall, and returns once `stop` has.
+    func stopReturnsWithin500ms(_ node: TestNode, whileStalled stall: SyncStall) async throws -> Bool {
+        let stopped = StopFlag()
+        let stopping = Task {
+            await node.stop()
+            stopped.set()
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let returned = stopped.isSet
+        stall.release()
+        await stopping.value
+        return returned
+    }
+
+    /// The same for a snapshot received from the leader: a follower writes its file in the
+    /// Ready loop (on a thread of its own), and `stop` waits for that loop's run to end.
+    @Test func stopWaitsForALeadersSnapshotBeingInstalled() async throws {
+        let cluster = try TestCluster(snapshotEveryAppliedEntries: 20)
+        let (victim, _) = try await leaderCompactsPastADownFollower(
+            cluster, entries: (1...50).map { "entry-\($0)" }, compactedPast: 20)
+        let stall = SyncStall(ofPathsContaining: "/snap/")
+        stall.arm()
+        let node = try await cluster.start(victim, disk: stall.disk)
+        try await eventually("the leader's snapshot's fsync to stall") { stall.stalled.isSet }
+
+        let returnedDuringTheWrite = try await stopReturnsWithin500ms(node, whileStalled: stall)
+        #expect(!returnedDuringTheWrite, "stop returned while the leader's snapshot was still being written into the directory")
+        await cluster.stopAll()
+
+        let reopened = try DurableLogStorage.open(directory: cluster.directory(of: victim))
+        defer { reopened.close() }
+        #expect(reopened.snapshotMetadata.index >= 20, "the leader's snapshot being installed when the node stopped was not recorded")
     }
 
     /// A proposal not applied by its deadline fails with `proposalTimedOut` rather than wait
