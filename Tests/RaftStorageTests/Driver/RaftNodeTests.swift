@@ -310,6 +310,32 @@ struct RaftNodeTests {
         await cluster.stopAll()
     }
 
+    /// A leader's write that fails to sync after the leader went on without waiting for it
+    /// stops the node, and its proposer hears so at once: in a group of one, nothing but the
+    /// durability watch is left to notice (no further Ready comes until the write is durable).
+    @Test func aFailedSyncOfALeadersUnconfirmedWriteStopsTheNode() async throws {
+        let cluster = try TestCluster(size: 1)
+        let disk = UnsyncedChanges(), armed = Mutex(false)
+        disk.beforeSync(ofPathsContaining: "/wal/") { _ in
+            // The power goes at this sync: it and every later one fail with EIO.
+            guard armed.withLock({ armed in defer { armed = false }; return armed }) else { return }
+            _ = try? disk.cutPower()
+        }
+        let node = try await cluster.start(1, disk: disk)
+        _ = try await cluster.waitForLeader()
+        _ = try await node.propose(Array("before".utf8))
+        armed.withLock { $0 = true }
+        do {
+            _ = try await node.propose(Array("lost".utf8), deadline: .now + .seconds(5))
+            Issue.record("a proposal whose write failed to sync was answered")
+        } catch RaftNodeError.storageFailed {
+            // Expected: the node stopped on the failed sync.
+        } catch {
+            Issue.record("the proposal failed with \(error), not storageFailed: the failed sync went unnoticed")
+        }
+        await cluster.stopAll()
+    }
+
     /// A snapshot is written beside the Ready loop: while its fsync stalls, proposals keep
     /// committing and applying.
     @Test func proposalsKeepCommittingWhileASnapshotIsWritten() async throws {
