@@ -110,15 +110,7 @@ extension Simulation {
         var unsent = ready
         unsent.messages = []
         node.disk.beginWrite(unsent, advanced: true)
-        for entry in ready.committedEntries {
-            try apply(entry, at: id)
-            if node.decommissioned { return }
-        }
-        node.pendingReads += ready.readStates
-        serveReads(at: id)
-        node.core?.advance(ready, durable: false)
-        compactIfDue(id)
-        try afterStep(id)
+        try applyAndAdvance(ready, at: id, durable: false)
     }
 
     /// The oldest write in flight reached the disk: a leader's is reported to its core; any
@@ -145,13 +137,19 @@ extension Simulation {
             summary.snapshotsSent += 1
         }
         for message in ready.messages { send(message) }
+        try applyAndAdvance(ready, at: id, durable: true)
+    }
+
+    /// The end of handling a Ready, either way: apply, serve reads, advance, compact.
+    private func applyAndAdvance(_ ready: Ready, at id: NodeID, durable: Bool) throws(SafetyChecker.Violation) {
+        let node = nodes[index(id)]
         for entry in ready.committedEntries {
             try apply(entry, at: id)
-            if nodes[position].decommissioned { return }
+            if node.decommissioned { return }
         }
-        nodes[position].pendingReads += ready.readStates
+        node.pendingReads += ready.readStates
         serveReads(at: id)
-        nodes[position].core?.advance(ready)
+        node.core?.advance(ready, durable: durable)
         compactIfDue(id)
         try afterStep(id)
     }
