@@ -63,9 +63,22 @@ struct KVChaosTests {
         print(report)
         let acknowledgedWrites = operations.filter { if case .write = $0.kind { $0.outcome == .ok(nil) } else { false } }.count
         #expect(acknowledgedWrites >= 10, "too few writes got through to check anything\n\(report)")
+        // Both ways of answering were under the checker: the fast path's counters (since each
+        // server's last start) are not all zero.
+        let fastTaken = try servers.map { try Self.fastPathTaken(socket: $0.socket) }
+        #expect(fastTaken.reduce(0, +) > 0, "no server's KV fast path took a request: \(fastTaken)\n\(report)")
         let result = try checkLinearizability(operations, deadline: .now + .seconds(300))
         let logs = servers.map { "host \($0.host):\n\($0.log)" }.joined(separator: "\n")
         #expect(result == .linearizable, "\(report)\n\(result)\n\(logs)")
+    }
+
+    /// The plain reads and writes a server's KV fast path took since it started.
+    static func fastPathTaken(socket: String) throws -> Int {
+        let metrics = try UnixHTTP.request("GET", "/metrics", socket: socket).body
+        return metrics.split(separator: "\n").reduce(0) { sum, line in
+            guard line.hasPrefix("flotilla_api_kv_fast_writes_total ") || line.hasPrefix("flotilla_api_kv_fast_reads_total ") else { return sum }
+            return sum + (Double(line.split(separator: " ")[1]).map { Int($0) } ?? 0)
+        }
     }
 
     /// `?stale` serves a server's own copy and says how old it may be: a follower in touch
@@ -80,7 +93,12 @@ struct KVChaosTests {
         let leader = try #require(NetnsClusterTests.leaderHost(servers))
         let follower = servers.first { $0.host != leader }!
         let other = servers.first { $0.host != leader && $0.host != follower.host }!
-        #expect(try UnixHTTP.request("PUT", "/v1/kv/stale/k", body: "one", socket: other.socket).status == 200)
+        // A plain write on a follower, as a kept-alive client sends it: the follower's KV fast
+        // path takes it and forwards it to the leader.
+        let takenBefore = try Self.fastPathTaken(socket: other.socket)
+        let forwarded = try UnixHTTP.exchange("PUT", "/v1/kv/stale/k", body: "one", socket: other.socket, connectionClose: false)
+        #expect(forwarded.status == 200 && forwarded.body.contains(#""key":"stale/k""#), "\(forwarded.status) \(forwarded.body)")
+        #expect(try Self.fastPathTaken(socket: other.socket) == takenBefore + 1)
 
         try NetnsClusterTests.waitUntil("the follower's copy to have the write") {
             try UnixHTTP.request("GET", "/v1/kv/stale/k?stale=true&raw=true", socket: follower.socket).body == "one"
@@ -128,6 +146,8 @@ final class RegisterClient: @unchecked Sendable {
     let history: HistoryRecorder
     private var random: SplitMix64
     private var sequence = 0
+    /// Requests sent so far.
+    private var performed = 0
     /// The value last seen of each key: what a compare-and-set expects.
     private var lastSeen: [String: String?] = [:]
     static let timeout = Duration.seconds(3)
@@ -195,14 +215,19 @@ final class RegisterClient: @unchecked Sendable {
     /// Sends one request and records it. `outcome` reads a 2xx or a documented refusal;
     /// nil leaves the status to the rule: another 4xx did nothing, a 5xx or no answer may
     /// have done anything (a server that could not be reached at all was never asked).
+    /// Every other request goes as a kept-alive client sends it, which the servers' KV fast
+    /// path answers for plain reads and writes (what kv-bench measures); the rest with
+    /// `Connection: close`, which the router answers.
     private func perform(
         _ key: String, _ kind: RecordedOperation.Kind, server: Int, _ method: String, _ path: String, body: String?,
         outcome: (Int, String) -> RecordedOperation.Outcome?
     ) -> RecordedOperation.Outcome {
         let call = MonotonicTime.now()
         var result: RecordedOperation.Outcome
+        performed += 1
         do {
-            let answer = try UnixHTTP.exchange(method, path, body: body, socket: sockets[server], timeout: Self.timeout)
+            let answer = try UnixHTTP.exchange(
+                method, path, body: body, socket: sockets[server], timeout: Self.timeout, connectionClose: performed % 2 == 0)
             result = outcome(answer.status, answer.body) ?? ((400..<500).contains(answer.status) ? .failed : .unknown)
         } catch is UnixHTTP.NotConnected {
             result = .failed

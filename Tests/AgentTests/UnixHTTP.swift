@@ -17,15 +17,19 @@ enum UnixHTTP {
         var description: String
     }
 
-    /// A request over the unix socket, with the answer's headers (names lowercased).
+    /// A request over the unix socket, with the answer's headers (names lowercased). With
+    /// `connectionClose` false the request is sent as a kept-alive client sends it (no
+    /// `Connection` header: the KV fast path takes only such requests); the connection is
+    /// closed after the answer all the same.
     static func exchange(
         _ method: String, _ path: String, body: String? = nil, headers: KeyValuePairs<String, String> = [:], socket socketPath: String,
-        timeout: Duration = .seconds(60)
+        timeout: Duration = .seconds(60), connectionClose: Bool = true
     ) throws -> (status: Int, headers: [String: String], body: String)
     {
         let descriptor = try connect(socket: socketPath)
         defer { close(descriptor) }
-        return try exchange(descriptor, method: method, path: path, host: "agentd", body: body, headers: headers, timeout: timeout)
+        return try exchange(
+            descriptor, method: method, path: path, host: "agentd", body: body, headers: headers, timeout: timeout, connectionClose: connectionClose)
     }
 
     /// Writes `text` whole on a connected socket (a request of the test's own making).
@@ -71,10 +75,10 @@ enum UnixHTTP {
 
     private static func exchange(
         _ descriptor: Int32, method: String, path: String, host: String, body: String?, headers: KeyValuePairs<String, String> = [:],
-        timeout: Duration = .seconds(60)
+        timeout: Duration = .seconds(60), connectionClose: Bool = true
     ) throws -> (status: Int, headers: [String: String], body: String) {
         // HTTP/1.1 with `Connection: close`: the server ends the connection after its answer.
-        var request = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
+        var request = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\n" + (connectionClose ? "Connection: close\r\n" : "")
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
         if let body {
             if !headers.contains(where: { $0.key.lowercased() == "content-type" }) { request += "Content-Type: application/json\r\n" }
