@@ -53,7 +53,34 @@ extension APIHandler {
             guard cas >= 0 else { throw Self.negative("cas", cas) }
             compares.append(.modifyIndex(key, equals: UInt64(cas)))
         }
-        let outcome = try await submitKV(KVTransaction(compares: compares, operations: [.set(key, value)]), checkAndSet: true)
+        return try Self.putKVOutput(await submitKV(KVTransaction(compares: compares, operations: [.set(key, value)]), checkAndSet: true))
+    }
+
+    /// `putKV` of `value` at `key` without `cas`, for `KVFastPath` on an event loop: proposed
+    /// without a task while this server leads (`ClusterGateway.submitWhileLeading`, whose
+    /// `otherwise` and `done` these are). `putKVOutput(submitted:)` makes `done`'s outcome
+    /// `putKV`'s answer.
+    func submitPlainPut(
+        key: KVKey, value: [UInt8], otherwise: @escaping @Sendable () -> Void,
+        done: @escaping @Sendable (Result<(result: CommandResult, index: UInt64), APIError>) -> Void
+    ) {
+        let transaction = KVTransaction(compares: [], operations: [.set(key, value)])
+        do {
+            try transaction.validate()
+        } catch {
+            return done(.failure(APIMapping.error(error)))
+        }
+        api.gateway.submitWhileLeading(.kvTransaction(transaction), otherwise: otherwise, done: done)
+    }
+
+    /// `putKV`'s answer for what `submitPlainPut` submitted.
+    static func putKVOutput(
+        submitted: Result<(result: CommandResult, index: UInt64), APIError>
+    ) throws(APIError) -> Operations.PutKV.Output {
+        try putKVOutput(compareHeld(kvApplied(submitted.get().result), checkAndSet: true))
+    }
+
+    private static func putKVOutput(_ outcome: KVTransactionResult) throws(APIError) -> Operations.PutKV.Output {
         guard case .written(let entry) = outcome.results.first else { throw Self.unexpected(outcome) }
         return .ok(.init(headers: .init(xFlotillaIndex: APIMapping.signed(outcome.index)), body: .json(APIMapping.kvEntry(entry, withValue: false))))
     }
@@ -150,7 +177,11 @@ extension APIHandler {
     /// Proposes a transaction, refused here first if no replica would take it; a comparison
     /// that does not hold is a conflict that names it (`?cas=`'s, with `checkAndSet`).
     func submitKV(_ transaction: KVTransaction, checkAndSet: Bool = false) async throws(APIError) -> KVTransactionResult {
-        let outcome = try await proposeKV(transaction)
+        try Self.compareHeld(await proposeKV(transaction), checkAndSet: checkAndSet)
+    }
+
+    /// `outcome`, unless a comparison failed: then the error naming it.
+    private static func compareHeld(_ outcome: KVTransactionResult, checkAndSet: Bool) throws(APIError) -> KVTransactionResult {
         if let failed = outcome.failedCompare { throw APIMapping.compareFailed(failed, checkAndSet: checkAndSet) }
         return outcome
     }
@@ -163,7 +194,11 @@ extension APIHandler {
         } catch {
             throw APIMapping.error(error)
         }
-        let (result, _) = try await api.gateway.submit(.kvTransaction(transaction))
+        return try Self.kvApplied(await api.gateway.submit(.kvTransaction(transaction)).result)
+    }
+
+    /// A transaction's outcome from what its entry's applying returned.
+    private static func kvApplied(_ result: CommandResult) throws(APIError) -> KVTransactionResult {
         guard case .kvTransactionApplied(let outcome) = result else { throw Self.refusal(result) }
         return outcome
     }

@@ -55,12 +55,43 @@ public final class ClusterGateway: Sendable {
     func submit(_ entry: ControllerEntry) async throws(APIError) -> (result: CommandResult, index: UInt64) {
         let start = ContinuousClock.now
         let (index, read) = try await propose(entry.encoded())
-        Metrics.Timer(label: "flotilla_raft_proposal_duration_seconds").record(duration: ContinuousClock.now - start)
+        Self.proposalDuration.record(duration: ContinuousClock.now - start)
+        return try Self.outcome(index: index, read: read)
+    }
+
+    /// ``submit(_:)`` for a caller on an event loop, without a task of its own, while this
+    /// server leads (`RaftNode.submit`): `done` is called once, on the Raft node's actor, with
+    /// what `submit` would return or throw. Where this server does not lead, or learns so as
+    /// the entry is proposed (nothing was appended then), `otherwise` is called instead, at once
+    /// or on the actor: the caller takes `submit`'s way, which forwards to the leader.
+    func submitWhileLeading(
+        _ command: ControllerCommand, otherwise: @escaping @Sendable () -> Void,
+        done: @escaping @Sendable (Result<(result: CommandResult, index: UInt64), APIError>) -> Void
+    ) {
+        guard node.lastKnownLeader == node.id else { return otherwise() }
+        let start = ContinuousClock.now
+        node.submit(ControllerEntry(command: command, time: Self.now()).encoded(), reading: { machine, index in machine.result(at: index) }) { outcome in
+            switch outcome {
+            case .success(let (index, read)):
+                Self.proposalDuration.record(duration: ContinuousClock.now - start)
+                done(Result { () throws(APIError) in try Self.outcome(index: index, read: read) })
+            case .failure(RaftNodeError.notLeader):
+                otherwise()
+            case .failure(let error):
+                done(.failure(Self.apiError(error)))
+            }
+        }
+    }
+
+    private static func outcome(index: UInt64, read: CommandResult?) throws(APIError) -> (result: CommandResult, index: UInt64) {
         guard let result = read else {
             throw APIError(code: APIErrorCode.internalError, message: "entry \(index) was applied but its result is no longer known; check `deployctl events`")
         }
         return (result, index)
     }
+
+    /// `flotilla_raft_proposal_duration_seconds`: from a proposal here to its entry applied.
+    private static var proposalDuration: Metrics.Timer { Metrics.Timer(label: "flotilla_raft_proposal_duration_seconds") }
 
     /// Proposes here or through the leader. While no leader is known (an election, or this
     /// server just started and has not heard from it), the request is held up to

@@ -148,8 +148,7 @@ extension RaftNode {
         appliedBytesSinceSnapshot = 0
         // Proposals the snapshot covers were never seen as entries here: their fate is unknown.
         for index in proposals.keys where index <= snapshot.metadata.index {
-            proposals.removeValue(forKey: index)?.continuation.resume(
-                throwing: RaftNodeError.proposalOutcomeUnknown(index: index))
+            proposals.removeValue(forKey: index)?.finish(.failure(RaftNodeError.proposalOutcomeUnknown(index: index)))
         }
     }
 
@@ -161,9 +160,9 @@ extension RaftNode {
         // The proposal is what got committed only if the term matches (paper §5.3: same index
         // and term, same entry).
         if waiter.term == entry.term {
-            waiter.continuation.resume(returning: AppliedProposal(index: entry.index, read: waiter.reading?(machine, entry.index)))
+            waiter.finish(.success(AppliedProposal(index: entry.index, read: waiter.reading?(machine, entry.index))))
         } else {
-            waiter.continuation.resume(throwing: RaftNodeError.proposalDropped(index: entry.index))
+            waiter.finish(.failure(RaftNodeError.proposalDropped(index: entry.index)))
         }
     }
 
@@ -189,7 +188,7 @@ extension RaftNode {
         let now = ContinuousClock.now
         for (index, waiter) in proposals where waiter.deadline <= now {
             proposals.removeValue(forKey: index)
-            waiter.continuation.resume(throwing: RaftNodeError.proposalTimedOut(index: index))
+            waiter.finish(.failure(RaftNodeError.proposalTimedOut(index: index)))
         }
     }
 

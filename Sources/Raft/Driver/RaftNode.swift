@@ -58,7 +58,9 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
         /// Read from the state machine as soon as the entry is applied, in the same turn of the
         /// actor: the proposer gets its entry's result without queueing for the actor again.
         var reading: (@Sendable (Machine, UInt64) -> any Sendable)?
-        var continuation: CheckedContinuation<AppliedProposal, any Error>
+        /// Called once, on the actor, with the outcome: resumes `propose`'s caller, or is the
+        /// completion a `submit` was given.
+        var finish: @Sendable (Result<AppliedProposal, any Error>) -> Void
     }
 
     /// A proposal's entry, applied: its index, and what the proposer asked to read then.
@@ -93,6 +95,8 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     /// Bytes of entries applied since the last snapshot (`Options.snapshotEveryAppliedBytes`).
     var appliedBytesSinceSnapshot = 0
     var proposals: [UInt64: ProposalWaiter] = [:]
+    /// Proposals handed in by ``submit(_:deadline:reading:completion:)``, waiting for the actor.
+    nonisolated let submissions = Mutex(SubmissionQueue())
     var reads: [UInt64: ReadWaiter] = [:]
     var nextReadID: UInt64 = 1
     var elapsedTicks = 0
@@ -221,7 +225,7 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     }
 
     /// Appends `data` to the leader's log; where it went.
-    private func appended(_ data: [UInt8]) throws -> LogPosition {
+    func appended(_ data: [UInt8]) throws -> LogPosition {
         if let terminalError { throw terminalError }
         do {
             return try core.propose(data)
@@ -257,7 +261,7 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 proposals[position.index] = ProposalWaiter(
-                    term: position.term, deadline: deadline, reading: reading, continuation: continuation)
+                    term: position.term, deadline: deadline, reading: reading, finish: { continuation.resume(with: $0) })
                 scheduleReadyLoop()
             }
         } onCancel: {
@@ -266,7 +270,7 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     }
 
     private func cancelProposal(at index: UInt64) {
-        proposals.removeValue(forKey: index)?.continuation.resume(throwing: CancellationError())
+        proposals.removeValue(forKey: index)?.finish(.failure(CancellationError()))
     }
 
     /// A linearizable read barrier (ReadIndex, thesis §6.4): returns once this node's state
@@ -338,7 +342,7 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
         defer { wasLeader = leads }
         guard wasLeader, !leads, !proposals.isEmpty else { return }
         for (index, waiter) in proposals {
-            waiter.continuation.resume(throwing: RaftNodeError.leadershipLost(index: index))
+            waiter.finish(.failure(RaftNodeError.leadershipLost(index: index)))
         }
         proposals = [:]
     }
@@ -371,7 +375,7 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
         for task in tasks { task.cancel() }
         tasks = []
         inboxInput.finish()
-        for waiter in proposals.values { waiter.continuation.resume(throwing: error) }
+        for waiter in proposals.values { waiter.finish(.failure(error)) }
         proposals = [:]
         for waiter in reads.values { waiter.continuation.resume(throwing: error) }
         reads = [:]

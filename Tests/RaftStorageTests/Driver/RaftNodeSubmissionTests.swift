@@ -1,0 +1,87 @@
+import Synchronization
+import Testing
+@testable import Raft
+
+/// `RaftNode.submit`: proposals handed in without awaiting the node end as `propose` ends, each
+/// completion called once.
+@Suite("Raft node submissions", .serialized, .timeLimit(.minutes(2)))
+struct RaftNodeSubmissionTests {
+    /// What the completions of a run of submissions were called with, in the order called.
+    final class Outcomes: Sendable {
+        private let state = Mutex<[(item: String, outcome: Result<(index: UInt64, read: String?), any Error>)]>([])
+
+        func record(_ item: String, _ outcome: Result<(index: UInt64, read: String?), any Error>) {
+            state.withLock { $0.append((item, outcome)) }
+        }
+
+        var all: [(item: String, outcome: Result<(index: UInt64, read: String?), any Error>)] { state.withLock { $0 } }
+    }
+
+    static func submit(_ items: [String], to node: TestNode, into outcomes: Outcomes) {
+        for item in items {
+            // What the state machine's last item is as the entry applies: the entry itself.
+            node.submit(Array(item.utf8), reading: { machine, _ in machine.items.last }) { outcome in
+                outcomes.record(item, outcome)
+            }
+        }
+    }
+
+    @Test func submissionsCommitInTheOrderSubmittedAndCompleteOnceWithWhatWasRead() async throws {
+        let cluster = try TestCluster()
+        try await cluster.startAll()
+        let leader = try cluster.node(try await cluster.waitForLeader())
+        let items = (1...40).map { "item-\($0)" }
+        let outcomes = Outcomes()
+        // In two runs, the second submitted while the first may still be on its way in.
+        Self.submit(Array(items.prefix(20)), to: leader, into: outcomes)
+        Self.submit(Array(items.dropFirst(20)), to: leader, into: outcomes)
+        try await eventually("every completion called") { outcomes.all.count >= items.count }
+        // Nothing called twice, a moment later either.
+        try await Task.sleep(for: .milliseconds(200))
+        let all = outcomes.all
+        #expect(all.count == items.count, "\(all.count) completions for \(items.count) submissions")
+        var indexes: [String: UInt64] = [:]
+        for (item, outcome) in all {
+            switch outcome {
+            case .success(let (index, read)):
+                #expect(read == item, "\(item) read \(String(describing: read)) as it applied")
+                indexes[item] = index
+            case .failure(let error):
+                Issue.record("\(item) failed: \(error)")
+            }
+        }
+        let ordered = items.compactMap { indexes[$0] }
+        #expect(ordered.count == items.count && ordered == ordered.sorted() && Set(ordered).count == ordered.count,
+                "indexes in the order submitted: \(ordered)")
+        // Applied on every node, in the same order.
+        try await cluster.waitForItems(items)
+        await cluster.stopAll()
+    }
+
+    @Test func aSubmissionOnAFollowerOrAStoppedNodeFailsAsAProposalWould() async throws {
+        let cluster = try TestCluster()
+        try await cluster.startAll()
+        let leaderID = try await cluster.waitForLeader()
+        let followerID = try #require(cluster.ids.first { $0 != leaderID })
+        let outcomes = Outcomes()
+        Self.submit(["on-a-follower"], to: try cluster.node(followerID), into: outcomes)
+        try await eventually("the follower's completion") { outcomes.all.count == 1 }
+        guard case .failure(RaftNodeError.notLeader(let hint)) = outcomes.all.first?.outcome else {
+            Issue.record("expected notLeader, got \(String(describing: outcomes.all.first?.outcome))")
+            await cluster.stopAll()
+            return
+        }
+        #expect(hint == leaderID)
+
+        let leader = try cluster.node(leaderID)
+        await leader.stop()
+        Self.submit(["on-a-stopped-node"], to: leader, into: outcomes)
+        try await eventually("the stopped node's completion") { outcomes.all.count == 2 }
+        guard case .failure(RaftNodeError.stopped) = outcomes.all.last?.outcome else {
+            Issue.record("expected stopped, got \(String(describing: outcomes.all.last?.outcome))")
+            await cluster.stopAll()
+            return
+        }
+        await cluster.stopAll()
+    }
+}
