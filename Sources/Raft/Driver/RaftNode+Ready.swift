@@ -1,71 +1,87 @@
 extension RaftNode {
-    /// Starts the Ready loop unless it is already running; a running loop picks up whatever the
-    /// caller just did, since it asks the core for more before it stops.
+    /// Handles what the caller's step of the core made ready. A leader's Ready of an unchanged
+    /// term waits for nothing (see `handleWithoutWaiting`) and is handled here, in the turn of
+    /// the actor that made it; any other starts the Ready loop, unless it is already running:
+    /// a running loop picks up whatever the caller just did, since it asks the core for more
+    /// before it stops. (A task per Ready was a handoff to another pool thread twice per batch
+    /// of writes on a leader: once for its proposals, once for its followers' answers.)
     func scheduleReadyLoop() {
         publishLeader()
-        guard !readyLoopRunning, terminalError == nil, core.hasReady else { return }
-        readyLoopRunning = true
-        readyLoop = Task { await self.runReadyLoop() }
-    }
-
-    private func runReadyLoop() async {
-        defer { readyLoopRunning = false }
-        while terminalError == nil && core.hasReady {
+        while !readyLoopRunning, terminalError == nil, core.hasReady {
             let ready = core.ready()
+            guard ready.messagesMayPrecedePersist else {
+                readyLoopRunning = true
+                readyLoop = Task { await self.runReadyLoop(startingWith: ready) }
+                return
+            }
             do {
-                try await handle(ready)
+                try handleWithoutWaiting(ready)
             } catch {
-                // Storage can no longer be trusted to hold what we promise (fsyncgate): stop
-                // rather than answer anyone from a state that may not be durable.
-                if terminalError == nil { terminate(.storageFailed(String(describing: error))) }
+                stopOnStorageFailure(error)
                 return
             }
         }
     }
 
-    /// Does what one Ready asks, in the order it prescribes.
-    private func handle(_ ready: Ready) async throws {
-        // 1. Persist: a leader's snapshot's file first (its fsync off this actor), then the
-        // snapshot marker, entries and hard state in one WAL batch. When only the commit index
-        // moved (mustSync false) the write is queued but neither waited for (etcd raft) nor
-        // synced on its own: it goes to disk with the next batch that must be durable.
-        // A leader's appends go first, so that its followers' fsyncs overlap its own.
-        if ready.messagesMayPrecedePersist && !ready.messages.isEmpty { transport.send(ready.messages) }
-        if let snapshot = ready.snapshot {
-            // One snapshot file in the making at a time: the storage names the last one written.
-            await compaction?.value
-            // A compaction that failed has stopped the node: nothing more to write.
-            if terminalError != nil { return }
-            try await storage.writeSnapshotFile(snapshot)
-        }
-        var ticket: WriteAheadLog.Ticket?
-        if ready.snapshot != nil || !ready.entries.isEmpty || ready.hardState != nil {
-            ticket = try storage.submit(
-                hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot, mustSync: ready.mustSync)
-        }
-        if ready.messagesMayPrecedePersist {
-            // A leader of an unchanged term does not wait for its own sync (etcd raft's
-            // asynchronous storage writes): its entries count toward a majority once the WAL
-            // confirms them (`watchDurability`), and what the followers committed meanwhile is
-            // applied now. Waiting here held every next batch of appends and every answer behind
-            // the leader's fsync: with its WAL on tmpfs, 16 writers ran about 20 % faster.
-            for entry in ready.committedEntries { apply(entry) }
-            for readState in ready.readStates { confirmRead(readState) }
-            releaseReads()
-            if let ticket, let last = ready.entries.last {
-                watchDurability(of: ticket, through: LogPosition(index: last.index, term: last.term))
+    private func runReadyLoop(startingWith first: Ready) async {
+        defer { readyLoopRunning = false }
+        var next: Ready? = first
+        while let ready = next {
+            do {
+                if ready.messagesMayPrecedePersist {
+                    try handleWithoutWaiting(ready)
+                } else {
+                    try await handleInOrder(ready)
+                }
+            } catch {
+                stopOnStorageFailure(error)
+                return
             }
-            core.advance(ready, durable: false)
-        } else {
-            try await handleInOrder(ready, ticket: ticket)
-            if terminalError != nil { return }
+            next = terminalError == nil && core.hasReady ? core.ready() : nil
         }
-        // 4. Compact once enough has been applied since the last snapshot: the snapshot is
-        // taken here, between an advance and the next ready, and written beside the loop. Its
-        // file's fsync, its directory's and its WAL record's took up to 230 ms under load (a new
-        // file costs a journal commit), and every write of the group waited for them while the
-        // loop did (etcd writes its snapshots beside its loop too). The log is compacted when
-        // the record is submitted, only up to what is applied here, which is stable.
+    }
+
+    /// Storage can no longer be trusted to hold what we promise (fsyncgate): stop rather than
+    /// answer anyone from a state that may not be durable.
+    private func stopOnStorageFailure(_ error: any Error) {
+        if terminalError == nil { terminate(.storageFailed(String(describing: error))) }
+    }
+
+    /// Submits what `ready` asks to persist: the snapshot marker, entries and hard state in
+    /// one WAL batch (a snapshot's file is written before). When only the commit index moved
+    /// (mustSync false) the write is queued but neither waited for (etcd raft) nor synced on
+    /// its own: it goes to disk with the next batch that must be durable.
+    private func submitWrites(of ready: Ready) throws -> WriteAheadLog.Ticket? {
+        guard ready.snapshot != nil || !ready.entries.isEmpty || ready.hardState != nil else { return nil }
+        return try storage.submit(hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot, mustSync: ready.mustSync)
+    }
+
+    /// A leader's Ready of an unchanged term (`messagesMayPrecedePersist`): its appends go
+    /// first, so that its followers' fsyncs overlap its own, and it does not wait for its own
+    /// sync (etcd raft's asynchronous storage writes): its entries count toward a majority once
+    /// the WAL confirms them (`watchDurability`), and what the followers committed meanwhile is
+    /// applied now. Waiting held every next batch of appends and every answer behind the
+    /// leader's fsync: with its WAL on tmpfs, 16 writers ran about 20 % faster.
+    private func handleWithoutWaiting(_ ready: Ready) throws {
+        if !ready.messages.isEmpty { transport.send(ready.messages) }
+        let ticket = try submitWrites(of: ready)
+        for entry in ready.committedEntries { apply(entry) }
+        for readState in ready.readStates { confirmRead(readState) }
+        releaseReads()
+        if let ticket, let last = ready.entries.last {
+            watchDurability(of: ticket, through: LogPosition(index: last.index, term: last.term))
+        }
+        core.advance(ready, durable: false)
+        try compactIfDue()
+    }
+
+    /// Compacts once enough has been applied since the last snapshot: the snapshot is taken
+    /// here, between an advance and the next ready, and written beside the loop. Its file's
+    /// fsync, its directory's and its WAL record's took up to 230 ms under load (a new file
+    /// costs a journal commit), and every write of the group waited for them while the loop
+    /// did (etcd writes its snapshots beside its loop too). The log is compacted when the
+    /// record is submitted, only up to what is applied here, which is stable.
+    private func compactIfDue() throws {
         let snapshotIndex = storage.snapshotMetadata.index
         if compaction == nil, appliedIndex > snapshotIndex, appliedIndex >= snapshotIndex + options.snapshotEveryAppliedEntries
             || appliedBytesSinceSnapshot >= options.snapshotEveryAppliedBytes
@@ -76,9 +92,19 @@ extension RaftNode {
         }
     }
 
-    /// The rest of a `Ready` that must be durable before its messages go (a follower's, a
-    /// candidate's, a leader's whose term or vote changed): persist, send, apply, advance.
-    private func handleInOrder(_ ready: Ready, ticket: WriteAheadLog.Ticket?) async throws {
+    /// A `Ready` that must be durable before its messages go (a follower's, a candidate's, a
+    /// leader's whose term or vote changed), in the order it prescribes: persist, send, apply,
+    /// advance, then compact if due.
+    private func handleInOrder(_ ready: Ready) async throws {
+        // 1. Persist: a leader's snapshot's file first (its fsync off this actor), then the WAL.
+        if let snapshot = ready.snapshot {
+            // One snapshot file in the making at a time: the storage names the last one written.
+            await compaction?.value
+            // A compaction that failed has stopped the node: nothing more to write.
+            if terminalError != nil { return }
+            try await storage.writeSnapshotFile(snapshot)
+        }
+        let ticket = try submitWrites(of: ready)
         // Committed entries this node had made durable before this Ready (those before its own
         // entries; a committed entry is never replaced) are applied while its write is on the
         // way to the disk, not after: their proposers' answers do not wait for the sync of the
@@ -91,7 +117,8 @@ extension RaftNode {
         }
         // What this Ready's messages promise covers every earlier write, a leader's unconfirmed
         // ones included (it may just have stepped down): tickets become durable in order.
-        let mustWaitFor = [ready.mustSync ? ticket : nil, unconfirmedLeaderWrite?.ticket].compactMap { $0 }.max()
+        var mustWaitFor = ready.mustSync ? ticket : nil
+        if let unconfirmed = unconfirmedLeaderWrite?.ticket, mustWaitFor.map({ $0 < unconfirmed }) ?? true { mustWaitFor = unconfirmed }
         if let mustWaitFor { try await storage.waitUntilDurable(mustWaitFor) }
         if terminalError != nil { return }
         if let unconfirmed = unconfirmedLeaderWrite, let mustWaitFor, unconfirmed.ticket <= mustWaitFor {
@@ -105,6 +132,7 @@ extension RaftNode {
         for readState in ready.readStates { confirmRead(readState) }
         releaseReads()
         core.advance(ready)
+        try compactIfDue()
     }
 
     /// Reports the leader's write behind `ticket` to the core once the WAL has made it durable.
@@ -121,7 +149,7 @@ extension RaftNode {
             do {
                 try await storage.waitUntilDurable(write.ticket)
             } catch {
-                if terminalError == nil { terminate(.storageFailed(String(describing: error))) }
+                stopOnStorageFailure(error)
                 return
             }
             if terminalError != nil { return }
@@ -137,7 +165,7 @@ extension RaftNode {
         do {
             try await storage.compact(to: snapshot)
         } catch {
-            if terminalError == nil { terminate(.storageFailed(String(describing: error))) }
+            stopOnStorageFailure(error)
         }
         compaction = nil
     }
