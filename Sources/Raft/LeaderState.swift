@@ -59,6 +59,11 @@ struct LeaderState {
         Self.majorityValue(voters.map { progress[$0]?.match ?? 0 })
     }
 
+    /// `quorumMatchIndex` with `node`'s match taken to be `match`.
+    func quorumMatchIndex(voters: Set<NodeID>, taking node: NodeID, at match: UInt64) -> UInt64 {
+        Self.majorityValue(voters.map { $0 == node ? match : progress[$0]?.match ?? 0 })
+    }
+
     /// The highest read round a majority of voters acknowledged (thesis §6.4 step 3).
     func quorumReadRound(voters: Set<NodeID>) -> UInt64 {
         Self.majorityValue(voters.map { progress[$0]?.readRoundAcked ?? 0 })

@@ -104,6 +104,16 @@ extension RaftCore {
         countOwnDurableEntries()
     }
 
+    /// Whether this leader's commit waits for its own disk: its unconfirmed entries, counted
+    /// as its vote, would commit more than its followers' votes and its confirmed entries do.
+    /// While this holds the driver must report each sync promptly (`persisted(through:)`);
+    /// while it does not, a later step may, for the followers carry the commit without it.
+    public var commitAwaitsOwnSync: Bool {
+        guard isLeader, let tail = undurableTail else { return false }
+        let index = leaderState.quorumMatchIndex(voters: membership.current.voters, taking: id, at: tail.index)
+        return index > log.committed && log.termOrZero(at: index) == term
+    }
+
     /// The last index this node has on its disk and in its log.
     var selfDurableIndex: UInt64 {
         let persisted = log.persistedLastIndex

@@ -21,6 +21,7 @@ extension RaftNode {
                 return
             }
         }
+        watchDurabilityIfNeeded()
     }
 
     private func runReadyLoop(startingWith first: Ready) async {
@@ -135,17 +136,27 @@ extension RaftNode {
         try compactIfDue()
     }
 
-    /// Reports the leader's write behind `ticket` to the core once the WAL has made it durable.
-    /// One watch at a time, on the latest write: a sync makes every earlier batch durable too.
+    /// Records the leader's write behind `ticket`, not yet durable; `step` reports it to the
+    /// core once the WAL has made it durable, or the watch does when the commit waits for it.
     private func watchDurability(of ticket: WriteAheadLog.Ticket, through last: LogPosition) {
         unconfirmedLeaderWrite = (ticket, last)
-        guard durabilityWatch == nil else { return }
+        watchDurabilityIfNeeded()
+    }
+
+    /// Starts a task that reports the leader's unconfirmed write to the core as soon as the
+    /// WAL has made it durable, if the commit waits for it (`RaftCore.commitAwaitsOwnSync`: a
+    /// group of one, or a follower slow or gone). Otherwise the followers' answers carry the
+    /// commit, and the next step reports the sync: a task woken by every sync of the leader's
+    /// was a handoff to another pool thread per batch of writes. One watch at a time, on the
+    /// latest write: a sync makes every earlier batch durable too.
+    private func watchDurabilityIfNeeded() {
+        guard durabilityWatch == nil, terminalError == nil, unconfirmedLeaderWrite != nil, core.commitAwaitsOwnSync else { return }
         durabilityWatch = Task { await self.reportDurability() }
     }
 
     private func reportDurability() async {
         defer { durabilityWatch = nil }
-        while terminalError == nil, let write = unconfirmedLeaderWrite {
+        while terminalError == nil, let write = unconfirmedLeaderWrite, core.commitAwaitsOwnSync {
             do {
                 try await storage.waitUntilDurable(write.ticket)
             } catch {

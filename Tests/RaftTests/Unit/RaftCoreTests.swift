@@ -119,6 +119,56 @@ import Testing
         #expect(core.commitIndex == second.index)
     }
 
+    /// `commitAwaitsOwnSync` holds exactly while the leader's unconfirmed entries, as its
+    /// vote, would commit more than its followers do: the driver watches its syncs then.
+    @Test func aLeaderSaysWhenItsCommitWaitsForItsOwnSync() throws {
+        var cores: [NodeID: RaftCore] = [1: Self.makeCore(id: 1), 2: Self.makeCore(id: 2), 3: Self.makeCore(id: 3)]
+        /// Handles every Ready (durable), delivering messages to `reachable` only, until quiet.
+        func settle(reachable: Set<NodeID> = [1, 2, 3]) throws {
+            var moved = true
+            while moved {
+                moved = false
+                for id in cores.keys.sorted() where cores[id]!.hasReady {
+                    moved = true
+                    let ready = cores[id]!.ready()
+                    (cores[id]!.log.storage as! MemoryStorage).persist(ready)
+                    cores[id]!.advance(ready)
+                    for message in ready.messages where reachable.contains(message.to) && reachable.contains(message.from) {
+                        try cores[message.to]!.step(message)
+                    }
+                }
+            }
+        }
+        cores[1]!.campaign()
+        try settle()
+        #expect(cores[1]!.isLeader)
+        #expect(!cores[1]!.commitAwaitsOwnSync)
+
+        // Both followers answer before the leader's sync: they commit without it.
+        let first = try cores[1]!.propose([1])
+        var ready = cores[1]!.ready()
+        (cores[1]!.log.storage as! MemoryStorage).persist(ready)
+        cores[1]!.advance(ready, durable: false)
+        #expect(!cores[1]!.commitAwaitsOwnSync, "no follower has the entry: the leader's sync alone commits nothing")
+        for message in ready.messages where message.to != 1 { try cores[message.to]!.step(message) }
+        try settle()
+        #expect(cores[1]!.commitIndex == first.index)
+        #expect(!cores[1]!.commitAwaitsOwnSync)
+
+        // One follower answers before the leader's sync: its vote and the leader's would commit.
+        let second = try cores[1]!.propose([2])
+        ready = cores[1]!.ready()
+        (cores[1]!.log.storage as! MemoryStorage).persist(ready)
+        cores[1]!.advance(ready, durable: false)
+        for message in ready.messages where message.to == 2 { try cores[2]!.step(message) }
+        try settle(reachable: [1, 2])
+        #expect(cores[1]!.commitIndex < second.index)
+        #expect(cores[1]!.commitAwaitsOwnSync)
+        cores[1]!.persisted(through: second)
+        #expect(cores[1]!.commitIndex == second.index)
+        #expect(!cores[1]!.commitAwaitsOwnSync)
+    }
+
     @Test func snapshotOnlyAtAnAppliedIndex() throws {
         var core = Self.makeCore(id: 1, voters: [1])
         // The bootstrap entry (index 1) is committed but not applied yet.
