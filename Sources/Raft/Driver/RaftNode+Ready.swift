@@ -119,12 +119,12 @@ extension RaftNode {
         // What this Ready's messages promise covers every earlier write, a leader's unconfirmed
         // ones included (it may just have stepped down): tickets become durable in order.
         var mustWaitFor = ready.mustSync ? ticket : nil
-        if let unconfirmed = unconfirmedLeaderWrite?.ticket, mustWaitFor.map({ $0 < unconfirmed }) ?? true { mustWaitFor = unconfirmed }
+        if let unconfirmed = unconfirmedLeaderWrites.last?.ticket, mustWaitFor.map({ $0 < unconfirmed }) ?? true { mustWaitFor = unconfirmed }
         if let mustWaitFor { try await storage.waitUntilDurable(mustWaitFor) }
         if terminalError != nil { return }
-        if let unconfirmed = unconfirmedLeaderWrite, let mustWaitFor, unconfirmed.ticket <= mustWaitFor {
-            unconfirmedLeaderWrite = nil
-        }
+        // Every unconfirmed write is durable now (tickets become durable in order); a former
+        // leader's core has no use for the report.
+        if let mustWaitFor { unconfirmedLeaderWrites.removeAll { $0.ticket <= mustWaitFor } }
         // 2. Send: the messages promise what was just persisted.
         if !ready.messages.isEmpty { transport.send(ready.messages) }
         // 3. Apply the rest.
@@ -139,33 +139,41 @@ extension RaftNode {
     /// Records the leader's write behind `ticket`, not yet durable; `step` reports it to the
     /// core once the WAL has made it durable, or the watch does when the commit waits for it.
     private func watchDurability(of ticket: WriteAheadLog.Ticket, through last: LogPosition) {
-        unconfirmedLeaderWrite = (ticket, last)
+        unconfirmedLeaderWrites.append((ticket, last))
         watchDurabilityIfNeeded()
     }
 
-    /// Starts a task that reports the leader's unconfirmed write to the core as soon as the
-    /// WAL has made it durable, if the commit waits for it (`RaftCore.commitAwaitsOwnSync`: a
-    /// group of one, or a follower slow or gone). Otherwise the followers' answers carry the
-    /// commit, and the next step reports the sync: a task woken by every sync of the leader's
-    /// was a handoff to another pool thread per batch of writes. One watch at a time, on the
-    /// latest write: a sync makes every earlier batch durable too.
+    /// Reports the leader writes the WAL has made durable to the core, oldest first, and
+    /// forgets them.
+    func reportDurableLeaderWrites() {
+        let durable = unconfirmedLeaderWrites.prefix { storage.isDurable($0.ticket) }.count
+        guard durable > 0 else { return }
+        let last = unconfirmedLeaderWrites[durable - 1].last
+        unconfirmedLeaderWrites.removeFirst(durable)
+        core.persisted(through: last)
+    }
+
+    /// Starts a task that reports the leader's unconfirmed writes to the core as soon as the
+    /// WAL has made them durable, if the commit waits for them (`RaftCore.commitAwaitsOwnSync`:
+    /// a group of one, or a follower slow or gone). Otherwise the followers' answers carry the
+    /// commit, and the next step reports the syncs: a task woken by every sync of the leader's
+    /// was a handoff to another pool thread per batch of writes.
     private func watchDurabilityIfNeeded() {
-        guard durabilityWatch == nil, terminalError == nil, unconfirmedLeaderWrite != nil, core.commitAwaitsOwnSync else { return }
+        guard durabilityWatch == nil, terminalError == nil, !unconfirmedLeaderWrites.isEmpty, core.commitAwaitsOwnSync else { return }
         durabilityWatch = Task { await self.reportDurability() }
     }
 
     private func reportDurability() async {
         defer { durabilityWatch = nil }
-        while terminalError == nil, let write = unconfirmedLeaderWrite, core.commitAwaitsOwnSync {
+        while terminalError == nil, let oldest = unconfirmedLeaderWrites.first, core.commitAwaitsOwnSync {
             do {
-                try await storage.waitUntilDurable(write.ticket)
+                try await storage.waitUntilDurable(oldest.ticket)
             } catch {
                 stopOnStorageFailure(error)
                 return
             }
             if terminalError != nil { return }
-            if unconfirmedLeaderWrite?.ticket == write.ticket { unconfirmedLeaderWrite = nil }
-            core.persisted(through: write.last)
+            reportDurableLeaderWrites()
             scheduleReadyLoop()
         }
     }

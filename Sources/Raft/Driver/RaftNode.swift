@@ -106,9 +106,11 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     /// The application snapshot being written and recorded, beside the Ready loop (see
     /// `handle`'s step 4); nil when none is.
     var compaction: Task<Void, Never>?
-    /// The latest leader write advanced before the WAL confirmed it (`handle`); nil once it did.
-    var unconfirmedLeaderWrite: (ticket: WriteAheadLog.Ticket, last: LogPosition)?
-    /// Waits for `unconfirmedLeaderWrite` to become durable; nil when nothing does.
+    /// Leader writes advanced before the WAL confirmed them (`handle`), oldest first: a handful
+    /// at most (each a Ready's batch), since every step reports those the WAL has synced.
+    var unconfirmedLeaderWrites: [(ticket: WriteAheadLog.Ticket, last: LogPosition)] = []
+    /// Waits for `unconfirmedLeaderWrites` to become durable while the commit waits for them;
+    /// nil when nothing does.
     var durabilityWatch: Task<Void, Never>?
     /// When a message of the current leader in its term last arrived: how stale a follower's
     /// copy may be (Consul's LastContact).
@@ -180,6 +182,8 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     func tick() {
         guard terminalError == nil else { return }
         elapsedTicks += 1
+        // With no follower answering (no steps), the leader's syncs are still counted.
+        reportDurableLeaderWrites()
         core.tick()
         expireReads()
         expireProposals()
@@ -190,10 +194,7 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
         guard terminalError == nil else { return }
         // A follower's acknowledgement may complete a majority with the leader's own entries:
         // count them if the WAL has synced them since, without waiting for the watch's hop.
-        if let write = unconfirmedLeaderWrite, storage.isDurable(write.ticket) {
-            unconfirmedLeaderWrite = nil
-            core.persisted(through: write.last)
-        }
+        reportDurableLeaderWrites()
         for message in messages {
             // A misaddressed or malformed message is the sender's problem; the core has
             // already refused it, and nothing here can do better than drop it.
