@@ -269,12 +269,7 @@ struct RaftNodeTests {
     /// what its disk holds: with one follower down, nothing commits until the sync ends.
     @Test func aLeaderCommitsThroughItsFollowersWhileItsOwnSyncStallsButNeverCountsItself() async throws {
         let cluster = try TestCluster()
-        var stalls: [NodeID: SyncStall] = [:]
-        for id in cluster.ids {
-            let stall = SyncStall(ofPathsContaining: "/wal/")
-            stalls[id] = stall
-            try await cluster.start(id, disk: stall.disk)
-        }
+        let stalls = try await cluster.startAll { SyncStall(ofPathsContaining: "/wal/") }
         let leader = try await cluster.waitForLeader()
         let node = try cluster.node(leader)
         _ = try await node.propose(Array("before".utf8))
@@ -307,6 +302,50 @@ struct RaftNodeTests {
         _ = try await during.value
         _ = try await after.value
         try await cluster.waitForItems(["before", "during", "after"])
+        await cluster.stopAll()
+    }
+
+    /// A leader's write the WAL has synced counts as its vote while a later write of its own
+    /// is still syncing: with one follower down, the other's answer commits the earlier
+    /// proposal without waiting for the later sync.
+    @Test func aLeadersSyncedWriteCountsWhileALaterOneIsStillSyncing() async throws {
+        // No deferred write may take a held sync.
+        let cluster = try TestCluster(walDeferLimit: .seconds(3600))
+        let holds = try await cluster.startAll { SyncHolds(ofPathsContaining: "/wal/") }
+        let leader = try await cluster.waitForLeader()
+        let node = try cluster.node(leader)
+        _ = try await node.propose(Array("before".utf8))
+        let followers = cluster.ids.filter { $0 != leader }
+        let (answering, down) = (followers[0], followers[1])
+        await cluster.stop(down)
+        // The answering follower's acknowledgements are lost (its heartbeats' answers still
+        // arrive, so the leader keeps its quorum) while the leader writes two proposals, each
+        // its own WAL batch: the first's sync held until the second is queued behind it.
+        cluster.network.setDropRule { message in
+            if message.from == answering, case .appendResponse = message.payload { return true }
+            return false
+        }
+        let hold = try #require(holds[leader])
+        hold.hold(2)
+        let firstDone = StopFlag()
+        let first = Task {
+            let index = try await node.propose(Array("first".utf8))
+            firstDone.set()
+            return index
+        }
+        try await eventually("the leader's sync of the first proposal to be held") { hold.held == 1 }
+        let second = Task { try await node.propose(Array("second".utf8)) }
+        try await Task.sleep(for: .milliseconds(200))
+        hold.release()
+        try await eventually("the leader's sync of the second proposal to be held") { hold.held == 2 }
+        #expect(!firstDone.isSet, "the first proposal committed without the follower's acknowledgement")
+        cluster.network.setDropRule(nil)
+        let answered = (try? await eventually("the first proposal to commit", timeout: .seconds(3)) { firstDone.isSet }) != nil
+        #expect(answered, "the first proposal waited for the leader's sync of the second")
+        hold.release()
+        _ = try await first.value
+        _ = try await second.value
+        try await cluster.waitForItems(["before", "first", "second"])
         await cluster.stopAll()
     }
 
@@ -548,7 +587,7 @@ final class Acknowledged: Sendable {
 
 /// A disk whose first sync of a file under `ofPathsContaining` once armed stalls until released
 /// (20 s at most).
-final class SyncStall: Sendable {
+final class SyncStall: HookedDisk, Sendable {
     let disk = UnsyncedChanges()
     let stalled = StopFlag()
     private let armed = Mutex(false)
@@ -563,6 +602,32 @@ final class SyncStall: Sendable {
     }
 
     func arm() { armed.withLock { $0 = true } }
+    func release() { permit.signal() }
+}
+
+/// A disk whose next `count` syncs of files under `ofPathsContaining`, once asked, are each
+/// held until released (20 s at most), one release per sync.
+final class SyncHolds: HookedDisk, Sendable {
+    let disk = UnsyncedChanges()
+    private let state = Mutex((toHold: 0, held: 0))
+    private let permit = DispatchSemaphore(value: 0)
+
+    init(ofPathsContaining path: String) {
+        disk.beforeSync(ofPathsContaining: path) { [weak self] _ in
+            guard let self else { return }
+            let holds = state.withLock { state in
+                guard state.toHold > 0 else { return false }
+                state.toHold -= 1
+                state.held += 1
+                return true
+            }
+            if holds { _ = permit.wait(timeout: .now() + 20) }
+        }
+    }
+
+    func hold(_ count: Int) { state.withLock { $0.toHold = count } }
+    /// Syncs held so far (released or not).
+    var held: Int { state.withLock { $0.held } }
     func release() { permit.signal() }
 }
 

@@ -22,6 +22,11 @@ struct AppendOnlyList: RaftStateMachine {
 
 typealias TestNode = RaftNode<AppendOnlyList>
 
+/// A test's disk whose syncs it stalls or holds.
+protocol HookedDisk {
+    var disk: UnsyncedChanges { get }
+}
+
 struct Timeout: Error, CustomStringConvertible {
     var description: String
 }
@@ -79,6 +84,17 @@ final class TestCluster {
 
     func startAll() async throws {
         for id in ids { try await start(id) }
+    }
+
+    /// Starts every node on a disk with hooks of its own, made by `make`; returns them by node.
+    func startAll<Hooks: HookedDisk>(_ make: () -> Hooks) async throws -> [NodeID: Hooks] {
+        var made: [NodeID: Hooks] = [:]
+        for id in ids {
+            let hooks = make()
+            made[id] = hooks
+            try await start(id, disk: hooks.disk)
+        }
+        return made
     }
 
     /// Crashes node `id` as a power cut would: off the network, every write since its last
