@@ -3,14 +3,16 @@ import Synchronization
 /// Runs a `RaftCore` for real: ticks from a clock, messages through a `RaftTransport`, durable
 /// state in a `DurableLogStorage`, committed entries applied to the application's state machine.
 ///
-/// Everything the core asks for goes through one loop (`runReadyLoop`), in the order `Ready`
-/// prescribes: persist (one WAL batch per Ready, so concurrent proposals share an fdatasync), then
-/// send (DESIGN.md §1: persist before send), then apply, then advance; committed entries
-/// already durable here are applied while the Ready's own write is syncing. A leader of an
-/// unchanged term does not wait for its sync at all: its messages promise nothing about its
-/// disk, and the core counts its entries toward a majority only once the WAL confirms them
-/// (`RaftCore.advance(_:durable:)`). Inputs (ticks, messages, proposals, reads) may arrive
-/// while the loop waits for the disk; the core queues their effects into the next Ready.
+/// Everything the core asks for is done in the order `Ready` prescribes: persist (one WAL batch
+/// per Ready, so concurrent proposals share an fdatasync), then send (DESIGN.md §1: persist
+/// before send), then apply, then advance; committed entries already durable here are applied
+/// while the Ready's own write is syncing. That takes one loop (`runReadyLoop`), which waits for
+/// the disk. A leader of an unchanged term does not wait for its sync at all: its messages
+/// promise nothing about its disk, and the core counts its entries toward a majority only once
+/// the WAL confirms them (`RaftCore.advance(_:durable:)`), so its Readies are handled in the
+/// same turn of the actor as the step that made them (`scheduleReadyLoop`) while no loop runs.
+/// Inputs (ticks, messages, proposals, reads) may arrive while the loop waits for the disk; the
+/// core queues their effects into the next Ready.
 ///
 /// The node is a default actor, on the shared pool, on purpose. Run on the event loop of its
 /// cluster connections (a custom executor), it would step and send without a thread handoff,
@@ -104,10 +106,11 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     /// The Ready loop's latest run (finished or not): `stop` waits for it.
     var readyLoop: Task<Void, Never>?
     /// The application snapshot being written and recorded, beside the Ready loop (see
-    /// `handle`'s step 4); nil when none is.
+    /// `compactIfDue`); nil when none is.
     var compaction: Task<Void, Never>?
-    /// Leader writes advanced before the WAL confirmed them (`handle`), oldest first: a handful
-    /// at most (each a Ready's batch), since every step reports those the WAL has synced.
+    /// Leader writes advanced before the WAL confirmed them (`handleWithoutWaiting`), oldest
+    /// first: a handful at most (each a Ready's batch), since every step and tick reports those
+    /// the WAL has synced.
     var unconfirmedLeaderWrites: [(ticket: WriteAheadLog.Ticket, last: LogPosition)] = []
     /// Waits for `unconfirmedLeaderWrites` to become durable while the commit waits for them;
     /// nil when nothing does.
