@@ -257,10 +257,9 @@ final class KVFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Writes as `putKV` does and answers back on the loop. While this server leads, the write
-    /// is handed to the Raft node without a task (`APIHandler.submitPlainPut`): one task per
-    /// write, and its resumption once applied, cost the leader about 2 thread handoffs per write
-    /// at 16 clients. Elsewhere (a follower forwards to the leader) through `putKV` itself, off
-    /// the loop.
+    /// is handed to the Raft node without a task of its own (`APIHandler.submitPlainPut`, see
+    /// `RaftNode.submit`). Elsewhere (a follower forwards to the leader) through `putKV` itself,
+    /// off the loop.
     private func submit(_ key: KVKey, value: [UInt8], started: ContinuousClock.Instant, context: ChannelHandlerContext) {
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
@@ -389,26 +388,15 @@ final class KVFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
 
         /// `entry` as `APIJSON`'s encoder writes it (keys sorted, `/` as it is), written
-        /// directly: Foundation's encoder took 3 % of the leader's CPU at 16 writers. Only where
-        /// JSON writes every character as it is (a plain key, a base64 value); nil elsewhere.
+        /// directly: Foundation's encoder took 3 % of the leader's CPU at 16 writers. Only for a
+        /// key of the fast path's plain bytes, which JSON writes as they are (so does it the
+        /// value, standard base64 from `APIMapping.kvEntry`); nil for any other.
         private static func plainJSON(_ entry: Components.Schemas.KVEntry) -> Data? {
-            guard entry.key.utf8.allSatisfy(KVFastPath.isPlainKeyByte),
-                entry.value.map({ $0.utf8.allSatisfy(isBase64Byte) }) ?? true
-            else { return nil }
+            guard entry.key.utf8.allSatisfy(KVFastPath.isPlainKeyByte) else { return nil }
             var text = #"{"createIndex":\#(entry.createIndex),"key":"\#(entry.key)","modifyIndex":\#(entry.modifyIndex),"size":\#(entry.size)"#
             if let value = entry.value { text += #","value":"\#(value)""# }
             text += "}"
             return Data(text.utf8)
-        }
-
-        private static func isBase64Byte(_ byte: UInt8) -> Bool {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="):
-                true
-            default:
-                false
-            }
         }
 
         /// The API's one error shape, as `APIErrorResponse` answers a handler's error.

@@ -1,8 +1,9 @@
 /// Proposals handed to the node without awaiting it: for a caller on an event loop that would
-/// otherwise start a task per proposal only to wait in it. A task, its first run, the hop onto
-/// the actor, and its resumption once applied cost the leader two thread handoffs per write;
-/// here proposals queue under a lock, one task per batch takes them onto the actor, and each
-/// proposer's completion is called where the entry is applied.
+/// otherwise start a task per proposal only to wait in it (a task, its first run, the hop onto
+/// the actor, its resumption once applied). Here proposals queue under a lock, one task per
+/// batch takes them onto the actor, and each proposer's completion is called where the entry is
+/// applied. Measured through the KV fast path (16 writers, three servers on one machine): the
+/// leader's CPU per write 118-139 us against 124-166, 9 % more writes per second.
 extension RaftNode {
     struct Submission: Sendable {
         var data: [UInt8]
@@ -27,10 +28,7 @@ extension RaftNode {
         completion: @escaping @Sendable (Result<(index: UInt64, read: Read), any Error>) -> Void
     ) {
         let submission = Submission(data: data, deadline: deadline, reading: reading) { outcome in
-            completion(outcome.map { applied in
-                guard let read = applied.read as? Read else { preconditionFailure("proposal \(applied.index) read the wrong type") }
-                return (applied.index, read)
-            })
+            completion(outcome.map { $0.typed() })
         }
         let mustStartTaker = submissions.withLock { queue in
             queue.pending.append(submission)
@@ -55,9 +53,7 @@ extension RaftNode {
                 submission.finish(.failure(error))
                 continue
             }
-            proposals[position.index] = ProposalWaiter(
-                term: position.term, deadline: submission.deadline ?? .now + options.proposalTimeout,
-                reading: submission.reading, finish: submission.finish)
+            awaitApplied(position, deadline: submission.deadline, reading: submission.reading, finish: submission.finish)
         }
         scheduleReadyLoop()
     }

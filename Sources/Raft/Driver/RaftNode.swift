@@ -69,6 +69,12 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     struct AppliedProposal: Sendable {
         var index: UInt64
         var read: (any Sendable)?
+
+        /// The index and the read as the proposer's `reading` typed it.
+        func typed<Read>() -> (index: UInt64, read: Read) {
+            guard let read = read as? Read else { preconditionFailure("proposal \(index) read the wrong type") }
+            return (index, read)
+        }
     }
 
     struct ReadWaiter {
@@ -223,9 +229,7 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
         _ data: [UInt8], deadline: ContinuousClock.Instant? = nil,
         reading: @escaping @Sendable (Machine, _ index: UInt64) -> Read
     ) async throws -> (index: UInt64, read: Read) {
-        let outcome = try await applied(appended(data), deadline: deadline, reading: reading)
-        guard let read = outcome.read as? Read else { preconditionFailure("proposal \(outcome.index) read the wrong type") }
-        return (outcome.index, read)
+        try await applied(appended(data), deadline: deadline, reading: reading).typed()
     }
 
     /// Appends `data` to the leader's log; where it went.
@@ -261,16 +265,24 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
     private func applied(
         _ position: LogPosition, deadline: ContinuousClock.Instant?, reading: (@Sendable (Machine, UInt64) -> any Sendable)?
     ) async throws -> AppliedProposal {
-        let deadline = deadline ?? .now + options.proposalTimeout
-        return try await withTaskCancellationHandler {
+        try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                proposals[position.index] = ProposalWaiter(
-                    term: position.term, deadline: deadline, reading: reading, finish: { continuation.resume(with: $0) })
+                awaitApplied(position, deadline: deadline, reading: reading) { continuation.resume(with: $0) }
                 scheduleReadyLoop()
             }
         } onCancel: {
             Task { await self.cancelProposal(at: position.index) }
         }
+    }
+
+    /// Calls `finish` once the entry proposed at `position` is applied, is known lost, or its
+    /// deadline (default: `Options.proposalTimeout` from now) passes.
+    func awaitApplied(
+        _ position: LogPosition, deadline: ContinuousClock.Instant?, reading: (@Sendable (Machine, UInt64) -> any Sendable)?,
+        finish: @escaping @Sendable (Result<AppliedProposal, any Error>) -> Void
+    ) {
+        proposals[position.index] = ProposalWaiter(
+            term: position.term, deadline: deadline ?? .now + options.proposalTimeout, reading: reading, finish: finish)
     }
 
     private func cancelProposal(at index: UInt64) {
