@@ -61,7 +61,8 @@ extension APIHandler {
     /// `otherwise` and `done` these are). `putKVOutput(submitted:)` makes `done`'s outcome
     /// `putKV`'s answer.
     func submitPlainPut(
-        key: KVKey, value: [UInt8], otherwise: @escaping @Sendable () -> Void,
+        key: KVKey, value: [UInt8], startBatch: (@escaping @Sendable () -> Void) -> Void = { $0() },
+        otherwise: @escaping @Sendable () -> Void,
         done: @escaping @Sendable (Result<(result: CommandResult, index: UInt64), APIError>) -> Void
     ) {
         let transaction = KVTransaction(compares: [], operations: [.set(key, value)])
@@ -70,7 +71,7 @@ extension APIHandler {
         } catch {
             return done(.failure(APIMapping.error(error)))
         }
-        api.gateway.submitWhileLeading(.kvTransaction(transaction), otherwise: otherwise, done: done)
+        api.gateway.submitWhileLeading(.kvTransaction(transaction), startBatch: startBatch, otherwise: otherwise, done: done)
     }
 
     /// `putKV`'s answer for what `submitPlainPut` submitted.

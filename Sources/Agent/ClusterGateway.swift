@@ -64,13 +64,15 @@ public final class ClusterGateway: Sendable {
     /// what `submit` would return or throw. Where this server does not lead, or learns so as
     /// the entry is proposed (nothing was appended then), `otherwise` is called instead, at once
     /// or on the actor: the caller takes `submit`'s way, which forwards to the leader.
+    /// `startBatch`: see `RaftNode.submit`.
     func submitWhileLeading(
-        _ command: ControllerCommand, otherwise: @escaping @Sendable () -> Void,
+        _ command: ControllerCommand, startBatch: (@escaping @Sendable () -> Void) -> Void = { $0() },
+        otherwise: @escaping @Sendable () -> Void,
         done: @escaping @Sendable (Result<(result: CommandResult, index: UInt64), APIError>) -> Void
     ) {
         guard node.lastKnownLeader == node.id else { return otherwise() }
         let start = ContinuousClock.now
-        node.submit(ControllerEntry(command: command, time: Self.now()).encoded(), reading: { machine, index in machine.result(at: index) }) { outcome in
+        node.submit(ControllerEntry(command: command, time: Self.now()).encoded(), reading: { machine, index in machine.result(at: index) }, startBatch: startBatch) { outcome in
             switch outcome {
             case .success(let (index, read)):
                 Self.proposalDuration.record(duration: ContinuousClock.now - start)

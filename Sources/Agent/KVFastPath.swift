@@ -263,7 +263,8 @@ final class KVFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private func submit(_ key: KVKey, value: [UInt8], started: ContinuousClock.Instant, context: ChannelHandlerContext) {
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
-        settings.handler.submitPlainPut(key: key, value: value) {
+        // The batch starts once the loop has read its pass's requests (see `RaftNode.submit`).
+        settings.handler.submitPlainPut(key: key, value: value, startBatch: { loop.execute($0) }) {
             loop.execute {
                 let (fastPath, context) = bound.value
                 fastPath.submitThroughPutKV(key, value: value, started: started, context: context)

@@ -58,6 +58,51 @@ struct RaftNodeSubmissionTests {
         await cluster.stopAll()
     }
 
+    /// The start of a batch, as `startBatch` is handed it: held until the test runs it.
+    final class HeldStarts: Sendable {
+        private let starts = Mutex<[@Sendable () -> Void]>([])
+
+        func hold(_ start: @escaping @Sendable () -> Void) { starts.withLock { $0.append(start) } }
+
+        var count: Int { starts.withLock { $0.count } }
+
+        func runAll() {
+            for start in starts.withLock({ held in defer { held = [] }; return held }) { start() }
+        }
+    }
+
+    @Test func submissionsWaitForTheirBatchToStartAndJoinIt() async throws {
+        let cluster = try TestCluster()
+        try await cluster.startAll()
+        let leader = try cluster.node(try await cluster.waitForLeader())
+        let items = (1...5).map { "held-\($0)" }
+        let outcomes = Outcomes()
+        let starts = HeldStarts()
+        for item in items {
+            leader.submit(Array(item.utf8), reading: { machine, _ in machine.items.last }, startBatch: { starts.hold($0) }) { outcome in
+                outcomes.record(item, outcome)
+            }
+        }
+        // One start for the five, and nothing appended before it runs (an event loop's pass
+        // still reading requests).
+        #expect(starts.count == 1, "\(starts.count) batch starts asked for 5 submissions")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(outcomes.all.isEmpty, "\(outcomes.all.count) completions before the batch started")
+        starts.runAll()
+        try await eventually("every completion called") { outcomes.all.count == items.count }
+        let indexes = outcomes.all.compactMap { try? $0.outcome.get().index }
+        #expect(indexes.count == items.count && indexes == indexes.sorted(), "indexes in the order submitted: \(indexes)")
+        // A submission after the batch was taken asks for a start of its own.
+        leader.submit(Array("after".utf8), reading: { machine, _ in machine.items.last }, startBatch: { starts.hold($0) }) { outcome in
+            outcomes.record("after", outcome)
+        }
+        #expect(starts.count == 1)
+        starts.runAll()
+        try await eventually("the later submission's completion") { outcomes.all.count == items.count + 1 }
+        try await cluster.waitForItems(items + ["after"])
+        await cluster.stopAll()
+    }
+
     @Test func aSubmissionOnAFollowerOrAStoppedNodeFailsAsAProposalWould() async throws {
         let cluster = try TestCluster()
         try await cluster.startAll()
