@@ -103,6 +103,39 @@ struct RaftNodeSubmissionTests {
         await cluster.stopAll()
     }
 
+    /// The gateway falls back to forwarding on this `notLeader` (`submitWhileLeading`'s
+    /// `otherwise`): it must come with nothing appended, and name the new leader.
+    @Test func aSubmissionWhoseBatchStartsAfterItsNodeLostLeadershipFailsWithNothingAppended() async throws {
+        let cluster = try TestCluster()
+        try await cluster.startAll()
+        let formerID = try await cluster.waitForLeader()
+        let former = try cluster.node(formerID)
+        _ = try await former.propose(Array("before".utf8))
+        let outcomes = Outcomes()
+        let starts = HeldStarts()
+        // Submitted while leading (its batch not yet started, as an event loop's pass would
+        // hold it), then leadership moves on.
+        former.submit(Array("orphan".utf8), reading: { machine, _ in machine.items.last }, startBatch: { starts.hold($0) }) { outcome in
+            outcomes.record("orphan", outcome)
+        }
+        let successorID = try #require(cluster.ids.first { $0 != formerID })
+        try await former.transferLeadership(to: successorID)
+        try await eventually("the successor to lead") { await (try cluster.node(successorID)).status.softState.role == .leader }
+        try await eventually("the former leader to follow") { await former.status.softState.role == .follower }
+        starts.runAll()
+        try await eventually("the orphan's completion") { outcomes.all.count == 1 }
+        guard case .failure(RaftNodeError.notLeader(let hint)) = outcomes.all.first?.outcome else {
+            Issue.record("expected notLeader, got \(String(describing: outcomes.all.first?.outcome))")
+            await cluster.stopAll()
+            return
+        }
+        #expect(hint == successorID, "notLeader named \(hint), not the new leader \(successorID)")
+        // Nothing of it reached any log: the next entry every node applies follows "before".
+        _ = try await (try cluster.node(successorID)).propose(Array("after".utf8))
+        try await cluster.waitForItems(["before", "after"])
+        await cluster.stopAll()
+    }
+
     @Test func aSubmissionOnAFollowerOrAStoppedNodeFailsAsAProposalWould() async throws {
         let cluster = try TestCluster()
         try await cluster.startAll()
