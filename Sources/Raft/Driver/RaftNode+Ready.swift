@@ -144,9 +144,18 @@ extension RaftNode {
     }
 
     /// Reports the leader writes the WAL has made durable to the core, oldest first, and
-    /// forgets them.
+    /// forgets them. A write the WAL failed to make durable stops the node, as a failure in
+    /// the loop does: the leader waits for none of its syncs while its followers carry the
+    /// commit, and with no write after the failed one (which would be refused), nothing else
+    /// would notice, and it went on leading from a disk that no longer keeps what it is given.
     func reportDurableLeaderWrites() {
-        let durable = unconfirmedLeaderWrites.prefix { storage.isDurable($0.ticket) }.count
+        var durable = 0
+        do {
+            while durable < unconfirmedLeaderWrites.count, try storage.isDurable(unconfirmedLeaderWrites[durable].ticket) { durable += 1 }
+        } catch {
+            stopOnStorageFailure(error)
+            return
+        }
         guard durable > 0 else { return }
         let last = unconfirmedLeaderWrites[durable - 1].last
         unconfirmedLeaderWrites.removeFirst(durable)

@@ -193,6 +193,7 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
         elapsedTicks += 1
         // With no follower answering (no steps), the leader's syncs are still counted.
         reportDurableLeaderWrites()
+        guard terminalError == nil else { return }
         core.tick()
         expireReads()
         expireProposals()
@@ -204,6 +205,7 @@ public actor RaftNode<Machine: RaftStateMachine>: RaftMessageReceiver {
         // A follower's acknowledgement may complete a majority with the leader's own entries:
         // count them if the WAL has synced them since, without waiting for the watch's hop.
         reportDurableLeaderWrites()
+        guard terminalError == nil else { return }
         for message in messages {
             // A misaddressed or malformed message is the sender's problem; the core has
             // already refused it, and nothing here can do better than drop it.

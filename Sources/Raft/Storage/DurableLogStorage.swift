@@ -214,8 +214,8 @@ public final class DurableLogStorage: LogStorage, Sendable {
     }
 
     /// Whether the batch behind `ticket` is on stable storage already (`waitUntilDurable`
-    /// without the wait, and without pruning snapshot files).
-    public func isDurable(_ ticket: WriteAheadLog.Ticket) -> Bool { log.isDurable(ticket) }
+    /// without the wait, and without pruning snapshot files); throws if the WAL failed first.
+    public func isDurable(_ ticket: WriteAheadLog.Ticket) throws -> Bool { try log.isDurable(ticket) }
 
     /// Stops the WAL writer after writing what is queued.
     public func close() { log.close() }

@@ -245,8 +245,13 @@ public final class WriteAheadLog: Sendable {
     public var statistics: Statistics { shared.withLock { $0.statistics } }
 
     /// Whether the batch behind `ticket` is on stable storage already: one lock, no wait.
-    public func isDurable(_ ticket: Ticket) -> Bool {
-        shared.withLock { $0.durableTicket >= ticket.sequence }
+    /// Throws the write or sync error if that failed before it was.
+    public func isDurable(_ ticket: Ticket) throws -> Bool {
+        try shared.withLock { state throws(StorageError) -> Bool in
+            if state.durableTicket >= ticket.sequence { return true }
+            if let failure = state.failure { throw failure }
+            return false
+        }
     }
 
     /// Writes whatever is queued, then stops the writer and closes the files. Later submissions

@@ -375,6 +375,52 @@ struct RaftNodeTests {
         await cluster.stopAll()
     }
 
+    /// A leader of three whose disk fails while its followers carry the commit stops by its
+    /// next tick, though nothing more is written: it waits for none of its own syncs then, and
+    /// the failed one was the last write (the one after it, the commit index, deferred and
+    /// dropped with the failure).
+    @Test func aLeaderOfThreeWhoseDiskFailsStopsWithNothingMoreWritten() async throws {
+        let cluster = try TestCluster(walDeferLimit: .seconds(3600))
+        let cuts = try await cluster.startAll { HeldPowerCut(ofPathsContaining: "/wal/") }
+        let leaderID = try await cluster.waitForLeader()
+        let leader = try cluster.node(leaderID)
+        _ = try await leader.propose(Array("before".utf8))
+        // Every acknowledgement of it is in before the next (each follower acknowledges before
+        // it learns of the commit).
+        try await cluster.waitForItems(["before"])
+        let cut = try #require(cuts[leaderID])
+        cut.arm()
+        // The followers commit it while the leader's own sync is held: its proposer hears so.
+        // Their acknowledgements arrive in one step, so that the commit never waits for the
+        // leader's sync (with one first, it would, and the durability watch would notice).
+        cluster.network.register(leaderID, AcknowledgementsInOneStep(of: leader, from: 2))
+        _ = try await leader.propose(Array("last".utf8))
+        #expect(cut.held, "the leader's sync of the last write was not held")
+        // Then that sync fails (the power goes); nothing more is proposed.
+        cut.release()
+        let stopped = (try? await eventually("the leader to stop on its failed sync", timeout: .seconds(3)) {
+            do {
+                try await leader.read()
+                return false
+            } catch RaftNodeError.storageFailed {
+                return true
+            } catch {
+                return false
+            }
+        }) != nil
+        #expect(stopped, "the leader went on leading after its disk failed")
+        // The followers go on without it, with everything it answered.
+        let followers = try cluster.ids.filter { $0 != leaderID }.map { try cluster.node($0) }
+        try await eventually("a follower to lead") {
+            for follower in followers where await follower.status.softState.role == .leader { return true }
+            return false
+        }
+        for follower in followers {
+            try await eventually("node \(follower.id) to hold both writes") { await follower.withStateMachine { $0.items } == ["before", "last"] }
+        }
+        await cluster.stopAll()
+    }
+
     /// A snapshot is written beside the Ready loop: while its fsync stalls, proposals keep
     /// committing and applying.
     @Test func proposalsKeepCommittingWhileASnapshotIsWritten() async throws {
@@ -602,6 +648,68 @@ final class SyncStall: HookedDisk, Sendable {
     }
 
     func arm() { armed.withLock { $0 = true } }
+    func release() { permit.signal() }
+}
+
+/// Stands for a node on the network and hands it the acknowledgements of appends (the first
+/// from each of `count` followers) in one batch, which it steps at once; everything else as it
+/// comes.
+final class AcknowledgementsInOneStep: RaftMessageReceiver {
+    private let node: TestNode
+    private let count: Int
+    private let held = Mutex<[Message]?>([])
+
+    init(of node: TestNode, from count: Int) {
+        self.node = node
+        self.count = count
+    }
+
+    func receive(_ messages: [Message]) {
+        let deliver = held.withLock { held -> [Message] in
+            guard var waiting = held else { return messages }
+            var now: [Message] = []
+            for message in messages {
+                if case .appendResponse = message.payload, !waiting.contains(where: { $0.from == message.from }) {
+                    waiting.append(message)
+                } else {
+                    now.append(message)
+                }
+            }
+            guard waiting.count >= count else {
+                held = waiting
+                return now
+            }
+            held = nil
+            return now + waiting
+        }
+        if !deliver.isEmpty { node.receive(deliver) }
+    }
+}
+
+/// A disk whose first sync of files under `ofPathsContaining` once armed is held until
+/// released (20 s at most) and then fails with the power gone, as every sync after it.
+final class HeldPowerCut: HookedDisk, Sendable {
+    let disk = UnsyncedChanges()
+    private let state = Mutex((armed: false, held: false))
+    private let permit = DispatchSemaphore(value: 0)
+
+    init(ofPathsContaining path: String) {
+        disk.beforeSync(ofPathsContaining: path) { [weak self] _ in
+            guard let self else { return }
+            let holds = state.withLock { state in
+                guard state.armed else { return false }
+                state.armed = false
+                state.held = true
+                return true
+            }
+            guard holds else { return }
+            _ = permit.wait(timeout: .now() + 20)
+            _ = try? disk.cutPower()
+        }
+    }
+
+    func arm() { state.withLock { $0.armed = true } }
+    var held: Bool { state.withLock { $0.held } }
     func release() { permit.signal() }
 }
 
