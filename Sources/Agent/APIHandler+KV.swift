@@ -61,7 +61,7 @@ extension APIHandler {
     /// `otherwise` and `done` these are). `putKVOutput(submitted:)` makes `done`'s outcome
     /// `putKV`'s answer.
     func submitPlainPut(
-        key: KVKey, value: [UInt8], startBatch: (@escaping @Sendable () -> Void) -> Void = { $0() },
+        key: KVKey, value: [UInt8], startBatch: (@escaping @Sendable () -> Void) -> Void,
         otherwise: @escaping @Sendable () -> Void,
         done: @escaping @Sendable (Result<(result: CommandResult, index: UInt64), APIError>) -> Void
     ) {

@@ -66,7 +66,7 @@ public final class ClusterGateway: Sendable {
     /// or on the actor: the caller takes `submit`'s way, which forwards to the leader.
     /// `startBatch`: see `RaftNode.submit`.
     func submitWhileLeading(
-        _ command: ControllerCommand, startBatch: (@escaping @Sendable () -> Void) -> Void = { $0() },
+        _ command: ControllerCommand, startBatch: (@escaping @Sendable () -> Void) -> Void,
         otherwise: @escaping @Sendable () -> Void,
         done: @escaping @Sendable (Result<(result: CommandResult, index: UInt64), APIError>) -> Void
     ) {

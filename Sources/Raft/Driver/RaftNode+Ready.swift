@@ -122,9 +122,9 @@ extension RaftNode {
         if let unconfirmed = unconfirmedLeaderWrites.last?.ticket, mustWaitFor.map({ $0 < unconfirmed }) ?? true { mustWaitFor = unconfirmed }
         if let mustWaitFor { try await storage.waitUntilDurable(mustWaitFor) }
         if terminalError != nil { return }
-        // Every unconfirmed write is durable now (tickets become durable in order); a former
-        // leader's core has no use for the report.
-        if let mustWaitFor { unconfirmedLeaderWrites.removeAll { $0.ticket <= mustWaitFor } }
+        // Every unconfirmed write is durable now (the wait covered the latest, and tickets
+        // become durable in order); a former leader's core has no use for the report.
+        unconfirmedLeaderWrites.removeAll()
         // 2. Send: the messages promise what was just persisted.
         if !ready.messages.isEmpty { transport.send(ready.messages) }
         // 3. Apply the rest.

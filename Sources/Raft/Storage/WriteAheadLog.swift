@@ -201,12 +201,7 @@ public final class WriteAheadLog: Sendable {
     /// Returns once the batch behind `ticket` (and every earlier one) is on stable storage.
     /// Throws the write or sync error if that failed first.
     public func waitUntilDurable(_ ticket: Ticket) async throws {
-        let settled = try shared.withLock { state throws(StorageError) -> Bool in
-            if state.durableTicket >= ticket.sequence { return true }
-            if let failure = state.failure { throw failure }
-            return false
-        }
-        if settled { return }
+        if try isDurable(ticket) { return }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let (outcome, kick): (Result<Void, StorageError>?, Bool) = shared.withLock { state in
                 if state.durableTicket >= ticket.sequence { return (.success(()), false) }

@@ -17,10 +17,13 @@ struct RaftNodeSubmissionTests {
         var all: [(item: String, outcome: Result<(index: UInt64, read: String?), any Error>)] { state.withLock { $0 } }
     }
 
-    static func submit(_ items: [String], to node: TestNode, into outcomes: Outcomes) {
+    /// Submits each of `items`, its batch started by `starts` if given (at once otherwise).
+    static func submit(_ items: [String], to node: TestNode, startingWith starts: HeldStarts? = nil, into outcomes: Outcomes) {
         for item in items {
             // What the state machine's last item is as the entry applies: the entry itself.
-            node.submit(Array(item.utf8), reading: { machine, _ in machine.items.last }) { outcome in
+            node.submit(Array(item.utf8), reading: { machine, _ in machine.items.last }, startBatch: { start in
+                if let starts { starts.hold(start) } else { start() }
+            }) { outcome in
                 outcomes.record(item, outcome)
             }
         }
@@ -78,11 +81,7 @@ struct RaftNodeSubmissionTests {
         let items = (1...5).map { "held-\($0)" }
         let outcomes = Outcomes()
         let starts = HeldStarts()
-        for item in items {
-            leader.submit(Array(item.utf8), reading: { machine, _ in machine.items.last }, startBatch: { starts.hold($0) }) { outcome in
-                outcomes.record(item, outcome)
-            }
-        }
+        Self.submit(items, to: leader, startingWith: starts, into: outcomes)
         // One start for the five, and nothing appended before it runs (an event loop's pass
         // still reading requests).
         #expect(starts.count == 1, "\(starts.count) batch starts asked for 5 submissions")
@@ -93,9 +92,7 @@ struct RaftNodeSubmissionTests {
         let indexes = outcomes.all.compactMap { try? $0.outcome.get().index }
         #expect(indexes.count == items.count && indexes == indexes.sorted(), "indexes in the order submitted: \(indexes)")
         // A submission after the batch was taken asks for a start of its own.
-        leader.submit(Array("after".utf8), reading: { machine, _ in machine.items.last }, startBatch: { starts.hold($0) }) { outcome in
-            outcomes.record("after", outcome)
-        }
+        Self.submit(["after"], to: leader, startingWith: starts, into: outcomes)
         #expect(starts.count == 1)
         starts.runAll()
         try await eventually("the later submission's completion") { outcomes.all.count == items.count + 1 }
@@ -115,9 +112,7 @@ struct RaftNodeSubmissionTests {
         let starts = HeldStarts()
         // Submitted while leading (its batch not yet started, as an event loop's pass would
         // hold it), then leadership moves on.
-        former.submit(Array("orphan".utf8), reading: { machine, _ in machine.items.last }, startBatch: { starts.hold($0) }) { outcome in
-            outcomes.record("orphan", outcome)
-        }
+        Self.submit(["orphan"], to: former, startingWith: starts, into: outcomes)
         let successorID = try #require(cluster.ids.first { $0 != formerID })
         try await former.transferLeadership(to: successorID)
         try await eventually("the successor to lead") { await (try cluster.node(successorID)).status.softState.role == .leader }
